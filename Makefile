@@ -1,0 +1,36 @@
+# Two entry points for people (see README.md): `make run` and `make test`.
+# Both install what they need on a fresh machine; every step is idempotent.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-$(shell sha1sum pyproject.toml | cut -c1-12)
+
+.PHONY: run test bench install mediamtx tools clean
+
+run: install mediamtx
+	$(BIN)/twin simulate
+
+test: install mediamtx tools
+	$(BIN)/pytest
+
+bench: install mediamtx tools
+	$(BIN)/pytest bench --benchmark-only -s
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[dev]'
+	touch $@
+
+# MediaMTX, built from its Go module (never committed): see synthetic_streams/install.py.
+mediamtx: install
+	$(BIN)/python -m synthetic_streams.install
+
+# ffprobe is a test tool (recorded segments must open in it).
+tools:
+	@command -v ffprobe >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq ffmpeg >/dev/null; }
+
+clean:
+	rm -rf $(VENV) .cache out
