@@ -14,6 +14,7 @@ __all__ = [
     "AccessDenied",
     "AuditError",
     "MediaServerError",
+    "EvidenceError",
 ]
 
 
@@ -43,3 +44,8 @@ class AuditError(TwinError):
 
 class MediaServerError(TwinError):
     """The MediaMTX server could not be installed, started, reached or stopped."""
+
+
+class EvidenceError(TwinError):
+    """Evidence preservation was asked for something inconsistent with its cases: an unknown or
+    closed case, a copy that is not in the plan, or a copy whose hash disagrees with the source."""
