@@ -1,0 +1,365 @@
+"""The segment catalog: which segments exist for which camera, their span, size and holds.
+
+Theory of operation
+-------------------
+The catalog stores *runs*: `n` consecutive segments of one camera on one recorder, each
+`seg_s` long and `bytes_per_seg` big, from `start_s`. Of a run's segments the first `first`
+are deleted. The live twin records one real segment per run (n=1, its real size and file
+key); the simulation opens one run per camera per stretch of unbroken recording, and an
+*open* run's segment count is derived from `now` (`floor((now - start) / seg)`), so a
+camera that simply keeps recording costs nothing per segment. Cost follows state changes:
+a camera starting or stopping, a hold, a sweep.
+
+Holds (evidence) are placed per camera over a time window: the runs they touch are split on
+segment boundaries so each run is either wholly held or wholly free, and a held run is never
+due for deletion. A hold covers footage already recorded; an open run's segment still being
+written is not covered (footage still to come needs a later hold).
+
+The catalog is sans-IO: it never reads the clock or touches files. Adapters persist it
+(SQLite in the live twin) and carry out the deletions a SweepPlan lists.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Sequence
+
+import numpy as np
+
+from twin.core.retention import SweepPlan, ended_by, plan_sweep
+from twin.core.types import Interval, SegmentRef
+from twin.errors import CatalogError
+
+__all__ = ["RunCatalog"]
+
+_COLUMNS: dict[str, type] = {
+    "run_id": np.int64,
+    "camera": np.int32,
+    "recorder": np.int32,
+    "start_s": np.float64,
+    "seg_s": np.float64,
+    "n": np.int64,  # segments written; for an open run, the count when it was last closed (0)
+    "first": np.int64,  # segments deleted from the front
+    "bytes_per_seg": np.float64,
+    "held": np.int32,  # number of holds covering the run
+    "open": np.bool_,
+}
+
+
+class RunCatalog:
+    """Columnar, run-length catalog of recorded segments (see the module docstring)."""
+
+    def __init__(
+        self,
+        camera_names: Sequence[str],
+        recorder_names: Sequence[str],
+        capacity: int = 1024,
+    ) -> None:
+        self.camera_names = tuple(camera_names)
+        self.recorder_names = tuple(recorder_names)
+        self._size = 0
+        self._cap = max(16, capacity)
+        self._col = {k: np.zeros(self._cap, dtype=t) for k, t in _COLUMNS.items()}
+        self._next_id = 0
+        self.open_row = np.full(len(self.camera_names), -1, dtype=np.int64)
+        self.keys: dict[int, tuple[str, str]] = {}  # run_id -> (key, sha256), live segments
+        self._holds: dict[str, tuple[int, float, float]] = {}
+        self.deleted_segments = 0
+        self.deleted_bytes = 0.0
+
+    # ----------------------------------------------------------------- columns
+    def col(self, name: str) -> np.ndarray:
+        """A read-only view of one column over the live rows."""
+        v = self._col[name][: self._size]
+        v.flags.writeable = False
+        return v
+
+    def __len__(self) -> int:
+        return self._size
+
+    def _grow(self, extra: int) -> None:
+        need = self._size + extra
+        if need <= self._cap:
+            return
+        while self._cap < need:
+            self._cap *= 2
+        for k, a in self._col.items():
+            b = np.zeros(self._cap, dtype=a.dtype)
+            b[: self._size] = a[: self._size]
+            self._col[k] = b
+
+    def _append(self, **cols: np.ndarray) -> np.ndarray:
+        m = len(cols["camera"])
+        self._grow(m)
+        rows = np.arange(self._size, self._size + m)
+        for k in _COLUMNS:
+            if k == "run_id":
+                continue
+            self._col[k][rows] = cols.get(k, 0)
+        self._col["run_id"][rows] = np.arange(self._next_id, self._next_id + m)
+        self._next_id += m
+        self._size += m
+        return rows
+
+    def written(self, now_s: float) -> np.ndarray:
+        """Segments written per row at `now_s` (open runs: whole segments completed by now)."""
+        c = self._col
+        s = self._size
+        w = c["n"][:s].copy()
+        o = c["open"][:s]
+        if o.any():
+            w[o] = np.floor((now_s - c["start_s"][:s][o]) / c["seg_s"][:s][o] + 1e-9).astype(np.int64)
+        return w
+
+    # ----------------------------------------------------------------- writing
+    def open_runs(
+        self,
+        cameras: np.ndarray,
+        recorders: np.ndarray,
+        start_s: float,
+        seg_s: float,
+        bytes_per_seg: np.ndarray,
+    ) -> None:
+        """Cameras start recording at `start_s` onto `recorders` (one open run each)."""
+        cameras = np.asarray(cameras, dtype=np.int64)
+        if cameras.size == 0:
+            return
+        busy = cameras[self.open_row[cameras] >= 0]
+        if busy.size:
+            raise CatalogError(
+                f"camera {self.camera_names[int(busy[0])]!r} already has an open run; "
+                "close it before opening another"
+            )
+        rows = self._append(
+            camera=cameras,
+            recorder=np.asarray(recorders),
+            start_s=np.full(cameras.size, start_s),
+            seg_s=np.full(cameras.size, seg_s),
+            bytes_per_seg=np.asarray(bytes_per_seg, dtype=np.float64),
+            open=np.ones(cameras.size, dtype=bool),
+        )
+        self.open_row[cameras] = rows
+
+    def close_runs(self, cameras: np.ndarray, at_s: float) -> int:
+        """Cameras stop recording at `at_s`; a segment in progress is not written.
+
+        Returns the number of segments the closed runs hold in all.
+        """
+        cameras = np.asarray(cameras, dtype=np.int64)
+        rows = self.open_row[cameras]
+        rows = rows[rows >= 0]
+        if rows.size == 0:
+            return 0
+        c = self._col
+        n = np.floor((at_s - c["start_s"][rows]) / c["seg_s"][rows] + 1e-9).astype(np.int64)
+        c["n"][rows] = np.maximum(n, 0)
+        c["open"][rows] = False
+        self.open_row[c["camera"][rows]] = -1
+        return int(n.sum())
+
+    def add_segment(
+        self, camera: int, recorder: int, start_s: float, end_s: float, size_bytes: int,
+        key: str, sha256: str = "",
+    ) -> int:
+        """Record one finished segment (the live twin); returns its run id."""
+        if not end_s > start_s:
+            raise CatalogError(
+                f"segment {key!r}: end ({end_s}) must be after start ({start_s}); check the "
+                "recorder's clock and segment boundaries"
+            )
+        rows = self._append(
+            camera=np.array([camera]), recorder=np.array([recorder]),
+            start_s=np.array([start_s]), seg_s=np.array([end_s - start_s]),
+            n=np.array([1]), bytes_per_seg=np.array([float(size_bytes)]),
+        )
+        rid = int(self._col["run_id"][rows[0]])
+        self.keys[rid] = (key, sha256)
+        # A live segment can arrive after a hold on its window was placed.
+        for _hid, (cam, h0, h1) in self._holds.items():
+            if cam == camera and start_s < h1 and end_s > h0:
+                self._col["held"][rows[0]] += 1
+        return rid
+
+    # ----------------------------------------------------------------- queries
+    def stored_bytes_by_recorder(self, now_s: float) -> np.ndarray:
+        s = self._size
+        live = (self.written(now_s) - self._col["first"][:s]) * self._col["bytes_per_seg"][:s]
+        return np.bincount(
+            self._col["recorder"][:s], weights=live, minlength=len(self.recorder_names)
+        )
+
+    def stored_segments(self, now_s: float) -> int:
+        return int((self.written(now_s) - self._col["first"][: self._size]).sum())
+
+    def oldest_unheld_start(self, now_s: float) -> float:
+        """Start of the oldest segment on disk that no hold covers (inf if none)."""
+        s = self._size
+        c = self._col
+        live = (self.written(now_s) > c["first"][:s]) & (c["held"][:s] == 0)
+        if not live.any():
+            return math.inf
+        return float((c["start_s"][:s] + c["first"][:s] * c["seg_s"][:s])[live].min())
+
+    def segments(self, now_s: float, camera: int | None = None,
+                 window: Interval | None = None) -> list[SegmentRef]:
+        """The segments on disk (optionally of one camera, overlapping a window), in order."""
+        c = self._col
+        s = self._size
+        w = self.written(now_s)
+        sel = w > c["first"][:s]
+        if camera is not None:
+            sel &= c["camera"][:s] == camera
+        out: list[SegmentRef] = []
+        for r in np.flatnonzero(sel):
+            start, seg = float(c["start_s"][r]), float(c["seg_s"][r])
+            lo, hi = int(c["first"][r]), int(w[r])
+            if window is not None:
+                lo = max(lo, math.floor((window.start_s - start) / seg + 1e-9))
+                hi = min(hi, math.ceil((window.end_s - start) / seg - 1e-9))
+            rid = int(c["run_id"][r])
+            cam, rec = int(c["camera"][r]), int(c["recorder"][r])
+            key, sha = self.keys.get(rid, ("", ""))
+            for i in range(lo, hi):
+                a = start + i * seg
+                out.append(SegmentRef(
+                    camera=self.camera_names[cam], start_s=a, end_s=a + seg,
+                    bytes=int(c["bytes_per_seg"][r]),
+                    key=key or f"{self.camera_names[cam]}/{a:.0f}",
+                    recorder=self.recorder_names[rec], sha256=sha,
+                ))
+        out.sort(key=lambda x: (x.camera, x.start_s, x.key))
+        return out
+
+    # ----------------------------------------------------------------- holds
+    def hold(self, hold_id: str, camera: int, window: Interval, now_s: float) -> int:
+        """Hold a camera's recorded segments overlapping `window`; returns segments held."""
+        if hold_id in self._holds:
+            raise CatalogError(f"hold {hold_id!r} exists already; use a new id per hold")
+        c = self._col
+        h0, h1 = window.start_s, min(window.end_s, now_s)
+        orow = int(self.open_row[camera])
+        if orow >= 0 and c["start_s"][orow] < h1:
+            covered_end = c["start_s"][orow] + self.written(now_s)[orow] * c["seg_s"][orow]
+            h1 = min(h1, float(covered_end))
+        self._holds[hold_id] = (camera, h0, h1)
+        if h1 <= h0:
+            return 0
+        w = self.written(now_s)
+        held_total = 0
+        for r in np.flatnonzero(c["camera"][: self._size] == camera):
+            start, seg = float(c["start_s"][r]), float(c["seg_s"][r])
+            fst, wr = int(c["first"][r]), int(w[r])
+            i0 = max(fst, math.floor((h0 - start) / seg + 1e-9))
+            i1 = min(wr, math.ceil((h1 - start) / seg - 1e-9))
+            if i0 >= i1:
+                continue
+            held_total += i1 - i0
+            r = self._split(int(r), i0, wr)
+            r = self._split_tail(r, i1 - i0, now_s)
+            c["held"][r] += 1
+        return held_total
+
+    def _split(self, r: int, i: int, written: int) -> int:
+        """Split row r before its segment i; return the row holding segments i.. ."""
+        c = self._col
+        if i == 0:
+            return r
+        new = self._append(
+            camera=c["camera"][r : r + 1], recorder=c["recorder"][r : r + 1],
+            start_s=c["start_s"][r : r + 1] + i * c["seg_s"][r],
+            seg_s=c["seg_s"][r : r + 1], n=np.array([written - i]),
+            first=np.array([max(int(c["first"][r]) - i, 0)]),
+            bytes_per_seg=c["bytes_per_seg"][r : r + 1], held=c["held"][r : r + 1],
+            open=c["open"][r : r + 1],
+        )[0]
+        if c["open"][r]:
+            c["open"][r] = False
+            self.open_row[c["camera"][r]] = new
+        c["n"][r] = i
+        c["first"][r] = min(int(c["first"][r]), i)
+        return int(new)
+
+    def _split_tail(self, r: int, k: int, now_s: float) -> int:
+        """Keep the first k segments in row r, moving the rest (or the open tail) to a new row."""
+        c = self._col
+        w = int(self.written(now_s)[r])
+        if k < w or c["open"][r]:
+            self._split(r, k, w)
+        return r
+
+    def release(self, hold_id: str) -> None:
+        """Release a hold; its segments are swept as usual once no other hold covers them."""
+        try:
+            cam, h0, h1 = self._holds.pop(hold_id)
+        except KeyError:
+            raise CatalogError(f"no hold {hold_id!r}; holds are: {sorted(self._holds)}") from None
+        c = self._col
+        s = self._size
+        end = c["start_s"][:s] + np.maximum(c["n"][:s], 1) * c["seg_s"][:s]
+        sel = (c["camera"][:s] == cam) & (c["held"][:s] > 0) & (c["start_s"][:s] < h1) & (end > h0)
+        c["held"][:s][sel] -= 1
+
+    @property
+    def holds(self) -> dict[str, tuple[str, Interval]]:
+        return {h: (self.camera_names[c], Interval(a, b)) for h, (c, a, b) in sorted(self._holds.items())}
+
+    # ----------------------------------------------------------------- sweeping
+    def plan_sweep(self, now_s: float, retention_s: float, max_segments: int) -> SweepPlan:
+        s = self._size
+        c = self._col
+        return plan_sweep(
+            c["start_s"][:s], c["seg_s"][:s], self.written(now_s), c["first"][:s],
+            c["held"][:s], c["bytes_per_seg"][:s], now_s, retention_s, max_segments,
+        )
+
+    def deleted_refs(self, plan: SweepPlan) -> list[SegmentRef]:
+        """The segments a plan deletes (for adapters that remove files); call before apply()."""
+        c = self._col
+        out = []
+        for r, a, b in zip(plan.rows, plan.old_first, plan.new_first):
+            rid = int(c["run_id"][r])
+            key, sha = self.keys.get(rid, ("", ""))
+            cam = self.camera_names[int(c["camera"][r])]
+            for i in range(int(a), int(b)):
+                t = float(c["start_s"][r] + i * c["seg_s"][r])
+                out.append(SegmentRef(cam, t, t + float(c["seg_s"][r]),
+                                      int(c["bytes_per_seg"][r]), key or f"{cam}/{t:.0f}",
+                                      self.recorder_names[int(c["recorder"][r])], sha))
+        return out
+
+    def apply(self, plan: SweepPlan) -> np.ndarray:
+        """Carry out a plan; returns the bytes it freed per recorder."""
+        c = self._col
+        if plan.rows.size and (c["first"][plan.rows] != plan.old_first).any():
+            raise CatalogError("sweep plan is stale: the catalog changed since it was made; plan again")
+        freed = np.bincount(
+            c["recorder"][plan.rows],
+            weights=plan.deleted_per_row * c["bytes_per_seg"][plan.rows],
+            minlength=len(self.recorder_names),
+        )
+        c["first"][plan.rows] = plan.new_first
+        self.deleted_segments += plan.segments
+        self.deleted_bytes += plan.bytes
+        gone = plan.rows[(~c["open"][plan.rows]) & (plan.new_first >= c["n"][plan.rows])]
+        for rid in c["run_id"][gone]:
+            self.keys.pop(int(rid), None)
+        self._compact()
+        return freed
+
+    def _compact(self) -> None:
+        """Drop closed runs with nothing left on disk, once they are half the table."""
+        s = self._size
+        c = self._col
+        dead = (~c["open"][:s]) & (c["first"][:s] >= c["n"][:s])
+        if s < 1024 or dead.sum() * 2 < s:
+            return
+        keep = np.flatnonzero(~dead)
+        for k in _COLUMNS:
+            c[k][: keep.size] = c[k][keep]
+        self._size = int(keep.size)
+        self.open_row[:] = -1
+        o = np.flatnonzero(c["open"][: self._size])
+        self.open_row[c["camera"][o]] = o
+
+    def rows_of(self, cameras: Iterable[int]) -> np.ndarray:
+        return np.flatnonzero(np.isin(self._col["camera"][: self._size], list(cameras)))

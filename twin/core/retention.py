@@ -1,0 +1,113 @@
+"""Retention: which segments are due for deletion at `now`, in bounded batches.
+
+Theory of operation
+-------------------
+Footage is deleted `retention_s` after it was recorded: a segment is due once its *end*
+is at least `retention_s` in the past (its whole span is older than the retention period).
+Held segments (evidence) are never due. A sweep deletes at most `max_segments`, oldest
+first; whatever is left over is counted as overdue and taken by the next sweep.
+
+The functions work on the catalog's run columns (numpy arrays), so one sweep over 21,000
+cameras is a handful of vector operations. A run is `written` consecutive segments of
+`seg_s` seconds from `start_s`, of which the first `first` are already deleted.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+__all__ = ["SweepPlan", "ended_by", "due_counts", "plan_sweep"]
+
+# Times are sums of whole seconds; the tolerance only absorbs float rounding of divisions.
+_EPS = 1e-9
+
+
+def ended_by(start_s: np.ndarray, seg_s: np.ndarray, written: np.ndarray, cutoff_s: float) -> np.ndarray:
+    """Per run: how many of its first `written` segments have ended at or before `cutoff_s`."""
+    k = np.floor((cutoff_s - start_s) / seg_s + _EPS)
+    return np.clip(k, 0, written).astype(np.int64)
+
+
+def due_counts(
+    start_s: np.ndarray,
+    seg_s: np.ndarray,
+    written: np.ndarray,
+    first: np.ndarray,
+    held: np.ndarray,
+    cutoff_s: float,
+) -> np.ndarray:
+    """Per run: segments past retention (ended by `cutoff_s`), not yet deleted, not held."""
+    due = ended_by(start_s, seg_s, written, cutoff_s) - first
+    due[held > 0] = 0
+    return np.maximum(due, 0)
+
+
+@dataclass(frozen=True, slots=True)
+class SweepPlan:
+    """What one sweep deletes: for each listed run, segments [old_first, new_first)."""
+
+    now_s: float
+    cutoff_s: float
+    rows: np.ndarray  # int64 row numbers in the catalog at planning time
+    old_first: np.ndarray
+    new_first: np.ndarray
+    segments: int
+    bytes: float
+    overdue_after: int  # due segments the batch bound left for the next sweep
+
+    @property
+    def deleted_per_row(self) -> np.ndarray:
+        return self.new_first - self.old_first
+
+
+def plan_sweep(
+    start_s: np.ndarray,
+    seg_s: np.ndarray,
+    written: np.ndarray,
+    first: np.ndarray,
+    held: np.ndarray,
+    bytes_per_seg: np.ndarray,
+    now_s: float,
+    retention_s: float,
+    max_segments: int,
+) -> SweepPlan:
+    """Plan one sweep at `now_s`: the oldest due segments, at most `max_segments` of them.
+
+    Order is by the start of each run's oldest due segment, then by row, so the plan is the
+    same for the same catalog whatever the machine.
+    """
+    if max_segments < 1:
+        raise ValueError(f"max_segments ({max_segments}) must be >= 1")
+    cutoff = now_s - retention_s
+    due = due_counts(start_s, seg_s, written, first, held, cutoff)
+    rows = np.flatnonzero(due)
+    total_due = int(due[rows].sum())
+    if rows.size == 0:
+        empty = np.zeros(0, dtype=np.int64)
+        return SweepPlan(now_s, cutoff, empty, empty, empty, 0, 0.0, 0)
+    oldest = start_s[rows] + first[rows] * seg_s[rows]
+    rows = rows[np.lexsort((rows, oldest))]
+    take = due[rows]
+    if total_due > max_segments:
+        cum = np.cumsum(take)
+        cut = int(np.searchsorted(cum, max_segments, side="left"))
+        before = int(cum[cut - 1]) if cut else 0
+        take = take[: cut + 1].copy()
+        take[cut] = max_segments - before
+        rows = rows[: cut + 1]
+        keep = take > 0
+        rows, take = rows[keep], take[keep]
+    old_first = first[rows].astype(np.int64)
+    n = int(take.sum())
+    return SweepPlan(
+        now_s=now_s,
+        cutoff_s=cutoff,
+        rows=rows.astype(np.int64),
+        old_first=old_first,
+        new_first=old_first + take,
+        segments=n,
+        bytes=float((take * bytes_per_seg[rows]).sum()),
+        overdue_after=total_due - n,
+    )

@@ -1,0 +1,50 @@
+"""The registry of scalar metrics a run reports, and that scenario targets may bound.
+
+One table, so a target naming a metric that no engine computes is refused when the
+scenario is validated, not silently ignored when the run is judged.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+__all__ = ["MetricInfo", "METRICS"]
+
+
+@dataclass(frozen=True, slots=True)
+class MetricInfo:
+    unit: str
+    description: str
+    better: str = "lower"  # "lower" or "higher": used by regression checks
+
+
+_M = MetricInfo
+
+METRICS: dict[str, MetricInfo] = {
+    # City and capacity
+    "sets": _M("sets", "camera sets on line at the end of the run", "higher"),
+    "cameras": _M("cameras", "camera streams on line at the end of the run", "higher"),
+    "recorders": _M("recorders", "recorders in all pools"),
+    "ingest_total_mbps": _M("Mbps", "total stream bitrate into the recorders at the end"),
+    "storage_needed_tb": _M("TB", "peak footage on disk, all recorders"),
+    "storage_model_tb": _M("TB", "cameras x effective bitrate x retention (closed form)"),
+    "disk_total_tb": _M("TB", "usable disk of all recorders", "higher"),
+    "storage_headroom_pct": _M("%", "free disk at the peak, city-wide", "higher"),
+    "storage_headroom_pct_min": _M("%", "free disk at the peak, worst recorder", "higher"),
+    "recorder_ingest_util_pct_max": _M("%", "highest recorder ingest / ingest limit"),
+    "recorder_streams_util_pct_max": _M("%", "highest recorder streams / stream limit"),
+    "backhaul_util_pct_max": _M("%", "highest district backhaul load / capacity"),
+    "cameras_unplaced": _M("cameras", "cameras no recorder could take"),
+    # Segments
+    "segments_written": _M("segments", "segments written to recorders", "higher"),
+    "segments_deleted": _M("segments", "segments deleted by retention sweeps"),
+    "segments_dropped": _M("segments", "segments never written, all reasons"),
+    "segments_dropped_disk_full": _M("segments", "dropped: recorder disk full"),
+    "segments_dropped_ingest_limit": _M("segments", "dropped: recorder over ingest/stream limit"),
+    "segments_dropped_unplaced": _M("segments", "dropped: no recorder could take the camera"),
+    "segments_dropped_backhaul": _M("segments", "dropped: district backhaul over capacity"),
+    "segments_overdue_max": _M("segments", "largest retention backlog after a sweep"),
+    "retention_max_age_days": _M("days", "oldest unheld footage on disk at any sample"),
+    # Engine
+    "wall_s": _M("s", "wall-clock time of the run"),
+}
