@@ -45,6 +45,4 @@ METRICS: dict[str, MetricInfo] = {
     "segments_dropped_backhaul": _M("segments", "dropped: district backhaul over capacity"),
     "segments_overdue_max": _M("segments", "largest retention backlog after a sweep"),
     "retention_max_age_days": _M("days", "oldest unheld footage on disk at any sample"),
-    # Engine
-    "wall_s": _M("s", "wall-clock time of the run"),
 }

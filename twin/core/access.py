@@ -310,7 +310,7 @@ class AccessDesk:
                 "action": request.action.value,
                 "cameras": list(request.cameras),
                 "window": _window_json(request.window),
-                "deadline_s": record.deadline_s,
+                "deadline_s": float(record.deadline_s),
             },
         )
         return record
@@ -373,7 +373,7 @@ class AccessDesk:
                 "action": request.action.value,
                 "cameras": list(granted_cameras),
                 "window": _window_json(granted_window),
-                "expires_at_s": approval.expires_at_s,
+                "expires_at_s": float(approval.expires_at_s),
             },
         )
         return record
@@ -460,8 +460,9 @@ class AccessDesk:
                 actor,
                 request_id,
                 action.value,
-                f"access request {request_id!r} is {record.state.value}, not approved: "
-                f"{_FIX[record.state]} by an officer of rank {required!r} or above",
+                f"access request {request_id!r} is {record.state.value}, not approved "
+                f"({_FIX[record.state]}): footage is used only under a request approved by an "
+                f"officer of rank {required!r} or above",
             )
         if action is not request.action:
             self._deny(
@@ -592,7 +593,7 @@ class AccessDesk:
             AuditKind.EXPIRY,
             actor,
             request_id,
-            {"was": was.value, "deadline_s": record.deadline_s},
+            {"was": was.value, "deadline_s": float(record.deadline_s)},
         )
         return record
 

@@ -1,0 +1,156 @@
+"""The `twin` command line.
+
+Exit codes: 0 all targets met; 1 a target failed; 2 bad input (the message names the file,
+the field and the fix); 3 a part of the twin could not run (MediaMTX, Ray).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import sys
+import time
+from pathlib import Path
+
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from twin.errors import ScenarioError, TwinError
+
+__all__ = ["main", "default_scenario", "simulate_to"]
+
+console = Console(stderr=True)
+SCENARIOS_DIR = Path(__file__).resolve().parent.parent / "scenarios"
+DEFAULT_SCENARIO = "city-7000.yaml"
+
+
+def default_scenario() -> Path:
+    path = SCENARIOS_DIR / DEFAULT_SCENARIO
+    if not path.exists():
+        raise ScenarioError(
+            f"{path}: the default scenario is missing; pass a scenario file, e.g. "
+            "`twin simulate scenarios/phase1-615.yaml`"
+        )
+    return path
+
+
+def _targets_table(res) -> Table:
+    t = Table(title=f"{res.scenario.name}: {'PASS' if res.passed else 'FAIL'}")
+    for col in ("target", "bound", "measured", "verdict"):
+        t.add_column(col)
+    for v in res.targets:
+        bound = " ".join(x for x in (f">= {v.min:g}" if v.min is not None else "",
+                                     f"<= {v.max:g}" if v.max is not None else "") if x)
+        t.add_row(v.metric, f"{bound} {v.unit}",
+                  "not measured" if v.value is None else f"{v.value:,.3f}",
+                  "[green]PASS[/]" if v.passed else "[bold red]FAIL[/]")
+    return t
+
+
+def simulate_to(path: Path, out: Path, days: float | None = None, quiet: bool = False,
+                extra: dict | None = None):
+    """Load, simulate and write everything for one scenario; returns the Results."""
+    from twin.city import generate_city
+    from twin.plots import plot_sim
+    from twin.report import write_report
+    from twin.results import results_from_sim, run_info, write_results, write_sim_tables
+    from twin.scenario import load_scenario
+    from twin.sim.engine import CityEngine
+
+    sc = load_scenario(path)
+    started = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+    t0 = time.perf_counter()
+    city = generate_city(sc)
+    with Progress(TextColumn("[bold]{task.description}"), BarColumn(),
+                  TextColumn("day {task.completed:.0f}/{task.total:.0f}"), TimeElapsedColumn(),
+                  console=console, disable=quiet, transient=True) as prog:
+        total_days = sc.simulation.days if days is None else days
+        task = prog.add_task(f"simulating {sc.name}: {city.n_cameras:,} cameras", total=total_days)
+        engine = CityEngine(sc, city, progress=lambda t, end: prog.update(task, completed=t / 86_400))
+        outcome = engine.run(days)
+        prog.update(task, completed=total_days)
+    wall = time.perf_counter() - t0
+    out.mkdir(parents=True, exist_ok=True)
+    res = results_from_sim(outcome, str(path), run_info(started, wall))
+    files = write_sim_tables(outcome, out)
+    plots = plot_sim(outcome, out)
+    res.files = {**files, **{f"plot:{k}": v for k, v in plots.items()}, "report": "report.md"}
+    write_results(res, out)
+    write_report(res, plots, out)
+    return res
+
+
+def cmd_simulate(args: argparse.Namespace) -> int:
+    path = Path(args.scenario) if args.scenario else default_scenario()
+    out = Path(args.out) if args.out else Path("out") / path.stem
+    res = simulate_to(path, out, args.days, args.quiet)
+    console.print(_targets_table(res))
+    console.print(f"results: {out / 'results.json'}   report: {out / 'report.md'}   "
+                  f"({res.run.wall_s:.1f} s)")
+    return 0 if res.passed else 1
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    from twin.scenario import load_scenario
+
+    bad = 0
+    for f in args.files:
+        try:
+            sc = load_scenario(f)
+            console.print(f"[green]ok[/] {f}: {sc.name}, {sc.city.total_sets:,} sets")
+        except ScenarioError as e:
+            console.print(f"[red]invalid[/] {e}", highlight=False)
+            bad += 1
+    return 2 if bad else 0
+
+
+def cmd_schema(args: argparse.Namespace) -> int:
+    if args.results:
+        from twin.results import Results
+
+        schema = Results.model_json_schema()
+    else:
+        from twin.scenario import scenario_json_schema
+
+        schema = scenario_json_schema()
+    print(json.dumps(schema, indent=2, sort_keys=True))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="twin", description=__doc__.splitlines()[0])
+    sub = p.add_subparsers(dest="cmd", required=True)
+
+    s = sub.add_parser("simulate", help="run a scenario on SimPy virtual time")
+    s.add_argument("scenario", nargs="?", help=f"scenario YAML (default scenarios/{DEFAULT_SCENARIO})")
+    s.add_argument("--days", type=float, help="simulated days (default: the scenario's)")
+    s.add_argument("--out", help="output folder (default out/<scenario file stem>)")
+    s.add_argument("--quiet", action="store_true", help="no progress bar")
+    s.set_defaults(fn=cmd_simulate)
+
+    v = sub.add_parser("validate", help="check scenario files; print every problem")
+    v.add_argument("files", nargs="+")
+    v.set_defaults(fn=cmd_validate)
+
+    sch = sub.add_parser("schema", help="print the JSON Schema of scenario files (or results)")
+    sch.add_argument("--results", action="store_true", help="the results.json schema instead")
+    sch.set_defaults(fn=cmd_schema)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.fn(args))
+    except ScenarioError as e:
+        console.print(f"[red]error:[/] {e}", highlight=False)
+        return 2
+    except TwinError as e:
+        console.print(f"[red]error:[/] {e}", highlight=False)
+        return 3
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,258 @@
+"""One results format for both engines: results.json plus CSV time series.
+
+`Results` is the documented schema (docs/results.md; `twin schema --results` prints its JSON
+Schema). Everything in it is deterministic for a scenario and seed, except the `run`
+section, which records the run's own timing and host.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+import platform
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field
+
+from twin.city import SITE_KINDS
+from twin.metrics import METRICS
+from twin.scenario import Bound, Scenario
+from twin.sim.engine import DROP_REASONS, DROPPING, OFFLINE, SimOutcome
+
+__all__ = [
+    "SCHEMA_VERSION",
+    "ScenarioInfo",
+    "TargetVerdict",
+    "RunInfo",
+    "Results",
+    "judge",
+    "results_from_sim",
+    "write_results",
+    "read_results",
+]
+
+SCHEMA_VERSION = 1
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ScenarioInfo(_Model):
+    name: str
+    description: str = ""
+    source: str = Field(description="Path of the scenario file, as given.")
+    sha256: str = Field(description="SHA-256 of the scenario's canonical JSON.")
+    seed: int
+
+
+class TargetVerdict(_Model):
+    metric: str
+    unit: str
+    min: float | None = None
+    max: float | None = None
+    value: float | None = Field(description="Measured value; null if the run did not measure it.")
+    passed: bool
+
+
+class RunInfo(_Model):
+    """The run's own timing and host: the only fields that differ between identical runs."""
+
+    started_at: str
+    wall_s: float
+    twin_version: str
+    python: str
+    host_cpus: int
+
+
+class Results(_Model):
+    schema_name: Literal["cctv-twin/results"] = "cctv-twin/results"
+    schema_version: int = SCHEMA_VERSION
+    engine: Literal["simulate", "live"]
+    scenario: ScenarioInfo
+    horizon_s: float = Field(description="Virtual (simulate) or wall (live) seconds covered.")
+    metrics: dict[str, float] = Field(description="Scalar metrics; names in twin.metrics.METRICS.")
+    targets: list[TargetVerdict]
+    passed: bool = Field(description="True when every target passed.")
+    per_district: list[dict[str, Any]] = Field(default_factory=list)
+    per_recorder: list[dict[str, Any]] = Field(default_factory=list)
+    per_pool: list[dict[str, Any]] = Field(default_factory=list)
+    events: list[dict[str, Any]] = Field(default_factory=list)
+    files: dict[str, str] = Field(default_factory=dict, description="Other outputs, by role.")
+    run: RunInfo
+
+
+def judge(metrics: dict[str, float], targets: dict[str, Bound]) -> list[TargetVerdict]:
+    """Each target with its measured value and PASS/FAIL (a metric not measured fails)."""
+    out = []
+    for name in sorted(targets):
+        b = targets[name]
+        v = metrics.get(name)
+        ok = v is not None and (b.min is None or v >= b.min) and (b.max is None or v <= b.max)
+        out.append(TargetVerdict(metric=name, unit=METRICS[name].unit, min=b.min, max=b.max,
+                                 value=v, passed=bool(ok)))
+    return out
+
+
+def _r(x: float, nd: int = 6) -> float:
+    """Round for output: stable across BLAS/summation-order noise, plenty for capacity work."""
+    return float(round(float(x), nd))
+
+
+def scenario_info(sc: Scenario, source: str) -> ScenarioInfo:
+    return ScenarioInfo(
+        name=sc.name, description=sc.description.strip(), source=source, seed=sc.seed,
+        sha256=hashlib.sha256(sc.canonical_json().encode()).hexdigest(),
+    )
+
+
+def sim_metrics(o: SimOutcome) -> dict[str, float]:
+    """The scalar metrics of a simulated run."""
+    city, sc = o.city, o.scenario
+    online = o.cam_state != OFFLINE
+    disk = city.rec_disk_bytes
+    eff_online = city.cam_effective_mbps[online].sum()
+    dropped = o.dropped.sum(axis=1)
+    m: dict[str, float] = {
+        "sets": float(np.unique(city.cam_set[online]).size),
+        "cameras": float(online.sum()),
+        "recorders": float(city.n_recorders),
+        "ingest_total_mbps": float(o.rec_load_mbps_end.sum()),
+        "storage_needed_tb": o.total_peak_bytes / 1e12,
+        "storage_model_tb": eff_online * 1e6 / 8 * sc.recording.retention_s / 1e12,
+        "disk_total_tb": disk.sum() / 1e12,
+        "storage_headroom_pct": 100 * (1 - o.total_peak_bytes / disk.sum()),
+        "storage_headroom_pct_min": float(100 * (1 - o.rec_peak_bytes / disk).min()),
+        "recorder_ingest_util_pct_max": float(100 * (o.rec_load_mbps_max / city.rec_ingest_mbps).max()),
+        "recorder_streams_util_pct_max": float(100 * (o.rec_streams_max / city.rec_max_streams).max()),
+        "backhaul_util_pct_max": float(100 * (o.backhaul_mbps / city.district_backhaul_mbps).max()),
+        "cameras_unplaced": float(((o.cam_state == DROPPING)
+                                   & (o.cam_reason == DROP_REASONS.index("unplaced"))).sum()),
+        "segments_written": float(o.written_segments),
+        "segments_deleted": float(o.deleted_segments),
+        "segments_dropped": float(dropped.sum()),
+        "segments_overdue_max": float(o.overdue_max),
+        "retention_max_age_days": o.max_age_s / 86_400,
+    }
+    for i, reason in enumerate(DROP_REASONS):
+        m[f"segments_dropped_{reason}"] = float(dropped[i])
+    return {k: _r(v) for k, v in sorted(m.items())}
+
+
+def results_from_sim(o: SimOutcome, source: str, run: RunInfo) -> Results:
+    city, sc = o.city, o.scenario
+    metrics = sim_metrics(o)
+    verdicts = judge(metrics, sc.targets)
+    online = o.cam_state != OFFLINE
+    per_district = []
+    for d, name in enumerate(city.district_names):
+        cams = online & (city.cam_district == d)
+        per_district.append({
+            "district": name,
+            "sets": int(np.unique(city.cam_set[cams]).size),
+            "cameras": int(cams.sum()),
+            "ingest_mbps": _r(city.cam_mbps[cams].sum()),
+            "backhaul_mbps": _r(city.district_backhaul_mbps[d]),
+            "backhaul_util_pct": _r(100 * o.backhaul_mbps[d] / city.district_backhaul_mbps[d]),
+            "segments_dropped": int(o.dropped[:, city.cam_district == d].sum()),
+            "storage_model_tb": _r(city.cam_effective_mbps[cams].sum() * 1e6 / 8
+                                   * sc.recording.retention_s / 1e12),
+        })
+    per_recorder = []
+    for r, name in enumerate(city.rec_names):
+        mine = o.cam_recorder == r
+        per_recorder.append({
+            "recorder": name,
+            "pool": city.pool_names[int(city.rec_pool[r])],
+            "cameras": int((mine & online).sum()),
+            "ingest_mbps": _r(o.rec_load_mbps_end[r]),
+            "ingest_limit_mbps": _r(city.rec_ingest_mbps[r]),
+            "ingest_util_pct_max": _r(100 * o.rec_load_mbps_max[r] / city.rec_ingest_mbps[r]),
+            "streams_max": int(o.rec_streams_max[r]),
+            "stream_limit": int(city.rec_max_streams[r]),
+            "disk_tb": _r(city.rec_disk_bytes[r] / 1e12),
+            "peak_used_tb": _r(o.rec_peak_bytes[r] / 1e12),
+            "peak_disk_util_pct": _r(100 * o.rec_peak_bytes[r] / city.rec_disk_bytes[r]),
+            "segments_dropped": int(o.dropped[:, mine].sum()),
+        })
+    per_pool = []
+    for p, name in enumerate(city.pool_names):
+        recs = city.rec_pool == p
+        per_pool.append({
+            "pool": name,
+            "recorders": int(recs.sum()),
+            "disk_tb": _r(city.rec_disk_bytes[recs].sum() / 1e12),
+            "peak_used_tb": _r(o.rec_peak_bytes[recs].sum() / 1e12),
+            "ingest_mbps": _r(o.rec_load_mbps_end[recs].sum()),
+        })
+    return Results(
+        engine="simulate",
+        scenario=scenario_info(sc, source),
+        horizon_s=o.end_s,
+        metrics=metrics,
+        targets=verdicts,
+        passed=all(v.passed for v in verdicts),
+        per_district=per_district,
+        per_recorder=per_recorder,
+        per_pool=per_pool,
+        run=run,
+    )
+
+
+def write_csv(path: Path, header: list[str], rows: list[list[Any]] | np.ndarray) -> None:
+    with path.open("w", newline="") as f:
+        w = csv.writer(f, lineterminator="\n")
+        w.writerow(header)
+        for row in rows:
+            w.writerow([f"{x:.6g}" if isinstance(x, float) else x for x in row])
+
+
+def write_sim_tables(o: SimOutcome, out: Path) -> dict[str, str]:
+    """CSV time series and per-camera table beside results.json; returns their names."""
+    cols = list(o.series)
+    rows = np.column_stack([o.series[c] for c in cols]).tolist()
+    write_csv(out / "timeseries.csv", cols, rows)
+    city = o.city
+    t = o.series["t_s"].tolist()
+    write_csv(out / "recorder_stored_bytes.csv", ["t_s", *city.rec_names],
+              [[ti, *row] for ti, row in zip(t, o.rec_series_bytes.tolist())])
+    write_csv(out / "recorder_ingest_mbps.csv", ["t_s", *city.rec_names],
+              [[ti, *row] for ti, row in zip(t, o.rec_series_load.tolist())])
+    state_names = ("offline", "recording", "dropping")
+    cam_rows = []
+    for c in range(city.n_cameras):
+        r = int(o.cam_recorder[c])
+        cam_rows.append([
+            city.camera_name(c), city.district_names[int(city.cam_district[c])],
+            SITE_KINDS[int(city.set_site_kind[city.cam_set[c]])],
+            o.scenario.camera_profiles[int(city.cam_profile[c])].name,
+            round(float(city.cam_mbps[c]), 4), city.rec_names[r] if r >= 0 else "",
+            state_names[int(o.cam_state[c])], *[int(x) for x in o.dropped[:, c]],
+        ])
+    write_csv(out / "cameras.csv",
+              ["camera", "district", "site_kind", "profile", "mbps", "recorder", "state",
+               *[f"dropped_{r}" for r in DROP_REASONS]], cam_rows)
+    return {"timeseries": "timeseries.csv", "recorder_stored_bytes": "recorder_stored_bytes.csv",
+            "recorder_ingest_mbps": "recorder_ingest_mbps.csv", "cameras": "cameras.csv"}
+
+
+def write_results(res: Results, out: Path) -> Path:
+    path = out / "results.json"
+    path.write_text(json.dumps(res.model_dump(mode="json"), indent=2, sort_keys=True) + "\n")
+    return path
+
+
+def read_results(path: str | Path) -> Results:
+    return Results.model_validate_json(Path(path).read_text())
+
+
+def run_info(started_at: str, wall_s: float) -> RunInfo:
+    import os
+
+    from twin import __version__
+
+    return RunInfo(started_at=started_at, wall_s=round(wall_s, 3), twin_version=__version__,
+                   python=platform.python_version(), host_cpus=os.cpu_count() or 1)
