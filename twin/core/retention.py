@@ -62,6 +62,34 @@ class SweepPlan:
         return self.new_first - self.old_first
 
 
+def _oldest_due(start_s, seg_s, written, first, held, cutoff, due, limit):
+    """The `limit` oldest due segments across all runs (by end time, then row).
+
+    Bisects a time threshold until no run gains more than one segment between the two
+    bounds, then hands the remainder to the runs whose next segment ends first.
+    """
+    lo = float((start_s + (first + 1) * seg_s)[due > 0].min()) - 1.0
+    hi = cutoff
+    half_seg = float(seg_s[due > 0].min()) / 2
+    d_lo = np.zeros_like(due)
+    while hi - lo > half_seg:
+        mid = (lo + hi) / 2
+        d_mid = due_counts(start_s, seg_s, written, first, held, mid)
+        if d_mid.sum() <= limit:
+            lo, d_lo = mid, d_mid
+        else:
+            hi = mid
+    d_hi = due_counts(start_s, seg_s, written, first, held, hi)
+    extra = np.flatnonzero(d_hi > d_lo)
+    room = limit - int(d_lo.sum())
+    if room > 0 and extra.size:
+        next_end = start_s[extra] + (first[extra] + d_lo[extra] + 1) * seg_s[extra]
+        pick = extra[np.lexsort((extra, next_end))][:room]
+        d_lo = d_lo.copy()
+        d_lo[pick] += 1
+    return d_lo
+
+
 def plan_sweep(
     start_s: np.ndarray,
     seg_s: np.ndarray,
@@ -75,8 +103,8 @@ def plan_sweep(
 ) -> SweepPlan:
     """Plan one sweep at `now_s`: the oldest due segments, at most `max_segments` of them.
 
-    Order is by the start of each run's oldest due segment, then by row, so the plan is the
-    same for the same catalog whatever the machine.
+    When the bound bites, the oldest segments across all runs go first (by end time, then
+    row), so the plan is the same for the same catalog whatever the machine.
     """
     if max_segments < 1:
         raise ValueError(f"max_segments ({max_segments}) must be >= 1")
@@ -87,18 +115,10 @@ def plan_sweep(
     if rows.size == 0:
         empty = np.zeros(0, dtype=np.int64)
         return SweepPlan(now_s, cutoff, empty, empty, empty, 0, 0.0, 0)
-    oldest = start_s[rows] + first[rows] * seg_s[rows]
-    rows = rows[np.lexsort((rows, oldest))]
-    take = due[rows]
     if total_due > max_segments:
-        cum = np.cumsum(take)
-        cut = int(np.searchsorted(cum, max_segments, side="left"))
-        before = int(cum[cut - 1]) if cut else 0
-        take = take[: cut + 1].copy()
-        take[cut] = max_segments - before
-        rows = rows[: cut + 1]
-        keep = take > 0
-        rows, take = rows[keep], take[keep]
+        due = _oldest_due(start_s, seg_s, written, first, held, cutoff, due, max_segments)
+        rows = np.flatnonzero(due)
+    take = due[rows]
     old_first = first[rows].astype(np.int64)
     n = int(take.sum())
     return SweepPlan(
