@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import importlib
 import json
 import sys
 import time
@@ -24,6 +25,9 @@ __all__ = ["main", "default_scenario", "simulate_to"]
 console = Console(stderr=True)
 SCENARIOS_DIR = Path(__file__).resolve().parent.parent / "scenarios"
 DEFAULT_SCENARIO = "city-7000.yaml"
+# Modules that add subcommands: each has register(subparsers). Kept apart so that the live
+# twin, evidence and comparison tools grow without touching the simulator's commands.
+COMMAND_MODULES = ("twin.live.cli", "twin.evidence_cli", "twin.compare.cli")
 
 
 def default_scenario() -> Path:
@@ -137,6 +141,14 @@ def build_parser() -> argparse.ArgumentParser:
     sch = sub.add_parser("schema", help="print the JSON Schema of scenario files (or results)")
     sch.add_argument("--results", action="store_true", help="the results.json schema instead")
     sch.set_defaults(fn=cmd_schema)
+    for mod in COMMAND_MODULES:
+        try:
+            module = importlib.import_module(mod)
+        except ModuleNotFoundError as e:
+            if e.name != mod:  # a missing dependency inside it is a real error
+                raise
+            continue  # that part of the twin is not in this checkout
+        module.register(sub)
     return p
 
 

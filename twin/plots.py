@@ -73,4 +73,6 @@ def plot_sim(o: SimOutcome, out: Path) -> dict[str, str]:
            title="Segments written, deleted and dropped")
     ax.legend()
     files["segments"] = _save(fig, out / "segments.png")
+    for ext in o.extensions:
+        files.update(ext.plot(o, out))
     return files

@@ -139,6 +139,7 @@ def sim_metrics(o: SimOutcome) -> dict[str, float]:
     }
     for i, reason in enumerate(DROP_REASONS):
         m[f"segments_dropped_{reason}"] = float(dropped[i])
+    m.update(o.extra_metrics)
     return {k: _r(v) for k, v in sorted(m.items())}
 
 
@@ -198,6 +199,7 @@ def results_from_sim(o: SimOutcome, source: str, run: RunInfo) -> Results:
         per_district=per_district,
         per_recorder=per_recorder,
         per_pool=per_pool,
+        events=o.events,
         run=run,
     )
 

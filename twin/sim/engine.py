@@ -26,6 +26,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol
 
 import numpy as np
 import simpy
@@ -35,7 +37,7 @@ from twin.core.assignment import RecorderLoads, accept_within_limits
 from twin.core.catalog import RunCatalog
 from twin.scenario import Scenario, StaticAssignment
 
-__all__ = ["DROP_REASONS", "CAMERA_TRANSITIONS", "SimOutcome", "CityEngine"]
+__all__ = ["DROP_REASONS", "CAMERA_TRANSITIONS", "SimOutcome", "CityEngine", "Extension"]
 
 OFFLINE, RECORDING, DROPPING = 0, 1, 2
 DROP_REASONS: tuple[str, ...] = ("disk_full", "ingest_limit", "unplaced", "backhaul")
@@ -47,6 +49,24 @@ CAMERA_TRANSITIONS: dict[tuple[int, str], int] = {
     (RECORDING, "drop"): DROPPING,
     (DROPPING, "resume"): RECORDING,
 }
+
+
+class Extension(Protocol):
+    """A part of the programme simulated beside the recording core (evidence, faults, ...).
+
+    `attach` runs before the simulation starts and may add SimPy processes to `engine.env`
+    and read or change the engine's state through its public attributes (catalog, loads,
+    cam_* and rec_* arrays). `finish` runs after it ends and returns scalar metrics (names
+    registered in twin.metrics). `plot` writes PNGs and returns {role: file name}.
+    """
+
+    name: str
+
+    def attach(self, engine: CityEngine) -> None: ...
+
+    def finish(self, engine: CityEngine) -> dict[str, float]: ...
+
+    def plot(self, outcome: SimOutcome, out: Path) -> dict[str, str]: ...
 
 
 @dataclass
@@ -75,6 +95,9 @@ class SimOutcome:
     max_age_s: float = 0.0
     cam_reason: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int8))
     rec_load_mbps_end: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    extra_metrics: dict[str, float] = field(default_factory=dict)
+    extensions: list[Extension] = field(default_factory=list)
+    events: list[dict] = field(default_factory=list)
 
 
 class CityEngine:
@@ -85,11 +108,14 @@ class CityEngine:
         sc: Scenario,
         city: CityModel,
         progress: Callable[[float, float], None] | None = None,
+        extensions: list[Extension] | None = None,
     ) -> None:
         self.sc = sc
         self.city = city
         self.progress = progress
         self.env = simpy.Environment()
+        self.extensions = list(extensions or [])
+        self.events: list[dict] = []  # notable events, in time order, for results.json
         self.seg_s = float(sc.recording.segment_s)
         self.tick_s = float(sc.simulation.tick_s)
         self.k = int(sc.simulation.tick_s // sc.recording.segment_s)  # segments per tick
@@ -263,6 +289,8 @@ class CityEngine:
         env.process(self._writer())
         env.process(self._sweeper())
         env.process(self._sampler())
+        for ext in self.extensions:
+            ext.attach(self)
         env.run(until=self.end_s)
         end = self.end_s
         dropping = np.flatnonzero(self.cam_state == DROPPING)
@@ -270,6 +298,9 @@ class CityEngine:
         cols = ["t_s", "written", "deleted", "dropped", "cameras_online", "cameras_recording"]
         cols += [f"stored_bytes:{p}" for p in self.city.pool_names]
         arr = np.array(self._samples, dtype=np.float64)
+        extra: dict[str, float] = {}
+        for ext in self.extensions:
+            extra.update(ext.finish(self))
         return SimOutcome(
             scenario=self.sc, city=self.city, end_s=end, cam_recorder=self.cam_rec,
             cam_state=self.cam_state, dropped=self.dropped, rec_peak_bytes=self.rec_peak,
@@ -283,4 +314,5 @@ class CityEngine:
             rec_series_bytes=np.array(self._rec_bytes), rec_series_load=np.array(self._rec_load),
             max_age_s=self.max_age_s, cam_reason=self.cam_reason,
             rec_load_mbps_end=self.loads.load_mbps.copy(),
+            extra_metrics=extra, extensions=self.extensions, events=self.events,
         )
