@@ -168,7 +168,7 @@ class AccessPolicy:
     def may_approve(self, rank: str, action: Action) -> bool:
         """True if an officer of `rank` is senior enough to decide on `action`."""
         level = self.level(rank)
-        return level is not None and level >= self.ranks.index(self.required_rank(action)) - 1
+        return level is not None and level >= self.ranks.index(self.required_rank(action))
 
 
 def _cameras(cameras: Iterable[str]) -> tuple[str, ...]:
