@@ -353,7 +353,7 @@ class MediaMTXServer:
                 out.setdefault(s.name, []).append({"labels": dict(s.labels), "value": s.value})
         return out
 
-    def metric(self, name: str, **labels: str) -> float:
+    def metric(self, name: str, /, **labels: str) -> float:
         """Sum of the samples of metric ``name`` whose labels include ``labels`` (0 if none)."""
         return sum(
             s["value"] for s in self.metrics().get(name, [])
