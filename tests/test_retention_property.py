@@ -73,6 +73,10 @@ def test_sweeps_delete_exactly_the_unheld_segments_past_retention(script):
         elif kind == "live":
             cat.add_segment(cam, 0, a, a + b, 7, f"k{len(runs)}")
             runs.append((cam, a, b, a + b))
+            # A segment finished after a hold, inside its window, is held too.
+            for hc, h0, h1, cov in holds.values():
+                if hc == cam and a < h1 and a + b > h0:
+                    cov.add((cam, round(a, 6)))
         elif kind == "hold":
             h1 = min(b, t)
             if cam in open_run:
@@ -82,7 +86,7 @@ def test_sweeps_delete_exactly_the_unheld_segments_past_retention(script):
             cat.hold(f"h{hid}", cam, Interval(a, b), t)
             covered = {(c, round(s, 6)) for c, s, e in _written(runs, t)
                        if c == cam and s < h1 and e > a and h1 > a} - deleted
-            holds[f"h{hid}"] = (cam, a, h1, frozenset(covered))
+            holds[f"h{hid}"] = (cam, a, h1, set(covered))
             hid += 1
         elif kind == "release" and holds:
             h = sorted(holds)[0]
