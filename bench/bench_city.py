@@ -1,0 +1,93 @@
+"""City-scale simulation speed and memory against a naive per-camera SimPy model.
+
+Run: make bench   (or: .venv/bin/pytest bench/bench_city.py --benchmark-only -s)
+
+Target (issue 2): the 7,000-set city with 3 cameras a set (21,000 cameras), 60-second
+segments, 35 simulated days, at least 300x faster than the naive model (measured in the
+same run over a short horizon and scaled linearly), with peak memory under 4 GiB.
+"""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+import resource
+import time
+from pathlib import Path
+
+import pytest
+
+from naive import run_naive
+from twin.city import generate_city
+from twin.scenario import Scenario, load_scenario
+from twin.sim.engine import CityEngine
+
+ROOT = Path(__file__).resolve().parent.parent
+DAYS = 35
+NAIVE_HORIZON_S = 1800.0  # half an hour of the naive model: ~630,000 events at 21,000 cameras
+
+
+def city_21000() -> Scenario:
+    """scenarios/city-7000.yaml with every set at 3 cameras and one central pool to hold them."""
+    base = load_scenario(ROOT / "scenarios/city-7000.yaml").model_dump()
+    base["city"]["cameras_per_set"] = {3: 1.0}
+    base["recorders"]["pools"] = [{"name": "central", "districts": "*", "recorders": 100,
+                                   "ingest_mbps": 1200, "disk_tb": 420, "max_streams": 250}]
+    base["simulation"]["days"] = DAYS
+    return Scenario.model_validate(base)
+
+
+def _run(sc: Scenario):
+    return CityEngine(sc, generate_city(sc)).run()
+
+
+def _peak_rss_child(sc_json: str, q) -> None:
+    sc = Scenario.model_validate_json(sc_json)
+    o = _run(sc)
+    q.put((resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024, int(o.dropped.sum())))
+
+
+def peak_rss_bytes(sc: Scenario) -> tuple[int, int]:
+    """Peak RSS of a fresh process that generates the city and runs it (interpreter included)."""
+    ctx = mp.get_context("spawn")
+    q = ctx.Queue()
+    p = ctx.Process(target=_peak_rss_child, args=(sc.model_dump_json(), q))
+    p.start()
+    out = q.get(timeout=600)
+    p.join()
+    return out
+
+
+@pytest.mark.parametrize("size", ["small", "large"])
+def test_city_simulation_vs_naive_simpy(benchmark, size):
+    if size == "large":
+        sc = city_21000()
+    else:
+        sc = load_scenario(ROOT / "scenarios/phase1-615.yaml")
+    city = generate_city(sc)
+    horizon = sc.simulation.days * 86_400
+    t0 = time.perf_counter()
+    naive = run_naive(city, sc.recording.segment_s, sc.recording.retention_s,
+                      sc.recording.sweep_interval_s, NAIVE_HORIZON_S)
+    naive_s = time.perf_counter() - t0
+    naive_full_s = naive_s * horizon / NAIVE_HORIZON_S
+
+    outcome = benchmark.pedantic(_run, args=(sc,), rounds=3, iterations=1)
+    twin_s = benchmark.stats.stats.median
+    rss, dropped = peak_rss_bytes(sc)
+    ratio = naive_full_s / twin_s
+    expected = int(city.n_cameras * horizon / sc.recording.segment_s)
+    benchmark.extra_info.update(cameras=city.n_cameras, days=sc.simulation.days,
+                                naive_events_per_s=naive["written"] / naive_s,
+                                naive_full_s=naive_full_s, ratio=ratio, peak_rss_mib=rss / 2**20)
+    print(f"\n[{size}] {city.n_cameras:,} cameras x {sc.simulation.days:g} days of "
+          f"{sc.recording.segment_s} s segments ({expected:,} segments)\n"
+          f"  twin engine     : {twin_s:8.2f} s (median of 3)\n"
+          f"  naive SimPy     : {naive_s:8.2f} s for {NAIVE_HORIZON_S / 3600:g} h "
+          f"({naive['written'] / naive_s:,.0f} events/s) -> {naive_full_s:,.0f} s for the horizon\n"
+          f"  ratio           : {ratio:,.0f}x (target >= 300x)\n"
+          f"  peak RSS        : {rss / 2**20:,.0f} MiB (target < 4096 MiB)")
+    assert outcome.written_segments == expected and dropped == 0
+    assert outcome.deleted_segments > 0  # a full retention cycle and its deletions ran
+    if size == "large":
+        assert ratio >= 300
+        assert rss < 4 * 2**30
