@@ -305,7 +305,7 @@ def scenarios(draw: st.DrawFn) -> tuple[AccessPolicy, list[Officer], list[tuple]
     return policy, officers, ops
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=200, deadline=None)
 @given(scenarios())
 def test_no_export_without_approval_from_a_high_enough_rank(scenario: tuple) -> None:
     policy, officers, ops = scenario

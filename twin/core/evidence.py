@@ -16,7 +16,8 @@ An `EvidenceLocker` tracks each case through `CASE_TRANSITIONS`:
 
 While a case is open, `holds()` lists the spans (camera, Interval) of the segments still to
 be copied: the catalog must not delete a segment overlapping a hold, so retention cannot
-race the copy. Once a segment's copy is marked (with the copy's SHA-256 and its evidence key),
+race the copy. The catalog takes holds by id; `hold_changes(catalog.holds)` says which holds
+to place and which to release so that the catalog holds exactly what the locker wants. Once a segment's copy is marked (with the copy's SHA-256 and its evidence key),
 its hold is lifted and the original goes on its normal 30-day way; the copy is kept until the
 case is released and its copies purged. When the last copy is marked, the case gets a
 manifest (`build_manifest`): a canonical JSON-able dict listing every file with its hash and
@@ -50,6 +51,7 @@ from twin.errors import CatalogError, EvidenceError
 
 __all__ = [
     "MANIFEST_FORMAT",
+    "HOLD_PREFIX",
     "PreservationRequest",
     "CameraCoverage",
     "PreservationPlan",
@@ -67,6 +69,8 @@ __all__ = [
 ]
 
 MANIFEST_FORMAT = "cctv-twin/evidence-manifest/1"
+HOLD_PREFIX = "evidence:"
+"""Prefix of the catalog hold ids the locker owns (see `EvidenceLocker.hold_changes`)."""
 _HEX64 = re.compile(r"[0-9a-f]{64}")
 
 
@@ -489,6 +493,36 @@ class EvidenceLocker:
                 (cam, iv) for cam in sorted(spans) for iv in merge_intervals(spans[cam])
             )
         return self._holds
+
+    def holds_by_id(self) -> dict[str, tuple[str, Interval]]:
+        """The same spans as `holds()`, but per case and keyed by a hold id made from their
+        content (`HOLD_PREFIX` + JSON of case, camera, start, end), by case (in opening order),
+        camera, start. An unchanged hold keeps its id, so an adapter can reconcile the catalog
+        with `hold_changes`."""
+        wanted: dict[str, tuple[str, Interval]] = {}
+        for cid, case in self._cases.items():
+            if case.state is not CaseState.OPEN:
+                continue
+            spans: dict[str, list[Interval]] = {}
+            for seg in case.pending():
+                spans.setdefault(seg.camera, []).append(Interval(seg.start_s, seg.end_s))
+            for cam in sorted(spans):
+                for iv in merge_intervals(spans[cam]):
+                    hid = HOLD_PREFIX + canonical_json([cid, cam, float(iv.start_s), float(iv.end_s)])
+                    wanted[hid] = (cam, iv)
+        return wanted
+
+    def hold_changes(
+        self, current: Mapping[str, object]
+    ) -> tuple[tuple[tuple[str, str, Interval], ...], tuple[str, ...]]:
+        """What the catalog must do to hold exactly `holds_by_id()`: (holds to place as
+        (hold id, camera, window) in `holds_by_id` order, hold ids to release, sorted). `current` is the
+        catalog's holds by id (e.g. `RunCatalog.holds`); ids without `HOLD_PREFIX` belong to
+        someone else and are left alone. Place before releasing, so nothing is ever unheld."""
+        wanted = self.holds_by_id()
+        place = tuple((hid, cam, iv) for hid, (cam, iv) in wanted.items() if hid not in current)
+        release = tuple(sorted(h for h in current if h.startswith(HOLD_PREFIX) and h not in wanted))
+        return place, release
 
     def bytes_held(self) -> int:
         """Bytes of evidence copies made and not yet purged."""
