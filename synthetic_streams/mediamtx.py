@@ -43,6 +43,8 @@ from .mediamtx_config import (
 __all__ = ["PathState", "MediaMTXServer"]
 
 _PORT_RETRIES = 3
+# MediaMTX answers a failed login only after a 2 s pause, so HTTP calls wait longer than that.
+_HTTP_TIMEOUT_S = 5.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -227,6 +229,12 @@ class MediaMTXServer:
                 r = self._api_get("/v3/paths/list")
                 if r.status_code == 200 and self._rtsp_listening():
                     return
+                if r.status_code in (401, 403):  # waiting longer will not fix a wrong login
+                    raise MediaServerError(
+                        f"MediaMTX Control API at {self.endpoints.api_url} answered HTTP "
+                        f"{r.status_code} to user {self._credentials.admin.user!r}; expected 200: "
+                        f"the credentials do not match the server's configuration"
+                    )
                 last = f"HTTP {r.status_code} {r.text[:200]}"
             except httpx.HTTPError as exc:
                 last = f"{type(exc).__name__}: {exc}"
@@ -305,7 +313,7 @@ class MediaMTXServer:
     def _api_get(self, path: str, **params: Any) -> httpx.Response:
         a = self._credentials.admin
         return httpx.get(self.endpoints.api_url + path, params=params,
-                         auth=(a.user, a.password), timeout=2.0)
+                         auth=(a.user, a.password), timeout=_HTTP_TIMEOUT_S)
 
     def paths(self) -> list[PathState]:
         """Every path the server knows, from ``/v3/paths/list`` (all pages), sorted by name."""
@@ -336,7 +344,8 @@ class MediaMTXServer:
         """Prometheus metrics as ``{sample name: [{"labels": {...}, "value": float}, ...]}``."""
         a = self._credentials.admin
         try:
-            r = httpx.get(self.endpoints.metrics_url, auth=(a.user, a.password), timeout=2.0)
+            r = httpx.get(self.endpoints.metrics_url, auth=(a.user, a.password),
+                          timeout=_HTTP_TIMEOUT_S)
         except httpx.HTTPError as exc:
             raise MediaServerError(
                 f"metrics at {self.endpoints.metrics_url} unreachable ({exc}); expected the "
