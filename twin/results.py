@@ -18,6 +18,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
 from twin.city import SITE_KINDS
+from twin.compare.deployment import deployment_metrics
 from twin.metrics import METRICS
 from twin.scenario import Bound, Scenario
 from twin.sim.engine import DROP_REASONS, DROPPING, OFFLINE, SimOutcome
@@ -140,6 +141,7 @@ def sim_metrics(o: SimOutcome) -> dict[str, float]:
     for i, reason in enumerate(DROP_REASONS):
         m[f"segments_dropped_{reason}"] = float(dropped[i])
     m.update(o.extra_metrics)
+    m.update(deployment_metrics(sc, city))
     return {k: _r(v) for k, v in sorted(m.items())}
 
 

@@ -15,6 +15,7 @@ from typing import Annotated, Any, Literal, Union
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from twin.compare.costs import Costs
 from twin.errors import ScenarioError
 from twin.metrics import METRICS
 
@@ -220,6 +221,9 @@ class Scenario(_Model):
     simulation: Simulation = Field(default_factory=Simulation)
     targets: dict[str, Bound] = Field(
         default_factory=dict, description="Metric name -> bounds the run must meet."
+    )
+    costs: Costs | None = Field(
+        default=None, description="Unit prices (assumptions) for comparing deployments' cost."
     )
 
     @field_validator("targets")

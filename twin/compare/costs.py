@@ -1,0 +1,34 @@
+"""Unit prices of a deployment: the optional `costs:` section of a scenario.
+
+Every price here is an ASSUMPTION supplied by whoever writes the scenario (no public
+tender figures are known to the twin); the twin only multiplies them by the quantities a
+deployment provisions. Prices are in Hong Kong dollars (HKD), capital cost, no
+amortisation, no operating cost. This module imports nothing from the rest of the twin,
+so `twin.scenario` can use it without an import cycle.
+"""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field
+
+__all__ = ["Costs"]
+
+
+class Costs(BaseModel):
+    """Unit prices (HKD, assumptions) and the drive size used to count disks."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    recorder_hkd: float = Field(
+        ge=0, description="One recorder server without its disks, HKD (assumption)."
+    )
+    disk_hkd_per_tb: float = Field(
+        ge=0, description="Usable disk, HKD per TB (10^12 bytes) (assumption)."
+    )
+    backhaul_hkd_per_gbps: float = Field(
+        ge=0, description="Provisioned district backhaul capacity, HKD per Gbps (assumption)."
+    )
+    drive_tb: float = Field(
+        default=20.0, gt=0,
+        description="Usable TB per drive, to count the drives provisioned and needed (assumption).",
+    )
