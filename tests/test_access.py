@@ -361,3 +361,14 @@ def test_no_export_without_approval_from_a_high_enough_rank(scenario: tuple) -> 
     event(f"approvals: {min(sum(e.kind is AuditKind.APPROVAL for e in trail.entries), 2)}")
     assert verify(trail.entries) == len(trail)
     assert sum(e.kind is AuditKind.EXPORT for e in trail.entries) == sum(exports.values())
+
+
+def test_a_step_the_trail_refuses_leaves_the_desk_unchanged() -> None:
+    desk, trail = make_desk()
+    desk.submit(request(at=5000))
+    trail.append(6000, AuditKind.VIEW, "someone", "other")  # the trail has moved on
+    with pytest.raises(ValueError, match=r"at_s=5500\.0 is before the last entry's \(6000\.0\)"):
+        desk.approve("r1", INSP, 5500)
+    assert desk.get("r1").state is RequestState.PENDING  # not approved without an audit entry
+    desk.approve("r1", INSP, 6000)
+    assert desk.get("r1").state is RequestState.APPROVED

@@ -381,3 +381,18 @@ def test_the_locker_holds_every_pending_segment_until_copied(case: tuple) -> Non
     assert locker.holds() == ()
     assert locker.case("p").state is CaseState.PRESERVED
     assert locker.bytes_held() == plan.bytes_to_copy
+
+
+def test_a_step_the_trail_refuses_leaves_the_locker_unchanged() -> None:
+    trail = AuditTrail()
+    locker = EvidenceLocker(trail)
+    plan = plan_preservation(REQUEST, CATALOG)
+    locker.open_case(plan, 5000.0)
+    trail.append(6000.0, AuditKind.VIEW, "someone", "other")  # the trail has moved on
+    with pytest.raises(ValueError, match=r"before the last entry's \(6000\.0\)"):
+        locker.mark_copied("case-7", copies_of(plan.segments), 5500.0, actor="copier")
+    case = locker.case("case-7")
+    assert (case.state, case.copies, len(locker.holds()), locker.bytes_held()) == (CaseState.OPEN, (), 3, 0)
+    with pytest.raises(ValueError, match=r"before the last entry's"):
+        locker.release("case-7", 5500.0, actor="cip-1", reason="closed")
+    assert locker.case("case-7").state is CaseState.OPEN

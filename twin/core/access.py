@@ -147,7 +147,9 @@ class AccessPolicy:
         ranks = tuple(self.ranks)
         object.__setattr__(self, "ranks", ranks)
         if not ranks or len(set(ranks)) != len(ranks):
-            raise ValueError(f"ranks {list(ranks)} must be a non-empty list of distinct names, lowest first")
+            raise ValueError(
+                f"ranks {list(ranks)} must be a non-empty list of distinct names, lowest first"
+            )
         for name in ("view_min_rank", "export_min_rank"):
             if getattr(self, name) not in ranks:
                 raise ValueError(f"{name}={getattr(self, name)!r} is not one of the ranks {list(ranks)}")
@@ -297,13 +299,11 @@ class AccessDesk:
             state=RequestState.PENDING,
             deadline_s=request.created_at_s + self.policy.expire_after_s,
         )
-        self._records[rid] = record
-        self._open[rid] = None
-        self.trail.append(
+        return self._commit(
+            record,
             request.created_at_s,
             AuditKind.REQUEST,
             who.officer_id,
-            rid,
             {
                 "rank": who.rank,
                 "case_id": request.case_id,
@@ -313,7 +313,6 @@ class AccessDesk:
                 "deadline_s": float(record.deadline_s),
             },
         )
-        return record
 
     def approve(
         self,
@@ -361,12 +360,11 @@ class AccessDesk:
             approval=approval,
             decided_by=approver.officer_id,
         )
-        self._records[request_id] = record
-        self.trail.append(
+        return self._commit(
+            record,
             now,
             AuditKind.APPROVAL,
             approver.officer_id,
-            request_id,
             {
                 "rank": approver.rank,
                 "required_rank": self.policy.required_rank(request.action),
@@ -376,7 +374,6 @@ class AccessDesk:
                 "expires_at_s": float(approval.expires_at_s),
             },
         )
-        return record
 
     def refuse(self, request_id: str, approver: Officer, now: float, *, reason: str) -> RequestRecord:
         """Refuse a pending request. The same rank rules as `approve` apply to who refuses."""
@@ -387,16 +384,9 @@ class AccessDesk:
             decided_by=approver.officer_id,
             closed_at_s=now,
         )
-        self._records[request_id] = record
-        del self._open[request_id]
-        self.trail.append(
-            now,
-            AuditKind.REFUSAL,
-            approver.officer_id,
-            request_id,
-            {"rank": approver.rank, "reason": reason},
+        return self._commit(
+            record, now, AuditKind.REFUSAL, approver.officer_id, {"rank": approver.rank, "reason": reason}
         )
-        return record
 
     def expire_due(self, now: float, *, actor: str = "access_desk") -> tuple[str, ...]:
         """Expire every pending request and approval whose deadline is at or before `now`,
@@ -490,16 +480,17 @@ class AccessDesk:
             )
         event = RequestEvent.EXPORT if action is Action.EXPORT else RequestEvent.VIEW
         state = next_state(record.state, event, request_id)
-        record = replace(record, state=state, uses=record.uses + 1)
-        if state not in _OPEN_STATES:
-            record = replace(record, closed_at_s=now)
-            del self._open[request_id]
-        self._records[request_id] = record
-        self.trail.append(
+        record = replace(
+            record,
+            state=state,
+            uses=record.uses + 1,
+            closed_at_s=None if state in _OPEN_STATES else now,
+        )
+        self._commit(
+            record,
             now,
             AuditKind.EXPORT if action is Action.EXPORT else AuditKind.VIEW,
             actor,
-            request_id,
             {
                 "case_id": request.case_id,
                 "cameras": list(use_cameras),
@@ -586,15 +577,22 @@ class AccessDesk:
             state=next_state(was, RequestEvent.EXPIRE, request_id),
             closed_at_s=now,
         )
-        self._records[request_id] = record
-        del self._open[request_id]
-        self.trail.append(
-            now,
-            AuditKind.EXPIRY,
-            actor,
-            request_id,
-            {"was": was.value, "deadline_s": float(record.deadline_s)},
+        return self._commit(
+            record, now, AuditKind.EXPIRY, actor, {"was": was.value, "deadline_s": float(record.deadline_s)}
         )
+
+    def _commit(
+        self, record: RequestRecord, now: float, kind: AuditKind, actor: str, details: dict[str, Any]
+    ) -> RequestRecord:
+        """Audit a transition, then store it. In that order: if the trail refuses the entry
+        (a time going backwards), the desk is left as it was, so no step goes unaudited."""
+        rid = record.request.request_id
+        self.trail.append(now, kind, actor, rid, details)
+        self._records[rid] = record
+        if record.state in _OPEN_STATES:
+            self._open[rid] = None
+        else:
+            self._open.pop(rid, None)
         return record
 
     def _deny(self, now: float, actor: str, subject: str, attempt: str, message: str) -> NoReturn:

@@ -412,8 +412,8 @@ def verify(
     `after` verifies a later part of a trail on its own: `entries` must start at seq
     `after.count` and chain from `after.head_hash` (an anchor of the part before it).
     """
-    expected_seq = after.count if after is not None else 0
-    prev = after.head_hash if after is not None else GENESIS_HASH
+    start = expected_seq = after.count if after is not None else 0
+    base = prev = after.head_hash if after is not None else GENESIS_HASH
     last_at = -math.inf
     for entry in entries:
         computed = entry.compute_hash()
@@ -457,20 +457,17 @@ def verify(
                 f"{expected_seq - 1}: entries seq {expected_seq}..{anchor.count - 1} were cut "
                 "from its end; restore them from a trusted copy"
             )
-        start = after.count if after is not None else 0
         if anchor.count < start:
             raise AuditError(
                 f"the anchor records {anchor.count} entries, before the verified part, which "
                 f"starts at seq {start}: pass an anchor taken after seq {start}"
             )
-        head = prev if anchor.count == expected_seq else None
-        if head is None:
-            idx = anchor.count - 1 - start
-            head = entries[idx].hash if idx >= 0 else (after.head_hash if after else GENESIS_HASH)
+        idx = anchor.count - 1 - start
+        head = entries[idx].hash if idx >= 0 else base
         if head != anchor.head_hash:
             raise AuditError(
                 f"audit entry seq {anchor.count - 1} hashes to {head[:16]}... but the anchor "
                 f"expects {anchor.head_hash[:16]}...: the trail was rewritten up to that entry; "
                 "restore it from a trusted copy"
             )
-    return expected_seq - (after.count if after is not None else 0)
+    return expected_seq - start

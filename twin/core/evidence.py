@@ -17,9 +17,10 @@ An `EvidenceLocker` tracks each case through `CASE_TRANSITIONS`:
 While a case is open, `holds()` lists the spans (camera, Interval) of the segments still to
 be copied: the catalog must not delete a segment overlapping a hold, so retention cannot
 race the copy. The catalog takes holds by id; `hold_changes(catalog.holds)` says which holds
-to place and which to release so that the catalog holds exactly what the locker wants. Once a segment's copy is marked (with the copy's SHA-256 and its evidence key),
-its hold is lifted and the original goes on its normal 30-day way; the copy is kept until the
-case is released and its copies purged. When the last copy is marked, the case gets a
+to place and which to release so that the catalog holds exactly what the locker wants.
+Once a segment's copy is marked (with the copy's SHA-256 and its evidence key), its hold is
+lifted and the original goes on its normal 30-day way; the copy is kept until the case is
+released and its copies purged. When the last copy is marked, the case gets a
 manifest (`build_manifest`): a canonical JSON-able dict listing every file with its hash and
 the missing intervals, sealed by a hash over its content; `verify_manifest` checks a set of
 stored files against it.
@@ -270,9 +271,15 @@ def build_manifest(
     evidence_keys: set[str] = set()
     for seg, sha256, evidence_key in sorted(copies, key=lambda c: _segment_order(c[0])):
         _check_copy(case_id, seg, sha256, evidence_key)
-        for key, seen, what in ((seg.key, source_keys, "segment"), (evidence_key, evidence_keys, "evidence key")):
+        for key, seen, what in (
+            (seg.key, source_keys, "segment"),
+            (evidence_key, evidence_keys, "evidence key"),
+        ):
             if key in seen:
-                raise EvidenceError(f"{what} {key!r} appears twice in the manifest of case {case_id!r}")
+                raise EvidenceError(
+                    f"{what} {key!r} appears twice in the manifest of case {case_id!r}: "
+                    "list each copy once, each under its own evidence key"
+                )
             seen.add(key)
         files.append(
             {
@@ -546,8 +553,8 @@ class EvidenceLocker:
                 "give the new preservation its own case id"
             )
         case = _Case(plan, now)
-        self._cases[cid] = case
-        self._holds = None
+        # Audit first, then change state, throughout: if the trail refuses an entry (a time
+        # going backwards), the locker is left as it was, so no step goes unaudited.
         self.trail.append(
             now,
             AuditKind.PRESERVATION,
@@ -565,6 +572,8 @@ class EvidenceLocker:
                 "missing": _missing_json(plan),
             },
         )
+        self._cases[cid] = case
+        self._holds = None
         if not plan.segments:
             self._complete(cid, case, now, request.requested_by)
         return case.snapshot(cid)
@@ -623,13 +632,7 @@ class EvidenceLocker:
             new_keys.add(evidence_key)
             new.append(EvidenceCopy(source, sha256, evidence_key, now))
 
-        for copy in new:
-            case.copies[copy.segment.key] = copy
-            self._evidence_keys[copy.evidence_key] = case_id
-            case.bytes_held += copy.segment.bytes
         if new:
-            self._holds = None
-            self._bytes_changed(now, sum(c.segment.bytes for c in new))
             self.trail.record_segment_batch(
                 now,
                 AuditKind.COPY,
@@ -637,48 +640,65 @@ class EvidenceLocker:
                 (c.segment for c in new),
                 subject=case_id,
                 repeats=repeats,
-                pending=len(case.pending()),
+                pending=len(planned) - len(case.copies) - len(new),
             )
         elif repeats:
             self.trail.append(now, AuditKind.COPY, actor, case_id, {"count": 0, "repeats": repeats})
-        if new and not case.pending():
-            self._complete(case_id, case, now, actor)
+        for copy in new:
+            case.copies[copy.segment.key] = copy
+            self._evidence_keys[copy.evidence_key] = case_id
+            case.bytes_held += copy.segment.bytes
+        if new:
+            self._holds = None
+            self._bytes_changed(now, sum(c.segment.bytes for c in new))
+            if len(case.copies) == len(planned):
+                self._complete(case_id, case, now, actor)
         return case.snapshot(case_id)
 
     def release(self, case_id: str, now: float, *, actor: str, reason: str) -> tuple[str, ...]:
         """Close a case: its holds are dropped and its evidence copies may be deleted. Returns
         their evidence keys (sorted) for the adapter to delete, then `mark_purged`."""
         case = self._get(case_id)
-        case.state = _case_next(case_id, case.state, CaseEvent.RELEASE)
-        case.closed_at_s = now
-        self._holds = None
+        state = _case_next(case_id, case.state, CaseEvent.RELEASE)
         keys = tuple(sorted(c.evidence_key for c in case.copies.values()))
         self.trail.append(
             now,
             AuditKind.RELEASE,
             actor,
             case_id,
-            {"reason": reason, "copies": len(keys), "bytes": case.bytes_held,
-             "pending_abandoned": len(case.pending())},
+            {
+                "reason": reason,
+                "copies": len(keys),
+                "bytes": case.bytes_held,
+                "pending_abandoned": len(case.pending()),
+            },
         )
+        case.state = state
+        case.closed_at_s = now
+        self._holds = None
         return keys
 
     def mark_purged(self, case_id: str, now: float, *, actor: str) -> EvidenceCase:
         """Record that a released case's evidence copies were deleted (one DELETION entry)."""
         case = self._get(case_id)
-        case.state = _case_next(case_id, case.state, CaseEvent.PURGE)
+        state = _case_next(case_id, case.state, CaseEvent.PURGE)
+        if case.copies:
+            self.trail.record_segment_batch(
+                now,
+                AuditKind.DELETION,
+                actor,
+                (c.segment for c in case.copies.values()),
+                subject=case_id,
+                what="evidence copies",
+            )
+        else:
+            details = {"what": "evidence copies", "count": 0, "bytes": 0}
+            self.trail.append(now, AuditKind.DELETION, actor, case_id, details)
+        case.state = state
         freed = case.bytes_held
         for copy in case.copies.values():
             self._evidence_keys.pop(copy.evidence_key, None)
         case.bytes_held = 0
-        if case.copies:
-            self.trail.record_segment_batch(
-                now, AuditKind.DELETION, actor, (c.segment for c in case.copies.values()),
-                subject=case_id, what="evidence copies",
-            )
-        else:
-            self.trail.append(now, AuditKind.DELETION, actor, case_id,
-                              {"what": "evidence copies", "count": 0, "bytes": 0})
         self._bytes_changed(now, -freed)
         return case.snapshot(case_id)
 
@@ -691,13 +711,12 @@ class EvidenceLocker:
         return case
 
     def _complete(self, case_id: str, case: _Case, now: float, actor: str) -> None:
-        case.state = _case_next(case_id, case.state, CaseEvent.COMPLETE)
+        state = _case_next(case_id, case.state, CaseEvent.COMPLETE)
         manifest = build_manifest(
             case_id,
             ((c.segment, c.sha256, c.evidence_key) for c in case.copies.values()),
             missing=case.plan.missing(),
         )
-        case.manifest_json = canonical_json(manifest)
         self.trail.append(
             now,
             AuditKind.COPY,
@@ -711,6 +730,8 @@ class EvidenceLocker:
                 "lost_s": case.plan.lost_s,
             },
         )
+        case.state = state
+        case.manifest_json = canonical_json(manifest)
 
     def _bytes_changed(self, now: float, delta: int) -> None:
         if delta == 0:
