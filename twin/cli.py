@@ -62,6 +62,7 @@ def simulate_to(path: Path, out: Path, days: float | None = None, quiet: bool = 
     from twin.results import results_from_sim, run_info, write_results, write_sim_tables
     from twin.scenario import load_scenario
     from twin.sim.engine import CityEngine
+    from twin.sim.extensions import extensions_for
 
     sc = load_scenario(path)
     started = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
@@ -72,7 +73,8 @@ def simulate_to(path: Path, out: Path, days: float | None = None, quiet: bool = 
                   console=console, disable=quiet, transient=True) as prog:
         total_days = sc.simulation.days if days is None else days
         task = prog.add_task(f"simulating {sc.name}: {city.n_cameras:,} cameras", total=total_days)
-        engine = CityEngine(sc, city, progress=lambda t, end: prog.update(task, completed=t / 86_400))
+        engine = CityEngine(sc, city, progress=lambda t, end: prog.update(task, completed=t / 86_400),
+                            extensions=extensions_for(sc))
         outcome = engine.run(days)
         prog.update(task, completed=total_days)
     wall = time.perf_counter() - t0

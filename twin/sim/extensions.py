@@ -1,0 +1,18 @@
+"""Which engine extensions a scenario switches on (see twin.sim.engine.Extension).
+
+One place that maps scenario sections to the SimPy processes that simulate them, so the
+recording engine stays unaware of evidence handling and the other programme rules.
+"""
+
+from __future__ import annotations
+
+from twin.scenario import Scenario
+from twin.sim.engine import Extension
+
+__all__ = ["extensions_for"]
+
+
+def extensions_for(sc: Scenario) -> list[Extension]:
+    """The extensions for a scenario, in a fixed order (so runs stay deterministic)."""
+    out: list[Extension] = []
+    return out
