@@ -39,12 +39,26 @@ _EXPORTS = {
     "encode": ("EncodeProfile", "EncodedClip", "clip_key", "encode_clip", "keyframe_indices"),
     "install": ("install", "mediamtx_binary"),
     "mediamtx": ("MediaMTXServer", "PathState"),
-    "mediamtx_config": ("Credentials", "Endpoints", "Login", "build_config", "free_ports",
-                        "make_credentials", "render_config"),
+    "mediamtx_config": (
+        "Credentials",
+        "Endpoints",
+        "Login",
+        "build_config",
+        "free_ports",
+        "make_credentials",
+        "render_config",
+    ),
     "publish": ("PublisherStats", "RtspPublisher", "publish_for"),
     "reader": ("ReadResult", "read_packets", "redact_url"),
-    "scene": ("BBox", "FrameTruth", "Incident", "ObjectTruth", "Scene", "SceneConfig",
-              "SceneTruth"),
+    "scene": (
+        "BBox",
+        "FrameTruth",
+        "Incident",
+        "ObjectTruth",
+        "Scene",
+        "SceneConfig",
+        "SceneTruth",
+    ),
 }
 _MODULE_OF = {name: module for module, names in _EXPORTS.items() for name in names}
 

@@ -26,7 +26,7 @@ _AA = cv2.LINE_AA
 
 
 def _pt(x: float, y: float) -> tuple[int, int]:
-    return int(round(x)), int(round(y))
+    return round(x), round(y)
 
 
 def draw_background(width: int, height: int, rng: np.random.Generator) -> np.ndarray:
@@ -67,8 +67,15 @@ def draw_background(width: int, height: int, rng: np.random.Generator) -> np.nda
 
 
 def draw_person(
-    img: np.ndarray, cx: float, foot_y: float, height: float, phase: float,
-    shirt: Color, trousers: Color, skin: Color, hair: Color,
+    img: np.ndarray,
+    cx: float,
+    foot_y: float,
+    height: float,
+    phase: float,
+    shirt: Color,
+    trousers: Color,
+    skin: Color,
+    hair: Color,
 ) -> Box:
     """An upright walking figure, ``height`` px tall, feet at ``foot_y``; ``phase`` swings limbs."""
     h = height
@@ -88,8 +95,13 @@ def draw_person(
         cv2.line(img, hip, knee, trousers, th + 1, _AA)
         cv2.line(img, knee, foot, trousers, th, _AA)
     torso = np.array(
-        [_pt(cx - sw, sh_y), _pt(cx + sw, sh_y), _pt(cx + hw, hip_y + h * 0.02),
-         _pt(cx - hw, hip_y + h * 0.02)], np.int32,
+        [
+            _pt(cx - sw, sh_y),
+            _pt(cx + sw, sh_y),
+            _pt(cx + hw, hip_y + h * 0.02),
+            _pt(cx - hw, hip_y + h * 0.02),
+        ],
+        np.int32,
     )
     cv2.fillConvexPoly(img, torso, shirt, _AA)
     for sign in (-1, 1):
@@ -101,14 +113,28 @@ def draw_person(
         cv2.circle(img, hand, max(1, int(th * 0.4)), skin, -1, _AA)
     cv2.line(img, _pt(cx, neck_y - 2), _pt(cx, sh_y + 2), skin, max(2, int(th * 0.7)), _AA)
     cv2.circle(img, _pt(cx, head_y), max(1, int(head_r)), skin, -1, _AA)
-    cv2.ellipse(img, _pt(cx, head_y - head_r * 0.3), (max(1, int(head_r)), max(1, int(head_r * 0.75))),
-                0, 180, 360, hair, -1, _AA)
+    cv2.ellipse(
+        img,
+        _pt(cx, head_y - head_r * 0.3),
+        (max(1, int(head_r)), max(1, int(head_r * 0.75))),
+        0,
+        180,
+        360,
+        hair,
+        -1,
+        _AA,
+    )
     half_w = max(sw + h * 0.02 + abs(arm_sw) + th, hw * 0.5 + abs(leg_sw) + th)
     return cx - half_w, foot_y - h, cx + half_w, foot_y + 1
 
 
 def draw_vehicle(
-    img: np.ndarray, x0: float, bottom_y: float, length: float, facing: int, body: Color,
+    img: np.ndarray,
+    x0: float,
+    bottom_y: float,
+    length: float,
+    facing: int,
+    body: Color,
 ) -> Box:
     """A car seen from the side, left edge ``x0``, wheels on ``bottom_y``; ``facing`` is +1 / -1."""
     L = length
@@ -119,22 +145,40 @@ def draw_vehicle(
     cab_h = L * 0.16
     c0, c1 = (0.22, 0.72) if facing > 0 else (0.28, 0.78)
     cabin = np.array(
-        [_pt(x0 + L * c0, top), _pt(x0 + L * (c0 + 0.1), top - cab_h),
-         _pt(x0 + L * (c1 - 0.08), top - cab_h), _pt(x0 + L * c1, top)], np.int32,
+        [
+            _pt(x0 + L * c0, top),
+            _pt(x0 + L * (c0 + 0.1), top - cab_h),
+            _pt(x0 + L * (c1 - 0.08), top - cab_h),
+            _pt(x0 + L * c1, top),
+        ],
+        np.int32,
     )
     cv2.fillConvexPoly(img, cabin, body, _AA)
     glass = (90, 70, 50)
     inset = L * 0.025
     win = np.array(
-        [_pt(x0 + L * c0 + inset * 1.5, top - 1), _pt(x0 + L * (c0 + 0.1) + inset, top - cab_h + inset),
-         _pt(x0 + L * (c1 - 0.08) - inset, top - cab_h + inset), _pt(x0 + L * c1 - inset * 1.5, top - 1)],
+        [
+            _pt(x0 + L * c0 + inset * 1.5, top - 1),
+            _pt(x0 + L * (c0 + 0.1) + inset, top - cab_h + inset),
+            _pt(x0 + L * (c1 - 0.08) - inset, top - cab_h + inset),
+            _pt(x0 + L * c1 - inset * 1.5, top - 1),
+        ],
         np.int32,
     )
     cv2.fillConvexPoly(img, win, glass, _AA)
     front = x0 + L if facing > 0 else x0
     lamp = (170, 235, 255)
-    cv2.circle(img, _pt(front - facing * L * 0.03, top + body_h * 0.3), max(1, int(L * 0.025)), lamp, -1, _AA)
+    cv2.circle(
+        img,
+        _pt(front - facing * L * 0.03, top + body_h * 0.3),
+        max(1, int(L * 0.025)),
+        lamp,
+        -1,
+        _AA,
+    )
     for wx in (x0 + L * 0.2, x0 + L * 0.8):
         cv2.circle(img, _pt(wx, bottom_y - wheel_r), max(1, int(wheel_r)), (25, 25, 25), -1, _AA)
-        cv2.circle(img, _pt(wx, bottom_y - wheel_r), max(1, int(wheel_r * 0.45)), (140, 140, 140), -1, _AA)
+        cv2.circle(
+            img, _pt(wx, bottom_y - wheel_r), max(1, int(wheel_r * 0.45)), (140, 140, 140), -1, _AA
+        )
     return x0, top - cab_h, x0 + L, bottom_y + 1

@@ -50,9 +50,7 @@ MEDIAMTX_VERSION = "v1.15.3"
 #: The hls.js release this MediaMTX expects (its internal/servers/hls/hlsjsdownloader/VERSION).
 HLSJS_VERSION = "1.6.13"
 #: npm's integrity hash of hls.js-1.6.13.tgz; a different tarball is refused.
-HLSJS_INTEGRITY = (
-    "sha512-hNEzjZNHf5bFrUNvdS4/1RjIanuJ6szpWNfTaX5I6WfGynWXGT7K/YQLYtemSvFExzeMdgdE4SsyVLJbd5PcZA=="
-)
+HLSJS_INTEGRITY = "sha512-hNEzjZNHf5bFrUNvdS4/1RjIanuJ6szpWNfTaX5I6WfGynWXGT7K/YQLYtemSvFExzeMdgdE4SsyVLJbd5PcZA=="
 #: Environment variable naming an existing MediaMTX binary; the build is then skipped.
 BIN_ENV_VAR = "CCTV_TWIN_MEDIAMTX_BIN"
 
@@ -132,7 +130,7 @@ def _copy_module(module_dir: Path, dest: Path) -> None:
     if dest.exists():
         shutil.rmtree(dest)
     shutil.copytree(module_dir, dest, copy_function=shutil.copyfile)
-    for root, dirs, files in os.walk(dest):
+    for root, _dirs, files in os.walk(dest):
         os.chmod(root, 0o755)
         for name in files:
             os.chmod(os.path.join(root, name), 0o644)
@@ -191,8 +189,11 @@ def install(*, force: bool = False) -> Path:
 
     _say(f"downloading Go module {MEDIAMTX_MODULE}@{MEDIAMTX_VERSION}")
     info = json.loads(
-        _run(["go", "mod", "download", "-json", f"{MEDIAMTX_MODULE}@{MEDIAMTX_VERSION}"],
-             cwd=work, env=env)
+        _run(
+            ["go", "mod", "download", "-json", f"{MEDIAMTX_MODULE}@{MEDIAMTX_VERSION}"],
+            cwd=work,
+            env=env,
+        )
     )
     if info.get("Error") or not info.get("Dir"):
         raise MediaServerError(
@@ -236,8 +237,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     unknown = [a for a in args if a != "--force"]
     if unknown:
-        print(f"unknown argument(s) {unknown}; usage: python -m synthetic_streams.install "
-              f"[--force]", file=sys.stderr)
+        print(
+            f"unknown argument(s) {unknown}; usage: python -m synthetic_streams.install [--force]",
+            file=sys.stderr,
+        )
         return 2
     try:
         install(force="--force" in args)

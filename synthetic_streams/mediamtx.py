@@ -23,7 +23,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
-from typing import IO, Any
+from typing import IO, Any, Self
 
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
@@ -131,7 +131,9 @@ class MediaMTXServer:
     def endpoints(self) -> Endpoints:
         """Host and ports; MediaServerError before the first start of a launched server."""
         if self._endpoints is None:
-            raise MediaServerError("the server has no ports yet; expected start() to be called first")
+            raise MediaServerError(
+                "the server has no ports yet; expected start() to be called first"
+            )
         return self._endpoints
 
     @property
@@ -163,7 +165,7 @@ class MediaMTXServer:
         return self.endpoints.rtsp_url(path, login)
 
     # -- life cycle -------------------------------------------------------------------------
-    def start(self) -> MediaMTXServer:
+    def start(self) -> Self:
         """Launch the process (or check an external server) and wait until its API answers."""
         if not self._managed:
             self._wait_ready(None)
@@ -191,8 +193,9 @@ class MediaMTXServer:
     def _launch(self, binary: Path) -> None:
         assert self._run_dir is not None and self._endpoints is not None
         config_path = self._run_dir / "mediamtx.yml"
-        text = render_config(build_config(self._credentials, self._endpoints,
-                                          log_level=self._log_level))
+        text = render_config(
+            build_config(self._credentials, self._endpoints, log_level=self._log_level)
+        )
         fd = os.open(config_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w") as f:
             f.write(text)
@@ -200,8 +203,11 @@ class MediaMTXServer:
         self._log = open(self.log_path, "ab")  # noqa: SIM115 - closed in stop()
         try:
             self._proc = subprocess.Popen(
-                [str(binary), str(config_path)], cwd=self._run_dir,
-                stdin=subprocess.DEVNULL, stdout=self._log, stderr=subprocess.STDOUT,
+                [str(binary), str(config_path)],
+                cwd=self._run_dir,
+                stdin=subprocess.DEVNULL,
+                stdout=self._log,
+                stderr=subprocess.STDOUT,
             )
         except OSError as exc:
             self._log.close()
@@ -242,8 +248,8 @@ class MediaMTXServer:
         raise MediaServerError(
             f"MediaMTX Control API at {self.endpoints.api_url} did not answer within "
             f"{self._start_timeout_s} s (last: {last}); expected HTTP 200 to the admin user: "
-            f"check the address and credentials" + (f"; log tail:\n{self.log_tail()}"
-                                                     if self._managed else "")
+            f"check the address and credentials"
+            + (f"; log tail:\n{self.log_tail()}" if self._managed else "")
         )
 
     def _rtsp_listening(self) -> bool:
@@ -293,11 +299,13 @@ class MediaMTXServer:
             self._run_dir = None
             self._own_run_dir = False
 
-    def __enter__(self) -> MediaMTXServer:
+    def __enter__(self) -> Self:
         return self.start()
 
     def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None,
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
         self.close()
@@ -312,8 +320,12 @@ class MediaMTXServer:
     # -- Control API and metrics ------------------------------------------------------------
     def _api_get(self, path: str, **params: Any) -> httpx.Response:
         a = self._credentials.admin
-        return httpx.get(self.endpoints.api_url + path, params=params,
-                         auth=(a.user, a.password), timeout=_HTTP_TIMEOUT_S)
+        return httpx.get(
+            self.endpoints.api_url + path,
+            params=params,
+            auth=(a.user, a.password),
+            timeout=_HTTP_TIMEOUT_S,
+        )
 
     def paths(self) -> list[PathState]:
         """Every path the server knows, from ``/v3/paths/list`` (all pages), sorted by name."""
@@ -331,12 +343,18 @@ class MediaMTXServer:
             pages = int(body.get("pageCount", 1))
             page += 1
         return sorted(
-            (PathState(
-                name=i["name"], ready=bool(i.get("ready")), tracks=tuple(i.get("tracks") or ()),
-                bytes_received=int(i.get("bytesReceived", 0)),
-                bytes_sent=int(i.get("bytesSent", 0)), readers=len(i.get("readers") or ()),
-                source_type=(i.get("source") or {}).get("type"),
-            ) for i in items),
+            (
+                PathState(
+                    name=i["name"],
+                    ready=bool(i.get("ready")),
+                    tracks=tuple(i.get("tracks") or ()),
+                    bytes_received=int(i.get("bytesReceived", 0)),
+                    bytes_sent=int(i.get("bytesSent", 0)),
+                    readers=len(i.get("readers") or ()),
+                    source_type=(i.get("source") or {}).get("type"),
+                )
+                for i in items
+            ),
             key=lambda p: p.name,
         )
 
@@ -344,8 +362,9 @@ class MediaMTXServer:
         """Prometheus metrics as ``{sample name: [{"labels": {...}, "value": float}, ...]}``."""
         a = self._credentials.admin
         try:
-            r = httpx.get(self.endpoints.metrics_url, auth=(a.user, a.password),
-                          timeout=_HTTP_TIMEOUT_S)
+            r = httpx.get(
+                self.endpoints.metrics_url, auth=(a.user, a.password), timeout=_HTTP_TIMEOUT_S
+            )
         except httpx.HTTPError as exc:
             raise MediaServerError(
                 f"metrics at {self.endpoints.metrics_url} unreachable ({exc}); expected the "
@@ -365,6 +384,7 @@ class MediaMTXServer:
     def metric(self, name: str, /, **labels: str) -> float:
         """Sum of the samples of metric ``name`` whose labels include ``labels`` (0 if none)."""
         return sum(
-            s["value"] for s in self.metrics().get(name, [])
+            s["value"]
+            for s in self.metrics().get(name, [])
             if all(s["labels"].get(k) == v for k, v in labels.items())
         )

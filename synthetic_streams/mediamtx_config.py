@@ -163,7 +163,12 @@ def free_ports(count: int, host: str = _LOCALHOST) -> tuple[int, ...]:
 
 
 def _user(login: Login, permissions: Iterable[dict[str, str]], ips: list[str]) -> dict[str, Any]:
-    return {"user": login.user, "pass": login.password, "ips": ips, "permissions": list(permissions)}
+    return {
+        "user": login.user,
+        "pass": login.password,
+        "ips": ips,
+        "permissions": list(permissions),
+    }
 
 
 def build_config(
@@ -180,8 +185,13 @@ def build_config(
         _user(login, [{"action": "publish", "path": path}], [])
         for path, login in credentials.publishers
     ]
-    users.append(_user(credentials.recorder, [{"action": "read", "path": ""},
-                                              {"action": "playback", "path": ""}], []))
+    users.append(
+        _user(
+            credentials.recorder,
+            [{"action": "read", "path": ""}, {"action": "playback", "path": ""}],
+            [],
+        )
+    )
     users.append(_user(credentials.analyser, [{"action": "read", "path": ""}], []))
     users.append(_user(credentials.admin, [{"action": "api"}, {"action": "metrics"}], [h]))
     return {

@@ -22,6 +22,7 @@ import time
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
+from typing import Self
 
 import av
 import av.error
@@ -69,23 +70,37 @@ def _load(path: Path) -> _Clip:
                 f"encode it with synthetic_streams.encode.encode_clip"
             )
         packets = [p for p in f.demux(stream) if p.size and p.pts is not None]
+        if stream.time_base is None or stream.average_rate is None:
+            raise MediaServerError(f"clip {path} has no time base or frame rate; expected an mp4")
         time_base = Fraction(stream.time_base)
+        frame_ticks = round(1 / (time_base * Fraction(stream.average_rate)))
     if not packets or not packets[0].is_keyframe:
         raise MediaServerError(f"clip {path} does not start with a keyframe; expected H.264 GOPs")
-    first = packets[0].pts
-    pts = tuple(p.pts - first for p in packets)
-    step = pts[1] - pts[0] if len(pts) > 1 else int(1 / time_base / 15)
+    raw_pts = [int(p.pts) for p in packets if p.pts is not None]
+    pts = tuple(t - raw_pts[0] for t in raw_pts)
     keys = tuple(bool(p.is_keyframe) for p in packets)
-    return _Clip(path, tuple(bytes(p) for p in packets), pts, keys,
-                 tuple(i for i, k in enumerate(keys) if k), time_base, pts[-1] + step)
+    return _Clip(
+        path,
+        tuple(bytes(p) for p in packets),
+        pts,
+        keys,
+        tuple(i for i, k in enumerate(keys) if k),
+        time_base,
+        pts[-1] + (packets[-1].duration or frame_ticks),
+    )
 
 
 class RtspPublisher:
     """Publish ``clip_path`` to ``url`` (``rtsp://user:pass@host:port/path``) until stopped."""
 
     def __init__(
-        self, clip_path: Path, url: str, *, backoff_initial_s: float = 0.2,
-        backoff_max_s: float = 5.0, name: str | None = None,
+        self,
+        clip_path: Path,
+        url: str,
+        *,
+        backoff_initial_s: float = 0.2,
+        backoff_max_s: float = 5.0,
+        name: str | None = None,
     ) -> None:
         self._clip = _load(Path(clip_path))
         self._url = url
@@ -100,7 +115,7 @@ class RtspPublisher:
         self._last_error: str | None = None
 
     # -- control ------------------------------------------------------------------------------
-    def start(self) -> RtspPublisher:
+    def start(self) -> Self:
         """Start publishing in a daemon thread; returns at once."""
         if self._thread is not None and self._thread.is_alive():
             return self
@@ -124,11 +139,18 @@ class RtspPublisher:
     def stats(self) -> PublisherStats:
         """A consistent snapshot of the counters."""
         with self._lock:
-            return PublisherStats(self._packets, self._bytes, self._loops, self._connects,
-                                  max(0, self._connects - 1), self._failures, self._connected,
-                                  self._last_error)
+            return PublisherStats(
+                self._packets,
+                self._bytes,
+                self._loops,
+                self._connects,
+                max(0, self._connects - 1),
+                self._failures,
+                self._connected,
+                self._last_error,
+            )
 
-    def __enter__(self) -> RtspPublisher:
+    def __enter__(self) -> Self:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:
@@ -169,10 +191,16 @@ class RtspPublisher:
             loop, k = loop + 1, 0
         else:
             k = clip.key_positions[at]
-        with av.open(str(clip.template_path)) as template, av.open(
-            self._url, "w", format="rtsp", options={"rtsp_transport": "tcp"},
-            timeout=_IO_TIMEOUT_S,
-        ) as out:
+        with (
+            av.open(str(clip.template_path)) as template,
+            av.open(
+                self._url,
+                "w",
+                format="rtsp",
+                options={"rtsp_transport": "tcp"},
+                timeout=_IO_TIMEOUT_S,
+            ) as out,
+        ):
             stream = out.add_stream_from_template(template.streams.video[0])
             out.start_encoding()
             with self._lock:

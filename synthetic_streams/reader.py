@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from itertools import pairwise
 
 import av
 import av.error
@@ -28,7 +29,7 @@ class ReadResult:
     @property
     def pts_monotonic(self) -> bool:
         """True when every packet's timestamp is later than the one before."""
-        return all(b > a for a, b in zip(self.pts_s, self.pts_s[1:]))
+        return all(b > a for a, b in pairwise(self.pts_s))
 
 
 def redact_url(url: str) -> str:

@@ -62,7 +62,9 @@ class SceneConfig:
         ]
         for ok, name, expected in checks:
             if not ok:
-                raise ValueError(f"SceneConfig.{name} = {getattr(self, name, None)!r}; expected {expected}")
+                raise ValueError(
+                    f"SceneConfig.{name} = {getattr(self, name, None)!r}; expected {expected}"
+                )
         if self.collision_at_s is not None and not 0 < self.collision_at_s < self.duration_s:
             raise ValueError(
                 f"SceneConfig.collision_at_s = {self.collision_at_s!r}; expected inside the clip "
@@ -137,16 +139,30 @@ class SceneTruth:
 
     @classmethod
     def from_json(cls, text: str) -> SceneTruth:
+        """Read back the text :meth:`to_json` wrote."""
         d = json.loads(text)
-        box = lambda b: BBox(**b)  # noqa: E731
+
+        def box(b: dict[str, int]) -> BBox:
+            return BBox(**b)
+
         return cls(
             config=SceneConfig(**d["config"]),
-            incidents=tuple(Incident(i["kind"], i["start_s"], tuple(i["object_ids"]), box(i["bbox"]))
-                            for i in d["incidents"]),
-            frames=tuple(FrameTruth(f["index"], f["t_s"], f["brightness"],
-                                    tuple(ObjectTruth(o["object_id"], o["cls"], box(o["bbox"]))
-                                          for o in f["objects"]),
-                                    tuple(f["active_incidents"])) for f in d["frames"]),
+            incidents=tuple(
+                Incident(i["kind"], i["start_s"], tuple(i["object_ids"]), box(i["bbox"]))
+                for i in d["incidents"]
+            ),
+            frames=tuple(
+                FrameTruth(
+                    f["index"],
+                    f["t_s"],
+                    f["brightness"],
+                    tuple(
+                        ObjectTruth(o["object_id"], o["cls"], box(o["bbox"])) for o in f["objects"]
+                    ),
+                    tuple(f["active_incidents"]),
+                )
+                for f in d["frames"]
+            ),
         )
 
 
@@ -202,9 +218,21 @@ class Scene:
             cross_s = (W + height) / abs(speed)
             t0 = rng.uniform(-cross_s, c.duration_s)
             x0 = -height * 0.4 if speed > 0 else W + height * 0.4
-            walkers.append(_Walker(k, t0, x0, speed, rng.uniform(0.55, 0.61) * H, height,
-                                   rng.uniform(0.8, 1.0), _color(rng, 20, 230),
-                                   _color(rng, 15, 90), _color(rng, 90, 200), _color(rng, 10, 60)))
+            walkers.append(
+                _Walker(
+                    k,
+                    t0,
+                    x0,
+                    speed,
+                    rng.uniform(0.55, 0.61) * H,
+                    height,
+                    rng.uniform(0.8, 1.0),
+                    _color(rng, 20, 230),
+                    _color(rng, 15, 90),
+                    _color(rng, 90, 200),
+                    _color(rng, 10, 60),
+                )
+            )
         self._walkers = tuple(sorted(walkers, key=lambda w: (w.foot_y, w.object_id)))
         # One speed per lane and a minimum headway, so cars in a lane never drive through
         # each other (the collision lane, if any, is left to the two colliding cars).
@@ -212,8 +240,13 @@ class Scene:
         free_lanes = [0] if c.collision_at_s is not None else [0, 1]
         lane_speed = {lane: lanes[lane][1] * rng.uniform(0.35, 0.6) * W for lane in lanes}
         drafts = sorted(
-            (int(free_lanes[int(rng.integers(len(free_lanes)))]), float(rng.uniform(-2.0, c.duration_s)),
-             float(rng.uniform(0.17, 0.22) * W), _color(rng, 30, 230)) for _ in range(c.vehicles)
+            (
+                int(free_lanes[int(rng.integers(len(free_lanes)))]),
+                float(rng.uniform(-2.0, c.duration_s)),
+                float(rng.uniform(0.17, 0.22) * W),
+                _color(rng, 30, 230),
+            )
+            for _ in range(c.vehicles)
         )
         cars: list[_Car] = []
         last: dict[int, tuple[float, float]] = {}  # lane -> (t0, length) of the car ahead
@@ -235,11 +268,19 @@ class Scene:
             cars += [a, b]
             boxes = [box for car in (a, b) if (box := self._car_box(car, tc)) is not None]
             assert len(boxes) == 2, "both colliding cars are on screen by construction"
-            incidents.append(Incident(
-                "collision", float(tc), (a.object_id, b.object_id),
-                BBox(min(bx.x0 for bx in boxes), min(bx.y0 for bx in boxes),
-                     max(bx.x1 for bx in boxes), max(bx.y1 for bx in boxes)),
-            ))
+            incidents.append(
+                Incident(
+                    "collision",
+                    float(tc),
+                    (a.object_id, b.object_id),
+                    BBox(
+                        min(bx.x0 for bx in boxes),
+                        min(bx.y0 for bx in boxes),
+                        max(bx.x1 for bx in boxes),
+                        max(bx.y1 for bx in boxes),
+                    ),
+                )
+            )
         self._cars = tuple(sorted(cars, key=lambda v: (v.bottom_y, v.object_id)))
         self.incidents: tuple[Incident, ...] = tuple(incidents)
 
@@ -257,8 +298,9 @@ class Scene:
 
     def _car_box(self, car: _Car, t: float) -> BBox | None:
         facing = 1 if car.speed > 0 else -1
-        return self._clip(draw_vehicle(_SCRATCH, self._car_x(car, t), car.bottom_y, car.length,
-                                       facing, car.color))
+        return self._clip(
+            draw_vehicle(_SCRATCH, self._car_x(car, t), car.bottom_y, car.length, facing, car.color)
+        )
 
     def _walker_state(self, w: _Walker, t: float) -> tuple[float, float]:
         return w.x0 + w.speed * (t - w.t0), 2 * np.pi * w.stride_hz * (t - w.t0)
@@ -277,8 +319,11 @@ class Scene:
             if t < w.t0:
                 continue
             cx, phase = self._walker_state(w, t)
-            box = self._clip(draw_person(_SCRATCH, cx, w.foot_y, w.height, phase,
-                                         w.shirt, w.trousers, w.skin, w.hair))
+            box = self._clip(
+                draw_person(
+                    _SCRATCH, cx, w.foot_y, w.height, phase, w.shirt, w.trousers, w.skin, w.hair
+                )
+            )
             if box is not None:
                 objects.append(ObjectTruth(w.object_id, "person", box))
         for car in self._cars:
@@ -302,13 +347,20 @@ class Scene:
                 draw_person(img, cx, w.foot_y, w.height, phase, w.shirt, w.trousers, w.skin, w.hair)
         for car in self._cars:
             if t >= car.t0 or car.stop_s is not None:
-                draw_vehicle(img, self._car_x(car, t), car.bottom_y, car.length,
-                             1 if car.speed > 0 else -1, car.color)
+                draw_vehicle(
+                    img,
+                    self._car_x(car, t),
+                    car.bottom_y,
+                    car.length,
+                    1 if car.speed > 0 else -1,
+                    car.color,
+                )
         img = cv2.convertScaleAbs(img, alpha=self.brightness(t))
         if c.noise_level:
             rng = np.random.default_rng((c.seed, index))
-            small = rng.integers(-c.noise_level, c.noise_level + 1, (c.height // 2, c.width // 2),
-                                 dtype=np.int16)
+            small = rng.integers(
+                -c.noise_level, c.noise_level + 1, (c.height // 2, c.width // 2), dtype=np.int16
+            )
             noise = np.repeat(np.repeat(small, 2, axis=0), 2, axis=1)[:, :, None]
             img = np.clip(img.astype(np.int16) + noise, 0, 255).astype(np.uint8)
         self._burn_in(img, t)
@@ -317,14 +369,22 @@ class Scene:
     def _burn_in(self, img: np.ndarray, t: float) -> None:
         c = self.config
         stamp = datetime.fromtimestamp(c.start_epoch_s + t, tz=UTC).strftime("%Y-%m-%d %H:%M:%S")
-        text = f"{c.camera_id}  {stamp}.{int(round((t % 1) * 1000)) % 1000:03d}"
+        text = f"{c.camera_id}  {stamp}.{round((t % 1) * 1000) % 1000:03d}"
         scale = c.height / 720 * 0.8
         thick = max(1, round(c.height / 360))
         (tw, th), base = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, scale, thick)
         pad = max(2, c.height // 120)
         cv2.rectangle(img, (0, 0), (tw + 2 * pad, th + base + 2 * pad), (0, 0, 0), -1)
-        cv2.putText(img, text, (pad, th + pad), cv2.FONT_HERSHEY_SIMPLEX, scale, (255, 255, 255),
-                    thick, cv2.LINE_AA)
+        cv2.putText(
+            img,
+            text,
+            (pad, th + pad),
+            cv2.FONT_HERSHEY_SIMPLEX,
+            scale,
+            (255, 255, 255),
+            thick,
+            cv2.LINE_AA,
+        )
 
     def frames(self) -> Iterator[tuple[np.ndarray, FrameTruth]]:
         """Iterate over ``(frame, truth)`` for the whole clip, in order."""
@@ -334,5 +394,8 @@ class Scene:
     @cached_property
     def ground_truth(self) -> SceneTruth:
         """Ground truth of the whole clip (computed once)."""
-        return SceneTruth(self.config, self.incidents,
-                          tuple(self.truth(i) for i in range(self.config.frame_count)))
+        return SceneTruth(
+            self.config,
+            self.incidents,
+            tuple(self.truth(i) for i in range(self.config.frame_count)),
+        )

@@ -50,9 +50,9 @@ def test_config_grants_each_role_exactly_its_rights() -> None:
     }
     assert config["authMethod"] == "internal"
     assert set(config["paths"]) == {"cam-1", "set2/cam-1"}
-    assert {k: config[k] for k in ("rtmp", "hls", "webrtc", "srt", "pprof", "playback")} == dict.fromkeys(
-        ("rtmp", "hls", "webrtc", "srt", "pprof", "playback"), False
-    )
+    assert {
+        k: config[k] for k in ("rtmp", "hls", "webrtc", "srt", "pprof", "playback")
+    } == dict.fromkeys(("rtmp", "hls", "webrtc", "srt", "pprof", "playback"), False)
     for key in ("rtspAddress", "apiAddress", "metricsAddress"):
         assert config[key].startswith("127.0.0.1:")
 
@@ -66,8 +66,12 @@ def test_passwords_are_fresh_and_never_in_repr() -> None:
 
 @pytest.mark.parametrize(
     ("paths", "message"),
-    [([], "at least one"), (["/cam"], "not a valid MediaMTX path"), (["a", "a"], "more than once"),
-     (["a.b", "a-b"], "same publisher user")],
+    [
+        ([], "at least one"),
+        (["/cam"], "not a valid MediaMTX path"),
+        (["a", "a"], "more than once"),
+        (["a.b", "a-b"], "same publisher user"),
+    ],
 )
 def test_bad_camera_paths_are_refused(paths: list[str], message: str) -> None:
     with pytest.raises(MediaServerError, match=message):
@@ -93,11 +97,16 @@ def test_server_starts_and_api_answers_only_the_admin(mediamtx_server: MediaMTXS
 @pytest.mark.live
 @pytest.mark.parametrize(
     ("who", "path"),
-    [("wrong password", "cam-01"), ("camera A on camera B's path", "cam-02"),
-     ("recorder", "cam-01"), ("analyser", "cam-01")],
+    [
+        ("wrong password", "cam-01"),
+        ("camera A on camera B's path", "cam-02"),
+        ("recorder", "cam-01"),
+        ("analyser", "cam-01"),
+    ],
 )
-def test_publishing_is_refused(mediamtx_server: MediaMTXServer, live_clip, who: str,
-                               path: str) -> None:
+def test_publishing_is_refused(
+    mediamtx_server: MediaMTXServer, live_clip, who: str, path: str
+) -> None:
     server, creds = mediamtx_server, mediamtx_server.credentials
     login = {
         "wrong password": Login(creds.publisher("cam-01").user, "not-the-password"),
@@ -113,8 +122,9 @@ def test_publishing_is_refused(mediamtx_server: MediaMTXServer, live_clip, who: 
 
 @pytest.mark.live
 def test_publishing_to_an_unconfigured_path_is_refused(mediamtx_server, live_clip) -> None:
-    url = mediamtx_server.endpoints.rtsp_url("not-a-camera",
-                                             mediamtx_server.credentials.publisher("cam-01"))
+    url = mediamtx_server.endpoints.rtsp_url(
+        "not-a-camera", mediamtx_server.credentials.publisher("cam-01")
+    )
     with pytest.raises(MediaServerError, match="400 Bad Request"):
         publish_for(live_clip.path, url, 1.0)
 
@@ -123,8 +133,10 @@ def test_publishing_to_an_unconfigured_path_is_refused(mediamtx_server, live_cli
 def test_recorder_reads_h264_and_metrics_count_the_bytes(mediamtx_server, live_clip) -> None:
     server = mediamtx_server
     with RtspPublisher(live_clip.path, server.rtsp_url("cam-03", "publisher")) as pub:
-        wait_until(lambda: next(p for p in server.paths() if p.name == "cam-03").ready,
-                   what="cam-03 to be ready")
+        wait_until(
+            lambda: next(p for p in server.paths() if p.name == "cam-03").ready,
+            what="cam-03 to be ready",
+        )
         got = read_packets(server.rtsp_url("cam-03", "recorder"), 20)
         assert (got.codec, got.width, got.height, got.packets) == ("h264", 640, 360, 20)
         assert got.keyframes >= 1 and got.pts_monotonic
@@ -134,8 +146,10 @@ def test_recorder_reads_h264_and_metrics_count_the_bytes(mediamtx_server, live_c
         assert {"labels": {"name": "cam-03", "state": "ready"}, "value": 1.0} in metrics["paths"]
         assert server.metric("paths_bytes_received", name="cam-03") > 0.5 * pub.stats().bytes_sent
         assert server.metric("paths_bytes_sent", name="cam-03") >= got.bytes
-    wait_until(lambda: not next(p for p in server.paths() if p.name == "cam-03").ready,
-               what="cam-03 to be torn down after the publisher stopped")
+    wait_until(
+        lambda: not next(p for p in server.paths() if p.name == "cam-03").ready,
+        what="cam-03 to be torn down after the publisher stopped",
+    )
 
 
 @pytest.mark.live

@@ -1,4 +1,4 @@
-"""Synthetic scenes and their encoding: deterministic, truthful, detectable, cacheable (no server)."""
+"""Synthetic scenes and their encoding: deterministic, truthful, detectable, cached (no server)."""
 
 from __future__ import annotations
 
@@ -10,11 +10,14 @@ import pytest
 from synthetic_streams.encode import EncodeProfile, clip_key, encode_clip, keyframe_indices
 from synthetic_streams.scene import BBox, Scene, SceneConfig, SceneTruth
 
-SMALL = dict(width=640, height=360, fps=10, duration_s=6.0)
+SMALL: dict = {"width": 640, "height": 360, "fps": 10, "duration_s": 6.0}
 
 
 def test_same_seed_gives_identical_frames_and_truth() -> None:
-    a, b = Scene(SceneConfig("cam-1", seed=5, **SMALL)), Scene(SceneConfig("cam-1", seed=5, **SMALL))
+    a, b = (
+        Scene(SceneConfig("cam-1", seed=5, **SMALL)),
+        Scene(SceneConfig("cam-1", seed=5, **SMALL)),
+    )
     for i in (0, 17, 33, 59):
         assert np.array_equal(a.frame(i), b.frame(i))
     assert a.ground_truth == b.ground_truth
@@ -51,7 +54,11 @@ def test_collision_is_in_the_truth_when_requested_and_the_cars_stay_stopped() ->
     (incident,) = scene.incidents
     assert (incident.kind, incident.start_s) == ("collision", 2.5)
     boxes = {
-        i: {o.object_id: o.bbox for o in scene.truth(i).objects if o.object_id in incident.object_ids}
+        i: {
+            o.object_id: o.bbox
+            for o in scene.truth(i).objects
+            if o.object_id in incident.object_ids
+        }
         for i in (25, 40, 59)
     }
     assert boxes[25] == boxes[40] == boxes[59] and len(boxes[25]) == 2
@@ -81,15 +88,20 @@ def test_hog_people_detector_finds_the_figures() -> None:
     scene = Scene(SceneConfig("cam-1", seed=0, people=6, vehicles=4, **SMALL))
     checked = found = 0
     for i in range(0, 60, 6):
-        people = [o.bbox for o in scene.truth(i).objects
-                  if o.cls == "person" and 0 < o.bbox.x0 and o.bbox.x1 < SMALL["width"]]
+        people = [
+            o.bbox
+            for o in scene.truth(i).objects
+            if o.cls == "person" and 0 < o.bbox.x0 and o.bbox.x1 < SMALL["width"]
+        ]
         if not people:
             continue
         checked += 1
-        rects, _ = hog.detectMultiScale(scene.frame(i), winStride=(8, 8), padding=(8, 8),
-                                        scale=1.05)
-        found += any(_iou(BBox(x, y, x + w, y + h), p) > 0.3 for x, y, w, h in rects
-                     for p in people)
+        rects, _ = hog.detectMultiScale(
+            scene.frame(i), winStride=(8, 8), padding=(8, 8), scale=1.05
+        )
+        found += any(
+            _iou(BBox(x, y, x + w, y + h), p) > 0.3 for x, y, w, h in rects for p in people
+        )
     assert checked >= 5 and found / checked >= 0.6, (found, checked)
 
 
@@ -117,7 +129,10 @@ def test_encoded_clip_opens_with_keyframes_at_the_interval_and_is_reused(tmp_pat
     with av.open(str(clip.path)) as f:
         v = f.streams.video[0]
         assert (v.codec_context.name, v.codec_context.width, v.codec_context.height) == (
-            "h264", 640, 360)
+            "h264",
+            640,
+            360,
+        )
         frames = sum(1 for _ in f.decode(v))
     assert frames == 60
     assert keyframe_indices(clip.path) == [0, 12, 24, 36, 48]
