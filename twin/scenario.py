@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from twin.compare.costs import Costs
 from twin.errors import ScenarioError
 from twin.metrics import METRICS
+from twin.scenario_faults import FAULT_TAGS, Failover, Faults, check_fault_targets
 
 __all__ = [
     "Scenario",
@@ -222,6 +223,12 @@ class Scenario(_Model):
     targets: dict[str, Bound] = Field(
         default_factory=dict, description="Metric name -> bounds the run must meet."
     )
+    faults: Faults = Field(
+        default_factory=list, description="Faults injected into the run (twin.scenario_faults)."
+    )
+    failover: Failover = Field(
+        default_factory=Failover, description="Heartbeats, standby policy and recovery times."
+    )
     costs: Costs | None = Field(
         default=None, description="Unit prices (assumptions) for comparing deployments' cost."
     )
@@ -276,6 +283,11 @@ class Scenario(_Model):
             )
         return self
 
+    @model_validator(mode="after")
+    def _fault_targets(self) -> Scenario:
+        check_fault_targets(self)
+        return self
+
     def canonical_json(self) -> str:
         """A stable JSON form, for hashing and for results.json."""
         return json.dumps(self.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
@@ -296,7 +308,7 @@ def _format_errors(source: str, err: ValidationError) -> str:
     for e in err.errors():
         # Discriminated-union and model validators add their own tag to the path: keep the
         # field names a user can find in the file.
-        loc = tuple(p for p in e["loc"] if p not in ("balanced", "static"))
+        loc = tuple(p for p in e["loc"] if p not in ("balanced", "static", *FAULT_TAGS))
         value = e.get("input")
         shown = json.dumps(value, default=str)
         if len(shown) > 80:
