@@ -1,0 +1,285 @@
+"""`twin check`: CI's guard on the scenarios: every target met, no metric worse than its baseline.
+
+Theory of operation
+-------------------
+Every scenario file directly in a folder (never its `variants/`, which hold deliberately
+failing deployments) is simulated in-process and judged twice:
+
+- on its own targets (one JUnit test case per target);
+- against the stored baseline (`baseline.json` in the folder): each metric the baseline
+  has may not move in the wrong direction (`METRICS[name].better`) by more than the
+  tolerance, relative to the baseline value (absolute when the baseline is 0, so one
+  dropped segment against a baseline of none is a regression). A metric that disappeared
+  is a regression too; a new metric is listed, not judged. `--update-baseline` rewrites
+  the baseline from this run, on purpose, in a commit a reviewer sees.
+
+Runs are deterministic for a scenario and seed, so any change is a real change.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import xml.etree.ElementTree as ET
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from twin.errors import ScenarioError
+from twin.metrics import METRICS
+from twin.results import Results, write_results
+
+__all__ = ["Regression", "ScenarioCheck", "CheckReport", "scenario_files", "regressions",
+           "load_baseline", "baseline_from", "check_folder", "write_junit", "write_summary"]
+
+BASELINE_SCHEMA = "cctv-twin/baseline"
+DEFAULT_TOLERANCE_PCT = 2.0
+
+
+@dataclass(frozen=True, slots=True)
+class Regression:
+    scenario: str
+    metric: str
+    baseline: float
+    value: float | None
+    tolerance_pct: float
+
+    @property
+    def message(self) -> str:
+        info = METRICS.get(self.metric)
+        unit = f" {info.unit}" if info else ""
+        if self.value is None:
+            return (f"{self.scenario}: {self.metric} is no longer reported (baseline "
+                    f"{self.baseline:g}{unit}); if that is on purpose, run "
+                    "`twin check --update-baseline`")
+        rel = "" if self.baseline == 0 else f", {100 * (self.value - self.baseline) / abs(self.baseline):+.2f} %"
+        better = info.better if info else "lower"
+        return (f"{self.scenario}: {self.metric} worsened: baseline {self.baseline:g}{unit}, "
+                f"now {self.value:g}{unit} ({better} is better{rel}; tolerance "
+                f"{self.tolerance_pct:g} %)")
+
+
+@dataclass(slots=True)
+class ScenarioCheck:
+    path: Path
+    name: str
+    results: Results | None = None
+    error: str | None = None
+    regressions: list[Regression] = field(default_factory=list)
+    new_metrics: list[str] = field(default_factory=list)
+    has_baseline: bool = False
+    scenario_changed: bool = False
+    wall_s: float = 0.0
+
+    @property
+    def passed(self) -> bool:
+        return self.error is None and self.results is not None and self.results.passed \
+            and not self.regressions
+
+
+@dataclass(slots=True)
+class CheckReport:
+    checks: list[ScenarioCheck]
+    tolerance_pct: float
+    baseline_path: Path
+    updated_baseline: bool = False
+
+    @property
+    def passed(self) -> bool:
+        return all(c.passed for c in self.checks)
+
+    @property
+    def exit_code(self) -> int:
+        if any(c.error for c in self.checks):
+            return 2
+        return 0 if self.passed else 1
+
+
+def scenario_files(folder: Path) -> list[Path]:
+    """Scenario files directly in `folder`, sorted; sub-folders (variants/) are not read."""
+    if not folder.is_dir():
+        raise ScenarioError(f"{folder}: not a folder; pass the scenarios folder, e.g. `twin check scenarios`")
+    files = sorted(p for p in folder.iterdir() if p.is_file() and p.suffix in (".yaml", ".yml"))
+    if not files:
+        raise ScenarioError(f"{folder}: no scenario files (*.yaml) in it")
+    return files
+
+
+def regressions(name: str, metrics: dict[str, float], baseline: dict[str, float],
+                tolerance_pct: float = DEFAULT_TOLERANCE_PCT) -> list[Regression]:
+    """Each baseline metric that got worse than the tolerance allows, in name order."""
+    out = []
+    for m in sorted(baseline):
+        base, now = baseline[m], metrics.get(m)
+        if now is None:
+            out.append(Regression(name, m, base, None, tolerance_pct))
+            continue
+        allowed = max(abs(base) * tolerance_pct / 100.0, 1e-9)
+        worse = now - base if METRICS.get(m, METRICS["segments_dropped"]).better == "lower" else base - now
+        if worse > allowed:
+            out.append(Regression(name, m, base, now, tolerance_pct))
+    return out
+
+
+def load_baseline(path: Path) -> dict[str, dict]:
+    """{scenario name: {"sha256", "source", "metrics"}}; empty if there is no baseline yet."""
+    if not path.exists():
+        return {}
+    try:
+        data = json.loads(path.read_text())
+    except json.JSONDecodeError as err:
+        raise ScenarioError(f"{path}: not valid JSON ({err}); restore it from git or run "
+                            "`twin check --update-baseline`") from None
+    if data.get("schema") != BASELINE_SCHEMA:
+        raise ScenarioError(f"{path}: schema {data.get('schema')!r}, expected {BASELINE_SCHEMA!r}")
+    return dict(data.get("scenarios", {}))
+
+
+def baseline_from(checks: list[ScenarioCheck]) -> dict:
+    return {
+        "schema": BASELINE_SCHEMA,
+        "version": 1,
+        "note": "Written by `twin check --update-baseline`; review its diff like code.",
+        "scenarios": {
+            c.name: {"source": c.path.name, "sha256": c.results.scenario.sha256,
+                     "metrics": dict(sorted(c.results.metrics.items()))}
+            for c in checks if c.results is not None
+        },
+    }
+
+
+def check_folder(folder: Path, out: Path, baseline_path: Path | None = None,
+                 tolerance_pct: float = DEFAULT_TOLERANCE_PCT, update_baseline: bool = False,
+                 days: float | None = None, progress=None) -> CheckReport:
+    """Run and judge every scenario in `folder`; results.json of each under `out/<stem>/`."""
+    from twin.compare.runs import run_scenario
+    from twin.scenario import load_scenario
+
+    baseline_path = baseline_path or folder / "baseline.json"
+    files = scenario_files(folder)
+    base = {} if update_baseline else load_baseline(baseline_path)
+    checks = []
+    for i, path in enumerate(files):
+        c = ScenarioCheck(path, path.stem)
+        t0 = time.perf_counter()
+        try:
+            sc = load_scenario(path)
+            c.name = sc.name
+            c.results = run_scenario(sc, str(path), days)
+        except ScenarioError as err:
+            c.error = str(err)
+        c.wall_s = time.perf_counter() - t0
+        if c.results is not None:
+            (out / path.stem).mkdir(parents=True, exist_ok=True)
+            write_results(c.results, out / path.stem)
+            entry = base.get(c.name)
+            if entry is not None:
+                c.has_baseline = True
+                c.scenario_changed = entry.get("sha256") != c.results.scenario.sha256
+                c.regressions = regressions(c.name, c.results.metrics, entry["metrics"], tolerance_pct)
+                c.new_metrics = sorted(set(c.results.metrics) - set(entry["metrics"]))
+        checks.append(c)
+        if progress:
+            progress(i + 1, len(files), c)
+    report = CheckReport(checks, tolerance_pct, baseline_path)
+    if update_baseline:
+        baseline_path.write_text(json.dumps(baseline_from(checks), indent=2, sort_keys=False) + "\n")
+        report.updated_baseline = True
+    return report
+
+
+def _bound(t) -> str:
+    return " and ".join(x for x in (f">= {t.min:g}" if t.min is not None else "",
+                                    f"<= {t.max:g}" if t.max is not None else "") if x)
+
+
+def write_junit(report: CheckReport, path: Path) -> Path:
+    """JUnit XML: per scenario a suite, one case per target and one for the baseline."""
+    root = ET.Element("testsuites", name="twin check")
+    totals = {"tests": 0, "failures": 0, "errors": 0, "skipped": 0}
+    for c in report.checks:
+        suite = ET.SubElement(root, "testsuite", name=c.name, file=str(c.path))
+        counts = {"tests": 0, "failures": 0, "errors": 0, "skipped": 0}
+        cls = f"twin.check.{c.path.stem}"
+
+        def case(name: str, secs: float = 0.0) -> ET.Element:
+            counts["tests"] += 1
+            return ET.SubElement(suite, "testcase", classname=cls, name=name, time=f"{secs:.3f}")
+
+        if c.error is not None:
+            e = ET.SubElement(case("scenario", c.wall_s), "error", message=c.error.splitlines()[0],
+                              type="ScenarioError")
+            e.text = c.error
+            counts["errors"] += 1
+        else:
+            assert c.results is not None
+            for t in c.results.targets:
+                tc = case(f"target {t.metric} {_bound(t)} {t.unit}")
+                if not t.passed:
+                    measured = "not measured" if t.value is None else f"{t.value:g} {t.unit}"
+                    msg = f"{c.name}: target {t.metric} {_bound(t)} {t.unit}: measured {measured}"
+                    ET.SubElement(tc, "failure", message=msg, type="TargetFailed").text = msg
+                    counts["failures"] += 1
+            tc = case("baseline", c.wall_s)
+            if report.updated_baseline:
+                ET.SubElement(tc, "skipped", message="baseline updated by this run")
+                counts["skipped"] += 1
+            elif not c.has_baseline:
+                ET.SubElement(tc, "skipped", message=f"{c.name}: no baseline; run "
+                              "`twin check --update-baseline` to record one")
+                counts["skipped"] += 1
+            elif c.regressions:
+                text = "\n".join(r.message for r in c.regressions)
+                ET.SubElement(tc, "failure", message=c.regressions[0].message,
+                              type="Regression").text = text
+                counts["failures"] += 1
+        for k, v in counts.items():
+            suite.set(k, str(v))
+            totals[k] += v
+    for k, v in totals.items():
+        root.set(k, str(v))
+    ET.indent(root)
+    ET.ElementTree(root).write(path, encoding="utf-8", xml_declaration=True)
+    return path
+
+
+def write_summary(report: CheckReport, path: Path) -> Path:
+    """A Markdown summary: one line per scenario, then every failure in full."""
+    lines = [f"# twin check: {'PASS' if report.passed else 'FAIL'}", "",
+             f"Baseline `{report.baseline_path}`"
+             + (" (updated by this run)" if report.updated_baseline else "")
+             + f", tolerance {report.tolerance_pct:g} % (relative; direction from "
+             "`twin.metrics.METRICS[name].better`).", "",
+             "| scenario | targets | baseline | verdict | run (s) |", "| --- | --- | --- | --- | ---: |"]
+    for c in report.checks:
+        if c.error is not None:
+            lines.append(f"| `{c.path.name}` | invalid | - | **ERROR** | {c.wall_s:.1f} |")
+            continue
+        assert c.results is not None
+        n_ok = sum(t.passed for t in c.results.targets)
+        if report.updated_baseline:
+            base = "updated"
+        elif not c.has_baseline:
+            base = "none yet"
+        else:
+            base = f"{len(c.regressions)} worse" if c.regressions else "no regression"
+            if c.scenario_changed:
+                base += " (scenario changed)"
+        lines.append(f"| `{c.path.name}` ({c.name}) | {n_ok}/{len(c.results.targets)} met | "
+                     f"{base} | {'PASS' if c.passed else '**FAIL**'} | {c.wall_s:.1f} |")
+    problems = []
+    for c in report.checks:
+        if c.error is not None:
+            problems.append(f"- {c.error}")
+        elif c.results is not None:
+            problems += [f"- {c.name}: target `{t.metric}` {_bound(t)} {t.unit}: measured "
+                         f"{'not measured' if t.value is None else f'{t.value:g}'}"
+                         for t in c.results.targets if not t.passed]
+            problems += [f"- {r.message}" for r in c.regressions]
+            if c.new_metrics:
+                problems.append(f"- {c.name}: new metrics, not in the baseline (not judged): "
+                                + ", ".join(f"`{m}`" for m in c.new_metrics))
+    if problems:
+        lines += ["", "## Details", "", *problems]
+    lines.append("")
+    path.write_text("\n".join(lines))
+    return path

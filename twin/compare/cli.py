@@ -1,0 +1,235 @@
+"""Subcommands `twin compare`, `twin sweep` and `twin check` (registered by twin.cli)."""
+
+from __future__ import annotations
+
+import argparse
+import csv
+from pathlib import Path
+
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+__all__ = ["register"]
+
+
+def _console():
+    from twin.cli import console
+
+    return console
+
+
+def _progress(quiet: bool) -> Progress:
+    return Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+                    TimeElapsedColumn(), console=_console(), disable=quiet, transient=True)
+
+
+# ------------------------------------------------------------------ compare
+def _compare_table(c) -> Table:
+    from twin.compare.compare import fmt
+
+    t = Table(title="Comparison" + (f" (differences against {c.labels[0]})" if len(c.columns) > 1 else ""))
+    t.add_column("metric")
+    t.add_column("unit")
+    for lab in c.labels:
+        t.add_column(lab, justify="right")
+    t.add_row("targets", "", *["[green]PASS[/]" if col.results.passed else "[bold red]FAIL[/]"
+                               for col in c.columns])
+    for row in c.rows:
+        cells = [fmt(row.values[0])]
+        for i in range(1, len(c.columns)):
+            v = row.verdict(i)
+            colour = {"better": "green", "worse": "red"}.get(v)
+            cells.append(f"[{colour}]{fmt(row.values[i])}[/]" if colour else fmt(row.values[i]))
+        t.add_row(row.metric, row.unit, *cells)
+    return t
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    from twin.compare.compare import compare, write_csv, write_markdown
+    from twin.compare.plots import plot_comparison, plot_districts
+    from twin.compare.runs import resolve_input
+
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    results = []
+    with _progress(args.quiet) as prog:
+        task = prog.add_task("running variants", total=len(args.inputs))
+        for item in args.inputs:
+            prog.update(task, description=f"{Path(item).name}")
+            results.append(resolve_input(item, out / "runs", args.days))
+            prog.advance(task)
+    c = compare(results, args.label or None)
+    plots = {"metrics": plot_comparison(c, out)}
+    d = plot_districts(c, out)
+    if d:
+        plots["districts"] = d
+    write_csv(c, out)
+    write_markdown(c, out, plots)
+    con = _console()
+    con.print(_compare_table(c))
+    for m in c.missing():
+        con.print(f"[yellow]note:[/] {m}", highlight=False)
+    for col in c.columns:
+        if col.failed_targets:
+            con.print(f"[bold red]{col.label} FAILS[/] " + ", ".join(col.failed_targets),
+                      highlight=False)
+    con.print(f"report: {out / 'comparison.md'}   table: {out / 'comparison.csv'}")
+    return 0 if c.passed else 1
+
+
+# ------------------------------------------------------------------ sweep
+KEY_COLUMNS = ("recorders", "disk_total_tb", "storage_headroom_pct_min",
+               "recorder_ingest_util_pct_max", "segments_dropped", "cost_total_hkd")
+
+
+def _write_sweep(s, out: Path) -> None:
+    from twin.compare.plots import plot_sweep
+    from twin.results import write_results
+
+    paths = [p.path for p in s.params]
+    keys = [k for k in KEY_COLUMNS if any(k in p.results.metrics for p in s.points)]
+    with (out / "sweep.csv").open("w", newline="") as f:
+        w = csv.writer(f, lineterminator="\n")
+        w.writerow(["variant", *paths, "passed", "failed_targets", *keys])
+        for p in s.points:
+            w.writerow([p.name, *[p.values[k] for k in paths], int(p.results.passed),
+                        " ".join(t.metric for t in p.results.targets if not t.passed),
+                        *[p.results.metrics.get(k, "") for k in keys]])
+    for p in s.points:
+        (out / "variants" / p.name).mkdir(parents=True, exist_ok=True)
+        write_results(p.results, out / "variants" / p.name)
+    png = plot_sweep(s, out)
+    best = s.smallest()
+    lines = [f"# Sweep of `{s.base}`", "",
+             "Smallest deployment meeting every target: "
+             + (f"**{best.name}** (" + ", ".join(f"`{k}` = {v}" for k, v in best.values.items()) + ")"
+                if best else "**none**: no point of the grid meets every target"),
+             "", f"Ranked by {'cost_total_hkd (assumed prices)' if s.by_cost else 'recorders, then disk_total_tb'}.",
+             "", "| variant | " + " | ".join(f"`{k}`" for k in paths) + " | targets | "
+             + " | ".join(keys) + " |", "|" + " --- |" * (len(paths) + 2 + len(keys))]
+    for p in s.points:
+        verdict = "PASS" if p.results.passed else "FAIL: " + ", ".join(
+            t.metric for t in p.results.targets if not t.passed)
+        lines.append(f"| {p.name} | " + " | ".join(str(p.values[k]) for k in paths)
+                     + f" | {verdict} | " + " | ".join(f"{p.results.metrics.get(k, '-'):,.6g}"
+                                                      if k in p.results.metrics else "-"
+                                                      for k in keys) + " |")
+    lines += ["", f"![sweep]({png})", ""]
+    (out / "sweep.md").write_text("\n".join(lines))
+
+
+def cmd_sweep(args: argparse.Namespace) -> int:
+    from twin.compare.sweep import parse_param, sweep
+
+    params = [parse_param(p) for p in args.param]
+    out = Path(args.out) if args.out else Path("out") / f"sweep-{Path(args.scenario).stem}"
+    with _progress(args.quiet) as prog:
+        task = prog.add_task(f"sweep ({args.backend})", total=None)
+
+        def progress(done: int, total: int) -> None:
+            prog.update(task, completed=done, total=total)
+
+        s = sweep(args.scenario, params, args.backend, args.days, progress)
+    out.mkdir(parents=True, exist_ok=True)
+    _write_sweep(s, out)
+    t = Table(title=f"sweep of {s.base}: {len(s.points)} variants")
+    for p in s.params:
+        t.add_column(p.path)
+    t.add_column("targets")
+    keys = [k for k in KEY_COLUMNS if any(k in p.results.metrics for p in s.points)]
+    for k in keys:
+        t.add_column(k, justify="right")
+    best = s.smallest()
+    for p in s.points:
+        verdict = "[green]PASS[/]" if p.results.passed else "[red]FAIL[/]"
+        if best is p:
+            verdict += " [bold]smallest[/]"
+        t.add_row(*[str(p.values[q.path]) for q in s.params], verdict,
+                  *[f"{p.results.metrics[k]:,.6g}" if k in p.results.metrics else "-" for k in keys])
+    con = _console()
+    con.print(t)
+    if best is None:
+        con.print("[bold red]no variant meets every target[/]")
+    else:
+        con.print("smallest deployment meeting every target: [bold]" + ", ".join(
+            f"{k}={v}" for k, v in best.values.items()) + f"[/] ({best.name})", highlight=False)
+    con.print(f"table: {out / 'sweep.csv'}   report: {out / 'sweep.md'}   plot: {out / 'sweep.png'}")
+    return 0 if best is not None else 1
+
+
+# ------------------------------------------------------------------ check
+def cmd_check(args: argparse.Namespace) -> int:
+    from twin.compare.check import check_folder, write_junit, write_summary
+
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    con = _console()
+    with _progress(args.quiet) as prog:
+        task = prog.add_task("checking scenarios", total=None)
+
+        def progress(done, total, c):
+            prog.update(task, completed=done, total=total)
+            mark = "[green]PASS[/]" if c.passed else ("[red]ERROR[/]" if c.error else "[bold red]FAIL[/]")
+            con.print(f"{mark} {c.path.name} ({c.wall_s:.1f} s)", highlight=False)
+
+        report = check_folder(Path(args.folder), out,
+                              Path(args.baseline) if args.baseline else None,
+                              args.tolerance_pct, args.update_baseline, args.days, progress)
+    write_junit(report, out / "junit.xml")
+    write_summary(report, out / "summary.md")
+    for c in report.checks:
+        if c.error:
+            con.print(f"[red]error:[/] {c.error}", highlight=False)
+        elif c.results is not None:
+            for t in c.results.targets:
+                if not t.passed:
+                    con.print(f"[bold red]FAIL[/] {c.name}: target {t.metric} measured "
+                              f"{t.value if t.value is not None else 'not measured'} {t.unit}",
+                              highlight=False)
+            for r in c.regressions:
+                con.print(f"[bold red]REGRESSION[/] {r.message}", highlight=False)
+    if report.updated_baseline:
+        con.print(f"baseline written: {report.baseline_path} (commit it with the change that "
+                  "moved the metrics)")
+    con.print(f"{'PASS' if report.passed else 'FAIL'}: {len(report.checks)} scenarios; "
+              f"junit: {out / 'junit.xml'}   summary: {out / 'summary.md'}")
+    return report.exit_code
+
+
+def register(sub) -> None:
+    """Add compare, sweep and check to the `twin` command line."""
+    c = sub.add_parser("compare", help="compare deployments (scenarios, run folders, results.json)"
+                       " side by side")
+    c.add_argument("inputs", nargs="+", help="scenario YAML (simulated), run folder or results.json;"
+                   " the first is the reference")
+    c.add_argument("--out", default="out/compare", help="output folder (default out/compare)")
+    c.add_argument("--label", action="append", help="column label, once per input, in order")
+    c.add_argument("--days", type=float, help="simulated days for scenario inputs")
+    c.add_argument("--quiet", action="store_true", help="no progress bar")
+    c.set_defaults(fn=cmd_compare)
+
+    s = sub.add_parser("sweep", help="run a grid of scenario variants (Ray) and name the smallest "
+                       "deployment that meets every target")
+    s.add_argument("scenario")
+    s.add_argument("--param", action="append", required=True, metavar="PATH=V1,V2,...",
+                   help="dotted path into the scenario and values, e.g. "
+                   "recorders.pools.0.recorders=60,70,80 (list items by index or name)")
+    s.add_argument("--out", help="output folder (default out/sweep-<scenario stem>)")
+    s.add_argument("--backend", choices=("ray", "local"), default="ray",
+                   help="ray: Ray tasks (local instance, or RAY_ADDRESS); local: one after another")
+    s.add_argument("--days", type=float, help="simulated days (default: the scenario's)")
+    s.add_argument("--quiet", action="store_true", help="no progress bar")
+    s.set_defaults(fn=cmd_sweep)
+
+    k = sub.add_parser("check", help="CI: every scenario in a folder meets its targets and no "
+                       "metric is worse than the baseline")
+    k.add_argument("folder", nargs="?", default="scenarios")
+    k.add_argument("--out", default="out/check", help="junit.xml, summary.md, results (default out/check)")
+    k.add_argument("--baseline", help="baseline file (default FOLDER/baseline.json)")
+    k.add_argument("--tolerance-pct", type=float, default=2.0,
+                   help="relative worsening allowed per metric, percent (default 2)")
+    k.add_argument("--update-baseline", action="store_true",
+                   help="rewrite the baseline from this run (on purpose)")
+    k.add_argument("--days", type=float, help="simulated days (default: each scenario's)")
+    k.add_argument("--quiet", action="store_true", help="no progress bar")
+    k.set_defaults(fn=cmd_check)
