@@ -217,7 +217,7 @@ def install(*, force: bool = False) -> Path:
 
     _say("downloading MediaMTX's dependencies (go mod download)")
     _run(["go", "mod", "download"], cwd=src, env=env)
-    _say("building (go build; a cold Go build cache takes a few minutes on 2 cores)")
+    _say("building (go build; about 1.5 min on 2 cores with cold Go caches)")
     partial = work / "mediamtx.partial"
     _run(["go", "build", "-trimpath", "-o", str(partial), "."], cwd=src, env=env)
     partial.replace(binary)
