@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from .encode import EncodedClip, EncodeProfile, clip_key, encode_clip, keyframe_indices
-    from .install import install, mediamtx_binary
+    from .install import install_mediamtx, mediamtx_binary
     from .mediamtx import MediaMTXServer, PathState
     from .mediamtx_config import (
         Credentials,
@@ -37,7 +37,7 @@ if TYPE_CHECKING:
 
 _EXPORTS = {
     "encode": ("EncodeProfile", "EncodedClip", "clip_key", "encode_clip", "keyframe_indices"),
-    "install": ("install", "mediamtx_binary"),
+    "install": ("install_mediamtx", "mediamtx_binary"),
     "mediamtx": ("MediaMTXServer", "PathState"),
     "mediamtx_config": (
         "Credentials",

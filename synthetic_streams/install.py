@@ -40,7 +40,7 @@ __all__ = [
     "BIN_ENV_VAR",
     "default_binary_path",
     "mediamtx_binary",
-    "install",
+    "install_mediamtx",
     "main",
 ]
 
@@ -160,7 +160,7 @@ def _fetch_hlsjs(dest: Path) -> None:
             dest.write_bytes(member.read())
 
 
-def install(*, force: bool = False) -> Path:
+def install_mediamtx(*, force: bool = False) -> Path:
     """Build MediaMTX (or find it) and return the binary's path; idempotent.
 
     Raises MediaServerError, naming the failing command and its stderr, when a step fails.
@@ -243,7 +243,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         return 2
     try:
-        install(force="--force" in args)
+        install_mediamtx(force="--force" in args)
     except MediaServerError as exc:
         print(f"[mediamtx] build failed: {exc}", file=sys.stderr)
         return 1
