@@ -91,3 +91,31 @@ variant("under-provisioned-disks", "Deliberately under-provisioned: 250 TB per r
 DELIBERATELY FAILS: the footage needs more disks than this deployment has, so recorders
 fill before the 30 days are up and drop segments (targets on headroom and drops fail).""",
         under_disks)
+
+
+# N+1 against N+2 standby: each district pool gets 1 (or 2) idle standby recorders on top of
+# city-7000's working recorders, and both face the same drill: two recorders of Yau Tsim
+# Mong crash together on day 32 for 6 hours (a shared power feed, say).
+DRILL = [{"type": "group", "name": "ytm-feed", "at_s": 32 * 86_400.0, "duration_s": 6 * 3_600.0,
+          "faults": [{"type": "recorder_crash", "recorder": "yau-tsim-mong-r01"},
+                     {"type": "recorder_crash", "recorder": "yau-tsim-mong-r02"}]}]
+
+
+def standby(m: int):
+    def change(d):
+        for p in d["recorders"]["pools"]:
+            p["recorders"] += m
+        d["failover"] = {"standby": {"type": "n_plus_1"} if m == 1
+                         else {"type": "n_plus_m", "standby_recorders": m}}
+        d["faults"] = copy.deepcopy(DRILL)
+    return change
+
+
+STANDBY_HEADER = """Change: failover.standby {kind}: {m} idle standby recorder(s) per district pool on
+top of city-7000's recorders ({n} in all), and a drill: yau-tsim-mong-r01 and -r02 crash
+together on day 32 for 6 h. Footage lost and time to recover come from the faults engine;
+a run made before it exists reports neither (twin compare says so)."""
+variant("n-plus-1", "N+1 standby per district pool, two-recorder crash drill.",
+        STANDBY_HEADER.format(kind="n_plus_1", m=1, n=88 + 18), standby(1))
+variant("n-plus-2", "N+2 standby per district pool, two-recorder crash drill.",
+        STANDBY_HEADER.format(kind="n_plus_m (M=2)", m=2, n=88 + 36), standby(2))

@@ -24,11 +24,20 @@ def _progress(quiet: bool) -> Progress:
 
 
 # ------------------------------------------------------------------ compare
-def _compare_table(c) -> Table:
-    from twin.compare.compare import fmt
+def short(v: float | None) -> str:
+    """Compact numbers for a terminal table (the CSV and Markdown keep every digit)."""
+    if v is None:
+        return "-"
+    for div, suffix in ((1e9, " G"), (1e6, " M")):
+        if abs(v) >= div:
+            return f"{v / div:.4g}{suffix}"
+    return f"{v:,.0f}" if v == int(v) or abs(v) >= 1e4 else f"{v:.4g}"
 
+
+def _compare_table(c) -> Table:
+    fmt = short
     t = Table(title="Comparison" + (f" (differences against {c.labels[0]})" if len(c.columns) > 1 else ""))
-    t.add_column("metric")
+    t.add_column("metric", no_wrap=True)
     t.add_column("unit")
     for lab in c.labels:
         t.add_column(lab, justify="right")
@@ -134,7 +143,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     _write_sweep(s, out)
     t = Table(title=f"sweep of {s.base}: {len(s.points)} variants")
     for p in s.params:
-        t.add_column(p.path)
+        t.add_column(p.path.rsplit(".", 1)[-1])  # the full paths are in sweep.csv
     t.add_column("targets")
     keys = [k for k in KEY_COLUMNS if any(k in p.results.metrics for p in s.points)]
     for k in keys:
@@ -145,7 +154,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         if best is p:
             verdict += " [bold]smallest[/]"
         t.add_row(*[str(p.values[q.path]) for q in s.params], verdict,
-                  *[f"{p.results.metrics[k]:,.6g}" if k in p.results.metrics else "-" for k in keys])
+                  *[short(p.results.metrics.get(k)) for k in keys])
     con = _console()
     con.print(t)
     if best is None:

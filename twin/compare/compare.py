@@ -184,8 +184,9 @@ def write_markdown(c: Comparison, out: Path, plots: dict[str, str]) -> Path:
             lines.append(f"| `{row.metric}` | " + " | ".join(cells) + " |")
     for i, j in c.fidelity:
         a, b = c.columns[i], c.columns[j]
-        lines += ["", f"## Fidelity: {b.label} (live) against {a.label} (simulate)", "",
-                  "Same scenario on both engines; the difference is the twin's error.", "",
+        lines += ["", f"## Fidelity: {b.label} against {a.label}", "",
+                  "The same scenario (same SHA-256) on the live and the simulated engine: the "
+                  "difference is the twin's error.", "",
                   "| metric | simulate | live | live - simulate | relative |",
                   "| --- | ---: | ---: | ---: | ---: |"]
         for row in c.rows:

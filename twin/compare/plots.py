@@ -45,13 +45,11 @@ def plot_comparison(c: Comparison, out: Path) -> str:
     nrow = max(1, math.ceil(len(shown) / ncol))
     fig, axes = plt.subplots(nrow, ncol, figsize=(4.2 * ncol, 2.9 * nrow), squeeze=False)
     x = np.arange(len(c.columns))
-    colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
     for ax, m in zip(axes.flat, shown):
         row = c.row(m)
         vals = [np.nan if v is None else v for v in row.values]
         fails = [m in col.failed_targets for col in c.columns]
-        ax.bar(x, vals, color=[("crimson" if f else colours[i % len(colours)])
-                               for i, f in enumerate(fails)])
+        ax.bar(x, vals, color=["crimson" if f else "tab:blue" for f in fails])
         bounds = {(t.min, t.max) for col in c.columns for t in col.results.targets if t.metric == m}
         if len(bounds) == 1:
             lo, hi = bounds.pop()

@@ -26,10 +26,12 @@ def run_scenario(sc: Scenario, source: str, days: float | None = None) -> Result
     """Simulate one scenario in this process and return its Results (nothing written)."""
     from twin.city import generate_city
     from twin.sim.engine import CityEngine
+    from twin.sim.extensions import extensions_for
 
     started = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
     t0 = time.perf_counter()
-    outcome = CityEngine(sc, generate_city(sc)).run(days)
+    # The same extensions as `twin simulate` (faults, evidence...), so results agree with it.
+    outcome = CityEngine(sc, generate_city(sc), extensions=extensions_for(sc)).run(days)
     return results_from_sim(outcome, source, run_info(started, time.perf_counter() - t0))
 
 

@@ -1,0 +1,103 @@
+"""twin compare: variants side by side, a failing under-provisioned variant, fidelity."""
+
+from __future__ import annotations
+
+import csv
+import json
+
+import pytest
+import yaml
+
+from tests.helpers import scenario
+from twin.cli import main
+from twin.compare.compare import compare
+from twin.compare.runs import resolve_input
+from twin.errors import ScenarioError
+from twin.results import read_results
+
+# 60 sets x 2 cameras x 4 Mbps (no spread) = 480 Mbps; 1 day of footage = 5.184 TB.
+SMALL = {
+    "city.cameras_per_set": {2: 1.0},
+    "camera_profiles": [{"name": "fhd", "bitrate_mbps": 4.0, "bitrate_spread_pct": 0}],
+    "recording.retention_days": 1,
+    "simulation.days": 2,
+}
+TARGETS = {"segments_dropped": {"max": 0}, "storage_headroom_pct_min": {"min": 20}}
+PRICES = {"recorder_hkd": 100_000, "disk_hkd_per_tb": 1_000, "backhaul_hkd_per_gbps": 10,
+          "drive_tb": 0.5}
+
+
+def _write(tmp_path, name, **overrides):
+    sc = scenario(**{**SMALL, **overrides}, name=name, targets=TARGETS, costs=PRICES)
+    p = tmp_path / f"{name}.yaml"
+    p.write_text(yaml.safe_dump(sc.model_dump(mode="json")))
+    return p
+
+
+def _csv(path):
+    with path.open() as f:
+        return {row[0]: row for row in csv.reader(f)}
+
+
+def test_variant_with_fewer_disks_than_it_needs_fails_its_targets_in_the_comparison(tmp_path):
+    ok = _write(tmp_path, "enough")  # 2 recorders x 400 TB
+    pool = {"name": "central", "districts": "*", "recorders": 2, "ingest_mbps": 1000,
+            "disk_tb": 2.5, "max_streams": 200}
+    short = _write(tmp_path, "short", **{"recorders.pools": [pool]})  # 5 TB < 5.184 TB
+    out = tmp_path / "cmp"
+    assert main(["compare", str(ok), str(short), "--out", str(out), "--quiet"]) == 1
+
+    rows = _csv(out / "comparison.csv")
+    assert rows["metric"][3:5] == ["enough", "short"]
+    assert rows["targets_passed"][3:5] == ["1", "0"]
+    # drives of 0.5 TB: provisioned 2 x 800 and 2 x 5; needed ceil(5.184 / 0.5) = 11 in both
+    assert rows["disks"][3:5] == ["1600", "10"]
+    assert rows["disks_needed"][3:5] == ["11", "11"]
+    assert rows["recorders_needed"][3:5] == ["1", "3"]  # 5.184 TB on 2.5 TB recorders
+    # 2 recorders x 100,000 + TB x 1,000 + 200 Gbps of backhaul x 10
+    assert rows["cost_total_hkd"][3:5] == ["1.002e+06", "207000"]
+    assert float(rows["segments_dropped"][4]) > 0 and rows["segments_dropped"][3] == "0"
+
+    md = (out / "comparison.md").read_text()
+    assert "| enough | simulate | " in md and "| PASS |" in md
+    assert "| short | simulate | " in md
+    assert "**FAIL**: `segments_dropped`, `storage_headroom_pct_min` |" in md
+    assert "- Analyser compute: not modelled by the twin yet, so left out (no figures invented)." in md
+    for f in ("metrics.png", "districts.png", "districts.csv", "runs/short/results.json"):
+        assert (out / f).stat().st_size > 0, f
+
+
+def test_live_and_simulated_runs_of_one_scenario_give_fidelity_per_metric(tmp_path):
+    sim_dir = tmp_path / "sim"
+    assert main(["simulate", str(_write(tmp_path, "same")), "--out", str(sim_dir), "--quiet"]) == 0
+    live = json.loads((sim_dir / "results.json").read_text())
+    live["engine"] = "live"
+    live["metrics"]["ingest_total_mbps"] = 504.0  # simulate says 480
+    live_dir = tmp_path / "live"
+    live_dir.mkdir()
+    (live_dir / "results.json").write_text(json.dumps(live))
+
+    c = compare([read_results(sim_dir / "results.json"), resolve_input(live_dir, tmp_path)])
+    assert c.labels == ("same (simulate)", "same (live)")
+    assert c.fidelity == ((0, 1),)
+    row = c.row("ingest_total_mbps")
+    assert row.values == (480.0, 504.0)
+    assert row.delta(1) == (24.0, 5.0)
+    assert row.verdict(1) == "worse"  # more ingest than modelled: lower is better
+
+    out = tmp_path / "cmp"
+    out.mkdir()
+    from twin.compare.compare import write_markdown
+
+    md = write_markdown(c, out, {}).read_text()
+    assert "## Fidelity: same (live) against same (simulate)\n" in md
+    assert "| `ingest_total_mbps` | 480 | 504 | 24 | +5.00 % |" in md
+
+
+def test_inputs_that_are_not_runs_are_refused_with_the_fix(tmp_path):
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(ScenarioError, match=r"empty: a folder without results\.json; pass a run folder"):
+        resolve_input(tmp_path / "empty", tmp_path)
+    (tmp_path / "notes.txt").write_text("x")
+    with pytest.raises(ScenarioError, match=r"notes\.txt: expected a scenario \(\.yaml\), a run folder"):
+        resolve_input(tmp_path / "notes.txt", tmp_path)
