@@ -46,6 +46,26 @@ _COLUMNS: dict[str, type] = {
 }
 
 
+def _first_ending_after(start: float, seg: float, t: float) -> int:
+    """Index of a run's first segment that ends after `t` (exact, whatever the float noise)."""
+    i = math.floor((t - start) / seg)
+    while i > 0 and start + i * seg > t:
+        i -= 1
+    while start + (i + 1) * seg <= t:
+        i += 1
+    return i
+
+
+def _count_starting_before(start: float, seg: float, t: float) -> int:
+    """How many of a run's segments start before `t` (exact, whatever the float noise)."""
+    i = math.ceil((t - start) / seg)
+    while i > 0 and start + (i - 1) * seg >= t:
+        i -= 1
+    while start + i * seg < t:
+        i += 1
+    return i
+
+
 class RunCatalog:
     """Columnar, run-length catalog of recorded segments (see the module docstring)."""
 
@@ -66,6 +86,8 @@ class RunCatalog:
         self._holds: dict[str, tuple[int, float, float]] = {}
         self.deleted_segments = 0
         self.deleted_bytes = 0.0
+        self.lost_segments = 0  # segments lost with a failed disk (drop_recorder)
+        self.lost_bytes = 0.0
 
     # ----------------------------------------------------------------- columns
     def col(self, name: str) -> np.ndarray:
@@ -214,8 +236,8 @@ class RunCatalog:
             start, seg = float(c["start_s"][r]), float(c["seg_s"][r])
             lo, hi = int(c["first"][r]), int(w[r])
             if window is not None:
-                lo = max(lo, math.floor((window.start_s - start) / seg + 1e-9))
-                hi = min(hi, math.ceil((window.end_s - start) / seg - 1e-9))
+                lo = max(lo, _first_ending_after(start, seg, window.start_s))
+                hi = min(hi, _count_starting_before(start, seg, window.end_s))
             rid = int(c["run_id"][r])
             cam, rec = int(c["camera"][r]), int(c["recorder"][r])
             key, sha = self.keys.get(rid, ("", ""))
@@ -249,8 +271,8 @@ class RunCatalog:
         for r in np.flatnonzero(c["camera"][: self._size] == camera):
             start, seg = float(c["start_s"][r]), float(c["seg_s"][r])
             fst, wr = int(c["first"][r]), int(w[r])
-            i0 = max(fst, math.floor((h0 - start) / seg + 1e-9))
-            i1 = min(wr, math.ceil((h1 - start) / seg - 1e-9))
+            i0 = max(fst, _first_ending_after(start, seg, h0))
+            i1 = min(wr, _count_starting_before(start, seg, h1))
             if i0 >= i1:
                 continue
             held_total += i1 - i0
@@ -360,6 +382,47 @@ class RunCatalog:
         self.open_row[:] = -1
         o = np.flatnonzero(c["open"][: self._size])
         self.open_row[c["camera"][o]] = o
+
+    # ----------------------------------------------------------------- loss
+    def footage_s_by_camera(self, now_s: float, recorder: int) -> np.ndarray:
+        """Seconds of footage each camera has on `recorder` at `now_s` (length: cameras)."""
+        s = self._size
+        c = self._col
+        on = c["recorder"][:s] == recorder
+        secs = (self.written(now_s)[on] - c["first"][:s][on]) * c["seg_s"][:s][on]
+        return np.bincount(c["camera"][:s][on], weights=secs, minlength=len(self.camera_names))
+
+    def drop_recorder(self, recorder: int, now_s: float) -> tuple[int, float]:
+        """A recorder's disk is lost: its segments leave the catalog, held ones too.
+
+        Its cameras' runs must be closed first (a camera still recording onto a dead disk is
+        a bug in the caller). Returns (segments, bytes) lost; they are also added to
+        `lost_segments` and `lost_bytes` (apart from what retention deleted).
+        """
+        s = self._size
+        c = self._col
+        on = c["recorder"][:s] == recorder
+        if (on & c["open"][:s]).any():
+            cam = int(c["camera"][:s][on & c["open"][:s]][0])
+            raise CatalogError(
+                f"recorder {self.recorder_names[recorder]!r} still has an open run (camera "
+                f"{self.camera_names[cam]!r}); close its cameras' runs before dropping its disk"
+            )
+        live = (self.written(now_s)[on] - c["first"][:s][on])
+        segs = int(live.sum())
+        nbytes = float((live * c["bytes_per_seg"][:s][on]).sum())
+        for rid in c["run_id"][:s][on]:
+            self.keys.pop(int(rid), None)
+        keep = np.flatnonzero(~on)
+        for k in _COLUMNS:
+            c[k][: keep.size] = c[k][keep]
+        self._size = int(keep.size)
+        self.open_row[:] = -1
+        o = np.flatnonzero(c["open"][: self._size])
+        self.open_row[c["camera"][o]] = o
+        self.lost_segments += segs
+        self.lost_bytes += nbytes
+        return segs, nbytes
 
     def rows_of(self, cameras: Iterable[int]) -> np.ndarray:
         return np.flatnonzero(np.isin(self._col["camera"][: self._size], list(cameras)))
