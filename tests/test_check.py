@@ -35,6 +35,7 @@ def folder(tmp_path):
 
 
 def test_update_baseline_then_an_unchanged_folder_passes(folder, tmp_path):
+    # default --jobs: two worker processes; the other tests run in-process (--jobs 1)
     out = tmp_path / "out"
     assert main(["check", str(folder), "--out", str(out), "--update-baseline", "--quiet"]) == 0
     base = load_baseline(folder / "baseline.json")
@@ -52,10 +53,11 @@ def test_update_baseline_then_an_unchanged_folder_passes(folder, tmp_path):
 
 def test_a_worsened_metric_fails_with_scenario_metric_baseline_and_value(folder, tmp_path, capsys):
     out = tmp_path / "out"
-    assert main(["check", str(folder), "--out", str(out), "--update-baseline", "--quiet"]) == 0
+    assert main(["check", str(folder), "--out", str(out), "--update-baseline", "--quiet",
+                 "--jobs", "1"]) == 0
     before = load_baseline(folder / "baseline.json")["beta"]["metrics"]["storage_headroom_pct_min"]
     _write(folder, "beta", disk_tb=10.0, storage_headroom_pct_min={"min": 20})  # 1 day on 20 TB
-    assert main(["check", str(folder), "--out", str(out), "--quiet"]) == 1
+    assert main(["check", str(folder), "--out", str(out), "--quiet", "--jobs", "1"]) == 1
     now = json.loads((out / "beta/results.json").read_text())["metrics"]["storage_headroom_pct_min"]
     assert now < before * 0.98
     msg = (f"beta: storage_headroom_pct_min worsened: baseline {before:g} %, now {now:g} % "
@@ -74,14 +76,14 @@ def test_a_worsened_metric_fails_with_scenario_metric_baseline_and_value(folder,
     assert "| `beta.yaml` (beta) | 1/1 met | 3 worse (scenario changed) | **FAIL** |" in (
         out / "summary.md").read_text()
     # within a looser tolerance the same change passes
-    assert main(["check", str(folder), "--out", str(out), "--tolerance-pct", "98", "--quiet"]) == 0
+    assert main(["check", str(folder), "--out", str(out), "--tolerance-pct", "98", "--quiet", "--jobs", "1"]) == 0
 
 
 def test_a_failed_target_is_a_junit_failure_and_exit_1(tmp_path):
     folder = tmp_path / "scenarios"
     _write(folder, "tight", storage_headroom_pct_min={"min": 99.9})
     out = tmp_path / "out"
-    assert main(["check", str(folder), "--out", str(out), "--quiet"]) == 1
+    assert main(["check", str(folder), "--out", str(out), "--quiet", "--jobs", "1"]) == 1
     case = ET.parse(out / "junit.xml").getroot().find(
         "testsuite/testcase[@name='target storage_headroom_pct_min >= 99.9 %']")
     assert case.find("failure").get("message").startswith(

@@ -147,27 +147,60 @@ def baseline_from(checks: list[ScenarioCheck]) -> dict:
     }
 
 
-def check_folder(folder: Path, out: Path, baseline_path: Path | None = None,
-                 tolerance_pct: float = DEFAULT_TOLERANCE_PCT, update_baseline: bool = False,
-                 days: float | None = None, progress=None) -> CheckReport:
-    """Run and judge every scenario in `folder`; results.json of each under `out/<stem>/`."""
+def _run_file(path: Path, days: float | None) -> ScenarioCheck:
+    """Load and simulate one scenario file (in a worker process when jobs > 1)."""
     from twin.compare.runs import run_scenario
     from twin.scenario import load_scenario
 
+    c = ScenarioCheck(path, path.stem)
+    t0 = time.perf_counter()
+    try:
+        sc = load_scenario(path)
+        c.name = sc.name
+        c.results = run_scenario(sc, str(path), days)
+    except ScenarioError as err:
+        c.error = str(err)
+    c.wall_s = time.perf_counter() - t0
+    return c
+
+
+def _run_all(files: list[Path], days: float | None, jobs: int, progress) -> list[ScenarioCheck]:
+    """Every file's check, in file order whatever order they finish in."""
+    if jobs <= 1 or len(files) == 1:
+        out = []
+        for i, f in enumerate(files):
+            out.append(_run_file(f, days))
+            if progress:
+                progress(i + 1, len(files), out[-1])
+        return out
+    # Separate processes (spawned: no fork of a process with threads), largest files first
+    # so the longest runs start early; a scenario run is CPU-bound numpy + SimPy.
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+    from multiprocessing import get_context
+
+    by_size = sorted(files, key=lambda f: -f.stat().st_size)
+    done: dict[Path, ScenarioCheck] = {}
+    with ProcessPoolExecutor(max_workers=jobs, mp_context=get_context("spawn")) as pool:
+        futures = [pool.submit(_run_file, f, days) for f in by_size]
+        for fut in as_completed(futures):
+            c = fut.result()
+            done[c.path] = c
+            if progress:
+                progress(len(done), len(files), c)
+    return [done[f] for f in files]
+
+
+def check_folder(folder: Path, out: Path, baseline_path: Path | None = None,
+                 tolerance_pct: float = DEFAULT_TOLERANCE_PCT, update_baseline: bool = False,
+                 days: float | None = None, progress=None, jobs: int = 1) -> CheckReport:
+    """Run and judge every scenario in `folder` (`jobs` at a time); results.json of each
+    under `out/<stem>/`."""
     baseline_path = baseline_path or folder / "baseline.json"
     files = scenario_files(folder)
     base = {} if update_baseline else load_baseline(baseline_path)
-    checks = []
-    for i, path in enumerate(files):
-        c = ScenarioCheck(path, path.stem)
-        t0 = time.perf_counter()
-        try:
-            sc = load_scenario(path)
-            c.name = sc.name
-            c.results = run_scenario(sc, str(path), days)
-        except ScenarioError as err:
-            c.error = str(err)
-        c.wall_s = time.perf_counter() - t0
+    checks = _run_all(files, days, jobs, progress)
+    for c in checks:
+        path = c.path
         if c.results is not None:
             (out / path.stem).mkdir(parents=True, exist_ok=True)
             write_results(c.results, out / path.stem)
@@ -177,9 +210,6 @@ def check_folder(folder: Path, out: Path, baseline_path: Path | None = None,
                 c.scenario_changed = entry.get("sha256") != c.results.scenario.sha256
                 c.regressions = regressions(c.name, c.results.metrics, entry["metrics"], tolerance_pct)
                 c.new_metrics = sorted(set(c.results.metrics) - set(entry["metrics"]))
-        checks.append(c)
-        if progress:
-            progress(i + 1, len(files), c)
     report = CheckReport(checks, tolerance_pct, baseline_path)
     if update_baseline:
         baseline_path.write_text(json.dumps(baseline_from(checks), indent=2, sort_keys=False) + "\n")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import os
 from pathlib import Path
 
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -183,7 +184,8 @@ def cmd_check(args: argparse.Namespace) -> int:
 
         report = check_folder(Path(args.folder), out,
                               Path(args.baseline) if args.baseline else None,
-                              args.tolerance_pct, args.update_baseline, args.days, progress)
+                              args.tolerance_pct, args.update_baseline, args.days, progress,
+                              args.jobs)
     write_junit(report, out / "junit.xml")
     write_summary(report, out / "summary.md")
     for c in report.checks:
@@ -240,5 +242,7 @@ def register(sub) -> None:
     k.add_argument("--update-baseline", action="store_true",
                    help="rewrite the baseline from this run (on purpose)")
     k.add_argument("--days", type=float, help="simulated days (default: each scenario's)")
+    k.add_argument("--jobs", type=int, default=min(2, os.cpu_count() or 1),
+                   help="scenarios run at once, in separate processes (default: 2 or the cores)")
     k.add_argument("--quiet", action="store_true", help="no progress bar")
     k.set_defaults(fn=cmd_check)
