@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from twin.compare.costs import Costs
 from twin.errors import ScenarioError
 from twin.metrics import METRICS
+from twin.scenario_evidence import EvidenceSettings
 from twin.scenario_faults import FAULT_TAGS, Failover, Faults, check_fault_targets
 
 __all__ = [
@@ -228,6 +229,11 @@ class Scenario(_Model):
     )
     failover: Failover = Field(
         default_factory=Failover, description="Heartbeats, standby policy and recovery times."
+    )
+    evidence: EvidenceSettings | None = Field(
+        default=None,
+        description="Preservation and rank-approved access simulated beside the recording "
+        "(twin/scenario_evidence.py).",
     )
     costs: Costs | None = Field(
         default=None, description="Unit prices (assumptions) for comparing deployments' cost."

@@ -15,4 +15,8 @@ __all__ = ["extensions_for"]
 def extensions_for(sc: Scenario) -> list[Extension]:
     """The extensions for a scenario, in a fixed order (so runs stay deterministic)."""
     out: list[Extension] = []
+    if sc.evidence is not None:
+        from twin.sim.evidence import EvidenceExtension
+
+        out.append(EvidenceExtension(sc.evidence, sc.seed, sc.recording.retention_s))
     return out
