@@ -78,3 +78,28 @@ METRICS: dict[str, MetricInfo] = {
     "audit_entries": _M("entries", "entries on the run's audit trail", "higher"),
     "audit_verified": _M("bool", "1 if the run's audit trail verifies end to end", "higher"),
 }
+
+# Faults and failover (twin/sim/faults.py; scenario `faults:` and `failover:`).
+METRICS.update({
+    "camera_minutes_lost": _M("camera-min", "footage lost: never recorded plus lost with failed disks"),
+    "camera_minutes_unrecorded": _M("camera-min", "footage never recorded by cameras a recorder took"),
+    "camera_minutes_lost_disk": _M("camera-min", "footage recorded, then lost with a failed disk"),
+    "max_camera_minutes_lost": _M("min", "most footage lost by any one camera"),
+    "max_gap_s": _M("s", "longest gap in any camera's footage (last segment end to next start)"),
+    "cameras_affected": _M("cameras", "cameras with any gap or footage lost with a disk"),
+    "cameras_unrecorded_max": _M("cameras", "most cameras unrecorded at the same time"),
+    "cameras_unrecorded_end": _M("cameras", "cameras a recorder took that are unrecorded at the end"),
+    "cameras_unassigned_after_failover": _M("cameras", "cameras failover found no recorder for"),
+    "recovery_s_max": _M("s", "longest fault start to last stopped camera recording again"),
+    "incidents": _M("incidents", "fault occurrences injected"),
+    "incidents_unrecovered": _M("incidents", "faults with cameras still unrecorded at the end"),
+    "recorders_declared_down": _M("recorders", "times heartbeats declared a recorder down"),
+    "segments_lost_disk": _M("segments", "segments lost with failed disks"),
+    "footage_lost_disk_tb": _M("TB", "footage lost with failed disks"),
+    "no_recorder_over_limit": _M("bool", "1 if no recorder was ever over its ingest or stream limit", "higher"),
+    "segments_dropped_recorder_down": _M("segments", "dropped: recorder down, cameras not yet moved"),
+    "segments_dropped_power": _M("segments", "dropped: camera site without power"),
+    "segments_dropped_backhaul_cut": _M("segments", "dropped: district backhaul cut"),
+    "segments_dropped_relay_down": _M("segments", "dropped: RTSP relay (media server) down"),
+    "segments_dropped_unassigned_after_failover": _M("segments", "dropped: no recorder could take the camera after a failover"),
+})

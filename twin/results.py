@@ -164,6 +164,9 @@ def results_from_sim(o: SimOutcome, source: str, run: RunInfo) -> Results:
             "storage_model_tb": _r(city.cam_effective_mbps[cams].sum() * 1e6 / 8
                                    * sc.recording.retention_s / 1e12),
         })
+    if o.faults is not None:  # footage lost, gaps and failover, per district
+        for row, extra in zip(per_district, o.faults.per_district(o)):
+            row.update(extra)
     per_recorder = []
     for r, name in enumerate(city.rec_names):
         mine = o.cam_recorder == r
@@ -239,8 +242,11 @@ def write_sim_tables(o: SimOutcome, out: Path) -> dict[str, str]:
     write_csv(out / "cameras.csv",
               ["camera", "district", "site_kind", "profile", "mbps", "recorder", "state",
                *[f"dropped_{r}" for r in DROP_REASONS]], cam_rows)
-    return {"timeseries": "timeseries.csv", "recorder_stored_bytes": "recorder_stored_bytes.csv",
-            "recorder_ingest_mbps": "recorder_ingest_mbps.csv", "cameras": "cameras.csv"}
+    files = {"timeseries": "timeseries.csv", "recorder_stored_bytes": "recorder_stored_bytes.csv",
+             "recorder_ingest_mbps": "recorder_ingest_mbps.csv", "cameras": "cameras.csv"}
+    if o.faults is not None:  # per-camera gaps, unrecorded cameras over time, incidents
+        files.update(o.faults.tables(o, out))
+    return files
 
 
 def write_results(res: Results, out: Path) -> Path:

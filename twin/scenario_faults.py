@@ -301,6 +301,11 @@ def check_fault_targets(sc: Any) -> None:
                 f"failover.standby ({sc.failover.standby.type}) keeps {m} standby recorder(s) per "
                 f"pool, so each pool needs more than {m} recorders; pools {short} do not have them"
             )
+    if m and sc.recorders.assignment.type == "static":
+        raise ValueError(
+            f"failover.standby ({sc.failover.standby.type}) needs recorders.assignment "
+            "type: balanced; a static round-robin plan would put cameras on the standbys"
+        )
     n_sets = sc.city.total_sets
     for i, f in enumerate(sc.faults):
         for j, mem in enumerate(_members(f)):

@@ -16,10 +16,29 @@ Four SimPy processes share one environment (equal-time events run in SimPy's fix
   recorders' disks are credited with what it freed.
 - sampler: time series for plots and the report.
 
+- faults (twin.sim.faults, when the scenario has `faults:`): applies each fault at its exact
+  time and runs the failover core (core.failover) on heartbeat checks; it changes only the
+  cameras a fault or a move touches.
+
 A camera is in one state at a time (the transition table is CAMERA_TRANSITIONS): off line,
-recording (an open run), or dropping for a reason (segments counted, never written). The
-segments a camera drops are `(t_resume - t_drop) / segment_s`, booked when it resumes or at
-the end of the run.
+recording (an open run), or dropping for a reason (segments counted, never written). Which
+reason is decided in one place, `_want`, from per-camera upstream blocks (power, backhaul
+cut, relay down: counters, as faults overlap), its recorder (none after a failover that
+found no room, down, disk full); `_refresh` moves the cameras a change touched into the
+state it implies.
+
+Gap and loss accounting (exact, per camera). A camera that stops at t loses the segment
+under way: its footage ends at the last whole-segment boundary b <= t of its run. It
+resumes at t' with a new segment, so the gap is t' - b, added to `lost_s` and compared
+with `gap_max_s`; the segments booked for the gap are round((t' - b) / segment_s) (booked
+per reason as the reason changes, telescoping so the parts add up to the whole). A move
+between two live recorders (fail-back) happens at a segment boundary of the run and loses
+nothing. Footage lost with a failed disk is counted apart (twin.sim.faults).
+
+The writer charges whole ticks in advance. Each open run remembers the first tick it was
+charged for; when it closes, the difference between the segments it really holds
+(floor((t - start) / segment_s)) and what was charged is credited back, so `written`
+and the recorders' used bytes stay exact whatever the order of events at equal times.
 """
 
 from __future__ import annotations
@@ -27,7 +46,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 import simpy
@@ -37,10 +56,18 @@ from twin.core.assignment import RecorderLoads, accept_within_limits
 from twin.core.catalog import RunCatalog
 from twin.scenario import Scenario, StaticAssignment
 
-__all__ = ["DROP_REASONS", "CAMERA_TRANSITIONS", "SimOutcome", "CityEngine", "Extension"]
+__all__ = ["DROP_REASONS", "BLOCK_CAUSES", "CAMERA_TRANSITIONS", "SimOutcome", "CityEngine",
+           "Extension"]
 
 OFFLINE, RECORDING, DROPPING = 0, 1, 2
-DROP_REASONS: tuple[str, ...] = ("disk_full", "ingest_limit", "unplaced", "backhaul")
+DROP_REASONS: tuple[str, ...] = (
+    "disk_full", "ingest_limit", "unplaced", "backhaul",
+    # faults and failover
+    "recorder_down", "power", "backhaul_cut", "relay_down", "unassigned_after_failover",
+)
+# Causes upstream of the recorders, counted per camera (faults overlap); in precedence order.
+BLOCK_CAUSES: tuple[str, ...] = ("power", "backhaul_cut", "relay_down")
+_R = {name: i for i, name in enumerate(DROP_REASONS)}
 
 # (from state, event) -> to state. Anything else is a bug in the engine.
 CAMERA_TRANSITIONS: dict[tuple[int, str], int] = {
@@ -48,6 +75,8 @@ CAMERA_TRANSITIONS: dict[tuple[int, str], int] = {
     (OFFLINE, "refused"): DROPPING,
     (RECORDING, "drop"): DROPPING,
     (DROPPING, "resume"): RECORDING,
+    (DROPPING, "reason"): DROPPING,  # still unrecorded, now for another reason
+    (RECORDING, "switch"): RECORDING,  # moved to another recorder (fail-back)
 }
 
 
@@ -98,6 +127,11 @@ class SimOutcome:
     extra_metrics: dict[str, float] = field(default_factory=dict)
     extensions: list[Extension] = field(default_factory=list)
     events: list[dict] = field(default_factory=list)
+    # Faults and failover (per camera): seconds never recorded, longest gap, placed at all.
+    lost_s: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    gap_max_s: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    admitted: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=bool))
+    faults: Any = None  # the twin.sim.faults.FaultDriver of the run, if it had faults
 
 
 class CityEngine:
@@ -145,6 +179,38 @@ class CityEngine:
         self._samples: list[tuple] = []
         self._rec_bytes: list[np.ndarray] = []
         self._rec_load: list[np.ndarray] = []
+        # Faults and failover. A camera is `admitted` once a recorder took it; only admitted
+        # cameras are moved by faults (a camera refused at start stays refused).
+        self.admitted = np.zeros(n, dtype=bool)
+        self.block = np.zeros((len(BLOCK_CAUSES), n), dtype=np.int16)
+        self.rec_down = np.zeros(r, dtype=np.int16)  # physical outages under way
+        self.rec_fill = np.zeros(r)  # bytes of a recorder's disk taken by foreign data
+        self.run_rec = np.full(n, -1, dtype=np.int64)  # recorder of the camera's open run
+        self.run_start = np.zeros(n)
+        self.charge_from = np.zeros(n)  # first writer tick that charged the open run
+        self.charged_through = 0.0  # the writer has charged every tick before this time
+        self.contrib_rec = np.full(n, -1, dtype=np.int64)  # recorder whose rate counts the camera
+        self.rec_phys_mbps = np.zeros(r)
+        self.rec_phys_streams = np.zeros(r, dtype=np.int64)
+        self.over_limit = 0  # times a recorder was found over one of its limits
+        self.gap_start = np.zeros(n)
+        self.lost_s = np.zeros(n)
+        self.gap_max = np.zeros(n)
+        self.cam_incident = np.full(n, -1, dtype=np.int64)
+        self.incident = -1  # the fault incident whose effects are being applied
+        self.unrecorded = 0  # admitted cameras not recording
+        self.unrecorded_series: list[tuple[float, int]] = [(0.0, 0)]
+        self.standby = np.zeros(r, dtype=bool)
+        m = sc.failover.standby_per_pool
+        if m:
+            for p in range(len(city.pool_names)):
+                self.standby[np.flatnonzero(city.rec_pool == p)[-m:]] = True
+        self.faults = None
+        if sc.faults or m:
+            from twin.sim.faults import FaultDriver
+
+            self.faults = FaultDriver(self)
+            self.extensions.insert(0, self.faults)
 
     # ------------------------------------------------------------ camera states
     def _move(self, cams: np.ndarray, event: str) -> None:
@@ -153,24 +219,144 @@ class CityEngine:
         self.cam_state[cams] = to.pop()
 
     def _start_dropping(self, cams: np.ndarray, reason: str, t: float, event: str = "drop") -> None:
+        """Cameras refused at start (never admitted): dropping from `t`."""
         if cams.size == 0:
             return
         self._move(cams, event)
         self.cam_reason[cams] = DROP_REASONS.index(reason)
         self.cam_since[cams] = t
+        self.gap_start[cams] = t
 
     def _book_drops(self, cams: np.ndarray, t: float) -> None:
-        segs = np.rint((t - self.cam_since[cams]) / self.seg_s).astype(np.int64)
-        np.add.at(self.dropped, (self.cam_reason[cams].astype(np.int64), cams), segs)
+        """Book a dropping camera's segments from its `since` to `t` under its current reason.
+
+        Counted from the start of the gap, so the parts booked under each reason add up to
+        round(gap / segment_s).
+        """
+        g0 = self.gap_start[cams]
+        segs = (np.rint((t - g0) / self.seg_s) - np.rint((self.cam_since[cams] - g0) / self.seg_s))
+        np.add.at(self.dropped, (self.cam_reason[cams].astype(np.int64), cams), segs.astype(np.int64))
+        self.lost_s[cams] += t - self.cam_since[cams]
         self.cam_since[cams] = t
+
+    def _open(self, cams: np.ndarray, t: float) -> None:
+        self.catalog.open_runs(cams, self.cam_rec[cams], t, self.seg_s, self.cam_bps[cams])
+        self.run_rec[cams] = self.cam_rec[cams]
+        self.run_start[cams] = t
+        first_tick = np.ceil(t / self.tick_s - 1e-9) * self.tick_s
+        self.charge_from[cams] = max(first_tick, self.charged_through)
+
+    def _close(self, cams: np.ndarray, t: float) -> np.ndarray:
+        """Close the cameras' runs at `t`; credit back what the writer charged beyond them.
+
+        Returns the end of each run's footage (its last whole-segment boundary).
+        """
+        a = self.run_start[cams]
+        whole = np.floor((t - a) / self.seg_s + 1e-9)
+        ticks = np.maximum(np.rint((self.charged_through - self.charge_from[cams]) / self.tick_s), 0)
+        delta = (whole - ticks * self.k).astype(np.int64)
+        self.written += int(delta.sum())
+        np.add.at(self.rec_used, self.run_rec[cams], delta * self.cam_bps[cams])
+        self.catalog.close_runs(cams, t)
+        self.run_rec[cams] = -1
+        return a + whole * self.seg_s
 
     def _resume(self, cams: np.ndarray, t: float) -> None:
         if cams.size == 0:
             return
         self._book_drops(cams, t)
+        self._end_gaps(cams, t)
         self._move(cams, "resume")
         self.cam_reason[cams] = -1
-        self.catalog.open_runs(cams, self.cam_rec[cams], t, self.seg_s, self.cam_bps[cams])
+        self._open(cams, t)
+
+    def _end_gaps(self, cams: np.ndarray, t: float) -> None:
+        np.maximum.at(self.gap_max, cams, t - self.gap_start[cams])
+        adm = cams[self.admitted[cams]]
+        self.unrecorded -= int(adm.size)
+        if self.faults is not None:
+            self.faults.resumed(cams, t)
+
+    def _want(self, cams: np.ndarray) -> np.ndarray:
+        """The drop reason each camera should be under now, or -1 to record (highest first)."""
+        want = np.full(cams.size, -1, dtype=np.int8)
+        rec = self.cam_rec[cams]
+        r0 = np.maximum(rec, 0)
+        want[(rec >= 0) & self.rec_full[r0]] = _R["disk_full"]
+        want[(rec >= 0) & (self.rec_down[r0] > 0)] = _R["recorder_down"]
+        want[rec < 0] = _R["unassigned_after_failover"]
+        for i in range(len(BLOCK_CAUSES) - 1, -1, -1):
+            want[self.block[i, cams] > 0] = _R[BLOCK_CAUSES[i]]
+        return want
+
+    def _refresh(self, cams: np.ndarray, t: float) -> None:
+        """Move admitted, on-line cameras into the state their circumstances imply at `t`."""
+        cams = np.unique(np.asarray(cams, dtype=np.int64))
+        cams = cams[self.admitted[cams] & (self.cam_state[cams] != OFFLINE)]
+        if cams.size == 0:
+            return
+        want = self._want(cams)
+        st = self.cam_state[cams]
+        rec = st == RECORDING
+        stop = cams[rec & (want >= 0)]
+        if stop.size:
+            since = self._close(stop, t)
+            self._move(stop, "drop")
+            self.cam_reason[stop] = want[rec & (want >= 0)]
+            self.cam_since[stop] = since
+            self.gap_start[stop] = since
+            self.cam_incident[stop] = self.incident
+            self.unrecorded += int(stop.size)
+            if self.faults is not None:
+                self.faults.stopped(stop, t)
+        other = (~rec) & (want >= 0) & (want != self.cam_reason[cams])
+        if other.any():
+            c = cams[other]
+            self._book_drops(c, t)
+            self._move(c, "reason")
+            self.cam_reason[c] = want[other]
+        self._resume(cams[(~rec) & (want < 0)], t)
+        sw = cams[rec & (want < 0) & (self.run_rec[cams] != self.cam_rec[cams])]
+        if sw.size:
+            end = self._close(sw, t)
+            lost = t - end
+            hit = sw[lost > 1e-9]  # a switch off a segment boundary loses the segment under way
+            if hit.size:
+                self.lost_s[hit] += lost[lost > 1e-9]
+                np.maximum.at(self.gap_max, hit, lost[lost > 1e-9])
+                segs = np.rint(lost[lost > 1e-9] / self.seg_s).astype(np.int64)
+                np.add.at(self.dropped[_R["recorder_down"]], hit, segs)
+            self._move(sw, "switch")
+            self._open(sw, t)
+        self._contribute(cams)
+        self.unrecorded_series.append((t, self.unrecorded))
+
+    def _contribute(self, cams: np.ndarray) -> None:
+        """Keep the recorders' rates and physical loads in step with the cameras' states."""
+        new = np.where(
+            (self.cam_state[cams] == RECORDING) | (self.cam_reason[cams] == _R["disk_full"]),
+            self.cam_rec[cams], -1)
+        old = self.contrib_rec[cams]
+        ch = new != old
+        if not ch.any():
+            return
+        c, o, nw = cams[ch], old[ch], new[ch]
+        mbps = self.city.cam_mbps[c]
+        for recs, sign in ((o, -1), (nw, 1)):
+            ok = recs >= 0
+            np.add.at(self.rec_rate, recs[ok], sign * self.cam_bps[c[ok]] * self.k)
+            np.add.at(self.rec_ncams, recs[ok], sign)
+            np.add.at(self.rec_phys_mbps, recs[ok], sign * mbps[ok])
+            np.add.at(self.rec_phys_streams, recs[ok], sign)
+        self.rec_rate[self.rec_ncams == 0] = 0.0
+        self.rec_phys_mbps[self.rec_phys_streams == 0] = 0.0
+        self.contrib_rec[c] = nw
+        city = self.city
+        if ((self.rec_phys_mbps > city.rec_ingest_mbps * (1 + 1e-9)).any()
+                or (self.rec_phys_streams > city.rec_max_streams).any()):
+            self.over_limit += 1
+        np.maximum(self.rec_load_max, self.rec_phys_mbps, out=self.rec_load_max)
+        np.maximum(self.rec_streams_max, self.rec_phys_streams, out=self.rec_streams_max)
 
     # ------------------------------------------------------------ processes
     def _activate(self, cams: np.ndarray, t: float) -> None:
@@ -194,16 +380,19 @@ class CityEngine:
                 self.loads.add(int(r), float(m))
             self._start_dropping(cams[~ok], "ingest_limit", t, "refused")
         else:
-            rec = self.loads.place_balanced(mbps, pool)
+            # Standby recorders take no cameras until a failure.
+            rec = self.loads.place_balanced(mbps, pool, ~self.standby)
             self.cam_rec[cams] = rec
             ok = rec >= 0
             self._start_dropping(cams[~ok], "unplaced", t, "refused")
         placed = cams[ok]
         if placed.size:
             self._move(placed, "placed")
-            self.catalog.open_runs(placed, self.cam_rec[placed], t, self.seg_s, self.cam_bps[placed])
-            np.add.at(self.rec_rate, self.cam_rec[placed], self.cam_bps[placed] * self.k)
-            np.add.at(self.rec_ncams, self.cam_rec[placed], 1)
+            self.admitted[placed] = True
+            self._open(placed, t)
+            self._contribute(placed)
+            if self.faults is not None:
+                self.faults.placed(placed, t)
         np.maximum(self.rec_load_max, self.loads.load_mbps, out=self.rec_load_max)
         np.maximum(self.rec_streams_max, self.loads.streams, out=self.rec_streams_max)
 
@@ -222,23 +411,16 @@ class CityEngine:
         tick = 0
         while True:
             t = float(self.env.now)
-            full = (self.rec_used + self.rec_rate > disk) & (self.rec_rate > 0)
+            full = (self.rec_used + self.rec_rate > disk - self.rec_fill) & (self.rec_rate > 0)
             changed = full != self.rec_full
             if changed.any():
-                now_full = np.flatnonzero(changed & full)
-                now_ok = np.flatnonzero(changed & ~full)
-                if now_full.size:
-                    cams = np.flatnonzero(np.isin(self.cam_rec, now_full) & (self.cam_state == RECORDING))
-                    self.catalog.close_runs(cams, t)
-                    self._start_dropping(cams, "disk_full", t)
-                if now_ok.size:
-                    cams = np.flatnonzero(np.isin(self.cam_rec, now_ok) & (self.cam_state == DROPPING)
-                                          & (self.cam_reason == DROP_REASONS.index("disk_full")))
-                    self._resume(cams, t)
                 self.rec_full = full
+                recs = np.flatnonzero(changed)
+                self._refresh(np.flatnonzero(np.isin(self.cam_rec, recs)), t)
             taking = ~full
             self.rec_used += self.rec_rate * taking
             self.written += int(self.rec_ncams[taking].sum()) * self.k
+            self.charged_through = t + self.tick_s
             np.maximum(self.rec_peak, self.rec_used, out=self.rec_peak)
             total = float(self.rec_used.sum())
             if total > self.total_peak:
@@ -295,6 +477,15 @@ class CityEngine:
         end = self.end_s
         dropping = np.flatnonzero(self.cam_state == DROPPING)
         self._book_drops(dropping, end)
+        np.maximum.at(self.gap_max, dropping, end - self.gap_start[dropping])
+        # Open runs hold what they wrote by the end; credit back any charge beyond it.
+        recording = np.flatnonzero(self.run_rec >= 0)
+        if recording.size:
+            whole = np.floor((end - self.run_start[recording]) / self.seg_s + 1e-9)
+            ticks = np.maximum(np.rint((end - self.charge_from[recording]) / self.tick_s), 0)
+            delta = (whole - ticks * self.k).astype(np.int64)
+            self.written += int(delta.sum())
+            np.add.at(self.rec_used, self.run_rec[recording], delta * self.cam_bps[recording])
         cols = ["t_s", "written", "deleted", "dropped", "cameras_online", "cameras_recording"]
         cols += [f"stored_bytes:{p}" for p in self.city.pool_names]
         arr = np.array(self._samples, dtype=np.float64)
@@ -315,4 +506,6 @@ class CityEngine:
             max_age_s=self.max_age_s, cam_reason=self.cam_reason,
             rec_load_mbps_end=self.loads.load_mbps.copy(),
             extra_metrics=extra, extensions=self.extensions, events=self.events,
+            lost_s=self.lost_s, gap_max_s=self.gap_max, admitted=self.admitted,
+            faults=self.faults,
         )

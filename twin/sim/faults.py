@@ -1,0 +1,534 @@
+"""Faults and failover in the SimPy engine: the adapter between scenario faults and the core.
+
+Theory of operation
+-------------------
+At attach time the scenario's faults are compiled into one heap of timed effects, ordered by
+(time, sequence number) so equal times keep a fixed order. Random faults draw their up and
+down times from their own numpy streams: SeedSequence(seed, spawn_key=(FAULT_SPAWN_KEY,))
+spawns one child per fault entry, apart from the city generator's streams, so adding a
+fault never moves the city, and adding a fault entry never moves the draws of the ones
+before it. One SimPy process pops the heap at each effect's exact time.
+
+Effects on cameras are counters (`engine.block`), so overlapping faults add up:
+- power (a set or a district): a site's battery (failover.ups_s by site kind) rides through
+  the first seconds; the cameras are blocked from then to the end of the outage;
+- backhaul cut: the district's cameras are blocked; with a backup path
+  (failover.backhaul.backup_share) the cameras that fit in it, in camera order, come back
+  `switch_s` after the cut, the rest at the repair;
+- relay down: the district's (or every) camera is blocked; with a standby relay, until the
+  loss is detected (heartbeats) plus `switch_s`, else to the repair.
+
+Recorders: a crash or a failed disk stops the recorder at once (its cameras stop recording);
+the failover core (twin.core.failover) hears no beats from it and declares it down
+`missed_beats` intervals after its last beat; the standby policy's plan takes effect
+`reassign_s` later. A recorder that comes back beats at the next beat time; its cameras go
+back `reassign_s` later, each at a segment boundary of its run on the standby (no footage
+lost). A failed disk's segments leave the catalog (RunCatalog.drop_recorder): counted as
+footage lost, per camera, apart from footage never recorded.
+
+Each fault occurrence is an *incident*; its recovery time runs from its start to the moment
+the last camera whose gap it started records again.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import math
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from twin.city import SITE_KINDS
+from twin.core.assignment import accept_within_limits
+from twin.core.failover import (
+    DOWN,
+    HEALTH_NAMES,
+    RETURNING,
+    FailoverController,
+    HeartbeatMonitor,
+    Reassign,
+    detection_time,
+)
+from twin.sim.engine import BLOCK_CAUSES, RECORDING
+
+if TYPE_CHECKING:
+    from twin.sim.engine import CityEngine, SimOutcome
+
+__all__ = ["FaultDriver", "FAULT_SPAWN_KEY", "draw_windows"]
+
+FAULT_SPAWN_KEY = 0xFA17  # the city generator uses the first children (0..3) of the seed
+_POWER, _BACKHAUL, _RELAY = (BLOCK_CAUSES.index(c) for c in ("power", "backhaul_cut", "relay_down"))
+EVENT_LIST_MAX = 50  # camera names listed in one results event; the CSV lists all
+
+
+def draw_windows(rng: np.random.Generator, n: int, mtbf_s: float, mttr_s: float, fixed_repair: bool,
+                 end_s: float) -> list[list[tuple[float, float]]]:
+    """Alternating up (exponential, mean mtbf) and down (exponential or fixed mttr) times for
+    `n` independent targets from t=0 to `end_s`; drawn in rounds over all targets at once."""
+    out: list[list[tuple[float, float]]] = [[] for _ in range(n)]
+    t = np.zeros(n)
+    active = np.arange(n)
+    while active.size:
+        t[active] += rng.exponential(mtbf_s, size=active.size)
+        rep = np.full(active.size, mttr_s) if fixed_repair else rng.exponential(mttr_s, size=active.size)
+        for i, a, d in zip(active.tolist(), t[active].tolist(), rep.tolist()):
+            if a < end_s:
+                out[i].append((a, a + d))
+        t[active] += rep
+        active = active[t[active] < end_s]
+    return out
+
+
+class FaultDriver:
+    """Applies a scenario's faults to a CityEngine and runs the failover core (module doc)."""
+
+    name = "faults"
+
+    def __init__(self, engine: CityEngine) -> None:
+        self.engine = engine
+        sc, city = engine.sc, engine.city
+        fo = sc.failover
+        self.fo = fo
+        n, r = city.n_cameras, city.n_recorders
+        self.monitor = HeartbeatMonitor(r, fo.heartbeat.interval_s, fo.heartbeat.missed_beats)
+        policy = "n_plus_m" if fo.standby.type == "n_plus_1" else fo.standby.type
+        self.ctrl = FailoverController(engine.loads, policy, city.cam_pool, city.cam_mbps,
+                                       engine.standby, fo.reassign_s)
+        self._heap: list[tuple[float, int, str, tuple]] = []
+        self._seq = itertools.count()
+        self._checks: set[float] = set()
+        self._blocked: dict[int, np.ndarray] = {}  # effect key -> cameras it blocks now
+        self._keys = itertools.count()
+        self._failbacks: dict[int, list[Any]] = {}  # id(cmd) -> [cmd, cameras left to switch]
+        self.incidents: list[dict[str, Any]] = []
+        self.inc_hit = np.zeros(0, dtype=np.int64)
+        self.inc_open = np.zeros(0, dtype=np.int64)
+        self.inc_last = np.zeros(0)
+        self.disk_lost_s = np.zeros(n)
+        self.disk_lost_segments = 0
+        self.disk_lost_bytes = 0.0
+        self.unassigned_ever = np.zeros(n, dtype=bool)
+        self.declared_down = 0
+        self.load_before: tuple[np.ndarray, np.ndarray] | None = None
+        self.load_peak_mbps = np.zeros(r)
+        self.load_peak_streams = np.zeros(r, dtype=np.int64)
+        self.ledger_over = 0
+        self.first_fault_s = math.inf
+
+    # ------------------------------------------------------------------ engine hooks
+    def placed(self, cams: np.ndarray, t: float) -> None:
+        self.ctrl.placed(cams, self.engine.cam_rec[cams])
+
+    def stopped(self, cams: np.ndarray, t: float) -> None:
+        inc = self.engine.incident
+        if inc >= 0:
+            self.inc_hit[inc] += cams.size
+            self.inc_open[inc] += cams.size
+
+    def resumed(self, cams: np.ndarray, t: float) -> None:
+        e = self.engine
+        ids = e.cam_incident[cams]
+        ok = ids >= 0
+        if ok.any():
+            np.maximum.at(self.inc_last, ids[ok], t)
+            np.add.at(self.inc_open, ids[ok], -1)
+        e.cam_incident[cams] = -1
+
+    # ------------------------------------------------------------------ schedule
+    def _push(self, t: float, kind: str, *args: Any) -> None:
+        if t < self.engine.end_s:
+            heapq.heappush(self._heap, (float(t), next(self._seq), kind, args))
+
+    def _new_incident(self, kind: str, target: str, t0: float, t1: float, label: str) -> int:
+        self.incidents.append({"id": len(self.incidents), "kind": kind, "target": target,
+                               "start_s": t0, "end_s": t1 if math.isfinite(t1) else None,
+                               "label": label})
+        self.first_fault_s = min(self.first_fault_s, t0)
+        return len(self.incidents) - 1
+
+    def _targets(self, mem: Any) -> list[tuple[str, Any]]:
+        """(label, target) pairs of a fault entry; '*' expands to every target in order."""
+        city = self.engine.city
+        if hasattr(mem, "recorder"):
+            names = city.rec_names if mem.recorder == "*" else (mem.recorder,)
+            return [(nm, city.rec_names.index(nm)) for nm in names]
+        if hasattr(mem, "district"):
+            names = city.district_names if mem.district == "*" else (mem.district,)
+            return [(nm, city.district_names.index(nm)) for nm in names]
+        if hasattr(mem, "relay"):
+            if mem.relay == "city":
+                return [("city", -1)]
+            names = city.district_names if mem.relay == "*" else (mem.relay,)
+            return [(nm, city.district_names.index(nm)) for nm in names]
+        sets = range(city.n_sets) if mem.camera_set == "*" else (mem.camera_set - 1,)
+        return [(f"set{s + 1:05d}", s) for s in sets]
+
+    def _compile(self) -> None:
+        e = self.engine
+        end = e.end_s
+        root = np.random.SeedSequence(e.sc.seed, spawn_key=(FAULT_SPAWN_KEY,))
+        children = root.spawn(len(e.sc.faults))
+        for f, child in zip(e.sc.faults, children):
+            members = list(f.faults) if f.type == "group" else [f]
+            if f.type == "group":
+                units = [(f.name, None)]
+            else:
+                units = self._targets(f)
+            if f.random:
+                rng = np.random.default_rng(child)
+                wins = draw_windows(rng, len(units), f.mtbf_h * 3600, f.mttr_h * 3600,
+                                    f.repair == "fixed", end)
+            else:
+                t1 = f.at_s + f.duration_s if f.duration_s is not None else math.inf
+                wins = [[(f.at_s, t1)] for _ in units]
+            occ = sorted((w, i) for i, ws in enumerate(wins) for w in ws)
+            for (t0, t1), i in occ:
+                label, tgt = units[i]
+                if t0 >= end:
+                    continue
+                inc = self._new_incident(f.type, label, t0, t1, f.label)
+                for mem in members:
+                    for lab, target in ([(label, tgt)] if f.type != "group" else self._targets(mem)):
+                        self._schedule(mem, target, lab, t0, t1, inc)
+
+    def _schedule(self, mem: Any, tgt: Any, label: str, t0: float, t1: float, inc: int) -> None:
+        city = self.engine.city
+        kind = mem.type
+        if kind in ("recorder_crash", "disk_failure"):
+            self._push(t0, "rec_down", tgt, inc, kind == "disk_failure")
+            self._push(t1, "rec_up", tgt, inc)
+        elif kind == "disk_fill":
+            self._push(t0, "fill", tgt, mem.fill_pct / 100 * float(city.rec_disk_bytes[tgt]), inc)
+            self._push(t1, "fill", tgt, -mem.fill_pct / 100 * float(city.rec_disk_bytes[tgt]), inc)
+        elif kind in ("set_power", "district_power"):
+            if kind == "set_power":
+                sets = np.array([tgt])
+            else:
+                sets = np.flatnonzero(city.set_district == tgt)
+            for k, site in enumerate(SITE_KINDS):
+                ups = float(self.fo.ups_s.get(site, 0.0))  # type: ignore[call-overload]
+                if t1 - t0 <= ups:
+                    continue  # the battery rides through
+                s_k = sets[city.set_site_kind[sets] == k]
+                cams = np.flatnonzero(np.isin(city.cam_set, s_k))
+                if cams.size:
+                    key = next(self._keys)
+                    self._push(t0 + ups, "block", _POWER, cams, key, inc)
+                    self._push(t1, "unblock", _POWER, key, inc)
+        elif kind == "backhaul_cut":
+            cams = np.flatnonzero(city.cam_district == tgt)
+            key = next(self._keys)
+            self._push(t0, "block", _BACKHAUL, cams, key, inc)
+            bh = self.fo.backhaul
+            if bh.backup_share > 0 and t0 + bh.switch_s < t1:
+                self._push(t0 + bh.switch_s, "backup", tgt, key, inc)
+            self._push(t1, "unblock", _BACKHAUL, key, inc)
+        elif kind == "relay_down":
+            cams = (np.arange(city.n_cameras) if tgt < 0
+                    else np.flatnonzero(city.cam_district == tgt))
+            key = next(self._keys)
+            self._push(t0, "block", _RELAY, cams, key, inc)
+            rel = self.fo.relay
+            hb = self.fo.heartbeat
+            off = min(t1, detection_time(t0, hb.interval_s, hb.missed_beats) + rel.switch_s) \
+                if rel.standby else t1
+            self._push(off, "unblock", _RELAY, key, inc)
+
+    # ------------------------------------------------------------------ SimPy glue
+    def attach(self, engine: CityEngine) -> None:
+        self._compile()
+        n_inc = len(self.incidents)
+        self.inc_hit = np.zeros(n_inc, dtype=np.int64)
+        self.inc_open = np.zeros(n_inc, dtype=np.int64)
+        self.inc_last = np.full(n_inc, -math.inf)
+        engine.env.process(self._run())
+
+    def _run(self):
+        env = self.engine.env
+        handlers: dict[str, Callable[..., None]] = {
+            "rec_down": self._rec_down, "rec_up": self._rec_up, "fill": self._fill,
+            "block": self._block, "unblock": self._unblock, "backup": self._backup,
+            "hb_check": self._hb_check, "hb_beat": self._hb_beat, "apply": self._apply,
+            "failback": self._failback, "switch": self._switch,
+        }
+        while self._heap:
+            t = self._heap[0][0]
+            if t > env.now:
+                yield env.timeout(t - env.now)
+            t, _seq, kind, args = heapq.heappop(self._heap)
+            if self.load_before is None and t >= self.first_fault_s:
+                e = self.engine
+                self.load_before = (e.rec_phys_mbps.copy(), e.rec_phys_streams.copy())
+            handlers[kind](t, *args)
+            self.engine.incident = -1
+            self._track_loads()
+
+    def _track_loads(self) -> None:
+        e = self.engine
+        np.maximum(self.load_peak_mbps, e.rec_phys_mbps, out=self.load_peak_mbps)
+        np.maximum(self.load_peak_streams, e.rec_phys_streams, out=self.load_peak_streams)
+        lo = e.loads
+        if ((lo.load_mbps > lo.ingest_limit * (1 + 1e-9)).any()
+                or (lo.streams > lo.stream_limit).any()):
+            self.ledger_over += 1
+
+    def _event(self, t: float, kind: str, **kw: Any) -> None:
+        self.engine.events.append({"t_s": round(float(t), 6), "kind": kind, **kw})
+
+    def _names(self, cams: np.ndarray) -> list[str]:
+        return [self.engine.city.camera_name(int(c)) for c in cams[:EVENT_LIST_MAX]]
+
+    # ------------------------------------------------------------------ camera effects
+    def _block(self, t: float, cause: int, cams: np.ndarray, key: int, inc: int) -> None:
+        e = self.engine
+        e.incident = inc
+        self._blocked[key] = cams
+        e.block[cause, cams] += 1
+        e._refresh(cams, t)
+        self._event(t, "fault_start", fault=self.incidents[inc]["kind"],
+                    target=self.incidents[inc]["target"], incident=inc,
+                    cause=BLOCK_CAUSES[cause], cameras=int(cams.size))
+
+    def _unblock(self, t: float, cause: int, key: int, inc: int) -> None:
+        e = self.engine
+        cams = self._blocked.pop(key)
+        e.block[cause, cams] -= 1
+        e._refresh(cams, t)
+        self._event(t, "fault_end", fault=self.incidents[inc]["kind"],
+                    target=self.incidents[inc]["target"], incident=inc,
+                    cause=BLOCK_CAUSES[cause], cameras=int(cams.size))
+
+    def _backup(self, t: float, district: int, key: int, inc: int) -> None:
+        """Routing converged onto the backup path: the cameras that fit in it come back."""
+        e = self.engine
+        cams = self._blocked[key]
+        live = cams[e.admitted[cams]]
+        cap = self.fo.backhaul.backup_share * float(e.city.district_backhaul_mbps[district])
+        fit = accept_within_limits(np.zeros(live.size, dtype=np.int64), e.city.cam_mbps[live],
+                                   np.array([cap]), np.array([1 << 62]))
+        carried = live[fit]
+        e.block[_BACKHAUL, carried] -= 1
+        self._blocked[key] = np.setdiff1d(cams, carried)
+        e._refresh(carried, t)
+        self._event(t, "backhaul_backup", district=e.city.district_names[district], incident=inc,
+                    cameras_carried=int(carried.size),
+                    cameras_left_out=int(live.size - carried.size))
+
+    def _fill(self, t: float, r: int, nbytes: float, inc: int) -> None:
+        self.engine.rec_fill[r] += nbytes
+        self._event(t, "fault_start" if nbytes > 0 else "fault_end", fault="disk_fill",
+                    target=self.engine.city.rec_names[r], incident=inc)
+
+    # ------------------------------------------------------------------ recorders
+    def _on(self, r: int) -> np.ndarray:
+        return np.flatnonzero(self.engine.cam_rec == r)
+
+    def _rec_down(self, t: float, r: int, inc: int, disk: bool) -> None:
+        e = self.engine
+        name = e.city.rec_names[r]
+        e.incident = inc
+        e.rec_down[r] += 1
+        hb = self.fo.heartbeat
+        last = math.floor(t / hb.interval_s + 1e-9) * hb.interval_s
+        if e.rec_down[r] == 1:
+            e._refresh(self._on(r), t)
+            # Its beats were implicit while it ran: the last one was due at or before t.
+            self._health(self.monitor.beat(np.array([r]), last))
+        self._event(t, "fault_start", fault="disk_failure" if disk else "recorder_crash",
+                    target=name, incident=inc)
+        if disk:
+            secs = e.catalog.footage_s_by_camera(t, r)
+            segs, nbytes = e.catalog.drop_recorder(r, t)
+            self.disk_lost_s += secs
+            self.disk_lost_segments += segs
+            self.disk_lost_bytes += nbytes
+            e.rec_used[r] = 0.0
+            self._event(t, "disk_lost", recorder=name, segments=segs, bytes=round(nbytes),
+                        cameras=int((secs > 0).sum()))
+        for j in range(1, hb.missed_beats + 1):
+            c = last + j * hb.interval_s
+            if c not in self._checks:
+                self._checks.add(c)
+                self._push(c, "hb_check")
+
+    def _rec_up(self, t: float, r: int, inc: int) -> None:
+        e = self.engine
+        e.rec_down[r] -= 1
+        if e.rec_down[r] == 0:
+            e._refresh(self._on(r), t)  # cameras still planned on it reconnect
+            iv = self.fo.heartbeat.interval_s
+            self._push(math.ceil(t / iv - 1e-9) * iv, "hb_beat", r)
+        self._event(t, "fault_end", fault=self.incidents[inc]["kind"],
+                    target=e.city.rec_names[r], incident=inc)
+
+    def _health(self, changes: list) -> None:
+        for h in changes:
+            self._event(h.at_s, "recorder_health", **{**h.as_dict(), "recorder": self.engine.city.rec_names[h.recorder]})
+            if h.to_state == DOWN:
+                self.declared_down += 1
+                cmd = self.ctrl.recorder_down(h.recorder, h.at_s)
+                self._push(cmd.at_s, "apply", cmd)
+            elif h.to_state == RETURNING:
+                cmd = self.ctrl.recorder_returned(h.recorder, h.at_s)
+                self._push(cmd.at_s, "failback", cmd)
+
+    def _hb_check(self, t: float) -> None:
+        self._checks.discard(t)
+        alive = np.flatnonzero(self.engine.rec_down == 0)
+        self._health(self.monitor.beat(alive, t) + self.monitor.check(t))
+
+    def _hb_beat(self, t: float, r: int) -> None:
+        if self.engine.rec_down[r] == 0:
+            self._health(self.monitor.beat(np.array([r]), t))
+
+    # ------------------------------------------------------------------ moves
+    def _apply(self, t: float, cmd: Reassign) -> None:
+        e = self.engine
+        cams = self.ctrl.apply(cmd)
+        to = cmd.to[np.isin(cmd.cameras, cams)]
+        e.cam_rec[cams] = to
+        self.unassigned_ever[cams[to < 0]] = True
+        e._refresh(cams, t)
+        left = cams[to < 0]
+        self._event(t, cmd.kind, recorder=e.city.rec_names[cmd.recorder] if cmd.recorder >= 0 else "",
+                    cameras_moved=int((to >= 0).sum()), cameras_unassigned=int(left.size),
+                    unassigned=self._names(left),
+                    to={e.city.rec_names[int(x)]: int((to == x).sum()) for x in np.unique(to[to >= 0])})
+
+    def _failback(self, t: float, cmd: Reassign) -> None:
+        """Cameras go home: those recording elsewhere at their run's next segment boundary."""
+        e = self.engine
+        cams = cmd.cameras[self.ctrl.epoch[cmd.cameras] == cmd.epochs]
+        rec = cams[(e.cam_state[cams] == RECORDING) & (e.run_rec[cams] >= 0)
+                   & (e.run_rec[cams] != cmd.recorder)]
+        now = np.setdiff1d(cams, rec)
+        self._failbacks[id(cmd)] = [cmd, int(rec.size)]
+        self._switch(t, cmd, now, count=False)
+        if rec.size:
+            a = e.run_start[rec]
+            b = a + np.ceil((t - a) / e.seg_s - 1e-9) * e.seg_s
+            for when in np.unique(b):
+                self._push(float(when), "switch", cmd, rec[b == when])
+        self._event(t, "failback", recorder=e.city.rec_names[cmd.recorder], cameras=int(cams.size),
+                    at_segment_boundary=int(rec.size))
+        self._failback_progress(t, cmd)
+
+    def _switch(self, t: float, cmd: Reassign, cams: np.ndarray, count: bool = True) -> None:
+        e = self.engine
+        done = self.ctrl.apply(cmd, cams)
+        e.cam_rec[done] = cmd.recorder
+        e._refresh(done, t)
+        if count:
+            self._failbacks[id(cmd)][1] -= int(cams.size)
+            self._failback_progress(t, cmd)
+
+    def _failback_progress(self, t: float, cmd: Reassign) -> None:
+        entry = self._failbacks.get(id(cmd))
+        if entry is None or entry[1] > 0:
+            return
+        del self._failbacks[id(cmd)]
+        if self.monitor.state[cmd.recorder] == RETURNING:
+            self._health(self.monitor.failback_done(cmd.recorder, t))
+        again = self.ctrl.retry(t)
+        if again is not None:
+            self._push(again.at_s, "apply", again)
+
+    # ------------------------------------------------------------------ outputs
+    def recovery_s(self) -> np.ndarray:
+        """Per incident: from its start until the last camera it stopped records again
+        (nan: it stopped none; inf: some were still unrecorded at the end)."""
+        start = np.array([i["start_s"] for i in self.incidents])
+        out = np.where(self.inc_hit > 0, self.inc_last - start, np.nan)
+        out[(self.inc_hit > 0) & (self.inc_open > 0)] = np.inf
+        return out
+
+    def finish(self, engine: CityEngine) -> dict[str, float]:
+        e = engine
+        adm = e.admitted
+        lost = e.lost_s * adm
+        total = lost + self.disk_lost_s
+        rec = self.recovery_s()
+        done = rec[np.isfinite(rec)]
+        series = np.array(e.unrecorded_series, dtype=np.float64)
+        return {
+            "camera_minutes_lost": float(total.sum() / 60),
+            "camera_minutes_unrecorded": float(lost.sum() / 60),
+            "camera_minutes_lost_disk": float(self.disk_lost_s.sum() / 60),
+            "max_camera_minutes_lost": float(total.max(initial=0) / 60),
+            "max_gap_s": float((e.gap_max * adm).max(initial=0)),
+            "cameras_affected": float(((e.gap_max * adm > 0) | (self.disk_lost_s > 0)).sum()),
+            "cameras_unrecorded_max": float(series[:, 1].max(initial=0)),
+            "cameras_unrecorded_end": float(e.unrecorded),
+            "cameras_unassigned_after_failover": float(self.unassigned_ever.sum()),
+            "recovery_s_max": float(done.max(initial=0)),
+            "incidents": float(len(self.incidents)),
+            "incidents_unrecovered": float(np.isinf(rec).sum()),
+            "recorders_declared_down": float(self.declared_down),
+            "segments_lost_disk": float(self.disk_lost_segments),
+            "footage_lost_disk_tb": self.disk_lost_bytes / 1e12,
+            "no_recorder_over_limit": float(e.over_limit == 0 and self.ledger_over == 0),
+        }
+
+    def per_district(self, o: SimOutcome) -> list[dict[str, Any]]:
+        city = o.city
+        lost = o.lost_s * o.admitted
+        gap = o.gap_max_s * o.admitted
+        out = []
+        for d in range(len(city.district_names)):
+            m = city.cam_district == d
+            out.append({
+                "camera_minutes_lost": round(float((lost[m] + self.disk_lost_s[m]).sum() / 60), 6),
+                "camera_minutes_unrecorded": round(float(lost[m].sum() / 60), 6),
+                "camera_minutes_lost_disk": round(float(self.disk_lost_s[m].sum() / 60), 6),
+                "max_gap_s": round(float(gap[m].max(initial=0)), 6),
+                "cameras_affected": int(((gap[m] > 0) | (self.disk_lost_s[m] > 0)).sum()),
+                "cameras_unassigned_after_failover": int(self.unassigned_ever[m].sum()),
+            })
+        return out
+
+    def tables(self, o: SimOutcome, out: Path) -> dict[str, str]:
+        from twin.results import write_csv
+
+        e = self.engine
+        city = o.city
+        lost = o.lost_s * o.admitted
+        gap = o.gap_max_s * o.admitted
+        hit = np.flatnonzero((gap > 0) | (self.disk_lost_s > 0) | self.unassigned_ever)
+        rows = [[city.camera_name(int(c)), city.district_names[int(city.cam_district[c])],
+                 city.rec_names[int(self.ctrl.home[c])] if self.ctrl.home[c] >= 0 else "",
+                 city.rec_names[int(e.cam_rec[c])] if e.cam_rec[c] >= 0 else "",
+                 round(float(lost[c]), 3), round(float(gap[c]), 3),
+                 round(float(self.disk_lost_s[c]), 3), int(self.unassigned_ever[c])] for c in hit]
+        write_csv(out / "fault_cameras.csv",
+                  ["camera", "district", "home_recorder", "recorder_end", "unrecorded_s",
+                   "max_gap_s", "lost_with_disk_s", "unassigned_after_failover"], rows)
+        write_csv(out / "cameras_unrecorded.csv", ["t_s", "cameras_unrecorded"],
+                  [[float(t), int(n)] for t, n in e.unrecorded_series])
+        rec = self.recovery_s()
+        write_csv(out / "fault_incidents.csv",
+                  ["incident", "kind", "target", "start_s", "end_s", "cameras_stopped", "recovery_s"],
+                  [[i["id"], i["kind"], i["target"], i["start_s"],
+                    "" if i["end_s"] is None else i["end_s"], int(self.inc_hit[k]),
+                    "" if np.isnan(rec[k]) else ("unrecovered" if np.isinf(rec[k]) else float(rec[k]))]
+                   for k, i in enumerate(self.incidents)])
+        before = self.load_before or (np.zeros(city.n_recorders), np.zeros(city.n_recorders, dtype=int))
+        write_csv(out / "recorder_load_faults.csv",
+                  ["recorder", "standby", "ingest_limit_mbps", "stream_limit", "mbps_before",
+                   "streams_before", "mbps_peak", "streams_peak", "mbps_end", "streams_end",
+                   "health_end"],
+                  [[city.rec_names[r], int(e.standby[r]), float(city.rec_ingest_mbps[r]),
+                    int(city.rec_max_streams[r]), round(float(before[0][r]), 4), int(before[1][r]),
+                    round(float(self.load_peak_mbps[r]), 4), int(self.load_peak_streams[r]),
+                    round(float(e.rec_phys_mbps[r]), 4), int(e.rec_phys_streams[r]),
+                    HEALTH_NAMES[int(self.monitor.state[r])]] for r in range(city.n_recorders)])
+        return {"fault_cameras": "fault_cameras.csv", "cameras_unrecorded": "cameras_unrecorded.csv",
+                "fault_incidents": "fault_incidents.csv",
+                "recorder_load_faults": "recorder_load_faults.csv"}
+
+    def plot(self, o: SimOutcome, out: Path) -> dict[str, str]:
+        from twin.sim.fault_plots import plot_faults
+
+        return plot_faults(self, o, out)
