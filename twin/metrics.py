@@ -79,6 +79,42 @@ METRICS: dict[str, MetricInfo] = {
     "audit_verified": _M("bool", "1 if the run's audit trail verifies end to end", "higher"),
 }
 
+# The live twin (`twin live`, twin/live/measure.py): measured on the wall clock.
+METRICS.update({
+    "live_duration_s": _M("s", "recording time of the live run", "higher"),
+    "live_segment_s": _M("s", "live segment length (cut on the first keyframe after it)"),
+    "live_retention_s": _M("s", "retention in the live run (compressed)"),
+    "live_cameras_without_footage": _M("cameras", "cameras with no segment at all"),
+    "live_start_delay_s_max": _M("s", "longest time from the start of recording to a camera's first segment"),
+    "live_gaps_unexplained": _M("gaps", "footage gaps outside any injected fault"),
+    "live_gap_max_s": _M("s", "longest footage gap of any camera outside injected faults"),
+    "live_tail_s_max": _M("s", "longest time from a camera's last segment to the end of the run"),
+    "live_fault_gap_max_s": _M("s", "longest footage gap caused by a drill"),
+    "live_recovery_s_max": _M("s", "longest time from a drill's fault to the camera recording again"),
+    "live_failover_detect_s_max": _M("s", "longest time from a recorder's loss to its detection"),
+    "live_segments_unreadable": _M("segments", "stored segment files that do not open or miss packets"),
+    "live_catalog_mismatches": _M("files", "catalog rows without a file, files without a row, size mismatches"),
+    "live_partial_segments_lost": _M("segments", "segments in progress lost with a killed recorder"),
+    "live_actor_start_s": _M("s", "time for every Ray actor to start"),
+    "live_retention_max_age_s": _M("s", "oldest unheld footage on disk before any sweep"),
+    "live_stored_mb_end": _M("MB", "footage on disk at the end of the live run"),
+    "live_cpu_pct_publish_per_camera": _M("% of a core", "publisher CPU per camera (stream copy)"),
+    "live_cpu_pct_relay_per_camera": _M("% of a core", "MediaMTX CPU per camera"),
+    "live_cpu_pct_record_per_camera": _M("% of a core", "recorder CPU per camera (stream copy to segments)"),
+    "live_cpu_pct_analyse_per_camera": _M("% of a core", "analyser CPU per analysed camera"),
+    "live_cpu_pct_machine": _M("% of a core", "whole machine CPU during the steady window"),
+    "live_detection_precision_person": _M("ratio", "person detections matching a true person (IoU >= 0.3)", "higher"),
+    "live_detection_recall_person": _M("ratio", "true people detected (IoU >= 0.3)", "higher"),
+    "live_detection_precision_vehicle": _M("ratio", "vehicle detections matching a true vehicle", "higher"),
+    "live_detection_recall_vehicle": _M("ratio", "true vehicles detected", "higher"),
+    "live_frames_analysed": _M("frames", "frames decoded and analysed", "higher"),
+    "live_incidents_expected": _M("incidents", "truth incidents the analyser could see"),
+    "live_incident_recall": _M("ratio", "truth incidents alerted within 10 s", "higher"),
+    "live_false_alerts": _M("alerts", "alerts matching no truth incident"),
+    "live_alert_latency_s_p50": _M("s", "median incident-to-alert latency"),
+    "live_alert_latency_s_max": _M("s", "longest incident-to-alert latency"),
+})
+
 # Faults and failover (twin/sim/faults.py; scenario `faults:` and `failover:`).
 METRICS.update({
     "camera_minutes_lost": _M("camera-min", "footage lost: never recorded plus lost with failed disks"),

@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from twin.compare.costs import Costs
 from twin.errors import ScenarioError
+from twin.live.settings import LiveSettings
 from twin.metrics import METRICS
 from twin.scenario_evidence import EvidenceSettings
 from twin.scenario_faults import FAULT_TAGS, Failover, Faults, check_fault_targets
@@ -229,6 +230,9 @@ class Scenario(_Model):
     )
     failover: Failover = Field(
         default_factory=Failover, description="Heartbeats, standby policy and recovery times."
+    )
+    live: LiveSettings | None = Field(
+        default=None, description="How `twin live` runs this scenario (twin/live/settings.py)."
     )
     evidence: EvidenceSettings | None = Field(
         default=None,

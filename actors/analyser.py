@@ -1,0 +1,34 @@
+"""The analyser: keyframe decoding, motion, people/vehicles and incidents, scored against truth."""
+
+from __future__ import annotations
+
+import os
+
+import ray
+
+from twin.live.analyser import Analyser
+from twin.live.recorder import cpu_seconds
+
+__all__ = ["AnalyserActor"]
+
+
+@ray.remote(num_cpus=0, max_restarts=0)
+class AnalyserActor:
+    """Thin shell around :class:`twin.live.analyser.Analyser`."""
+
+    def __init__(self, urls: dict[str, str], scene_of: dict[str, int], truth_paths: list[str],
+                 epoch: float, gop_frames: int, width: int, min_interval_s: float) -> None:
+        self._an = Analyser(urls, scene_of, truth_paths, epoch, gop_frames, width,
+                            min_interval_s)
+
+    def pid(self) -> int:
+        return os.getpid()
+
+    def start(self, origins_wall: dict[str, float]) -> None:
+        self._an.start(origins_wall)
+
+    def cpu_s(self) -> float:
+        return cpu_seconds()
+
+    def stop(self) -> dict:
+        return {"cameras": self._an.stop(), "cpu_s": cpu_seconds()}

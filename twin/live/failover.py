@@ -1,0 +1,99 @@
+"""The live supervisor's bookkeeping: the core failover objects, keyed by names.
+
+Theory of operation. The live driver polls every recorder actor for a heartbeat each
+`heartbeat_interval_s` and reports the ones that answered (`beat`); `check(now)` asks the
+core :class:`~twin.core.failover.HeartbeatMonitor` who has been silent for `missed_beats`
+intervals and, for each recorder newly DOWN, the core :class:`~twin.core.failover.FailoverController`
+(standby policy "spread") where its cameras go: the least-loaded survivors, never over a
+survivor's stream or ingest limit (cameras nobody can take come back with no target). The
+driver carries the moves out and confirms them with `applied`. No clock and no I/O here: `now`
+comes from the caller.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from twin.core.assignment import RecorderLoads
+from twin.core.failover import DOWN, HEALTH_NAMES, FailoverController, HeartbeatMonitor, Reassign
+
+__all__ = ["Move", "Supervisor"]
+
+
+@dataclass(frozen=True, slots=True)
+class Move:
+    """Camera `camera` leaves `from_recorder` for `to_recorder` (None: no survivor can take it)."""
+
+    camera: str
+    from_recorder: str
+    to_recorder: str | None
+    at_s: float
+
+
+class Supervisor:
+    """Which recorder records which camera, and what to do when a recorder goes silent."""
+
+    def __init__(self, recorders: list[str], max_streams: int, ingest_mbps: float,
+                 camera_mbps: dict[str, float], interval_s: float, timeout_s: float,
+                 now_s: float = 0.0) -> None:
+        self.recorders = list(recorders)
+        self.cameras = sorted(camera_mbps)
+        n = len(self.recorders)
+        self.mbps = np.array([camera_mbps[c] for c in self.cameras])
+        self.loads = RecorderLoads(np.zeros(n, dtype=np.int64), np.full(n, ingest_mbps),
+                                   np.full(n, max_streams))
+        self.missed_beats = max(1, math.ceil(timeout_s / interval_s - 1e-9))
+        self.monitor = HeartbeatMonitor(n, interval_s, self.missed_beats, now_s)
+        self.control = FailoverController(
+            self.loads, "spread", np.zeros(len(self.cameras), dtype=np.int64), self.mbps,
+            np.zeros(n, dtype=bool), reassign_s=0.0)
+        self._pending: list[Reassign] = []
+        self.health_events: list[dict[str, object]] = []
+
+    def place_all(self) -> dict[str, str | None]:
+        """Initial placement of every camera; returns {camera: recorder or None}."""
+        rec = self.loads.place_balanced(self.mbps, np.zeros(len(self.cameras), dtype=np.int64))
+        ok = np.flatnonzero(rec >= 0)
+        self.control.placed(ok, rec[ok])
+        return self.assignment()
+
+    def assignment(self) -> dict[str, str | None]:
+        return {c: (self.recorders[r] if r >= 0 else None)
+                for c, r in zip(self.cameras, self.control.rec_of)}
+
+    def beat(self, recorders: list[str], now_s: float) -> None:
+        """These recorders answered a heartbeat at `now_s`."""
+        idx = np.array([self.recorders.index(r) for r in recorders], dtype=np.int64)
+        for e in self.monitor.beat(idx, now_s):
+            self.health_events.append({**e.as_dict(), "recorder": self.recorders[e.recorder]})
+
+    def check(self, now_s: float) -> list[Move]:
+        """Moves to carry out now: the cameras of every recorder declared down by `now_s`."""
+        moves: list[Move] = []
+        for e in self.monitor.check(now_s):
+            self.health_events.append({**e.as_dict(), "recorder": self.recorders[e.recorder]})
+            if e.to_state != DOWN or HEALTH_NAMES[e.from_state] == "down":
+                continue
+            cmd = self.control.recorder_down(e.recorder, now_s)
+            self._pending.append(cmd)
+            lost = self.recorders[e.recorder]
+            for c, to in zip(cmd.cameras, cmd.to):
+                moves.append(Move(self.cameras[c], lost, self.recorders[to] if to >= 0 else None,
+                                  now_s))
+        return moves
+
+    def applied(self) -> None:
+        """The moves returned by `check` have been carried out."""
+        for cmd in self._pending:
+            self.control.apply(cmd)
+        self._pending.clear()
+
+    def cameras_of_recorder(self, recorder: str) -> list[str]:
+        """The cameras now on `recorder`, in name order."""
+        return [c for c, r in self.assignment().items() if r == recorder]
+
+    def state(self, recorder: str) -> str:
+        return HEALTH_NAMES[int(self.monitor.state[self.recorders.index(recorder)])]

@@ -1,0 +1,181 @@
+"""results.json (engine "live"), CSVs, plots and report of a live run: the simulate format."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+from twin.live.measure import LiveMeasures  # noqa: E402
+from twin.live.run import LiveOutcome  # noqa: E402
+from twin.report import write_report  # noqa: E402
+from twin.results import Results, RunInfo, judge, scenario_info, write_csv, write_results  # noqa: E402
+
+__all__ = ["live_results", "write_live_outputs"]
+
+
+def live_results(o: LiveOutcome, m: LiveMeasures, source: str, run: RunInfo) -> Results:
+    verdicts = judge(m.metrics, o.scenario.targets)
+    per_recorder = []
+    for r in o.recorders:
+        mine = [row for row in m.rows if row.recorder == r]
+        st = o.recorder_stats.get(r)
+        per_recorder.append({
+            "recorder": r,
+            "cameras_initial": sum(1 for v in o.initial_assignment.values() if v == r),
+            "cameras_final": sum(1 for v in o.final_assignment.values() if v == r),
+            "segments": len(mine),
+            "bytes": sum(row.size_bytes for row in mine),
+            "killed": any(e["kind"] == "drill_kill_recorder" and e["recorder"] == r
+                          for e in o.events),
+            "reconnects": (sum(max(0, s.connects - 1) for s in st.streams) if st else None),
+        })
+    events = list(o.events) + [{"t_s": g["fault_s"], "kind": "fault_gap", **g}
+                               for g in m.drills]
+    events.sort(key=lambda e: (e["t_s"], e["kind"]))
+    return Results(
+        engine="live", scenario=scenario_info(o.scenario, source), horizon_s=o.t_end - o.t0,
+        metrics=m.metrics, targets=verdicts, passed=all(v.passed for v in verdicts),
+        per_recorder=per_recorder, events=events, run=run,
+    )
+
+
+def _tables(o: LiveOutcome, m: LiveMeasures, out: Path) -> dict[str, str]:
+    an = {c["camera"]: c for c in (o.analyser or {}).get("cameras") or []}
+    rows = []
+    for cam in o.cameras:
+        f = m.cameras[cam]
+        a = an.get(cam, {})
+        rows.append([
+            cam, o.camera_set[cam], o.camera_scene[cam], o.initial_assignment.get(cam) or "",
+            o.final_assignment.get(cam) or "", f.segments, f.bytes,
+            None if f.first_start_s is None else round(f.first_start_s - o.t0, 3),
+            len(f.gaps), round(f.gap_max_s, 3), len(f.fault_gaps),
+            round(max((g["gap_s"] for g in f.fault_gaps), default=0.0), 3),
+            round(max((g["recovery_s"] for g in f.fault_gaps), default=0.0), 3),
+            a.get("frames", 0), len(a.get("alerts", [])),
+        ])
+    write_csv(out / "cameras.csv",
+              ["camera", "set", "scene", "recorder_initial", "recorder_final", "segments",
+               "bytes", "first_segment_after_s", "gaps_unexplained", "gap_max_s",
+               "fault_gaps", "fault_gap_max_s", "recovery_s_max", "frames_analysed",
+               "alerts"], rows)
+    write_csv(out / "segments.csv",
+              ["id", "camera", "recorder", "start_s", "end_s", "size_bytes", "packets", "key",
+               "sha256", "state"],
+              [[r.id, r.camera, r.recorder, round(r.start_s - o.t0, 3),
+                round(r.end_s - o.t0, 3), r.size_bytes, r.packets, r.key, r.sha256, r.state]
+               for r in m.rows])
+    cols = ["t_s", "cameras_recording", "segments_written", "segments_deleted", "recorders_up"]
+    write_csv(out / "timeseries.csv", cols, [[s[c] for c in cols] for s in o.samples])
+    scols = ["t_s", "cutoff_s", "deleted", "deleted_bytes", "overdue_after", "oldest_age_s",
+             "missing_files"]
+    write_csv(out / "sweeps.csv", scols, [[s[c] for c in scols] for s in o.sweeps])
+    return {"cameras": "cameras.csv", "segments": "segments.csv", "timeseries": "timeseries.csv",
+            "sweeps": "sweeps.csv"}
+
+
+def _plots(o: LiveOutcome, m: LiveMeasures, out: Path) -> dict[str, str]:
+    files: dict[str, str] = {}
+    colors = {r: plt.cm.tab10(i % 10) for i, r in enumerate(o.recorders)}
+    fig, ax = plt.subplots(figsize=(11, max(4.0, 0.18 * len(o.cameras) + 1.5)))
+    by_cam: dict[str, list] = {}
+    for r in m.rows:
+        by_cam.setdefault(r.camera, []).append(r)
+    for y, cam in enumerate(o.cameras):
+        for rec in o.recorders:
+            spans = [(r.start_s - o.t0, r.end_s - r.start_s) for r in by_cam.get(cam, [])
+                     if r.recorder == rec]
+            if spans:
+                ax.broken_barh(spans, (y - 0.4, 0.8), color=colors[rec], lw=0)
+    for e in o.events:
+        if e["kind"].startswith("drill_"):
+            ax.axvline(e["t_s"] - o.t0, color="crimson", ls="--", lw=1)
+            ax.text(e["t_s"] - o.t0, len(o.cameras), e["kind"][6:], color="crimson", fontsize=7)
+    ax.set_yticks(range(len(o.cameras)), o.cameras, fontsize=5)
+    ax.set(xlabel="seconds from the start of recording",
+           title="Footage recorded per camera (colour: recorder; red: drills)")
+    ax.legend(handles=[plt.Rectangle((0, 0), 1, 1, color=c) for c in colors.values()],
+              labels=list(colors), fontsize=7, loc="lower right")
+    files["coverage"] = _save(fig, out / "coverage.png")
+
+    if o.samples:
+        fig, ax = plt.subplots(figsize=(9, 4))
+        t = [s["t_s"] for s in o.samples]
+        ax.plot(t, [s["segments_written"] for s in o.samples], label="written")
+        ax.plot(t, [s["segments_deleted"] for s in o.samples], label="deleted by retention")
+        ax2 = ax.twinx()
+        ax2.plot(t, [s["cameras_recording"] for s in o.samples], color="grey", lw=0.8,
+                 label="cameras recording")
+        ax.set(xlabel="seconds from the start of recording", ylabel="segments (cumulative)",
+               title="Segments written and swept")
+        ax2.set_ylabel("cameras recording")
+        ax.legend(loc="upper left")
+        files["segments"] = _save(fig, out / "segments.png")
+
+    cpu = {k[len("live_cpu_pct_"):-len("_per_camera")]: v for k, v in m.metrics.items()
+           if k.startswith("live_cpu_pct_") and k.endswith("_per_camera")}
+    if cpu:
+        fig, ax = plt.subplots(figsize=(6, 3.5))
+        ax.bar(list(cpu), list(cpu.values()))
+        ax.set(ylabel="% of one core per camera", title="CPU per camera, by part")
+        files["cpu_per_camera"] = _save(fig, out / "cpu_per_camera.png")
+    return files
+
+
+def _save(fig, path: Path) -> str:
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path.name
+
+
+def _live_section(o: LiveOutcome, m: LiveMeasures) -> str:
+    lines = ["", "## Live run", "",
+             f"{len(o.cameras)} cameras in {len(set(o.camera_set.values()))} sets, "
+             f"{len(o.recorders)} recorders, {o.t_end - o.t0:.0f} s of recording, segments of "
+             f"{o.settings.segment_s:g} s, retention {o.retention_s:g} s.", "",
+             "Files against the catalog: " + ", ".join(f"{k} {v}" for k, v in m.files.items()),
+             ""]
+    if m.drills:
+        lines += ["### Drills: gap and recovery per camera", "",
+                  "| camera | fault | at (s) | gap (s) | recording again after (s) |",
+                  "| --- | --- | --- | --- | --- |"]
+        for cam, f in m.cameras.items():
+            for g in f.fault_gaps:
+                lines.append(f"| {cam} | {g['fault']} | {g['fault_s'] - o.t0:.1f} | "
+                             f"{g['gap_s']:.2f} | {g['recovery_s']:.2f} |")
+        lines.append("")
+    bad = [(c, f) for c, f in m.cameras.items() if f.gaps]
+    lines += ["### Gaps outside drills", ""]
+    if bad:
+        lines += ["| camera | gaps | longest (s) |", "| --- | --- | --- |"]
+        lines += [f"| {c} | {len(f.gaps)} | {f.gap_max_s:.2f} |" for c, f in bad]
+    else:
+        lines.append("None: every camera's footage is continuous outside the drills.")
+    lines += ["", "### Events", ""]
+    for e in o.events:
+        if e["kind"] in ("recorder_health",):
+            continue
+        detail = {k: v for k, v in e.items() if k not in ("t_s", "kind", "cameras")}
+        lines.append(f"- {e['t_s'] - o.t0:8.2f} s  {e['kind']}  {detail if detail else ''}")
+    return "\n".join(lines) + "\n"
+
+
+def write_live_outputs(o: LiveOutcome, m: LiveMeasures, source: str, run: RunInfo,
+                       out: Path) -> Results:
+    out.mkdir(parents=True, exist_ok=True)
+    res = live_results(o, m, source, run)
+    files = _tables(o, m, out)
+    plots = _plots(o, m, out)
+    res.files = {**files, **{f"plot:{k}": v for k, v in plots.items()}, "report": "report.md",
+                 "catalog": "live/catalog.sqlite", "segments_root": "live/segments"}
+    write_results(res, out)
+    path = write_report(res, plots, out)
+    text = path.read_text().replace(
+        f"{res.horizon_s / 86_400:.1f} days;", f"{res.horizon_s:.0f} s of wall-clock recording;")
+    path.write_text(text + _live_section(o, m))
+    return res

@@ -1,0 +1,184 @@
+"""The `live:` section of a scenario: how the live twin runs a scenario on the wall clock.
+
+Kept apart from twin/scenario.py (which only adds one optional field of this type) so the
+simulator's schema stays readable, and importable without Ray, PyAV or OpenCV. This module must
+not import twin.scenario (twin.scenario imports it).
+
+Times are wall-clock seconds from the start of the run. Retention in a live run is minutes, not
+days: either `retention_s` directly, or the scenario's `recording.retention_days` divided by
+`time_compression` (a 30-day rule at a compression of 43,200 is 60 s).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Literal, Union
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+__all__ = [
+    "LiveProfile",
+    "LiveRecorders",
+    "LiveAnalyser",
+    "ManagedMediaMTX",
+    "ExternalMediaMTX",
+    "KillRecorderDrill",
+    "RestartMediaMTXDrill",
+    "LiveDrill",
+    "LiveSettings",
+]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class LiveProfile(_Model):
+    """What every synthetic camera publishes. Clips are encoded once and replayed."""
+
+    width: int = Field(default=1280, ge=64, description="Frame width, pixels (even).")
+    height: int = Field(default=720, ge=64, description="Frame height, pixels (even).")
+    fps: int = Field(default=15, ge=1, le=60)
+    bitrate_mbps: float = Field(default=1.0, gt=0, description="Encoder bitrate cap, Mbps.")
+    keyframe_s: float = Field(default=1.0, gt=0, description="Keyframe interval, seconds.")
+    clip_s: float = Field(default=20.0, gt=0, description="Length of the looped clip, seconds.")
+    scenes: int = Field(default=3, ge=1, le=20,
+                        description="Distinct scenes; camera k shows scene k mod scenes.")
+    collision_at_s: float | None = Field(
+        default=8.0, description="A rear-end collision this far into each loop (None: none).")
+    people: int = Field(default=5, ge=0)
+    vehicles: int = Field(default=4, ge=0)
+    night_depth: float = Field(default=0.15, ge=0, lt=1,
+                               description="Brightness swing over one loop (0: none).")
+
+    @property
+    def gop_frames(self) -> int:
+        return max(1, round(self.keyframe_s * self.fps))
+
+
+class LiveRecorders(_Model):
+    """Recorder actors: each records many cameras, one thread per stream."""
+
+    count: int = Field(default=3, ge=1, description="Recorder actors.")
+    max_streams: int = Field(default=30, ge=1, description="Most streams one recorder takes.")
+    ingest_mbps: float = Field(default=100.0, gt=0, description="Ingest limit per recorder.")
+    container: Literal["mp4", "mpegts"] = Field(
+        default="mp4", description="Segment file format (stream copy either way).")
+    reconnect_max_s: float = Field(default=1.0, gt=0,
+                                   description="Longest pause between reconnection attempts.")
+
+
+class LiveAnalyser(_Model):
+    """The analyser actor: keyframe decoding, motion, people/vehicles, incidents."""
+
+    enabled: bool = True
+    cameras: int | None = Field(default=None, ge=1,
+                                description="Analyse the first N cameras (None: all).")
+    width: int = Field(default=640, ge=64, description="Frames are scaled to this width.")
+    min_interval_s: float = Field(default=0.9, ge=0,
+                                  description="Analyse at most one keyframe per camera this often.")
+
+
+class ManagedMediaMTX(_Model):
+    """The twin builds (`make mediamtx`), configures and starts MediaMTX itself."""
+
+    type: Literal["managed"] = "managed"
+    log_level: Literal["error", "warn", "info", "debug"] = "warn"
+
+
+class ExternalMediaMTX(_Model):
+    """A MediaMTX the user runs (e.g. the official container) with a config the twin reads.
+
+    `config` is that server's mediamtx.yml: the twin takes its users (one publisher per camera
+    path, `recorder`, `analyser`, `admin`) from it. The twin never starts or stops it, so the
+    restart drill is refused.
+    """
+
+    type: Literal["external"] = "external"
+    host: str = "127.0.0.1"
+    rtsp_port: int = Field(default=8554, ge=1, le=65535)
+    api_port: int = Field(default=9997, ge=1, le=65535)
+    metrics_port: int = Field(default=9998, ge=1, le=65535)
+    config: Path
+
+
+class KillRecorderDrill(_Model):
+    """Kill a recorder actor (no goodbye): the supervisor must notice and move its cameras."""
+
+    type: Literal["kill_recorder"] = "kill_recorder"
+    at_s: float = Field(gt=0, description="When, seconds from the start of recording.")
+    recorder: int = Field(default=0, ge=0, description="Which recorder (0-based).")
+
+
+class RestartMediaMTXDrill(_Model):
+    """Stop MediaMTX and start it again on the same ports: every stream breaks and recovers."""
+
+    type: Literal["restart_mediamtx"] = "restart_mediamtx"
+    at_s: float = Field(gt=0, description="When, seconds from the start of recording.")
+    down_s: float = Field(default=0.0, ge=0, description="How long it stays down.")
+
+
+LiveDrill = Annotated[Union[KillRecorderDrill, RestartMediaMTXDrill], Field(discriminator="type")]
+MediaMTXChoice = Annotated[Union[ManagedMediaMTX, ExternalMediaMTX], Field(discriminator="type")]
+
+
+class LiveSettings(_Model):
+    """How `twin live` runs this scenario for real (see twin/live/run.py)."""
+
+    duration_s: float = Field(default=150.0, gt=0, description="Recording time, seconds.")
+    segment_s: float = Field(default=6.0, gt=0,
+                             description="Segment length; cut at the first keyframe after it.")
+    retention_s: float | None = Field(
+        default=None, gt=0, description="Retention override, seconds (wins over compression).")
+    time_compression: float = Field(
+        default=1.0, ge=1, description="recording.retention_days is divided by this factor.")
+    sweep_interval_s: float = Field(default=5.0, gt=0)
+    sweep_batch_segments: int = Field(default=1000, ge=1)
+    heartbeat_interval_s: float = Field(default=0.5, gt=0)
+    heartbeat_timeout_s: float = Field(
+        default=2.0, gt=0, description="A recorder silent this long is declared lost.")
+    startup_timeout_s: float = Field(default=60.0, gt=0)
+    profile: LiveProfile = Field(default_factory=LiveProfile)
+    recorders: LiveRecorders = Field(default_factory=LiveRecorders)
+    analyser: LiveAnalyser = Field(default_factory=LiveAnalyser)
+    mediamtx: MediaMTXChoice = Field(default_factory=ManagedMediaMTX)
+    drills: list[LiveDrill] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _checks(self) -> LiveSettings:
+        p = self.profile
+        if p.width % 2 or p.height % 2:
+            raise ValueError(f"live.profile width x height ({p.width}x{p.height}) must be even")
+        if p.collision_at_s is not None and not 0 < p.collision_at_s < p.clip_s:
+            raise ValueError(
+                f"live.profile.collision_at_s ({p.collision_at_s}) must be inside the clip "
+                f"(0, {p.clip_s})")
+        if self.segment_s < p.keyframe_s:
+            raise ValueError(
+                f"live.segment_s ({self.segment_s}) must be >= live.profile.keyframe_s "
+                f"({p.keyframe_s}): segments are cut on keyframes")
+        if self.heartbeat_timeout_s <= self.heartbeat_interval_s:
+            raise ValueError(
+                f"live.heartbeat_timeout_s ({self.heartbeat_timeout_s}) must be longer than "
+                f"live.heartbeat_interval_s ({self.heartbeat_interval_s})")
+        for i, d in enumerate(self.drills):
+            if d.at_s >= self.duration_s:
+                raise ValueError(f"live.drills[{i}].at_s ({d.at_s}) must be before the end of "
+                                 f"the run (duration_s {self.duration_s})")
+            if isinstance(d, KillRecorderDrill):
+                if d.recorder >= self.recorders.count:
+                    raise ValueError(f"live.drills[{i}].recorder ({d.recorder}) must be < "
+                                     f"live.recorders.count ({self.recorders.count})")
+                if self.recorders.count < 2:
+                    raise ValueError(f"live.drills[{i}] kills a recorder but there is only one: "
+                                     f"set live.recorders.count >= 2")
+            if isinstance(d, RestartMediaMTXDrill) and isinstance(self.mediamtx, ExternalMediaMTX):
+                raise ValueError(f"live.drills[{i}] restarts MediaMTX, which is external here; "
+                                 f"use a managed server or drop the drill")
+        return self
+
+    def retention_for(self, retention_days: float) -> float:
+        """Retention of this live run, seconds."""
+        if self.retention_s is not None:
+            return self.retention_s
+        return retention_days * 86_400.0 / self.time_compression

@@ -1,0 +1,170 @@
+"""The live catalog on disk: SQLite (standard library, WAL) under the core RunCatalog.
+
+Theory of operation. Every finished segment file is one row, written in one transaction by
+the recorder that closed the file (the file is complete and renamed into place first, so a row
+never points at half a file; a recorder killed mid-transaction leaves no row, SQLite rolls it
+back). Rows are never removed: a segment goes `stored -> deleting -> deleted`, so the run's
+whole footage record stays queryable for gap analysis after retention has removed the files.
+
+The core never sees SQLite: :meth:`LiveStore.sync_into` feeds new rows into a
+:class:`~twin.core.catalog.RunCatalog` (one run per segment, `add_segment`), which plans the
+sweeps exactly as in the simulation. The sweeper then marks the plan's rows `deleting`, unlinks
+the files and marks them `deleted`; :meth:`LiveStore.recover` finishes a sweep that was cut off
+between the two, so catalog and disk agree after any stop.
+
+Several processes (recorders, sweeper, the driver) open the same file; WAL lets readers run
+beside the one writer and `busy_timeout` makes writers queue instead of failing.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+from twin.errors import CatalogError
+
+__all__ = ["SegmentRow", "LiveStore"]
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS segments (
+    id          INTEGER PRIMARY KEY,
+    camera      TEXT NOT NULL,
+    recorder    TEXT NOT NULL,
+    start_s     REAL NOT NULL,
+    end_s       REAL NOT NULL,
+    size_bytes  INTEGER NOT NULL,
+    packets     INTEGER NOT NULL,
+    key         TEXT NOT NULL UNIQUE,
+    sha256      TEXT NOT NULL,
+    state       TEXT NOT NULL DEFAULT 'stored'
+                CHECK (state IN ('stored', 'deleting', 'deleted')),
+    written_at  REAL NOT NULL,
+    deleted_at  REAL,
+    CHECK (end_s > start_s)
+);
+CREATE INDEX IF NOT EXISTS segments_camera ON segments (camera, start_s);
+CREATE INDEX IF NOT EXISTS segments_state ON segments (state);
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class SegmentRow:
+    """One segment file as the live catalog holds it (times on the run clock, seconds)."""
+
+    id: int
+    camera: str
+    recorder: str
+    start_s: float
+    end_s: float
+    size_bytes: int
+    packets: int
+    key: str  # path relative to the segment root
+    sha256: str
+    state: str
+    written_at: float
+    deleted_at: float | None
+
+
+class LiveStore:
+    """The SQLite file of one live run; cheap to open in each process that needs it."""
+
+    def __init__(self, path: Path, *, timeout_s: float = 30.0) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._db = sqlite3.connect(self.path, timeout=timeout_s, isolation_level=None,
+                                   check_same_thread=False)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db.execute(f"PRAGMA busy_timeout={int(timeout_s * 1000)}")
+        self._db.executescript(_SCHEMA)
+
+    def close(self) -> None:
+        self._db.close()
+
+    # -- writing ----------------------------------------------------------------------------
+    def add_segment(self, camera: str, recorder: str, start_s: float, end_s: float,
+                    size_bytes: int, packets: int, key: str, sha256: str) -> int:
+        """Record one finished, renamed segment file; returns its row id."""
+        if not end_s > start_s:
+            raise CatalogError(
+                f"segment {key!r}: end ({end_s}) must be after start ({start_s}); check the "
+                f"recorder's segment boundaries")
+        with self._tx():
+            cur = self._db.execute(
+                "INSERT INTO segments (camera, recorder, start_s, end_s, size_bytes, packets, "
+                "key, sha256, written_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (camera, recorder, start_s, end_s, size_bytes, packets, key, sha256, time.time()))
+        return int(cur.lastrowid or 0)
+
+    def mark(self, keys: Iterable[str], state: str) -> int:
+        """Move the segments with these keys to `deleting` or `deleted`; returns rows changed."""
+        if state not in ("deleting", "deleted"):
+            raise CatalogError(f"state {state!r}; expected 'deleting' or 'deleted'")
+        keys = list(keys)
+        if not keys:
+            return 0
+        now = time.time()
+        with self._tx():
+            cur = self._db.executemany(
+                "UPDATE segments SET state = ?, deleted_at = ? WHERE key = ? AND state != 'deleted'",
+                [(state, now if state == "deleted" else None, k) for k in keys])
+        return cur.rowcount
+
+    def _tx(self):
+        return _Transaction(self._db)
+
+    # -- reading ----------------------------------------------------------------------------
+    def rows(self, *, after_id: int = 0, state: str | None = None) -> list[SegmentRow]:
+        """Segments with id > after_id (optionally in one state), in id order."""
+        sql = "SELECT * FROM segments WHERE id > ?"
+        args: list[object] = [after_id]
+        if state is not None:
+            sql += " AND state = ?"
+            args.append(state)
+        return [SegmentRow(*r) for r in self._db.execute(sql + " ORDER BY id", args)]
+
+    def count(self, state: str | None = None) -> int:
+        if state is None:
+            return int(self._db.execute("SELECT COUNT(*) FROM segments").fetchone()[0])
+        return int(self._db.execute("SELECT COUNT(*) FROM segments WHERE state = ?",
+                                    (state,)).fetchone()[0])
+
+    def sync_into(self, catalog, camera_index: dict[str, int], recorder_index: dict[str, int],
+                  after_id: int) -> tuple[int, dict[int, str]]:
+        """Add stored segments with id > after_id to a RunCatalog; returns (last id, run->key)."""
+        last = after_id
+        added: dict[int, str] = {}
+        for r in self.rows(after_id=after_id):
+            last = r.id
+            if r.state != "stored":
+                continue
+            rid = catalog.add_segment(camera_index[r.camera], recorder_index[r.recorder],
+                                      r.start_s, r.end_s, r.size_bytes, r.key, r.sha256)
+            added[rid] = r.key
+        return last, added
+
+    def recover(self, root: Path) -> int:
+        """Finish an interrupted sweep: unlink `deleting` files, mark them deleted.
+
+        Files live at `root / <recorder> / <key>` (one directory per recorder, its "disk").
+        """
+        rows = self.rows(state="deleting")
+        for r in rows:
+            (root / r.recorder / r.key).unlink(missing_ok=True)
+        return self.mark([r.key for r in rows], "deleted")
+
+
+class _Transaction:
+    """BEGIN IMMEDIATE ... COMMIT (ROLLBACK on error): take the write lock up front."""
+
+    def __init__(self, db: sqlite3.Connection) -> None:
+        self._db = db
+
+    def __enter__(self) -> None:
+        self._db.execute("BEGIN IMMEDIATE")
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        self._db.execute("ROLLBACK" if exc_type else "COMMIT")
