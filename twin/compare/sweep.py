@@ -179,11 +179,17 @@ def _ray_init() -> bool:
 
     if ray.is_initialized():
         return False
-    if os.environ.get("RAY_ADDRESS"):
-        ray.init(log_to_driver=False)  # the address comes from the environment
-    else:
-        ray.init(address="local", num_cpus=min(2, os.cpu_count() or 1),
-                 include_dashboard=False, log_to_driver=False)
+    address = os.environ.get("RAY_ADDRESS")
+    try:
+        if address:
+            ray.init(log_to_driver=False)  # the address comes from the environment
+        else:
+            ray.init(address="local", num_cpus=min(2, os.cpu_count() or 1),
+                     include_dashboard=False, log_to_driver=False)
+    except Exception as err:  # Ray raises bare Exception/ConnectionError on start-up failures
+        where = f"the Ray cluster at RAY_ADDRESS={address}" if address else "a local Ray instance"
+        raise TwinError(f"could not start {where}: {err}; retry when the machine is less "
+                        "loaded, check the address, or run with --backend local") from err
     return True
 
 
