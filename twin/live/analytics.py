@@ -86,10 +86,15 @@ class CameraAnalytics:
     """Per-camera state: the background model and the stopped-vehicle regions."""
 
     def __init__(self, width: int, height: int, *, stay_iou: float = 0.6,
-                 edge_density_min: float = 0.04, warmup_frames: int = 3) -> None:
+                 edge_density_min: float = 0.04, warmup_frames: int = 3,
+                 learning_rate: float = 0.02, var_threshold: float = 16.0,
+                 merge_px: int = 9) -> None:
         self.width, self.height = width, height
-        self.mog = cv2.createBackgroundSubtractorMOG2(history=60, varThreshold=25,
+        # An explicit learning rate: MOG2's own (1/history, faster while it warms up) folds a
+        # stopped vehicle into the background within a few frames at keyframe rate.
+        self.mog = cv2.createBackgroundSubtractorMOG2(history=100, varThreshold=var_threshold,
                                                       detectShadows=False)
+        self.learning_rate = learning_rate
         self.min_area = (width * height) * 0.0015
         self.vehicle_area = (width * height) * 0.01
         self.stay_iou = stay_iou
@@ -99,7 +104,7 @@ class CameraAnalytics:
         self._prev_vehicles: list[Box] = []
         self._alerted: list[tuple[Box, int]] = []  # (region, last frame seen)
         self._k3 = cv2.getStructuringElement(cv2.MORPH_RECT, (3, 3))
-        self._k9 = cv2.getStructuringElement(cv2.MORPH_RECT, (9, 9))
+        self._k9 = cv2.getStructuringElement(cv2.MORPH_RECT, (merge_px, merge_px))
 
     @property
     def warm(self) -> bool:
@@ -109,7 +114,7 @@ class CameraAnalytics:
         """Analyse one frame (BGR, width x height) taken at `t_s`."""
         self.frames += 1
         gray = cv2.GaussianBlur(cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY), (5, 5), 0)
-        fg = self.mog.apply(gray)
+        fg = self.mog.apply(gray, learningRate=1.0 if self.frames == 1 else self.learning_rate)
         _, fg = cv2.threshold(fg, 200, 255, cv2.THRESH_BINARY)
         fg = cv2.morphologyEx(fg, cv2.MORPH_OPEN, self._k3)
         fg = cv2.morphologyEx(fg, cv2.MORPH_CLOSE, self._k9)

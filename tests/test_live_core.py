@@ -1,0 +1,142 @@
+"""The live twin's logic without Ray or MediaMTX: settings, sweeper on real files, supervisor,
+gap measurement. Fast; the real-parts tests are in test_live_recorder.py and test_live_run.py."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import pytest
+from pydantic import ValidationError
+
+from twin.live.failover import Supervisor
+from twin.live.measure import check_files, footage
+from twin.live.settings import LiveSettings
+from twin.live.store import LiveStore
+from twin.live.sweeper import Sweeper
+
+from tests.helpers import scenario
+
+
+# -- settings ----------------------------------------------------------------------------------
+def test_live_section_is_optional_and_validated() -> None:
+    assert scenario().live is None
+    sc = scenario(live={"retention_s": 30, "drills": [{"type": "kill_recorder", "at_s": 5}]})
+    assert sc.live.retention_for(30) == 30 and sc.live.drills[0].recorder == 0
+    assert LiveSettings(time_compression=43_200).retention_for(30) == pytest.approx(60.0)
+
+
+@pytest.mark.parametrize(("live", "message"), [
+    ({"segment_s": 0.5}, r"segment_s \(0.5\) must be >= live.profile.keyframe_s"),
+    ({"drills": [{"type": "kill_recorder", "at_s": 500}]}, r"at_s \(500.0\) must be before"),
+    ({"recorders": {"count": 1}, "drills": [{"type": "kill_recorder", "at_s": 5}]},
+     "there is only one"),
+    ({"heartbeat_timeout_s": 0.5}, "must be longer than"),
+    ({"profile": {"collision_at_s": 30}}, "must be inside the clip"),
+])
+def test_bad_live_settings_are_refused(live: dict, message: str) -> None:
+    with pytest.raises(ValidationError, match=message):
+        LiveSettings.model_validate(live)
+
+
+# -- sweeper on real files ---------------------------------------------------------------------
+def _segment(store: LiveStore, root: Path, cam: str, rec: str, start: float, seg: float) -> str:
+    key = f"{cam}/{cam}-{round(start * 1000):010d}.mp4"
+    path = root / rec / key
+    path.parent.mkdir(parents=True, exist_ok=True)
+    data = f"{cam}{start}".encode()
+    path.write_bytes(data)
+    store.add_segment(cam, rec, start, start + seg, len(data), 1, key,
+                      hashlib.sha256(data).hexdigest())
+    return key
+
+
+def test_sweeper_deletes_exactly_the_due_files_and_keeps_catalog_and_disk_in_step(
+        tmp_path: Path) -> None:
+    root, db = tmp_path / "seg", tmp_path / "cat.sqlite"
+    store = LiveStore(db)
+    keys = {}
+    for cam, rec in (("c1", "r1"), ("c2", "r2")):
+        for k in range(10):  # 6 s segments from t=3
+            keys[(cam, k)] = _segment(store, root, cam, rec, 3.0 + 6 * k, 6.0)
+    sweeper = Sweeper(db, root, ["c1", "c2"], ["r1", "r2"], retention_s=30.0, batch_segments=100)
+    held = sweeper.hold("case-1", "c2", 10.0, 16.0, now_s=70.0)  # c2's segments 1 and 2
+    assert held == 2
+    report = sweeper.sweep(now_s=70.0)  # due: end <= 40, i.e. segments 0..5 (end 9..39)
+    expected = {keys[("c1", k)] for k in range(6)} | {keys[("c2", k)] for k in (0, 3, 4, 5)}
+    assert set(report.deleted_keys) == expected and report.missing_files == 0
+    on_disk = {str(p.relative_to(root / p.relative_to(root).parts[0]))
+               for p in root.rglob("*.mp4")}
+    assert on_disk == set(keys.values()) - expected
+    states = {r.key: r.state for r in store.rows()}
+    assert {k for k, s in states.items() if s == "deleted"} == expected
+    assert check_files(root, store.rows())["missing"] == 0
+    # Nothing more is due until time moves on; the held segments stay after their release.
+    assert sweeper.sweep(now_s=70.0).deleted_keys == ()
+    sweeper.release("case-1")
+    assert set(sweeper.sweep(now_s=70.0).deleted_keys) == {keys[("c2", 1)], keys[("c2", 2)]}
+    sweeper.close()
+
+
+def test_a_sweep_cut_off_between_mark_and_unlink_is_finished_on_restart(tmp_path: Path) -> None:
+    root, db = tmp_path / "seg", tmp_path / "cat.sqlite"
+    store = LiveStore(db)
+    key = _segment(store, root, "c1", "r1", 0.0, 6.0)
+    store.mark([key], "deleting")  # the sweeper stopped here
+    assert (root / "r1" / key).exists()
+    sweeper = Sweeper(db, root, ["c1"], ["r1"], 10.0, 100)
+    assert sweeper.recovered == 1 and not (root / "r1" / key).exists()
+    assert [r.state for r in store.rows()] == ["deleted"]
+    sweeper.close()
+
+
+def test_store_refuses_a_segment_that_ends_before_it_starts(tmp_path: Path) -> None:
+    from twin.errors import CatalogError
+
+    with pytest.raises(CatalogError, match=r"end \(1.0\) must be after start \(2.0\)"):
+        LiveStore(tmp_path / "c.sqlite").add_segment("c", "r", 2.0, 1.0, 1, 1, "k", "")
+
+
+# -- supervisor --------------------------------------------------------------------------------
+def test_supervisor_moves_a_silent_recorders_cameras_within_survivors_limits() -> None:
+    cams = {f"c{i:02d}": 1.0 for i in range(9)}
+    sup = Supervisor(["r1", "r2", "r3"], max_streams=5, ingest_mbps=100, camera_mbps=cams,
+                     interval_s=0.5, timeout_s=2.0, now_s=0.0)
+    first = sup.place_all()
+    assert sorted(first.values()) == ["r1"] * 3 + ["r2"] * 3 + ["r3"] * 3
+    for t in (0.5, 1.0, 1.5):
+        sup.beat(["r1", "r2", "r3"], t)
+    sup.beat(["r2", "r3"], 2.0)  # r1 fell silent after 1.5 s
+    assert sup.check(3.0) == []  # silent for 1.5 s: suspect, not lost
+    sup.beat(["r2", "r3"], 3.4)
+    moves = sup.check(3.5)
+    assert {m.camera for m in moves} == {c for c, r in first.items() if r == "r1"}
+    assert all(m.from_recorder == "r1" and m.to_recorder in ("r2", "r3") for m in moves)
+    sup.applied()
+    after = sup.assignment()
+    assert max(list(after.values()).count(r) for r in ("r2", "r3")) <= 5
+    assert sup.state("r1") == "down" and "r1" not in after.values()
+
+
+def test_supervisor_reports_cameras_nobody_can_take() -> None:
+    sup = Supervisor(["r1", "r2"], max_streams=3, ingest_mbps=100,
+                     camera_mbps={f"c{i}": 1.0 for i in range(6)}, interval_s=1, timeout_s=2)
+    sup.place_all()
+    sup.beat(["r2"], 2.5)
+    moves = sup.check(3.0)
+    assert [m.to_recorder for m in moves] == [None, None, None]
+
+
+# -- gaps from the catalog ---------------------------------------------------------------------
+def test_gaps_are_split_between_drills_and_unexplained(tmp_path: Path) -> None:
+    from types import SimpleNamespace
+
+    store = LiveStore(tmp_path / "c.sqlite")
+    for start, end in ((0, 6), (6, 12), (12, 15.5), (19, 25), (25, 31), (33, 39)):
+        store.add_segment("c1", "r1", start, end, 10, 1, f"c1/{start}", "")
+    o = SimpleNamespace(cameras=["c1"], t_end=39.0, events=[
+        {"t_s": 15.0, "kind": "drill_kill_recorder", "recorder": "r1", "cameras": ["c1"]}])
+    f = footage(o, store.rows())["c1"]
+    assert f.gaps == [(31, 33)]
+    assert f.fault_gaps == [{"fault": "kill r1", "fault_s": 15.0, "gap_s": 3.5,
+                             "recovery_s": 4.0, "from_s": 15.5, "to_s": 19.0}]
