@@ -250,8 +250,11 @@ class FailoverController:
         loads.streams[r] = 0
         self.rec_of[self.rec_of == r] = -1
         self.pending[self.pending == r] = -1
-        to = self._place(cams)
-        self.pending[cams] = to
+        # A camera on its way to r (a fail-back) from a live recorder simply stays there.
+        stay = self.rec_of[cams] >= 0
+        to = self.rec_of[cams].copy()
+        to[~stay] = self._place(cams[~stay])
+        self.pending[cams[~stay]] = to[~stay]
         return self._command(now + self.reassign_s, "failover", r, cams, to)
 
     def recorder_returned(self, r: int, now: float) -> Reassign:
