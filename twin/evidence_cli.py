@@ -45,8 +45,21 @@ from pathlib import Path
 from typing import Any
 
 from twin.core.access import AccessDesk, AccessPolicy, AccessRequest, Action, Officer
-from twin.core.audit import GENESIS_HASH, AuditAnchor, AuditEntry, AuditKind, AuditTrail, parse_jsonl, verify
-from twin.core.evidence import build_manifest, plan_preservation, verify_manifest, PreservationRequest
+from twin.core.audit import (
+    GENESIS_HASH,
+    AuditAnchor,
+    AuditEntry,
+    AuditKind,
+    AuditTrail,
+    parse_jsonl,
+    verify,
+)
+from twin.core.evidence import (
+    PreservationRequest,
+    build_manifest,
+    plan_preservation,
+    verify_manifest,
+)
 from twin.core.types import Interval, SegmentRef
 from twin.errors import AccessDenied, AuditError, EvidenceError, ScenarioError
 
@@ -56,7 +69,8 @@ DESK_DIR = "evidence"
 TRAIL = "audit.jsonl"
 ANCHOR = "audit_anchor.json"
 POLICY = "policy.json"
-SIM_ANCHOR_EVENT = "evidence.audit_anchor"  # twin.sim.evidence.ANCHOR_EVENT (not imported: no SimPy here)
+# = twin.sim.evidence.ANCHOR_EVENT, not imported so that this module loads without SimPy.
+SIM_ANCHOR_EVENT = "evidence.audit_anchor"
 
 
 def _say(msg: str) -> None:
@@ -70,7 +84,9 @@ def _anchor_from(obj: Any, where: str) -> AuditAnchor:
     try:
         return AuditAnchor(int(obj["count"]), str(obj["head_hash"]))
     except (KeyError, TypeError, ValueError) as exc:
-        raise EvidenceError(f"{where}: not an audit anchor (expected count and head_hash): {exc}") from None
+        raise EvidenceError(
+            f"{where}: not an audit anchor (expected count and head_hash): {exc}"
+        ) from None
 
 
 def _first_bad_line(entries: list[AuditEntry]) -> str:
@@ -97,8 +113,8 @@ def verify_trail_file(path: Path, anchors: list[tuple[str, AuditAnchor]]) -> tup
         except AuditError as exc:
             return False, f"{path}: {_first_bad_line(entries)}: {exc} (anchor: {where})"
     heads = ", ".join(f"{where}" for where, _ in anchors)
-    return True, (f"{path}: {len(entries):,} entries verify; head {entries[-1].hash[:16] if entries else '-'}"
-                  f"... matches the anchor in {heads}")
+    head = entries[-1].hash[:16] if entries else "-"
+    return True, f"{path}: {len(entries):,} entries verify; head {head}... matches {heads}"
 
 
 def verify_run_audit(run_dir: Path) -> list[tuple[bool, str]]:
@@ -119,8 +135,10 @@ def verify_run_audit(run_dir: Path) -> list[tuple[bool, str]]:
     desk = run_dir / DESK_DIR / TRAIL
     if desk.exists():
         side = run_dir / DESK_DIR / ANCHOR
-        anchors = [(f"{DESK_DIR}/{ANCHOR}", _anchor_from(json.loads(side.read_text()), str(side)))] \
-            if side.exists() else []
+        anchors = []
+        if side.exists():
+            anchor = _anchor_from(json.loads(side.read_text()), str(side))
+            anchors = [(f"{DESK_DIR}/{ANCHOR}", anchor)]
         found.append(verify_trail_file(desk, anchors))
     if not found:
         raise EvidenceError(
@@ -184,7 +202,8 @@ class _Desk:
             f.write(self.trail.to_jsonl(start=self.written))
         self.written = len(self.trail)
         a = self.trail.anchor()
-        (self.folder / ANCHOR).write_text(json.dumps({"count": a.count, "head_hash": a.head_hash}) + "\n")
+        anchor = {"count": a.count, "head_hash": a.head_hash}
+        (self.folder / ANCHOR).write_text(json.dumps(anchor) + "\n")
 
 
 def _policy_from_scenario(path: Path) -> AccessPolicy:
@@ -192,8 +211,10 @@ def _policy_from_scenario(path: Path) -> AccessPolicy:
 
     sc = load_scenario(path)
     if sc.evidence is None:
-        raise ScenarioError(f"{path}: has no evidence: section, so no access policy; use a scenario "
-                            "with one (e.g. scenarios/evidence-7000.yaml)")
+        raise ScenarioError(
+            f"{path}: has no evidence: section, so no access policy; use a scenario with one "
+            "(e.g. scenarios/evidence-7000.yaml)"
+        )
     a = sc.evidence.access
     return AccessPolicy(tuple(a.ranks), a.view_min_rank, a.export_min_rank,
                         a.expire_after_h * 3600.0, a.valid_for_h * 3600.0)
@@ -234,7 +255,9 @@ def open_desk(run_dir: Path, scenario: Path | None, create: bool) -> _Desk:
         try:
             trail = AuditTrail.from_entries(entries, anchor)
         except AuditError as exc:
-            raise EvidenceError(f"{folder / TRAIL}: the trail does not verify ({exc}); nothing was done") from None
+            raise EvidenceError(
+                f"{folder / TRAIL}: the trail does not verify ({exc}); nothing was done"
+            ) from None
     desk = replay_desk(entries, policy)
     desk.trail = trail  # from here on, steps go on the run's own trail
     if create and not policy_file.exists():
@@ -329,16 +352,17 @@ def verify_export(dest: Path) -> tuple[bool, str]:
             hashes[p.relative_to(dest).as_posix()] = _sha256_file(p)
     check = verify_manifest(manifest, hashes)
     if check.ok:
-        return True, (f"{path}: intact; {manifest['file_count']} files, {manifest['total_bytes']:,} "
-                      f"bytes match their SHA-256; {len(manifest['missing'])} missing interval(s) "
-                      f"declared; manifest {manifest['manifest_sha256'][:16]}...")
+        return True, (f"{path}: intact; {manifest['file_count']} files, "
+                      f"{manifest['total_bytes']:,} bytes match their SHA-256; "
+                      f"{len(manifest['missing'])} missing interval(s) declared; "
+                      f"manifest {manifest['manifest_sha256'][:16]}...")
     problems = []
     if not check.manifest_intact:
         problems.append("the manifest was edited (its own hash does not match)")
     problems += [f"{k} is missing" for k in check.missing]
     problems += [f"{k} hashes to {found[:16]}..., manifest says {exp[:16]}..."
                  for k, exp, found in check.mismatched]
-    return False, f"{path}: FAILED: " + "; ".join(problems)
+    return False, f"{path}: " + "; ".join(problems)
 
 
 # -- commands ----------------------------------------------------------------------------------
@@ -370,8 +394,10 @@ def cmd_request(args: argparse.Namespace) -> int:
     rid = f"req-{n:04d}"
     window = Interval(float(args.start_s), float(args.end_s))
     try:
-        d.desk.submit(AccessRequest(rid, Officer(args.officer, args.rank), args.case or f"case-{rid}",
-                                    Action(args.action), tuple(args.camera), window, now))
+        d.desk.submit(AccessRequest(
+            rid, Officer(args.officer, args.rank), args.case or f"case-{rid}",
+            Action(args.action), tuple(args.camera), window, now,
+        ))
     except AccessDenied as exc:
         return _refused(d, exc)
     d.save()
@@ -426,7 +452,7 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 def cmd_verify(args: argparse.Namespace) -> int:
     ok, line = verify_export(Path(args.dest))
-    _say(line)
+    _say(("ok      " if ok else "FAILED  ") + line)
     return 0 if ok else 1
 
 
@@ -439,7 +465,8 @@ def cmd_status(args: argparse.Namespace) -> int:
         if rec.state.value in ("pending", "approved") and rec.deadline_s <= now:
             state += " (due to expire)"
         _say(f"{r.request_id}  {r.action.value:6}  {state:24}  {r.requester.officer_id} "
-             f"({r.requester.rank})  {','.join(r.cameras)}  [{r.window.start_s:g}, {r.window.end_s:g})")
+             f"({r.requester.rank})  {','.join(r.cameras)}  "
+             f"[{r.window.start_s:g}, {r.window.end_s:g})")
     return 0
 
 

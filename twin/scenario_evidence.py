@@ -106,13 +106,17 @@ class PreservationSettings(_Model):
         default=3600, ge=0, description="Time from the request to the evidence copy being complete."
     )
     case_days: float = Field(
-        default=180, gt=0, description="Time from the request until the case closes and its copy is deleted."
+        default=180,
+        gt=0,
+        description="Time from the request until the case closes and its copy is deleted.",
     )
 
     @model_validator(mode="after")
     def _window(self) -> PreservationSettings:
         if self.window_before_s + self.window_after_s <= 0:
-            raise ValueError("window_before_s + window_after_s must be > 0: a request needs footage")
+            raise ValueError(
+                "window_before_s + window_after_s must be > 0: a request needs footage"
+            )
         return self
 
 
@@ -132,8 +136,12 @@ class AccessSettings(_Model):
     )
     view_min_rank: str = Field(description="Lowest rank that may approve a view.")
     export_min_rank: str = Field(description="Lowest rank that may approve an export.")
-    expire_after_h: float = Field(default=72, gt=0, description="A pending request expires after this, h.")
-    valid_for_h: float = Field(default=24, gt=0, description="An approval is good for this long, h.")
+    expire_after_h: float = Field(
+        default=72, gt=0, description="A pending request expires after this, h."
+    )
+    valid_for_h: float = Field(
+        default=24, gt=0, description="An approval is good for this long, h."
+    )
     requester_ranks: dict[str, Annotated[float, Field(ge=0)]] = Field(
         description="Relative weights of the requesting officer's rank."
     )
@@ -151,7 +159,10 @@ class AccessSettings(_Model):
         "the minimum rank, who decides after another approval_delay (else it just expires).",
     )
     refuse_share: float = Field(
-        default=0.05, ge=0, le=1, description="Share of decisions by a senior enough officer that refuse."
+        default=0.05,
+        ge=0,
+        le=1,
+        description="Share of decisions by a senior enough officer that refuse.",
     )
     use_delay_h: float = Field(default=0.5, ge=0, description="Time from approval to the use, h.")
     attempt_without_approval: bool = Field(
@@ -166,12 +177,16 @@ class AccessSettings(_Model):
             raise ValueError(f"ranks {self.ranks} must be distinct")
         for name in ("view_min_rank", "export_min_rank"):
             if getattr(self, name) not in self.ranks:
-                raise ValueError(f"{name} {getattr(self, name)!r} is not one of the ranks {self.ranks}")
+                raise ValueError(
+                    f"{name} {getattr(self, name)!r} is not one of the ranks {self.ranks}"
+                )
         for name in ("requester_ranks", "view_approver_ranks", "export_approver_ranks"):
             weights = getattr(self, name)
             unknown = sorted(set(weights) - set(self.ranks))
             if unknown:
-                raise ValueError(f"{name} names unknown ranks {unknown}; expected some of {self.ranks}")
+                raise ValueError(
+                    f"{name} names unknown ranks {unknown}; expected some of {self.ranks}"
+                )
             if sum(weights.values()) <= 0:
                 raise ValueError(f"{name}: at least one weight must be > 0")
         return self

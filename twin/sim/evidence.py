@@ -61,7 +61,9 @@ from twin.scenario_evidence import ChoiceDelay, Delay, EvidenceSettings
 if TYPE_CHECKING:
     from twin.sim.engine import CityEngine, SimOutcome
 
-__all__ = ["SPAWN_KEY", "AUDIT_FILE", "ANCHOR_FILE", "ANCHOR_EVENT", "EvidenceExtension", "draw_delays_s"]
+__all__ = [
+    "SPAWN_KEY", "AUDIT_FILE", "ANCHOR_FILE", "ANCHOR_EVENT", "EvidenceExtension", "draw_delays_s",
+]
 
 SPAWN_KEY = (0x45564944,)  # "EVID": this extension's own branch of the scenario seed
 AUDIT_FILE = "audit.jsonl"
@@ -254,7 +256,9 @@ class EvidenceExtension:
         window = Interval(float(self._pres_w[k, 0]), float(self._pres_w[k, 1]))
         self.preserve([self.catalog.camera_names[c] for c in cams], window)
 
-    def preserve(self, cameras: Sequence[str], window: Interval, requested_by: str | None = None) -> str:
+    def preserve(
+        self, cameras: Sequence[str], window: Interval, requested_by: str | None = None
+    ) -> str:
         """A preservation request now, for `cameras` over `window` (which must have ended):
         plan it against the catalog, open the case, hold its footage, and schedule the copy
         and the case's release. Returns the case id."""
@@ -271,7 +275,9 @@ class EvidenceExtension:
         self.locker.open_case(plan, now)
         self._sync_holds(now)
         cutoff = now - self.retention_s
-        lost_ret = math.fsum(max(0.0, min(iv.end_s, cutoff) - iv.start_s) for _, iv in plan.missing())
+        lost_ret = math.fsum(
+            max(0.0, min(iv.end_s, cutoff) - iv.start_s) for _, iv in plan.missing()
+        )
         self.cases.append(_CaseStats(
             case_id, request.cameras, window, now, plan.requested_s, lost_ret,
             plan.lost_s - lost_ret, plan.bytes_to_copy,
@@ -395,7 +401,8 @@ class EvidenceExtension:
             self.counts["unapproved_access"] += 1
         for cam in grant.cameras:
             for seg in self.catalog.segments(now, camera=self.cam_index[cam], window=grant.window):
-                self.served_s += min(seg.end_s, grant.window.end_s) - max(seg.start_s, grant.window.start_s)
+                w = grant.window
+                self.served_s += min(seg.end_s, w.end_s) - max(seg.start_s, w.start_s)
         self.counts["access_served"] += 1
         return True
 
@@ -452,7 +459,8 @@ class EvidenceExtension:
                             c.requested_at_s, c.requested_s, c.lost_retention_s, c.lost_other_s,
                             c.bytes_to_copy, "" if c.copied_at_s is None else c.copied_at_s,
                             "" if c.released_at_s is None else c.released_at_s])
-        return {"audit": AUDIT_FILE, "audit_anchor": ANCHOR_FILE, "evidence_cases": "evidence_cases.csv"}
+        return {"audit": AUDIT_FILE, "audit_anchor": ANCHOR_FILE,
+                "evidence_cases": "evidence_cases.csv"}
 
     def plot(self, outcome: SimOutcome, out: Path) -> dict[str, str]:
         # The Extension protocol has no hook for data files; plot() is the one call that is
