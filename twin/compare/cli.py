@@ -44,7 +44,12 @@ def _compare_table(c) -> Table:
         t.add_column(lab, justify="right")
     t.add_row("targets", "", *["[green]PASS[/]" if col.results.passed else "[bold red]FAIL[/]"
                                for col in c.columns])
+    # The terminal gets the key and drill metrics; comparison.md and .csv have every metric.
+    from twin.compare.compare import DRILL_WORDS, KEY_METRICS
+
     for row in c.rows:
+        if row.metric not in KEY_METRICS and not any(w in row.metric for w in DRILL_WORDS):
+            continue
         cells = [fmt(row.values[0])]
         for i in range(1, len(c.columns)):
             v = row.verdict(i)
@@ -76,7 +81,12 @@ def cmd_compare(args: argparse.Namespace) -> int:
     write_csv(c, out)
     write_markdown(c, out, plots)
     con = _console()
-    con.print(_compare_table(c))
+    # Wide enough that no number is cut to "…" (a CI log or a narrow terminal scrolls instead).
+    width = max(con.width, 62 + sum(max(10, len(lab) + 3) for lab in c.labels))
+    from rich.console import Console
+
+    Console(file=con.file, width=width, force_terminal=con.is_terminal,
+            no_color=con.no_color).print(_compare_table(c))
     for m in c.missing():
         con.print(f"[yellow]note:[/] {m}", highlight=False)
     for col in c.columns:

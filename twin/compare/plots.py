@@ -22,7 +22,8 @@ __all__ = ["plot_comparison", "plot_districts", "plot_sweep", "BAR_METRICS"]
 BAR_METRICS: tuple[str, ...] = (
     "storage_needed_tb", "disk_total_tb", "storage_headroom_pct_min", "ingest_total_mbps",
     "backhaul_util_pct_max", "recorder_ingest_util_pct_max", "recorders", "recorders_needed",
-    "disks", "disks_needed", "segments_dropped", "cost_total_hkd",
+    "disks", "disks_needed", "segments_dropped", "camera_minutes_lost", "recovery_s_max",
+    "cost_total_hkd",
 )
 
 
@@ -40,7 +41,9 @@ def plot_comparison(c: Comparison, out: Path) -> str:
 
     names = [r.metric for r in c.rows]
     shown = [m for m in BAR_METRICS if m in names]
-    shown += [m for m in names if any(w in m for w in DRILL_WORDS) and m not in shown]
+    # other drill metrics only when some run measured a loss (an all-zero panel says nothing)
+    shown += [m for m in names if any(w in m for w in DRILL_WORDS) and m not in shown
+              and any(v for v in c.row(m).values)][:6]
     ncol = 3
     nrow = max(1, math.ceil(len(shown) / ncol))
     fig, axes = plt.subplots(nrow, ncol, figsize=(4.2 * ncol, 2.9 * nrow), squeeze=False)

@@ -1,0 +1,75 @@
+"""Sweep throughput: 16 variants of the 7,000-set city on Ray (both cores) against one after
+another in this process. Out of the default test run (bench/ is not in testpaths):
+
+    .venv/bin/pytest bench/bench_sweep.py --benchmark-only -s
+
+Both sides run the same 16 variants (recorders per pool x retention days); the speed-up is
+reported as a ratio measured in the same session, since the machine is shared. The Ray side
+includes starting and stopping the local Ray instance, as a user's `twin sweep` pays it; a
+second figure without that start-up is printed too. With RAY_ADDRESS set the Ray side runs
+on that cluster instead.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+from twin.compare.sweep import expand, parse_param, run_variants
+
+CITY = Path(__file__).resolve().parent.parent / "scenarios" / "city-7000.yaml"
+SMALL = Path(__file__).resolve().parent.parent / "scenarios" / "phase1-615.yaml"
+# 4 x 4 = 16 variants; the Yau Tsim Mong pool is the one sized closest to its limits.
+PARAMS = ["recorders.pools.yau-tsim-mong.recorders=6,7,8,9",
+          "recording.retention_days=28,29,30,31"]
+TIMES: dict[str, dict[str, float]] = {}
+
+
+def _variants(path: Path):
+    base = yaml.safe_load(path.read_text())
+    return expand(base, [parse_param(p) for p in PARAMS], str(path))
+
+
+@pytest.mark.parametrize("size,path", [("small", SMALL), ("city", CITY)], ids=["small", "city"])
+@pytest.mark.parametrize("backend", ["local", "ray"])
+def test_sweep_16_variants(benchmark, backend, size, path):
+    variants = _variants(path)
+    assert len(variants) == 16
+    t: dict[str, float] = {}
+
+    def run():
+        t0 = time.perf_counter()
+        if backend == "ray":
+            import ray
+
+            from twin.compare.sweep import _ray_init
+
+            started = _ray_init()
+            t1 = time.perf_counter()
+            try:
+                res = run_variants(variants, str(path), "ray")
+            finally:
+                if started:
+                    ray.shutdown()
+            t["no_startup"] = time.perf_counter() - t1
+        else:
+            res = run_variants(variants, str(path), "local")
+        t["wall"] = time.perf_counter() - t0
+        return res
+
+    res = benchmark.pedantic(run, rounds=1, iterations=1)
+    assert [r.scenario.name for r in res] == [v.name for v in variants]
+    TIMES.setdefault(size, {})[backend] = t["wall"]
+    if backend == "ray":
+        TIMES[size]["ray_no_startup"] = t["no_startup"]
+    got = TIMES[size]
+    if "local" in got and "ray" in got:
+        where = os.environ.get("RAY_ADDRESS") or f"local Ray, {min(2, os.cpu_count() or 1)} CPUs"
+        print(f"\n[{size}] 16 variants: one after another {got['local']:.1f} s; "
+              f"Ray ({where}) {got['ray']:.1f} s incl. start-up, "
+              f"{got['ray_no_startup']:.1f} s without; speed-up x{got['local'] / got['ray']:.2f} "
+              f"(x{got['local'] / got['ray_no_startup']:.2f} without start-up)")
