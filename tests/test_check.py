@@ -116,3 +116,16 @@ def test_a_folder_without_scenarios_or_a_broken_baseline_is_refused(tmp_path):
     (tmp_path / "baseline.json").write_text("{")
     with pytest.raises(ScenarioError, match=r"baseline\.json: not valid JSON .*run `twin check --update-baseline`"):
         load_baseline(tmp_path / "baseline.json")
+
+
+def test_live_only_targets_are_skipped_on_a_simulated_run(tmp_path):
+    folder = tmp_path / "scenarios"
+    _write(folder, "livey", live_gap_max_s={"max": 0}, segments_dropped={"max": 0})
+    out = tmp_path / "out"
+    assert main(["check", str(folder), "--out", str(out), "--quiet", "--jobs", "1"]) == 0
+    suite = ET.parse(out / "junit.xml").getroot().find("testsuite")
+    assert suite.get("skipped") == "2" and suite.get("failures") == "0"  # live target, baseline
+    skipped = suite.find("testcase[@name='target live_gap_max_s <= 0 s']/skipped")
+    assert skipped.get("message") == "live_gap_max_s is measured by `twin live` only; this run was simulated"
+    assert "| `livey.yaml` (livey) | 1/1 met (1 live-only, skipped) | none yet | PASS |" in (
+        out / "summary.md").read_text()

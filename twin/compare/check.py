@@ -13,6 +13,8 @@ failing deployments) is simulated in-process and judged twice:
   is a regression too; a new metric is listed, not judged. `--update-baseline` rewrites
   the baseline from this run, on purpose, in a commit a reviewer sees.
 
+Targets on `live_*` metrics are measured by `twin live` only: on a simulated run they are
+reported as skipped, not failed (a live scenario's simulated metrics still get a baseline).
 Runs are deterministic for a scenario and seed, so any change is a real change.
 """
 
@@ -33,6 +35,12 @@ __all__ = ["Regression", "ScenarioCheck", "CheckReport", "scenario_files", "regr
 
 BASELINE_SCHEMA = "cctv-twin/baseline"
 DEFAULT_TOLERANCE_PCT = 2.0
+LIVE_ONLY_PREFIX = "live_"
+
+
+def live_only(metric: str, engine: str) -> bool:
+    """A target this engine cannot measure: `live_*` metrics on a simulated run."""
+    return engine == "simulate" and metric.startswith(LIVE_ONLY_PREFIX)
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,8 +79,18 @@ class ScenarioCheck:
     wall_s: float = 0.0
 
     @property
+    def judged_targets(self) -> list:
+        """The targets this run's engine measures (see `live_only`)."""
+        r = self.results
+        return [] if r is None else [t for t in r.targets if not live_only(t.metric, r.engine)]
+
+    @property
+    def failed_targets(self) -> list:
+        return [t for t in self.judged_targets if not t.passed]
+
+    @property
     def passed(self) -> bool:
-        return self.error is None and self.results is not None and self.results.passed \
+        return self.error is None and self.results is not None and not self.failed_targets \
             and not self.regressions
 
 
@@ -244,7 +262,11 @@ def write_junit(report: CheckReport, path: Path) -> Path:
             assert c.results is not None
             for t in c.results.targets:
                 tc = case(f"target {t.metric} {_bound(t)} {t.unit}")
-                if not t.passed:
+                if live_only(t.metric, c.results.engine):
+                    ET.SubElement(tc, "skipped", message=f"{t.metric} is measured by `twin live` "
+                                  "only; this run was simulated")
+                    counts["skipped"] += 1
+                elif not t.passed:
                     measured = "not measured" if t.value is None else f"{t.value:g} {t.unit}"
                     msg = f"{c.name}: target {t.metric} {_bound(t)} {t.unit}: measured {measured}"
                     ET.SubElement(tc, "failure", message=msg, type="TargetFailed").text = msg
@@ -285,7 +307,9 @@ def write_summary(report: CheckReport, path: Path) -> Path:
             lines.append(f"| `{c.path.name}` | invalid | - | **ERROR** | {c.wall_s:.1f} |")
             continue
         assert c.results is not None
-        n_ok = sum(t.passed for t in c.results.targets)
+        judged = c.judged_targets
+        n_ok = sum(t.passed for t in judged)
+        n_live = len(c.results.targets) - len(judged)
         if report.updated_baseline:
             base = "updated"
         elif not c.has_baseline:
@@ -294,7 +318,8 @@ def write_summary(report: CheckReport, path: Path) -> Path:
             base = f"{len(c.regressions)} worse" if c.regressions else "no regression"
             if c.scenario_changed:
                 base += " (scenario changed)"
-        lines.append(f"| `{c.path.name}` ({c.name}) | {n_ok}/{len(c.results.targets)} met | "
+        met = f"{n_ok}/{len(judged)} met" + (f" ({n_live} live-only, skipped)" if n_live else "")
+        lines.append(f"| `{c.path.name}` ({c.name}) | {met} | "
                      f"{base} | {'PASS' if c.passed else '**FAIL**'} | {c.wall_s:.1f} |")
     problems = []
     for c in report.checks:
@@ -303,7 +328,7 @@ def write_summary(report: CheckReport, path: Path) -> Path:
         elif c.results is not None:
             problems += [f"- {c.name}: target `{t.metric}` {_bound(t)} {t.unit}: measured "
                          f"{'not measured' if t.value is None else f'{t.value:g}'}"
-                         for t in c.results.targets if not t.passed]
+                         for t in c.failed_targets]
             problems += [f"- {r.message}" for r in c.regressions]
             if c.new_metrics:
                 problems.append(f"- {c.name}: new metrics, not in the baseline (not judged): "

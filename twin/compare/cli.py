@@ -202,11 +202,10 @@ def cmd_check(args: argparse.Namespace) -> int:
         if c.error:
             con.print(f"[red]error:[/] {c.error}", highlight=False)
         elif c.results is not None:
-            for t in c.results.targets:
-                if not t.passed:
-                    con.print(f"[bold red]FAIL[/] {c.name}: target {t.metric} measured "
-                              f"{t.value if t.value is not None else 'not measured'} {t.unit}",
-                              highlight=False)
+            for t in c.failed_targets:
+                con.print(f"[bold red]FAIL[/] {c.name}: target {t.metric} measured "
+                          f"{t.value if t.value is not None else 'not measured'} {t.unit}",
+                          highlight=False)
             for r in c.regressions:
                 con.print(f"[bold red]REGRESSION[/] {r.message}", highlight=False)
     if report.updated_baseline:
