@@ -1,0 +1,73 @@
+"""A month of random faults at city scale against the naive per-camera SimPy model.
+
+Run: make bench   (or: .venv/bin/pytest bench/bench_faults.py --benchmark-only -s)
+
+Target (issue 3): scenarios/drill-random-month.yaml (7,000 sets, ~17,500 cameras, 31 days of
+random recorder crashes, disk losses, power and backhaul cuts, relay losses, with N+1
+failover) runs at least 100x faster than the naive model without any faults (measured in
+the same run over a short horizon and scaled linearly). The small size is the same fault
+model on the phase-1 city (615 sets).
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+
+from naive import run_naive
+from twin.city import generate_city
+from twin.results import sim_metrics
+from twin.scenario import Scenario, load_scenario
+from twin.sim.engine import CityEngine
+
+ROOT = Path(__file__).resolve().parent.parent
+NAIVE_HORIZON_S = 1800.0
+
+
+def month_of_faults(size: str) -> Scenario:
+    month = load_scenario(ROOT / "scenarios/drill-random-month.yaml")
+    if size == "large":
+        return month
+    base = load_scenario(ROOT / "scenarios/phase1-615.yaml").model_dump()
+    for p in base["recorders"]["pools"]:
+        p["recorders"] += 1  # the N+1 standby
+    base["simulation"]["days"] = month.simulation.days
+    base["faults"] = [f.model_dump() for f in month.faults]
+    base["failover"] = month.failover.model_dump()
+    base["targets"] = {}
+    return Scenario.model_validate(base)
+
+
+def _run(sc: Scenario):
+    return CityEngine(sc, generate_city(sc)).run()
+
+
+@pytest.mark.parametrize("size", ["small", "large"])
+def test_month_of_random_faults_vs_naive_simpy(benchmark, size):
+    sc = month_of_faults(size)
+    city = generate_city(sc)
+    horizon = sc.simulation.days * 86_400
+    t0 = time.perf_counter()
+    naive = run_naive(city, sc.recording.segment_s, sc.recording.retention_s,
+                      sc.recording.sweep_interval_s, NAIVE_HORIZON_S)
+    naive_s = time.perf_counter() - t0
+    naive_full_s = naive_s * horizon / NAIVE_HORIZON_S
+
+    outcome = benchmark.pedantic(_run, args=(sc,), rounds=3, iterations=1)
+    twin_s = benchmark.stats.stats.median
+    ratio = naive_full_s / twin_s
+    m = sim_metrics(outcome)
+    benchmark.extra_info.update(cameras=city.n_cameras, days=sc.simulation.days,
+                                incidents=m["incidents"], naive_full_s=naive_full_s, ratio=ratio)
+    print(f"\n[{size}] {city.n_cameras:,} cameras x {sc.simulation.days:g} days, "
+          f"{m['incidents']:,.0f} fault incidents, {m['recorders_declared_down']:,.0f} failovers, "
+          f"{len(outcome.events):,} events\n"
+          f"  twin engine     : {twin_s:8.2f} s (median of 3)\n"
+          f"  naive SimPy     : {naive_s:8.2f} s for {NAIVE_HORIZON_S / 3600:g} h, no faults "
+          f"({naive['written'] / naive_s:,.0f} events/s) -> {naive_full_s:,.0f} s for the horizon\n"
+          f"  ratio           : {ratio:,.0f}x (target >= 100x)")
+    assert m["incidents"] > 0 and m["no_recorder_over_limit"] == 1.0
+    if size == "large":
+        assert ratio >= 100
