@@ -12,6 +12,7 @@ run: install mediamtx
 
 test: install mediamtx tools
 	$(BIN)/pytest
+	$(BIN)/twin check scenarios --out out/check --quiet
 
 bench: install mediamtx tools
 	$(BIN)/pytest bench --benchmark-only -s
