@@ -254,6 +254,8 @@ class EvidenceExtension:
         else:
             cams = range(cam, cam + 1)
         window = Interval(float(self._pres_w[k, 0]), float(self._pres_w[k, 1]))
+        if not window.duration_s > 0:
+            return  # an incident at the instant its camera came on line, with no window after
         self.preserve([self.catalog.camera_names[c] for c in cams], window)
 
     def preserve(
@@ -337,6 +339,8 @@ class EvidenceExtension:
         now = float(self.env.now)
         cam = self.catalog.camera_names[int(self._acc_cam[k])]
         window = Interval(float(self._acc_w[k, 0]), float(self._acc_w[k, 1]))
+        if not window.duration_s > 0:
+            return  # a camera asked about the instant it came on line: nothing to ask for
         requester = Officer(self._requester(k), self._req_ranks[int(self._acc_req_rank[k])])
         self.desk.submit(AccessRequest(
             self._rid(k), requester, f"inquiry-{k:06d}", self._action(k), (cam,), window, now,
