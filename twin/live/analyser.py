@@ -26,7 +26,7 @@ from pathlib import Path
 import av
 import av.error
 
-from twin.live.analytics import CameraAnalytics, match
+from twin.live.analytics import CameraAnalytics, iou, match
 from twin.live.recorder import RTSP_LIVE_OPTIONS
 
 __all__ = ["CameraScore", "StreamAnalyser", "Analyser"]
@@ -130,13 +130,22 @@ class StreamAnalyser:
         clip_t = (wall - self.origin) % self.clip_s
         index = int(round(clip_t * self.fps / self.gop)) * self.gop % self.n_frames
         truth = self.truth.frames[index]
+        before = {o.object_id: o.bbox for o in
+                  self.truth.frames[(index - self.gop) % self.n_frames].objects}
         s.frames_scored += 1
         k = self.scale
         for cls in ("person", "vehicle"):
-            boxes = [(int(o.bbox.x0 * k), int(o.bbox.y0 * k), int(o.bbox.x1 * k),
-                      int(o.bbox.y1 * k)) for o in truth.objects if o.cls == cls]
-            boxes = [b for b in boxes if (b[2] - b[0]) * (b[3] - b[1]) >= self._min_area]
-            found = [d.box for d in dets if d.cls == cls]
+            # Motion-triggered detection is scored on what moved since the last analysed
+            # frame; a vehicle that has stopped is the incident logic's job.
+            scaled = [((int(o.bbox.x0 * k), int(o.bbox.y0 * k), int(o.bbox.x1 * k),
+                        int(o.bbox.y1 * k)), before.get(o.object_id) != o.bbox)
+                      for o in truth.objects if o.cls == cls]
+            boxes = [b for b, moving in scaled
+                     if moving and (b[2] - b[0]) * (b[3] - b[1]) >= self._min_area]
+            still = [b for b, moving in scaled if not moving]
+            # A detection on a still object is neither right nor wrong here (don't care).
+            found = [d.box for d in dets if d.cls == cls
+                     and not any(iou(d.box, b) >= 0.3 for b in still)]
             s.tp[cls] += match(found, boxes)
             s.detections[cls] += len(found)
             s.truths[cls] += len(boxes)
