@@ -126,6 +126,19 @@ def test_a_failed_disk_loses_its_footage_and_its_segments_leave_the_catalog():
     np.testing.assert_allclose(e.rec_used, e.catalog.stored_bytes_by_recorder(o.end_s), rtol=1e-9)
 
 
+def test_a_filled_disk_stops_its_cameras_from_the_next_tick_to_the_tick_after_it_is_freed():
+    # Foreign data takes the whole disk at 3630 s for 1800 s; the writer sees it at its
+    # minute ticks: full at 3660, room again at 5460. Failover does not move cameras off a
+    # full disk (the recorder still beats): they drop, counted as disk_full.
+    e, o = run([{"type": "disk_fill", "recorder": "c-r02", "at_s": 3630, "duration_s": 1800,
+                 "fill_pct": 100}])
+    on = e.faults.ctrl.home == 1
+    assert on.sum() == 48
+    assert o.lost_s[on].tolist() == [1800.0] * 48 and (o.lost_s[~on] == 0).all()
+    assert o.dropped[DROP_REASONS.index("disk_full")].sum() == 48 * 30
+    assert sim_metrics(o)["recorders_declared_down"] == 0
+
+
 def test_district_power_is_ridden_through_by_site_batteries_shorter_than_the_outage():
     ups = {"government_building": 7200, "smart_lamp_post": 600}
     e, o = run([{"type": "district_power", "district": "Wan Chai", "at_s": 3600, "duration_s": 1800}],

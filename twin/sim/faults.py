@@ -190,6 +190,8 @@ class FaultDriver:
                 if t0 >= end:
                     continue
                 inc = self._new_incident(f.type, label, t0, t1, f.label)
+                self._push(t0, "log", inc, "fault_start")
+                self._push(t1, "log", inc, "fault_end")
                 for mem in members:
                     for lab, target in ([(label, tgt)] if f.type != "group" else self._targets(mem)):
                         self._schedule(mem, target, lab, t0, t1, inc)
@@ -252,7 +254,7 @@ class FaultDriver:
             "rec_down": self._rec_down, "rec_up": self._rec_up, "fill": self._fill,
             "block": self._block, "unblock": self._unblock, "backup": self._backup,
             "hb_check": self._hb_check, "hb_beat": self._hb_beat, "apply": self._apply,
-            "failback": self._failback, "switch": self._switch,
+            "failback": self._failback, "switch": self._switch, "log": self._log,
         }
         while self._heap:
             t = self._heap[0][0]
@@ -278,6 +280,11 @@ class FaultDriver:
     def _event(self, t: float, kind: str, **kw: Any) -> None:
         self.engine.events.append({"t_s": round(float(t), 6), "kind": kind, **kw})
 
+    def _log(self, t: float, inc: int, kind: str) -> None:
+        i = self.incidents[inc]
+        extra = {"label": i["label"]} if i["label"] else {}
+        self._event(t, kind, fault=i["kind"], target=i["target"], incident=inc, **extra)
+
     def _names(self, cams: np.ndarray) -> list[str]:
         return [self.engine.city.camera_name(int(c)) for c in cams[:EVENT_LIST_MAX]]
 
@@ -288,18 +295,16 @@ class FaultDriver:
         self._blocked[key] = cams
         e.block[cause, cams] += 1
         e._refresh(cams, t)
-        self._event(t, "fault_start", fault=self.incidents[inc]["kind"],
-                    target=self.incidents[inc]["target"], incident=inc,
-                    cause=BLOCK_CAUSES[cause], cameras=int(cams.size))
+        self._event(t, "cameras_cut_off", incident=inc, cause=BLOCK_CAUSES[cause],
+                    cameras=int(cams.size))
 
     def _unblock(self, t: float, cause: int, key: int, inc: int) -> None:
         e = self.engine
         cams = self._blocked.pop(key)
         e.block[cause, cams] -= 1
         e._refresh(cams, t)
-        self._event(t, "fault_end", fault=self.incidents[inc]["kind"],
-                    target=self.incidents[inc]["target"], incident=inc,
-                    cause=BLOCK_CAUSES[cause], cameras=int(cams.size))
+        self._event(t, "cameras_reconnected", incident=inc, cause=BLOCK_CAUSES[cause],
+                    cameras=int(cams.size))
 
     def _backup(self, t: float, district: int, key: int, inc: int) -> None:
         """Routing converged onto the backup path: the cameras that fit in it come back."""
@@ -319,8 +324,6 @@ class FaultDriver:
 
     def _fill(self, t: float, r: int, nbytes: float, inc: int) -> None:
         self.engine.rec_fill[r] += nbytes
-        self._event(t, "fault_start" if nbytes > 0 else "fault_end", fault="disk_fill",
-                    target=self.engine.city.rec_names[r], incident=inc)
 
     # ------------------------------------------------------------------ recorders
     def _on(self, r: int) -> np.ndarray:
@@ -337,8 +340,6 @@ class FaultDriver:
             e._refresh(self._on(r), t)
             # Its beats were implicit while it ran: the last one was due at or before t.
             self._health(self.monitor.beat(np.array([r]), last))
-        self._event(t, "fault_start", fault="disk_failure" if disk else "recorder_crash",
-                    target=name, incident=inc)
         if disk:
             secs = e.catalog.footage_s_by_camera(t, r)
             segs, nbytes = e.catalog.drop_recorder(r, t)
@@ -361,8 +362,6 @@ class FaultDriver:
             e._refresh(self._on(r), t)  # cameras still planned on it reconnect
             iv = self.fo.heartbeat.interval_s
             self._push(math.ceil(t / iv - 1e-9) * iv, "hb_beat", r)
-        self._event(t, "fault_end", fault=self.incidents[inc]["kind"],
-                    target=e.city.rec_names[r], incident=inc)
 
     def _health(self, changes: list) -> None:
         for h in changes:
