@@ -188,6 +188,36 @@ def test_a_correlated_group_starts_its_faults_together_and_n_plus_1_cannot_cover
     assert m["max_gap_s"] == 7230.0 - 3600.0 and m["no_recorder_over_limit"] == 1.0
 
 
+def test_cameras_nobody_could_take_are_placed_once_a_fail_back_frees_the_standby():
+    faults = crash(3600, 1800, "c-r01") + crash(3600, 7200, "c-r02")
+    e, o = run(faults, failover={"standby": {"type": "n_plus_1"}}, pool={"max_streams": 72})
+    home = e.faults.ctrl.home
+    # r01's 72 go to the standby at 3645; r02's 71 wait. r01 is back at 5400, its cameras go
+    # home at their runs' next boundary after 5430 (3645 + 30 min = 5445), and the standby,
+    # free again, takes r02's cameras 30 s later.
+    assert o.gap_max_s[home == 0].tolist() == [45.0] * 72
+    assert o.gap_max_s[home == 1].tolist() == [5475.0 - 3600.0] * 71
+    kinds = [(ev["t_s"], ev["kind"]) for ev in o.events if ev["kind"] in ("failover", "failback", "retry")]
+    assert kinds == [(3645.0, "failover"), (3645.0, "failover"), (5430.0, "failback"),
+                     (5475.0, "retry"), (10830.0, "failback")]
+    assert (o.cam_recorder == home).all()
+    assert sim_metrics(o)["no_recorder_over_limit"] == 1.0
+
+
+def test_a_district_relay_without_standby_stops_its_district_until_repaired():
+    e, o = run([{"type": "relay_down", "relay": "Wan Chai", "at_s": 3600, "duration_s": 900}])
+    wc = o.city.cam_district == 1
+    assert (o.lost_s[wc] == 900).all() and (o.lost_s[~wc] == 0).all()
+    assert o.dropped[DROP_REASONS.index("relay_down")].sum() == 15 * wc.sum()
+
+
+def test_one_set_losing_power_stops_only_its_cameras():
+    e, o = run([{"type": "set_power", "camera_set": 12, "at_s": 600, "duration_s": 120}])
+    mine = o.city.cam_set == 11
+    assert (o.lost_s[mine] == 120).all() and (o.lost_s[~mine] == 0).all()
+    assert sim_metrics(o)["cameras_affected"] == mine.sum()
+
+
 def test_random_faults_are_seeded_and_leave_the_city_untouched():
     faults = [{"type": "recorder_crash", "recorder": "*", "mtbf_h": 12, "mttr_h": 1},
               {"type": "set_power", "camera_set": "*", "mtbf_h": 200, "mttr_h": 0.5, "repair": "fixed"}]
