@@ -19,6 +19,16 @@ def _console():
     return console
 
 
+def _print_wide(table: Table, width: int) -> None:
+    """Print a table at least `width` wide, so no number is cut to "…" (a CI log or a
+    narrow terminal scrolls instead)."""
+    from rich.console import Console
+
+    con = _console()
+    Console(file=con.file, width=max(con.width, width), force_terminal=con.is_terminal,
+            no_color=con.no_color).print(table)
+
+
 def _progress(quiet: bool) -> Progress:
     return Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
                     TimeElapsedColumn(), console=_console(), disable=quiet, transient=True)
@@ -81,12 +91,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
     write_csv(c, out)
     write_markdown(c, out, plots)
     con = _console()
-    # Wide enough that no number is cut to "…" (a CI log or a narrow terminal scrolls instead).
-    width = max(con.width, 62 + sum(max(10, len(lab) + 3) for lab in c.labels))
-    from rich.console import Console
-
-    Console(file=con.file, width=width, force_terminal=con.is_terminal,
-            no_color=con.no_color).print(_compare_table(c))
+    _print_wide(_compare_table(c), 62 + sum(max(10, len(lab) + 3) for lab in c.labels))
     for m in c.missing():
         con.print(f"[yellow]note:[/] {m}", highlight=False)
     for col in c.columns:
@@ -156,18 +161,18 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     for p in s.params:
         t.add_column(p.path.rsplit(".", 1)[-1])  # the full paths are in sweep.csv
     t.add_column("targets")
+    t.add_column("smallest")
     keys = [k for k in KEY_COLUMNS if any(k in p.results.metrics for p in s.points)]
     for k in keys:
         t.add_column(k, justify="right")
     best = s.smallest()
     for p in s.points:
         verdict = "[green]PASS[/]" if p.results.passed else "[red]FAIL[/]"
-        if best is p:
-            verdict += " [bold]smallest[/]"
         t.add_row(*[str(p.values[q.path]) for q in s.params], verdict,
+                  "[bold]<==[/]" if best is p else "",
                   *[short(p.results.metrics.get(k)) for k in keys])
     con = _console()
-    con.print(t)
+    _print_wide(t, 40 + 14 * len(s.params) + 31 * len(keys))
     if best is None:
         con.print("[bold red]no variant meets every target[/]")
     else:
