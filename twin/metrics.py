@@ -95,6 +95,7 @@ METRICS.update({
     "live_segments_unreadable": _M("segments", "stored segment files that do not open or miss packets"),
     "live_catalog_mismatches": _M("files", "catalog rows without a file, files without a row, size mismatches"),
     "live_partial_segments_lost": _M("segments", "segments in progress lost with a killed recorder"),
+    "live_stream_discontinuities": _M("cuts", "packets lost inside a recorder's connection (segment cut short)"),
     "live_actor_start_s": _M("s", "time for every Ray actor to start"),
     "live_retention_max_age_s": _M("s", "oldest unheld footage on disk before any sweep"),
     "live_stored_mb_end": _M("MB", "footage on disk at the end of the live run"),

@@ -237,6 +237,8 @@ def measure(o: LiveOutcome) -> LiveMeasures:
         "live_partial_segments_lost": float(files["partials"]),
         "live_actor_start_s": o.actors_started_s,
     }
+    m["live_stream_discontinuities"] = float(sum(
+        st.discontinuities for rs in o.recorder_stats.values() for st in rs.streams))
     lost = [e for e in o.events if e["kind"] == "recorder_lost"]
     if lost:
         m["live_failover_detect_s_max"] = max(e["detected_after_s"] for e in lost)

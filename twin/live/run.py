@@ -247,7 +247,7 @@ def run_live(sc: Scenario, out: Path, *, duration_s: float | None = None,
         outcome.ray_address = str(ray.get_runtime_context().gcs_address)
 
         # -- actors --------------------------------------------------------------------------
-        say(0, duration, f"starting {len(set(camera_set.values())) + len(recorders) + 2} actors")
+        say(0, duration, "starting actors")
         t_actors = time.monotonic()
         sweeper = SweeperActor.remote(str(store_path), str(segments_root), cameras, recorders,
                                       retention_s, settings.sweep_batch_segments)
@@ -256,11 +256,15 @@ def run_live(sc: Scenario, out: Path, *, duration_s: float | None = None,
                 r, str(segments_root / r), str(store_path), epoch, settings.segment_s,
                 settings.profile.fps, settings.recorders.container,
                 settings.recorders.reconnect_max_s)
-        by_set: dict[str, list[tuple[str, str, str]]] = {}
+        set_names = sorted(set(camera_set.values()))
+        n_pub = min(len(set_names), settings.publisher_actors or len(set_names))
+        actor_of = {s: (s if n_pub == len(set_names) else f"publishers-{k % n_pub + 1:02d}")
+                    for k, s in enumerate(set_names)}
+        by_actor: dict[str, list[tuple[str, str, str]]] = {}
         for c in cameras:
-            by_set.setdefault(camera_set[c], []).append(
+            by_actor.setdefault(actor_of[camera_set[c]], []).append(
                 (c, str(clips[camera_scene[c]].path), server.rtsp_url(c, "publisher")))
-        for s, cams in sorted(by_set.items()):
+        for s, cams in sorted(by_actor.items()):
             sets[s] = CameraSetActor.remote(s, cams)
         an_cfg = settings.analyser
         analysed = cameras[: an_cfg.cameras] if an_cfg.cameras else list(cameras)

@@ -138,6 +138,9 @@ class LiveSettings(_Model):
     heartbeat_timeout_s: float = Field(
         default=2.0, gt=0, description="A recorder silent this long is declared lost.")
     startup_timeout_s: float = Field(default=60.0, gt=0)
+    publisher_actors: int | None = Field(
+        default=None, ge=1, description="Most camera-set actors; sets share actors round-robin "
+        "beyond it (None: one actor per set). Each actor costs ~84 MB and ~1 % of a core idle.")
     profile: LiveProfile = Field(default_factory=LiveProfile)
     recorders: LiveRecorders = Field(default_factory=LiveRecorders)
     analyser: LiveAnalyser = Field(default_factory=LiveAnalyser)

@@ -1,0 +1,180 @@
+"""How many synthetic cameras this machine records live with zero dropped segments.
+
+Run:  .venv/bin/python bench/bench_live.py --cameras 39 60 81 99 --minutes 5
+  or: .venv/bin/pytest bench/bench_live.py --benchmark-only -s   (small: 12 cameras, 1 min;
+      large: the steps above, 5 min each)
+
+Each step is a whole `twin live` run (MediaMTX, Ray actors, files, SQLite, sweeps, analyser on
+every camera) of N cameras at 1280x720, 15 fps, ~1 Mbps, keyframe every second, in 3-camera
+sets. A step passes when no camera lost footage: no gap between segments outside drills (there
+are none here), no packet loss inside a connection, every camera with footage from its first
+keyframe to the end, every stored segment readable, catalog and disk in step. Steps run in
+order and stop at the first failure; the last step that passed is what the machine sustains.
+
+Printed per step: cameras, pass/fail and why, CPU per camera (% of one core) for publishing,
+the MediaMTX relay, recording and analysis (from each process's own CPU time over the steady
+window, so other load on the machine does not count), the machine's total, and the
+incident-to-alert latency. The machine may be shared: its load average is printed too.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from twin.scenario import Scenario, parse_scenario  # noqa: E402
+
+SEGMENT_S = 6.0
+
+
+def bench_scenario(cameras: int, minutes: float, analyse_interval_s: float = 0.9) -> Scenario:
+    """`cameras` (rounded up to a multiple of 3) in 3-camera sets, recording `minutes`."""
+    sets = math.ceil(cameras / 3)
+    n = sets * 3
+    recorders = max(2, math.ceil(n / 30))
+    return parse_scenario({
+        "name": f"bench-live-{n}",
+        "description": f"Live capacity step: {n} cameras, {minutes:g} min.",
+        "seed": 7,
+        "city": {"districts": [{"name": "Mong Kok", "sets": sets, "backhaul_mbps": 10_000}],
+                 "cameras_per_set": {3: 1.0}},
+        "camera_profiles": [{"name": "hd", "width": 1280, "height": 720, "bitrate_mbps": 1.0}],
+        "recorders": {"pools": [{"name": "p", "districts": "*", "recorders": recorders,
+                                 "ingest_mbps": 1000, "disk_tb": 10, "max_streams": 40}]},
+        "live": {
+            "duration_s": minutes * 60, "segment_s": SEGMENT_S, "retention_s": 120,
+            "sweep_interval_s": 10, "startup_timeout_s": 180,
+            "publisher_actors": min(sets, 16),
+            "recorders": {"count": recorders, "max_streams": 40, "ingest_mbps": 1000},
+            "analyser": {"enabled": True, "width": 640, "min_interval_s": analyse_interval_s},
+        },
+        "targets": {"segments_dropped": {"max": 0}, "live_gap_max_s": {"max": 0},
+                    "live_cameras_without_footage": {"max": 0},
+                    "live_segments_unreadable": {"max": 0},
+                    "live_catalog_mismatches": {"max": 0},
+                    "live_stream_discontinuities": {"max": 0}},
+    }, f"<bench {n}>")
+
+
+def run_step(cameras: int, minutes: float, out: Path, analyse_interval_s: float = 0.9) -> dict:
+    """One step; returns its figures (and whether it passed)."""
+    import yaml
+
+    from twin.live.cli import live_to
+
+    sc = bench_scenario(cameras, minutes, analyse_interval_s)
+    path = out / f"{sc.name}.yaml"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(yaml.safe_dump(sc.model_dump(mode="json", exclude_none=True)))
+    load0 = os.getloadavg()[0]
+    res, m = live_to(path, out / sc.name, quiet=True)
+    mm = res.metrics
+    failed = [v.metric for v in res.targets if not v.passed]
+    # Every camera must cover the run: first segment near the start, last one at the end.
+    expected = (mm["live_duration_s"] - mm.get("live_start_delay_s_max", 0)) / SEGMENT_S - 1
+    short = [c for c, f in m.cameras.items() if f.segments < expected]
+    if short:
+        failed.append(f"{len(short)} cameras with fewer than {expected:.0f} segments")
+    return {
+        "cameras": int(mm["cameras"]), "passed": not failed, "failed": failed,
+        "segments": int(mm["segments_written"]), "dropped": int(mm["segments_dropped"]),
+        "publish": mm.get("live_cpu_pct_publish_per_camera"),
+        "relay": mm.get("live_cpu_pct_relay_per_camera"),
+        "record": mm.get("live_cpu_pct_record_per_camera"),
+        "analyse": mm.get("live_cpu_pct_analyse_per_camera"),
+        "machine": mm.get("live_cpu_pct_machine"),
+        "latency_p50": mm.get("live_alert_latency_s_p50"),
+        "latency_max": mm.get("live_alert_latency_s_max"),
+        "incident_recall": mm.get("live_incident_recall"),
+        "actor_start_s": mm.get("live_actor_start_s"),
+        "load_before": round(load0, 2), "load_after": round(os.getloadavg()[0], 2),
+        "wall_s": res.run.wall_s,
+    }
+
+
+def _fmt(x) -> str:
+    return "-" if x is None else f"{x:.2f}"
+
+
+def print_step(r: dict) -> None:
+    print(f"{r['cameras']:4d} cameras  {'PASS' if r['passed'] else 'FAIL'}  "
+          f"segments {r['segments']} dropped {r['dropped']}  CPU % of a core per camera: "
+          f"publish {_fmt(r['publish'])} relay {_fmt(r['relay'])} record {_fmt(r['record'])} "
+          f"analyse {_fmt(r['analyse'])}; machine {_fmt(r['machine'])} %  "
+          f"alert latency p50 {_fmt(r['latency_p50'])} s max {_fmt(r['latency_max'])} s  "
+          f"(incident recall {_fmt(r['incident_recall'])}; actors up in "
+          f"{_fmt(r['actor_start_s'])} s; load {r['load_before']} -> {r['load_after']})"
+          + ("" if r["passed"] else f"  failed: {r['failed']}"), flush=True)
+
+
+def capacity(steps: list[int], minutes: float, out: Path, analyse_interval_s: float = 0.9
+             ) -> tuple[int, list[dict]]:
+    """Run the steps in order until one fails; returns (cameras sustained, every step)."""
+    done: list[dict] = []
+    sustained = 0
+    for n in steps:
+        r = run_step(n, minutes, out, analyse_interval_s)
+        print_step(r)
+        done.append(r)
+        if not r["passed"]:
+            break
+        sustained = r["cameras"]
+    return sustained, done
+
+
+def summary(sustained: int, steps: list[dict], minutes: float) -> None:
+    print(f"\nsustained: {sustained} cameras (1280x720, 15 fps, ~1 Mbps) for {minutes:g} min "
+          f"with zero dropped segments, analyser on every camera")
+    ok = [s for s in steps if s["passed"]] or steps
+    last = ok[-1]
+    per_cam = sum(last[k] or 0.0 for k in ("publish", "relay", "record", "analyse"))
+    print(f"CPU per camera at {last['cameras']} cameras: publish {_fmt(last['publish'])} + relay "
+          f"{_fmt(last['relay'])} + record {_fmt(last['record'])} + analyse "
+          f"{_fmt(last['analyse'])} = {per_cam:.2f} % of a core; "
+          f"{os.cpu_count()} cores => at most ~{int(100 * (os.cpu_count() or 1) / per_cam)} "
+          f"cameras if nothing else ran")
+
+
+@pytest.mark.parametrize("size", ["small", "large"])
+def test_live_capacity(benchmark, size: str, tmp_path: Path) -> None:
+    steps, minutes = ([12], 1.0) if size == "small" else ([39, 60, 81, 99], 5.0)
+    result: dict = {}
+
+    def run() -> None:
+        result["sustained"], result["steps"] = capacity(steps, minutes, tmp_path)
+
+    benchmark.pedantic(run, rounds=1, iterations=1)
+    summary(result["sustained"], result["steps"], minutes)
+    benchmark.extra_info.update({"sustained_cameras": result["sustained"],
+                                 "steps": result["steps"]})
+    assert result["sustained"] >= (12 if size == "small" else 39)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--cameras", type=int, nargs="+", default=[39, 60, 81, 99])
+    p.add_argument("--minutes", type=float, default=5.0)
+    p.add_argument("--analyse-interval", type=float, default=0.9,
+                   help="seconds between analysed keyframes per camera")
+    p.add_argument("--out", type=Path, help="where runs go (default: a temporary folder)")
+    args = p.parse_args(argv)
+    out = args.out or Path(tempfile.mkdtemp(prefix="bench-live-"))
+    t0 = time.time()
+    sustained, steps = capacity(args.cameras, args.minutes, out, args.analyse_interval)
+    summary(sustained, steps, args.minutes)
+    print(f"({time.time() - t0:.0f} s; runs in {out})")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
