@@ -247,3 +247,54 @@ def test_evidence_draws_leave_the_city_and_recording_unchanged_and_rerun_identic
     assert a.written_segments == b.written_segments
     assert b.extra_metrics == c.extra_metrics
     assert b.extensions[0].trail.head_hash == c.extensions[0].trail.head_hash
+
+
+@settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    view=st.dictionaries(st.sampled_from(RANKS), st.floats(0.1, 5), min_size=1, max_size=4),
+    export=st.dictionaries(st.sampled_from(RANKS), st.floats(0.1, 5), min_size=1, max_size=4),
+    refuse=st.floats(0, 1), expire_h=st.floats(1, 96), refer=st.booleans(), seed=st.integers(0, 99),
+)
+def test_whatever_the_ranks_and_delays_nothing_is_served_unapproved(
+    view, export, refuse, expire_h, refer, seed
+):
+    ev = evidence(incidents=0.2, requests=3.0)
+    ev["access"].update(view_approver_ranks=view, export_approver_ranks=export,
+                        refuse_share=refuse, expire_after_h=expire_h, refer_up=refer)
+    sc = scenario(**{
+        "seed": seed,
+        "city.districts": [{"name": "Yau Tsim Mong", "sets": 2, "backhaul_mbps": 10_000}],
+        "recording.retention_days": 1, "simulation.days": 3, "evidence": ev,
+    })
+    o = CityEngine(sc, generate_city(sc), extensions=extensions_for(sc)).run()
+    m = o.extra_metrics
+    ext = o.extensions[0]
+    assert m["unapproved_access"] == 0 and m["audit_verified"] == 1
+    assert m["access_served"] <= m["access_approved"]
+    kinds = [e.kind for e in ext.trail.entries]
+    assert kinds.count(AuditKind.VIEW) + kinds.count(AuditKind.EXPORT) == m["access_served"]
+    assert kinds.count(AuditKind.DENIAL) == (
+        m["access_attempts_refused"] + m["access_denied_rank"] + ext.late_decisions)
+    for e in ext.trail.entries:  # every use was approved by a senior-enough officer
+        if e.kind in (AuditKind.VIEW, AuditKind.EXPORT):
+            approval = ext.desk.get(e.subject).approval
+            assert approval is not None
+            assert ext.policy.may_approve(approval.approver.rank, Action(e.kind.value))
+
+
+def test_delay_tables_draw_what_they_say():
+    import numpy as np
+
+    from twin.scenario_evidence import ChoiceDelay, LognormalDelay
+    from twin.sim.evidence import draw_delays_s
+
+    rng = np.random.default_rng(1)
+    d = draw_delays_s(rng, LognormalDelay(median_h=48, p90_h=504), 200_000) / H
+    assert np.median(d) == pytest.approx(48, rel=0.02)
+    assert np.percentile(d, 90) == pytest.approx(504, rel=0.03)
+    c = draw_delays_s(rng, ChoiceDelay(hours=[1, 10], weights=[3, 1]), 100_000) / H
+    assert set(np.unique(c)) == {1.0, 10.0} and (c == 1).mean() == pytest.approx(0.75, abs=0.01)
+    with pytest.raises(ValueError, match="p90_h .* must be greater than median_h"):
+        LognormalDelay(median_h=5, p90_h=5)
+    with pytest.raises(ValueError, match="one weight per delay"):
+        ChoiceDelay(hours=[1, 2], weights=[1])

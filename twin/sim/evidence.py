@@ -153,6 +153,7 @@ class EvidenceExtension:
             )
         }
         self.approval_times_s: list[float] = []
+        self.late_decisions = 0  # decisions attempted after the request had run out of time
         self.served_s = 0.0
         self._audit_ok: bool | None = None
 
@@ -366,6 +367,7 @@ class EvidenceExtension:
             record = self.desk.approve(rid, approver, now)
         except AccessDenied:
             if self.desk.get(rid).state is RequestState.EXPIRED:
+                self.late_decisions += 1  # the attempt is a DENIAL on the trail
                 self.counts["access_expired"] += 1
                 self._after_no_approval(rid)
             else:
