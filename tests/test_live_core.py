@@ -140,3 +140,19 @@ def test_gaps_are_split_between_drills_and_unexplained(tmp_path: Path) -> None:
     assert f.gaps == [(31, 33)]
     assert f.fault_gaps == [{"fault": "kill r1", "fault_s": 15.0, "gap_s": 3.5,
                              "recovery_s": 4.0, "from_s": 15.5, "to_s": 19.0}]
+
+
+# -- an external MediaMTX ----------------------------------------------------------------------
+def test_external_server_logins_come_from_its_config(tmp_path: Path) -> None:
+    from synthetic_streams.mediamtx_config import (Endpoints, build_config, make_credentials,
+                                                   render_config)
+    from twin.live.run import LiveError, external_credentials
+    from twin.live.settings import ExternalMediaMTX
+
+    creds = make_credentials(["c1", "c2"])
+    cfg = tmp_path / "mediamtx.yml"
+    cfg.write_text(render_config(build_config(creds, Endpoints("127.0.0.1", 1, 2, 3))))
+    got = external_credentials(ExternalMediaMTX(config=cfg), ["c1", "c2"])
+    assert got == creds
+    with pytest.raises(LiveError, match=r"no publisher user for cameras \['c3'\]"):
+        external_credentials(ExternalMediaMTX(config=cfg), ["c1", "c3"])

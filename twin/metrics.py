@@ -103,7 +103,7 @@ METRICS.update({
     "live_cpu_pct_relay_per_camera": _M("% of a core", "MediaMTX CPU per camera"),
     "live_cpu_pct_record_per_camera": _M("% of a core", "recorder CPU per camera (stream copy to segments)"),
     "live_cpu_pct_analyse_per_camera": _M("% of a core", "analyser CPU per analysed camera"),
-    "live_cpu_pct_machine": _M("% of a core", "whole machine CPU during the steady window"),
+    "live_cpu_pct_machine": _M("% of a core", "whole machine CPU during the steady window (every process, the twin's or not)"),
     "live_detection_precision_person": _M("ratio", "person detections matching a true moving person (IoU >= 0.3)", "higher"),
     "live_detection_recall_person": _M("ratio", "true moving people detected (IoU >= 0.3)", "higher"),
     "live_detection_precision_vehicle": _M("ratio", "vehicle detections matching a true moving vehicle", "higher"),
