@@ -101,3 +101,21 @@ def test_inputs_that_are_not_runs_are_refused_with_the_fix(tmp_path):
     (tmp_path / "notes.txt").write_text("x")
     with pytest.raises(ScenarioError, match=r"notes\.txt: expected a scenario \(\.yaml\), a run folder"):
         resolve_input(tmp_path / "notes.txt", tmp_path)
+
+
+def test_fidelity_pairs_runs_by_name_when_the_hash_differs_and_says_so(tmp_path):
+    sim_dir = tmp_path / "sim"
+    assert main(["simulate", str(_write(tmp_path, "same")), "--out", str(sim_dir), "--quiet"]) == 0
+    sim = read_results(sim_dir / "results.json")
+    live = sim.model_copy(update={
+        "engine": "live", "scenario": sim.scenario.model_copy(update={"sha256": "0" * 64}),
+        "targets": [], "metrics": {**sim.metrics, "live_gap_max_s": 3.0}})
+    c = compare([sim, live])
+    assert c.fidelity == ((0, 1),)
+    out = tmp_path / "cmp"
+    out.mkdir()
+    from twin.compare.compare import write_markdown
+
+    md = write_markdown(c, out, {}).read_text()
+    assert "**The scenario SHA-256 differs** (the file or the schema changed between the runs)" in md
+    assert "| `live_gap_max_s` |" not in md.split("## Fidelity")[1]  # only metrics both report

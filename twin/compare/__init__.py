@@ -13,4 +13,4 @@ import the scenario module (or anything heavy) when it is loaded.
 
 from __future__ import annotations
 
-__all__ = ["costs", "deployment", "compare", "sweep", "check", "cli"]
+__all__ = ["costs", "deployment", "verdict", "runs", "compare", "sweep", "check", "plots", "cli"]

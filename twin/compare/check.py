@@ -26,6 +26,8 @@ import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from twin.compare import verdict
+from twin.compare.verdict import live_only
 from twin.errors import ScenarioError
 from twin.metrics import METRICS
 from twin.results import Results, write_results
@@ -35,12 +37,6 @@ __all__ = ["Regression", "ScenarioCheck", "CheckReport", "scenario_files", "regr
 
 BASELINE_SCHEMA = "cctv-twin/baseline"
 DEFAULT_TOLERANCE_PCT = 2.0
-LIVE_ONLY_PREFIX = "live_"
-
-
-def live_only(metric: str, engine: str) -> bool:
-    """A target this engine cannot measure: `live_*` metrics on a simulated run."""
-    return engine == "simulate" and metric.startswith(LIVE_ONLY_PREFIX)
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,12 +77,11 @@ class ScenarioCheck:
     @property
     def judged_targets(self) -> list:
         """The targets this run's engine measures (see `live_only`)."""
-        r = self.results
-        return [] if r is None else [t for t in r.targets if not live_only(t.metric, r.engine)]
+        return [] if self.results is None else verdict.judged_targets(self.results)
 
     @property
     def failed_targets(self) -> list:
-        return [t for t in self.judged_targets if not t.passed]
+        return [] if self.results is None else verdict.failed_targets(self.results)
 
     @property
     def passed(self) -> bool:

@@ -52,7 +52,7 @@ def _compare_table(c) -> Table:
     t.add_column("unit")
     for lab in c.labels:
         t.add_column(lab, justify="right")
-    t.add_row("targets", "", *["[green]PASS[/]" if col.results.passed else "[bold red]FAIL[/]"
+    t.add_row("targets", "", *["[green]PASS[/]" if col.passed else "[bold red]FAIL[/]"
                                for col in c.columns])
     # The terminal gets the key and drill metrics; comparison.md and .csv have every metric.
     from twin.compare.compare import DRILL_WORDS, KEY_METRICS
@@ -117,8 +117,7 @@ def _write_sweep(s, out: Path) -> None:
         w = csv.writer(f, lineterminator="\n")
         w.writerow(["variant", *paths, "passed", "failed_targets", *keys])
         for p in s.points:
-            w.writerow([p.name, *[p.values[k] for k in paths], int(p.results.passed),
-                        " ".join(t.metric for t in p.results.targets if not t.passed),
+            w.writerow([p.name, *[p.values[k] for k in paths], int(p.passed), " ".join(p.failed),
                         *[p.results.metrics.get(k, "") for k in keys]])
     for p in s.points:
         (out / "variants" / p.name).mkdir(parents=True, exist_ok=True)
@@ -133,8 +132,7 @@ def _write_sweep(s, out: Path) -> None:
              "", "| variant | " + " | ".join(f"`{k}`" for k in paths) + " | targets | "
              + " | ".join(keys) + " |", "|" + " --- |" * (len(paths) + 2 + len(keys))]
     for p in s.points:
-        verdict = "PASS" if p.results.passed else "FAIL: " + ", ".join(
-            t.metric for t in p.results.targets if not t.passed)
+        verdict = "PASS" if p.passed else "FAIL: " + ", ".join(p.failed)
         lines.append(f"| {p.name} | " + " | ".join(str(p.values[k]) for k in paths)
                      + f" | {verdict} | " + " | ".join(f"{p.results.metrics.get(k, '-'):,.6g}"
                                                       if k in p.results.metrics else "-"
@@ -167,7 +165,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         t.add_column(k, justify="right")
     best = s.smallest()
     for p in s.points:
-        verdict = "[green]PASS[/]" if p.results.passed else "[red]FAIL[/]"
+        verdict = "[green]PASS[/]" if p.passed else "[red]FAIL[/]"
         t.add_row(*[str(p.values[q.path]) for q in s.params], verdict,
                   "[bold]<==[/]" if best is p else "",
                   *[short(p.results.metrics.get(k)) for k in keys])

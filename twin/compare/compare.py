@@ -19,6 +19,7 @@ import math
 from dataclasses import dataclass
 from pathlib import Path
 
+from twin.compare.verdict import failed_targets
 from twin.metrics import METRICS
 from twin.results import Results
 
@@ -45,7 +46,12 @@ class Column:
 
     @property
     def failed_targets(self) -> tuple[str, ...]:
-        return tuple(t.metric for t in self.results.targets if not t.passed)
+        """Targets missed, leaving out `live_*` ones on a simulated run (not measurable)."""
+        return tuple(t.metric for t in failed_targets(self.results))
+
+    @property
+    def passed(self) -> bool:
+        return not self.failed_targets
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,7 +91,7 @@ class Comparison:
 
     @property
     def passed(self) -> bool:
-        return all(c.results.passed for c in self.columns)
+        return all(c.passed for c in self.columns)
 
     def row(self, metric: str) -> Row:
         return next(r for r in self.rows if r.metric == metric)
@@ -138,8 +144,11 @@ def compare(results: list[Results], labels: list[str] | None = None) -> Comparis
     fidelity = []
     for i, a in enumerate(cols):
         for j, b in enumerate(cols):
-            if (a.results.engine, b.results.engine) == ("simulate", "live") and \
-                    a.results.scenario.sha256 == b.results.scenario.sha256:
+            # The same scenario on both engines; the name is enough when the hash differs
+            # (a field added to the schema changes every hash), and the report says so.
+            if (a.results.engine, b.results.engine) == ("simulate", "live") and (
+                    a.results.scenario.sha256 == b.results.scenario.sha256
+                    or a.results.scenario.name == b.results.scenario.name):
                 fidelity.append((i, j))
     return Comparison(cols, tuple(rows), tuple(fidelity))
 
@@ -165,7 +174,7 @@ def write_markdown(c: Comparison, out: Path, plots: dict[str, str]) -> Path:
     lines += ["| variant | engine | scenario | targets |", "| --- | --- | --- | --- |"]
     for col in c.columns:
         r = col.results
-        verdict = "PASS" if r.passed else "**FAIL**: " + ", ".join(f"`{m}`" for m in col.failed_targets)
+        verdict = "PASS" if col.passed else "**FAIL**: " + ", ".join(f"`{m}`" for m in col.failed_targets)
         lines.append(f"| {col.label} | {r.engine} | `{r.scenario.source}` | {verdict} |")
     lines += ["", "## Metrics side by side", "",
               "| metric | unit | better | " + " | ".join(labels) + " |",
@@ -185,9 +194,14 @@ def write_markdown(c: Comparison, out: Path, plots: dict[str, str]) -> Path:
             lines.append(f"| `{row.metric}` | " + " | ".join(cells) + " |")
     for i, j in c.fidelity:
         a, b = c.columns[i], c.columns[j]
+        same = a.results.scenario.sha256 == b.results.scenario.sha256
         lines += ["", f"## Fidelity: {b.label} against {a.label}", "",
-                  "The same scenario (same SHA-256) on the live and the simulated engine: the "
-                  "difference is the twin's error.", "",
+                  "The same scenario on the live and the simulated engine: the difference is the "
+                  "twin's error. " + ("Same scenario SHA-256." if same else
+                                      "**The scenario SHA-256 differs** (the file or the schema "
+                                      "changed between the runs): check before trusting it."),
+                  "Only metrics both engines report are listed; a live run covers "
+                  f"{b.results.horizon_s:,.0f} s, the simulation {a.results.horizon_s:,.0f} s.", "",
                   "| metric | simulate | live | live - simulate | relative |",
                   "| --- | ---: | ---: | ---: | ---: |"]
         for row in c.rows:
@@ -218,7 +232,7 @@ def write_csv(c: Comparison, out: Path) -> dict[str, str]:
         w.writerow(["metric", "unit", "better", *labels,
                     *[f"{lab} - {labels[0]}" for lab in labels[1:]],
                     *[f"{lab} vs {labels[0]} (%)" for lab in labels[1:]]])
-        w.writerow(["targets_passed", "", "higher", *[int(col.results.passed) for col in c.columns],
+        w.writerow(["targets_passed", "", "higher", *[int(col.passed) for col in c.columns],
                     *[""] * (2 * (len(labels) - 1))])
         for row in c.rows:
             deltas = [row.delta(i) for i in range(1, len(labels))]

@@ -118,7 +118,7 @@ def plot_sweep(s: SweepResult, out: Path) -> str:
             line, = ax.plot(xs, ys, "-", lw=1, label=label)
             for xi, yi, p in zip(xs, ys, pts):
                 ax.plot([xi], [yi], "o", color=line.get_color(),
-                        mfc=line.get_color() if p.results.passed else "white")
+                        mfc=line.get_color() if p.passed else "white")
         for t in (s.points[0].results.targets if s.points else []):
             if t.metric == m:
                 for b in (t.min, t.max):

@@ -33,6 +33,7 @@ from typing import Any
 import yaml
 
 from twin.compare.runs import run_scenario_data
+from twin.compare.verdict import failed_targets, passed
 from twin.errors import ScenarioError, TwinError
 from twin.results import Results
 from twin.scenario import parse_scenario
@@ -60,6 +61,14 @@ class SweepPoint:
     values: dict[str, Any]
     results: Results
 
+    @property
+    def passed(self) -> bool:
+        return passed(self.results)
+
+    @property
+    def failed(self) -> list[str]:
+        return [t.metric for t in failed_targets(self.results)]
+
     def size_key(self, by_cost: bool) -> tuple[float, ...]:
         m = self.results.metrics
         if by_cost:
@@ -79,7 +88,7 @@ class SweepResult:
 
     def smallest(self) -> SweepPoint | None:
         """The smallest point that meets every target, or None if none does."""
-        ok = [(p.size_key(self.by_cost), i, p) for i, p in enumerate(self.points) if p.results.passed]
+        ok = [(p.size_key(self.by_cost), i, p) for i, p in enumerate(self.points) if p.passed]
         return min(ok, key=lambda t: (t[0], t[1]))[2] if ok else None
 
 
