@@ -80,8 +80,8 @@ def plot_districts(c: Comparison, out: Path) -> str | None:
         return None
     panels = (("storage_model_tb", 1.0, "footage over retention (TB)"),
               ("ingest_mbps", 1e3, "ingest (Gbps)"),
-              ("backhaul_mbps", 1e3, "backhaul capacity (Gbps)"))
-    fig, axes = plt.subplots(3, 1, figsize=(max(9, 0.6 * len(districts) * len(c.columns) / 2), 9),
+              ("backhaul_util_pct", 1.0, "backhaul load (% of capacity)"))
+    fig, axes = plt.subplots(3, 1, figsize=(min(16, max(9, 0.15 * len(districts) * len(c.columns))), 9),
                              sharex=True)
     x = np.arange(len(districts))
     w = 0.8 / len(c.columns)
