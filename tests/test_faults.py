@@ -218,6 +218,30 @@ def test_one_set_losing_power_stops_only_its_cameras():
     assert sim_metrics(o)["cameras_affected"] == mine.sum()
 
 
+def test_dual_recorded_cameras_lose_nothing_when_one_copy_and_its_disk_are_lost():
+    e, o = run([{"type": "disk_failure", "recorder": "c-r01", "at_s": 7200, "duration_s": 3600}],
+               failover={"standby": {"type": "dual", "site_kinds": ["government_building"]}})
+    city = o.city
+    gov = city.set_site_kind[city.cam_set] == SITE_KINDS.index("government_building")
+    assert e.copy_of.tolist() == np.flatnonzero(gov).tolist()
+    home = e.faults.ctrl.home
+    on = home[: city.n_cameras] == 0
+    copy_on = np.zeros(city.n_cameras, dtype=bool)
+    copy_on[e.copy_of[home[city.n_cameras:] == 0]] = True
+    assert (on & gov).sum() == 9 and copy_on.sum() == 10
+    # Single cameras of r01 lose their 2 h on its disk and the 45 s to failover; a camera
+    # recorded twice loses nothing, whichever of its copies was on r01.
+    assert o.lost_s[on & ~gov].tolist() == [45.0] * 39
+    assert e.faults.disk_lost_s[on & ~gov].tolist() == [7200.0] * 39
+    assert (o.lost_s[gov] == 0).all() and (e.faults.disk_lost_s[gov] == 0).all()
+    m = sim_metrics(o)
+    assert m["camera_minutes_lost_disk"] == 39 * 120 and m["segments_lost_disk"] == (48 + 10) * 120
+    assert m["cameras"] == city.n_cameras and m["cameras_unrecorded_max"] == 39
+    # The copies stay off their cameras' recorders, also after failover and fail-back.
+    assert (e.cam_rec[city.n_cameras:] != e.cam_rec[e.copy_of]).all()
+    assert m["no_recorder_over_limit"] == 1.0
+
+
 def test_random_faults_are_seeded_and_leave_the_city_untouched():
     faults = [{"type": "recorder_crash", "recorder": "*", "mtbf_h": 12, "mttr_h": 1},
               {"type": "set_power", "camera_set": "*", "mtbf_h": 200, "mttr_h": 0.5, "repair": "fixed"}]

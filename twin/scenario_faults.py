@@ -35,6 +35,7 @@ __all__ = [
     "NPlus1Standby",
     "NPlusMStandby",
     "NoStandby",
+    "DualStandby",
     "RelayFailover",
     "BackhaulFailover",
     "Failover",
@@ -180,7 +181,7 @@ Fault = Annotated[
 # Discriminator tags pydantic adds to error paths; the scenario loader hides them.
 FAULT_TAGS: tuple[str, ...] = (
     "recorder_crash", "disk_failure", "disk_fill", "backhaul_cut", "set_power", "district_power",
-    "relay_down", "group", "spread", "n_plus_1", "n_plus_m", "none",
+    "relay_down", "group", "spread", "n_plus_1", "n_plus_m", "none", "dual",
 )
 
 
@@ -238,8 +239,29 @@ class NoStandby(_Model):
     type: Literal["none"] = "none"
 
 
+class DualStandby(_Model):
+    """Chosen cameras are recorded twice, on two recorders of their pool, all the time: losing
+    one copy loses no footage. The other cameras of a lost recorder spread over the pool's
+    survivors. A camera is chosen by its site kind or its district (either list matches)."""
+
+    type: Literal["dual"] = "dual"
+    site_kinds: list[Literal["lamp_post", "smart_lamp_post", "government_building"]] = Field(
+        default_factory=list, description="Cameras on these kinds of site are recorded twice."
+    )
+    districts: list[str] = Field(
+        default_factory=list, description="Cameras in these districts are recorded twice."
+    )
+
+    @model_validator(mode="after")
+    def _chooses(self) -> DualStandby:
+        if not self.site_kinds and not self.districts:
+            raise ValueError("dual recording needs site_kinds or districts to choose its cameras")
+        return self
+
+
 Standby = Annotated[
-    Union[SpreadStandby, NPlus1Standby, NPlusMStandby, NoStandby], Field(discriminator="type")
+    Union[SpreadStandby, NPlus1Standby, NPlusMStandby, NoStandby, DualStandby],
+    Field(discriminator="type"),
 ]
 
 
@@ -301,7 +323,15 @@ def check_fault_targets(sc: Any) -> None:
                 f"failover.standby ({sc.failover.standby.type}) keeps {m} standby recorder(s) per "
                 f"pool, so each pool needs more than {m} recorders; pools {short} do not have them"
             )
-    if m and sc.recorders.assignment.type == "static":
+    dual = sc.failover.standby
+    if dual.type == "dual":
+        unknown = sorted(set(dual.districts) - set(districts))
+        if unknown:
+            raise ValueError(
+                f"failover.standby.districts names unknown districts {unknown}; expected names "
+                f"from {sorted(districts)}"
+            )
+    if (m or dual.type == "dual") and sc.recorders.assignment.type == "static":
         raise ValueError(
             f"failover.standby ({sc.failover.standby.type}) needs recorders.assignment "
             "type: balanced; a static round-robin plan would put cameras on the standbys"

@@ -186,6 +186,7 @@ class FailoverController:
         cam_mbps: np.ndarray,
         standby: np.ndarray,
         reassign_s: float,
+        partner: np.ndarray | None = None,
     ) -> None:
         if policy not in STANDBY_POLICIES:
             raise FailoverError(f"unknown standby policy {policy!r}; expected one of {STANDBY_POLICIES}")
@@ -196,6 +197,8 @@ class FailoverController:
         self.standby = np.asarray(standby, dtype=bool)
         self.reassign_s = float(reassign_s)
         n = self.cam_pool.size
+        # Dual recording: the other copy of the same camera, kept on another recorder.
+        self.partner = np.full(n, -1, dtype=np.int64) if partner is None else np.asarray(partner)
         self.home = np.full(n, -1, dtype=np.int64)
         self.rec_of = np.full(n, -1, dtype=np.int64)
         self.pending = np.full(n, -1, dtype=np.int64)
@@ -212,7 +215,23 @@ class FailoverController:
         return np.where(self.pending >= 0, self.pending, self.rec_of)
 
     def _place(self, cams: np.ndarray) -> np.ndarray:
-        """Targets for `cams` under the standby policy (-1: none fits); reserves their load."""
+        """Targets for `cams` under the standby policy (-1: none fits); reserves their load.
+
+        A camera's second copy (dual recording) never joins its other copy on one recorder.
+        """
+        out = self._place_all(cams)
+        tgt = self._target()
+        p = self.partner[cams]
+        clash = np.flatnonzero((out >= 0) & (p >= 0) & (out == np.where(p >= 0, tgt[p], -2)))
+        for i in clash.tolist():
+            c, r = int(cams[i]), int(out[i])
+            self.loads.remove(np.array([r]), self.cam_mbps[[c]])
+            was, self.loads.up[r] = bool(self.loads.up[r]), False
+            out[i] = self._place_all(cams[i : i + 1])[0]
+            self.loads.up[r] = was
+        return out
+
+    def _place_all(self, cams: np.ndarray) -> np.ndarray:
         out = np.full(cams.size, -1, dtype=np.int64)
         if cams.size == 0 or self.policy == "none":
             return out

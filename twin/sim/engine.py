@@ -145,6 +145,16 @@ class CityEngine:
         extensions: list[Extension] | None = None,
     ) -> None:
         self.sc = sc
+        # Dual recording: each chosen camera's second copy is one more stream (twin.sim.dual);
+        # every per-camera array below is per stream, the first n_cams being the cameras.
+        self.base_city = city
+        self.n_cams = city.n_cameras
+        self.copy_of = np.zeros(0, dtype=np.int64)
+        if sc.failover.standby.type == "dual":
+            from twin.sim.dual import chosen_cameras, with_copies
+
+            self.copy_of = chosen_cameras(sc.failover.standby, city)
+            city = with_copies(city, self.copy_of)
         self.city = city
         self.progress = progress
         self.env = simpy.Environment()
@@ -154,7 +164,13 @@ class CityEngine:
         self.tick_s = float(sc.simulation.tick_s)
         self.k = int(sc.simulation.tick_s // sc.recording.segment_s)  # segments per tick
         n, r = city.n_cameras, city.n_recorders
-        names = [city.camera_name(i) for i in range(n)]
+        names = [city.camera_name(i) for i in range(self.n_cams)]
+        names += [names[c] + "~copy2" for c in self.copy_of]
+        self.stream_cam = np.r_[np.arange(self.n_cams), self.copy_of].astype(np.int64)
+        self.partner = np.full(n, -1, dtype=np.int64)
+        self.partner[self.copy_of] = self.n_cams + np.arange(self.copy_of.size)
+        self.partner[self.n_cams:] = self.copy_of
+        self.gap_log: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []  # dual streams' gaps
         self.catalog = RunCatalog(names, city.rec_names, capacity=max(1024, 2 * n))
         self.loads = RecorderLoads(city.rec_pool, city.rec_ingest_mbps, city.rec_max_streams)
         self.cam_bps = city.cam_effective_mbps * 1e6 / 8.0 * self.seg_s  # bytes per segment
@@ -198,7 +214,9 @@ class CityEngine:
         self.gap_max = np.zeros(n)
         self.cam_incident = np.full(n, -1, dtype=np.int64)
         self.incident = -1  # the fault incident whose effects are being applied
-        self.unrecorded = 0  # admitted cameras not recording
+        self.unrecorded = 0  # admitted cameras with no stream recording
+        self.cam_admitted = np.zeros(self.n_cams, dtype=bool)
+        self.rec_streams = np.zeros(self.n_cams, dtype=np.int64)  # streams recording, per camera
         self.unrecorded_series: list[tuple[float, int]] = [(0.0, 0)]
         self.standby = np.zeros(r, dtype=bool)
         m = sc.failover.standby_per_pool
@@ -272,10 +290,25 @@ class CityEngine:
 
     def _end_gaps(self, cams: np.ndarray, t: float) -> None:
         np.maximum.at(self.gap_max, cams, t - self.gap_start[cams])
-        adm = cams[self.admitted[cams]]
-        self.unrecorded -= int(adm.size)
+        self._log_gaps(cams, self.gap_start[cams], t)
+        self._streams(cams, +1)
         if self.faults is not None:
             self.faults.resumed(cams, t)
+
+    def _log_gaps(self, cams: np.ndarray, start: np.ndarray, t: float) -> None:
+        dual = self.partner[cams] >= 0
+        if dual.any():
+            self.gap_log.append((cams[dual], np.asarray(start)[dual], np.full(int(dual.sum()), t)))
+
+    def _streams(self, streams: np.ndarray, sign: int) -> None:
+        """Streams start (+1) or stop (-1) recording: keep the count of unrecorded cameras."""
+        cams = self.stream_cam[streams]
+        u = np.unique(cams)
+        before = self.rec_streams[u] == 0
+        np.add.at(self.rec_streams, cams, sign)
+        after = self.rec_streams[u] == 0
+        adm = self.cam_admitted[u]
+        self.unrecorded += int((after & ~before & adm).sum()) - int((before & ~after & adm).sum())
 
     def _want(self, cams: np.ndarray) -> np.ndarray:
         """The drop reason each camera should be under now, or -1 to record (highest first)."""
@@ -306,7 +339,7 @@ class CityEngine:
             self.cam_since[stop] = since
             self.gap_start[stop] = since
             self.cam_incident[stop] = self.incident
-            self.unrecorded += int(stop.size)
+            self._streams(stop, -1)
             if self.faults is not None:
                 self.faults.stopped(stop, t)
         other = (~rec) & (want >= 0) & (want != self.cam_reason[cams])
@@ -322,6 +355,7 @@ class CityEngine:
             lost = t - end
             hit = sw[lost > 1e-9]  # a switch off a segment boundary loses the segment under way
             if hit.size:
+                self._log_gaps(hit, end[lost > 1e-9], t)
                 self.lost_s[hit] += lost[lost > 1e-9]
                 np.maximum.at(self.gap_max, hit, lost[lost > 1e-9])
                 segs = np.rint(lost[lost > 1e-9] / self.seg_s).astype(np.int64)
@@ -361,6 +395,8 @@ class CityEngine:
     # ------------------------------------------------------------ processes
     def _activate(self, cams: np.ndarray, t: float) -> None:
         city = self.city
+        copies = cams[cams >= self.n_cams]  # dual recording: placed after their cameras
+        cams = cams[cams < self.n_cams]
         mbps = city.cam_mbps[cams]
         # Backhaul: the district's link carries its cameras in camera order until it is full.
         dist = city.cam_district[cams]
@@ -385,16 +421,39 @@ class CityEngine:
             self.cam_rec[cams] = rec
             ok = rec >= 0
             self._start_dropping(cams[~ok], "unplaced", t, "refused")
-        placed = cams[ok]
-        if placed.size:
-            self._move(placed, "placed")
-            self.admitted[placed] = True
-            self._open(placed, t)
-            self._contribute(placed)
-            if self.faults is not None:
-                self.faults.placed(placed, t)
+        self._admit(cams[ok], t)
+        if copies.size:
+            self._activate_copies(copies, t)
         np.maximum(self.rec_load_max, self.loads.load_mbps, out=self.rec_load_max)
         np.maximum(self.rec_streams_max, self.loads.streams, out=self.rec_streams_max)
+
+    def _admit(self, placed: np.ndarray, t: float) -> None:
+        if placed.size == 0:
+            return
+        self._move(placed, "placed")
+        self.admitted[placed] = True
+        self.cam_admitted[self.stream_cam[placed]] = True
+        self._open(placed, t)
+        np.add.at(self.rec_streams, self.stream_cam[placed], 1)
+        self._contribute(placed)
+        if self.faults is not None:
+            self.faults.placed(placed, t)
+
+    def _activate_copies(self, copies: np.ndarray, t: float) -> None:
+        """Second copies (dual recording): on another recorder than their camera's, within
+        limits; a copy of a camera that was refused, or with no room, is refused too."""
+        src = self.stream_cam[copies]
+        orphan = ~self.admitted[src]
+        self._start_dropping(copies[orphan], "unplaced", t, "refused")
+        copies, src = copies[~orphan], src[~orphan]
+        for r in np.unique(self.cam_rec[src]):
+            mine = copies[self.cam_rec[src] == r]
+            cand = ~self.standby
+            cand[r] = False
+            rec = self.loads.place_balanced(self.city.cam_mbps[mine], self.city.cam_pool[mine], cand)
+            self.cam_rec[mine] = rec
+            self._start_dropping(mine[rec < 0], "unplaced", t, "refused")
+            self._admit(mine[rec >= 0], t)
 
     def _rollout(self):
         online = self.city.cam_online_s
@@ -457,7 +516,8 @@ class CityEngine:
             )
             self._samples.append((
                 t, self.written, self.catalog.deleted_segments, dropped_now,
-                int((self.cam_state != OFFLINE).sum()), int((self.cam_state == RECORDING).sum()),
+                int((self.cam_state[: self.n_cams] != OFFLINE).sum()),
+                int((self.cam_state[: self.n_cams] == RECORDING).sum()),
                 *np.bincount(pool, weights=stored, minlength=npool),
             ))
             yield self.env.timeout(self.sc.simulation.sample_s)
@@ -478,6 +538,17 @@ class CityEngine:
         dropping = np.flatnonzero(self.cam_state == DROPPING)
         self._book_drops(dropping, end)
         np.maximum.at(self.gap_max, dropping, end - self.gap_start[dropping])
+        self._log_gaps(dropping, self.gap_start[dropping], end)
+        # Per camera: a camera recorded twice lost only what neither copy has.
+        n0 = self.n_cams
+        self.cam_lost_s = self.lost_s[:n0].copy()
+        self.cam_gap_max = self.gap_max[:n0].copy()
+        if self.copy_of.size:
+            from twin.sim.dual import overlap_gaps
+
+            lost, longest = overlap_gaps(self.gap_log, self.copy_of, n0)
+            self.cam_lost_s[self.copy_of] = lost
+            self.cam_gap_max[self.copy_of] = longest
         # Open runs hold what they wrote by the end; credit back any charge beyond it.
         recording = np.flatnonzero(self.run_rec >= 0)
         if recording.size:
@@ -493,8 +564,8 @@ class CityEngine:
         for ext in self.extensions:
             extra.update(ext.finish(self))
         return SimOutcome(
-            scenario=self.sc, city=self.city, end_s=end, cam_recorder=self.cam_rec,
-            cam_state=self.cam_state, dropped=self.dropped, rec_peak_bytes=self.rec_peak,
+            scenario=self.sc, city=self.base_city, end_s=end, cam_recorder=self.cam_rec[:n0],
+            cam_state=self.cam_state[:n0], dropped=self.dropped[:, :n0], rec_peak_bytes=self.rec_peak,
             rec_load_mbps_max=self.rec_load_max, rec_streams_max=self.rec_streams_max,
             backhaul_mbps=self.backhaul, written_segments=self.written,
             deleted_segments=self.catalog.deleted_segments,
@@ -503,9 +574,9 @@ class CityEngine:
             overdue_max=self.overdue_max, total_peak_bytes=self.total_peak,
             series={c: arr[:, i] for i, c in enumerate(cols)},
             rec_series_bytes=np.array(self._rec_bytes), rec_series_load=np.array(self._rec_load),
-            max_age_s=self.max_age_s, cam_reason=self.cam_reason,
+            max_age_s=self.max_age_s, cam_reason=self.cam_reason[:n0],
             rec_load_mbps_end=self.loads.load_mbps.copy(),
             extra_metrics=extra, extensions=self.extensions, events=self.events,
-            lost_s=self.lost_s, gap_max_s=self.gap_max, admitted=self.admitted,
+            lost_s=self.cam_lost_s, gap_max_s=self.cam_gap_max, admitted=self.cam_admitted,
             faults=self.faults,
         )

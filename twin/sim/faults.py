@@ -95,8 +95,10 @@ class FaultDriver:
         n, r = city.n_cameras, city.n_recorders
         self.monitor = HeartbeatMonitor(r, fo.heartbeat.interval_s, fo.heartbeat.missed_beats)
         policy = "n_plus_m" if fo.standby.type == "n_plus_1" else fo.standby.type
+        if policy == "dual":  # the copies are placed up front; the rest spread on a loss
+            policy = "spread"
         self.ctrl = FailoverController(engine.loads, policy, city.cam_pool, city.cam_mbps,
-                                       engine.standby, fo.reassign_s)
+                                       engine.standby, fo.reassign_s, partner=engine.partner)
         self._heap: list[tuple[float, int, str, tuple]] = []
         self._seq = itertools.count()
         self._checks: set[float] = set()
@@ -107,7 +109,7 @@ class FaultDriver:
         self.inc_hit = np.zeros(0, dtype=np.int64)
         self.inc_open = np.zeros(0, dtype=np.int64)
         self.inc_last = np.zeros(0)
-        self.disk_lost_s = np.zeros(n)
+        self.disk_lost_s = np.zeros(engine.n_cams)  # per camera (a copy's loss counts if unique)
         self.disk_lost_segments = 0
         self.disk_lost_bytes = 0.0
         self.unassigned_ever = np.zeros(n, dtype=bool)
@@ -310,17 +312,19 @@ class FaultDriver:
         """Routing converged onto the backup path: the cameras that fit in it come back."""
         e = self.engine
         cams = self._blocked[key]
-        live = cams[e.admitted[cams]]
+        live = cams[e.admitted[cams] & (cams < e.n_cams)]  # a second copy rides with its camera
         cap = self.fo.backhaul.backup_share * float(e.city.district_backhaul_mbps[district])
         fit = accept_within_limits(np.zeros(live.size, dtype=np.int64), e.city.cam_mbps[live],
                                    np.array([cap]), np.array([1 << 62]))
         carried = live[fit]
+        copies = e.partner[carried]
+        carried = np.union1d(carried, copies[(copies >= 0) & np.isin(copies, cams)])
         e.block[_BACKHAUL, carried] -= 1
         self._blocked[key] = np.setdiff1d(cams, carried)
         e._refresh(carried, t)
         self._event(t, "backhaul_backup", district=e.city.district_names[district], incident=inc,
-                    cameras_carried=int(carried.size),
-                    cameras_left_out=int(live.size - carried.size))
+                    cameras_carried=int(fit.sum()),
+                    cameras_left_out=int(live.size - fit.sum()))
 
     def _fill(self, t: float, r: int, nbytes: float, inc: int) -> None:
         self.engine.rec_fill[r] += nbytes
@@ -342,8 +346,13 @@ class FaultDriver:
             self._health(self.monitor.beat(np.array([r]), last))
         if disk:
             secs = e.catalog.footage_s_by_camera(t, r)
+            if e.copy_of.size:  # a copy's footage is lost only where the other copy lacks it
+                from twin.sim.dual import uncovered_s
+
+                for st in np.flatnonzero((secs > 0) & (e.partner >= 0)).tolist():
+                    secs[st] = uncovered_s(e.catalog, st, int(e.partner[st]), r, t)
             segs, nbytes = e.catalog.drop_recorder(r, t)
-            self.disk_lost_s += secs
+            np.add.at(self.disk_lost_s, e.stream_cam, secs)
             self.disk_lost_segments += segs
             self.disk_lost_bytes += nbytes
             e.rec_used[r] = 0.0
@@ -444,10 +453,17 @@ class FaultDriver:
         out[(self.inc_hit > 0) & (self.inc_open > 0)] = np.inf
         return out
 
+    def cam_unassigned(self) -> np.ndarray:
+        """Per camera: failover once found no recorder for it (or for its second copy)."""
+        e = self.engine
+        out = self.unassigned_ever[: e.n_cams].copy()
+        out[e.stream_cam[e.n_cams:][self.unassigned_ever[e.n_cams:]]] = True
+        return out
+
     def finish(self, engine: CityEngine) -> dict[str, float]:
         e = engine
-        adm = e.admitted
-        lost = e.lost_s * adm
+        adm = e.cam_admitted
+        lost = e.cam_lost_s * adm
         total = lost + self.disk_lost_s
         rec = self.recovery_s()
         done = rec[np.isfinite(rec)]
@@ -457,11 +473,11 @@ class FaultDriver:
             "camera_minutes_unrecorded": float(lost.sum() / 60),
             "camera_minutes_lost_disk": float(self.disk_lost_s.sum() / 60),
             "max_camera_minutes_lost": float(total.max(initial=0) / 60),
-            "max_gap_s": float((e.gap_max * adm).max(initial=0)),
-            "cameras_affected": float(((e.gap_max * adm > 0) | (self.disk_lost_s > 0)).sum()),
+            "max_gap_s": float((e.cam_gap_max * adm).max(initial=0)),
+            "cameras_affected": float(((e.cam_gap_max * adm > 0) | (self.disk_lost_s > 0)).sum()),
             "cameras_unrecorded_max": float(series[:, 1].max(initial=0)),
             "cameras_unrecorded_end": float(e.unrecorded),
-            "cameras_unassigned_after_failover": float(self.unassigned_ever.sum()),
+            "cameras_unassigned_after_failover": float(self.cam_unassigned().sum()),
             "recovery_s_max": float(done.max(initial=0)),
             "incidents": float(len(self.incidents)),
             "incidents_unrecovered": float(np.isinf(rec).sum()),
@@ -484,7 +500,7 @@ class FaultDriver:
                 "camera_minutes_lost_disk": round(float(self.disk_lost_s[m].sum() / 60), 6),
                 "max_gap_s": round(float(gap[m].max(initial=0)), 6),
                 "cameras_affected": int(((gap[m] > 0) | (self.disk_lost_s[m] > 0)).sum()),
-                "cameras_unassigned_after_failover": int(self.unassigned_ever[m].sum()),
+                "cameras_unassigned_after_failover": int(self.cam_unassigned()[m].sum()),
             })
         return out
 
@@ -495,12 +511,13 @@ class FaultDriver:
         city = o.city
         lost = o.lost_s * o.admitted
         gap = o.gap_max_s * o.admitted
-        hit = np.flatnonzero((gap > 0) | (self.disk_lost_s > 0) | self.unassigned_ever)
+        ua = self.cam_unassigned()
+        hit = np.flatnonzero((gap > 0) | (self.disk_lost_s > 0) | ua)
         rows = [[city.camera_name(int(c)), city.district_names[int(city.cam_district[c])],
                  city.rec_names[int(self.ctrl.home[c])] if self.ctrl.home[c] >= 0 else "",
                  city.rec_names[int(e.cam_rec[c])] if e.cam_rec[c] >= 0 else "",
                  round(float(lost[c]), 3), round(float(gap[c]), 3),
-                 round(float(self.disk_lost_s[c]), 3), int(self.unassigned_ever[c])] for c in hit]
+                 round(float(self.disk_lost_s[c]), 3), int(ua[c])] for c in hit]
         write_csv(out / "fault_cameras.csv",
                   ["camera", "district", "home_recorder", "recorder_end", "unrecorded_s",
                    "max_gap_s", "lost_with_disk_s", "unassigned_after_failover"], rows)
