@@ -166,9 +166,14 @@ def test_a_case_closed_before_its_copy_releases_its_hold_and_the_footage_goes():
     assert snaps["released"][1] == []  # released: nothing held any more
     assert len(snaps["released"][0]) == 10  # still there until the next sweep...
     assert snaps["swept"] == ([], [])  # ...which deletes it
-    kinds = [e.kind for e in ext.trail.entries]
+    kinds = [e.kind for e in ext.trail.entries if e.subject != "retention"]
     assert kinds == [AuditKind.PRESERVATION, AuditKind.RELEASE, AuditKind.DELETION]
     assert o.extra_metrics["evidence_cases_released"] == 1
+    # Every retention sweep that deleted footage is one DELETION entry with its counts.
+    sweeps = [e for e in ext.trail.entries if e.subject == "retention"]
+    assert {e.kind for e in sweeps} == {AuditKind.DELETION}
+    assert sum(e.details["segments"] for e in sweeps) == o.deleted_segments > 0
+    assert all(e.at_s % 3600 == 0 for e in sweeps)
 
 
 @settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])

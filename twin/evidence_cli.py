@@ -470,7 +470,7 @@ def cmd_status(args: argparse.Namespace) -> int:
     return 0
 
 
-def register(sub: argparse._SubParsersAction) -> None:
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("evidence", help="audit trails and rank-approved access to footage")
     ev = p.add_subparsers(dest="evidence_cmd", required=True)
 

@@ -44,15 +44,16 @@ import csv
 import hashlib
 import json
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Generator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+from simpy import Event
 
 from twin.core.access import AccessDesk, AccessPolicy, AccessRequest, Action, Officer, RequestState
-from twin.core.audit import AuditTrail, verify
+from twin.core.audit import AuditKind, AuditTrail, verify
 from twin.core.evidence import CaseState, EvidenceLocker, PreservationRequest, plan_preservation
 from twin.core.types import Interval, SegmentRef
 from twin.errors import AccessDenied, AuditError
@@ -171,6 +172,7 @@ class EvidenceExtension:
         self.env.process(self._arrivals(self._pres_t, self._preserve))
         self.env.process(self._arrivals(self._acc_t, self._submit))
         self.env.process(self._expirer())
+        self.env.process(self._deletions())
 
     def _draw_preservation(self, rng: np.random.Generator, engine: CityEngine) -> None:
         p = self.settings.preservation
@@ -217,7 +219,7 @@ class EvidenceExtension:
         self._acc_refuse = rng.random(n) < a.refuse_share
 
     # ------------------------------------------------------------------ SimPy glue
-    def _arrivals(self, times: np.ndarray, fn: Callable[[int], None]):
+    def _arrivals(self, times: np.ndarray, fn: Callable[[int], None]) -> Generator[Event, Any, None]:
         env = self.env
         for k, t in enumerate(times.tolist()):
             if t > env.now:
@@ -231,7 +233,7 @@ class EvidenceExtension:
         ev = self.env.timeout(delay_s)
         ev.callbacks.append(lambda _ev: fn(*args))
 
-    def _expirer(self):
+    def _expirer(self) -> Generator[Event, Any, None]:
         every = self.settings.expiry_check_s
         while True:
             yield self.env.timeout(every)
@@ -239,6 +241,25 @@ class EvidenceExtension:
                 if self.desk.get(rid).approval is None:  # not an approval that ran out after use
                     self.counts["access_expired"] += 1
                     self._after_no_approval(rid)
+
+    def _deletions(self) -> Generator[Event, Any, None]:
+        """One DELETION entry per retention sweep that deleted footage: segments and bytes, as
+        the catalog counts them. (Per-segment refs of a city-wide sweep would be a million an
+        hour; the counts are what the trail needs to show that retention ran.)"""
+        every = self.engine.sc.recording.sweep_interval_s
+        n, b = self.catalog.deleted_segments, self.catalog.deleted_bytes
+        while True:
+            # Started after the engine's sweeper, this process's wake-up at each sweep time was
+            # scheduled after the sweeper's, so SimPy runs it just after the sweep.
+            yield self.env.timeout(every)
+            dn = self.catalog.deleted_segments - n
+            db = self.catalog.deleted_bytes - b
+            n, b = self.catalog.deleted_segments, self.catalog.deleted_bytes
+            if dn:
+                self.trail.append(float(self.env.now), AuditKind.DELETION, "sweeper", "retention", {
+                    "what": "footage past retention", "segments": int(dn), "bytes": int(db),
+                    "retention_s": self.retention_s,
+                })
 
     def _sync_holds(self, now: float) -> None:
         place, release = self.locker.hold_changes(self.catalog.holds)
