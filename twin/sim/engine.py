@@ -15,10 +15,13 @@ Four SimPy processes share one environment (equal-time events run in SimPy's fix
 - sweeper: every sweep interval the core's retention plan runs on the catalog and the
   recorders' disks are credited with what it freed.
 - sampler: time series for plots and the report.
+- faults (twin.sim.faults, when the scenario has `faults:` or standby recorders): applies
+  each fault at its exact time and runs the failover core (core.failover) on heartbeat
+  checks; it changes only the cameras a fault or a move touches.
 
-- faults (twin.sim.faults, when the scenario has `faults:`): applies each fault at its exact
-  time and runs the failover core (core.failover) on heartbeat checks; it changes only the
-  cameras a fault or a move touches.
+The per-camera arrays are per *stream*: with dual recording (twin.sim.dual) a chosen
+camera's second copy is one more stream after the n_cams cameras; `stream_cam` maps a
+stream to its camera and `partner` to its other copy. The outcome is per camera.
 
 A camera is in one state at a time (the transition table is CAMERA_TRANSITIONS): off line,
 recording (an open run), or dropping for a reason (segments counted, never written). Which
