@@ -156,3 +156,12 @@ def test_external_server_logins_come_from_its_config(tmp_path: Path) -> None:
     assert got == creds
     with pytest.raises(LiveError, match=r"no publisher user for cameras \['c3'\]"):
         external_credentials(ExternalMediaMTX(config=cfg), ["c1", "c3"])
+
+
+def test_a_city_scale_scenario_is_refused_live(tmp_path: Path) -> None:
+    from twin.live.run import LiveError, run_live
+
+    sc = scenario(**{"city.districts": [{"name": "A", "sets": 400, "backhaul_mbps": 1e5}]})
+    with pytest.raises(LiveError, match=r"has 977 cameras.*expected at most 500: run it "
+                                        r"with `twin simulate`"):
+        run_live(sc, tmp_path)

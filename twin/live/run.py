@@ -53,6 +53,11 @@ from twin.scenario import Scenario
 __all__ = ["LiveError", "LiveOutcome", "run_live", "external_credentials"]
 
 
+#: A live run is real traffic; one machine records ~40-60 cameras with the analyser on
+#: (bench/bench_live.py). Beyond this the run would only thrash.
+MAX_LIVE_CAMERAS = 500
+
+
 class LiveError(TwinError):
     """A part of the live twin (Ray, an actor, MediaMTX) could not run."""
 
@@ -204,6 +209,12 @@ def run_live(sc: Scenario, out: Path, *, duration_s: float | None = None,
 
     # -- the city, the clips, the directories --------------------------------------------------
     city = generate_city(sc)
+    if city.n_cameras > MAX_LIVE_CAMERAS:
+        raise LiveError(
+            f"scenario {sc.name!r} has {city.n_cameras:,} cameras; a live run publishes, relays "
+            f"and records every one for real, expected at most {MAX_LIVE_CAMERAS}: run it with "
+            f"`twin simulate`, or run live a scenario of a few sets (e.g. "
+            f"scenarios/live-trial-15.yaml)")
     cameras = [city.camera_name(i) for i in range(city.n_cameras)]
     camera_set = {c: f"set{int(city.cam_set[i]) + 1:05d}" for i, c in enumerate(cameras)}
     camera_scene = {c: i % settings.profile.scenes for i, c in enumerate(cameras)}
@@ -320,6 +331,7 @@ def run_live(sc: Scenario, out: Path, *, duration_s: float | None = None,
         ray.get([handles[r].record.remote({c: server.rtsp_url(c, "recorder")
                                            for c in sup.cameras_of_recorder(r)})
                  for r in recorders])
+        sup.beat(recorders, now())  # each answered `record`: alive as of now
         if analyser is not None:
             ray.get(analyser.start.remote(origins))
         event("recording_started", assignment={r: len(sup.cameras_of_recorder(r))
@@ -367,6 +379,12 @@ def run_live(sc: Scenario, out: Path, *, duration_s: float | None = None,
                                             if m.to_recorder == target}))
             if moves:
                 sup.applied()
+            # CPU is sampled before any drill fires: the steady window ends at the first one.
+            for mark, at in (("steady_from", steady_from), ("steady_to", steady_to)):
+                if mark not in cpu_marks and now() >= at:
+                    cpu_marks[mark] = _cpu_snapshot(handles, alive - killed, sets, analyser,
+                                                    sweeper, server, hb)
+                    cpu_marks[mark]["t"] = now()
             while drills and now() >= t0 + drills[0].at_s:
                 d = drills.pop(0)
                 fired.append(d)
@@ -403,11 +421,6 @@ def run_live(sc: Scenario, out: Path, *, duration_s: float | None = None,
             if sweep_ref is None and now() >= next_sweep:
                 sweep_ref = sweeper.sweep.remote(now())
                 next_sweep += settings.sweep_interval_s
-            for mark, at in (("steady_from", steady_from), ("steady_to", steady_to)):
-                if mark not in cpu_marks and now() >= at:
-                    cpu_marks[mark] = _cpu_snapshot(handles, alive - killed, sets, analyser,
-                                                    sweeper, server, hb)
-                    cpu_marks[mark]["t"] = now()
             if now() >= next_sample:
                 latest = hb.latest
                 rec_now = sum(1 for r in alive - killed if r in latest
@@ -437,6 +450,9 @@ def run_live(sc: Scenario, out: Path, *, duration_s: float | None = None,
             a, b = cpu_marks["steady_from"], cpu_marks["steady_to"]
             outcome.cpu_window_s = b["t"] - a["t"]
             outcome.cpu = {k: b[k] - a[k] for k in b if k != "t" and k in a}
+            event("cpu_window", from_s=round(a["t"], 3), to_s=round(b["t"], 3),
+                  cpu_s={k: round(v, 3) for k, v in sorted(outcome.cpu.items())},
+                  snapshot_keys=sorted(set(a) | set(b)))
         say(duration, duration, "stopping recorders")
         live_recs = [r for r in recorders if r not in killed]
         final = ray.get([handles[r].stop.remote() for r in live_recs], timeout=60)

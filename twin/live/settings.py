@@ -45,7 +45,9 @@ class LiveProfile(_Model):
     scenes: int = Field(default=3, ge=1, le=20,
                         description="Distinct scenes; camera k shows scene k mod scenes.")
     collision_at_s: float | None = Field(
-        default=8.0, description="A rear-end collision this far into each loop (None: none).")
+        default=14.0, description="A rear-end collision this far into each loop (None: none). "
+        "Keep it late: the crashed cars stay until the loop ends, and a background model that "
+        "sees them most of the time learns them as background.")
     people: int = Field(default=5, ge=0)
     vehicles: int = Field(default=4, ge=0)
     night_depth: float = Field(default=0.15, ge=0, lt=1,
