@@ -47,6 +47,10 @@ def test_simulated_run_writes_a_trail_that_verifies(sim_run, capsys):
                                           AuditKind.APPROVAL, AuditKind.DENIAL}
     assert {"evidence_storage", "approval_times"} <= {k.split(":", 1)[1] for k in res["files"]
                                                       if k.startswith("plot:")}
+    storage = (sim_run / "evidence_storage.csv").read_text().splitlines()
+    assert storage[0] == "t_s,evidence_bytes" and len(storage) > 2
+    assert max(float(r.split(",")[1]) for r in storage[1:]) / 1e12 == pytest.approx(
+        res["metrics"]["evidence_storage_tb_max"], abs=1e-6)
     assert main(["evidence", "verify-audit", str(sim_run)]) == 0
     assert f"{len(entries):,} entries verify" in capsys.readouterr().out
 

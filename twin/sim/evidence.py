@@ -35,7 +35,7 @@ it is); the rest was never recorded (cameras not yet on line, dropped segments).
 
 At the end the audit trail is verified (`audit_verified`), and its anchor (entry count and head
 hash) is put on the run's events in results.json. `plot` writes the trail as audit.jsonl beside
-results.json, with audit_anchor.json, evidence_cases.csv and two PNGs.
+results.json, with audit_anchor.json, evidence_cases.csv, evidence_storage.csv and two PNGs.
 """
 
 from __future__ import annotations
@@ -219,7 +219,9 @@ class EvidenceExtension:
         self._acc_refuse = rng.random(n) < a.refuse_share
 
     # ------------------------------------------------------------------ SimPy glue
-    def _arrivals(self, times: np.ndarray, fn: Callable[[int], None]) -> Generator[Event, Any, None]:
+    def _arrivals(
+        self, times: np.ndarray, fn: Callable[[int], None]
+    ) -> Generator[Event, Any, None]:
         env = self.env
         for k, t in enumerate(times.tolist()):
             if t > env.now:
@@ -470,7 +472,8 @@ class EvidenceExtension:
         return m
 
     def write_files(self, out: Path) -> dict[str, str]:
-        """The audit trail (JSONL), its anchor and a per-case table, beside results.json."""
+        """The audit trail (JSONL), its anchor, a per-case table and the evidence storage time
+        series, beside results.json."""
         (out / AUDIT_FILE).write_text(self.trail.to_jsonl(), encoding="ascii")
         anchor = self.trail.anchor()
         (out / ANCHOR_FILE).write_text(
@@ -486,8 +489,12 @@ class EvidenceExtension:
                             c.requested_at_s, c.requested_s, c.lost_retention_s, c.lost_other_s,
                             c.bytes_to_copy, "" if c.copied_at_s is None else c.copied_at_s,
                             "" if c.released_at_s is None else c.released_at_s])
+        with (out / "evidence_storage.csv").open("w", newline="") as f:
+            w = csv.writer(f, lineterminator="\n")
+            w.writerow(["t_s", "evidence_bytes"])  # bytes held from t_s on, at every change
+            w.writerows(self.locker.bytes_held_series())
         return {"audit": AUDIT_FILE, "audit_anchor": ANCHOR_FILE,
-                "evidence_cases": "evidence_cases.csv"}
+                "evidence_cases": "evidence_cases.csv", "evidence_storage": "evidence_storage.csv"}
 
     def plot(self, outcome: SimOutcome, out: Path) -> dict[str, str]:
         # The Extension protocol has no hook for data files; plot() is the one call that is
