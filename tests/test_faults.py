@@ -61,6 +61,15 @@ def test_gap_after_a_recorder_loss_is_detection_plus_reassignment_per_camera(at_
     np.testing.assert_allclose(e.rec_used, e.catalog.stored_bytes_by_recorder(o.end_s), rtol=1e-9)
 
 
+def test_a_blip_shorter_than_detection_is_ridden_out_on_the_same_recorder():
+    e, o = run(crash(3600, duration_s=10))
+    lost = e.faults.ctrl.home == 0
+    assert o.lost_s[lost].tolist() == [10.0] * 48  # they reconnect as it comes back
+    assert [(ev["t_s"], ev["to"]) for ev in o.events if ev["kind"] == "recorder_health"] == [
+        (3605.0, "suspect"), (3610.0, "up")]
+    assert sim_metrics(o)["recorders_declared_down"] == 0
+
+
 def test_the_failover_trace_from_loss_to_fail_back():
     e, o = run(crash(3600))
     trace = [(ev["t_s"], ev["kind"], ev.get("to") if ev["kind"] == "recorder_health" else None)

@@ -26,8 +26,12 @@ back `reassign_s` later, each at a segment boundary of its run on the standby (n
 lost). A failed disk's segments leave the catalog (RunCatalog.drop_recorder): counted as
 footage lost, per camera, apart from footage never recorded.
 
+Standby policies: spread, N+1/N+M (1:1 takeover by a pool's standbys) and none are the
+core's; dual recording places the chosen cameras' second copies up front (twin.sim.dual) and
+spreads the rest of a lost recorder's cameras, never putting two copies on one recorder.
+
 Each fault occurrence is an *incident*; its recovery time runs from its start to the moment
-the last camera whose gap it started records again.
+the last camera stream whose gap it started records again.
 """
 
 from __future__ import annotations
