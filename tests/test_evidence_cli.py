@@ -189,3 +189,17 @@ def test_a_request_nobody_approves_expires_and_cannot_be_used(live_run, tmp_path
     assert [e.kind for e in trail] == [AuditKind.REQUEST, AuditKind.EXPIRY, AuditKind.DENIAL]
     assert ev("status", run, "--at", hours_72 + 2) == 0
     assert "expired" in capsys.readouterr().out
+
+
+def test_commands_at_once_on_one_run_keep_one_chain(live_run, capsys):
+    from concurrent.futures import ThreadPoolExecutor
+
+    run = live_run
+    args = ["request", run, "--at", 50, "--officer", "pc-1", "--rank", "Police Constable",
+            "--camera", "cam-a", "--from", 10, "--to", 20, "--scenario", POLICY_SCENARIO]
+    with ThreadPoolExecutor(4) as pool:
+        codes = list(pool.map(lambda _: ev(*args), range(6)))
+    assert codes == [0] * 6
+    trail = parse_jsonl((run / "evidence" / "audit.jsonl").read_text())
+    assert sorted(e.subject for e in trail) == [f"req-{i:04d}" for i in range(1, 7)]
+    assert ev("verify-audit", run) == 0

@@ -28,18 +28,24 @@ audit.py); here are the files, the clock and the command line.
 Times: the desk's clock is wall-clock seconds (UNIX time) unless --at is given; the windows
 are in the catalog's own seconds (a live run's clock, from its start).
 
+One command at a time per run folder: the desk's steps hold an exclusive lock
+(`evidence/.lock`), so two officers' commands cannot fork the chain.
+
 Exit codes: 0 done / verified; 1 refused (the refusal is on the trail) or verification failed;
-2 bad input; 3 a part of the twin could not run.
+2 a bad scenario; 3 the folder lacks what the command needs (no trail, desk or catalog) or a
+trail that does not verify.
 """
 
 from __future__ import annotations
 
 import argparse
+import fcntl
 import hashlib
 import json
 import shutil
 import sqlite3
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -378,6 +384,25 @@ def _refused(d: _Desk, exc: AccessDenied) -> int:
     return 1
 
 
+def _locked(
+    fn: Callable[[argparse.Namespace], int], create: bool = False
+) -> Callable[[argparse.Namespace], int]:
+    """Run a desk command holding the run folder's desk lock (released when the process ends,
+    even if it is killed)."""
+
+    def run(args: argparse.Namespace) -> int:
+        folder = Path(args.run_dir) / DESK_DIR
+        if create:
+            folder.mkdir(parents=True, exist_ok=True)
+        if not folder.is_dir():
+            return fn(args)  # no desk: the command says so
+        with (folder / ".lock").open("a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            return fn(args)
+
+    return run
+
+
 def cmd_verify_audit(args: argparse.Namespace) -> int:
     ok = True
     for good, line in verify_run_audit(Path(args.run_dir)):
@@ -493,7 +518,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     q.add_argument("--case", help="case id (default: derived from the request id)")
     q.add_argument("--scenario", help="scenario whose evidence.access sets the policy "
                    "(default: the run's scenario); fixed with the first request")
-    q.set_defaults(fn=cmd_request)
+    q.set_defaults(fn=_locked(cmd_request, create=True))
 
     q = ev.add_parser("approve", help="approve (or --refuse) a pending request")
     common(q)
@@ -501,7 +526,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     q.add_argument("--officer", required=True)
     q.add_argument("--rank", required=True)
     q.add_argument("--refuse", metavar="REASON", help="refuse instead, with this reason")
-    q.set_defaults(fn=cmd_approve)
+    q.set_defaults(fn=_locked(cmd_approve))
 
     q = ev.add_parser("export", help="copy approved footage out with a SHA-256 manifest")
     common(q)
@@ -510,7 +535,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     q.add_argument("--dest", required=True, help="folder for the copies and manifest.json")
     q.add_argument("--catalog", help="the live SQLite catalog (default: from results.json)")
     q.add_argument("--segments", help="the segment root (default: from results.json)")
-    q.set_defaults(fn=cmd_export)
+    q.set_defaults(fn=_locked(cmd_export))
 
     q = ev.add_parser("verify", help="check an export folder's files against its manifest")
     q.add_argument("dest")
@@ -518,4 +543,4 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
     q = ev.add_parser("status", help="list a run's access requests and where they stand")
     common(q)
-    q.set_defaults(fn=cmd_status)
+    q.set_defaults(fn=_locked(cmd_status))
