@@ -42,6 +42,7 @@ def test_sweep_16_variants(benchmark, backend, size, path):
     t: dict[str, float] = {}
 
     def run():
+        t["load_before"] = os.getloadavg()[0]
         t0 = time.perf_counter()
         if backend == "ray":
             import ray
@@ -59,11 +60,15 @@ def test_sweep_16_variants(benchmark, backend, size, path):
         else:
             res = run_variants(variants, str(path), "local")
         t["wall"] = time.perf_counter() - t0
+        t["load_after"] = os.getloadavg()[0]
         return res
 
     res = benchmark.pedantic(run, rounds=1, iterations=1)
     assert [r.scenario.name for r in res] == [v.name for v in variants]
     TIMES.setdefault(size, {})[backend] = t["wall"]
+    # The machine is shared: a ratio is only worth something if the load stayed put.
+    print(f"\n[{size}/{backend}] {t['wall']:.1f} s, 1-min load average "
+          f"{t['load_before']:.1f} -> {t['load_after']:.1f}")
     if backend == "ray":
         TIMES[size]["ray_no_startup"] = t["no_startup"]
     got = TIMES[size]
