@@ -46,6 +46,7 @@ class CameraFootage:
     gaps: list[tuple[float, float]] = field(default_factory=list)  # unexplained
     fault_gaps: list[dict[str, Any]] = field(default_factory=list)
     tail_s: float = 0.0
+    double_s: float = 0.0  # footage recorded twice (two recorders on the camera at once)
 
     @property
     def gap_max_s(self) -> float:
@@ -90,6 +91,8 @@ def footage(o: LiveOutcome, rows: list[SegmentRow]) -> dict[str, CameraFootage]:
         covered = segs[0].end_s if segs else None
         for r in segs[1:]:
             assert covered is not None
+            if covered - r.start_s > GAP_TOLERANCE_S:  # two recorders had the camera at once
+                f.double_s += min(covered, r.end_s) - r.start_s
             if r.start_s - covered > GAP_TOLERANCE_S:
                 gap = (covered, r.start_s)
                 hit = [(t, what) for t, what, cams in faults
@@ -229,6 +232,7 @@ def measure(o: LiveOutcome) -> LiveMeasures:
         "live_gaps_unexplained": float(len(all_gaps)),
         "live_gap_max_s": max((b - a for a, b in all_gaps), default=0.0),
         "live_tail_s_max": max((f.tail_s for f in cams.values()), default=0.0),
+        "live_double_recorded_s": sum(f.double_s for f in cams.values()),
         "live_fault_gap_max_s": max((g["gap_s"] for g in fault), default=0.0),
         "live_recovery_s_max": max((g["recovery_s"] for g in fault), default=0.0),
         "live_segments_unreadable": float(files["unreadable"]),

@@ -351,8 +351,15 @@ def run_live(sc: Scenario, out: Path, *, duration_s: float | None = None,
         steady_from = t0 + min(10.0, duration / 4)
         steady_to = min([t0 + d.at_s for d in drills] + [t0 + duration])
         t_end = t0 + duration
+        last_tick = now()
         while now() < t_end:
             t = now()
+            if t - last_tick > 2 * settings.heartbeat_interval_s:
+                # The driver itself was held up (an overloaded machine): silence it was not
+                # there to watch is not held against the recorders. A killed one stays killed.
+                sup.beat(sorted(alive - killed), t)
+                event("driver_stalled", seconds=round(t - last_tick, 3))
+            last_tick = t
             if t >= next_hb:
                 answered = hb.poll(handles, alive - killed)
                 if answered:
