@@ -3,7 +3,6 @@ scored against the generator's truth, keyframes only, as the live analyser sees 
 
 from __future__ import annotations
 
-from pathlib import Path
 
 import av
 import pytest
