@@ -150,6 +150,25 @@ def test_a_filled_disk_stops_its_cameras_from_the_next_tick_to_the_tick_after_it
     assert sim_metrics(o)["recorders_declared_down"] == 0
 
 
+def test_held_footage_on_a_failed_disk_is_counted_apart():
+    from twin.core.types import Interval
+
+    sc = scenario(**{"simulation.days": 1, "recording.retention_days": 1, "recorders.pools": [POOL]},
+                  faults=[{"type": "disk_failure", "recorder": "c-r01", "at_s": 7200}],
+                  failover=HB)
+    e = CityEngine(sc, generate_city(sc))
+    def hold():
+        yield e.env.timeout(3600)
+        c = int(np.flatnonzero(e.cam_rec == 0)[0])
+        e.catalog.hold("case-1", c, Interval(600.0, 1800.0), 3600.0)
+
+    e.env.process(hold())
+    o = e.run()
+    m = sim_metrics(o)
+    assert m["segments_lost_disk_held"] == 20  # 600-1800 s of one of r01's cameras: 20 segments
+    assert next(x for x in o.events if x["kind"] == "disk_lost")["held_segments"] == 20
+
+
 def test_district_power_is_ridden_through_by_site_batteries_shorter_than_the_outage():
     ups = {"government_building": 7200, "smart_lamp_post": 600}
     e, o = run([{"type": "district_power", "district": "Wan Chai", "at_s": 3600, "duration_s": 1800}],

@@ -115,6 +115,7 @@ class FaultDriver:
         self.inc_last = np.zeros(0)
         self.disk_lost_s = np.zeros(engine.n_cams)  # per camera (a copy's loss counts if unique)
         self.disk_lost_segments = 0
+        self.held_lost_segments = 0  # of those, segments under an evidence hold
         self.disk_lost_bytes = 0.0
         self.unassigned_ever = np.zeros(n, dtype=bool)
         self.declared_down = 0
@@ -355,13 +356,17 @@ class FaultDriver:
 
                 for st in np.flatnonzero((secs > 0) & (e.partner >= 0)).tolist():
                     secs[st] = uncovered_s(e.catalog, st, int(e.partner[st]), r, t)
-            segs, nbytes = e.catalog.drop_recorder(r, t)
+            cat = e.catalog
+            on = (cat.col("recorder") == r) & (cat.col("held") > 0)  # evidence holds lost too
+            held = int((cat.written(t)[on] - cat.col("first")[on]).sum())
+            segs, nbytes = cat.drop_recorder(r, t)
+            self.held_lost_segments += held
             np.add.at(self.disk_lost_s, e.stream_cam, secs)
             self.disk_lost_segments += segs
             self.disk_lost_bytes += nbytes
             e.rec_used[r] = 0.0
             self._event(t, "disk_lost", recorder=name, segments=segs, bytes=round(nbytes),
-                        cameras=int((secs > 0).sum()))
+                        cameras=int((secs > 0).sum()), held_segments=held)
         for j in range(1, hb.missed_beats + 1):
             c = last + j * hb.interval_s
             if c not in self._checks:
@@ -487,6 +492,7 @@ class FaultDriver:
             "incidents_unrecovered": float(np.isinf(rec).sum()),
             "recorders_declared_down": float(self.declared_down),
             "segments_lost_disk": float(self.disk_lost_segments),
+            "segments_lost_disk_held": float(self.held_lost_segments),
             "footage_lost_disk_tb": self.disk_lost_bytes / 1e12,
             "no_recorder_over_limit": float(e.over_limit == 0 and self.ledger_over == 0),
         }
