@@ -39,6 +39,7 @@ trail that does not verify.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import fcntl
 import hashlib
 import json
@@ -50,7 +51,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from twin.core.access import AccessDesk, AccessPolicy, AccessRequest, Action, Officer
+from twin.core.access import (
+    AccessDesk,
+    AccessPolicy,
+    AccessRequest,
+    Action,
+    Officer,
+    RequestState,
+)
 from twin.core.audit import (
     GENESIS_HASH,
     AuditAnchor,
@@ -174,7 +182,14 @@ def replay_desk(entries: list[AuditEntry], policy: AccessPolicy) -> AccessDesk:
             elif e.kind is AuditKind.REFUSAL:
                 desk.refuse(e.subject, Officer(e.actor, d["rank"]), e.at_s, reason=d["reason"])
             elif e.kind is AuditKind.EXPIRY:
-                desk.expire_due(e.at_s)
+                # Expire exactly this request, as the original did: `expire_due` would take
+                # every due one, and some were expired later (lazily) in the original. A use
+                # attempt expires a due request lazily and is then refused, on the scratch
+                # trail only.
+                with contextlib.suppress(AccessDenied):
+                    desk.authorize_use(e.subject, Action.VIEW, e.at_s)
+                if desk.get(e.subject).state is not RequestState.EXPIRED:
+                    raise ValueError(f"request {e.subject!r} was not due to expire at {e.at_s}")
             elif e.kind in (AuditKind.VIEW, AuditKind.EXPORT):
                 action = Action.EXPORT if e.kind is AuditKind.EXPORT else Action.VIEW
                 desk.authorize_use(e.subject, action, e.at_s, officer_id=e.actor,
