@@ -110,8 +110,8 @@ def live_run(tmp_path) -> Path:
             if state == "stored":
                 _mk((root / rec / key).parent)
                 (root / rec / key).write_bytes(data)
-            con.execute("INSERT INTO segments (camera, recorder, start_s, end_s, size_bytes, packets,"
-                        " key, sha256, state, written_at) VALUES (?,?,?,?,?,?,?,?,?,?)",
+            con.execute("INSERT INTO segments (camera, recorder, start_s, end_s, size_bytes,"
+                        " packets, key, sha256, state, written_at) VALUES (?,?,?,?,?,?,?,?,?,?)",
                         (cam, rec, start, start + 10, len(data), 10, key,
                          hashlib.sha256(data).hexdigest(), state, 0.0))
     con.commit()
@@ -138,7 +138,8 @@ def test_export_needs_an_approval_of_high_enough_rank_and_is_sealed(live_run, tm
     assert ev("export", run, "req-0001", "--at", 1001, "--officer", "pc-1", "--dest", dest) == 1
     assert "not approved" in capsys.readouterr().out and not dest.exists()
     # An Inspector may approve a view, not an export.
-    assert ev("approve", run, "req-0001", "--at", 1002, "--officer", "ip-1", "--rank", "Inspector") == 1
+    assert ev("approve", run, "req-0001", "--at", 1002, "--officer", "ip-1",
+              "--rank", "Inspector") == 1
     assert "needs rank 'Chief Inspector' or above" in capsys.readouterr().out
     assert ev("approve", run, "req-0001", "--at", 1003, "--officer", "cip-1",
               "--rank", "Chief Inspector") == 0
@@ -160,7 +161,8 @@ def test_export_needs_an_approval_of_high_enough_rank_and_is_sealed(live_run, tm
     assert "intact; 3 files" in capsys.readouterr().out
 
     # An export approval is used once.
-    assert ev("export", run, "req-0001", "--at", 1006, "--officer", "pc-1", "--dest", tmp_path / "2") == 1
+    assert ev("export", run, "req-0001", "--at", 1006, "--officer", "pc-1",
+              "--dest", tmp_path / "2") == 1
     assert "good for one export" in capsys.readouterr().out
 
     # Every step, refused ones too, is on the desk's trail, which verifies.
@@ -228,7 +230,8 @@ def test_replaying_a_desks_trail_rebuilds_every_record_exactly(ops):
     from twin.errors import AccessDenied
     from twin.evidence_cli import replay_desk
 
-    policy = AccessPolicy(tuple(RANKS_ALL), "Inspector", "Chief Inspector", 48 * 3600.0, 12 * 3600.0)
+    policy = AccessPolicy(tuple(RANKS_ALL), "Inspector", "Chief Inspector", 48 * 3600.0,
+                          12 * 3600.0)
     trail = AuditTrail()
     desk = AccessDesk(policy, trail)
     now = 0.0
