@@ -241,6 +241,17 @@ def test_a_district_relay_without_standby_stops_its_district_until_repaired():
     assert o.dropped[DROP_REASONS.index("relay_down")].sum() == 15 * wc.sum()
 
 
+def test_cameras_coming_on_line_during_a_power_cut_wait_for_the_power():
+    at = 31 * 86_400.0  # the April roll-out step, 2024-04-01
+    e, o = run([{"type": "district_power", "district": "Wan Chai", "at_s": at - 1800, "duration_s": 5400}],
+               **{"simulation.days": 31.5, "recording.retention_days": 30,
+                  "city.rollout": [{"month": "2024-04", "sets": {"Wan Chai": 5}}]})
+    new = o.city.cam_online_s == at
+    assert new.sum() > 0
+    assert (o.lost_s[new] == 3600).all()  # from coming on line to the power's return
+    assert (o.lost_s[(o.city.cam_district == 1) & ~new] == 5400).all()
+
+
 def test_one_set_losing_power_stops_only_its_cameras():
     e, o = run([{"type": "set_power", "camera_set": 12, "at_s": 600, "duration_s": 120}])
     mine = o.city.cam_set == 11

@@ -441,6 +441,7 @@ class CityEngine:
         self._contribute(placed)
         if self.faults is not None:
             self.faults.placed(placed, t)
+            self._refresh(placed, t)  # on line in the middle of a fault: stopped at once
 
     def _activate_copies(self, copies: np.ndarray, t: float) -> None:
         """Second copies (dual recording): on another recorder than their camera's, within
