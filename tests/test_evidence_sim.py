@@ -77,6 +77,11 @@ class Probe:
         return {}
 
 
+def ev_of(run) -> EvidenceExtension:
+    """The evidence extension of an engine or outcome (the engine may add its own first)."""
+    return next(e for e in run.extensions if isinstance(e, EvidenceExtension))
+
+
 def run_with(sc, probes: list[tuple[float, Callable[[CityEngine], None]]]):
     exts = extensions_for(sc)
     ext = exts[0]
@@ -97,7 +102,7 @@ def test_request_after_retention_reports_exactly_the_lost_seconds():
     seen = {}
 
     def ask(engine):
-        ext = engine.extensions[0]
+        ext = ev_of(engine)
         cam = engine.catalog.camera_names[0]
         seen["case"] = ext.preserve([cam], Interval(6000.0, 9000.0))
         seen["left"] = on_disk(engine, 0, Interval(6000.0, 9000.0))
@@ -123,7 +128,7 @@ def test_held_footage_outlives_retention_until_copied_then_is_swept():
     snaps: dict[str, list] = {}
 
     def ask(engine):
-        engine.extensions[0].preserve([engine.catalog.camera_names[0]], window)
+        ev_of(engine).preserve([engine.catalog.camera_names[0]], window)
 
     def look(tag):
         def fn(engine):
@@ -152,7 +157,7 @@ def test_a_case_closed_before_its_copy_releases_its_hold_and_the_footage_goes():
     snaps = {}
 
     def ask(engine):
-        engine.extensions[0].preserve([engine.catalog.camera_names[1]], window)
+        ev_of(engine).preserve([engine.catalog.camera_names[1]], window)
 
     def look(tag):
         def fn(engine):
@@ -189,7 +194,7 @@ def test_lost_seconds_are_the_window_before_the_last_sweeps_cutoff(requests):
         at = w0 + length + 60 + delay + 7.25
 
         def ask(engine, w0=w0, length=length, cam=cam):
-            ext = engine.extensions[0]
+            ext = ev_of(engine)
             cid = ext.preserve([engine.catalog.camera_names[cam]], Interval(w0, w0 + length))
             cut = (engine.env.now // H) * H - DAY
             plans.append((cid, max(0.0, min(cut, w0 + length) - w0)))
@@ -206,7 +211,7 @@ def test_no_footage_is_served_without_an_approval_and_attempts_are_audited():
     results = {}
 
     def attempt(engine):
-        ext = engine.extensions[0]
+        ext = ev_of(engine)
         now = float(engine.env.now)
         cam = engine.catalog.camera_names[0]
         ext.desk.submit(AccessRequest("probe-1", Officer("pc-1", "Police Constable"), "inq-1",
@@ -251,7 +256,7 @@ def test_evidence_draws_leave_the_city_and_recording_unchanged_and_rerun_identic
     assert (a.city.cam_mbps == b.city.cam_mbps).all()
     assert a.written_segments == b.written_segments
     assert b.extra_metrics == c.extra_metrics
-    assert b.extensions[0].trail.head_hash == c.extensions[0].trail.head_hash
+    assert ev_of(b).trail.head_hash == ev_of(c).trail.head_hash
 
 
 @settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -273,7 +278,7 @@ def test_whatever_the_ranks_and_delays_nothing_is_served_unapproved(
     })
     o = CityEngine(sc, generate_city(sc), extensions=extensions_for(sc)).run()
     m = o.extra_metrics
-    ext = o.extensions[0]
+    ext = ev_of(o)
     assert m["unapproved_access"] == 0 and m["audit_verified"] == 1
     assert m["access_served"] <= m["access_approved"]
     kinds = [e.kind for e in ext.trail.entries]
@@ -303,3 +308,24 @@ def test_delay_tables_draw_what_they_say():
         LognormalDelay(median_h=5, p90_h=5)
     with pytest.raises(ValueError, match="one weight per delay"):
         ChoiceDelay(hours=[1, 2], weights=[1])
+
+
+def test_a_disk_lost_under_a_hold_is_found_by_the_copy_and_counted():
+    # Copies take 3 days, so holds are outstanding when recorder c-r01's disk fails on day 4:
+    # the copier finds those held segments gone, counts them and copies the rest.
+    sc = scenario(**{
+        "city.districts": [{"name": "Yau Tsim Mong", "sets": 4, "backhaul_mbps": 10_000}],
+        "recorders.pools": [{"name": "c", "districts": "*", "recorders": 2, "ingest_mbps": 1000,
+                             "disk_tb": 100, "max_streams": 100}],
+        "recording.retention_days": 2, "simulation.days": 6,
+        "evidence": evidence(incidents=2.0, requests=1.0, copy_time_s=3 * DAY),
+        "faults": [{"type": "disk_failure", "recorder": "c-r01", "at_s": 4 * DAY,
+                    "duration_s": 3600}],
+    })
+    o = CityEngine(sc, generate_city(sc), extensions=extensions_for(sc)).run()
+    m = o.extra_metrics
+    assert 0 < m["evidence_copy_missing"] <= m["segments_lost_disk_held"]
+    assert m["unapproved_access"] == 0 and m["audit_verified"] == 1
+    ext = ev_of(o)
+    stuck = [c for c in ext.locker.cases() if c.state.value == "open" and c.copies]
+    assert stuck and all(s.recorder == "c-r01" for c in stuck for s in c.pending)

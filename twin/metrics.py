@@ -56,7 +56,7 @@ METRICS: dict[str, MetricInfo] = {
     # Evidence and access (twin.sim.evidence, with an `evidence:` section)
     "evidence_requests": _M("requests", "preservation requests planned against the catalog", "higher"),
     "evidence_copies_complete": _M("cases", "preservation requests whose copy completed", "higher"),
-    "evidence_copy_missing": _M("segments", "planned segments gone before the copy (a hold failed)"),
+    "evidence_copy_missing": _M("segments", "planned segments gone before the copy (a hold failed, a disk was lost)"),
     "evidence_cases_released": _M("cases", "cases closed and their copies purged", "higher"),
     "evidence_requested_s": _M("s", "camera-seconds of footage asked for", "higher"),
     "evidence_lost_to_retention_s": _M("s", "camera-seconds asked for but already deleted by retention"),
