@@ -147,7 +147,7 @@ class EvidenceExtension:
         self.counts: dict[str, int] = {
             k: 0
             for k in (
-                "evidence_requests", "evidence_requests_unrequested", "evidence_copies_complete",
+                "evidence_requests", "evidence_copies_complete",
                 "evidence_copy_missing", "evidence_cases_released", "access_requests",
                 "access_approved", "access_refused", "access_denied_rank", "access_expired",
                 "access_served", "access_attempts_refused", "unapproved_access",
@@ -155,6 +155,7 @@ class EvidenceExtension:
         }
         self.approval_times_s: list[float] = []
         self.late_decisions = 0  # decisions attempted after the request had run out of time
+        self.requests_after_end = 0
         self.served_s = 0.0
         self._audit_ok: bool | None = None
 
@@ -185,7 +186,7 @@ class EvidenceExtension:
         # A request can only name footage already recorded: at least one segment after the window.
         req = w1 + np.maximum(delay, engine.seg_s)
         inside = req < engine.end_s
-        self.counts["evidence_requests_unrequested"] = int((~inside).sum())
+        self.requests_after_end = int((~inside).sum())  # incidents whose request comes too late
         order = np.argsort(req[inside], kind="stable")
         self._pres_t = req[inside][order]
         self._pres_cam = cams[inside][order]
@@ -455,7 +456,6 @@ class EvidenceExtension:
         series = self.locker.bytes_held_series()
         times = np.asarray(self.approval_times_s)
         m: dict[str, float] = {k: float(v) for k, v in self.counts.items()}
-        del m["evidence_requests_unrequested"]
         m.update({
             "evidence_requested_s": requested,
             "evidence_lost_to_retention_s": lost_ret,
