@@ -198,8 +198,9 @@ def cmd_check(args: argparse.Namespace) -> int:
                 return
             n, bad = len(c.judged_targets), len(c.failed_targets)
             mark = "[green]ran[/]" if not bad else "[bold red]ran[/]"
-            con.print(f"{mark} {c.path.name} ({c.wall_s:.1f} s): targets {n - bad}/{n} met",
-                      highlight=False)
+            live = len(c.results.targets) - n if c.results is not None else 0
+            con.print(f"{mark} {c.path.name} ({c.wall_s:.1f} s): targets {n - bad}/{n} met"
+                      + (f", {live} live-only skipped" if live else ""), highlight=False)
 
         report = check_folder(Path(args.folder), out,
                               Path(args.baseline) if args.baseline else None,
