@@ -133,6 +133,16 @@ class RunCatalog:
             w[o] = np.floor((now_s - c["start_s"][:s][o]) / c["seg_s"][:s][o] + 1e-9).astype(np.int64)
         return w
 
+    def _written_at(self, rows: np.ndarray, now_s: float) -> np.ndarray:
+        """written() for some rows only: per-camera queries must not scan the whole table."""
+        c = self._col
+        w = c["n"][rows].copy()
+        o = c["open"][rows]
+        if o.any():
+            r = rows[o]
+            w[o] = np.floor((now_s - c["start_s"][r]) / c["seg_s"][r] + 1e-9).astype(np.int64)
+        return w
+
     # ----------------------------------------------------------------- writing
     def open_runs(
         self,
@@ -227,12 +237,15 @@ class RunCatalog:
         """The segments on disk (optionally of one camera, overlapping a window), in order."""
         c = self._col
         s = self._size
-        w = self.written(now_s)
-        sel = w > c["first"][:s]
         if camera is not None:
-            sel &= c["camera"][:s] == camera
+            rows = np.flatnonzero(c["camera"][:s] == camera)
+        else:
+            rows = np.arange(s)
+        w = np.zeros(s, dtype=np.int64)
+        w[rows] = self._written_at(rows, now_s)
+        rows = rows[w[rows] > c["first"][rows]]
         out: list[SegmentRef] = []
-        for r in np.flatnonzero(sel):
+        for r in rows:
             start, seg = float(c["start_s"][r]), float(c["seg_s"][r])
             lo, hi = int(c["first"][r]), int(w[r])
             if window is not None:
@@ -261,16 +274,16 @@ class RunCatalog:
         h0, h1 = window.start_s, min(window.end_s, now_s)
         orow = int(self.open_row[camera])
         if orow >= 0 and c["start_s"][orow] < h1:
-            covered_end = c["start_s"][orow] + self.written(now_s)[orow] * c["seg_s"][orow]
+            covered_end = c["start_s"][orow] + self._written_at(np.array([orow]), now_s)[0] * c["seg_s"][orow]
             h1 = min(h1, float(covered_end))
         self._holds[hold_id] = (camera, h0, h1)
         if h1 <= h0:
             return 0
-        w = self.written(now_s)
+        mine = np.flatnonzero(c["camera"][: self._size] == camera)
         held_total = 0
-        for r in np.flatnonzero(c["camera"][: self._size] == camera):
+        for r, wr in zip(mine, self._written_at(mine, now_s)):
             start, seg = float(c["start_s"][r]), float(c["seg_s"][r])
-            fst, wr = int(c["first"][r]), int(w[r])
+            fst, wr = int(c["first"][r]), int(wr)
             i0 = max(fst, _first_ending_after(start, seg, h0))
             i1 = min(wr, _count_starting_before(start, seg, h1))
             if i0 >= i1:
@@ -304,7 +317,7 @@ class RunCatalog:
     def _split_tail(self, r: int, k: int, now_s: float) -> int:
         """Keep the first k segments in row r, moving the rest (or the open tail) to a new row."""
         c = self._col
-        w = int(self.written(now_s)[r])
+        w = int(self._written_at(np.array([r]), now_s)[0])
         if k < w or c["open"][r]:
             self._split(r, k, w)
         return r
@@ -316,10 +329,10 @@ class RunCatalog:
         except KeyError:
             raise CatalogError(f"no hold {hold_id!r}; holds are: {sorted(self._holds)}") from None
         c = self._col
-        s = self._size
-        end = c["start_s"][:s] + np.maximum(c["n"][:s], 1) * c["seg_s"][:s]
-        sel = (c["camera"][:s] == cam) & (c["held"][:s] > 0) & (c["start_s"][:s] < h1) & (end > h0)
-        c["held"][:s][sel] -= 1
+        rows = np.flatnonzero(c["camera"][: self._size] == cam)
+        end = c["start_s"][rows] + np.maximum(c["n"][rows], 1) * c["seg_s"][rows]
+        sel = rows[(c["held"][rows] > 0) & (c["start_s"][rows] < h1) & (end > h0)]
+        c["held"][sel] -= 1
 
     @property
     def holds(self) -> dict[str, tuple[str, Interval]]:

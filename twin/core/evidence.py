@@ -466,7 +466,7 @@ class EvidenceLocker:
     """Tracks preservation cases by id, tells the catalog what it must hold, and audits
     every step. Times must not go backwards (the trail enforces it)."""
 
-    __slots__ = ("trail", "_cases", "_evidence_keys", "_bytes_held", "_series", "_holds")
+    __slots__ = ("trail", "_cases", "_evidence_keys", "_bytes_held", "_series", "_holds", "_case_holds")
 
     def __init__(self, trail: AuditTrail) -> None:
         self.trail = trail
@@ -475,6 +475,9 @@ class EvidenceLocker:
         self._bytes_held = 0
         self._series: list[tuple[float, int]] = []
         self._holds: tuple[tuple[str, Interval], ...] | None = ()
+        # Per open case, its holds by id; rebuilt only when that case changes (a city's run
+        # asks for the holds after every request, over a thousand cases).
+        self._case_holds: dict[str, dict[str, tuple[str, Interval]]] = {}
 
     # -- queries -----------------------------------------------------------------------------
 
@@ -510,13 +513,18 @@ class EvidenceLocker:
         for cid, case in self._cases.items():
             if case.state is not CaseState.OPEN:
                 continue
-            spans: dict[str, list[Interval]] = {}
-            for seg in case.pending():
-                spans.setdefault(seg.camera, []).append(Interval(seg.start_s, seg.end_s))
-            for cam in sorted(spans):
-                for iv in merge_intervals(spans[cam]):
-                    hid = HOLD_PREFIX + canonical_json([cid, cam, float(iv.start_s), float(iv.end_s)])
-                    wanted[hid] = (cam, iv)
+            mine = self._case_holds.get(cid)
+            if mine is None:
+                mine = {}
+                spans: dict[str, list[Interval]] = {}
+                for seg in case.pending():
+                    spans.setdefault(seg.camera, []).append(Interval(seg.start_s, seg.end_s))
+                for cam in sorted(spans):
+                    for iv in merge_intervals(spans[cam]):
+                        key = canonical_json([cid, cam, float(iv.start_s), float(iv.end_s)])
+                        mine[HOLD_PREFIX + key] = (cam, iv)
+                self._case_holds[cid] = mine
+            wanted.update(mine)
         return wanted
 
     def hold_changes(
@@ -574,6 +582,7 @@ class EvidenceLocker:
         )
         self._cases[cid] = case
         self._holds = None
+        self._case_holds.pop(cid, None)
         if not plan.segments:
             self._complete(cid, case, now, request.requested_by)
         return case.snapshot(cid)
@@ -650,6 +659,7 @@ class EvidenceLocker:
             case.bytes_held += copy.segment.bytes
         if new:
             self._holds = None
+            self._case_holds.pop(case_id, None)
             self._bytes_changed(now, sum(c.segment.bytes for c in new))
             if len(case.copies) == len(planned):
                 self._complete(case_id, case, now, actor)
@@ -676,6 +686,7 @@ class EvidenceLocker:
         case.state = state
         case.closed_at_s = now
         self._holds = None
+        self._case_holds.pop(case_id, None)
         return keys
 
     def mark_purged(self, case_id: str, now: float, *, actor: str) -> EvidenceCase:
