@@ -223,11 +223,15 @@ class RunCatalog:
     def stored_segments(self, now_s: float) -> int:
         return int((self.written(now_s) - self._col["first"][: self._size]).sum())
 
-    def oldest_unheld_start(self, now_s: float) -> float:
-        """Start of the oldest segment on disk that no hold covers (inf if none)."""
+    def oldest_unheld_start(self, now_s: float, written: np.ndarray | None = None) -> float:
+        """Start of the oldest segment on disk that no hold covers (inf if none).
+
+        `written` may pass `written(now_s)` when the caller has it already.
+        """
         s = self._size
         c = self._col
-        live = (self.written(now_s) > c["first"][:s]) & (c["held"][:s] == 0)
+        w = self.written(now_s) if written is None else written
+        live = (w > c["first"][:s]) & (c["held"][:s] == 0)
         if not live.any():
             return math.inf
         return float((c["start_s"][:s] + c["first"][:s] * c["seg_s"][:s])[live].min())
@@ -339,11 +343,14 @@ class RunCatalog:
         return {h: (self.camera_names[c], Interval(a, b)) for h, (c, a, b) in sorted(self._holds.items())}
 
     # ----------------------------------------------------------------- sweeping
-    def plan_sweep(self, now_s: float, retention_s: float, max_segments: int) -> SweepPlan:
+    def plan_sweep(self, now_s: float, retention_s: float, max_segments: int,
+                   written: np.ndarray | None = None) -> SweepPlan:
+        """The core's retention plan at `now_s` (see twin.core.retention.plan_sweep)."""
         s = self._size
         c = self._col
+        w = self.written(now_s) if written is None else written
         return plan_sweep(
-            c["start_s"][:s], c["seg_s"][:s], self.written(now_s), c["first"][:s],
+            c["start_s"][:s], c["seg_s"][:s], w, c["first"][:s],
             c["held"][:s], c["bytes_per_seg"][:s], now_s, retention_s, max_segments,
         )
 

@@ -499,10 +499,11 @@ class CityEngine:
             yield self.env.timeout(rec.sweep_interval_s)
             t = float(self.env.now)
             # The oldest footage is oldest just before a sweep: that is the age retention allows.
-            age = t - self.catalog.oldest_unheld_start(t)
+            written = self.catalog.written(t)
+            age = t - self.catalog.oldest_unheld_start(t, written)
             if np.isfinite(age):
                 self.max_age_s = max(self.max_age_s, age)
-            plan = self.catalog.plan_sweep(t, rec.retention_s, rec.sweep_batch_segments)
+            plan = self.catalog.plan_sweep(t, rec.retention_s, rec.sweep_batch_segments, written)
             freed = self.catalog.apply(plan)
             self.rec_used -= freed
             self.overdue_max = max(self.overdue_max, plan.overdue_after)
