@@ -100,6 +100,8 @@ class StreamAnalyser:
         with av.open(self.url, options=RTSP_LIVE_OPTIONS, timeout=(5.0, 3.0)) as inp:
             stream = inp.streams.video[0]
             stream.codec_context.thread_count = 1
+            # Deblocking skipped: ~20 % less decode time, invisible to blob-level analytics.
+            stream.codec_context.options = {"skip_loop_filter": "all"}
             self.score.connects += 1
             last = -1e9
             for pkt in inp.demux(stream):
@@ -113,7 +115,8 @@ class StreamAnalyser:
                 last = wall
                 t_cpu = time.thread_time()
                 for frame in pkt.decode():
-                    img = frame.to_ndarray(width=self.width, height=self.height, format="bgr24")
+                    img = frame.to_ndarray(width=self.width, height=self.height,
+                                           format="bgr24", interpolation="FAST_BILINEAR")
                     self._analyse(img, wall)
                 self.score.process_s += time.thread_time() - t_cpu
 

@@ -57,12 +57,15 @@ def _tables(o: LiveOutcome, m: LiveMeasures, out: Path) -> dict[str, str]:
             round(max((g["gap_s"] for g in f.fault_gaps), default=0.0), 3),
             round(max((g["recovery_s"] for g in f.fault_gaps), default=0.0), 3),
             a.get("frames", 0), len(a.get("alerts", [])),
+            getattr(o.publisher_stats.get(cam), "reconnects", ""),
+            sum(max(0, st.connects - 1) for rs in o.recorder_stats.values()
+                for st in rs.streams if st.camera == cam),
         ])
     write_csv(out / "cameras.csv",
               ["camera", "set", "scene", "recorder_initial", "recorder_final", "segments",
                "bytes", "first_segment_after_s", "gaps_unexplained", "gap_max_s",
                "fault_gaps", "fault_gap_max_s", "recovery_s_max", "frames_analysed",
-               "alerts"], rows)
+               "alerts", "publisher_reconnects", "recorder_reconnects"], rows)
     write_csv(out / "segments.csv",
               ["id", "camera", "recorder", "start_s", "end_s", "size_bytes", "packets", "key",
                "sha256", "state"],
