@@ -331,11 +331,14 @@ def run_live(sc: Scenario, out: Path, *, duration_s: float | None = None,
         ray.get([handles[r].record.remote({c: server.rtsp_url(c, "recorder")
                                            for c in sup.cameras_of_recorder(r)})
                  for r in recorders])
-        sup.beat(recorders, now())  # each answered `record`: alive as of now
         if analyser is not None:
             ray.get(analyser.start.remote(origins))
         event("recording_started", assignment={r: len(sup.cameras_of_recorder(r))
                                                for r in recorders})
+        # Each recorder answered `record`: alive as of now. Beat only here, after every
+        # blocking start-up call (starting 99 analyser threads took > 5 s under load, and
+        # the silence before the loop was counted against the recorders).
+        sup.beat(recorders, now())
 
         # -- the loop --------------------------------------------------------------------------
         hb = _Heartbeats()
