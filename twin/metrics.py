@@ -110,6 +110,7 @@ METRICS.update({
     "live_detection_precision_vehicle": _M("ratio", "vehicle detections matching a true moving vehicle", "higher"),
     "live_detection_recall_vehicle": _M("ratio", "true moving vehicles detected (stopped ones: incidents)", "higher"),
     "live_frames_analysed": _M("frames", "frames decoded and analysed", "higher"),
+    "live_frames_dropped_late": _M("frames", "keyframes the analyser skipped to catch up (over 2 s behind)"),
     "live_incidents_expected": _M("incidents", "truth incidents the analyser could see"),
     "live_incident_recall": _M("ratio", "truth incidents alerted within 10 s", "higher"),
     "live_false_alerts": _M("alerts", "alerts matching no truth incident"),

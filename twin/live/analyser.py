@@ -7,12 +7,14 @@ decoding would cost ~10x that. Each decoded frame is scaled to `width` and analy
 camera's :class:`~twin.live.analytics.CameraAnalytics`.
 
 Ground truth. A camera's publisher puts clip time `t` of loop `n` on the air at wall time
-`origin + n * D + t` (synthetic_streams.publish). So a frame that arrives at wall time `w`
-shows clip time `(w - origin) mod D`, snapped to the nearest keyframe of the clip (keyframes
-are every `gop_frames` frames, so the snap is exact while transport delay stays under half a
-keyframe interval). Its truth boxes are scored against the detections, and each incident of
-the clip happens at `origin + n * D + start_s` on the wall clock: the alert latency is the
-alert's wall time minus that.
+`origin + n * D + t` (synthetic_streams.publish). A keyframe's own on-air time is the arrival
+of the connection's first packet (no probing, so it arrives live) plus its timestamp offset:
+a frame read late, because the analyser is behind, keeps its true time. It shows clip time
+`(on_air - origin) mod D`, snapped to the nearest keyframe of the clip (keyframes are every
+`gop_frames` frames, so the snap is exact while transport delay stays under half a keyframe
+interval). Its truth boxes are scored against the detections, and each incident of the clip
+happens at `origin + n * D + start_s`: the alert latency is the wall time the alert was raised
+minus that. An analyser more than `max_lag_s` behind drops keyframes to catch up (counted).
 """
 
 from __future__ import annotations
@@ -48,6 +50,7 @@ class CameraScore:
     failures: int = 0
     first_frame_s: float | None = None
     last_frame_s: float | None = None
+    dropped_late: int = 0  # keyframes skipped because the analyser was behind
 
     def as_dict(self) -> dict:
         return {"camera": self.camera, "frames": self.frames, "frames_scored": self.frames_scored,
@@ -55,7 +58,7 @@ class CameraScore:
                 "truths": dict(self.truths), "alerts": [(round(t, 3), b) for t, b in self.alerts],
                 "process_s": round(self.process_s, 4), "connects": self.connects,
                 "failures": self.failures, "first_frame_s": self.first_frame_s,
-                "last_frame_s": self.last_frame_s}
+                "last_frame_s": self.last_frame_s, "dropped_late": self.dropped_late}
 
 
 class StreamAnalyser:
@@ -72,6 +75,7 @@ class StreamAnalyser:
         self.height = int(round(cfg.height * width / cfg.width / 2) * 2)
         self.scale = width / cfg.width
         self.min_interval_s = min_interval_s
+        self.max_lag_s = 2.0
         self.analytics = CameraAnalytics(self.width, self.height)
         self.score = CameraScore(camera)
         self._min_area = self.width * self.height * 0.0015
@@ -103,34 +107,48 @@ class StreamAnalyser:
             # Deblocking skipped: ~20 % less decode time, invisible to blob-level analytics.
             stream.codec_context.options = {"skip_loop_filter": "all"}
             self.score.connects += 1
+            tb = float(stream.time_base)
+            anchor: tuple[float, int] | None = None  # (wall time, pts) of the first packet
             last = -1e9
             for pkt in inp.demux(stream):
                 if self._stop.is_set():
                     return
-                if not pkt.is_keyframe or not pkt.size:
+                if pkt.pts is None or not pkt.size:
                     continue
-                wall = time.time()
-                if wall - last < self.min_interval_s:
+                now = time.time()
+                if anchor is None:
+                    anchor = (now, pkt.pts)
+                if not pkt.is_keyframe:
                     continue
-                last = wall
+                # When the frame was on the air (the connection's first packet arrives live;
+                # the rest by their timestamps), not when this thread got round to reading it.
+                on_air = anchor[0] + (pkt.pts - anchor[1]) * tb
+                if on_air - last < self.min_interval_s:
+                    continue
+                if now - on_air > self.max_lag_s:
+                    # Behind: drop stale frames to catch up, as a real-time analyser must.
+                    self.score.dropped_late += 1
+                    continue
+                last = on_air
                 t_cpu = time.thread_time()
                 for frame in pkt.decode():
                     img = frame.to_ndarray(width=self.width, height=self.height,
                                            format="bgr24", interpolation="FAST_BILINEAR")
-                    self._analyse(img, wall)
+                    self._analyse(img, on_air, time.time())
                 self.score.process_s += time.thread_time() - t_cpu
 
-    def _analyse(self, img, wall: float) -> None:
+    def _analyse(self, img, on_air: float, done: float) -> None:
+        """Analyse a frame that was on the air at `on_air`; its alerts are raised at `done`."""
         s = self.score
-        t_run = wall - self.epoch
+        t_run = on_air - self.epoch
         s.frames += 1
         s.first_frame_s = t_run if s.first_frame_s is None else s.first_frame_s
         s.last_frame_s = t_run
         dets, alerts = self.analytics.process(img, t_run)
-        s.alerts.extend((a.t_s, a.box) for a in alerts)
+        s.alerts.extend((done - self.epoch, a.box) for a in alerts)
         if not self.analytics.warm:
             return
-        clip_t = (wall - self.origin) % self.clip_s
+        clip_t = (on_air - self.origin) % self.clip_s
         index = int(round(clip_t * self.fps / self.gop)) * self.gop % self.n_frames
         truth = self.truth.frames[index]
         before = {o.object_id: o.bbox for o in

@@ -273,6 +273,7 @@ def measure(o: LiveOutcome) -> LiveMeasures:
             if tru:
                 m[f"live_detection_recall_{cls}"] = tp / tru
         m["live_frames_analysed"] = float(sum(c["frames"] for c in an))
+        m["live_frames_dropped_late"] = float(sum(c.get("dropped_late", 0) for c in an))
         m["live_incidents_expected"] = float(inc["expected"])
         if inc["expected"]:
             m["live_incident_recall"] = inc["detected"] / inc["expected"]
