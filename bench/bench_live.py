@@ -102,6 +102,10 @@ def run_step(cameras: int, minutes: float, out: Path, analyse_interval_s: float 
         "latency_p50": mm.get("live_alert_latency_s_p50"),
         "latency_max": mm.get("live_alert_latency_s_max"),
         "incident_recall": mm.get("live_incident_recall"),
+        "analysed_fps": (mm.get("live_frames_analysed", 0.0) / mm["cameras"]
+                         / mm["live_duration_s"]),
+        "dropped_late": int(mm.get("live_frames_dropped_late", 0)),
+        "recall_person": mm.get("live_detection_recall_person"),
         "actor_start_s": mm.get("live_actor_start_s"),
         "load_before": round(load0, 2), "load_after": round(os.getloadavg()[0], 2),
         "wall_s": res.run.wall_s,
@@ -118,7 +122,9 @@ def print_step(r: dict) -> None:
           f"publish {_fmt(r['publish'])} relay {_fmt(r['relay'])} record {_fmt(r['record'])} "
           f"analyse {_fmt(r['analyse'])}; machine {_fmt(r['machine'])} %  "
           f"alert latency p50 {_fmt(r['latency_p50'])} s max {_fmt(r['latency_max'])} s  "
-          f"(incident recall {_fmt(r['incident_recall'])}; actors up in "
+          f"(analysed {r['analysed_fps']:.2f} frames/camera/s, {r['dropped_late']} dropped late, "
+          f"person recall {_fmt(r['recall_person'])}, "
+          f"incident recall {_fmt(r['incident_recall'])}; actors up in "
           f"{_fmt(r['actor_start_s'])} s; load {r['load_before']} -> {r['load_after']})"
           + ("" if r["passed"] else f"  failed: {r['failed']}"), flush=True)
 
