@@ -11,12 +11,11 @@ from __future__ import annotations
 
 import multiprocessing as mp
 import resource
-import time
 from pathlib import Path
 
 import pytest
 
-from naive import run_naive
+from naive import time_naive
 from twin.city import generate_city
 from twin.scenario import Scenario, load_scenario
 from twin.sim.engine import CityEngine
@@ -65,11 +64,7 @@ def test_city_simulation_vs_naive_simpy(benchmark, size):
         sc = load_scenario(ROOT / "scenarios/phase1-615.yaml")
     city = generate_city(sc)
     horizon = sc.simulation.days * 86_400
-    t0 = time.perf_counter()
-    naive = run_naive(city, sc.recording.segment_s, sc.recording.retention_s,
-                      sc.recording.sweep_interval_s, NAIVE_HORIZON_S)
-    naive_s = time.perf_counter() - t0
-    naive_full_s = naive_s * horizon / NAIVE_HORIZON_S
+    naive, naive_s, naive_full_s = time_naive(sc, city, NAIVE_HORIZON_S)
 
     outcome = benchmark.pedantic(_run, args=(sc,), rounds=3, iterations=1)
     twin_s = benchmark.stats.stats.median

@@ -11,12 +11,11 @@ model on the phase-1 city (615 sets).
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import pytest
 
-from naive import run_naive
+from naive import time_naive
 from twin.city import generate_city
 from twin.results import sim_metrics
 from twin.scenario import Scenario, load_scenario
@@ -48,12 +47,7 @@ def _run(sc: Scenario):
 def test_month_of_random_faults_vs_naive_simpy(benchmark, size):
     sc = month_of_faults(size)
     city = generate_city(sc)
-    horizon = sc.simulation.days * 86_400
-    t0 = time.perf_counter()
-    naive = run_naive(city, sc.recording.segment_s, sc.recording.retention_s,
-                      sc.recording.sweep_interval_s, NAIVE_HORIZON_S)
-    naive_s = time.perf_counter() - t0
-    naive_full_s = naive_s * horizon / NAIVE_HORIZON_S
+    naive, naive_s, naive_full_s = time_naive(sc, city, NAIVE_HORIZON_S)
 
     outcome = benchmark.pedantic(_run, args=(sc,), rounds=3, iterations=1)
     twin_s = benchmark.stats.stats.median

@@ -7,11 +7,13 @@ retention deletions), the straightforward way. Its cost grows with camera-second
 
 from __future__ import annotations
 
+import time
 from collections import deque
 
 import simpy
 
 from twin.city import CityModel
+from twin.scenario import Scenario
 
 
 def run_naive(city: CityModel, segment_s: float, retention_s: float, sweep_s: float,
@@ -48,3 +50,13 @@ def run_naive(city: CityModel, segment_s: float, retention_s: float, sweep_s: fl
     env.process(sweeper())
     env.run(until=horizon_s)
     return {**stats, "stored_bytes": sum(used)}
+
+
+def time_naive(sc: Scenario, city: CityModel, horizon_s: float) -> tuple[dict[str, float], float, float]:
+    """Run the naive model over `horizon_s` of the scenario and scale its wall time to the
+    scenario's whole horizon. Returns (its counts, seconds measured, seconds scaled)."""
+    t0 = time.perf_counter()
+    counts = run_naive(city, sc.recording.segment_s, sc.recording.retention_s,
+                       sc.recording.sweep_interval_s, horizon_s)
+    measured = time.perf_counter() - t0
+    return counts, measured, measured * sc.simulation.days * 86_400 / horizon_s

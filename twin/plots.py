@@ -8,18 +8,14 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+
+from twin.figures import save_figure  # noqa: E402
 import numpy as np  # noqa: E402
 
 from twin.sim.engine import SimOutcome  # noqa: E402
 
 __all__ = ["plot_sim"]
 
-
-def _save(fig, path: Path) -> str:
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path.name
 
 
 def plot_sim(o: SimOutcome, out: Path) -> dict[str, str]:
@@ -37,7 +33,7 @@ def plot_sim(o: SimOutcome, out: Path) -> dict[str, str]:
            title="Storage per recorder pool (dashed: the pool's disk)")
     if len(city.pool_names) <= 20:
         ax.legend(fontsize=7, ncol=3)
-    files["storage_by_pool"] = _save(fig, out / "storage_by_pool.png")
+    files["storage_by_pool"] = save_figure(fig, out / "storage_by_pool.png")
 
     fig, ax = plt.subplots(figsize=(9, 4.5))
     online = o.cam_state != 0
@@ -50,7 +46,7 @@ def plot_sim(o: SimOutcome, out: Path) -> dict[str, str]:
     ax.set_xticks(x, city.district_names, rotation=60, ha="right", fontsize=7)
     ax.set(ylabel="Gbps", title="Ingest per district against its backhaul")
     ax.legend()
-    files["ingest_by_district"] = _save(fig, out / "ingest_by_district.png")
+    files["ingest_by_district"] = save_figure(fig, out / "ingest_by_district.png")
 
     fig, (a1, a2) = plt.subplots(2, 1, figsize=(10, 6), sharex=True)
     r = np.arange(city.n_recorders)
@@ -63,7 +59,7 @@ def plot_sim(o: SimOutcome, out: Path) -> dict[str, str]:
     a2.axhline(85, color="crimson", ls="--", lw=0.8, label="85 %")
     a2.set(xlabel="recorder number", ylabel="% of limit", title="Recorder utilisation")
     a2.legend(fontsize=8)
-    files["recorder_utilisation"] = _save(fig, out / "recorder_utilisation.png")
+    files["recorder_utilisation"] = save_figure(fig, out / "recorder_utilisation.png")
 
     fig, ax = plt.subplots(figsize=(9, 4.5))
     for key, label in (("written", "written"), ("deleted", "deleted by retention"),
@@ -72,7 +68,7 @@ def plot_sim(o: SimOutcome, out: Path) -> dict[str, str]:
     ax.set(xlabel="day", ylabel="segments (millions, cumulative)",
            title="Segments written, deleted and dropped")
     ax.legend()
-    files["segments"] = _save(fig, out / "segments.png")
+    files["segments"] = save_figure(fig, out / "segments.png")
     for ext in o.extensions:
         files.update(ext.plot(o, out))
     return files

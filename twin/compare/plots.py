@@ -10,6 +10,8 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+
+from twin.figures import save_figure  # noqa: E402
 import numpy as np  # noqa: E402
 
 if TYPE_CHECKING:
@@ -26,12 +28,6 @@ BAR_METRICS: tuple[str, ...] = (
     "cost_total_hkd",
 )
 
-
-def _save(fig, path: Path) -> str:
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return path.name
 
 
 def plot_comparison(c: Comparison, out: Path) -> str:
@@ -66,7 +62,7 @@ def plot_comparison(c: Comparison, out: Path) -> str:
         ax.axis("off")
     fig.suptitle("Variants side by side (red: the variant fails a target on this metric; "
                  "dashed: the target)", fontsize=9)
-    return _save(fig, out / "metrics.png")
+    return save_figure(fig, out / "metrics.png")
 
 
 def plot_districts(c: Comparison, out: Path) -> str | None:
@@ -94,7 +90,7 @@ def plot_districts(c: Comparison, out: Path) -> str | None:
     axes[0].legend(fontsize=7, ncol=min(4, len(c.columns)))
     axes[-1].set_xticks(x, districts, rotation=60, ha="right", fontsize=7)
     axes[0].set_title("Per district, variants side by side")
-    return _save(fig, out / "districts.png")
+    return save_figure(fig, out / "districts.png")
 
 
 def plot_sweep(s: SweepResult, out: Path) -> str:
@@ -130,4 +126,4 @@ def plot_sweep(s: SweepResult, out: Path) -> str:
     for ax in list(axes.flat)[len(shown):]:
         ax.axis("off")
     fig.suptitle("Sweep response (filled: meets every target; dashed: the target)", fontsize=9)
-    return _save(fig, out / "sweep.png")
+    return save_figure(fig, out / "sweep.png")

@@ -395,7 +395,11 @@ class RunCatalog:
         dead = (~c["open"][:s]) & (c["first"][:s] >= c["n"][:s])
         if s < 1024 or dead.sum() * 2 < s:
             return
-        keep = np.flatnonzero(~dead)
+        self._keep_rows(np.flatnonzero(~dead))
+
+    def _keep_rows(self, keep: np.ndarray) -> None:
+        """Keep only rows `keep` (in order) and re-point the open-run index."""
+        c = self._col
         for k in _COLUMNS:
             c[k][: keep.size] = c[k][keep]
         self._size = int(keep.size)
@@ -433,13 +437,7 @@ class RunCatalog:
         nbytes = float((live * c["bytes_per_seg"][:s][on]).sum())
         for rid in c["run_id"][:s][on]:
             self.keys.pop(int(rid), None)
-        keep = np.flatnonzero(~on)
-        for k in _COLUMNS:
-            c[k][: keep.size] = c[k][keep]
-        self._size = int(keep.size)
-        self.open_row[:] = -1
-        o = np.flatnonzero(c["open"][: self._size])
-        self.open_row[c["camera"][o]] = o
+        self._keep_rows(np.flatnonzero(~on))
         self.lost_segments += segs
         self.lost_bytes += nbytes
         return segs, nbytes

@@ -9,6 +9,8 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
+from twin.figures import save_figure  # noqa: E402
+
 from twin.live.measure import LiveMeasures  # noqa: E402
 from twin.live.run import LiveOutcome  # noqa: E402
 from twin.report import write_report  # noqa: E402
@@ -103,7 +105,7 @@ def _plots(o: LiveOutcome, m: LiveMeasures, out: Path) -> dict[str, str]:
            title="Footage recorded per camera (colour: recorder; red: drills)")
     ax.legend(handles=[plt.Rectangle((0, 0), 1, 1, color=c) for c in colors.values()],
               labels=list(colors), fontsize=7, loc="lower right")
-    files["coverage"] = _save(fig, out / "coverage.png")
+    files["coverage"] = save_figure(fig, out / "coverage.png")
 
     if o.samples:
         fig, ax = plt.subplots(figsize=(9, 4))
@@ -117,7 +119,7 @@ def _plots(o: LiveOutcome, m: LiveMeasures, out: Path) -> dict[str, str]:
                title="Segments written and swept")
         ax2.set_ylabel("cameras recording")
         ax.legend(loc="upper left")
-        files["segments"] = _save(fig, out / "segments.png")
+        files["segments"] = save_figure(fig, out / "segments.png")
 
     cpu = {k[len("live_cpu_pct_"):-len("_per_camera")]: v for k, v in m.metrics.items()
            if k.startswith("live_cpu_pct_") and k.endswith("_per_camera")}
@@ -125,15 +127,9 @@ def _plots(o: LiveOutcome, m: LiveMeasures, out: Path) -> dict[str, str]:
         fig, ax = plt.subplots(figsize=(6, 3.5))
         ax.bar(list(cpu), list(cpu.values()))
         ax.set(ylabel="% of one core per camera", title="CPU per camera, by part")
-        files["cpu_per_camera"] = _save(fig, out / "cpu_per_camera.png")
+        files["cpu_per_camera"] = save_figure(fig, out / "cpu_per_camera.png")
     return files
 
-
-def _save(fig, path: Path) -> str:
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path.name
 
 
 def _live_section(o: LiveOutcome, m: LiveMeasures) -> str:

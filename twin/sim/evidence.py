@@ -503,16 +503,9 @@ class EvidenceExtension:
         return self._plots(outcome.end_s, out)
 
     def _plots(self, end_s: float, out: Path) -> dict[str, str]:
-        import matplotlib
-
-        matplotlib.use("Agg")
         import matplotlib.pyplot as plt
 
-        def _save(fig: Any, path: Path) -> str:
-            fig.tight_layout()
-            fig.savefig(path, dpi=110)
-            plt.close(fig)
-            return path.name
+        from twin.figures import save_figure
 
         files: dict[str, str] = {}
         series = self.locker.bytes_held_series()
@@ -523,7 +516,7 @@ class EvidenceExtension:
         ax.step(np.asarray(t) / 86_400, np.asarray(b) / 1e12, where="post")
         ax.set(xlabel="day", ylabel="evidence copies held (TB)",
                title=f"Evidence storage ({self.counts['evidence_requests']} preservation requests)")
-        files["evidence_storage"] = _save(fig, out / "evidence_storage.png")
+        files["evidence_storage"] = save_figure(fig, out / "evidence_storage.png")
 
         fig, ax = plt.subplots(figsize=(9, 4))
         hours = np.asarray(self.approval_times_s) / 3600
@@ -534,5 +527,5 @@ class EvidenceExtension:
             ax.legend()
         ax.set(xlabel="hours from request to approval", ylabel="approved requests",
                title=f"Approval times ({hours.size} approved of {self.counts['access_requests']})")
-        files["approval_times"] = _save(fig, out / "approval_times.png")
+        files["approval_times"] = save_figure(fig, out / "approval_times.png")
         return files

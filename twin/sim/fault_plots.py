@@ -10,6 +10,8 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+
+from twin.figures import save_figure  # noqa: E402
 import numpy as np  # noqa: E402
 
 if TYPE_CHECKING:
@@ -18,12 +20,6 @@ if TYPE_CHECKING:
 
 __all__ = ["plot_faults"]
 
-
-def _save(fig, path: Path) -> str:
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path.name
 
 
 def plot_faults(d: FaultDriver, o: SimOutcome, out: Path) -> dict[str, str]:
@@ -40,7 +36,7 @@ def plot_faults(d: FaultDriver, o: SimOutcome, out: Path) -> dict[str, str]:
         ax.axvline(inc["start_s"] / scale, color="grey", lw=0.5, alpha=0.5)
     ax.set(xlabel=unit, ylabel="cameras not recording",
            title="Cameras unrecorded over time (grey: fault starts)")
-    files["cameras_unrecorded"] = _save(fig, out / "cameras_unrecorded.png")
+    files["cameras_unrecorded"] = save_figure(fig, out / "cameras_unrecorded.png")
 
     gap = (o.gap_max_s * o.admitted)
     gap = gap[gap > 0]
@@ -54,7 +50,7 @@ def plot_faults(d: FaultDriver, o: SimOutcome, out: Path) -> dict[str, str]:
         ax.legend()
     ax.set(xlabel="largest gap of the camera (s, log scale)", ylabel="cameras",
            title=f"Largest gap per affected camera ({gap.size:,} cameras)")
-    files["gap_distribution"] = _save(fig, out / "gap_distribution.png")
+    files["gap_distribution"] = save_figure(fig, out / "gap_distribution.png")
 
     before = d.load_before[0] if d.load_before is not None else np.zeros(city.n_recorders)
     fig, ax = plt.subplots(figsize=(11, 4.5))
@@ -70,5 +66,5 @@ def plot_faults(d: FaultDriver, o: SimOutcome, out: Path) -> dict[str, str]:
     ax.set(xlabel="recorder number", ylabel="% of ingest limit",
            title="Recorder load before and after the faults (red: the limit)")
     ax.legend(fontsize=8)
-    files["recorder_load_faults"] = _save(fig, out / "recorder_load_faults.png")
+    files["recorder_load_faults"] = save_figure(fig, out / "recorder_load_faults.png")
     return files
