@@ -9,6 +9,8 @@ simulate format with engine "live".
 
 from __future__ import annotations
 
+import hashlib
+import json
 from pathlib import Path
 
 import pytest
@@ -45,13 +47,21 @@ SCENARIO = {
 }
 
 
-def test_live_run_records_sweeps_and_fails_over(tmp_path: Path) -> None:
+@pytest.fixture(scope="module")
+def live_run(tmp_path_factory):
+    """One real live run shared by the tests of this file: (results, measures, folder)."""
     import yaml
 
+    tmp_path = tmp_path_factory.mktemp("live")
     path = tmp_path / "live-test.yaml"
     path.write_text(yaml.safe_dump(SCENARIO))
     parse_scenario(SCENARIO, "<test>")  # the dict is a valid scenario
     res, m = live_to(path, tmp_path / "out", quiet=True)
+    return res, m, tmp_path
+
+
+def test_live_run_records_sweeps_and_fails_over(live_run) -> None:
+    res, m, tmp_path = live_run
 
     # results.json: the simulate format, engine "live", targets judged.
     saved = read_results(tmp_path / "out" / "results.json")
@@ -95,3 +105,54 @@ def test_live_run_records_sweeps_and_fails_over(tmp_path: Path) -> None:
 
     assert not [p for p in psutil.Process().children(recursive=True)
                 if "mediamtx" in " ".join(p.cmdline())]
+
+
+def test_preserved_window_outlives_retention_matches_its_manifest_and_plays(live_run, tmp_path):
+    """Issue 5's live check: preserve a window of real footage (an export approved by rank,
+    copied with a SHA-256 manifest), let retention delete the originals, and the copy still
+    matches its manifest and opens in ffprobe."""
+    from tests.test_evidence_cli import POLICY_SCENARIO
+    from twin.cli import main
+    from twin.live.sweeper import Sweeper
+
+    _, m, run_tmp = live_run
+    run = run_tmp / "out"
+    stored = sorted((r for r in m.rows if r.state == "stored"), key=lambda r: (r.camera, r.start_s))
+    camera = stored[0].camera
+    mine = [r for r in stored if r.camera == camera][:2]
+    assert len(mine) == 2
+    window = (mine[0].start_s, mine[-1].end_s)
+
+    def ev(*args) -> int:
+        return main(["evidence", *[str(a) for a in args]])
+
+    assert ev("request", run, "--at", 1000, "--officer", "pc-7", "--rank", "Police Constable",
+              "--camera", camera, "--from", window[0], "--to", window[1], "--action", "export",
+              "--scenario", POLICY_SCENARIO) == 0
+    assert ev("approve", run, "req-0001", "--at", 1001, "--officer", "cip-2",
+              "--rank", "Chief Inspector") == 0
+    dest = tmp_path / "evidence"
+    assert ev("export", run, "req-0001", "--at", 1002, "--officer", "pc-7", "--dest", dest) == 0
+    manifest = json.loads((dest / "manifest.json").read_text())
+    assert sorted(f["start_s"] for f in manifest["files"]) == [r.start_s for r in mine]
+
+    # Retention runs long after the run: every original is due and goes, from disk and catalog.
+    root = run / "live" / "segments"
+    names = sorted({r.camera for r in m.rows}), sorted({r.recorder for r in m.rows})
+    sweeper = Sweeper(run / "live" / "catalog.sqlite", root, *names,
+                      retention_s=SCENARIO["live"]["retention_s"], batch_segments=10**6)
+    try:
+        report = sweeper.sweep(max(r.end_s for r in m.rows) + 3600.0)
+    finally:
+        sweeper.close()
+    gone = set(report.deleted_keys)
+    assert {r.key for r in mine} <= gone and report.missing_files == 0
+    assert not any((root / r.recorder / r.key).exists() for r in mine)
+
+    # The preserved copy still matches its manifest, and plays.
+    assert ev("verify", dest) == 0
+    for f in manifest["files"]:
+        copy = dest / f["evidence_key"]
+        assert hashlib.sha256(copy.read_bytes()).hexdigest() == f["sha256"]
+        assert ffprobe(copy)["streams"][0]["codec_name"] == "h264"
+    assert ev("verify-audit", run) == 0
