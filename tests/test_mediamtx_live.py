@@ -85,10 +85,11 @@ def test_server_starts_and_api_answers_only_the_admin(mediamtx_server: MediaMTXS
     assert server.pid is not None and server.managed
     assert [p.name for p in server.paths()][:2] == ["cam-01", "cam-02"]
     ep = server.endpoints
-    assert httpx.get(ep.api_url + "/v3/paths/list", timeout=2).status_code == 401
-    assert httpx.get(ep.metrics_url, timeout=2).status_code == 401
+    # MediaMTX answers a failed login only after a 2 s delay (against guessing): give it room.
+    assert httpx.get(ep.api_url + "/v3/paths/list", timeout=10).status_code == 401
+    assert httpx.get(ep.metrics_url, timeout=10).status_code == 401
     r = server.credentials.recorder
-    assert httpx.get(ep.metrics_url, auth=(r.user, r.password), timeout=2).status_code == 401
+    assert httpx.get(ep.metrics_url, auth=(r.user, r.password), timeout=10).status_code == 401
     assert server.log_path is not None
     config_mode = stat.S_IMODE((server.log_path.parent / "mediamtx.yml").stat().st_mode)
     assert config_mode == 0o600
