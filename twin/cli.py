@@ -26,7 +26,8 @@ console = Console(stderr=True)
 SCENARIOS_DIR = Path(__file__).resolve().parent.parent / "scenarios"
 DEFAULT_SCENARIO = "city-7000.yaml"
 # Modules that add subcommands: each has register(subparsers). Kept apart so that the live
-# twin, evidence and comparison tools grow without touching the simulator's commands.
+# twin, evidence and comparison tools grow without touching the simulator's commands; they
+# import Ray, PyAV and OpenCV only when their command runs.
 COMMAND_MODULES = ("twin.live.cli", "twin.evidence_cli", "twin.compare.cli")
 
 
@@ -144,13 +145,7 @@ def build_parser() -> argparse.ArgumentParser:
     sch.add_argument("--results", action="store_true", help="the results.json schema instead")
     sch.set_defaults(fn=cmd_schema)
     for mod in COMMAND_MODULES:
-        try:
-            module = importlib.import_module(mod)
-        except ModuleNotFoundError as e:
-            if not e.name or not (mod + ".").startswith(e.name + "."):  # a real error inside
-                raise
-            continue  # that part of the twin is not in this checkout
-        module.register(sub)
+        importlib.import_module(mod).register(sub)
     return p
 
 

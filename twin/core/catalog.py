@@ -22,7 +22,7 @@ The catalog is sans-IO: it never reads the clock or touches files. Adapters pers
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -441,6 +441,3 @@ class RunCatalog:
         self.lost_segments += segs
         self.lost_bytes += nbytes
         return segs, nbytes
-
-    def rows_of(self, cameras: Iterable[int]) -> np.ndarray:
-        return np.flatnonzero(np.isin(self._col["camera"][: self._size], list(cameras)))
