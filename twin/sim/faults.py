@@ -47,6 +47,7 @@ import numpy as np
 
 from twin.city import SITE_KINDS
 from twin.core.assignment import accept_within_limits
+from twin.core.fault_windows import FAULT_SPAWN_KEY, draw_windows
 from twin.core.failover import (
     DOWN,
     HEALTH_NAMES,
@@ -63,27 +64,9 @@ if TYPE_CHECKING:
 
 __all__ = ["FaultDriver", "FAULT_SPAWN_KEY", "draw_windows"]
 
-FAULT_SPAWN_KEY = 0xFA17  # the city generator uses the first children (0..3) of the seed
+
 _POWER, _BACKHAUL, _RELAY = (BLOCK_CAUSES.index(c) for c in ("power", "backhaul_cut", "relay_down"))
 EVENT_LIST_MAX = 50  # camera names listed in one results event; the CSV lists all
-
-
-def draw_windows(rng: np.random.Generator, n: int, mtbf_s: float, mttr_s: float, fixed_repair: bool,
-                 end_s: float) -> list[list[tuple[float, float]]]:
-    """Alternating up (exponential, mean mtbf) and down (exponential or fixed mttr) times for
-    `n` independent targets from t=0 to `end_s`; drawn in rounds over all targets at once."""
-    out: list[list[tuple[float, float]]] = [[] for _ in range(n)]
-    t = np.zeros(n)
-    active = np.arange(n)
-    while active.size:
-        t[active] += rng.exponential(mtbf_s, size=active.size)
-        rep = np.full(active.size, mttr_s) if fixed_repair else rng.exponential(mttr_s, size=active.size)
-        for i, a, d in zip(active.tolist(), t[active].tolist(), rep.tolist()):
-            if a < end_s:
-                out[i].append((a, a + d))
-        t[active] += rep
-        active = active[t[active] < end_s]
-    return out
 
 
 class FaultDriver:
