@@ -7,22 +7,34 @@ from pathlib import Path
 
 import ray
 
-from twin.live.recorder import Recorder, RecorderStatus
+from twin.live.recorder import Recorder, RecorderStatus, Recovered, recover_partials
 
 __all__ = ["RecorderActor"]
 
 
 @ray.remote(num_cpus=0, max_restarts=0)
 class RecorderActor:
-    """Thin shell around :class:`twin.live.recorder.Recorder`."""
+    """Thin shell around :class:`twin.live.recorder.Recorder`.
+
+    A recorder started again after its process died first recovers what its predecessor left
+    in its folder (`.part` files that play up to their last fragment) into the catalog.
+    """
 
     def __init__(self, name: str, root: str, store_path: str, epoch: float, segment_s: float,
                  fps: int, container: str, reconnect_max_s: float) -> None:
         self._rec = Recorder(name, Path(root), Path(store_path), epoch, segment_s, fps,
                              container, reconnect_max_s)
+        self._recovered = recover_partials(Path(root), self._rec.store, name)
 
     def pid(self) -> int:
         return os.getpid()
+
+    def where(self) -> tuple[int, str]:
+        """(PID, Ray node id) of the process this actor runs in: what a crash drill kills."""
+        return os.getpid(), ray.get_runtime_context().get_node_id()
+
+    def recovered(self) -> Recovered:
+        return self._recovered
 
     def record(self, cameras: dict[str, str]) -> list[str]:
         return self._rec.record(cameras)

@@ -16,11 +16,20 @@ Files. A segment is written as `<camera>/<camera>-<start ms>.<ext>.part`, closed
 renamed to its final name before its row goes into the :class:`~twin.live.store.LiveStore`
 in one transaction: a crash leaves at worst a `.part` file and never a row without a file.
 When a connection breaks, the segment in progress is closed where the stream stopped and kept.
+
+Crash safety. MP4 segments are *fragmented* (an empty `moov`, then one `moof`+`mdat` per
+keyframe interval) and every fragment is flushed to the file as it is cut, MPEG-TS is written
+packet by packet; so a recorder killed with `kill -9` leaves a `.part` file that plays up to
+its last whole fragment. :func:`recover_partials` turns such files into catalog rows (its
+start from the file name, its end from the last packet in it) and removes empty stubs; the
+driver runs it when a recorder's process died and when the run ends, so catalog and disk
+always agree and footage received before a crash is kept.
 """
 
 from __future__ import annotations
 
 import hashlib
+import re
 import resource
 import threading
 import time
@@ -33,11 +42,20 @@ import av.error
 
 from twin.live.store import LiveStore
 
-__all__ = ["RTSP_LIVE_OPTIONS", "StreamStats", "RecorderStatus", "StreamRecorder", "Recorder", "cpu_seconds"]
+__all__ = ["RTSP_LIVE_OPTIONS", "StreamStats", "RecorderStatus", "StreamRecorder", "Recorder",
+           "Recovered", "recover_partials", "cpu_seconds"]
 
 _OPEN_TIMEOUT_S = 5.0
 _READ_TIMEOUT_S = 3.0
 _EXT = {"mp4": "mp4", "mpegts": "ts"}
+#: Fragmented MP4, a fragment at every keyframe and at least every 0.2 s, each flushed to the
+#: file as it is cut: a process killed mid-segment leaves a file that plays up to its last
+#: whole fragment, so a crash costs at most 0.2 s of what the recorder had received.
+_MUX_OPTIONS = {
+    "mp4": {"movflags": "frag_keyframe+empty_moov+default_base_moof",
+            "frag_duration": "200000", "flush_packets": "1"},
+    "mpegts": {"flush_packets": "1"},
+}
 #: No probing: the SDP already carries SPS/PPS, and packets buffered by a probe would arrive
 #: late and make the wall-clock anchor of the connection wrong by the probe time (~2 s).
 RTSP_LIVE_OPTIONS = {"rtsp_transport": "tcp", "analyzeduration": "0", "probesize": "32"}
@@ -93,7 +111,8 @@ class _Segment:
         self.start_s = start_s
         self.first_pts = first_pts
         self.packets = 0
-        self.out = av.open(str(self.tmp), "w", format=container)
+        self.out = av.open(str(self.tmp), "w", format=container,
+                           options=dict(_MUX_OPTIONS[container]))
         self.stream = self.out.add_stream_from_template(template)
 
     def write(self, packet: av.Packet) -> None:
@@ -106,13 +125,7 @@ class _Segment:
     def finish(self) -> tuple[str, int, str]:
         """Close, hash and rename into place; returns (key, size, sha256)."""
         self.out.close()
-        h = hashlib.sha256()
-        with self.tmp.open("rb") as f:
-            for block in iter(lambda: f.read(1 << 20), b""):
-                h.update(block)
-        size = self.tmp.stat().st_size
-        self.tmp.replace(self.path)
-        return self.key, size, h.hexdigest()
+        return _seal(self.tmp, self.path, self.key)
 
     def discard(self) -> None:
         try:
@@ -120,6 +133,82 @@ class _Segment:
         except (av.error.FFmpegError, OSError, ValueError):
             pass
         self.tmp.unlink(missing_ok=True)
+
+
+def _seal(tmp: Path, path: Path, key: str) -> tuple[str, int, str]:
+    """Hash a finished `.part` file and rename it into place; returns (key, size, sha256)."""
+    with tmp.open("rb") as f:
+        sha = hashlib.file_digest(f, "sha256").hexdigest()
+    size = tmp.stat().st_size
+    tmp.replace(path)
+    return key, size, sha
+
+
+_PART_NAME = re.compile(r"^(?P<camera>.+)-(?P<ms>\d{10})\.(?P<ext>mp4|ts)\.part$")
+
+
+@dataclass(frozen=True, slots=True)
+class Recovered:
+    """What :func:`recover_partials` did with the `.part` files of one recorder."""
+
+    recovered: tuple[str, ...]  # keys now in the catalog
+    removed: tuple[str, ...]  # empty or unplayable stubs deleted (relative paths)
+    seconds: float  # footage the recovered files hold
+
+
+def _probe_partial(path: Path) -> tuple[int, float] | None:
+    """(packets, seconds) of a left-over segment file, or None if it holds no playable video.
+
+    The duration runs from the first packet to the end of the last one (pts + duration), on
+    the file's own time base.
+    """
+    try:
+        with av.open(str(path)) as f:
+            s = f.streams.video[0]
+            tb = s.time_base
+            first = last = None
+            n, first_key = 0, None
+            for p in f.demux(s):
+                if not p.size or p.pts is None:
+                    continue
+                if first_key is None:
+                    first_key = bool(p.is_keyframe)
+                first = p.pts if first is None else min(first, p.pts)
+                end = p.pts + (p.duration or 0)
+                last = end if last is None else max(last, end)
+                n += 1
+    except (av.error.FFmpegError, OSError, IndexError, ValueError):
+        return None
+    if not n or not first_key or tb is None or last is None or first is None or last <= first:
+        return None
+    return n, float((last - first) * tb)
+
+
+def recover_partials(root: Path, store: LiveStore, recorder: str) -> Recovered:
+    """Turn the `.part` files a dead recorder left under `root` into catalog rows.
+
+    A file that plays (fragmented MP4 or MPEG-TS up to its last whole fragment) is renamed to
+    its final name and added with its real size, hash, packet count and span; one that holds
+    no playable video is removed. Safe to run again: a recovered file is no longer `.part`.
+    """
+    recovered: list[str] = []
+    removed: list[str] = []
+    seconds = 0.0
+    for tmp in sorted(Path(root).rglob("*.part")) if Path(root).exists() else []:
+        m = _PART_NAME.match(tmp.name)
+        probe = _probe_partial(tmp) if m else None
+        if m is None or probe is None:
+            tmp.unlink(missing_ok=True)
+            removed.append(str(tmp.relative_to(root)))
+            continue
+        packets, dur = probe
+        start_s = int(m["ms"]) / 1000.0
+        key = str(tmp.relative_to(root))[: -len(".part")]
+        key, size, sha = _seal(tmp, tmp.with_name(tmp.name[: -len(".part")]), key)
+        store.add_segment(m["camera"], recorder, start_s, start_s + dur, size, packets, key, sha)
+        recovered.append(key)
+        seconds += dur
+    return Recovered(tuple(recovered), tuple(removed), seconds)
 
 
 class StreamRecorder:
