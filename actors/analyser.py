@@ -24,11 +24,19 @@ class AnalyserActor:
     def pid(self) -> int:
         return os.getpid()
 
+    def where(self) -> tuple[int, str]:
+        """(PID, Ray node id) of the process this actor runs in: what a crash drill kills."""
+        return os.getpid(), ray.get_runtime_context().get_node_id()
+
     def start(self, origins_wall: dict[str, float]) -> None:
         self._an.start(origins_wall)
 
     def cpu_s(self) -> float:
         return cpu_seconds()
+
+    def snapshot(self) -> dict:
+        """The scores so far (the driver keeps the last one, in case this process dies)."""
+        return {"cameras": self._an.snapshot(), "cpu_s": cpu_seconds()}
 
     def stop(self) -> dict:
         return {"cameras": self._an.stop(), "cpu_s": cpu_seconds()}

@@ -25,6 +25,10 @@ class SweeperActor:
     def pid(self) -> int:
         return os.getpid()
 
+    def where(self) -> tuple[int, str]:
+        """(PID, Ray node id) of the process this actor runs in: what a crash drill kills."""
+        return os.getpid(), ray.get_runtime_context().get_node_id()
+
     def sweep(self, now_s: float) -> SweepReport:
         return self._sweeper.sweep(now_s)
 

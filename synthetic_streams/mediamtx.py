@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import tempfile
@@ -58,6 +59,17 @@ class PathState:
     bytes_sent: int
     readers: int
     source_type: str | None
+
+
+def _die_with_parent() -> None:
+    """In the child before exec: SIGKILL it when the process that started it dies (Linux), so
+    a driver killed with `kill -9` leaves no server behind."""
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
 
 
 def _terminate(proc: subprocess.Popen[bytes], grace_s: float) -> None:
@@ -208,6 +220,7 @@ class MediaMTXServer:
                 stdin=subprocess.DEVNULL,
                 stdout=self._log,
                 stderr=subprocess.STDOUT,
+                preexec_fn=_die_with_parent,
             )
         except OSError as exc:
             self._log.close()

@@ -101,8 +101,15 @@ class RtspPublisher:
         backoff_initial_s: float = 0.2,
         backoff_max_s: float = 5.0,
         name: str | None = None,
+        origin_wall: float | None = None,
     ) -> None:
+        """``origin_wall`` (``time.time()``): where clip time 0 of loop 0 sits on the wall clock.
+
+        Default: the moment :meth:`run` starts. A publisher restarted with its predecessor's
+        origin carries on the same time line, so the scene's ground truth stays valid.
+        """
         self._clip = _load(Path(clip_path))
+        self._origin_wall = origin_wall
         self._url = url
         self._backoff = (backoff_initial_s, backoff_max_s)
         self._name = name or url.rsplit("/", 1)[-1]
@@ -165,6 +172,8 @@ class RtspPublisher:
         """Publish in the calling thread until :meth:`stop` (or ``max_s`` seconds)."""
         t0 = time.monotonic()
         deadline = None if max_s is None else t0 + max_s
+        if self._origin_wall is not None:
+            t0 -= time.time() - self._origin_wall
         delay = self._backoff[0]
         while not self._stop.is_set() and (deadline is None or time.monotonic() < deadline):
             try:

@@ -21,16 +21,48 @@ from tests.helpers import scenario
 # -- settings ----------------------------------------------------------------------------------
 def test_live_section_is_optional_and_validated() -> None:
     assert scenario().live is None
-    sc = scenario(live={"retention_s": 30, "drills": [{"type": "kill_recorder", "at_s": 5}]})
-    assert sc.live.retention_for(30) == 30 and sc.live.drills[0].recorder == 0
+    sc = scenario(live={"retention_s": 30},
+                  faults=[{"type": "recorder_crash", "recorder": "central-r01", "at_s": 5}])
+    assert sc.live.retention_for(30) == 30 and sc.faults[0].recorder == "central-r01"
     assert LiveSettings(time_compression=43_200).retention_for(30) == pytest.approx(60.0)
+
+
+def test_the_old_drills_section_is_refused_with_the_faults_that_replace_it() -> None:
+    with pytest.raises(ValidationError, match=r"live.drills is gone.*type: recorder_crash.*"
+                                              r"type: relay_down"):
+        LiveSettings.model_validate({"drills": [{"type": "kill_recorder", "at_s": 5}]})
+
+
+def test_live_faults_name_live_recorders_and_only_what_one_machine_can_do() -> None:
+    from twin.errors import ScenarioError
+    from twin.live.faults import compile_live_faults
+    from twin.live.run import live_recorder_names
+
+    pools = {"recorders.pools": [{"name": "p", "districts": "*", "recorders": 4,
+                                  "ingest_mbps": 100, "disk_tb": 1, "max_streams": 10}]}
+    sc = scenario(**pools, live={"duration_s": 60}, faults=[
+        {"type": "recorder_crash", "recorder": "p-r02", "at_s": 10, "duration_s": 5},
+        {"type": "relay_down", "relay": "city", "at_s": 20, "duration_s": 1},
+        {"type": "set_power", "camera_set": 3, "at_s": 30},
+        {"type": "recorder_crash", "recorder": "p-r01", "at_s": 90}])  # after the run: skipped
+    recs = live_recorder_names(sc, 2)
+    assert recs == ["p-r01", "p-r02"]
+    got = [(f.action, f.target, f.start_s, f.end_s) for f in compile_live_faults(sc, recs, {}, 60)]
+    assert got == [("kill_recorder", "p-r02", 10.0, 15.0), ("kill_relay", "mediamtx", 20.0, 21.0),
+                   ("power_off", "set00003", 30.0, float("inf"))]
+    with pytest.raises(ScenarioError, match=r"at most 4: lower live.recorders.count"):
+        live_recorder_names(sc, 5)
+    bad = scenario(**pools, faults=[{"type": "recorder_crash", "recorder": "p-r04", "at_s": 1}])
+    with pytest.raises(ScenarioError, match=r"faults\[0\].recorder: 'p-r04' is not one of the "
+                                            r"live run's recorders"):
+        compile_live_faults(bad, recs, {}, 60)
+    disk = scenario(**pools, faults=[{"type": "disk_failure", "recorder": "p-r01", "at_s": 1}])
+    with pytest.raises(ScenarioError, match=r"a disk_failure fault cannot be carried out live"):
+        compile_live_faults(disk, recs, {}, 60)
 
 
 @pytest.mark.parametrize(("live", "message"), [
     ({"segment_s": 0.5}, r"segment_s \(0.5\) must be >= live.profile.keyframe_s"),
-    ({"drills": [{"type": "kill_recorder", "at_s": 500}]}, r"at_s \(500.0\) must be before"),
-    ({"recorders": {"count": 1}, "drills": [{"type": "kill_recorder", "at_s": 5}]},
-     "there is only one"),
     ({"heartbeat_timeout_s": 0.5}, "must be longer than"),
     ({"profile": {"collision_at_s": 30}}, "must be inside the clip"),
 ])
@@ -128,18 +160,32 @@ def test_supervisor_reports_cameras_nobody_can_take() -> None:
 
 
 # -- gaps from the catalog ---------------------------------------------------------------------
-def test_gaps_are_split_between_drills_and_unexplained(tmp_path: Path) -> None:
+def test_every_second_from_the_start_to_the_end_is_covered_or_a_gap(tmp_path: Path) -> None:
+    """Coverage runs from t0 to t_end: a head gap past start-up, holes, and a camera that stops
+    and never resumes are all gaps; those inside a fault's window are the fault's."""
     from types import SimpleNamespace
 
     store = LiveStore(tmp_path / "c.sqlite")
-    for start, end in ((0, 6), (6, 12), (12, 15.5), (19, 25), (25, 31), (33, 39)):
+    for start, end in ((1.5, 6), (6, 12), (12, 15.5), (19, 25), (25, 31), (33, 39)):
         store.add_segment("c1", "r1", start, end, 10, 1, f"c1/{start}", "")
-    o = SimpleNamespace(cameras=["c1"], t_end=39.0, events=[
-        {"t_s": 15.0, "kind": "drill_kill_recorder", "recorder": "r1", "cameras": ["c1"]}])
-    f = footage(o, store.rows())["c1"]
-    assert f.gaps == [(31, 33)]
-    assert f.fault_gaps == [{"fault": "kill r1", "fault_s": 15.0, "gap_s": 3.5,
-                             "recovery_s": 4.0, "from_s": 15.5, "to_s": 19.0}]
+    for start, end in ((9, 20),):  # starts late, stops early
+        store.add_segment("c2", "r1", start, end, 10, 1, f"c2/{start}", "")
+    kill = {"id": 1, "kind": "recorder_crash", "part": "recorder:r1", "scripted": True,
+            "injected_s": 15.0, "last_seen_s": None, "detected_s": 17.5, "restored_s": 20.0,
+            "ended_s": 20.0, "cameras": ["c1"], "pid": 7}
+    settings = SimpleNamespace(profile=SimpleNamespace(keyframe_s=1.0), heartbeat_interval_s=0.5)
+    o = SimpleNamespace(cameras=["c1", "c2", "c3"], t0=0.0, t_end=45.0, faults=[kill],
+                        settings=settings)
+    got = footage(o, store.rows())
+    c1 = got["c1"]
+    assert c1.startup_s == 1.5  # within keyframe_s + 2 s of the start: start-up
+    assert c1.gaps == [(31, 33), (39, 45.0)]  # a hole and a camera that stopped for good
+    assert c1.fault_gaps == [{"fault": "recorder_crash recorder:r1", "fault_id": 1,
+                              "fault_s": 15.0, "gap_s": 3.5, "recovery_s": 4.0, "from_s": 15.5,
+                              "to_s": 19.0, "recorded_again": True}]
+    assert c1.unrecorded_s == pytest.approx(1.5 + 3.5 + 2 + 6)
+    assert got["c2"].gaps == [(0.0, 9), (20, 45.0)]  # too late for start-up; never came back
+    assert got["c3"].gaps == [(0.0, 45.0)] and got["c3"].unrecorded_s == 45.0
 
 
 # -- an external MediaMTX ----------------------------------------------------------------------

@@ -143,3 +143,20 @@ METRICS.update({
     "segments_dropped_relay_down": _M("segments", "dropped: RTSP relay (media server) down"),
     "segments_dropped_unassigned_after_failover": _M("segments", "dropped: no recorder could take the camera after a failover"),
 })
+
+# The live twin's coverage and faults (twin/live/measure.py): every second each camera should
+# be on disk, from the start of recording to the end of the run, against what is.
+METRICS.update({
+    "live_unrecorded_s": _M("camera-s", "camera-seconds not covered by any stored segment, start of recording to the end"),
+    "live_unrecorded_s_max": _M("s", "most seconds unrecorded by any one camera"),
+    "live_unrecorded_unexplained_s": _M("camera-s", "unrecorded camera-seconds outside start-up and every fault"),
+    "live_startup_unrecorded_s_max": _M("s", "longest time a camera took to its first segment (within the start-up allowance)"),
+    "live_faults": _M("faults", "faults seen, scripted or not (kills, relay down, power)"),
+    "live_faults_unscripted": _M("faults", "faults no scenario entry caused (found by the supervisor)"),
+    "live_faults_undetected": _M("faults", "process kills the supervisor never noticed"),
+    "live_faults_unrestored": _M("faults", "faults whose part was not running again by the end"),
+    "live_detect_s_max": _M("s", "longest time from a fault to its detection (any part)"),
+    "live_restore_s_max": _M("s", "longest time from a fault to its part running again"),
+    "live_recorder_kill_gap_s_max": _M("s", "most footage one camera lost to a recorder's crash"),
+    "live_partials_recovered": _M("segments", "segments a crashed recorder left that were kept (played up to the crash)"),
+})

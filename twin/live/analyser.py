@@ -194,5 +194,17 @@ class Analyser:
     def scores(self) -> list[CameraScore]:
         return [s.score for s in self._streams.values()]
 
+    def snapshot(self) -> list[dict]:
+        """Every camera's score so far, while the threads run on."""
+        out = []
+        for s in self._streams.values():
+            for _ in range(5):  # a thread may add a key while the dicts are copied
+                try:
+                    out.append(s.score.as_dict())
+                    break
+                except RuntimeError:
+                    continue
+        return out
+
     def stop(self) -> list[dict]:
         return [s.stop().as_dict() for s in self._streams.values()]

@@ -1,67 +1,108 @@
-"""`twin live SCENARIO`: run a scenario for real (MediaMTX, Ray actors, files, SQLite)."""
+"""`twin live SCENARIO`: run a scenario for real (MediaMTX, Ray actors, files, SQLite).
+
+Progress goes to stderr: a progress bar on a terminal, plain timestamped lines otherwise (CI,
+a log file). The results table goes to stdout. Ray's own log lines go to the run folder.
+"""
 
 from __future__ import annotations
 
 import argparse
+import sys
 import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
-__all__ = ["register", "cmd_live"]
+__all__ = ["register", "cmd_live", "live_to"]
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
-        "live", help="run a scenario live: real RTSP streams, recorders, retention, drills")
+        "live", help="run a scenario live: real RTSP streams, recorders, retention, faults")
     p.add_argument("scenario", help="scenario YAML with a `live:` section (e.g. "
                                     "scenarios/live-trial-15.yaml)")
     p.add_argument("--duration", type=float, help="recording seconds (default: live.duration_s)")
     p.add_argument("--out", help="output folder (default out/<scenario file stem>)")
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--quiet", action="store_true", help="no progress output")
     p.set_defaults(fn=cmd_live)
 
 
-def live_to(path: Path, out: Path, duration: float | None = None, quiet: bool = False):
-    """Load, run live, measure and write everything; returns (Results, LiveMeasures)."""
+@contextmanager
+def _progress(title: str, total: float, quiet: bool
+              ) -> Iterator[Callable[[float, float, str], None]]:
+    """A progress callback: a rich bar on a terminal, plain lines on stderr otherwise."""
     from rich.console import Console
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
+    if quiet:
+        yield lambda t, total, msg: None
+        return
+    if not sys.stderr.isatty():
+        last = [""]
+
+        def line(t: float, tot: float, msg: str) -> None:
+            if msg != last[0]:
+                print(f"[{time.strftime('%H:%M:%S')} {max(0.0, t):6.1f}/{tot:.0f} s] {msg}",
+                      file=sys.stderr, flush=True)
+                last[0] = msg
+
+        yield line
+        return
+    with Progress(TextColumn("[bold]{task.description}"), BarColumn(),
+                  TextColumn("{task.completed:.0f}/{task.total:.0f} s"), TimeElapsedColumn(),
+                  console=Console(stderr=True), transient=True) as prog:
+        task = prog.add_task(title, total=total)
+
+        def bar(t: float, tot: float, msg: str) -> None:
+            prog.update(task, completed=max(0.0, t), total=tot, description=msg)
+
+        yield bar
+
+
+def live_to(path: Path, out: Path, duration: float | None = None, quiet: bool = False):
+    """Load, run live, measure and write everything; returns (Results, LiveMeasures).
+
+    A run stopped early by SIGINT/SIGTERM is still measured and written; then
+    LiveInterrupted (exit 3) says so.
+    """
     from twin.live.measure import measure
     from twin.live.results import write_live_outputs
-    from twin.live.run import run_live, started_at
+    from twin.live.run import LiveInterrupted, run_live, started_at
     from twin.results import run_info
     from twin.scenario import load_scenario
 
     sc = load_scenario(path)
     started = started_at()
     t0 = time.perf_counter()
-    console = Console(stderr=True)
-    with Progress(TextColumn("[bold]{task.description}"), BarColumn(),
-                  TextColumn("{task.completed:.0f}/{task.total:.0f} s"), TimeElapsedColumn(),
-                  console=console, disable=quiet, transient=True) as prog:
-        task = prog.add_task(f"live {sc.name}", total=duration or (sc.live.duration_s
-                                                                   if sc.live else 150))
-
-        def progress(t: float, total: float, msg: str) -> None:
-            prog.update(task, completed=max(0.0, t), total=total, description=msg)
-
+    total = duration or (sc.live.duration_s if sc.live else 150.0)
+    with _progress(f"live {sc.name}", total, quiet) as progress:
         outcome = run_live(sc, out, duration_s=duration, progress=progress)
-        prog.update(task, description="measuring footage, files and detections")
+        progress(total, total, "measuring footage, files and detections")
         m = measure(outcome)
     res = write_live_outputs(outcome, m, str(path), run_info(started, time.perf_counter() - t0),
                              out)
+    if outcome.interrupted:
+        raise LiveInterrupted(
+            f"live run of {sc.name} stopped early by {outcome.interrupted} after "
+            f"{outcome.t_end - outcome.t0:.1f} s of recording; what was recorded is measured "
+            f"in {out / 'results.json'}; expected the run to reach its end: run it again")
     return res, m
 
 
 def cmd_live(args: argparse.Namespace) -> int:
-    from twin.cli import _targets_table, console
+    from rich.console import Console
+
+    from twin.cli import _targets_table
 
     path = Path(args.scenario)
     out = Path(args.out) if args.out else Path("out") / path.stem
     res, m = live_to(path, out, args.duration, args.quiet)
+    console = Console()  # stdout: the answer, apart from progress and logs on stderr
     console.print(_targets_table(res))
-    keys = ["cameras", "segments_written", "segments_deleted", "live_gap_max_s",
-            "live_fault_gap_max_s", "live_recovery_s_max", "live_segments_unreadable",
-            "live_catalog_mismatches", "live_detection_recall_person",
+    keys = ["cameras", "segments_written", "segments_deleted", "live_unrecorded_s",
+            "live_unrecorded_unexplained_s", "live_gap_max_s", "live_faults",
+            "live_faults_unscripted", "live_fault_gap_max_s", "live_recovery_s_max",
+            "live_segments_unreadable", "live_catalog_mismatches", "live_detection_recall_person",
             "live_detection_recall_vehicle", "live_incident_recall",
             "live_alert_latency_s_p50", "live_cpu_pct_machine"]
     console.print("  ".join(f"{k}={res.metrics[k]:g}" for k in keys if k in res.metrics))

@@ -18,7 +18,14 @@ from dataclasses import dataclass
 import numpy as np
 
 from twin.core.assignment import RecorderLoads
-from twin.core.failover import DOWN, HEALTH_NAMES, FailoverController, HeartbeatMonitor, Reassign
+from twin.core.failover import (
+    DOWN,
+    HEALTH_NAMES,
+    RETURNING,
+    FailoverController,
+    HeartbeatMonitor,
+    Reassign,
+)
 
 __all__ = ["Move", "Supervisor"]
 
@@ -90,6 +97,30 @@ class Supervisor:
         for cmd in self._pending:
             self.control.apply(cmd)
         self._pending.clear()
+
+    def last_beat(self, recorder: str) -> float:
+        """When `recorder` last answered a heartbeat (run clock)."""
+        return float(self.monitor.last_beat[self.recorders.index(recorder)])
+
+    def rejoin(self, recorder: str, now_s: float) -> list[Move]:
+        """A recorder declared down runs again (a new process, holding no cameras): it takes
+        cameras again. Returns the moves that place cameras left without a recorder on the
+        capacity now free (the core's `retry`); the caller carries them out and calls
+        `applied`. Its former cameras stay where failover put them (no fail-back): moving
+        them back would cost each one a second gap."""
+        r = self.recorders.index(recorder)
+        self.health_events += [{**e.as_dict(), "recorder": recorder}
+                               for e in self.monitor.beat(np.array([r]), now_s)]
+        if self.monitor.state[r] == RETURNING:
+            self.health_events += [{**e.as_dict(), "recorder": recorder}
+                                   for e in self.monitor.failback_done(r, now_s)]
+        self.loads.up[r] = True
+        cmd = self.control.retry(now_s)
+        if cmd is None:
+            return []
+        self._pending.append(cmd)
+        return [Move(self.cameras[c], "(none)", self.recorders[to], now_s)
+                for c, to in zip(cmd.cameras, cmd.to) if to >= 0]
 
     def cameras_of_recorder(self, recorder: str) -> list[str]:
         """The cameras now on `recorder`, in name order."""

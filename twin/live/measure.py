@@ -1,14 +1,20 @@
 """What a live run measured, from the catalog and the files (not from what actors said).
 
-- Footage gaps per camera: the camera's segment rows (every state: a segment retention
-  deleted still counts as recorded) sorted by start; a hole between two segments longer than
-  `GAP_TOLERANCE_S` is a gap. A gap that spans a drill's fault time, on a camera the drill hit,
-  is the drill's (its length and the time from the fault to the first new segment, the
-  recovery, are reported); any other gap is unexplained and counts against the run.
+- Coverage per camera: the camera is expected on disk from the start of recording (`t0`) to
+  the end of the run (`t_end`). Its segment rows (every state: a segment retention deleted
+  still counts as recorded) are merged into covered spans; every hole longer than
+  `GAP_TOLERANCE_S`, before the first segment, between two, or after the last, is a gap. A
+  camera with no segment at all has one gap, the whole run.
+- Attribution: a gap before the first segment no longer than the start-up allowance
+  (connect, then the first keyframe) is start-up; any other gap that began while a fault
+  touching that camera was active (from its injection, or from when its part was last seen
+  working, to when the part ran again, with `FAULT_SLACK_S` either side) is that fault's;
+  the rest is unexplained and counts against the run. Each fault then gets when its cameras
+  were recorded again (the end of their gaps) and the camera-seconds it cost.
 - Files: every row still `stored` must have its file, of the recorded size, opening with PyAV
   and starting on a keyframe; no `deleted` row may have a file; no segment file may lack a
-  row. `.part` files (segments in progress when a recorder was killed) are counted as lost
-  and removed, so disk and catalog agree at the end.
+  row. `.part` files should not be left (the run recovers them); any still there are counted
+  as lost and removed, so disk and catalog agree at the end.
 - Detection: the analyser's per-camera counts, and incidents matched to the truth's
   incident times (origin + n * clip + start) within `ALERT_WINDOW_S`.
 """
@@ -27,12 +33,13 @@ import numpy as np
 from twin.live.run import LiveOutcome
 from twin.live.store import LiveStore, SegmentRow
 
-__all__ = ["GAP_TOLERANCE_S", "ALERT_WINDOW_S", "CameraFootage", "LiveMeasures", "measure",
-           "check_files"]
+__all__ = ["GAP_TOLERANCE_S", "ALERT_WINDOW_S", "FAULT_SLACK_S", "CameraFootage", "LiveMeasures",
+           "measure", "footage", "check_files", "fault_windows"]
 
 GAP_TOLERANCE_S = 0.05
 ALERT_WINDOW_S = 10.0
-_FAULT_SLACK_S = 2.0  # a broken connection may close its segment a little after the fault
+FAULT_SLACK_S = 2.0  # a broken connection may close its segment a little after the fault
+STARTUP_SLACK_S = 2.0  # start-up allowance: connect + this + one keyframe interval
 
 
 @dataclass
@@ -45,7 +52,9 @@ class CameraFootage:
     last_end_s: float | None = None
     gaps: list[tuple[float, float]] = field(default_factory=list)  # unexplained
     fault_gaps: list[dict[str, Any]] = field(default_factory=list)
+    startup_s: float = 0.0  # head gap within the start-up allowance
     tail_s: float = 0.0
+    unrecorded_s: float = 0.0  # every gap in [t0, t_end]
     double_s: float = 0.0  # footage recorded twice (two recorders on the camera at once)
 
     @property
@@ -59,18 +68,23 @@ class LiveMeasures:
     rows: list[SegmentRow]
     files: dict[str, int]
     metrics: dict[str, float]
-    drills: list[dict[str, Any]]
+    drills: list[dict[str, Any]]  # every fault gap (camera, fault, span, recovery)
     latencies: list[float]
     alerts: dict[str, Any]
+    faults: list[dict[str, Any]] = field(default_factory=list)  # per fault, with its cost
 
 
-def _faults(o: LiveOutcome) -> list[tuple[float, str, set[str]]]:
+def fault_windows(o: LiveOutcome) -> list[tuple[float, float, dict[str, Any]]]:
+    """(from, to, record) of every fault: when it may have started a gap."""
     out = []
-    for e in o.events:
-        if e["kind"] == "drill_kill_recorder":
-            out.append((e["t_s"], f"kill {e['recorder']}", set(e.get("cameras") or [])))
-        elif e["kind"] == "drill_restart_mediamtx":
-            out.append((e["t_s"], "restart mediamtx", set(o.cameras)))
+    for rec in o.faults:
+        start = rec["injected_s"]
+        if start is None:
+            start = rec["last_seen_s"] if rec["last_seen_s"] is not None else (
+                (rec["detected_s"] or o.t_end) - o.settings.heartbeat_interval_s)
+        end = rec["restored_s"] or rec.get("ended_s") or o.t_end
+        out.append((start - FAULT_SLACK_S, max(end, rec["detected_s"] or end) + FAULT_SLACK_S,
+                    rec))
     return out
 
 
@@ -79,34 +93,68 @@ def footage(o: LiveOutcome, rows: list[SegmentRow]) -> dict[str, CameraFootage]:
     by_cam: dict[str, list[SegmentRow]] = {c: [] for c in o.cameras}
     for r in rows:
         by_cam.setdefault(r.camera, []).append(r)
-    faults = _faults(o)
+    windows = fault_windows(o)
+    startup_allow = o.t0 + o.settings.profile.keyframe_s + STARTUP_SLACK_S
     out: dict[str, CameraFootage] = {}
     for cam, segs in by_cam.items():
         segs.sort(key=lambda r: (r.start_s, r.id))
         f = CameraFootage(cam, len(segs), sum(r.size_bytes for r in segs))
         f.recorders = sorted({r.recorder for r in segs})
+        holes: list[tuple[float, float]] = []
+        covered = o.t0
         if segs:
             f.first_start_s, f.last_end_s = segs[0].start_s, max(r.end_s for r in segs)
             f.tail_s = max(0.0, o.t_end - f.last_end_s)
-        covered = segs[0].end_s if segs else None
-        for r in segs[1:]:
-            assert covered is not None
-            if covered - r.start_s > GAP_TOLERANCE_S:  # two recorders had the camera at once
-                f.double_s += min(covered, r.end_s) - r.start_s
-            if r.start_s - covered > GAP_TOLERANCE_S:
-                gap = (covered, r.start_s)
-                hit = [(t, what) for t, what, cams in faults
-                       if cam in cams and gap[0] <= t + _FAULT_SLACK_S and gap[1] >= t]
-                if hit:
-                    t, what = hit[0]
-                    f.fault_gaps.append({"fault": what, "fault_s": round(t, 3),
-                                         "gap_s": round(gap[1] - gap[0], 3),
-                                         "recovery_s": round(gap[1] - t, 3),
-                                         "from_s": round(gap[0], 3), "to_s": round(gap[1], 3)})
-                else:
-                    f.gaps.append(gap)
+        prev_end: float | None = None
+        for r in segs:
+            if prev_end is not None and prev_end - r.start_s > GAP_TOLERANCE_S:
+                f.double_s += min(prev_end, r.end_s) - r.start_s
+            if r.start_s - covered > GAP_TOLERANCE_S and covered < o.t_end:
+                holes.append((covered, min(r.start_s, o.t_end)))
             covered = max(covered, r.end_s)
+            prev_end = covered
+        if o.t_end - covered > GAP_TOLERANCE_S:
+            holes.append((covered, o.t_end))
+        for a, b in holes:
+            f.unrecorded_s += b - a
+            if a == o.t0 and segs and b <= startup_allow and b == segs[0].start_s:
+                f.startup_s = b - a
+                continue
+            hit = [rec for lo, hi, rec in windows
+                   if (cam in rec["cameras"]) and lo <= a <= hi]
+            if hit:
+                rec = hit[0]
+                t = rec["injected_s"] if rec["injected_s"] is not None else a
+                f.fault_gaps.append({"fault": f"{rec['kind']} {rec['part']}", "fault_id": rec["id"],
+                                     "fault_s": round(t, 3), "gap_s": round(b - a, 3),
+                                     "recovery_s": round(b - t, 3), "from_s": round(a, 3),
+                                     "to_s": round(b, 3), "recorded_again": b < o.t_end})
+            else:
+                f.gaps.append((a, b))
         out[cam] = f
+    return out
+
+
+def _fault_costs(o: LiveOutcome, cams: dict[str, CameraFootage]) -> list[dict[str, Any]]:
+    """Each fault record with what the files say it cost: gaps, when recorded again."""
+    out = []
+    for rec in o.faults:
+        gaps = [g for f in cams.values() for g in f.fault_gaps if g["fault_id"] == rec["id"]]
+        start = rec["injected_s"] if rec["injected_s"] is not None else rec["last_seen_s"]
+        again = [g["to_s"] for g in gaps if g["recorded_again"]]
+        out.append({
+            **rec,
+            "happened_s": None if start is None else round(start, 3),
+            "detect_s": (None if rec["detected_s"] is None or start is None
+                         else round(rec["detected_s"] - start, 3)),
+            "restore_s": (None if rec["restored_s"] is None or start is None
+                          else round(rec["restored_s"] - start, 3)),
+            "cameras_hit": len(gaps),
+            "camera_s_lost": round(sum(g["gap_s"] for g in gaps), 3),
+            "gap_max_s": round(max((g["gap_s"] for g in gaps), default=0.0), 3),
+            "recorded_again_s": round(max(again), 3) if again else None,
+            "cameras_never_back": sum(1 for g in gaps if not g["recorded_again"]),
+        })
     return out
 
 
@@ -214,6 +262,7 @@ def measure(o: LiveOutcome) -> LiveMeasures:
     n = len(o.cameras)
     all_gaps = [g for f in cams.values() for g in f.gaps]
     fault = [g for f in cams.values() for g in f.fault_gaps]
+    costs = _fault_costs(o, cams)
     dropped = sum(math.ceil((b - a) / s.segment_s - 1e-9) for a, b in all_gaps)
     dropped += sum(math.ceil(g["gap_s"] / s.segment_s - 1e-9) for g in fault)
     starts = [f.first_start_s - o.t0 for f in cams.values() if f.first_start_s is not None]
@@ -240,12 +289,29 @@ def measure(o: LiveOutcome) -> LiveMeasures:
                                          + files["deleted_but_present"] + files["orphans"]),
         "live_partial_segments_lost": float(files["partials"]),
         "live_actor_start_s": o.actors_started_s,
+        "live_unrecorded_s": sum(f.unrecorded_s for f in cams.values()),
+        "live_unrecorded_s_max": max((f.unrecorded_s for f in cams.values()), default=0.0),
+        "live_unrecorded_unexplained_s": sum(b - a for a, b in all_gaps),
+        "live_startup_unrecorded_s_max": max((f.startup_s for f in cams.values()), default=0.0),
+        "live_faults": float(len(costs)),
+        "live_faults_unscripted": float(sum(1 for c in costs if not c["scripted"])),
+        "live_faults_undetected": float(sum(1 for c in costs if c["pid"] and c["detected_s"] is None)),
+        "live_faults_unrestored": float(sum(1 for c in costs if c["restored_s"] is None
+                                            and (c.get("ended_s") is not None or not c["scripted"]))),
+        "live_detect_s_max": max((c["detect_s"] for c in costs if c["detect_s"] is not None),
+                                 default=0.0),
+        "live_restore_s_max": max((c["restore_s"] for c in costs if c["restore_s"] is not None),
+                                  default=0.0),
+        "live_recorder_kill_gap_s_max": max((c["gap_max_s"] for c in costs
+                                             if c["part"].startswith("recorder:")), default=0.0),
+        "live_partials_recovered": float(o.recovered_partials),
     }
     m["live_stream_discontinuities"] = float(sum(
         st.discontinuities for rs in o.recorder_stats.values() for st in rs.streams))
-    lost = [e for e in o.events if e["kind"] == "recorder_lost"]
+    lost = [c["detect_s"] for c in costs if c["part"].startswith("recorder:")
+            and c["detect_s"] is not None]
     if lost:
-        m["live_failover_detect_s_max"] = max(e["detected_after_s"] for e in lost)
+        m["live_failover_detect_s_max"] = max(lost)
     ages = [x["oldest_age_s"] for x in o.sweeps if x["oldest_age_s"] is not None]
     if ages:
         m["live_retention_max_age_s"] = max(ages)
@@ -282,4 +348,4 @@ def measure(o: LiveOutcome) -> LiveMeasures:
             m["live_alert_latency_s_p50"] = float(np.median(latencies))
             m["live_alert_latency_s_max"] = float(max(latencies))
     m = {k: float(round(v, 6)) for k, v in sorted(m.items()) if not math.isnan(v)}
-    return LiveMeasures(cams, rows, files, m, [g for g in fault], latencies, inc)
+    return LiveMeasures(cams, rows, files, m, [g for g in fault], latencies, inc, costs)

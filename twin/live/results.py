@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import matplotlib
@@ -31,13 +32,18 @@ def live_results(o: LiveOutcome, m: LiveMeasures, source: str, run: RunInfo) -> 
             "cameras_final": sum(1 for v in o.final_assignment.values() if v == r),
             "segments": len(mine),
             "bytes": sum(row.size_bytes for row in mine),
-            "killed": any(e["kind"] == "drill_kill_recorder" and e["recorder"] == r
-                          for e in o.events),
+            "killed": any(f["part"] == f"recorder:{r}" for f in m.faults),
             "reconnects": (sum(max(0, s.connects - 1) for s in st.streams) if st else None),
         })
-    events = list(o.events) + [{"t_s": g["fault_s"], "kind": "fault_gap", **g}
-                               for g in m.drills]
-    events.sort(key=lambda e: (e["t_s"], e["kind"]))
+    # One event per fault, scripted or not: kind, part, when it happened, was detected, ran
+    # again, and when its cameras were recorded again (from the files).
+    faults = [{"t_s": f["happened_s"] if f["happened_s"] is not None else f["detected_s"],
+               "kind": "fault", "fault_kind": f["kind"],
+               **{k: v for k, v in f.items() if k not in ("cameras", "kind")},
+               "cameras": f["cameras"][:50]} for f in m.faults]
+    events = [e for e in o.events if e["kind"] != "fault_injected"] + faults + [
+        {"t_s": g["fault_s"], "kind": "fault_gap", **g} for g in m.drills]
+    events.sort(key=lambda e: (e["t_s"] if e["t_s"] is not None else math.inf, e["kind"]))
     return Results(
         engine="live", scenario=scenario_info(o.scenario, source), horizon_s=o.t_end - o.t0,
         metrics=m.metrics, targets=verdicts, passed=all(v.passed for v in verdicts),
@@ -55,7 +61,7 @@ def _tables(o: LiveOutcome, m: LiveMeasures, out: Path) -> dict[str, str]:
             cam, o.camera_set[cam], o.camera_scene[cam], o.initial_assignment.get(cam) or "",
             o.final_assignment.get(cam) or "", f.segments, f.bytes,
             None if f.first_start_s is None else round(f.first_start_s - o.t0, 3),
-            len(f.gaps), round(f.gap_max_s, 3), len(f.fault_gaps),
+            round(f.unrecorded_s, 3), len(f.gaps), round(f.gap_max_s, 3), len(f.fault_gaps),
             round(max((g["gap_s"] for g in f.fault_gaps), default=0.0), 3),
             round(max((g["recovery_s"] for g in f.fault_gaps), default=0.0), 3),
             a.get("frames", 0), len(a.get("alerts", [])),
@@ -65,7 +71,7 @@ def _tables(o: LiveOutcome, m: LiveMeasures, out: Path) -> dict[str, str]:
         ])
     write_csv(out / "cameras.csv",
               ["camera", "set", "scene", "recorder_initial", "recorder_final", "segments",
-               "bytes", "first_segment_after_s", "gaps_unexplained", "gap_max_s",
+               "bytes", "first_segment_after_s", "unrecorded_s", "gaps_unexplained", "gap_max_s",
                "fault_gaps", "fault_gap_max_s", "recovery_s_max", "frames_analysed",
                "alerts", "publisher_reconnects", "recorder_reconnects"], rows)
     write_csv(out / "segments.csv",
@@ -79,8 +85,20 @@ def _tables(o: LiveOutcome, m: LiveMeasures, out: Path) -> dict[str, str]:
     scols = ["t_s", "cutoff_s", "deleted", "deleted_bytes", "overdue_after", "oldest_age_s",
              "missing_files"]
     write_csv(out / "sweeps.csv", scols, [[s[c] for c in scols] for s in o.sweeps])
+    fcols = ["id", "kind", "part", "scripted", "label", "pid", "happened_s", "detected_s",
+             "restored_s", "detect_s", "restore_s", "cameras_hit", "camera_s_lost",
+             "gap_max_s", "recorded_again_s", "cameras_never_back"]
+
+    def rel(v):
+        return None if v is None else round(v - o.t0, 3)
+
+    write_csv(out / "faults.csv", fcols, [[
+        f["id"], f["kind"], f["part"], f["scripted"], f["label"], f["pid"], rel(f["happened_s"]),
+        rel(f["detected_s"]), rel(f["restored_s"]), f["detect_s"], f["restore_s"],
+        f["cameras_hit"], f["camera_s_lost"], f["gap_max_s"], rel(f["recorded_again_s"]),
+        f["cameras_never_back"]] for f in m.faults])
     return {"cameras": "cameras.csv", "segments": "segments.csv", "timeseries": "timeseries.csv",
-            "sweeps": "sweeps.csv"}
+            "sweeps": "sweeps.csv", "faults": "faults.csv"}
 
 
 def _plots(o: LiveOutcome, m: LiveMeasures, out: Path) -> dict[str, str]:
@@ -96,13 +114,17 @@ def _plots(o: LiveOutcome, m: LiveMeasures, out: Path) -> dict[str, str]:
                      if r.recorder == rec]
             if spans:
                 ax.broken_barh(spans, (y - 0.4, 0.8), color=colors[rec], lw=0)
-    for e in o.events:
-        if e["kind"].startswith("drill_"):
-            ax.axvline(e["t_s"] - o.t0, color="crimson", ls="--", lw=1)
-            ax.text(e["t_s"] - o.t0, len(o.cameras), e["kind"][6:], color="crimson", fontsize=7)
+    for f in m.faults:
+        t = f["happened_s"] if f["happened_s"] is not None else f["detected_s"]
+        if t is None:
+            continue
+        ax.axvline(t - o.t0, color="crimson" if f["scripted"] else "darkorange", ls="--", lw=1)
+        ax.text(t - o.t0, len(o.cameras), f"{f['kind']} {f['part'].split(':')[-1]}",
+                color="crimson", fontsize=6, rotation=30)
     ax.set_yticks(range(len(o.cameras)), o.cameras, fontsize=5)
     ax.set(xlabel="seconds from the start of recording",
-           title="Footage recorded per camera (colour: recorder; red: drills)")
+           title="Footage recorded per camera (colour: recorder; dashed: faults, red scripted, "
+                 "orange unscripted)")
     ax.legend(handles=[plt.Rectangle((0, 0), 1, 1, color=c) for c in colors.values()],
               labels=list(colors), fontsize=7, loc="lower right")
     files["coverage"] = save_figure(fig, out / "coverage.png")
@@ -139,22 +161,31 @@ def _live_section(o: LiveOutcome, m: LiveMeasures) -> str:
              f"{o.settings.segment_s:g} s, retention {o.retention_s:g} s.", "",
              "Files against the catalog: " + ", ".join(f"{k} {v}" for k, v in m.files.items()),
              ""]
-    if m.drills:
-        lines += ["### Drills: gap and recovery per camera", "",
-                  "| camera | fault | at (s) | gap (s) | recording again after (s) |",
-                  "| --- | --- | --- | --- | --- |"]
-        for cam, f in m.cameras.items():
-            for g in f.fault_gaps:
-                lines.append(f"| {cam} | {g['fault']} | {g['fault_s'] - o.t0:.1f} | "
-                             f"{g['gap_s']:.2f} | {g['recovery_s']:.2f} |")
+    if m.faults:
+        lines += ["### Faults: what happened and what it cost (from the files)", "",
+                  "| # | kind | part | scripted | at (s) | detected after (s) | running again after (s) "
+                  "| cameras hit | camera-s lost | largest gap (s) | never recorded again |",
+                  "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+        for f in m.faults:
+            at = "" if f["happened_s"] is None else f"{f['happened_s'] - o.t0:.1f}"
+            det = "" if f["detect_s"] is None else f"{f['detect_s']:.2f}"
+            back = "" if f["restore_s"] is None else f"{f['restore_s']:.2f}"
+            lines.append(
+                f"| {f['id']} | {f['kind']} | {f['part']} | {'yes' if f['scripted'] else 'no'} | "
+                f"{at} | {det} | {back} | "
+                f"{f['cameras_hit']} | {f['camera_s_lost']:.1f} | {f['gap_max_s']:.2f} | "
+                f"{f['cameras_never_back']} |")
         lines.append("")
     bad = [(c, f) for c, f in m.cameras.items() if f.gaps]
-    lines += ["### Gaps outside drills", ""]
+    lines += [f"Unrecorded: {m.metrics.get('live_unrecorded_s', 0):.1f} camera-s in all, "
+              f"{m.metrics.get('live_unrecorded_unexplained_s', 0):.1f} outside start-up and "
+              f"faults.", "", "### Gaps outside start-up and faults", ""]
     if bad:
         lines += ["| camera | gaps | longest (s) |", "| --- | --- | --- |"]
         lines += [f"| {c} | {len(f.gaps)} | {f.gap_max_s:.2f} |" for c, f in bad]
     else:
-        lines.append("None: every camera's footage is continuous outside the drills.")
+        lines.append("None: every camera is on disk from its start-up to the end of the run, "
+                     "but for the faults above.")
     lines += ["", "### Events", ""]
     for e in o.events:
         if e["kind"] in ("recorder_health",):

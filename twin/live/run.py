@@ -2,25 +2,29 @@
 
 Theory of operation
 -------------------
-The driver (this module) owns the clock and the plan; actors own the I/O.
+This module sets the twin up, runs the driver's processes (twin.live.driver) on
+`simpy.rt.RealtimeEnvironment`, and takes it down again; twin.live.parts carries the driver's
+requests to the real parts.
 
-1. Before any actor starts, each distinct scene is encoded once (cached), and MediaMTX is
-   started by the twin on loopback with one publisher login per camera (or an external
-   server is attached). `ray.init()` connects to `RAY_ADDRESS` if set, else starts Ray here.
-2. Actors: one CameraSetActor per set (publishing its 2-3 cameras), `live.recorders.count`
-   RecorderActors, one SweeperActor, one AnalyserActor. All ask for no CPU: they are I/O
-   bound, and a 2-core machine must place ~20 of them.
-3. The supervisor's bookkeeping (twin.live.failover over the core failover objects) places
-   the cameras on recorders within their limits; recording starts at `t0` on the run clock.
-4. Every tick the driver collects heartbeats (non-blocking: a request goes out each interval
-   and its answer is taken when ready), lets the supervisor judge silence and carries out
-   its moves, fires the scenario's drills (kill a recorder actor; restart MediaMTX, in a
-   thread so heartbeats keep flowing), and starts a retention sweep every
-   `sweep_interval_s`. The driver never blocks on an actor inside the loop.
-5. At the end, recorders stop first (each closes its segment in progress at the end of the
-   run), then publishers, analyser and sweeper; every actor is killed, Ray is shut down if
-   this process started it, and MediaMTX is terminated by PID. Footage gaps, file checks and
-   the rest are then measured from the SQLite catalog and the files (twin.live.measure).
+1. Before anything starts, the scenario's faults are compiled for the live run
+   (twin.live.faults: bad ones are refused here), each distinct scene is encoded once
+   (cached), MediaMTX is started on loopback with one publisher login per camera (or an
+   external server attached), and Ray is started or joined (twin.live.ray_session).
+2. Actors: camera-set actors publishing their cameras, `live.recorders.count` recorders named
+   after the scenario's first recorders (`<pool>-rNN`, the names `faults:` uses), a sweeper
+   and an analyser. All ask for no CPU: they are I/O bound, and a 2-core machine must place
+   ~20 of them.
+3. The supervisor (twin.live.failover over the core failover objects) places the cameras on
+   recorders within their limits; recording starts at `t0` on the run clock.
+4. The driver's processes supervise every part, carry out the scripted faults, sweep and
+   sample until `t0 + duration`. SIGINT or SIGTERM ends this phase early: what was recorded
+   is measured and written, and the run exits 3.
+5. At the end, recorders stop first (each closes its segment in progress), files left by
+   recorders that died are recovered into the catalog, then publishers, analyser and sweeper
+   stop; every actor is killed, Ray is shut down if this process started it, and MediaMTX is
+   stopped by PID. Whatever fails on the way, step 5 runs, and a second signal only hurries
+   it. Footage gaps, file checks and the rest are then measured from the SQLite catalog and the
+   files (twin.live.measure).
 
 Times in results are seconds on the run clock: `time.time() - epoch`, with `epoch` the
 wall time the driver started; `t0` is when recording was asked to start.
@@ -30,8 +34,8 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-import os
 import shutil
+import signal
 import threading
 import time
 from collections.abc import Callable
@@ -41,16 +45,12 @@ from typing import Any
 
 import yaml
 
-from twin.errors import MediaServerError, TwinError
-from twin.live.settings import (
-    ExternalMediaMTX,
-    KillRecorderDrill,
-    LiveSettings,
-    RestartMediaMTXDrill,
-)
+from twin.errors import MediaServerError, ScenarioError, TwinError
+from twin.live.settings import ExternalMediaMTX, LiveSettings
 from twin.scenario import Scenario
 
-__all__ = ["LiveError", "LiveOutcome", "run_live", "external_credentials"]
+__all__ = ["LiveError", "LiveInterrupted", "LiveOutcome", "run_live", "external_credentials",
+           "live_recorder_names"]
 
 
 #: A live run is real traffic; one machine records ~40-60 cameras with the analyser on
@@ -60,6 +60,10 @@ MAX_LIVE_CAMERAS = 500
 
 class LiveError(TwinError):
     """A part of the live twin (Ray, an actor, MediaMTX) could not run."""
+
+
+class LiveInterrupted(TwinError):
+    """SIGINT or SIGTERM stopped the run (what was recorded is measured and written)."""
 
 
 @dataclass
@@ -81,6 +85,11 @@ class LiveOutcome:
     initial_assignment: dict[str, str | None]
     final_assignment: dict[str, str | None]
     retention_s: float
+    faults: list[dict[str, Any]] = field(default_factory=list)  # one per fault, any cause
+    interrupted: str | None = None  # the signal that ended the run early
+    parts: dict[str, Any] = field(default_factory=dict)  # part -> PIDs and nodes, in order
+    recovered_partials: int = 0
+    removed_partials: int = 0
     clip_origins: dict[str, float] = field(default_factory=dict)  # run clock
     clip_truth_paths: list[str] = field(default_factory=list)
     events: list[dict[str, Any]] = field(default_factory=list)
@@ -140,63 +149,54 @@ def _start_server(settings: LiveSettings, cameras: list[str]):
     return server.start()
 
 
-def _init_ray() -> bool:
-    """ray.init() (RAY_ADDRESS, if set, picks the cluster); True if this call started it."""
-    import ray
-
-    if ray.is_initialized():
-        return False
-    kwargs: dict[str, Any] = {"log_to_driver": False}
-    if not os.environ.get("RAY_ADDRESS"):
-        kwargs["include_dashboard"] = False
-    ray.init(**kwargs)
-    return True
 
 
-class _Heartbeats:
-    """One outstanding heartbeat request per recorder, collected when it is ready."""
+def live_recorder_names(sc: Scenario, count: int) -> list[str]:
+    """The live recorders: the first `count` recorders of the scenario's pools (`<pool>-rNN`),
+    so a fault names the same recorder in both engines."""
+    names = [f"{p.name}-r{j + 1:02d}" for p in sc.recorders.pools for j in range(p.recorders)]
+    if count > len(names):
+        raise ScenarioError(
+            f"live.recorders.count: {count} live recorders, but the scenario's pools have "
+            f"{len(names)} recorders; expected at most {len(names)}: lower live.recorders.count "
+            f"or add recorders to recorders.pools")
+    return names[:count]
+
+
+class _Signals:
+    """SIGINT/SIGTERM raise LiveInterrupted in the main thread (once armed)."""
 
     def __init__(self) -> None:
-        self.pending: dict[str, Any] = {}
-        self.latest: dict[str, Any] = {}
+        self.got: str | None = None
+        self._old: dict[int, Any] = {}
 
-    def poll(self, handles: dict[str, Any], alive: set[str]) -> list[str]:
-        """Take the answers that are ready; send new requests; return who answered."""
-        import ray
-        from ray.exceptions import RayActorError, RayTaskError
+    def __enter__(self) -> _Signals:
+        if threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                self._old[sig] = signal.signal(sig, self._handle)
+        return self
 
-        answered = []
-        if self.pending:
-            refs = list(self.pending.values())
-            ready, _ = ray.wait(refs, num_returns=len(refs), timeout=0)
-            ready_set = set(ready)
-            for name, ref in list(self.pending.items()):
-                if ref not in ready_set:
-                    continue
-                del self.pending[name]
-                try:
-                    self.latest[name] = ray.get(ref)
-                    answered.append(name)
-                except (RayActorError, RayTaskError):
-                    pass
-        for name in sorted(alive):
-            if name not in self.pending:
-                self.pending[name] = handles[name].heartbeat.remote()
-        return answered
+    def _handle(self, signum: int, frame: Any) -> None:
+        name = signal.Signals(signum).name
+        first = self.got is None
+        self.got = self.got or name
+        raise LiveInterrupted(f"{name} received" + ("" if first else " again"))
+
+    def __exit__(self, *exc: object) -> None:
+        for sig, old in self._old.items():
+            signal.signal(sig, old)
 
 
 def run_live(sc: Scenario, out: Path, *, duration_s: float | None = None,
              progress: Callable[[float, float, str], None] | None = None) -> LiveOutcome:
-    """Run `sc` live for `duration_s` (default: live.duration_s); files go under `out/live`."""
-    import ray
+    """Run `sc` live for `duration_s` (default: live.duration_s); files go under `out/live`.
 
-    from actors.analyser import AnalyserActor
-    from actors.camera_set import CameraSetActor
-    from actors.recorder import RecorderActor
-    from actors.sweeper import SweeperActor
+    A SIGINT or SIGTERM during recording ends it early and the outcome says so
+    (`interrupted`); during start-up or shut-down it aborts, cleaning up all the same.
+    """
     from twin.city import generate_city
     from twin.live.clips import prepare_clips
-    from twin.live.failover import Supervisor
+    from twin.live.faults import compile_live_faults
     from twin.live.store import LiveStore
 
     settings = sc.live or LiveSettings()
@@ -207,7 +207,7 @@ def run_live(sc: Scenario, out: Path, *, duration_s: float | None = None,
     def now() -> float:
         return time.time() - epoch
 
-    # -- the city, the clips, the directories --------------------------------------------------
+    # -- the plan, checked before anything runs --------------------------------------------------
     city = generate_city(sc)
     if city.n_cameras > MAX_LIVE_CAMERAS:
         raise LiveError(
@@ -218,6 +218,22 @@ def run_live(sc: Scenario, out: Path, *, duration_s: float | None = None,
     cameras = [city.camera_name(i) for i in range(city.n_cameras)]
     camera_set = {c: f"set{int(city.cam_set[i]) + 1:05d}" for i, c in enumerate(cameras)}
     camera_scene = {c: i % settings.profile.scenes for i, c in enumerate(cameras)}
+    recorders = live_recorder_names(sc, settings.recorders.count)
+    set_names = sorted(set(camera_set.values()))
+    districts = [d.name for d in sc.city.districts]
+    sets_of_district: dict[str, list[str]] = {d: [] for d in districts}
+    for i, c in enumerate(cameras):
+        d = districts[int(city.cam_district[i])]
+        if camera_set[c] not in sets_of_district[d]:
+            sets_of_district[d].append(camera_set[c])
+    faults = compile_live_faults(sc, recorders, sets_of_district, duration, sc.name)
+    if isinstance(settings.mediamtx, ExternalMediaMTX) and any(
+            f.action == "kill_relay" for f in faults):
+        raise ScenarioError(
+            f"{sc.name}: faults: a relay_down fault kills MediaMTX, which is external here "
+            f"(live.mediamtx.type: external); expected a managed server for it: use "
+            f"live.mediamtx.type: managed or remove the relay_down fault")
+
     say(0, duration, f"encoding {settings.profile.scenes} scene clip(s) (cached after the first run)")
     clips = prepare_clips(settings.profile, sc.seed)
     run_dir = Path(out) / "live"
@@ -228,7 +244,6 @@ def run_live(sc: Scenario, out: Path, *, duration_s: float | None = None,
         Path(f"{store_path}{suffix}").unlink(missing_ok=True)
     segments_root.mkdir(parents=True)
     LiveStore(store_path).close()  # create the schema once, before many writers race to
-    recorders = [f"live-r{k + 1:02d}" for k in range(settings.recorders.count)]
     retention_s = settings.retention_for(sc.recording.retention_days)
 
     outcome = LiveOutcome(
@@ -244,280 +259,371 @@ def run_live(sc: Scenario, out: Path, *, duration_s: float | None = None,
         events.append({"t_s": round(now(), 3), "kind": kind, **kw})
 
     server = None
-    started_ray = False
-    handles: dict[str, Any] = {}
-    sets: dict[str, Any] = {}
-    try:
-        say(0, duration, "starting MediaMTX")
-        server = _start_server(settings, cameras)
-        if server.pid:
-            outcome.mediamtx_pids.append(server.pid)
-        event("mediamtx_started", pid=server.pid, managed=server.managed)
-        say(0, duration, "starting Ray")
-        started_ray = _init_ray()
-        outcome.ray_address = str(ray.get_runtime_context().gcs_address)
-
-        # -- actors --------------------------------------------------------------------------
-        say(0, duration, "starting actors")
-        t_actors = time.monotonic()
-        sweeper = SweeperActor.remote(str(store_path), str(segments_root), cameras, recorders,
-                                      retention_s, settings.sweep_batch_segments)
-        for r in recorders:
-            handles[r] = RecorderActor.options(name=None).remote(
-                r, str(segments_root / r), str(store_path), epoch, settings.segment_s,
-                settings.profile.fps, settings.recorders.container,
-                settings.recorders.reconnect_max_s)
-        set_names = sorted(set(camera_set.values()))
-        n_pub = min(len(set_names), settings.publisher_actors or len(set_names))
-        actor_of = {s: (s if n_pub == len(set_names) else f"publishers-{k % n_pub + 1:02d}")
-                    for k, s in enumerate(set_names)}
-        by_actor: dict[str, list[tuple[str, str, str]]] = {}
-        for c in cameras:
-            by_actor.setdefault(actor_of[camera_set[c]], []).append(
-                (c, str(clips[camera_scene[c]].path), server.rtsp_url(c, "publisher")))
-        for s, cams in sorted(by_actor.items()):
-            sets[s] = CameraSetActor.remote(s, cams)
-        an_cfg = settings.analyser
-        analysed = cameras[: an_cfg.cameras] if an_cfg.cameras else list(cameras)
-        analyser = None
-        if an_cfg.enabled:
-            analyser = AnalyserActor.remote(
-                {c: server.rtsp_url(c, "analyser") for c in analysed},
-                {c: camera_scene[c] for c in analysed}, outcome.clip_truth_paths, epoch,
-                settings.profile.gop_frames, an_cfg.width, an_cfg.min_interval_s)
-        every = [sweeper, *handles.values(), *sets.values(), *([analyser] if analyser else [])]
+    relay = None
+    session = None
+    parts = None
+    with _Signals() as signals:
         try:
-            pids = ray.get([a.pid.remote() for a in every], timeout=settings.startup_timeout_s)
-        except ray.exceptions.GetTimeoutError:
+            say(0, duration, "starting MediaMTX")
+            server = _start_server(settings, cameras)
+            if server.pid:
+                outcome.mediamtx_pids.append(server.pid)
+            event("mediamtx_started", pid=server.pid, managed=server.managed)
+            say(0, duration, "starting Ray")
+            from twin.live.ray_session import start_ray
+
+            session = start_ray(run_dir / "ray.log")
+            outcome.ray_address = session.address
+            parts = _make_parts(outcome, settings, server, clips, epoch, set_names, event)
+            relay = parts.relay
+            _run(outcome, settings, sc, parts, server, duration, faults, now, event, say,
+                 signals)
+            return outcome
+        except LiveInterrupted as exc:
+            raise LiveInterrupted(
+                f"live run of {sc.name} stopped by {signals.got or exc} during start-up; "
+                f"expected it to run to the end: nothing was recorded, and nothing is left "
+                f"running") from None
+        except TimeoutError as exc:
             raise LiveError(
-                f"{len(every)} actors did not all start within live.startup_timeout_s "
-                f"({settings.startup_timeout_s} s); expected a Ray cluster with room for them: "
-                f"raise the timeout or lower the number of sets") from None
-        outcome.actors_started_s = time.monotonic() - t_actors
-        event("actors_started", actors=len(every), seconds=round(outcome.actors_started_s, 2))
-        rec_pid = dict(zip(recorders, pids[1:1 + len(recorders)]))
+                f"{exc} (live.startup_timeout_s = {settings.startup_timeout_s} s); expected a "
+                f"Ray cluster with room for them: raise the timeout or lower the number of "
+                f"sets") from None
+        finally:
+            _teardown(parts, relay, session, server)
 
-        # -- publish, wait until every path is on the air --------------------------------------
-        say(0, duration, "publishing")
-        origins: dict[str, float] = {}
-        for part in ray.get([a.start.remote() for a in sets.values()]):
-            origins.update(part)
-        outcome.clip_origins = {c: t - epoch for c, t in origins.items()}
-        deadline = time.monotonic() + settings.startup_timeout_s
-        while True:
-            ready = {p.name for p in server.paths() if p.ready}
-            if ready >= set(cameras):
-                break
-            if time.monotonic() > deadline:
-                raise LiveError(
-                    f"{len(set(cameras) - ready)} camera paths were not published within "
-                    f"{settings.startup_timeout_s} s (e.g. {sorted(set(cameras) - ready)[:3]}); "
-                    f"see the MediaMTX log {server.log_path}")
-            time.sleep(0.2)
-        event("published", cameras=len(cameras))
 
-        # -- place and record ----------------------------------------------------------------
-        mbps = {c: settings.profile.bitrate_mbps for c in cameras}
-        sup = Supervisor(recorders, settings.recorders.max_streams,
-                         settings.recorders.ingest_mbps, mbps, settings.heartbeat_interval_s,
-                         settings.heartbeat_timeout_s, now())
-        assignment = sup.place_all()
-        outcome.initial_assignment = dict(assignment)
-        unplaced = sorted(c for c, r in assignment.items() if r is None)
-        if unplaced:
-            event("cameras_unplaced", cameras=unplaced)
-        t0 = now()
-        outcome.t0 = t0
-        ray.get([handles[r].record.remote({c: server.rtsp_url(c, "recorder")
-                                           for c in sup.cameras_of_recorder(r)})
-                 for r in recorders])
-        if analyser is not None:
-            ray.get(analyser.start.remote(origins))
-        event("recording_started", assignment={r: len(sup.cameras_of_recorder(r))
-                                               for r in recorders})
-        # Each recorder answered `record`: alive as of now. Beat only here, after every
-        # blocking start-up call (starting 99 analyser threads took > 5 s under load, and
-        # the silence before the loop was counted against the recorders).
-        sup.beat(recorders, now())
-
-        # -- the loop --------------------------------------------------------------------------
-        hb = _Heartbeats()
-        alive = set(recorders)
-        killed: set[str] = set()
-        drills = sorted(settings.drills, key=lambda d: d.at_s)
-        fired: list[Any] = []
-        restart_threads: list[threading.Thread] = []
-        next_hb = next_sweep = now()
-        next_sample = now()
-        sweep_ref = None
-        cpu_marks: dict[str, dict[str, float]] = {}
-        steady_from = t0 + min(10.0, duration / 4)
-        steady_to = min([t0 + d.at_s for d in drills] + [t0 + duration])
-        t_end = t0 + duration
-        last_tick = now()
-        while now() < t_end:
-            t = now()
-            if t - last_tick > 2 * settings.heartbeat_interval_s:
-                # The driver itself was held up (an overloaded machine): silence it was not
-                # there to watch is not held against the recorders. A killed one stays killed.
-                sup.beat(sorted(alive - killed), t)
-                event("driver_stalled", seconds=round(t - last_tick, 3))
-            last_tick = t
-            if t >= next_hb:
-                answered = hb.poll(handles, alive - killed)
-                if answered:
-                    sup.beat(answered, t)
-                next_hb = t + settings.heartbeat_interval_s
-            moves = sup.check(now())
-            for rname in sorted({m.from_recorder for m in moves}):
-                alive.discard(rname)
-                event("recorder_lost", recorder=rname,
-                      detected_after_s=round(now() - max(
-                          [e["t_s"] for e in events if e["kind"] == "drill_kill_recorder"
-                           and e["recorder"] == rname] or [now()]), 3))
-            by_target: dict[str, dict[str, str]] = {}
-            for m in moves:
-                if m.to_recorder is None:
-                    event("camera_unplaced", camera=m.camera, from_recorder=m.from_recorder)
-                else:
-                    by_target.setdefault(m.to_recorder, {})[m.camera] = server.rtsp_url(
-                        m.camera, "recorder")
-            for target, cams in sorted(by_target.items()):
-                handles[target].record.remote(cams)
-                event("cameras_moved", to_recorder=target, cameras=sorted(cams),
-                      from_recorder=sorted({m.from_recorder for m in moves
-                                            if m.to_recorder == target}))
-            if moves:
-                sup.applied()
-            # CPU is sampled before any drill fires: the steady window ends at the first one.
-            for mark, at in (("steady_from", steady_from), ("steady_to", steady_to)):
-                if mark not in cpu_marks and now() >= at:
-                    cpu_marks[mark] = _cpu_snapshot(handles, alive - killed, sets, analyser,
-                                                    sweeper, server, hb)
-                    cpu_marks[mark]["t"] = now()
-            while drills and now() >= t0 + drills[0].at_s:
-                d = drills.pop(0)
-                fired.append(d)
-                if isinstance(d, KillRecorderDrill):
-                    name = recorders[d.recorder]
-                    ray.kill(handles[name], no_restart=True)
-                    killed.add(name)
-                    event("drill_kill_recorder", recorder=name, pid=rec_pid.get(name),
-                          cameras=sup.cameras_of_recorder(name))
-                elif isinstance(d, RestartMediaMTXDrill):
-                    event("drill_restart_mediamtx", old_pid=server.pid, down_s=d.down_s)
-
-                    def _restart(down_s: float = d.down_s) -> None:
-                        server.stop()
-                        time.sleep(down_s)
-                        server.start()
-                        if server.pid:
-                            outcome.mediamtx_pids.append(server.pid)
-                        event("mediamtx_restarted", pid=server.pid)
-
-                    th = threading.Thread(target=_restart, name="mediamtx-restart", daemon=True)
-                    th.start()
-                    restart_threads.append(th)
-            if sweep_ref is not None and ray.wait([sweep_ref], timeout=0)[0]:
-                rep = ray.get(sweep_ref)
-                outcome.sweeps.append({
-                    "t_s": round(rep.now_s, 3), "cutoff_s": round(rep.cutoff_s, 3),
-                    "deleted": len(rep.deleted_keys), "deleted_bytes": rep.deleted_bytes,
-                    "overdue_after": rep.overdue_after,
-                    "oldest_age_s": (round(rep.oldest_age_s, 3)
-                                     if math.isfinite(rep.oldest_age_s) else None),
-                    "missing_files": rep.missing_files})
-                sweep_ref = None
-            if sweep_ref is None and now() >= next_sweep:
-                sweep_ref = sweeper.sweep.remote(now())
-                next_sweep += settings.sweep_interval_s
-            if now() >= next_sample:
-                latest = hb.latest
-                rec_now = sum(1 for r in alive - killed if r in latest
-                              for s in latest[r].streams if s.recording)
-                segs = sum(s.segments for r in latest for s in latest[r].streams)
-                outcome.samples.append({
-                    "t_s": round(now() - t0, 3), "cameras_recording": rec_now,
-                    "segments_written": segs,
-                    "segments_deleted": sum(x["deleted"] for x in outcome.sweeps),
-                    "recorders_up": len(alive - killed)})
-                say(now() - t0, duration,
-                    f"{rec_now}/{len(cameras)} recording, {segs} segments, "
-                    f"{sum(x['deleted'] for x in outcome.sweeps)} deleted, "
-                    f"{len(alive - killed)}/{len(recorders)} recorders up")
-                next_sample = now() + 2.0
-            time.sleep(0.1)
-
-        # -- stop: recorders first, so footage runs to the end of the run ----------------------
-        outcome.t_end = now()
-        for th in restart_threads:
-            th.join(30)
-        if "steady_to" not in cpu_marks:
-            cpu_marks["steady_to"] = _cpu_snapshot(handles, alive - killed, sets, analyser,
-                                                   sweeper, server, hb)
-            cpu_marks["steady_to"]["t"] = now()
-        if "steady_from" in cpu_marks:
-            a, b = cpu_marks["steady_from"], cpu_marks["steady_to"]
-            outcome.cpu_window_s = b["t"] - a["t"]
-            outcome.cpu = {k: b[k] - a[k] for k in b if k != "t" and k in a}
-            event("cpu_window", from_s=round(a["t"], 3), to_s=round(b["t"], 3),
-                  cpu_s={k: round(v, 3) for k, v in sorted(outcome.cpu.items())},
-                  snapshot_keys=sorted(set(a) | set(b)))
-        say(duration, duration, "stopping recorders")
-        live_recs = [r for r in recorders if r not in killed]
-        final = ray.get([handles[r].stop.remote() for r in live_recs], timeout=60)
-        outcome.recorder_stats = {r: st for r, st in zip(live_recs, final)}
-        say(duration, duration, "stopping publishers")
-        pub_final = ray.get([a.stop.remote() for a in sets.values()], timeout=60)
-        outcome.publisher_stats = {c: s for stats, _cpu in pub_final for c, s in stats.items()}
-        if analyser is not None:
-            outcome.analyser = ray.get(analyser.stop.remote(), timeout=60)
-        if sweep_ref is not None:
-            ray.get(sweep_ref, timeout=60)
-        ray.get(sweeper.close.remote(), timeout=30)
-        outcome.final_assignment = sup.assignment()
-        outcome.events.extend({"t_s": round(e["t_s"], 3), "kind": "recorder_health",
-                               **{k: v for k, v in e.items() if k != "t_s"}}
-                              for e in sup.health_events)
-        outcome.events.sort(key=lambda e: e["t_s"])
-        event("stopped")
-        return outcome
-    except ray.exceptions.RayError as exc:
-        raise LiveError(f"Ray failed during the live run: {exc}; expected every actor to keep "
-                        f"running: see the Ray logs under /tmp/ray/session_latest/logs") from exc
-    except MediaServerError:
-        raise
-    finally:
-        for a in [*handles.values(), *sets.values()]:
-            try:
-                ray.kill(a, no_restart=True)
-            except Exception:  # noqa: BLE001 - best effort: the actor may be gone already
-                pass
-        if started_ray:
-            ray.shutdown()
+def _teardown(parts: Any, relay: Any, session: Any, server: Any) -> None:
+    """Kill every actor, stop Ray (if ours) and MediaMTX; a signal cannot cut this short."""
+    old = {}
+    if threading.current_thread() is threading.main_thread():
+        old = {s: signal.signal(s, signal.SIG_IGN) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        if parts is not None:
+            parts.kill_all()
+        if relay is not None:
+            relay.close()
+        if session is not None:
+            session.close()
         if server is not None:
             server.close()
+    finally:
+        for s, h in old.items():
+            signal.signal(s, h)
 
 
-def _cpu_snapshot(handles, alive, sets, analyser, sweeper, server, hb) -> dict[str, float]:
+def _make_parts(o: LiveOutcome, settings: LiveSettings, server: Any, clips: list[Any],
+                epoch: float, set_names: list[str], event: Callable[..., None]):
+    """The actors' specs and the RayParts over them (nothing starts yet)."""
+    from actors.analyser import AnalyserActor
+    from actors.camera_set import CameraSetActor
+    from actors.recorder import RecorderActor
+    from actors.sweeper import SweeperActor
+    from twin.live.driver import ANALYSER, SWEEPER
+    from twin.live.parts import ActorSpec, RayParts, RelayWatch
+
+    n_pub = min(len(set_names), settings.publisher_actors or len(set_names))
+    actor_of = {s: (f"set:{s}" if n_pub == len(set_names) else f"set:publishers-{k % n_pub + 1:02d}")
+                for k, s in enumerate(set_names)}
+    by_actor: dict[str, list[tuple[str, str, str]]] = {}
+    set_cameras: dict[str, list[str]] = {s: [] for s in set_names}
+    for c in o.cameras:
+        s = o.camera_set[c]
+        set_cameras[s].append(c)
+        by_actor.setdefault(actor_of[s], []).append(
+            (c, str(clips[o.camera_scene[c]].path), server.rtsp_url(c, "publisher")))
+    specs: dict[str, ActorSpec] = {}
+    origins: dict[str, float] = {}  # filled when publishing starts; restarts reuse them
+
+    def set_spec(part: str, cams: list[tuple[str, str, str]]) -> ActorSpec:
+        return ActorSpec(
+            make=lambda: CameraSetActor.remote(part.split(":", 1)[1], cams,
+                                               {c: origins[c] for c, _, _ in cams if c in origins}),
+            after_start=lambda h: h.start.remote())
+
+    for part, cams in sorted(by_actor.items()):
+        specs[part] = set_spec(part, cams)
+    an = settings.analyser
+    analysed = o.cameras[: an.cameras] if an.cameras else list(o.cameras)
+    if an.enabled:
+        specs[ANALYSER] = ActorSpec(
+            make=lambda: AnalyserActor.remote(
+                {c: server.rtsp_url(c, "analyser") for c in analysed},
+                {c: o.camera_scene[c] for c in analysed}, o.clip_truth_paths, epoch,
+                settings.profile.gop_frames, an.width, an.min_interval_s),
+            after_start=lambda h: h.start.remote(origins))
+    specs[SWEEPER] = ActorSpec(make=lambda: SweeperActor.remote(
+        str(o.store_path), str(o.segments_root), o.cameras, o.recorders, o.retention_s,
+        settings.sweep_batch_segments))
+
+    def recorder_spec(name: str) -> ActorSpec:
+        return ActorSpec(make=lambda: RecorderActor.remote(
+            name, str(o.segments_root / name), str(o.store_path), epoch, settings.segment_s,
+            settings.profile.fps, settings.recorders.container,
+            settings.recorders.reconnect_max_s))
+
+    def on_pid(pid: int) -> None:
+        o.mediamtx_pids.append(pid)
+        event("mediamtx_started", pid=pid, managed=True)
+
+    relay = RelayWatch(server, settings.heartbeat_interval_s, settings.heartbeat_timeout_s, on_pid)
+
+    def sweep(handle: Any, now_s: float) -> Any:
+        return handle.sweep.remote(now_s)
+
+    cams_of_part = {p: [c for c, _, _ in cams] for p, cams in by_actor.items()}
+    parts = RayParts(relay=relay, recorder_spec=recorder_spec, actor_specs=specs,
+                     cameras_of=cams_of_part, set_cameras=set_cameras, set_actor=actor_of,
+                     all_cameras=o.cameras,
+                     recorder_url=lambda c: server.rtsp_url(c, "recorder"), sweep=sweep)
+    parts.origins = origins  # type: ignore[attr-defined]
+    parts.analysed = analysed  # type: ignore[attr-defined]
+    return parts
+
+
+def _run(o: LiveOutcome, settings: LiveSettings, sc: Scenario, parts: Any, server: Any,
+         duration: float, faults: list[Any], now: Callable[[], float],
+         event: Callable[..., None], say: Callable[[float, float, str], None],
+         signals: _Signals) -> None:
+    import ray
+    import simpy.rt
+
+    from twin.live.driver import ANALYSER, DriverConfig, LiveDriver
+    from twin.live.failover import Supervisor
+
+    # -- actors --------------------------------------------------------------------------------
+    say(0, duration, "starting actors")
+    t_actors = time.monotonic()
+    parts.start_all(o.recorders, settings.startup_timeout_s)
+    o.actors_started_s = time.monotonic() - t_actors
+    event("actors_started", actors=len(parts.where), seconds=round(o.actors_started_s, 2),
+          nodes=sorted({n for _, n in parts.where.values()}))
+
+    # -- publish, wait until every path is on the air ------------------------------------------
+    say(0, duration, "publishing")
+    set_parts = [p for p in parts.actors if p.startswith("set:")]
+    for got in ray.get([parts.actors[p].start.remote() for p in set_parts],
+                       timeout=settings.startup_timeout_s):
+        parts.origins.update(got)
+    o.clip_origins = {c: t - o.epoch for c, t in parts.origins.items()}
+    deadline = time.monotonic() + settings.startup_timeout_s
+    while True:
+        ready = {p.name for p in server.paths() if p.ready}
+        if ready >= set(o.cameras):
+            break
+        if time.monotonic() > deadline:
+            raise LiveError(
+                f"{len(set(o.cameras) - ready)} camera paths were not published within "
+                f"{settings.startup_timeout_s} s (e.g. {sorted(set(o.cameras) - ready)[:3]}); "
+                f"see the MediaMTX log {server.log_path}")
+        time.sleep(0.2)
+    event("published", cameras=len(o.cameras))
+
+    # -- place and record ----------------------------------------------------------------------
+    mbps = {c: settings.profile.bitrate_mbps for c in o.cameras}
+    sup = Supervisor(o.recorders, settings.recorders.max_streams, settings.recorders.ingest_mbps,
+                     mbps, settings.heartbeat_interval_s, settings.heartbeat_timeout_s, now())
+    assignment = sup.place_all()
+    o.initial_assignment = dict(assignment)
+    unplaced = sorted(c for c, r in assignment.items() if r is None)
+    if unplaced:
+        event("cameras_unplaced", cameras=unplaced)
+    t0 = now()
+    o.t0 = t0
+    ray.get([parts.recorders[r].record.remote({c: server.rtsp_url(c, "recorder")
+                                                for c in sup.cameras_of_recorder(r)})
+             for r in o.recorders], timeout=settings.startup_timeout_s)
+    if ANALYSER in parts.actors:
+        ray.get(parts.actors[ANALYSER].start.remote(parts.origins),
+                timeout=settings.startup_timeout_s)
+    event("recording_started", assignment={r: len(sup.cameras_of_recorder(r))
+                                           for r in o.recorders})
+    # Each recorder answered `record`: alive as of now. Beat only here, after every blocking
+    # start-up call (starting 99 analyser threads took > 5 s under load).
+    sup.beat(o.recorders, now())
+
+    # -- the driver's processes on the wall clock ----------------------------------------------
+    env = simpy.rt.RealtimeEnvironment(initial_time=now(), factor=1.0, strict=False)
+    t_end = t0 + duration
+    driver = LiveDriver(env, parts, sup, DriverConfig(
+        t0=t0, t_end=t_end, heartbeat_interval_s=settings.heartbeat_interval_s,
+        sweep_interval_s=settings.sweep_interval_s), faults,
+        event=lambda kind, **kw: event(kind, **kw),
+        say=lambda msg: say(now() - t0, duration, msg),
+        on_sample=lambda: _write_parts(o.run_dir / "parts.json", parts))
+    driver.start()
+    cpu_marks: dict[str, dict[str, float]] = {}
+    steady_from = t0 + min(10.0, duration / 4)
+    steady_to = min([t0 + f.start_s for f in faults] + [t_end])
+
+    def cpu_sampler():
+        for mark, at in (("steady_from", steady_from), ("steady_to", steady_to)):
+            if at > env.now:
+                yield env.timeout(at - env.now)
+            if at < t_end or mark == "steady_from":
+                cpu_marks[mark] = _cpu_snapshot(parts, server)
+                cpu_marks[mark]["t"] = now()
+
+    env.process(cpu_sampler())
+    try:
+        env.run(until=t_end)
+    except LiveInterrupted:
+        o.interrupted = signals.got
+        event("interrupted", signal=signals.got)
+        say(now() - t0, duration, f"{signals.got}: stopping early, keeping what was recorded")
+    # Stopping is bounded by timeouts; a further signal must not cut it short (files would be
+    # left half-recovered and actors running).
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        if threading.current_thread() is threading.main_thread():
+            signal.signal(sig, signal.SIG_IGN)
+    _stop(o, parts, driver, sup, cpu_marks, now, event, say, duration)
+
+
+def _stop(o: LiveOutcome, parts: Any, driver: Any, sup: Any, cpu_marks: dict[str, Any],
+          now: Callable[[], float], event: Callable[..., None],
+          say: Callable[[float, float, str], None], duration: float) -> None:
+    """Stop recorders first (footage runs to the end), recover what dead ones left, stop the rest."""
+    import ray
+
+    from twin.live.driver import ANALYSER, SWEEPER
+    from twin.live.recorder import recover_partials
+    from twin.live.store import LiveStore
+
+    o.t_end = now()
+    for r, rec in parts.recovered:  # files crashed recorders left, kept by their successors
+        o.recovered_partials += len(rec.recovered)
+        o.removed_partials += len(rec.removed)
+        event("partials_recovered", recorder=r, recovered=len(rec.recovered),
+              removed=len(rec.removed), seconds=round(rec.seconds, 3), by="restarted recorder")
+    if "steady_to" not in cpu_marks and "steady_from" in cpu_marks:
+        cpu_marks["steady_to"] = _cpu_snapshot(parts, parts.relay.server)
+        cpu_marks["steady_to"]["t"] = now()
+    if "steady_from" in cpu_marks and "steady_to" in cpu_marks:
+        a, b = cpu_marks["steady_from"], cpu_marks["steady_to"]
+        o.cpu_window_s = b["t"] - a["t"]
+        o.cpu = {k: b[k] - a[k] for k in b if k != "t" and k in a}
+        event("cpu_window", from_s=round(a["t"], 3), to_s=round(b["t"], 3),
+              cpu_s={k: round(v, 3) for k, v in sorted(o.cpu.items())},
+              snapshot_keys=sorted(set(a) | set(b)))
+    say(duration, duration, "stopping recorders")
+    running = [r for r in o.recorders if r not in driver.down or r in driver.restarting]
+    o.recorder_stats = parts.stop_recorders(running, 60)
+    for r, stats in parts.dead_stats.items():  # what dead processes had recorded
+        if r in o.recorder_stats:
+            o.recorder_stats[r] = _merge_status(stats + [o.recorder_stats[r]])
+        else:
+            o.recorder_stats[r] = _merge_status(stats)
+    # Recorders that died and did not run again left `.part` files: keep their footage.
+    store = LiveStore(o.store_path)
+    try:
+        for r in o.recorders:
+            rec = recover_partials(o.segments_root / r, store, r)
+            o.recovered_partials += len(rec.recovered)
+            o.removed_partials += len(rec.removed)
+            if rec.recovered or rec.removed:
+                event("partials_recovered", recorder=r, recovered=len(rec.recovered),
+                      removed=len(rec.removed), seconds=round(rec.seconds, 3))
+    finally:
+        store.close()
+    say(duration, duration, "stopping publishers")
+    stopped = parts.call_all("stop", 60)
+    o.publisher_stats = {c: s for p, v in stopped.items() if p.startswith("set:")
+                         for c, s in v[0].items()}
+    snaps = list(parts.analyser_done)
+    if ANALYSER in stopped:
+        snaps.append(stopped[ANALYSER])
+    elif parts.analyser_snapshot is not None:
+        snaps.append(parts.analyser_snapshot)
+    o.analyser = _merge_analyser(snaps) if snaps else {}
+    if parts._sweep_ref is not None:
+        rep = parts.sweep_poll()
+        deadline = time.monotonic() + 30
+        while rep is None and parts._sweep_ref is not None and time.monotonic() < deadline:
+            time.sleep(0.1)
+            rep = parts.sweep_poll()
+        if rep is not None:
+            driver.sweeps.append(rep)
+    try:
+        ray.get(parts.actors[SWEEPER].close.remote(), timeout=30)
+    except Exception:  # noqa: BLE001 - a dead sweeper has nothing to close
+        pass
+    o.sweeps = list(driver.sweeps)
+    o.samples = driver.samples
+    o.faults = driver.log.records
+    o.final_assignment = sup.assignment()
+    o.parts = {"history": parts.pid_history, "mediamtx_pids": list(o.mediamtx_pids)}
+    o.events.extend({"t_s": round(e["t_s"], 3), "kind": "recorder_health",
+                     **{k: v for k, v in e.items() if k != "t_s"}} for e in sup.health_events)
+    o.events.sort(key=lambda e: e["t_s"])
+    event("stopped")
+
+
+def _write_parts(path: Path, parts: Any) -> None:
+    """`live/parts.json`: the OS process of every part now (what an operator kills to test)."""
+    import json
+
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(parts.current(), indent=1, sort_keys=True))
+    tmp.replace(path)
+
+
+def _merge_status(statuses: list[Any]) -> Any:
+    """One recorder's final counters over the processes it ran in."""
+    from twin.live.recorder import RecorderStatus
+
+    streams = tuple(st for s in statuses for st in s.streams)
+    return RecorderStatus(statuses[-1].name, statuses[-1].at_s, (), streams,
+                          sum(s.cpu_s for s in statuses))
+
+
+def _merge_analyser(snaps: list[dict[str, Any]]) -> dict[str, Any]:
+    """The analyser's scores over every process it ran in (the last snapshot of a dead one)."""
+    by_cam: dict[str, dict[str, Any]] = {}
+    for snap in snaps:
+        for c in snap.get("cameras") or []:
+            m = by_cam.get(c["camera"])
+            if m is None:
+                by_cam[c["camera"]] = {**c, "tp": dict(c["tp"]), "detections": dict(c["detections"]),
+                                       "truths": dict(c["truths"]), "alerts": list(c["alerts"])}
+                continue
+            for k in ("frames", "frames_scored", "connects", "failures", "dropped_late"):
+                m[k] = m.get(k, 0) + c.get(k, 0)
+            m["process_s"] = m.get("process_s", 0.0) + c.get("process_s", 0.0)
+            for k in ("tp", "detections", "truths"):
+                for cls, v in c[k].items():
+                    m[k][cls] = m[k].get(cls, 0) + v
+            m["alerts"] += c["alerts"]
+            firsts = [x for x in (m["first_frame_s"], c["first_frame_s"]) if x is not None]
+            lasts = [x for x in (m["last_frame_s"], c["last_frame_s"]) if x is not None]
+            m["first_frame_s"] = min(firsts) if firsts else None
+            m["last_frame_s"] = max(lasts) if lasts else None
+    return {"cameras": [by_cam[c] for c in sorted(by_cam)],
+            "cpu_s": sum(s.get("cpu_s", 0.0) for s in snaps), "processes": len(snaps)}
+
+
+def _cpu_snapshot(parts: Any, server: Any) -> dict[str, float]:
     """CPU seconds so far, per part of the twin (recorders from their latest heartbeat)."""
     import psutil
     import ray
 
+    from twin.live.driver import ANALYSER, SWEEPER
+
     snap: dict[str, float] = {}
-    refs = {f"set:{k}": a.stats.remote() for k, a in sets.items()}
-    if analyser is not None:
-        refs["analyser"] = analyser.cpu_s.remote()
-    refs["sweeper"] = sweeper.cpu_s.remote()
-    recs = {r: handles[r].heartbeat.remote() for r in sorted(alive)}
-    values = ray.get(list(refs.values()) + list(recs.values()), timeout=30)
-    for k, v in zip(list(refs) + [f"rec:{r}" for r in recs], values):
+    refs: dict[str, Any] = {p: h.stats.remote() for p, h in parts.actors.items()
+                            if p.startswith("set:")}
+    if ANALYSER in parts.actors:
+        refs[ANALYSER] = parts.actors[ANALYSER].cpu_s.remote()
+    refs[SWEEPER] = parts.actors[SWEEPER].cpu_s.remote()
+    try:
+        values = ray.get(list(refs.values()), timeout=30)
+    except ray.exceptions.RayError:
+        return {}
+    for k, v in zip(refs, values):
         if k.startswith("set:"):
             snap["publish"] = snap.get("publish", 0.0) + v[1]
-        elif k.startswith("rec:"):
-            snap["record"] = snap.get("record", 0.0) + v.cpu_s
         else:
             snap[k] = float(v)
+    snap["record"] = sum(s.cpu_s for s in parts.latest.values())
     if server.pid:
         t = psutil.Process(server.pid).cpu_times()
         snap["relay"] = t.user + t.system

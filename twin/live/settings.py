@@ -12,7 +12,7 @@ days: either `retention_s` directly, or the scenario's `recording.retention_days
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Literal, Union
+from typing import Annotated, Any, Literal, Union
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -22,9 +22,6 @@ __all__ = [
     "LiveAnalyser",
     "ManagedMediaMTX",
     "ExternalMediaMTX",
-    "KillRecorderDrill",
-    "RestartMediaMTXDrill",
-    "LiveDrill",
     "LiveSettings",
 ]
 
@@ -104,23 +101,6 @@ class ExternalMediaMTX(_Model):
     config: Path
 
 
-class KillRecorderDrill(_Model):
-    """Kill a recorder actor (no goodbye): the supervisor must notice and move its cameras."""
-
-    type: Literal["kill_recorder"] = "kill_recorder"
-    at_s: float = Field(gt=0, description="When, seconds from the start of recording.")
-    recorder: int = Field(default=0, ge=0, description="Which recorder (0-based).")
-
-
-class RestartMediaMTXDrill(_Model):
-    """Stop MediaMTX and start it again on the same ports: every stream breaks and recovers."""
-
-    type: Literal["restart_mediamtx"] = "restart_mediamtx"
-    at_s: float = Field(gt=0, description="When, seconds from the start of recording.")
-    down_s: float = Field(default=0.0, ge=0, description="How long it stays down.")
-
-
-LiveDrill = Annotated[Union[KillRecorderDrill, RestartMediaMTXDrill], Field(discriminator="type")]
 MediaMTXChoice = Annotated[Union[ManagedMediaMTX, ExternalMediaMTX], Field(discriminator="type")]
 
 
@@ -147,7 +127,18 @@ class LiveSettings(_Model):
     recorders: LiveRecorders = Field(default_factory=LiveRecorders)
     analyser: LiveAnalyser = Field(default_factory=LiveAnalyser)
     mediamtx: MediaMTXChoice = Field(default_factory=ManagedMediaMTX)
-    drills: list[LiveDrill] = Field(default_factory=list)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_drills(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "drills" in data:
+            raise ValueError(
+                "live.drills is gone: a live run carries out the scenario's own `faults:` (the "
+                "simulation's vocabulary, times in seconds from the start of recording); write "
+                "`kill_recorder` as `{type: recorder_crash, recorder: <pool>-r01, at_s: 60, "
+                "duration_s: 30}` and `restart_mediamtx` as `{type: relay_down, relay: city, "
+                "at_s: 100, duration_s: 1}` under the top-level `faults:`")
+        return data
 
     @model_validator(mode="after")
     def _checks(self) -> LiveSettings:
@@ -166,20 +157,6 @@ class LiveSettings(_Model):
             raise ValueError(
                 f"live.heartbeat_timeout_s ({self.heartbeat_timeout_s}) must be longer than "
                 f"live.heartbeat_interval_s ({self.heartbeat_interval_s})")
-        for i, d in enumerate(self.drills):
-            if d.at_s >= self.duration_s:
-                raise ValueError(f"live.drills[{i}].at_s ({d.at_s}) must be before the end of "
-                                 f"the run (duration_s {self.duration_s})")
-            if isinstance(d, KillRecorderDrill):
-                if d.recorder >= self.recorders.count:
-                    raise ValueError(f"live.drills[{i}].recorder ({d.recorder}) must be < "
-                                     f"live.recorders.count ({self.recorders.count})")
-                if self.recorders.count < 2:
-                    raise ValueError(f"live.drills[{i}] kills a recorder but there is only one: "
-                                     f"set live.recorders.count >= 2")
-            if isinstance(d, RestartMediaMTXDrill) and isinstance(self.mediamtx, ExternalMediaMTX):
-                raise ValueError(f"live.drills[{i}] restarts MediaMTX, which is external here; "
-                                 f"use a managed server or drop the drill")
         return self
 
     def retention_for(self, retention_days: float) -> float:

@@ -1,0 +1,251 @@
+"""The live driver's processes on virtual time: supervision, faults, sweeps (no Ray, no MediaMTX).
+
+`SimParts` stands in for the running twin (twin.live.parts.RayParts talks to the real one): a
+part "dies" when the test says so, and from then on behaves as a dead process does to the
+driver: no heartbeat, a failed ping, a MediaMTX process that is gone. Everything the driver
+decides (who is declared down, where cameras go, what is started again, what each fault
+record says) is the production code, on `simpy.Environment`.
+"""
+
+from __future__ import annotations
+
+import simpy
+
+from tests.helpers import scenario
+from twin.live.driver import ANALYSER, RELAY, SWEEPER, DriverConfig, LiveDriver
+from twin.live.failover import Supervisor
+from twin.live.faults import LiveFault, compile_live_faults
+
+RECS = ["p-r01", "p-r02", "p-r03"]
+CAMS = [f"c{i:02d}" for i in range(12)]
+HB, TIMEOUT = 0.5, 2.0
+
+
+class SimParts:
+    """The twin's parts as the driver sees them, on the environment's clock."""
+
+    def __init__(self, env: simpy.Environment) -> None:
+        self.env = env
+        self.dead: set[str] = set()  # parts whose process is gone
+        self.restart_at: dict[str, float] = {}  # part -> when its new process answers
+        self.calls: list[tuple] = []
+        self.relay = "up"
+        self.sweep_running_until: float | None = None
+        self.sweeps_started: list[float] = []
+        self.on_recorder: dict[str, set[str]] = {r: set() for r in RECS}
+        self.actors = ["set:set00001", "set:set00002", ANALYSER, SWEEPER]
+        self._reported_dead: set[str] = set()
+
+    def die(self, part: str) -> None:
+        self.dead.add(part)
+        if part == RELAY:
+            self.relay = "dead"
+        if part.startswith("recorder:"):
+            self.on_recorder[part.split(":")[1]] = set()
+
+    def _answering(self, part: str) -> bool:
+        if part in self.restart_at and self.env.now >= self.restart_at[part]:
+            self.dead.discard(part)
+            del self.restart_at[part]
+            self._reported_dead.discard(part)
+        return part not in self.dead and part not in self.restart_at
+
+    # -- Parts -----------------------------------------------------------------------------
+    def poll_recorders(self, alive):
+        ok = [r for r in alive if self._answering(f"recorder:{r}")]
+        return ok, [r for r in alive if f"recorder:{r}" in self.dead]
+
+    def record(self, recorder, cameras):
+        self.calls.append(("record", self.env.now, recorder, tuple(cameras)))
+        self.on_recorder[recorder] |= set(cameras)
+
+    def start_recorder(self, recorder):
+        self.calls.append(("start_recorder", self.env.now, recorder))
+        self.restart_at[f"recorder:{recorder}"] = self.env.now + 1.5
+
+    def relay_state(self):
+        if RELAY in self.restart_at:
+            if self._answering(RELAY):
+                self.relay = "up"
+                return "up"
+            return "restarting"
+        return self.relay
+
+    def restart_relay(self):
+        self.calls.append(("restart_relay", self.env.now))
+        self.restart_at[RELAY] = self.env.now + 0.3
+
+    def poll_actors(self):
+        dead = [p for p in self.actors if p in self.dead and p not in self.restart_at
+                and p not in self._reported_dead]
+        self._reported_dead |= set(dead)
+        back = [p for p in self.actors if p in self.restart_at and self._answering(p)]
+        return dead, back
+
+    def restart_actor(self, part):
+        self.calls.append(("restart_actor", self.env.now, part))
+        self.restart_at[part] = self.env.now + 2.0
+
+    def kill(self, part):
+        self.calls.append(("kill", self.env.now, part))
+        self.die(part)
+        return 4242
+
+    def power(self, camera_set, on):
+        self.calls.append(("power", self.env.now, camera_set, on))
+        return ["c00", "c01"] if camera_set == "set00001" else ["c02"]
+
+    def sweep_start(self, now_s):
+        if self.sweep_running_until is not None:
+            return False
+        self.sweeps_started.append(now_s)
+        self.sweep_running_until = now_s + 0.5
+        return True
+
+    def sweep_poll(self):
+        if self.sweep_running_until is not None and self.env.now >= self.sweep_running_until:
+            self.sweep_running_until = None
+            return {"t_s": self.env.now, "deleted": 1}
+        return None
+
+    def sample(self):
+        return {"cameras_recording": float(sum(len(v) for v in self.on_recorder.values())),
+                "segments_written": 0.0}
+
+    def cameras_of(self, part):
+        return list(CAMS) if part == RELAY else (["c00", "c01"] if "set00001" in part else [])
+
+
+def _run(faults: list[LiveFault], until: float, script=None):
+    env = simpy.Environment(initial_time=100.0)
+    parts = SimParts(env)
+    sup = Supervisor(RECS, max_streams=6, ingest_mbps=100.0, camera_mbps={c: 1.0 for c in CAMS},
+                     interval_s=HB, timeout_s=TIMEOUT, now_s=env.now)
+    sup.place_all()
+    for r in RECS:
+        parts.record(r, sup.cameras_of_recorder(r))
+    events: list[tuple] = []
+    driver = LiveDriver(env, parts, sup, DriverConfig(t0=100.0, t_end=100.0 + until,
+                                                      heartbeat_interval_s=HB,
+                                                      sweep_interval_s=5.0), faults,
+                        event=lambda kind, **kw: events.append((env.now, kind, kw)))
+    driver.start()
+    if script:
+        env.process(script(env, parts))
+    env.run(until=100.0 + until)
+    return driver, parts, sup, events
+
+
+def test_an_unscripted_recorder_death_is_detected_its_cameras_move_and_it_is_started_again():
+    def script(env, parts):
+        yield env.timeout(10.2)
+        parts.die("recorder:p-r01")
+
+    driver, parts, sup, events = _run([], 30.0, script)
+    (rec,) = driver.log.records
+    assert rec["kind"] == "recorder_crash" and not rec["scripted"]
+    # Last beat answered at 110.0; silent for missed_beats (4) intervals: down at 112.0.
+    assert rec["last_seen_s"] == 110.0 and rec["detected_s"] == 112.0
+    moved = [c for c in parts.calls if c[0] == "record" and c[1] == 112.0]
+    assert sorted(cam for c in moved for cam in c[3]) == sorted(rec["cameras"]) and rec["cameras"]
+    assert all(r != "p-r01" for _, _, r, _ in moved)
+    assert ("start_recorder", 112.0, "p-r01") in parts.calls
+    # The new process answers 1.5 s later: it rejoins as spare capacity.
+    assert rec["restored_s"] == 113.5 and "p-r01" not in driver.down
+    assert sup.state("p-r01") == "up"
+    # No recorder is ever over its limit of 6 streams.
+    assert all(len(v) <= 6 for v in parts.on_recorder.values())
+
+
+def test_a_scripted_crash_stays_down_for_its_duration_then_starts_again():
+    f = LiveFault(0, "recorder_crash", "kill_recorder", "p-r02", 5.0, 15.0, "drill")
+    driver, parts, sup, events = _run([f], 30.0)
+    (rec,) = driver.log.records
+    assert rec["scripted"] and rec["injected_s"] == 105.0 and rec["pid"] == 4242
+    assert ("kill", 105.0, "recorder:p-r02") in parts.calls
+    # The kill at 105.0 comes before that instant's round: the last beat was at 104.5, and
+    # missed_beats (4) intervals of silence later it is declared down.
+    assert rec["detected_s"] == 106.5
+    starts = [c for c in parts.calls if c[0] == "start_recorder"]
+    assert starts == [("start_recorder", 115.0, "p-r02")]  # at the fault's end, not before
+    assert rec["ended_s"] == 115.0 and rec["restored_s"] == 116.5
+
+
+def test_mediamtx_found_dead_is_restarted_at_once_but_a_scripted_relay_fault_waits():
+    def script(env, parts):
+        yield env.timeout(3.1)
+        parts.die(RELAY)
+
+    driver, parts, _, _ = _run([], 10.0, script)
+    (rec,) = driver.log.records
+    assert (rec["kind"], rec["scripted"], rec["detected_s"]) == ("relay_down", False, 103.5)
+    assert ("restart_relay", 103.5) in parts.calls and rec["restored_s"] == 104.0
+    assert rec["cameras"] == sorted(CAMS)
+
+    f = LiveFault(1, "relay_down", "kill_relay", "mediamtx", 2.0, 6.0, "")
+    driver, parts, _, _ = _run([f], 10.0)
+    (rec,) = driver.log.records
+    assert rec["scripted"] and rec["detected_s"] == 102.0
+    assert [c for c in parts.calls if c[0] == "restart_relay"] == [("restart_relay", 106.0)]
+    assert rec["restored_s"] == 106.5
+
+
+def test_dead_camera_set_analyser_and_sweeper_actors_are_started_again():
+    def script(env, parts):
+        yield env.timeout(4.2)
+        parts.die("set:set00001")
+        yield env.timeout(3.0)
+        parts.die(SWEEPER)
+        parts.die(ANALYSER)
+
+    driver, parts, _, _ = _run([], 20.0, script)
+    by_part = {r["part"]: r for r in driver.log.records}
+    assert set(by_part) == {"set:set00001", SWEEPER, ANALYSER}
+    assert by_part["set:set00001"]["kind"] == "publisher_crash"
+    assert by_part["set:set00001"]["cameras"] == ["c00", "c01"]
+    assert by_part[SWEEPER]["kind"] == "sweeper_crash"
+    for part, rec in by_part.items():
+        assert ("restart_actor", rec["detected_s"], part) in parts.calls
+        assert rec["restored_s"] == rec["detected_s"] + 2.0 or rec["restored_s"] == \
+            rec["detected_s"] + 2.5
+
+
+def test_power_faults_cut_and_restore_a_set_and_sweeps_never_overlap():
+    f = LiveFault(0, "set_power", "power_off", "set00001", 3.0, 8.0, "")
+    driver, parts, _, _ = _run([f], 30.0)
+    assert [c for c in parts.calls if c[0] == "power"] == [
+        ("power", 103.0, "set00001", False), ("power", 108.0, "set00001", True)]
+    (rec,) = driver.log.records
+    assert rec["cameras"] == ["c00", "c01"] and rec["restored_s"] == 108.0
+    starts = parts.sweeps_started
+    assert starts[0] == 100.0 and len(starts) == len(driver.sweeps) + (
+        1 if parts.sweep_running_until else 0)
+    assert all(b - a >= 5.0 for a, b in zip(starts, starts[1:]))
+
+
+def test_a_stalled_driver_does_not_declare_healthy_recorders_down():
+    env = simpy.Environment(initial_time=0.0)
+    parts = SimParts(env)
+    sup = Supervisor(RECS, 6, 100.0, {c: 1.0 for c in CAMS}, HB, TIMEOUT, 0.0)
+    sup.place_all()
+    driver = LiveDriver(env, parts, sup, DriverConfig(0.0, 100.0, HB, 5.0), [])
+    driver.round()
+    env.run(until=10.0)  # nobody ran a round for 10 s: the driver was held up
+    driver.round()
+    assert driver.down == set() and driver.log.records == []
+
+
+def test_random_live_faults_are_drawn_from_the_seed_like_the_simulation():
+    base = {"live": {"duration_s": 600},
+            "recorders.pools": [{"name": "p", "districts": "*", "recorders": 3,
+                                 "ingest_mbps": 100, "disk_tb": 1, "max_streams": 10}],
+            "faults": [{"type": "recorder_crash", "recorder": "*", "mtbf_h": 0.05,
+                        "mttr_h": 0.005}]}
+    a = compile_live_faults(scenario(**base), RECS, {}, 600.0)
+    b = compile_live_faults(scenario(**base), RECS, {}, 600.0)
+    c = compile_live_faults(scenario(seed=99, **base), RECS, {}, 600.0)
+    assert a == b and a != c
+    assert a and all(f.action == "kill_recorder" and 0 <= f.start_s < 600 < 10**6 for f in a)
+    assert {f.target for f in a} <= set(RECS)
+    # Mean up time 180 s per recorder over 600 s: about 10 crashes in all.
+    assert 3 <= len(a) <= 25

@@ -1,0 +1,386 @@
+"""The running parts of a live twin on Ray and MediaMTX: the real side of twin.live.driver.Parts.
+
+Theory of operation. Every call returns at once: requests to actors go out as Ray object refs
+and their answers are taken when ready (`ray.wait(..., timeout=0)`), so the driver's SimPy
+processes keep the wall clock. A part is found dead when Ray says its actor died (the worker
+process is gone: `kill -9`, a crash, an out-of-memory kill) or, for MediaMTX, when its process
+exited or its Control API stopped answering for `hung_after_s`. Starting a part again makes a
+new actor with the same arguments (a camera set keeps its clip origins, so its cameras carry
+on the same time line; a recorder first recovers the files its predecessor left behind).
+
+`kill(part)` is a real crash: SIGKILL to the OS process behind the part (the actor's worker,
+or MediaMTX), on the node where it runs.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import signal
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import ray
+from ray.exceptions import GetTimeoutError, RayActorError, RayError, RayTaskError
+
+from twin.live.driver import ANALYSER, RELAY, SWEEPER
+
+__all__ = ["ActorSpec", "RayParts", "RelayWatch", "sweep_row"]
+
+_DEAD = (RayActorError, RayTaskError)
+
+
+def sweep_row(rep: Any) -> dict[str, Any]:
+    """A sweeper's report as the row results keep."""
+    return {"t_s": round(rep.now_s, 3), "cutoff_s": round(rep.cutoff_s, 3),
+            "deleted": len(rep.deleted_keys), "deleted_bytes": rep.deleted_bytes,
+            "overdue_after": rep.overdue_after,
+            "oldest_age_s": (round(rep.oldest_age_s, 3)
+                             if math.isfinite(rep.oldest_age_s) else None),
+            "missing_files": rep.missing_files}
+
+
+@ray.remote(num_cpus=0)
+def _kill_pid(pid: int) -> bool:
+    """SIGKILL a process on the node this task runs on (for parts on other nodes)."""
+    try:
+        os.kill(pid, signal.SIGKILL)
+        return True
+    except ProcessLookupError:
+        return False
+
+
+@dataclass
+class ActorSpec:
+    """How to (re)start one actor: its class, its arguments, and a call once it exists."""
+
+    make: Callable[[], Any]  # returns a new actor handle
+    after_start: Callable[[Any], Any] | None = None  # handle -> ref (e.g. start publishing)
+
+
+class RelayWatch:
+    """MediaMTX: process alive and Control API answering, probed in a thread of its own.
+
+    The same long-lived thread restarts the server: MediaMTX is started with a parent-death
+    signal, which Linux ties to the starting *thread*, so a short-lived thread must not start it.
+    """
+
+    def __init__(self, server: Any, interval_s: float, hung_after_s: float,
+                 on_pid: Callable[[int], None]) -> None:
+        self.server = server
+        self.interval_s, self.hung_after_s = interval_s, hung_after_s
+        self._on_pid = on_pid
+        self._last_ok = time.monotonic()
+        self._restart = threading.Event()
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="relay-watch", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            if self._restart.is_set():
+                try:
+                    self.server.stop(grace_s=1.0)
+                    self.server.start()
+                    if self.server.pid:
+                        self._on_pid(self.server.pid)
+                    with self._lock:
+                        self._last_ok = time.monotonic()
+                except Exception:  # noqa: BLE001 - the supervisor asks again next round
+                    pass
+                finally:
+                    self._restart.clear()
+                continue
+            try:
+                admin = self.server.credentials.admin
+                r = httpx.get(self.server.endpoints.api_url + "/v3/paths/list",
+                              auth=(admin.user, admin.password), timeout=self.hung_after_s)
+                if r.status_code == 200:
+                    with self._lock:
+                        self._last_ok = time.monotonic()
+            except Exception:  # noqa: BLE001 - any failure to answer is "not answering"
+                pass
+            self._stop.wait(self.interval_s)
+
+    def state(self) -> str:
+        if self._restart.is_set():
+            return "restarting"
+        if self.server.managed and self.server.pid is None:
+            return "dead"
+        with self._lock:
+            silent = time.monotonic() - self._last_ok
+        return "hung" if silent > self.hung_after_s else "up"
+
+    def restart(self) -> None:
+        """Stop what is left of the process and start it again (in the watch thread)."""
+        self._restart.set()
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join(10)
+
+
+class RayParts:
+    """The live twin's actors and MediaMTX behind the driver's Parts interface."""
+
+    def __init__(self, *, relay: RelayWatch, recorder_spec: Callable[[str], ActorSpec],
+                 actor_specs: dict[str, ActorSpec], cameras_of: dict[str, list[str]],
+                 set_cameras: dict[str, list[str]], set_actor: dict[str, str],
+                 all_cameras: list[str], recorder_url: Callable[[str], str],
+                 sweep: Callable[[Any, float], Any]) -> None:
+        """`cameras_of`: cameras per actor part; `set_cameras`: cameras per camera set;
+        `set_actor`: the actor part publishing each set; `sweep(handle, now)`: a sweep ref."""
+        self.relay = relay
+        self._recorder_spec = recorder_spec
+        self._specs = actor_specs  # part -> spec (sets, analyser, sweeper)
+        self._cameras_of = cameras_of
+        self._set_cameras = set_cameras
+        self._set_actor = set_actor
+        self._all = list(all_cameras)
+        self.url = recorder_url
+        self._sweep = sweep
+        self.recorders: dict[str, Any] = {}
+        self.actors: dict[str, Any] = {}
+        self.where: dict[str, tuple[int, str]] = {}  # part -> (pid, node id)
+        self.pid_history: list[dict[str, Any]] = []
+        self._hb: dict[str, Any] = {}
+        self.latest: dict[str, Any] = {}
+        self._ping: dict[str, Any] = {}
+        self._starting: dict[str, list[Any]] = {}  # part -> [where ref, start ref...]
+        self._sweep_ref: Any = None
+        self._sweep_t = 0.0
+        self.sweeper_restarts = 0
+        self._snap_ref: Any = None
+        self.analyser_snapshot: dict[str, Any] | None = None
+        self.analyser_done: list[dict[str, Any]] = []  # last snapshots of dead analysers
+        self.dead_stats: dict[str, Any] = {}  # last heartbeat of recorders that died
+        self.recovered: list[tuple[str, Any]] = []  # (recorder, Recovered) of restarted ones
+        self.node_id = ray.get_runtime_context().get_node_id()
+
+    # -- start-up --------------------------------------------------------------------------
+    def start_all(self, recorder_names: list[str], timeout_s: float) -> None:
+        """Create every actor and wait until each answers (start-up may block)."""
+        for r in recorder_names:
+            self.recorders[r] = self._recorder_spec(r).make()
+        for part, spec in self._specs.items():
+            self.actors[part] = spec.make()
+        parts = [*(f"recorder:{r}" for r in self.recorders), *self.actors]
+        handles = [*self.recorders.values(), *self.actors.values()]
+        try:
+            got = ray.get([h.where.remote() for h in handles], timeout=timeout_s)
+        except GetTimeoutError:
+            raise TimeoutError(f"{len(handles)} actors did not all start within "
+                               f"{timeout_s} s") from None
+        for part, w in zip(parts, got):
+            self._note(part, w)
+
+    def _note(self, part: str, where: tuple[int, str]) -> None:
+        self.where[part] = (int(where[0]), str(where[1]))
+        self.pid_history.append({"part": part, "pid": int(where[0]), "node": str(where[1])})
+
+    def current(self) -> dict[str, Any]:
+        """Every part's OS process now: {part: {"pid", "node"}} (MediaMTX as RELAY)."""
+        out = {p: {"pid": pid, "node": node} for p, (pid, node) in sorted(self.where.items())}
+        pid = self.relay.server.pid
+        if pid:
+            out[RELAY] = {"pid": pid, "node": self.node_id}
+        return out
+
+    def handle(self, part: str) -> Any:
+        if part.startswith("recorder:"):
+            return self.recorders[part.split(":", 1)[1]]
+        return self.actors[part]
+
+    # -- recorders -------------------------------------------------------------------------
+    def poll_recorders(self, alive: list[str]) -> tuple[list[str], list[str]]:
+        answered, gone = [], []
+        if self._hb:
+            refs = list(self._hb.values())
+            ready, _ = ray.wait(refs, num_returns=len(refs), timeout=0)
+            ready_set = set(ready)
+            for name, ref in list(self._hb.items()):
+                if ref not in ready_set:
+                    continue
+                del self._hb[name]
+                try:
+                    self.latest[name] = ray.get(ref)
+                    answered.append(name)
+                except _DEAD:
+                    gone.append(name)
+                    if name in self.latest:
+                        self.dead_stats.setdefault(name, []).append(self.latest.pop(name))
+        for name in sorted(alive):
+            if name not in self._hb and name in self.recorders:
+                self._hb[name] = self.recorders[name].heartbeat.remote()
+        return answered, gone
+
+    def record(self, recorder: str, cameras: list[str]) -> None:
+        self.recorders[recorder].record.remote({c: self.url(c) for c in cameras})
+
+    def start_recorder(self, recorder: str) -> None:
+        self._hb.pop(recorder, None)
+        h = self._recorder_spec(recorder).make()
+        self.recorders[recorder] = h
+        self._starting[f"recorder:{recorder}"] = [h.where.remote(), h.recovered.remote()]
+
+    # -- relay -----------------------------------------------------------------------------
+    def relay_state(self) -> str:
+        return self.relay.state()
+
+    def restart_relay(self) -> None:
+        self.relay.restart()
+
+    # -- other actors ----------------------------------------------------------------------
+    def poll_actors(self) -> tuple[list[str], list[str]]:
+        dead, back = [], []
+        refs = [*self._ping.values(), *(r for rs in self._starting.values() for r in rs)]
+        ready_set = set(ray.wait(refs, num_returns=len(refs), timeout=0)[0]) if refs else set()
+        for part, ref in list(self._ping.items()):
+            if ref in ready_set:
+                del self._ping[part]
+                try:
+                    ray.get(ref)
+                except _DEAD:
+                    dead.append(part)
+        for part, rs in list(self._starting.items()):
+            if not all(r in ready_set for r in rs):
+                continue
+            del self._starting[part]
+            try:
+                values = ray.get(rs)
+            except _DEAD:
+                if not part.startswith("recorder:"):  # a recorder's death shows in heartbeats
+                    dead.append(part)
+                continue
+            self._note(part, values[0])
+            if part.startswith("recorder:"):
+                self.recovered.append((part.split(":", 1)[1], values[1]))
+            else:
+                back.append(part)
+        for part, h in self.actors.items():
+            if part not in self._ping and part not in self._starting and part not in dead:
+                self._ping[part] = h.where.remote()
+        return sorted(set(dead)), sorted(back)
+
+    def restart_actor(self, part: str) -> None:
+        spec = self._specs[part]
+        if part == ANALYSER and self.analyser_snapshot is not None:
+            self.analyser_done.append(self.analyser_snapshot)
+            self.analyser_snapshot = None
+            self._snap_ref = None
+        if part == SWEEPER:
+            self._sweep_ref = None
+            self.sweeper_restarts += 1
+        h = spec.make()
+        self.actors[part] = h
+        self._ping.pop(part, None)
+        self._starting[part] = [h.where.remote()] + (
+            [spec.after_start(h)] if spec.after_start is not None else [])
+
+    # -- faults ----------------------------------------------------------------------------
+    def kill(self, part: str) -> int | None:
+        if part == RELAY:
+            pid = self.relay.server.pid
+            if pid is None:
+                return None
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                return None
+            return pid
+        pid, node = self.where.get(part, (0, ""))
+        if not pid:
+            return None
+        if node == self.node_id:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                return None
+        else:
+            from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+            _kill_pid.options(scheduling_strategy=NodeAffinitySchedulingStrategy(
+                node, soft=False)).remote(pid)
+        return pid
+
+    def power(self, camera_set: str, on: bool) -> list[str]:
+        part = self._set_actor[camera_set]
+        cams = list(self._set_cameras[camera_set])
+        self.actors[part].power.remote(cams, on)
+        return cams
+
+    # -- sweeps, samples ---------------------------------------------------------------------
+    def sweep_start(self, now_s: float) -> bool:
+        if self._sweep_ref is not None:
+            return False
+        self._sweep_ref = self._sweep(self.actors[SWEEPER], now_s)
+        return True
+
+    def sweep_poll(self) -> dict[str, Any] | None:
+        if self._sweep_ref is None:
+            return None
+        ready, _ = ray.wait([self._sweep_ref], timeout=0)
+        if not ready:
+            return None
+        ref, self._sweep_ref = self._sweep_ref, None
+        try:
+            return sweep_row(ray.get(ref))
+        except _DEAD:
+            return None
+
+    def sample(self) -> dict[str, float]:
+        rec = sum(1 for s in self.latest.values() for st in s.streams if st.recording)
+        segs = sum(st.segments for s in self.latest.values() for st in s.streams)
+        segs += sum(st.segments for ss in self.dead_stats.values() for s in ss for st in s.streams)
+        if ANALYSER in self.actors:
+            if self._snap_ref is not None and ray.wait([self._snap_ref], timeout=0)[0]:
+                try:
+                    self.analyser_snapshot = ray.get(self._snap_ref)
+                except _DEAD:
+                    pass
+                self._snap_ref = None
+            if self._snap_ref is None and ANALYSER not in self._starting:
+                self._snap_ref = self.actors[ANALYSER].snapshot.remote()
+        return {"cameras_recording": float(rec), "segments_written": float(segs)}
+
+    def cameras_of(self, part: str) -> list[str]:
+        if part == RELAY:
+            return list(self._all)
+        return list(self._cameras_of.get(part, []))
+
+    # -- the end ---------------------------------------------------------------------------
+    def stop_recorders(self, names: list[str], timeout_s: float) -> dict[str, Any]:
+        """Stop these recorders (each closes its segment in progress); {name: final status}."""
+        refs = {r: self.recorders[r].stop.remote() for r in names}
+        out: dict[str, Any] = {}
+        for r, ref in refs.items():
+            try:
+                out[r] = ray.get(ref, timeout=timeout_s)
+            except (*_DEAD, GetTimeoutError):
+                pass
+        return out
+
+    def call_all(self, method: str, timeout_s: float) -> dict[str, Any]:
+        """Call `method` on every non-recorder actor; {part: result} of those that answered."""
+        refs = {p: getattr(h, method).remote() for p, h in self.actors.items()
+                if hasattr(h, method)}
+        out: dict[str, Any] = {}
+        for p, ref in refs.items():
+            try:
+                out[p] = ray.get(ref, timeout=timeout_s)
+            except (*_DEAD, GetTimeoutError, RayError):
+                pass
+        return out
+
+    def kill_all(self) -> None:
+        for h in [*self.recorders.values(), *self.actors.values()]:
+            try:
+                ray.kill(h, no_restart=True)
+            except Exception:  # noqa: BLE001 - best effort: the actor may be gone already
+                pass

@@ -1,0 +1,210 @@
+"""Ray for the live twin: a private local Ray on loopback, or the cluster RAY_ADDRESS names.
+
+- Without RAY_ADDRESS the twin starts a Ray of its own (`address="local"`: it never joins a
+  cluster `ray start` left on the machine), advertised and bound on 127.0.0.1, with its own
+  temp folder (so no other program's `ray.init()` joins it either), and shuts it down at the
+  end.
+- With RAY_ADDRESS=host:port it joins that cluster. Nothing answering there, or a cluster that
+  refuses the login (token authentication: `RAY_AUTH_MODE=token` and the head's token, in
+  `~/.ray/auth_token` or `RAY_AUTH_TOKEN`), is a :class:`RayUnavailable` naming RAY_ADDRESS and
+  the fix, raised within `connect_timeout_s`; nothing is left running.
+
+Ray's own log lines (its C++ core prints to the process's stderr) go to `ray.log` in the run
+folder, not into the twin's output.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import signal
+import socket
+import sys
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from twin.errors import TwinError
+
+__all__ = ["RayUnavailable", "RaySession", "start_ray"]
+
+
+class RayUnavailable(TwinError):
+    """Ray could not be started or joined (exit 3)."""
+
+    exit_code = 3
+
+
+@dataclass
+class RaySession:
+    address: str
+    started_here: bool
+    temp_dir: Path | None
+    _restore: Any = None
+
+    def close(self) -> None:
+        import ray
+
+        if ray.is_initialized():
+            ray.shutdown()
+        if self._restore is not None:
+            self._restore()
+            self._restore = None
+        if self.started_here and self.temp_dir is not None:
+            shutil.rmtree(self.temp_dir, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def _stderr_to(path: Path) -> Iterator[None]:
+    """Send fd 2 (where Ray's C++ core writes) to `path` for the duration."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with open(path, "ab") as f:
+        os.dup2(f.fileno(), 2)
+    try:
+        yield
+    finally:
+        sys.stderr.flush()
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
+class _Timeout(Exception):
+    pass
+
+
+@contextlib.contextmanager
+def _deadline(seconds: float) -> Iterator[None]:
+    """Raise _Timeout in this (main) thread after `seconds`."""
+    if threading_main():
+        def on_alarm(signum, frame):  # noqa: ANN001
+            raise _Timeout
+
+        old = signal.signal(signal.SIGALRM, on_alarm)
+        signal.setitimer(signal.ITIMER_REAL, seconds)
+        try:
+            yield
+        finally:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+            signal.signal(signal.SIGALRM, old)
+    else:
+        yield
+
+
+def threading_main() -> bool:
+    import threading
+
+    return threading.current_thread() is threading.main_thread()
+
+
+def _reachable(host: str, port: int, timeout_s: float = 3.0) -> str | None:
+    try:
+        with socket.create_connection((host, port), timeout_s):
+            return None
+    except OSError as exc:
+        return f"{type(exc).__name__}: {exc}"
+
+
+def _route_messages(log_path: Path) -> Any:
+    """Send the messages Ray's driver threads print (raylet warnings, worker logs) to
+    `log_path` instead of stdout/stderr; returns a function that undoes it."""
+    from ray._private import worker as ray_worker
+
+    original = getattr(ray_worker, "print_to_stdstream", None)
+    if original is None:
+        return None
+    log = open(log_path, "a", buffering=1)  # noqa: SIM115 - closed by the returned function
+
+    def to_log(data: dict[str, Any], ignore_prefix: bool = False) -> None:
+        for line in data.get("lines") or []:
+            log.write(f"({data.get('pid', 'ray')}) {line}\n")
+
+    ray_worker.print_to_stdstream = to_log
+
+    def restore() -> None:
+        ray_worker.print_to_stdstream = original
+        log.close()
+
+    return restore
+
+
+def start_ray(log_path: Path, *, connect_timeout_s: float = 25.0) -> RaySession:
+    session = _start_ray(log_path, connect_timeout_s=connect_timeout_s)
+    session._restore = _route_messages(log_path)
+    return session
+
+
+def _start_ray(log_path: Path, *, connect_timeout_s: float = 25.0) -> RaySession:
+    """Start or join Ray as the module docstring says; Ray's log lines go to `log_path`."""
+    import logging
+
+    import ray
+
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    os.environ.setdefault("RAY_BACKEND_LOG_LEVEL", "error")
+    address = os.environ.get("RAY_ADDRESS", "").strip()
+    if ray.is_initialized():
+        return RaySession(str(ray.get_runtime_context().gcs_address), False, None)
+    if address:
+        if address.startswith("ray://"):
+            raise RayUnavailable(
+                f"RAY_ADDRESS={address}: Ray Client addresses (ray://) are not supported; "
+                f"expected the head's GCS address host:port (as `ray start --head --port=6379` "
+                f"prints): set RAY_ADDRESS=<head ip>:6379")
+        host, _, port = address.rpartition(":")
+        if not host or not port.isdigit():
+            raise RayUnavailable(
+                f"RAY_ADDRESS={address!r} is not host:port; expected the head's address, e.g. "
+                f"RAY_ADDRESS=127.0.0.2:6379, or unset RAY_ADDRESS to run on a local Ray")
+        why = _reachable(host, int(port))
+        if why:
+            raise RayUnavailable(
+                f"RAY_ADDRESS={address}: no Ray cluster answers there ({why}); expected a head "
+                f"started with `ray start --head --node-ip-address={host} --port={port}` (see "
+                f"README, The live twin across machines): start it, fix RAY_ADDRESS, or unset "
+                f"it to run on a Ray of the twin's own")
+        try:
+            with _stderr_to(log_path), _deadline(connect_timeout_s):
+                ray.init(address=address, log_to_driver=False, logging_level=logging.ERROR)
+        except (_Timeout, ConnectionError, RuntimeError, ValueError) as exc:
+            with contextlib.suppress(Exception):
+                ray.shutdown()
+            text = log_path.read_text(errors="replace") if log_path.exists() else ""
+            if "InvalidAuthToken" in text or "Unauthenticated" in text or "auth" in str(exc).lower():
+                raise RayUnavailable(
+                    f"RAY_ADDRESS={address}: the cluster refused the login (token "
+                    f"authentication); expected this machine to hold the head's token: run with "
+                    f"RAY_AUTH_MODE=token and the token the head uses (`ray get-auth-token` on "
+                    f"the head; copy it to ~/.ray/auth_token here or set RAY_AUTH_TOKEN)"
+                ) from None
+            what = "did not answer in time" if isinstance(exc, _Timeout) else str(exc)[:300]
+            raise RayUnavailable(
+                f"RAY_ADDRESS={address}: joining the Ray cluster failed ({what}); expected a "
+                f"running head at that address: check `ray status --address={address}` there, "
+                f"or unset RAY_ADDRESS to run on a Ray of the twin's own (Ray's log: {log_path})"
+            ) from None
+        return RaySession(address, False, None)
+
+    # A Ray of our own, on loopback only. Ray advertises the machine's outward address for
+    # 127.0.0.1 unless told that this is a one-machine Ray.
+    os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"
+    from ray._private import ray_constants
+
+    ray_constants.ENABLE_RAY_CLUSTER = False
+    temp_dir = Path(tempfile.mkdtemp(prefix="twin-ray-"))
+    try:
+        with _stderr_to(log_path), _deadline(120.0):
+            ray.init(address="local", include_dashboard=False, log_to_driver=False,
+                     logging_level=logging.ERROR, _node_ip_address="127.0.0.1",
+                     _temp_dir=str(temp_dir))
+    except (_Timeout, ConnectionError, RuntimeError, ValueError, OSError) as exc:
+        with contextlib.suppress(Exception):
+            ray.shutdown()
+        shutil.rmtree(temp_dir, ignore_errors=True)
+        raise RayUnavailable(
+            f"starting a local Ray failed ({str(exc)[:300] or type(exc).__name__}); expected "
+            f"`ray.init()` to start on this machine: see Ray's log {log_path}") from None
+    return RaySession(str(ray.get_runtime_context().gcs_address), True, temp_dir)
