@@ -180,7 +180,7 @@ def test_every_second_from_the_start_to_the_end_is_covered_or_a_gap(tmp_path: Pa
     c1 = got["c1"]
     assert c1.startup_s == 1.5  # within keyframe_s + 2 s of the start: start-up
     assert c1.gaps == [(31, 33), (39, 45.0)]  # a hole and a camera that stopped for good
-    assert c1.fault_gaps == [{"fault": "recorder_crash recorder:r1", "fault_id": 1,
+    assert c1.fault_gaps == [{"camera": "c1", "fault": "recorder_crash recorder:r1", "fault_id": 1,
                               "fault_s": 15.0, "gap_s": 3.5, "recovery_s": 4.0, "from_s": 15.5,
                               "to_s": 19.0, "recorded_again": True}]
     assert c1.unrecorded_s == pytest.approx(1.5 + 3.5 + 2 + 6)

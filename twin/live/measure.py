@@ -125,7 +125,8 @@ def footage(o: LiveOutcome, rows: list[SegmentRow]) -> dict[str, CameraFootage]:
             if hit:
                 rec = hit[0]
                 t = rec["injected_s"] if rec["injected_s"] is not None else a
-                f.fault_gaps.append({"fault": f"{rec['kind']} {rec['part']}", "fault_id": rec["id"],
+                f.fault_gaps.append({"camera": cam, "fault": f"{rec['kind']} {rec['part']}",
+                                     "fault_id": rec["id"],
                                      "fault_s": round(t, 3), "gap_s": round(b - a, 3),
                                      "recovery_s": round(b - t, 3), "from_s": round(a, 3),
                                      "to_s": round(b, 3), "recorded_again": b < o.t_end})

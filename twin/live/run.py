@@ -176,6 +176,12 @@ class _Signals:
                 self._old[sig] = signal.signal(sig, self._handle)
         return self
 
+    def rearm(self) -> None:
+        """Take the signals back: Ray's core installs its own SIGTERM handler (it aborts)."""
+        if self._old:
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                signal.signal(sig, self._handle)
+
     def _handle(self, signum: int, frame: Any) -> None:
         name = signal.Signals(signum).name
         first = self.got is None
@@ -273,8 +279,10 @@ def run_live(sc: Scenario, out: Path, *, duration_s: float | None = None,
             from twin.live.ray_session import start_ray
 
             session = start_ray(run_dir / "ray.log")
+            signals.rearm()
             outcome.ray_address = session.address
             parts = _make_parts(outcome, settings, server, clips, epoch, set_names, event)
+            parts.ray_temp_dir = session.temp_dir
             relay = parts.relay
             _run(outcome, settings, sc, parts, server, duration, faults, now, event, say,
                  signals)
@@ -450,7 +458,9 @@ def _run(o: LiveOutcome, settings: LiveSettings, sc: Scenario, parts: Any, serve
         sweep_interval_s=settings.sweep_interval_s), faults,
         event=lambda kind, **kw: event(kind, **kw),
         say=lambda msg: say(now() - t0, duration, msg),
-        on_sample=lambda: _write_parts(o.run_dir / "parts.json", parts))
+        on_sample=lambda: _write_parts(o.run_dir / "parts.json", parts, extra))
+    extra = {"ray_temp_dir": str(parts.ray_temp_dir or ""),
+             "mediamtx_dir": str(server.log_path.parent) if server.log_path else ""}
     driver.start()
     cpu_marks: dict[str, dict[str, float]] = {}
     steady_from = t0 + min(10.0, duration / 4)
@@ -558,12 +568,13 @@ def _stop(o: LiveOutcome, parts: Any, driver: Any, sup: Any, cpu_marks: dict[str
     event("stopped")
 
 
-def _write_parts(path: Path, parts: Any) -> None:
-    """`live/parts.json`: the OS process of every part now (what an operator kills to test)."""
+def _write_parts(path: Path, parts: Any, extra: dict[str, str]) -> None:
+    """`live/parts.json`: the OS process of every part now (what an operator kills to test),
+    and the temporary folders of the run's Ray and MediaMTX (gone once the run is over)."""
     import json
 
     tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(parts.current(), indent=1, sort_keys=True))
+    tmp.write_text(json.dumps({"parts": parts.current(), **extra}, indent=1, sort_keys=True))
     tmp.replace(path)
 
 

@@ -1,0 +1,282 @@
+"""Faults nobody scripted, done to a real `twin live` from outside, as an operator would.
+
+`twin live` runs as its own process; the test reads `live/parts.json` for the PIDs of the
+parts and `kill -9`s them at set times: MediaMTX, a recorder's worker, a camera set's worker,
+the sweeper's and the analyser's. Then the results are held against the files: each fault
+found and its part running again, every camera recording again, each camera's gap as the
+segment files (read by ffprobe) show it, catalog and disk in agreement, nothing left running.
+Also: SIGTERM ends a run cleanly, and RAY_ADDRESS joins a head started with `ray start`, or
+fails fast with the fix when nothing answers there.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import psutil
+import pytest
+import yaml
+
+from tests.test_live_recorder import ffprobe
+
+pytestmark = pytest.mark.live
+
+HB_INTERVAL_S, HB_TIMEOUT_S = 0.5, 2.0
+SCENARIO = {
+    "name": "live-chaos-test",
+    "seed": 11,
+    "city": {"districts": [{"name": "Mong Kok", "sets": 2, "backhaul_mbps": 1000}],
+             "cameras_per_set": {3: 1.0}},
+    "camera_profiles": [{"name": "hd", "bitrate_mbps": 0.5}],
+    "recorders": {"pools": [{"name": "p", "districts": "*", "recorders": 3, "ingest_mbps": 100,
+                             "disk_tb": 1, "max_streams": 6}]},
+    "live": {
+        "duration_s": 56, "segment_s": 3, "retention_s": 600, "sweep_interval_s": 2,
+        "heartbeat_interval_s": HB_INTERVAL_S, "heartbeat_timeout_s": HB_TIMEOUT_S,
+        "profile": {"width": 640, "height": 360, "bitrate_mbps": 0.5, "clip_s": 10,
+                    "scenes": 1, "collision_at_s": 4},
+        "recorders": {"count": 3, "max_streams": 6},
+        "analyser": {"cameras": 2, "width": 320},
+    },
+}
+# (seconds after recording started, part to kill -9)
+KILLS = [(8.0, "relay:mediamtx"), (18.0, "recorder"), (28.0, "set:set00002"),
+         (36.0, "sweeper"), (42.0, "analyser")]
+
+
+def _twin(*args: str, env: dict | None = None, **kw) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "twin.cli", *args], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env={**os.environ, **(env or {})},
+                            **kw)
+
+
+def _parts(run: Path, timeout_s: float = 120.0) -> dict:
+    path = run / "live" / "parts.json"
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if path.exists():
+            try:
+                return json.loads(path.read_text())
+            except json.JSONDecodeError:
+                pass
+        time.sleep(0.2)
+    raise AssertionError(f"{path} did not appear within {timeout_s} s")
+
+
+def _leftovers(info: dict) -> list[str]:
+    """Processes of this run still alive: anything whose command line names its folders."""
+    marks = [m for m in (info.get("ray_temp_dir"), info.get("mediamtx_dir")) if m]
+    out = []
+    for p in psutil.process_iter(["pid", "cmdline"]):
+        cmd = " ".join(p.info["cmdline"] or [])
+        if any(m in cmd for m in marks):
+            out.append(f"{p.info['pid']}: {cmd[:120]}")
+    return out
+
+
+def _file_spans(root: Path, rows) -> dict[str, list[tuple[float, float]]]:
+    """Each camera's footage as the files say: start (from the name) + ffprobe's duration."""
+    spans: dict[str, list[tuple[float, float]]] = {}
+    for r in rows:
+        if r.state != "stored":
+            continue
+        info = ffprobe(root / r.recorder / r.key)
+        start = int(r.key.rsplit("-", 1)[1].split(".")[0]) / 1000
+        spans.setdefault(r.camera, []).append((start, start + float(info["format"]["duration"])))
+    return {c: sorted(v) for c, v in spans.items()}
+
+
+@pytest.fixture(scope="module")
+def chaos_run(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("chaos")
+    sc = tmp / "chaos.yaml"
+    sc.write_text(yaml.safe_dump(SCENARIO))
+    run = tmp / "out"
+    proc = _twin("live", str(sc), "--out", str(run))
+    killed: list[dict] = []
+    try:
+        info = _parts(run)
+        t_rec = time.monotonic()  # parts.json is first written when recording starts
+        for at, what in KILLS:
+            time.sleep(max(0.0, t_rec + at - time.monotonic()))
+            parts = _parts(run)["parts"]
+            if what == "recorder":  # 6 cameras over 3 recorders: p-r01 records two
+                what = "recorder:p-r01"
+            pid = parts[what]["pid"]
+            os.kill(pid, signal.SIGKILL)
+            killed.append({"part": what, "pid": pid, "wall": time.time()})
+        out, err = proc.communicate(timeout=240)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    return {"rc": proc.returncode, "out": out, "err": err, "run": run, "killed": killed,
+            "info": info}
+
+
+def test_every_unscripted_kill_is_found_restarted_and_counted(chaos_run) -> None:
+    from twin.live.store import LiveStore
+    from twin.results import read_results
+
+    run, killed = chaos_run["run"], chaos_run["killed"]
+    assert chaos_run["rc"] in (0, 1), chaos_run["err"][-3000:]
+    assert "Traceback" not in chaos_run["err"] and "Traceback" not in chaos_run["out"]
+    res = read_results(run / "results.json")
+    m = res.metrics
+    faults = {e["part"]: e for e in res.events if e["kind"] == "fault"}
+    assert set(faults) == {k["part"] for k in killed}, faults.keys()
+    assert m["live_faults_unscripted"] == len(KILLS) and m["live_faults_undetected"] == 0
+    assert m["live_faults_unrestored"] == 0
+    for k in killed:
+        f = faults[k["part"]]
+        assert not f["scripted"] and f["fault_kind"] == {
+            "relay": "relay_down", "recorder": "recorder_crash", "set": "publisher_crash",
+            "sweeper": "sweeper_crash", "analyser": "analyser_crash"}[k["part"].split(":")[0]]
+        assert f["detected_s"] is not None and f["restored_s"] is not None, f
+    # MediaMTX: detected within a beat or two, running again within detection + 2 s.
+    relay = faults["relay:mediamtx"]
+    assert relay["detect_s"] <= 2 * HB_INTERVAL_S + 0.5 and relay["restore_s"] <= relay["detect_s"] + 2.0
+    # Every camera recorded again; nothing unexplained; catalog and disk agree, files play.
+    assert m["live_cameras_without_footage"] == 0 and m["live_unrecorded_unexplained_s"] == 0
+    assert all(f["cameras_never_back"] == 0 for f in faults.values())
+    assert m["live_catalog_mismatches"] == 0 and m["live_segments_unreadable"] == 0
+    assert m["live_partial_segments_lost"] == 0
+    # The recorder's cameras moved, and what it had received before the kill was kept.
+    rec = faults["recorder:p-r01"]
+    assert rec["cameras_hit"] >= 1 and m["live_partials_recovered"] >= 1
+    assert m["live_recorder_kill_gap_s_max"] <= rec["detect_s"] + 2.0
+    # The set's cameras have a gap counted against its fault; the sweeper swept again after.
+    assert faults["set:set00002"]["cameras_hit"] == 3
+    sweeps = [float(line.split(",")[0]) for line in
+              (run / "sweeps.csv").read_text().splitlines()[1:]]
+    assert any(t > faults["sweeper"]["restored_s"] for t in sweeps)
+
+    # Each camera's gaps, as the files (ffprobe) show them, match the reported ones within 1 s.
+    store = LiveStore(run / "live" / "catalog.sqlite")
+    rows = store.rows()
+    store.close()
+    spans = _file_spans(run / "live" / "segments", rows)
+    reported = [e for e in res.events if e["kind"] == "fault_gap"]
+    assert reported
+    by_cam: dict[str, list[tuple[float, float]]] = {}
+    for cam, sp in spans.items():
+        merged: list[list[float]] = []
+        for a, b in sp:
+            if merged and a <= merged[-1][1] + 0.05:
+                merged[-1][1] = max(merged[-1][1], b)
+            else:
+                merged.append([a, b])
+        by_cam[cam] = [(x[1], y[0]) for x, y in zip(merged, merged[1:])]
+    for e in reported:
+        holes = by_cam[e["camera"]]
+        near = [b - a for a, b in holes if abs(a - e["from_s"]) < 1.5]
+        assert near and abs(near[0] - e["gap_s"]) <= 1.0, (e, holes)
+
+
+def test_nothing_is_left_running_after_the_chaos(chaos_run) -> None:
+    info = chaos_run["info"]
+    assert info["ray_temp_dir"] and info["mediamtx_dir"]
+    time.sleep(1.0)
+    assert _leftovers(info) == []
+    assert not Path(info["ray_temp_dir"]).exists() and not Path(info["mediamtx_dir"]).exists()
+
+
+def test_sigterm_stops_a_run_cleanly_and_keeps_what_was_recorded(tmp_path: Path) -> None:
+    from twin.results import read_results
+
+    sc = tmp_path / "term.yaml"
+    data = {**SCENARIO, "live": {**SCENARIO["live"], "duration_s": 120, "analyser":
+                                 {"enabled": False}}}
+    sc.write_text(yaml.safe_dump(data))
+    run = tmp_path / "out"
+    proc = _twin("live", str(sc), "--out", str(run))
+    try:
+        info = _parts(run)
+        time.sleep(6.0)
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=90)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == 3, err[-2000:]
+    assert "stopped early by SIGTERM" in err and "Traceback" not in err + out
+    res = read_results(run / "results.json")
+    assert any(e["kind"] == "interrupted" for e in res.events)
+    assert 3.0 <= res.metrics["live_duration_s"] < 30
+    assert res.metrics["segments_written"] > 0 and res.metrics["live_catalog_mismatches"] == 0
+    time.sleep(1.0)
+    assert _leftovers(info) == []
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.2", 0))
+        return s.getsockname()[1]
+
+
+def test_ray_address_to_a_dead_address_fails_fast_with_the_fix(tmp_path: Path) -> None:
+    sc = tmp_path / "dead.yaml"
+    sc.write_text(yaml.safe_dump(SCENARIO))
+    port = _free_port()
+    t = time.monotonic()
+    proc = _twin("live", str(sc), "--out", str(tmp_path / "out"),
+                 env={"RAY_ADDRESS": f"127.0.0.2:{port}"})
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 3 and time.monotonic() - t < 30
+    assert f"RAY_ADDRESS=127.0.0.2:{port}: no Ray cluster answers there" in err
+    assert "ray start --head" in err and "Traceback" not in err + out
+
+
+def test_ray_address_joins_a_head_started_with_ray_start(tmp_path: Path) -> None:
+    """A one-node cluster started as the README says (token auth on), its own temp folder;
+    stopped by PID at the end."""
+    from twin.results import read_results
+
+    ray_bin = Path(sys.executable).with_name("ray")
+    port = _free_port()
+    temp = Path(f"/tmp/twin-head-{os.getpid()}")
+    shutil.rmtree(temp, ignore_errors=True)
+    env = {**os.environ, "RAY_AUTH_MODE": "token"}
+    subprocess.run([str(ray_bin), "get-auth-token", "--generate"], env=env, check=True,
+                   capture_output=True, timeout=60)
+    start = subprocess.run(
+        [str(ray_bin), "start", "--head", "--node-ip-address=127.0.0.2", f"--port={port}",
+         f"--temp-dir={temp}", "--include-dashboard=false", "--disable-usage-stats",
+         "--num-cpus=2"], env=env, capture_output=True, text=True, timeout=120)
+    assert start.returncode == 0, start.stderr[-2000:]
+    try:
+        sc = tmp_path / "head.yaml"
+        sc.write_text(yaml.safe_dump({**SCENARIO, "live": {**SCENARIO["live"], "duration_s": 15}}))
+        proc = _twin("live", str(sc), "--out", str(tmp_path / "out"),
+                     env={"RAY_ADDRESS": f"127.0.0.2:{port}", "RAY_AUTH_MODE": "token"})
+        out, err = proc.communicate(timeout=300)
+        assert proc.returncode == 0, err[-3000:]
+        res = read_results(tmp_path / "out" / "results.json")
+        assert res.passed and res.metrics["live_cameras_without_footage"] == 0
+        nodes = {e["nodes"][0] for e in res.events if e["kind"] == "actors_started"}
+        assert nodes  # every actor ran on the head's node
+        # A wrong token: refused, with the fix, in well under 30 s.
+        t = time.monotonic()
+        bad = _twin("live", str(sc), "--out", str(tmp_path / "bad"),
+                    env={"RAY_ADDRESS": f"127.0.0.2:{port}", "RAY_AUTH_MODE": "token",
+                         "RAY_AUTH_TOKEN": "0" * 64})
+        out, err = bad.communicate(timeout=90)
+        assert bad.returncode == 3 and time.monotonic() - t < 45, err[-2000:]
+        assert "refused the login" in err and "RAY_AUTH_TOKEN" in err
+    finally:
+        for p in psutil.process_iter(["pid", "cmdline"]):
+            if str(temp) in " ".join(p.info["cmdline"] or []):
+                try:
+                    p.kill()
+                except psutil.NoSuchProcess:
+                    pass
+        shutil.rmtree(temp, ignore_errors=True)
