@@ -280,3 +280,63 @@ def test_ray_address_joins_a_head_started_with_ray_start(tmp_path: Path) -> None
                 except psutil.NoSuchProcess:
                     pass
         shutil.rmtree(temp, ignore_errors=True)
+
+
+def test_sigterm_during_start_up_leaves_nothing_running(tmp_path: Path) -> None:
+    sc = tmp_path / "early.yaml"
+    sc.write_text(yaml.safe_dump(SCENARIO))
+    proc = _twin("live", str(sc), "--out", str(tmp_path / "out"))
+    try:
+        tree: dict[int, psutil.Process] = {}
+        deadline = time.monotonic() + 60
+        # Wait until MediaMTX runs and Ray is starting (its GCS and raylet), then stop it.
+        def names() -> str:
+            return " ".join(" ".join(p.cmdline()) for p in tree.values() if p.is_running())
+
+        while time.monotonic() < deadline and not ("mediamtx" in names() and "raylet" in names()):
+            try:
+                for c in psutil.Process(proc.pid).children(recursive=True):
+                    tree[c.pid] = c
+            except psutil.NoSuchProcess:
+                break
+            time.sleep(0.1)
+        assert "raylet" in names(), "twin live started no Ray"
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=90)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == 3, err[-2000:]
+    assert "stopped by SIGTERM" in err and "Traceback" not in err + out
+    time.sleep(2.0)
+    alive = [p for p in tree.values() if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
+    assert alive == [], [" ".join(p.cmdline())[:100] for p in alive]
+
+
+def test_a_hung_mediamtx_is_found_and_restarted(mediamtx_binary_path: Path) -> None:
+    """SIGSTOP: the process is there but its Control API is silent; the watch calls it hung,
+    and a restart brings a new process up on the same ports."""
+    from synthetic_streams.mediamtx import MediaMTXServer
+    from twin.live.parts import RelayWatch
+
+    pids: list[int] = []
+    with MediaMTXServer(["hung-a"], binary=mediamtx_binary_path) as server:
+        watch = RelayWatch(server, interval_s=0.2, hung_after_s=1.0, on_pid=pids.append)
+        try:
+            time.sleep(0.5)
+            assert watch.state() == "up"
+            old, port = server.pid, server.endpoints.rtsp_port
+            os.kill(old, signal.SIGSTOP)
+            t = time.monotonic()
+            while watch.state() != "hung":
+                assert time.monotonic() - t < 3.0, watch.state()
+                time.sleep(0.05)
+            watch.restart()
+            while watch.state() != "up":
+                assert time.monotonic() - t < 15.0, watch.state()
+                time.sleep(0.05)
+            assert pids and pids[-1] == server.pid != old and server.endpoints.rtsp_port == port
+            assert not psutil.pid_exists(old) or psutil.Process(old).status() == "zombie"
+        finally:
+            watch.close()

@@ -72,8 +72,9 @@ class Parts(Protocol):
     def restart_relay(self) -> None:
         """Start MediaMTX again, same ports, configuration and logins (in the background)."""
 
-    def poll_actors(self) -> tuple[list[str], list[str]]:
-        """(parts found dead, parts restarted and answering) since the last call."""
+    def poll_actors(self) -> tuple[list[str], list[str], list[str]]:
+        """(parts found dead, parts restarted and answering, parts that answered a ping)
+        since the last call."""
 
     def restart_actor(self, part: str) -> None:
         """Start a dead camera-set, analyser or sweeper actor again."""
@@ -158,6 +159,7 @@ class LiveDriver:
         self.unplaced: list[str] = []
         self._last_round = env.now
         self._relay_seen = env.now
+        self._actor_seen: dict[str, float] = {}  # part -> last answered ping
 
     # -- set-up ----------------------------------------------------------------------------
     def start(self) -> None:
@@ -189,7 +191,10 @@ class LiveDriver:
             self.event("driver_stalled", seconds=round(now - self._last_round, 3))
         self._last_round = now
         alive = sorted(set(sup.recorders) - self.down)
-        answered, _gone = self.parts.poll_recorders(alive + sorted(self.restarting))
+        answered, gone = self.parts.poll_recorders(alive + sorted(self.restarting))
+        for r in sorted(set(gone) & self.restarting):  # the new process died before it beat
+            self.event("recorder_restart_failed", recorder=r)
+            self._restart_recorder(r, now)
         back = sorted(set(answered) & self.restarting)
         beating = sorted(set(answered) - self.restarting)
         if beating:
@@ -277,12 +282,15 @@ class LiveDriver:
                 self.event("relay_restored", fault=rec["id"])
 
     def _watch_actors(self, now: float) -> None:
-        dead, back = self.parts.poll_actors()
+        dead, back, answered = self.parts.poll_actors()
+        for part in answered:
+            self._actor_seen[part] = now
         for part in dead:
             rec = self.log.active(part)
             if rec is None:
                 rec = self.log.open(part, kind=part_kind(part), scripted=False,
-                                    last_seen_s=None, cameras=self.parts.cameras_of(part))
+                                    last_seen_s=self._actor_seen.get(part),
+                                    cameras=self.parts.cameras_of(part))
             rec["detected_s"] = now
             self.event("actor_lost", part=part, fault=rec["id"])
             self.parts.restart_actor(part)

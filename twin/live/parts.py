@@ -237,8 +237,8 @@ class RayParts:
         self.relay.restart()
 
     # -- other actors ----------------------------------------------------------------------
-    def poll_actors(self) -> tuple[list[str], list[str]]:
-        dead, back = [], []
+    def poll_actors(self) -> tuple[list[str], list[str], list[str]]:
+        dead, back, answered = [], [], []
         refs = [*self._ping.values(), *(r for rs in self._starting.values() for r in rs)]
         ready_set = set(ray.wait(refs, num_returns=len(refs), timeout=0)[0]) if refs else set()
         for part, ref in list(self._ping.items()):
@@ -246,6 +246,7 @@ class RayParts:
                 del self._ping[part]
                 try:
                     ray.get(ref)
+                    answered.append(part)
                 except _DEAD:
                     dead.append(part)
         for part, rs in list(self._starting.items()):
@@ -266,7 +267,7 @@ class RayParts:
         for part, h in self.actors.items():
             if part not in self._ping and part not in self._starting and part not in dead:
                 self._ping[part] = h.where.remote()
-        return sorted(set(dead)), sorted(back)
+        return sorted(set(dead)), sorted(back), sorted(answered)
 
     def restart_actor(self, part: str) -> None:
         spec = self._specs[part]

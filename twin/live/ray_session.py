@@ -207,4 +207,9 @@ def _start_ray(log_path: Path, *, connect_timeout_s: float = 25.0) -> RaySession
         raise RayUnavailable(
             f"starting a local Ray failed ({str(exc)[:300] or type(exc).__name__}); expected "
             f"`ray.init()` to start on this machine: see Ray's log {log_path}") from None
+    except BaseException:  # a signal while Ray starts: take down what it had started
+        with contextlib.suppress(BaseException):
+            ray.shutdown()
+        shutil.rmtree(temp_dir, ignore_errors=True)
+        raise
     return RaySession(str(ray.get_runtime_context().gcs_address), True, temp_dir)

@@ -278,7 +278,13 @@ def run_live(sc: Scenario, out: Path, *, duration_s: float | None = None,
             say(0, duration, "starting Ray")
             from twin.live.ray_session import start_ray
 
-            session = start_ray(run_dir / "ray.log")
+            try:
+                session = start_ray(run_dir / "ray.log")
+            except SystemExit as exc:  # Ray's own SIGTERM handler, active inside ray.init
+                if exc.code != signal.SIGTERM:
+                    raise
+                signals.got = signals.got or "SIGTERM"
+                raise LiveInterrupted("SIGTERM received") from None
             signals.rearm()
             outcome.ray_address = session.address
             parts = _make_parts(outcome, settings, server, clips, epoch, set_names, event)
