@@ -57,12 +57,21 @@ def live_run(tmp_path_factory):
     path = tmp_path / "live-test.yaml"
     path.write_text(yaml.safe_dump(SCENARIO))
     parse_scenario(SCENARIO, "<test>")  # the dict is a valid scenario
+    before = _mediamtx_children()
     res, m = live_to(path, tmp_path / "out", quiet=True)
-    return res, m, tmp_path
+    leftover = _mediamtx_children() - before
+    return res, m, tmp_path, leftover
+
+
+def _mediamtx_children() -> set[int]:
+    import psutil
+
+    return {p.pid for p in psutil.Process().children(recursive=True)
+            if "mediamtx" in " ".join(p.cmdline())}
 
 
 def test_live_run_records_sweeps_and_fails_over(live_run) -> None:
-    res, m, tmp_path = live_run
+    res, m, tmp_path, leftover = live_run
 
     # results.json: the simulate format, engine "live", targets judged.
     saved = read_results(tmp_path / "out" / "results.json")
@@ -114,11 +123,8 @@ def test_live_run_records_sweeps_and_fails_over(live_run) -> None:
     assert m.files["missing"] == m.files["orphans"] == m.files["deleted_but_present"] == 0
     assert m.files["partials"] == 0  # the run recovered them all
 
-    # Nothing left running: no MediaMTX child of this process.
-    import psutil
-
-    assert not [p for p in psutil.Process().children(recursive=True)
-                if "mediamtx" in " ".join(p.cmdline())]
+    # Nothing left running: no MediaMTX child of this process that the run started.
+    assert leftover == set()
 
 
 def test_preserved_window_outlives_retention_matches_its_manifest_and_plays(live_run, tmp_path):
@@ -129,7 +135,7 @@ def test_preserved_window_outlives_retention_matches_its_manifest_and_plays(live
     from twin.cli import main
     from twin.live.sweeper import Sweeper
 
-    _, m, run_tmp = live_run
+    _, m, run_tmp, _ = live_run
     run = run_tmp / "out"
     stored = sorted((r for r in m.rows if r.state == "stored"), key=lambda r: (r.camera, r.start_s))
     camera = stored[0].camera
