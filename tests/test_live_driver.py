@@ -254,3 +254,40 @@ def test_random_live_faults_are_drawn_from_the_seed_like_the_simulation():
     assert {f.target for f in a} <= set(RECS)
     # Mean up time 180 s per recorder over 600 s: about 10 crashes in all.
     assert 3 <= len(a) <= 25
+
+
+def test_cameras_nobody_could_take_are_placed_when_a_recorder_rejoins():
+    """Two of three recorders die: the survivor takes what fits (6 streams), the rest wait,
+    unplaced, and go to the first recorder that runs again; nobody is ever over a limit."""
+    def script(env, parts):
+        yield env.timeout(5.2)
+        parts.die("recorder:p-r01")
+        parts.die("recorder:p-r02")
+
+    driver, parts, sup, events = _run([], 20.0, script)
+    assert {r["part"] for r in driver.log.records} == {"recorder:p-r01", "recorder:p-r02"}
+    # 8 cameras lost; the survivor had 4 of 6 streams: 2 moved, 6 unplaced at 107.0.
+    moved_at_loss = [c for c in parts.calls if c[0] == "record" and c[1] == 107.0]
+    assert sum(len(c[3]) for c in moved_at_loss) == 2 and len(driver.unplaced) == 6
+    # Both restart at once and answer 1.5 s later: the waiting cameras are placed on them.
+    later = [c for c in parts.calls if c[0] == "record" and c[1] == 108.5]
+    assert sorted(cam for c in later for cam in c[3]) == sorted(driver.unplaced)
+    assert all(len(v) <= 6 for v in parts.on_recorder.values())
+    assert sum(len(v) for v in parts.on_recorder.values()) == len(CAMS)
+    assert sup.assignment() and None not in sup.assignment().values()
+
+
+def test_a_restarted_recorder_that_dies_before_it_beats_is_started_again():
+    def script(env, parts):
+        yield env.timeout(5.2)
+        parts.die("recorder:p-r01")
+        yield env.timeout(2.0)  # down at 107.0, restarting: its new process dies at once
+        parts.restart_at.pop("recorder:p-r01")
+        parts.dead.add("recorder:p-r01")
+
+    driver, parts, sup, events = _run([], 20.0, script)
+    assert [k for _, k, _ in events].count("recorder_restart_failed") == 1
+    starts = [c[1] for c in parts.calls if c[0] == "start_recorder"]
+    assert starts == [107.0, 107.5]
+    (rec,) = driver.log.records
+    assert rec["restored_s"] == 109.0 and sup.state("p-r01") == "up"

@@ -211,6 +211,8 @@ class LiveDriver:
     def _carry_out(self, moves: list[Move]) -> None:
         by_target: dict[str, list[str]] = {}
         for m in moves:
+            if m.to_recorder in self.down:
+                continue  # planned onto a recorder lost in the same round: a later plan moves it
             if m.to_recorder is None:
                 self.unplaced.append(m.camera)
                 self.event("camera_unplaced", camera=m.camera, from_recorder=m.from_recorder)
