@@ -98,14 +98,19 @@ class SimParts:
         return ["c00", "c01"] if camera_set == "set00001" else ["c02"]
 
     def sweep_start(self, now_s):
-        if self.sweep_running_until is not None:
+        if self.sweep_running_until is not None or SWEEPER in self.dead:
             return False
         self.sweeps_started.append(now_s)
         self.sweep_running_until = now_s + 0.5
         return True
 
     def sweep_poll(self):
-        if self.sweep_running_until is not None and self.env.now >= self.sweep_running_until:
+        if self.sweep_running_until is None:
+            return {}
+        if SWEEPER in self.dead:  # the sweeper died under its sweep: the sweep is lost
+            self.sweep_running_until = None
+            return {}
+        if self.env.now >= self.sweep_running_until:
             self.sweep_running_until = None
             return {"t_s": self.env.now, "deleted": 1}
         return None
@@ -291,3 +296,16 @@ def test_a_restarted_recorder_that_dies_before_it_beats_is_started_again():
     assert starts == [107.0, 107.5]
     (rec,) = driver.log.records
     assert rec["restored_s"] == 109.0 and sup.state("p-r01") == "up"
+
+
+def test_a_sweep_lost_with_its_sweeper_does_not_stop_the_sweeps():
+    def script(env, parts):
+        yield env.timeout(10.1)  # the sweep started at 110.0 runs until 110.5
+        parts.die(SWEEPER)
+
+    driver, parts, _, _ = _run([], 30.0, script)
+    rec = next(r for r in driver.log.records if r["part"] == SWEEPER)
+    assert rec["restored_s"] is not None
+    # Sweeps keep their cadence; the one under way at 110.0 died with the sweeper (112.5 back).
+    assert parts.sweeps_started == [100.0, 105.0, 110.0, 115.0, 120.0, 125.0]
+    assert [round(s["t_s"], 1) for s in driver.sweeps] == [100.6, 105.6, 115.6, 120.6, 125.6]

@@ -89,7 +89,8 @@ class Parts(Protocol):
         """Start a sweep at `now_s` unless one is running; True if started."""
 
     def sweep_poll(self) -> dict[str, Any] | None:
-        """The report of a finished sweep (once), else None."""
+        """The report of a finished sweep (once); None while one runs; {} when none is under
+        way (never started, or lost with a dead sweeper)."""
 
     def sample(self) -> dict[str, float]:
         """Counters from the latest heartbeats: cameras recording, segments written."""
@@ -349,20 +350,21 @@ class LiveDriver:
 
     # -- sweeps and samples ----------------------------------------------------------------
     def _sweeper(self):
-        env = self.env
+        env, every = self.env, self.cfg.sweep_interval_s
+        due = env.now
         while True:
-            started = self.parts.sweep_start(env.now)
+            self.parts.sweep_start(env.now)
             while True:
                 rep = self.parts.sweep_poll()
                 if rep is not None:
-                    self.sweeps.append(rep)
-                    break
-                if not started and env.now >= self.cfg.t_end:
-                    break
+                    if rep:
+                        self.sweeps.append(rep)
+                    break  # done, or lost with its sweeper: the next one catches up
                 yield env.timeout(0.2)
-                if not started:
-                    started = self.parts.sweep_start(env.now)
-            yield env.timeout(self.cfg.sweep_interval_s)
+            due += every
+            while due < env.now:  # a sweep longer than the interval: skip the slots it took
+                due += every
+            yield env.timeout(due - env.now)
 
     def _sampler(self):
         env, cfg = self.env, self.cfg

@@ -325,7 +325,7 @@ class RayParts:
 
     def sweep_poll(self) -> dict[str, Any] | None:
         if self._sweep_ref is None:
-            return None
+            return {}  # none under way (the sweeper died with it, or none was started)
         ready, _ = ray.wait([self._sweep_ref], timeout=0)
         if not ready:
             return None
@@ -333,7 +333,7 @@ class RayParts:
         try:
             return sweep_row(ray.get(ref))
         except _DEAD:
-            return None
+            return {}
 
     def sample(self) -> dict[str, float]:
         rec = sum(1 for s in self.latest.values() for st in s.streams if st.recording)
