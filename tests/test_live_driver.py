@@ -309,3 +309,22 @@ def test_a_sweep_lost_with_its_sweeper_does_not_stop_the_sweeps():
     # Sweeps keep their cadence; the one under way at 110.0 died with the sweeper (112.5 back).
     assert parts.sweeps_started == [100.0, 105.0, 110.0, 115.0, 120.0, 125.0]
     assert [round(s["t_s"], 1) for s in driver.sweeps] == [100.6, 105.6, 115.6, 120.6, 125.6]
+
+
+def test_a_dead_recorder_is_found_even_when_the_driver_keeps_stalling():
+    """Stalls credit the recorders with beats they could not be watched for, but not one
+    whose process Ray already reported gone."""
+    env = simpy.Environment(initial_time=0.0)
+    parts = SimParts(env)
+    sup = Supervisor(RECS, 6, 100.0, {c: 1.0 for c in CAMS}, HB, TIMEOUT, 0.0)
+    sup.place_all()
+    driver = LiveDriver(env, parts, sup, DriverConfig(0.0, 100.0, HB, 5.0), [])
+    driver.round()
+    parts.die("recorder:p-r03")
+    for t in (1.5, 3.0, 4.5, 6.0):  # every round 1.5 s late: a stall each time
+        env.run(until=t)
+        driver.round()
+    (rec,) = driver.log.records
+    assert (rec["part"], rec["last_seen_s"], rec["detected_s"], rec["restored_s"]) == (
+        "recorder:p-r03", 0.0, 3.0, 4.5)  # found at the 2nd round, back 1.5 s after restart
+    assert not driver.down

@@ -161,6 +161,7 @@ class LiveDriver:
         self._last_round = env.now
         self._relay_seen = env.now
         self._actor_seen: dict[str, float] = {}  # part -> last answered ping
+        self._gone: set[str] = set()  # recorders whose process Ray reported gone, not yet down
 
     # -- set-up ----------------------------------------------------------------------------
     def start(self) -> None:
@@ -185,14 +186,16 @@ class LiveDriver:
         """One supervision round at env.now (see the module docstring)."""
         now = self.env.now
         sup = self.sup
-        if now - self._last_round > 2 * self.cfg.heartbeat_interval_s:
-            # The driver itself was held up (an overloaded machine): silence it was not there
-            # to watch is not held against the recorders. One declared down stays down.
-            sup.beat(sorted(set(sup.recorders) - self.down - self.restarting), now)
-            self.event("driver_stalled", seconds=round(now - self._last_round, 3))
-        self._last_round = now
         alive = sorted(set(sup.recorders) - self.down)
         answered, gone = self.parts.poll_recorders(alive + sorted(self.restarting))
+        self._gone |= set(gone) - self.restarting
+        if now - self._last_round > 2 * self.cfg.heartbeat_interval_s:
+            # The driver itself was held up (an overloaded machine): silence it was not there
+            # to watch is not held against the recorders, except those whose process Ray
+            # already reported gone. One declared down stays down.
+            sup.beat(sorted(set(sup.recorders) - self.down - self.restarting - self._gone), now)
+            self.event("driver_stalled", seconds=round(now - self._last_round, 3))
+        self._last_round = now
         for r in sorted(set(gone) & self.restarting):  # the new process died before it beat
             self.event("recorder_restart_failed", recorder=r)
             self._restart_recorder(r, now)
@@ -230,6 +233,7 @@ class LiveDriver:
     def _recorder_lost(self, rname: str, now: float, cameras: list[str]) -> None:
         part = f"recorder:{rname}"
         self.down.add(rname)
+        self._gone.discard(rname)
         rec = self.log.active(part)
         if rec is None or rec["detected_s"] is not None:
             rec = self.log.open(part, kind="recorder_crash", scripted=False,
