@@ -56,6 +56,16 @@ def test_tick_must_be_whole_segments():
         scenario(**{"simulation.tick_s": 90})
 
 
+def test_a_roll_out_needs_segments_that_divide_a_day():
+    rollout = [{"month": "2024-05", "sets": {"Wan Chai": 1}}]
+    with pytest.raises(ScenarioError, match=r"recording.segment_s \(7\) must divide a day \(86,400 s\) "
+                       r"when city.rollout .* use e.g. 60"):
+        scenario(**{"city.rollout": rollout, "recording.segment_s": 7, "simulation.tick_s": 7,
+                    "recording.sweep_interval_s": 3598})
+    assert scenario(**{"recording.segment_s": 7, "simulation.tick_s": 7,
+                       "recording.sweep_interval_s": 3598}).recording.segment_s == 7
+
+
 def test_yaml_syntax_error_and_missing_file_name_the_file(tmp_path):
     f = tmp_path / "broken.yaml"
     f.write_text("name: [unclosed\n")

@@ -26,7 +26,7 @@ METRICS: dict[str, MetricInfo] = {
     "cameras": _M("cameras", "camera streams on line at the end of the run", "higher"),
     "recorders": _M("recorders", "recorders in all pools"),
     "ingest_total_mbps": _M("Mbps", "total stream bitrate into the recorders at the end"),
-    "storage_needed_tb": _M("TB", "peak footage on disk, all recorders"),
+    "storage_needed_tb": _M("TB", "peak footage on disk, all recorders (just before a sweep, a disk loss or the end)"),
     "storage_model_tb": _M("TB", "cameras x effective bitrate x retention (closed form)"),
     "disk_total_tb": _M("TB", "usable disk of all recorders", "higher"),
     "storage_headroom_pct": _M("%", "free disk at the peak, city-wide", "higher"),
@@ -38,7 +38,7 @@ METRICS: dict[str, MetricInfo] = {
     # Segments
     "segments_written": _M("segments", "segments written to recorders", "higher"),
     "segments_deleted": _M("segments", "segments deleted by retention sweeps"),
-    "segments_dropped": _M("segments", "segments never written, all reasons"),
+    "segments_dropped": _M("segments", "segment slots never written, all reasons (a slot partly unrecorded counts)"),
     "segments_dropped_disk_full": _M("segments", "dropped: recorder disk full"),
     "segments_dropped_ingest_limit": _M("segments", "dropped: recorder over ingest/stream limit"),
     "segments_dropped_unplaced": _M("segments", "dropped: no recorder could take the camera"),
@@ -137,11 +137,11 @@ METRICS.update({
     "segments_lost_disk_held": _M("segments", "of those, segments under an evidence hold"),
     "footage_lost_disk_tb": _M("TB", "footage lost with failed disks"),
     "no_recorder_over_limit": _M("bool", "1 if no recorder was ever over its ingest or stream limit", "higher"),
-    "segments_dropped_recorder_down": _M("segments", "dropped: recorder down, cameras not yet moved"),
+    "segments_dropped_recorder_down": _M("segments", "dropped: recorder down, cameras not moved (the whole outage with standby none)"),
     "segments_dropped_power": _M("segments", "dropped: camera site without power"),
     "segments_dropped_backhaul_cut": _M("segments", "dropped: district backhaul cut"),
     "segments_dropped_relay_down": _M("segments", "dropped: RTSP relay (media server) down"),
-    "segments_dropped_unassigned_after_failover": _M("segments", "dropped: no recorder could take the camera after a failover"),
+    "segments_dropped_unassigned_after_failover": _M("segments", "dropped: a failover ran and found no recorder with room for the camera"),
 })
 
 # The live twin's coverage and faults (twin/live/measure.py): every second each camera should

@@ -21,7 +21,7 @@ from twin.city import SITE_KINDS
 from twin.compare.deployment import deployment_metrics
 from twin.metrics import METRICS
 from twin.scenario import Bound, Scenario
-from twin.sim.engine import DROP_REASONS, DROPPING, OFFLINE, SimOutcome
+from twin.sim.engine import DROP_REASONS, DROPPING, OFFLINE, SERIES_COUNTS, SimOutcome
 
 __all__ = [
     "SCHEMA_VERSION",
@@ -209,38 +209,63 @@ def results_from_sim(o: SimOutcome, source: str, run: RunInfo) -> Results:
     )
 
 
+def _cell(x: Any) -> Any:
+    """Integers as integers, floats as the shortest text that reads back to the same float."""
+    if isinstance(x, (bool, np.bool_)):
+        return bool(x)
+    if isinstance(x, (int, np.integer)):
+        return int(x)
+    if isinstance(x, (float, np.floating)):
+        return repr(float(x))
+    return x
+
+
 def write_csv(path: Path, header: list[str], rows: list[list[Any]] | np.ndarray) -> None:
+    """A CSV file; numbers keep every digit, so metrics can be recomputed from it."""
     with path.open("w", newline="") as f:
         w = csv.writer(f, lineterminator="\n")
         w.writerow(header)
         for row in rows:
-            w.writerow([f"{x:.6g}" if isinstance(x, float) else x for x in row])
+            w.writerow([_cell(x) for x in row])
 
 
 def write_sim_tables(o: SimOutcome, out: Path) -> dict[str, str]:
-    """CSV time series and per-camera table beside results.json; returns their names."""
+    """CSV time series and per-camera table beside results.json; returns their names.
+
+    Every time-series row says why it was taken (`sample`: periodic, before_sweep,
+    after_sweep, before_disk_loss, after_disk_loss, end); see docs/results.md.
+    """
     cols = list(o.series)
-    rows = np.column_stack([o.series[c] for c in cols]).tolist()
-    write_csv(out / "timeseries.csv", cols, rows)
+    kinds = o.series_kind or ["periodic"] * len(o.series["t_s"])
+    columns = [o.series[c].astype(np.int64).tolist() if c in SERIES_COUNTS else o.series[c].tolist()
+               for c in cols]
+    write_csv(out / "timeseries.csv", ["t_s", "sample", *cols[1:]],
+              [[row[0], k, *row[1:]] for k, row in zip(kinds, zip(*columns))])
     city = o.city
     t = o.series["t_s"].tolist()
-    write_csv(out / "recorder_stored_bytes.csv", ["t_s", *city.rec_names],
-              [[ti, *row] for ti, row in zip(t, o.rec_series_bytes.tolist())])
-    write_csv(out / "recorder_ingest_mbps.csv", ["t_s", *city.rec_names],
-              [[ti, *row] for ti, row in zip(t, o.rec_series_load.tolist())])
+    write_csv(out / "recorder_stored_bytes.csv", ["t_s", "sample", *city.rec_names],
+              [[ti, k, *row] for ti, k, row in zip(t, kinds, o.rec_series_bytes.tolist())])
+    write_csv(out / "recorder_ingest_mbps.csv", ["t_s", "sample", *city.rec_names],
+              [[ti, k, *row] for ti, k, row in zip(t, kinds, o.rec_series_load.tolist())])
     state_names = ("offline", "recording", "dropping")
+    on_line_s = np.where(o.cam_state != OFFLINE, o.end_s - city.cam_online_s, 0.0)
+    written = o.cam_written if o.cam_written.size else np.zeros(city.n_cameras, dtype=np.int64)
     cam_rows = []
     for c in range(city.n_cameras):
         r = int(o.cam_recorder[c])
+        reason = int(o.cam_reason[c]) if o.cam_reason.size else -1
         cam_rows.append([
             city.camera_name(c), city.district_names[int(city.cam_district[c])],
             SITE_KINDS[int(city.set_site_kind[city.cam_set[c]])],
             o.scenario.camera_profiles[int(city.cam_profile[c])].name,
             round(float(city.cam_mbps[c]), 4), city.rec_names[r] if r >= 0 else "",
-            state_names[int(o.cam_state[c])], *[int(x) for x in o.dropped[:, c]],
+            state_names[int(o.cam_state[c])],
+            DROP_REASONS[reason] if o.cam_state[c] == DROPPING and reason >= 0 else "",
+            float(on_line_s[c]), int(written[c]), *[int(x) for x in o.dropped[:, c]],
         ])
     write_csv(out / "cameras.csv",
               ["camera", "district", "site_kind", "profile", "mbps", "recorder", "state",
+               "reason", "on_line_s", "segments_written",
                *[f"dropped_{r}" for r in DROP_REASONS]], cam_rows)
     files = {"timeseries": "timeseries.csv", "recorder_stored_bytes": "recorder_stored_bytes.csv",
              "recorder_ingest_mbps": "recorder_ingest_mbps.csv", "cameras": "cameras.csv"}

@@ -286,6 +286,12 @@ class Scenario(_Model):
                 f"simulation.tick_s ({self.simulation.tick_s}) must be a whole multiple of "
                 f"recording.segment_s ({self.recording.segment_s})"
             )
+        if self.city.rollout and 86_400 % self.recording.segment_s:
+            raise ValueError(
+                f"recording.segment_s ({self.recording.segment_s}) must divide a day (86,400 s) "
+                "when city.rollout brings sets on line at midnight, so every camera's time on "
+                "line is whole segments (written + dropped = its segment slots); use e.g. 60"
+            )
         if self.recording.sweep_interval_s % self.simulation.tick_s:
             raise ValueError(
                 f"recording.sweep_interval_s ({self.recording.sweep_interval_s}) must be a whole "

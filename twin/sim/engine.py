@@ -32,20 +32,36 @@ state it implies.
 
 Gap and loss accounting (exact, per camera). A camera that stops at t loses the segment
 under way: its footage ends at the last whole-segment boundary b <= t of its run. It
-resumes at t' with a new segment, so the gap is t' - b, added to `lost_s` and compared
-with `gap_max_s`; the segments booked for the gap are round((t' - b) / segment_s) (booked
-per reason as the reason changes, telescoping so the parts add up to the whole). A move
-between two live recorders (fail-back) happens at a segment boundary of the run and loses
-nothing. Footage lost with a failed disk is counted apart (twin.sim.faults).
+resumes at t' with a new segment, so the gap is t' - b, added to `lost_s` (the camera's
+unrecorded seconds so far) and compared with `gap_max_s`. A move between two live
+recorders (fail-back) happens at a segment boundary of the run and loses nothing. Footage
+lost with a failed disk is counted apart (twin.sim.faults).
+
+The partial-segment rule (one rule, used for results, CSVs and plots): a camera's time on
+line is whole segment slots; every slot not filled by a written segment is dropped, and a
+slot any part of which went unrecorded counts as dropped. So a camera's dropped segments
+so far are ceil(lost_s / segment_s) (`drop_slots`), booked as its reason changes: each
+reason gets the growth of that running total while it held, so the parts add up to the
+whole, and at the end of the run written + dropped = (end - on line) / segment_s exactly,
+per camera, whatever the fault timing (a gap of 240.5 segments and the half-segment it
+leaves at the end of the camera's last run are one slot: 241 dropped).
 
 The writer charges whole ticks in advance. Each open run remembers the first tick it was
 charged for; when it closes, the difference between the segments it really holds
 (floor((t - start) / segment_s)) and what was charged is credited back, so `written`
 and the recorders' used bytes stay exact whatever the order of events at equal times.
+The disk-full check uses those running bytes; the peaks reported (`rec_peak_bytes`,
+`total_peak_bytes`) are measured on the catalog itself at every moment footage on disk can
+peak: just before each sweep, just before a disk is lost and at the end of the run. The time
+series has a row at each of those moments that is a sample time (before and after the
+sweep), and a `peak` row at any other sweep where the city's or a recorder's footage
+peaked, so the maximum of the series is the peak reported (`series_kind` says why each row
+was taken).
 """
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -60,7 +76,7 @@ from twin.core.catalog import RunCatalog
 from twin.scenario import Scenario, StaticAssignment
 
 __all__ = ["DROP_REASONS", "BLOCK_CAUSES", "CAMERA_TRANSITIONS", "SimOutcome", "CityEngine",
-           "Extension"]
+           "Extension", "SERIES_COUNTS", "drop_slots"]
 
 OFFLINE, RECORDING, DROPPING = 0, 1, 2
 DROP_REASONS: tuple[str, ...] = (
@@ -71,6 +87,17 @@ DROP_REASONS: tuple[str, ...] = (
 # Causes upstream of the recorders, counted per camera (faults overlap); in precedence order.
 BLOCK_CAUSES: tuple[str, ...] = ("power", "backhaul_cut", "relay_down")
 _R = {name: i for i, name in enumerate(DROP_REASONS)}
+
+# Time-series columns that are counts (written as integers); the rest are seconds and bytes.
+SERIES_COUNTS: tuple[str, ...] = ("written", "deleted", "dropped", "cameras_online",
+                                  "cameras_recording")
+
+
+def drop_slots(lost_s: np.ndarray, segment_s: float) -> np.ndarray:
+    """Segment slots a camera with `lost_s` unrecorded seconds has dropped: every slot any
+    part of which went unrecorded (the partial-segment rule, module docstring)."""
+    return np.ceil(np.asarray(lost_s) / segment_s - 1e-9).clip(0).astype(np.int64)
+
 
 # (from state, event) -> to state. Anything else is a bug in the engine.
 CAMERA_TRANSITIONS: dict[tuple[int, str], int] = {
@@ -135,6 +162,11 @@ class SimOutcome:
     gap_max_s: np.ndarray = field(default_factory=lambda: np.zeros(0))
     admitted: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=bool))
     faults: Any = None  # the twin.sim.faults.FaultDriver of the run, if it had faults
+    # Per camera: segments written (with `dropped`, the camera's slots on line, exactly).
+    cam_written: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    # Per time-series row: why it was taken (periodic, before_sweep, after_sweep, peak,
+    # before_disk_loss, after_disk_loss, end).
+    series_kind: list[str] = field(default_factory=list)
 
 
 class CityEngine:
@@ -192,12 +224,17 @@ class CityEngine:
         self.backhaul = np.zeros(len(city.district_names))
         self.static_counters: dict[int, int] = {}
         self.written = 0
+        self.cam_written = np.zeros(n, dtype=np.int64)  # segments written, per stream
         self.overdue_max = 0
         self.total_peak = 0.0
         self.max_age_s = 0.0
-        self._samples: list[tuple] = []
-        self._rec_bytes: list[np.ndarray] = []
-        self._rec_load: list[np.ndarray] = []
+        # Time-series rows: (seq, kind, row, stored bytes per recorder, ingest per recorder).
+        self._rows: list[tuple[int, str, tuple, np.ndarray, np.ndarray]] = []
+        self._row_seq = itertools.count()
+        # Peak moments between sample times, kept until a higher peak replaces them.
+        self._peak_rows: dict[float, tuple[int, str, tuple, np.ndarray, np.ndarray]] = {}
+        self._peak_total_t = -1.0
+        self._peak_rec_t = np.full(r, -1.0)
         # Faults and failover. A camera is `admitted` once a recorder took it; only admitted
         # cameras are moved by faults (a camera refused at start stays refused).
         self.admitted = np.zeros(n, dtype=bool)
@@ -248,15 +285,17 @@ class CityEngine:
         self.cam_since[cams] = t
         self.gap_start[cams] = t
 
-    def _book_drops(self, cams: np.ndarray, t: float) -> None:
-        """Book a dropping camera's segments from its `since` to `t` under its current reason.
+    def _drops_due(self, cams: np.ndarray, t: float) -> np.ndarray:
+        """Segments dropping cameras have dropped since their `since`, not yet booked."""
+        lost = self.lost_s[cams]
+        return (drop_slots(lost + (t - self.cam_since[cams]), self.seg_s)
+                - drop_slots(lost, self.seg_s))
 
-        Counted from the start of the gap, so the parts booked under each reason add up to
-        round(gap / segment_s).
-        """
-        g0 = self.gap_start[cams]
-        segs = (np.rint((t - g0) / self.seg_s) - np.rint((self.cam_since[cams] - g0) / self.seg_s))
-        np.add.at(self.dropped, (self.cam_reason[cams].astype(np.int64), cams), segs.astype(np.int64))
+    def _book_drops(self, cams: np.ndarray, t: float) -> None:
+        """Book a dropping camera's segments from its `since` to `t` under its current reason
+        (the partial-segment rule: the growth of ceil(lost_s / segment_s))."""
+        segs = self._drops_due(cams, t)
+        np.add.at(self.dropped, (self.cam_reason[cams].astype(np.int64), cams), segs)
         self.lost_s[cams] += t - self.cam_since[cams]
         self.cam_since[cams] = t
 
@@ -277,6 +316,7 @@ class CityEngine:
         ticks = np.maximum(np.rint((self.charged_through - self.charge_from[cams]) / self.tick_s), 0)
         delta = (whole - ticks * self.k).astype(np.int64)
         self.written += int(delta.sum())
+        self.cam_written[cams] += whole.astype(np.int64)
         np.add.at(self.rec_used, self.run_rec[cams], delta * self.cam_bps[cams])
         self.catalog.close_runs(cams, t)
         self.run_rec[cams] = -1
@@ -359,9 +399,10 @@ class CityEngine:
             hit = sw[lost > 1e-9]  # a switch off a segment boundary loses the segment under way
             if hit.size:
                 self._log_gaps(hit, end[lost > 1e-9], t)
+                before = self.lost_s[hit]
                 self.lost_s[hit] += lost[lost > 1e-9]
                 np.maximum.at(self.gap_max, hit, lost[lost > 1e-9])
-                segs = np.rint(lost[lost > 1e-9] / self.seg_s).astype(np.int64)
+                segs = drop_slots(self.lost_s[hit], self.seg_s) - drop_slots(before, self.seg_s)
                 np.add.at(self.dropped[_R["recorder_down"]], hit, segs)
             self._move(sw, "switch")
             self._open(sw, t)
@@ -484,10 +525,6 @@ class CityEngine:
             self.rec_used += self.rec_rate * taking
             self.written += int(self.rec_ncams[taking].sum()) * self.k
             self.charged_through = t + self.tick_s
-            np.maximum(self.rec_peak, self.rec_used, out=self.rec_peak)
-            total = float(self.rec_used.sum())
-            if total > self.total_peak:
-                self.total_peak = total
             tick += 1
             if self.progress is not None and tick % every == 0:
                 self.progress(t, self.end_s)
@@ -503,28 +540,82 @@ class CityEngine:
             age = t - self.catalog.oldest_unheld_start(t, written)
             if np.isfinite(age):
                 self.max_age_s = max(self.max_age_s, age)
+            # Footage on disk peaks just before a sweep: measured at every sweep, a row at
+            # sample times, a `peak` row otherwise if it is a peak.
+            at_sample = t % self.sc.simulation.sample_s == 0
+            live = written - self.catalog.col("first")
+            if at_sample:
+                self.sample(t, "before_sweep", live)
+            else:
+                self._peak_between_samples(t, live)
             plan = self.catalog.plan_sweep(t, rec.retention_s, rec.sweep_batch_segments, written)
             freed = self.catalog.apply(plan)
             self.rec_used -= freed
             self.overdue_max = max(self.overdue_max, plan.overdue_after)
+            if at_sample:
+                self.sample(t, "after_sweep", written - self.catalog.col("first"))
+
+    def _stored(self, live: np.ndarray) -> tuple[np.ndarray, list[float], float]:
+        """Bytes on disk per recorder and per pool, and in all (pools added in column order,
+        as a reader of timeseries.csv adds them), from each catalog row's live segments."""
+        cat = self.catalog
+        stored = np.bincount(cat.col("recorder"), weights=live * cat.col("bytes_per_seg"),
+                             minlength=self.city.n_recorders)
+        by_pool = np.bincount(self.city.rec_pool, weights=stored,
+                              minlength=len(self.city.pool_names)).tolist()
+        total = 0.0
+        for x in by_pool:
+            total += x
+        return stored, by_pool, total
+
+    def _row(self, t: float, kind: str, live: np.ndarray, stored: np.ndarray,
+             by_pool: list[float]) -> tuple[int, str, tuple, np.ndarray, np.ndarray]:
+        cat = self.catalog
+        n0 = self.n_cams
+        dropping = np.flatnonzero(self.cam_state[:n0] == DROPPING)
+        dropped_now = int(self.dropped[:, :n0].sum()) + int(self._drops_due(dropping, t).sum())
+        written_now = int(live.sum()) + cat.deleted_segments + cat.lost_segments
+        row = (t, written_now, cat.deleted_segments, dropped_now,
+               int((self.cam_state[:n0] != OFFLINE).sum()),
+               int((self.cam_state[:n0] == RECORDING).sum()), *by_pool)
+        return next(self._row_seq), kind, row, stored, self.loads.load_mbps.copy()
+
+    def _raise_peaks(self, t: float, stored: np.ndarray, total: float) -> bool:
+        """Raise the peaks with footage measured at `t`; True if `t` now holds one."""
+        new = total > self.total_peak
+        if new:
+            self.total_peak, self._peak_total_t = total, t
+        up = stored > self.rec_peak
+        if up.any():
+            self.rec_peak[up] = stored[up]
+            self._peak_rec_t[up] = t
+        return bool(new or up.any())
+
+    def sample(self, t: float, kind: str, live: np.ndarray | None = None) -> None:
+        """One time-series row at `t`, measured on the catalog (exact whatever the writer has
+        charged in advance); `live` may pass each catalog row's segments on disk at `t`."""
+        cat = self.catalog
+        if live is None:
+            live = cat.written(t) - cat.col("first")
+        stored, by_pool, total = self._stored(live)
+        self._raise_peaks(t, stored, total)
+        self._rows.append(self._row(t, kind, live, stored, by_pool))
+
+    def _peak_between_samples(self, t: float, live: np.ndarray) -> None:
+        stored, by_pool, total = self._stored(live)
+        if not self._raise_peaks(t, stored, total):
+            return
+        self._peak_rows[t] = self._row(t, "peak", live, stored, by_pool)
+        keep = {self._peak_total_t, *self._peak_rec_t.tolist()}
+        for old in [k for k in self._peak_rows if k not in keep]:
+            del self._peak_rows[old]
 
     def _sampler(self):
-        pool = self.city.rec_pool
-        npool = len(self.city.pool_names)
+        sweep_s = self.sc.recording.sweep_interval_s
         while True:
             t = float(self.env.now)
-            stored = self.catalog.stored_bytes_by_recorder(t)
-            self._rec_bytes.append(stored)
-            self._rec_load.append(self.loads.load_mbps.copy())
-            dropped_now = int(self.dropped.sum()) + int(
-                np.rint((t - self.cam_since[self.cam_state == DROPPING]) / self.seg_s).sum()
-            )
-            self._samples.append((
-                t, self.written, self.catalog.deleted_segments, dropped_now,
-                int((self.cam_state[: self.n_cams] != OFFLINE).sum()),
-                int((self.cam_state[: self.n_cams] == RECORDING).sum()),
-                *np.bincount(pool, weights=stored, minlength=npool),
-            ))
+            if t == 0 or t % sweep_s:  # at a sweep time the sweeper samples before and after
+                self.sample(t, "periodic")
             yield self.env.timeout(self.sc.simulation.sample_s)
 
     # ------------------------------------------------------------ run
@@ -561,10 +652,13 @@ class CityEngine:
             ticks = np.maximum(np.rint((end - self.charge_from[recording]) / self.tick_s), 0)
             delta = (whole - ticks * self.k).astype(np.int64)
             self.written += int(delta.sum())
+            self.cam_written[recording] += whole.astype(np.int64)
             np.add.at(self.rec_used, self.run_rec[recording], delta * self.cam_bps[recording])
+        self.sample(end, "end")
         cols = ["t_s", "written", "deleted", "dropped", "cameras_online", "cameras_recording"]
         cols += [f"stored_bytes:{p}" for p in self.city.pool_names]
-        arr = np.array(self._samples, dtype=np.float64)
+        rows = sorted(self._rows + list(self._peak_rows.values()), key=lambda x: x[0])
+        arr = np.array([x[2] for x in rows], dtype=np.float64)
         extra: dict[str, float] = {}
         for ext in self.extensions:
             extra.update(ext.finish(self))
@@ -578,10 +672,12 @@ class CityEngine:
             stored_segments_end=self.catalog.stored_segments(end),
             overdue_max=self.overdue_max, total_peak_bytes=self.total_peak,
             series={c: arr[:, i] for i, c in enumerate(cols)},
-            rec_series_bytes=np.array(self._rec_bytes), rec_series_load=np.array(self._rec_load),
+            rec_series_bytes=np.array([x[3] for x in rows]),
+            rec_series_load=np.array([x[4] for x in rows]),
             max_age_s=self.max_age_s, cam_reason=self.cam_reason[:n0],
             rec_load_mbps_end=self.loads.load_mbps.copy(),
             extra_metrics=extra, extensions=self.extensions, events=self.events,
             lost_s=self.cam_lost_s, gap_max_s=self.cam_gap_max, admitted=self.cam_admitted,
-            faults=self.faults,
+            faults=self.faults, cam_written=self.cam_written[:n0].copy(),
+            series_kind=[x[1] for x in rows],
         )

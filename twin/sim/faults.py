@@ -26,6 +26,14 @@ back `reassign_s` later, each at a segment boundary of its run on the standby (n
 lost). A failed disk's segments leave the catalog (RunCatalog.drop_recorder): counted as
 footage lost, per camera, apart from footage never recorded.
 
+Drop reasons: a camera whose recorder is down and that nothing has moved is
+`recorder_down`, for as long as that lasts; `unassigned_after_failover` only once a
+failover has run and found no recorder with room for it. With standby `none` no failover
+can run: the cameras stay on their recorder (`recorder_down` for the whole outage) and
+record again the moment it restarts, as a recorder reconnects its own cameras; the core
+still hears the recorder return and confirms the cameras on it (`failback`, `reassign_s`
+after the return beat), which moves nothing.
+
 Standby policies: spread, N+1/N+M (1:1 takeover by a pool's standbys) and none are the
 core's; dual recording places the chosen cameras' second copies up front (twin.sim.dual) and
 spreads the rest of a lost recorder's cameras, never putting two copies on one recorder.
@@ -342,12 +350,14 @@ class FaultDriver:
             cat = e.catalog
             on = (cat.col("recorder") == r) & (cat.col("held") > 0)  # evidence holds lost too
             held = int((cat.written(t)[on] - cat.col("first")[on]).sum())
+            e.sample(t, "before_disk_loss")  # the recorder's footage may peak here
             segs, nbytes = cat.drop_recorder(r, t)
             self.held_lost_segments += held
             np.add.at(self.disk_lost_s, e.stream_cam, secs)
             self.disk_lost_segments += segs
             self.disk_lost_bytes += nbytes
             e.rec_used[r] = 0.0
+            e.sample(t, "after_disk_loss")
             self._event(t, "disk_lost", recorder=name, segments=segs, bytes=round(nbytes),
                         cameras=int((secs > 0).sum()), held_segments=held)
         for j in range(1, hb.missed_beats + 1):
@@ -370,6 +380,12 @@ class FaultDriver:
             if h.to_state == DOWN:
                 self.declared_down += 1
                 cmd = self.ctrl.recorder_down(h.recorder, h.at_s)
+                if self.ctrl.policy == "none":  # nothing to move: the cameras wait for it
+                    waiting = cmd.cameras[cmd.cameras < self.engine.n_cams]
+                    self._event(h.at_s, "no_failover", standby="none",
+                                recorder=self.engine.city.rec_names[h.recorder],
+                                cameras_waiting=int(waiting.size))
+                    continue
                 self._push(cmd.at_s, "apply", cmd)
             elif h.to_state == RETURNING:
                 cmd = self.ctrl.recorder_returned(h.recorder, h.at_s)
@@ -509,13 +525,13 @@ class FaultDriver:
         rows = [[city.camera_name(int(c)), city.district_names[int(city.cam_district[c])],
                  city.rec_names[int(self.ctrl.home[c])] if self.ctrl.home[c] >= 0 else "",
                  city.rec_names[int(e.cam_rec[c])] if e.cam_rec[c] >= 0 else "",
-                 round(float(lost[c]), 3), round(float(gap[c]), 3),
-                 round(float(self.disk_lost_s[c]), 3), int(ua[c])] for c in hit]
+                 float(lost[c]), float(gap[c]), float(self.disk_lost_s[c]), int(ua[c])]
+                for c in hit]
         write_csv(out / "fault_cameras.csv",
                   ["camera", "district", "home_recorder", "recorder_end", "unrecorded_s",
                    "max_gap_s", "lost_with_disk_s", "unassigned_after_failover"], rows)
         write_csv(out / "cameras_unrecorded.csv", ["t_s", "cameras_unrecorded"],
-                  [[float(t), int(n)] for t, n in e.unrecorded_series])
+                  [[float(t), int(n)] for t, n in e.unrecorded_series] + [[o.end_s, e.unrecorded]])
         rec = self.recovery_s()
         write_csv(out / "fault_incidents.csv",
                   ["incident", "kind", "target", "start_s", "end_s", "cameras_stopped", "recovery_s"],
