@@ -106,16 +106,21 @@ def _r(x: float, nd: int = 6) -> float:
 
 
 def shared_source(source: str | Path) -> str:
-    """A file as named in anything meant to be shared (results, reports): relative to the
-    working directory, so no machine path (/home/..., /tmp/...) leaks into a report.
-    A `#variant` suffix (a sweep point) is kept."""
-    import os
+    """A file as named in anything meant to be shared (results, reports): no machine path.
 
+    A relative name is kept as given; an absolute one inside the working directory becomes
+    relative to it (`scenarios/city-7000.yaml`), and one outside it is named by the file
+    alone (its content is pinned by the scenario's SHA-256 anyway). A `#variant` suffix (a
+    sweep point) is kept.
+    """
     text = str(source)
     path, sep, tail = text.partition("#")
     p = Path(path)
     if p.is_absolute():
-        p = Path(os.path.relpath(p, Path.cwd()))
+        try:
+            p = p.relative_to(Path.cwd())
+        except ValueError:
+            p = Path(p.name)
     return p.as_posix() + sep + tail
 
 

@@ -58,10 +58,13 @@ class Miss:
     def text(self) -> str:
         if self.by is None:
             return f"{self.metric}: not measured (target {self.bound})"
-        rel = "" if self.by_pct is None else f", {self.by_pct:.1f} % past the bound"
-        word = "over" if self.side == "over" else "short by"
-        return (f"{self.metric} = {fmt(self.value, self.unit)}: {word} "
-                f"{fmt(self.by, self.unit)}{rel} (target {self.bound})")
+        word = "over by" if self.side == "over" else "short by"
+        if self.unit == "%":  # a difference of percentages is in points, not relative
+            by, rel = f"{fmt(self.by)} percentage points", ""
+        else:
+            by = fmt(self.by, self.unit)
+            rel = "" if self.by_pct is None else f", {self.by_pct:.1f} % of the bound"
+        return f"{self.metric} = {fmt(self.value, self.unit)}: {word} {by}{rel} (target {self.bound})"
 
 
 def misses(res: Results, skip_live: bool = True) -> list[Miss]:
@@ -160,9 +163,9 @@ def limits(res: Results) -> list[Limit]:
                                *recorder_limits(res).values()) if lst]
     cpu = res.metrics.get("live_cpu_pct_machine")
     if cpu is not None and res.run.host_cpus:
-        cap = 100.0 * res.run.host_cpus
-        tops.append(Limit("machine-cpu", "CPU of the machine", f"({res.run.host_cpus} cores)",
-                          cpu, cap, "% of a core", 100 * cpu / cap))
+        cores = float(res.run.host_cpus)
+        tops.append(Limit("machine-cpu", "CPU of the", "machine (every process on it)",
+                          cpu / 100, cores, "cores", cpu / cores))
     return sorted(tops, key=lambda x: -x.util_pct)
 
 
@@ -218,8 +221,7 @@ def drill(res: Results) -> Drill | None:
         facts = []
         gaps = [e for e in res.events if e.get("kind") == "fault_gap"]
         lost = sum(float(e.get("gap_s") or 0) for e in gaps)
-        facts.append(("footage lost", f"{fmt(lost, 's')} of camera time "
-                                      f"({len({e.get('camera') for e in gaps})} cameras)"))
+        facts.append(("footage lost", f"{fmt(lost, 's')} of camera time in {len(gaps)} gaps"))
         facts += [(w, fmt(m[k], METRICS[k].unit)) for w, k in _LIVE_DRILL if k in m]
         words = [str(e["kind"])[len("drill_"):].replace("_", " ")
                  + (f" {e['recorder']}" if e.get("recorder") else "") for e in faults]
