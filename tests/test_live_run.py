@@ -131,6 +131,7 @@ def test_live_report_html_opens_in_a_browser_on_the_verdict_and_the_drill(live_r
     """The live run's report.html, rendered by headless Chromium from this real run's
     results: every plot loaded, the verdict on the first screen, the drill's cost on it."""
     from tests.browser import render
+    from tests.test_report_html import _text
     from twin.pages.summary import fmt
 
     res, m, tmp_path = live_run
@@ -140,9 +141,10 @@ def test_live_report_html_opens_in_a_browser_on_the_verdict_and_the_drill(live_r
     assert r.verdict == "live-test: PASS: all 2 targets met"
     assert r.images == sum(1 for k in res.files if k.startswith("plot:")) >= 2
     html = (out / "report.html").read_text()
-    assert "kill recorder live-r01" in html  # the drill, by name, in the answer
+    assert "recorder_crash recorder:p-r01" in _text(html, "drill")  # the fault, by name, first
     gaps = [e for e in res.events if e["kind"] == "fault_gap"]
-    assert gaps and f"{fmt(sum(e['gap_s'] for e in gaps), 's')} of camera time in {len(gaps)} gaps" in html
+    assert gaps and (f"footage lost to the faults: {fmt(sum(e['gap_s'] for e in gaps), 's')} of "
+                     f"camera time in {len(gaps)} gaps") in _text(html, "drill")
     assert res.scenario.source == "live-test.yaml"  # not the machine's temporary path
     for f in ("results.json", "report.md", "report.html"):
         assert str(tmp_path) not in (out / f).read_text(), f

@@ -88,7 +88,8 @@ def test_simulate_drill_report_opens_on_the_verdict_and_the_cost_of_the_fault(tm
     assert f"time to recover (longest): {m['recovery_s_max']:,.0f} s" in drill
     # the page opens on the answer: verdict, then targets, what binds, storage, the drill
     order = [html.index(f'id="{k}"') for k in ("verdict", "targets", "closest", "storage",
-                                               "drill", "plot-pool_headroom", "metrics",
+                                               "drill", "plot-cameras_unrecorded",
+                                               "plot-pool_headroom", "metrics",
                                                "scenario-as-run")]
     assert order == sorted(order)
     assert "<details id=\"metrics\">" in html  # the full table, folded
@@ -190,7 +191,38 @@ def test_check_report_opens_on_what_failed_and_links_each_scenarios_report(tmp_p
     assert 'href="beta/report.html"' in html and 'href="alpha/report.html"' in html
     page = _opens_well(out / "beta" / "report.html", tmp_path / "screens", "check-beta")
     assert page.verdict.startswith("beta: FAIL: 2 of 2 targets missed")
+    assert page.verdict.endswith("; 7 metrics worse than the baseline")
+    assert "beta: disk_total_tb worsened: baseline 800 TB, now 5 TB" in _text(page.dom, "regressions")
+    alpha = _opens_well(out / "alpha" / "report.html", tmp_path / "screens", "check-alpha")
+    assert alpha.verdict == "alpha: PASS: all 2 targets met"
     assert page.images == 3  # headroom per pool, per district and of the tightest recorders
     assert 'href="../report.html"' in (out / "beta" / "report.html").read_text()
     _no_machine_paths(out / "report.html", out / "junit.xml", out / "summary.md",
                       out / "beta" / "results.json", roots=(Path(os.getcwd()),))
+
+
+def test_a_miss_says_which_side_of_its_bound_and_by_how_much():
+    from twin.results import RunInfo, Results, ScenarioInfo, TargetVerdict
+
+    def target(metric, unit, value, lo=None, hi=None):
+        ok = value is not None and (lo is None or value >= lo) and (hi is None or value <= hi)
+        return TargetVerdict(metric=metric, unit=unit, min=lo, max=hi, value=value, passed=ok)
+
+    res = Results(
+        engine="simulate", horizon_s=86_400.0, metrics={}, passed=False,
+        scenario=ScenarioInfo(name="x", source="x.yaml", sha256="0" * 64, seed=1),
+        targets=[target("recorder_ingest_util_pct_max", "%", 90.0, hi=85.0),
+                 target("camera_minutes_lost", "camera-min", 300.0, hi=250.0),
+                 target("storage_headroom_pct_min", "%", 12.5, lo=20.0),
+                 target("max_gap_s", "s", None, hi=60.0),
+                 target("segments_dropped", "segments", 0.0, hi=0.0),
+                 target("live_gap_max_s", "s", None, hi=0.0)],
+        run=RunInfo(started_at="t", wall_s=1.0, twin_version="0", python="3.11", host_cpus=2))
+    assert [m.text for m in misses(res)] == [
+        "recorder_ingest_util_pct_max = 90 %: over by 5 percentage points (target <= 85 %)",
+        "camera_minutes_lost = 300 camera-min: over by 50 camera-min, 20.0 % of the bound "
+        "(target <= 250 camera-min)",
+        "storage_headroom_pct_min = 12.50 %: short by 7.50 percentage points (target >= 20 %)",
+        "max_gap_s: not measured (target <= 60 s)",
+    ]  # the live-only target is not judged on a simulated run
+    assert len(misses(res, skip_live=False)) == 5

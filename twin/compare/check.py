@@ -349,6 +349,6 @@ def write_pages(report: CheckReport, out: Path) -> Path:
         folder = out / c.path.stem
         folder.mkdir(parents=True, exist_ok=True)
         write_run_html(c.results, headroom_charts(c.results, folder), folder, skip_live=True,
-                       back=f"../{HTML_NAME}")
+                       back=f"../{HTML_NAME}", regressions=[r.message for r in c.regressions])
         pages[c.path.stem] = f"{c.path.stem}/{HTML_NAME}"
     return write_check_html(report, out, pages)

@@ -42,16 +42,17 @@ PLOT_TITLES = {
     "cameras_unrecorded": "Cameras unrecorded over time, faults marked",
     "gap_distribution": "Largest gap per affected camera",
     "recorder_load_faults": "Recorder load before and after the faults",
-    "coverage": "Footage recorded per camera, drills marked",
+    "coverage": "Footage recorded per camera, faults marked",
     "cpu_per_camera": "CPU per camera",
     "metrics": "Key metrics, variants side by side",
     "districts": "Per district, variants side by side",
     "pool_headroom_by_variant": "Disk used per pool, variants side by side",
     "sweep": "Sweep response",
 }
-#: Shown first, in this order, when present: headroom before time series.
-PLOT_ORDER = ("pool_headroom", "district_headroom", "recorder_headroom", "cameras_unrecorded",
-              "coverage", "storage_by_pool")
+#: Shown first, in this order, when present: a fault's time line (what a drill is about),
+#: then headroom, then the time series.
+PLOT_ORDER = ("cameras_unrecorded", "coverage", "pool_headroom", "district_headroom",
+              "recorder_headroom", "storage_by_pool")
 
 _env = jinja2.Environment(
     loader=jinja2.PackageLoader("twin.pages", "templates"),
@@ -122,17 +123,25 @@ def _horizon(res: Results) -> str:
 
 
 def run_context(res: Results, plots: dict[str, str], folder: Path, skip_live: bool = False,
-                back: str | None = None) -> dict[str, Any]:
+                back: str | None = None, regressions: list[str] | None = None) -> dict[str, Any]:
     """What the run page shows, as plain data (also used by tests)."""
+    s = summarise(res, skip_live)
+    regressions = list(regressions or [])
+    verdict = s.verdict
+    if regressions:  # `twin check`: worse than the baseline fails the scenario too
+        verdict = (verdict.replace(": PASS: ", ": FAIL: ", 1)
+                   + f"; {len(regressions)} metrics worse than the baseline")
     tables = {}
     for key, title in (("per_pool", "Pools"), ("per_district", "Districts"),
                        ("per_recorder", "Recorders")):
         rows = getattr(res, key)
         if rows:
             tables[title] = _table(rows)
+    passed = s.passed and not regressions
     return {
-        "title": f"{res.scenario.name}: {'PASS' if summarise(res, skip_live).passed else 'FAIL'}",
-        "res": res, "s": summarise(res, skip_live), "plots": _plots(plots, folder),
+        "title": f"{res.scenario.name}: {'PASS' if passed else 'FAIL'}", "verdict": verdict,
+        "passed": passed, "regressions": regressions,
+        "res": res, "s": s, "plots": _plots(plots, folder),
         "metric_rows": _metric_rows(res), "tables": tables, "events": _event_rows(res),
         "n_events": len(res.events), "horizon": _horizon(res), "back": back,
         "files": sorted(res.files.items()),
@@ -146,10 +155,12 @@ def _write(template: str, ctx: dict[str, Any], out: Path, name: str = HTML_NAME)
 
 
 def write_run_html(res: Results, plots: dict[str, str], out: Path, skip_live: bool = False,
-                   back: str | None = None) -> Path:
+                   back: str | None = None, regressions: list[str] | None = None) -> Path:
     """report.html of one run (simulate, live, or one scenario of `twin check`); `plots`
-    are file names in `out`; `back` links a parent page (check's summary)."""
-    return _write("run.html.j2", run_context(res, plots, out, skip_live, back), out)
+    are file names in `out`; `back` links a parent page (check's summary); `regressions`
+    are check's lines for the metrics worse than the baseline."""
+    return _write("run.html.j2", run_context(res, plots, out, skip_live, back, regressions),
+                  out)
 
 
 def write_compare_html(c: Comparison, plots: dict[str, str], out: Path) -> Path:

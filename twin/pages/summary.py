@@ -20,7 +20,7 @@ from twin.metrics import METRICS
 from twin.results import Results, TargetVerdict
 
 __all__ = ["Miss", "Limit", "Drill", "Storage", "Summary", "summarise", "misses", "limits",
-           "storage", "drill", "fmt", "bound_text"]
+           "storage", "drill", "fmt", "bound_text", "when"]
 
 
 def fmt(v: float | None, unit: str = "") -> str:
@@ -36,6 +36,15 @@ def fmt(v: float | None, unit: str = "") -> str:
     if not unit:
         return s
     return f"{s} %" if unit == "%" else f"{s} {unit}"
+
+
+def when(t_s: float) -> str:
+    """A time into the run in the unit a person would use: s, then h, then days."""
+    if t_s < 3600:
+        return f"{t_s:,.0f} s"
+    if t_s < 2 * 86_400:
+        return f"{t_s / 3600:,.1f} h"
+    return f"day {t_s / 86_400:,.1f}"
 
 
 def bound_text(t: TargetVerdict) -> str:
@@ -204,28 +213,40 @@ _SIM_DRILL = (("footage lost", "camera_minutes_lost"), ("footage lost with faile
               ("most cameras unrecorded at once", "cameras_unrecorded_max"),
               ("cameras without a recorder after failover", "cameras_unassigned_after_failover"),
               ("faults not recovered by the end", "incidents_unrecovered"))
-_LIVE_DRILL = (("longest gap a drill caused", "live_fault_gap_max_s"),
+_LIVE_DRILL = (("camera time unrecorded, start to end", "live_unrecorded_s"),
+               ("longest gap a fault caused", "live_fault_gap_max_s"),
                ("time to recover (longest)", "live_recovery_s_max"),
+               ("time to detect a fault (longest)", "live_detect_s_max"),
                ("time to detect a lost recorder", "live_failover_detect_s_max"),
+               ("time to restore the part (longest)", "live_restore_s_max"),
+               ("faults not restored by the end", "live_faults_unrestored"),
                ("segments in progress lost", "live_partial_segments_lost"),
+               ("segments a crashed recorder left, kept", "live_partials_recovered"),
                ("camera-seconds recorded twice", "live_double_recorded_s"))
+
+
+def _live_fault_words(e: dict) -> str:
+    if e.get("kind") == "fault":  # one event per fault seen, scripted or not
+        what = " ".join(str(x) for x in (e.get("fault_kind"), e.get("part")) if x)
+        return what + ("" if e.get("scripted", True) else " (unscripted)")
+    return (str(e["kind"])[len("drill_"):].replace("_", " ")  # runs before `faults:`
+            + (f" {e['recorder']}" if e.get("recorder") else ""))
 
 
 def drill(res: Results) -> Drill | None:
     """What the run's faults cost, or None when no fault was injected."""
     m = res.metrics
-    faults = [e for e in res.events if str(e.get("kind", "")).startswith("drill_")]
     if res.engine == "live":
+        faults = [e for e in res.events if e.get("kind") == "fault"
+                  or str(e.get("kind", "")).startswith("drill_")]
         if not faults:
             return None
-        facts = []
         gaps = [e for e in res.events if e.get("kind") == "fault_gap"]
         lost = sum(float(e.get("gap_s") or 0) for e in gaps)
-        facts.append(("footage lost", f"{fmt(lost, 's')} of camera time in {len(gaps)} gaps"))
+        facts = [("footage lost to the faults", f"{fmt(lost, 's')} of camera time in "
+                                                f"{len(gaps)} gaps")]
         facts += [(w, fmt(m[k], METRICS[k].unit)) for w, k in _LIVE_DRILL if k in m]
-        words = [str(e["kind"])[len("drill_"):].replace("_", " ")
-                 + (f" {e['recorder']}" if e.get("recorder") else "") for e in faults]
-        return Drill(tuple(facts), tuple(words))
+        return Drill(tuple(facts), tuple(_live_fault_words(e) for e in faults[:8]))
     if not m.get("incidents"):
         return None
     facts = [(w, fmt(m[k], METRICS[k].unit)) for w, k in _SIM_DRILL if k in m]
@@ -233,7 +254,7 @@ def drill(res: Results) -> Drill | None:
     for e in [e for e in res.events if e.get("kind") == "fault_start"][:8]:
         what = " ".join(str(x) for x in (e.get("fault"), e.get("target")) if x)
         label = f" ({e['label']})" if e.get("label") else ""
-        words.append(f"{what}{label} at {fmt(float(e.get('t_s', 0)) / 3600)} h")
+        words.append(f"{what}{label} at {when(float(e.get('t_s', 0)))}")
     return Drill(tuple(facts), tuple(words))
 
 
