@@ -29,9 +29,11 @@ $(STAMP): pyproject.toml
 mediamtx: install
 	$(BIN)/python -m synthetic_streams.install
 
-# ffprobe is a test tool (recorded segments must open in it).
+# Test tools from Debian's packages: ffprobe (recorded segments must open in it) and a
+# headless Chromium (every report.html must render with all its images, offline).
 tools:
 	@command -v ffprobe >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq ffmpeg >/dev/null; }
+	@command -v chromium >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
 
 clean:
 	rm -rf $(VENV) .cache out

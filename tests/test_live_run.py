@@ -127,6 +127,31 @@ def test_live_run_records_sweeps_and_fails_over(live_run) -> None:
     assert leftover == set()
 
 
+def test_live_report_html_opens_in_a_browser_on_the_verdict_and_the_drill(live_run) -> None:
+    """The live run's report.html, rendered by headless Chromium from this real run's
+    results: every plot loaded, the verdict on the first screen, the drill's cost on it."""
+    from tests.browser import render
+    from tests.test_report_html import _text
+    from twin.pages.summary import fmt
+
+    res, m, tmp_path, _ = live_run
+    out = tmp_path / "out"
+    r = render(out / "report.html", tmp_path / "screens", "live")
+    assert r.broken == [] and r.external == [] and r.verdict_on_first_screen, r
+    missed = [t.metric for t in res.targets if not t.passed]  # the run's own verdict, shown
+    assert r.verdict == ("live-test: PASS: all 2 targets met" if not missed else
+                         f"live-test: FAIL: {len(missed)} of 2 targets missed ({', '.join(missed)})")
+    assert r.images == sum(1 for k in res.files if k.startswith("plot:")) >= 2
+    html = (out / "report.html").read_text()
+    assert "recorder_crash recorder:p-r01" in _text(html, "drill")  # the fault, by name, first
+    gaps = [e for e in res.events if e["kind"] == "fault_gap"]
+    assert gaps and (f"footage lost to the faults: {fmt(sum(e['gap_s'] for e in gaps), 's')} of "
+                     f"camera time in {len(gaps)} gaps") in _text(html, "drill")
+    assert res.scenario.source == "live-test.yaml"  # not the machine's temporary path
+    for f in ("results.json", "report.md", "report.html"):
+        assert str(tmp_path) not in (out / f).read_text(), f
+
+
 def test_preserved_window_outlives_retention_matches_its_manifest_and_plays(live_run, tmp_path):
     """Issue 5's live check: preserve a window of real footage (an export approved by rank,
     copied with a SHA-256 manifest), let retention delete the originals, and the copy still

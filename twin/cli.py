@@ -58,6 +58,8 @@ def simulate_to(path: Path, out: Path, days: float | None = None, quiet: bool = 
                 extra: dict | None = None):
     """Load, simulate and write everything for one scenario; returns the Results."""
     from twin.city import generate_city
+    from twin.pages.charts import headroom_charts
+    from twin.pages.render import HTML_NAME, write_run_html
     from twin.plots import plot_sim
     from twin.report import write_report
     from twin.results import results_from_sim, run_info, write_results, write_sim_tables
@@ -82,10 +84,12 @@ def simulate_to(path: Path, out: Path, days: float | None = None, quiet: bool = 
     out.mkdir(parents=True, exist_ok=True)
     res = results_from_sim(outcome, str(path), run_info(started, wall))
     files = write_sim_tables(outcome, out)
-    plots = plot_sim(outcome, out)
-    res.files = {**files, **{f"plot:{k}": v for k, v in plots.items()}, "report": "report.md"}
+    plots = {**headroom_charts(res, out), **plot_sim(outcome, out)}
+    res.files = {**files, **{f"plot:{k}": v for k, v in plots.items()}, "report": "report.md",
+                 "report_html": HTML_NAME}
     write_results(res, out)
     write_report(res, plots, out)
+    write_run_html(res, plots, out)
     return res
 
 
@@ -94,8 +98,8 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     out = Path(args.out) if args.out else Path("out") / path.stem
     res = simulate_to(path, out, args.days, args.quiet)
     console.print(_targets_table(res))
-    console.print(f"results: {out / 'results.json'}   report: {out / 'report.md'}   "
-                  f"({res.run.wall_s:.1f} s)")
+    console.print(f"results: {out / 'results.json'}   report: {out / 'report.html'} "
+                  f"(and report.md)   ({res.run.wall_s:.1f} s)")
     return 0 if res.passed else 1
 
 

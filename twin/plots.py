@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import matplotlib
@@ -24,41 +25,65 @@ def plot_sim(o: SimOutcome, out: Path) -> dict[str, str]:
     days = o.series["t_s"] / 86_400
     files: dict[str, str] = {}
 
-    fig, ax = plt.subplots(figsize=(9, 4.5))
+    # One small panel per pool, each on its own scale with its own disk: 18 pools in one
+    # frame with ten colours cannot be told apart.
+    n_pools = len(city.pool_names)
+    ncol = min(4, n_pools)
+    nrow = math.ceil(n_pools / ncol)
+    fig, axes = plt.subplots(nrow, ncol, figsize=(2.9 * ncol, 1.9 * nrow + 0.6), sharex=True,
+                             squeeze=False)
     for p, name in enumerate(city.pool_names):
-        line, = ax.plot(days, o.series[f"stored_bytes:{name}"] / 1e12, label=name)
+        ax = axes.flat[p]
+        stored = o.series[f"stored_bytes:{name}"] / 1e12
         cap = city.rec_disk_bytes[city.rec_pool == p].sum() / 1e12
-        ax.axhline(cap, color=line.get_color(), ls="--", lw=0.8)
-    ax.set(xlabel="day", ylabel="footage stored (TB)",
-           title="Storage per recorder pool (dashed: the pool's disk)")
-    if len(city.pool_names) <= 20:
-        ax.legend(fontsize=7, ncol=3)
+        ax.fill_between(days, stored, color="steelblue", alpha=0.35, lw=0)
+        ax.plot(days, stored, color="steelblue", lw=1)
+        ax.axhline(cap, color="crimson", lw=1)
+        peak = float(stored.max(initial=0))
+        ax.set_ylim(0, max(cap, peak) * 1.18)
+        ax.set_title(f"{name}: peak {peak:,.0f} of {cap:,.0f} TB ({100 * peak / cap:.0f} %)",
+                     fontsize=7, loc="left")
+        ax.tick_params(labelsize=6)
+    for ax in list(axes.flat)[n_pools:]:
+        ax.axis("off")
+    for ax in axes[:, 0]:
+        ax.set_ylabel("TB", fontsize=7)
+    for c in range(ncol):  # the lowest panel of each column carries the day axis
+        ax = axes[(n_pools - 1 - c) // ncol if c > (n_pools - 1) % ncol else nrow - 1, c]
+        ax.xaxis.set_tick_params(labelbottom=True)
+        ax.set_xlabel("day", fontsize=7)
+    fig.suptitle("Footage stored per recorder pool (TB; red line: the pool's disk)", fontsize=9)
     files["storage_by_pool"] = save_figure(fig, out / "storage_by_pool.png")
 
-    fig, ax = plt.subplots(figsize=(9, 4.5))
     online = o.cam_state != 0
     ingest = np.array([city.cam_mbps[online & (city.cam_district == d)].sum()
                        for d in range(len(city.district_names))])
-    x = np.arange(len(city.district_names))
-    ax.bar(x, ingest / 1e3, label="camera streams")
-    ax.scatter(x, city.district_backhaul_mbps / 1e3, color="crimson", marker="_", s=300,
-               label="backhaul capacity", zorder=3)
-    ax.set_xticks(x, city.district_names, rotation=60, ha="right", fontsize=7)
-    ax.set(ylabel="Gbps", title="Ingest per district against its backhaul")
+    order = np.argsort(-(ingest / city.district_backhaul_mbps), kind="stable")
+    fig, ax = plt.subplots(figsize=(9, 4.5))
+    x = np.arange(len(order))
+    ax.bar(x, ingest[order] / 1e3, label="camera streams (Gbps)")
+    ax.scatter(x, city.district_backhaul_mbps[order] / 1e3, color="crimson", marker="_", s=300,
+               label="backhaul capacity (Gbps)", zorder=3)
+    ax.set_xticks(x, [city.district_names[i] for i in order], rotation=60, ha="right",
+                  fontsize=7)
+    ax.set(ylabel="Gbps", title="Ingest per district against its backhaul (busiest first)")
     ax.legend()
     files["ingest_by_district"] = save_figure(fig, out / "ingest_by_district.png")
 
-    fig, (a1, a2) = plt.subplots(2, 1, figsize=(10, 6), sharex=True)
-    r = np.arange(city.n_recorders)
-    a1.bar(r, o.rec_load_mbps_max, color="tab:blue", label="peak ingest")
-    a1.plot(r, city.rec_ingest_mbps, color="crimson", lw=1, label="ingest limit")
-    a1.set(ylabel="Mbps", title="Ingest per recorder")
-    a1.legend(fontsize=8)
-    a2.bar(r - 0.2, 100 * o.rec_load_mbps_max / city.rec_ingest_mbps, width=0.4, label="ingest")
-    a2.bar(r + 0.2, 100 * o.rec_peak_bytes / city.rec_disk_bytes, width=0.4, label="disk (peak)")
-    a2.axhline(85, color="crimson", ls="--", lw=0.8, label="85 %")
-    a2.set(xlabel="recorder number", ylabel="% of limit", title="Recorder utilisation")
-    a2.legend(fontsize=8)
+    # Every recorder, sorted by how close it runs to each limit (the names of the tightest
+    # are in the headroom chart of the report).
+    fig, ax = plt.subplots(figsize=(9, 4.5))
+    rank = np.arange(1, city.n_recorders + 1)
+    for util, label in ((100 * o.rec_load_mbps_max / city.rec_ingest_mbps, "peak ingest"),
+                        (100 * o.rec_peak_bytes / city.rec_disk_bytes, "peak disk"),
+                        (100 * o.rec_streams_max / city.rec_max_streams, "most streams")):
+        ax.plot(rank, np.sort(util)[::-1], lw=1.5, label=label)
+    ax.axhline(100, color="crimson", lw=1, label="limit")
+    ax.axhline(85, color="darkorange", ls=":", lw=0.8, label="85 %")
+    ax.set(xlabel="recorders, tightest first", ylabel="% of the recorder's limit",
+           title=f"Recorder utilisation, each of {city.n_recorders} recorders sorted per limit")
+    ax.set_ylim(0, max(110.0, ax.get_ylim()[1]))
+    ax.legend(fontsize=8)
     files["recorder_utilisation"] = save_figure(fig, out / "recorder_utilisation.png")
 
     fig, ax = plt.subplots(figsize=(9, 4.5))

@@ -68,6 +68,8 @@ def write_report(res: Results, plots: dict[str, str], out: Path) -> Path:
         f"Engine `{res.engine}`, scenario `{sc.source}` (seed {sc.seed}), "
         f"{res.horizon_s / 86_400:.1f} days; run took {res.run.wall_s:.1f} s.",
         "",
+        "The same report with the answer first, for a browser or to print: `report.html`.",
+        "",
         "## Targets",
         "",
         "| target | bound | measured | verdict |",

@@ -33,6 +33,7 @@ __all__ = [
     "results_from_sim",
     "write_results",
     "read_results",
+    "shared_source",
 ]
 
 SCHEMA_VERSION = 1
@@ -45,7 +46,8 @@ class _Model(BaseModel):
 class ScenarioInfo(_Model):
     name: str
     description: str = ""
-    source: str = Field(description="Path of the scenario file, as given.")
+    source: str = Field(description="The scenario file, relative to where the command ran "
+                        "(never the machine's absolute path).")
     sha256: str = Field(description="SHA-256 of the scenario's canonical JSON.")
     seed: int
 
@@ -103,9 +105,29 @@ def _r(x: float, nd: int = 6) -> float:
     return float(round(float(x), nd))
 
 
+def shared_source(source: str | Path) -> str:
+    """A file as named in anything meant to be shared (results, reports): no machine path.
+
+    A relative name is kept as given; an absolute one inside the working directory becomes
+    relative to it (`scenarios/city-7000.yaml`), and one outside it is named by the file
+    alone (its content is pinned by the scenario's SHA-256 anyway). A `#variant` suffix (a
+    sweep point) is kept.
+    """
+    text = str(source)
+    path, sep, tail = text.partition("#")
+    p = Path(path)
+    if p.is_absolute():
+        try:
+            p = p.relative_to(Path.cwd())
+        except ValueError:
+            p = Path(p.name)
+    return p.as_posix() + sep + tail
+
+
 def scenario_info(sc: Scenario, source: str) -> ScenarioInfo:
     return ScenarioInfo(
-        name=sc.name, description=sc.description.strip(), source=source, seed=sc.seed,
+        name=sc.name, description=sc.description.strip(), source=shared_source(source),
+        seed=sc.seed,
         sha256=hashlib.sha256(sc.canonical_json().encode()).hexdigest(),
     )
 

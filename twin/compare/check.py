@@ -30,10 +30,11 @@ from twin.compare import verdict
 from twin.compare.verdict import live_only
 from twin.errors import ScenarioError
 from twin.metrics import METRICS
-from twin.results import Results, write_results
+from twin.results import Results, shared_source, write_results
 
 __all__ = ["Regression", "ScenarioCheck", "CheckReport", "scenario_files", "regressions",
-           "load_baseline", "baseline_from", "check_folder", "write_junit", "write_summary"]
+           "load_baseline", "baseline_from", "check_folder", "write_junit", "write_summary",
+           "write_pages"]
 
 BASELINE_SCHEMA = "cctv-twin/baseline"
 DEFAULT_TOLERANCE_PCT = 2.0
@@ -240,7 +241,7 @@ def write_junit(report: CheckReport, path: Path) -> Path:
     root = ET.Element("testsuites", name="twin check")
     totals = {"tests": 0, "failures": 0, "errors": 0, "skipped": 0}
     for c in report.checks:
-        suite = ET.SubElement(root, "testsuite", name=c.name, file=str(c.path))
+        suite = ET.SubElement(root, "testsuite", name=c.name, file=shared_source(c.path))
         counts = {"tests": 0, "failures": 0, "errors": 0, "skipped": 0}
         cls = f"twin.check.{c.path.stem}"
 
@@ -292,7 +293,7 @@ def write_junit(report: CheckReport, path: Path) -> Path:
 def write_summary(report: CheckReport, path: Path) -> Path:
     """A Markdown summary: one line per scenario, then every failure in full."""
     lines = [f"# twin check: {'PASS' if report.passed else 'FAIL'}", "",
-             f"Baseline `{report.baseline_path}`"
+             f"Baseline `{shared_source(report.baseline_path)}`"
              + (" (updated by this run)" if report.updated_baseline else "")
              + f", tolerance {report.tolerance_pct:g} % (relative; direction from "
              "`twin.metrics.METRICS[name].better`).", "",
@@ -333,3 +334,21 @@ def write_summary(report: CheckReport, path: Path) -> Path:
     lines.append("")
     path.write_text("\n".join(lines))
     return path
+
+
+def write_pages(report: CheckReport, out: Path) -> Path:
+    """report.html: what failed and why first, linking each scenario's own report.html
+    (beside its results.json in `out/<stem>/`, headroom charts drawn from its results)."""
+    from twin.pages.charts import headroom_charts
+    from twin.pages.render import HTML_NAME, write_check_html, write_run_html
+
+    pages: dict[str, str] = {}
+    for c in report.checks:
+        if c.results is None:
+            continue
+        folder = out / c.path.stem
+        folder.mkdir(parents=True, exist_ok=True)
+        write_run_html(c.results, headroom_charts(c.results, folder), folder, skip_live=True,
+                       back=f"../{HTML_NAME}", regressions=[r.message for r in c.regressions])
+        pages[c.path.stem] = f"{c.path.stem}/{HTML_NAME}"
+    return write_check_html(report, out, pages)

@@ -73,6 +73,8 @@ def cmd_compare(args: argparse.Namespace) -> int:
     from twin.compare.compare import compare, write_csv, write_markdown
     from twin.compare.plots import plot_comparison, plot_districts
     from twin.compare.runs import resolve_input
+    from twin.pages.charts import pool_headroom_by_variant
+    from twin.pages.render import write_compare_html
 
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -90,6 +92,11 @@ def cmd_compare(args: argparse.Namespace) -> int:
         plots["districts"] = d
     write_csv(c, out)
     write_markdown(c, out, plots)
+    pools = pool_headroom_by_variant(c.labels, [col.results for col in c.columns],
+                                     out / "pool_headroom_by_variant.png")
+    if pools:
+        plots = {"pool_headroom_by_variant": pools, **plots}
+    write_compare_html(c, plots, out)
     con = _console()
     _print_wide(_compare_table(c), 62 + sum(max(10, len(lab) + 3) for lab in c.labels))
     for m in c.missing():
@@ -98,7 +105,8 @@ def cmd_compare(args: argparse.Namespace) -> int:
         if col.failed_targets:
             con.print(f"[bold red]{col.label} FAILS[/] " + ", ".join(col.failed_targets),
                       highlight=False)
-    con.print(f"report: {out / 'comparison.md'}   table: {out / 'comparison.csv'}")
+    con.print(f"report: {out / 'report.html'} (and comparison.md)   "
+              f"table: {out / 'comparison.csv'}")
     return 0 if c.passed else 1
 
 
@@ -109,6 +117,7 @@ KEY_COLUMNS = ("recorders", "disk_total_tb", "storage_headroom_pct_min",
 
 def _write_sweep(s, out: Path) -> None:
     from twin.compare.plots import plot_sweep
+    from twin.pages.render import write_sweep_html
     from twin.results import write_results
 
     paths = [p.path for p in s.params]
@@ -137,8 +146,10 @@ def _write_sweep(s, out: Path) -> None:
                      + f" | {verdict} | " + " | ".join(f"{p.results.metrics.get(k, '-'):,.6g}"
                                                       if k in p.results.metrics else "-"
                                                       for k in keys) + " |")
-    lines += ["", f"![sweep]({png})", ""]
+    lines += ["", f"![sweep]({png})", "",
+              "The same with the answer first, for a browser or to print: `report.html`.", ""]
     (out / "sweep.md").write_text("\n".join(lines))
+    write_sweep_html(s, {"sweep": png}, out, keys)
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:
@@ -176,13 +187,14 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     else:
         con.print("smallest deployment meeting every target: [bold]" + ", ".join(
             f"{k}={v}" for k, v in best.values.items()) + f"[/] ({best.name})", highlight=False)
-    con.print(f"table: {out / 'sweep.csv'}   report: {out / 'sweep.md'}   plot: {out / 'sweep.png'}")
+    con.print(f"table: {out / 'sweep.csv'}   report: {out / 'report.html'} (and sweep.md)   "
+              f"plot: {out / 'sweep.png'}")
     return 0 if best is not None else 1
 
 
 # ------------------------------------------------------------------ check
 def cmd_check(args: argparse.Namespace) -> int:
-    from twin.compare.check import check_folder, write_junit, write_summary
+    from twin.compare.check import check_folder, write_junit, write_pages, write_summary
 
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -208,6 +220,7 @@ def cmd_check(args: argparse.Namespace) -> int:
                               args.jobs)
     write_junit(report, out / "junit.xml")
     write_summary(report, out / "summary.md")
+    write_pages(report, out)
     for c in report.checks:
         if c.error:
             con.print(f"[red]error:[/] {c.error}", highlight=False)
@@ -222,7 +235,8 @@ def cmd_check(args: argparse.Namespace) -> int:
         con.print(f"baseline written: {report.baseline_path} (commit it with the change that "
                   "moved the metrics)")
     con.print(f"{'PASS' if report.passed else 'FAIL'}: {len(report.checks)} scenarios; "
-              f"junit: {out / 'junit.xml'}   summary: {out / 'summary.md'}")
+              f"report: {out / 'report.html'}   junit: {out / 'junit.xml'}   "
+              f"summary: {out / 'summary.md'}")
     return report.exit_code
 
 

@@ -14,6 +14,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 from twin.figures import save_figure  # noqa: E402
 import numpy as np  # noqa: E402
 
+from twin.pages.charts import variant_colours  # noqa: E402
+
 if TYPE_CHECKING:
     from twin.compare.compare import Comparison
     from twin.compare.sweep import SweepResult
@@ -35,6 +37,7 @@ def plot_comparison(c: Comparison, out: Path) -> str:
     that metric is red, and a bound shared by every variant is drawn dashed."""
     from twin.compare.compare import DRILL_WORDS
 
+    colours = variant_colours(c.labels)
     names = [r.metric for r in c.rows]
     shown = [m for m in BAR_METRICS if m in names]
     # other drill metrics only when some run measured a loss (an all-zero panel says nothing)
@@ -48,7 +51,14 @@ def plot_comparison(c: Comparison, out: Path) -> str:
         row = c.row(m)
         vals = [np.nan if v is None else v for v in row.values]
         fails = [m in col.failed_targets for col in c.columns]
-        ax.bar(x, vals, color=["crimson" if f else "tab:blue" for f in fails])
+        # Each variant its own colour (as in every plot of the comparison); a failure is
+        # hatched with a red edge, so the colour still says which variant it is.
+        ax.bar(x, vals, color=[colours[lab] for lab in c.labels],
+               edgecolor=["crimson" if f else "none" for f in fails],
+               linewidth=[2 if f else 0 for f in fails])
+        for xi, v, f in zip(x, vals, fails):
+            if f and not np.isnan(v):
+                ax.bar([xi], [v], color="none", edgecolor="crimson", hatch="///", linewidth=0)
         bounds = {(t.min, t.max) for col in c.columns for t in col.results.targets if t.metric == m}
         if len(bounds) == 1:
             lo, hi = bounds.pop()
@@ -60,8 +70,8 @@ def plot_comparison(c: Comparison, out: Path) -> str:
         ax.tick_params(axis="y", labelsize=7)
     for ax in list(axes.flat)[len(shown):]:
         ax.axis("off")
-    fig.suptitle("Variants side by side (red: the variant fails a target on this metric; "
-                 "dashed: the target)", fontsize=9)
+    fig.suptitle("Variants side by side, one colour each (red hatched: the variant fails a "
+                 "target on this metric; dashed: the target)", fontsize=9)
     return save_figure(fig, out / "metrics.png")
 
 
@@ -79,13 +89,15 @@ def plot_districts(c: Comparison, out: Path) -> str | None:
               ("backhaul_util_pct", 1.0, "backhaul load (% of capacity)"))
     fig, axes = plt.subplots(3, 1, figsize=(min(16, max(9, 0.15 * len(districts) * len(c.columns))), 9),
                              sharex=True)
+    colours = variant_colours(c.labels)
     x = np.arange(len(districts))
     w = 0.8 / len(c.columns)
     for ax, (key, scale, title) in zip(axes, panels):
         for i, col in enumerate(c.columns):
             by = {d.get("district"): d.get(key) for d in col.results.per_district}
             vals = [np.nan if by.get(n) is None else by[n] / scale for n in districts]
-            ax.bar(x - 0.4 + w * (i + 0.5), vals, width=w, label=col.label)
+            ax.bar(x - 0.4 + w * (i + 0.5), vals, width=w, label=col.label,
+                   color=colours[col.label])
         ax.set_ylabel(title, fontsize=8)
     axes[0].legend(fontsize=7, ncol=min(4, len(c.columns)))
     axes[-1].set_xticks(x, districts, rotation=60, ha="right", fontsize=7)

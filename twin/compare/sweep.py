@@ -35,7 +35,7 @@ import yaml
 from twin.compare.runs import run_scenario_data
 from twin.compare.verdict import failed_targets, passed
 from twin.errors import ScenarioError, TwinError
-from twin.results import Results
+from twin.results import Results, shared_source
 from twin.scenario import parse_scenario
 
 __all__ = ["Param", "Variant", "SweepPoint", "SweepResult", "parse_param", "set_path",
@@ -246,6 +246,6 @@ def sweep(scenario_path: str | Path, params: list[Param], backend: str = "ray",
         raise ScenarioError(f"{p}: no such scenario file; check the path (see scenarios/)") from None
     parse_scenario(base, str(p))  # the base itself must be valid before any --param
     variants = expand(base, params, str(p))
-    results = run_variants(variants, str(p), backend, days, progress)
+    results = run_variants(variants, shared_source(p), backend, days, progress)
     points = tuple(SweepPoint(v.name, v.values, r) for v, r in zip(variants, results))
-    return SweepResult(str(p), tuple(params), points)
+    return SweepResult(shared_source(p), tuple(params), points)

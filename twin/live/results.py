@@ -14,6 +14,8 @@ from twin.figures import save_figure  # noqa: E402
 
 from twin.live.measure import LiveMeasures  # noqa: E402
 from twin.live.run import LiveOutcome  # noqa: E402
+from twin.pages.charts import headroom_charts  # noqa: E402
+from twin.pages.render import HTML_NAME, write_run_html  # noqa: E402
 from twin.report import write_report  # noqa: E402
 from twin.results import Results, RunInfo, judge, scenario_info, write_csv, write_results  # noqa: E402
 
@@ -201,11 +203,14 @@ def write_live_outputs(o: LiveOutcome, m: LiveMeasures, source: str, run: RunInf
     res = live_results(o, m, source, run)
     files = _tables(o, m, out)
     plots = _plots(o, m, out)
+    plots = {**headroom_charts(res, out), **plots}
     res.files = {**files, **{f"plot:{k}": v for k, v in plots.items()}, "report": "report.md",
-                 "catalog": "live/catalog.sqlite", "segments_root": "live/segments"}
+                 "report_html": HTML_NAME, "catalog": "live/catalog.sqlite",
+                 "segments_root": "live/segments"}
     write_results(res, out)
     path = write_report(res, plots, out)
     text = path.read_text().replace(
         f"{res.horizon_s / 86_400:.1f} days;", f"{res.horizon_s:.0f} s of wall-clock recording;")
     path.write_text(text + _live_section(o, m))
+    write_run_html(res, plots, out)
     return res

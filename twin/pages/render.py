@@ -1,0 +1,241 @@
+"""Writing report.html: one self-contained page per command (run, compare, sweep, check).
+
+Every page opens on the answer (the verdict line, what missed and by how much, what is
+closest to its limit), then the plots, then the full tables folded, then the scenario as
+run. Plots are embedded as base64 PNG, styles inline, no script or font from elsewhere, so
+the file opens offline, from a mail attachment or a CI artefact, and prints (print CSS;
+folded tables open for printing). Templates are Jinja2 with autoescaping on: every name and
+value from a scenario is escaped.
+"""
+
+from __future__ import annotations
+
+import base64
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import jinja2
+
+from twin.metrics import METRICS
+from twin.pages.summary import bound_text, fmt, summarise
+from twin.results import Results, shared_source
+
+if TYPE_CHECKING:
+    from twin.compare.check import CheckReport
+    from twin.compare.compare import Comparison
+    from twin.compare.sweep import SweepResult
+
+__all__ = ["write_run_html", "write_compare_html", "write_sweep_html", "write_check_html",
+           "data_uri", "HTML_NAME", "PLOT_TITLES"]
+
+HTML_NAME = "report.html"
+
+#: Headings for plots by role (a role not listed gets its name in words).
+PLOT_TITLES = {
+    "pool_headroom": "Disk headroom per recorder pool",
+    "district_headroom": "Backhaul headroom per district",
+    "recorder_headroom": "The tightest recorders",
+    "storage_by_pool": "Footage stored over time, one panel per pool",
+    "ingest_by_district": "Ingest per district against its backhaul",
+    "recorder_utilisation": "Every recorder's utilisation, sorted",
+    "segments": "Segments written, deleted and dropped",
+    "cameras_unrecorded": "Cameras unrecorded over time, faults marked",
+    "gap_distribution": "Largest gap per affected camera",
+    "recorder_load_faults": "Recorder load before and after the faults",
+    "coverage": "Footage recorded per camera, faults marked",
+    "cpu_per_camera": "CPU per camera",
+    "metrics": "Key metrics, variants side by side",
+    "districts": "Per district, variants side by side",
+    "pool_headroom_by_variant": "Disk used per pool, variants side by side",
+    "sweep": "Sweep response",
+}
+#: Shown first, in this order, when present: a fault's time line (what a drill is about),
+#: then headroom, then the time series.
+PLOT_ORDER = ("cameras_unrecorded", "coverage", "pool_headroom", "district_headroom",
+              "recorder_headroom", "storage_by_pool")
+
+_env = jinja2.Environment(
+    loader=jinja2.PackageLoader("twin.pages", "templates"),
+    autoescape=True, undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True,
+    keep_trailing_newline=True,
+)
+_env.filters["fmt"] = fmt
+_env.globals["bound_text"] = bound_text
+
+
+def data_uri(path: Path) -> str:
+    """A PNG (or SVG) file as a data: URI, so the page needs no file beside it."""
+    mime = "image/svg+xml" if path.suffix.lower() == ".svg" else "image/png"
+    return f"data:{mime};base64," + base64.b64encode(path.read_bytes()).decode("ascii")
+
+
+def _plots(plots: dict[str, str], folder: Path) -> list[dict[str, str]]:
+    roles = [r for r in PLOT_ORDER if r in plots] + [r for r in plots if r not in PLOT_ORDER]
+    return [{"role": r, "title": PLOT_TITLES.get(r, r.replace("_", " ")), "file": plots[r],
+             "src": data_uri(folder / plots[r])} for r in roles]
+
+
+def _metric_rows(res: Results) -> list[dict[str, Any]]:
+    targeted = {t.metric: t for t in res.targets}
+    rows = []
+    for k, v in res.metrics.items():
+        info = METRICS.get(k)
+        t = targeted.get(k)
+        rows.append({"metric": k, "value": fmt(v), "unit": info.unit if info else "",
+                     "meaning": info.description if info else "",
+                     "target": bound_text(t) if t else "",
+                     "passed": None if t is None else t.passed})
+    return rows
+
+
+def _table(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    cols: list[str] = []
+    for r in rows:
+        cols += [c for c in r if c not in cols]
+    return {"cols": cols, "rows": [[_cell(r.get(c)) for c in cols] for r in rows]}
+
+
+def _cell(v: Any) -> str:
+    if isinstance(v, bool) or v is None:
+        return "" if v is None else ("yes" if v else "no")
+    if isinstance(v, (int, float)):
+        return fmt(float(v))
+    if isinstance(v, (list, dict)):
+        s = str(v)
+        return s if len(s) <= 120 else s[:117] + "..."
+    return str(v)
+
+
+def _event_rows(res: Results, cap: int = 300) -> list[dict[str, Any]]:
+    rows = []
+    for e in res.events[:cap]:
+        detail = {k: v for k, v in e.items() if k not in ("t_s", "kind")}
+        rows.append({"t_s": fmt(float(e.get("t_s", 0))), "kind": e.get("kind", ""),
+                     "detail": _cell(detail)})
+    return rows
+
+
+def _horizon(res: Results) -> str:
+    h = res.horizon_s
+    if res.engine == "live":
+        return f"{h:,.0f} s of wall-clock recording"
+    return f"{h / 86_400:,.1f} simulated days" if h >= 86_400 else f"{h / 3600:,.1f} simulated hours"
+
+
+def run_context(res: Results, plots: dict[str, str], folder: Path, skip_live: bool = False,
+                back: str | None = None, regressions: list[str] | None = None) -> dict[str, Any]:
+    """What the run page shows, as plain data (also used by tests)."""
+    s = summarise(res, skip_live)
+    regressions = list(regressions or [])
+    verdict = s.verdict
+    if regressions:  # `twin check`: worse than the baseline fails the scenario too
+        verdict = (verdict.replace(": PASS: ", ": FAIL: ", 1)
+                   + f"; {len(regressions)} metrics worse than the baseline")
+    tables = {}
+    for key, title in (("per_pool", "Pools"), ("per_district", "Districts"),
+                       ("per_recorder", "Recorders")):
+        rows = getattr(res, key)
+        if rows:
+            tables[title] = _table(rows)
+    passed = s.passed and not regressions
+    return {
+        "title": f"{res.scenario.name}: {'PASS' if passed else 'FAIL'}", "verdict": verdict,
+        "passed": passed, "regressions": regressions,
+        "res": res, "s": s, "plots": _plots(plots, folder),
+        "metric_rows": _metric_rows(res), "tables": tables, "events": _event_rows(res),
+        "n_events": len(res.events), "horizon": _horizon(res), "back": back,
+        "files": sorted(res.files.items()),
+    }
+
+
+def _write(template: str, ctx: dict[str, Any], out: Path, name: str = HTML_NAME) -> Path:
+    path = out / name
+    path.write_text(_env.get_template(template).render(**ctx), encoding="utf-8")
+    return path
+
+
+def write_run_html(res: Results, plots: dict[str, str], out: Path, skip_live: bool = False,
+                   back: str | None = None, regressions: list[str] | None = None) -> Path:
+    """report.html of one run (simulate, live, or one scenario of `twin check`); `plots`
+    are file names in `out`; `back` links a parent page (check's summary); `regressions`
+    are check's lines for the metrics worse than the baseline."""
+    return _write("run.html.j2", run_context(res, plots, out, skip_live, back, regressions),
+                  out)
+
+
+def write_compare_html(c: Comparison, plots: dict[str, str], out: Path) -> Path:
+    from twin.pages.charts import variant_colours
+
+    colours = {lab: "#%02x%02x%02x" % tuple(int(255 * x) for x in rgba[:3])
+               for lab, rgba in variant_colours(c.labels).items()}
+    variants = []
+    for col in c.columns:
+        s = summarise(col.results, skip_live=True)
+        variants.append({"label": col.label, "colour": colours[col.label], "res": col.results,
+                         "s": s, "passed": col.passed})
+    rows = []
+    for row in c.rows:
+        cells = []
+        for i, v in enumerate(row.values):
+            verdict = row.verdict(i) if i else ""
+            cells.append({"v": fmt(v) if v is not None else "-", "verdict": verdict})
+        rows.append({"metric": row.metric, "unit": row.unit, "better": row.better,
+                     "cells": cells})
+    ctx = {"title": f"Comparison: {' vs '.join(c.labels)}: {'PASS' if c.passed else 'FAIL'}",
+           "c": c, "variants": variants, "rows": rows, "missing": c.missing(),
+           "plots": _plots(plots, out)}
+    return _write("compare.html.j2", ctx, out)
+
+
+def write_sweep_html(s: SweepResult, plots: dict[str, str], out: Path,
+                     keys: list[str]) -> Path:
+    best = s.smallest()
+    points = []
+    for p in s.points:
+        points.append({"p": p, "best": p is best,
+                       "metrics": [fmt(p.results.metrics.get(k)) if k in p.results.metrics
+                                   else "-" for k in keys],
+                       "misses": summarise(p.results, skip_live=True).misses})
+    n_ok = sum(1 for p in s.points if p.passed)
+    ctx = {"title": f"Sweep of {s.base}", "s": s, "best": best, "points": points, "keys": keys,
+           "n_ok": n_ok, "plots": _plots(plots, out),
+           "best_summary": summarise(best.results, skip_live=True) if best else None}
+    return _write("sweep.html.j2", ctx, out)
+
+
+def write_check_html(report: CheckReport, out: Path, pages: dict[str, str]) -> Path:
+    """The check's page: what failed and why first, each scenario linking its own page
+    (`pages`: scenario file stem -> link relative to `out`)."""
+    failures = []
+    for c in report.checks:
+        link = pages.get(c.path.stem)
+        if c.error is not None:
+            failures.append({"scenario": c.path.name, "kind": "invalid scenario", "metric": "",
+                             "bound": "", "value": c.error, "link": link})
+            continue
+        for t in c.failed_targets:
+            failures.append({"scenario": c.name, "kind": "target", "metric": t.metric,
+                             "bound": bound_text(t), "value": fmt(t.value, t.unit),
+                             "link": link})
+        for r in c.regressions:
+            info = METRICS.get(r.metric)
+            unit = info.unit if info else ""
+            failures.append({"scenario": c.name, "kind": "regression", "metric": r.metric,
+                             "bound": f"baseline {fmt(r.baseline, unit)} "
+                                      f"({info.better if info else 'lower'} is better, "
+                                      f"tolerance {r.tolerance_pct:g} %)",
+                             "value": "no longer reported" if r.value is None
+                             else fmt(r.value, unit), "link": link})
+    rows = []
+    for c in report.checks:
+        s = summarise(c.results, skip_live=True) if c.results is not None else None
+        rows.append({"c": c, "s": s, "link": pages.get(c.path.stem),
+                     "limit": s.limits[0] if s and s.limits else None})
+    n_bad = sum(1 for c in report.checks if not c.passed)
+    verdict = (f"twin check: PASS: {len(report.checks)} scenarios meet their targets and "
+               "the baseline" if report.passed else
+               f"twin check: FAIL: {n_bad} of {len(report.checks)} scenarios "
+               f"({len(failures)} problems)")
+    ctx = {"title": verdict, "verdict": verdict, "report": report, "failures": failures,
+           "rows": rows, "baseline": shared_source(report.baseline_path)}
+    return _write("check.html.j2", ctx, out)
