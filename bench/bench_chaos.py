@@ -23,7 +23,6 @@ import os
 import signal
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -132,13 +131,15 @@ def summary(chaos: dict, quiet: dict) -> dict:
 
 
 def report(minutes: float, seed: int) -> dict:
-    with tempfile.TemporaryDirectory(prefix="twin-chaos-") as d:
-        tmp = Path(d)
-        quiet = run_chaos(min(minutes, 2.0), seed, tmp, kills=False)
-        chaos = run_chaos(minutes, seed, tmp)
-        s = summary(chaos, quiet)
+    """Both runs are kept under out/bench-chaos/ (results, faults.csv, the kills logged)."""
+    tmp = ROOT / "out" / "bench-chaos" / time.strftime("%Y%m%d-%H%M%S")
+    tmp.mkdir(parents=True, exist_ok=True)
+    quiet = run_chaos(min(minutes, 2.0), seed, tmp, kills=False)
+    chaos = run_chaos(minutes, seed, tmp)
+    (tmp / "kills.json").write_text(json.dumps(chaos["injected"], indent=1))
+    s = summary(chaos, quiet)
     print(f"\nchaos, {minutes:g} min of the live trial, seed {seed}, load average "
-          f"{os.getloadavg()[0]:.2f}")
+          f"{os.getloadavg()[0]:.2f}; runs kept in {tmp.relative_to(ROOT)}")
     print(json.dumps(s, indent=1))
     return s
 
