@@ -80,7 +80,10 @@ def _locked(fn: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Names
 
     def run(args: argparse.Namespace) -> int:
         with locked(Path(args.run_dir) / DESK_DIR):
-            return fn(args)
+            try:
+                return fn(args)
+            except ValueError as exc:  # the core's word on a bad input (e.g. --at going back)
+                raise EvidenceError(str(exc)) from None
 
     return run
 
