@@ -9,12 +9,21 @@ Pure functions and value objects; nothing here starts a process. The policy the 
   read (and the recorder may use playback); ``admin`` may use the API and metrics, from
   127.0.0.1 only.
 - Only the configured camera paths exist: a publish to any other path is refused.
+- A path in use cannot be taken over: ``overridePublisher: false``, so a second publisher (even
+  with the camera's own login) is refused while the first is live.
 
-Passwords are generated per run with :func:`secrets.token_hex` and never appear in a repr.
+Passwords are generated per run with :func:`secrets.token_hex` and never appear in a repr,
+nor in the configuration: it stores ``sha256:<base64 of SHA-256(password)>``, which MediaMTX
+checks a login against (``conf.Credential``), so neither the file nor the Control API
+(``/v3/config/global/get``) shows a password. A fast hash is enough here: each password is
+128 random bits, so there is nothing to guess from its hash (a chosen password would need a
+slow KDF, e.g. MediaMTX's ``argon2:``).
 """
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import re
 import secrets
 import socket
@@ -33,6 +42,7 @@ __all__ = [
     "Endpoints",
     "make_credentials",
     "free_ports",
+    "hashed_credential",
     "build_config",
     "render_config",
 ]
@@ -162,10 +172,15 @@ def free_ports(count: int, host: str = _LOCALHOST) -> tuple[int, ...]:
             s.close()
 
 
+def hashed_credential(secret: str) -> str:
+    """``sha256:`` + base64(SHA-256(secret)): the hashed form MediaMTX accepts for a login."""
+    return "sha256:" + base64.b64encode(hashlib.sha256(secret.encode("utf-8")).digest()).decode()
+
+
 def _user(login: Login, permissions: Iterable[dict[str, str]], ips: list[str]) -> dict[str, Any]:
     return {
         "user": login.user,
-        "pass": login.password,
+        "pass": hashed_credential(login.password),
         "ips": ips,
         "permissions": list(permissions),
     }
@@ -214,11 +229,11 @@ def build_config(
         "hls": False,
         "webrtc": False,
         "srt": False,
-        "pathDefaults": {"source": "publisher", "overridePublisher": True, "record": False},
+        "pathDefaults": {"source": "publisher", "overridePublisher": False, "record": False},
         "paths": {path: {} for path in credentials.paths},
     }
 
 
 def render_config(config: dict[str, Any]) -> str:
-    """YAML text of a config from :func:`build_config` (it holds passwords: write it 0600)."""
+    """YAML text of a config from :func:`build_config` (password hashes only; still 0600)."""
     return yaml.safe_dump(config, sort_keys=False, default_flow_style=False)
