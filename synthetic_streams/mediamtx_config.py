@@ -177,19 +177,25 @@ def hashed_credential(secret: str) -> str:
     return "sha256:" + base64.b64encode(hashlib.sha256(secret.encode("utf-8")).digest()).decode()
 
 
-def _user(login: Login, permissions: Iterable[dict[str, str]], ips: list[str]) -> dict[str, Any]:
+def _user(login: Login, permissions: Iterable[dict[str, str]], ips: list[str],
+          hashed: bool) -> dict[str, Any]:
     return {
         "user": login.user,
-        "pass": hashed_credential(login.password),
+        "pass": hashed_credential(login.password) if hashed else login.password,
         "ips": ips,
         "permissions": list(permissions),
     }
 
 
 def build_config(
-    credentials: Credentials, endpoints: Endpoints, *, log_level: str = "info"
+    credentials: Credentials, endpoints: Endpoints, *, log_level: str = "info",
+    hashed: bool = True,
 ) -> dict[str, Any]:
-    """The MediaMTX configuration (as a dict) for ``credentials.paths`` at ``endpoints``."""
+    """The MediaMTX configuration (as a dict) for ``credentials.paths`` at ``endpoints``.
+
+    Passwords are stored hashed; ``hashed=False`` writes them in plain text, only for the
+    config of an external server whose logins the twin reads back from it
+    (``live.mediamtx.config``): keep such a file 0600 and outside any run folder."""
     if endpoints.host != _LOCALHOST:
         raise MediaServerError(
             f"host {endpoints.host!r} is not allowed for a server the twin starts; expected "
@@ -197,7 +203,7 @@ def build_config(
         )
     h = endpoints.host
     users = [
-        _user(login, [{"action": "publish", "path": path}], [])
+        _user(login, [{"action": "publish", "path": path}], [], hashed)
         for path, login in credentials.publishers
     ]
     users.append(
@@ -205,10 +211,11 @@ def build_config(
             credentials.recorder,
             [{"action": "read", "path": ""}, {"action": "playback", "path": ""}],
             [],
+            hashed,
         )
     )
-    users.append(_user(credentials.analyser, [{"action": "read", "path": ""}], []))
-    users.append(_user(credentials.admin, [{"action": "api"}, {"action": "metrics"}], [h]))
+    users.append(_user(credentials.analyser, [{"action": "read", "path": ""}], [], hashed))
+    users.append(_user(credentials.admin, [{"action": "api"}, {"action": "metrics"}], [h], hashed))
     return {
         "logLevel": log_level,
         "logDestinations": ["stdout"],
