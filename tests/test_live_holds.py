@@ -169,3 +169,41 @@ def test_an_edited_case_plan_is_caught_before_anything_is_copied(tmp_path: Path,
     assert "the plan was edited" in " ".join(capsys.readouterr().err.split())
     assert not (run / "evidence" / "cases" / "case-9" / "copies").exists()
     store.close()
+
+
+def test_a_hold_lifted_by_editing_the_catalog_is_kept_and_deleted_rows_stop_the_sweep(
+        tmp_path: Path) -> None:
+    import sqlite3
+
+    import pytest
+
+    from twin.errors import EvidenceError
+    from twin.live.sweeper import Sweeper
+
+    run = tmp_path / "run"
+    root, db = run / "live" / "segments", run / "live" / "catalog.sqlite"
+    store = LiveStore(db)
+    keys = [_segment(store, root, "c1", "r1", 6.0 * k, 6.0) for k in range(4)]
+    make_desk(run, at=0.0)
+    assert ev("preserve", run, "--at", 10, "--officer", "pc-1", "--case", "case-1",
+              "--camera", "c1", "--from", 0, "--to", 6) == 0
+    # The insider marks the hold released straight in the SQLite file.
+    con = sqlite3.connect(db)
+    con.execute("UPDATE holds SET released_at = 11 WHERE case_id = 'case-1'")
+    con.commit()
+    sweeper = Sweeper(db, root, ["c1"], ["r1"], RETENTION_S, 100, desk_dir=run / "evidence",
+                      clock=lambda: 100.0)
+    try:
+        report = sweeper.sweep(1000.0)
+        assert set(report.deleted_keys) == set(keys[1:]) and report.held_segments == 1
+        assert (root / "r1" / keys[0]).exists()
+        # Rows deleted outright: the sweep stops, nothing is deleted.
+        con.execute("DELETE FROM holds")
+        con.commit()
+        with pytest.raises(EvidenceError, match="rows were deleted from the catalog"):
+            sweeper.sweep(2000.0)
+        assert (root / "r1" / keys[0]).exists()
+    finally:
+        con.close()
+        sweeper.close()
+        store.close()

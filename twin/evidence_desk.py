@@ -52,6 +52,7 @@ from twin.core.audit import (
     verify,
 )
 from twin.core.evidence import (
+    HOLD_PREFIX,
     CaseState,
     EvidenceLocker,
     PreservationPlan,
@@ -668,7 +669,12 @@ def _sync_holds(locker: EvidenceLocker, case_id: str, db: Path, now: float) -> N
     store = LiveStore(db)
     try:
         current = {h.hold_id: h for h in store.holds(case_id=case_id)}
-        wanted = set(locker.holds_by_id())
+        wanted = {h: v for h, v in locker.holds_by_id().items()
+                  if h.startswith(HOLD_PREFIX) and json.loads(h[len(HOLD_PREFIX):])[0] == case_id}
+        # Place before releasing (what is still pending after a partial copy), so nothing is
+        # ever unheld.
+        store.place_holds(case_id, [(h, cam, iv.start_s, iv.end_s) for h, (cam, iv)
+                                    in wanted.items() if h not in current], now)
         store.release_holds([h for h in current if h not in wanted], now)
     finally:
         store.close()

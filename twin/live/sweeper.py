@@ -17,7 +17,10 @@ with the keyed anchor moved after it. A trail that does not verify stops the swe
 anything is deleted: no deletion goes unaudited.
 
 Holds live in SQLite, not in this object: a sweeper restarted (or killed with `kill -9` and
-started again) reads them back before its first sweep, so held footage is never due.
+started again) reads them back before its first sweep, so held footage is never due. With a
+desk trail, the rows are checked against it: a case the trail has open keeps all its hold
+rows, even one marked released in the file, and a case with hold rows missing stops the
+sweep, so an edit of catalog.sqlite cannot lift a hold the desk did not lift.
 
 A stop between 1 and 3 leaves rows in `deleting`; :meth:`LiveStore.recover` (run when a
 sweeper starts) finishes them and audits them as one DELETION entry of their own, so the store
@@ -41,7 +44,8 @@ from twin.core.sweep import RetentionSweep
 from twin.core.types import Interval, SegmentRef
 from twin.desk_trail import locked, open_trail, save
 from twin.keys import audit_key
-from twin.live.store import LiveStore
+from twin.errors import EvidenceError
+from twin.live.store import HoldRow, LiveStore
 
 __all__ = ["SweepReport", "Sweeper"]
 
@@ -112,10 +116,12 @@ class Sweeper:
         now = float(self._clock())
         return max(now, trail.entries[-1].at_s) if len(trail) else now
 
-    def sync(self) -> None:
-        """Take in the segments recorded since the last call, and the holds as stored now."""
+    def sync(self, trail: AuditTrail | None = None) -> None:
+        """Take in the segments recorded since the last call, and the holds as stored now
+        (checked against the desk `trail`, if given: `_holds_per_trail`)."""
         self._last_id, _ = self.store.sync_into(self.catalog, self._cam, self._rec, self._last_id)
-        wanted = {h.hold_id: h for h in self.store.holds()}
+        wanted = self._holds_per_trail(trail) if trail is not None else {
+            h.hold_id: h for h in self.store.holds()}
         current = self.catalog.holds
         for hid, h in wanted.items():  # place before releasing, so nothing is ever unheld
             if hid not in current and h.camera in self._cam:
@@ -125,6 +131,29 @@ class Sweeper:
         for hid in current:
             if hid not in wanted:
                 self.catalog.release(hid)
+
+    def _holds_per_trail(self, trail: AuditTrail) -> dict[str, HoldRow]:
+        """The store's holds, unless the trail says otherwise: every hold row of a case the
+        trail has open (preserved, not yet copied or released) is kept, released or not, and a
+        case whose hold rows are fewer than its PRESERVATION entry placed stops the sweep. So
+        an edit of catalog.sqlite cannot lift a hold the desk did not lift."""
+        cases: dict[str, int] = {}
+        for e in trail.entries:
+            if e.kind is AuditKind.PRESERVATION and "holds" in e.details:
+                cases[e.subject] = int(e.details["holds"])
+            elif (e.kind is AuditKind.COPY and e.details.get("complete")) or \
+                    e.kind is AuditKind.RELEASE:
+                cases.pop(e.subject, None)
+        wanted = {h.hold_id: h for h in self.store.holds()}
+        for case_id, placed in cases.items():
+            rows = self.store.holds(case_id=case_id, active=False)
+            if len(rows) < placed:
+                raise EvidenceError(
+                    f"{self.store.path}: case {case_id!r} has {len(rows)} hold row(s) but the "
+                    f"desk placed {placed}: rows were deleted from the catalog; nothing is swept "
+                    "until they are restored from a trusted copy")
+            wanted.update((h.hold_id, h) for h in rows)
+        return wanted
 
     def hold(self, hold_id: str, camera: str, start_s: float, end_s: float, now_s: float) -> int:
         """Hold a camera's footage in [start_s, end_s) from deletion: a row in the store (so
@@ -153,13 +182,14 @@ class Sweeper:
 
     def sweep(self, now_s: float) -> SweepReport:
         """Delete every segment due at `now_s` (run clock; up to the batch bound), audited."""
-        self.sync()
-        c = self.catalog
-        held = int(((c.col("held") > 0) & (c.col("first") < c.col("n"))).sum())
         if self.desk_dir is None:
+            self.sync()
+            held = self._held()
             done = self.retention.sweep(now_s, delete=self._delete)
         else:
             with self._trail() as trail:
+                self.sync(trail)
+                held = self._held()
                 done = self.retention.sweep(now_s, delete=self._delete, trail=trail,
                                             audit_at_s=self._at(trail), run_clock_s=float(now_s))
         plan, refs = done.plan, done.deleted
@@ -167,6 +197,10 @@ class Sweeper:
                            int(sum(r.bytes for r in refs)), plan.overdue_after, done.oldest_age_s,
                            done.carried_out["missing_files"], held,
                            done.audit.seq if done.audit is not None else None)
+
+    def _held(self) -> int:
+        c = self.catalog
+        return int(((c.col("held") > 0) & (c.col("first") < c.col("n"))).sum())
 
     def close(self) -> None:
         self.store.close()
