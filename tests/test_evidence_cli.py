@@ -12,7 +12,7 @@ import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tests.desk import POLICY_SCENARIO, ev, make_desk
+from tests.desk import ev, make_desk
 from tests.helpers import BASE
 from tests.test_evidence_sim import RANKS as RANKS_ALL
 from tests.test_evidence_sim import evidence

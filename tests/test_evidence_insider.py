@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.desk import ev, make_desk
+from tests.desk import ev
 from tests.test_evidence_cli import live_run  # noqa: F401 - the fixture
 from twin.core.audit import AuditKind, AuditTrail, parse_jsonl
 from twin.core.signing import sign_entry

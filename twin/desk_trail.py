@@ -26,7 +26,7 @@ import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-from twin.core.audit import AuditAnchor, AuditEntry, AuditTrail, parse_jsonl, verify
+from twin.core.audit import AuditAnchor, AuditEntry, AuditTrail, parse_jsonl
 from twin.core.signing import anchor_mac
 from twin.errors import AuditError, EvidenceError
 

@@ -37,7 +37,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from twin.core.access import Action
+from twin.core.access import Action, Officer
 from twin.core.audit import AuditKind
 from twin.core.officers import OfficerRegister
 from twin.core.signing import load_public_key, public_key_b64
@@ -88,7 +88,7 @@ def _locked(fn: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Names
     return run
 
 
-def _sign_in(d: Desk, args: argparse.Namespace, now: float, attempt: str):
+def _sign_in(d: Desk, args: argparse.Namespace, now: float, attempt: str) -> Officer:
     """The acting officer, from the register (AccessDenied, audited, if not who they claim)."""
     private = load_officer_key(args.officer, args.key, Path(args.run_dir))
     officer = authenticate(d, args.officer, private, now, attempt)

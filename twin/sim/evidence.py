@@ -53,7 +53,7 @@ import numpy as np
 from simpy import Event
 
 from twin.core.access import AccessDesk, AccessPolicy, AccessRequest, Action, Officer, RequestState
-from twin.core.audit import AuditKind, AuditTrail, verify
+from twin.core.audit import AuditTrail, verify
 from twin.core.evidence import CaseState, EvidenceLocker, PreservationRequest, plan_preservation
 from twin.core.types import Interval, SegmentRef
 from twin.errors import AccessDenied, AuditError
