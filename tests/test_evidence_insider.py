@@ -231,3 +231,37 @@ def test_keys_inside_the_run_folder_are_refused(live_run, capsys, monkeypatch): 
     monkeypatch.setenv("CCTV_TWIN_AUDIT_KEY", str(run / "audit.key"))
     assert ev("status", run) == 3
     assert "is inside the run folder" in err(capsys)
+
+
+def test_a_writer_killed_between_append_and_anchor_leaves_a_trail_that_still_works(
+        live_run, capsys):  # noqa: F811
+    """A sweeper killed with kill -9 after appending its DELETION line (and half of a next
+    one) but before moving the anchor: the vouched-for tail is kept, the torn line cut; an
+    unvouched tail line is not accepted."""
+    from twin.core.signing import mac_entry
+
+    run = live_run
+    folder = run / "evidence"
+    entries = trail_of(run)
+    trail = AuditTrail.from_entries(entries)
+    key = audit_key()
+    trail.signer = lambda e: mac_entry(key, e)
+    trail.append(entries[-1].at_s + 1, AuditKind.DELETION, "sweeper", "retention",
+                 {"what": "footage past retention", "segments": 1, "bytes": 10})
+    with (folder / "audit.jsonl").open("a") as f:
+        f.write(trail.to_jsonl(start=len(entries)))
+        f.write('{"actor":"sweeper","at_s":')  # torn: the process died mid-write
+    assert ev("verify-audit", run) == 1  # a reader does not repair
+    capsys.readouterr()
+    assert ev("status", run) == 0  # a writer, under the lock, does
+    assert (folder / "audit.jsonl").read_text().endswith("\n")
+    assert ev("verify-audit", run) == 0
+    # The same tail line with its MAC removed: not vouched for, not accepted.
+    lines = (folder / "audit.jsonl").read_text().splitlines(keepends=True)
+    obj = json.loads(lines[-1])
+    del obj["sig"]
+    lines[-1] = json.dumps(obj, sort_keys=True, separators=(",", ":")) + "\n"
+    (folder / "audit.jsonl").write_text("".join(lines))
+    capsys.readouterr()
+    assert ev("verify-audit", run) == 1
+    assert "is unsigned" in capsys.readouterr().out

@@ -48,12 +48,21 @@ def locked(folder: Path) -> Iterator[None]:
         yield
 
 
-def read_entries(folder: Path) -> list[AuditEntry]:
+def read_entries(folder: Path, *, repair: bool = False) -> list[AuditEntry]:
+    """The trail's entries, unverified. With `repair` (a writer, under the lock), a torn last
+    line, one a writer killed mid-write left without its newline, is cut off first: it was
+    never anchored, so nothing that was vouched for is lost."""
     path = folder / TRAIL
     if not path.exists():
         return []
+    text = path.read_text(encoding="ascii", errors="replace")
+    if repair and text and not text.endswith("\n"):
+        cut = text.rfind("\n") + 1
+        with path.open("r+b") as f:
+            f.truncate(cut)
+        text = text[:cut]
     try:
-        return parse_jsonl(path.read_text(encoding="ascii"))
+        return parse_jsonl(text)
     except (AuditError, UnicodeDecodeError) as exc:
         raise EvidenceError(f"{path}: {exc}") from None
 
@@ -79,21 +88,24 @@ def read_anchor(folder: Path, key: bytes) -> AuditAnchor | None:
     return anchor
 
 
-def open_trail(folder: Path, key: bytes,
-               signer: Callable[[AuditEntry], str] | None = None) -> tuple[AuditTrail, int]:
+def open_trail(folder: Path, key: bytes, signer: Callable[[AuditEntry], str] | None = None,
+               *, repair: bool = False) -> tuple[AuditTrail, int]:
     """The desk trail, verified against its keyed anchor, ready to append to; and the number
-    of entries already on disk. EvidenceError naming what is wrong if it does not verify."""
-    entries = read_entries(folder)
+    of entries already on disk. EvidenceError naming what is wrong if it does not verify.
+    `repair`: a writer holding the lock (see `read_entries`)."""
+    entries = read_entries(folder, repair=repair)
     anchor = read_anchor(folder, key)
     if entries and anchor is None:
         raise EvidenceError(f"{folder / TRAIL} has {len(entries)} entries but no {ANCHOR}: the "
                             "anchor was deleted; restore it from a trusted copy")
-    if anchor is not None and anchor.count != len(entries):
+    if anchor is not None and anchor.count > len(entries):
         raise EvidenceError(
             f"{folder / TRAIL} has {len(entries)} entries but its keyed anchor records "
-            f"{anchor.count}: " + ("entries were cut from its end" if anchor.count > len(entries)
-                                   else "entries were added without the desk") +
-            "; restore the trail from a trusted copy")
+            f"{anchor.count}: entries were cut from its end; restore the trail from a trusted "
+            "copy")
+    # Entries after the anchor are those of a writer stopped between appending and anchoring
+    # (a sweeper killed with kill -9): they chain on from the anchored head, and each must
+    # still be vouched for by its signature or MAC (twin.core.officers.check_trail).
     try:
         trail = AuditTrail.from_entries(entries, anchor)
     except AuditError as exc:

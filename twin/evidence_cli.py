@@ -141,7 +141,7 @@ def cmd_officer_init(args: argparse.Namespace) -> int:
 
 
 def cmd_officer_add(args: argparse.Namespace) -> int:
-    d = open_desk(Path(args.run_dir))
+    d = open_desk(Path(args.run_dir), repair=True)
     now = _now(args)
     try:
         me = _sign_in(d, args, now, "enrol")
@@ -164,7 +164,7 @@ def cmd_officer_add(args: argparse.Namespace) -> int:
 
 
 def cmd_officer_revoke(args: argparse.Namespace) -> int:
-    d = open_desk(Path(args.run_dir))
+    d = open_desk(Path(args.run_dir), repair=True)
     now = _now(args)
     try:
         me = _sign_in(d, args, now, "revoke")
@@ -183,7 +183,7 @@ def cmd_officer_revoke(args: argparse.Namespace) -> int:
 
 
 def cmd_officer_list(args: argparse.Namespace) -> int:
-    d = open_desk(Path(args.run_dir))
+    d = open_desk(Path(args.run_dir), repair=True)
     now = _now(args)
     reg: OfficerRegister = d.register
     for r in reg.records():
@@ -200,7 +200,7 @@ def cmd_officer_list(args: argparse.Namespace) -> int:
 def cmd_request(args: argparse.Namespace) -> int:
     from twin.core.access import AccessRequest
 
-    d = open_desk(Path(args.run_dir))
+    d = open_desk(Path(args.run_dir), repair=True)
     now = _now(args)
     n = sum(1 for e in d.trail.entries if e.kind is AuditKind.REQUEST) + 1
     rid = f"req-{n:04d}"
@@ -219,7 +219,7 @@ def cmd_request(args: argparse.Namespace) -> int:
 
 
 def cmd_approve(args: argparse.Namespace) -> int:
-    d = open_desk(Path(args.run_dir))
+    d = open_desk(Path(args.run_dir), repair=True)
     now = _now(args)
     try:
         me = _sign_in(d, args, now, "refuse" if args.refuse else "approve")
@@ -239,7 +239,7 @@ def cmd_approve(args: argparse.Namespace) -> int:
 def cmd_export(args: argparse.Namespace) -> int:
     run_dir = Path(args.run_dir)
     db, root = live_paths(run_dir, args.catalog, args.segments)
-    d = open_desk(run_dir)
+    d = open_desk(run_dir, repair=True)
     now = _now(args)
     dest = Path(args.dest)
     try:
@@ -255,7 +255,7 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    d = open_desk(Path(args.run_dir))
+    d = open_desk(Path(args.run_dir), repair=True)
     now = _now(args)
     for rec in d.access.records():
         r = rec.request
@@ -274,7 +274,7 @@ def cmd_status(args: argparse.Namespace) -> int:
 def cmd_preserve(args: argparse.Namespace) -> int:
     run_dir = Path(args.run_dir)
     db, _ = live_paths(run_dir, args.catalog, None)
-    d = open_desk(run_dir)
+    d = open_desk(run_dir, repair=True)
     now = _now(args)
     try:
         me = _sign_in(d, args, now, "preserve")
@@ -292,7 +292,7 @@ def cmd_preserve(args: argparse.Namespace) -> int:
 def cmd_copy(args: argparse.Namespace) -> int:
     run_dir = Path(args.run_dir)
     db, root = live_paths(run_dir, args.catalog, args.segments)
-    d = open_desk(run_dir)
+    d = open_desk(run_dir, repair=True)
     now = _now(args)
     try:
         me = _sign_in(d, args, now, "copy")
@@ -312,7 +312,7 @@ def cmd_copy(args: argparse.Namespace) -> int:
 def cmd_release(args: argparse.Namespace) -> int:
     run_dir = Path(args.run_dir)
     db, _ = live_paths(run_dir, args.catalog, None)
-    d = open_desk(run_dir)
+    d = open_desk(run_dir, repair=True)
     now = _now(args)
     try:
         me = _sign_in(d, args, now, "release")

@@ -258,12 +258,14 @@ class Desk:
             f"{self.acting!r} is signed in: nobody may act in another officer's name")
 
 
-def open_desk(run_dir: Path, *, key: bytes | None = None, need_register: bool = True) -> Desk:
-    """The desk of `run_dir`, verified (module docstring). EvidenceError naming what is wrong."""
+def open_desk(run_dir: Path, *, key: bytes | None = None, need_register: bool = True,
+              repair: bool = False) -> Desk:
+    """The desk of `run_dir`, verified (module docstring). EvidenceError naming what is wrong.
+    `repair`: the caller holds the desk's lock and may cut a torn last line."""
     folder = run_dir / DESK_DIR
     if key is None:
         key = audit_key(run_dir=run_dir)
-    trail, written = open_trail(folder, key)
+    trail, written = open_trail(folder, key, repair=repair)
     register = check_trail(trail.entries, key)
     d = Desk(run_dir, key, trail, written, register)
     trail.signer = d.sign
@@ -287,7 +289,7 @@ def bootstrap_desk(run_dir: Path, policy: AccessPolicy, register_min_rank: str, 
     """Fix the policy and enrol the first officer: one OFFICER entry MAC'd by the desk. Needs
     the audit key (made here on first use): whoever holds it is the root of trust."""
     key = audit_key(create=True, run_dir=run_dir)
-    d = open_desk(run_dir, key=key, need_register=False)
+    d = open_desk(run_dir, key=key, need_register=False, repair=True)
     if d.register.bootstrapped:
         raise EvidenceError(f"{d.folder}: the officer register was bootstrapped already; add "
                             "officers with `twin evidence officer add`")

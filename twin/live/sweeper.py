@@ -39,6 +39,7 @@ from typing import Any
 
 from twin.core.audit import AuditKind, AuditTrail
 from twin.core.catalog import RunCatalog
+from twin.core.officers import check_trail
 from twin.core.signing import mac_entry
 from twin.core.sweep import RetentionSweep
 from twin.core.types import Interval, SegmentRef
@@ -108,7 +109,9 @@ class Sweeper:
         assert self.desk_dir is not None and self._key is not None
         key = self._key
         with locked(self.desk_dir):
-            trail, written = open_trail(self.desk_dir, key, lambda e: mac_entry(key, e))
+            trail, written = open_trail(self.desk_dir, key, lambda e: mac_entry(key, e),
+                                        repair=True)
+            check_trail(trail.entries, key)  # every entry vouched for, or no sweep at all
             yield trail
             save(self.desk_dir, trail, written, key)
 
