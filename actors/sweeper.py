@@ -1,4 +1,5 @@
-"""The retention sweeper: the core's plan on the live catalog, files deleted for real."""
+"""The retention sweeper: the core's sweep on the live catalog, files deleted for real and
+audited on the run's desk trail."""
 
 from __future__ import annotations
 
@@ -18,9 +19,12 @@ class SweeperActor:
     """Thin shell around :class:`twin.live.sweeper.Sweeper`; the driver calls `sweep(now)`."""
 
     def __init__(self, store_path: str, root: str, camera_names: list[str],
-                 recorder_names: list[str], retention_s: float, batch_segments: int) -> None:
+                 recorder_names: list[str], retention_s: float, batch_segments: int,
+                 desk_dir: str) -> None:
+        # desk_dir: the run's evidence/ folder, whose trail gets one DELETION entry per sweep
+        # that deletes; holds come from the store, so a restarted actor keeps them.
         self._sweeper = Sweeper(Path(store_path), Path(root), camera_names, recorder_names,
-                                retention_s, batch_segments)
+                                retention_s, batch_segments, desk_dir=Path(desk_dir))
 
     def pid(self) -> int:
         return os.getpid()
@@ -34,6 +38,9 @@ class SweeperActor:
 
     def hold(self, hold_id: str, camera: str, start_s: float, end_s: float, now_s: float) -> int:
         return self._sweeper.hold(hold_id, camera, start_s, end_s, now_s)
+
+    def release(self, hold_id: str, now_s: float) -> None:
+        self._sweeper.release(hold_id, now_s)
 
     def cpu_s(self) -> float:
         return cpu_seconds()

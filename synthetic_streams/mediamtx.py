@@ -8,6 +8,13 @@ authenticated request. Ports are chosen free on the first start and kept across
 :meth:`~MediaMTXServer.restart`, so publishers and readers reconnect to the same URLs during a
 failover drill. A child process is never left behind: :meth:`~MediaMTXServer.stop` terminates
 it by PID (kill after a grace period), and a finalizer does the same if the object is dropped.
+
+The configuration holds password hashes only (:mod:`.mediamtx_config`), in a 0600 file in a
+0700 folder, and the file is deleted as soon as the server is up (MediaMTX has read it and
+does not reload on a removal), so no exit of the driver, SIGTERM or ``kill -9`` included,
+leaves a configuration behind. The folder (its log and an ``owner.pid``) is removed by
+:meth:`~MediaMTXServer.close`; one left by a driver that was killed is removed by the next
+start once its owner's PID is gone.
 """
 
 from __future__ import annotations
@@ -41,9 +48,11 @@ from .mediamtx_config import (
     render_config,
 )
 
-__all__ = ["PathState", "MediaMTXServer"]
+__all__ = ["PathState", "MediaMTXServer", "clean_stale_run_dirs"]
 
 _PORT_RETRIES = 3
+_RUN_DIR_PREFIX = "cctv-twin-mediamtx-"
+_OWNER = "owner.pid"
 # MediaMTX answers a failed login only after a 2 s pause, so HTTP calls wait longer than that.
 _HTTP_TIMEOUT_S = 5.0
 
@@ -70,6 +79,32 @@ def _die_with_parent() -> None:
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
     except (OSError, AttributeError):
         pass
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def clean_stale_run_dirs(parent: Path | None = None) -> list[Path]:
+    """Remove the server folders that killed drivers left behind: those with an ``owner.pid``
+    whose process is gone (a folder without one is not ours to judge). Returns them."""
+    parent = Path(parent or tempfile.gettempdir())
+    removed: list[Path] = []
+    for d in sorted(parent.glob(_RUN_DIR_PREFIX + "*")):
+        try:
+            pid = int((d / _OWNER).read_text().strip())
+        except (OSError, ValueError):
+            continue
+        if not _pid_alive(pid):
+            shutil.rmtree(d, ignore_errors=True)
+            removed.append(d)
+    return removed
 
 
 def _terminate(proc: subprocess.Popen[bytes], grace_s: float) -> None:
@@ -185,9 +220,11 @@ class MediaMTXServer:
         if self.pid is not None:
             return self
         if self._run_dir is None:
-            self._run_dir = Path(tempfile.mkdtemp(prefix="cctv-twin-mediamtx-"))
+            clean_stale_run_dirs()
+            self._run_dir = Path(tempfile.mkdtemp(prefix=_RUN_DIR_PREFIX))  # 0700
+            (self._run_dir / _OWNER).write_text(f"{os.getpid()}\n")
             self._own_run_dir = True
-        self._run_dir.mkdir(parents=True, exist_ok=True)
+        self._run_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         binary = self._binary or mediamtx_binary()
         fixed_ports = self._endpoints is not None
         for attempt in range(1 if fixed_ports else _PORT_RETRIES):
@@ -224,6 +261,7 @@ class MediaMTXServer:
             )
         except OSError as exc:
             self._log.close()
+            config_path.unlink(missing_ok=True)
             raise MediaServerError(
                 f"cannot run MediaMTX binary {binary}: {exc}; expected an executable: "
                 f"run `make mediamtx`"
@@ -234,6 +272,9 @@ class MediaMTXServer:
         except MediaServerError:
             self._stop_process()
             raise
+        finally:
+            # Read at start-up; a removal does not make MediaMTX reload. Nothing is left.
+            config_path.unlink(missing_ok=True)
 
     def _wait_ready(self, proc: subprocess.Popen[bytes] | None) -> None:
         deadline = time.monotonic() + self._start_timeout_s

@@ -9,12 +9,21 @@ Pure functions and value objects; nothing here starts a process. The policy the 
   read (and the recorder may use playback); ``admin`` may use the API and metrics, from
   127.0.0.1 only.
 - Only the configured camera paths exist: a publish to any other path is refused.
+- A path in use cannot be taken over: ``overridePublisher: false``, so a second publisher (even
+  with the camera's own login) is refused while the first is live.
 
-Passwords are generated per run with :func:`secrets.token_hex` and never appear in a repr.
+Passwords are generated per run with :func:`secrets.token_hex` and never appear in a repr,
+nor in the configuration: it stores ``sha256:<base64 of SHA-256(password)>``, which MediaMTX
+checks a login against (``conf.Credential``), so neither the file nor the Control API
+(``/v3/config/global/get``) shows a password. A fast hash is enough here: each password is
+128 random bits, so there is nothing to guess from its hash (a chosen password would need a
+slow KDF, e.g. MediaMTX's ``argon2:``).
 """
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import re
 import secrets
 import socket
@@ -33,6 +42,7 @@ __all__ = [
     "Endpoints",
     "make_credentials",
     "free_ports",
+    "hashed_credential",
     "build_config",
     "render_config",
 ]
@@ -162,19 +172,30 @@ def free_ports(count: int, host: str = _LOCALHOST) -> tuple[int, ...]:
             s.close()
 
 
-def _user(login: Login, permissions: Iterable[dict[str, str]], ips: list[str]) -> dict[str, Any]:
+def hashed_credential(secret: str) -> str:
+    """``sha256:`` + base64(SHA-256(secret)): the hashed form MediaMTX accepts for a login."""
+    return "sha256:" + base64.b64encode(hashlib.sha256(secret.encode("utf-8")).digest()).decode()
+
+
+def _user(login: Login, permissions: Iterable[dict[str, str]], ips: list[str],
+          hashed: bool) -> dict[str, Any]:
     return {
         "user": login.user,
-        "pass": login.password,
+        "pass": hashed_credential(login.password) if hashed else login.password,
         "ips": ips,
         "permissions": list(permissions),
     }
 
 
 def build_config(
-    credentials: Credentials, endpoints: Endpoints, *, log_level: str = "info"
+    credentials: Credentials, endpoints: Endpoints, *, log_level: str = "info",
+    hashed: bool = True,
 ) -> dict[str, Any]:
-    """The MediaMTX configuration (as a dict) for ``credentials.paths`` at ``endpoints``."""
+    """The MediaMTX configuration (as a dict) for ``credentials.paths`` at ``endpoints``.
+
+    Passwords are stored hashed; ``hashed=False`` writes them in plain text, only for the
+    config of an external server whose logins the twin reads back from it
+    (``live.mediamtx.config``): keep such a file 0600 and outside any run folder."""
     if endpoints.host != _LOCALHOST:
         raise MediaServerError(
             f"host {endpoints.host!r} is not allowed for a server the twin starts; expected "
@@ -182,7 +203,7 @@ def build_config(
         )
     h = endpoints.host
     users = [
-        _user(login, [{"action": "publish", "path": path}], [])
+        _user(login, [{"action": "publish", "path": path}], [], hashed)
         for path, login in credentials.publishers
     ]
     users.append(
@@ -190,10 +211,11 @@ def build_config(
             credentials.recorder,
             [{"action": "read", "path": ""}, {"action": "playback", "path": ""}],
             [],
+            hashed,
         )
     )
-    users.append(_user(credentials.analyser, [{"action": "read", "path": ""}], []))
-    users.append(_user(credentials.admin, [{"action": "api"}, {"action": "metrics"}], [h]))
+    users.append(_user(credentials.analyser, [{"action": "read", "path": ""}], [], hashed))
+    users.append(_user(credentials.admin, [{"action": "api"}, {"action": "metrics"}], [h], hashed))
     return {
         "logLevel": log_level,
         "logDestinations": ["stdout"],
@@ -214,11 +236,11 @@ def build_config(
         "hls": False,
         "webrtc": False,
         "srt": False,
-        "pathDefaults": {"source": "publisher", "overridePublisher": True, "record": False},
+        "pathDefaults": {"source": "publisher", "overridePublisher": False, "record": False},
         "paths": {path: {} for path in credentials.paths},
     }
 
 
 def render_config(config: dict[str, Any]) -> str:
-    """YAML text of a config from :func:`build_config` (it holds passwords: write it 0600)."""
+    """YAML text of a config from :func:`build_config` (password hashes only; still 0600)."""
     return yaml.safe_dump(config, sort_keys=False, default_flow_style=False)

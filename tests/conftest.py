@@ -6,10 +6,19 @@ builds the binary first (`make mediamtx`).
 
 from __future__ import annotations
 
+import os
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+# Keys never come from the user's own ~/.config in tests: one audit key and one key folder per
+# test session, outside every run folder (set before Ray starts, so its workers inherit them).
+_KEYS = Path(tempfile.mkdtemp(prefix="cctv-twin-test-keys-"))
+os.environ["CCTV_TWIN_AUDIT_KEY"] = str(_KEYS / "audit.key")
+os.environ["CCTV_TWIN_KEY_DIR"] = str(_KEYS / "officers")
+os.environ.pop("CCTV_TWIN_OFFICER_KEY", None)
 
 #: Camera paths the session server knows; give each test its own so tests stay independent.
 LIVE_CAMERA_PATHS = tuple(f"cam-{i:02d}" for i in range(1, 9))

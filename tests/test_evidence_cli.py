@@ -12,6 +12,7 @@ import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from tests.desk import ev, make_desk
 from tests.helpers import BASE
 from tests.test_evidence_sim import RANKS as RANKS_ALL
 from tests.test_evidence_sim import evidence
@@ -19,7 +20,6 @@ from twin.cli import main, simulate_to
 from twin.core.audit import AuditKind, parse_jsonl
 
 ROOT = Path(__file__).resolve().parent.parent
-POLICY_SCENARIO = ROOT / "scenarios" / "evidence-7000.yaml"
 
 
 @pytest.fixture(scope="module")
@@ -116,6 +116,7 @@ def live_run(tmp_path) -> Path:
                          hashlib.sha256(data).hexdigest(), state, 0.0))
     con.commit()
     con.close()
+    make_desk(run)  # officers of the register (tests/desk.py), enrolled at t=0
     return run
 
 
@@ -124,25 +125,24 @@ def _mk(p: Path) -> Path:
     return p
 
 
-def ev(*args: str | float) -> int:
-    return main(["evidence", *[str(a) for a in args]])
+def desk_trail(run: Path):
+    """The desk trail's entries after the register was set up (bootstrap + enrolments)."""
+    entries = parse_jsonl((run / "evidence" / "audit.jsonl").read_text())
+    return [e for e in entries if e.kind is not AuditKind.OFFICER]
 
 
 def test_export_needs_an_approval_of_high_enough_rank_and_is_sealed(live_run, tmp_path, capsys):
     run, dest = live_run, tmp_path / "export"
-    assert ev("request", run, "--at", 1000, "--officer", "pc-1", "--rank", "Police Constable",
-              "--camera", "cam-a", "--from", 0, "--to", 35, "--action", "export",
-              "--scenario", POLICY_SCENARIO) == 0
+    assert ev("request", run, "--at", 1000, "--officer", "pc-1",
+              "--camera", "cam-a", "--from", 0, "--to", 35, "--action", "export") == 0
     assert "req-0001" in capsys.readouterr().out
     # Not approved yet: refused, nothing copied.
     assert ev("export", run, "req-0001", "--at", 1001, "--officer", "pc-1", "--dest", dest) == 1
     assert "not approved" in capsys.readouterr().out and not dest.exists()
     # An Inspector may approve a view, not an export.
-    assert ev("approve", run, "req-0001", "--at", 1002, "--officer", "ip-1",
-              "--rank", "Inspector") == 1
+    assert ev("approve", run, "req-0001", "--at", 1002, "--officer", "ip-1") == 1
     assert "needs rank 'Chief Inspector' or above" in capsys.readouterr().out
-    assert ev("approve", run, "req-0001", "--at", 1003, "--officer", "cip-1",
-              "--rank", "Chief Inspector") == 0
+    assert ev("approve", run, "req-0001", "--at", 1003, "--officer", "cip-1") == 0
     # The approval is not transferable.
     assert ev("export", run, "req-0001", "--at", 1004, "--officer", "pc-2", "--dest", dest) == 1
     assert "not transferable" in capsys.readouterr().out and not dest.exists()
@@ -166,7 +166,7 @@ def test_export_needs_an_approval_of_high_enough_rank_and_is_sealed(live_run, tm
     assert "good for one export" in capsys.readouterr().out
 
     # Every step, refused ones too, is on the desk's trail, which verifies.
-    trail = parse_jsonl((run / "evidence" / "audit.jsonl").read_text())
+    trail = desk_trail(run)
     assert [e.kind for e in trail] == [
         AuditKind.REQUEST, AuditKind.DENIAL, AuditKind.DENIAL, AuditKind.APPROVAL,
         AuditKind.DENIAL, AuditKind.EXPORT, AuditKind.COPY, AuditKind.DENIAL]
@@ -183,14 +183,12 @@ def test_export_needs_an_approval_of_high_enough_rank_and_is_sealed(live_run, tm
 
 def test_a_request_nobody_approves_expires_and_cannot_be_used(live_run, tmp_path, capsys):
     run = live_run
-    assert ev("request", run, "--at", 0, "--officer", "pc-1", "--rank", "Police Constable",
-              "--camera", "cam-b", "--from", 10, "--to", 20, "--action", "view",
-              "--scenario", POLICY_SCENARIO) == 0
+    assert ev("request", run, "--at", 0, "--officer", "pc-1",
+              "--camera", "cam-b", "--from", 10, "--to", 20, "--action", "view") == 0
     hours_72 = 72 * 3600
-    assert ev("approve", run, "req-0001", "--at", hours_72 + 1, "--officer", "ip-1",
-              "--rank", "Inspector") == 1
+    assert ev("approve", run, "req-0001", "--at", hours_72 + 1, "--officer", "ip-1") == 1
     assert "expired" in capsys.readouterr().out
-    trail = parse_jsonl((run / "evidence" / "audit.jsonl").read_text())
+    trail = desk_trail(run)
     assert [e.kind for e in trail] == [AuditKind.REQUEST, AuditKind.EXPIRY, AuditKind.DENIAL]
     assert ev("status", run, "--at", hours_72 + 2) == 0
     assert "expired" in capsys.readouterr().out
@@ -200,12 +198,12 @@ def test_commands_at_once_on_one_run_keep_one_chain(live_run, capsys):
     from concurrent.futures import ThreadPoolExecutor
 
     run = live_run
-    args = ["request", run, "--at", 50, "--officer", "pc-1", "--rank", "Police Constable",
-            "--camera", "cam-a", "--from", 10, "--to", 20, "--scenario", POLICY_SCENARIO]
+    args = ["request", run, "--at", 50, "--officer", "pc-1",
+            "--camera", "cam-a", "--from", 10, "--to", 20]
     with ThreadPoolExecutor(4) as pool:
         codes = list(pool.map(lambda _: ev(*args), range(6)))
     assert codes == [0] * 6
-    trail = parse_jsonl((run / "evidence" / "audit.jsonl").read_text())
+    trail = desk_trail(run)
     assert sorted(e.subject for e in trail) == [f"req-{i:04d}" for i in range(1, 7)]
     assert ev("verify-audit", run) == 0
 

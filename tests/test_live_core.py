@@ -197,7 +197,9 @@ def test_external_server_logins_come_from_its_config(tmp_path: Path) -> None:
 
     creds = make_credentials(["c1", "c2"])
     cfg = tmp_path / "mediamtx.yml"
-    cfg.write_text(render_config(build_config(creds, Endpoints("127.0.0.1", 1, 2, 3))))
+    # The twin must know an external server's passwords: that config holds them in plain text.
+    cfg.write_text(render_config(build_config(creds, Endpoints("127.0.0.1", 1, 2, 3),
+                                              hashed=False)))
     got = external_credentials(ExternalMediaMTX(config=cfg), ["c1", "c2"])
     assert got == creds
     with pytest.raises(LiveError, match=r"no publisher user for cameras \['c3'\]"):

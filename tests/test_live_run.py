@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import time
 from pathlib import Path
 
 import pytest
@@ -125,6 +126,26 @@ def test_live_run_records_sweeps_and_fails_over(live_run) -> None:
     assert m.files["missing"] == m.files["orphans"] == m.files["deleted_but_present"] == 0
     assert m.files["partials"] == 0  # the run recovered them all
 
+    # Every sweep that deleted is one DELETION entry on the run's desk trail (MAC'd by the
+    # sweeper, under the desk's lock), with the same counts; the trail verifies.
+    from twin.core.audit import AuditKind, parse_jsonl
+
+    trail = parse_jsonl((tmp_path / "out" / "evidence" / "audit.jsonl").read_text())
+    deletions = [e for e in trail if e.kind is AuditKind.DELETION]
+    deleting = [row.split(",") for row in sweeps if int(row.split(",")[2]) > 0]
+    by_t = {round(e.details["run_clock_s"], 3): e for e in deletions}
+    assert deleting and all(
+        (by_t[float(t)].details["segments"], by_t[float(t)].details["bytes"]) == (int(n), int(b))
+        for t, _cut, n, b, *_ in deleting)
+    # The driver does not report the sweep still running when it stops; the trail has it.
+    assert len(deletions) - len(deleting) in (0, 1)
+    assert sum(e.details["segments"] for e in deletions) == sum(
+        1 for r in m.rows if r.state == "deleted")
+    assert all(e.actor == "sweeper" and e.sig.startswith("hmac-sha256:") for e in deletions)
+    from twin.cli import main
+
+    assert main(["evidence", "verify-audit", str(tmp_path / "out")]) == 0
+
     # Nothing left running: no MediaMTX child of this process that the run started.
     assert leftover == set()
 
@@ -158,7 +179,7 @@ def test_preserved_window_outlives_retention_matches_its_manifest_and_plays(live
     """Issue 5's live check: preserve a window of real footage (an export approved by rank,
     copied with a SHA-256 manifest), let retention delete the originals, and the copy still
     matches its manifest and opens in ffprobe."""
-    from tests.test_evidence_cli import POLICY_SCENARIO
+    from tests.desk import make_desk
     from twin.cli import main
     from twin.live.sweeper import Sweeper
 
@@ -173,13 +194,14 @@ def test_preserved_window_outlives_retention_matches_its_manifest_and_plays(live
     def ev(*args) -> int:
         return main(["evidence", *[str(a) for a in args]])
 
-    assert ev("request", run, "--at", 1000, "--officer", "pc-7", "--rank", "Police Constable",
-              "--camera", camera, "--from", window[0], "--to", window[1], "--action", "export",
-              "--scenario", POLICY_SCENARIO) == 0
-    assert ev("approve", run, "req-0001", "--at", 1001, "--officer", "cip-2",
-              "--rank", "Chief Inspector") == 0
+    # The live sweeper's DELETION entries are on the desk's (wall) clock: the desk goes on after.
+    t0 = time.time()
+    make_desk(run, at=t0)
+    assert ev("request", run, "--at", t0 + 1, "--officer", "pc-7",
+              "--camera", camera, "--from", window[0], "--to", window[1], "--action", "export") == 0
+    assert ev("approve", run, "req-0001", "--at", t0 + 2, "--officer", "cip-2") == 0
     dest = tmp_path / "evidence"
-    assert ev("export", run, "req-0001", "--at", 1002, "--officer", "pc-7", "--dest", dest) == 0
+    assert ev("export", run, "req-0001", "--at", t0 + 3, "--officer", "pc-7", "--dest", dest) == 0
     manifest = json.loads((dest / "manifest.json").read_text())
     assert sorted(f["start_s"] for f in manifest["files"]) == [r.start_s for r in mine]
 

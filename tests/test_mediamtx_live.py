@@ -20,6 +20,7 @@ from synthetic_streams.mediamtx_config import (
     Endpoints,
     Login,
     build_config,
+    hashed_credential,
     make_credentials,
     render_config,
 )
@@ -57,6 +58,18 @@ def test_config_grants_each_role_exactly_its_rights() -> None:
         assert config[key].startswith("127.0.0.1:")
 
 
+def test_config_stores_only_password_hashes_and_no_takeover() -> None:
+    creds = make_credentials(["cam-1", "cam-2"])
+    text = render_config(build_config(creds, Endpoints("127.0.0.1", 1, 2, 3)))
+    logins = [login for _, login in creds.publishers] + [creds.recorder, creds.analyser, creds.admin]
+    assert not [login.user for login in logins if login.password in text]
+    users = {u["user"]: u["pass"] for u in yaml.safe_load(text)["authInternalUsers"]}
+    assert users == {login.user: hashed_credential(login.password) for login in logins}
+    # MediaMTX's own test vector (internal/auth/manager_test.go): "testpass".
+    assert hashed_credential("testpass") == "sha256:E9JJ8stBJ7QM+nV4ZoUCeHk/gU3tPFh/5YieiJp6n2w="
+    assert yaml.safe_load(text)["pathDefaults"]["overridePublisher"] is False
+
+
 def test_passwords_are_fresh_and_never_in_repr() -> None:
     a, b = make_credentials(["cam-1"]), make_credentials(["cam-1"])
     assert a.recorder.password != b.recorder.password
@@ -91,8 +104,9 @@ def test_server_starts_and_api_answers_only_the_admin(mediamtx_server: MediaMTXS
     r = server.credentials.recorder
     assert httpx.get(ep.metrics_url, auth=(r.user, r.password), timeout=10).status_code == 401
     assert server.log_path is not None
-    config_mode = stat.S_IMODE((server.log_path.parent / "mediamtx.yml").stat().st_mode)
-    assert config_mode == 0o600
+    # The configuration was read at start-up and is gone; its folder is the owner's alone.
+    assert not (server.log_path.parent / "mediamtx.yml").exists()
+    assert stat.S_IMODE(server.log_path.parent.stat().st_mode) == 0o700
 
 
 @pytest.mark.live
@@ -182,3 +196,77 @@ def test_external_server_is_used_but_never_started_or_stopped(mediamtx_server) -
     )
     with pytest.raises(MediaServerError, match="answered HTTP 401 to user 'admin'.*do not match"):
         wrong.start()
+
+
+@pytest.mark.live
+def test_a_second_publisher_with_the_cameras_own_login_is_refused_while_the_first_is_live(
+        mediamtx_server, live_clip) -> None:
+    server = mediamtx_server
+    url = server.rtsp_url("cam-05", "publisher")
+    with RtspPublisher(live_clip.path, url) as first:
+        wait_until(lambda: next(p for p in server.paths() if p.name == "cam-05").ready,
+                   what="cam-05 to be ready")
+        before = next(p for p in server.paths() if p.name == "cam-05").bytes_received
+        with pytest.raises(MediaServerError, match="failed") as info:
+            publish_for(live_clip.path, url, 1.0)  # the very same login and path
+        assert server.credentials.publisher("cam-05").password not in str(info.value)
+        # FFmpeg only sees the refused ANNOUNCE as bad data; the server says why.
+        wait_until(lambda: "someone is already publishing to path 'cam-05'" in server.log_tail(200),
+                   what="the server's reason for refusing the second publisher")
+        # The first publisher still feeds the path, and is the path's only source.
+        wait_until(lambda: next(p for p in server.paths() if p.name == "cam-05").bytes_received
+                   > before, what="cam-05 to keep receiving from the first publisher")
+        assert first.stats().bytes_sent > 0
+        state = next(p for p in server.paths() if p.name == "cam-05")
+        assert state.ready and state.source_type == "rtspSession"
+
+
+@pytest.mark.live
+def test_the_admin_api_shows_no_password(mediamtx_server) -> None:
+    server = mediamtx_server
+    a = server.credentials.admin
+    r = httpx.get(server.endpoints.api_url + "/v3/config/global/get", auth=(a.user, a.password),
+                  timeout=10)
+    assert r.status_code == 200
+    c = server.credentials
+    logins = [login for _, login in c.publishers] + [c.recorder, c.analyser, c.admin]
+    assert not [login.user for login in logins if login.password in r.text]
+    passes = {u["user"]: u["pass"] for u in r.json()["authInternalUsers"]}
+    assert passes == {login.user: hashed_credential(login.password) for login in logins}
+
+
+_DRIVER = """
+import sys, time
+from pathlib import Path
+from synthetic_streams.mediamtx import MediaMTXServer
+s = MediaMTXServer(["cam-k"], binary=Path(sys.argv[1])).start()
+print(s.log_path.parent, s.pid, flush=True)
+time.sleep(600)
+"""
+
+
+@pytest.mark.live
+def test_a_killed_drivers_server_folder_holds_no_config_and_goes_on_the_next_start(
+        mediamtx_binary_path) -> None:
+    import contextlib
+    import signal
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    driver = subprocess.Popen([sys.executable, "-c", _DRIVER, str(mediamtx_binary_path)],
+                              stdout=subprocess.PIPE, text=True,
+                              cwd=Path(__file__).resolve().parent.parent)
+    assert driver.stdout is not None
+    folder, mtx_pid = driver.stdout.readline().split()
+    try:
+        os.kill(driver.pid, signal.SIGKILL)  # no finally, no atexit, no finalizer runs
+        driver.wait(timeout=10)
+    finally:
+        # The server it had started dies with it (PR_SET_PDEATHSIG); if not, end it by PID.
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(int(mtx_pid), signal.SIGTERM)
+    left = Path(folder)
+    assert left.is_dir() and not (left / "mediamtx.yml").exists()
+    with MediaMTXServer(["cam-y"], binary=mediamtx_binary_path):
+        assert not left.exists()

@@ -35,7 +35,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, overload
@@ -73,6 +73,7 @@ class AuditKind(StrEnum):
     COPY = "copy"  # evidence copies were made (and, when complete, the manifest)
     RELEASE = "release"  # a case was closed; its evidence copy may be deleted
     DELETION = "deletion"  # footage or evidence copies were deleted
+    OFFICER = "officer"  # the officer register was changed (bootstrap, enrol, revoke)
 
 
 def canonical_json(value: Any) -> str:
@@ -122,6 +123,7 @@ class AuditEntry:
     details_json: str
     prev_hash: str
     hash: str
+    sig: str = ""  # who vouches for the entry (twin/core/signing.py); not part of `hash`
 
     @property
     def details(self) -> dict[str, Any]:
@@ -148,7 +150,8 @@ class AuditEntry:
     def to_json(self) -> str:
         """One JSONL line (without newline): the canonical object with `hash` added."""
         body = self.canonical()
-        return f'{body[:-1]},"hash":{_enc(self.hash)}}}'
+        sig = f',"sig":{_enc(self.sig)}' if self.sig else ""
+        return f'{body[:-1]},"hash":{_enc(self.hash)}{sig}}}'
 
 
 @dataclass(frozen=True, slots=True)
@@ -224,9 +227,12 @@ class AuditTrail:
     """The append-only trail. Only `append` (and its batch helper) adds entries; nothing
     edits or removes them. Times must not go backwards."""
 
-    __slots__ = ("_entries", "_view", "_head", "_last_at_s")
+    __slots__ = ("_entries", "_view", "_head", "_last_at_s", "signer")
 
-    def __init__(self) -> None:
+    def __init__(self, signer: Callable[[AuditEntry], str] | None = None) -> None:
+        # `signer` vouches for each new entry (an officer's signature, a keyed MAC): it gets
+        # the hashed entry and returns its `sig`. The simulation passes none.
+        self.signer = signer
         self._entries: list[AuditEntry] = []
         self._view = _EntriesView(self._entries)
         self._head = GENESIS_HASH
@@ -261,6 +267,9 @@ class AuditTrail:
         seq = len(self._entries)
         body = _body(seq, at, str(kind), actor, subject, details_json, self._head)
         entry = AuditEntry(seq, at, kind, actor, subject, details_json, self._head, _sha256(body))
+        if self.signer is not None:
+            entry = AuditEntry(seq, at, kind, actor, subject, details_json, self._head,
+                               entry.hash, self.signer(entry))
         self._entries.append(entry)
         self._head = entry.hash
         self._last_at_s = at
@@ -334,6 +343,7 @@ class AuditTrail:
 
 
 _FIELDS = ("actor", "at_s", "details", "hash", "kind", "prev_hash", "seq", "subject")
+_SIGNED_FIELDS = tuple(sorted((*_FIELDS, "sig")))
 
 
 def parse_jsonl(text: str) -> list[AuditEntry]:
@@ -347,11 +357,11 @@ def parse_jsonl(text: str) -> list[AuditEntry]:
             obj = json.loads(line)
         except json.JSONDecodeError as exc:
             raise AuditError(f"audit line {lineno} is not JSON ({exc}): the file is damaged") from exc
-        if not isinstance(obj, dict) or sorted(obj) != list(_FIELDS):
+        if not isinstance(obj, dict) or tuple(sorted(obj)) not in (_FIELDS, _SIGNED_FIELDS):
             got = sorted(obj) if isinstance(obj, dict) else type(obj).__name__
             raise AuditError(
-                f"audit line {lineno} has fields {got}, expected exactly {list(_FIELDS)}: "
-                "the line was edited or is not an audit entry"
+                f"audit line {lineno} has fields {got}, expected exactly {list(_FIELDS)} "
+                "(and 'sig' if signed): the line was edited or is not an audit entry"
             )
         try:
             kind = AuditKind(obj["kind"])
@@ -361,7 +371,7 @@ def parse_jsonl(text: str) -> list[AuditEntry]:
                 f"{[k.value for k in AuditKind]}: the line was edited"
             ) from exc
         seq, at_s = obj["seq"], obj["at_s"]
-        strings = (obj["actor"], obj["subject"], obj["prev_hash"], obj["hash"])
+        strings = (obj["actor"], obj["subject"], obj["prev_hash"], obj["hash"], obj.get("sig", ""))
         if (
             type(seq) is not int
             or type(at_s) not in (int, float)
@@ -384,6 +394,7 @@ def parse_jsonl(text: str) -> list[AuditEntry]:
                 details_json=canonical_json(obj["details"]),
                 prev_hash=obj["prev_hash"],
                 hash=obj["hash"],
+                sig=obj.get("sig", ""),
             )
         )
     return entries

@@ -549,10 +549,12 @@ class EvidenceLocker:
 
     # -- transitions -------------------------------------------------------------------------
 
-    def open_case(self, plan: PreservationPlan, now: float) -> EvidenceCase:
+    def open_case(self, plan: PreservationPlan, now: float,
+                  extra: Mapping[str, Any] | None = None) -> EvidenceCase:
         """Open a case for `plan` at `now`; its pending segments are held from now on. A plan
         with nothing to copy (everything already gone) is preserved at once, with a manifest
-        that lists only what is missing. Audited as PRESERVATION by the requester."""
+        that lists only what is missing. Audited as PRESERVATION by the requester, with
+        `extra` details added after the plan's own."""
         request = plan.request
         cid = request.case_id
         if cid in self._cases:
@@ -578,6 +580,7 @@ class EvidenceLocker:
                 "available_s": plan.available_s,
                 "lost_s": plan.lost_s,
                 "missing": _missing_json(plan),
+                **(extra or {}),  # an adapter's own facts (e.g. the live plan file's hash)
             },
         )
         self._cases[cid] = case

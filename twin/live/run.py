@@ -368,7 +368,7 @@ def _make_parts(o: LiveOutcome, settings: LiveSettings, server: Any, clips: list
             after_start=lambda h: h.start.remote(origins))
     specs[SWEEPER] = ActorSpec(make=lambda: SweeperActor.remote(
         str(o.store_path), str(o.segments_root), o.cameras, o.recorders, o.retention_s,
-        settings.sweep_batch_segments))
+        settings.sweep_batch_segments, str(o.run_dir.parent / "evidence")))
 
     def recorder_spec(name: str) -> ActorSpec:
         return ActorSpec(make=lambda: RecorderActor.remote(

@@ -14,6 +14,12 @@ between the two, so catalog and disk agree after any stop.
 
 Several processes (recorders, sweeper, the driver) open the same file; WAL lets readers run
 beside the one writer and `busy_timeout` makes writers queue instead of failing.
+
+Holds (evidence preservation) are rows too, in `holds`, each tied to its case: placed by the
+desk (`twin evidence preserve`), released when the case's copies are made or the case is
+closed (`released_at` set, the row kept). The sweeper reads the unreleased ones before every
+sweep into its core catalog, so a hold is on disk before the command that placed it returns,
+and survives any restart or `kill -9` of the sweeper.
 """
 
 from __future__ import annotations
@@ -26,7 +32,7 @@ from pathlib import Path
 
 from twin.errors import CatalogError
 
-__all__ = ["SegmentRow", "LiveStore"]
+__all__ = ["SegmentRow", "HoldRow", "LiveStore"]
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS segments (
@@ -47,6 +53,17 @@ CREATE TABLE IF NOT EXISTS segments (
 );
 CREATE INDEX IF NOT EXISTS segments_camera ON segments (camera, start_s);
 CREATE INDEX IF NOT EXISTS segments_state ON segments (state);
+CREATE TABLE IF NOT EXISTS holds (
+    hold_id     TEXT PRIMARY KEY,
+    case_id     TEXT NOT NULL,
+    camera      TEXT NOT NULL,
+    start_s     REAL NOT NULL,
+    end_s       REAL NOT NULL,
+    placed_at   REAL NOT NULL,
+    released_at REAL,
+    CHECK (end_s > start_s)
+);
+CREATE INDEX IF NOT EXISTS holds_case ON holds (case_id);
 """
 
 
@@ -66,6 +83,19 @@ class SegmentRow:
     state: str
     written_at: float
     deleted_at: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class HoldRow:
+    """One evidence hold: `camera`'s footage in [start_s, end_s) (run clock) for `case_id`."""
+
+    hold_id: str
+    case_id: str
+    camera: str
+    start_s: float
+    end_s: float
+    placed_at: float
+    released_at: float | None
 
 
 class LiveStore:
@@ -112,6 +142,38 @@ class LiveStore:
                 "UPDATE segments SET state = ?, deleted_at = ? WHERE key = ? AND state != 'deleted'",
                 [(state, now if state == "deleted" else None, k) for k in keys])
         return cur.rowcount
+
+    def place_holds(self, case_id: str, holds: Iterable[tuple[str, str, float, float]],
+                    at: float) -> int:
+        """Record holds (hold id, camera, start_s, end_s) of a case in one transaction; a hold
+        id already placed is left as it is. Returns the rows added."""
+        rows = [(h, case_id, cam, float(a), float(b), float(at)) for h, cam, a, b in holds]
+        with self._tx():
+            before = self._db.total_changes
+            self._db.executemany(
+                "INSERT OR IGNORE INTO holds (hold_id, case_id, camera, start_s, end_s, placed_at)"
+                " VALUES (?, ?, ?, ?, ?, ?)", rows)
+            return self._db.total_changes - before
+
+    def release_holds(self, hold_ids: Iterable[str], at: float) -> int:
+        """Mark holds released (the rows stay, for the record); returns rows changed."""
+        ids = [(float(at), h) for h in hold_ids]
+        with self._tx():
+            before = self._db.total_changes
+            self._db.executemany(
+                "UPDATE holds SET released_at = ? WHERE hold_id = ? AND released_at IS NULL", ids)
+            return self._db.total_changes - before
+
+    def holds(self, *, case_id: str | None = None, active: bool = True) -> list[HoldRow]:
+        """Holds (unreleased only, by default), optionally of one case, by hold id."""
+        sql = "SELECT * FROM holds WHERE 1"
+        args: list[object] = []
+        if active:
+            sql += " AND released_at IS NULL"
+        if case_id is not None:
+            sql += " AND case_id = ?"
+            args.append(case_id)
+        return [HoldRow(*r) for r in self._db.execute(sql + " ORDER BY hold_id", args)]
 
     def _tx(self):
         return _Transaction(self._db)

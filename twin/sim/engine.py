@@ -73,6 +73,7 @@ import simpy
 from twin.city import CityModel
 from twin.core.assignment import RecorderLoads, accept_within_limits
 from twin.core.catalog import RunCatalog
+from twin.core.sweep import RetentionSweep
 from twin.scenario import Scenario, StaticAssignment
 
 __all__ = ["DROP_REASONS", "BLOCK_CAUSES", "CAMERA_TRANSITIONS", "SimOutcome", "CityEngine",
@@ -207,6 +208,10 @@ class CityEngine:
         self.partner[self.n_cams:] = self.copy_of
         self.gap_log: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []  # dual streams' gaps
         self.catalog = RunCatalog(names, city.rec_names, capacity=max(1024, 2 * n))
+        rec = sc.recording
+        # The one sweep sequence both engines run (twin/core/sweep.py); its audit step is the
+        # evidence extension's, which owns the trail.
+        self.retention = RetentionSweep(self.catalog, rec.retention_s, rec.sweep_batch_segments)
         self.loads = RecorderLoads(city.rec_pool, city.rec_ingest_mbps, city.rec_max_streams)
         self.cam_bps = city.cam_effective_mbps * 1e6 / 8.0 * self.seg_s  # bytes per segment
         self.cam_rec = np.full(n, -1, dtype=np.int64)
@@ -534,12 +539,9 @@ class CityEngine:
         rec = self.sc.recording
         while True:
             yield self.env.timeout(rec.sweep_interval_s)
-            t = float(self.env.now)
             # The oldest footage is oldest just before a sweep: that is the age retention allows.
+            t = float(self.env.now)
             written = self.catalog.written(t)
-            age = t - self.catalog.oldest_unheld_start(t, written)
-            if np.isfinite(age):
-                self.max_age_s = max(self.max_age_s, age)
             # Footage on disk peaks just before a sweep: measured at every sweep, a row at
             # sample times, a `peak` row otherwise if it is a peak.
             at_sample = t % self.sc.simulation.sample_s == 0
@@ -548,10 +550,12 @@ class CityEngine:
                 self.sample(t, "before_sweep", live)
             else:
                 self._peak_between_samples(t, live)
-            plan = self.catalog.plan_sweep(t, rec.retention_s, rec.sweep_batch_segments, written)
-            freed = self.catalog.apply(plan)
-            self.rec_used -= freed
-            self.overdue_max = max(self.overdue_max, plan.overdue_after)
+            # The one sweep sequence both engines run (twin/core/sweep.py).
+            done = self.retention.sweep(t, written=written)
+            if np.isfinite(done.oldest_age_s):
+                self.max_age_s = max(self.max_age_s, done.oldest_age_s)
+            self.rec_used -= done.freed_by_recorder
+            self.overdue_max = max(self.overdue_max, done.plan.overdue_after)
             if at_sample:
                 self.sample(t, "after_sweep", written - self.catalog.col("first"))
 

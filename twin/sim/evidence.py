@@ -53,7 +53,7 @@ import numpy as np
 from simpy import Event
 
 from twin.core.access import AccessDesk, AccessPolicy, AccessRequest, Action, Officer, RequestState
-from twin.core.audit import AuditKind, AuditTrail, verify
+from twin.core.audit import AuditTrail, verify
 from twin.core.evidence import CaseState, EvidenceLocker, PreservationRequest, plan_preservation
 from twin.core.types import Interval, SegmentRef
 from twin.errors import AccessDenied, AuditError
@@ -247,22 +247,16 @@ class EvidenceExtension:
 
     def _deletions(self) -> Generator[Event, Any, None]:
         """One DELETION entry per retention sweep that deleted footage: segments and bytes, as
-        the catalog counts them. (Per-segment refs of a city-wide sweep would be a million an
-        hour; the counts are what the trail needs to show that retention ran.)"""
+        the catalog counts them (the audit step of the engine's RetentionSweep, the same one
+        the live sweeper runs). Per-segment refs of a city-wide sweep would be a million an
+        hour; the counts are what the trail needs to show that retention ran."""
         every = self.engine.sc.recording.sweep_interval_s
-        n, b = self.catalog.deleted_segments, self.catalog.deleted_bytes
+        retention = self.engine.retention
         while True:
             # Started after the engine's sweeper, this process's wake-up at each sweep time was
             # scheduled after the sweeper's, so SimPy runs it just after the sweep.
             yield self.env.timeout(every)
-            dn = self.catalog.deleted_segments - n
-            db = self.catalog.deleted_bytes - b
-            n, b = self.catalog.deleted_segments, self.catalog.deleted_bytes
-            if dn:
-                self.trail.append(float(self.env.now), AuditKind.DELETION, "sweeper", "retention", {
-                    "what": "footage past retention", "segments": int(dn), "bytes": int(db),
-                    "retention_s": self.retention_s,
-                })
+            retention.audit(self.trail, float(self.env.now))
 
     def _sync_holds(self, now: float) -> None:
         place, release = self.locker.hold_changes(self.catalog.holds)
