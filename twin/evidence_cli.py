@@ -51,6 +51,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from twin.cli_support import check_out, finite_arg, staged_output
 from twin.core.access import (
     AccessDesk,
     AccessPolicy,
@@ -75,7 +76,7 @@ from twin.core.evidence import (
     verify_manifest,
 )
 from twin.core.types import Interval, SegmentRef
-from twin.errors import AccessDenied, AuditError, EvidenceError, ScenarioError
+from twin.errors import AccessDenied, AuditError, EvidenceError, ScenarioError, UsageError
 
 __all__ = ["register", "replay_desk", "verify_run_audit", "export_footage", "verify_export"]
 
@@ -230,7 +231,7 @@ class _Desk:
 def _policy_from_scenario(path: Path) -> AccessPolicy:
     from twin.scenario import load_scenario
 
-    sc = load_scenario(path)
+    sc = load_scenario(path, check_memory=False)  # only its policy is read: no city is built
     if sc.evidence is None:
         raise ScenarioError(
             f"{path}: has no evidence: section, so no access policy; use a scenario with one "
@@ -427,6 +428,9 @@ def cmd_verify_audit(args: argparse.Namespace) -> int:
 
 
 def cmd_request(args: argparse.Namespace) -> int:
+    if not args.end_s > args.start_s:
+        raise UsageError(f"--from {args.start_s:g} --to {args.end_s:g}: the window must end after "
+                         "it starts; give --to greater than --from (seconds of the run's clock)")
     run_dir = Path(args.run_dir)
     d = open_desk(run_dir, Path(args.scenario) if args.scenario else None, create=True)
     now = _now(args)
@@ -468,6 +472,8 @@ def cmd_approve(args: argparse.Namespace) -> int:
 def cmd_export(args: argparse.Namespace) -> int:
     run_dir = Path(args.run_dir)
     db, root = _paths(run_dir, args.catalog, args.segments)
+    dest = Path(args.dest)
+    check_out(dest, "--dest")  # before the use goes on the trail
     d = open_desk(run_dir, None, create=False)
     now = _now(args)
     try:
@@ -475,9 +481,10 @@ def cmd_export(args: argparse.Namespace) -> int:
     except AccessDenied as exc:
         return _refused(d, exc)
     d.save()  # the export is on the trail before any footage is copied
-    dest = Path(args.dest)
     segments = stored_segments(db, grant.cameras, grant.window)
-    manifest = export_footage(segments, root, dest, grant.case_id, grant.cameras, grant.window, now)
+    with staged_output(dest, "--dest") as tmp:  # a failed copy leaves no half an export
+        manifest = export_footage(segments, root, tmp, grant.case_id, grant.cameras,
+                                  grant.window, now)
     d.trail.append(now, AuditKind.COPY, args.officer, args.request_id, {
         "what": "export", "case_id": grant.case_id, "manifest_sha256": manifest["manifest_sha256"],
         "file_count": manifest["file_count"], "total_bytes": manifest["total_bytes"],
@@ -516,7 +523,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
     def common(q: argparse.ArgumentParser) -> None:
         q.add_argument("run_dir", help="a run's output folder (twin simulate / twin live --out)")
-        q.add_argument("--at", type=float, help="the desk's clock, s (default: now, UNIX time)")
+        q.add_argument("--at", type=finite_arg,
+                       help="the desk's clock, s (default: now, UNIX time)")
 
     q = ev.add_parser("verify-audit", help="verify a run's audit trail(s) against their anchors")
     q.add_argument("run_dir")
@@ -527,8 +535,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     q.add_argument("--officer", required=True)
     q.add_argument("--rank", required=True)
     q.add_argument("--camera", action="append", required=True, help="a camera name (repeat)")
-    q.add_argument("--from", dest="start_s", type=float, required=True, help="window start, s")
-    q.add_argument("--to", dest="end_s", type=float, required=True, help="window end, s")
+    q.add_argument("--from", dest="start_s", type=finite_arg, required=True,
+                   help="window start, s")
+    q.add_argument("--to", dest="end_s", type=finite_arg, required=True, help="window end, s")
     q.add_argument("--action", choices=[a.value for a in Action], default="export")
     q.add_argument("--case", help="case id (default: derived from the request id)")
     q.add_argument("--scenario", help="scenario whose evidence.access sets the policy "

@@ -17,18 +17,24 @@ __all__ = ["Costs"]
 class Costs(BaseModel):
     """Unit prices (HKD, assumptions) and the drive size used to count disks."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # No `.inf` / `.nan`: a price is a finite number (and results.json must stay JSON).
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     recorder_hkd: float = Field(
-        ge=0, description="One recorder server without its disks, HKD (assumption)."
+        ge=0, le=1e9,
+        description="One recorder server without its disks, HKD (assumption; at most 10^9, "
+        "past any server's price).",
     )
     disk_hkd_per_tb: float = Field(
-        ge=0, description="Usable disk, HKD per TB (10^12 bytes) (assumption)."
+        ge=0, le=1e7, description="Usable disk, HKD per TB (10^12 bytes) (assumption; at most 10^7)."
     )
     backhaul_hkd_per_gbps: float = Field(
-        ge=0, description="Provisioned district backhaul capacity, HKD per Gbps (assumption)."
+        ge=0, le=1e9,
+        description="Provisioned district backhaul capacity, HKD per Gbps (assumption; at most "
+        "10^9).",
     )
     drive_tb: float = Field(
-        default=20.0, gt=0,
-        description="Usable TB per drive, to count the drives provisioned and needed (assumption).",
+        default=20.0, gt=0, le=1000,
+        description="Usable TB per drive, to count the drives provisioned and needed (assumption; "
+        "at most 1,000 TB, past any drive made).",
     )
