@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 from pathlib import Path
-from typing import Annotated, Any, Literal, Union
+from typing import Annotated, Any, Literal, Union, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
@@ -369,6 +369,40 @@ def _loc(loc: tuple[int | str, ...]) -> str:
     return out or "(top level)"
 
 
+_RANGE_ERRORS = {"greater_than", "greater_than_equal", "less_than", "less_than_equal",
+                 "finite_number"}
+
+
+def _members(annotation: Any) -> list[type[BaseModel]]:
+    """The models an annotation can hold (through Optional, list, dict, Annotated, Union)."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return [annotation]
+    out: list[type[BaseModel]] = []
+    for arg in get_args(annotation):
+        out += _members(arg)
+    return out
+
+
+def _description(loc: tuple[int | str, ...]) -> str | None:
+    """The description of the field at a pydantic error path: it says the range and why."""
+    models: list[type[BaseModel]] = [Scenario]
+    desc = None
+    for part in loc:
+        if isinstance(part, int):
+            continue
+        tagged = [m for m in models if "type" in m.model_fields
+                  and m.model_fields["type"].default == part]
+        if tagged:
+            models = tagged
+            continue
+        hit = next((m.model_fields[part] for m in models if part in m.model_fields), None)
+        if hit is None:
+            continue  # a dict key (a district name, a site kind): the field stays the same
+        desc = hit.description
+        models = _members(hit.annotation)
+    return desc
+
+
 def _format_errors(source: str, err: ValidationError) -> str:
     lines = [f"{source}: {err.error_count()} problem(s) in the scenario:"]
     for e in err.errors():
@@ -379,7 +413,12 @@ def _format_errors(source: str, err: ValidationError) -> str:
         shown = json.dumps(value, default=str)
         if len(shown) > 80:
             shown = shown[:77] + "..."
-        lines.append(f"  - field {_loc(loc)}: got {shown}: {e['msg']}")
+        line = f"  - field {_loc(loc)}: got {shown}: {e['msg']}"
+        if e["type"] in _RANGE_ERRORS:
+            why = _description(e["loc"])
+            if why:
+                line += f" ({why.rstrip('.')})"
+        lines.append(line)
     lines.append("Fix the fields named above; `twin schema` prints the JSON Schema for editors.")
     return "\n".join(lines)
 

@@ -98,6 +98,7 @@ def loads_yaml(text: str, source: str) -> Any:
     """Parse YAML text with the limits above; errors are ScenarioErrors naming `source`."""
     try:
         loader = StrictSafeLoader(text)
+        loader.name = source  # error marks name the file, not "<unicode string>"
         try:
             node = loader.get_single_node()
             if node is None:

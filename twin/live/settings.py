@@ -41,7 +41,8 @@ class LiveProfile(_Model):
                        "is encoded on this machine).")
     height: int = Field(default=720, ge=64, le=2160,
                         description="Frame height, pixels (even; at most 2,160).")
-    fps: int = Field(default=15, ge=1, le=60)
+    fps: int = Field(default=15, ge=1, le=60,
+                     description="Frames per second (1 to 60, what CCTV encoders offer).")
     bitrate_mbps: float = Field(default=1.0, gt=0, le=100,
                                 description="Encoder bitrate cap, Mbps (at most 100).")
     keyframe_s: float = Field(default=1.0, gt=0, le=60,
@@ -113,9 +114,9 @@ class ExternalMediaMTX(_Model):
 
     type: Literal["external"] = "external"
     host: str = "127.0.0.1"
-    rtsp_port: int = Field(default=8554, ge=1, le=65535)
-    api_port: int = Field(default=9997, ge=1, le=65535)
-    metrics_port: int = Field(default=9998, ge=1, le=65535)
+    rtsp_port: int = Field(default=8554, ge=1, le=65535, description="RTSP port (a TCP port).")
+    api_port: int = Field(default=9997, ge=1, le=65535, description="Control API port.")
+    metrics_port: int = Field(default=9998, ge=1, le=65535, description="Metrics port.")
     config: Path
 
 
