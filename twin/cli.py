@@ -121,9 +121,9 @@ def cmd_validate(args: argparse.Namespace) -> int:
         try:
             sc = load_scenario(f)
             console.print(f"[green]ok[/] {escape(f)}: {escape(sc.name)}, "
-                          f"{sc.city.total_sets:,} sets", highlight=False)
+                          f"{sc.city.total_sets:,} sets", highlight=False, soft_wrap=True)
         except ScenarioError as e:
-            console.print(f"[red]invalid[/] {escape(str(e))}", highlight=False)
+            console.print(f"[red]invalid[/] {escape(str(e))}", highlight=False, soft_wrap=True)
             bad += 1
     return 2 if bad else 0
 
@@ -168,8 +168,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _say(msg: str) -> None:
     head, sep, rest = msg.partition(":")
+    # soft_wrap: no line breaks added inside a message, so paths in it stay whole
     console.print(f"[red]{escape(head)}{sep}[/]{escape(rest)}" if sep else escape(msg),
-                  highlight=False)
+                  highlight=False, soft_wrap=True)
 
 
 def main(argv: list[str] | None = None) -> int:
