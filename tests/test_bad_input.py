@@ -155,6 +155,30 @@ def test_live_checks_its_arguments_before_starting_anything(tmp_path, capsys):
         assert_refused(code, text, wall, must)
 
 
+def test_every_command_reads_scenarios_through_the_strict_loader(tmp_path, capsys):
+    dup = tmp_path / "dup.yaml"
+    dup.write_text(trial_text() + "seed: 5\n")
+    folder = tmp_path / "scenarios"
+    folder.mkdir()
+    (folder / "photo.yaml").write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00")
+    for argv, must in (
+        (["validate", str(tmp_path)], "is a folder, not a scenario file"),
+        (["sweep", str(dup), "--param", "seed=1,2", "--backend", "local",
+          "--out", str(tmp_path / "s")], "key 'seed' is given twice"),
+        (["compare", str(dup), "--out", str(tmp_path / "c")], "key 'seed' is given twice"),
+        (["check", str(folder), "--out", str(tmp_path / "k"), "--jobs", "1"], "a binary file"),
+        (["live", str(dup), "--out", str(tmp_path / "l")], "key 'seed' is given twice"),
+    ):
+        code, text, wall = run([*argv, "--quiet"] if argv[0] != "validate" else argv, capsys)
+        assert_refused(code, text, wall, must)
+    for name in "scl":
+        assert not (tmp_path / name).exists()
+    # `twin check` is CI's report: a whole one, naming the file it could not read, not a
+    # half-written one.
+    assert "a binary file" in (tmp_path / "k" / "junit.xml").read_text()
+    assert not no_leftovers(tmp_path)
+
+
 def test_compare_sweep_and_check_check_their_arguments_first(tmp_path, capsys):
     f = tmp_path / "file"
     f.write_text("")
