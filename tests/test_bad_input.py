@@ -351,6 +351,16 @@ def test_a_city_that_would_not_fit_in_memory_is_refused_with_the_estimate_and_li
         check_fits(load_scenario(CITY, check_memory=False), "city", days=3650)
 
 
+def test_random_faults_that_would_never_end_are_refused_before_the_run(tmp_path, capsys):
+    data = yaml.safe_load(CITY.read_text())
+    data["faults"] = [{"type": "set_power", "camera_set": "*", "mtbf_h": 0.01, "mttr_h": 0.001}]
+    p = tmp_path / "storm.yaml"
+    p.write_text(yaml.safe_dump(data))
+    # 7,000 sets x 840 h / 0.01 h: 588 million power cuts, a typo of seconds for hours.
+    simulate_refused(tmp_path, capsys, p, "faults[0] (set_power, mtbf_h 0.01) would draw about "
+                     "588,000,000 faults over 35 days", "raise it, or name one target")
+
+
 def test_the_estimate_is_above_what_a_run_takes(tmp_path):
     """Measured, not assumed: the peak traced over building and simulating a city stays under
     the estimate (so the refusal errs on the safe side)."""

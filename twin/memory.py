@@ -13,6 +13,11 @@ costs the machine.
 
 The limit is the memory available now (psutil), or CCTV_TWIN_MEMORY_LIMIT_MB when it is set
 (to keep a shared machine's runs small, and for tests).
+
+Random faults (`mtbf_h`) are counted too: a fault entry draws about targets x hours / mtbf_h
+incidents over the run, each one events, a record and camera moves. Over MAX_INCIDENTS the
+run is refused whatever the memory: a city-wide drill of a million faults is a typo in mtbf_h
+(hours, not seconds), not a drill.
 """
 
 from __future__ import annotations
@@ -21,10 +26,12 @@ import os
 
 from twin.errors import ScenarioError
 
-__all__ = ["BYTES_PER_CAMERA", "estimate_bytes", "memory_limit_bytes", "check_fits",
-           "LIMIT_ENV"]
+__all__ = ["BYTES_PER_CAMERA", "MAX_INCIDENTS", "estimate_bytes", "expected_incidents",
+           "memory_limit_bytes", "check_fits", "LIMIT_ENV"]
 
 BYTES_PER_CAMERA = 1_000
+BYTES_PER_INCIDENT = 2_000
+MAX_INCIDENTS = 1_000_000
 BYTES_PER_EVIDENCE_CAMERA_DAY = 200
 SLACK = 1.5
 LIMIT_ENV = "CCTV_TWIN_MEMORY_LIMIT_MB"
@@ -41,7 +48,26 @@ def estimate_bytes(sc, days: float | None = None) -> int:
     samples = n_days * 86_400 / sc.simulation.sample_s + 1
     series = 8 * samples * (2 * recorders + 2 * len(sc.city.districts) + 16)
     evidence = BYTES_PER_EVIDENCE_CAMERA_DAY * cameras * n_days if sc.evidence else 0
-    return int(SLACK * (BYTES_PER_CAMERA * cameras + series + evidence))
+    faults = BYTES_PER_INCIDENT * sum(n for _, n in expected_incidents(sc, n_days))
+    return int(SLACK * (BYTES_PER_CAMERA * cameras + series + evidence + faults))
+
+
+def _targets(sc, f) -> int:
+    if f.type == "group":
+        return 1  # its members start and end together: one draw for all
+    if hasattr(f, "recorder"):
+        return sum(p.recorders for p in sc.recorders.pools) if f.recorder == "*" else 1
+    if hasattr(f, "district"):
+        return len(sc.city.districts) if f.district == "*" else 1
+    if hasattr(f, "relay"):
+        return len(sc.city.districts) + 1 if f.relay == "*" else 1
+    return sc.city.total_sets if f.camera_set == "*" else 1
+
+
+def expected_incidents(sc, days: float) -> list[tuple[int, float]]:
+    """(fault index, expected incidents over `days`) of each randomly timed fault."""
+    return [(i, _targets(sc, f) * days * 24 / f.mtbf_h)
+            for i, f in enumerate(sc.faults) if f.mtbf_h is not None]
 
 
 def memory_limit_bytes() -> tuple[int, str]:
@@ -68,6 +94,15 @@ def _gb(n: float) -> str:
 def check_fits(sc, source: str, days: float | None = None) -> None:
     """Raise ScenarioError (naming the estimate, the limit and the fix) if the run would not
     fit in memory."""
+    n_days = sc.simulation.days if days is None else days
+    for i, n in expected_incidents(sc, n_days):
+        if n > MAX_INCIDENTS:
+            f = sc.faults[i]
+            raise ScenarioError(
+                f"{source}: faults[{i}] ({f.type}, mtbf_h {f.mtbf_h:g}) would draw about "
+                f"{n:,.0f} faults over {n_days:g} days, over the {MAX_INCIDENTS:,} a run can "
+                "carry out; mtbf_h is the mean time between failures of each target in hours: "
+                "raise it, or name one target instead of '*'")
     need = estimate_bytes(sc, days)
     limit, where = memory_limit_bytes()
     if need > limit:

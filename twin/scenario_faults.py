@@ -65,10 +65,10 @@ class FaultTiming(_Model):
         description="How long it lasts, s (fixed timing; omit: to the end; at most ten years)."
     )
     mtbf_h: float | None = Field(
-        default=None, ge=1, le=1_000_000,
-        description="Mean time between failures per target, hours (random; 1 h to 10^6 h: "
-        "a part failing more often than hourly is broken, not unreliable, so give it a fixed "
-        "fault; and 10^6 h, 114 years, is past any part's rated MTBF)."
+        default=None, ge=0.001, le=1_000_000,
+        description="Mean time between failures per target, hours (random; 0.001 h = 3.6 s, for "
+        "the compressed time of a live run, to 10^6 h, 114 years, past any part's rated MTBF; "
+        "the faults a run would draw are bounded too, see twin/memory.py)."
     )
     mttr_h: float | None = Field(
         default=None, gt=0, le=87_600,
