@@ -179,6 +179,22 @@ def test_every_command_reads_scenarios_through_the_strict_loader(tmp_path, capsy
     assert not no_leftovers(tmp_path)
 
 
+def test_evidence_checks_its_arguments_and_makes_no_run_folder_from_a_typo(tmp_path, capsys):
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    ask = ["evidence", "request", "--officer", "pc1", "--rank", "Sergeant", "--camera",
+           "set00001-cam1"]
+    for argv, must in (
+        ([*ask, str(tmp_path / "typo"), "--from", "0", "--to", "60"], "no such run folder"),
+        ([*ask, str(run_dir), "--from", "60", "--to", "10"], "the window must end after it starts"),
+        ([*ask, str(run_dir), "--from", "nan", "--to", "10"], "argument --from"),
+        (["evidence", "status", str(run_dir), "--at", "inf"], "argument --at"),
+    ):
+        code, text, wall = run(argv, capsys)
+        assert_refused(code, text, wall, must)
+    assert not (tmp_path / "typo").exists() and not (run_dir / "evidence").exists()
+
+
 def test_compare_sweep_and_check_check_their_arguments_first(tmp_path, capsys):
     f = tmp_path / "file"
     f.write_text("")

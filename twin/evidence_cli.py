@@ -401,15 +401,21 @@ def _refused(d: _Desk, exc: AccessDenied) -> int:
 
 
 def _locked(
-    fn: Callable[[argparse.Namespace], int], create: bool = False
+    fn: Callable[[argparse.Namespace], int], create: bool = False,
+    check: Callable[[argparse.Namespace], None] | None = None,
 ) -> Callable[[argparse.Namespace], int]:
     """Run a desk command holding the run folder's desk lock (released when the process ends,
     even if it is killed)."""
 
     def run(args: argparse.Namespace) -> int:
+        if check is not None:  # arguments first: a refused command leaves no desk behind
+            check(args)
         folder = Path(args.run_dir) / DESK_DIR
         if create:
-            folder.mkdir(parents=True, exist_ok=True)
+            if not Path(args.run_dir).is_dir():  # never make a run folder from a typo
+                raise UsageError(f"{args.run_dir}: no such run folder; pass the --out folder of "
+                                 "`twin simulate` or `twin live`")
+            folder.mkdir(exist_ok=True)
         if not folder.is_dir():
             return fn(args)  # no desk: the command says so
         with (folder / ".lock").open("a") as lock:
@@ -427,10 +433,14 @@ def cmd_verify_audit(args: argparse.Namespace) -> int:
     return 0 if ok else 1
 
 
-def cmd_request(args: argparse.Namespace) -> int:
+def _check_window(args: argparse.Namespace) -> None:
     if not args.end_s > args.start_s:
         raise UsageError(f"--from {args.start_s:g} --to {args.end_s:g}: the window must end after "
                          "it starts; give --to greater than --from (seconds of the run's clock)")
+
+
+def cmd_request(args: argparse.Namespace) -> int:
+    _check_window(args)
     run_dir = Path(args.run_dir)
     d = open_desk(run_dir, Path(args.scenario) if args.scenario else None, create=True)
     now = _now(args)
@@ -542,7 +552,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     q.add_argument("--case", help="case id (default: derived from the request id)")
     q.add_argument("--scenario", help="scenario whose evidence.access sets the policy "
                    "(default: the run's scenario); fixed with the first request")
-    q.set_defaults(fn=_locked(cmd_request, create=True))
+    q.set_defaults(fn=_locked(cmd_request, create=True, check=_check_window))
 
     q = ev.add_parser("approve", help="approve (or --refuse) a pending request")
     common(q)
