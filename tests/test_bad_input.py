@@ -266,6 +266,17 @@ def test_non_finite_numbers_are_refused_in_every_section(tmp_path, capsys):
     assert text.count("finite number") == 4
 
 
+@pytest.mark.parametrize("pattern, repl, field, kind", [
+    (r"^    sets: 15$", "    sets: yes", "city.districts[0].sets", "a bool"),
+    (r"^seed: 2024$", "seed: '2024'", "seed", "a str"),
+    (r"^    2: 0.5$", "    2: true", "city.cameras_per_set.2", "a bool"),
+])
+def test_a_bool_or_a_quoted_number_is_not_a_number(tmp_path, capsys, pattern, repl, field, kind):
+    p = edited(tmp_path, pattern, repl)
+    simulate_refused(tmp_path, capsys, p, f"field {field}", f"{kind} where a number goes",
+                     "write the number without quotes")
+
+
 def test_a_city_with_no_cameras_is_refused_unless_the_rollout_brings_some(tmp_path, capsys):
     p = edited(tmp_path, r"^    sets: 15$", "    sets: 0")
     simulate_refused(tmp_path, capsys, p, "field city", "no camera sets",

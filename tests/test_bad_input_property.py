@@ -103,7 +103,13 @@ def broken(draw) -> tuple[str, str, str]:
     if kind == "type":
         path = draw(st.sampled_from(leaves(data)))
         old = get(data, path)
-        choices = [[1, 2], {"x": 1}] + (["abc"] if not isinstance(old, str) else [-7])
+        choices: list[Any] = [[1, 2], {"x": 1}]
+        if isinstance(old, str):
+            choices.append(-7)
+        elif is_number(old):  # a bool or a quoted number is not a number either
+            choices += ["abc", True, str(old)]
+        else:
+            choices.append("abc")
         put(data, path, draw(st.sampled_from(choices)))
     elif kind == "sign":
         paths = [p for p in leaves(data) if is_number(get(data, p)) and get(data, p) > 0]

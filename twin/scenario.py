@@ -20,6 +20,7 @@ from twin.live.settings import LiveSettings
 from twin.metrics import METRICS
 from twin.scenario_evidence import EvidenceSettings
 from twin.scenario_faults import FAULT_TAGS, Failover, Faults, check_fault_targets
+from twin.scenario_numbers import refuse_non_numbers
 from twin.scenario_yaml import read_yaml
 
 __all__ = [
@@ -49,6 +50,11 @@ class _Model(BaseModel):
     # allow_inf_nan=False: `.inf` and `.nan` are valid YAML floats that no figure of a real
     # deployment can take (and results.json could not hold them as JSON).
     model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _numbers_are_numbers(cls, data: Any) -> Any:
+        return refuse_non_numbers(cls, data)
 
 
 # Upper bounds shared by several fields. Each is past anything a real deployment has, so a
@@ -410,6 +416,8 @@ def _format_errors(source: str, err: ValidationError) -> str:
         # field names a user can find in the file.
         loc = tuple(p for p in e["loc"] if p not in ("balanced", "static", *FAULT_TAGS))
         value = e.get("input")
+        if e["type"] == "not_a_number":  # a model-level check: name the field it found
+            loc, value = (*loc, e["ctx"]["field"]), e["ctx"]["value"]
         shown = json.dumps(value, default=str)
         if len(shown) > 80:
             shown = shown[:77] + "..."

@@ -19,6 +19,8 @@ from typing import Annotated, Any, Literal, Union
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
+from twin.scenario_numbers import refuse_non_numbers
+
 # Ten years in seconds: the longest run (twin.scenario.MAX_DAYS, not imported: that module
 # imports this one).
 MAX_RUN_S = 3650 * 86_400
@@ -51,6 +53,11 @@ __all__ = [
 class _Model(BaseModel):
     # No `.inf` / `.nan`: no real figure is infinite (and results.json must stay JSON).
     model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _numbers_are_numbers(cls, data: Any) -> Any:
+        return refuse_non_numbers(cls, data)
 
 
 class FaultTiming(_Model):

@@ -3,13 +3,17 @@
 Every price here is an ASSUMPTION supplied by whoever writes the scenario (no public
 tender figures are known to the twin); the twin only multiplies them by the quantities a
 deployment provisions. Prices are in Hong Kong dollars (HKD), capital cost, no
-amortisation, no operating cost. This module imports nothing from the rest of the twin,
-so `twin.scenario` can use it without an import cycle.
+amortisation, no operating cost. This module imports nothing from the rest of the twin
+but the leaf `twin.scenario_numbers`, so `twin.scenario` can use it without an import cycle.
 """
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from twin.scenario_numbers import refuse_non_numbers
 
 __all__ = ["Costs"]
 
@@ -19,6 +23,11 @@ class Costs(BaseModel):
 
     # No `.inf` / `.nan`: a price is a finite number (and results.json must stay JSON).
     model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _numbers_are_numbers(cls, data: Any) -> Any:
+        return refuse_non_numbers(cls, data)
 
     recorder_hkd: float = Field(
         ge=0, le=1e9,

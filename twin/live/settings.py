@@ -16,6 +16,8 @@ from typing import Annotated, Any, Literal, Union
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from twin.scenario_numbers import refuse_non_numbers
+
 MAX_LIVE_S = 86_400.0  # a live run is a trial on one machine: a day at most
 
 __all__ = [
@@ -31,6 +33,11 @@ __all__ = [
 class _Model(BaseModel):
     # No `.inf` / `.nan`: no real figure is infinite (and results.json must stay JSON).
     model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _numbers_are_numbers(cls, data: Any) -> Any:
+        return refuse_non_numbers(cls, data)
 
 
 class LiveProfile(_Model):
