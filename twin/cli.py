@@ -70,17 +70,21 @@ def simulate_to(path: Path, out: Path, days: float | None = None, quiet: bool = 
 
 
 def _simulate_into(path: Path, out: Path, days: float | None, quiet: bool):
-    from twin.city import generate_city
     from twin.memory import check_fits
+    from twin.scenario import load_scenario
+
+    # The scenario is checked before the engine and matplotlib are even imported: a bad one
+    # is refused in a fraction of a second.
+    sc = load_scenario(path, check_memory=False)
+    check_fits(sc, str(path), days)
+
+    from twin.city import generate_city
     from twin.plots import plot_sim
     from twin.report import write_report
     from twin.results import results_from_sim, run_info, write_results, write_sim_tables
-    from twin.scenario import load_scenario
     from twin.sim.engine import CityEngine
     from twin.sim.extensions import extensions_for
 
-    sc = load_scenario(path, check_memory=False)
-    check_fits(sc, str(path), days)
     started = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
     t0 = time.perf_counter()
     city = generate_city(sc)
