@@ -10,7 +10,9 @@ Theory of operation
   command writes into the temporary folder, and only when it finishes are the files moved
   into `out` (one rename each, replacing what an earlier run left under the same names). A
   command that fails leaves `out` as it was, and no folder it made on the way.
-  The live twin keeps a failed run's temporary folder (its logs say why) and prints its path.
+  The live twin writes in place instead (`checked_output`: the same checks first), since its
+  folder is read while it runs (`live/parts.json`, the catalog) and its logs say why a part
+  failed; a folder made for a run that failed before writing anything is removed.
 - `run_command` is the one top-level handler: a TwinError prints its message and exits with
   its code (2 bad input, 3 a part could not run); anything else prints one line saying what
   failed and where its traceback was written (a log file in the temporary folder of the
@@ -24,7 +26,6 @@ import contextlib
 import math
 import os
 import shutil
-import sys
 import tempfile
 import traceback
 from collections.abc import Callable, Iterator
@@ -33,7 +34,7 @@ from pathlib import Path
 from twin.errors import TwinError, UsageError
 
 __all__ = ["days_arg", "positive_seconds_arg", "finite_arg", "bounded_int_arg", "nonnegative_arg",
-           "check_out", "staged_output", "run_command", "INTERRUPTED"]
+           "check_out", "staged_output", "checked_output", "run_command", "INTERRUPTED"]
 
 INTERRUPTED = 130  # the shell's code for a run stopped by Ctrl-C
 
@@ -128,13 +129,9 @@ def _fail_place(out: Path, what: str, err: OSError) -> UsageError:
 
 
 @contextlib.contextmanager
-def staged_output(out: Path, what: str = "--out", keep_failed: bool = False) -> Iterator[Path]:
+def staged_output(out: Path, what: str = "--out") -> Iterator[Path]:
     """A temporary folder next to `out` to write into; moved into `out` when the block ends
-    without an error, removed (with any folder made for it) when it raises.
-
-    With `keep_failed` (the live twin, whose logs say why a part did not run), a failed run's
-    temporary folder is kept where it is, under its `.partial-` name, and its path printed:
-    `out` is still left as it was."""
+    without an error, removed (with any folder made for it) when it raises."""
     out = Path(out)
     missing = check_out(out, what)
     made: list[Path] = []
@@ -150,12 +147,33 @@ def staged_output(out: Path, what: str = "--out", keep_failed: bool = False) -> 
         yield tmp
         _move_into_place(tmp, out)
     except BaseException:
-        if keep_failed and tmp.is_dir() and any(tmp.iterdir()):
-            print(f"note: the failed run's files (its logs too) are kept in {tmp}; {out} is "
-                  "left as it was", file=sys.stderr, flush=True)
-        else:
-            shutil.rmtree(tmp, ignore_errors=True)
-            _remove_made(made)
+        shutil.rmtree(tmp, ignore_errors=True)
+        _remove_made(made)
+        raise
+
+
+@contextlib.contextmanager
+def checked_output(out: Path, what: str = "--out") -> Iterator[Path]:
+    """`out` itself, checked before any work (not a file, not under a file, writable) and
+    made if missing: for a run whose folder is read while it runs (the live twin's
+    `live/parts.json`, its catalog and logs). If the run fails before writing anything, the
+    folders made for it are removed; otherwise what it wrote stays, its logs included."""
+    out = Path(out)
+    missing = check_out(out, what)
+    made: list[Path] = []
+    try:
+        for p in missing:
+            p.mkdir()
+            made.append(p)
+        probe = tempfile.mkdtemp(prefix=".twin-write-check-", dir=out)
+        os.rmdir(probe)
+    except OSError as err:
+        _remove_made(made)
+        raise _fail_place(out, what, err) from None
+    try:
+        yield out
+    except BaseException:
+        _remove_made(made)  # only the ones still empty
         raise
 
 

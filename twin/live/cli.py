@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from twin.cli_support import positive_seconds_arg, staged_output
+from twin.cli_support import checked_output, positive_seconds_arg
 from twin.live.settings import MAX_LIVE_S
 
 __all__ = ["register", "cmd_live", "live_to"]
@@ -27,7 +27,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--duration", type=positive_seconds_arg(MAX_LIVE_S, "--duration 60"),
                    help="recording seconds, up to 86,400 (default: live.duration_s)")
     p.add_argument("--out", help="output folder (default out/<scenario file stem>); checked "
-                   "first, filled only when the run ends")
+                   "first, written as the run goes")
     p.add_argument("--quiet", action="store_true", help="no progress output")
     p.set_defaults(fn=cmd_live)
 
@@ -68,14 +68,13 @@ def live_to(path: Path, out: Path, duration: float | None = None, quiet: bool = 
     """Load, run live, measure and write everything; returns (Results, LiveMeasures).
 
     A run stopped early by SIGINT/SIGTERM is still measured and written; then
-    LiveInterrupted (exit 3) says so. `out` is checked before anything starts; the run writes
-    into a temporary folder beside it, moved into `out` when the run has been measured, so a
-    run that fails before that leaves nothing there.
+    LiveInterrupted (exit 3) says so. `out` is checked before anything starts and written in
+    place: `live/parts.json` and the catalog are read while the run goes on.
     """
     from twin.live.run import LiveInterrupted
 
-    with staged_output(out, keep_failed=True) as tmp:  # a failed run's logs are kept
-        res, m, sc, outcome = _live_into(path, tmp, duration, quiet)
+    with checked_output(out):
+        res, m, sc, outcome = _live_into(path, out, duration, quiet)
     if outcome.interrupted:
         raise LiveInterrupted(
             f"live run of {sc.name} stopped early by {outcome.interrupted} after "
