@@ -1,7 +1,10 @@
 """The `twin` command line.
 
 Exit codes: 0 all targets met; 1 a target failed; 2 bad input (the message names the file,
-the field and the fix); 3 a part of the twin could not run (MediaMTX, Ray).
+the field and the fix); 3 a part of the twin could not run (MediaMTX, Ray), or an unexpected
+error (one line on the screen, the traceback in a log file it names). Arguments and output
+folders are checked before any work, and outputs are moved into place only when a run
+finishes (twin/cli_support.py).
 """
 
 from __future__ import annotations
@@ -15,10 +18,12 @@ import time
 from pathlib import Path
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from twin.errors import ScenarioError, TwinError
+from twin.cli_support import days_arg, run_command, staged_output
+from twin.errors import ScenarioError
 
 __all__ = ["main", "default_scenario", "simulate_to"]
 
@@ -56,18 +61,32 @@ def _targets_table(res) -> Table:
 
 def simulate_to(path: Path, out: Path, days: float | None = None, quiet: bool = False,
                 extra: dict | None = None):
-    """Load, simulate and write everything for one scenario; returns the Results."""
+    """Load, simulate and write everything for one scenario; returns the Results.
+
+    `out` is checked before the scenario is read, the files are written to a temporary
+    folder beside it and moved into it at the end: a run that fails leaves nothing there."""
+    with staged_output(out) as tmp:
+        return _simulate_into(path, tmp, days, quiet)
+
+
+def _simulate_into(path: Path, out: Path, days: float | None, quiet: bool):
+    from twin.memory import check_fits
+    from twin.scenario import load_scenario
+
+    # The scenario is checked before the engine and matplotlib are even imported: a bad one
+    # is refused in a fraction of a second.
+    sc = load_scenario(path, check_memory=False)
+    check_fits(sc, str(path), days)
+
     from twin.city import generate_city
     from twin.pages.charts import headroom_charts
     from twin.pages.render import HTML_NAME, write_run_html
     from twin.plots import plot_sim
     from twin.report import write_report
     from twin.results import results_from_sim, run_info, write_results, write_sim_tables
-    from twin.scenario import load_scenario
     from twin.sim.engine import CityEngine
     from twin.sim.extensions import extensions_for
 
-    sc = load_scenario(path)
     started = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
     t0 = time.perf_counter()
     city = generate_city(sc)
@@ -81,7 +100,6 @@ def simulate_to(path: Path, out: Path, days: float | None = None, quiet: bool = 
         outcome = engine.run(days)
         prog.update(task, completed=total_days)
     wall = time.perf_counter() - t0
-    out.mkdir(parents=True, exist_ok=True)
     res = results_from_sim(outcome, str(path), run_info(started, wall))
     files = write_sim_tables(outcome, out)
     plots = {**headroom_charts(res, out), **plot_sim(outcome, out)}
@@ -110,9 +128,10 @@ def cmd_validate(args: argparse.Namespace) -> int:
     for f in args.files:
         try:
             sc = load_scenario(f)
-            console.print(f"[green]ok[/] {f}: {sc.name}, {sc.city.total_sets:,} sets")
+            console.print(f"[green]ok[/] {escape(f)}: {escape(sc.name)}, "
+                          f"{sc.city.total_sets:,} sets", highlight=False, soft_wrap=True)
         except ScenarioError as e:
-            console.print(f"[red]invalid[/] {e}", highlight=False)
+            console.print(f"[red]invalid[/] {escape(str(e))}", highlight=False, soft_wrap=True)
             bad += 1
     return 2 if bad else 0
 
@@ -136,8 +155,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("simulate", help="run a scenario on SimPy virtual time")
     s.add_argument("scenario", nargs="?", help=f"scenario YAML (default scenarios/{DEFAULT_SCENARIO})")
-    s.add_argument("--days", type=float, help="simulated days (default: the scenario's)")
-    s.add_argument("--out", help="output folder (default out/<scenario file stem>)")
+    s.add_argument("--days", type=days_arg,
+                   help="simulated days, up to 3,650 (default: the scenario's)")
+    s.add_argument("--out", help="output folder (default out/<scenario file stem>); checked "
+                   "first, filled only when the run finishes")
     s.add_argument("--quiet", action="store_true", help="no progress bar")
     s.set_defaults(fn=cmd_simulate)
 
@@ -153,16 +174,25 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def _say(msg: str) -> None:
+    head, sep, rest = msg.partition(":")
+    # soft_wrap: no line breaks added inside a message, so paths in it stay whole
+    console.print(f"[red]{escape(head)}{sep}[/]{escape(rest)}" if sep else escape(msg),
+                  highlight=False, soft_wrap=True)
+
+
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    try:
-        return int(args.fn(args))
-    except ScenarioError as e:
-        console.print(f"[red]error:[/] {e}", highlight=False)
-        return 2
-    except TwinError as e:
-        console.print(f"[red]error:[/] {e}", highlight=False)
-        return 3
+    """Every command runs under one handler (twin.cli_support.run_command): a TwinError
+    exits with its code, anything else with 3 and its traceback in a log file, never on the
+    screen. Bad arguments exit 2 from argparse, before anything runs."""
+    argv = sys.argv[1:] if argv is None else list(argv)
+    name = next((a for a in argv if not a.startswith("-")), "twin")
+
+    def run() -> int:
+        args = build_parser().parse_args(argv)
+        return args.fn(args)
+
+    return run_command(run, name, _say)
 
 
 if __name__ == "__main__":

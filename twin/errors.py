@@ -1,7 +1,9 @@
 """One base error for the project, with specific subclasses.
 
 Every message names the bad value, what was expected and how to fix it; scenario errors
-also name the file and the field path.
+also name the file and the field path. Each error carries the exit code `twin` ends with
+when it reaches the command line (README, "Exit codes"): 2 for bad input (a scenario, a file,
+an argument), 3 for a part of the twin that could not run.
 """
 
 from __future__ import annotations
@@ -9,6 +11,7 @@ from __future__ import annotations
 __all__ = [
     "TwinError",
     "ScenarioError",
+    "UsageError",
     "CapacityError",
     "CatalogError",
     "AccessDenied",
@@ -21,9 +24,20 @@ __all__ = [
 class TwinError(Exception):
     """Base of every error the twin raises on purpose."""
 
+    exit_code: int = 3  # a part of the twin could not run
+
 
 class ScenarioError(TwinError):
     """A scenario file is missing, unreadable or invalid (the message names file and field)."""
+
+    exit_code = 2
+
+
+class UsageError(TwinError):
+    """A command-line argument is out of range or names a place the twin cannot use (the
+    message names the argument, the bad value and the fix)."""
+
+    exit_code = 2
 
 
 class CapacityError(TwinError):

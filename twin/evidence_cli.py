@@ -37,13 +37,14 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from twin.cli_support import check_out, finite_arg, staged_output
 from twin.core.access import Action, Officer
 from twin.core.audit import AuditKind
 from twin.core.officers import OfficerRegister
 from twin.core.signing import load_public_key, public_key_b64
 from twin.core.types import Interval
 from twin.desk_trail import DESK_DIR, locked
-from twin.errors import AccessDenied, EvidenceError
+from twin.errors import AccessDenied, EvidenceError, UsageError
 from twin.evidence_desk import (
     Desk,
     authenticate,
@@ -79,6 +80,14 @@ def _locked(fn: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Names
     even if it is killed)."""
 
     def run(args: argparse.Namespace) -> int:
+        if not Path(args.run_dir).is_dir():  # never make a run folder from a typo
+            raise UsageError(f"{args.run_dir}: no such run folder; pass the --out folder of "
+                             "`twin simulate` or `twin live`")
+        if getattr(args, "start_s", None) is not None and getattr(args, "end_s", None) is not None \
+                and not args.end_s > args.start_s:  # arguments first: no desk for a bad window
+            raise UsageError(f"--from {args.start_s:g} --to {args.end_s:g}: the window must end "
+                             "after it starts; give --to greater than --from (seconds of the "
+                             "run's clock)")
         with locked(Path(args.run_dir) / DESK_DIR):
             try:
                 return fn(args)
@@ -242,9 +251,11 @@ def cmd_export(args: argparse.Namespace) -> int:
     d = open_desk(run_dir, repair=True)
     now = _now(args)
     dest = Path(args.dest)
+    check_out(dest, "--dest")  # before the use goes on the trail
     try:
         me = _sign_in(d, args, now, "export")
-        manifest = export_request(d, args.request_id, me, now, db, root, dest)
+        with staged_output(dest, "--dest") as tmp:  # a failed copy leaves no half an export
+            manifest = export_request(d, args.request_id, me, now, db, root, tmp, dest)
     except AccessDenied as exc:
         return _refused(d, exc)
     lost = sum(m["end_s"] - m["start_s"] for m in manifest["missing"])
@@ -346,7 +357,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
     def common(q: argparse.ArgumentParser) -> None:
         q.add_argument("run_dir", help="a run's output folder (twin simulate / twin live --out)")
-        q.add_argument("--at", type=float, help="the desk's clock, s (default: now, UNIX time)")
+        q.add_argument("--at", type=finite_arg,
+                       help="the desk's clock, s (default: now, UNIX time)")
 
     def acting(q: argparse.ArgumentParser, help: str = "the acting officer (signs the step)") -> None:
         q.add_argument("--officer", required=True, help=help)
@@ -382,8 +394,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     o.add_argument("--new", required=True, help="the officer to enrol")
     o.add_argument("--new-rank", required=True, help="their rank (at most the acting officer's)")
     o.add_argument("--public-key", required=True, help="their public key, base64 or a file")
-    o.add_argument("--from", dest="valid_from", type=float, help="valid from (default: now)")
-    o.add_argument("--to", dest="valid_to", type=float, help="valid until (default: open)")
+    o.add_argument("--from", dest="valid_from", type=finite_arg, help="valid from (default: now)")
+    o.add_argument("--to", dest="valid_to", type=finite_arg, help="valid until (default: open)")
     o.set_defaults(fn=_locked(cmd_officer_add))
     o = off.add_parser("revoke", help="end an officer's registration now")
     common(o)
@@ -403,8 +415,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     common(q)
     acting(q)
     q.add_argument("--camera", action="append", required=True, help="a camera name (repeat)")
-    q.add_argument("--from", dest="start_s", type=float, required=True, help="window start, s")
-    q.add_argument("--to", dest="end_s", type=float, required=True, help="window end, s")
+    q.add_argument("--from", dest="start_s", type=finite_arg, required=True,
+                   help="window start, s")
+    q.add_argument("--to", dest="end_s", type=finite_arg, required=True, help="window end, s")
     q.add_argument("--action", choices=[a.value for a in Action], default="export")
     q.add_argument("--case", help="case id (default: derived from the request id)")
     q.set_defaults(fn=_locked(cmd_request))
@@ -438,8 +451,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     acting(q)
     q.add_argument("--case", required=True)
     q.add_argument("--camera", action="append", required=True, help="a camera name (repeat)")
-    q.add_argument("--from", dest="start_s", type=float, required=True, help="window start, s")
-    q.add_argument("--to", dest="end_s", type=float, required=True, help="window end, s")
+    q.add_argument("--from", dest="start_s", type=finite_arg, required=True,
+                   help="window start, s")
+    q.add_argument("--to", dest="end_s", type=finite_arg, required=True, help="window end, s")
     q.add_argument("--catalog", help="the live SQLite catalog (default: from results.json)")
     q.set_defaults(fn=_locked(cmd_preserve))
 

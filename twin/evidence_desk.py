@@ -325,7 +325,7 @@ def authenticate(d: Desk, officer_id: str, private: Ed25519PrivateKey, now: floa
 def policy_from_scenario(path: Path) -> AccessPolicy:
     from twin.scenario import load_scenario
 
-    sc = load_scenario(path)
+    sc = load_scenario(path, check_memory=False)  # only its policy is read: no city is built
     if sc.evidence is None:
         raise ScenarioError(
             f"{path}: has no evidence: section, so no access policy; use a scenario with one "
@@ -415,7 +415,7 @@ def export_footage(segments: list[SegmentRef], root: Path, dest: Path, case_id: 
 
 
 def export_request(d: Desk, request_id: str, officer: Officer, now: float, db: Path, root: Path,
-                   dest: Path) -> dict[str, Any]:
+                   dest: Path, shown_dest: Path | None = None) -> dict[str, Any]:
     """Export approved footage (AccessDenied, audited, if not allowed): the EXPORT entry goes
     on the trail before anything is copied; then the copies, the manifest, the authentic
     manifest kept with the desk, and a COPY entry with the manifest's hash."""
@@ -429,7 +429,7 @@ def export_request(d: Desk, request_id: str, officer: Officer, now: float, db: P
     entry = d.trail.append(now, AuditKind.COPY, officer.officer_id, request_id, {
         "what": "export", "case_id": grant.case_id, "manifest_sha256": manifest["manifest_sha256"],
         "file_count": manifest["file_count"], "total_bytes": manifest["total_bytes"],
-        "missing": len(manifest["missing"]), "dest": str(dest)})
+        "missing": len(manifest["missing"]), "dest": str(shown_dest or dest)})
     d.save()
     (dest / "export.json").write_text(json.dumps(
         {"run_dir": str(d.run_dir.resolve()), "request_id": request_id, "seq": entry.seq},

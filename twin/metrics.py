@@ -1,11 +1,15 @@
 """The registry of scalar metrics a run reports, and that scenario targets may bound.
 
 One table, so a target naming a metric that no engine computes is refused when the
-scenario is validated, not silently ignored when the run is judged.
+scenario is validated, not silently ignored when the run is judged. Each metric knows its
+domain, the values it can take ([lo, hi]: every metric is a count, a size, a duration, a
+share or a flag, so lo is 0; shares of a whole are at most 100 %, ratios and flags at most 1),
+so a target bound outside it, one that could never or would always pass, is refused too.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 __all__ = ["MetricInfo", "METRICS"]
@@ -16,6 +20,13 @@ class MetricInfo:
     unit: str
     description: str
     better: str = "lower"  # "lower" or "higher": used by regression checks
+    lo: float = 0.0  # the smallest value the metric can take
+    hi: float = math.inf  # the largest (inf: no upper end)
+
+    @property
+    def domain(self) -> str:
+        """The domain in words, for error messages: "0 to 100", ">= 0"."""
+        return f">= {self.lo:g}" if math.isinf(self.hi) else f"{self.lo:g} to {self.hi:g}"
 
 
 _M = MetricInfo
@@ -29,8 +40,8 @@ METRICS: dict[str, MetricInfo] = {
     "storage_needed_tb": _M("TB", "peak footage on disk, all recorders (just before a sweep, a disk loss or the end)"),
     "storage_model_tb": _M("TB", "cameras x effective bitrate x retention (closed form)"),
     "disk_total_tb": _M("TB", "usable disk of all recorders", "higher"),
-    "storage_headroom_pct": _M("%", "free disk at the peak, city-wide", "higher"),
-    "storage_headroom_pct_min": _M("%", "free disk at the peak, worst recorder", "higher"),
+    "storage_headroom_pct": _M("%", "free disk at the peak, city-wide", "higher", hi=100),
+    "storage_headroom_pct_min": _M("%", "free disk at the peak, worst recorder", "higher", hi=100),
     "recorder_ingest_util_pct_max": _M("%", "highest recorder ingest / ingest limit"),
     "recorder_streams_util_pct_max": _M("%", "highest recorder streams / stream limit"),
     "backhaul_util_pct_max": _M("%", "highest district backhaul load / capacity"),
@@ -60,7 +71,7 @@ METRICS: dict[str, MetricInfo] = {
     "evidence_cases_released": _M("cases", "cases closed and their copies purged", "higher"),
     "evidence_requested_s": _M("s", "camera-seconds of footage asked for", "higher"),
     "evidence_lost_to_retention_s": _M("s", "camera-seconds asked for but already deleted by retention"),
-    "evidence_lost_to_retention_pct": _M("%", "footage asked for but already deleted by retention"),
+    "evidence_lost_to_retention_pct": _M("%", "footage asked for but already deleted by retention", hi=100),
     "evidence_lost_other_s": _M("s", "camera-seconds asked for but never recorded"),
     "evidence_storage_tb_max": _M("TB", "most evidence copies held at any time"),
     "evidence_storage_tb_end": _M("TB", "evidence copies held at the end of the run"),
@@ -76,7 +87,7 @@ METRICS: dict[str, MetricInfo] = {
     "approval_time_s_p50": _M("s", "median time from an access request to its approval"),
     "approval_time_s_p95": _M("s", "95th percentile time from an access request to its approval"),
     "audit_entries": _M("entries", "entries on the run's audit trail", "higher"),
-    "audit_verified": _M("bool", "1 if the run's audit trail verifies end to end", "higher"),
+    "audit_verified": _M("bool", "1 if the run's audit trail verifies end to end", "higher", hi=1),
 }
 
 # The live twin (`twin live`, twin/live/measure.py): measured on the wall clock.
@@ -105,14 +116,14 @@ METRICS.update({
     "live_cpu_pct_record_per_camera": _M("% of a core", "recorder CPU per camera (stream copy to segments)"),
     "live_cpu_pct_analyse_per_camera": _M("% of a core", "analyser CPU per analysed camera"),
     "live_cpu_pct_machine": _M("% of a core", "whole machine CPU during the steady window (every process, the twin's or not)"),
-    "live_detection_precision_person": _M("ratio", "person detections matching a true moving person (IoU >= 0.3)", "higher"),
-    "live_detection_recall_person": _M("ratio", "true moving people detected (IoU >= 0.3)", "higher"),
-    "live_detection_precision_vehicle": _M("ratio", "vehicle detections matching a true moving vehicle", "higher"),
-    "live_detection_recall_vehicle": _M("ratio", "true moving vehicles detected (stopped ones: incidents)", "higher"),
+    "live_detection_precision_person": _M("ratio", "person detections matching a true moving person (IoU >= 0.3)", "higher", hi=1),
+    "live_detection_recall_person": _M("ratio", "true moving people detected (IoU >= 0.3)", "higher", hi=1),
+    "live_detection_precision_vehicle": _M("ratio", "vehicle detections matching a true moving vehicle", "higher", hi=1),
+    "live_detection_recall_vehicle": _M("ratio", "true moving vehicles detected (stopped ones: incidents)", "higher", hi=1),
     "live_frames_analysed": _M("frames", "frames decoded and analysed", "higher"),
     "live_frames_dropped_late": _M("frames", "keyframes the analyser skipped to catch up (over 2 s behind)"),
     "live_incidents_expected": _M("incidents", "truth incidents the analyser could see"),
-    "live_incident_recall": _M("ratio", "truth incidents alerted within 10 s", "higher"),
+    "live_incident_recall": _M("ratio", "truth incidents alerted within 10 s", "higher", hi=1),
     "live_false_alerts": _M("alerts", "alerts matching no truth incident"),
     "live_alert_latency_s_p50": _M("s", "median incident-to-alert latency"),
     "live_alert_latency_s_max": _M("s", "longest incident-to-alert latency"),
@@ -136,7 +147,7 @@ METRICS.update({
     "segments_lost_disk": _M("segments", "segments lost with failed disks"),
     "segments_lost_disk_held": _M("segments", "of those, segments under an evidence hold"),
     "footage_lost_disk_tb": _M("TB", "footage lost with failed disks"),
-    "no_recorder_over_limit": _M("bool", "1 if no recorder was ever over its ingest or stream limit", "higher"),
+    "no_recorder_over_limit": _M("bool", "1 if no recorder was ever over its ingest or stream limit", "higher", hi=1),
     "segments_dropped_recorder_down": _M("segments", "dropped: recorder down, cameras not moved (the whole outage with standby none)"),
     "segments_dropped_power": _M("segments", "dropped: camera site without power"),
     "segments_dropped_backhaul_cut": _M("segments", "dropped: district backhaul cut"),

@@ -10,9 +10,8 @@ from __future__ import annotations
 import datetime as dt
 import json
 from pathlib import Path
-from typing import Annotated, Any, Literal, Union
+from typing import Annotated, Any, Literal, Union, get_args
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from twin.compare.costs import Costs
@@ -21,6 +20,8 @@ from twin.live.settings import LiveSettings
 from twin.metrics import METRICS
 from twin.scenario_evidence import EvidenceSettings
 from twin.scenario_faults import FAULT_TAGS, Failover, Faults, check_fault_targets
+from twin.scenario_numbers import refuse_non_numbers
+from twin.scenario_yaml import read_yaml
 
 __all__ = [
     "Scenario",
@@ -36,6 +37,7 @@ __all__ = [
     "Simulation",
     "Bound",
     "SiteKind",
+    "MAX_DAYS",
     "load_scenario",
     "parse_scenario",
     "scenario_json_schema",
@@ -45,15 +47,34 @@ SiteKind = Literal["lamp_post", "smart_lamp_post", "government_building"]
 
 
 class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # allow_inf_nan=False: `.inf` and `.nan` are valid YAML floats that no figure of a real
+    # deployment can take (and results.json could not hold them as JSON).
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _numbers_are_numbers(cls, data: Any) -> Any:
+        return refuse_non_numbers(cls, data)
+
+
+# Upper bounds shared by several fields. Each is past anything a real deployment has, so a
+# shipped or plausible scenario never meets it; what it catches is a typo (an extra three
+# zeros, a value in the wrong unit) before it becomes an hour of simulation or a MemoryError.
+MAX_SETS_PER_DISTRICT = 1_000_000  # Hong Kong plans 7,000 sets city-wide; 1e6 is past any city
+MAX_DAYS = 3650  # ten years: past any roll-out or retention horizon a plan is judged over
+MAX_WEIGHT = 1e6  # relative weights: a ratio of 10^6 between two shares is already "none"
 
 
 class District(_Model):
     name: str = Field(min_length=1, description="District name, e.g. 'Yau Tsim Mong'.")
-    sets: int = Field(ge=0, description="Camera sets on line from the start of the run.")
+    sets: int = Field(
+        ge=0, le=MAX_SETS_PER_DISTRICT,
+        description="Camera sets on line from the start of the run (at most 1,000,000: a "
+        "district of the largest city has tens of thousands).")
     backhaul_mbps: float = Field(
-        gt=0, description="Capacity of the district's backhaul link to the recorders, Mbps."
-    )
+        gt=0, le=10_000_000,
+        description="Capacity of the district's backhaul link to the recorders, Mbps (at most "
+        "10,000,000 = 10 Tb/s, past any metro network's district link).")
 
 
 class RolloutStep(_Model):
@@ -61,8 +82,8 @@ class RolloutStep(_Model):
         pattern=r"^\d{4}-(0[1-9]|1[0-2])$",
         description="Calendar month the sets come on line (YYYY-MM), on its first day.",
     )
-    sets: dict[str, Annotated[int, Field(ge=0)]] = Field(
-        description="Sets added that month, by district name."
+    sets: dict[str, Annotated[int, Field(ge=0, le=MAX_SETS_PER_DISTRICT)]] = Field(
+        description="Sets added that month, by district name (at most 1,000,000 each)."
     )
     label: str = ""
 
@@ -72,13 +93,14 @@ class City(_Model):
     rollout: list[RolloutStep] = Field(
         default_factory=list, description="Sets coming on line over time, in month order."
     )
-    site_kinds: dict[SiteKind, Annotated[float, Field(ge=0)]] = Field(
+    site_kinds: dict[SiteKind, Annotated[float, Field(ge=0, le=MAX_WEIGHT)]] = Field(
         default_factory=lambda: {"lamp_post": 0.5, "smart_lamp_post": 0.3, "government_building": 0.2},
-        description="Relative weights of the kinds of site a set is mounted on.",
+        description="Relative weights of the kinds of site a set is mounted on (0 to 10^6).",
     )
-    cameras_per_set: dict[Annotated[int, Field(ge=2, le=3)], Annotated[float, Field(ge=0)]] = Field(
+    cameras_per_set: dict[Annotated[int, Field(ge=2, le=3)],
+                          Annotated[float, Field(ge=0, le=MAX_WEIGHT)]] = Field(
         default_factory=lambda: {2: 0.5, 3: 0.5},
-        description="Relative weights of 2- and 3-camera sets.",
+        description="Relative weights of 2- and 3-camera sets (0 to 10^6).",
     )
 
     @field_validator("districts")
@@ -110,6 +132,10 @@ class City(_Model):
                     f"rollout[{i}] ({step.month}) names unknown districts {unknown}; "
                     f"expected one of the city's districts {sorted(names)}"
                 )
+        if self.total_sets == 0:
+            raise ValueError(
+                "the city has no camera sets: every district has sets: 0 and the roll-out adds "
+                "none; give a district some sets, or add a roll-out step that brings them")
         return self
 
     @property
@@ -121,12 +147,18 @@ class City(_Model):
 
 class CameraProfile(_Model):
     name: str = Field(min_length=1)
-    share: float = Field(default=1.0, gt=0, description="Relative weight among profiles.")
-    width: int = Field(default=1920, ge=16)
-    height: int = Field(default=1080, ge=16)
-    fps: float = Field(default=15, gt=0)
+    share: float = Field(default=1.0, gt=0, le=MAX_WEIGHT,
+                         description="Relative weight among profiles (up to 10^6).")
+    width: int = Field(default=1920, ge=16, le=16_384,
+                       description="Frame width, pixels (16K, 15,360, is the widest sensor made).")
+    height: int = Field(default=1080, ge=16, le=16_384, description="Frame height, pixels.")
+    fps: float = Field(default=15, gt=0, le=240,
+                       description="Frames per second (CCTV runs 1-60; 240 is high-speed video).")
     codec: Literal["h264", "h265"] = "h264"
-    bitrate_mbps: float = Field(gt=0, description="Mean stream bitrate, Mbps.")
+    bitrate_mbps: float = Field(
+        gt=0, le=1000,
+        description="Mean stream bitrate, Mbps (an 8K H.264 stream is ~100 Mbps; 1,000 is past "
+        "any camera's network port share).")
     bitrate_spread_pct: float = Field(
         default=0, ge=0, lt=100, description="Per-camera bitrate spread, +/- percent (uniform)."
     )
@@ -142,12 +174,17 @@ class CameraProfile(_Model):
 
 
 class Recording(_Model):
-    segment_s: int = Field(default=60, ge=1, description="Segment length, seconds.")
-    retention_days: float = Field(default=30, gt=0, description="Footage kept this long, days.")
-    sweep_interval_s: int = Field(default=3600, ge=1, description="Retention sweep period, s.")
+    segment_s: int = Field(default=60, ge=1, le=86_400,
+                           description="Segment length, seconds (at most a day).")
+    retention_days: float = Field(default=30, gt=0, le=MAX_DAYS,
+                                  description="Footage kept this long, days (at most ten years).")
+    sweep_interval_s: int = Field(default=3600, ge=1, le=31 * 86_400,
+                                  description="Retention sweep period, s (at most a month).")
     sweep_batch_segments: int = Field(
-        default=10_000_000, ge=1, description="Most segments one sweep may delete."
-    )
+        default=10_000_000, ge=1, le=10**12,
+        description="Most segments one sweep may delete (10^12 is past every segment a city "
+        "holds: 50 million cameras x 10 years of minutes is ~2.6 x 10^14; a sweep is never asked "
+        "for that).")
 
     @property
     def retention_s(self) -> float:
@@ -159,10 +196,22 @@ class RecorderPool(_Model):
     districts: list[str] | Literal["*"] = Field(
         description="Districts whose cameras this pool records, or '*' for a central pool."
     )
-    recorders: int = Field(ge=1)
-    ingest_mbps: float = Field(gt=0, description="Ingest limit of each recorder, Mbps.")
-    disk_tb: float = Field(gt=0, description="Usable disk of each recorder, TB (10^12 bytes).")
-    max_streams: int = Field(ge=1, description="Most camera streams each recorder takes.")
+    recorders: int = Field(
+        ge=1, le=100_000,
+        description="Recorders in the pool (at most 100,000: a city of 20,000 cameras needs "
+        "about a hundred).")
+    ingest_mbps: float = Field(
+        gt=0, le=1_000_000,
+        description="Ingest limit of each recorder, Mbps (at most 1,000,000 = 1 Tb/s, past any "
+        "server's network cards).")
+    disk_tb: float = Field(
+        gt=0, le=100_000,
+        description="Usable disk of each recorder, TB (10^12 bytes) (at most 100,000 TB = 100 PB, "
+        "past any storage server).")
+    max_streams: int = Field(
+        ge=1, le=100_000,
+        description="Most camera streams each recorder takes (at most 100,000; real ones take "
+        "a few hundred).")
 
 
 class BalancedAssignment(_Model):
@@ -193,16 +242,19 @@ class Simulation(_Model):
     start_date: dt.date = Field(
         default=dt.date(2024, 3, 1), description="Calendar date of t=0 (for the roll-out)."
     )
-    days: float = Field(default=35, gt=0, description="Simulated horizon, days.")
+    days: float = Field(default=35, gt=0, le=MAX_DAYS,
+                        description="Simulated horizon, days (at most 3,650: ten years).")
     tick_s: int = Field(
-        default=60, ge=1, description="Accounting tick, s; a whole multiple of segment_s."
+        default=60, ge=1, le=86_400,
+        description="Accounting tick, s; a whole multiple of segment_s (at most a day)."
     )
-    sample_s: int = Field(default=3600, ge=1, description="Time-series sample period, s.")
+    sample_s: int = Field(default=3600, ge=1, le=31 * 86_400,
+                          description="Time-series sample period, s (at most a month).")
 
 
 class Bound(_Model):
-    min: float | None = None
-    max: float | None = None
+    min: float | None = Field(default=None, description="The metric must be >= this.")
+    max: float | None = Field(default=None, description="The metric must be <= this.")
 
     @model_validator(mode="after")
     def _one_side(self) -> Bound:
@@ -216,7 +268,8 @@ class Bound(_Model):
 class Scenario(_Model):
     name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_.-]+$")
     description: str = ""
-    seed: int = Field(ge=0, description="The one seed every random draw derives from.")
+    seed: int = Field(ge=0, le=2**64 - 1,
+                      description="The one seed every random draw derives from (0 to 2^64 - 1).")
     city: City
     camera_profiles: list[CameraProfile] = Field(min_length=1)
     recording: Recording = Field(default_factory=Recording)
@@ -251,6 +304,15 @@ class Scenario(_Model):
             raise ValueError(
                 f"unknown target metric(s) {unknown}; expected names from: {sorted(METRICS)}"
             )
+        for name, bound in v.items():
+            m = METRICS[name]
+            for side, x in (("min", bound.min), ("max", bound.max)):
+                if x is not None and not m.lo <= x <= m.hi:
+                    never = (side == "min" and x > m.hi) or (side == "max" and x < m.lo)
+                    raise ValueError(
+                        f"targets.{name}.{side} ({x:g}) is outside what {name} can measure "
+                        f"({m.domain} {m.unit}), so the target would "
+                        f"{'never' if never else 'always'} pass; give a bound within {m.domain}")
         return v
 
     @model_validator(mode="after")
@@ -319,6 +381,40 @@ def _loc(loc: tuple[int | str, ...]) -> str:
     return out or "(top level)"
 
 
+_RANGE_ERRORS = {"greater_than", "greater_than_equal", "less_than", "less_than_equal",
+                 "finite_number"}
+
+
+def _members(annotation: Any) -> list[type[BaseModel]]:
+    """The models an annotation can hold (through Optional, list, dict, Annotated, Union)."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return [annotation]
+    out: list[type[BaseModel]] = []
+    for arg in get_args(annotation):
+        out += _members(arg)
+    return out
+
+
+def _description(loc: tuple[int | str, ...]) -> str | None:
+    """The description of the field at a pydantic error path: it says the range and why."""
+    models: list[type[BaseModel]] = [Scenario]
+    desc = None
+    for part in loc:
+        if isinstance(part, int):
+            continue
+        tagged = [m for m in models if "type" in m.model_fields
+                  and m.model_fields["type"].default == part]
+        if tagged:
+            models = tagged
+            continue
+        hit = next((m.model_fields[part] for m in models if part in m.model_fields), None)
+        if hit is None:
+            continue  # a dict key (a district name, a site kind): the field stays the same
+        desc = hit.description
+        models = _members(hit.annotation)
+    return desc
+
+
 def _format_errors(source: str, err: ValidationError) -> str:
     lines = [f"{source}: {err.error_count()} problem(s) in the scenario:"]
     for e in err.errors():
@@ -326,10 +422,17 @@ def _format_errors(source: str, err: ValidationError) -> str:
         # field names a user can find in the file.
         loc = tuple(p for p in e["loc"] if p not in ("balanced", "static", *FAULT_TAGS))
         value = e.get("input")
+        if e["type"] == "not_a_number":  # a model-level check: name the field it found
+            loc, value = (*loc, e["ctx"]["field"]), e["ctx"]["value"]
         shown = json.dumps(value, default=str)
         if len(shown) > 80:
             shown = shown[:77] + "..."
-        lines.append(f"  - field {_loc(loc)}: got {shown}: {e['msg']}")
+        line = f"  - field {_loc(loc)}: got {shown}: {e['msg']}"
+        if e["type"] in _RANGE_ERRORS:
+            why = _description(e["loc"])
+            if why:
+                line += f" ({why.rstrip('.')})"
+        lines.append(line)
     lines.append("Fix the fields named above; `twin schema` prints the JSON Schema for editors.")
     return "\n".join(lines)
 
@@ -347,20 +450,15 @@ def parse_scenario(data: Any, source: str = "<scenario>") -> Scenario:
         raise ScenarioError(_format_errors(source, err)) from None
 
 
-def load_scenario(path: str | Path) -> Scenario:
-    """Read a YAML scenario file (safe loading) and validate it."""
-    p = Path(path)
-    try:
-        text = p.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ScenarioError(f"{p}: no such scenario file; check the path (see scenarios/)") from None
-    except OSError as err:
-        raise ScenarioError(f"{p}: cannot read the scenario file: {err.strerror}") from None
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as err:
-        raise ScenarioError(f"{p}: not valid YAML: {err}") from None
-    return parse_scenario(data, str(p))
+def load_scenario(path: str | Path, check_memory: bool = True) -> Scenario:
+    """Read a YAML scenario file (bounded, strict safe loading: twin/scenario_yaml.py) and
+    validate it; with `check_memory`, also refuse a city that would not fit in memory."""
+    sc = parse_scenario(read_yaml(path), str(path))
+    if check_memory:
+        from twin.memory import check_fits
+
+        check_fits(sc, str(path))
+    return sc
 
 
 def scenario_json_schema() -> dict[str, Any]:

@@ -15,9 +15,11 @@ Delays are in hours and are drawn from one of two distributions, chosen by `type
 from __future__ import annotations
 
 import math
-from typing import Annotated, Literal, Union
+from typing import Annotated, Any, Literal, Union
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from twin.scenario_numbers import refuse_non_numbers
 
 __all__ = [
     "LognormalDelay",
@@ -29,18 +31,31 @@ __all__ = [
 ]
 
 _Z90 = 1.2815515655446004  # standard normal 90th percentile
+MAX_DELAY_H = 87_600.0  # ten years: no request, approval or case outlives the longest run
+# A camera with more than 100 incidents or requests a day would be watched, not sampled; and
+# the simulation draws one event each.
+MAX_PER_CAMERA_DAY = 100.0
 
 
 class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # No `.inf` / `.nan`: no real figure is infinite (and results.json must stay JSON).
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _numbers_are_numbers(cls, data: Any) -> Any:
+        return refuse_non_numbers(cls, data)
 
 
 class LognormalDelay(_Model):
     """A lognormal delay with the given median and 90th percentile, hours."""
 
     type: Literal["lognormal"] = "lognormal"
-    median_h: float = Field(gt=0, description="Median delay, hours.")
-    p90_h: float = Field(gt=0, description="90th percentile of the delay, hours (> median_h).")
+    median_h: float = Field(gt=0, le=MAX_DELAY_H,
+                            description="Median delay, hours (at most ten years).")
+    p90_h: float = Field(gt=0, le=MAX_DELAY_H,
+                         description="90th percentile of the delay, hours (> median_h; at most "
+                         "ten years).")
 
     @model_validator(mode="after")
     def _p90_above_median(self) -> LognormalDelay:
@@ -62,9 +77,10 @@ class ChoiceDelay(_Model):
     """Delays from a table: `hours[i]` with relative weight `weights[i]`."""
 
     type: Literal["choice"] = "choice"
-    hours: list[Annotated[float, Field(ge=0)]] = Field(min_length=1, description="Delays, hours.")
-    weights: list[Annotated[float, Field(ge=0)]] | None = Field(
-        default=None, description="Relative weights of `hours` (default: all equal)."
+    hours: list[Annotated[float, Field(ge=0, le=MAX_DELAY_H)]] = Field(
+        min_length=1, description="Delays, hours (at most ten years).")
+    weights: list[Annotated[float, Field(ge=0, le=1e6)]] | None = Field(
+        default=None, description="Relative weights of `hours` (default: all equal; 0 to 10^6)."
     )
 
     @model_validator(mode="after")
@@ -87,28 +103,36 @@ class PreservationSettings(_Model):
     """Incidents whose footage an investigation asks to preserve, and how that goes."""
 
     incidents_per_camera_day: float = Field(
-        ge=0, description="Incidents that lead to a preservation request, per camera per day."
+        ge=0, le=MAX_PER_CAMERA_DAY,
+        description="Incidents that lead to a preservation request, per camera per day (at "
+        "most 100)."
     )
     cameras: Literal["camera", "set"] = Field(
         default="set",
         description="What a request names: the incident's camera, or every camera of its set.",
     )
     window_before_s: float = Field(
-        default=900, ge=0, description="Footage asked for before the incident, seconds."
+        default=900, ge=0, le=31 * 86_400,
+        description="Footage asked for before the incident, seconds (at most a month)."
     )
     window_after_s: float = Field(
-        default=900, ge=0, description="Footage asked for after the incident, seconds."
+        default=900, ge=0, le=31 * 86_400,
+        description="Footage asked for after the incident, seconds (at most a month)."
     )
     request_delay: Delay = Field(
         description="Time from the end of the window to the preservation request."
     )
     copy_time_s: float = Field(
-        default=3600, ge=0, description="Time from the request to the evidence copy being complete."
+        default=3600, ge=0, le=31 * 86_400,
+        description="Time from the request to the evidence copy being complete, s (at most a "
+        "month)."
     )
     case_days: float = Field(
         default=180,
         gt=0,
-        description="Time from the request until the case closes and its copy is deleted.",
+        le=3650,
+        description="Time from the request until the case closes and its copy is deleted, days "
+        "(at most ten years).",
     )
 
     @model_validator(mode="after")
@@ -124,12 +148,16 @@ class AccessSettings(_Model):
     """Requests to view or export recorded footage, approved by rank (core/access.py)."""
 
     requests_per_camera_day: float = Field(
-        ge=0, description="Access requests (view or export) per camera per day."
+        ge=0, le=MAX_PER_CAMERA_DAY,
+        description="Access requests (view or export) per camera per day (at most 100)."
     )
     export_share: float = Field(default=0.3, ge=0, le=1, description="Share that are exports.")
-    window_s: float = Field(default=1800, gt=0, description="Footage window a request names, s.")
+    window_s: float = Field(default=1800, gt=0, le=31 * 86_400,
+                            description="Footage window a request names, s (at most a month).")
     lookback_days: float = Field(
-        default=7, gt=0, description="The window ends at most this long before the request, days."
+        default=7, gt=0, le=3650,
+        description="The window ends at most this long before the request, days (at most ten "
+        "years)."
     )
     ranks: list[str] = Field(
         min_length=1, description="Every rank, lowest first (AccessPolicy.ranks)."
@@ -137,19 +165,21 @@ class AccessSettings(_Model):
     view_min_rank: str = Field(description="Lowest rank that may approve a view.")
     export_min_rank: str = Field(description="Lowest rank that may approve an export.")
     expire_after_h: float = Field(
-        default=72, gt=0, description="A pending request expires after this, h."
+        default=72, gt=0, le=MAX_DELAY_H,
+        description="A pending request expires after this, h (at most ten years)."
     )
     valid_for_h: float = Field(
-        default=24, gt=0, description="An approval is good for this long, h."
+        default=24, gt=0, le=MAX_DELAY_H,
+        description="An approval is good for this long, h (at most ten years)."
     )
-    requester_ranks: dict[str, Annotated[float, Field(ge=0)]] = Field(
+    requester_ranks: dict[str, Annotated[float, Field(ge=0, le=1e6)]] = Field(
         description="Relative weights of the requesting officer's rank."
     )
-    view_approver_ranks: dict[str, Annotated[float, Field(ge=0)]] = Field(
+    view_approver_ranks: dict[str, Annotated[float, Field(ge=0, le=1e6)]] = Field(
         description="Relative weights of the rank of the officer who decides on a view request "
         "(ranks below view_min_rank are too junior: their attempt is denied)."
     )
-    export_approver_ranks: dict[str, Annotated[float, Field(ge=0)]] = Field(
+    export_approver_ranks: dict[str, Annotated[float, Field(ge=0, le=1e6)]] = Field(
         description="Relative weights of the rank of the officer who decides on an export request."
     )
     approval_delay: Delay = Field(description="Time from a request to its decision.")
@@ -164,7 +194,8 @@ class AccessSettings(_Model):
         le=1,
         description="Share of decisions by a senior enough officer that refuse.",
     )
-    use_delay_h: float = Field(default=0.5, ge=0, description="Time from approval to the use, h.")
+    use_delay_h: float = Field(default=0.5, ge=0, le=MAX_DELAY_H,
+                               description="Time from approval to the use, h (at most ten years).")
     attempt_without_approval: bool = Field(
         default=True,
         description="A requester whose request was not approved tries to use the footage anyway "
@@ -198,5 +229,6 @@ class EvidenceSettings(_Model):
     preservation: PreservationSettings
     access: AccessSettings
     expiry_check_s: int = Field(
-        default=3600, ge=1, description="How often pending requests and approvals are expired, s."
+        default=3600, ge=1, le=86_400,
+        description="How often pending requests and approvals are expired, s (at most a day)."
     )

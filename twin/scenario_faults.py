@@ -19,6 +19,12 @@ from typing import Annotated, Any, Literal, Union
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
+from twin.scenario_numbers import refuse_non_numbers
+
+# Ten years in seconds: the longest run (twin.scenario.MAX_DAYS, not imported: that module
+# imports this one).
+MAX_RUN_S = 3650 * 86_400
+
 __all__ = [
     "Fault",
     "FaultTiming",
@@ -45,23 +51,35 @@ __all__ = [
 
 
 class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # No `.inf` / `.nan`: no real figure is infinite (and results.json must stay JSON).
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _numbers_are_numbers(cls, data: Any) -> Any:
+        return refuse_non_numbers(cls, data)
 
 
 class FaultTiming(_Model):
     """When a fault happens: fixed (`at_s`, `duration_s`) or random (`mtbf_h`, `mttr_h`)."""
 
     at_s: float | None = Field(
-        default=None, ge=0, description="Start, seconds from t=0 (fixed timing)."
+        default=None, ge=0, le=MAX_RUN_S,
+        description="Start, seconds from t=0 (fixed timing; at most ten years, the longest run)."
     )
     duration_s: float | None = Field(
-        default=None, gt=0, description="How long it lasts, s (fixed timing; omit: to the end)."
+        default=None, gt=0, le=MAX_RUN_S,
+        description="How long it lasts, s (fixed timing; omit: to the end; at most ten years)."
     )
     mtbf_h: float | None = Field(
-        default=None, gt=0, description="Mean time between failures per target, hours (random)."
+        default=None, ge=0.001, le=1_000_000,
+        description="Mean time between failures per target, hours (random; 0.001 h = 3.6 s, for "
+        "the compressed time of a live run, to 10^6 h, 114 years, past any part's rated MTBF; "
+        "the faults a run would draw are bounded too, see twin/memory.py)."
     )
     mttr_h: float | None = Field(
-        default=None, gt=0, description="Mean time to repair, hours (random timing)."
+        default=None, gt=0, le=87_600,
+        description="Mean time to repair, hours (random timing; at most ten years)."
     )
     repair: Literal["exponential", "fixed"] = Field(
         default="exponential", description="Repair times: exponential around mttr_h, or exactly it."
@@ -124,7 +142,8 @@ class SetPower(FaultTiming):
     """One camera set loses power (its site's UPS, if any, rides through short outages)."""
 
     type: Literal["set_power"] = "set_power"
-    camera_set: int | Literal["*"] = Field(description="Set number (1-based, set00012 is 12) or '*'.")
+    camera_set: int | Literal["*"] = Field(
+        description="Set number (1-based, set00012 is 12; at most the city's last set) or '*'.")
 
     @model_validator(mode="after")
     def _positive(self) -> SetPower:
@@ -199,9 +218,13 @@ Faults = Annotated[list[Fault], AfterValidator(_all_timed)]
 
 # ----------------------------------------------------------------------------- failover
 class Heartbeat(_Model):
-    interval_s: float = Field(default=5.0, gt=0, description="Recorders (and relays) beat this often, s.")
+    interval_s: float = Field(
+        default=5.0, ge=0.1, le=3600,
+        description="Recorders (and relays) beat this often, s (0.1 s to an hour: real "
+        "heartbeats are seconds apart).")
     missed_beats: int = Field(
-        default=3, ge=1, description="Declared down after this many intervals without a beat."
+        default=3, ge=1, le=1000,
+        description="Declared down after this many intervals without a beat (at most 1,000)."
     )
 
     @property
@@ -230,7 +253,9 @@ class NPlusMStandby(_Model):
     idle standby after another (a 1:1 takeover), never a recorder over its limits."""
 
     type: Literal["n_plus_m"] = "n_plus_m"
-    standby_recorders: int = Field(ge=1, description="Standby recorders per pool (M).")
+    standby_recorders: int = Field(ge=1, le=100_000,
+                                   description="Standby recorders per pool (M; at most a pool's "
+                                   "100,000 recorders).")
 
 
 class NoStandby(_Model):
@@ -270,7 +295,9 @@ class RelayFailover(_Model):
         default=False, description="A standby relay takes over a lost one (district or city)."
     )
     switch_s: float = Field(
-        default=10.0, ge=0, description="Cameras re-pointed to the standby relay this long after detection, s."
+        default=10.0, ge=0, le=86_400,
+        description="Cameras re-pointed to the standby relay this long after detection, s (at "
+        "most a day)."
     )
 
 
@@ -280,24 +307,27 @@ class BackhaulFailover(_Model):
         description="A backup path with this share of each district's backhaul capacity (0: none).",
     )
     switch_s: float = Field(
-        default=30.0, ge=0, description="Routing converges onto the backup path this long after a cut, s."
+        default=30.0, ge=0, le=86_400,
+        description="Routing converges onto the backup path this long after a cut, s (at most a "
+        "day)."
     )
 
 
 class Failover(_Model):
     heartbeat: Heartbeat = Field(default_factory=Heartbeat)
     reassign_s: float = Field(
-        default=30.0, ge=0,
+        default=30.0, ge=0, le=86_400,
         description="Cameras start on their new recorder this long after the loss is detected, s "
-        "(also the delay of a fail-back after the recorder is seen again).",
+        "(also the delay of a fail-back after the recorder is seen again; at most a day).",
     )
     standby: Standby = Field(default_factory=SpreadStandby)
     relay: RelayFailover = Field(default_factory=RelayFailover)
     backhaul: BackhaulFailover = Field(default_factory=BackhaulFailover)
     ups_s: dict[Literal["lamp_post", "smart_lamp_post", "government_building"],
-                Annotated[float, Field(ge=0)]] = Field(
+                Annotated[float, Field(ge=0, le=7 * 86_400)]] = Field(
         default_factory=dict,
-        description="Battery ride-through of a camera site on a power cut, s, by site kind (default 0).",
+        description="Battery ride-through of a camera site on a power cut, s, by site kind "
+        "(default 0; at most a week, past any site UPS).",
     )
 
     @property

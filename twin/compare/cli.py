@@ -10,6 +10,8 @@ from pathlib import Path
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from twin.cli_support import bounded_int_arg, days_arg, nonnegative_arg, staged_output
+
 __all__ = ["register"]
 
 
@@ -70,14 +72,23 @@ def _compare_table(c) -> Table:
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
+    final = Path(args.out)
+    with staged_output(final) as out:
+        return _compare_into(args, out, final)
+
+
+def _compare_into(args: argparse.Namespace, out: Path, final: Path) -> int:
     from twin.compare.compare import compare, write_csv, write_markdown
     from twin.compare.plots import plot_comparison, plot_districts
     from twin.compare.runs import resolve_input
     from twin.pages.charts import pool_headroom_by_variant
     from twin.pages.render import write_compare_html
 
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
+    if args.label and len(args.label) != len(args.inputs):
+        from twin.errors import UsageError
+
+        raise UsageError(f"--label given {len(args.label)} time(s) for {len(args.inputs)} "
+                         "input(s); give one label per input, in order, or none")
     results = []
     with _progress(args.quiet) as prog:
         task = prog.add_task("running variants", total=len(args.inputs))
@@ -105,8 +116,8 @@ def cmd_compare(args: argparse.Namespace) -> int:
         if col.failed_targets:
             con.print(f"[bold red]{col.label} FAILS[/] " + ", ".join(col.failed_targets),
                       highlight=False)
-    con.print(f"report: {out / 'report.html'} (and comparison.md)   "
-              f"table: {out / 'comparison.csv'}")
+    con.print(f"report: {final / 'report.html'} (and comparison.md)   "
+              f"table: {final / 'comparison.csv'}")
     return 0 if c.passed else 1
 
 
@@ -153,10 +164,17 @@ def _write_sweep(s, out: Path) -> None:
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:
-    from twin.compare.sweep import parse_param, sweep
+    from twin.compare.sweep import parse_param
 
     params = [parse_param(p) for p in args.param]
-    out = Path(args.out) if args.out else Path("out") / f"sweep-{Path(args.scenario).stem}"
+    final = Path(args.out) if args.out else Path("out") / f"sweep-{Path(args.scenario).stem}"
+    with staged_output(final) as out:
+        return _sweep_into(args, params, out, final)
+
+
+def _sweep_into(args: argparse.Namespace, params, out: Path, final: Path) -> int:
+    from twin.compare.sweep import sweep
+
     with _progress(args.quiet) as prog:
         task = prog.add_task(f"sweep ({args.backend})", total=None)
 
@@ -164,7 +182,6 @@ def cmd_sweep(args: argparse.Namespace) -> int:
             prog.update(task, completed=done, total=total)
 
         s = sweep(args.scenario, params, args.backend, args.days, progress)
-    out.mkdir(parents=True, exist_ok=True)
     _write_sweep(s, out)
     t = Table(title=f"sweep of {s.base}: {len(s.points)} variants")
     for p in s.params:
@@ -187,17 +204,21 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     else:
         con.print("smallest deployment meeting every target: [bold]" + ", ".join(
             f"{k}={v}" for k, v in best.values.items()) + f"[/] ({best.name})", highlight=False)
-    con.print(f"table: {out / 'sweep.csv'}   report: {out / 'report.html'} (and sweep.md)   "
-              f"plot: {out / 'sweep.png'}")
+    con.print(f"table: {final / 'sweep.csv'}   report: {final / 'report.html'} (and "
+              f"sweep.md)   plot: {final / 'sweep.png'}")
     return 0 if best is not None else 1
 
 
 # ------------------------------------------------------------------ check
 def cmd_check(args: argparse.Namespace) -> int:
+    final = Path(args.out)
+    with staged_output(final) as out:
+        return _check_into(args, out, final)
+
+
+def _check_into(args: argparse.Namespace, out: Path, final: Path) -> int:
     from twin.compare.check import check_folder, write_junit, write_pages, write_summary
 
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
     con = _console()
     with _progress(args.quiet) as prog:
         task = prog.add_task("checking scenarios", total=None)
@@ -235,8 +256,8 @@ def cmd_check(args: argparse.Namespace) -> int:
         con.print(f"baseline written: {report.baseline_path} (commit it with the change that "
                   "moved the metrics)")
     con.print(f"{'PASS' if report.passed else 'FAIL'}: {len(report.checks)} scenarios; "
-              f"report: {out / 'report.html'}   junit: {out / 'junit.xml'}   "
-              f"summary: {out / 'summary.md'}")
+              f"report: {final / 'report.html'}   junit: {final / 'junit.xml'}   "
+              f"summary: {final / 'summary.md'}")
     return report.exit_code
 
 
@@ -248,7 +269,7 @@ def register(sub) -> None:
                    " the first is the reference")
     c.add_argument("--out", default="out/compare", help="output folder (default out/compare)")
     c.add_argument("--label", action="append", help="column label, once per input, in order")
-    c.add_argument("--days", type=float, help="simulated days for scenario inputs")
+    c.add_argument("--days", type=days_arg, help="simulated days for scenario inputs (up to 3,650)")
     c.add_argument("--quiet", action="store_true", help="no progress bar")
     c.set_defaults(fn=cmd_compare)
 
@@ -261,7 +282,7 @@ def register(sub) -> None:
     s.add_argument("--out", help="output folder (default out/sweep-<scenario stem>)")
     s.add_argument("--backend", choices=("ray", "local"), default="ray",
                    help="ray: Ray tasks (local instance, or RAY_ADDRESS); local: one after another")
-    s.add_argument("--days", type=float, help="simulated days (default: the scenario's)")
+    s.add_argument("--days", type=days_arg, help="simulated days, up to 3,650 (default: the scenario's)")
     s.add_argument("--quiet", action="store_true", help="no progress bar")
     s.set_defaults(fn=cmd_sweep)
 
@@ -270,12 +291,13 @@ def register(sub) -> None:
     k.add_argument("folder", nargs="?", default="scenarios")
     k.add_argument("--out", default="out/check", help="junit.xml, summary.md, results (default out/check)")
     k.add_argument("--baseline", help="baseline file (default FOLDER/baseline.json)")
-    k.add_argument("--tolerance-pct", type=float, default=2.0,
+    k.add_argument("--tolerance-pct", type=nonnegative_arg, default=2.0,
                    help="relative worsening allowed per metric, percent (default 2)")
     k.add_argument("--update-baseline", action="store_true",
                    help="rewrite the baseline from this run (on purpose)")
-    k.add_argument("--days", type=float, help="simulated days (default: each scenario's)")
-    k.add_argument("--jobs", type=int, default=min(2, os.cpu_count() or 1),
+    k.add_argument("--days", type=days_arg, help="simulated days, up to 3,650 (default: each scenario's)")
+    k.add_argument("--jobs", type=bounded_int_arg(1, 64, "--jobs 2"),
+                   default=min(2, os.cpu_count() or 1),
                    help="scenarios run at once, in separate processes (default: 2 or the cores)")
     k.add_argument("--quiet", action="store_true", help="no progress bar")
     k.set_defaults(fn=cmd_check)

@@ -35,8 +35,10 @@ import yaml
 from twin.compare.runs import run_scenario_data
 from twin.compare.verdict import failed_targets, passed
 from twin.errors import ScenarioError, TwinError
+from twin.memory import check_fits
 from twin.results import Results, shared_source
 from twin.scenario import parse_scenario
+from twin.scenario_yaml import read_yaml
 
 __all__ = ["Param", "Variant", "SweepPoint", "SweepResult", "parse_param", "set_path",
            "expand", "run_variants", "sweep"]
@@ -157,8 +159,10 @@ def _slug(values: dict[str, Any]) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "_", "_".join(parts))[:80]
 
 
-def expand(base: dict[str, Any], params: list[Param], source: str) -> list[Variant]:
-    """Every point of the grid, validated; a bad path or value raises before anything runs."""
+def expand(base: dict[str, Any], params: list[Param], source: str,
+           days: float | None = None) -> list[Variant]:
+    """Every point of the grid, validated (and each checked to fit in memory over `days`);
+    a bad path or value raises before anything runs."""
     if not params:
         raise ScenarioError("twin sweep needs at least one --param PATH=V1,V2,...")
     seen = [p.path for p in params]
@@ -174,7 +178,8 @@ def expand(base: dict[str, Any], params: list[Param], source: str) -> list[Varia
         data["name"] = name
         label = ", ".join(f"{k}={v}" for k, v in values.items())
         try:
-            parse_scenario(data, f"{source} with {label}")
+            check_fits(parse_scenario(data, f"{source} with {label}"), f"{source} with {label}",
+                       days)
         except ScenarioError as err:
             raise ScenarioError(f"{err}\n(--param values make this variant invalid: change "
                                 f"them or the path)") from None
@@ -240,12 +245,9 @@ def sweep(scenario_path: str | Path, params: list[Param], backend: str = "ray",
           progress: Callable[[int, int], None] | None = None) -> SweepResult:
     """Run the grid of `params` over the scenario file and return every point's results."""
     p = Path(scenario_path)
-    try:
-        base = yaml.safe_load(p.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ScenarioError(f"{p}: no such scenario file; check the path (see scenarios/)") from None
+    base = read_yaml(p)  # bounded, strict YAML (twin/scenario_yaml.py)
     parse_scenario(base, str(p))  # the base itself must be valid before any --param
-    variants = expand(base, params, str(p))
+    variants = expand(base, params, str(p), days)
     results = run_variants(variants, shared_source(p), backend, days, progress)
     points = tuple(SweepPoint(v.name, v.values, r) for v, r in zip(variants, results))
     return SweepResult(shared_source(p), tuple(params), points)

@@ -13,6 +13,9 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from twin.cli_support import checked_output, positive_seconds_arg
+from twin.live.settings import MAX_LIVE_S
+
 __all__ = ["register", "cmd_live", "live_to"]
 
 
@@ -21,8 +24,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "live", help="run a scenario live: real RTSP streams, recorders, retention, faults")
     p.add_argument("scenario", help="scenario YAML with a `live:` section (e.g. "
                                     "scenarios/live-trial-15.yaml)")
-    p.add_argument("--duration", type=float, help="recording seconds (default: live.duration_s)")
-    p.add_argument("--out", help="output folder (default out/<scenario file stem>)")
+    p.add_argument("--duration", type=positive_seconds_arg(MAX_LIVE_S, "--duration 60"),
+                   help="recording seconds, up to 86,400 (default: live.duration_s)")
+    p.add_argument("--out", help="output folder (default out/<scenario file stem>); checked "
+                   "first, written as the run goes")
     p.add_argument("--quiet", action="store_true", help="no progress output")
     p.set_defaults(fn=cmd_live)
 
@@ -63,11 +68,25 @@ def live_to(path: Path, out: Path, duration: float | None = None, quiet: bool = 
     """Load, run live, measure and write everything; returns (Results, LiveMeasures).
 
     A run stopped early by SIGINT/SIGTERM is still measured and written; then
-    LiveInterrupted (exit 3) says so.
+    LiveInterrupted (exit 3) says so. `out` is checked before anything starts and written in
+    place: `live/parts.json` and the catalog are read while the run goes on.
     """
+    from twin.live.run import LiveInterrupted
+
+    with checked_output(out):
+        res, m, sc, outcome = _live_into(path, out, duration, quiet)
+    if outcome.interrupted:
+        raise LiveInterrupted(
+            f"live run of {sc.name} stopped early by {outcome.interrupted} after "
+            f"{outcome.t_end - outcome.t0:.1f} s of recording; what was recorded is measured "
+            f"in {out / 'results.json'}; expected the run to reach its end: run it again")
+    return res, m
+
+
+def _live_into(path: Path, out: Path, duration: float | None, quiet: bool):
     from twin.live.measure import measure
     from twin.live.results import write_live_outputs
-    from twin.live.run import LiveInterrupted, run_live, started_at
+    from twin.live.run import run_live, started_at
     from twin.results import run_info
     from twin.scenario import load_scenario
 
@@ -81,12 +100,7 @@ def live_to(path: Path, out: Path, duration: float | None = None, quiet: bool = 
         m = measure(outcome)
     res = write_live_outputs(outcome, m, str(path), run_info(started, time.perf_counter() - t0),
                              out)
-    if outcome.interrupted:
-        raise LiveInterrupted(
-            f"live run of {sc.name} stopped early by {outcome.interrupted} after "
-            f"{outcome.t_end - outcome.t0:.1f} s of recording; what was recorded is measured "
-            f"in {out / 'results.json'}; expected the run to reach its end: run it again")
-    return res, m
+    return res, m, sc, outcome
 
 
 def cmd_live(args: argparse.Namespace) -> int:

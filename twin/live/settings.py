@@ -16,6 +16,10 @@ from typing import Annotated, Any, Literal, Union
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from twin.scenario_numbers import refuse_non_numbers
+
+MAX_LIVE_S = 86_400.0  # a live run is a trial on one machine: a day at most
+
 __all__ = [
     "LiveProfile",
     "LiveRecorders",
@@ -27,26 +31,42 @@ __all__ = [
 
 
 class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # No `.inf` / `.nan`: no real figure is infinite (and results.json must stay JSON).
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _numbers_are_numbers(cls, data: Any) -> Any:
+        return refuse_non_numbers(cls, data)
 
 
 class LiveProfile(_Model):
     """What every synthetic camera publishes. Clips are encoded once and replayed."""
 
-    width: int = Field(default=1280, ge=64, description="Frame width, pixels (even).")
-    height: int = Field(default=720, ge=64, description="Frame height, pixels (even).")
-    fps: int = Field(default=15, ge=1, le=60)
-    bitrate_mbps: float = Field(default=1.0, gt=0, description="Encoder bitrate cap, Mbps.")
-    keyframe_s: float = Field(default=1.0, gt=0, description="Keyframe interval, seconds.")
-    clip_s: float = Field(default=20.0, gt=0, description="Length of the looped clip, seconds.")
+    width: int = Field(default=1280, ge=64, le=3840,
+                       description="Frame width, pixels (even; at most 4K, 3,840: every camera "
+                       "is encoded on this machine).")
+    height: int = Field(default=720, ge=64, le=2160,
+                        description="Frame height, pixels (even; at most 2,160).")
+    fps: int = Field(default=15, ge=1, le=60,
+                     description="Frames per second (1 to 60, what CCTV encoders offer).")
+    bitrate_mbps: float = Field(default=1.0, gt=0, le=100,
+                                description="Encoder bitrate cap, Mbps (at most 100).")
+    keyframe_s: float = Field(default=1.0, gt=0, le=60,
+                              description="Keyframe interval, seconds (at most a minute).")
+    clip_s: float = Field(default=20.0, gt=0, le=600,
+                          description="Length of the looped clip, seconds (at most 10 minutes: "
+                          "it is encoded once, in memory).")
     scenes: int = Field(default=3, ge=1, le=20,
                         description="Distinct scenes; camera k shows scene k mod scenes.")
     collision_at_s: float | None = Field(
-        default=14.0, description="A rear-end collision this far into each loop (None: none). "
+        default=14.0, ge=0, le=600, description="A rear-end collision this far into each loop (None: none). "
         "Keep it late: the crashed cars stay until the loop ends, and a background model that "
         "sees them most of the time learns them as background.")
-    people: int = Field(default=5, ge=0)
-    vehicles: int = Field(default=4, ge=0)
+    people: int = Field(default=5, ge=0, le=200,
+                        description="Moving people per scene (at most 200: a crowd).")
+    vehicles: int = Field(default=4, ge=0, le=200,
+                          description="Moving vehicles per scene (at most 200).")
     night_depth: float = Field(default=0.15, ge=0, lt=1,
                                description="Brightness swing over one loop (0: none).")
 
@@ -58,24 +78,30 @@ class LiveProfile(_Model):
 class LiveRecorders(_Model):
     """Recorder actors: each records many cameras, one thread per stream."""
 
-    count: int = Field(default=3, ge=1, description="Recorder actors.")
-    max_streams: int = Field(default=30, ge=1, description="Most streams one recorder takes.")
-    ingest_mbps: float = Field(default=100.0, gt=0, description="Ingest limit per recorder.")
+    count: int = Field(default=3, ge=1, le=256,
+                       description="Recorder actors (at most 256: each is a process here).")
+    max_streams: int = Field(default=30, ge=1, le=10_000,
+                             description="Most streams one recorder takes (at most 10,000).")
+    ingest_mbps: float = Field(default=100.0, gt=0, le=1_000_000,
+                               description="Ingest limit per recorder, Mbps (at most 1 Tb/s).")
     container: Literal["mp4", "mpegts"] = Field(
         default="mp4", description="Segment file format (stream copy either way).")
-    reconnect_max_s: float = Field(default=1.0, gt=0,
-                                   description="Longest pause between reconnection attempts.")
+    reconnect_max_s: float = Field(default=1.0, gt=0, le=3600,
+                                   description="Longest pause between reconnection attempts, s "
+                                   "(at most an hour).")
 
 
 class LiveAnalyser(_Model):
     """The analyser actor: keyframe decoding, motion, people/vehicles, incidents."""
 
     enabled: bool = True
-    cameras: int | None = Field(default=None, ge=1,
+    cameras: int | None = Field(default=None, ge=1, le=100_000,
                                 description="Analyse the first N cameras (None: all).")
-    width: int = Field(default=640, ge=64, description="Frames are scaled to this width.")
-    min_interval_s: float = Field(default=0.9, ge=0,
-                                  description="Analyse at most one keyframe per camera this often.")
+    width: int = Field(default=640, ge=64, le=3840,
+                       description="Frames are scaled to this width (at most 3,840).")
+    min_interval_s: float = Field(default=0.9, ge=0, le=3600,
+                                  description="Analyse at most one keyframe per camera this often "
+                                  "(at most an hour).")
 
 
 class ManagedMediaMTX(_Model):
@@ -95,9 +121,9 @@ class ExternalMediaMTX(_Model):
 
     type: Literal["external"] = "external"
     host: str = "127.0.0.1"
-    rtsp_port: int = Field(default=8554, ge=1, le=65535)
-    api_port: int = Field(default=9997, ge=1, le=65535)
-    metrics_port: int = Field(default=9998, ge=1, le=65535)
+    rtsp_port: int = Field(default=8554, ge=1, le=65535, description="RTSP port (a TCP port).")
+    api_port: int = Field(default=9997, ge=1, le=65535, description="Control API port.")
+    metrics_port: int = Field(default=9998, ge=1, le=65535, description="Metrics port.")
     config: Path
 
 
@@ -107,21 +133,32 @@ MediaMTXChoice = Annotated[Union[ManagedMediaMTX, ExternalMediaMTX], Field(discr
 class LiveSettings(_Model):
     """How `twin live` runs this scenario for real (see twin/live/run.py)."""
 
-    duration_s: float = Field(default=150.0, gt=0, description="Recording time, seconds.")
-    segment_s: float = Field(default=6.0, gt=0,
-                             description="Segment length; cut at the first keyframe after it.")
+    duration_s: float = Field(default=150.0, gt=0, le=MAX_LIVE_S,
+                              description="Recording time, seconds (at most a day: a live run "
+                              "is a trial on one machine, not an operation).")
+    segment_s: float = Field(default=6.0, gt=0, le=3600,
+                             description="Segment length; cut at the first keyframe after it "
+                             "(at most an hour).")
     retention_s: float | None = Field(
-        default=None, gt=0, description="Retention override, seconds (wins over compression).")
+        default=None, gt=0, le=MAX_LIVE_S,
+        description="Retention override, seconds (wins over compression; at most a day).")
     time_compression: float = Field(
-        default=1.0, ge=1, description="recording.retention_days is divided by this factor.")
-    sweep_interval_s: float = Field(default=5.0, gt=0)
-    sweep_batch_segments: int = Field(default=1000, ge=1)
-    heartbeat_interval_s: float = Field(default=0.5, gt=0)
+        default=1.0, ge=1, le=10_000_000,
+        description="recording.retention_days is divided by this factor (at most 10^7).")
+    sweep_interval_s: float = Field(default=5.0, gt=0, le=3600,
+                                    description="Retention sweep period, s (at most an hour).")
+    sweep_batch_segments: int = Field(default=1000, ge=1, le=10_000_000,
+                                      description="Most segments one sweep deletes.")
+    heartbeat_interval_s: float = Field(default=0.5, ge=0.01, le=60,
+                                        description="Recorders beat this often, s (10 ms to a "
+                                        "minute).")
     heartbeat_timeout_s: float = Field(
-        default=2.0, gt=0, description="A recorder silent this long is declared lost.")
-    startup_timeout_s: float = Field(default=60.0, gt=0)
+        default=2.0, gt=0, le=600,
+        description="A recorder silent this long is declared lost (at most 10 minutes).")
+    startup_timeout_s: float = Field(default=60.0, gt=0, le=3600,
+                                     description="Longest wait for the actors and server, s.")
     publisher_actors: int | None = Field(
-        default=None, ge=1, description="Most camera-set actors; sets share actors round-robin "
+        default=None, ge=1, le=10_000, description="Most camera-set actors; sets share actors round-robin "
         "beyond it (None: one actor per set). Each actor costs ~84 MB and ~1 % of a core idle.")
     profile: LiveProfile = Field(default_factory=LiveProfile)
     recorders: LiveRecorders = Field(default_factory=LiveRecorders)
