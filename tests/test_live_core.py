@@ -114,7 +114,7 @@ def test_a_sweep_cut_off_between_mark_and_unlink_is_finished_on_restart(tmp_path
     root, db = tmp_path / "seg", tmp_path / "cat.sqlite"
     store = LiveStore(db)
     key = _segment(store, root, "c1", "r1", 0.0, 6.0)
-    store.mark([key], "deleting")  # the sweeper stopped here
+    store.mark([("r1", key)], "deleting")  # the sweeper stopped here
     assert (root / "r1" / key).exists()
     sweeper = Sweeper(db, root, ["c1"], ["r1"], 10.0, 100)
     assert sweeper.recovered == 1 and not (root / "r1" / key).exists()
@@ -213,3 +213,15 @@ def test_a_city_scale_scenario_is_refused_live(tmp_path: Path) -> None:
     with pytest.raises(LiveError, match=r"has 977 cameras.*expected at most 500: run it "
                                         r"with `twin simulate`"):
         run_live(sc, tmp_path)
+
+
+def test_two_recorders_may_hold_the_same_camera_from_the_same_keyframe(tmp_path: Path) -> None:
+    """A camera moved while its first recorder still records: both files have the same name
+    under their own recorder's folder, and both are rows; deleting one leaves the other."""
+    root, db = tmp_path / "seg", tmp_path / "cat.sqlite"
+    store = LiveStore(db)
+    k1 = _segment(store, root, "c1", "r1", 12.0, 6.0)
+    k2 = _segment(store, root, "c1", "r2", 12.0, 6.0)
+    assert k1 == k2 and len(store.rows()) == 2
+    assert store.mark([("r1", k1)], "deleted") == 1
+    assert [(r.recorder, r.state) for r in store.rows()] == [("r1", "deleted"), ("r2", "stored")]

@@ -328,3 +328,19 @@ def test_a_dead_recorder_is_found_even_when_the_driver_keeps_stalling():
     assert (rec["part"], rec["last_seen_s"], rec["detected_s"], rec["restored_s"]) == (
         "recorder:p-r03", 0.0, 3.0, 4.5)  # found at the 2nd round, back 1.5 s after restart
     assert not driver.down
+
+
+def test_a_spare_recorder_with_no_cameras_that_dies_is_found_and_started_again():
+    """A restarted recorder rejoins empty; killed again, it has no cameras to move, and it is
+    still a fault, found, and started again (the 10-minute chaos run once missed it)."""
+    def script(env, parts):
+        yield env.timeout(5.2)
+        parts.die("recorder:p-r03")
+        yield env.timeout(10.0)  # rejoined at 108.5 with no cameras
+        parts.die("recorder:p-r03")
+
+    driver, parts, sup, events = _run([], 30.0, script)
+    recs = [r for r in driver.log.records if r["part"] == "recorder:p-r03"]
+    assert [(r["detected_s"], r["restored_s"], len(r["cameras"])) for r in recs] == [
+        (107.0, 108.5, 4), (117.0, 118.5, 0)]
+    assert [c[1] for c in parts.calls if c[0] == "start_recorder"] == [107.0, 117.0]

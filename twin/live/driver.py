@@ -206,7 +206,7 @@ class LiveDriver:
         for r in back:
             self._rejoin(r, now)
         moves = sup.check(now)
-        for rname in sorted({m.from_recorder for m in moves}):
+        for rname in sup.lost:  # every recorder newly down, a spare one with no cameras too
             self._recorder_lost(rname, now, [m.camera for m in moves if m.from_recorder == rname])
         self._carry_out(moves)
         self._watch_relay(now)

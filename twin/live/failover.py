@@ -59,6 +59,7 @@ class Supervisor:
             np.zeros(n, dtype=bool), reassign_s=0.0)
         self._pending: list[Reassign] = []
         self.health_events: list[dict[str, object]] = []
+        self.lost: list[str] = []  # recorders declared down by the last `check`, in order
 
     def place_all(self) -> dict[str, str | None]:
         """Initial placement of every camera; returns {camera: recorder or None}."""
@@ -80,6 +81,7 @@ class Supervisor:
     def check(self, now_s: float) -> list[Move]:
         """Moves to carry out now: the cameras of every recorder declared down by `now_s`."""
         moves: list[Move] = []
+        self.lost = []
         for e in self.monitor.check(now_s):
             self.health_events.append({**e.as_dict(), "recorder": self.recorders[e.recorder]})
             if e.to_state != DOWN or HEALTH_NAMES[e.from_state] == "down":
@@ -87,6 +89,7 @@ class Supervisor:
             cmd = self.control.recorder_down(e.recorder, now_s)
             self._pending.append(cmd)
             lost = self.recorders[e.recorder]
+            self.lost.append(lost)  # with or without cameras: a spare recorder dies too
             for c, to in zip(cmd.cameras, cmd.to):
                 moves.append(Move(self.cameras[c], lost, self.recorders[to] if to >= 0 else None,
                                   now_s))

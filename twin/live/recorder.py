@@ -253,7 +253,9 @@ class StreamRecorder:
             try:
                 self._session()
                 delay = 0.1
-            except (av.error.FFmpegError, OSError) as exc:
+            except Exception as exc:  # noqa: BLE001 - a stream's thread must never die
+                # silently: any failure (the network, the muxer, the catalog) is counted and
+                # the camera reconnects, so a lost camera shows up as a gap, not as nothing.
                 with self._lock:
                     self._failures += 1
                     self._last_error = f"{type(exc).__name__}: {exc}".replace(

@@ -43,13 +43,16 @@ CREATE TABLE IF NOT EXISTS segments (
     end_s       REAL NOT NULL,
     size_bytes  INTEGER NOT NULL,
     packets     INTEGER NOT NULL,
-    key         TEXT NOT NULL UNIQUE,
+    key         TEXT NOT NULL,
     sha256      TEXT NOT NULL,
     state       TEXT NOT NULL DEFAULT 'stored'
                 CHECK (state IN ('stored', 'deleting', 'deleted')),
     written_at  REAL NOT NULL,
     deleted_at  REAL,
-    CHECK (end_s > start_s)
+    CHECK (end_s > start_s),
+    -- A key is a path under its recorder's folder: two recorders may hold the same camera
+    -- from the same keyframe (a camera moved while its first recorder was still recording).
+    UNIQUE (recorder, key)
 );
 CREATE INDEX IF NOT EXISTS segments_camera ON segments (camera, start_s);
 CREATE INDEX IF NOT EXISTS segments_state ON segments (state);
@@ -129,18 +132,20 @@ class LiveStore:
                 (camera, recorder, start_s, end_s, size_bytes, packets, key, sha256, time.time()))
         return int(cur.lastrowid or 0)
 
-    def mark(self, keys: Iterable[str], state: str) -> int:
-        """Move the segments with these keys to `deleting` or `deleted`; returns rows changed."""
+    def mark(self, segments: Iterable[tuple[str, str]], state: str) -> int:
+        """Move these segments, (recorder, key) each, to `deleting` or `deleted`; returns rows
+        changed."""
         if state not in ("deleting", "deleted"):
             raise CatalogError(f"state {state!r}; expected 'deleting' or 'deleted'")
-        keys = list(keys)
-        if not keys:
+        pairs = [(str(r), str(k)) for r, k in segments]
+        if not pairs:
             return 0
         now = time.time()
         with self._tx():
             cur = self._db.executemany(
-                "UPDATE segments SET state = ?, deleted_at = ? WHERE key = ? AND state != 'deleted'",
-                [(state, now if state == "deleted" else None, k) for k in keys])
+                "UPDATE segments SET state = ?, deleted_at = ? WHERE recorder = ? AND key = ? "
+                "AND state != 'deleted'",
+                [(state, now if state == "deleted" else None, r, k) for r, k in pairs])
         return cur.rowcount
 
     def place_holds(self, case_id: str, holds: Iterable[tuple[str, str, float, float]],
@@ -216,7 +221,7 @@ class LiveStore:
         rows = self.rows(state="deleting")
         for r in rows:
             (root / r.recorder / r.key).unlink(missing_ok=True)
-        return self.mark([r.key for r in rows], "deleted")
+        return self.mark([(r.recorder, r.key) for r in rows], "deleted")
 
 
 class _Transaction:

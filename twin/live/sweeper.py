@@ -172,7 +172,7 @@ class Sweeper:
         self.sync()
 
     def _delete(self, refs: Sequence[SegmentRef]) -> dict[str, Any]:
-        keys = [r.key for r in refs]
+        keys = [(r.recorder, r.key) for r in refs]
         missing = 0
         self.store.mark(keys, "deleting")
         for r in refs:
