@@ -225,3 +225,31 @@ def test_two_recorders_may_hold_the_same_camera_from_the_same_keyframe(tmp_path:
     assert k1 == k2 and len(store.rows()) == 2
     assert store.mark([("r1", k1)], "deleted") == 1
     assert [(r.recorder, r.state) for r in store.rows()] == [("r1", "deleted"), ("r2", "stored")]
+
+
+def test_what_a_killed_recorder_left_is_recovered_into_the_catalog(tmp_path: Path,
+                                                                   live_clip) -> None:
+    """A `.part` file, and a finished file whose row was never written (killed between the
+    rename and the insert), become rows with their real span; an empty stub is removed; what
+    already has a row is left alone; running it again changes nothing."""
+    import shutil
+
+    from twin.live.recorder import recover_partials
+
+    root, db = tmp_path / "seg" / "r1", tmp_path / "cat.sqlite"
+    store = LiveStore(db)
+    (root / "c1").mkdir(parents=True)
+    shutil.copy(live_clip.path, root / "c1" / "c1-0000012000.mp4.part")
+    shutil.copy(live_clip.path, root / "c1" / "c1-0000016000.mp4")  # no row
+    (root / "c1" / "c1-0000020000.mp4.part").write_bytes(b"")  # opened, nothing written
+    done = _segment(store, tmp_path / "seg", "c1", "r1", 4.0, 4.0)  # has its row
+    got = recover_partials(root, store, "r1")
+    assert sorted(got.recovered) == ["c1/c1-0000012000.mp4", "c1/c1-0000016000.mp4"]
+    assert got.removed == ("c1/c1-0000020000.mp4.part",) and got.seconds == pytest.approx(8.0)
+    rows = {r.key: r for r in store.rows()}
+    assert set(rows) == {done, "c1/c1-0000012000.mp4", "c1/c1-0000016000.mp4"}
+    r = rows["c1/c1-0000012000.mp4"]
+    assert (r.start_s, r.end_s, r.packets) == (12.0, pytest.approx(16.0), 60)
+    assert r.sha256 == hashlib.sha256((root / r.key).read_bytes()).hexdigest()
+    assert check_files(tmp_path / "seg", store.rows())["orphans"] == 0
+    assert recover_partials(root, store, "r1").recovered == ()

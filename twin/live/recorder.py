@@ -14,7 +14,8 @@ connection meet exactly and only a real interruption (reconnect, lost packets) l
 
 Files. A segment is written as `<camera>/<camera>-<start ms>.<ext>.part`, closed, hashed and
 renamed to its final name before its row goes into the :class:`~twin.live.store.LiveStore`
-in one transaction: a crash leaves at worst a `.part` file and never a row without a file.
+in one transaction: a crash leaves at worst a `.part` file, or a finished file without its
+row (killed between the rename and the insert), and never a row without a file.
 When a connection breaks, the segment in progress is closed where the stream stopped and kept.
 
 Crash safety. MP4 segments are *fragmented* (an empty `moov`, then one `moof`+`mdat` per
@@ -144,14 +145,15 @@ def _seal(tmp: Path, path: Path, key: str) -> tuple[str, int, str]:
     return key, size, sha
 
 
-_PART_NAME = re.compile(r"^(?P<camera>.+)-(?P<ms>\d{10})\.(?P<ext>mp4|ts)\.part$")
+_SEG_NAME = re.compile(r"^(?P<camera>.+)-(?P<ms>\d{10})\.(?P<ext>mp4|ts)$")
 
 
 @dataclass(frozen=True, slots=True)
 class Recovered:
     """What :func:`recover_partials` did with the `.part` files of one recorder."""
 
-    recovered: tuple[str, ...]  # keys now in the catalog
+    recovered: tuple[str, ...]  # keys now in the catalog (left-over .part files and files
+    # finished just before the crash whose row was never written)
     removed: tuple[str, ...]  # empty or unplayable stubs deleted (relative paths)
     seconds: float  # footage the recovered files hold
 
@@ -185,27 +187,44 @@ def _probe_partial(path: Path) -> tuple[int, float] | None:
 
 
 def recover_partials(root: Path, store: LiveStore, recorder: str) -> Recovered:
-    """Turn the `.part` files a dead recorder left under `root` into catalog rows.
+    """Turn what a dead recorder left under `root` into catalog rows.
 
-    A file that plays (fragmented MP4 or MPEG-TS up to its last whole fragment) is renamed to
-    its final name and added with its real size, hash, packet count and span; one that holds
-    no playable video is removed. Safe to run again: a recovered file is no longer `.part`.
+    Two things can be left: a `.part` file (the segment in progress; it plays up to its last
+    fragment) and a finished file whose row was never written (the process died between the
+    rename and the insert). A file that plays is given its row (real size, hash, packets and
+    span; a `.part` file is renamed to its final name first); one that holds no playable video
+    is removed. Safe to run again: what has a row is left alone.
     """
+    root = Path(root)
     recovered: list[str] = []
     removed: list[str] = []
     seconds = 0.0
-    for tmp in sorted(Path(root).rglob("*.part")) if Path(root).exists() else []:
-        m = _PART_NAME.match(tmp.name)
-        probe = _probe_partial(tmp) if m else None
+    if not root.exists():
+        return Recovered((), (), 0.0)
+    known = {r.key for r in store.rows() if r.recorder == recorder}
+    for path in sorted(p for p in root.rglob("*") if p.is_file()):
+        is_part = path.name.endswith(".part")
+        name = path.name[: -len(".part")] if is_part else path.name
+        m = _SEG_NAME.match(name)
+        key = str(path.relative_to(root))[: -len(".part")] if is_part else str(
+            path.relative_to(root))
+        if not is_part and (m is None or key in known):
+            continue  # a catalogued segment (or not a segment file at all)
+        probe = _probe_partial(path) if m else None
         if m is None or probe is None:
-            tmp.unlink(missing_ok=True)
-            removed.append(str(tmp.relative_to(root)))
+            path.unlink(missing_ok=True)
+            removed.append(str(path.relative_to(root)))
             continue
         packets, dur = probe
         start_s = int(m["ms"]) / 1000.0
-        key = str(tmp.relative_to(root))[: -len(".part")]
-        key, size, sha = _seal(tmp, tmp.with_name(tmp.name[: -len(".part")]), key)
+        if is_part:
+            key, size, sha = _seal(path, path.with_name(name), key)
+        else:
+            with path.open("rb") as f:
+                sha = hashlib.file_digest(f, "sha256").hexdigest()
+            size = path.stat().st_size
         store.add_segment(m["camera"], recorder, start_s, start_s + dur, size, packets, key, sha)
+        known.add(key)
         recovered.append(key)
         seconds += dur
     return Recovered(tuple(recovered), tuple(removed), seconds)
