@@ -253,3 +253,17 @@ def test_what_a_killed_recorder_left_is_recovered_into_the_catalog(tmp_path: Pat
     assert r.sha256 == hashlib.sha256((root / r.key).read_bytes()).hexdigest()
     assert check_files(tmp_path / "seg", store.rows())["orphans"] == 0
     assert recover_partials(root, store, "r1").recovered == ()
+
+
+def test_a_live_run_never_reuses_a_folder_that_holds_an_evidence_desk(tmp_path: Path) -> None:
+    from twin.errors import UsageError
+    from twin.live.run import run_live
+
+    (tmp_path / "evidence").mkdir()
+    (tmp_path / "evidence" / "audit.jsonl").write_text("{}\n")
+    (tmp_path / "live").mkdir()
+    (tmp_path / "live" / "catalog.sqlite").write_bytes(b"the earlier run's catalog")
+    with pytest.raises(UsageError, match=r"holds the evidence desk of an earlier live run.*"
+                                         r"pass another --out"):
+        run_live(scenario(), tmp_path)
+    assert (tmp_path / "live" / "catalog.sqlite").read_bytes() == b"the earlier run's catalog"

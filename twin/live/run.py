@@ -240,6 +240,14 @@ def run_live(sc: Scenario, out: Path, *, duration_s: float | None = None,
             f"(live.mediamtx.type: external); expected a managed server for it: use "
             f"live.mediamtx.type: managed or remove the relay_down fault")
 
+    desk = Path(out) / "evidence"
+    if desk.is_dir() and any(desk.iterdir()):
+        from twin.errors import UsageError
+
+        raise UsageError(
+            f"--out {out}: {desk} holds the evidence desk of an earlier live run (its trail and "
+            f"holds name that run's footage, which a new run here would delete); expected a "
+            f"folder without one: pass another --out, or move {desk} away first")
     say(0, duration, f"encoding {settings.profile.scenes} scene clip(s) (cached after the first run)")
     clips = prepare_clips(settings.profile, sc.seed)
     run_dir = Path(out) / "live"
