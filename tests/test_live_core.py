@@ -265,5 +265,5 @@ def test_a_live_run_never_reuses_a_folder_that_holds_an_evidence_desk(tmp_path: 
     (tmp_path / "live" / "catalog.sqlite").write_bytes(b"the earlier run's catalog")
     with pytest.raises(UsageError, match=r"holds the evidence desk of an earlier live run.*"
                                          r"pass another --out"):
-        run_live(scenario(), tmp_path)
+        run_live(scenario(live={"recorders": {"count": 2}}), tmp_path)
     assert (tmp_path / "live" / "catalog.sqlite").read_bytes() == b"the earlier run's catalog"
