@@ -13,7 +13,8 @@ from pathlib import Path
 from typing import Annotated, Any, Literal, Union
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (BaseModel, ConfigDict, Field, ValidationError, field_validator, model_serializer,
+                      model_validator)
 
 from twin.compare.costs import Costs
 from twin.errors import ScenarioError
@@ -203,6 +204,21 @@ class Simulation(_Model):
 class Bound(_Model):
     min: float | None = None
     max: float | None = None
+    stat: Literal["mean", "p5", "p50", "p95"] | None = Field(
+        default=None,
+        description="With `twin simulate --replications N`: the statistic of the metric's "
+        "distribution over the replications that the bound applies to (default mean), e.g. "
+        "{max: 10, stat: p95}. A single run judges its one value.",
+    )
+
+    @model_serializer(mode="wrap")
+    def _omit_unset_stat(self, handler: Any) -> Any:
+        # A target without `stat:` serialises as it did before the field existed, so the
+        # scenario hash in every shipped results.json stays the same.
+        out = handler(self)
+        if self.stat is None:
+            out.pop("stat", None)
+        return out
 
     @model_validator(mode="after")
     def _one_side(self) -> Bound:

@@ -146,8 +146,13 @@ class CityEngine:
         city: CityModel,
         progress: Callable[[float, float], None] | None = None,
         extensions: list[Extension] | None = None,
+        draw_key: tuple[int, ...] = (),
     ) -> None:
         self.sc = sc
+        # The random parts of the run (faults, evidence and access requests) draw from
+        # SeedSequence(sc.seed, spawn_key=draw_key + (their own key,)): () is the scenario's
+        # own draw, twin.draws.replication_key(k) replication k's. The city never moves.
+        self.draw_key = tuple(draw_key)
         # Dual recording: each chosen camera's second copy is one more stream (twin.sim.dual);
         # every per-camera array below is per stream, the first n_cams being the cameras.
         self.base_city = city
