@@ -101,8 +101,10 @@ def generate_city(sc: Scenario) -> CityModel:
     s_district = np.asarray(set_district, dtype=np.int32)
     s_online = np.asarray(set_online, dtype=np.float64)
     s_site = rng_site.choice(len(SITE_KINDS), size=n_sets, p=_weights(sc.city.site_kinds, SITE_KINDS))
+    # (2, 3) unless a 4-camera set is asked for: the draws of every 2/3 city stay as they were.
+    sizes = (2, 3) if max(sc.city.cameras_per_set) <= 3 else (2, 3, 4)
     s_cams = rng_size.choice(
-        np.array([2, 3]), size=n_sets, p=_weights(sc.city.cameras_per_set, (2, 3))
+        np.array(sizes), size=n_sets, p=_weights(sc.city.cameras_per_set, sizes)
     ).astype(np.int8)
 
     # Cameras: set k's cameras are consecutive, numbered from 1 within the set.

@@ -77,9 +77,9 @@ class City(_Model):
         default_factory=lambda: {"lamp_post": 0.5, "smart_lamp_post": 0.3, "government_building": 0.2},
         description="Relative weights of the kinds of site a set is mounted on.",
     )
-    cameras_per_set: dict[Annotated[int, Field(ge=2, le=3)], Annotated[float, Field(ge=0)]] = Field(
+    cameras_per_set: dict[Annotated[int, Field(ge=2, le=4)], Annotated[float, Field(ge=0)]] = Field(
         default_factory=lambda: {2: 0.5, 3: 0.5},
-        description="Relative weights of 2- and 3-camera sets.",
+        description="Relative weights of 2-, 3- (and 4-) camera sets.",
     )
 
     @field_validator("districts")

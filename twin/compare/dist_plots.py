@@ -60,3 +60,42 @@ def plot_distributions(res: ReplicationResults, draws: Draws, out: Path) -> str:
     fig.suptitle(f"{res.scenario.name}: {res.replications} replications "
                  "(dotted: p5 and p95)", fontsize=10)
     return save_figure(fig, out / "distributions.png")
+
+
+def plot_breakpoint(bp, out: Path) -> str:
+    """Every resource's demand (% of capacity) against load: one panel per resource kind,
+    one line per pool or district, the most loaded labelled; the first failing level dashed."""
+    from twin.compare.breakpoint import RESOURCE_KINDS
+
+    levels = [lv.level for lv in bp.levels]
+    fig, axes = plt.subplots(2, 2, figsize=(11, 7.5), squeeze=False)
+    titles = {"disk": "disk (retained footage / usable disk, per pool)",
+              "recorder_ingest": "recorder ingest (Mbps / limit, per pool)",
+              "recorder_streams": "recorder streams (streams / limit, per pool)",
+              "backhaul": "backhaul (Mbps / capacity, per district)"}
+    binding = bp.binding()
+    for ax, kind in zip(axes.flat, RESOURCE_KINDS):
+        wheres = list(bp.levels[0].demand[kind])
+        series = {w: [lv.demand[kind][w] for lv in bp.levels] for w in wheres}
+        top = max(wheres, key=lambda w: (series[w][-1], -wheres.index(w)))
+        for w in wheres:
+            if w == top:
+                continue
+            ax.plot(levels, series[w], color="#b0b0b0", lw=0.8)
+        bind = binding is not None and binding[0] == kind
+        ax.plot(levels, series[top], color="#b71c1c" if bind else "#1f4e79", lw=2, marker="o",
+                ms=3, label=f"{top}" + (" (binds)" if bind else ""))
+        ax.axhline(100, color="black", lw=0.8, ls=":")
+        if bp.first_fail is not None:
+            ax.axvline(bp.first_fail.level, color="#b71c1c", ls="--", lw=1,
+                       label=f"first failure: {bp.when()}")
+        ax.set_title(titles[kind], fontsize=9)
+        ax.set_ylabel("% of capacity", fontsize=8)
+        unit = {"sets": "months of growth", "bitrate": f"bitrate steps of {bp.growth.step_pct:g} %",
+                "cameras_per_set": f"steps of {bp.growth.step_cameras:g} cameras per set"}
+        ax.set_xlabel(unit[bp.growth.kind], fontsize=8)
+        ax.tick_params(labelsize=7)
+        ax.legend(fontsize=7, loc="upper left")
+    fig.suptitle(f"{Path(bp.scenario).name}: growing {bp.growth.kind}; "
+                 "analyser compute is not modelled by the simulation", fontsize=10)
+    return save_figure(fig, out / "breakpoint.png")
