@@ -70,8 +70,83 @@ def _compare_table(c) -> Table:
     return t
 
 
+def _replicated_input(item: str, out: Path, n: int, backend: str, days: float | None, quiet: bool):
+    """(label, Draws) of a scenario replicated n times, or of a replications run folder."""
+    from twin.cli import replicate_to
+    from twin.compare.replications import read_draws, read_replications
+    from twin.compare.runs import is_scenario_file
+    from twin.errors import ScenarioError
+
+    p = Path(item)
+    if p.is_dir() or p.name == "replications.json":
+        folder = p if p.is_dir() else p.parent
+        if not (folder / "replications.json").exists():
+            raise ScenarioError(f"{item}: no replications.json; with --replications pass scenario "
+                                "YAMLs or folders from `twin simulate --replications N --out DIR`")
+        return read_replications(folder / "replications.json").scenario.name, read_draws(folder)
+    if not is_scenario_file(p):
+        raise ScenarioError(f"{item}: with --replications expected a scenario (.yaml) or a "
+                            "replications folder")
+    res, draws = replicate_to(p, out / p.stem, n, backend, days, quiet)
+    return res.scenario.name, draws
+
+
+def cmd_compare_replicated(args: argparse.Namespace) -> int:
+    from twin.compare.replications import compare_draws
+    from twin.stats import DIFF_METHOD
+
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    inputs = [_replicated_input(i, out / "runs", args.replications, args.backend, args.days,
+                                args.quiet) for i in args.inputs]
+    labels = args.label or [name for name, _ in inputs]
+    ref_label, ref = labels[0], inputs[0][1]
+    con = _console()
+    lines = [f"# Replicated comparison against {ref_label}", "",
+             f"Difference test: {DIFF_METHOD}. \"beyond noise\": the 95 % interval of the "
+             "difference excludes 0.", ""]
+    rows_csv = []
+    for lab, (_, draws) in zip(labels[1:], inputs[1:]):
+        rows = compare_draws(ref, draws)
+        t = Table(title=f"{lab} - {ref_label} ({len(ref.metrics)} and {len(draws.metrics)} "
+                  "replications; Welch t-test)")
+        for col in ("metric", "unit", ref_label, lab, "difference", "95 % CI of difference",
+                    "p", "verdict"):
+            t.add_column(col, justify="left" if col in ("metric", "unit", "verdict") else "right")
+        lines += [f"## {lab} against {ref_label}", "",
+                  f"| metric | unit | {ref_label} mean | {lab} mean | difference | 95 % CI | p | verdict |",
+                  "| --- | --- | --- | --- | --- | --- | --- | --- |"]
+        for r in rows:
+            d = r.diff
+            rows_csv.append([lab, r.metric, r.unit, d.mean_a, d.mean_b, d.diff, d.ci_low,
+                             d.ci_high, d.p_value, r.verdict])
+            lines.append(f"| {r.metric} | {r.unit} | {d.mean_a:,.6g} | {d.mean_b:,.6g} | "
+                         f"{d.diff:,.6g} | [{d.ci_low:,.6g}, {d.ci_high:,.6g}] | {d.p_value:.3g} | "
+                         f"{r.verdict} |")
+            if r.verdict == "same":
+                continue  # the terminal shows only what differs; the report has every metric
+            colour = {"better": "green", "worse": "red"}.get(r.verdict, "yellow")
+            t.add_row(r.metric, r.unit, short(d.mean_a), short(d.mean_b), short(d.diff),
+                      f"[{short(d.ci_low)}, {short(d.ci_high)}]", f"{d.p_value:.3g}",
+                      f"[{colour}]{r.verdict}[/]")
+        lines.append("")
+        _print_wide(t, 150)
+    with (out / "comparison-replications.csv").open("w", newline="") as f:
+        w = csv.writer(f, lineterminator="\n")
+        w.writerow(["variant", "metric", "unit", "mean_reference", "mean_variant", "difference",
+                    "ci_low", "ci_high", "p_value", "verdict"])
+        w.writerows(rows_csv)
+    (out / "comparison-replications.md").write_text("\n".join(lines))
+    con.print(f"report: {out / 'comparison-replications.md'}   table: "
+              f"{out / 'comparison-replications.csv'}")
+    return 0
+
+
 def cmd_compare(args: argparse.Namespace) -> int:
     from twin.compare.compare import compare, write_csv, write_markdown
+
+    if args.replications is not None:
+        return cmd_compare_replicated(args)
     from twin.compare.plots import plot_comparison, plot_districts
     from twin.compare.runs import resolve_input
 
@@ -237,6 +312,11 @@ def register(sub) -> None:
     c.add_argument("--label", action="append", help="column label, once per input, in order")
     c.add_argument("--days", type=float, help="simulated days for scenario inputs")
     c.add_argument("--quiet", action="store_true", help="no progress bar")
+    c.add_argument("--replications", type=int, metavar="N",
+                   help="replicate each scenario N times (or read replications folders) and say, "
+                   "per metric, whether the difference is beyond the noise (Welch t-test)")
+    c.add_argument("--backend", choices=("ray", "local"), default="ray",
+                   help="with --replications: ray (local instance, or RAY_ADDRESS) or local")
     c.set_defaults(fn=cmd_compare)
 
     s = sub.add_parser("sweep", help="run a grid of scenario variants (Ray) and name the smallest "

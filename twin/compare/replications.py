@@ -42,11 +42,12 @@ from twin.errors import ScenarioError
 from twin.metrics import METRICS
 from twin.results import ScenarioInfo, scenario_info
 from twin.scenario import Scenario
-from twin.stats import CI_METHOD, Summary, summarise
+from twin.stats import CI_METHOD, Difference, Summary, summarise
 
 __all__ = ["MetricDistribution", "ReplicatedTarget", "ReplicationRun", "ReplicationResults",
            "run_draws", "run_replications", "summarise_draws", "write_replications",
-           "read_replications", "chunk_size", "draws_matrix"]
+           "read_replications", "chunk_size", "draws_matrix", "read_draws", "DiffRow",
+           "compare_draws", "Draws"]
 
 SCHEMA_VERSION = 1
 PERCENTILE_METHOD = "numpy percentile, linear interpolation between order statistics"
@@ -272,3 +273,49 @@ def _write_markdown(res: ReplicationResults, out: Path, png: str) -> None:
                      f"{_fmt(d.p95)} |")
     lines += ["", f"![distributions]({png})", ""]
     (out / "replications.md").write_text("\n".join(lines))
+
+
+def read_draws(folder: Path) -> Draws:
+    """The draws of a replications run folder (draws.csv, every digit)."""
+    path = folder / "draws.csv"
+    if not path.exists():
+        raise ScenarioError(f"{folder}: no draws.csv; pass a folder written by "
+                            "`twin simulate --replications N --out DIR`, or a scenario YAML")
+    with path.open(newline="") as f:
+        rows = list(csv.reader(f))
+    names = rows[0][1:]
+    metrics = tuple({k: float(v) for k, v in zip(names, r[1:]) if v != "nan"} for r in rows[1:])
+    return Draws(metrics, 0.0, "", "read")
+
+
+@dataclass(frozen=True, slots=True)
+class DiffRow:
+    metric: str
+    unit: str
+    better: str
+    diff: Difference
+
+    @property
+    def verdict(self) -> str:
+        """'better' / 'worse' beyond the noise, 'within noise', or 'same' (no spread, equal)."""
+        d = self.diff
+        if d.diff == 0 and d.ci_low == d.ci_high:
+            return "same"
+        if not d.beyond_noise:
+            return "within noise"
+        return "better" if (d.diff < 0) == (self.better == "lower") else "worse"
+
+
+def compare_draws(a: Draws, b: Draws) -> list[DiffRow]:
+    """Every metric both measured, b against a (Welch, twin.stats.difference)."""
+    from twin.stats import difference
+
+    na, nb = set(draws_matrix(a)[0]), set(draws_matrix(b)[0])
+    out = []
+    for name in sorted(na & nb):
+        xa = [m[name] for m in a.metrics if name in m]
+        xb = [m[name] for m in b.metrics if name in m]
+        info = METRICS.get(name)
+        out.append(DiffRow(name, info.unit if info else "", info.better if info else "lower",
+                           difference(xa, xb)))
+    return out
