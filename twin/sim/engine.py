@@ -71,6 +71,7 @@ DROP_REASONS: tuple[str, ...] = (
 # Causes upstream of the recorders, counted per camera (faults overlap); in precedence order.
 BLOCK_CAUSES: tuple[str, ...] = ("power", "backhaul_cut", "relay_down")
 _R = {name: i for i, name in enumerate(DROP_REASONS)}
+QUIET_TICKS_MAX = 4096  # writer ticks charged at once at most (a (ticks x recorders) array)
 
 # (from state, event) -> to state. Anything else is a bug in the engine.
 CAMERA_TRANSITIONS: dict[tuple[int, str], int] = {
@@ -496,7 +497,52 @@ class CityEngine:
             tick += 1
             if self.progress is not None and tick % every == 0:
                 self.progress(t, self.end_s)
-            yield self.env.timeout(self.tick_s)
+            t_next, tick = self._quiet_ticks(t + self.tick_s, tick, every)
+            yield self.env.timeout(t_next - t)
+
+    def _quiet_ticks(self, t: float, tick: int, every: int) -> tuple[float, int]:
+        """Charge, at once, the writer ticks from `t` on that nothing else can change.
+
+        No other process runs before the next event in SimPy's queue (`env.peek()`), so the
+        ticks strictly before it see the same rates and limits; while no recorder's disk
+        changes between full and not full, each adds the same vector to `rec_used`. The
+        running sums are a cumulative sum (sequential, so bit for bit the in-place adds of
+        tick after tick), and the peaks and the count of segments are those of the ticks
+        one by one: the run is the same to the last bit, with a SimPy event per busy tick
+        only. Returns the first tick time left to the SimPy loop and the tick count.
+        """
+        horizon = self.env.peek()
+        if not horizon > t:
+            return t, tick
+        m = min(QUIET_TICKS_MAX, int(np.ceil((horizon - t) / self.tick_s)))
+        times = t + self.tick_s * np.arange(m)
+        m = int(np.count_nonzero(times < horizon))
+        if m == 0:
+            return t, tick
+        taking = ~self.rec_full
+        add = self.rec_rate * taking
+        used = np.empty((m + 1, self.rec_used.size))
+        used[0] = self.rec_used
+        used[1:] = add
+        np.cumsum(used, axis=0, out=used)  # used[j]: before tick j; used[j + 1]: after it
+        room = self.city.rec_disk_bytes - self.rec_fill
+        full = (used[:m] + self.rec_rate > room) & (self.rec_rate > 0)
+        same = (full == self.rec_full).all(axis=1)
+        n = m if same.all() else int(np.argmin(same))  # the ticks before the first change
+        if n == 0:
+            return t, tick
+        self.rec_used[:] = used[n]
+        self.written += n * int(self.rec_ncams[taking].sum()) * self.k
+        self.charged_through = float(times[n - 1]) + self.tick_s
+        np.maximum(self.rec_peak, used[1:n + 1].max(axis=0), out=self.rec_peak)
+        total = float(used[1:n + 1].sum(axis=1).max())
+        if total > self.total_peak:
+            self.total_peak = total
+        if self.progress is not None:
+            for j in range(n):
+                if (tick + j + 1) % every == 0:
+                    self.progress(float(times[j]), self.end_s)
+        return float(times[n - 1]) + self.tick_s, tick + n
 
     def _sweeper(self):
         rec = self.sc.recording
