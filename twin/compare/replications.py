@@ -42,6 +42,7 @@ from twin.errors import ScenarioError
 from twin.metrics import METRICS
 from twin.results import ScenarioInfo, scenario_info
 from twin.scenario import Scenario
+from twin.sim.engine import PlacementMemo
 from twin.stats import CI_METHOD, Difference, Summary, summarise
 
 __all__ = ["MetricDistribution", "ReplicatedTarget", "ReplicationRun", "ReplicationResults",
@@ -54,6 +55,9 @@ PERCENTILE_METHOD = "numpy percentile, linear interpolation between order statis
 # Sweeps and replications reach Ray as a few items per task: enough to spread the tail over
 # both cores, few enough that task overhead (a few ms) is nothing against a run (~1 s).
 MAX_PER_TASK = 4
+# The first roll-out step's placement, per process (a Ray worker runs many replications of
+# the same city): twin.sim.engine.PlacementMemo.
+_PLACEMENTS: dict[str, PlacementMemo] = {}
 
 
 class _Model(BaseModel):
@@ -132,9 +136,14 @@ def run_draws(sc: Scenario, city: CityModel, item: tuple[tuple[int, ...], float 
     from twin.sim.extensions import extensions_for
 
     ks, days = item
+    key = sc.canonical_json()
+    if key not in _PLACEMENTS:  # one city per process at a time: the last one's placement
+        _PLACEMENTS.clear()
+        _PLACEMENTS[key] = PlacementMemo()
     out = []
     for k in ks:
-        engine = CityEngine(sc, city, extensions=extensions_for(sc), draw_key=replication_key(k))
+        engine = CityEngine(sc, city, extensions=extensions_for(sc), draw_key=replication_key(k),
+                            sample=False, placement=_PLACEMENTS[key])
         out.append(sim_metrics(engine.run(days)))
     return out
 

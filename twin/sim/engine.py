@@ -54,13 +54,13 @@ from typing import Any, Protocol
 import numpy as np
 import simpy
 
-from twin.city import CityModel
+from twin.city import CityModel, camera_names
 from twin.core.assignment import RecorderLoads, accept_within_limits
 from twin.core.catalog import RunCatalog
 from twin.scenario import Scenario, StaticAssignment
 
 __all__ = ["DROP_REASONS", "BLOCK_CAUSES", "CAMERA_TRANSITIONS", "SimOutcome", "CityEngine",
-           "Extension"]
+           "Extension", "PlacementMemo"]
 
 OFFLINE, RECORDING, DROPPING = 0, 1, 2
 DROP_REASONS: tuple[str, ...] = (
@@ -138,6 +138,21 @@ class SimOutcome:
     faults: Any = None  # the twin.sim.faults.FaultDriver of the run, if it had faults
 
 
+@dataclass
+class PlacementMemo:
+    """The balanced placement of the first roll-out step, kept to be reused.
+
+    That step runs before any fault can act (the roll-out process starts first) on empty
+    recorders, so for one city and scenario it is the same in every replication: the first
+    engine given the memo fills it, the others take the recorders and loads from it instead
+    of placing 17,500 cameras again. Any later step is placed afresh.
+    """
+
+    rec: np.ndarray | None = None
+    load_mbps: np.ndarray | None = None
+    streams: np.ndarray | None = None
+
+
 class CityEngine:
     """Runs one scenario on SimPy virtual time. Use `run()` once."""
 
@@ -148,8 +163,15 @@ class CityEngine:
         progress: Callable[[float, float], None] | None = None,
         extensions: list[Extension] | None = None,
         draw_key: tuple[int, ...] = (),
+        sample: bool = True,
+        placement: PlacementMemo | None = None,
     ) -> None:
         self.sc = sc
+        self.placement = placement
+        self._activations = 0
+        # sample=False: no time series (plots, CSVs); every metric is the same without them,
+        # as the sampler only reads state. Replications run so (twin.compare.replications).
+        self.sample = sample
         # The random parts of the run (faults, evidence and access requests) draw from
         # SeedSequence(sc.seed, spawn_key=draw_key + (their own key,)): () is the scenario's
         # own draw, twin.draws.replication_key(k) replication k's. The city never moves.
@@ -173,7 +195,7 @@ class CityEngine:
         self.tick_s = float(sc.simulation.tick_s)
         self.k = int(sc.simulation.tick_s // sc.recording.segment_s)  # segments per tick
         n, r = city.n_cameras, city.n_recorders
-        names = [city.camera_name(i) for i in range(self.n_cams)]
+        names = list(camera_names(self.base_city))
         names += [names[c] + "~copy2" for c in self.copy_of]
         self.stream_cam = np.r_[np.arange(self.n_cams), self.copy_of].astype(np.int64)
         self.partner = np.full(n, -1, dtype=np.int64)
@@ -426,10 +448,20 @@ class CityEngine:
             self._start_dropping(cams[~ok], "ingest_limit", t, "refused")
         else:
             # Standby recorders take no cameras until a failure.
-            rec = self.loads.place_balanced(mbps, pool, ~self.standby)
+            memo = self.placement if self._activations == 0 else None
+            if memo is not None and memo.rec is not None and memo.rec.size == cams.size:
+                rec = memo.rec.copy()
+                self.loads.load_mbps[:] = memo.load_mbps
+                self.loads.streams[:] = memo.streams
+            else:
+                rec = self.loads.place_balanced(mbps, pool, ~self.standby)
+                if memo is not None:
+                    memo.rec, memo.load_mbps, memo.streams = (
+                        rec.copy(), self.loads.load_mbps.copy(), self.loads.streams.copy())
             self.cam_rec[cams] = rec
             ok = rec >= 0
             self._start_dropping(cams[~ok], "unplaced", t, "refused")
+        self._activations += 1
         self._admit(cams[ok], t)
         if copies.size:
             self._activate_copies(copies, t)
@@ -586,7 +618,8 @@ class CityEngine:
         env.process(self._rollout())
         env.process(self._writer())
         env.process(self._sweeper())
-        env.process(self._sampler())
+        if self.sample:
+            env.process(self._sampler())
         for ext in self.extensions:
             ext.attach(self)
         env.run(until=self.end_s)
@@ -615,7 +648,7 @@ class CityEngine:
             np.add.at(self.rec_used, self.run_rec[recording], delta * self.cam_bps[recording])
         cols = ["t_s", "written", "deleted", "dropped", "cameras_online", "cameras_recording"]
         cols += [f"stored_bytes:{p}" for p in self.city.pool_names]
-        arr = np.array(self._samples, dtype=np.float64)
+        arr = np.array(self._samples, dtype=np.float64).reshape(len(self._samples), len(cols))
         extra: dict[str, float] = {}
         for ext in self.extensions:
             extra.update(ext.finish(self))

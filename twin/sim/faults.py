@@ -45,7 +45,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from twin.city import SITE_KINDS
+from twin.city import SITE_KINDS, set_names
 from twin.core.assignment import accept_within_limits
 from twin.core.fault_windows import FAULT_SPAWN_KEY, draw_windows
 from twin.core.failover import (
@@ -153,8 +153,10 @@ class FaultDriver:
                 return [("city", -1)]
             names = city.district_names if mem.relay == "*" else (mem.relay,)
             return [(nm, city.district_names.index(nm)) for nm in names]
-        sets = range(city.n_sets) if mem.camera_set == "*" else (mem.camera_set - 1,)
-        return [(f"set{s + 1:05d}", s) for s in sets]
+        if mem.camera_set == "*":
+            return list(zip(set_names(city), range(city.n_sets)))
+        s = mem.camera_set - 1
+        return [(f"set{s + 1:05d}", s)]
 
     def _compile(self) -> None:
         e = self.engine
