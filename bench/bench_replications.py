@@ -39,7 +39,7 @@ def test_100_replications_of_a_month_of_random_faults(benchmark, backend):
     def run():
         t["load_before"] = os.getloadavg()[0]
         t0 = time.perf_counter()
-        draws = run_replications(sc, n, backend)
+        draws = run_replications(sc, n, backend, timings=t)
         t["wall"] = time.perf_counter() - t0
         t["load_after"] = os.getloadavg()[0]
         return draws
@@ -48,6 +48,10 @@ def test_100_replications_of_a_month_of_random_faults(benchmark, backend):
     assert len(draws.metrics) == n
     assert len({m["camera_minutes_unrecorded"] for m in draws.metrics}) > n // 2  # real draws
     per = t["wall"] / n
+    if backend == "ray":
+        print(f"\n[ray] Ray start {t.get('ray_init_s', 0):.1f} s (the driver ran "
+              f"{t.get('driver_items', 0):.0f} tasks of replications meanwhile), shut-down "
+              f"{t.get('ray_shutdown_s', 0):.1f} s")
     TIMES[backend] = t["wall"] if backend == "ray" else per * N
     print(f"\n[{backend}] {n} replications in {t['wall']:.1f} s ({n / t['wall']:.2f} replications/s, "
           f"{per:.2f} s each); 1-min load average {t['load_before']:.1f} -> {t['load_after']:.1f}")

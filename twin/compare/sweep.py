@@ -186,11 +186,12 @@ def expand(base: dict[str, Any], params: list[Param], source: str) -> list[Varia
 
 def run_variants(variants: list[Variant], source: str, backend: str = "ray",
                  days: float | None = None,
-                 progress: Callable[[int, int], None] | None = None) -> list[Results]:
+                 progress: Callable[[int, int], None] | None = None,
+                 timings: dict[str, float] | None = None) -> list[Results]:
     """Results of each variant, in the variants' order (twin.compare.parallel: Ray tasks,
     the driver helping while a local Ray instance starts)."""
     items = [(v.data, f"{source}#{v.name}", days) for v in variants]
-    dicts = run_ordered(_run_item, (), items, backend, progress)
+    dicts = run_ordered(_run_item, (), items, backend, progress, timings=timings)
     return [Results.model_validate(d) for d in dicts]
 
 
