@@ -5,7 +5,8 @@ Theory of operation
 At attach time the scenario's faults are compiled into one heap of timed effects, ordered by
 (time, sequence number) so equal times keep a fixed order. Random faults draw their up and
 down times from their own numpy streams: SeedSequence(seed, spawn_key=(FAULT_SPAWN_KEY,))
-(prefixed by the engine's `draw_key` for a replication, twin.draws) spawns one child per fault entry, apart from the city generator's streams, so adding a
+(prefixed by the engine's `draw_key` for a replication, twin.draws) spawns one child per
+fault entry, apart from the city generator's streams, so adding a
 fault never moves the city, and adding a fault entry never moves the draws of the ones
 before it. One SimPy process pops the heap at each effect's exact time.
 
