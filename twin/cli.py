@@ -139,6 +139,10 @@ def cmd_simulate(args: argparse.Namespace) -> int:
         rep, _ = replicate_to(path, out, args.replications, args.backend, args.days, args.quiet)
         Console(file=console.file, width=max(console.width, 150), force_terminal=console.is_terminal,
                 no_color=console.no_color).print(_replications_table(rep))
+        if all(d.sd == 0 for d in rep.metrics.values()):
+            console.print("[yellow]note:[/] every replication is the same: the scenario has no "
+                          "random parts (random faults with mtbf_h, or an evidence: section)",
+                          highlight=False)
         console.print(f"replications: {out / 'replications.json'}   draws: {out / 'draws.csv'}   "
                       f"report: {out / 'replications.md'}   ({rep.run.wall_s:.1f} s, "
                       f"{rep.run.replications_per_s:.2f} replications/s, CI: {rep.ci_method})")
