@@ -4,10 +4,11 @@ Theory of operation
 -------------------
 `run_ordered(fn, shared, items)` returns [fn(*shared, item) for item in items]. With the
 "ray" backend each item is a Ray task on the cluster at RAY_ADDRESS, or on a local Ray
-instance started for the call (bound to loopback, one CPU per core up to 2, dashboard off)
-and stopped after it. `shared` (the scenario, the city) is put in Ray's object store once
+instance started for the call and stopped after it. `shared` (the scenario, the city) is put in Ray's object store once
 (`ray.put`) and handed to every task by reference, so nothing that stays the same between
-items is shipped or rebuilt per task.
+items is shipped or rebuilt per task. The Ray is the live twin's (twin.live.ray_session):
+RAY_ADDRESS checked before joining, or a Ray of our own advertised and bound on 127.0.0.1
+with its own temp folder; Ray's log lines go to a file (`ray_log_path()`).
 
 Starting a local Ray instance takes ~4 s on this 2-core machine, most of it waiting for
 Ray's processes to register, not computing. While it starts, the driver runs items itself,
@@ -23,9 +24,11 @@ depend on scheduling; `ray.wait` serves the progress callback only.
 from __future__ import annotations
 
 import os
+import tempfile
 import threading
 from collections import deque
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any, TypeVar
 
 from twin.errors import TwinError
@@ -37,30 +40,27 @@ R = TypeVar("R")
 
 
 def local_cpus() -> int:
-    """CPUs a local Ray instance is given: the machine's cores, at most 2 (it is shared)."""
-    return min(2, os.cpu_count() or 1)
+    """CPUs the local Ray gets here: the machine's cores (this one has 2, shared)."""
+    return os.cpu_count() or 1
 
 
-def ray_init() -> bool:
-    """Connect to RAY_ADDRESS, else start a small local instance; True if we started one."""
+def ray_log_path() -> Path:
+    """Where Ray's own log lines go (its C++ core writes to stderr): not into the output."""
+    return Path(tempfile.gettempdir()) / "cctv-twin" / f"ray-{os.getpid()}.log"
+
+
+def ray_init() -> Any:
+    """Join RAY_ADDRESS, else start a Ray of our own on 127.0.0.1 (twin.live.ray_session:
+    loopback only, its own temp folder, errors naming the fix). Returns the session, whose
+    `close()` stops what was started here, or None if Ray was already up."""
     import ray
 
+    from twin.live.ray_session import start_ray
+
     if ray.is_initialized():
-        return False
-    address = os.environ.get("RAY_ADDRESS")
-    # No usage reports leave the machine (traffic stays on loopback).
-    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
-    try:
-        if address:
-            ray.init(log_to_driver=False)  # the address comes from the environment
-        else:
-            ray.init(address="local", num_cpus=local_cpus(), include_dashboard=False,
-                     log_to_driver=False)
-    except Exception as err:  # Ray raises bare Exception/ConnectionError on start-up failures
-        where = f"the Ray cluster at RAY_ADDRESS={address}" if address else "a local Ray instance"
-        raise TwinError(f"could not start {where}: {err}; retry when the machine is less "
-                        "loaded, check the address, or run with --backend local") from err
-    return True
+        return None
+    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")  # no usage reports leave the machine
+    return start_ray(ray_log_path())
 
 
 def run_ordered(fn: Callable[..., R], shared: tuple[Any, ...], items: Sequence[T],
@@ -117,11 +117,11 @@ def run_ordered(fn: Callable[..., R], shared: tuple[Any, ...], items: Sequence[T
     if overlap and not ray.is_initialized() and not os.environ.get("RAY_ADDRESS"):
         lane = threading.Thread(target=driver_lane, name="twin-driver-lane", daemon=True)
         lane.start()
-    started = False
+    session = None
     try:
         try:
             t0 = clock()
-            started = ray_init()
+            session = ray_init()
             timings["ray_init_s"] = clock() - t0
         finally:
             stop.set()
@@ -149,7 +149,7 @@ def run_ordered(fn: Callable[..., R], shared: tuple[Any, ...], items: Sequence[T
         stop.set()
         if lane is not None:
             lane.join()
-        if started:
+        if session is not None:
             t0 = clock()
-            ray.shutdown()
+            session.close()
             timings["ray_shutdown_s"] = clock() - t0

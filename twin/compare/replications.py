@@ -160,7 +160,7 @@ class Draws:
 
 def run_replications(sc: Scenario, n: int, backend: str = "ray", days: float | None = None,
                      progress: Callable[[int, int], None] | None = None,
-                     timings: dict[str, float] | None = None) -> Draws:
+                     timings: dict[str, float] | None = None, overlap: bool = True) -> Draws:
     """Run replications 0..n-1 of `sc` (module docstring), the city built once."""
     from twin.city import generate_city
 
@@ -177,7 +177,8 @@ def run_replications(sc: Scenario, n: int, backend: str = "ray", days: float | N
         if progress:
             progress(min(n, chunks_done * size), n)
 
-    chunks = run_ordered(run_draws, (sc, city), items, backend, chunk_done, timings=timings)
+    chunks = run_ordered(run_draws, (sc, city), items, backend, chunk_done, overlap=overlap,
+                         timings=timings)
     metrics = tuple(m for chunk in chunks for m in chunk)
     return Draws(metrics, time.perf_counter() - t0, started, backend)
 

@@ -32,7 +32,6 @@ from typing import Any
 
 import yaml
 
-from twin.compare.parallel import ray_init as _ray_init  # noqa: F401 (kept for callers)
 from twin.compare.parallel import run_ordered
 from twin.compare.runs import run_scenario_data
 from twin.compare.verdict import failed_targets, passed
