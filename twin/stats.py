@@ -16,7 +16,6 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import stats as _st
 
 __all__ = ["CI_LEVEL", "CI_METHOD", "DIFF_METHOD", "STATS", "Summary", "Difference",
            "summarise", "difference", "t_interval"]
@@ -72,6 +71,9 @@ def t_interval(values: np.ndarray, level: float = CI_LEVEL) -> tuple[float, floa
     m = float(x.mean())
     if x.size < 2:
         return m, m
+    from scipy import stats as _st  # here, not at import: scipy.stats takes ~1 s to import,
+    # and a Ray worker that only runs replications never needs it
+
     half = float(_st.t.ppf(0.5 + level / 2, x.size - 1)) * float(x.std(ddof=1)) / math.sqrt(x.size)
     return m - half, m + half
 
@@ -101,6 +103,8 @@ def difference(a: np.ndarray | list[float], b: np.ndarray | list[float],
     se = math.sqrt(va + vb)
     if se == 0.0:
         return Difference(ma, mb, d, d, d, 1.0 if d == 0 else 0.0)
+    from scipy import stats as _st
+
     dof = (va + vb) ** 2 / (va ** 2 / (xa.size - 1) + vb ** 2 / (xb.size - 1))
     half = float(_st.t.ppf(0.5 + level / 2, dof)) * se
     p = float(2 * _st.t.sf(abs(d) / se, dof))
