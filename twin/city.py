@@ -17,7 +17,7 @@ import numpy as np
 
 from twin.scenario import Scenario
 
-__all__ = ["CityModel", "SITE_KINDS", "generate_city", "month_offset_s"]
+__all__ = ["CityModel", "SITE_KINDS", "generate_city", "month_offset_s", "camera_names", "set_names"]
 
 SITE_KINDS: tuple[str, ...] = ("lamp_post", "smart_lamp_post", "government_building")
 
@@ -74,6 +74,33 @@ class CityModel:
         return f"set{int(self.cam_set[cam]) + 1:05d}-cam{int(self.cam_index_in_set[cam])}"
 
 
+# Names are a pure function of the city; replications run many engines on one city object,
+# so the last city's names are kept (keyed by identity, holding the city so the id stays its).
+_NAMES: dict[str, tuple[CityModel, tuple[str, ...]]] = {}
+
+
+def _names_of(kind: str, city: CityModel) -> tuple[str, ...]:
+    hit = _NAMES.get(kind)
+    if hit is not None and hit[0] is city:
+        return hit[1]
+    if kind == "camera":
+        names = tuple(city.camera_name(i) for i in range(city.n_cameras))
+    else:
+        names = tuple(f"set{s + 1:05d}" for s in range(city.n_sets))
+    _NAMES[kind] = (city, names)
+    return names
+
+
+def camera_names(city: CityModel) -> tuple[str, ...]:
+    """Every camera's name (CityModel.camera_name), in camera order."""
+    return _names_of("camera", city)
+
+
+def set_names(city: CityModel) -> tuple[str, ...]:
+    """Every set's name (set00001...), in set order."""
+    return _names_of("set", city)
+
+
 def _weights(mapping: dict, keys: tuple) -> np.ndarray:
     w = np.array([float(mapping.get(k, 0.0)) for k in keys])
     return w / w.sum()
@@ -101,8 +128,10 @@ def generate_city(sc: Scenario) -> CityModel:
     s_district = np.asarray(set_district, dtype=np.int32)
     s_online = np.asarray(set_online, dtype=np.float64)
     s_site = rng_site.choice(len(SITE_KINDS), size=n_sets, p=_weights(sc.city.site_kinds, SITE_KINDS))
+    # (2, 3) unless a 4-camera set is asked for: the draws of every 2/3 city stay as they were.
+    sizes = (2, 3) if max(sc.city.cameras_per_set) <= 3 else (2, 3, 4)
     s_cams = rng_size.choice(
-        np.array([2, 3]), size=n_sets, p=_weights(sc.city.cameras_per_set, (2, 3))
+        np.array(sizes), size=n_sets, p=_weights(sc.city.cameras_per_set, sizes)
     ).astype(np.int8)
 
     # Cameras: set k's cameras are consecutive, numbered from 1 within the set.

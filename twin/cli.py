@@ -25,7 +25,7 @@ from rich.table import Table
 from twin.cli_support import days_arg, run_command, staged_output
 from twin.errors import ScenarioError
 
-__all__ = ["main", "default_scenario", "simulate_to"]
+__all__ = ["main", "default_scenario", "simulate_to", "replicate_to"]
 
 console = Console(stderr=True)
 SCENARIOS_DIR = Path(__file__).resolve().parent.parent / "scenarios"
@@ -111,8 +111,64 @@ def _simulate_into(path: Path, out: Path, days: float | None, quiet: bool):
     return res
 
 
+def replicate_to(path: Path, out: Path, n: int, backend: str = "ray", days: float | None = None,
+                 quiet: bool = False):
+    """N replications of a scenario's random parts, summarised and written into `out`;
+    returns (ReplicationResults, Draws)."""
+    from twin.compare.replications import run_replications, summarise_draws, write_replications
+    from twin.scenario import load_scenario
+
+    sc = load_scenario(path)
+    with Progress(TextColumn("[bold]{task.description}"), BarColumn(),
+                  TextColumn("{task.completed:.0f}/{task.total:.0f}"), TimeElapsedColumn(),
+                  console=console, disable=quiet, transient=True) as prog:
+        task = prog.add_task(f"{n} replications of {sc.name} ({backend})", total=n)
+        draws = run_replications(sc, n, backend, days,
+                                 lambda done, total: prog.update(task, completed=done))
+    res = summarise_draws(sc, str(path), draws, days)
+    write_replications(res, draws, out)
+    return res, draws
+
+
+def _replications_table(res) -> Table:
+    from twin.compare.dist_plots import shown_metrics
+
+    t = Table(title=f"{res.scenario.name}: {res.replications} replications: "
+              f"{'PASS' if res.passed else 'FAIL'}")
+    for col in ("metric", "unit", "mean", "95 % CI of mean", "p5", "p50", "p95", "target"):
+        t.add_column(col, justify="left" if col in ("metric", "unit", "target") else "right")
+    verdicts = {v.metric: v for v in res.targets}
+    for name in shown_metrics(res):
+        d = res.metrics[name]
+        v = verdicts.get(name)
+        mark = ""
+        if v is not None:
+            bound = " ".join(x for x in (f">= {v.min:g}" if v.min is not None else "",
+                                         f"<= {v.max:g}" if v.max is not None else "") if x)
+            mark = f"{v.stat} {bound} " + ("[green]PASS[/]" if v.passed else "[bold red]FAIL[/]")
+        t.add_row(name, d.unit, f"{d.mean:,.4g}", f"[{d.ci_low:,.4g}, {d.ci_high:,.4g}]",
+                  f"{d.p5:,.4g}", f"{d.p50:,.4g}", f"{d.p95:,.4g}", mark)
+    for v in res.targets:  # targets on metrics no replication measured
+        if v.metric not in res.metrics:
+            t.add_row(v.metric, v.unit, "not measured", "", "", "", "", "[bold red]FAIL[/]")
+    return t
+
+
 def cmd_simulate(args: argparse.Namespace) -> int:
     path = Path(args.scenario) if args.scenario else default_scenario()
+    if args.replications is not None:
+        out = Path(args.out) if args.out else Path("out") / f"{path.stem}-replications"
+        rep, _ = replicate_to(path, out, args.replications, args.backend, args.days, args.quiet)
+        Console(file=console.file, width=max(console.width, 150), force_terminal=console.is_terminal,
+                no_color=console.no_color).print(_replications_table(rep))
+        if all(d.sd == 0 for d in rep.metrics.values()):
+            console.print("[yellow]note:[/] every replication is the same: the scenario has no "
+                          "random parts (random faults with mtbf_h, or an evidence: section)",
+                          highlight=False)
+        console.print(f"replications: {out / 'replications.json'}   draws: {out / 'draws.csv'}   "
+                      f"report: {out / 'replications.md'}   ({rep.run.wall_s:.1f} s, "
+                      f"{rep.run.replications_per_s:.2f} replications/s, CI: {rep.ci_method})")
+        return 0 if rep.passed else 1
     out = Path(args.out) if args.out else Path("out") / path.stem
     res = simulate_to(path, out, args.days, args.quiet)
     console.print(_targets_table(res))
@@ -160,6 +216,13 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--out", help="output folder (default out/<scenario file stem>); checked "
                    "first, filled only when the run finishes")
     s.add_argument("--quiet", action="store_true", help="no progress bar")
+    s.add_argument("--replications", type=int, metavar="N",
+                   help="run N seeded draws of the random parts (faults, incidents, evidence and "
+                   "access requests) on one city, as Ray tasks; report each metric's mean, "
+                   "p5/p50/p95 and 95 %% CI (default output out/<stem>-replications)")
+    s.add_argument("--backend", choices=("ray", "local"), default="ray",
+                   help="with --replications: ray (local instance, or RAY_ADDRESS) or local "
+                   "(one after another in this process)")
     s.set_defaults(fn=cmd_simulate)
 
     v = sub.add_parser("validate", help="check scenario files; print every problem")

@@ -12,7 +12,8 @@ import json
 from pathlib import Path
 from typing import Annotated, Any, Literal, Union, get_args
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (BaseModel, ConfigDict, Field, ValidationError, field_validator, model_serializer,
+                      model_validator)
 
 from twin.compare.costs import Costs
 from twin.errors import ScenarioError
@@ -97,10 +98,10 @@ class City(_Model):
         default_factory=lambda: {"lamp_post": 0.5, "smart_lamp_post": 0.3, "government_building": 0.2},
         description="Relative weights of the kinds of site a set is mounted on (0 to 10^6).",
     )
-    cameras_per_set: dict[Annotated[int, Field(ge=2, le=3)],
+    cameras_per_set: dict[Annotated[int, Field(ge=2, le=4)],
                           Annotated[float, Field(ge=0, le=MAX_WEIGHT)]] = Field(
         default_factory=lambda: {2: 0.5, 3: 0.5},
-        description="Relative weights of 2- and 3-camera sets (0 to 10^6).",
+        description="Relative weights of 2-, 3- (and 4-) camera sets (0 to 10^6).",
     )
 
     @field_validator("districts")
@@ -255,6 +256,21 @@ class Simulation(_Model):
 class Bound(_Model):
     min: float | None = Field(default=None, description="The metric must be >= this.")
     max: float | None = Field(default=None, description="The metric must be <= this.")
+    stat: Literal["mean", "p5", "p50", "p95"] | None = Field(
+        default=None,
+        description="With `twin simulate --replications N`: the statistic of the metric's "
+        "distribution over the replications that the bound applies to (default mean), e.g. "
+        "{max: 10, stat: p95}. A single run judges its one value.",
+    )
+
+    @model_serializer(mode="wrap")
+    def _omit_unset_stat(self, handler: Any) -> Any:
+        # A target without `stat:` serialises as it did before the field existed, so the
+        # scenario hash in every shipped results.json stays the same.
+        out = handler(self)
+        if self.stat is None:
+            out.pop("stat", None)
+        return out
 
     @model_validator(mode="after")
     def _one_side(self) -> Bound:

@@ -1,4 +1,5 @@
-"""Subcommands `twin compare`, `twin sweep` and `twin check` (registered by twin.cli)."""
+"""Subcommands `twin compare`, `twin sweep`, `twin check` and `twin breakpoint` (registered by
+twin.cli)."""
 
 from __future__ import annotations
 
@@ -71,6 +72,78 @@ def _compare_table(c) -> Table:
     return t
 
 
+def _replicated_input(item: str, out: Path, n: int, backend: str, days: float | None, quiet: bool):
+    """(label, Draws) of a scenario replicated n times, or of a replications run folder."""
+    from twin.cli import replicate_to
+    from twin.compare.replications import read_draws, read_replications
+    from twin.compare.runs import is_scenario_file
+    from twin.errors import ScenarioError
+
+    p = Path(item)
+    if p.is_dir() or p.name == "replications.json":
+        folder = p if p.is_dir() else p.parent
+        if not (folder / "replications.json").exists():
+            raise ScenarioError(f"{item}: no replications.json; with --replications pass scenario "
+                                "YAMLs or folders from `twin simulate --replications N --out DIR`")
+        return read_replications(folder / "replications.json").scenario.name, read_draws(folder)
+    if not is_scenario_file(p):
+        raise ScenarioError(f"{item}: with --replications expected a scenario (.yaml) or a "
+                            "replications folder")
+    res, draws = replicate_to(p, out / p.stem, n, backend, days, quiet)
+    return res.scenario.name, draws
+
+
+def cmd_compare_replicated(args: argparse.Namespace) -> int:
+    from twin.compare.replications import compare_draws
+    from twin.stats import DIFF_METHOD
+
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    inputs = [_replicated_input(i, out / "runs", args.replications, args.backend, args.days,
+                                args.quiet) for i in args.inputs]
+    labels = args.label or [name for name, _ in inputs]
+    ref_label, ref = labels[0], inputs[0][1]
+    con = _console()
+    lines = [f"# Replicated comparison against {ref_label}", "",
+             f"Difference test: {DIFF_METHOD}. \"beyond noise\": the 95 % interval of the "
+             "difference excludes 0.", ""]
+    rows_csv = []
+    for lab, (_, draws) in zip(labels[1:], inputs[1:]):
+        rows = compare_draws(ref, draws)
+        t = Table(title=f"{lab} - {ref_label} ({len(ref.metrics)} and {len(draws.metrics)} "
+                  "replications; Welch t-test)")
+        for col in ("metric", "unit", ref_label, lab, "difference", "95 % CI of difference",
+                    "p", "verdict"):
+            t.add_column(col, justify="left" if col in ("metric", "unit", "verdict") else "right")
+        lines += [f"## {lab} against {ref_label}", "",
+                  f"| metric | unit | {ref_label} mean | {lab} mean | difference | 95 % CI | p | verdict |",
+                  "| --- | --- | --- | --- | --- | --- | --- | --- |"]
+        for r in rows:
+            d = r.diff
+            rows_csv.append([lab, r.metric, r.unit, d.mean_a, d.mean_b, d.diff, d.ci_low,
+                             d.ci_high, d.p_value, r.verdict])
+            lines.append(f"| {r.metric} | {r.unit} | {d.mean_a:,.6g} | {d.mean_b:,.6g} | "
+                         f"{d.diff:,.6g} | [{d.ci_low:,.6g}, {d.ci_high:,.6g}] | {d.p_value:.3g} | "
+                         f"{r.verdict} |")
+            if r.verdict == "same":
+                continue  # the terminal shows only what differs; the report has every metric
+            colour = {"better": "green", "worse": "red"}.get(r.verdict, "yellow")
+            t.add_row(r.metric, r.unit, short(d.mean_a), short(d.mean_b), short(d.diff),
+                      f"[{short(d.ci_low)}, {short(d.ci_high)}]", f"{d.p_value:.3g}",
+                      f"[{colour}]{r.verdict}[/]")
+        lines.append("")
+        _print_wide(t, 150)
+    with (out / "comparison-replications.csv").open("w", newline="") as f:
+        w = csv.writer(f, lineterminator="\n")
+        w.writerow(["variant", "metric", "unit", "mean_reference", "mean_variant", "difference",
+                    "ci_low", "ci_high", "p_value", "verdict"])
+        w.writerows(rows_csv)
+    (out / "comparison-replications.md").write_text("\n".join(lines))
+    con.print(f"report: {out / 'comparison-replications.md'}   table: "
+              f"{out / 'comparison-replications.csv'}")
+    return 0
+
+
 def cmd_compare(args: argparse.Namespace) -> int:
     final = Path(args.out)
     with staged_output(final) as out:
@@ -79,6 +152,9 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
 def _compare_into(args: argparse.Namespace, out: Path, final: Path) -> int:
     from twin.compare.compare import compare, write_csv, write_markdown
+
+    if args.replications is not None:
+        return cmd_compare_replicated(args)
     from twin.compare.plots import plot_comparison, plot_districts
     from twin.compare.runs import resolve_input
     from twin.pages.charts import pool_headroom_by_variant
@@ -271,6 +347,11 @@ def register(sub) -> None:
     c.add_argument("--label", action="append", help="column label, once per input, in order")
     c.add_argument("--days", type=days_arg, help="simulated days for scenario inputs (up to 3,650)")
     c.add_argument("--quiet", action="store_true", help="no progress bar")
+    c.add_argument("--replications", type=int, metavar="N",
+                   help="replicate each scenario N times (or read replications folders) and say, "
+                   "per metric, whether the difference is beyond the noise (Welch t-test)")
+    c.add_argument("--backend", choices=("ray", "local"), default="ray",
+                   help="with --replications: ray (local instance, or RAY_ADDRESS) or local")
     c.set_defaults(fn=cmd_compare)
 
     s = sub.add_parser("sweep", help="run a grid of scenario variants (Ray) and name the smallest "
@@ -301,3 +382,114 @@ def register(sub) -> None:
                    help="scenarios run at once, in separate processes (default: 2 or the cores)")
     k.add_argument("--quiet", action="store_true", help="no progress bar")
     k.set_defaults(fn=cmd_check)
+    register_breakpoint(sub)
+
+
+# ------------------------------------------------------------------ breakpoint
+def _write_breakpoint(bp, out: Path) -> dict[str, str]:
+    import json
+
+    from twin.compare.breakpoint import RESOURCE_KINDS
+    from twin.compare.dist_plots import plot_breakpoint
+
+    out.mkdir(parents=True, exist_ok=True)
+    png = plot_breakpoint(bp, out)
+    with (out / "breakpoint.csv").open("w", newline="") as f:
+        w = csv.writer(f, lineterminator="\n")
+        w.writerow(["level", "label", "passed", "failed_targets", "resource", "where", "demand_pct"])
+        for lv in bp.levels:
+            for kind in RESOURCE_KINDS:
+                for where, v in lv.demand[kind].items():
+                    w.writerow([lv.level, lv.label, int(lv.passed), " ".join(lv.failed), kind,
+                                where, v])
+    b = bp.binding()
+    summary = {
+        "scenario": bp.scenario, "grow": bp.growth.kind, "first_month": bp.month0,
+        "sets_per_year": bp.growth.sets_per_year if bp.growth.kind == "sets" else None,
+        "monotone": bp.monotone, "notes": list(bp.notes), "not_modelled": list(bp.not_modelled),
+        "last_pass": None if bp.last_pass is None else
+        {"level": bp.last_pass.level, "label": bp.last_pass.label},
+        "first_fail": None if bp.first_fail is None else
+        {"level": bp.first_fail.level, "label": bp.first_fail.label, "when": bp.when(),
+         "failed_targets": bp.first_fail.failed},
+        "binding": None if b is None else {"resource": b[0], "where": b[1], "demand_pct": b[2]},
+        "levels_simulated": [lv.level for lv in bp.levels],
+        "files": {"plot": png, "table": "breakpoint.csv", "report": "breakpoint.md"},
+    }
+    (out / "breakpoint.json").write_text(json.dumps(summary, indent=2, sort_keys=True) + "\n")
+    lines = [f"# Where `{bp.scenario}` breaks first, growing {bp.growth.kind}", ""]
+    if bp.first_fail is None:
+        lines.append("No target fails within the levels tried.")
+    else:
+        lines.append(f"First failure: **{bp.when()}** ({bp.first_fail.label}), targets "
+                     f"{', '.join(bp.first_fail.failed)}.")
+        if b is not None:
+            lines.append(f"Binding resource: **{b[0]}** of **{b[1]}**, demand {b[2]:.1f} % of "
+                         "its capacity.")
+    if bp.last_pass is not None:
+        lines.append(f"Last level meeting every target: {bp.last_pass.label}.")
+    lines += ["", *[f"- {n}" for n in (*bp.notes, *bp.not_modelled)], "",
+              "| level | load | targets | most loaded resource |", "| --- | --- | --- | --- |"]
+    for lv in bp.levels:
+        k, where, v = lv.top()
+        lines.append(f"| {lv.level} | {lv.label} | {'PASS' if lv.passed else 'FAIL: ' + ', '.join(lv.failed)}"
+                     f" | {k} {where} {v:.1f} % |")
+    lines += ["", f"![utilisation against load]({png})", ""]
+    (out / "breakpoint.md").write_text("\n".join(lines))
+    return summary["files"]
+
+
+def cmd_breakpoint(args: argparse.Namespace) -> int:
+    from twin.compare.breakpoint import Growth, find_breakpoint
+
+    g = Growth(args.grow, sets_per_year=args.sets_per_year, from_month=args.from_month,
+               step_pct=args.step_pct, step_cameras=args.step_cameras, max_level=args.max_level)
+    out = Path(args.out) if args.out else Path("out") / f"breakpoint-{Path(args.scenario).stem}-{args.grow}"
+    con = _console()
+    bp = find_breakpoint(args.scenario, g, args.backend, args.days,
+                         None if args.quiet else (lambda msg: con.print(f"[dim]{msg}[/]", highlight=False)))
+    _write_breakpoint(bp, out)
+    t = Table(title=f"{Path(bp.scenario).name}: growing {g.kind}")
+    for col in ("level", "load", "targets", "most loaded resource", "demand %"):
+        t.add_column(col, justify="right" if col in ("level", "demand %") else "left")
+    for lv in bp.levels:
+        k, where, v = lv.top()
+        t.add_row(str(lv.level), lv.label, "[green]PASS[/]" if lv.passed else
+                  "[red]FAIL[/] " + ", ".join(lv.failed), f"{k} {where}", f"{v:.1f}")
+    _print_wide(t, 150)
+    for n in (*bp.notes, *bp.not_modelled):
+        con.print(f"[yellow]note:[/] {n}", highlight=False)
+    b = bp.binding()
+    if bp.first_fail is None:
+        con.print("[green]no target fails[/] within the levels tried", highlight=False)
+    else:
+        con.print(f"[bold red]breaks first in {bp.when()}[/] ({bp.first_fail.label}): "
+                  f"{', '.join(bp.first_fail.failed)}; binding resource: [bold]{b[0]}[/] of "
+                  f"[bold]{b[1]}[/] at {b[2]:.1f} % of capacity", highlight=False)
+    con.print(f"report: {out / 'breakpoint.md'}   plot: {out / 'breakpoint.png'}   "
+              f"table: {out / 'breakpoint.csv'}")
+    return 0 if bp.first_fail is not None else 1
+
+
+def register_breakpoint(sub) -> None:
+    b = sub.add_parser("breakpoint", help="grow a scenario's load until its first target fails; "
+                       "name the binding resource and when")
+    b.add_argument("scenario")
+    b.add_argument("--grow", choices=("sets", "bitrate", "cameras_per_set"), default="sets",
+                   help="what grows: sets along the roll-out, every bitrate, or cameras per set")
+    b.add_argument("--sets-per-year", type=float, default=2250.0,
+                   help="with --grow sets: roll-out rate (default 2250; the programme: 2,000-2,500)")
+    b.add_argument("--from-month", help="with --grow sets: first month of growth, YYYY-MM "
+                   "(default: the month after the scenario's last roll-out step)")
+    b.add_argument("--step-pct", type=float, default=1.0,
+                   help="with --grow bitrate: percent of the base bitrate per level (default 1)")
+    b.add_argument("--step-cameras", type=float, default=0.05,
+                   help="with --grow cameras_per_set: mean cameras per set per level (default 0.05)")
+    b.add_argument("--max-level", type=int, default=120,
+                   help="highest level tried (months, bitrate or camera steps; default 120)")
+    b.add_argument("--out", help="output folder (default out/breakpoint-<stem>-<grow>)")
+    b.add_argument("--backend", choices=("ray", "local"), default="ray",
+                   help="ray: the ladder of levels as Ray tasks; local: one after another")
+    b.add_argument("--days", type=float, help="simulated days per level (default: the scenario's)")
+    b.add_argument("--quiet", action="store_true", help="no progress lines")
+    b.set_defaults(fn=cmd_breakpoint)

@@ -10,7 +10,8 @@ anything runs, so a bad path or value stops the sweep with the path and the fix.
 
 Points run as Ray tasks (`run_scenario_data`: raw mapping in, results.json dict out, so
 only plain data crosses process boundaries): on a local Ray instance by default, on the
-cluster at RAY_ADDRESS when it is set. `backend="local"` runs them one after another in
+cluster at RAY_ADDRESS when it is set (twin.compare.parallel; while a local instance starts,
+the driver runs the first points itself). `backend="local"` runs them one after another in
 this process (unit tests, and the sequential side of the benchmark).
 
 "Smallest" deployment: the passing point with the lowest `cost_total_hkd` when every point
@@ -23,7 +24,6 @@ from __future__ import annotations
 import copy
 import difflib
 import itertools
-import os
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -32,6 +32,7 @@ from typing import Any
 
 import yaml
 
+from twin.compare.parallel import run_ordered
 from twin.compare.runs import run_scenario_data
 from twin.compare.verdict import failed_targets, passed
 from twin.errors import ScenarioError, TwinError
@@ -187,57 +188,20 @@ def expand(base: dict[str, Any], params: list[Param], source: str,
     return out
 
 
-def _ray_init() -> bool:
-    """Connect to RAY_ADDRESS, else start a small local instance; True if we started one."""
-    import ray
-
-    if ray.is_initialized():
-        return False
-    address = os.environ.get("RAY_ADDRESS")
-    try:
-        if address:
-            ray.init(log_to_driver=False)  # the address comes from the environment
-        else:
-            ray.init(address="local", num_cpus=min(2, os.cpu_count() or 1),
-                     include_dashboard=False, log_to_driver=False)
-    except Exception as err:  # Ray raises bare Exception/ConnectionError on start-up failures
-        where = f"the Ray cluster at RAY_ADDRESS={address}" if address else "a local Ray instance"
-        raise TwinError(f"could not start {where}: {err}; retry when the machine is less "
-                        "loaded, check the address, or run with --backend local") from err
-    return True
-
-
 def run_variants(variants: list[Variant], source: str, backend: str = "ray",
                  days: float | None = None,
-                 progress: Callable[[int, int], None] | None = None) -> list[Results]:
-    """Results of each variant, in the variants' order."""
-    n = len(variants)
-    done = 0
-    if backend == "local":
-        out = []
-        for v in variants:
-            out.append(Results.model_validate(run_scenario_data(v.data, f"{source}#{v.name}", days)))
-            done += 1
-            if progress:
-                progress(done, n)
-        return out
-    if backend != "ray":
-        raise TwinError(f"backend {backend!r}: expected 'ray' or 'local'")
-    import ray
+                 progress: Callable[[int, int], None] | None = None,
+                 timings: dict[str, float] | None = None) -> list[Results]:
+    """Results of each variant, in the variants' order (twin.compare.parallel: Ray tasks,
+    the driver helping while a local Ray instance starts)."""
+    items = [(v.data, f"{source}#{v.name}", days) for v in variants]
+    dicts = run_ordered(_run_item, (), items, backend, progress, timings=timings)
+    return [Results.model_validate(d) for d in dicts]
 
-    started = _ray_init()
-    try:
-        task = ray.remote(num_cpus=1)(run_scenario_data)
-        refs = [task.remote(v.data, f"{source}#{v.name}", days) for v in variants]
-        pending = list(refs)
-        while pending:  # for progress only: results are collected in grid order below
-            ready, pending = ray.wait(pending, num_returns=1)
-            if progress:
-                progress(n - len(pending), n)
-        return [Results.model_validate(d) for d in ray.get(refs)]
-    finally:
-        if started:
-            ray.shutdown()
+
+def _run_item(item: tuple[dict[str, Any], str, float | None]) -> dict:
+    data, source, days = item
+    return run_scenario_data(data, source, days)
 
 
 def sweep(scenario_path: str | Path, params: list[Param], backend: str = "ray",

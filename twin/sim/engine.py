@@ -70,14 +70,14 @@ from typing import Any, Protocol
 import numpy as np
 import simpy
 
-from twin.city import CityModel
+from twin.city import CityModel, camera_names
 from twin.core.assignment import RecorderLoads, accept_within_limits
 from twin.core.catalog import RunCatalog
 from twin.core.sweep import RetentionSweep
 from twin.scenario import Scenario, StaticAssignment
 
 __all__ = ["DROP_REASONS", "BLOCK_CAUSES", "CAMERA_TRANSITIONS", "SimOutcome", "CityEngine",
-           "Extension", "SERIES_COUNTS", "drop_slots"]
+           "Extension", "SERIES_COUNTS", "drop_slots", "PlacementMemo"]
 
 OFFLINE, RECORDING, DROPPING = 0, 1, 2
 DROP_REASONS: tuple[str, ...] = (
@@ -88,6 +88,7 @@ DROP_REASONS: tuple[str, ...] = (
 # Causes upstream of the recorders, counted per camera (faults overlap); in precedence order.
 BLOCK_CAUSES: tuple[str, ...] = ("power", "backhaul_cut", "relay_down")
 _R = {name: i for i, name in enumerate(DROP_REASONS)}
+QUIET_TICKS_MAX = 4096  # writer ticks charged at once at most (a (ticks x recorders) array)
 
 # Time-series columns that are counts (written as integers); the rest are seconds and bytes.
 SERIES_COUNTS: tuple[str, ...] = ("written", "deleted", "dropped", "cameras_online",
@@ -170,6 +171,21 @@ class SimOutcome:
     series_kind: list[str] = field(default_factory=list)
 
 
+@dataclass
+class PlacementMemo:
+    """The balanced placement of the first roll-out step, kept to be reused.
+
+    That step runs before any fault can act (the roll-out process starts first) on empty
+    recorders, so for one city and scenario it is the same in every replication: the first
+    engine given the memo fills it, the others take the recorders and loads from it instead
+    of placing 17,500 cameras again. Any later step is placed afresh.
+    """
+
+    rec: np.ndarray | None = None
+    load_mbps: np.ndarray | None = None
+    streams: np.ndarray | None = None
+
+
 class CityEngine:
     """Runs one scenario on SimPy virtual time. Use `run()` once."""
 
@@ -179,8 +195,21 @@ class CityEngine:
         city: CityModel,
         progress: Callable[[float, float], None] | None = None,
         extensions: list[Extension] | None = None,
+        draw_key: tuple[int, ...] = (),
+        sample: bool = True,
+        placement: PlacementMemo | None = None,
     ) -> None:
         self.sc = sc
+        self.placement = placement
+        self._activations = 0
+        # sample=False: no periodic time-series rows (plots, CSVs); every metric is the same
+        # without them: peaks are measured at the sweeps, which still sample.
+        # Replications run so (twin.compare.replications).
+        self.keep_series = sample
+        # The random parts of the run (faults, evidence and access requests) draw from
+        # SeedSequence(sc.seed, spawn_key=draw_key + (their own key,)): () is the scenario's
+        # own draw, twin.draws.replication_key(k) replication k's. The city never moves.
+        self.draw_key = tuple(draw_key)
         # Dual recording: each chosen camera's second copy is one more stream (twin.sim.dual);
         # every per-camera array below is per stream, the first n_cams being the cameras.
         self.base_city = city
@@ -200,7 +229,7 @@ class CityEngine:
         self.tick_s = float(sc.simulation.tick_s)
         self.k = int(sc.simulation.tick_s // sc.recording.segment_s)  # segments per tick
         n, r = city.n_cameras, city.n_recorders
-        names = [city.camera_name(i) for i in range(self.n_cams)]
+        names = list(camera_names(self.base_city))
         names += [names[c] + "~copy2" for c in self.copy_of]
         self.stream_cam = np.r_[np.arange(self.n_cams), self.copy_of].astype(np.int64)
         self.partner = np.full(n, -1, dtype=np.int64)
@@ -466,10 +495,20 @@ class CityEngine:
             self._start_dropping(cams[~ok], "ingest_limit", t, "refused")
         else:
             # Standby recorders take no cameras until a failure.
-            rec = self.loads.place_balanced(mbps, pool, ~self.standby)
+            memo = self.placement if self._activations == 0 else None
+            if memo is not None and memo.rec is not None and memo.rec.size == cams.size:
+                rec = memo.rec.copy()
+                self.loads.load_mbps[:] = memo.load_mbps
+                self.loads.streams[:] = memo.streams
+            else:
+                rec = self.loads.place_balanced(mbps, pool, ~self.standby)
+                if memo is not None:
+                    memo.rec, memo.load_mbps, memo.streams = (
+                        rec.copy(), self.loads.load_mbps.copy(), self.loads.streams.copy())
             self.cam_rec[cams] = rec
             ok = rec >= 0
             self._start_dropping(cams[~ok], "unplaced", t, "refused")
+        self._activations += 1
         self._admit(cams[ok], t)
         if copies.size:
             self._activate_copies(copies, t)
@@ -533,7 +572,48 @@ class CityEngine:
             tick += 1
             if self.progress is not None and tick % every == 0:
                 self.progress(t, self.end_s)
-            yield self.env.timeout(self.tick_s)
+            t_next, tick = self._quiet_ticks(t + self.tick_s, tick, every)
+            yield self.env.timeout(t_next - t)
+
+    def _quiet_ticks(self, t: float, tick: int, every: int) -> tuple[float, int]:
+        """Charge, at once, the writer ticks from `t` on that nothing else can change.
+
+        No other process runs before the next event in SimPy's queue (`env.peek()`), so the
+        ticks strictly before it see the same rates and limits; while no recorder's disk
+        changes between full and not full, each adds the same vector to `rec_used`. The
+        running sums are a cumulative sum (sequential, so bit for bit the in-place adds of
+        tick after tick), and the count of segments is that of the ticks one by one (peaks
+        are measured on the catalog at the sweeps and samples, not here): the run is the
+        same to the last bit, with a SimPy event per busy tick only. Returns the first tick time left to the SimPy loop and the tick count.
+        """
+        horizon = self.env.peek()
+        if not horizon > t:
+            return t, tick
+        m = min(QUIET_TICKS_MAX, int(np.ceil((horizon - t) / self.tick_s)))
+        times = t + self.tick_s * np.arange(m)
+        m = int(np.count_nonzero(times < horizon))
+        if m == 0:
+            return t, tick
+        taking = ~self.rec_full
+        add = self.rec_rate * taking
+        used = np.empty((m + 1, self.rec_used.size))
+        used[0] = self.rec_used
+        used[1:] = add
+        np.cumsum(used, axis=0, out=used)  # used[j]: before tick j; used[j + 1]: after it
+        room = self.city.rec_disk_bytes - self.rec_fill
+        full = (used[:m] + self.rec_rate > room) & (self.rec_rate > 0)
+        same = (full == self.rec_full).all(axis=1)
+        n = m if same.all() else int(np.argmin(same))  # the ticks before the first change
+        if n == 0:
+            return t, tick
+        self.rec_used[:] = used[n]
+        self.written += n * int(self.rec_ncams[taking].sum()) * self.k
+        self.charged_through = float(times[n - 1]) + self.tick_s
+        if self.progress is not None:
+            for j in range(n):
+                if (tick + j + 1) % every == 0:
+                    self.progress(float(times[j]), self.end_s)
+        return float(times[n - 1]) + self.tick_s, tick + n
 
     def _sweeper(self):
         rec = self.sc.recording
@@ -630,7 +710,8 @@ class CityEngine:
         env.process(self._rollout())
         env.process(self._writer())
         env.process(self._sweeper())
-        env.process(self._sampler())
+        if self.keep_series:
+            env.process(self._sampler())
         for ext in self.extensions:
             ext.attach(self)
         env.run(until=self.end_s)
@@ -662,7 +743,7 @@ class CityEngine:
         cols = ["t_s", "written", "deleted", "dropped", "cameras_online", "cameras_recording"]
         cols += [f"stored_bytes:{p}" for p in self.city.pool_names]
         rows = sorted(self._rows + list(self._peak_rows.values()), key=lambda x: x[0])
-        arr = np.array([x[2] for x in rows], dtype=np.float64)
+        arr = np.array([x[2] for x in rows], dtype=np.float64).reshape(len(rows), len(cols))
         extra: dict[str, float] = {}
         for ext in self.extensions:
             extra.update(ext.finish(self))

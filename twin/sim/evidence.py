@@ -167,7 +167,7 @@ class EvidenceExtension:
         city = engine.city
         self.cam_index = {engine.catalog.camera_names[i]: i for i in range(city.n_cameras)}
         rngs = [np.random.default_rng(s) for s in
-                np.random.SeedSequence(self.seed, spawn_key=SPAWN_KEY).spawn(2)]
+                np.random.SeedSequence(self.seed, spawn_key=engine.draw_key + SPAWN_KEY).spawn(2)]
         self._draw_preservation(rngs[0], engine)
         self._draw_access(rngs[1], engine)
         self.env.process(self._arrivals(self._pres_t, self._preserve))

@@ -5,7 +5,8 @@ Theory of operation
 At attach time the scenario's faults are compiled into one heap of timed effects, ordered by
 (time, sequence number) so equal times keep a fixed order. Random faults draw their up and
 down times from their own numpy streams: SeedSequence(seed, spawn_key=(FAULT_SPAWN_KEY,))
-spawns one child per fault entry, apart from the city generator's streams, so adding a
+(prefixed by the engine's `draw_key` for a replication, twin.draws) spawns one child per
+fault entry, apart from the city generator's streams, so adding a
 fault never moves the city, and adding a fault entry never moves the draws of the ones
 before it. One SimPy process pops the heap at each effect's exact time.
 
@@ -53,7 +54,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from twin.city import SITE_KINDS
+from twin.city import SITE_KINDS, set_names
 from twin.core.assignment import accept_within_limits
 from twin.core.fault_windows import FAULT_SPAWN_KEY, draw_windows
 from twin.core.failover import (
@@ -161,13 +162,15 @@ class FaultDriver:
                 return [("city", -1)]
             names = city.district_names if mem.relay == "*" else (mem.relay,)
             return [(nm, city.district_names.index(nm)) for nm in names]
-        sets = range(city.n_sets) if mem.camera_set == "*" else (mem.camera_set - 1,)
-        return [(f"set{s + 1:05d}", s) for s in sets]
+        if mem.camera_set == "*":
+            return list(zip(set_names(city), range(city.n_sets)))
+        s = mem.camera_set - 1
+        return [(f"set{s + 1:05d}", s)]
 
     def _compile(self) -> None:
         e = self.engine
         end = e.end_s
-        root = np.random.SeedSequence(e.sc.seed, spawn_key=(FAULT_SPAWN_KEY,))
+        root = np.random.SeedSequence(e.sc.seed, spawn_key=e.draw_key + (FAULT_SPAWN_KEY,))
         children = root.spawn(len(e.sc.faults))
         for f, child in zip(e.sc.faults, children):
             members = list(f.faults) if f.type == "group" else [f]

@@ -1,0 +1,50 @@
+"""Items as Ray tasks, in order; the driver works while a local Ray instance starts."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from twin.compare.parallel import run_ordered
+from twin.errors import TwinError
+
+
+def _make_where():
+    """An item function defined here, so Ray ships it by value (tests/ is not importable on
+    a worker)."""
+
+    def where(offset: int, item: int) -> tuple[int, int]:
+        import os
+        import time
+
+        import ray
+
+        # From the third item on, an item waits for Ray to be up (in the driver; on a worker
+        # it is up by definition): the driver runs the first items while Ray starts, however
+        # slow the start is on a loaded machine.
+        while item >= 2 and not ray.is_initialized():
+            time.sleep(0.02)
+        time.sleep(0.1)
+        return offset + item, os.getpid()
+
+    return where
+
+
+def test_the_driver_runs_items_while_ray_starts_and_ray_runs_the_rest_in_order():
+    timings: dict[str, float] = {}
+    out = run_ordered(_make_where(), (100,), list(range(12)), "ray", timings=timings)
+    assert [v for v, _ in out] == [100 + i for i in range(12)]  # item order, whoever ran them
+    mine = [i for i, (_, pid) in enumerate(out) if pid == os.getpid()]
+    theirs = [i for i, (_, pid) in enumerate(out) if pid != os.getpid()]
+    assert len(mine) in (3, 4) and theirs, "both the driver and the Ray workers ran items"
+    assert mine == list(range(len(mine)))  # the driver took the first items, in order
+    assert timings["driver_items"] == len(mine) and timings["ray_init_s"] > 0
+    assert "ray_shutdown_s" in timings  # the instance it started is stopped again
+
+
+def test_the_local_backend_runs_in_this_process_and_a_bad_backend_is_refused():
+    out = run_ordered(_make_where(), (0,), [1, 0], "local")  # items < 2: no wait for Ray
+    assert out == [(1, os.getpid()), (0, os.getpid())]
+    with pytest.raises(TwinError, match="backend 'dask': expected 'ray' or 'local'"):
+        run_ordered(_make_where(), (0,), [1], "dask")
