@@ -11,6 +11,7 @@ fails fast with the fix when nothing answers there.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -58,6 +59,17 @@ def _twin(*args: str, env: dict | None = None, **kw) -> subprocess.Popen:
                             **kw)
 
 
+@contextlib.contextmanager
+def _reaped(proc: subprocess.Popen):
+    """The test's `twin live` process is never left running, whatever the test does."""
+    try:
+        yield proc
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+
+
 def _parts(run: Path, timeout_s: float = 120.0) -> dict:
     path = run / "live" / "parts.json"
     deadline = time.monotonic() + timeout_s
@@ -100,9 +112,8 @@ def chaos_run(tmp_path_factory):
     sc = tmp / "chaos.yaml"
     sc.write_text(yaml.safe_dump(SCENARIO))
     run = tmp / "out"
-    proc = _twin("live", str(sc), "--out", str(run))
     killed: list[dict] = []
-    try:
+    with _reaped(_twin("live", str(sc), "--out", str(run))) as proc:
         info = _parts(run)
         t_rec = time.monotonic()  # parts.json is first written when recording starts
         for at, what in KILLS:
@@ -114,10 +125,6 @@ def chaos_run(tmp_path_factory):
             os.kill(pid, signal.SIGKILL)
             killed.append({"part": what, "pid": pid, "wall": time.time()})
         out, err = proc.communicate(timeout=240)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.communicate()
     return {"rc": proc.returncode, "out": out, "err": err, "run": run, "killed": killed,
             "info": info}
 
@@ -197,16 +204,11 @@ def test_sigterm_stops_a_run_cleanly_and_keeps_what_was_recorded(tmp_path: Path)
                                  {"enabled": False}}}
     sc.write_text(yaml.safe_dump(data))
     run = tmp_path / "out"
-    proc = _twin("live", str(sc), "--out", str(run))
-    try:
+    with _reaped(_twin("live", str(sc), "--out", str(run))) as proc:
         info = _parts(run)
         time.sleep(6.0)
         proc.send_signal(signal.SIGTERM)
         out, err = proc.communicate(timeout=90)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.communicate()
     assert proc.returncode == 3, err[-2000:]
     assert "stopped early by SIGTERM" in err and "Traceback" not in err + out
     res = read_results(run / "results.json")
@@ -285,8 +287,7 @@ def test_ray_address_joins_a_head_started_with_ray_start(tmp_path: Path) -> None
 def test_sigterm_during_start_up_leaves_nothing_running(tmp_path: Path) -> None:
     sc = tmp_path / "early.yaml"
     sc.write_text(yaml.safe_dump(SCENARIO))
-    proc = _twin("live", str(sc), "--out", str(tmp_path / "out"))
-    try:
+    with _reaped(_twin("live", str(sc), "--out", str(tmp_path / "out"))) as proc:
         tree: dict[int, psutil.Process] = {}
         deadline = time.monotonic() + 60
         # Wait until MediaMTX runs and Ray is starting (its GCS and raylet), then stop it.
@@ -303,10 +304,6 @@ def test_sigterm_during_start_up_leaves_nothing_running(tmp_path: Path) -> None:
         assert "raylet" in names(), "twin live started no Ray"
         proc.send_signal(signal.SIGTERM)
         out, err = proc.communicate(timeout=90)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.communicate()
     assert proc.returncode == 3, err[-2000:]
     assert "stopped by SIGTERM" in err and "Traceback" not in err + out
     time.sleep(2.0)

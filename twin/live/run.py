@@ -33,7 +33,6 @@ wall time the driver started; `t0` is when recording was asked to start.
 from __future__ import annotations
 
 import datetime as dt
-import math
 import shutil
 import signal
 import threading
@@ -45,7 +44,7 @@ from typing import Any
 
 import yaml
 
-from twin.errors import MediaServerError, ScenarioError, TwinError
+from twin.errors import ScenarioError, TwinError
 from twin.live.settings import ExternalMediaMTX, LiveSettings
 from twin.scenario import Scenario
 
