@@ -294,7 +294,9 @@ def test_sigterm_during_start_up_leaves_nothing_running(tmp_path: Path) -> None:
         def names() -> str:
             return " ".join(" ".join(p.cmdline()) for p in tree.values() if p.is_running())
 
-        while time.monotonic() < deadline and not ("mediamtx" in names() and "raylet" in names()):
+        # Ray's per-node agents start last and once outlived an interrupted ray.init.
+        while time.monotonic() < deadline and not (
+                "mediamtx" in names() and "raylet" in names() and "Agent" in names()):
             try:
                 for c in psutil.Process(proc.pid).children(recursive=True):
                     tree[c.pid] = c

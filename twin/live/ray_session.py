@@ -38,18 +38,48 @@ class RayUnavailable(TwinError):
     exit_code = 3
 
 
+def _descendants() -> dict[int, Any]:
+    """This process's descendants now, {pid: psutil.Process}."""
+    import psutil
+
+    try:
+        return {p.pid: p for p in psutil.Process().children(recursive=True)}
+    except psutil.Error:
+        return {}
+
+
+def _reap(procs: list[Any], grace_s: float = 3.0) -> None:
+    """Kill what is left of processes this run's Ray started (psutil checks each is still the
+    same process, so a reused PID is never hit)."""
+    import psutil
+
+    alive = [p for p in procs if p.is_running()]
+    for p in alive:
+        try:
+            p.kill()
+        except psutil.Error:
+            pass
+    psutil.wait_procs(alive, timeout=grace_s)
+
+
 @dataclass
 class RaySession:
     address: str
     started_here: bool
     temp_dir: Path | None
     _restore: Any = None
+    _before: dict[int, Any] | None = None  # our descendants before a local Ray started
 
     def close(self) -> None:
         import ray
 
+        # A local Ray's processes (GCS, raylet, its agents, workers) are this process's
+        # descendants; ray.shutdown() stops them, and whatever outlives it is killed here.
+        spawned = ([p for pid, p in _descendants().items() if pid not in self._before]
+                   if self.started_here and self._before is not None else [])
         if ray.is_initialized():
             ray.shutdown()
+        _reap(spawned)
         if self._restore is not None:
             self._restore()
             self._restore = None
@@ -195,21 +225,27 @@ def _start_ray(log_path: Path, *, connect_timeout_s: float = 25.0) -> RaySession
 
     ray_constants.ENABLE_RAY_CLUSTER = False
     temp_dir = Path(tempfile.mkdtemp(prefix="twin-ray-"))
+    before = _descendants()
     try:
         with _stderr_to(log_path), _deadline(120.0):
             ray.init(address="local", include_dashboard=False, log_to_driver=False,
                      logging_level=logging.ERROR, _node_ip_address="127.0.0.1",
                      _temp_dir=str(temp_dir))
     except (_Timeout, ConnectionError, RuntimeError, ValueError, OSError) as exc:
+        spawned = [p for pid, p in _descendants().items() if pid not in before]
         with contextlib.suppress(Exception):
             ray.shutdown()
+        _reap(spawned)
         shutil.rmtree(temp_dir, ignore_errors=True)
         raise RayUnavailable(
             f"starting a local Ray failed ({str(exc)[:300] or type(exc).__name__}); expected "
             f"`ray.init()` to start on this machine: see Ray's log {log_path}") from None
     except BaseException:  # a signal while Ray starts: take down what it had started
+        spawned = [p for pid, p in _descendants().items() if pid not in before]
         with contextlib.suppress(BaseException):
             ray.shutdown()
+        _reap(spawned)
         shutil.rmtree(temp_dir, ignore_errors=True)
         raise
-    return RaySession(str(ray.get_runtime_context().gcs_address), True, temp_dir)
+    return RaySession(str(ray.get_runtime_context().gcs_address), True, temp_dir,
+                      _before=before)

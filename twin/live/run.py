@@ -324,10 +324,10 @@ def _teardown(parts: Any, relay: Any, session: Any, server: Any) -> None:
             parts.kill_all()
         if relay is not None:
             relay.close()
-        if session is not None:
-            session.close()
         if server is not None:
             server.close()
+        if session is not None:
+            session.close()  # last: it also reaps whatever its Ray left behind
     finally:
         for s, h in old.items():
             signal.signal(s, h)
