@@ -6,7 +6,8 @@ Theory of operation
 "ray" backend each item is a Ray task on the cluster at RAY_ADDRESS, or on a local Ray
 instance started for the call and stopped after it. `shared` (the scenario, the city) is put in Ray's object store once
 (`ray.put`) and handed to every task by reference, so nothing that stays the same between
-items is shipped or rebuilt per task. The Ray is the live twin's (twin.live.ray_session):
+items is shipped or rebuilt per task. The Ray is the session the live twin uses too
+(twin.ray_session):
 RAY_ADDRESS checked before joining, or a Ray of our own advertised and bound on 127.0.0.1
 with its own temp folder; Ray's log lines go to a file (`ray_log_path()`).
 
@@ -51,12 +52,12 @@ def ray_log_path() -> Path:
 
 
 def ray_init() -> Any:
-    """Join RAY_ADDRESS, else start a Ray of our own on 127.0.0.1 (twin.live.ray_session:
+    """Join RAY_ADDRESS, else start a Ray of our own on 127.0.0.1 (twin.ray_session:
     loopback only, its own temp folder, errors naming the fix). Returns the session, whose
     `close()` stops what was started here, or None if Ray was already up."""
     import ray
 
-    from twin.live.ray_session import start_ray
+    from twin.ray_session import start_ray
 
     if ray.is_initialized():
         return None

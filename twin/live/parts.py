@@ -21,6 +21,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -161,6 +162,8 @@ class RayParts:
         self.dead_stats: dict[str, Any] = {}  # last heartbeat of recorders that died
         self.recovered: list[tuple[str, Any]] = []  # (recorder, Recovered) of restarted ones
         self.node_id = ray.get_runtime_context().get_node_id()
+        self.origins: dict[str, float] = {}  # camera -> clip origin (wall clock), set at start
+        self.ray_temp_dir: Path | None = None  # a local Ray's own folder (None: a cluster)
 
     # -- start-up --------------------------------------------------------------------------
     def start_all(self, recorder_names: list[str], timeout_s: float) -> None:
@@ -190,11 +193,6 @@ class RayParts:
         if pid:
             out[RELAY] = {"pid": pid, "node": self.node_id}
         return out
-
-    def handle(self, part: str) -> Any:
-        if part.startswith("recorder:"):
-            return self.recorders[part.split(":", 1)[1]]
-        return self.actors[part]
 
     # -- recorders -------------------------------------------------------------------------
     def poll_recorders(self, alive: list[str]) -> tuple[list[str], list[str]]:

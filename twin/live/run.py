@@ -9,7 +9,7 @@ requests to the real parts.
 1. Before anything starts, the scenario's faults are compiled for the live run
    (twin.live.faults: bad ones are refused here), each distinct scene is encoded once
    (cached), MediaMTX is started on loopback with one publisher login per camera (or an
-   external server attached), and Ray is started or joined (twin.live.ray_session).
+   external server attached), and Ray is started or joined (twin.ray_session).
 2. Actors: camera-set actors publishing their cameras, `live.recorders.count` recorders named
    after the scenario's first recorders (`<pool>-rNN`, the names `faults:` uses), a sweeper
    and an analyser. All ask for no CPU: they are I/O bound, and a 2-core machine must place
@@ -283,7 +283,7 @@ def run_live(sc: Scenario, out: Path, *, duration_s: float | None = None,
                 outcome.mediamtx_pids.append(server.pid)
             event("mediamtx_started", pid=server.pid, managed=server.managed)
             say(0, duration, "starting Ray")
-            from twin.live.ray_session import start_ray
+            from twin.ray_session import start_ray
 
             try:
                 session = start_ray(run_dir / "ray.log")
@@ -397,8 +397,7 @@ def _make_parts(o: LiveOutcome, settings: LiveSettings, server: Any, clips: list
                      cameras_of=cams_of_part, set_cameras=set_cameras, set_actor=actor_of,
                      all_cameras=o.cameras,
                      recorder_url=lambda c: server.rtsp_url(c, "recorder"), sweep=sweep)
-    parts.origins = origins  # type: ignore[attr-defined]
-    parts.analysed = analysed  # type: ignore[attr-defined]
+    parts.origins = origins  # the specs' closures read this dict: restarts reuse the origins
     return parts
 
 
