@@ -14,9 +14,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -26,6 +24,7 @@ import psutil
 import pytest
 import yaml
 
+from tests.ray_cluster import AUTH_ENV, free_port, ray_head
 from tests.test_live_recorder import ffprobe
 
 pytestmark = pytest.mark.live
@@ -219,16 +218,10 @@ def test_sigterm_stops_a_run_cleanly_and_keeps_what_was_recorded(tmp_path: Path)
     assert _leftovers(info) == []
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.2", 0))
-        return s.getsockname()[1]
-
-
 def test_ray_address_to_a_dead_address_fails_fast_with_the_fix(tmp_path: Path) -> None:
     sc = tmp_path / "dead.yaml"
     sc.write_text(yaml.safe_dump(SCENARIO))
-    port = _free_port()
+    port = free_port("127.0.0.2")
     t = time.monotonic()
     proc = _twin("live", str(sc), "--out", str(tmp_path / "out"),
                  env={"RAY_ADDRESS": f"127.0.0.2:{port}"})
@@ -243,23 +236,11 @@ def test_ray_address_joins_a_head_started_with_ray_start(tmp_path: Path) -> None
     stopped by PID at the end."""
     from twin.results import read_results
 
-    ray_bin = Path(sys.executable).with_name("ray")
-    port = _free_port()
-    temp = Path(f"/tmp/twin-head-{os.getpid()}")
-    shutil.rmtree(temp, ignore_errors=True)
-    env = {**os.environ, "RAY_AUTH_MODE": "token"}
-    subprocess.run([str(ray_bin), "get-auth-token", "--generate"], env=env, check=True,
-                   capture_output=True, timeout=60)
-    start = subprocess.run(
-        [str(ray_bin), "start", "--head", "--node-ip-address=127.0.0.2", f"--port={port}",
-         f"--temp-dir={temp}", "--include-dashboard=false", "--disable-usage-stats",
-         "--num-cpus=2"], env=env, capture_output=True, text=True, timeout=120)
-    assert start.returncode == 0, start.stderr[-2000:]
-    try:
+    with ray_head("127.0.0.2") as address:
         sc = tmp_path / "head.yaml"
         sc.write_text(yaml.safe_dump({**SCENARIO, "live": {**SCENARIO["live"], "duration_s": 15}}))
         proc = _twin("live", str(sc), "--out", str(tmp_path / "out"),
-                     env={"RAY_ADDRESS": f"127.0.0.2:{port}", "RAY_AUTH_MODE": "token"})
+                     env={"RAY_ADDRESS": address, **AUTH_ENV})
         out, err = proc.communicate(timeout=300)
         assert proc.returncode == 0, err[-3000:]
         res = read_results(tmp_path / "out" / "results.json")
@@ -269,19 +250,10 @@ def test_ray_address_joins_a_head_started_with_ray_start(tmp_path: Path) -> None
         # A wrong token: refused, with the fix, in well under 30 s.
         t = time.monotonic()
         bad = _twin("live", str(sc), "--out", str(tmp_path / "bad"),
-                    env={"RAY_ADDRESS": f"127.0.0.2:{port}", "RAY_AUTH_MODE": "token",
-                         "RAY_AUTH_TOKEN": "0" * 64})
+                    env={"RAY_ADDRESS": address, **AUTH_ENV, "RAY_AUTH_TOKEN": "0" * 64})
         out, err = bad.communicate(timeout=90)
         assert bad.returncode == 3 and time.monotonic() - t < 45, err[-2000:]
         assert "refused the login" in err and "RAY_AUTH_TOKEN" in err
-    finally:
-        for p in psutil.process_iter(["pid", "cmdline"]):
-            if str(temp) in " ".join(p.info["cmdline"] or []):
-                try:
-                    p.kill()
-                except psutil.NoSuchProcess:
-                    pass
-        shutil.rmtree(temp, ignore_errors=True)
 
 
 def test_sigterm_during_start_up_leaves_nothing_running(tmp_path: Path) -> None:
