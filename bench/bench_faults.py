@@ -18,7 +18,7 @@ import pytest
 
 from naive import same_work_as_twin, time_naive
 from twin.city import generate_city
-from twin.results import sim_metrics
+from twin.sim.results import sim_metrics
 from twin.scenario import Scenario, load_scenario
 from twin.sim.engine import CityEngine
 

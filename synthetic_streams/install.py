@@ -31,7 +31,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from twin.errors import MediaServerError
+from synthetic_streams.errors import MediaServerError
 
 __all__ = [
     "MEDIAMTX_MODULE",

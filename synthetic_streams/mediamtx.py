@@ -36,7 +36,7 @@ from typing import IO, Any, Self
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
-from twin.errors import MediaServerError
+from synthetic_streams.errors import MediaServerError
 
 from .install import mediamtx_binary
 from .mediamtx_config import (

@@ -34,7 +34,7 @@ from typing import Any
 
 import yaml
 
-from twin.errors import MediaServerError
+from synthetic_streams.errors import MediaServerError
 
 __all__ = [
     "Login",

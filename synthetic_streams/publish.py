@@ -27,7 +27,7 @@ from typing import Self
 import av
 import av.error
 
-from twin.errors import MediaServerError
+from synthetic_streams.errors import MediaServerError
 
 from .reader import redact_url
 

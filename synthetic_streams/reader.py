@@ -9,7 +9,7 @@ from itertools import pairwise
 import av
 import av.error
 
-from twin.errors import MediaServerError
+from synthetic_streams.errors import MediaServerError
 
 __all__ = ["ReadResult", "read_packets", "redact_url"]
 

@@ -14,8 +14,9 @@ from hypothesis import strategies as st
 
 from tests.helpers import scenario
 from twin.city import generate_city
-from twin.cli import simulate_to
-from twin.results import read_results, sim_metrics
+from twin.sim.run import simulate_to
+from twin.results import read_results
+from twin.sim.results import sim_metrics
 from twin.scenario import Scenario, load_scenario
 from twin.sim.engine import DROP_REASONS, OFFLINE, CityEngine
 

@@ -23,7 +23,7 @@ from twin.errors import ScenarioError
 from twin.memory import LIMIT_ENV, estimate_bytes
 from twin.metrics import METRICS
 from twin.scenario import load_scenario, scenario_json_schema
-from twin.scenario_yaml import MAX_FILE_BYTES
+from twin.scenario.loader import MAX_FILE_BYTES
 
 ROOT = Path(__file__).resolve().parent.parent
 TRIAL = ROOT / "scenarios" / "trial-15.yaml"

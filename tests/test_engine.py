@@ -9,7 +9,7 @@ import pytest
 
 from tests.helpers import scenario
 from twin.city import generate_city
-from twin.results import sim_metrics
+from twin.sim.results import sim_metrics
 from twin.sim.engine import DROP_REASONS, CityEngine
 
 
@@ -106,7 +106,7 @@ def test_retention_keeps_footage_no_longer_than_retention_plus_one_sweep():
 
 
 def test_same_seed_gives_the_same_results_json_byte_for_byte(tmp_path):
-    from twin.cli import simulate_to
+    from twin.sim.run import simulate_to
 
     src = tmp_path / "s.yaml"
     import yaml

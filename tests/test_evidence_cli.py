@@ -16,8 +16,9 @@ from tests.desk import ev, make_desk
 from tests.helpers import BASE
 from tests.test_evidence_sim import RANKS as RANKS_ALL
 from tests.test_evidence_sim import evidence
-from twin.cli import main, simulate_to
+from twin.cli import main
 from twin.core.audit import AuditKind, parse_jsonl
+from twin.sim.run import simulate_to
 
 ROOT = Path(__file__).resolve().parent.parent
 

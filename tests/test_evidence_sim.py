@@ -295,7 +295,7 @@ def test_whatever_the_ranks_and_delays_nothing_is_served_unapproved(
 def test_delay_tables_draw_what_they_say():
     import numpy as np
 
-    from twin.scenario_evidence import ChoiceDelay, LognormalDelay
+    from twin.scenario.evidence import ChoiceDelay, LognormalDelay
     from twin.sim.evidence import draw_delays_s
 
     rng = np.random.default_rng(1)

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from tests.helpers import scenario
 from twin.city import SITE_KINDS, generate_city
 from twin.errors import ScenarioError
-from twin.results import sim_metrics
+from twin.sim.results import sim_metrics
 from twin.scenario import load_scenario
 from twin.sim.engine import DROP_REASONS, CityEngine
 
@@ -326,7 +326,7 @@ DRILLS = sorted((Path(__file__).parent.parent / "scenarios").glob("drill-*.yaml"
 
 @pytest.mark.parametrize("path", DRILLS, ids=lambda p: p.name)
 def test_every_shipped_drill_has_standby_capacity_and_meets_its_targets(path, tmp_path):
-    from twin.cli import simulate_to
+    from twin.sim.run import simulate_to
 
     sc = load_scenario(path)
     assert sc.faults and sc.targets

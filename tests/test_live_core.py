@@ -11,7 +11,7 @@ from pydantic import ValidationError
 
 from twin.live.failover import Supervisor
 from twin.live.measure import check_files, footage
-from twin.live.settings import LiveSettings
+from twin.scenario.live import LiveSettings
 from twin.live.store import LiveStore
 from twin.live.sweeper import Sweeper
 
@@ -193,7 +193,7 @@ def test_external_server_logins_come_from_its_config(tmp_path: Path) -> None:
     from synthetic_streams.mediamtx_config import (Endpoints, build_config, make_credentials,
                                                    render_config)
     from twin.live.run import LiveError, external_credentials
-    from twin.live.settings import ExternalMediaMTX
+    from twin.scenario.live import ExternalMediaMTX
 
     creds = make_credentials(["c1", "c2"])
     cfg = tmp_path / "mediamtx.yml"

@@ -26,7 +26,7 @@ from synthetic_streams.mediamtx_config import (
 )
 from synthetic_streams.publish import RtspPublisher, publish_for
 from synthetic_streams.reader import read_packets
-from twin.errors import MediaServerError
+from synthetic_streams.errors import MediaServerError
 
 
 def wait_until(check: Callable[[], bool], timeout_s: float = 10.0, what: str = "") -> None:

@@ -17,7 +17,7 @@ from twin.compare.replications import (Draws, compare_draws, read_draws, run_dra
 from twin.city import generate_city
 from twin.draws import replication_key
 from twin.errors import ScenarioError
-from twin.results import sim_metrics
+from twin.sim.results import sim_metrics
 from twin.scenario import parse_scenario
 from twin.sim.engine import CityEngine
 from twin.stats import summarise

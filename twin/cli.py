@@ -10,24 +10,20 @@ finishes (twin/cli_support.py).
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import importlib
 import json
 import sys
-import time
 from pathlib import Path
 
 from rich.console import Console
 from rich.markup import escape
-from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from twin.cli_support import days_arg, run_command, staged_output
+from twin.cli_support import console, days_arg, run_command, targets_table
 from twin.errors import ScenarioError
 
-__all__ = ["main", "default_scenario", "simulate_to", "replicate_to"]
+__all__ = ["main", "default_scenario"]
 
-console = Console(stderr=True)
 SCENARIOS_DIR = Path(__file__).resolve().parent.parent / "scenarios"
 DEFAULT_SCENARIO = "city-7000.yaml"
 # Modules that add subcommands: each has register(subparsers). Kept apart so that the live
@@ -44,90 +40,6 @@ def default_scenario() -> Path:
             "`twin simulate scenarios/phase1-615.yaml`"
         )
     return path
-
-
-def _targets_table(res) -> Table:
-    t = Table(title=f"{res.scenario.name}: {'PASS' if res.passed else 'FAIL'}")
-    for col in ("target", "bound", "measured", "verdict"):
-        t.add_column(col)
-    for v in res.targets:
-        bound = " ".join(x for x in (f">= {v.min:g}" if v.min is not None else "",
-                                     f"<= {v.max:g}" if v.max is not None else "") if x)
-        t.add_row(v.metric, f"{bound} {v.unit}",
-                  "not measured" if v.value is None else f"{v.value:,.3f}",
-                  "[green]PASS[/]" if v.passed else "[bold red]FAIL[/]")
-    return t
-
-
-def simulate_to(path: Path, out: Path, days: float | None = None, quiet: bool = False,
-                extra: dict | None = None):
-    """Load, simulate and write everything for one scenario; returns the Results.
-
-    `out` is checked before the scenario is read, the files are written to a temporary
-    folder beside it and moved into it at the end: a run that fails leaves nothing there."""
-    with staged_output(out) as tmp:
-        return _simulate_into(path, tmp, days, quiet)
-
-
-def _simulate_into(path: Path, out: Path, days: float | None, quiet: bool):
-    from twin.memory import check_fits
-    from twin.scenario import load_scenario
-
-    # The scenario is checked before the engine and matplotlib are even imported: a bad one
-    # is refused in a fraction of a second.
-    sc = load_scenario(path, check_memory=False)
-    check_fits(sc, str(path), days)
-
-    from twin.city import generate_city
-    from twin.pages.charts import headroom_charts
-    from twin.pages.render import HTML_NAME, write_run_html
-    from twin.plots import plot_sim
-    from twin.report import write_report
-    from twin.results import results_from_sim, run_info, write_results, write_sim_tables
-    from twin.sim.engine import CityEngine
-    from twin.sim.extensions import extensions_for
-
-    started = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
-    t0 = time.perf_counter()
-    city = generate_city(sc)
-    with Progress(TextColumn("[bold]{task.description}"), BarColumn(),
-                  TextColumn("day {task.completed:.0f}/{task.total:.0f}"), TimeElapsedColumn(),
-                  console=console, disable=quiet, transient=True) as prog:
-        total_days = sc.simulation.days if days is None else days
-        task = prog.add_task(f"simulating {sc.name}: {city.n_cameras:,} cameras", total=total_days)
-        engine = CityEngine(sc, city, progress=lambda t, end: prog.update(task, completed=t / 86_400),
-                            extensions=extensions_for(sc))
-        outcome = engine.run(days)
-        prog.update(task, completed=total_days)
-    wall = time.perf_counter() - t0
-    res = results_from_sim(outcome, str(path), run_info(started, wall))
-    files = write_sim_tables(outcome, out)
-    plots = {**headroom_charts(res, out), **plot_sim(outcome, out)}
-    res.files = {**files, **{f"plot:{k}": v for k, v in plots.items()}, "report": "report.md",
-                 "report_html": HTML_NAME}
-    write_results(res, out)
-    write_report(res, plots, out)
-    write_run_html(res, plots, out)
-    return res
-
-
-def replicate_to(path: Path, out: Path, n: int, backend: str = "ray", days: float | None = None,
-                 quiet: bool = False):
-    """N replications of a scenario's random parts, summarised and written into `out`;
-    returns (ReplicationResults, Draws)."""
-    from twin.compare.replications import run_replications, summarise_draws, write_replications
-    from twin.scenario import load_scenario
-
-    sc = load_scenario(path)
-    with Progress(TextColumn("[bold]{task.description}"), BarColumn(),
-                  TextColumn("{task.completed:.0f}/{task.total:.0f}"), TimeElapsedColumn(),
-                  console=console, disable=quiet, transient=True) as prog:
-        task = prog.add_task(f"{n} replications of {sc.name} ({backend})", total=n)
-        draws = run_replications(sc, n, backend, days,
-                                 lambda done, total: prog.update(task, completed=done))
-    res = summarise_draws(sc, str(path), draws, days)
-    write_replications(res, draws, out)
-    return res, draws
 
 
 def _replications_table(res) -> Table:
@@ -158,6 +70,8 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     path = Path(args.scenario) if args.scenario else default_scenario()
     if args.replications is not None:
         out = Path(args.out) if args.out else Path("out") / f"{path.stem}-replications"
+        from twin.compare.replications import replicate_to
+
         rep, _ = replicate_to(path, out, args.replications, args.backend, args.days, args.quiet)
         Console(file=console.file, width=max(console.width, 150), force_terminal=console.is_terminal,
                 no_color=console.no_color).print(_replications_table(rep))
@@ -170,8 +84,10 @@ def cmd_simulate(args: argparse.Namespace) -> int:
                       f"{rep.run.replications_per_s:.2f} replications/s, CI: {rep.ci_method})")
         return 0 if rep.passed else 1
     out = Path(args.out) if args.out else Path("out") / path.stem
+    from twin.sim.run import simulate_to
+
     res = simulate_to(path, out, args.days, args.quiet)
-    console.print(_targets_table(res))
+    console.print(targets_table(res))
     console.print(f"results: {out / 'results.json'}   report: {out / 'report.html'} "
                   f"(and report.md)   ({res.run.wall_s:.1f} s)")
     return 0 if res.passed else 1

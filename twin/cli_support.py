@@ -13,7 +13,8 @@ Theory of operation
   The live twin writes in place instead (`checked_output`: the same checks first), since its
   folder is read while it runs (`live/parts.json`, the catalog) and its logs say why a part
   failed; a folder made for a run that failed before writing anything is removed.
-- `run_command` is the one top-level handler: a TwinError prints its message and exits with
+- `run_command` is the one top-level handler: a TwinError (or the MediaServerError of
+  synthetic_streams) prints its message and exits with
   its code (2 bad input, 3 a part could not run); anything else prints one line saying what
   failed and where its traceback was written (a log file in the temporary folder of the
   system), and exits 3. No command prints a traceback.
@@ -30,13 +31,37 @@ import tempfile
 import traceback
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
+from rich.console import Console
+from rich.table import Table
+
+from synthetic_streams.errors import MediaServerError
 from twin.errors import TwinError, UsageError
 
+if TYPE_CHECKING:
+    from twin.results import Results
+
 __all__ = ["days_arg", "positive_seconds_arg", "finite_arg", "bounded_int_arg", "nonnegative_arg",
-           "check_out", "staged_output", "checked_output", "run_command", "INTERRUPTED"]
+           "check_out", "staged_output", "checked_output", "run_command", "INTERRUPTED",
+           "console", "targets_table"]
 
 INTERRUPTED = 130  # the shell's code for a run stopped by Ctrl-C
+console = Console(stderr=True)  # progress and messages; a command's answer goes to stdout
+
+
+def targets_table(res: Results) -> Table:
+    """A run's targets as a terminal table: bound, measured value, PASS or FAIL."""
+    t = Table(title=f"{res.scenario.name}: {'PASS' if res.passed else 'FAIL'}")
+    for col in ("target", "bound", "measured", "verdict"):
+        t.add_column(col)
+    for v in res.targets:
+        bound = " ".join(x for x in (f">= {v.min:g}" if v.min is not None else "",
+                                     f"<= {v.max:g}" if v.max is not None else "") if x)
+        t.add_row(v.metric, f"{bound} {v.unit}",
+                  "not measured" if v.value is None else f"{v.value:,.3f}",
+                  "[green]PASS[/]" if v.passed else "[bold red]FAIL[/]")
+    return t
 
 
 # -- argument types ------------------------------------------------------------------------------
@@ -211,7 +236,7 @@ def run_command(fn: Callable[[], int], command: str, say: Callable[[str], None])
     """Run one command; its exit code whatever happens, and never a traceback on the screen."""
     try:
         return int(fn())
-    except TwinError as err:
+    except (TwinError, MediaServerError) as err:
         say(f"error: {err}")
         return err.exit_code
     except KeyboardInterrupt:

@@ -3,7 +3,8 @@
 Every message names the bad value, what was expected and how to fix it; scenario errors
 also name the file and the field path. Each error carries the exit code `twin` ends with
 when it reaches the command line (README, "Exit codes"): 2 for bad input (a scenario, a file,
-an argument), 3 for a part of the twin that could not run.
+an argument), 3 for a part of the twin that could not run. (The MediaMTX server's error is
+synthetic_streams.errors.MediaServerError, exit code 3: that package stands on its own.)
 """
 
 from __future__ import annotations
@@ -16,7 +17,6 @@ __all__ = [
     "CatalogError",
     "AccessDenied",
     "AuditError",
-    "MediaServerError",
     "EvidenceError",
 ]
 
@@ -54,10 +54,6 @@ class AccessDenied(TwinError):
 
 class AuditError(TwinError):
     """The audit trail is broken: an entry was edited, removed or reordered."""
-
-
-class MediaServerError(TwinError):
-    """The MediaMTX server could not be installed, started, reached or stopped."""
 
 
 class EvidenceError(TwinError):

@@ -56,7 +56,7 @@ METRICS: dict[str, MetricInfo] = {
     "segments_dropped_backhaul": _M("segments", "dropped: district backhaul over capacity"),
     "segments_overdue_max": _M("segments", "largest retention backlog after a sweep"),
     "retention_max_age_days": _M("days", "oldest unheld footage on disk at any sample"),
-    # Deployment (closed form, twin.compare.deployment); drives and costs only with `costs:`
+    # Deployment (closed form, twin.deployment); drives and costs only with `costs:`
     "recorders_needed": _M("recorders", "fewest recorders for the load at 100 % of each limit"),
     "disks": _M("drives", "drives provisioned (costs.drive_tb each)", "higher"),
     "disks_needed": _M("drives", "drives the retained footage needs (costs.drive_tb each)"),

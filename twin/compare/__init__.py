@@ -7,10 +7,9 @@
 - check: every scenario of a folder judged on its targets and against a stored baseline,
   with JUnit XML for CI.
 
-Kept import-light: `twin.scenario` imports `twin.compare.costs`, so this package must not
-import the scenario module (or anything heavy) when it is loaded.
+Kept import-light: loading the package imports nothing (each tool loads what it needs).
 """
 
 from __future__ import annotations
 
-__all__ = ["costs", "deployment", "verdict", "runs", "compare", "sweep", "check", "plots", "cli"]
+__all__ = ["verdict", "runs", "compare", "sweep", "check", "plots", "cli"]

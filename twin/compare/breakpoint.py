@@ -218,7 +218,7 @@ def demand(sc: Scenario) -> dict[str, dict[str, float]]:
 
 def evaluate(item: tuple[dict[str, Any], str, float | None]) -> dict[str, Any]:
     """Simulate one level; a Ray task's body: {"results": results.json dict, "demand": ...}."""
-    from twin.compare.runs import run_scenario
+    from twin.sim.run import run_scenario
 
     data, source, days = item
     sc = parse_scenario(data, source)

@@ -163,8 +163,8 @@ def baseline_from(checks: list[ScenarioCheck]) -> dict:
 
 def _run_file(path: Path, days: float | None) -> ScenarioCheck:
     """Load and simulate one scenario file (in a worker process when jobs > 1)."""
-    from twin.compare.runs import run_scenario
     from twin.scenario import load_scenario
+    from twin.sim.run import run_scenario
 
     c = ScenarioCheck(path, path.stem)
     t0 = time.perf_counter()

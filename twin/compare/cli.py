@@ -17,7 +17,7 @@ __all__ = ["register"]
 
 
 def _console():
-    from twin.cli import console
+    from twin.cli_support import console
 
     return console
 
@@ -74,8 +74,7 @@ def _compare_table(c) -> Table:
 
 def _replicated_input(item: str, out: Path, n: int, backend: str, days: float | None, quiet: bool):
     """(label, Draws) of a scenario replicated n times, or of a replications run folder."""
-    from twin.cli import replicate_to
-    from twin.compare.replications import read_draws, read_replications
+    from twin.compare.replications import read_draws, read_replications, replicate_to
     from twin.compare.runs import is_scenario_file
     from twin.errors import ScenarioError
 

@@ -48,7 +48,7 @@ from twin.stats import CI_METHOD, Difference, Summary, summarise
 __all__ = ["MetricDistribution", "ReplicatedTarget", "ReplicationRun", "ReplicationResults",
            "run_draws", "run_replications", "summarise_draws", "write_replications",
            "read_replications", "chunk_size", "draws_matrix", "read_draws", "DiffRow",
-           "compare_draws", "Draws"]
+           "compare_draws", "Draws", "replicate_to"]
 
 SCHEMA_VERSION = 1
 PERCENTILE_METHOD = "numpy percentile, linear interpolation between order statistics"
@@ -131,9 +131,9 @@ def run_draws(sc: Scenario, city: CityModel, item: tuple[tuple[int, ...], float 
               ) -> list[dict[str, float]]:
     """The metrics of replications `item[0]` over `item[1]` days (None: the scenario's),
     against the one city; a Ray task's body."""
-    from twin.results import sim_metrics
     from twin.sim.engine import CityEngine
     from twin.sim.extensions import extensions_for
+    from twin.sim.results import sim_metrics
 
     ks, days = item
     key = sc.canonical_json()
@@ -330,3 +330,24 @@ def compare_draws(a: Draws, b: Draws) -> list[DiffRow]:
         out.append(DiffRow(name, info.unit if info else "", info.better if info else "lower",
                            difference(xa, xb)))
     return out
+
+
+def replicate_to(path: Path, out: Path, n: int, backend: str = "ray", days: float | None = None,
+                 quiet: bool = False) -> tuple[ReplicationResults, Draws]:
+    """N replications of a scenario's random parts, summarised and written into `out`, with a
+    progress bar on the terminal; returns (ReplicationResults, Draws)."""
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from twin.cli_support import console
+    from twin.scenario import load_scenario
+
+    sc = load_scenario(path)
+    with Progress(TextColumn("[bold]{task.description}"), BarColumn(),
+                  TextColumn("{task.completed:.0f}/{task.total:.0f}"), TimeElapsedColumn(),
+                  console=console, disable=quiet, transient=True) as prog:
+        task = prog.add_task(f"{n} replications of {sc.name} ({backend})", total=n)
+        draws = run_replications(sc, n, backend, days,
+                                 lambda done, total: prog.update(task, completed=done))
+    res = summarise_draws(sc, str(path), draws, days)
+    write_replications(res, draws, out)
+    return res, draws

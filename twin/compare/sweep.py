@@ -33,13 +33,13 @@ from typing import Any
 import yaml
 
 from twin.compare.parallel import run_ordered
-from twin.compare.runs import run_scenario_data
 from twin.compare.verdict import failed_targets, passed
 from twin.errors import ScenarioError, TwinError
 from twin.memory import check_fits
 from twin.results import Results, shared_source
 from twin.scenario import parse_scenario
-from twin.scenario_yaml import read_yaml
+from twin.scenario.loader import read_yaml
+from twin.sim.run import run_scenario_data
 
 __all__ = ["Param", "Variant", "SweepPoint", "SweepResult", "parse_param", "set_path",
            "expand", "run_variants", "sweep"]
@@ -209,7 +209,7 @@ def sweep(scenario_path: str | Path, params: list[Param], backend: str = "ray",
           progress: Callable[[int, int], None] | None = None) -> SweepResult:
     """Run the grid of `params` over the scenario file and return every point's results."""
     p = Path(scenario_path)
-    base = read_yaml(p)  # bounded, strict YAML (twin/scenario_yaml.py)
+    base = read_yaml(p)  # bounded, strict YAML (twin/scenario/loader.py)
     parse_scenario(base, str(p))  # the base itself must be valid before any --param
     variants = expand(base, params, str(p), days)
     results = run_variants(variants, shared_source(p), backend, days, progress)

@@ -1,5 +1,5 @@
 """The live twin: a scenario run for real on the wall clock (Ray actors, MediaMTX, PyAV).
 
-Only :mod:`.settings` is imported eagerly (twin.scenario needs it); everything else loads
-Ray, PyAV or OpenCV and is imported where it is used.
+Its scenario section is twin.scenario.live. Nothing here is imported eagerly: the modules
+load Ray, PyAV or OpenCV and are imported where they are used.
 """

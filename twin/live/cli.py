@@ -14,7 +14,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from twin.cli_support import checked_output, positive_seconds_arg
-from twin.live.settings import MAX_LIVE_S
+from twin.scenario.live import MAX_LIVE_S
 
 __all__ = ["register", "cmd_live", "live_to"]
 
@@ -106,13 +106,13 @@ def _live_into(path: Path, out: Path, duration: float | None, quiet: bool):
 def cmd_live(args: argparse.Namespace) -> int:
     from rich.console import Console
 
-    from twin.cli import _targets_table
+    from twin.cli_support import targets_table
 
     path = Path(args.scenario)
     out = Path(args.out) if args.out else Path("out") / path.stem
     res, m = live_to(path, out, args.duration, args.quiet)
     console = Console()  # stdout: the answer, apart from progress and logs on stderr
-    console.print(_targets_table(res))
+    console.print(targets_table(res))
     keys = ["cameras", "segments_written", "segments_deleted", "live_unrecorded_s",
             "live_unrecorded_unexplained_s", "live_gap_max_s", "live_faults",
             "live_faults_unscripted", "live_fault_gap_max_s", "live_recovery_s_max",

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from twin.live.settings import LiveProfile
+from twin.scenario.live import LiveProfile
 
 __all__ = ["scene_configs", "prepare_clips"]
 

@@ -1,6 +1,6 @@
 """The scenario's `faults:` as the live twin carries them out: one vocabulary for both engines.
 
-A live run reads the same `faults:` entries as the simulation (twin.scenario_faults), with
+A live run reads the same `faults:` entries as the simulation (twin.scenario.faults), with
 times in seconds from the start of recording, and draws random ones (`mtbf_h`, `mttr_h`)
 with the simulation's function and seed branch. What each does to the real twin:
 

@@ -45,7 +45,7 @@ from typing import Any
 import yaml
 
 from twin.errors import ScenarioError, TwinError
-from twin.live.settings import ExternalMediaMTX, LiveSettings
+from twin.scenario.live import ExternalMediaMTX, LiveSettings
 from twin.scenario import Scenario
 
 __all__ = ["LiveError", "LiveInterrupted", "LiveOutcome", "run_live", "external_credentials",

@@ -57,7 +57,7 @@ from twin.core.audit import AuditTrail, verify
 from twin.core.evidence import CaseState, EvidenceLocker, PreservationRequest, plan_preservation
 from twin.core.types import Interval, SegmentRef
 from twin.errors import AccessDenied, AuditError
-from twin.scenario_evidence import ChoiceDelay, Delay, EvidenceSettings
+from twin.scenario.evidence import ChoiceDelay, Delay, EvidenceSettings
 
 if TYPE_CHECKING:
     from twin.sim.engine import CityEngine, SimOutcome

@@ -1,7 +1,7 @@
 """The `evidence:` section of a scenario: preservation requests and rank-approved access.
 
-Kept apart from twin/scenario.py (which only adds one optional field of this type), and it
-must not import twin.scenario (twin.scenario imports it). Every figure here is an assumption
+Kept apart from twin/scenario/model.py (which only adds one optional field of this type, and
+imports this module). Every figure here is an assumption
 of the scenario, never a constant in code; the core rules they drive (plans, holds, the access
 state machine, the audit trail) live in twin/core/evidence.py and twin/core/access.py.
 
@@ -19,7 +19,7 @@ from typing import Annotated, Any, Literal, Union
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from twin.scenario_numbers import refuse_non_numbers
+from twin.scenario.numbers import refuse_non_numbers
 
 __all__ = [
     "LognormalDelay",

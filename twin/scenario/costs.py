@@ -3,8 +3,7 @@
 Every price here is an ASSUMPTION supplied by whoever writes the scenario (no public
 tender figures are known to the twin); the twin only multiplies them by the quantities a
 deployment provisions. Prices are in Hong Kong dollars (HKD), capital cost, no
-amortisation, no operating cost. This module imports nothing from the rest of the twin
-but the leaf `twin.scenario_numbers`, so `twin.scenario` can use it without an import cycle.
+amortisation, no operating cost. What a deployment costs is computed in twin/deployment.py.
 """
 
 from __future__ import annotations
@@ -13,7 +12,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from twin.scenario_numbers import refuse_non_numbers
+from twin.scenario.numbers import refuse_non_numbers
 
 __all__ = ["Costs"]
 

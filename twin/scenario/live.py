@@ -1,8 +1,8 @@
 """The `live:` section of a scenario: how the live twin runs a scenario on the wall clock.
 
-Kept apart from twin/scenario.py (which only adds one optional field of this type) so the
-simulator's schema stays readable, and importable without Ray, PyAV or OpenCV. This module must
-not import twin.scenario (twin.scenario imports it).
+Kept apart from twin/scenario/model.py (which only adds one optional field of this type, and
+imports this module) so the simulator's schema stays readable; like all of twin.scenario it
+imports no engine, so it loads without Ray, PyAV or OpenCV.
 
 Times are wall-clock seconds from the start of the run. Retention in a live run is minutes, not
 days: either `retention_s` directly, or the scenario's `recording.retention_days` divided by
@@ -16,7 +16,7 @@ from typing import Annotated, Any, Literal, Union
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from twin.scenario_numbers import refuse_non_numbers
+from twin.scenario.numbers import refuse_non_numbers
 
 MAX_LIVE_S = 86_400.0  # a live run is a trial on one machine: a day at most
 

@@ -1,4 +1,4 @@
-"""Scenario files: YAML validated into typed, frozen pydantic models at the edge.
+"""The scenario model (twin.scenario re-exports it): YAML validated into typed, frozen pydantic models at the edge.
 
 Engines never see raw dicts. Every figure of the programme (sets, cameras per set, bitrates,
 retention) is scenario data, never a constant in code. A bad file raises ScenarioError naming
@@ -15,14 +15,14 @@ from typing import Annotated, Any, Literal, Union, get_args
 from pydantic import (BaseModel, ConfigDict, Field, ValidationError, field_validator, model_serializer,
                       model_validator)
 
-from twin.compare.costs import Costs
 from twin.errors import ScenarioError
-from twin.live.settings import LiveSettings
 from twin.metrics import METRICS
-from twin.scenario_evidence import EvidenceSettings
-from twin.scenario_faults import FAULT_TAGS, Failover, Faults, check_fault_targets
-from twin.scenario_numbers import refuse_non_numbers
-from twin.scenario_yaml import read_yaml
+from twin.scenario.costs import Costs
+from twin.scenario.evidence import EvidenceSettings
+from twin.scenario.faults import FAULT_TAGS, Failover, Faults, check_fault_targets
+from twin.scenario.live import LiveSettings
+from twin.scenario.loader import read_yaml
+from twin.scenario.numbers import refuse_non_numbers
 
 __all__ = [
     "Scenario",
@@ -295,18 +295,18 @@ class Scenario(_Model):
         default_factory=dict, description="Metric name -> bounds the run must meet."
     )
     faults: Faults = Field(
-        default_factory=list, description="Faults injected into the run (twin.scenario_faults)."
+        default_factory=list, description="Faults injected into the run (twin.scenario.faults)."
     )
     failover: Failover = Field(
         default_factory=Failover, description="Heartbeats, standby policy and recovery times."
     )
     live: LiveSettings | None = Field(
-        default=None, description="How `twin live` runs this scenario (twin/live/settings.py)."
+        default=None, description="How `twin live` runs this scenario (twin/scenario/live.py)."
     )
     evidence: EvidenceSettings | None = Field(
         default=None,
         description="Preservation and rank-approved access simulated beside the recording "
-        "(twin/scenario_evidence.py).",
+        "(twin/scenario/evidence.py).",
     )
     costs: Costs | None = Field(
         default=None, description="Unit prices (assumptions) for comparing deployments' cost."
@@ -467,7 +467,7 @@ def parse_scenario(data: Any, source: str = "<scenario>") -> Scenario:
 
 
 def load_scenario(path: str | Path, check_memory: bool = True) -> Scenario:
-    """Read a YAML scenario file (bounded, strict safe loading: twin/scenario_yaml.py) and
+    """Read a YAML scenario file (bounded, strict safe loading: twin/scenario/loader.py) and
     validate it; with `check_memory`, also refuse a city that would not fit in memory."""
     sc = parse_scenario(read_yaml(path), str(path))
     if check_memory:

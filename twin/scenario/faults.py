@@ -19,10 +19,10 @@ from typing import Annotated, Any, Literal, Union
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
-from twin.scenario_numbers import refuse_non_numbers
+from twin.scenario.numbers import refuse_non_numbers
 
-# Ten years in seconds: the longest run (twin.scenario.MAX_DAYS, not imported: that module
-# imports this one).
+# Ten years in seconds: the longest run (twin.scenario.model.MAX_DAYS, not imported: that
+# module imports this one).
 MAX_RUN_S = 3650 * 86_400
 
 __all__ = [

@@ -9,13 +9,11 @@ Analyser compute is not modelled by the twin yet, so no metric for it exists her
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING
 
 import numpy as np
 
-if TYPE_CHECKING:  # runtime imports would cycle: twin.scenario imports twin.compare.costs
-    from twin.city import CityModel
-    from twin.scenario import Scenario
+from twin.city import CityModel
+from twin.scenario import Scenario
 
 __all__ = ["deployment_metrics"]
 
