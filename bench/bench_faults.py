@@ -18,9 +18,10 @@ import pytest
 
 from naive import same_work_as_twin, time_naive
 from twin.city import generate_city
-from twin.sim.results import sim_metrics
 from twin.scenario import Scenario, load_scenario
 from twin.sim.engine import CityEngine
+from twin.sim.extensions import extensions_for
+from twin.sim.results import sim_metrics
 
 ROOT = Path(__file__).resolve().parent.parent
 NAIVE_WINDOW_S = 3 * 3600.0
@@ -41,7 +42,7 @@ def month_of_faults(size: str) -> Scenario:
 
 
 def _run(sc: Scenario):
-    return CityEngine(sc, generate_city(sc)).run()
+    return CityEngine(sc, generate_city(sc), extensions=extensions_for(sc)).run()
 
 
 @pytest.mark.parametrize("size", ["small", "large"])

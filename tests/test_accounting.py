@@ -14,11 +14,12 @@ from hypothesis import strategies as st
 
 from tests.helpers import scenario
 from twin.city import generate_city
-from twin.sim.run import simulate_to
 from twin.results import read_results
-from twin.sim.results import sim_metrics
 from twin.scenario import Scenario, load_scenario
 from twin.sim.engine import DROP_REASONS, OFFLINE, CityEngine
+from twin.sim.extensions import extensions_for
+from twin.sim.results import sim_metrics
+from twin.sim.run import simulate_to
 
 ROOT = Path(__file__).resolve().parent.parent
 DOWN, UNASSIGNED = DROP_REASONS.index("recorder_down"), DROP_REASONS.index("unassigned_after_failover")
@@ -40,7 +41,7 @@ def trial_15_crash(at_s: float, standby: str = "none") -> Scenario:
 ])
 def test_a_recorder_down_with_no_standby_is_recorder_down_for_the_whole_outage(at_s, slots):
     sc = trial_15_crash(at_s)
-    e = CityEngine(sc, generate_city(sc))
+    e = CityEngine(sc, generate_city(sc), extensions=extensions_for(sc))
     o = e.run()
     n = o.city.n_cameras
     assert n == 35
@@ -69,7 +70,7 @@ def test_a_recorder_down_with_no_standby_is_recorder_down_for_the_whole_outage(a
 def test_a_failover_that_finds_no_room_is_unassigned_after_failover_from_the_moment_it_ran():
     # Spread over no other recorder: the failover runs 45 s after the crash and finds no room.
     sc = trial_15_crash(172_800.0, standby="spread")
-    o = CityEngine(sc, generate_city(sc)).run()
+    o = CityEngine(sc, generate_city(sc), extensions=extensions_for(sc)).run()
     n = o.city.n_cameras
     # 45 s down before the failover ran (1 slot); then without a recorder until it is back
     # and takes them home reassign_s after its first beat: 14,430 s in all, 241 slots.
@@ -116,7 +117,7 @@ def test_written_plus_dropped_is_every_segment_slot_of_every_camera_whatever_the
                                           "max_streams": streams}]},
                   faults=spec, failover={**HB, "standby": standby,
                                          "backhaul": {"backup_share": 0.0005}})
-    e = CityEngine(sc, generate_city(sc))
+    e = CityEngine(sc, generate_city(sc), extensions=extensions_for(sc))
     o = e.run()
     # Per stream (a dual camera's second copy too): written + dropped = slots on line.
     on = e.cam_state != OFFLINE

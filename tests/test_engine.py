@@ -9,12 +9,13 @@ import pytest
 
 from tests.helpers import scenario
 from twin.city import generate_city
-from twin.sim.results import sim_metrics
 from twin.sim.engine import DROP_REASONS, CityEngine
+from twin.sim.extensions import extensions_for
+from twin.sim.results import sim_metrics
 
 
 def run(sc, days=None):
-    return CityEngine(sc, generate_city(sc)).run(days)
+    return CityEngine(sc, generate_city(sc), extensions=extensions_for(sc)).run(days)
 
 
 def segments_offered(o) -> int:

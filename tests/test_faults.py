@@ -12,9 +12,10 @@ from hypothesis import strategies as st
 from tests.helpers import scenario
 from twin.city import SITE_KINDS, generate_city
 from twin.errors import ScenarioError
-from twin.sim.results import sim_metrics
 from twin.scenario import load_scenario
 from twin.sim.engine import DROP_REASONS, CityEngine
+from twin.sim.extensions import extensions_for
+from twin.sim.results import sim_metrics
 
 HB = {"heartbeat": {"interval_s": 5, "missed_beats": 3}, "reassign_s": 30}
 POOL = {"name": "c", "districts": "*", "recorders": 3, "ingest_mbps": 1000, "disk_tb": 400,
@@ -25,7 +26,7 @@ def run(faults, failover=None, pool=None, **over):
     sc = scenario(**{"simulation.days": 1, "recording.retention_days": 1,
                      "recorders.pools": [{**POOL, **(pool or {})}], **over},
                   faults=faults, failover={**HB, **(failover or {})})
-    e = CityEngine(sc, generate_city(sc))
+    e = CityEngine(sc, generate_city(sc), extensions=extensions_for(sc))
     return e, e.run()
 
 
@@ -159,7 +160,7 @@ def test_held_footage_on_a_failed_disk_is_counted_apart():
     sc = scenario(**{"simulation.days": 1, "recording.retention_days": 1, "recorders.pools": [POOL]},
                   faults=[{"type": "disk_failure", "recorder": "c-r01", "at_s": 7200}],
                   failover=HB)
-    e = CityEngine(sc, generate_city(sc))
+    e = CityEngine(sc, generate_city(sc), extensions=extensions_for(sc))
     def hold():
         yield e.env.timeout(3600)
         c = int(np.flatnonzero(e.cam_rec == 0)[0])

@@ -17,9 +17,10 @@ from twin.compare.replications import (Draws, compare_draws, read_draws, run_dra
 from twin.city import generate_city
 from twin.draws import replication_key
 from twin.errors import ScenarioError
-from twin.sim.results import sim_metrics
 from twin.scenario import parse_scenario
 from twin.sim.engine import CityEngine
+from twin.sim.extensions import extensions_for
+from twin.sim.results import sim_metrics
 from twin.stats import summarise
 
 FAULTS = [{"type": "recorder_crash", "recorder": "*", "mtbf_h": 12, "mttr_h": 1},
@@ -67,17 +68,19 @@ def test_the_same_seed_gives_the_same_distribution_byte_for_byte(tmp_path):
                  "--out", str(tmp_path / "c"), "--quiet"]) == 0
     assert (tmp_path / "c/draws.csv").read_text().splitlines() == a.read_text().splitlines()[:4]
     sc = parse_scenario(_data(), "<test>")
-    direct = sim_metrics(CityEngine(sc, generate_city(sc), draw_key=replication_key(4)).run())
+    direct = sim_metrics(CityEngine(sc, generate_city(sc), extensions=extensions_for(sc),
+                                    draw_key=replication_key(4)).run())
     assert read_draws(outs[0]).metrics[4] == direct
 
 
 def test_replications_move_the_random_parts_and_never_the_city(tmp_path):
     sc = parse_scenario(_data(), "<test>")
     city = generate_city(sc)
-    plain = CityEngine(sc, city).run()
-    reps = [CityEngine(sc, city, draw_key=replication_key(k)).run() for k in range(3)]
+    plain = CityEngine(sc, city, extensions=extensions_for(sc)).run()
+    reps = [CityEngine(sc, city, extensions=extensions_for(sc), draw_key=replication_key(k)).run()
+            for k in range(3)]
     # a plain run is the scenario's own draw, unchanged; each replication draws its own faults
-    assert plain.events == CityEngine(sc, generate_city(sc)).run().events
+    assert plain.events == CityEngine(sc, generate_city(sc), extensions=extensions_for(sc)).run().events
     starts = [tuple(e["t_s"] for e in o.events if e.get("kind") == "fault_start") for o in [plain, *reps]]
     assert len(set(starts)) == 4 and all(starts)
     for o in reps:

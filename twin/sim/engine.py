@@ -15,9 +15,12 @@ Four SimPy processes share one environment (equal-time events run in SimPy's fix
 - sweeper: every sweep interval the core's retention plan runs on the catalog and the
   recorders' disks are credited with what it freed.
 - sampler: time series for plots and the report.
-- faults (twin.sim.faults, when the scenario has `faults:` or standby recorders): applies
-  each fault at its exact time and runs the failover core (core.failover) on heartbeat
-  checks; it changes only the cameras a fault or a move touches.
+
+Extensions (faults, evidence: twin.sim.extensions says which a scenario switches on) attach
+their own processes and act on the engine only through its seam (`Extension`): block or
+unblock a cause for cameras, take a recorder down or up, fill or lose its disk, assign
+cameras to recorders, refresh cameras; and they hear of it through listeners (cameras
+placed, stopped, resumed; a sweep ran). The engine imports none of them.
 
 The per-camera arrays are per *stream*: with dual recording (twin.sim.dual) a chosen
 camera's second copy is one more stream after the n_cams cameras; `stream_cam` maps a
@@ -27,8 +30,8 @@ A camera is in one state at a time (the transition table is CAMERA_TRANSITIONS):
 recording (an open run), or dropping for a reason (segments counted, never written). Which
 reason is decided in one place, `_want`, from per-camera upstream blocks (power, backhaul
 cut, relay down: counters, as faults overlap), its recorder (none after a failover that
-found no room, down, disk full); `_refresh` moves the cameras a change touched into the
-state it implies.
+found no room, down, disk full); `_refresh` (public: `refresh`) moves the cameras a change
+touched into the state it implies.
 
 Gap and loss accounting (exact, per camera). A camera that stops at t loses the segment
 under way: its footage ends at the last whole-segment boundary b <= t of its run. It
@@ -47,8 +50,9 @@ per camera, whatever the fault timing (a gap of 240.5 segments and the half-segm
 leaves at the end of the camera's last run are one slot: 241 dropped).
 
 The writer charges whole ticks in advance. Each open run remembers the first tick it was
-charged for; when it closes, the difference between the segments it really holds
-(floor((t - start) / segment_s)) and what was charged is credited back, so `written`
+charged for; when it closes (or the run ends), the difference between the segments it really
+holds (floor((t - start) / segment_s)) and what was charged is credited back (`_settle`,
+the one refund), so `written`
 and the recorders' used bytes stay exact whatever the order of events at equal times.
 The disk-full check uses those running bytes; the peaks reported (`rec_peak_bytes`,
 `total_peak_bytes`) are measured on the catalog itself at every moment footage on disk can
@@ -62,7 +66,7 @@ was taken).
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable
+from collections.abc import Callable, Generator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -77,7 +81,8 @@ from twin.core.sweep import RetentionSweep
 from twin.scenario import Scenario, StaticAssignment
 
 __all__ = ["DROP_REASONS", "BLOCK_CAUSES", "CAMERA_TRANSITIONS", "SimOutcome", "CityEngine",
-           "Extension", "SERIES_COUNTS", "drop_slots", "PlacementMemo"]
+           "Extension", "SERIES_COUNTS", "drop_slots", "PlacementMemo", "DiskLoss",
+           "CameraListener", "RECORDING"]
 
 OFFLINE, RECORDING, DROPPING = 0, 1, 2
 DROP_REASONS: tuple[str, ...] = (
@@ -112,13 +117,20 @@ CAMERA_TRANSITIONS: dict[tuple[int, str], int] = {
 }
 
 
+CameraListener = Callable[[np.ndarray, float], None]  # (cameras, t)
+
+
 class Extension(Protocol):
     """A part of the programme simulated beside the recording core (evidence, faults, ...).
 
-    `attach` runs before the simulation starts and may add SimPy processes to `engine.env`
-    and read or change the engine's state through its public attributes (catalog, loads,
-    cam_* and rec_* arrays). `finish` runs after it ends and returns scalar metrics (names
-    registered in twin.metrics). `plot` writes PNGs and returns {role: file name}.
+    `attach` runs before the simulation starts (in list order) and may add SimPy processes
+    to `engine.env`. It changes the engine only through the seam (`block`, `unblock`,
+    `recorder_down`, `recorder_up`, `fill_disk`, `lose_disk`, `assign`, `refresh`,
+    `log_event`), and hears of it through `on_cameras` and `after_sweeps`; what it reads
+    (sc, city, env, end_s, seg_s, draw_key, catalog, loads, standby, partner, stream_cam, the
+    cam_* and rec_* arrays) it never writes. `finish` runs after the run ends and returns
+    scalar metrics (names registered in twin.metrics). `plot` writes PNGs and returns
+    {role: file name}.
     """
 
     name: str
@@ -128,6 +140,16 @@ class Extension(Protocol):
     def finish(self, engine: CityEngine) -> dict[str, float]: ...
 
     def plot(self, outcome: SimOutcome, out: Path) -> dict[str, str]: ...
+
+
+@dataclass
+class DiskLoss:
+    """What a recorder's lost disk took with it (`CityEngine.lose_disk`)."""
+
+    stream_s: np.ndarray  # per stream: seconds of footage lost that no other copy holds
+    segments: int
+    bytes: float
+    held_segments: int  # of those, segments under an evidence hold
 
 
 @dataclass
@@ -163,12 +185,16 @@ class SimOutcome:
     lost_s: np.ndarray = field(default_factory=lambda: np.zeros(0))
     gap_max_s: np.ndarray = field(default_factory=lambda: np.zeros(0))
     admitted: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=bool))
-    faults: Any = None  # the twin.sim.faults.FaultDriver of the run, if it had faults
     # Per camera: segments written (with `dropped`, the camera's slots on line, exactly).
     cam_written: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
     # Per time-series row: why it was taken (periodic, before_sweep, after_sweep, peak,
     # before_disk_loss, after_disk_loss, end).
     series_kind: list[str] = field(default_factory=list)
+
+    @property
+    def faults(self) -> Any:
+        """The extension named "faults" (twin.sim.faults.FaultDriver), if the run had one."""
+        return next((x for x in self.extensions if x.name == "faults"), None)
 
 
 @dataclass
@@ -272,7 +298,7 @@ class CityEngine:
         # Faults and failover. A camera is `admitted` once a recorder took it; only admitted
         # cameras are moved by faults (a camera refused at start stays refused).
         self.admitted = np.zeros(n, dtype=bool)
-        self.block = np.zeros((len(BLOCK_CAUSES), n), dtype=np.int16)
+        self.blocked = np.zeros((len(BLOCK_CAUSES), n), dtype=np.int16)  # per cause, counted
         self.rec_down = np.zeros(r, dtype=np.int16)  # physical outages under way
         self.rec_fill = np.zeros(r)  # bytes of a recorder's disk taken by foreign data
         self.run_rec = np.full(n, -1, dtype=np.int64)  # recorder of the camera's open run
@@ -286,8 +312,6 @@ class CityEngine:
         self.gap_start = np.zeros(n)
         self.lost_s = np.zeros(n)
         self.gap_max = np.zeros(n)
-        self.cam_incident = np.full(n, -1, dtype=np.int64)
-        self.incident = -1  # the fault incident whose effects are being applied
         self.unrecorded = 0  # admitted cameras with no stream recording
         self.cam_admitted = np.zeros(self.n_cams, dtype=bool)
         self.rec_streams = np.zeros(self.n_cams, dtype=np.int64)  # streams recording, per camera
@@ -297,12 +321,124 @@ class CityEngine:
         if m:
             for p in range(len(city.pool_names)):
                 self.standby[np.flatnonzero(city.rec_pool == p)[-m:]] = True
-        self.faults = None
-        if sc.faults or m:
-            from twin.sim.faults import FaultDriver
+        # Listeners of the seam (Extension): cameras placed, stopped, resumed.
+        self._on_placed: list[CameraListener] = []
+        self._on_stopped: list[CameraListener] = []
+        self._on_resumed: list[CameraListener] = []
 
-            self.faults = FaultDriver(self)
-            self.extensions.insert(0, self.faults)
+    @property
+    def faults(self) -> Any:
+        """The extension named "faults" (twin.sim.faults.FaultDriver), if one is attached."""
+        return next((x for x in self.extensions if x.name == "faults"), None)
+
+    # ------------------------------------------------------------ the seam (Extension)
+    def on_cameras(self, placed: CameraListener | None = None,
+                   stopped: CameraListener | None = None,
+                   resumed: CameraListener | None = None) -> None:
+        """Be told (cameras, t) when cameras are placed on a recorder, stop recording (their
+        run closed: a gap starts) or resume (a gap ends); in the order listeners came."""
+        for fn, group in ((placed, self._on_placed), (stopped, self._on_stopped),
+                          (resumed, self._on_resumed)):
+            if fn is not None:
+                group.append(fn)
+
+    def after_sweeps(self, fn: Callable[[float, RetentionSweep], None]) -> None:
+        """Call fn(t, retention) at every sweep time, after the sweep (a process started now,
+        so after the engine's sweeper and after the processes attached before it)."""
+        every = self.sc.recording.sweep_interval_s
+
+        def loop() -> Generator[simpy.Event, Any, None]:
+            while True:
+                yield self.env.timeout(every)
+                fn(float(self.env.now), self.retention)
+
+        self.env.process(loop())
+
+    def log_event(self, entry: dict[str, Any]) -> None:
+        """A notable event for results.json (`t_s` and `kind` first), in time order."""
+        self.events.append(entry)
+
+    def block(self, cause: str, cams: np.ndarray, t: float) -> None:
+        """Cut `cams` off upstream of their recorders for `cause` (one of BLOCK_CAUSES); blocks
+        are counted, so overlapping faults add up. The cameras stop at `t`."""
+        self.blocked[BLOCK_CAUSES.index(cause), cams] += 1
+        self._refresh(cams, t)
+
+    def unblock(self, cause: str, cams: np.ndarray, t: float) -> None:
+        """Lift one block of `cause` from `cams`; those with no block left record again."""
+        self.blocked[BLOCK_CAUSES.index(cause), cams] -= 1
+        self._refresh(cams, t)
+
+    def recorder_down(self, r: int, t: float) -> bool:
+        """Recorder `r` stops (outages are counted, so they overlap); True if it was up, when
+        its cameras stop recording at `t`."""
+        self.rec_down[r] += 1
+        if self.rec_down[r] != 1:
+            return False
+        self._refresh(self.cameras_on(r), t)
+        return True
+
+    def recorder_up(self, r: int, t: float) -> bool:
+        """One outage of recorder `r` ends; True if it is up again, when the cameras still
+        assigned to it reconnect at `t`."""
+        self.rec_down[r] -= 1
+        if self.rec_down[r] != 0:
+            return False
+        self._refresh(self.cameras_on(r), t)
+        return True
+
+    def recorders_up(self) -> np.ndarray:
+        """Indices of the recorders with no outage under way."""
+        return np.flatnonzero(self.rec_down == 0)
+
+    def is_up(self, r: int) -> bool:
+        return bool(self.rec_down[r] == 0)
+
+    def fill_disk(self, r: int, nbytes: float) -> None:
+        """Foreign data takes (or, negative, gives back) `nbytes` of recorder `r`'s disk."""
+        self.rec_fill[r] += nbytes
+
+    def lose_disk(self, r: int, t: float) -> DiskLoss:
+        """Recorder `r`'s disk is lost at `t`: its segments leave the catalog. A stream's loss
+        counts only what its other copy (dual recording) does not hold."""
+        cat = self.catalog
+        secs = cat.footage_s_by_camera(t, r)
+        if self.copy_of.size:
+            from twin.sim.dual import uncovered_s
+
+            for st in np.flatnonzero((secs > 0) & (self.partner >= 0)).tolist():
+                secs[st] = uncovered_s(cat, st, int(self.partner[st]), r, t)
+        on = (cat.col("recorder") == r) & (cat.col("held") > 0)  # evidence holds lost too
+        held = int((cat.written(t)[on] - cat.col("first")[on]).sum())
+        self.sample(t, "before_disk_loss")  # the recorder's footage may peak here
+        segs, nbytes = cat.drop_recorder(r, t)
+        self.rec_used[r] = 0.0
+        self.sample(t, "after_disk_loss")
+        return DiskLoss(secs, segs, nbytes, held)
+
+    def assign(self, cams: np.ndarray, recorders: np.ndarray | int, t: float) -> None:
+        """Cameras are to record on `recorders` from `t` (-1: none found); each moves into the
+        state that implies (a camera recording elsewhere switches now: see `next_boundary`)."""
+        self.cam_rec[cams] = recorders
+        self._refresh(cams, t)
+
+    def refresh(self, cams: np.ndarray, t: float) -> None:
+        """Move cameras into the state their circumstances imply at `t`."""
+        self._refresh(cams, t)
+
+    def cameras_on(self, r: int) -> np.ndarray:
+        """The streams assigned to recorder `r`."""
+        return np.flatnonzero(self.cam_rec == r)
+
+    def recording_elsewhere(self, cams: np.ndarray, r: int) -> np.ndarray:
+        """Of `cams`, those recording now on a recorder other than `r`."""
+        return cams[(self.cam_state[cams] == RECORDING) & (self.run_rec[cams] >= 0)
+                    & (self.run_rec[cams] != r)]
+
+    def next_boundary(self, cams: np.ndarray, t: float) -> np.ndarray:
+        """Each recording camera's next segment boundary at or after `t`."""
+        a = self.run_start[cams]
+        return a + np.ceil((t - a) / self.seg_s - 1e-9) * self.seg_s
 
     # ------------------------------------------------------------ camera states
     def _move(self, cams: np.ndarray, event: str) -> None:
@@ -340,18 +476,24 @@ class CityEngine:
         first_tick = np.ceil(t / self.tick_s - 1e-9) * self.tick_s
         self.charge_from[cams] = max(first_tick, self.charged_through)
 
-    def _close(self, cams: np.ndarray, t: float) -> np.ndarray:
-        """Close the cameras' runs at `t`; credit back what the writer charged beyond them.
-
-        Returns the end of each run's footage (its last whole-segment boundary).
-        """
-        a = self.run_start[cams]
-        whole = np.floor((t - a) / self.seg_s + 1e-9)
-        ticks = np.maximum(np.rint((self.charged_through - self.charge_from[cams]) / self.tick_s), 0)
+    def _settle(self, cams: np.ndarray, t: float, charged_to: float) -> np.ndarray:
+        """Book the open runs' whole segments at `t` and credit back what the writer charged
+        for them beyond that (its ticks up to `charged_to`); returns the whole segments."""
+        whole = np.floor((t - self.run_start[cams]) / self.seg_s + 1e-9)
+        ticks = np.maximum(np.rint((charged_to - self.charge_from[cams]) / self.tick_s), 0)
         delta = (whole - ticks * self.k).astype(np.int64)
         self.written += int(delta.sum())
         self.cam_written[cams] += whole.astype(np.int64)
         np.add.at(self.rec_used, self.run_rec[cams], delta * self.cam_bps[cams])
+        return whole
+
+    def _close(self, cams: np.ndarray, t: float) -> np.ndarray:
+        """Close the cameras' runs at `t`, settling what the writer charged for them.
+
+        Returns the end of each run's footage (its last whole-segment boundary).
+        """
+        a = self.run_start[cams]
+        whole = self._settle(cams, t, self.charged_through)
         self.catalog.close_runs(cams, t)
         self.run_rec[cams] = -1
         return a + whole * self.seg_s
@@ -369,8 +511,8 @@ class CityEngine:
         np.maximum.at(self.gap_max, cams, t - self.gap_start[cams])
         self._log_gaps(cams, self.gap_start[cams], t)
         self._streams(cams, +1)
-        if self.faults is not None:
-            self.faults.resumed(cams, t)
+        for fn in self._on_resumed:
+            fn(cams, t)
 
     def _log_gaps(self, cams: np.ndarray, start: np.ndarray, t: float) -> None:
         dual = self.partner[cams] >= 0
@@ -396,7 +538,7 @@ class CityEngine:
         want[(rec >= 0) & (self.rec_down[r0] > 0)] = _R["recorder_down"]
         want[rec < 0] = _R["unassigned_after_failover"]
         for i in range(len(BLOCK_CAUSES) - 1, -1, -1):
-            want[self.block[i, cams] > 0] = _R[BLOCK_CAUSES[i]]
+            want[self.blocked[i, cams] > 0] = _R[BLOCK_CAUSES[i]]
         return want
 
     def _refresh(self, cams: np.ndarray, t: float) -> None:
@@ -415,10 +557,9 @@ class CityEngine:
             self.cam_reason[stop] = want[rec & (want >= 0)]
             self.cam_since[stop] = since
             self.gap_start[stop] = since
-            self.cam_incident[stop] = self.incident
             self._streams(stop, -1)
-            if self.faults is not None:
-                self.faults.stopped(stop, t)
+            for fn in self._on_stopped:
+                fn(stop, t)
         other = (~rec) & (want >= 0) & (want != self.cam_reason[cams])
         if other.any():
             c = cams[other]
@@ -524,9 +665,8 @@ class CityEngine:
         self._open(placed, t)
         np.add.at(self.rec_streams, self.stream_cam[placed], 1)
         self._contribute(placed)
-        if self.faults is not None:
-            self.faults.placed(placed, t)
-            self._refresh(placed, t)  # on line in the middle of a fault: stopped at once
+        for fn in self._on_placed:
+            fn(placed, t)
 
     def _activate_copies(self, copies: np.ndarray, t: float) -> None:
         """Second copies (dual recording): on another recorder than their camera's, within
@@ -733,12 +873,7 @@ class CityEngine:
         # Open runs hold what they wrote by the end; credit back any charge beyond it.
         recording = np.flatnonzero(self.run_rec >= 0)
         if recording.size:
-            whole = np.floor((end - self.run_start[recording]) / self.seg_s + 1e-9)
-            ticks = np.maximum(np.rint((end - self.charge_from[recording]) / self.tick_s), 0)
-            delta = (whole - ticks * self.k).astype(np.int64)
-            self.written += int(delta.sum())
-            self.cam_written[recording] += whole.astype(np.int64)
-            np.add.at(self.rec_used, self.run_rec[recording], delta * self.cam_bps[recording])
+            self._settle(recording, end, end)
         self.sample(end, "end")
         cols = ["t_s", "written", "deleted", "dropped", "cameras_online", "cameras_recording"]
         cols += [f"stored_bytes:{p}" for p in self.city.pool_names]
@@ -763,6 +898,6 @@ class CityEngine:
             rec_load_mbps_end=self.loads.load_mbps.copy(),
             extra_metrics=extra, extensions=self.extensions, events=self.events,
             lost_s=self.cam_lost_s, gap_max_s=self.cam_gap_max, admitted=self.cam_admitted,
-            faults=self.faults, cam_written=self.cam_written[:n0].copy(),
+            cam_written=self.cam_written[:n0].copy(),
             series_kind=[x[1] for x in rows],
         )

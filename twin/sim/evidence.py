@@ -55,6 +55,7 @@ from simpy import Event
 from twin.core.access import AccessDesk, AccessPolicy, AccessRequest, Action, Officer, RequestState
 from twin.core.audit import AuditTrail, verify
 from twin.core.evidence import CaseState, EvidenceLocker, PreservationRequest, plan_preservation
+from twin.core.sweep import RetentionSweep
 from twin.core.types import Interval, SegmentRef
 from twin.errors import AccessDenied, AuditError
 from twin.scenario.evidence import ChoiceDelay, Delay, EvidenceSettings
@@ -173,7 +174,7 @@ class EvidenceExtension:
         self.env.process(self._arrivals(self._pres_t, self._preserve))
         self.env.process(self._arrivals(self._acc_t, self._submit))
         self.env.process(self._expirer())
-        self.env.process(self._deletions())
+        engine.after_sweeps(self._audit_deletions)
 
     def _draw_preservation(self, rng: np.random.Generator, engine: CityEngine) -> None:
         p = self.settings.preservation
@@ -245,18 +246,12 @@ class EvidenceExtension:
                     self.counts["access_expired"] += 1
                     self._after_no_approval(rid)
 
-    def _deletions(self) -> Generator[Event, Any, None]:
+    def _audit_deletions(self, t: float, retention: RetentionSweep) -> None:
         """One DELETION entry per retention sweep that deleted footage: segments and bytes, as
         the catalog counts them (the audit step of the engine's RetentionSweep, the same one
         the live sweeper runs). Per-segment refs of a city-wide sweep would be a million an
         hour; the counts are what the trail needs to show that retention ran."""
-        every = self.engine.sc.recording.sweep_interval_s
-        retention = self.engine.retention
-        while True:
-            # Started after the engine's sweeper, this process's wake-up at each sweep time was
-            # scheduled after the sweeper's, so SimPy runs it just after the sweep.
-            yield self.env.timeout(every)
-            retention.audit(self.trail, float(self.env.now))
+        retention.audit(self.trail, t)
 
     def _sync_holds(self, now: float) -> None:
         place, release = self.locker.hold_changes(self.catalog.holds)
@@ -441,7 +436,7 @@ class EvidenceExtension:
     def finish(self, engine: CityEngine) -> dict[str, float]:
         self._audit_ok = self.verify_audit()
         anchor = self.trail.anchor()
-        engine.events.append({
+        engine.log_event({
             "t_s": float(engine.end_s), "kind": ANCHOR_EVENT, "count": anchor.count,
             "head_hash": anchor.head_hash, "file": AUDIT_FILE,
         })

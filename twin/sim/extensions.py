@@ -1,7 +1,8 @@
 """Which engine extensions a scenario switches on (see twin.sim.engine.Extension).
 
 One place that maps scenario sections to the SimPy processes that simulate them, so the
-recording engine stays unaware of evidence handling and the other programme rules.
+recording engine stays unaware of faults, failover, evidence handling and the other
+programme rules: a CityEngine runs exactly the extensions it is given.
 """
 
 from __future__ import annotations
@@ -13,8 +14,14 @@ __all__ = ["extensions_for"]
 
 
 def extensions_for(sc: Scenario) -> list[Extension]:
-    """The extensions for a scenario, in a fixed order (so runs stay deterministic)."""
+    """The extensions for a scenario, in a fixed order (so runs stay deterministic): faults
+    and failover first (when the scenario has `faults:` or standby recorders), then evidence.
+    """
     out: list[Extension] = []
+    if sc.faults or sc.failover.standby_per_pool:
+        from twin.sim.faults import FaultDriver
+
+        out.append(FaultDriver(sc))
     if sc.evidence is not None:
         from twin.sim.evidence import EvidenceExtension
 

@@ -10,7 +10,10 @@ fault entry, apart from the city generator's streams, so adding a
 fault never moves the city, and adding a fault entry never moves the draws of the ones
 before it. One SimPy process pops the heap at each effect's exact time.
 
-Effects on cameras are counters (`engine.block`), so overlapping faults add up:
+The driver acts on the engine only through its seam (twin.sim.engine.Extension): it blocks
+and unblocks causes for cameras, takes recorders down and up, fills and loses disks and
+assigns cameras to recorders; it hears of cameras placed, stopped and resumed through the
+engine's listeners. Blocks are counted by the engine, so overlapping faults add up:
 - power (a set or a district): a site's battery (failover.ups_s by site kind) rides through
   the first seconds; the cameras are blocked from then to the end of the outage;
 - backhaul cut: the district's cameras are blocked; with a backup path
@@ -66,15 +69,14 @@ from twin.core.failover import (
     Reassign,
     detection_time,
 )
-from twin.sim.engine import BLOCK_CAUSES, RECORDING
-
 if TYPE_CHECKING:
+    from twin.scenario import Scenario
     from twin.sim.engine import CityEngine, SimOutcome
 
 __all__ = ["FaultDriver", "FAULT_SPAWN_KEY", "draw_windows"]
 
 
-_POWER, _BACKHAUL, _RELAY = (BLOCK_CAUSES.index(c) for c in ("power", "backhaul_cut", "relay_down"))
+_POWER, _BACKHAUL, _RELAY = "power", "backhaul_cut", "relay_down"  # engine BLOCK_CAUSES
 EVENT_LIST_MAX = 50  # camera names listed in one results event; the CSV lists all
 
 
@@ -83,11 +85,13 @@ class FaultDriver:
 
     name = "faults"
 
-    def __init__(self, engine: CityEngine) -> None:
+    def __init__(self, sc: Scenario) -> None:
+        self.fo = sc.failover
+
+    def _setup(self, engine: CityEngine) -> None:
         self.engine = engine
-        sc, city = engine.sc, engine.city
-        fo = sc.failover
-        self.fo = fo
+        city = engine.city
+        fo = self.fo
         n, r = city.n_cameras, city.n_recorders
         self.monitor = HeartbeatMonitor(r, fo.heartbeat.interval_s, fo.heartbeat.missed_beats)
         policy = "n_plus_m" if fo.standby.type == "n_plus_1" else fo.standby.type
@@ -116,25 +120,29 @@ class FaultDriver:
         self.load_peak_streams = np.zeros(r, dtype=np.int64)
         self.ledger_over = 0
         self.first_fault_s = math.inf
+        self.cam_incident = np.full(n, -1, dtype=np.int64)  # per stream: the gap's incident
+        self.incident = -1  # the incident whose effects are being applied
+        engine.on_cameras(placed=self.placed, stopped=self.stopped, resumed=self.resumed)
 
     # ------------------------------------------------------------------ engine hooks
     def placed(self, cams: np.ndarray, t: float) -> None:
         self.ctrl.placed(cams, self.engine.cam_rec[cams])
+        self.engine.refresh(cams, t)  # on line in the middle of a fault: stopped at once
 
     def stopped(self, cams: np.ndarray, t: float) -> None:
-        inc = self.engine.incident
+        inc = self.incident
+        self.cam_incident[cams] = inc
         if inc >= 0:
             self.inc_hit[inc] += cams.size
             self.inc_open[inc] += cams.size
 
     def resumed(self, cams: np.ndarray, t: float) -> None:
-        e = self.engine
-        ids = e.cam_incident[cams]
+        ids = self.cam_incident[cams]
         ok = ids >= 0
         if ok.any():
             np.maximum.at(self.inc_last, ids[ok], t)
             np.add.at(self.inc_open, ids[ok], -1)
-        e.cam_incident[cams] = -1
+        self.cam_incident[cams] = -1
 
     # ------------------------------------------------------------------ schedule
     def _push(self, t: float, kind: str, *args: Any) -> None:
@@ -242,6 +250,7 @@ class FaultDriver:
 
     # ------------------------------------------------------------------ SimPy glue
     def attach(self, engine: CityEngine) -> None:
+        self._setup(engine)
         self._compile()
         n_inc = len(self.incidents)
         self.inc_hit = np.zeros(n_inc, dtype=np.int64)
@@ -266,7 +275,7 @@ class FaultDriver:
                 e = self.engine
                 self.load_before = (e.rec_phys_mbps.copy(), e.rec_phys_streams.copy())
             handlers[kind](t, *args)
-            self.engine.incident = -1
+            self.incident = -1
             self._track_loads()
 
     def _track_loads(self) -> None:
@@ -279,7 +288,7 @@ class FaultDriver:
             self.ledger_over += 1
 
     def _event(self, t: float, kind: str, **kw: Any) -> None:
-        self.engine.events.append({"t_s": round(float(t), 6), "kind": kind, **kw})
+        self.engine.log_event({"t_s": round(float(t), 6), "kind": kind, **kw})
 
     def _log(self, t: float, inc: int, kind: str) -> None:
         i = self.incidents[inc]
@@ -290,22 +299,16 @@ class FaultDriver:
         return [self.engine.city.camera_name(int(c)) for c in cams[:EVENT_LIST_MAX]]
 
     # ------------------------------------------------------------------ camera effects
-    def _block(self, t: float, cause: int, cams: np.ndarray, key: int, inc: int) -> None:
-        e = self.engine
-        e.incident = inc
+    def _block(self, t: float, cause: str, cams: np.ndarray, key: int, inc: int) -> None:
+        self.incident = inc
         self._blocked[key] = cams
-        e.block[cause, cams] += 1
-        e._refresh(cams, t)
-        self._event(t, "cameras_cut_off", incident=inc, cause=BLOCK_CAUSES[cause],
-                    cameras=int(cams.size))
+        self.engine.block(cause, cams, t)
+        self._event(t, "cameras_cut_off", incident=inc, cause=cause, cameras=int(cams.size))
 
-    def _unblock(self, t: float, cause: int, key: int, inc: int) -> None:
-        e = self.engine
+    def _unblock(self, t: float, cause: str, key: int, inc: int) -> None:
         cams = self._blocked.pop(key)
-        e.block[cause, cams] -= 1
-        e._refresh(cams, t)
-        self._event(t, "cameras_reconnected", incident=inc, cause=BLOCK_CAUSES[cause],
-                    cameras=int(cams.size))
+        self.engine.unblock(cause, cams, t)
+        self._event(t, "cameras_reconnected", incident=inc, cause=cause, cameras=int(cams.size))
 
     def _backup(self, t: float, district: int, key: int, inc: int) -> None:
         """Routing converged onto the backup path: the cameras that fit in it come back."""
@@ -318,51 +321,34 @@ class FaultDriver:
         carried = live[fit]
         copies = e.partner[carried]
         carried = np.union1d(carried, copies[(copies >= 0) & np.isin(copies, cams)])
-        e.block[_BACKHAUL, carried] -= 1
         self._blocked[key] = np.setdiff1d(cams, carried)
-        e._refresh(carried, t)
+        e.unblock(_BACKHAUL, carried, t)
         self._event(t, "backhaul_backup", district=e.city.district_names[district], incident=inc,
                     cameras_carried=int(fit.sum()),
                     cameras_left_out=int(live.size - fit.sum()))
 
     def _fill(self, t: float, r: int, nbytes: float, inc: int) -> None:
-        self.engine.rec_fill[r] += nbytes
+        self.engine.fill_disk(r, nbytes)
 
     # ------------------------------------------------------------------ recorders
-    def _on(self, r: int) -> np.ndarray:
-        return np.flatnonzero(self.engine.cam_rec == r)
-
     def _rec_down(self, t: float, r: int, inc: int, disk: bool) -> None:
         e = self.engine
         name = e.city.rec_names[r]
-        e.incident = inc
-        e.rec_down[r] += 1
+        self.incident = inc
         hb = self.fo.heartbeat
         last = math.floor(t / hb.interval_s + 1e-9) * hb.interval_s
-        if e.rec_down[r] == 1:
-            e._refresh(self._on(r), t)
+        if e.recorder_down(r, t):
             # Its beats were implicit while it ran: the last one was due at or before t.
             self._health(self.monitor.beat(np.array([r]), last))
         if disk:
-            secs = e.catalog.footage_s_by_camera(t, r)
-            if e.copy_of.size:  # a copy's footage is lost only where the other copy lacks it
-                from twin.sim.dual import uncovered_s
-
-                for st in np.flatnonzero((secs > 0) & (e.partner >= 0)).tolist():
-                    secs[st] = uncovered_s(e.catalog, st, int(e.partner[st]), r, t)
-            cat = e.catalog
-            on = (cat.col("recorder") == r) & (cat.col("held") > 0)  # evidence holds lost too
-            held = int((cat.written(t)[on] - cat.col("first")[on]).sum())
-            e.sample(t, "before_disk_loss")  # the recorder's footage may peak here
-            segs, nbytes = cat.drop_recorder(r, t)
-            self.held_lost_segments += held
-            np.add.at(self.disk_lost_s, e.stream_cam, secs)
-            self.disk_lost_segments += segs
-            self.disk_lost_bytes += nbytes
-            e.rec_used[r] = 0.0
-            e.sample(t, "after_disk_loss")
-            self._event(t, "disk_lost", recorder=name, segments=segs, bytes=round(nbytes),
-                        cameras=int((secs > 0).sum()), held_segments=held)
+            loss = e.lose_disk(r, t)
+            self.held_lost_segments += loss.held_segments
+            np.add.at(self.disk_lost_s, e.stream_cam, loss.stream_s)
+            self.disk_lost_segments += loss.segments
+            self.disk_lost_bytes += loss.bytes
+            self._event(t, "disk_lost", recorder=name, segments=loss.segments,
+                        bytes=round(loss.bytes), cameras=int((loss.stream_s > 0).sum()),
+                        held_segments=loss.held_segments)
         for j in range(1, hb.missed_beats + 1):
             c = last + j * hb.interval_s
             if c not in self._checks:
@@ -370,10 +356,7 @@ class FaultDriver:
                 self._push(c, "hb_check")
 
     def _rec_up(self, t: float, r: int, inc: int) -> None:
-        e = self.engine
-        e.rec_down[r] -= 1
-        if e.rec_down[r] == 0:
-            e._refresh(self._on(r), t)  # cameras still planned on it reconnect
+        if self.engine.recorder_up(r, t):  # cameras still planned on it reconnect
             iv = self.fo.heartbeat.interval_s
             self._push(math.ceil(t / iv - 1e-9) * iv, "hb_beat", r)
 
@@ -396,11 +379,11 @@ class FaultDriver:
 
     def _hb_check(self, t: float) -> None:
         self._checks.discard(t)
-        alive = np.flatnonzero(self.engine.rec_down == 0)
+        alive = self.engine.recorders_up()
         self._health(self.monitor.beat(alive, t) + self.monitor.check(t))
 
     def _hb_beat(self, t: float, r: int) -> None:
-        if self.engine.rec_down[r] == 0:
+        if self.engine.is_up(r):
             self._health(self.monitor.beat(np.array([r]), t))
 
     # ------------------------------------------------------------------ moves
@@ -408,9 +391,8 @@ class FaultDriver:
         e = self.engine
         cams = self.ctrl.apply(cmd)
         to = cmd.to[np.isin(cmd.cameras, cams)]
-        e.cam_rec[cams] = to
         self.unassigned_ever[cams[to < 0]] = True
-        e._refresh(cams, t)
+        e.assign(cams, to, t)
         left = cams[to < 0]
         self._event(t, cmd.kind, recorder=e.city.rec_names[cmd.recorder] if cmd.recorder >= 0 else "",
                     cameras_moved=int((to >= 0).sum()), cameras_unassigned=int(left.size),
@@ -421,14 +403,12 @@ class FaultDriver:
         """Cameras go home: those recording elsewhere at their run's next segment boundary."""
         e = self.engine
         cams = cmd.cameras[self.ctrl.epoch[cmd.cameras] == cmd.epochs]
-        rec = cams[(e.cam_state[cams] == RECORDING) & (e.run_rec[cams] >= 0)
-                   & (e.run_rec[cams] != cmd.recorder)]
+        rec = e.recording_elsewhere(cams, cmd.recorder)
         now = np.setdiff1d(cams, rec)
         self._failbacks[id(cmd)] = [cmd, int(rec.size)]
         self._switch(t, cmd, now, count=False)
         if rec.size:
-            a = e.run_start[rec]
-            b = a + np.ceil((t - a) / e.seg_s - 1e-9) * e.seg_s
+            b = e.next_boundary(rec, t)
             for when in np.unique(b):
                 self._push(float(when), "switch", cmd, rec[b == when])
         self._event(t, "failback", recorder=e.city.rec_names[cmd.recorder], cameras=int(cams.size),
@@ -438,8 +418,7 @@ class FaultDriver:
     def _switch(self, t: float, cmd: Reassign, cams: np.ndarray, count: bool = True) -> None:
         e = self.engine
         done = self.ctrl.apply(cmd, cams)
-        e.cam_rec[done] = cmd.recorder
-        e._refresh(done, t)
+        e.assign(done, cmd.recorder, t)
         if count:
             self._failbacks[id(cmd)][1] -= int(cams.size)
             self._failback_progress(t, cmd)
