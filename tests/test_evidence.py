@@ -11,20 +11,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from twin.core.audit import AuditKind, AuditTrail, verify
-from twin.core.evidence import (
-    CASE_TRANSITIONS,
-    HOLD_PREFIX,
-    CameraCoverage,
-    CaseEvent,
-    CaseState,
-    EvidenceLocker,
-    ManifestCheck,
-    PreservationRequest,
-    build_manifest,
-    merge_intervals,
-    plan_preservation,
-    verify_manifest,
-)
+from twin.core.cases import CASE_TRANSITIONS, CaseEvent, CaseState
+from twin.core.evidence import HOLD_PREFIX, EvidenceLocker
+from twin.core.manifest import ManifestCheck, build_manifest, verify_manifest
+from twin.core.preservation import CameraCoverage, PreservationRequest, merge_intervals, plan_preservation
 from twin.core.types import Interval, SegmentRef
 from twin.errors import CatalogError, EvidenceError
 

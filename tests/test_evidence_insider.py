@@ -159,7 +159,7 @@ def test_an_approval_by_a_registered_but_junior_officer_signed_by_them_fails_the
 
 
 def test_a_resealed_manifest_is_caught_naming_the_file(live_run, tmp_path, capsys):  # noqa: F811
-    from twin.core.evidence import _manifest_hash
+    from twin.core.manifest import _manifest_hash
 
     run, dest = live_run, tmp_path / "export"
     request_export(run)

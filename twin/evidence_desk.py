@@ -51,17 +51,11 @@ from twin.core.audit import (
     parse_jsonl,
     verify,
 )
-from twin.core.evidence import (
-    HOLD_PREFIX,
-    CaseState,
-    EvidenceLocker,
-    PreservationPlan,
-    PreservationRequest,
-    build_manifest,
-    plan_preservation,
-    verify_manifest,
-)
+from twin.core.cases import CaseState
+from twin.core.evidence import HOLD_PREFIX, EvidenceLocker
+from twin.core.manifest import build_manifest, verify_manifest
 from twin.core.officers import OfficerRegister, check_trail, policy_to_json
+from twin.core.preservation import PreservationPlan, PreservationRequest, plan_preservation
 from twin.core.signing import SYSTEM_ACTORS, mac_entry, public_key_b64, sign_entry
 from twin.core.types import Interval, SegmentRef
 from twin.desk_trail import ANCHOR, DESK_DIR, TRAIL, open_trail, save

@@ -32,13 +32,13 @@ ranks do not include its own minimum, a duplicate request id).
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from enum import StrEnum
-from types import MappingProxyType
 from typing import Any, NoReturn
 
 from twin.core.audit import AuditKind, AuditTrail
+from twin.core.states import StateTable
 from twin.core.types import Interval
 from twin.errors import AccessDenied
 
@@ -86,7 +86,7 @@ class RequestEvent(StrEnum):
 
 
 _S, _E = RequestState, RequestEvent
-TRANSITIONS: Mapping[tuple[RequestState, RequestEvent], RequestState] = MappingProxyType(
+TRANSITIONS: StateTable[RequestState, RequestEvent] = StateTable(
     {
         (_S.PENDING, _E.APPROVE): _S.APPROVED,
         (_S.PENDING, _E.REFUSE): _S.REFUSED,
@@ -110,13 +110,14 @@ _FIX = {
 
 def next_state(state: RequestState, event: RequestEvent, request_id: str = "?") -> RequestState:
     """The state `event` leads to from `state`; AccessDenied if the table has no such move."""
-    try:
-        return TRANSITIONS[(state, event)]
-    except KeyError:
-        raise AccessDenied(
+
+    def refuse(state: RequestState, event: RequestEvent, _allowed: list[RequestEvent]) -> Exception:
+        return AccessDenied(
             f"access request {request_id!r} is {state.value}, so it cannot {event.value}: "
             f"{_FIX[state]}"
-        ) from None
+        )
+
+    return TRANSITIONS.next(state, event, refuse)
 
 
 @dataclass(frozen=True, slots=True)

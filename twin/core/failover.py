@@ -44,6 +44,7 @@ from typing import Literal
 import numpy as np
 
 from twin.core.assignment import RecorderLoads
+from twin.core.states import StateTable
 from twin.errors import TwinError
 
 __all__ = [
@@ -67,7 +68,7 @@ HEALTH_NAMES: tuple[str, ...] = ("up", "suspect", "down", "returning")
 
 # (state, event) -> state. Events: beat, miss (>= 1 interval silent), timeout (>= missed_beats
 # intervals silent), failback_done (the returning recorder has its cameras back).
-HEALTH_TRANSITIONS: dict[tuple[int, str], int] = {
+HEALTH_TRANSITIONS: StateTable[int, str] = StateTable({
     (UP, "beat"): UP,
     (UP, "miss"): SUSPECT,
     (UP, "timeout"): DOWN,
@@ -81,7 +82,7 @@ HEALTH_TRANSITIONS: dict[tuple[int, str], int] = {
     (RETURNING, "miss"): RETURNING,
     (RETURNING, "timeout"): DOWN,
     (RETURNING, "failback_done"): UP,
-}
+})
 
 STANDBY_POLICIES: tuple[str, ...] = ("spread", "n_plus_1", "n_plus_m", "none")
 
@@ -145,13 +146,9 @@ class HeartbeatMonitor:
         out = []
         for r in recs:
             s = int(self.state[r])
-            try:
-                to = HEALTH_TRANSITIONS[(s, event)]
-            except KeyError:
-                raise FailoverError(
-                    f"recorder {int(r)} is {HEALTH_NAMES[s]}: event {event!r} is not allowed; "
-                    f"allowed: {sorted(e for (st, e) in HEALTH_TRANSITIONS if st == s)}"
-                ) from None
+            to = HEALTH_TRANSITIONS.next(s, event, lambda s, e, ok, r=int(r): FailoverError(
+                f"recorder {r} is {HEALTH_NAMES[s]}: event {e!r} is not allowed; "
+                f"allowed: {sorted(ok)}"))
             if to != s:
                 out.append(HealthEvent(now, int(r), s, to))
                 self.state[r] = to

@@ -77,6 +77,7 @@ import simpy
 from twin.city import CityModel, camera_names
 from twin.core.assignment import RecorderLoads, accept_within_limits
 from twin.core.catalog import RunCatalog
+from twin.core.states import StateTable
 from twin.core.sweep import RetentionSweep
 from twin.scenario import Scenario, StaticAssignment
 
@@ -107,17 +108,22 @@ def drop_slots(lost_s: np.ndarray, segment_s: float) -> np.ndarray:
 
 
 # (from state, event) -> to state. Anything else is a bug in the engine.
-CAMERA_TRANSITIONS: dict[tuple[int, str], int] = {
+CAMERA_TRANSITIONS: StateTable[int, str] = StateTable({
     (OFFLINE, "placed"): RECORDING,
     (OFFLINE, "refused"): DROPPING,
     (RECORDING, "drop"): DROPPING,
     (DROPPING, "resume"): RECORDING,
     (DROPPING, "reason"): DROPPING,  # still unrecorded, now for another reason
     (RECORDING, "switch"): RECORDING,  # moved to another recorder (fail-back)
-}
+})
 
 
 CameraListener = Callable[[np.ndarray, float], None]  # (cameras, t)
+
+
+def _bad_move(state: int, event: str, allowed: list[str]) -> Exception:
+    return AssertionError(f"a camera in state {state} cannot take event {event!r} (allowed: "
+                          f"{allowed}): a bug in the engine")
 
 
 class Extension(Protocol):
@@ -442,7 +448,7 @@ class CityEngine:
 
     # ------------------------------------------------------------ camera states
     def _move(self, cams: np.ndarray, event: str) -> None:
-        to = {CAMERA_TRANSITIONS[(int(s), event)] for s in np.unique(self.cam_state[cams])}
+        to = {CAMERA_TRANSITIONS.next(int(s), event, _bad_move) for s in np.unique(self.cam_state[cams])}
         assert len(to) == 1, f"cameras in mixed states for event {event!r}"
         self.cam_state[cams] = to.pop()
 

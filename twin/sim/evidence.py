@@ -54,7 +54,9 @@ from simpy import Event
 
 from twin.core.access import AccessDesk, AccessPolicy, AccessRequest, Action, Officer, RequestState
 from twin.core.audit import AuditTrail, verify
-from twin.core.evidence import CaseState, EvidenceLocker, PreservationRequest, plan_preservation
+from twin.core.cases import CaseState
+from twin.core.evidence import EvidenceLocker
+from twin.core.preservation import PreservationRequest, plan_preservation
 from twin.core.sweep import RetentionSweep
 from twin.core.types import Interval, SegmentRef
 from twin.errors import AccessDenied, AuditError
