@@ -227,7 +227,7 @@ def test_replaying_a_desks_trail_rebuilds_every_record_exactly(ops):
     from twin.core.audit import AuditTrail
     from twin.core.types import Interval
     from twin.errors import AccessDenied
-    from twin.evidence_cli import replay_desk
+    from twin.evidence_desk import replay_desk
 
     policy = AccessPolicy(tuple(RANKS_ALL), "Inspector", "Chief Inspector", 48 * 3600.0,
                           12 * 3600.0)

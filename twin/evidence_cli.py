@@ -3,7 +3,9 @@ footage, and its preservation.
 
 Theory of operation
 -------------------
-Commands are thin: the desk on disk is twin/evidence_desk.py, the decisions are the core's.
+Commands are thin: the command line over the desk on disk (twin/evidence_desk.py; exports
+twin/desk_export.py, live cases twin/desk_cases.py, trail checks twin/desk_audit.py, the lock
+twin/desk_trail.py) and the live store's read API; the decisions are the core's.
 
 - `keygen --officer ID`: an Ed25519 key pair for an officer; the private key goes outside any
   run folder (twin/keys.py), the public key is printed for whoever enrols them.
@@ -45,26 +47,21 @@ from twin.core.signing import load_public_key, public_key_b64
 from twin.core.types import Interval
 from twin.desk_trail import DESK_DIR, locked
 from twin.errors import AccessDenied, EvidenceError, UsageError
+from twin.desk_audit import verify_run_audit
+from twin.desk_cases import copy_case, preserve_case, release_case
+from twin.desk_export import export_request, verify_export
 from twin.evidence_desk import (
     Desk,
     authenticate,
     bootstrap_desk,
-    copy_case,
-    export_footage,
-    export_request,
     live_paths,
     open_desk,
     policy_from_scenario,
-    preserve_case,
-    release_case,
-    replay_desk,
     scenario_of,
-    verify_export,
-    verify_run_audit,
 )
 from twin.keys import load_officer_key, write_officer_key
 
-__all__ = ["register", "replay_desk", "verify_run_audit", "export_footage", "verify_export"]
+__all__ = ["register"]
 
 
 def _say(msg: str) -> None:

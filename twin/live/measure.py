@@ -31,7 +31,7 @@ import av.error
 import numpy as np
 
 from twin.live.run import LiveOutcome
-from twin.live.store import LiveStore, SegmentRow
+from twin.live.store import LiveStore, SegmentRow, segment_path
 
 __all__ = ["GAP_TOLERANCE_S", "ALERT_WINDOW_S", "FAULT_SLACK_S", "CameraFootage", "LiveMeasures",
            "measure", "footage", "check_files", "fault_windows"]
@@ -183,7 +183,7 @@ def check_files(root: Path, rows: list[SegmentRow], *, remove_partials: bool = T
         elif (rec, key) not in stored:
             res["orphans"] += 1
     for (rec, key), r in stored.items():
-        p = root / rec / key
+        p = segment_path(root, rec, key)
         if (rec, key) not in on_disk:
             res["missing"] += 1
             continue

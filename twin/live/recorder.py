@@ -41,6 +41,7 @@ from pathlib import Path
 import av
 import av.error
 
+from synthetic_streams.reader import redact_url
 from twin.live.store import LiveStore
 
 __all__ = ["RTSP_LIVE_OPTIONS", "StreamStats", "RecorderStatus", "StreamRecorder", "Recorder",
@@ -66,12 +67,6 @@ def cpu_seconds() -> float:
     """CPU time (user + system) of this process so far."""
     r = resource.getrusage(resource.RUSAGE_SELF)
     return r.ru_utime + r.ru_stime
-
-
-def _redact(url: str) -> str:
-    scheme, sep, rest = url.partition("://")
-    userinfo, at, host = rest.rpartition("@")
-    return f"{scheme}{sep}{userinfo.split(':', 1)[0]}:***@{host}" if at else url
 
 
 @dataclass(frozen=True, slots=True)
@@ -278,7 +273,7 @@ class StreamRecorder:
                 with self._lock:
                     self._failures += 1
                     self._last_error = f"{type(exc).__name__}: {exc}".replace(
-                        self.url, _redact(self.url))
+                        self.url, redact_url(self.url))
             with self._lock:
                 self._recording = False
             if self._stop.wait(delay):

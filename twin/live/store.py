@@ -20,6 +20,11 @@ desk (`twin evidence preserve`), released when the case's copies are made or the
 closed (`released_at` set, the row kept). The sweeper reads the unreleased ones before every
 sweep into its core catalog, so a hold is on disk before the command that placed it returns,
 and survives any restart or `kill -9` of the sweeper.
+
+Files live at `root / <recorder> / <key>` (one directory per recorder, its "disk"):
+`segment_path` is that rule, for every reader and deleter. `stored_segments` is the read API
+for tools outside the run (the evidence desk): a read-only connection, stored segments of some
+cameras over a window, as the core's SegmentRefs.
 """
 
 from __future__ import annotations
@@ -30,9 +35,40 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from twin.errors import CatalogError
+from twin.core.types import Interval, SegmentRef
+from twin.errors import CatalogError, EvidenceError
 
-__all__ = ["SegmentRow", "HoldRow", "LiveStore"]
+__all__ = ["SegmentRow", "HoldRow", "LiveStore", "segment_relpath", "segment_path",
+           "stored_segments"]
+
+
+def segment_relpath(recorder: str, key: str) -> str:
+    """A segment file's path under the segment root: `<recorder>/<key>`."""
+    return f"{recorder}/{key}"
+
+
+def segment_path(root: Path, recorder: str, key: str) -> Path:
+    """A segment file's path: `root / <recorder> / <key>`."""
+    return root / segment_relpath(recorder, key)
+
+
+def stored_segments(db: Path, cameras: tuple[str, ...], window: Interval) -> list[SegmentRef]:
+    """Stored segments of `cameras` overlapping `window`, from the live catalog, read only.
+    A SegmentRef's key is `segment_relpath`: the file's path under the segment root."""
+    con = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+    try:
+        marks = ",".join("?" * len(cameras))
+        rows = con.execute(
+            "SELECT camera, recorder, start_s, end_s, size_bytes, key, sha256 FROM segments "
+            f"WHERE state = 'stored' AND camera IN ({marks}) AND start_s < ? AND end_s > ? "
+            "ORDER BY camera, start_s, key",
+            (*cameras, window.end_s, window.start_s)).fetchall()
+    except sqlite3.DatabaseError as exc:
+        raise EvidenceError(f"{db}: not a live segment catalog ({exc})") from None
+    finally:
+        con.close()
+    return [SegmentRef(cam, float(a), float(b), int(n), segment_relpath(rec, key), rec, sha)
+            for cam, rec, a, b, n, key, sha in rows]
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS segments (
@@ -214,13 +250,10 @@ class LiveStore:
         return last, added
 
     def recover(self, root: Path) -> int:
-        """Finish an interrupted sweep: unlink `deleting` files, mark them deleted.
-
-        Files live at `root / <recorder> / <key>` (one directory per recorder, its "disk").
-        """
+        """Finish an interrupted sweep: unlink `deleting` files, mark them deleted."""
         rows = self.rows(state="deleting")
         for r in rows:
-            (root / r.recorder / r.key).unlink(missing_ok=True)
+            segment_path(root, r.recorder, r.key).unlink(missing_ok=True)
         return self.mark([(r.recorder, r.key) for r in rows], "deleted")
 
 

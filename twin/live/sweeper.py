@@ -46,7 +46,7 @@ from twin.core.types import Interval, SegmentRef
 from twin.desk_trail import locked, open_trail, save
 from twin.keys import audit_key
 from twin.errors import EvidenceError
-from twin.live.store import HoldRow, LiveStore
+from twin.live.store import HoldRow, LiveStore, segment_path
 
 __all__ = ["SweepReport", "Sweeper"]
 
@@ -177,7 +177,7 @@ class Sweeper:
         self.store.mark(keys, "deleting")
         for r in refs:
             try:
-                (self.root / r.recorder / r.key).unlink()
+                segment_path(self.root, r.recorder, r.key).unlink()
             except FileNotFoundError:
                 missing += 1
         self.store.mark(keys, "deleted")
