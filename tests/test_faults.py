@@ -384,3 +384,11 @@ def test_any_faults_keep_recorders_within_limits_and_account_for_every_second(
     total = on_disk + cat.lost_segments * 60 + e.lost_s.sum() + tail
     assert total == pytest.approx((o.end_s - e.city.cam_online_s).sum(), rel=1e-9)
     assert o.written_segments == o.deleted_segments + o.stored_segments_end + cat.lost_segments
+
+
+def test_an_engine_given_a_scenario_with_faults_but_no_fault_extension_refuses_to_run():
+    sc = scenario(**{"simulation.days": 1, "recording.retention_days": 1,
+                     "recorders.pools": [POOL]}, faults=crash(3600), failover=HB)
+    with pytest.raises(TypeError, match="extensions_for"):
+        CityEngine(sc, generate_city(sc))
+    assert CityEngine(sc, generate_city(sc), extensions=extensions_for(sc)).faults is not None

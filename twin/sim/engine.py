@@ -331,6 +331,10 @@ class CityEngine:
         self._on_placed: list[CameraListener] = []
         self._on_stopped: list[CameraListener] = []
         self._on_resumed: list[CameraListener] = []
+        if (sc.faults or m) and self.faults is None:  # a run would silently lose its faults
+            raise TypeError(
+                f"scenario {sc.name!r} has faults or standby recorders but no fault extension "
+                "was given: pass extensions=twin.sim.extensions.extensions_for(sc)")
 
     @property
     def faults(self) -> Any:
