@@ -245,7 +245,9 @@ def write_junit(report: CheckReport, path: Path) -> Path:
         counts = {"tests": 0, "failures": 0, "errors": 0, "skipped": 0}
         cls = f"twin.check.{c.path.stem}"
 
-        def case(name: str, secs: float = 0.0) -> ET.Element:
+        def case(name: str, secs: float = 0.0, suite: ET.Element = suite,
+                 counts: dict[str, int] = counts, cls: str = cls) -> ET.Element:
+            # This iteration's suite, counts and class are bound here, not looked up when called.
             counts["tests"] += 1
             return ET.SubElement(suite, "testcase", classname=cls, name=name, time=f"{secs:.3f}")
 

@@ -34,7 +34,7 @@ import yaml
 
 from twin.compare.parallel import run_ordered
 from twin.compare.verdict import failed_targets, passed
-from twin.errors import ScenarioError, TwinError
+from twin.errors import ScenarioError
 from twin.memory import check_fits
 from twin.results import Results, shared_source
 from twin.scenario import parse_scenario

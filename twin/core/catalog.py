@@ -26,7 +26,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from twin.core.retention import SweepPlan, ended_by, plan_sweep
+from twin.core.retention import SweepPlan, plan_sweep
 from twin.core.types import Interval, SegmentRef
 from twin.errors import CatalogError
 

@@ -166,7 +166,7 @@ class CameraAnalytics:
                         if w * h >= self.min_area / 8], self.merge_gap)
         dets: list[Detection] = []
         for box in boxes:
-            x, y, w, h = box[0], box[1], box[2] - box[0], box[3] - box[1]
+            w, h = box[2] - box[0], box[3] - box[1]
             if w * h < self.min_area:
                 continue
             if h > 1.2 * w:
