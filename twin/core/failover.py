@@ -293,7 +293,8 @@ class FailoverController:
         """
         idx = np.arange(cmd.cameras.size) if cameras is None else np.flatnonzero(
             np.isin(cmd.cameras, cameras))
-        cams, to = cmd.cameras[idx], cmd.to[idx]
+        cams: np.ndarray = cmd.cameras[idx]
+        to: np.ndarray = cmd.to[idx]
         live = self.epoch[cams] == cmd.epochs[idx]
         cams, to = cams[live], to[live]
         old = self.rec_of[cams]
