@@ -199,7 +199,7 @@ def run_variants(variants: list[Variant], source: str, backend: str = "ray",
     return [Results.model_validate(d) for d in dicts]
 
 
-def _run_item(item: tuple[dict[str, Any], str, float | None]) -> dict:
+def _run_item(item: tuple[dict[str, Any], str, float | None]) -> dict[str, Any]:
     data, source, days = item
     return run_scenario_data(data, source, days)
 
