@@ -146,9 +146,12 @@ class HeartbeatMonitor:
         out = []
         for r in recs:
             s = int(self.state[r])
-            to = HEALTH_TRANSITIONS.next(s, event, lambda s, e, ok, r=int(r): FailoverError(
-                f"recorder {r} is {HEALTH_NAMES[s]}: event {e!r} is not allowed; "
-                f"allowed: {sorted(ok)}"))
+
+            def refuse(s: int, e: str, ok: list[str], r: int = int(r)) -> FailoverError:
+                return FailoverError(f"recorder {r} is {HEALTH_NAMES[s]}: event {e!r} is not "
+                                     f"allowed; allowed: {sorted(ok)}")
+
+            to = HEALTH_TRANSITIONS.next(s, event, refuse)
             if to != s:
                 out.append(HealthEvent(now, int(r), s, to))
                 self.state[r] = to
