@@ -254,9 +254,10 @@ class FailoverController:
                 mine = mine[got < 0]
         return out
 
-    def _command(self, at_s: float, kind: str, r: int, cams: np.ndarray, to: np.ndarray) -> Reassign:
+    def _command(self, at_s: float, kind: Literal["failover", "failback", "retry"], r: int,
+                 cams: np.ndarray, to: np.ndarray) -> Reassign:
         self.epoch[cams] += 1
-        return Reassign(at_s, kind, r, cams, to, self.epoch[cams].copy())  # type: ignore[arg-type]
+        return Reassign(at_s, kind, r, cams, to, self.epoch[cams].copy())
 
     def recorder_down(self, r: int, now: float) -> Reassign:
         """Recorder r was declared down at `now`: plan its cameras' new homes."""
