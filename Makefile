@@ -5,14 +5,21 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell sha1sum pyproject.toml | cut -c1-12)
 
-.PHONY: run test bench install mediamtx tools clean
+.PHONY: run test lint bench install mediamtx tools clean
 
 run: install mediamtx
 	$(BIN)/twin simulate
 
-test: install mediamtx tools
+# lint comes first, so a type error or an unused import fails in seconds, not after the suite.
+test: install lint mediamtx tools
 	$(BIN)/pytest
 	$(BIN)/twin check scenarios --out out/check --quiet
+
+# mypy --strict over twin/, actors/ and synthetic_streams/, ruff over those, tests/ and bench/
+# (both configured in pyproject.toml).
+lint: install
+	$(BIN)/mypy
+	$(BIN)/ruff check
 
 bench: install mediamtx tools
 	$(BIN)/pytest bench --benchmark-only -s
@@ -36,4 +43,4 @@ tools:
 	@command -v chromium >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
 
 clean:
-	rm -rf $(VENV) .cache out
+	rm -rf $(VENV) .cache out .mypy_cache .ruff_cache

@@ -7,10 +7,12 @@ machine can place ~20 of them.
 
 from __future__ import annotations
 
+from typing import Any
+
 __all__ = ["CameraSetActor", "RecorderActor", "SweeperActor", "AnalyserActor"]
 
 
-def __getattr__(name: str):
+def __getattr__(name: str) -> Any:  # a Ray actor class (ray.remote)
     import importlib
 
     modules = {"CameraSetActor": "camera_set", "RecorderActor": "recorder",

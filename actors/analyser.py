@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from typing import Any
 
 import ray
 
@@ -34,9 +35,9 @@ class AnalyserActor:
     def cpu_s(self) -> float:
         return cpu_seconds()
 
-    def snapshot(self) -> dict:
+    def snapshot(self) -> dict[str, Any]:
         """The scores so far (the driver keeps the last one, in case this process dies)."""
         return {"cameras": self._an.snapshot(), "cpu_s": cpu_seconds()}
 
-    def stop(self) -> dict:
+    def stop(self) -> dict[str, Any]:
         return {"cameras": self._an.stop(), "cpu_s": cpu_seconds()}

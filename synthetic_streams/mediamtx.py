@@ -144,7 +144,7 @@ class MediaMTXServer:
         self._managed = True
         self._proc: subprocess.Popen[bytes] | None = None
         self._log: IO[bytes] | None = None
-        self._finalizer: weakref.finalize | None = None
+        self._finalizer: weakref.finalize[..., MediaMTXServer] | None = None
 
     @classmethod
     def external(
@@ -438,7 +438,7 @@ class MediaMTXServer:
     def metric(self, name: str, /, **labels: str) -> float:
         """Sum of the samples of metric ``name`` whose labels include ``labels`` (0 if none)."""
         return sum(
-            s["value"]
+            float(s["value"])
             for s in self.metrics().get(name, [])
             if all(s["labels"].get(k) == v for k, v in labels.items())
         )

@@ -67,9 +67,9 @@ def test_the_transition_table_is_the_whole_state_machine() -> None:
         (S.APPROVED, E.EXPIRE): S.EXPIRED,
     }
     for state in (S.REFUSED, S.EXPIRED, S.USED):  # final states
-        for event in E:
-            with pytest.raises(AccessDenied, match=rf"'r9' is {state.value}, so it cannot {event.value}"):
-                next_state(state, event, "r9")
+        for ev in E:
+            with pytest.raises(AccessDenied, match=rf"'r9' is {state.value}, so it cannot {ev.value}"):
+                next_state(state, ev, "r9")
 
 
 def test_policy_validation_names_the_field() -> None:

@@ -18,7 +18,7 @@ from twin.core.preservation import CameraCoverage, PreservationRequest, merge_in
 from twin.core.types import Interval, SegmentRef
 from twin.errors import CatalogError, EvidenceError
 
-I = Interval
+Iv = Interval
 
 
 def seg(camera: str, start: float, end: float, size: int = 100, sha: str = "") -> SegmentRef:
@@ -33,7 +33,7 @@ def copies_of(segments: tuple[SegmentRef, ...] | list[SegmentRef]) -> list[tuple
     return [(s, sha(s.key), f"ev/{s.key}") for s in segments]
 
 
-REQUEST = PreservationRequest("case-7", ("cam-b", "cam-a", "cam-c"), I(100.0, 400.0), 5000.0, "insp-3")
+REQUEST = PreservationRequest("case-7", ("cam-b", "cam-a", "cam-c"), Iv(100.0, 400.0), 5000.0, "insp-3")
 CATALOG = [
     seg("cam-a", 40, 100, 10),  # ends where the window starts: not needed
     seg("cam-a", 90, 160, 20),  # straddles the start
@@ -52,15 +52,15 @@ def test_a_plan_names_what_to_copy_and_exactly_what_is_gone() -> None:
     plan = plan_preservation(REQUEST, reversed(CATALOG))
     assert [s.key for s in plan.segments] == ["cam-a/90", "cam-a/150", "cam-a/300", "cam-b/380"]
     assert plan.coverage == (
-        CameraCoverage("cam-a", (I(100.0, 220.0), I(300.0, 360.0)), (I(220.0, 300.0), I(360.0, 400.0))),
-        CameraCoverage("cam-b", (I(380.0, 400.0),), (I(100.0, 380.0),)),
-        CameraCoverage("cam-c", (), (I(100.0, 400.0),)),
+        CameraCoverage("cam-a", (Iv(100.0, 220.0), Iv(300.0, 360.0)), (Iv(220.0, 300.0), Iv(360.0, 400.0))),
+        CameraCoverage("cam-b", (Iv(380.0, 400.0),), (Iv(100.0, 380.0),)),
+        CameraCoverage("cam-c", (), (Iv(100.0, 400.0),)),
     )
     assert plan.missing() == (
-        ("cam-a", I(220.0, 300.0)),
-        ("cam-a", I(360.0, 400.0)),
-        ("cam-b", I(100.0, 380.0)),
-        ("cam-c", I(100.0, 400.0)),
+        ("cam-a", Iv(220.0, 300.0)),
+        ("cam-a", Iv(360.0, 400.0)),
+        ("cam-b", Iv(100.0, 380.0)),
+        ("cam-c", Iv(100.0, 400.0)),
     )
     assert (plan.requested_s, plan.available_s, plan.lost_s) == (900.0, 200.0, 700.0)
     assert plan.bytes_to_copy == 20 + 30 + 40 + 50  # whole segments, never trimmed
@@ -68,7 +68,7 @@ def test_a_plan_names_what_to_copy_and_exactly_what_is_gone() -> None:
 
 
 def test_a_fully_recorded_window_is_complete() -> None:
-    request = PreservationRequest("c", ("cam-a",), I(0.0, 120.0), 200.0, "insp-3")
+    request = PreservationRequest("c", ("cam-a",), Iv(0.0, 120.0), 200.0, "insp-3")
     plan = plan_preservation(request, [seg("cam-a", 0, 60), seg("cam-a", 60, 120)])
     assert plan.complete and plan.missing() == () and plan.lost_s == 0.0
 
@@ -82,17 +82,17 @@ def test_the_catalog_must_not_contradict_itself() -> None:
 
 def test_a_request_is_checked_when_made() -> None:
     with pytest.raises(ValueError, match=r"ends after the request at 350\.0: footage not yet recorded"):
-        PreservationRequest("c", ("cam-a",), I(100.0, 400.0), 350.0, "insp-3")
+        PreservationRequest("c", ("cam-a",), Iv(100.0, 400.0), 350.0, "insp-3")
     with pytest.raises(ValueError, match=r"for case 'c' names no cameras"):
-        PreservationRequest("c", (), I(100.0, 400.0), 500.0, "insp-3")
+        PreservationRequest("c", (), Iv(100.0, 400.0), 500.0, "insp-3")
     with pytest.raises(ValueError, match=r"window .* for case 'c' is empty"):
-        PreservationRequest("c", ("cam-a",), I(100.0, 100.0), 500.0, "insp-3")
+        PreservationRequest("c", ("cam-a",), Iv(100.0, 100.0), 500.0, "insp-3")
     assert REQUEST.cameras == ("cam-a", "cam-b", "cam-c")
 
 
 def test_merge_intervals_joins_overlapping_and_touching_spans() -> None:
-    assert merge_intervals([I(5, 6), I(0, 2), I(2, 3), I(1, 1.5), I(4, 4), I(7, 9), I(8, 10)]) == (
-        I(0, 3), I(5, 6), I(7, 10))
+    assert merge_intervals([Iv(5, 6), Iv(0, 2), Iv(2, 3), Iv(1, 1.5), Iv(4, 4), Iv(7, 9), Iv(8, 10)]) == (
+        Iv(0, 3), Iv(5, 6), Iv(7, 10))
 
 
 # -- manifests -------------------------------------------------------------------------------
@@ -172,10 +172,10 @@ def test_a_case_from_hold_to_purge() -> None:
 
     case = locker.open_case(plan, 5000.0)
     assert case.state is CaseState.OPEN and case.pending == plan.segments
-    assert locker.holds() == (("cam-a", I(90.0, 220.0)), ("cam-a", I(300.0, 360.0)), ("cam-b", I(380.0, 460.0)))
+    assert locker.holds() == (("cam-a", Iv(90.0, 220.0)), ("cam-a", Iv(300.0, 360.0)), ("cam-b", Iv(380.0, 460.0)))
 
     locker.mark_copied("case-7", copies_of([a150, b380]), 5060.0, actor="copier")
-    assert locker.holds() == (("cam-a", I(90.0, 160.0)), ("cam-a", I(300.0, 360.0)))
+    assert locker.holds() == (("cam-a", Iv(90.0, 160.0)), ("cam-a", Iv(300.0, 360.0)))
     assert locker.bytes_held() == 80
 
     case = locker.mark_copied("case-7", copies_of([a90, a300, b380]), 5120.0, actor="copier")
@@ -230,7 +230,7 @@ def test_a_copy_is_checked_before_anything_changes() -> None:
     with pytest.raises(EvidenceError, match=r"'cam-a/90' of case 'case-7' was already copied to 'ev/cam-a/90'"):
         locker.mark_copied("case-7", [(plan.segments[0], sha("other"), "ev/other")], 5030.0, actor="copier")
 
-    other = PreservationRequest("case-8", ("cam-a",), I(100.0, 200.0), 5000.0, "insp-3")
+    other = PreservationRequest("case-8", ("cam-a",), Iv(100.0, 200.0), 5000.0, "insp-3")
     locker.open_case(plan_preservation(other, CATALOG), 5040.0)
     with pytest.raises(EvidenceError, match=r"evidence key 'ev/cam-a/90' is already used \(by case 'case-7'\)"):
         locker.mark_copied("case-8", good, 5050.0, actor="copier")
@@ -241,13 +241,13 @@ def test_a_copy_is_checked_before_anything_changes() -> None:
 
 
 def test_corrupt_copies_are_refused_when_the_source_hash_is_known() -> None:
-    request = PreservationRequest("c", ("cam-a",), I(0.0, 60.0), 100.0, "insp-3")
+    request = PreservationRequest("c", ("cam-a",), Iv(0.0, 60.0), 100.0, "insp-3")
     source = seg("cam-a", 0, 60, sha=sha("bytes"))
     locker = EvidenceLocker(AuditTrail())
     locker.open_case(plan_preservation(request, [source]), 100.0)
     with pytest.raises(EvidenceError, match=r"the copy is corrupt; copy the segment again"):
         locker.mark_copied("c", [(source, sha("garbled"), "ev/1")], 110.0, actor="copier")
-    assert locker.holds() == (("cam-a", I(0.0, 60.0)),)
+    assert locker.holds() == (("cam-a", Iv(0.0, 60.0)),)
     assert locker.mark_copied("c", [(source, sha("bytes"), "ev/1")], 120.0, actor="copier").state is CaseState.PRESERVED
 
 
@@ -272,7 +272,7 @@ def test_releasing_an_open_case_drops_its_holds_and_returns_the_copies_made() ->
 def test_a_request_for_footage_already_deleted_is_answered_at_once() -> None:
     trail = AuditTrail()
     locker = EvidenceLocker(trail)
-    request = PreservationRequest("c", ("cam-a",), I(0.0, 60.0), 3_000_000.0, "insp-3")
+    request = PreservationRequest("c", ("cam-a",), Iv(0.0, 60.0), 3_000_000.0, "insp-3")
     case = locker.open_case(plan_preservation(request, []), 3_000_000.0)
     assert case.state is CaseState.PRESERVED
     assert case.manifest is not None
@@ -289,16 +289,16 @@ def test_hold_changes_reconcile_the_catalog_by_id() -> None:
     locker.open_case(plan, 5000.0)
     wanted = locker.holds_by_id()
     assert list(wanted.values()) == [
-        ("cam-a", I(90.0, 220.0)), ("cam-a", I(300.0, 360.0)), ("cam-b", I(380.0, 460.0))]
+        ("cam-a", Iv(90.0, 220.0)), ("cam-a", Iv(300.0, 360.0)), ("cam-b", Iv(380.0, 460.0))]
     assert next(iter(wanted)) == HOLD_PREFIX + '["case-7","cam-a",90.0,220.0]'
-    catalog = {"retention-test": ("cam-z", I(0.0, 1.0))}  # someone else's hold: left alone
+    catalog = {"retention-test": ("cam-z", Iv(0.0, 1.0))}  # someone else's hold: left alone
     place, release = locker.hold_changes(catalog)
     assert (place, release) == (tuple((h, c, i) for h, (c, i) in wanted.items()), ())
     catalog.update({h: ci for h, ci in wanted.items()})
 
     locker.mark_copied("case-7", copies_of(plan.segments[:1]), 5010.0, actor="copier")
     place, release = locker.hold_changes(catalog)
-    assert place == ((HOLD_PREFIX + '["case-7","cam-a",150.0,220.0]', "cam-a", I(150.0, 220.0)),)
+    assert place == ((HOLD_PREFIX + '["case-7","cam-a",150.0,220.0]', "cam-a", Iv(150.0, 220.0)),)
     assert release == (HOLD_PREFIX + '["case-7","cam-a",90.0,220.0]',)
 
 
@@ -317,7 +317,7 @@ def catalogs(draw: st.DrawFn) -> tuple[PreservationRequest, list[SegmentRef]]:
     for i in range(draw(st.integers(0, 14))):
         a, b = sorted((draw(grid), draw(grid)))  # may be empty, may overlap, may leave gaps
         segments.append(SegmentRef(draw(st.sampled_from(["c1", "c2", "c3", "c9"])), a, b, draw(st.integers(0, 99)), f"k{i}"))
-    return PreservationRequest("p", tuple(cameras), I(t0, t1), 100.0, "insp"), segments
+    return PreservationRequest("p", tuple(cameras), Iv(t0, t1), 100.0, "insp"), segments
 
 
 @settings(max_examples=200, deadline=None)

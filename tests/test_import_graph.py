@@ -194,9 +194,20 @@ def test_the_graph_is_read_from_the_source(graph):
     assert ("twin.sim.engine", "twin.core.catalog") in pairs
     assert ("twin.sim.engine", "simpy") in pairs
     assert ("twin.sim.run", "twin.sim.engine") in pairs  # inside a function
-    assert ("synthetic_streams", "synthetic_streams.encode") in pairs  # relative, type-only
+    assert ("synthetic_streams.encode", "synthetic_streams.scene") in pairs  # relative
     assert any(a.src == "twin.sim.faults" and a.dst == "twin.sim.engine" and a.type_only
                for a in graph)
+
+
+def test_a_relative_type_only_import_of_a_package_is_read(tmp_path):
+    # The shipped packages import nothing relative under TYPE_CHECKING from an __init__.py
+    # any more (synthetic_streams' lazy re-exports are gone): a package made here has one.
+    pkg = tmp_path / "synthetic_streams"
+    pkg.mkdir()
+    (pkg / "__init__.py").write_text(
+        "from typing import TYPE_CHECKING\n\nif TYPE_CHECKING:\n    from .encode import EncodedClip\n")
+    (pkg / "encode.py").write_text("EncodedClip = object\n")
+    assert Arrow("synthetic_streams", "synthetic_streams.encode", 4, True) in import_graph(tmp_path)
 
 
 def test_no_import_circle(graph):

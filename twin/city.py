@@ -11,15 +11,18 @@ cameras and what the vectorised engine works on.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import TypeVar
 
 import numpy as np
 
-from twin.scenario import Scenario
+from twin.scenario import Scenario, SiteKind
 
 __all__ = ["CityModel", "SITE_KINDS", "generate_city", "month_offset_s", "camera_names", "set_names"]
 
-SITE_KINDS: tuple[str, ...] = ("lamp_post", "smart_lamp_post", "government_building")
+SITE_KINDS: tuple[SiteKind, ...] = ("lamp_post", "smart_lamp_post", "government_building")
+K = TypeVar("K")
 
 
 def month_offset_s(start: dt.date, month: str) -> float:
@@ -101,9 +104,10 @@ def set_names(city: CityModel) -> tuple[str, ...]:
     return _names_of("set", city)
 
 
-def _weights(mapping: dict, keys: tuple) -> np.ndarray:
+def _weights(mapping: Mapping[K, float], keys: tuple[K, ...]) -> np.ndarray:
     w = np.array([float(mapping.get(k, 0.0)) for k in keys])
-    return w / w.sum()
+    share: np.ndarray = w / w.sum()
+    return share
 
 
 def generate_city(sc: Scenario) -> CityModel:

@@ -14,6 +14,7 @@ import importlib
 import json
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rich.console import Console
 from rich.markup import escape
@@ -21,6 +22,9 @@ from rich.table import Table
 
 from twin.cli_support import console, days_arg, run_command, targets_table
 from twin.errors import ScenarioError
+
+if TYPE_CHECKING:
+    from twin.compare.replications import ReplicationResults
 
 __all__ = ["main", "default_scenario"]
 
@@ -42,7 +46,7 @@ def default_scenario() -> Path:
     return path
 
 
-def _replications_table(res) -> Table:
+def _replications_table(res: ReplicationResults) -> Table:
     from twin.compare.dist_plots import shown_metrics
 
     t = Table(title=f"{res.scenario.name}: {res.replications} replications: "
@@ -169,7 +173,8 @@ def main(argv: list[str] | None = None) -> int:
 
     def run() -> int:
         args = build_parser().parse_args(argv)
-        return args.fn(args)
+        code: int = args.fn(args)
+        return code
 
     return run_command(run, name, _say)
 

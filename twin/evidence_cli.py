@@ -124,7 +124,7 @@ def cmd_keygen(args: argparse.Namespace) -> int:
 
 def _public_key(args: argparse.Namespace, officer_id: str) -> str:
     if args.public_key:
-        text = args.public_key
+        text: str = args.public_key
         if Path(text).is_file():
             text = Path(text).read_text().strip()
         load_public_key(text)

@@ -23,8 +23,23 @@ run is refused whatever the memory: a city-wide drill of a million faults is a t
 from __future__ import annotations
 
 import os
+from typing import TYPE_CHECKING
 
 from twin.errors import ScenarioError
+from twin.scenario.faults import (
+    BackhaulCut,
+    DiskFailure,
+    DiskFill,
+    DistrictPower,
+    FaultGroup,
+    FaultTiming,
+    RecorderCrash,
+    RelayDown,
+    SetPower,
+)
+
+if TYPE_CHECKING:
+    from twin.scenario import Scenario
 
 __all__ = ["BYTES_PER_CAMERA", "MAX_INCIDENTS", "estimate_bytes", "expected_incidents",
            "memory_limit_bytes", "check_fits", "LIMIT_ENV"]
@@ -37,7 +52,7 @@ SLACK = 1.5
 LIMIT_ENV = "CCTV_TWIN_MEMORY_LIMIT_MB"
 
 
-def estimate_bytes(sc, days: float | None = None) -> int:
+def estimate_bytes(sc: Scenario, days: float | None = None) -> int:
     """Peak bytes a run of scenario `sc` (over `days`, default the scenario's) should take."""
     w = sc.city.cameras_per_set
     total_w = sum(w.values())
@@ -52,19 +67,21 @@ def estimate_bytes(sc, days: float | None = None) -> int:
     return int(SLACK * (BYTES_PER_CAMERA * cameras + series + evidence + faults))
 
 
-def _targets(sc, f) -> int:
-    if f.type == "group":
+def _targets(sc: Scenario, f: FaultTiming) -> int:
+    if isinstance(f, FaultGroup):
         return 1  # its members start and end together: one draw for all
-    if hasattr(f, "recorder"):
+    if isinstance(f, (RecorderCrash, DiskFailure, DiskFill)):
         return sum(p.recorders for p in sc.recorders.pools) if f.recorder == "*" else 1
-    if hasattr(f, "district"):
+    if isinstance(f, (BackhaulCut, DistrictPower)):
         return len(sc.city.districts) if f.district == "*" else 1
-    if hasattr(f, "relay"):
+    if isinstance(f, RelayDown):
         return len(sc.city.districts) + 1 if f.relay == "*" else 1
-    return sc.city.total_sets if f.camera_set == "*" else 1
+    if isinstance(f, SetPower):
+        return sc.city.total_sets if f.camera_set == "*" else 1
+    raise TypeError(f"{type(f).__name__}: a fault with no known target (add it to _targets)")
 
 
-def expected_incidents(sc, days: float) -> list[tuple[int, float]]:
+def expected_incidents(sc: Scenario, days: float) -> list[tuple[int, float]]:
     """(fault index, expected incidents over `days`) of each randomly timed fault."""
     return [(i, _targets(sc, f) * days * 24 / f.mtbf_h)
             for i, f in enumerate(sc.faults) if f.mtbf_h is not None]
@@ -91,7 +108,7 @@ def _gb(n: float) -> str:
     return f"{n / 1e9:,.1f} GB" if n >= 1e8 else f"{n / 1e6:,.0f} MB"
 
 
-def check_fits(sc, source: str, days: float | None = None) -> None:
+def check_fits(sc: Scenario, source: str, days: float | None = None) -> None:
     """Raise ScenarioError (naming the estimate, the limit and the fix) if the run would not
     fit in memory."""
     n_days = sc.simulation.days if days is None else days

@@ -25,6 +25,7 @@ import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from types import FrameType
 from typing import Any
 
 from twin.errors import TwinError
@@ -110,7 +111,7 @@ class _Timeout(Exception):
 def _deadline(seconds: float) -> Iterator[None]:
     """Raise _Timeout in this (main) thread after `seconds`."""
     if threading_main():
-        def on_alarm(signum, frame):  # noqa: ANN001
+        def on_alarm(signum: int, frame: FrameType | None) -> None:
             raise _Timeout
 
         old = signal.signal(signal.SIGALRM, on_alarm)

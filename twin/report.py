@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from twin.metrics import METRICS
 from twin.results import Results
@@ -21,7 +22,7 @@ def _fmt(v: float | None) -> str:
 DRILL_EVENTS_SHOWN = 40
 
 
-def _drill_line(ev: dict) -> str:
+def _drill_line(ev: dict[str, Any]) -> str:
     k = ev["kind"]
     if k in ("fault_start", "fault_end"):
         what = f"{ev['fault']} of {ev['target']}" + (f" ({ev['label']})" if ev.get("label") else "")

@@ -132,7 +132,7 @@ def _split(total: int, weights: list[int]) -> list[int]:
     order = sorted(range(len(w)), key=lambda i: (-(exact[i] - out[i]), i))
     for i in order[:left]:
         out[i] += 1
-    return out.tolist()
+    return [int(n) for n in out]
 
 
 def _mean_cameras(weights: dict[Any, float]) -> float:

@@ -23,14 +23,16 @@ from __future__ import annotations
 import json
 import time
 import xml.etree.ElementTree as ET
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from twin.compare import verdict
 from twin.compare.verdict import live_only
 from twin.errors import ScenarioError
 from twin.metrics import METRICS
-from twin.results import Results, shared_source, write_results
+from twin.results import Results, TargetVerdict, shared_source, write_results
 
 __all__ = ["Regression", "ScenarioCheck", "CheckReport", "scenario_files", "regressions",
            "load_baseline", "baseline_from", "check_folder", "write_junit", "write_summary",
@@ -76,12 +78,12 @@ class ScenarioCheck:
     wall_s: float = 0.0
 
     @property
-    def judged_targets(self) -> list:
+    def judged_targets(self) -> list[TargetVerdict]:
         """The targets this run's engine measures (see `live_only`)."""
         return [] if self.results is None else verdict.judged_targets(self.results)
 
     @property
-    def failed_targets(self) -> list:
+    def failed_targets(self) -> list[TargetVerdict]:
         return [] if self.results is None else verdict.failed_targets(self.results)
 
     @property
@@ -134,7 +136,7 @@ def regressions(name: str, metrics: dict[str, float], baseline: dict[str, float]
     return out
 
 
-def load_baseline(path: Path) -> dict[str, dict]:
+def load_baseline(path: Path) -> dict[str, dict[str, Any]]:
     """{scenario name: {"sha256", "source", "metrics"}}; empty if there is no baseline yet."""
     if not path.exists():
         return {}
@@ -148,7 +150,7 @@ def load_baseline(path: Path) -> dict[str, dict]:
     return dict(data.get("scenarios", {}))
 
 
-def baseline_from(checks: list[ScenarioCheck]) -> dict:
+def baseline_from(checks: list[ScenarioCheck]) -> dict[str, Any]:
     return {
         "schema": BASELINE_SCHEMA,
         "version": 1,
@@ -178,10 +180,14 @@ def _run_file(path: Path, days: float | None) -> ScenarioCheck:
     return c
 
 
-def _run_all(files: list[Path], days: float | None, jobs: int, progress) -> list[ScenarioCheck]:
+Progress = Callable[[int, int, "ScenarioCheck"], None]
+
+
+def _run_all(files: list[Path], days: float | None, jobs: int,
+             progress: Progress | None) -> list[ScenarioCheck]:
     """Every file's check, in file order whatever order they finish in."""
     if jobs <= 1 or len(files) == 1:
-        out = []
+        out: list[ScenarioCheck] = []
         for i, f in enumerate(files):
             out.append(_run_file(f, days))
             if progress:
@@ -206,7 +212,8 @@ def _run_all(files: list[Path], days: float | None, jobs: int, progress) -> list
 
 def check_folder(folder: Path, out: Path, baseline_path: Path | None = None,
                  tolerance_pct: float = DEFAULT_TOLERANCE_PCT, update_baseline: bool = False,
-                 days: float | None = None, progress=None, jobs: int = 1) -> CheckReport:
+                 days: float | None = None, progress: Progress | None = None,
+                 jobs: int = 1) -> CheckReport:
     """Run and judge every scenario in `folder` (`jobs` at a time); results.json of each
     under `out/<stem>/`."""
     baseline_path = baseline_path or folder / "baseline.json"
@@ -231,7 +238,7 @@ def check_folder(folder: Path, out: Path, baseline_path: Path | None = None,
     return report
 
 
-def _bound(t) -> str:
+def _bound(t: TargetVerdict) -> str:
     return " and ".join(x for x in (f">= {t.min:g}" if t.min is not None else "",
                                     f"<= {t.max:g}" if t.max is not None else "") if x)
 
@@ -245,7 +252,9 @@ def write_junit(report: CheckReport, path: Path) -> Path:
         counts = {"tests": 0, "failures": 0, "errors": 0, "skipped": 0}
         cls = f"twin.check.{c.path.stem}"
 
-        def case(name: str, secs: float = 0.0) -> ET.Element:
+        def case(name: str, secs: float = 0.0, suite: ET.Element = suite,
+                 counts: dict[str, int] = counts, cls: str = cls) -> ET.Element:
+            # This iteration's suite, counts and class are bound here, not looked up when called.
             counts["tests"] += 1
             return ET.SubElement(suite, "testcase", classname=cls, name=name, time=f"{secs:.3f}")
 

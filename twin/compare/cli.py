@@ -7,16 +7,26 @@ import argparse
 import csv
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from twin.cli_support import bounded_int_arg, days_arg, nonnegative_arg, staged_output
 
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from twin.compare.breakpoint import Breakpoint
+    from twin.compare.check import ScenarioCheck
+    from twin.compare.compare import Comparison
+    from twin.compare.replications import Draws
+    from twin.compare.sweep import Param, SweepResult
+
 __all__ = ["register"]
 
 
-def _console():
+def _console() -> Console:
     from twin.cli_support import console
 
     return console
@@ -48,7 +58,7 @@ def short(v: float | None) -> str:
     return f"{v:,.0f}" if v == int(v) or abs(v) >= 1e4 else f"{v:.4g}"
 
 
-def _compare_table(c) -> Table:
+def _compare_table(c: Comparison) -> Table:
     fmt = short
     t = Table(title="Comparison" + (f" (differences against {c.labels[0]})" if len(c.columns) > 1 else ""))
     t.add_column("metric", no_wrap=True)
@@ -72,7 +82,8 @@ def _compare_table(c) -> Table:
     return t
 
 
-def _replicated_input(item: str, out: Path, n: int, backend: str, days: float | None, quiet: bool):
+def _replicated_input(item: str, out: Path, n: int, backend: str, days: float | None,
+                      quiet: bool) -> tuple[str, Draws]:
     """(label, Draws) of a scenario replicated n times, or of a replications run folder."""
     from twin.compare.replications import read_draws, read_replications, replicate_to
     from twin.compare.runs import is_scenario_file
@@ -201,7 +212,7 @@ KEY_COLUMNS = ("recorders", "disk_total_tb", "storage_headroom_pct_min",
                "recorder_ingest_util_pct_max", "segments_dropped", "cost_total_hkd")
 
 
-def _write_sweep(s, out: Path) -> None:
+def _write_sweep(s: SweepResult, out: Path) -> None:
     from twin.compare.plots import plot_sweep
     from twin.pages.render import write_sweep_html
     from twin.results import write_results
@@ -247,7 +258,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         return _sweep_into(args, params, out, final)
 
 
-def _sweep_into(args: argparse.Namespace, params, out: Path, final: Path) -> int:
+def _sweep_into(args: argparse.Namespace, params: list[Param], out: Path, final: Path) -> int:
     from twin.compare.sweep import sweep
 
     with _progress(args.quiet) as prog:
@@ -259,8 +270,8 @@ def _sweep_into(args: argparse.Namespace, params, out: Path, final: Path) -> int
         s = sweep(args.scenario, params, args.backend, args.days, progress)
     _write_sweep(s, out)
     t = Table(title=f"sweep of {s.base}: {len(s.points)} variants")
-    for p in s.params:
-        t.add_column(p.path.rsplit(".", 1)[-1])  # the full paths are in sweep.csv
+    for q in s.params:
+        t.add_column(q.path.rsplit(".", 1)[-1])  # the full paths are in sweep.csv
     t.add_column("targets")
     t.add_column("smallest")
     keys = [k for k in KEY_COLUMNS if any(k in p.results.metrics for p in s.points)]
@@ -298,7 +309,7 @@ def _check_into(args: argparse.Namespace, out: Path, final: Path) -> int:
     with _progress(args.quiet) as prog:
         task = prog.add_task("checking scenarios", total=None)
 
-        def progress(done, total, c):
+        def progress(done: int, total: int, c: ScenarioCheck) -> None:
             prog.update(task, completed=done, total=total)
             # The baseline is judged once every run is in: this line says only how the targets went.
             if c.error:
@@ -336,7 +347,7 @@ def _check_into(args: argparse.Namespace, out: Path, final: Path) -> int:
     return report.exit_code
 
 
-def register(sub) -> None:
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add compare, sweep and check to the `twin` command line."""
     c = sub.add_parser("compare", help="compare deployments (scenarios, run folders, results.json)"
                        " side by side")
@@ -385,7 +396,7 @@ def register(sub) -> None:
 
 
 # ------------------------------------------------------------------ breakpoint
-def _write_breakpoint(bp, out: Path) -> dict[str, str]:
+def _write_breakpoint(bp: Breakpoint, out: Path) -> dict[str, str]:
     import json
 
     from twin.compare.breakpoint import RESOURCE_KINDS
@@ -402,7 +413,8 @@ def _write_breakpoint(bp, out: Path) -> dict[str, str]:
                     w.writerow([lv.level, lv.label, int(lv.passed), " ".join(lv.failed), kind,
                                 where, v])
     b = bp.binding()
-    summary = {
+    files = {"plot": png, "table": "breakpoint.csv", "report": "breakpoint.md"}
+    summary: dict[str, Any] = {
         "scenario": bp.scenario, "grow": bp.growth.kind, "first_month": bp.month0,
         "sets_per_year": bp.growth.sets_per_year if bp.growth.kind == "sets" else None,
         "monotone": bp.monotone, "notes": list(bp.notes), "not_modelled": list(bp.not_modelled),
@@ -413,7 +425,7 @@ def _write_breakpoint(bp, out: Path) -> dict[str, str]:
          "failed_targets": bp.first_fail.failed},
         "binding": None if b is None else {"resource": b[0], "where": b[1], "demand_pct": b[2]},
         "levels_simulated": [lv.level for lv in bp.levels],
-        "files": {"plot": png, "table": "breakpoint.csv", "report": "breakpoint.md"},
+        "files": files,
     }
     (out / "breakpoint.json").write_text(json.dumps(summary, indent=2, sort_keys=True) + "\n")
     lines = [f"# Where `{bp.scenario}` breaks first, growing {bp.growth.kind}", ""]
@@ -435,7 +447,7 @@ def _write_breakpoint(bp, out: Path) -> dict[str, str]:
                      f" | {k} {where} {v:.1f} % |")
     lines += ["", f"![utilisation against load]({png})", ""]
     (out / "breakpoint.md").write_text("\n".join(lines))
-    return summary["files"]
+    return files
 
 
 def cmd_breakpoint(args: argparse.Namespace) -> int:
@@ -458,8 +470,8 @@ def cmd_breakpoint(args: argparse.Namespace) -> int:
     _print_wide(t, 150)
     for n in (*bp.notes, *bp.not_modelled):
         con.print(f"[yellow]note:[/] {n}", highlight=False)
-    b = bp.binding()
-    if bp.first_fail is None:
+    b = bp.binding()  # None only when nothing fails
+    if bp.first_fail is None or b is None:
         con.print("[green]no target fails[/] within the levels tried", highlight=False)
     else:
         con.print(f"[bold red]breaks first in {bp.when()}[/] ({bp.first_fail.label}): "
@@ -470,7 +482,7 @@ def cmd_breakpoint(args: argparse.Namespace) -> int:
     return 0 if bp.first_fail is not None else 1
 
 
-def register_breakpoint(sub) -> None:
+def register_breakpoint(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     b = sub.add_parser("breakpoint", help="grow a scenario's load until its first target fails; "
                        "name the binding resource and when")
     b.add_argument("scenario")

@@ -15,6 +15,7 @@ import numpy as np  # noqa: E402
 from twin.figures import save_figure  # noqa: E402
 
 if TYPE_CHECKING:
+    from twin.compare.breakpoint import Breakpoint
     from twin.compare.replications import Draws, ReplicationResults
 
 __all__ = ["plot_distributions", "shown_metrics"]
@@ -62,7 +63,7 @@ def plot_distributions(res: ReplicationResults, draws: Draws, out: Path) -> str:
     return save_figure(fig, out / "distributions.png")
 
 
-def plot_breakpoint(bp, out: Path) -> str:
+def plot_breakpoint(bp: Breakpoint, out: Path) -> str:
     """Every resource's demand (% of capacity) against load: one panel per resource kind,
     one line per pool or district, the most loaded labelled; the first failing level dashed."""
     from twin.compare.breakpoint import RESOURCE_KINDS

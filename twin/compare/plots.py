@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import matplotlib
 
@@ -18,7 +18,7 @@ from twin.pages.charts import variant_colours  # noqa: E402
 
 if TYPE_CHECKING:
     from twin.compare.compare import Comparison
-    from twin.compare.sweep import SweepResult
+    from twin.compare.sweep import SweepPoint, SweepResult
 
 __all__ = ["plot_comparison", "plot_districts", "plot_sweep", "BAR_METRICS"]
 
@@ -80,8 +80,9 @@ def plot_districts(c: Comparison, out: Path) -> str | None:
     districts: list[str] = []
     for col in c.columns:
         for d in col.results.per_district:
-            if d.get("district") not in districts:
-                districts.append(d.get("district"))
+            name: str = d["district"]  # every row of a simulated run names its district
+            if name not in districts:
+                districts.append(name)
     if not districts:
         return None
     panels = (("storage_model_tb", 1.0, "footage over retention (TB)"),
@@ -95,7 +96,7 @@ def plot_districts(c: Comparison, out: Path) -> str | None:
     for ax, (key, scale, title) in zip(axes, panels):
         for i, col in enumerate(c.columns):
             by = {d.get("district"): d.get(key) for d in col.results.per_district}
-            vals = [np.nan if by.get(n) is None else by[n] / scale for n in districts]
+            vals = [np.nan if (v := by.get(n)) is None else v / scale for n in districts]
             ax.bar(x - 0.4 + w * (i + 0.5), vals, width=w, label=col.label,
                    color=colours[col.label])
         ax.set_ylabel(title, fontsize=8)
@@ -114,7 +115,7 @@ def plot_sweep(s: SweepResult, out: Path) -> str:
     ncol = 2
     nrow = max(1, math.ceil(len(shown) / ncol))
     fig, axes = plt.subplots(nrow, ncol, figsize=(6 * ncol, 3.2 * nrow), squeeze=False)
-    groups: dict[tuple, list] = {}
+    groups: dict[tuple[tuple[str, Any], ...], list[SweepPoint]] = {}
     for p in s.points:
         key = tuple((k, v) for k, v in p.values.items() if k != x_param.path)
         groups.setdefault(key, []).append(p)

@@ -202,8 +202,8 @@ def summarise_draws(sc: Scenario, source: str, draws: Draws,
         s = summarise(col)
         summaries[name] = s
         unit = METRICS[name].unit if name in METRICS else ""
-        dist[name] = MetricDistribution(unit=unit, **{k: _r(v) if isinstance(v, float) else v
-                                                      for k, v in s.as_dict().items()})
+        dist[name] = MetricDistribution.model_validate(
+            {"unit": unit, **{k: _r(v) if isinstance(v, float) else v for k, v in s.as_dict().items()}})
     targets = []
     for name in sorted(sc.targets):
         if live_only(name, "simulate"):

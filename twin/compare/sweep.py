@@ -34,7 +34,7 @@ import yaml
 
 from twin.compare.parallel import run_ordered
 from twin.compare.verdict import failed_targets, passed
-from twin.errors import ScenarioError, TwinError
+from twin.errors import ScenarioError
 from twin.memory import check_fits
 from twin.results import Results, shared_source
 from twin.scenario import parse_scenario
@@ -199,7 +199,7 @@ def run_variants(variants: list[Variant], source: str, backend: str = "ray",
     return [Results.model_validate(d) for d in dicts]
 
 
-def _run_item(item: tuple[dict[str, Any], str, float | None]) -> dict:
+def _run_item(item: tuple[dict[str, Any], str, float | None]) -> dict[str, Any]:
     data, source, days = item
     return run_scenario_data(data, source, days)
 

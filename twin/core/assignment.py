@@ -39,7 +39,7 @@ class RecorderLoads:
         self.up = np.ones(self.rec_pool.size, dtype=bool)
 
     def _key(self, r: int) -> float:
-        return max(self.load_mbps[r] / self.ingest_limit[r], self.streams[r] / self.stream_limit[r])
+        return float(max(self.load_mbps[r] / self.ingest_limit[r], self.streams[r] / self.stream_limit[r]))
 
     def fits(self, r: int, mbps: float) -> bool:
         return bool(

@@ -26,7 +26,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from twin.core.retention import SweepPlan, ended_by, plan_sweep
+from twin.core.retention import SweepPlan, plan_sweep
 from twin.core.types import Interval, SegmentRef
 from twin.errors import CatalogError
 
@@ -79,7 +79,7 @@ class RunCatalog:
         self.recorder_names = tuple(recorder_names)
         self._size = 0
         self._cap = max(16, capacity)
-        self._col = {k: np.zeros(self._cap, dtype=t) for k, t in _COLUMNS.items()}
+        self._col: dict[str, np.ndarray] = {k: np.zeros(self._cap, dtype=t) for k, t in _COLUMNS.items()}
         self._next_id = 0
         self.open_row = np.full(len(self.camera_names), -1, dtype=np.int64)
         self.keys: dict[int, tuple[str, str]] = {}  # run_id -> (key, sha256), live segments
@@ -127,7 +127,7 @@ class RunCatalog:
         """Segments written per row at `now_s` (open runs: whole segments completed by now)."""
         c = self._col
         s = self._size
-        w = c["n"][:s].copy()
+        w: np.ndarray = c["n"][:s].copy()
         o = c["open"][:s]
         if o.any():
             w[o] = np.floor((now_s - c["start_s"][:s][o]) / c["seg_s"][:s][o] + 1e-9).astype(np.int64)
@@ -136,7 +136,7 @@ class RunCatalog:
     def _written_at(self, rows: np.ndarray, now_s: float) -> np.ndarray:
         """written() for some rows only: per-camera queries must not scan the whole table."""
         c = self._col
-        w = c["n"][rows].copy()
+        w: np.ndarray = c["n"][rows].copy()
         o = c["open"][rows]
         if o.any():
             r = rows[o]
@@ -285,15 +285,16 @@ class RunCatalog:
             return 0
         mine = np.flatnonzero(c["camera"][: self._size] == camera)
         held_total = 0
-        for r, wr in zip(mine, self._written_at(mine, now_s)):
+        for row, n_written in zip(mine, self._written_at(mine, now_s)):
+            r, wr = int(row), int(n_written)
             start, seg = float(c["start_s"][r]), float(c["seg_s"][r])
-            fst, wr = int(c["first"][r]), int(wr)
+            fst = int(c["first"][r])
             i0 = max(fst, _first_ending_after(start, seg, h0))
             i1 = min(wr, _count_starting_before(start, seg, h1))
             if i0 >= i1:
                 continue
             held_total += i1 - i0
-            r = self._split(int(r), i0, wr)
+            r = self._split(r, i0, wr)
             r = self._split_tail(r, i1 - i0, now_s)
             c["held"][r] += 1
         return held_total

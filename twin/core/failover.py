@@ -146,9 +146,12 @@ class HeartbeatMonitor:
         out = []
         for r in recs:
             s = int(self.state[r])
-            to = HEALTH_TRANSITIONS.next(s, event, lambda s, e, ok, r=int(r): FailoverError(
-                f"recorder {r} is {HEALTH_NAMES[s]}: event {e!r} is not allowed; "
-                f"allowed: {sorted(ok)}"))
+
+            def refuse(s: int, e: str, ok: list[str], r: int = int(r)) -> FailoverError:
+                return FailoverError(f"recorder {r} is {HEALTH_NAMES[s]}: event {e!r} is not "
+                                     f"allowed; allowed: {sorted(ok)}")
+
+            to = HEALTH_TRANSITIONS.next(s, event, refuse)
             if to != s:
                 out.append(HealthEvent(now, int(r), s, to))
                 self.state[r] = to
@@ -251,9 +254,10 @@ class FailoverController:
                 mine = mine[got < 0]
         return out
 
-    def _command(self, at_s: float, kind: str, r: int, cams: np.ndarray, to: np.ndarray) -> Reassign:
+    def _command(self, at_s: float, kind: Literal["failover", "failback", "retry"], r: int,
+                 cams: np.ndarray, to: np.ndarray) -> Reassign:
         self.epoch[cams] += 1
-        return Reassign(at_s, kind, r, cams, to, self.epoch[cams].copy())  # type: ignore[arg-type]
+        return Reassign(at_s, kind, r, cams, to, self.epoch[cams].copy())
 
     def recorder_down(self, r: int, now: float) -> Reassign:
         """Recorder r was declared down at `now`: plan its cameras' new homes."""
@@ -293,7 +297,8 @@ class FailoverController:
         """
         idx = np.arange(cmd.cameras.size) if cameras is None else np.flatnonzero(
             np.isin(cmd.cameras, cameras))
-        cams, to = cmd.cameras[idx], cmd.to[idx]
+        cams: np.ndarray = cmd.cameras[idx]
+        to: np.ndarray = cmd.to[idx]
         live = self.epoch[cams] == cmd.epochs[idx]
         cams, to = cams[live], to[live]
         old = self.rec_of[cams]

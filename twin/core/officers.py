@@ -173,11 +173,12 @@ class OfficerRegister:
                 policy = policy_from_json(d["policy"])
             except (KeyError, TypeError, ValueError) as exc:
                 raise EvidenceError(f"{where}the bootstrap's policy is not a policy: {exc}") from None
-            if policy.level(d["register_min_rank"]) is None or policy.level(d["rank"]) is None:
+            level, min_level = policy.level(d["rank"]), policy.level(d["register_min_rank"])
+            if min_level is None or level is None:
                 raise EvidenceError(
                     f"{where}register_min_rank {d['register_min_rank']!r} and the first officer's "
                     f"rank {d['rank']!r} must both be among the ranks {list(policy.ranks)}")
-            if policy.level(d["rank"]) < policy.level(d["register_min_rank"]):  # type: ignore[operator]
+            if level < min_level:
                 raise EvidenceError(
                     f"{where}the first officer {d['officer']!r} has rank {d['rank']!r}, below "
                     f"register_min_rank {d['register_min_rank']!r}: they could enrol nobody; "

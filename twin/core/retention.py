@@ -27,7 +27,8 @@ _EPS = 1e-9
 def ended_by(start_s: np.ndarray, seg_s: np.ndarray, written: np.ndarray, cutoff_s: float) -> np.ndarray:
     """Per run: how many of its first `written` segments have ended at or before `cutoff_s`."""
     k = np.floor((cutoff_s - start_s) / seg_s + _EPS)
-    return np.clip(k, 0, written).astype(np.int64)
+    n: np.ndarray = np.clip(k, 0, written).astype(np.int64)
+    return n
 
 
 def due_counts(
@@ -39,9 +40,10 @@ def due_counts(
     cutoff_s: float,
 ) -> np.ndarray:
     """Per run: segments past retention (ended by `cutoff_s`), not yet deleted, not held."""
-    due = ended_by(start_s, seg_s, written, cutoff_s) - first
+    due: np.ndarray = ended_by(start_s, seg_s, written, cutoff_s) - first
     due[held > 0] = 0
-    return np.maximum(due, 0)
+    counts: np.ndarray = np.maximum(due, 0)
+    return counts
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,10 +61,20 @@ class SweepPlan:
 
     @property
     def deleted_per_row(self) -> np.ndarray:
-        return self.new_first - self.old_first
+        n: np.ndarray = self.new_first - self.old_first
+        return n
 
 
-def _oldest_due(start_s, seg_s, written, first, held, cutoff, due, limit):
+def _oldest_due(
+    start_s: np.ndarray,
+    seg_s: np.ndarray,
+    written: np.ndarray,
+    first: np.ndarray,
+    held: np.ndarray,
+    cutoff: float,
+    due: np.ndarray,
+    limit: int,
+) -> np.ndarray:
     """The `limit` oldest due segments across all runs (by end time, then row).
 
     Bisects a time threshold until no run gains more than one segment between the two

@@ -24,12 +24,18 @@ import time
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import av
 import av.error
 
 from twin.live.analytics import CameraAnalytics, iou, match
 from twin.live.recorder import RTSP_LIVE_OPTIONS
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from synthetic_streams.scene import SceneTruth
 
 __all__ = ["CameraScore", "StreamAnalyser", "Analyser"]
 
@@ -52,7 +58,7 @@ class CameraScore:
     last_frame_s: float | None = None
     dropped_late: int = 0  # keyframes skipped because the analyser was behind
 
-    def as_dict(self) -> dict:
+    def as_dict(self) -> dict[str, Any]:
         return {"camera": self.camera, "frames": self.frames, "frames_scored": self.frames_scored,
                 "tp": dict(self.tp), "detections": dict(self.detections),
                 "truths": dict(self.truths), "alerts": [(round(t, 3), b) for t, b in self.alerts],
@@ -64,7 +70,7 @@ class CameraScore:
 class StreamAnalyser:
     """One camera: read, decode keyframes, analyse, score (see the module docstring)."""
 
-    def __init__(self, camera: str, url: str, truth, origin_wall: float, epoch: float,
+    def __init__(self, camera: str, url: str, truth: SceneTruth, origin_wall: float, epoch: float,
                  gop_frames: int, width: int, min_interval_s: float) -> None:
         self.camera, self.url, self.truth = camera, url, truth
         self.origin, self.epoch = origin_wall, epoch
@@ -107,6 +113,8 @@ class StreamAnalyser:
             # Deblocking skipped: ~20 % less decode time, invisible to blob-level analytics.
             stream.codec_context.options = {"skip_loop_filter": "all"}
             self.score.connects += 1
+            if stream.time_base is None:  # counted as a failed connection, like a bad stream
+                raise ConnectionError(f"{self.camera}: the RTSP stream has no time base")
             tb = float(stream.time_base)
             anchor: tuple[float, int] | None = None  # (wall time, pts) of the first packet
             last = -1e9
@@ -137,7 +145,7 @@ class StreamAnalyser:
                     self._analyse(img, on_air, time.time())
                 self.score.process_s += time.thread_time() - t_cpu
 
-    def _analyse(self, img, on_air: float, done: float) -> None:
+    def _analyse(self, img: np.ndarray, on_air: float, done: float) -> None:
         """Analyse a frame that was on the air at `on_air`; its alerts are raised at `done`."""
         s = self.score
         t_run = on_air - self.epoch
@@ -194,9 +202,9 @@ class Analyser:
     def scores(self) -> list[CameraScore]:
         return [s.score for s in self._streams.values()]
 
-    def snapshot(self) -> list[dict]:
+    def snapshot(self) -> list[dict[str, Any]]:
         """Every camera's score so far, while the threads run on."""
-        out = []
+        out: list[dict[str, Any]] = []
         for s in self._streams.values():
             for _ in range(5):  # a thread may add a key while the dicts are copied
                 try:
@@ -206,5 +214,5 @@ class Analyser:
                     continue
         return out
 
-    def stop(self) -> list[dict]:
+    def stop(self) -> list[dict[str, Any]]:
         return [s.stop().as_dict() for s in self._streams.values()]

@@ -104,7 +104,8 @@ def _hog() -> cv2.HOGDescriptor:
     global _HOG
     if _HOG is None:
         _HOG = cv2.HOGDescriptor()
-        _HOG.setSVMDetector(cv2.HOGDescriptor_getDefaultPeopleDetector())
+        # np.asarray: OpenCV's stubs call the detector a Sequence[float]; it is a float32 array.
+        _HOG.setSVMDetector(np.asarray(cv2.HOGDescriptor.getDefaultPeopleDetector()))
     return _HOG
 
 
@@ -166,7 +167,7 @@ class CameraAnalytics:
                         if w * h >= self.min_area / 8], self.merge_gap)
         dets: list[Detection] = []
         for box in boxes:
-            x, y, w, h = box[0], box[1], box[2] - box[0], box[3] - box[1]
+            w, h = box[2] - box[0], box[3] - box[1]
             if w * h < self.min_area:
                 continue
             if h > 1.2 * w:
@@ -201,7 +202,7 @@ class CameraAnalytics:
         if now.size == 0:
             return False
         d_now, d_was = np.count_nonzero(now) / now.size, np.count_nonzero(was) / was.size
-        return d_now >= self.edge_density_min and d_now > 1.3 * d_was
+        return bool(d_now >= self.edge_density_min and d_now > 1.3 * d_was)
 
     def _incidents(self, gray: np.ndarray, vehicles: list[Box], t_s: float) -> list[Alert]:
         alerts: list[Alert] = []

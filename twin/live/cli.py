@@ -12,14 +12,21 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from twin.cli_support import checked_output, positive_seconds_arg
 from twin.scenario.live import MAX_LIVE_S
 
+if TYPE_CHECKING:
+    from twin.live.measure import LiveMeasures
+    from twin.live.run import LiveOutcome
+    from twin.results import Results
+    from twin.scenario import Scenario
+
 __all__ = ["register", "cmd_live", "live_to"]
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = subparsers.add_parser(
         "live", help="run a scenario live: real RTSP streams, recorders, retention, faults")
     p.add_argument("scenario", help="scenario YAML with a `live:` section (e.g. "
@@ -64,7 +71,8 @@ def _progress(title: str, total: float, quiet: bool
         yield bar
 
 
-def live_to(path: Path, out: Path, duration: float | None = None, quiet: bool = False):
+def live_to(path: Path, out: Path, duration: float | None = None,
+            quiet: bool = False) -> tuple[Results, LiveMeasures]:
     """Load, run live, measure and write everything; returns (Results, LiveMeasures).
 
     A run stopped early by SIGINT/SIGTERM is still measured and written; then
@@ -83,7 +91,8 @@ def live_to(path: Path, out: Path, duration: float | None = None, quiet: bool = 
     return res, m
 
 
-def _live_into(path: Path, out: Path, duration: float | None, quiet: bool):
+def _live_into(path: Path, out: Path, duration: float | None,
+               quiet: bool) -> tuple[Results, LiveMeasures, Scenario, LiveOutcome]:
     from twin.live.measure import measure
     from twin.live.results import write_live_outputs
     from twin.live.run import run_live, started_at

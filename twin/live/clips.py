@@ -8,13 +8,18 @@ Camera k shows scene k mod scenes; its ground truth is that scene's truth.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from twin.scenario.live import LiveProfile
+
+if TYPE_CHECKING:
+    from synthetic_streams.encode import EncodedClip
+    from synthetic_streams.scene import SceneConfig
 
 __all__ = ["scene_configs", "prepare_clips"]
 
 
-def scene_configs(profile: LiveProfile, seed: int) -> list:
+def scene_configs(profile: LiveProfile, seed: int) -> list[SceneConfig]:
     """The SceneConfig of each distinct scene (seeded from the scenario's seed)."""
     from synthetic_streams.scene import SceneConfig
 
@@ -29,7 +34,7 @@ def scene_configs(profile: LiveProfile, seed: int) -> list:
     ]
 
 
-def prepare_clips(profile: LiveProfile, seed: int, cache_dir: Path | None = None) -> list:
+def prepare_clips(profile: LiveProfile, seed: int, cache_dir: Path | None = None) -> list[EncodedClip]:
     """Encode (or take from the cache) every scene; returns their EncodedClip, in scene order."""
     from synthetic_streams.encode import EncodeProfile, encode_clip
 

@@ -30,7 +30,7 @@ again is measured afterwards from the catalog (twin.live.measure), not from what
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Generator
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -118,7 +118,7 @@ class FaultLog:
 
     def active(self, part: str) -> dict[str, Any] | None:
         """The latest record of `part` that is not restored yet."""
-        for rec in reversed(self.records):
+        for rec in self.records[::-1]:  # (mypy reads reversed() of this list as Any)
             if rec["part"] == part and rec["restored_s"] is None:
                 return rec
         return None
@@ -176,7 +176,7 @@ class LiveDriver:
         self._event(kind, **kw)
 
     # -- supervision -----------------------------------------------------------------------
-    def _supervise(self):
+    def _supervise(self) -> Generator[simpy.Event, Any, None]:
         hb = self.cfg.heartbeat_interval_s
         while True:
             self.round()
@@ -309,7 +309,7 @@ class LiveDriver:
             self.event("actor_restored", part=part)
 
     # -- scripted faults -------------------------------------------------------------------
-    def _fault(self, f: LiveFault):
+    def _fault(self, f: LiveFault) -> Generator[simpy.Event, Any, None]:
         env, t0 = self.env, self.cfg.t0
         start = t0 + f.start_s
         if start > env.now:
@@ -353,7 +353,7 @@ class LiveDriver:
         return f"power:{f.target}"
 
     # -- sweeps and samples ----------------------------------------------------------------
-    def _sweeper(self):
+    def _sweeper(self) -> Generator[simpy.Event, Any, None]:
         env, every = self.env, self.cfg.sweep_interval_s
         due = env.now
         while True:
@@ -370,7 +370,7 @@ class LiveDriver:
                 due += every
             yield env.timeout(due - env.now)
 
-    def _sampler(self):
+    def _sampler(self) -> Generator[simpy.Event, Any, None]:
         env, cfg = self.env, self.cfg
         while True:
             s = self.parts.sample()

@@ -284,14 +284,14 @@ class RayParts:
     # -- faults ----------------------------------------------------------------------------
     def kill(self, part: str) -> int | None:
         if part == RELAY:
-            pid = self.relay.server.pid
-            if pid is None:
+            relay_pid: int | None = self.relay.server.pid
+            if relay_pid is None:
                 return None
             try:
-                os.kill(pid, signal.SIGKILL)
+                os.kill(relay_pid, signal.SIGKILL)
             except ProcessLookupError:
                 return None
-            return pid
+            return relay_pid
         pid, node = self.where.get(part, (0, ""))
         if not pid:
             return None

@@ -111,9 +111,9 @@ class _Segment:
                            options=dict(_MUX_OPTIONS[container]))
         self.stream = self.out.add_stream_from_template(template)
 
-    def write(self, packet: av.Packet) -> None:
-        packet.pts -= self.first_pts
-        packet.dts = packet.pts
+    def write(self, packet: av.Packet[av.VideoStream], pts: int) -> None:
+        """Mux `packet` (whose pts is `pts`, read by the caller) from this segment's start."""
+        packet.pts = packet.dts = pts - self.first_pts
         packet.stream = self.stream
         self.out.mux(packet)
         self.packets += 1
@@ -285,6 +285,8 @@ class StreamRecorder:
         with av.open(self.url, options=RTSP_LIVE_OPTIONS,
                      timeout=(_OPEN_TIMEOUT_S, _READ_TIMEOUT_S)) as inp:
             stream = inp.streams.video[0]
+            if stream.time_base is None:  # counted as a failed session, like a bad stream
+                raise ConnectionError(f"{self.camera}: the RTSP stream has no time base")
             tb = Fraction(stream.time_base)
             frame_ticks = int(round(1 / (tb * self.fps)))
             with self._lock:
@@ -317,7 +319,7 @@ class StreamRecorder:
                             seg = _Segment(self.root, self.camera, self.container, stream,
                                            anchor[0] + float((pts - anchor[1]) * tb), pts)
                     if seg is not None:
-                        seg.write(pkt)
+                        seg.write(pkt, pts)
                         last_pts = pts
             finally:
                 if seg is not None and anchor is not None and last_pts is not None:

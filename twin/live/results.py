@@ -9,11 +9,13 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib.patches import Rectangle  # noqa: E402
 
 from twin.figures import save_figure  # noqa: E402
 
 from twin.live.measure import LiveMeasures  # noqa: E402
 from twin.live.run import LiveOutcome  # noqa: E402
+from twin.live.store import SegmentRow  # noqa: E402
 from twin.pages.charts import headroom_charts  # noqa: E402
 from twin.pages.render import HTML_NAME, write_run_html  # noqa: E402
 from twin.report import write_report  # noqa: E402
@@ -91,7 +93,7 @@ def _tables(o: LiveOutcome, m: LiveMeasures, out: Path) -> dict[str, str]:
              "restored_s", "detect_s", "restore_s", "cameras_hit", "camera_s_lost",
              "gap_max_s", "recorded_again_s", "cameras_never_back"]
 
-    def rel(v):
+    def rel(v: float | None) -> float | None:
         return None if v is None else round(v - o.t0, 3)
 
     write_csv(out / "faults.csv", fcols, [[
@@ -107,7 +109,7 @@ def _plots(o: LiveOutcome, m: LiveMeasures, out: Path) -> dict[str, str]:
     files: dict[str, str] = {}
     colors = {r: plt.cm.tab10(i % 10) for i, r in enumerate(o.recorders)}
     fig, ax = plt.subplots(figsize=(11, max(4.0, 0.18 * len(o.cameras) + 1.5)))
-    by_cam: dict[str, list] = {}
+    by_cam: dict[str, list[SegmentRow]] = {}
     for r in m.rows:
         by_cam.setdefault(r.camera, []).append(r)
     for y, cam in enumerate(o.cameras):
@@ -127,7 +129,7 @@ def _plots(o: LiveOutcome, m: LiveMeasures, out: Path) -> dict[str, str]:
     ax.set(xlabel="seconds from the start of recording",
            title="Footage recorded per camera (colour: recorder; dashed: faults, red scripted, "
                  "orange unscripted)")
-    ax.legend(handles=[plt.Rectangle((0, 0), 1, 1, color=c) for c in colors.values()],
+    ax.legend(handles=[Rectangle((0, 0), 1, 1, color=c) for c in colors.values()],
               labels=list(colors), fontsize=7, loc="lower right")
     files["coverage"] = save_figure(fig, out / "coverage.png")
 

@@ -37,16 +37,23 @@ import shutil
 import signal
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Generator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
 from twin.errors import ScenarioError, TwinError
 from twin.scenario.live import ExternalMediaMTX, LiveSettings
 from twin.scenario import Scenario
+
+if TYPE_CHECKING:
+    import simpy
+
+    from synthetic_streams.mediamtx import MediaMTXServer
+    from synthetic_streams.mediamtx_config import Credentials
+    from twin.live.parts import RayParts
 
 __all__ = ["LiveError", "LiveInterrupted", "LiveOutcome", "run_live", "external_credentials",
            "live_recorder_names"]
@@ -104,7 +111,7 @@ class LiveOutcome:
     actors_started_s: float = 0.0
 
 
-def external_credentials(cfg: ExternalMediaMTX, cameras: list[str]):
+def external_credentials(cfg: ExternalMediaMTX, cameras: list[str]) -> Credentials:
     """The logins of an external MediaMTX, read from its mediamtx.yml."""
     from synthetic_streams.mediamtx_config import Credentials, Login
 
@@ -134,7 +141,7 @@ def external_credentials(cfg: ExternalMediaMTX, cameras: list[str]):
                        login("analyser"), login("admin"))
 
 
-def _start_server(settings: LiveSettings, cameras: list[str]):
+def _start_server(settings: LiveSettings, cameras: list[str]) -> MediaMTXServer:
     from synthetic_streams.mediamtx import MediaMTXServer
     from synthetic_streams.mediamtx_config import Endpoints
 
@@ -334,8 +341,10 @@ def _teardown(parts: Any, relay: Any, session: Any, server: Any) -> None:
 
 
 def _make_parts(o: LiveOutcome, settings: LiveSettings, server: Any, clips: list[Any],
-                epoch: float, set_names: list[str], event: Callable[..., None]):
+                epoch: float, set_names: list[str], event: Callable[..., None]) -> RayParts:
     """The actors' specs and the RayParts over them (nothing starts yet)."""
+    # mypy does not apply a class decorator's return type: it sees the plain classes, not the
+    # ActorClass ray.remote makes of them, hence the ignores on `.remote` below.
     from actors.analyser import AnalyserActor
     from actors.camera_set import CameraSetActor
     from actors.recorder import RecorderActor
@@ -358,7 +367,7 @@ def _make_parts(o: LiveOutcome, settings: LiveSettings, server: Any, clips: list
 
     def set_spec(part: str, cams: list[tuple[str, str, str]]) -> ActorSpec:
         return ActorSpec(
-            make=lambda: CameraSetActor.remote(part.split(":", 1)[1], cams,
+            make=lambda: CameraSetActor.remote(part.split(":", 1)[1], cams,  # type: ignore[attr-defined]
                                                {c: origins[c] for c, _, _ in cams if c in origins}),
             after_start=lambda h: h.start.remote())
 
@@ -368,17 +377,17 @@ def _make_parts(o: LiveOutcome, settings: LiveSettings, server: Any, clips: list
     analysed = o.cameras[: an.cameras] if an.cameras else list(o.cameras)
     if an.enabled:
         specs[ANALYSER] = ActorSpec(
-            make=lambda: AnalyserActor.remote(
+            make=lambda: AnalyserActor.remote(  # type: ignore[attr-defined]
                 {c: server.rtsp_url(c, "analyser") for c in analysed},
                 {c: o.camera_scene[c] for c in analysed}, o.clip_truth_paths, epoch,
                 settings.profile.gop_frames, an.width, an.min_interval_s),
             after_start=lambda h: h.start.remote(origins))
-    specs[SWEEPER] = ActorSpec(make=lambda: SweeperActor.remote(
+    specs[SWEEPER] = ActorSpec(make=lambda: SweeperActor.remote(  # type: ignore[attr-defined]
         str(o.store_path), str(o.segments_root), o.cameras, o.recorders, o.retention_s,
         settings.sweep_batch_segments, str(o.run_dir.parent / "evidence")))
 
     def recorder_spec(name: str) -> ActorSpec:
-        return ActorSpec(make=lambda: RecorderActor.remote(
+        return ActorSpec(make=lambda: RecorderActor.remote(  # type: ignore[attr-defined]
             name, str(o.segments_root / name), str(o.store_path), epoch, settings.segment_s,
             settings.profile.fps, settings.recorders.container,
             settings.recorders.reconnect_max_s))
@@ -478,7 +487,7 @@ def _run(o: LiveOutcome, settings: LiveSettings, sc: Scenario, parts: Any, serve
     steady_from = t0 + min(10.0, duration / 4)
     steady_to = min([t0 + f.start_s for f in faults] + [t_end])
 
-    def cpu_sampler():
+    def cpu_sampler() -> Generator[simpy.Event, Any, None]:
         for mark, at in (("steady_from", steady_from), ("steady_to", steady_to)):
             if at > env.now:
                 yield env.timeout(at - env.now)

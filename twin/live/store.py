@@ -34,9 +34,14 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from types import TracebackType
+from typing import TYPE_CHECKING
 
 from twin.core.types import Interval, SegmentRef
 from twin.errors import CatalogError, EvidenceError
+
+if TYPE_CHECKING:
+    from twin.core.catalog import RunCatalog
 
 __all__ = ["SegmentRow", "HoldRow", "LiveStore", "segment_relpath", "segment_path",
            "stored_segments"]
@@ -216,7 +221,7 @@ class LiveStore:
             args.append(case_id)
         return [HoldRow(*r) for r in self._db.execute(sql + " ORDER BY hold_id", args)]
 
-    def _tx(self):
+    def _tx(self) -> _Transaction:
         return _Transaction(self._db)
 
     # -- reading ----------------------------------------------------------------------------
@@ -235,8 +240,8 @@ class LiveStore:
         return int(self._db.execute("SELECT COUNT(*) FROM segments WHERE state = ?",
                                     (state,)).fetchone()[0])
 
-    def sync_into(self, catalog, camera_index: dict[str, int], recorder_index: dict[str, int],
-                  after_id: int) -> tuple[int, dict[int, str]]:
+    def sync_into(self, catalog: RunCatalog, camera_index: dict[str, int],
+                  recorder_index: dict[str, int], after_id: int) -> tuple[int, dict[int, str]]:
         """Add stored segments with id > after_id to a RunCatalog; returns (last id, run->key)."""
         last = after_id
         added: dict[int, str] = {}
@@ -266,5 +271,6 @@ class _Transaction:
     def __enter__(self) -> None:
         self._db.execute("BEGIN IMMEDIATE")
 
-    def __exit__(self, exc_type, exc, tb) -> None:
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
         self._db.execute("ROLLBACK" if exc_type else "COMMIT")

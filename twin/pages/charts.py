@@ -5,8 +5,9 @@ instead of one line per pool in a single frame (matplotlib, Agg backend)."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
+from typing import TYPE_CHECKING
 
 import matplotlib
 
@@ -17,6 +18,9 @@ import numpy as np  # noqa: E402
 from twin.figures import save_figure  # noqa: E402
 from twin.pages.summary import Limit, district_limits, fmt, pool_limits, recorder_limits  # noqa: E402
 from twin.results import Results  # noqa: E402
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
 
 __all__ = ["headroom_charts", "variant_colours", "pool_headroom_by_variant",
            "WARN_PCT", "TOP_RECORDERS"]
@@ -31,7 +35,7 @@ def _bar_colour(util: float) -> str:
     return "crimson" if util >= 100 else ("darkorange" if util >= WARN_PCT else "steelblue")
 
 
-def _hbars(ax, rows: Sequence[Limit], title: str, label_unit_scale: tuple[str, float]) -> None:
+def _hbars(ax: Axes, rows: Sequence[Limit], title: str, label_unit_scale: tuple[str, float]) -> None:
     """Sorted horizontal bars of % of the limit, tightest on top, each labelled used / limit."""
     unit, scale = label_unit_scale
     names = [r.name for r in rows]
@@ -90,7 +94,7 @@ def headroom_charts(res: Results, out: Path) -> dict[str, str]:
     return files
 
 
-def variant_colours(labels: Sequence[str]) -> dict[str, tuple]:
+def variant_colours(labels: Sequence[str]) -> dict[str, tuple[float, float, float, float]]:
     """One colour per variant, the same in every plot of a comparison (in column order)."""
     cmap = plt.get_cmap("tab10" if len(labels) <= 10 else "tab20")
     return {lab: cmap(i % cmap.N) for i, lab in enumerate(labels)}

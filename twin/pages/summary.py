@@ -14,6 +14,7 @@ tests can hold the page to it.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from twin.compare.verdict import failed_targets, judged_targets, live_only
 from twin.metrics import METRICS
@@ -118,7 +119,7 @@ class Limit:
                 f"{self.headroom_pct:.1f} % headroom")
 
 
-def _num(row: dict, key: str) -> float | None:
+def _num(row: dict[str, Any], key: str) -> float | None:
     v = row.get(key)
     return float(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else None
 
@@ -225,7 +226,7 @@ _LIVE_DRILL = (("camera time unrecorded, start to end", "live_unrecorded_s"),
                ("camera-seconds recorded twice", "live_double_recorded_s"))
 
 
-def _live_fault_words(e: dict) -> str:
+def _live_fault_words(e: dict[str, Any]) -> str:
     if e.get("kind") == "fault":  # one event per fault seen, scripted or not
         what = " ".join(str(x) for x in (e.get("fault_kind"), e.get("part")) if x)
         return what + ("" if e.get("scripted", True) else " (unscripted)")

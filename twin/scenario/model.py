@@ -45,6 +45,7 @@ __all__ = [
 ]
 
 SiteKind = Literal["lamp_post", "smart_lamp_post", "government_building"]
+_SITE_KIND_WEIGHTS: dict[SiteKind, float] = {"lamp_post": 0.5, "smart_lamp_post": 0.3, "government_building": 0.2}
 
 
 class _Model(BaseModel):
@@ -95,7 +96,7 @@ class City(_Model):
         default_factory=list, description="Sets coming on line over time, in month order."
     )
     site_kinds: dict[SiteKind, Annotated[float, Field(ge=0, le=MAX_WEIGHT)]] = Field(
-        default_factory=lambda: {"lamp_post": 0.5, "smart_lamp_post": 0.3, "government_building": 0.2},
+        default_factory=lambda: _SITE_KIND_WEIGHTS.copy(),
         description="Relative weights of the kinds of site a set is mounted on (0 to 10^6).",
     )
     cameras_per_set: dict[Annotated[int, Field(ge=2, le=4)],

@@ -36,8 +36,9 @@ def chosen_cameras(policy: Any, city: CityModel) -> np.ndarray:
 
 def with_copies(city: CityModel, copy_of: np.ndarray) -> CityModel:
     """The city with one more stream per chosen camera (same set, district, pool, bitrate)."""
-    return dataclasses.replace(city, **{
-        f: np.concatenate([getattr(city, f), getattr(city, f)[copy_of]]) for f in _CAM_FIELDS})
+    columns: dict[str, Any] = {
+        f: np.concatenate([getattr(city, f), getattr(city, f)[copy_of]]) for f in _CAM_FIELDS}
+    return dataclasses.replace(city, **columns)
 
 
 def _intersect(a: list[tuple[float, float]], b: list[tuple[float, float]]) -> list[tuple[float, float]]:
@@ -61,8 +62,8 @@ def overlap_gaps(log: list[tuple[np.ndarray, np.ndarray, np.ndarray]], copy_of: 
     `log` holds (streams, gap starts, gap ends) of the chosen cameras' streams.
     """
     gaps: dict[int, list[tuple[float, float]]] = defaultdict(list)
-    for s, a, b in log:
-        for si, ai, bi in zip(s.tolist(), a.tolist(), b.tolist()):
+    for streams, starts, ends in log:
+        for si, ai, bi in zip(streams.tolist(), starts.tolist(), ends.tolist()):
             if bi > ai:
                 gaps[si].append((ai, bi))
     lost = np.zeros(copy_of.size)

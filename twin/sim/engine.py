@@ -186,7 +186,7 @@ class SimOutcome:
     rec_load_mbps_end: np.ndarray = field(default_factory=lambda: np.zeros(0))
     extra_metrics: dict[str, float] = field(default_factory=dict)
     extensions: list[Extension] = field(default_factory=list)
-    events: list[dict] = field(default_factory=list)
+    events: list[dict[str, Any]] = field(default_factory=list)
     # Faults and failover (per camera): seconds never recorded, longest gap, placed at all.
     lost_s: np.ndarray = field(default_factory=lambda: np.zeros(0))
     gap_max_s: np.ndarray = field(default_factory=lambda: np.zeros(0))
@@ -201,6 +201,11 @@ class SimOutcome:
     def faults(self) -> Any:
         """The extension named "faults" (twin.sim.faults.FaultDriver), if the run had one."""
         return next((x for x in self.extensions if x.name == "faults"), None)
+
+
+# A time-series row: (sequence, kind, the row's values, stored bytes per recorder, ingest per
+# recorder).
+SeriesRow = tuple[int, str, tuple[float, ...], np.ndarray, np.ndarray]
 
 
 @dataclass
@@ -256,7 +261,7 @@ class CityEngine:
         self.progress = progress
         self.env = simpy.Environment()
         self.extensions = list(extensions or [])
-        self.events: list[dict] = []  # notable events, in time order, for results.json
+        self.events: list[dict[str, Any]] = []  # notable events, in time order, for results.json
         self.seg_s = float(sc.recording.segment_s)
         self.tick_s = float(sc.simulation.tick_s)
         self.k = int(sc.simulation.tick_s // sc.recording.segment_s)  # segments per tick
@@ -295,10 +300,10 @@ class CityEngine:
         self.total_peak = 0.0
         self.max_age_s = 0.0
         # Time-series rows: (seq, kind, row, stored bytes per recorder, ingest per recorder).
-        self._rows: list[tuple[int, str, tuple, np.ndarray, np.ndarray]] = []
+        self._rows: list[SeriesRow] = []
         self._row_seq = itertools.count()
         # Peak moments between sample times, kept until a higher peak replaces them.
-        self._peak_rows: dict[float, tuple[int, str, tuple, np.ndarray, np.ndarray]] = {}
+        self._peak_rows: dict[float, SeriesRow] = {}
         self._peak_total_t = -1.0
         self._peak_rec_t = np.full(r, -1.0)
         # Faults and failover. A camera is `admitted` once a recorder took it; only admitted
@@ -442,12 +447,13 @@ class CityEngine:
 
     def recording_elsewhere(self, cams: np.ndarray, r: int) -> np.ndarray:
         """Of `cams`, those recording now on a recorder other than `r`."""
-        return cams[(self.cam_state[cams] == RECORDING) & (self.run_rec[cams] >= 0)
-                    & (self.run_rec[cams] != r)]
+        elsewhere: np.ndarray = cams[(self.cam_state[cams] == RECORDING) & (self.run_rec[cams] >= 0)
+                                     & (self.run_rec[cams] != r)]
+        return elsewhere
 
     def next_boundary(self, cams: np.ndarray, t: float) -> np.ndarray:
         """Each recording camera's next segment boundary at or after `t`."""
-        a = self.run_start[cams]
+        a: np.ndarray = self.run_start[cams]
         return a + np.ceil((t - a) / self.seg_s - 1e-9) * self.seg_s
 
     # ------------------------------------------------------------ camera states
@@ -468,8 +474,9 @@ class CityEngine:
     def _drops_due(self, cams: np.ndarray, t: float) -> np.ndarray:
         """Segments dropping cameras have dropped since their `since`, not yet booked."""
         lost = self.lost_s[cams]
-        return (drop_slots(lost + (t - self.cam_since[cams]), self.seg_s)
+        due: np.ndarray = (drop_slots(lost + (t - self.cam_since[cams]), self.seg_s)
                 - drop_slots(lost, self.seg_s))
+        return due
 
     def _book_drops(self, cams: np.ndarray, t: float) -> None:
         """Book a dropping camera's segments from its `since` to `t` under its current reason
@@ -489,7 +496,7 @@ class CityEngine:
     def _settle(self, cams: np.ndarray, t: float, charged_to: float) -> np.ndarray:
         """Book the open runs' whole segments at `t` and credit back what the writer charged
         for them beyond that (its ticks up to `charged_to`); returns the whole segments."""
-        whole = np.floor((t - self.run_start[cams]) / self.seg_s + 1e-9)
+        whole: np.ndarray = np.floor((t - self.run_start[cams]) / self.seg_s + 1e-9)
         ticks = np.maximum(np.rint((charged_to - self.charge_from[cams]) / self.tick_s), 0)
         delta = (whole - ticks * self.k).astype(np.int64)
         self.written += int(delta.sum())
@@ -502,7 +509,7 @@ class CityEngine:
 
         Returns the end of each run's footage (its last whole-segment boundary).
         """
-        a = self.run_start[cams]
+        a: np.ndarray = self.run_start[cams]
         whole = self._settle(cams, t, self.charged_through)
         self.catalog.close_runs(cams, t)
         self.run_rec[cams] = -1
@@ -641,13 +648,14 @@ class CityEngine:
             room_in = self.loads.ingest_limit - self.loads.load_mbps
             room_st = self.loads.stream_limit - self.loads.streams
             ok = accept_within_limits(rec, mbps, room_in, room_st)
-            for c, r, m in zip(cams[ok], rec[ok], mbps[ok]):
+            for r, m in zip(rec[ok], mbps[ok]):
                 self.loads.add(int(r), float(m))
             self._start_dropping(cams[~ok], "ingest_limit", t, "refused")
         else:
             # Standby recorders take no cameras until a failure.
             memo = self.placement if self._activations == 0 else None
-            if memo is not None and memo.rec is not None and memo.rec.size == cams.size:
+            if (memo is not None and memo.rec is not None and memo.load_mbps is not None
+                    and memo.streams is not None and memo.rec.size == cams.size):
                 rec = memo.rec.copy()
                 self.loads.load_mbps[:] = memo.load_mbps
                 self.loads.streams[:] = memo.streams
@@ -694,7 +702,7 @@ class CityEngine:
             self._start_dropping(mine[rec < 0], "unplaced", t, "refused")
             self._admit(mine[rec >= 0], t)
 
-    def _rollout(self):
+    def _rollout(self) -> Generator[simpy.Event, Any, None]:
         online = self.city.cam_online_s
         for t in np.unique(online):
             if t >= self.end_s:
@@ -703,7 +711,7 @@ class CityEngine:
                 yield self.env.timeout(t - self.env.now)
             self._activate(np.flatnonzero(online == t), float(self.env.now))
 
-    def _writer(self):
+    def _writer(self) -> Generator[simpy.Event, Any, None]:
         disk = self.city.rec_disk_bytes
         every = max(1, int(86_400 // self.tick_s))
         tick = 0
@@ -765,7 +773,7 @@ class CityEngine:
                     self.progress(float(times[j]), self.end_s)
         return float(times[n - 1]) + self.tick_s, tick + n
 
-    def _sweeper(self):
+    def _sweeper(self) -> Generator[simpy.Event, Any, None]:
         rec = self.sc.recording
         while True:
             yield self.env.timeout(rec.sweep_interval_s)
@@ -803,7 +811,7 @@ class CityEngine:
         return stored, by_pool, total
 
     def _row(self, t: float, kind: str, live: np.ndarray, stored: np.ndarray,
-             by_pool: list[float]) -> tuple[int, str, tuple, np.ndarray, np.ndarray]:
+             by_pool: list[float]) -> SeriesRow:
         cat = self.catalog
         n0 = self.n_cams
         dropping = np.flatnonzero(self.cam_state[:n0] == DROPPING)
@@ -844,7 +852,7 @@ class CityEngine:
         for old in [k for k in self._peak_rows if k not in keep]:
             del self._peak_rows[old]
 
-    def _sampler(self):
+    def _sampler(self) -> Generator[simpy.Event, Any, None]:
         sweep_s = self.sc.recording.sweep_interval_s
         while True:
             t = float(self.env.now)

@@ -4,7 +4,7 @@ recorder load before and after (matplotlib, Agg backend)."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, Literal
 
 import matplotlib
 
@@ -15,6 +15,8 @@ from twin.figures import save_figure  # noqa: E402
 import numpy as np  # noqa: E402
 
 if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+
     from twin.sim.engine import SimOutcome
     from twin.sim.faults import FaultDriver
 
@@ -22,7 +24,8 @@ __all__ = ["plot_faults"]
 
 
 
-def _zoom_window(s: np.ndarray, incidents: list, span: float) -> tuple[float, float, float] | None:
+def _zoom_window(s: np.ndarray, incidents: list[dict[str, Any]],
+                 span: float) -> tuple[float, float, float] | None:
     """(start, end, fault start) of a window around the first fault, wide enough to show the
     cameras going unrecorded and coming back; None without faults."""
     if not incidents:
@@ -40,8 +43,10 @@ def _zoom_window(s: np.ndarray, incidents: list, span: float) -> tuple[float, fl
     return max(0.0, tf - 0.5 * w), min(span, tf + 2.0 * w), tf
 
 
-def _unrecorded_panel(ax, s: np.ndarray, incidents: list, t0: float, t1: float, scale: float,
-                      xlabel: str, origin: float = 0.0, legend: str = "upper right") -> None:
+def _unrecorded_panel(ax: Axes, s: np.ndarray, incidents: list[dict[str, Any]], t0: float,
+                      t1: float, scale: float,
+                      xlabel: str, origin: float = 0.0,
+                      legend: Literal["upper right", "upper left"] = "upper right") -> None:
     """The unrecorded count as a step line from t0 to t1, each fault shaded and labelled."""
     inside = (s[:, 0] >= t0) & (s[:, 0] <= t1)
     idx = np.flatnonzero(inside)
@@ -102,7 +107,7 @@ def plot_faults(d: FaultDriver, o: SimOutcome, out: Path) -> dict[str, str]:
     if gap.size:
         hi = max(gap.max(), 1.0)
         bins = np.unique(np.geomspace(max(gap.min(), 1.0), hi * 1.0001, 40))
-        ax.hist(gap, bins=bins if bins.size > 1 else 10, color="tab:blue")
+        ax.hist(gap, bins=list(bins) if bins.size > 1 else 10, color="tab:blue")
         ax.set_xscale("log")
         ax.axvline(gap.max(), color="crimson", ls="--", lw=0.8, label=f"max {gap.max():,.0f} s")
         ax.legend()

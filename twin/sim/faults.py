@@ -51,7 +51,7 @@ from __future__ import annotations
 import heapq
 import itertools
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Generator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -65,11 +65,15 @@ from twin.core.failover import (
     HEALTH_NAMES,
     RETURNING,
     FailoverController,
+    HealthEvent,
     HeartbeatMonitor,
     Reassign,
     detection_time,
 )
+
 if TYPE_CHECKING:
+    import simpy
+
     from twin.scenario import Scenario
     from twin.sim.engine import CityEngine, SimOutcome
 
@@ -99,7 +103,7 @@ class FaultDriver:
             policy = "spread"
         self.ctrl = FailoverController(engine.loads, policy, city.cam_pool, city.cam_mbps,
                                        engine.standby, fo.reassign_s, partner=engine.partner)
-        self._heap: list[tuple[float, int, str, tuple]] = []
+        self._heap: list[tuple[float, int, str, tuple[Any, ...]]] = []
         self._seq = itertools.count()
         self._checks: set[float] = set()
         self._blocked: dict[int, np.ndarray] = {}  # effect key -> cameras it blocks now
@@ -187,10 +191,12 @@ class FaultDriver:
             else:
                 units = self._targets(f)
             if f.random:
+                assert f.mtbf_h is not None and f.mttr_h is not None  # both or neither (schema)
                 rng = np.random.default_rng(child)
                 wins = draw_windows(rng, len(units), f.mtbf_h * 3600, f.mttr_h * 3600,
                                     f.repair == "fixed", end)
             else:
+                assert f.at_s is not None  # every fault is timed (the schema's _all_timed)
                 t1 = f.at_s + f.duration_s if f.duration_s is not None else math.inf
                 wins = [[(f.at_s, t1)] for _ in units]
             occ = sorted((w, i) for i, ws in enumerate(wins) for w in ws)
@@ -220,7 +226,7 @@ class FaultDriver:
             else:
                 sets = np.flatnonzero(city.set_district == tgt)
             for k, site in enumerate(SITE_KINDS):
-                ups = float(self.fo.ups_s.get(site, 0.0))  # type: ignore[call-overload]
+                ups = float(self.fo.ups_s.get(site, 0.0))
                 if t1 - t0 <= ups:
                     continue  # the battery rides through
                 s_k = sets[city.set_site_kind[sets] == k]
@@ -258,7 +264,7 @@ class FaultDriver:
         self.inc_last = np.full(n_inc, -math.inf)
         engine.env.process(self._run())
 
-    def _run(self):
+    def _run(self) -> Generator[simpy.Event, Any, None]:
         env = self.engine.env
         handlers: dict[str, Callable[..., None]] = {
             "rec_down": self._rec_down, "rec_up": self._rec_up, "fill": self._fill,
@@ -360,7 +366,7 @@ class FaultDriver:
             iv = self.fo.heartbeat.interval_s
             self._push(math.ceil(t / iv - 1e-9) * iv, "hb_beat", r)
 
-    def _health(self, changes: list) -> None:
+    def _health(self, changes: list[HealthEvent]) -> None:
         for h in changes:
             self._event(h.at_s, "recorder_health", **{**h.as_dict(), "recorder": self.engine.city.rec_names[h.recorder]})
             if h.to_state == DOWN:
