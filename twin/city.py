@@ -17,6 +17,7 @@ from typing import TypeVar
 
 import numpy as np
 
+from twin.core.curves import CurveSet, DailyCurve
 from twin.scenario import Scenario, SiteKind
 
 __all__ = ["CityModel", "SITE_KINDS", "generate_city", "month_offset_s", "camera_names", "set_names"]
@@ -59,6 +60,20 @@ class CityModel:
     rec_disk_bytes: np.ndarray  # float64 [recorder]
     rec_max_streams: np.ndarray  # int64 [recorder]
     rec_names: tuple[str, ...]
+    # Daily curves (twin.core.curves): each camera's curve of what reaches disk (0: flat) and
+    # of its stream; None when every profile is flat (the engine then runs as it always did).
+    # cam_mbps is then the stream's peak-hour bitrate (what limits and links must carry) and
+    # cam_effective_mbps what reaches disk at factor 1 (scene factor included).
+    curves: CurveSet | None = None
+    cam_curve: np.ndarray | None = None  # int16 [camera]
+
+    @property
+    def cam_mean_effective_mbps(self) -> np.ndarray:
+        """Mean bitrate to disk over a day (cam_effective_mbps on flat curves)."""
+        if self.curves is None or self.cam_curve is None:
+            return self.cam_effective_mbps
+        out: np.ndarray = self.cam_effective_mbps * self.curves.mean[self.cam_curve]
+        return out
 
     @property
     def n_sets(self) -> int:
@@ -151,6 +166,20 @@ def generate_city(sc: Scenario) -> CityModel:
     cam_mbps = base * (1.0 + spread * u)
     share = np.array([p.motion_share if p.recording == "motion" else 1.0 for p in profiles])
     cam_eff = cam_mbps * share[cam_profile]
+    curves, cam_curve = None, None
+    if any(p.light_curve or p.motion_curve or p.scene_factor for p in profiles):
+        # Scene complexity per site kind scales the stream; the light curve scales it by
+        # hour (stream and disk); the motion curve scales the recorded share (disk only).
+        scene = np.array([[(p.scene_factor or {}).get(k, 1.0) for k in SITE_KINDS]  # type: ignore[call-overload]
+                          for p in profiles])
+        s_factor = scene[cam_profile, s_site[cam_set]]
+        light = [DailyCurve.from_steps(p.light_curve) for p in profiles]
+        disk = [lc.times(DailyCurve.from_steps(p.motion_curve if p.recording == "motion" else None))
+                for p, lc in zip(profiles, light)]
+        curves = CurveSet(disk)
+        cam_curve = (cam_profile + 1).astype(np.int16)
+        cam_eff = cam_eff * s_factor
+        cam_mbps = cam_mbps * s_factor * np.array([lc.peak for lc in light])[cam_profile]
 
     # Recorder pools: a district's own pool, else the central one.
     pools = sc.recorders.pools
@@ -185,7 +214,9 @@ def generate_city(sc: Scenario) -> CityModel:
         pool_names=tuple(p.name for p in pools),
         rec_pool=rec_pool,
         rec_ingest_mbps=np.array([pools[i].ingest_mbps for i in rec_pool], dtype=np.float64),
-        rec_disk_bytes=np.array([pools[i].disk_tb * 1e12 for i in rec_pool], dtype=np.float64),
+        rec_disk_bytes=np.array([pools[i].usable_tb * 1e12 for i in rec_pool], dtype=np.float64),
         rec_max_streams=np.array([pools[i].max_streams for i in rec_pool], dtype=np.int64),
         rec_names=rec_names,
+        curves=curves,
+        cam_curve=cam_curve,
     )

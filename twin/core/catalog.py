@@ -15,6 +15,11 @@ segment boundaries so each run is either wholly held or wholly free, and a held 
 due for deletion. A hold covers footage already recorded; an open run's segment still being
 written is not covered (footage still to come needs a later hold).
 
+Daily curves (twin.core.curves): a row may follow a curve (`curve` > 0); its
+`bytes_per_seg` is then the segment's size at factor 1 and a span of its segments weighs
+`bytes_per_seg / seg_s * (F(t1) - F(t0))`, exact for any span. Without a `CurveSet` every
+byte sum is the plain `segments * bytes_per_seg` it always was.
+
 The catalog is sans-IO: it never reads the clock or touches files. Adapters persist it
 (SQLite in the live twin) and carry out the deletions a SweepPlan lists.
 """
@@ -26,6 +31,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from twin.core.curves import CurveSet
+from twin.core.overwrite import OverwritePlan, plan_overwrite
 from twin.core.retention import SweepPlan, plan_sweep
 from twin.core.types import Interval, SegmentRef
 from twin.errors import CatalogError
@@ -43,6 +50,7 @@ _COLUMNS: dict[str, type] = {
     "bytes_per_seg": np.float64,
     "held": np.int32,  # number of holds covering the run
     "open": np.bool_,
+    "curve": np.int16,  # daily curve of the row's bytes (0: flat; twin.core.curves)
 }
 
 
@@ -88,6 +96,7 @@ class RunCatalog:
         self.deleted_bytes = 0.0
         self.lost_segments = 0  # segments lost with a failed disk (drop_recorder)
         self.lost_bytes = 0.0
+        self.curves: CurveSet | None = None  # set before any run with a curve is opened
 
     # ----------------------------------------------------------------- columns
     def col(self, name: str) -> np.ndarray:
@@ -143,6 +152,29 @@ class RunCatalog:
             w[o] = np.floor((now_s - c["start_s"][r]) / c["seg_s"][r] + 1e-9).astype(np.int64)
         return w
 
+    def span_bytes(self, rows: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
+        """Bytes of segments [lo, hi) of each row (curve rows: the exact integral)."""
+        c = self._col
+        bps = c["bytes_per_seg"][rows]
+        out = (hi - lo) * bps
+        if self.curves is None:
+            return out
+        cv = c["curve"][rows].astype(np.int64)
+        on = cv > 0
+        if on.any():
+            r = rows[on]
+            st, sg = c["start_s"][r], c["seg_s"][r]
+            out[on] = bps[on] / sg * self.curves.integral(cv[on], st + lo[on] * sg, st + hi[on] * sg)
+        return out
+
+    def _live_bytes(self, written: np.ndarray) -> np.ndarray:
+        """Bytes on disk per row, given `written(now)` for every row."""
+        s = self._size
+        c = self._col
+        if self.curves is None:
+            return (written - c["first"][:s]) * c["bytes_per_seg"][:s]
+        return self.span_bytes(np.arange(s), c["first"][:s].astype(np.int64), written)
+
     # ----------------------------------------------------------------- writing
     def open_runs(
         self,
@@ -151,8 +183,10 @@ class RunCatalog:
         start_s: float,
         seg_s: float,
         bytes_per_seg: np.ndarray,
+        curve: np.ndarray | None = None,
     ) -> None:
-        """Cameras start recording at `start_s` onto `recorders` (one open run each)."""
+        """Cameras start recording at `start_s` onto `recorders` (one open run each); `curve`
+        gives each run's daily curve (default flat)."""
         cameras = np.asarray(cameras, dtype=np.int64)
         if cameras.size == 0:
             return
@@ -169,6 +203,7 @@ class RunCatalog:
             seg_s=np.full(cameras.size, seg_s),
             bytes_per_seg=np.asarray(bytes_per_seg, dtype=np.float64),
             open=np.ones(cameras.size, dtype=bool),
+            curve=np.zeros(cameras.size, dtype=np.int16) if curve is None else np.asarray(curve),
         )
         self.open_row[cameras] = rows
 
@@ -215,7 +250,7 @@ class RunCatalog:
     # ----------------------------------------------------------------- queries
     def stored_bytes_by_recorder(self, now_s: float) -> np.ndarray:
         s = self._size
-        live = (self.written(now_s) - self._col["first"][:s]) * self._col["bytes_per_seg"][:s]
+        live = self._live_bytes(self.written(now_s))
         return np.bincount(
             self._col["recorder"][:s], weights=live, minlength=len(self.recorder_names)
         )
@@ -258,11 +293,15 @@ class RunCatalog:
             rid = int(c["run_id"][r])
             cam, rec = int(c["camera"][r]), int(c["recorder"][r])
             key, sha = self.keys.get(rid, ("", ""))
+            cv = int(c["curve"][r])
             for i in range(lo, hi):
                 a = start + i * seg
+                size = c["bytes_per_seg"][r]
+                if cv and self.curves is not None:
+                    size = size / seg * float(self.curves.integral(cv, a, a + seg))
                 out.append(SegmentRef(
                     camera=self.camera_names[cam], start_s=a, end_s=a + seg,
-                    bytes=int(c["bytes_per_seg"][r]),
+                    bytes=int(size),
                     key=key or f"{self.camera_names[cam]}/{a:.0f}",
                     recorder=self.recorder_names[rec], sha256=sha,
                 ))
@@ -310,7 +349,7 @@ class RunCatalog:
             seg_s=c["seg_s"][r : r + 1], n=np.array([written - i]),
             first=np.array([max(int(c["first"][r]) - i, 0)]),
             bytes_per_seg=c["bytes_per_seg"][r : r + 1], held=c["held"][r : r + 1],
-            open=c["open"][r : r + 1],
+            open=c["open"][r : r + 1], curve=c["curve"][r : r + 1],
         )[0]
         if c["open"][r]:
             c["open"][r] = False
@@ -350,10 +389,26 @@ class RunCatalog:
         s = self._size
         c = self._col
         w = self.written(now_s) if written is None else written
-        return plan_sweep(
+        plan = plan_sweep(
             c["start_s"][:s], c["seg_s"][:s], w, c["first"][:s],
             c["held"][:s], c["bytes_per_seg"][:s], now_s, retention_s, max_segments,
         )
+        if self.curves is not None and plan.rows.size:
+            nbytes = float(self.span_bytes(plan.rows, plan.old_first, plan.new_first).sum())
+            plan = SweepPlan(plan.now_s, plan.cutoff_s, plan.rows, plan.old_first,
+                             plan.new_first, plan.segments, nbytes, plan.overdue_after)
+        return plan
+
+    def plan_overwrite(self, now_s: float, need_bytes: np.ndarray,
+                       written: np.ndarray | None = None) -> OverwritePlan:
+        """Oldest unheld footage to delete early so each recorder frees `need_bytes[r]`
+        (twin.core.overwrite); carry it out with `apply(result.plan)`."""
+        s = self._size
+        c = self._col
+        w = self.written(now_s) if written is None else written
+        return plan_overwrite(c["start_s"][:s], c["seg_s"][:s], w, c["first"][:s].astype(np.int64),
+                              c["held"][:s], c["recorder"][:s], np.asarray(need_bytes, dtype=float),
+                              now_s, self.span_bytes)
 
     def deleted_refs(self, plan: SweepPlan) -> list[SegmentRef]:
         """The segments a plan deletes (for adapters that remove files); call before apply()."""
@@ -375,11 +430,12 @@ class RunCatalog:
         c = self._col
         if plan.rows.size and (c["first"][plan.rows] != plan.old_first).any():
             raise CatalogError("sweep plan is stale: the catalog changed since it was made; plan again")
-        freed = np.bincount(
-            c["recorder"][plan.rows],
-            weights=plan.deleted_per_row * c["bytes_per_seg"][plan.rows],
-            minlength=len(self.recorder_names),
-        )
+        if self.curves is None:
+            weights = plan.deleted_per_row * c["bytes_per_seg"][plan.rows]
+        else:
+            weights = self.span_bytes(plan.rows, plan.old_first, plan.new_first)
+        freed = np.bincount(c["recorder"][plan.rows], weights=weights,
+                            minlength=len(self.recorder_names))
         c["first"][plan.rows] = plan.new_first
         self.deleted_segments += plan.segments
         self.deleted_bytes += plan.bytes
@@ -433,9 +489,13 @@ class RunCatalog:
                 f"recorder {self.recorder_names[recorder]!r} still has an open run (camera "
                 f"{self.camera_names[cam]!r}); close its cameras' runs before dropping its disk"
             )
-        live = (self.written(now_s)[on] - c["first"][:s][on])
+        w = self.written(now_s)
+        live = (w[on] - c["first"][:s][on])
         segs = int(live.sum())
-        nbytes = float((live * c["bytes_per_seg"][:s][on]).sum())
+        if self.curves is None:
+            nbytes = float((live * c["bytes_per_seg"][:s][on]).sum())
+        else:
+            nbytes = float(self._live_bytes(w)[on].sum())
         for rid in c["run_id"][:s][on]:
             self.keys.pop(int(rid), None)
         self._keep_rows(np.flatnonzero(~on))

@@ -8,6 +8,7 @@ Every section is a frozen pydantic model; engines and tools never see raw dicts.
 - :mod:`.evidence`: the `evidence:` section (preservation and access requests);
 - :mod:`.live`: the `live:` section (how the live twin runs a scenario on the wall clock);
 - :mod:`.costs`: the `costs:` section (unit prices, assumptions);
+- :mod:`.capacity`: daily curves, a pool's full-disk policy and drives (issue 15);
 - :mod:`.numbers`: numbers are numbers (no `yes` where a count goes);
 - :mod:`.loader`: bounded, strict YAML reading.
 

@@ -17,6 +17,7 @@ from pydantic import (BaseModel, ConfigDict, Field, ValidationError, field_valid
 
 from twin.errors import ScenarioError
 from twin.metrics import METRICS
+from twin.scenario.capacity import Drives, DropNew, FullDisk, HourSteps, omit_unset
 from twin.scenario.costs import Costs
 from twin.scenario.evidence import EvidenceSettings
 from twin.scenario.faults import FAULT_TAGS, Failover, Faults, check_fault_targets
@@ -168,6 +169,34 @@ class CameraProfile(_Model):
     motion_share: float = Field(
         default=1.0, gt=0, le=1, description="Share of time with motion (recording on motion)."
     )
+    # Daily curves and scene (twin/scenario/capacity.py); left out of the canonical JSON unset.
+    light_curve: HourSteps | None = Field(
+        default=None,
+        description="Bitrate factor by hour of day, {hour: factor} (each holds to the next "
+        "hour given), for light and activity: ingest, backhaul and disk follow it (0 to 100).")
+    motion_curve: HourSteps | None = Field(
+        default=None,
+        description="With recording: motion, a factor on motion_share by hour of day (event "
+        "recording's own curve); motion_share x factor must stay <= 1 (0 to 100).")
+    scene_factor: dict[SiteKind, Annotated[float, Field(gt=0, le=100)]] | None = Field(
+        default=None,
+        description="Bitrate factor per site kind for scene complexity (missing kinds 1.0; "
+        "above 0, at most 100).")
+
+    @model_serializer(mode="wrap")
+    def _omit_unset_curves(self, handler: Any) -> Any:
+        return omit_unset(handler(self), self, ("light_curve", "motion_curve", "scene_factor"))
+
+    @model_validator(mode="after")
+    def _motion_curve_fits(self) -> CameraProfile:
+        if self.motion_curve:
+            peak = self.motion_share * max(self.motion_curve.values())
+            if peak > 1 + 1e-12:
+                raise ValueError(
+                    f"motion_share ({self.motion_share}) x the motion_curve's largest factor "
+                    f"({max(self.motion_curve.values())}) is {peak:g}: more than all of the "
+                    "time; lower the curve or the share")
+        return self
 
     @property
     def effective_mbps(self) -> float:
@@ -206,14 +235,43 @@ class RecorderPool(_Model):
         gt=0, le=1_000_000,
         description="Ingest limit of each recorder, Mbps (at most 1,000,000 = 1 Tb/s, past any "
         "server's network cards).")
-    disk_tb: float = Field(
-        gt=0, le=100_000,
+    disk_tb: float | None = Field(
+        default=None, gt=0, le=100_000,
         description="Usable disk of each recorder, TB (10^12 bytes) (at most 100,000 TB = 100 PB, "
-        "past any storage server).")
+        "past any storage server); or give `drives:` instead.")
     max_streams: int = Field(
         ge=1, le=100_000,
         description="Most camera streams each recorder takes (at most 100,000; real ones take "
         "a few hundred).")
+    full_disk: FullDisk = Field(
+        default_factory=DropNew,
+        description="What a full disk does, by type: drop_new (refuse new footage) or "
+        "overwrite_oldest (delete the oldest unheld footage to make room).")
+    drives: Drives | None = Field(
+        default=None, description="The recorder's drives and RAID level (usable TB), instead "
+        "of disk_tb.")
+
+    @model_serializer(mode="wrap")
+    def _omit_unset_capacity(self, handler: Any) -> Any:
+        return omit_unset(handler(self), self, ("full_disk", "drives", "disk_tb"))
+
+    @model_validator(mode="after")
+    def _one_disk(self) -> RecorderPool:
+        if (self.disk_tb is None) == (self.drives is None):
+            raise ValueError(f"recorder pool {self.name!r}: give either disk_tb (usable TB) or "
+                             "drives: (size_tb, count, raid, hot_spares), exactly one")
+        return self
+
+    @property
+    def usable_tb(self) -> float:
+        """Usable TB per recorder: disk_tb, or what the drives' RAID level leaves."""
+        if self.drives is None:
+            assert self.disk_tb is not None
+            return self.disk_tb
+        from twin.core.raid import RaidLayout
+
+        d = self.drives
+        return RaidLayout(d.size_tb, d.count, d.raid, d.hot_spares).usable_tb
 
 
 class BalancedAssignment(_Model):

@@ -80,6 +80,7 @@ from twin.core.catalog import RunCatalog
 from twin.core.states import StateTable
 from twin.core.sweep import RetentionSweep
 from twin.scenario import Scenario, StaticAssignment
+from twin.sim.capacity import Capacity
 
 __all__ = ["DROP_REASONS", "BLOCK_CAUSES", "CAMERA_TRANSITIONS", "SimOutcome", "CityEngine",
            "Extension", "SERIES_COUNTS", "drop_slots", "PlacementMemo", "DiskLoss",
@@ -196,6 +197,8 @@ class SimOutcome:
     # Per time-series row: why it was taken (periodic, before_sweep, after_sweep, peak,
     # before_disk_loss, after_disk_loss, end).
     series_kind: list[str] = field(default_factory=list)
+    # Daily curves and overwrite_oldest (twin.sim.capacity), when the scenario uses them.
+    capacity: Capacity | None = None
 
     @property
     def faults(self) -> Any:
@@ -340,6 +343,11 @@ class CityEngine:
             raise TypeError(
                 f"scenario {sc.name!r} has faults or standby recorders but no fault extension "
                 "was given: pass extensions=twin.sim.extensions.extensions_for(sc)")
+        # Daily curves, overwrite_oldest (twin.sim.capacity); None: the flat, drop_new engine.
+        self.capacity: Capacity | None = None
+        if Capacity.wanted(self):
+            self.capacity = Capacity(self)
+            self.catalog.curves = city.curves
 
     @property
     def faults(self) -> Any:
@@ -487,7 +495,8 @@ class CityEngine:
         self.cam_since[cams] = t
 
     def _open(self, cams: np.ndarray, t: float) -> None:
-        self.catalog.open_runs(cams, self.cam_rec[cams], t, self.seg_s, self.cam_bps[cams])
+        curve = None if self.capacity is None else self.capacity.curve_of(cams)
+        self.catalog.open_runs(cams, self.cam_rec[cams], t, self.seg_s, self.cam_bps[cams], curve)
         self.run_rec[cams] = self.cam_rec[cams]
         self.run_start[cams] = t
         first_tick = np.ceil(t / self.tick_s - 1e-9) * self.tick_s
@@ -501,7 +510,9 @@ class CityEngine:
         delta = (whole - ticks * self.k).astype(np.int64)
         self.written += int(delta.sum())
         self.cam_written[cams] += whole.astype(np.int64)
-        np.add.at(self.rec_used, self.run_rec[cams], delta * self.cam_bps[cams])
+        credit = (delta * self.cam_bps[cams] if self.capacity is None
+                  else self.capacity.credit(cams, whole, charged_to))
+        np.add.at(self.rec_used, self.run_rec[cams], credit)
         return whole
 
     def _close(self, cams: np.ndarray, t: float) -> np.ndarray:
@@ -616,6 +627,8 @@ class CityEngine:
             ok = recs >= 0
             np.add.at(self.rec_rate, recs[ok], sign * self.cam_bps[c[ok]] * self.k)
             np.add.at(self.rec_ncams, recs[ok], sign)
+            if self.capacity is not None:
+                self.capacity.contribute(c[ok], recs[ok], sign)
             np.add.at(self.rec_phys_mbps, recs[ok], sign * mbps[ok])
             np.add.at(self.rec_phys_streams, recs[ok], sign)
         self.rec_rate[self.rec_ncams == 0] = 0.0
@@ -717,14 +730,17 @@ class CityEngine:
         tick = 0
         while True:
             t = float(self.env.now)
-            full = (self.rec_used + self.rec_rate > disk - self.rec_fill) & (self.rec_rate > 0)
+            rate = self.rec_rate if self.capacity is None else self.capacity.tick_add(t)
+            full = (self.rec_used + rate > disk - self.rec_fill) & (rate > 0)
+            if self.capacity is not None:  # overwrite_oldest makes room before it is full
+                full = self.capacity.make_room(t, full, rate)
             changed = full != self.rec_full
             if changed.any():
                 self.rec_full = full
                 recs = np.flatnonzero(changed)
                 self._refresh(np.flatnonzero(np.isin(self.cam_rec, recs)), t)
             taking = ~full
-            self.rec_used += self.rec_rate * taking
+            self.rec_used += rate * taking
             self.written += int(self.rec_ncams[taking].sum()) * self.k
             self.charged_through = t + self.tick_s
             tick += 1
@@ -744,6 +760,8 @@ class CityEngine:
         are measured on the catalog at the sweeps and samples, not here): the run is the
         same to the last bit, with a SimPy event per busy tick only. Returns the first tick time left to the SimPy loop and the tick count.
         """
+        if self.capacity is not None:
+            return self.capacity.quiet_ticks(t, tick, every)
         horizon = self.env.peek()
         if not horizon > t:
             return t, tick
@@ -801,7 +819,12 @@ class CityEngine:
         """Bytes on disk per recorder and per pool, and in all (pools added in column order,
         as a reader of timeseries.csv adds them), from each catalog row's live segments."""
         cat = self.catalog
-        stored = np.bincount(cat.col("recorder"), weights=live * cat.col("bytes_per_seg"),
+        if cat.curves is None:
+            live_b = live * cat.col("bytes_per_seg")
+        else:
+            first = cat.col("first").astype(np.int64)
+            live_b = cat.span_bytes(np.arange(len(cat)), first, first + live)
+        stored = np.bincount(cat.col("recorder"), weights=live_b,
                              minlength=self.city.n_recorders)
         by_pool = np.bincount(self.city.rec_pool, weights=stored,
                               minlength=len(self.city.pool_names)).tolist()
@@ -898,6 +921,8 @@ class CityEngine:
         rows = sorted(self._rows + list(self._peak_rows.values()), key=lambda x: x[0])
         arr = np.array([x[2] for x in rows], dtype=np.float64).reshape(len(rows), len(cols))
         extra: dict[str, float] = {}
+        if self.capacity is not None:
+            extra.update(self.capacity.metrics())
         for ext in self.extensions:
             extra.update(ext.finish(self))
         return SimOutcome(
@@ -917,5 +942,5 @@ class CityEngine:
             extra_metrics=extra, extensions=self.extensions, events=self.events,
             lost_s=self.cam_lost_s, gap_max_s=self.cam_gap_max, admitted=self.cam_admitted,
             cam_written=self.cam_written[:n0].copy(),
-            series_kind=[x[1] for x in rows],
+            series_kind=[x[1] for x in rows], capacity=self.capacity,
         )

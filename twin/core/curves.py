@@ -1,0 +1,115 @@
+"""Daily bitrate curves: piecewise-constant factors over the hours of a day, integrated exactly.
+
+Theory of operation
+-------------------
+A curve is a step function of the time of day: a factor holds from each of its hours (0-23,
+on the scenario clock, t = 0 being midnight of the start date) to the next one given, and the
+last wraps round to the first the next day. Footage written between t0 and t1 by a camera of
+nominal rate `b` bytes/s is `b * (F(t1) - F(t0))`, with `F` the curve's cumulative integral:
+`F(t) = floor(t / day) * F(day) + f(t mod day)`, `f` piecewise linear through the hour marks.
+So a run of segments, a tick of the writer or a sweep's deletions cost the same few numpy
+operations whatever their length: the cost follows the state changes, never camera-seconds.
+
+Curve 0 of a `CurveSet` is the flat curve (factor 1 around the clock, `F(t) = t`); an engine
+whose cameras are all on it runs exactly as it did before curves existed (it never calls
+this module). The module is sans-IO: no clock, no files.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+__all__ = ["DAY_S", "DailyCurve", "CurveSet"]
+
+DAY_S = 86_400.0
+FloatArray = npt.NDArray[np.float64]
+IntArray = npt.NDArray[np.int64]
+
+
+@dataclass(frozen=True, slots=True)
+class DailyCurve:
+    """Hourly factors of one day (24 values, hour h holding from h:00 to h+1:00)."""
+
+    hourly: tuple[float, ...]
+
+    def __post_init__(self) -> None:
+        if len(self.hourly) != 24:
+            raise ValueError(f"a daily curve has 24 hourly factors, got {len(self.hourly)}")
+        if min(self.hourly) < 0:
+            raise ValueError(f"curve factors must be >= 0, got {min(self.hourly)}")
+
+    @classmethod
+    def from_steps(cls, steps: Mapping[int, float] | None) -> DailyCurve:
+        """From `{hour: factor}`: each factor holds until the next hour given, wrapping round.
+        None or an empty mapping is the flat curve."""
+        if not steps:
+            return cls((1.0,) * 24)
+        hours = sorted(steps)
+        if hours[0] < 0 or hours[-1] > 23:
+            raise ValueError(f"curve hours must be 0-23, got {hours}")
+        out = []
+        for h in range(24):
+            at = [x for x in hours if x <= h]
+            out.append(float(steps[at[-1] if at else hours[-1]]))
+        return cls(tuple(out))
+
+    def times(self, other: DailyCurve) -> DailyCurve:
+        return DailyCurve(tuple(a * b for a, b in zip(self.hourly, other.hourly)))
+
+    @property
+    def mean(self) -> float:
+        return float(np.mean(self.hourly))
+
+    @property
+    def peak(self) -> float:
+        return float(max(self.hourly))
+
+    @property
+    def flat(self) -> bool:
+        return all(x == 1.0 for x in self.hourly)
+
+
+class CurveSet:
+    """Curves by index (0: flat), with vectorised cumulative integrals."""
+
+    def __init__(self, curves: Sequence[DailyCurve]) -> None:
+        self.curves: tuple[DailyCurve, ...] = (DailyCurve.from_steps(None), *curves)
+        h = np.array([c.hourly for c in self.curves], dtype=np.float64)  # [curve, hour]
+        self.hourly = h
+        self.knots = np.concatenate([np.zeros((h.shape[0], 1)), np.cumsum(h * 3600.0, axis=1)],
+                                    axis=1)  # [curve, 25]: F at each hour mark of a day
+        self.per_day = self.knots[:, -1]
+        self.mean = h.mean(axis=1)
+        self.peak = h.max(axis=1)
+
+    def __len__(self) -> int:
+        return len(self.curves)
+
+    def cumulative(self, curve: IntArray | int, t: FloatArray | float) -> FloatArray:
+        """F(t) of each curve (broadcast): factor-seconds from t = 0 to t."""
+        c = np.asarray(curve, dtype=np.int64)
+        tt = np.asarray(t, dtype=np.float64)
+        c, tt = np.broadcast_arrays(c, tt)
+        days = np.floor(tt / DAY_S)
+        rest = tt - days * DAY_S
+        hour = np.clip(np.floor(rest / 3600.0).astype(np.int64), 0, 23)
+        part = self.knots[c, hour] + self.hourly[c, hour] * (rest - hour * 3600.0)
+        out: FloatArray = days * self.per_day[c] + part
+        return out
+
+    def integral(self, curve: IntArray | int, t0: FloatArray | float,
+                 t1: FloatArray | float) -> FloatArray:
+        """Factor-seconds of each curve over [t0, t1] (= t1 - t0 on the flat curve)."""
+        out: FloatArray = self.cumulative(curve, t1) - self.cumulative(curve, t0)
+        return out
+
+    def factor_at(self, curve: IntArray | int, t: FloatArray | float) -> FloatArray:
+        """The factor in force at t."""
+        tt = np.asarray(t, dtype=np.float64)
+        hour = np.floor((tt % DAY_S) / 3600.0).astype(np.int64).clip(0, 23)
+        out: FloatArray = self.hourly[np.asarray(curve, dtype=np.int64), hour]
+        return out
