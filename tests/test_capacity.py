@@ -181,3 +181,54 @@ def test_overwrite_never_deletes_a_held_segment(holds):
     assert m["retention_achieved_days_min"] <= (float(city.rec_disk_bytes[0]) / rate) / 86_400
     if o.dropped.sum():
         assert o.dropped.sum() == o.dropped[DISK_FULL].sum()
+
+
+# --------------------------------------------------------------------------- drives
+def raid_scenario(raid: str, fail_h: list[float], count: int = 8, spares: int = 0) -> Scenario:
+    pool = {"name": "c", "districts": "*", "recorders": 2, "ingest_mbps": 10_000,
+            "max_streams": 1000,
+            "drives": {"size_tb": 10, "count": count, "raid": raid, "hot_spares": spares,
+                       "rebuild_h": 24}}
+    faults = [{"type": "drive_failure", "recorder": "c-r01", "at_s": 86_400 + h * 3600}
+              for h in fail_h]
+    return scenario(**{"recorders.pools": [pool], "faults": faults, "simulation.days": 3,
+                       "recording.retention_days": 30})
+
+
+def lost(sc: Scenario) -> dict[str, float]:
+    return sim_metrics(run(sc)[1])
+
+
+def test_raid_usable_capacity_is_not_raw():
+    for raid, usable in (("jbod", 80), ("raid5", 70), ("raid6", 60), ("raid10", 40)):
+        sc = raid_scenario(raid, [])
+        assert sc.recorders.pools[0].usable_tb == usable
+        city = generate_city(sc)
+        assert city.rec_disk_bytes.tolist() == [usable * 1e12] * 2
+    m = lost(raid_scenario("raid6", [], count=9, spares=1))
+    assert m["disk_total_tb"] == 120 and m["disk_raw_tb"] == 180 and m["drives_total"] == 18
+
+
+def test_raid6_survives_failures_under_rebuild_up_to_its_parity_and_loses_past_it():
+    one = lost(raid_scenario("raid6", [0]))
+    assert one["drive_failures"] == 1 and one["segments_lost_disk"] == 0
+    assert one["camera_minutes_lost"] == 0
+    two = lost(raid_scenario("raid6", [0, 2]))  # a second inside the first's 24 h rebuild
+    assert two["segments_lost_disk"] == 0
+    # A third while both rebuild: more failed drives than RAID 6's two parities.
+    three = lost(raid_scenario("raid6", [0, 2, 4]))
+    assert three["segments_lost_disk"] > 0 and three["camera_minutes_lost_disk"] > 0
+    # Three failures spread out, each onto the hot spare after the last rebuild: nothing lost.
+    apart = lost(raid_scenario("raid6", [0, 25, 47], count=9, spares=1))
+    assert apart["segments_lost_disk"] == 0 and apart["drive_failures"] == 3
+
+
+def test_raid5_loses_on_a_second_failure_during_rebuild_and_jbod_on_the_first():
+    assert lost(raid_scenario("raid5", [0]))["segments_lost_disk"] == 0
+    two = lost(raid_scenario("raid5", [0, 2]))
+    # The whole array of c-r01: every segment it held at the second failure.
+    on = run(raid_scenario("raid5", []))[1].cam_recorder == 0  # c-r01's cameras
+    assert two["segments_lost_disk"] == int(on.sum()) * (86_400 + 2 * 3600) // 60
+    jb = lost(raid_scenario("jbod", [0]))
+    # One of 8 JBOD drives, being written: the newest eighth of a day's footage.
+    assert jb["segments_lost_disk"] == pytest.approx(int(on.sum()) * 1440 / 8, rel=0.02)

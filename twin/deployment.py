@@ -39,6 +39,12 @@ def deployment_metrics(sc: Scenario, city: CityModel) -> dict[str, float]:
                       math.ceil(int(cams.sum()) / pool.max_streams),
                       math.ceil(demand_tb[p] / pool.usable_tb - 1e-9))
     m = {"recorders_needed": float(needed)}
+    if any(p.drives is not None for p in pools):  # usable is not raw (twin/core/raid.py)
+        m["drives_total"] = float(sum(p.recorders * p.drives.count for p in pools
+                                      if p.drives is not None))
+        m["disk_raw_tb"] = sum(p.recorders * (p.drives.size_tb * p.drives.count
+                                              if p.drives is not None else p.usable_tb)
+                               for p in pools)
     c = sc.costs
     if c is None:
         return m

@@ -56,6 +56,15 @@ METRICS: dict[str, MetricInfo] = {
     "segments_dropped_backhaul": _M("segments", "dropped: district backhaul over capacity"),
     "segments_overdue_max": _M("segments", "largest retention backlog after a sweep"),
     "retention_max_age_days": _M("days", "oldest unheld footage on disk at any sample"),
+    # Capacity as recorders store footage (issue 15; only with the feature in use)
+    "retention_achieved_days_min": _M("days", "overwrite_oldest: shortest retention a recorder achieved", "higher"),
+    "retention_achieved_days_p5": _M("days", "overwrite_oldest: 5th percentile of recorders' achieved retention", "higher"),
+    "retention_achieved_days_median": _M("days", "overwrite_oldest: median of recorders' achieved retention", "higher"),
+    "segments_deleted_early": _M("segments", "overwrite_oldest: segments deleted before their retention ran out"),
+    "footage_deleted_early_tb": _M("TB", "overwrite_oldest: footage deleted before its retention ran out"),
+    "disk_raw_tb": _M("TB", "raw TB of every recorder's drives (pools with drives:; disk_tb counts as raw)"),
+    "drives_total": _M("drives", "drives of every recorder (pools with drives:)"),
+    "drive_failures": _M("failures", "drive failures in the run (drive_failure faults)"),
     # Deployment (closed form, twin.deployment); drives and costs only with `costs:`
     "recorders_needed": _M("recorders", "fewest recorders for the load at 100 % of each limit"),
     "disks": _M("drives", "drives provisioned (costs.drive_tb each)", "higher"),

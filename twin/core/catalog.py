@@ -473,6 +473,39 @@ class RunCatalog:
         secs = (self.written(now_s)[on] - c["first"][:s][on]) * c["seg_s"][:s][on]
         return np.bincount(c["camera"][:s][on], weights=secs, minlength=len(self.camera_names))
 
+    def drop_window(self, recorder: int, window: Interval,
+                    now_s: float) -> tuple[np.ndarray, int, float, int]:
+        """The footage a recorder holds from `window` is lost (one failed drive of a JBOD
+        that fills its drives in turn holds one stretch of time), held footage too.
+
+        Rows are split on segment boundaries like a hold's, so the cameras keep recording
+        into their open runs. Returns (seconds lost per camera, segments, bytes, segments
+        that were held); segments and bytes are added to `lost_segments`, `lost_bytes`.
+        """
+        c = self._col
+        mine = np.flatnonzero(c["recorder"][: self._size] == recorder)
+        secs = np.zeros(len(self.camera_names))
+        segs, held = 0, 0
+        nbytes = 0.0
+        for r, wr in zip(mine, self._written_at(mine, now_s)):
+            start, seg = float(c["start_s"][r]), float(c["seg_s"][r])
+            fst, wr = int(c["first"][r]), int(wr)
+            i0 = max(fst, _first_ending_after(start, seg, window.start_s))
+            i1 = min(wr, _count_starting_before(start, seg, window.end_s))
+            if i0 >= i1:
+                continue
+            k = i1 - i0
+            nbytes += float(self.span_bytes(np.array([r]), np.array([i0]), np.array([i1]))[0])
+            r2 = self._split(int(r), i0, wr)
+            r2 = self._split_tail(r2, k, now_s)
+            c["first"][r2] = c["n"][r2]
+            secs[int(c["camera"][r2])] += k * seg
+            segs += k
+            held += k if c["held"][r2] > 0 else 0
+        self.lost_segments += segs
+        self.lost_bytes += nbytes
+        return secs, segs, nbytes, held
+
     def drop_recorder(self, recorder: int, now_s: float) -> tuple[int, float]:
         """A recorder's disk is lost: its segments leave the catalog, held ones too.
 

@@ -31,6 +31,7 @@ __all__ = [
     "RecorderCrash",
     "DiskFailure",
     "DiskFill",
+    "DriveFailure",
     "BackhaulCut",
     "SetPower",
     "DistrictPower",
@@ -123,6 +124,36 @@ class DiskFailure(FaultTiming):
     recorder: str = Field(min_length=1, description="Recorder name (<pool>-rNN) or '*'.")
 
 
+class DriveFailure(FaultTiming):
+    """One drive of a recorder's RAID array fails (its pool needs `drives:`). Fixed: at
+    `at_s`; with no timing, every drive of the target recorders fails at random at the pool's
+    drives.afr_pct (default 1.57 %/yr, ASSUMPTION: Backblaze 2024). Footage is lost only
+    where the RAID level cannot cover the failures under rebuild (twin/core/raid.py)."""
+
+    type: Literal["drive_failure"] = "drive_failure"
+    recorder: str = Field(min_length=1, description="Recorder name (<pool>-rNN) or '*'.")
+    drive: int = Field(
+        default=0, ge=0, le=999,
+        description="JBOD only: which drive fails, counted from the one being written (0) to "
+        "the one with the oldest footage; random failures draw it (at most 999).")
+
+    @model_validator(mode="after")
+    def _own_timing(self) -> DriveFailure:
+        if self.mtbf_h is not None or self.duration_s is not None:
+            raise ValueError(
+                "drive_failure takes its rate from the pool's drives.afr_pct and its repair "
+                "from drives.rebuild_h: give at_s alone (one failure) or no timing (random)")
+        return self
+
+    @property
+    def timed(self) -> bool:
+        return True  # no timing: random at the pool's AFR
+
+    @property
+    def random(self) -> bool:
+        return self.at_s is None
+
+
 class DiskFill(FaultTiming):
     """Foreign data takes a share of a recorder's disk (a runaway log, a stuck export)."""
 
@@ -194,13 +225,13 @@ class FaultGroup(FaultTiming):
 
 Fault = Annotated[
     Union[RecorderCrash, DiskFailure, DiskFill, BackhaulCut, SetPower, DistrictPower, RelayDown,
-          FaultGroup],
+          FaultGroup, DriveFailure],
     Field(discriminator="type"),
 ]
 # Discriminator tags pydantic adds to error paths; the scenario loader hides them.
 FAULT_TAGS: tuple[str, ...] = (
     "recorder_crash", "disk_failure", "disk_fill", "backhaul_cut", "set_power", "district_power",
-    "relay_down", "group", "spread", "n_plus_1", "n_plus_m", "none", "dual",
+    "relay_down", "group", "drive_failure", "spread", "n_plus_1", "n_plus_m", "none", "dual",
 )
 
 
@@ -375,6 +406,14 @@ def check_fault_targets(sc: Any) -> None:
                     f"{where}.recorder: {mem.recorder!r} is not a recorder; expected '*' or one of "
                     f"{recorders[:6]}{' ...' if len(recorders) > 6 else ''} (<pool>-rNN)"
                 )
+            if mem.type == "drive_failure":
+                named = [p for p in pools if mem.recorder == "*"
+                         or mem.recorder.rsplit("-r", 1)[0] == p.name]
+                bare = [p.name for p in named if p.drives is None]
+                if bare:
+                    raise ValueError(
+                        f"{where} (drive_failure) hits pools {bare}, which give disk_tb, not "
+                        "drives:; give those pools drives: (size_tb, count, raid)")
             if hasattr(mem, "district") and mem.district != "*" and mem.district not in districts:
                 raise ValueError(
                     f"{where}.district: {mem.district!r} is not a district; expected '*' or one of "

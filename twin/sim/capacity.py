@@ -32,9 +32,9 @@ import numpy as np
 from twin.scenario.capacity import OverwriteOldest
 
 if TYPE_CHECKING:
-    from twin.sim.engine import CityEngine
+    from twin.sim.engine import CityEngine, SimOutcome
 
-__all__ = ["Capacity"]
+__all__ = ["Capacity", "recorder_columns"]
 
 
 class Capacity:
@@ -203,3 +203,25 @@ class Capacity:
             "segments_deleted_early": float(self.early_segments),
             "footage_deleted_early_tb": self.early_bytes / 1e12,
         }
+
+
+def recorder_columns(o: SimOutcome) -> list[dict[str, object]]:
+    """Per recorder, the results.json columns of issue 15's features where they are used:
+    achieved retention (overwrite pools), drives, RAID level, raw and usable TB (pools with
+    drives:). Empty dicts otherwise, so other runs' results are unchanged."""
+    city, sc = o.city, o.scenario
+    cap = o.capacity
+    out: list[dict[str, object]] = []
+    achieved = cap.achieved_days() if cap is not None and cap.overwrite.any() else None
+    for r in range(city.n_recorders):
+        row: dict[str, object] = {}
+        pool = sc.recorders.pools[int(city.rec_pool[r])]
+        if achieved is not None and cap is not None and cap.overwrite[r]:
+            row["retention_achieved_days"] = round(float(achieved[r]), 6)
+            row["full_disk"] = "overwrite_oldest"
+        if pool.drives is not None:
+            d = pool.drives
+            row.update(drives=d.count, drive_tb=d.size_tb, raid=d.raid, hot_spares=d.hot_spares,
+                       raw_tb=round(d.size_tb * d.count, 6))
+        out.append(row)
+    return out

@@ -79,6 +79,7 @@ from twin.core.assignment import RecorderLoads, accept_within_limits
 from twin.core.catalog import RunCatalog
 from twin.core.states import StateTable
 from twin.core.sweep import RetentionSweep
+from twin.core.types import Interval
 from twin.scenario import Scenario, StaticAssignment
 from twin.sim.capacity import Capacity
 
@@ -436,6 +437,15 @@ class CityEngine:
         self.sample(t, "before_disk_loss")  # the recorder's footage may peak here
         segs, nbytes = cat.drop_recorder(r, t)
         self.rec_used[r] = 0.0
+        self.sample(t, "after_disk_loss")
+        return DiskLoss(secs, segs, nbytes, held)
+
+    def lose_footage(self, r: int, window: Interval, t: float) -> DiskLoss:
+        """Recorder `r` loses the footage it holds from `window` at `t` (a failed JBOD
+        drive: twin.sim.drives), held footage too; it keeps recording."""
+        self.sample(t, "before_disk_loss")
+        secs, segs, nbytes, held = self.catalog.drop_window(r, window, t)
+        self.rec_used[r] -= nbytes
         self.sample(t, "after_disk_loss")
         return DiskLoss(secs, segs, nbytes, held)
 

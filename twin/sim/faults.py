@@ -70,6 +70,7 @@ from twin.core.failover import (
     Reassign,
     detection_time,
 )
+from twin.sim import drives
 
 if TYPE_CHECKING:
     import simpy
@@ -127,6 +128,7 @@ class FaultDriver:
         self.cam_incident = np.full(n, -1, dtype=np.int64)  # per stream: the gap's incident
         self.incident = -1  # the incident whose effects are being applied
         engine.on_cameras(placed=self.placed, stopped=self.stopped, resumed=self.resumed)
+        self.drive_failures = -1  # drive failures replayed (-1: the scenario has no drive fault)
 
     # ------------------------------------------------------------------ engine hooks
     def placed(self, cams: np.ndarray, t: float) -> None:
@@ -184,7 +186,11 @@ class FaultDriver:
         end = e.end_s
         root = np.random.SeedSequence(e.sc.seed, spawn_key=e.draw_key + (FAULT_SPAWN_KEY,))
         children = root.spawn(len(e.sc.faults))
+        drive_fails: dict[int, list[tuple[float, int, str]]] = {}
         for f, child in zip(e.sc.faults, children):
+            if f.type == "drive_failure":  # RAID decides what they cost (twin.sim.drives)
+                drives.collect(self, f, child, drive_fails)
+                continue
             members = list(f.faults) if f.type == "group" else [f]
             if f.type == "group":
                 units = [(f.name, None)]
@@ -210,6 +216,8 @@ class FaultDriver:
                 for mem in members:
                     for lab, target in ([(label, tgt)] if f.type != "group" else self._targets(mem)):
                         self._schedule(mem, target, lab, t0, t1, inc)
+        if drive_fails:
+            drives.schedule(self, drive_fails)
 
     def _schedule(self, mem: Any, tgt: Any, label: str, t0: float, t1: float, inc: int) -> None:
         city = self.engine.city
@@ -271,6 +279,8 @@ class FaultDriver:
             "block": self._block, "unblock": self._unblock, "backup": self._backup,
             "hb_check": self._hb_check, "hb_beat": self._hb_beat, "apply": self._apply,
             "failback": self._failback, "switch": self._switch, "log": self._log,
+            "drive_ok": lambda t, *a: drives.drive_ok(self, t, *a),
+            "drive_lost": lambda t, *a: drives.drive_lost(self, t, *a),
         }
         while self._heap:
             t = self._heap[0][0]
@@ -482,6 +492,7 @@ class FaultDriver:
             "segments_lost_disk_held": float(self.held_lost_segments),
             "footage_lost_disk_tb": self.disk_lost_bytes / 1e12,
             "no_recorder_over_limit": float(e.over_limit == 0 and self.ledger_over == 0),
+            **({"drive_failures": float(self.drive_failures)} if self.drive_failures >= 0 else {}),
         }
 
     def per_district(self, o: SimOutcome) -> list[dict[str, Any]]:

@@ -13,6 +13,7 @@ import numpy as np
 from twin.city import SITE_KINDS
 from twin.deployment import deployment_metrics
 from twin.results import Results, RunInfo, judge, scenario_info, write_csv
+from twin.sim.capacity import recorder_columns
 from twin.sim.engine import DROP_REASONS, DROPPING, OFFLINE, SERIES_COUNTS, SimOutcome
 
 __all__ = ["sim_metrics", "results_from_sim", "write_sim_tables"]
@@ -36,7 +37,9 @@ def sim_metrics(o: SimOutcome) -> dict[str, float]:
         "recorders": float(city.n_recorders),
         "ingest_total_mbps": float(o.rec_load_mbps_end.sum()),
         "storage_needed_tb": o.total_peak_bytes / 1e12,
-        "storage_model_tb": eff_online * 1e6 / 8 * sc.recording.retention_s / 1e12,
+        "storage_model_tb": (eff_online if city.curves is None
+                             else city.cam_mean_effective_mbps[online].sum())
+        * 1e6 / 8 * sc.recording.retention_s / 1e12,
         "disk_total_tb": disk.sum() / 1e12,
         "storage_headroom_pct": 100 * (1 - o.total_peak_bytes / disk.sum()),
         "storage_headroom_pct_min": float(100 * (1 - o.rec_peak_bytes / disk).min()),
@@ -74,7 +77,7 @@ def results_from_sim(o: SimOutcome, source: str, run: RunInfo) -> Results:
             "backhaul_mbps": _r(city.district_backhaul_mbps[d]),
             "backhaul_util_pct": _r(100 * o.backhaul_mbps[d] / city.district_backhaul_mbps[d]),
             "segments_dropped": int(o.dropped[:, city.cam_district == d].sum()),
-            "storage_model_tb": _r(city.cam_effective_mbps[cams].sum() * 1e6 / 8
+            "storage_model_tb": _r(city.cam_mean_effective_mbps[cams].sum() * 1e6 / 8
                                    * sc.recording.retention_s / 1e12),
         })
     if o.faults is not None:  # footage lost, gaps and failover, per district
@@ -97,6 +100,8 @@ def results_from_sim(o: SimOutcome, source: str, run: RunInfo) -> Results:
             "peak_disk_util_pct": _r(100 * o.rec_peak_bytes[r] / city.rec_disk_bytes[r]),
             "segments_dropped": int(o.dropped[:, mine].sum()),
         })
+    for row, extra in zip(per_recorder, recorder_columns(o)):  # drives, achieved retention
+        row.update(extra)
     per_pool = []
     for p, name in enumerate(city.pool_names):
         recs = city.rec_pool == p
