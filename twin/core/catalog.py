@@ -97,6 +97,9 @@ class RunCatalog:
         self.lost_segments = 0  # segments lost with a failed disk (drop_recorder)
         self.lost_bytes = 0.0
         self.curves: CurveSet | None = None  # set before any run with a curve is opened
+        self._mut = 0  # bumped whenever a row's start or first changes (or rows move)
+        self._f_first: tuple[int, np.ndarray] = (-1, np.zeros(0))  # (at _mut, F at first)
+        self._f_written: tuple[tuple[int, int], np.ndarray] = ((-1, -1), np.zeros(0))
 
     # ----------------------------------------------------------------- columns
     def col(self, name: str) -> np.ndarray:
@@ -129,6 +132,7 @@ class RunCatalog:
             self._col[k][rows] = cols.get(k, 0)
         self._col["run_id"][rows] = np.arange(self._next_id, self._next_id + m)
         self._next_id += m
+        self._mut += 1
         self._size += m
         return rows
 
@@ -167,13 +171,20 @@ class RunCatalog:
             out[on] = bps[on] / sg * self.curves.integral(cv[on], st + lo[on] * sg, st + hi[on] * sg)
         return out
 
-    def _live_bytes(self, written: np.ndarray) -> np.ndarray:
+    def live_bytes(self, written: np.ndarray) -> np.ndarray:
         """Bytes on disk per row, given `written(now)` for every row."""
         s = self._size
         c = self._col
         if self.curves is None:
             return (written - c["first"][:s]) * c["bytes_per_seg"][:s]
-        return self.span_bytes(np.arange(s), c["first"][:s].astype(np.int64), written)
+        st, sg, cv = c["start_s"][:s], c["seg_s"][:s], c["curve"][:s].astype(np.int64)
+        if self._f_first[0] != self._mut:  # F at each row's first segment: kept until it moves
+            self._f_first = (self._mut, self.curves.cumulative(cv, st + c["first"][:s] * sg))
+        key = (self._mut, int(written.sum()))  # the same rows, written as far: the same F
+        if self._f_written[0] != key:
+            self._f_written = (key, self.curves.cumulative(cv, st + written * sg))
+        out: np.ndarray = c["bytes_per_seg"][:s] / sg * (self._f_written[1] - self._f_first[1])
+        return out
 
     # ----------------------------------------------------------------- writing
     def open_runs(
@@ -250,7 +261,7 @@ class RunCatalog:
     # ----------------------------------------------------------------- queries
     def stored_bytes_by_recorder(self, now_s: float) -> np.ndarray:
         s = self._size
-        live = self._live_bytes(self.written(now_s))
+        live = self.live_bytes(self.written(now_s))
         return np.bincount(
             self._col["recorder"][:s], weights=live, minlength=len(self.recorder_names)
         )
@@ -356,6 +367,7 @@ class RunCatalog:
             self.open_row[c["camera"][r]] = new
         c["n"][r] = i
         c["first"][r] = min(int(c["first"][r]), i)
+        self._mut += 1
         return int(new)
 
     def _split_tail(self, r: int, k: int, now_s: float) -> int:
@@ -407,8 +419,26 @@ class RunCatalog:
         c = self._col
         w = self.written(now_s) if written is None else written
         return plan_overwrite(c["start_s"][:s], c["seg_s"][:s], w, c["first"][:s].astype(np.int64),
-                              c["held"][:s], c["recorder"][:s], np.asarray(need_bytes, dtype=float),
-                              now_s, self.span_bytes)
+                              c["held"][:s], c["recorder"][:s],
+                              c["bytes_per_seg"][:s] / c["seg_s"][:s],
+                              np.asarray(need_bytes, dtype=float), now_s, self._cumulative,
+                              c["curve"][:s], self._curve_cumulative, self._curve_factor)
+
+    def _curve_cumulative(self, curve: np.ndarray, t: np.ndarray) -> np.ndarray:
+        if self.curves is None:
+            return np.asarray(t, dtype=np.float64)
+        return self.curves.cumulative(curve, t)
+
+    def _curve_factor(self, curve: np.ndarray, t: np.ndarray) -> np.ndarray:
+        if self.curves is None:
+            return np.ones(np.shape(t))
+        return self.curves.factor_at(curve, t)
+
+    def _cumulative(self, rows: np.ndarray, t: np.ndarray) -> np.ndarray:
+        """Factor-seconds of each row's curve from 0 to t (t itself without curves)."""
+        if self.curves is None:
+            return np.asarray(t, dtype=np.float64)
+        return self.curves.cumulative(self._col["curve"][rows].astype(np.int64), t)
 
     def deleted_refs(self, plan: SweepPlan) -> list[SegmentRef]:
         """The segments a plan deletes (for adapters that remove files); call before apply()."""
@@ -430,13 +460,17 @@ class RunCatalog:
         c = self._col
         if plan.rows.size and (c["first"][plan.rows] != plan.old_first).any():
             raise CatalogError("sweep plan is stale: the catalog changed since it was made; plan again")
-        if self.curves is None:
+        if self.curves is None and plan.row_bytes is None:
             weights = plan.deleted_per_row * c["bytes_per_seg"][plan.rows]
+        elif plan.row_bytes is not None:
+            weights = plan.row_bytes
         else:
             weights = self.span_bytes(plan.rows, plan.old_first, plan.new_first)
         freed = np.bincount(c["recorder"][plan.rows], weights=weights,
                             minlength=len(self.recorder_names))
         c["first"][plan.rows] = plan.new_first
+        if plan.rows.size:
+            self._mut += 1
         self.deleted_segments += plan.segments
         self.deleted_bytes += plan.bytes
         gone = plan.rows[(~c["open"][plan.rows]) & (plan.new_first >= c["n"][plan.rows])]
@@ -460,6 +494,7 @@ class RunCatalog:
         for k in _COLUMNS:
             c[k][: keep.size] = c[k][keep]
         self._size = int(keep.size)
+        self._mut += 1
         self.open_row[:] = -1
         o = np.flatnonzero(c["open"][: self._size])
         self.open_row[c["camera"][o]] = o
@@ -499,6 +534,7 @@ class RunCatalog:
             r2 = self._split(int(r), i0, wr)
             r2 = self._split_tail(r2, k, now_s)
             c["first"][r2] = c["n"][r2]
+            self._mut += 1
             secs[int(c["camera"][r2])] += k * seg
             segs += k
             held += k if c["held"][r2] > 0 else 0
@@ -528,7 +564,7 @@ class RunCatalog:
         if self.curves is None:
             nbytes = float((live * c["bytes_per_seg"][:s][on]).sum())
         else:
-            nbytes = float(self._live_bytes(w)[on].sum())
+            nbytes = float(self.live_bytes(w)[on].sum())
         for rid in c["run_id"][:s][on]:
             self.keys.pop(int(rid), None)
         self._keep_rows(np.flatnonzero(~on))

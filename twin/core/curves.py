@@ -83,6 +83,9 @@ class CurveSet:
         self.knots = np.concatenate([np.zeros((h.shape[0], 1)), np.cumsum(h * 3600.0, axis=1)],
                                     axis=1)  # [curve, 25]: F at each hour mark of a day
         self.per_day = self.knots[:, -1]
+        self._hourly_flat = h.ravel()
+        # F(t) within a day = offset[hour] + factor[hour] * seconds into the day
+        self._offset = self.knots[:, :24] - h * (3600.0 * np.arange(24))[None, :]
         self.mean = h.mean(axis=1)
         self.peak = h.max(axis=1)
 
@@ -93,13 +96,24 @@ class CurveSet:
         """F(t) of each curve (broadcast): factor-seconds from t = 0 to t."""
         c = np.asarray(curve, dtype=np.int64)
         tt = np.asarray(t, dtype=np.float64)
-        c, tt = np.broadcast_arrays(c, tt)
-        days = np.floor(tt / DAY_S)
-        rest = tt - days * DAY_S
-        hour = np.clip(np.floor(rest / 3600.0).astype(np.int64), 0, 23)
-        part = self.knots[c, hour] + self.hourly[c, hour] * (rest - hour * 3600.0)
-        out: FloatArray = days * self.per_day[c] + part
+        if c.shape != tt.shape:
+            c, tt = np.broadcast_arrays(c, tt)
+        days = np.floor(tt * (1.0 / DAY_S))
+        rest = tt - days * DAY_S  # seconds into the day
+        k = (rest * (1.0 / 3600.0)).astype(np.int64)
+        np.clip(k, 0, 23, out=k) if k.ndim else None
+        if c.ndim and c.size and self._single(c):
+            c0 = int(c.flat[0])
+            out: FloatArray = (days * self.per_day[c0] + self._offset[c0][k]
+                               + self.hourly[c0][k] * rest)
+            return out
+        k = c * 24 + (k if k.ndim else min(max(int(k), 0), 23))
+        out = days * self.per_day[c] + self._offset.ravel()[k] + self._hourly_flat[k] * rest
         return out
+
+    @staticmethod
+    def _single(c: IntArray) -> bool:
+        return bool(c.min() == c.max())
 
     def integral(self, curve: IntArray | int, t0: FloatArray | float,
                  t1: FloatArray | float) -> FloatArray:

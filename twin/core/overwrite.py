@@ -30,9 +30,10 @@ __all__ = ["OverwritePlan", "plan_overwrite"]
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
-# bytes_of(rows, lo, hi): bytes of segments [lo, hi) of each of the catalog rows `rows`.
-BytesOf = Callable[[IntArray, IntArray, IntArray], FloatArray]
-_ITERATIONS = 26  # halvings of [oldest, now]: 10 years / 2^26 is ~5 s, under any segment
+# cumulative(rows, t): each catalog row's factor-seconds from 0 to t (t itself on a flat row;
+# twin.core.curves), so a row's segments [lo, hi) weigh per_s * (F(end of hi) - F(start of lo)).
+Cumulative = Callable[[IntArray, FloatArray], FloatArray]
+_MAX_STEPS = 60  # bracket doublings and halvings together: 2^-60 of any horizon
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,10 +45,18 @@ class OverwritePlan:
 
 def plan_overwrite(
     start_s: FloatArray, seg_s: FloatArray, written: IntArray, first: IntArray,
-    held: npt.NDArray[np.int32], recorder: npt.NDArray[np.int32], need_bytes: FloatArray,
-    now_s: float, bytes_of: BytesOf,
+    held: npt.NDArray[np.int32], recorder: npt.NDArray[np.int32], per_s: FloatArray,
+    need_bytes: FloatArray, now_s: float, cumulative: Cumulative,
+    curve: npt.NDArray[np.int16] | None = None,
+    cumulative_of: Callable[[IntArray, FloatArray], FloatArray] | None = None,
+    factor: Callable[[IntArray, FloatArray], FloatArray] | None = None,
 ) -> OverwritePlan:
-    """Delete the oldest unheld footage of each recorder with `need_bytes[r] > 0`."""
+    """Delete the oldest unheld footage of each recorder with `need_bytes[r] > 0`.
+
+    The cutoff is bracketed from the recorder's oldest footage by its rate (doubling until
+    enough, or now), narrowed to under a segment, and the last segments are taken oldest
+    end first: the plan deletes the fewest whole oldest segments that free the room.
+    """
     n_rec = need_bytes.size
     cutoff = np.full(n_rec, np.nan)
     want = need_bytes > 0
@@ -58,33 +67,104 @@ def plan_overwrite(
                              want.copy())
     st, sg, wr, fs = start_s[rows], seg_s[rows], written[rows], first[rows]
     rec = recorder[rows].astype(np.int64)
+    w = per_s[rows]
+    f_lo = cumulative(rows, st + fs * sg)
 
-    def freed(cut_by_rec: FloatArray) -> tuple[FloatArray, IntArray]:
+    def upto(cut_by_rec: FloatArray) -> IntArray:
         k = np.floor((cut_by_rec[rec] - st) / sg + 1e-9)
-        upto = np.maximum(np.clip(k, 0, wr).astype(np.int64), fs)
-        b = bytes_of(rows, fs, upto)
-        return np.bincount(rec, weights=b, minlength=n_rec), upto
+        out: IntArray = np.maximum(np.clip(k, 0, wr).astype(np.int64), fs)
+        return out
+
+    last: list[FloatArray] = [np.zeros(0)]  # per-row bytes of the latest evaluation
+
+    def freed(cut_by_rec: FloatArray) -> FloatArray:
+        b = w * (cumulative(rows, st + upto(cut_by_rec) * sg) - f_lo)
+        last[0] = b
+        out: FloatArray = np.bincount(rec, weights=b, minlength=n_rec)
+        return out
 
     oldest = np.full(n_rec, np.inf)
     np.minimum.at(oldest, rec, st + fs * sg)
     lo = np.where(np.isfinite(oldest), oldest, now_s)
-    hi = np.full(n_rec, float(now_s))
-    got_all, upto = freed(hi)
-    short = want & (got_all < need_bytes)
-    for _ in range(_ITERATIONS):
-        mid = (lo + hi) / 2
-        got, _u = freed(mid)
-        enough = got >= need_bytes
-        hi = np.where(enough, mid, hi)
-        lo = np.where(enough, lo, mid)
+    f_at_lo = np.zeros(n_rec)  # nothing ends by the oldest segment's start
+    rate = np.bincount(rec, weights=w, minlength=n_rec)
+    step = np.where(rate > 0, need_bytes / np.maximum(rate, 1e-300), now_s - lo)
+    hi = np.minimum(lo + np.maximum(step * 1.25, float(sg.max())), now_s)
+    # Newton on the recorders' continuous freed bytes (rows summed per recorder and curve,
+    # piecewise linear in the cutoff, so exact in a few steps), then two exact probes that
+    # bracket the first segment end at or after it.
+    if factor is not None and curve is not None and cumulative_of is not None:
+        cv = curve[rows].astype(np.int64)
+        n_cv = int(cv.max()) + 1
+        key = rec * n_cv + cv
+        p_w = np.bincount(key, weights=w, minlength=n_rec * n_cv)
+        p_l = np.bincount(key, weights=w * f_lo, minlength=n_rec * n_cv)
+        pair = np.flatnonzero(p_w)
+        p_rec, p_cv, p_w, p_l = pair // n_cv, pair % n_cv, p_w[pair], p_l[pair]
+        c_est = np.clip(lo + step, lo, now_s)
+        for _ in range(8):
+            cont = np.bincount(p_rec, weights=p_w * cumulative_of(p_cv, c_est[p_rec]) - p_l,
+                               minlength=n_rec)
+            slope = np.bincount(p_rec, weights=p_w * factor(p_cv, c_est[p_rec]), minlength=n_rec)
+            nxt = np.clip(c_est - (cont - need_bytes) / np.maximum(slope, 1e-300), lo, now_s)
+            done = np.abs(nxt - c_est) < 1e-3
+            c_est = nxt
+            if done.all():
+                break
+        seg_max = float(sg.max())
+        p_lo = np.clip(c_est - 1e-3 * seg_max, lo, now_s)
+        p_hi = np.clip(c_est + 0.999 * seg_max, lo, now_s)
+        f_plo, f_phi = freed(p_lo), freed(p_hi)
+        ok = want & (f_plo < need_bytes) & (f_phi >= need_bytes)
+        lo, f_at_lo = np.where(ok, p_lo, lo), np.where(ok, f_plo, f_at_lo)
+        hi = np.where(ok, p_hi, hi)
+        got = np.where(ok, f_phi, freed(hi) if (~ok & want).any() else f_phi)
+    else:
+        got = freed(hi)
+    steps = 0
+    while ((got < need_bytes) & want & (hi < now_s)).any() and steps < _MAX_STEPS:
+        more = (got < need_bytes) & (hi < now_s)
+        lo = np.where(more, hi, lo)
+        f_at_lo = np.where(more, got, f_at_lo)
+        hi = np.where(more, np.minimum(lo + 2 * (hi - lo), now_s), hi)
+        got = freed(hi)
+        steps += 1
+    short = want & (got < need_bytes)
+    f_at_hi = got
+    # Narrow [lo, hi] (freed(lo) < need <= freed(hi)) to under a segment: by interpolation
+    # (freed is nearly linear in the cutoff), halving whenever that does not halve the gap.
+    seg_min = float(sg.min())
+    live = want & ~short
+    rounds = 0
+    while ((hi - lo > seg_min) & live).any() and steps < _MAX_STEPS:
+        frac = (need_bytes - f_at_lo) / np.maximum(f_at_hi - f_at_lo, 1e-300)
+        guess = lo + np.clip(frac, 0.0, 1.0) * (hi - lo)
+        rounds += 1
+        if rounds > 3:  # interpolation has not closed in: halve from here on
+            probes = [(lo + hi) / 2]
+        else:  # probe half a segment either side of the guess: usually brackets at once
+            probes = [np.clip(guess - 0.49 * seg_min, lo, hi), np.clip(guess + 0.49 * seg_min, lo, hi)]
+        for mid in probes:
+            f_mid = freed(mid)
+            inside = live & (mid > lo) & (mid < hi)
+            enough = (f_mid >= need_bytes) & inside
+            low = (f_mid < need_bytes) & inside
+            hi, f_at_hi = np.where(enough, mid, hi), np.where(enough, f_mid, f_at_hi)
+            lo, f_at_lo = np.where(low, mid, lo), np.where(low, f_mid, f_at_lo)
+        steps += 1
+    # Within [lo, hi] each row gains at most one segment: the cutoff is hi, the first
+    # segment end (per row) by which the room is there.
     cut = np.where(want, hi, -np.inf)
-    _g, upto = freed(cut)
-    take = upto - fs
+    f_cut = freed(cut)
+    up = upto(cut)
+    take = up - fs
     sel = take > 0
     r_sel = rows[sel]
-    nbytes = float(bytes_of(r_sel, fs[sel], upto[sel]).sum())
+    row_b = last[0][sel]
+    nbytes = float(f_cut[want].sum())
     cutoff[want] = hi[want]
     plan = SweepPlan(now_s=now_s, cutoff_s=float(np.nanmax(cutoff)), rows=r_sel.astype(np.int64),
-                     old_first=fs[sel].astype(np.int64), new_first=upto[sel].astype(np.int64),
-                     segments=int(take[sel].sum()), bytes=nbytes, overdue_after=0)
+                     old_first=fs[sel].astype(np.int64), new_first=up[sel].astype(np.int64),
+                     segments=int(take[sel].sum()), bytes=nbytes, overdue_after=0,
+                     row_bytes=row_b)
     return OverwritePlan(plan, cutoff, short)

@@ -58,6 +58,7 @@ class SweepPlan:
     segments: int
     bytes: float
     overdue_after: int  # due segments the batch bound left for the next sweep
+    row_bytes: np.ndarray | None = None  # bytes each listed run frees, if the planner knew them
 
     @property
     def deleted_per_row(self) -> np.ndarray:

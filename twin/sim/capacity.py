@@ -167,13 +167,17 @@ class Capacity:
                            / cat.col("seg_s")[plan.rows] + 1e-9).astype(np.int64)
             lo = np.clip(np.maximum(due, plan.old_first), plan.old_first, plan.new_first)
             self.early_segments += int((plan.new_first - lo).sum())
-            self.early_bytes += float(cat.span_bytes(plan.rows, lo, plan.new_first).sum())
+            if (lo == plan.old_first).all():  # nothing it deleted was due yet: all early
+                self.early_bytes += plan.bytes
+            else:
+                self.early_bytes += float(cat.span_bytes(plan.rows, lo, plan.new_first).sum())
             e.rec_used -= cat.apply(plan)
         self.topups += 1
         # What each recorder topped up still holds, back from now.
-        w = cat.written(t)
         first = cat.col("first")
-        live = (w > first) & (cat.col("held") == 0)
+        if len(cat) != written.size:  # apply compacted the table
+            written = cat.written(t)
+        live = (written > first) & (cat.col("held") == 0)
         oldest = np.full(self.overwrite.size, t)
         rec = cat.col("recorder")[live].astype(np.int64)
         np.minimum.at(oldest, rec, (cat.col("start_s") + first * cat.col("seg_s"))[live])

@@ -832,8 +832,7 @@ class CityEngine:
         if cat.curves is None:
             live_b = live * cat.col("bytes_per_seg")
         else:
-            first = cat.col("first").astype(np.int64)
-            live_b = cat.span_bytes(np.arange(len(cat)), first, first + live)
+            live_b = cat.live_bytes(cat.col("first") + live)
         stored = np.bincount(cat.col("recorder"), weights=live_b,
                              minlength=self.city.n_recorders)
         by_pool = np.bincount(self.city.rec_pool, weights=stored,
