@@ -100,6 +100,7 @@ class RunCatalog:
         self._mut = 0  # bumped whenever a row's start or first changes (or rows move)
         self._f_first: tuple[int, np.ndarray] = (-1, np.zeros(0))  # (at _mut, F at first)
         self._f_written: tuple[tuple[int, int], np.ndarray] = ((-1, -1), np.zeros(0))
+        self._single: tuple[int, int | None] = (-1, None)
 
     # ----------------------------------------------------------------- columns
     def col(self, name: str) -> np.ndarray:
@@ -178,12 +179,13 @@ class RunCatalog:
         if self.curves is None:
             return (written - c["first"][:s]) * c["bytes_per_seg"][:s]
         st, sg, cv = c["start_s"][:s], c["seg_s"][:s], c["curve"][:s].astype(np.int64)
-        if self._f_first[0] != self._mut:  # F at each row's first segment: kept until it moves
-            self._f_first = (self._mut, self.curves.cumulative(cv, st + c["first"][:s] * sg))
+        f_first = self._first_f()
+        assert f_first is not None
         key = (self._mut, int(written.sum()))  # the same rows, written as far: the same F
         if self._f_written[0] != key:
-            self._f_written = (key, self.curves.cumulative(cv, st + written * sg))
-        out: np.ndarray = c["bytes_per_seg"][:s] / sg * (self._f_written[1] - self._f_first[1])
+            self._f_written = (key, self.curves.cumulative(cv, st + written * sg,
+                                                           self._one_curve()))
+        out: np.ndarray = c["bytes_per_seg"][:s] / sg * (self._f_written[1] - f_first)
         return out
 
     # ----------------------------------------------------------------- writing
@@ -422,7 +424,28 @@ class RunCatalog:
                               c["held"][:s], c["recorder"][:s],
                               c["bytes_per_seg"][:s] / c["seg_s"][:s],
                               np.asarray(need_bytes, dtype=float), now_s, self._cumulative,
-                              c["curve"][:s], self._curve_cumulative, self._curve_factor)
+                              c["curve"][:s], self._curve_cumulative, self._curve_factor,
+                              self._first_f())
+
+    def _one_curve(self) -> int | None:
+        """The curve every row follows, if they all follow one (kept until rows change)."""
+        if self._single[0] != self._mut:
+            cv = self._col["curve"][: self._size]
+            one = int(cv[0]) if cv.size and int(cv.min()) == int(cv.max()) else None
+            self._single = (self._mut, one)
+        return self._single[1]
+
+    def _first_f(self) -> np.ndarray | None:
+        """F at each row's first segment (curves only), kept until a row's first moves."""
+        if self.curves is None:
+            return None
+        s = self._size
+        c = self._col
+        if self._f_first[0] != self._mut:
+            cv, st, sg = c["curve"][:s].astype(np.int64), c["start_s"][:s], c["seg_s"][:s]
+            self._f_first = (self._mut, self.curves.cumulative(cv, st + c["first"][:s] * sg,
+                                                               self._one_curve()))
+        return self._f_first[1]
 
     def _curve_cumulative(self, curve: np.ndarray, t: np.ndarray) -> np.ndarray:
         if self.curves is None:
@@ -438,6 +461,9 @@ class RunCatalog:
         """Factor-seconds of each row's curve from 0 to t (t itself without curves)."""
         if self.curves is None:
             return np.asarray(t, dtype=np.float64)
+        one = self._one_curve()
+        if one is not None:
+            return self.curves.cumulative(one, t, one)
         return self.curves.cumulative(self._col["curve"][rows].astype(np.int64), t)
 
     def deleted_refs(self, plan: SweepPlan) -> list[SegmentRef]:

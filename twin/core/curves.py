@@ -83,37 +83,41 @@ class CurveSet:
         self.knots = np.concatenate([np.zeros((h.shape[0], 1)), np.cumsum(h * 3600.0, axis=1)],
                                     axis=1)  # [curve, 25]: F at each hour mark of a day
         self.per_day = self.knots[:, -1]
-        self._hourly_flat = h.ravel()
-        # F(t) within a day = offset[hour] + factor[hour] * seconds into the day
-        self._offset = self.knots[:, :24] - h * (3600.0 * np.arange(24))[None, :]
+        # F(t) within a day = offset[hour] + factor[hour] * seconds into the day; a 25th
+        # hour (the next day's first) absorbs float noise at midnight without a clip.
+        h25 = np.concatenate([h, h[:, :1]], axis=1)
+        self._hourly25 = h25
+        self._offset = self.knots[:, :25] - h25 * (3600.0 * np.arange(25))[None, :]
+        self._offset[:, 24] = self.per_day - h[:, 0] * DAY_S
         self.mean = h.mean(axis=1)
         self.peak = h.max(axis=1)
 
     def __len__(self) -> int:
         return len(self.curves)
 
-    def cumulative(self, curve: IntArray | int, t: FloatArray | float) -> FloatArray:
-        """F(t) of each curve (broadcast): factor-seconds from t = 0 to t."""
-        c = np.asarray(curve, dtype=np.int64)
+    def cumulative(self, curve: IntArray | int, t: FloatArray | float,
+                   single: int | None = None) -> FloatArray:
+        """F(t) of each curve (broadcast): factor-seconds from t = 0 to t. `single` says
+        every element is on that one curve (the caller knows; saves the lookups)."""
         tt = np.asarray(t, dtype=np.float64)
-        if c.shape != tt.shape:
-            c, tt = np.broadcast_arrays(c, tt)
         days = np.floor(tt * (1.0 / DAY_S))
-        rest = tt - days * DAY_S  # seconds into the day
-        k = (rest * (1.0 / 3600.0)).astype(np.int64)
-        np.clip(k, 0, 23, out=k) if k.ndim else None
-        if c.ndim and c.size and self._single(c):
-            c0 = int(c.flat[0])
-            out: FloatArray = (days * self.per_day[c0] + self._offset[c0][k]
-                               + self.hourly[c0][k] * rest)
+        rest = tt - days * DAY_S  # seconds into the day (float noise may reach 86,400)
+        k = (rest * (1.0 / 3600.0)).astype(np.int64)  # 0..24: hour 24 is the next day's 0
+        if single is None:
+            c = np.asarray(curve, dtype=np.int64)
+            if c.ndim and c.size and int(c.min()) == int(c.max()):
+                single = int(c.flat[0])
+            elif c.ndim == 0:
+                single = int(c)
+        if single is not None:
+            out: FloatArray = (days * self.per_day[single] + self._offset[single][k]
+                               + self._hourly25[single][k] * rest)
             return out
-        k = c * 24 + (k if k.ndim else min(max(int(k), 0), 23))
-        out = days * self.per_day[c] + self._offset.ravel()[k] + self._hourly_flat[k] * rest
+        c, k = np.broadcast_arrays(c, k)
+        j = c * 25 + k
+        out = (days * self.per_day[c] + self._offset.ravel()[j]
+               + self._hourly25.ravel()[j] * rest)
         return out
-
-    @staticmethod
-    def _single(c: IntArray) -> bool:
-        return bool(c.min() == c.max())
 
     def integral(self, curve: IntArray | int, t0: FloatArray | float,
                  t1: FloatArray | float) -> FloatArray:

@@ -50,6 +50,7 @@ def plan_overwrite(
     curve: npt.NDArray[np.int16] | None = None,
     cumulative_of: Callable[[IntArray, FloatArray], FloatArray] | None = None,
     factor: Callable[[IntArray, FloatArray], FloatArray] | None = None,
+    f_first: FloatArray | None = None,
 ) -> OverwritePlan:
     """Delete the oldest unheld footage of each recorder with `need_bytes[r] > 0`.
 
@@ -68,7 +69,8 @@ def plan_overwrite(
     st, sg, wr, fs = start_s[rows], seg_s[rows], written[rows], first[rows]
     rec = recorder[rows].astype(np.int64)
     w = per_s[rows]
-    f_lo = cumulative(rows, st + fs * sg)
+    # F at each row's first segment: the caller may know it (the catalog keeps it).
+    f_lo = cumulative(rows, st + fs * sg) if f_first is None else f_first[rows]
 
     def upto(cut_by_rec: FloatArray) -> IntArray:
         k = np.floor((cut_by_rec[rec] - st) / sg + 1e-9)
@@ -114,7 +116,9 @@ def plan_overwrite(
         seg_max = float(sg.max())
         p_lo = np.clip(c_est - 1e-3 * seg_max, lo, now_s)
         p_hi = np.clip(c_est + 0.999 * seg_max, lo, now_s)
-        f_plo, f_phi = freed(p_lo), freed(p_hi)
+        f_plo = freed(p_lo)
+        f_phi = freed(p_hi)
+        b_phi = last[0]
         ok = want & (f_plo < need_bytes) & (f_phi >= need_bytes)
         lo, f_at_lo = np.where(ok, p_lo, lo), np.where(ok, f_plo, f_at_lo)
         hi = np.where(ok, p_hi, hi)
@@ -155,7 +159,10 @@ def plan_overwrite(
     # Within [lo, hi] each row gains at most one segment: the cutoff is hi, the first
     # segment end (per row) by which the room is there.
     cut = np.where(want, hi, -np.inf)
-    f_cut = freed(cut)
+    if factor is not None and curve is not None and cumulative_of is not None and ok[want].all():
+        f_cut, last[0] = f_phi, b_phi  # the probes bracketed every recorder: hi is p_hi
+    else:
+        f_cut = freed(cut)
     up = upto(cut)
     take = up - fs
     sel = take > 0

@@ -59,6 +59,7 @@ class Capacity:
         self.early_segments = 0
         self.early_bytes = 0.0
         self.topups = 0
+        self._tick_df: dict[float, np.ndarray] = {}
 
     @staticmethod
     def wanted(engine: CityEngine) -> bool:
@@ -88,8 +89,13 @@ class Capacity:
         return self.curves.integral(g, a, b)
 
     def tick_add(self, t: float) -> np.ndarray:
-        """Bytes each recorder's cameras write over the tick from t."""
-        out: np.ndarray = self.rate_g @ self._dF(t, t + self.e.tick_s)[0]
+        """Bytes each recorder's cameras write over the tick from t (the curves' factor-
+        seconds of a tick depend only on its time of day: kept per time of day)."""
+        key = t % 86_400.0
+        df = self._tick_df.get(key)
+        if df is None:
+            df = self._tick_df[key] = self._dF(key, key + self.e.tick_s)[0]
+        out: np.ndarray = self.rate_g @ df
         return out
 
     def quiet_ticks(self, t: float, tick: int, every: int) -> tuple[float, int]:
