@@ -126,3 +126,82 @@ variant("n-plus-1", "N+1 standby per district pool, two-recorder crash drill.",
         STANDBY_HEADER.format(kind="n_plus_1", m=1, n=88 + 18), standby(1))
 variant("n-plus-2", "N+2 standby per district pool, two-recorder crash drill.",
         STANDBY_HEADER.format(kind="n_plus_m (M=2)", m=2, n=88 + 36), standby(2))
+
+
+# Capacity as recorders store footage (issue 15): a day/night bitrate curve, the full-disk
+# policy on a disk 10 % short, and drives in RAID 6 against JBOD under drive failures.
+NIGHT = {0: 1.3, 7: 1.0, 19: 1.3}
+
+
+def day_night(d):
+    d["camera_profiles"][0]["light_curve"] = dict(NIGHT)
+
+
+variant("day-night-curve", "Bitrate x1.3 from 19:00 to 07:00 (low light), same deployment.",
+        """Change: camera_profiles[0].light_curve {0: 1.3, 7: 1.0, 19: 1.3}: x1.3 from 19:00 to
+07:00, x1.0 by day (mean x1.15). Ingest and backhaul carry the peak hour, disk the integral.
+ASSUMPTION: H.264 bitrate rises ~30 % at night on lamp posts with IR illuminators (low-light
+sensor gain; design tools correct for it; a rule of thumb, not measured on these cameras).
+Compare with district-pools.yaml (flat: constant bitrate around the clock).""", day_night)
+
+
+SHORT_TB = 262.0  # ~10 % under the ~292 TB a recorder of ~225 cameras needs for 30 days
+
+
+def short_disk(policy: str):
+    def change(d):
+        for p in d["recorders"]["pools"]:
+            p["disk_tb"] = SHORT_TB
+            p["full_disk"] = {"type": policy}
+        del d["targets"]["storage_headroom_pct_min"]
+        if policy == "overwrite_oldest":
+            del d["targets"]["retention_max_age_days"]
+            d["targets"]["retention_achieved_days_min"] = {"min": 25.0, "max": None}
+    return change
+
+
+SHORT_HEADER = """Change: 420 -> 262 TB per recorder, ~10 % short of 30 days, full_disk: {policy}.
+{what}"""
+variant("short-disk-drop-new", "Disks 10 % short, full disk drops new footage (drop_new).",
+        SHORT_HEADER.format(policy="drop_new", what="""DELIBERATELY FAILS: recorders fill
+around day 27 and refuse new footage until footage ages out (segments_dropped > 0)."""),
+        short_disk("drop_new"))
+variant("short-disk-overwrite", "Disks 10 % short, full disk overwrites the oldest footage.",
+        SHORT_HEADER.format(policy="overwrite_oldest", what="""Recorders delete their oldest
+unheld footage to make room: nothing new is lost, retention falls to ~27 days (target:
+achieved retention >= 25 days on every recorder, an assumed service level)."""),
+        short_disk("overwrite_oldest"))
+
+
+DRIVE_FAULTS = [
+    # ASSUMPTION: every drive fails at random at the Backblaze 2024 AFR (1.57 %/yr).
+    {"type": "drive_failure", "recorder": "*"},
+    # and a pair of failures on one recorder 3 h apart, inside the first one's rebuild.
+    {"type": "drive_failure", "recorder": "yau-tsim-mong-r01", "at_s": 20 * 86_400.0},
+    {"type": "drive_failure", "recorder": "yau-tsim-mong-r01", "at_s": 20 * 86_400.0 + 3 * 3600},
+]
+
+
+def drives(raid: str, count: int, spares: int):
+    def change(d):
+        for p in d["recorders"]["pools"]:
+            del p["disk_tb"]
+            p["drives"] = {"size_tb": 20.0, "count": count, "raid": raid, "hot_spares": spares}
+        d["faults"] = copy.deepcopy(DRIVE_FAULTS)
+        del d["targets"]["segments_dropped"]  # a lost array's recorder is down until rebuilt
+        d["targets"]["segments_lost_disk"] = {"min": None, "max": 0.0}
+    return change
+
+
+DRIVES_HEADER = """Change: disk_tb 420 -> drives: {count} x 20 TB {raid}{spares} = 420 TB usable ({raw} TB raw)
+per recorder, and drive failures: every drive at random at 1.57 %/yr (ASSUMPTION: Backblaze
+drive stats 2024) plus two failures on yau-tsim-mong-r01 on day 20, 3 h apart (inside the first
+one's 24 h rebuild, ASSUMPTION). Target: no footage lost with a drive.{fails}"""
+variant("raid6-drive-failures", "Drives in RAID 6 with a hot spare; drive failures.",
+        DRIVES_HEADER.format(count=24, raid="RAID 6", spares=" + 1 hot spare", raw=480,
+                             fails=" RAID 6 covers two failures at once."),
+        drives("raid6", 24, 1))
+variant("jbod-drive-failures", "Drives as JBOD (no redundancy); drive failures.",
+        DRIVES_HEADER.format(count=21, raid="JBOD", spares="", raw=420,
+                             fails="\nDELIBERATELY FAILS: each failed JBOD drive loses its stretch of footage."),
+        drives("jbod", 21, 0))
