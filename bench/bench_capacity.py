@@ -24,7 +24,7 @@ import pytest
 
 from bench_city import city_21000
 from twin.city import generate_city
-from twin.results import sim_metrics
+from twin.sim.results import sim_metrics
 from twin.scenario import Scenario
 from twin.sim.engine import CityEngine
 

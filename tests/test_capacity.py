@@ -13,9 +13,10 @@ from tests.helpers import scenario
 from twin.city import generate_city
 from twin.core.curves import CurveSet, DailyCurve
 from twin.core.types import Interval
-from twin.results import sim_metrics
+from twin.sim.results import sim_metrics
 from twin.scenario import Scenario
 from twin.sim.engine import DROP_REASONS, CityEngine, SimOutcome
+from twin.sim.extensions import extensions_for
 
 LIGHT = {0: 2.0, 6: 1.0, 18: 1.5}  # night doubles the bitrate, evening 1.5x
 DISK_FULL = DROP_REASONS.index("disk_full")
@@ -29,7 +30,7 @@ def hand_integral(steps: dict[int, float], t0: float, t1: float) -> float:
 
 
 def run(sc: Scenario, days: float | None = None) -> tuple[CityEngine, SimOutcome]:
-    e = CityEngine(sc, generate_city(sc))
+    e = CityEngine(sc, generate_city(sc), extensions=extensions_for(sc))
     return e, e.run(days)
 
 

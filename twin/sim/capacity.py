@@ -40,8 +40,9 @@ __all__ = ["Capacity", "recorder_columns"]
 class Capacity:
     """Curved writing and overwrite_oldest for one engine (module docstring)."""
 
-    def __init__(self, engine: CityEngine) -> None:
+    def __init__(self, engine: CityEngine, quiet_ticks_max: int) -> None:
         self.e = engine
+        self.quiet_ticks_max = quiet_ticks_max  # the engine's bound on ticks charged at once
         city, sc = engine.city, engine.sc
         self.curves = city.curves
         n, r = city.n_cameras, city.n_recorders
@@ -100,13 +101,11 @@ class Capacity:
 
     def quiet_ticks(self, t: float, tick: int, every: int) -> tuple[float, int]:
         """The engine's _quiet_ticks with the curves' tick sizes (see the engine)."""
-        from twin.sim.engine import QUIET_TICKS_MAX
-
         e = self.e
         horizon = e.env.peek()
         if not horizon > t:
             return t, tick
-        m = min(QUIET_TICKS_MAX, int(np.ceil((horizon - t) / e.tick_s)))
+        m = min(self.quiet_ticks_max, int(np.ceil((horizon - t) / e.tick_s)))
         times = t + e.tick_s * np.arange(m + 1)
         m = int(np.count_nonzero(times[:m] < horizon))
         if m == 0:

@@ -347,7 +347,7 @@ class CityEngine:
         # Daily curves, overwrite_oldest (twin.sim.capacity); None: the flat, drop_new engine.
         self.capacity: Capacity | None = None
         if Capacity.wanted(self):
-            self.capacity = Capacity(self)
+            self.capacity = Capacity(self, QUIET_TICKS_MAX)
             self.catalog.curves = city.curves
 
     @property
