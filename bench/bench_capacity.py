@@ -20,6 +20,8 @@ from __future__ import annotations
 import os
 import time
 
+from typing import Any
+
 import pytest
 
 from bench_city import city_21000
@@ -57,7 +59,7 @@ def _cpu_run(sc: Scenario) -> tuple[float, dict[str, float]]:
 
 
 @pytest.mark.parametrize("kind", ["constant", "curves_overwrite"])
-def test_curves_and_overwrite_cost_at_most_twice_constant_bitrate(benchmark, kind):
+def test_curves_and_overwrite_cost_at_most_twice_constant_bitrate(benchmark: Any, kind: str) -> None:
     sc = city_21000() if kind == "constant" else curved_city()
     cpu: list[float] = []
     metrics: dict[str, float] = {}

@@ -34,7 +34,7 @@ def run(sc: Scenario, days: float | None = None) -> tuple[CityEngine, SimOutcome
     return e, e.run(days)
 
 
-def test_curve_set_integrates_exactly_across_days():
+def test_curve_set_integrates_exactly_across_days() -> None:
     cs = CurveSet([DailyCurve.from_steps(LIGHT)])
     for t0, t1 in [(0, 86_400), (3_000, 200_000), (21_599, 21_601), (90_000, 90_000)]:
         assert cs.integral(1, t0, t1) == pytest.approx(hand_integral(LIGHT, t0, t1), rel=1e-12)
@@ -47,7 +47,7 @@ def test_curve_set_integrates_exactly_across_days():
     {"light_curve": LIGHT, "recording": "motion", "motion_share": 0.4,
      "motion_curve": {0: 0.5, 7: 2.0, 22: 1.0}},
 ])
-def test_storage_with_a_curve_is_the_integral_of_the_curve_within_0_1_pct(profile):
+def test_storage_with_a_curve_is_the_integral_of_the_curve_within_0_1_pct(profile: dict[str, Any]) -> None:
     # Retention 1 day over 3 days: at the end the disk holds the footage from the last
     # sweep's cutoff on, which a flat-rate model would get wrong by the curve's shape.
     prof = {"name": "p", "bitrate_mbps": 4.0, "bitrate_spread_pct": 10, **profile}
@@ -76,7 +76,7 @@ def test_storage_with_a_curve_is_the_integral_of_the_curve_within_0_1_pct(profil
     assert o.written_segments == o.deleted_segments + o.stored_segments_end
 
 
-def test_scene_factor_scales_a_site_kinds_cameras():
+def test_scene_factor_scales_a_site_kinds_cameras() -> None:
     prof = {"name": "p", "bitrate_mbps": 4.0, "scene_factor": {"government_building": 1.5}}
     sc = scenario(**{"camera_profiles": [prof], "simulation.days": 1})
     _e, o = run(sc)
@@ -102,7 +102,7 @@ def one_recorder(short: float, policy: str, days: float = 4.0, **extra: Any) -> 
                        "recorders.pools": [pool], **extra})
 
 
-def test_overwrite_oldest_with_a_disk_10_pct_short_keeps_recording_and_gives_up_retention():
+def test_overwrite_oldest_with_a_disk_10_pct_short_keeps_recording_and_gives_up_retention() -> None:
     drop = run(one_recorder(0.10, "drop_new"))[1]
     assert drop.dropped[DISK_FULL].sum() > 0  # today's policy loses new footage
     e, o = run(one_recorder(0.10, "overwrite_oldest"))
@@ -121,7 +121,7 @@ def test_overwrite_oldest_with_a_disk_10_pct_short_keeps_recording_and_gives_up_
     assert e.rec_used[0] == pytest.approx(o.stored_bytes_end[0], rel=1e-9)
 
 
-def test_overwrite_with_room_enough_deletes_nothing_early_and_reports_full_retention():
+def test_overwrite_with_room_enough_deletes_nothing_early_and_reports_full_retention() -> None:
     o = run(one_recorder(-0.05, "overwrite_oldest"))[1]
     m = sim_metrics(o)
     assert m["segments_deleted_early"] == 0
@@ -165,7 +165,7 @@ class Holds:
 @given(st.lists(st.tuples(st.floats(3_600, 3.5 * 86_400), st.integers(0, 149),
                           st.floats(600, 1.5 * 86_400), st.floats(60, 12 * 3600)),
                 min_size=1, max_size=25))
-def test_overwrite_never_deletes_a_held_segment(holds):
+def test_overwrite_never_deletes_a_held_segment(holds: list[tuple[float, int, float, float]]) -> None:
     sc = one_recorder(0.10, "overwrite_oldest")
     city = generate_city(sc)
     ext = Holds([(at, cam % city.n_cameras, back, length) for at, cam, back, length in holds])
@@ -200,7 +200,7 @@ def lost(sc: Scenario) -> dict[str, float]:
     return sim_metrics(run(sc)[1])
 
 
-def test_raid_usable_capacity_is_not_raw():
+def test_raid_usable_capacity_is_not_raw() -> None:
     for raid, usable in (("jbod", 80), ("raid5", 70), ("raid6", 60), ("raid10", 40)):
         sc = raid_scenario(raid, [])
         assert sc.recorders.pools[0].usable_tb == usable
@@ -210,7 +210,7 @@ def test_raid_usable_capacity_is_not_raw():
     assert m["disk_total_tb"] == 120 and m["disk_raw_tb"] == 180 and m["drives_total"] == 18
 
 
-def test_raid6_survives_failures_under_rebuild_up_to_its_parity_and_loses_past_it():
+def test_raid6_survives_failures_under_rebuild_up_to_its_parity_and_loses_past_it() -> None:
     one = lost(raid_scenario("raid6", [0]))
     assert one["drive_failures"] == 1 and one["segments_lost_disk"] == 0
     assert one["camera_minutes_lost"] == 0
@@ -224,7 +224,7 @@ def test_raid6_survives_failures_under_rebuild_up_to_its_parity_and_loses_past_i
     assert apart["segments_lost_disk"] == 0 and apart["drive_failures"] == 3
 
 
-def test_raid5_loses_on_a_second_failure_during_rebuild_and_jbod_on_the_first():
+def test_raid5_loses_on_a_second_failure_during_rebuild_and_jbod_on_the_first() -> None:
     assert lost(raid_scenario("raid5", [0]))["segments_lost_disk"] == 0
     two = lost(raid_scenario("raid5", [0, 2]))
     # The whole array of c-r01: every segment it held at the second failure.

@@ -161,7 +161,7 @@ class RunCatalog:
         """Bytes of segments [lo, hi) of each row (curve rows: the exact integral)."""
         c = self._col
         bps = c["bytes_per_seg"][rows]
-        out = (hi - lo) * bps
+        out: np.ndarray = (hi - lo) * bps
         if self.curves is None:
             return out
         cv = c["curve"][rows].astype(np.int64)
@@ -177,7 +177,8 @@ class RunCatalog:
         s = self._size
         c = self._col
         if self.curves is None:
-            return (written - c["first"][:s]) * c["bytes_per_seg"][:s]
+            flat: np.ndarray = (written - c["first"][:s]) * c["bytes_per_seg"][:s]
+            return flat
         st, sg, cv = c["start_s"][:s], c["seg_s"][:s], c["curve"][:s].astype(np.int64)
         f_first = self._first_f()
         assert f_first is not None

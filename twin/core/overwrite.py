@@ -82,7 +82,7 @@ def plan_overwrite(
     def freed(cut_by_rec: FloatArray) -> FloatArray:
         b = w * (cumulative(rows, st + upto(cut_by_rec) * sg) - f_lo)
         last[0] = b
-        out: FloatArray = np.bincount(rec, weights=b, minlength=n_rec)
+        out: FloatArray = np.bincount(rec, weights=b, minlength=n_rec).astype(np.float64)
         return out
 
     oldest = np.full(n_rec, np.inf)

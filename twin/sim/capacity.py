@@ -70,7 +70,8 @@ class Capacity:
 
     # ------------------------------------------------------------------ curves
     def curve_of(self, cams: np.ndarray) -> np.ndarray:
-        return self.cam_curve[self.e.stream_cam[cams]].astype(np.int16)
+        out: np.ndarray = self.cam_curve[self.e.stream_cam[cams]].astype(np.int16)
+        return out
 
     def contribute(self, cams: np.ndarray, recs: np.ndarray, sign: int) -> None:
         """Cameras start (+1) or stop (-1) counting in their recorder's rate."""
