@@ -233,3 +233,47 @@ def test_raid5_loses_on_a_second_failure_during_rebuild_and_jbod_on_the_first() 
     jb = lost(raid_scenario("jbod", [0]))
     # One of 8 JBOD drives, being written: the newest eighth of a day's footage.
     assert jb["segments_lost_disk"] == pytest.approx(int(on.sum()) * 1440 / 8, rel=0.02)
+
+
+# --------------------------------------------------------------------------- priority
+def crash_short_of_standby(prio: list[dict[str, Any]] | None) -> Scenario:
+    """Three recorders of ~50 cameras with room for 60 each: when r01 crashes for 4 h the
+    other two can take only ~20 of its cameras."""
+    pool = {"name": "c", "districts": "*", "recorders": 3, "ingest_mbps": 10_000,
+            "disk_tb": 1000, "max_streams": 60}
+    fo: dict[str, Any] = {"heartbeat": {"interval_s": 5, "missed_beats": 3}, "reassign_s": 30,
+                          "standby": {"type": "spread"}}
+    if prio is not None:
+        fo["priority"] = prio
+    return scenario(**{"recorders.pools": [pool], "simulation.days": 1, "failover": fo,
+                       "faults": [{"type": "recorder_crash", "recorder": "c-r01",
+                                   "at_s": 3600, "duration_s": 4 * 3600}]})
+
+
+def test_failover_places_higher_priority_first_when_standby_is_short() -> None:
+    gov = [{"priority": "high", "site_kinds": ["government_building"]}]
+    e, o = run(crash_short_of_standby(gov))
+    city = o.city
+    high = city.set_site_kind[city.cam_set] == 2
+    home = e.faults.ctrl.home[: e.n_cams] == 0  # r01's cameras
+    assert (home & high).sum() >= 5 and (home & ~high).sum() > 25
+    lost = o.lost_s
+    # Every high camera of r01 found room: it lost only detection and reassignment.
+    assert lost[home & high].max() <= 60
+    assert (lost[home & ~high] > 3600).sum() >= (home & ~high).sum() - 20
+    m = sim_metrics(o)
+    assert m["camera_minutes_lost_high"] * 60 == pytest.approx(lost[high].sum(), rel=1e-9)
+    assert m["camera_minutes_lost_high"] < m["camera_minutes_lost_normal"] / 10
+    # Without priorities the high cameras take their turn in camera order and lose more.
+    e0, o0 = run(crash_short_of_standby(None))
+    assert o0.lost_s[home & high].sum() > 10 * lost[home & high].sum()
+    assert "camera_minutes_lost_high" not in sim_metrics(o0)
+
+
+def test_priority_none_is_never_moved() -> None:
+    e, o = run(crash_short_of_standby([{"priority": "none", "districts": ["Wan Chai"]}]))
+    home = e.faults.ctrl.home[: e.n_cams] == 0
+    wc = o.city.cam_district == 1
+    assert (home & wc).any()
+    # They wait the whole 4 h outage for their recorder.
+    assert o.lost_s[home & wc].min() >= 4 * 3600 - 60

@@ -65,6 +65,10 @@ METRICS: dict[str, MetricInfo] = {
     "disk_raw_tb": _M("TB", "raw TB of every recorder's drives (pools with drives:; disk_tb counts as raw)"),
     "drives_total": _M("drives", "drives of every recorder (pools with drives:)"),
     "drive_failures": _M("failures", "drive failures in the run (drive_failure faults)"),
+    "camera_minutes_lost_high": _M("camera-min", "footage lost by cameras of failover priority high"),
+    "camera_minutes_lost_normal": _M("camera-min", "footage lost by cameras of failover priority normal"),
+    "camera_minutes_lost_low": _M("camera-min", "footage lost by cameras of failover priority low"),
+    "camera_minutes_lost_none": _M("camera-min", "footage lost by cameras of failover priority none"),
     # Deployment (closed form, twin.deployment); drives and costs only with `costs:`
     "recorders_needed": _M("recorders", "fewest recorders for the load at 100 % of each limit"),
     "disks": _M("drives", "drives provisioned (costs.drive_tb each)", "higher"),

@@ -187,6 +187,7 @@ class FailoverController:
         standby: np.ndarray,
         reassign_s: float,
         partner: np.ndarray | None = None,
+        priority: np.ndarray | None = None,
     ) -> None:
         if policy not in STANDBY_POLICIES:
             raise FailoverError(f"unknown standby policy {policy!r}; expected one of {STANDBY_POLICIES}")
@@ -203,6 +204,9 @@ class FailoverController:
         self.rec_of = np.full(n, -1, dtype=np.int64)
         self.pending = np.full(n, -1, dtype=np.int64)
         self.epoch = np.zeros(n, dtype=np.int64)
+        # Failover priority per camera (0 high, 1 normal, 2 low, 3 none: never moved); None:
+        # every camera normal, placed in camera order.
+        self.priority = None if priority is None else np.asarray(priority, dtype=np.int8)
 
     # ------------------------------------------------------------------ placement
     def placed(self, cameras: np.ndarray, recorders: np.ndarray) -> None:
@@ -232,6 +236,17 @@ class FailoverController:
         return out
 
     def _place_all(self, cams: np.ndarray) -> np.ndarray:
+        if self.priority is None or cams.size == 0:
+            return self._place_in_order(cams)
+        # Higher priority first (stable: camera order within a priority); `none` never moves.
+        pr = self.priority[cams]
+        order = np.argsort(pr, kind="stable")
+        order = order[pr[order] < 3]
+        out = np.full(cams.size, -1, dtype=np.int64)
+        out[order] = self._place_in_order(cams[order])
+        return out
+
+    def _place_in_order(self, cams: np.ndarray) -> np.ndarray:
         out = np.full(cams.size, -1, dtype=np.int64)
         if cams.size == 0 or self.policy == "none":
             return out

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal, Union
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_serializer, model_validator
 
 from twin.scenario.numbers import refuse_non_numbers
 
@@ -46,6 +46,8 @@ __all__ = [
     "RelayFailover",
     "BackhaulFailover",
     "Failover",
+    "PriorityGroup",
+    "PRIORITIES",
     "FAULT_TAGS",
     "check_fault_targets",
 ]
@@ -344,6 +346,27 @@ class BackhaulFailover(_Model):
     )
 
 
+PRIORITIES: tuple[str, ...] = ("high", "normal", "low", "none")
+
+
+class PriorityGroup(_Model):
+    """Cameras whose failover goes by `priority`: chosen by site kind or district (either
+    list matches; a camera in several groups takes the first)."""
+
+    priority: Literal["high", "normal", "low", "none"] = Field(
+        description="high, normal, low: the order a failover places cameras in when standby "
+        "capacity is short; none: never moved (they wait for their recorder).")
+    site_kinds: list[Literal["lamp_post", "smart_lamp_post", "government_building"]] = Field(
+        default_factory=list, description="Cameras on these kinds of site.")
+    districts: list[str] = Field(default_factory=list, description="Cameras in these districts.")
+
+    @model_validator(mode="after")
+    def _chooses(self) -> PriorityGroup:
+        if not self.site_kinds and not self.districts:
+            raise ValueError("a priority group needs site_kinds or districts to choose its cameras")
+        return self
+
+
 class Failover(_Model):
     heartbeat: Heartbeat = Field(default_factory=Heartbeat)
     reassign_s: float = Field(
@@ -360,6 +383,18 @@ class Failover(_Model):
         description="Battery ride-through of a camera site on a power cut, s, by site kind "
         "(default 0; at most a week, past any site UPS).",
     )
+    priority: list[PriorityGroup] = Field(
+        default_factory=list, max_length=1000,
+        description="Failover priority per camera group (others: normal); when standby "
+        "capacity is short, higher priority is placed first (at most 1,000 groups).")
+
+    @model_serializer(mode="wrap")
+    def _omit_unset_priority(self, handler: Any) -> Any:
+        # Left out of the canonical JSON when not given: shipped scenarios hash as before.
+        out = handler(self)
+        if not self.priority:
+            out.pop("priority", None)
+        return out
 
     @property
     def standby_per_pool(self) -> int:
@@ -392,6 +427,12 @@ def check_fault_targets(sc: Any) -> None:
                 f"failover.standby.districts names unknown districts {unknown}; expected names "
                 f"from {sorted(districts)}"
             )
+    for i, g in enumerate(sc.failover.priority):
+        unknown = sorted(set(g.districts) - set(districts))
+        if unknown:
+            raise ValueError(
+                f"failover.priority[{i}].districts names unknown districts {unknown}; expected "
+                f"names from {sorted(districts)}")
     if (m or dual.type == "dual") and sc.recorders.assignment.type == "static":
         raise ValueError(
             f"failover.standby ({sc.failover.standby.type}) needs recorders.assignment "

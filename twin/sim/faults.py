@@ -70,7 +70,7 @@ from twin.core.failover import (
     Reassign,
     detection_time,
 )
-from twin.sim import drives
+from twin.sim import drives, priority
 
 if TYPE_CHECKING:
     import simpy
@@ -102,8 +102,12 @@ class FaultDriver:
         policy = "n_plus_m" if fo.standby.type == "n_plus_1" else fo.standby.type
         if policy == "dual":  # the copies are placed up front; the rest spread on a loss
             policy = "spread"
+        self.cam_priority = priority.camera_priority(engine.sc, engine.base_city)
+        stream_pr = (None if self.cam_priority is None
+                     else self.cam_priority[engine.stream_cam])  # a copy goes as its camera
         self.ctrl = FailoverController(engine.loads, policy, city.cam_pool, city.cam_mbps,
-                                       engine.standby, fo.reassign_s, partner=engine.partner)
+                                       engine.standby, fo.reassign_s, partner=engine.partner,
+                                       priority=stream_pr)
         self._heap: list[tuple[float, int, str, tuple[Any, ...]]] = []
         self._seq = itertools.count()
         self._checks: set[float] = set()
@@ -493,6 +497,7 @@ class FaultDriver:
             "footage_lost_disk_tb": self.disk_lost_bytes / 1e12,
             "no_recorder_over_limit": float(e.over_limit == 0 and self.ledger_over == 0),
             **({"drive_failures": float(self.drive_failures)} if self.drive_failures >= 0 else {}),
+            **priority.lost_by_priority(self.cam_priority, total),
         }
 
     def per_district(self, o: SimOutcome) -> list[dict[str, Any]]:
