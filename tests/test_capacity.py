@@ -277,3 +277,44 @@ def test_priority_none_is_never_moved() -> None:
     assert (home & wc).any()
     # They wait the whole 4 h outage for their recorder.
     assert o.lost_s[home & wc].min() >= 4 * 3600 - 60
+
+
+# --------------------------------------------------------------------------- backfill
+def backhaul_cut(backfill: dict[str, Any] | None) -> Scenario:
+    prof: dict[str, Any] = {"name": "p", "bitrate_mbps": 4.0}
+    if backfill is not None:
+        prof["backfill"] = backfill
+    return scenario(**{"camera_profiles": [prof], "simulation.days": 1,
+                       "faults": [{"type": "backhaul_cut", "district": "Wan Chai",
+                                   "at_s": 3600, "duration_s": 2 * 3600}]})
+
+
+def test_backfill_recovers_the_cards_footage_and_its_upload_raises_the_backhaul_peak() -> None:
+    _e0, off = run(backhaul_cut(None))
+    e, on = run(backhaul_cut({"edge_hours": 1, "link_mbps": 20, "share": 0.5}))
+    m0, m = sim_metrics(off), sim_metrics(on)
+    wc = on.city.cam_district == 1
+    n = int(wc.sum())
+    assert n > 30
+    # Hand figures: each Wan Chai camera's card holds the last hour of its 2 h gap: 60
+    # segments; 4 Mbps for 3,600 s is 1.8 GB, uploaded at 10 Mbps in 1,440 s, all at once.
+    assert m["camera_minutes_backfilled"] == n * 60
+    assert m["backfill_tb"] == pytest.approx(n * 4e6 / 8 * 3600 / 1e12, rel=1e-9)
+    assert m0["camera_minutes_lost"] - m["camera_minutes_lost"] == pytest.approx(n * 60, abs=1e-6)
+    base = float(on.city.cam_mbps[wc].sum())
+    assert m["backfill_backhaul_mbps_max"] == pytest.approx(base + n * 10.0, rel=1e-9)
+    # The footage is on disk: written = deleted + stored still holds, with n x 60 more.
+    assert on.written_segments == off.written_segments + n * 60
+    assert on.written_segments == on.deleted_segments + on.stored_segments_end
+    assert on.stored_bytes_end.sum() - off.stored_bytes_end.sum() == pytest.approx(
+        n * 4e6 / 8 * 3600, rel=1e-9)
+
+
+def test_a_power_cut_leaves_nothing_on_the_card_to_backfill() -> None:
+    sc = scenario(**{"camera_profiles": [{"name": "p", "bitrate_mbps": 4.0,
+                                          "backfill": {"edge_hours": 4}}],
+                     "simulation.days": 1,
+                     "faults": [{"type": "district_power", "district": "Wan Chai",
+                                 "at_s": 3600, "duration_s": 3600}]})
+    m = sim_metrics(run(sc)[1])
+    assert m["camera_minutes_backfilled"] == 0 and m["camera_minutes_lost"] > 0

@@ -205,3 +205,28 @@ variant("jbod-drive-failures", "Drives as JBOD (no redundancy); drive failures."
         DRIVES_HEADER.format(count=21, raid="JBOD", spares="", raw=420,
                              fails="\nDELIBERATELY FAILS: each failed JBOD drive loses its stretch of footage."),
         drives("jbod", 21, 0))
+
+
+# Backfill: Yau Tsim Mong's backhaul is cut for 4 h on day 20; with edge storage the cameras'
+# cards hold 8 h and upload what the recorders missed once the link is back.
+CUT = [{"type": "backhaul_cut", "district": "Yau Tsim Mong", "at_s": 20 * 86_400.0,
+        "duration_s": 4 * 3600.0}]
+
+
+def backfill(on: bool):
+    def change(d):
+        d["faults"] = copy.deepcopy(CUT)
+        del d["targets"]["segments_dropped"]  # the cut drops the live segments either way
+        if on:
+            d["camera_profiles"][0]["backfill"] = {"edge_hours": 8.0, "link_mbps": 20.0,
+                                                   "share": 0.5}
+    return change
+
+
+BACKFILL_HEADER = """Change: a drill: Yau Tsim Mong's backhaul cut for 4 h on day 20{extra}."""
+variant("backfill-off", "Backhaul cut drill, no edge storage: the cut's footage is lost.",
+        BACKFILL_HEADER.format(extra=""), backfill(False))
+variant("backfill-on", "Backhaul cut drill, cameras with 8 h edge storage backfill after it.",
+        BACKFILL_HEADER.format(extra=""", and every camera has an 8 h card (ASSUMPTION: a 256 GB
+SD card holds ~140 h at 4 Mbps; 8 h is a conservative setting) uploading at half of a 20 Mbps
+uplink (ASSUMPTION) once the link is back"""), backfill(True))

@@ -221,6 +221,24 @@ class RunCatalog:
         )
         self.open_row[cameras] = rows
 
+    def add_runs(self, cameras: np.ndarray, recorders: np.ndarray, start_s: np.ndarray,
+                 seg_s: float, n: np.ndarray, bytes_per_seg: np.ndarray,
+                 curve: np.ndarray | None = None) -> np.ndarray:
+        """Closed runs of `n` finished segments each (footage that arrives whole, e.g. from a
+        camera's own storage); returns their rows."""
+        cameras = np.asarray(cameras, dtype=np.int64)
+        rows = self._append(
+            camera=cameras, recorder=np.asarray(recorders), start_s=np.asarray(start_s, dtype=float),
+            seg_s=np.full(cameras.size, seg_s), n=np.asarray(n, dtype=np.int64),
+            bytes_per_seg=np.asarray(bytes_per_seg, dtype=np.float64),
+            curve=np.zeros(cameras.size, dtype=np.int16) if curve is None else np.asarray(curve))
+        # A hold placed earlier on that window covers the footage that arrives (as add_segment).
+        for _hid, (cam, h0, h1) in self._holds.items():
+            hit = rows[(cameras == cam) & (np.asarray(start_s) < h1)
+                       & (np.asarray(start_s) + np.asarray(n) * seg_s > h0)]
+            self._col["held"][hit] += 1
+        return rows
+
     def close_runs(self, cameras: np.ndarray, at_s: float) -> int:
         """Cameras stop recording at `at_s`; a segment in progress is not written.
 

@@ -29,7 +29,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from twin.scenario.numbers import refuse_non_numbers
 
-__all__ = ["HourSteps", "DropNew", "OverwriteOldest", "FullDisk", "Drives", "RAID_LEVELS",
+__all__ = ["HourSteps", "EdgeBackfill", "DropNew", "OverwriteOldest", "FullDisk", "Drives", "RAID_LEVELS",
            "omit_unset", "AFR_PCT_DEFAULT"]
 
 AFR_PCT_DEFAULT = 1.57  # ASSUMPTION: Backblaze drive stats, 2024, all drives
@@ -55,6 +55,19 @@ class _Model(BaseModel):
     @classmethod
     def _numbers_are_numbers(cls, data: Any) -> Any:
         return refuse_non_numbers(cls, data)
+
+
+class EdgeBackfill(_Model):
+    """A camera's own storage (an SD card) and how its footage is pulled back after a fault."""
+
+    edge_hours: float = Field(gt=0, le=8760,
+                              description="Hours of footage the camera's card holds (the oldest "
+                              "overwritten; at most a year).")
+    link_mbps: float = Field(default=20.0, gt=0, le=100_000,
+                             description="The camera's uplink, Mbps (ASSUMPTION: 20 for a "
+                             "lamp-post fibre or 4G/5G link; at most 100,000).")
+    share: float = Field(default=0.5, gt=0, le=1,
+                         description="Share of the uplink the upload may take (0 to 1).")
 
 
 class DropNew(_Model):

@@ -17,7 +17,7 @@ from pydantic import (BaseModel, ConfigDict, Field, ValidationError, field_valid
 
 from twin.errors import ScenarioError
 from twin.metrics import METRICS
-from twin.scenario.capacity import Drives, DropNew, FullDisk, HourSteps, omit_unset
+from twin.scenario.capacity import Drives, DropNew, EdgeBackfill, FullDisk, HourSteps, omit_unset
 from twin.scenario.costs import Costs
 from twin.scenario.evidence import EvidenceSettings
 from twin.scenario.faults import FAULT_TAGS, Failover, Faults, check_fault_targets
@@ -183,9 +183,14 @@ class CameraProfile(_Model):
         description="Bitrate factor per site kind for scene complexity (missing kinds 1.0; "
         "above 0, at most 100).")
 
+    backfill: EdgeBackfill | None = Field(
+        default=None, description="Edge storage on the camera, uploaded after a fault "
+        "(twin/sim/backfill.py); none when not given.")
+
     @model_serializer(mode="wrap")
     def _omit_unset_curves(self, handler: Any) -> Any:
-        return omit_unset(handler(self), self, ("light_curve", "motion_curve", "scene_factor"))
+        return omit_unset(handler(self), self,
+                          ("light_curve", "motion_curve", "scene_factor", "backfill"))
 
     @model_validator(mode="after")
     def _motion_curve_fits(self) -> CameraProfile:

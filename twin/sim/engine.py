@@ -440,6 +440,18 @@ class CityEngine:
         self.sample(t, "after_disk_loss")
         return DiskLoss(secs, segs, nbytes, held)
 
+    def add_footage(self, cams: np.ndarray, start_s: np.ndarray, n: np.ndarray,
+                    t: float) -> np.ndarray:
+        """Footage recorded elsewhere (a camera's card: twin.sim.backfill) arrives at `t` on
+        each camera's current recorder: `n` whole segments from `start_s`. Returns bytes."""
+        rec = self.cam_rec[cams]
+        curve = None if self.capacity is None else self.capacity.curve_of(cams)
+        rows = self.catalog.add_runs(cams, rec, start_s, self.seg_s, n, self.cam_bps[cams], curve)
+        nbytes = self.catalog.span_bytes(rows, np.zeros(rows.size, dtype=np.int64), n)
+        np.add.at(self.rec_used, rec, nbytes)
+        self.written += int(n.sum())
+        return nbytes
+
     def lose_footage(self, r: int, window: Interval, t: float) -> DiskLoss:
         """Recorder `r` loses the footage it holds from `window` at `t` (a failed JBOD
         drive: twin.sim.drives), held footage too; it keeps recording."""

@@ -71,6 +71,7 @@ from twin.core.failover import (
     detection_time,
 )
 from twin.sim import drives, priority
+from twin.sim.backfill import Backfill
 
 if TYPE_CHECKING:
     import simpy
@@ -102,6 +103,8 @@ class FaultDriver:
         policy = "n_plus_m" if fo.standby.type == "n_plus_1" else fo.standby.type
         if policy == "dual":  # the copies are placed up front; the rest spread on a loss
             policy = "spread"
+        # Edge storage uploaded after a fault (twin.sim.backfill), when a profile has it.
+        self.backfill = Backfill(engine) if Backfill.wanted(engine) else None
         self.cam_priority = priority.camera_priority(engine.sc, engine.base_city)
         stream_pr = (None if self.cam_priority is None
                      else self.cam_priority[engine.stream_cam])  # a copy goes as its camera
@@ -474,6 +477,8 @@ class FaultDriver:
         e = engine
         adm = e.cam_admitted
         lost = e.cam_lost_s * adm
+        if self.backfill is not None:  # footage pulled back from the cards is not lost
+            lost = np.maximum(lost - self.backfill.recovered_s, 0.0)
         total = lost + self.disk_lost_s
         rec = self.recovery_s()
         done = rec[np.isfinite(rec)]
@@ -498,6 +503,7 @@ class FaultDriver:
             "no_recorder_over_limit": float(e.over_limit == 0 and self.ledger_over == 0),
             **({"drive_failures": float(self.drive_failures)} if self.drive_failures >= 0 else {}),
             **priority.lost_by_priority(self.cam_priority, total),
+            **(self.backfill.metrics() if self.backfill is not None else {}),
         }
 
     def per_district(self, o: SimOutcome) -> list[dict[str, Any]]:
