@@ -22,8 +22,6 @@ import time
 
 from typing import Any
 
-import pytest
-
 from bench_city import city_21000
 from twin.city import generate_city
 from twin.sim.results import sim_metrics

@@ -170,7 +170,7 @@ def generate_city(sc: Scenario) -> CityModel:
     if any(p.light_curve or p.motion_curve or p.scene_factor for p in profiles):
         # Scene complexity per site kind scales the stream; the light curve scales it by
         # hour (stream and disk); the motion curve scales the recorded share (disk only).
-        scene = np.array([[(p.scene_factor or {}).get(k, 1.0) for k in SITE_KINDS]  # type: ignore[call-overload]
+        scene = np.array([[(p.scene_factor or {}).get(k, 1.0) for k in SITE_KINDS]
                           for p in profiles])
         s_factor = scene[cam_profile, s_site[cam_set]]
         light = [DailyCurve.from_steps(p.light_curve) for p in profiles]
