@@ -1,0 +1,169 @@
+"""Analyser capacity: admission of cameras within capacity, and queueing of their frames.
+
+Theory of operation
+-------------------
+An analyser is `servers` units of compute (cores, or GPUs) fed by the frames of the cameras
+admitted to it. A camera asks `demand` units (the sum over its workloads of frames per second
+x seconds of one unit per frame). Both engines use the same three pieces:
+
+- `admit`: cameras, in the order given, go to the analyser of their group (an edge device,
+  a district's analysers, the central pool) with the most room left, if their demand fits
+  under `limit` (capacity x the admission utilisation); otherwise they are not analysed
+  (-1). No analyser is ever put over its limit, and a camera is refused only when no
+  analyser of its group has room for it.
+- waiting time of a frame in steady state: M/G/c (`mgc_wait_s`), Poisson frame arrivals
+  (many cameras' frames, out of phase, merged), general service; exact Pollaczek-Khinchine
+  for one server (M/D/1 and M/M/1 are its two ends), the Allen-Cunneen approximation beyond.
+- overload (a burst of work above capacity): a fluid backlog (`FluidQueue`), piecewise
+  linear between the moments the load changes, capped where the analyser sheds frames that
+  would be more than `max_lag_s` late (as a real-time analyser must); the work shed is
+  counted.
+
+A frame is never an event: waiting times come from the queue's state when an incident's
+frame arrives. `fifo_waits` is the per-frame FIFO queue (Kiefer-Wolfowitz recursion) these
+formulas are checked against in the tests. Sans-IO: numbers and numpy arrays in and out.
+"""
+
+from __future__ import annotations
+
+import heapq
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+__all__ = ["admit", "erlang_c", "mgc_wait_s", "FluidQueue", "fifo_waits"]
+
+
+def admit(demand: np.ndarray, group: np.ndarray, analyser_group: np.ndarray,
+          limit: np.ndarray, load: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Place cameras on analysers within `limit`; returns (analyser per camera or -1, load).
+
+    `demand[k]` units for camera k of group `group[k]`; analyser a serves group
+    `analyser_group[a]` and may carry at most `limit[a]` units (`load` is what it carries
+    already). Cameras are taken in the order given, each to the analyser of its group with the
+    most room (ties: the lower index), and only if it fits there.
+    """
+    demand = np.asarray(demand, dtype=np.float64)
+    group = np.asarray(group, dtype=np.int64)
+    ag = np.asarray(analyser_group, dtype=np.int64)
+    limit = np.asarray(limit, dtype=np.float64)
+    used = np.zeros(ag.size) if load is None else np.asarray(load, dtype=np.float64).copy()
+    out = np.full(demand.size, -1, dtype=np.int64)
+    heaps: dict[int, list[tuple[float, int]]] = {}
+    for a in range(ag.size):
+        heaps.setdefault(int(ag[a]), []).append((-(float(limit[a]) - float(used[a])), a))
+    for h in heaps.values():
+        heapq.heapify(h)
+    for k in range(demand.size):
+        h = heaps.get(int(group[k]))
+        if not h:
+            continue
+        neg_room, a = h[0]
+        d = float(demand[k])
+        if used[a] + d > limit[a]:
+            continue  # the roomiest analyser cannot take it: none can
+        used[a] += d
+        out[k] = a
+        heapq.heapreplace(h, (-(float(limit[a]) - float(used[a])), a))
+    return out, used
+
+
+def erlang_c(servers: int, offered: float) -> float:
+    """Probability that an arrival waits in M/M/c with `offered` = lambda / mu < servers."""
+    if offered <= 0:
+        return 0.0
+    if offered >= servers:
+        return 1.0
+    b = 1.0  # Erlang B by its stable recurrence
+    for k in range(1, servers + 1):
+        b = offered * b / (k + offered * b)
+    rho = offered / servers
+    return b / (1.0 - rho * (1.0 - b))
+
+
+def mgc_wait_s(arrival_per_s: float, mean_service_s: float, scv_service: float,
+               servers: int) -> float:
+    """Mean wait in queue of M/G/c, seconds (inf at or over capacity).
+
+    One server: Pollaczek-Khinchine, exact: W = rho * E[S] * (1 + cs^2) / (2 (1 - rho))
+    (cs^2 = 0: M/D/1; 1: M/M/1). More: Allen-Cunneen, W = C(c, a) / (c mu - lambda) *
+    (1 + cs^2) / 2, with C the Erlang C probability of waiting.
+    """
+    if arrival_per_s <= 0 or mean_service_s <= 0:
+        return 0.0
+    offered = arrival_per_s * mean_service_s
+    if offered >= servers:
+        return math.inf
+    mu = 1.0 / mean_service_s
+    return erlang_c(servers, offered) / (servers * mu - arrival_per_s) * (1.0 + scv_service) / 2.0
+
+
+@dataclass(frozen=True, slots=True)
+class FluidQueue:
+    """Backlog of work (unit-seconds) of one analyser under a piecewise-constant load.
+
+    `times` are the moments the load changes (ascending), `load[i]` the units of work per
+    second offered from `times[i]` to the next; `capacity` units are served per second; the
+    backlog never exceeds `max_backlog` (work beyond it is shed). Built by `FluidQueue.of`.
+    """
+
+    times: tuple[float, ...]
+    load: tuple[float, ...]
+    capacity: float
+    max_backlog: float
+    backlog: tuple[float, ...]  # at each of `times`
+    shed: float  # unit-seconds of work shed over the whole horizon
+
+    @staticmethod
+    def of(times: Sequence[float], load: Sequence[float], capacity: float,
+           max_backlog: float) -> FluidQueue:
+        b = 0.0
+        shed = 0.0
+        out = [0.0]
+        for i in range(len(times) - 1):
+            dt = times[i + 1] - times[i]
+            drift = load[i] - capacity
+            nb = b + drift * dt
+            if nb > max_backlog:
+                # At the cap from when it is reached to the end of the piece: all extra shed.
+                shed += (nb - max_backlog)
+                nb = max_backlog
+            b = max(0.0, nb)
+            out.append(b)
+        return FluidQueue(tuple(times), tuple(load), capacity, max_backlog, tuple(out), shed)
+
+    def at(self, t: np.ndarray) -> np.ndarray:
+        """Backlog at times `t` (before the first change: none)."""
+        t = np.asarray(t, dtype=np.float64)
+        times = np.asarray(self.times)
+        i = np.searchsorted(times, t, side="right") - 1
+        ok = i >= 0
+        j = np.clip(i, 0, len(self.load) - 1)
+        drift = np.asarray(self.load)[j] - self.capacity
+        b = np.asarray(self.backlog)[j] + drift * (t - times[j])
+        return np.where(ok, np.clip(b, 0.0, self.max_backlog), 0.0)
+
+    def shedding(self, t: np.ndarray) -> np.ndarray:
+        """True where the analyser sheds frames at `t` (backlog at its cap, load over capacity)."""
+        t = np.asarray(t, dtype=np.float64)
+        times = np.asarray(self.times)
+        j = np.clip(np.searchsorted(times, t, side="right") - 1, 0, len(self.load) - 1)
+        over = np.asarray(self.load)[j] > self.capacity
+        return over & (self.at(t) >= self.max_backlog * (1 - 1e-12))
+
+
+def fifo_waits(arrival_s: np.ndarray, service_s: np.ndarray, servers: int = 1) -> np.ndarray:
+    """Waiting time of each job of a FIFO queue with `servers` servers (Kiefer-Wolfowitz).
+
+    Jobs in arrival order; the reference, job by job, that the formulas are tested against.
+    """
+    free = [0.0] * servers  # when each server is next free (a heap)
+    out = np.empty(len(arrival_s))
+    for i, (a, s) in enumerate(zip(np.asarray(arrival_s).tolist(), np.asarray(service_s).tolist())):
+        f = heapq.heappop(free)
+        start = a if a > f else f
+        out[i] = start - a
+        heapq.heappush(free, start + s)
+    return out
