@@ -194,3 +194,19 @@ METRICS.update({
     "analytics_alert_latency_s_max": _M("s", "longest incident-to-alert latency"),
     "analytics_bursts": _M("events", "crowd events (bursts) simulated"),
 })
+
+# The live analyser pool (twin/live/analysis_pool.py) and how far its accuracy can be trusted.
+METRICS.update({
+    "live_cameras_analysed": _M("cameras", "cameras an analyser actor took (within its measured capacity)", "higher"),
+    "live_cameras_not_analysed": _M("cameras", "cameras no analyser actor had room for (reported, not analysed)"),
+    "live_analyser_frame_ms": _M("ms", "CPU of one core per analysed frame, as the actors measured it (mean)"),
+    "live_predicted_cameras_analysed": _M("cameras", "cameras the simulation of this deployment admits", "higher"),
+    "live_predicted_cameras_not_analysed": _M("cameras", "cameras the simulation of this deployment leaves out"),
+    "live_predicted_alert_latency_s_p50": _M("s", "median alert latency the simulation of this deployment predicts"),
+    "live_predicted_alert_latency_s_p95": _M("s", "95th percentile alert latency the simulation predicts"),
+    "live_alert_latency_s_p95": _M("s", "95th percentile incident-to-alert latency"),
+    "live_frames_scored": _M("frames", "analysed frames scored against the truth (after warm-up)", "higher"),
+    "live_detection_precision_person_ci95": _M("ratio", "half-width of the 95 % interval of person precision (bootstrap over cameras)", hi=1),
+    "live_detection_recall_person_ci95": _M("ratio", "half-width of the 95 % interval of person recall (bootstrap over cameras)", hi=1),
+    "live_incident_recall_ci95": _M("ratio", "half-width of the 95 % interval of incident recall (bootstrap over cameras)", hi=1),
+})

@@ -193,8 +193,9 @@ class Analyser:
         self.min_interval_s = min_interval_s
         self._streams: dict[str, StreamAnalyser] = {}
 
-    def start(self, origins_wall: dict[str, float]) -> None:
-        for cam in sorted(self.urls):
+    def start(self, origins_wall: dict[str, float], cameras: list[str] | None = None) -> None:
+        """Start a thread for each of `cameras` (None: every camera given)."""
+        for cam in sorted(self.urls if cameras is None else cameras):
             self._streams[cam] = StreamAnalyser(
                 cam, self.urls[cam], self.truths[self.scene_of[cam]], origins_wall[cam],
                 self.epoch, self.gop, self.width, self.min_interval_s).start()

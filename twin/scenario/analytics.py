@@ -104,9 +104,10 @@ AnalyserPool = Annotated[Union[EdgePool, DistrictPool, CentralPool], Field(discr
 class Incidents(_Model):
     """Incidents the analysis must alert on (a collision, a fight, a crowd forming)."""
 
-    per_camera_day: float = Field(default=0.2, ge=0, le=1000,
+    per_camera_day: float = Field(default=0.2, ge=0, le=100_000,
                                   description="Incidents per camera per day outside bursts "
-                                  "(Poisson; at most 1,000).")
+                                  "(Poisson; at most 100,000: a live clip with a collision in "
+                                  "each 10 s loop has 8,640).")
     workload: Literal["motion", "people_vehicles", "plates", "crowd"] = Field(
         default="people_vehicles", description="The workload whose frames reveal an incident.")
     confirm_frames: int = Field(default=2, ge=1, le=100,
