@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from tests.helpers import scenario
 from twin.city import generate_city
-from twin.core.analysis_queue import FluidQueue, admit, fifo_waits, mgc_wait_s
+from twin.core.analysis_queue import FluidQueues, admit, fifo_waits, mgc_wait_s
 from twin.sim.results import sim_metrics
 from twin.scenario import Scenario
 from twin.sim.analytics import simulate_analytics
@@ -110,11 +110,18 @@ def test_admission_never_puts_an_analyser_over_capacity(
 
 
 def test_fluid_backlog_grows_sheds_and_drains() -> None:
-    q = FluidQueue.of([0.0, 10.0, 20.0, 100.0], [0.5, 1.5, 0.5], 1.0, 4.0)
-    assert q.at(np.array([5.0, 14.0, 20.0, 24.0, 28.0, 50.0])) == pytest.approx(
-        [0.0, 2.0, 4.0, 2.0, 0.0, 0.0])
-    assert q.shed == pytest.approx(1.0)  # at the cap from 18 s to 20 s, +0.5 a second shed
-    assert q.shedding(np.array([12.0, 19.0, 22.0])).tolist() == [False, True, False]
+    inf = np.inf
+    q = FluidQueues.of(np.array([[0.0, 10.0, 20.0], [5.0, inf, inf]]),
+                       np.array([[0.5, 1.5, 0.5], [0.9, 0.0, 0.0]]), 1.0, 4.0)
+    t = np.array([5.0, 14.0, 20.0, 24.0, 28.0, 50.0])
+    b, load, shedding = q.at(np.zeros(t.size, dtype=np.int64), t)
+    assert b == pytest.approx([0.0, 2.0, 4.0, 2.0, 0.0, 0.0])
+    assert load.tolist() == [0.5, 1.5, 0.5, 0.5, 0.5, 0.5]
+    assert q.shed.tolist() == pytest.approx([1.0, 0.0])  # at the cap from 18 s to 20 s
+    _, _, sh = q.at(np.zeros(3, dtype=np.int64), np.array([12.0, 19.0, 22.0]))
+    assert sh.tolist() == [False, True, False]
+    b1, l1, _ = q.at(np.array([1, 1]), np.array([1.0, 100.0]))
+    assert b1.tolist() == [0.0, 0.0] and l1.tolist() == [-1.0, 0.9]
 
 
 def test_a_burst_raises_p95_alert_latency_as_the_hand_calculation_says() -> None:

@@ -14,7 +14,7 @@ x seconds of one unit per frame). Both engines use the same three pieces:
 - waiting time of a frame in steady state: M/G/c (`mgc_wait_s`), Poisson frame arrivals
   (many cameras' frames, out of phase, merged), general service; exact Pollaczek-Khinchine
   for one server (M/D/1 and M/M/1 are its two ends), the Allen-Cunneen approximation beyond.
-- overload (a burst of work above capacity): a fluid backlog (`FluidQueue`), piecewise
+- overload (a burst of work above capacity): a fluid backlog (`FluidQueues`), piecewise
   linear between the moments the load changes, capped where the analyser sheds frames that
   would be more than `max_lag_s` late (as a real-time analyser must); the work shed is
   counted.
@@ -33,7 +33,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["admit", "erlang_c", "mgc_wait_s", "FluidQueue", "fifo_waits"]
+__all__ = ["admit", "erlang_c", "mgc_wait_s", "FluidQueues", "fifo_waits"]
 
 
 def admit(demand: np.ndarray, group: np.ndarray, analyser_group: np.ndarray,
@@ -101,57 +101,64 @@ def mgc_wait_s(arrival_per_s: float, mean_service_s: float, scv_service: float,
 
 
 @dataclass(frozen=True, slots=True)
-class FluidQueue:
-    """Backlog of work (unit-seconds) of one analyser under a piecewise-constant load.
+class FluidQueues:
+    """Backlogs of work (unit-seconds) of many analysers under piecewise-constant loads.
 
-    `times` are the moments the load changes (ascending), `load[i]` the units of work per
-    second offered from `times[i]` to the next; `capacity` units are served per second; the
-    backlog never exceeds `max_backlog` (work beyond it is shed). Built by `FluidQueue.of`.
+    Row i is one analyser: its load changes at `times[i, j]` (ascending; rows padded with
+    +inf), and is `load[i, j]` units of work per second from `times[i, j]` to the next
+    change; before `times[i, 0]` it has no backlog. Each serves `capacity` units per second
+    and holds at most `max_backlog` unit-seconds (work beyond is shed, as frames that would be
+    too late). Built by `FluidQueues.of`; one step per column, vectorised over rows.
     """
 
-    times: tuple[float, ...]
-    load: tuple[float, ...]
+    times: np.ndarray  # (rows, K)
+    load: np.ndarray  # (rows, K)
     capacity: float
     max_backlog: float
-    backlog: tuple[float, ...]  # at each of `times`
-    shed: float  # unit-seconds of work shed over the whole horizon
+    backlog: np.ndarray  # (rows, K): at each change
+    shed: np.ndarray  # (rows,): unit-seconds shed over the horizon
 
     @staticmethod
-    def of(times: Sequence[float], load: Sequence[float], capacity: float,
-           max_backlog: float) -> FluidQueue:
-        b = 0.0
-        shed = 0.0
-        out = [0.0]
-        for i in range(len(times) - 1):
-            dt = times[i + 1] - times[i]
-            drift = load[i] - capacity
-            nb = b + drift * dt
-            if nb > max_backlog:
-                # At the cap from when it is reached to the end of the piece: all extra shed.
-                shed += (nb - max_backlog)
-                nb = max_backlog
-            b = max(0.0, nb)
-            out.append(b)
-        return FluidQueue(tuple(times), tuple(load), capacity, max_backlog, tuple(out), shed)
+    def of(times: np.ndarray, load: np.ndarray, capacity: float,
+           max_backlog: float) -> FluidQueues:
+        times = np.asarray(times, dtype=np.float64)
+        load = np.asarray(load, dtype=np.float64)
+        rows, k = times.shape
+        b = np.zeros(rows)
+        shed = np.zeros(rows)
+        out = np.zeros((rows, k))
+        for j in range(k - 1):
+            with np.errstate(invalid="ignore"):  # inf - inf: padding, not a piece
+                dt = times[:, j + 1] - times[:, j]
+            live = np.isfinite(dt)
+            nb = b + np.where(live, (load[:, j] - capacity) * np.where(live, dt, 0.0), 0.0)
+            # The backlog grows linearly within a piece: what passes the cap is shed.
+            shed += np.maximum(nb - max_backlog, 0.0)
+            b = np.clip(nb, 0.0, max_backlog)
+            out[:, j + 1] = b
+        return FluidQueues(times, load, capacity, max_backlog, out, shed)
 
-    def at(self, t: np.ndarray) -> np.ndarray:
-        """Backlog at times `t` (before the first change: none)."""
-        t = np.asarray(t, dtype=np.float64)
-        times = np.asarray(self.times)
-        i = np.searchsorted(times, t, side="right") - 1
-        ok = i >= 0
-        j = np.clip(i, 0, len(self.load) - 1)
-        drift = np.asarray(self.load)[j] - self.capacity
-        b = np.asarray(self.backlog)[j] + drift * (t - times[j])
-        return np.where(ok, np.clip(b, 0.0, self.max_backlog), 0.0)
+    def _piece(self, row: np.ndarray, t: np.ndarray) -> np.ndarray:
+        """Index of the piece of `row` holding `t` (-1: before the first change)."""
+        k = self.times.shape[1]
+        j = np.zeros(row.size, dtype=np.int64)
+        for c in range(k):  # K is small (a few changes per row): a comparison per column
+            j += self.times[row, c] <= t
+        return j - 1
 
-    def shedding(self, t: np.ndarray) -> np.ndarray:
-        """True where the analyser sheds frames at `t` (backlog at its cap, load over capacity)."""
+    def at(self, row: np.ndarray, t: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(backlog, load, shedding) of analyser `row[n]` at `t[n]` (before its first
+        change: no backlog, load -1 meaning "as before the changes", not shedding)."""
+        row = np.asarray(row, dtype=np.int64)
         t = np.asarray(t, dtype=np.float64)
-        times = np.asarray(self.times)
-        j = np.clip(np.searchsorted(times, t, side="right") - 1, 0, len(self.load) - 1)
-        over = np.asarray(self.load)[j] > self.capacity
-        return over & (self.at(t) >= self.max_backlog * (1 - 1e-12))
+        j = self._piece(row, t)
+        ok = j >= 0
+        jj = np.maximum(j, 0)
+        load = self.load[row, jj]
+        b = self.backlog[row, jj] + (load - self.capacity) * (t - self.times[row, jj])
+        b = np.where(ok, np.clip(b, 0.0, self.max_backlog), 0.0)
+        shedding = ok & (load > self.capacity) & (b >= self.max_backlog * (1 - 1e-12))
+        return b, np.where(ok, load, -1.0), shedding
 
 
 def fifo_waits(arrival_s: np.ndarray, service_s: np.ndarray, servers: int = 1) -> np.ndarray:

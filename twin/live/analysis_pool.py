@@ -31,7 +31,7 @@ import numpy as np
 from twin.core.analysis_queue import admit
 
 if TYPE_CHECKING:
-    from twin.live.settings import LiveSettings
+    from twin.scenario.live import LiveSettings
     from twin.scenario import Scenario
 
 __all__ = ["ANALYSER_PREFIX", "analyser_parts", "analysed_interval_s", "PoolPlan", "plan_pool",
@@ -86,7 +86,7 @@ def predicted(sc: Scenario, settings: LiveSettings, cost_ms: float, duration_s: 
     """The simulation of this live deployment (module docstring): cameras analysed and not,
     and the alert latency p50 / p95 it predicts."""
     from twin.city import generate_city
-    from twin.scenario_analytics import AnalyticsSettings
+    from twin.scenario.analytics import AnalyticsSettings
     from twin.sim.analytics import simulate_analytics
 
     an = settings.analyser

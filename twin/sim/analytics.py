@@ -23,7 +23,7 @@ incidents (not frames).
 4. Bursts. A crowd event in a district (Poisson per district per day, or at set times)
    multiplies that district's cameras' work by `load_factor` for `duration_s` and brings
    `incidents_per_camera` incidents each. An analyser pushed over its units builds a fluid
-   backlog (core.analysis_queue.FluidQueue, piecewise linear between the moments its load
+   backlog (core.analysis_queue.FluidQueues, piecewise linear between the moments its load
    changes; the load inside a burst is that of the cameras admitted at its start), capped at
    `max_lag_s` of work: frames beyond are shed, counted as dropped.
 5. Alerts. An incident is seen by the next frame of its workload (a uniform offset within
@@ -39,13 +39,14 @@ branch, so analytics on or off leaves the city and the recording as they were.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
 
-from twin.core.analysis_queue import FluidQueue, admit, mgc_wait_s
+from twin.core.analysis_queue import FluidQueues, admit, mgc_wait_s
 from twin.scenario.analytics import WORKLOAD_KINDS, AnalyticsSettings
 
 if TYPE_CHECKING:
@@ -166,7 +167,9 @@ def simulate_analytics(a: AnalyticsSettings, city: CityModel, end_s: float,
     t_all, c_all = [t_inc], [c_inc]
     bursts = _bursts(a, rng_burst, nd, city.district_names, end_s)
     b = a.bursts
-    extra: dict[int, list[tuple[float, float, float]]] = {}  # analyser -> (start, end, units)
+    # Extra work of the bursts: (analyser, start, end, units) pieces, as arrays.
+    p_an: list[np.ndarray] = []
+    p_se: list[tuple[float, float, np.ndarray]] = []
     extra_frames = 0.0
     for d, t0 in bursts:
         t1 = min(t0 + b.duration_s, end_s)
@@ -181,8 +184,9 @@ def simulate_analytics(a: AnalyticsSettings, city: CityModel, end_s: float,
             continue
         add = np.bincount(cam_an[mine], minlength=n_an) * (b.load_factor - 1.0) * demand
         extra_frames += mine.size * (b.load_factor - 1.0) * lam_cam * (t1 - t0)
-        for an in np.flatnonzero(add).tolist():
-            extra.setdefault(an, []).append((t0, t1, float(add[an])))
+        hit_an = np.flatnonzero(add)
+        p_an.append(hit_an)
+        p_se.append((t0, t1, add[hit_an]))
     t_i = np.concatenate(t_all)
     c_i = np.concatenate(c_all)
     in_b = np.concatenate(burst_flag)
@@ -199,41 +203,16 @@ def simulate_analytics(a: AnalyticsSettings, city: CityModel, end_s: float,
     backlog = np.zeros(t_s.size)
     keep_p = np.ones(t_s.size)
     shed_units = 0.0
-    inc_of: dict[int, np.ndarray] = {}
-    if extra and a_s.size:
-        hit = np.isin(a_s, np.fromiter(extra, dtype=np.int64))
-        idx = np.flatnonzero(hit)
-        grp = a_s[idx]
-        o = np.argsort(grp, kind="stable")
-        idx, grp = idx[o], grp[o]
-        cut = np.flatnonzero(np.diff(grp)) + 1
-        for part in np.split(idx, cut):
-            if part.size:
-                inc_of[int(a_s[part[0]])] = part
     cap = pool.units
-    for an, pieces in extra.items():
-        edges = sorted({p for s, e, _ in pieces for p in (s, e)})
-        start_cams = cams_by(np.full(len(edges), an), np.asarray(edges))
-        loads = []
-        for j, t in enumerate(edges):
-            x = float(start_cams[j]) * demand
-            for s, e, u in pieces:
-                if s <= t < e:
-                    x += u
-            loads.append(x)
-        times = [0.0] + edges + [end_s]
-        q = FluidQueue.of(times, [start_cams[0] * demand] + loads, cap, a.max_lag_s * cap)
-        shed_units += q.shed
-        part = inc_of.get(an)
-        if part is None:
-            continue
-        tt = t_s[part]
-        backlog[part] = q.at(tt)
-        j = np.maximum(np.searchsorted(np.asarray(times), tt, side="right") - 1, 0)
-        load_units[part] = np.asarray(q.load)[j]
-        shedding = q.shedding(tt)
-        keep_p[part] = np.where(shedding, np.minimum(1.0, cap / np.maximum(load_units[part], 1e-12)),
-                                1.0)
+    if sum(x.size for x in p_an):
+        q, touched = _burst_queues(p_an, p_se, cams_by, demand, cap, a.max_lag_s * cap)
+        shed_units = float(q.shed.sum())
+        pos = np.searchsorted(touched, a_s)
+        hit = (pos < touched.size) & (touched[np.minimum(pos, touched.size - 1)] == a_s)
+        b_h, l_h, sh = q.at(pos[hit], t_s[hit])
+        backlog[hit] = b_h
+        load_units[hit] = np.where(l_h >= 0, l_h, load_units[hit])
+        keep_p[hit] = np.where(sh, np.minimum(1.0, cap / np.maximum(l_h, 1e-12)), 1.0)
     rho = np.minimum(load_units / cap, RHO_CAP)
     lam = rho * cap / s_mean  # frames per second into the analyser
     wait = _waits_by_level(lam, s_mean / speed, cs2, servers)
@@ -275,6 +254,36 @@ def simulate_analytics(a: AnalyticsSettings, city: CityModel, end_s: float,
         m["analytics_alert_latency_s_p99"] = float(p99)
         m["analytics_alert_latency_s_max"] = float(latency.max())
     return AnalyticsOutcome(m, latency, backlog / cap + wait, b_s, util, bursts)
+
+
+def _burst_queues(p_an: list[np.ndarray], p_se: list[tuple[float, float, np.ndarray]],
+                  cams_by: Callable[[np.ndarray, np.ndarray], np.ndarray], demand: float,
+                  cap: float, max_backlog: float) -> tuple[FluidQueues, np.ndarray]:
+    """One fluid queue per analyser a burst touched: its load changes at each burst's start
+    and end (base load there + the bursts under way). Returns the queues and their analysers
+    (ascending; row i is analyser touched[i])."""
+    an = np.concatenate(p_an + p_an)
+    t = np.concatenate([np.full(x.size, s0) for x, (s0, _, _) in zip(p_an, p_se)]
+                       + [np.full(x.size, e0) for x, (_, e0, _) in zip(p_an, p_se)])
+    d = np.concatenate([u for _, _, u in p_se] + [-u for _, _, u in p_se])
+    o = np.lexsort((t, an))
+    an, t, d = an[o], t[o], d[o]
+    new = np.r_[True, (np.diff(an) != 0) | (np.diff(t) != 0)]
+    gid = np.cumsum(new) - 1
+    g_an, g_t = an[new], t[new]
+    g_d = np.bincount(gid, weights=d)
+    first = np.r_[True, np.diff(g_an) != 0]
+    block = np.cumsum(first) - 1
+    starts = np.flatnonzero(first)
+    cs = np.cumsum(g_d)
+    within = cs - (cs[starts] - g_d[starts])[block]  # extra work after each change
+    col = np.arange(g_an.size) - starts[block]
+    touched = g_an[starts]
+    times = np.full((touched.size, int(col.max()) + 1), np.inf)
+    load = np.zeros_like(times)
+    times[block, col] = g_t
+    load[block, col] = cams_by(g_an, g_t) * demand + np.maximum(within, 0.0)
+    return FluidQueues.of(times, load, cap, max_backlog), touched
 
 
 def _waits_by_level(lam: np.ndarray, s: float, cs2: float, servers: int) -> np.ndarray:
