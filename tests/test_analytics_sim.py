@@ -134,7 +134,7 @@ def test_a_burst_raises_p95_alert_latency_as_the_hand_calculation_says() -> None
     0.99 x E[S] x (1 + cs2) / (2 x 0.01)) and the frame's own 7 ms.
     """
     wl = [{"kind": "people_vehicles", "fps": 1.0, "cpu_ms": 10.0, "source": "assumed"}]
-    base = dict(incidents={"per_camera_day": 0.0}, max_lag_s=3600)
+    base: dict[str, Any] = {"incidents": {"per_camera_day": 0.0}, "max_lag_s": 3600}
     calm = one_analyser(17, wl, **base)  # 51 cameras x 10 ms/s = 0.51 of the core
     burst = one_analyser(17, wl, bursts={"at_s": [DAY], "duration_s": 600, "load_factor": 3.0,
                                         "incidents_per_camera": 40}, **base)

@@ -57,16 +57,16 @@ def admit(demand: np.ndarray, group: np.ndarray, analyser_group: np.ndarray,
     for h in heaps.values():
         heapq.heapify(h)
     for k in range(demand.size):
-        h = heaps.get(int(group[k]))
-        if not h:
+        hp = heaps.get(int(group[k]))
+        if not hp:
             continue
-        neg_room, a = h[0]
+        _, a = hp[0]
         d = float(demand[k])
         if used[a] + d > limit[a]:
             continue  # the roomiest analyser cannot take it: none can
         used[a] += d
         out[k] = a
-        heapq.heapreplace(h, (-(float(limit[a]) - float(used[a])), a))
+        heapq.heapreplace(hp, (-(float(limit[a]) - float(used[a])), a))
     return out, used
 
 

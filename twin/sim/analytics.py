@@ -157,8 +157,8 @@ def simulate_analytics(a: AnalyticsSettings, city: CityModel, end_s: float,
 
     def cams_by(an: np.ndarray, t: np.ndarray) -> np.ndarray:
         """Admitted cameras on line at `t` on analyser `an` (vectorised)."""
-        return (np.searchsorted(adm_key, an * span + np.minimum(t, end_s), side="right")
-                - first_of[an])
+        return np.asarray(np.searchsorted(adm_key, an * span + np.minimum(t, end_s),
+                                          side="right") - first_of[an], dtype=np.int64)
 
     # -- incidents and bursts ------------------------------------------------------------------
     t_inc, c_inc = _poisson_points(rng_inc, np.where(on, online, end_s), end_s,
@@ -218,11 +218,11 @@ def simulate_analytics(a: AnalyticsSettings, city: CityModel, end_s: float,
     wait = _waits_by_level(lam, s_mean / speed, cs2, servers)
     inc_w = a.incidents.workload
     w_inc = next(w for w in a.workloads if w.kind == inc_w)
-    k = a.incidents.confirm_frames
+    confirm = a.incidents.confirm_frames
     extra_frames_needed = np.where(keep_p < 1.0, rng_lat.negative_binomial(
-        k, np.clip(keep_p, 1e-9, 1.0)), 0) if t_s.size else np.zeros(0)
+        confirm, np.clip(keep_p, 1e-9, 1.0)), 0) if t_s.size else np.zeros(0)
     offset = rng_lat.random(t_s.size) / w_inc.fps
-    latency = (offset + (k - 1 + extra_frames_needed) / w_inc.fps + backlog / cap + wait
+    latency = (offset + (confirm - 1 + extra_frames_needed) / w_inc.fps + backlog / cap + wait
                + w_inc.cost_s(dev) / speed)
 
     # -- metrics -------------------------------------------------------------------------------
