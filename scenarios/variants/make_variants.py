@@ -177,3 +177,7 @@ variant("analytics-edge", "Analytics on every camera, at the edge (a quarter cor
         ANALYTICS_HEADER.format(where="in each camera: an edge processor worth a quarter of a "
                                 "server core (ASSUMED)"),
         analytics({"type": "edge", "device": "cpu", "units": 0.25}))
+variant("analytics-central-gpu", "Analytics on every camera, central GPU pool (32 x 4 GPUs).",
+        ANALYTICS_HEADER.format(where="32 central machines of 4 GPUs, every GPU cost per "
+                                "frame ASSUMED"),
+        analytics({"type": "central", "device": "gpu", "units": 4, "analysers": 32}))
