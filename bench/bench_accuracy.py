@@ -32,7 +32,7 @@ from twin.live.analyser import CameraScore, score_frame  # noqa: E402
 from twin.live.analytics import CameraAnalytics  # noqa: E402
 from twin.live.calibrate import _keyframes  # noqa: E402
 from twin.live.clips import prepare_clips  # noqa: E402
-from twin.live.settings import LiveProfile  # noqa: E402
+from twin.scenario.live import LiveProfile  # noqa: E402
 
 SIZES = (50, 100, 300, 1000, 3000, 10_000)
 

@@ -12,7 +12,7 @@ keep up (an analyser behind drops frames and loses incidents).
 
 Without `cpu_per_actor` there is no admission: cameras are dealt round-robin to the actors.
 
-`predicted` runs twin.sim.analytics on the live scenario's own city with the same cost per
+`predicted` runs twin.core.city_analysis (what the simulator runs) on the live scenario's own city with the same cost per
 frame (the mean the actors measured), the same actors and the same admission limit: the
 number of cameras it admits and the alert latency it expects, for results.json beside what
 the run measured. An actor is a process that runs each frame at a core's full speed when it
@@ -87,7 +87,7 @@ def predicted(sc: Scenario, settings: LiveSettings, cost_ms: float, duration_s: 
     and the alert latency p50 / p95 it predicts."""
     from twin.city import generate_city
     from twin.scenario.analytics import AnalyticsSettings
-    from twin.sim.analytics import simulate_analytics
+    from twin.core.city_analysis import simulate_analytics
 
     an = settings.analyser
     assert an.cpu_per_actor is not None
