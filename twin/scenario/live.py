@@ -14,7 +14,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Any, Literal, Union
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_serializer, model_validator
 
 from twin.scenario.numbers import refuse_non_numbers
 
@@ -113,6 +113,17 @@ class LiveAnalyser(_Model):
     max_util_pct: float = Field(default=80.0, gt=0, lt=100,
                                 description="Admit cameras to an analyser up to this share of its "
                                 "cores (below 100: a queue at 100 % grows without bound).")
+
+    @model_serializer(mode="wrap")
+    def _omit_pool_defaults(self, handler: Any) -> Any:
+        # The pool's fields at their defaults serialise as before they existed, so the hash
+        # of every shipped scenario (in its results.json) stays the same.
+        out = handler(self)
+        if isinstance(out, dict):
+            for k, default in (("actors", 1), ("cpu_per_actor", None), ("max_util_pct", 80.0)):
+                if k in out and out[k] == default:
+                    out.pop(k)
+        return out
 
 
 class ManagedMediaMTX(_Model):
