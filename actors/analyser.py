@@ -29,8 +29,18 @@ class AnalyserActor:
         """(PID, Ray node id) of the process this actor runs in: what a crash drill kills."""
         return os.getpid(), ray.get_runtime_context().get_node_id()
 
-    def start(self, origins_wall: dict[str, float]) -> None:
-        self._an.start(origins_wall)
+    def frame_cost(self, clip_paths: list[str], width: int) -> float:
+        """CPU ms of one core this process spends on a frame (twin.live.calibrate), measured
+        on the run's clips: what the pool admits cameras by."""
+        from pathlib import Path
+
+        from twin.live.calibrate import frame_cost
+
+        return frame_cost([Path(p) for p in clip_paths], width).total_ms
+
+    def start(self, origins_wall: dict[str, float], cameras: list[str] | None = None) -> None:
+        """Analyse `cameras` (None: every camera this actor was given)."""
+        self._an.start(origins_wall, cameras)
 
     def cpu_s(self) -> float:
         return cpu_seconds()

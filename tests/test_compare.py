@@ -62,7 +62,8 @@ def test_variant_with_fewer_disks_than_it_needs_fails_its_targets_in_the_compari
     assert "| enough | simulate | " in md and "| PASS |" in md
     assert "| short | simulate | " in md
     assert "**FAIL**: `segments_dropped`, `storage_headroom_pct_min` |" in md
-    assert "- Analyser compute: not modelled by the twin yet, so left out (no figures invented)." in md
+    assert ("- Analyser compute: none of these runs has an `analytics:` section, so it is left out "
+            "(no figures invented).") in md
     for f in ("metrics.png", "districts.png", "districts.csv", "runs/short/results.json"):
         assert (out / f).stat().st_size > 0, f
 

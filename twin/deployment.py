@@ -3,7 +3,8 @@
 These come from the scenario and the generated city alone (no simulation), so they are the
 same for both engines: recorders needed pool by pool, drives provisioned and needed, and
 the capital cost from the scenario's unit prices (`costs:`, assumptions stated there).
-Analyser compute is not modelled by the twin yet, so no metric for it exists here.
+Analyser compute comes from the simulation of a scenario's `analytics:` section
+(twin/sim/analytics.py), not from here.
 """
 
 from __future__ import annotations

@@ -188,3 +188,42 @@ METRICS.update({
     "live_recorder_kill_gap_s_max": _M("s", "most footage one camera lost to a recorder's crash"),
     "live_partials_recovered": _M("segments", "segments a crashed recorder left that were kept (played up to the crash)"),
 })
+
+# Analytics at city scale (twin/sim/analytics.py; scenario `analytics:`). Compute is in the
+# pool's units: cores (device cpu) or GPUs (device gpu).
+METRICS.update({
+    "analytics_compute_needed": _M("units", "cores or GPUs every camera's analysis needs, at the pool's admission utilisation"),
+    "analytics_compute_needed_motion": _M("units", "cores or GPUs motion detection needs (all cameras, at the admission utilisation)"),
+    "analytics_compute_needed_people_vehicles": _M("units", "cores or GPUs people and vehicle detection needs"),
+    "analytics_compute_needed_plates": _M("units", "cores or GPUs number-plate reading needs"),
+    "analytics_compute_needed_crowd": _M("units", "cores or GPUs crowd counting needs"),
+    "analytics_compute_provisioned": _M("units", "cores or GPUs of every analyser", "higher"),
+    "analytics_util_pct_max": _M("%", "highest analyser load outside bursts / its units"),
+    "analytics_cameras_analysed": _M("cameras", "cameras admitted to an analyser", "higher"),
+    "analytics_cameras_not_analysed": _M("cameras", "cameras no analyser had room for"),
+    "analytics_frames_dropped": _M("frames", "frames shed by overloaded analysers (over max_lag_s late)"),
+    "analytics_frames_dropped_pct": _M("%", "frames shed / frames offered to the analysers", hi=100),
+    "analytics_incidents": _M("incidents", "incidents on cameras on line", "higher"),
+    "analytics_incidents_unalerted": _M("incidents", "incidents on cameras not analysed (no alert)"),
+    "analytics_alert_latency_s_p50": _M("s", "median incident-to-alert latency (analysed cameras)"),
+    "analytics_alert_latency_s_p95": _M("s", "95th percentile incident-to-alert latency"),
+    "analytics_alert_latency_s_p99": _M("s", "99th percentile incident-to-alert latency"),
+    "analytics_alert_latency_s_max": _M("s", "longest incident-to-alert latency"),
+    "analytics_bursts": _M("events", "crowd events (bursts) simulated"),
+})
+
+# The live analyser pool (twin/live/analysis_pool.py) and how far its accuracy can be trusted.
+METRICS.update({
+    "live_cameras_analysed": _M("cameras", "cameras an analyser actor took (within its measured capacity)", "higher"),
+    "live_cameras_not_analysed": _M("cameras", "cameras no analyser actor had room for (reported, not analysed)"),
+    "live_analyser_frame_ms": _M("ms", "CPU of one core per analysed frame, as the actors measured it (mean)"),
+    "live_predicted_cameras_analysed": _M("cameras", "cameras the simulation of this deployment admits", "higher"),
+    "live_predicted_cameras_not_analysed": _M("cameras", "cameras the simulation of this deployment leaves out"),
+    "live_predicted_alert_latency_s_p50": _M("s", "median alert latency the simulation of this deployment predicts"),
+    "live_predicted_alert_latency_s_p95": _M("s", "95th percentile alert latency the simulation predicts"),
+    "live_alert_latency_s_p95": _M("s", "95th percentile incident-to-alert latency"),
+    "live_frames_scored": _M("frames", "analysed frames scored against the truth (after warm-up)", "higher"),
+    "live_detection_precision_person_ci95": _M("ratio", "half-width of the 95 % interval of person precision (bootstrap over cameras)", hi=1),
+    "live_detection_recall_person_ci95": _M("ratio", "half-width of the 95 % interval of person recall (bootstrap over cameras)", hi=1),
+    "live_incident_recall_ci95": _M("ratio", "half-width of the 95 % interval of incident recall (bootstrap over cameras)", hi=1),
+})

@@ -230,3 +230,58 @@ variant("backfill-on", "Backhaul cut drill, cameras with 8 h edge storage backfi
         BACKFILL_HEADER.format(extra=""", and every camera has an 8 h card (ASSUMPTION: a 256 GB
 SD card holds ~140 h at 4 Mbps; 8 h is a conservative setting) uploading at half of a 20 Mbps
 uplink (ASSUMPTION) once the link is back"""), backfill(True))
+
+
+# Analytics on every camera (issue 16): the same four workloads and the same incidents and
+# crowd events, run at the edge (in each camera), on district machines, or centrally.
+# Costs per frame on one core, 640x360 keyframes: motion and people/vehicles MEASURED on this
+# machine from the live analyser (twin/live/calibrate.py: decode 4.0 ms + background model
+# and blobs 2.7 ms; HOG on person-shaped blobs 0.7 ms more); plates and crowd counting ASSUMED
+# (no such model runs here: a plate detector with OCR on its crops, a density network), and
+# every GPU figure ASSUMED.
+WORKLOADS = [
+    {"kind": "motion", "fps": 1.0, "cpu_ms": 6.7, "gpu_ms": 1.0, "source": "measured"},
+    {"kind": "people_vehicles", "fps": 1.0, "cpu_ms": 0.7, "gpu_ms": 0.3, "source": "measured"},
+    {"kind": "plates", "fps": 2.0, "cpu_ms": 15.0, "gpu_ms": 1.5, "service_scv": 0.5,
+     "source": "assumed"},
+    {"kind": "crowd", "fps": 0.2, "cpu_ms": 80.0, "gpu_ms": 4.0, "source": "assumed"},
+]
+INCIDENTS = {"per_camera_day": 0.2, "workload": "people_vehicles", "confirm_frames": 2}
+BURSTS = {"per_district_day": 0.2, "duration_s": 1800.0, "load_factor": 3.0,
+          "incidents_per_camera": 0.5}
+ANALYTICS_TARGETS = {"analytics_cameras_not_analysed": {"min": None, "max": 0.0},
+                     "analytics_alert_latency_s_p95": {"min": None, "max": 5.0},
+                     "analytics_frames_dropped_pct": {"min": None, "max": 1.0}}
+
+
+def analytics(pool):
+    def change(d):
+        d["analytics"] = {"workloads": copy.deepcopy(WORKLOADS), "pool": dict(pool),
+                          "max_lag_s": 2.0, "incidents": dict(INCIDENTS),
+                          "bursts": dict(BURSTS)}
+        d["targets"].update(copy.deepcopy(ANALYTICS_TARGETS))
+    return change
+
+
+ANALYTICS_HEADER = """Change: analytics on every camera ({where}); recording as in city-7000.
+Workloads (per camera): motion 1 fps x 6.7 ms and people/vehicles 1 fps x 0.7 ms of a core
+(MEASURED, twin/live/calibrate.py), plates 2 fps x 15 ms and crowd counting 0.2 fps x 80 ms
+(ASSUMED); GPU costs ASSUMED. ASSUMPTIONS: 0.2 incidents per camera per day; crowd events 0.2
+per district per day, 30 min each, tripling the district's analysis work and bringing 0.5
+incidents per camera; an alert needs 2 frames showing the incident; frames over 2 s late are
+shed. Cameras are admitted up to 80 % of an analyser."""
+variant("analytics-central", "Analytics on every camera, central CPU pool (40 x 32 cores).",
+        ANALYTICS_HEADER.format(where="40 central machines of 32 cores"),
+        analytics({"type": "central", "device": "cpu", "units": 32, "analysers": 40}))
+variant("analytics-district", "Analytics on every camera, 2 x 32 cores in each district.",
+        ANALYTICS_HEADER.format(where="2 machines of 32 cores in each of the 18 districts, "
+                                "1,152 cores; the largest districts run out"),
+        analytics({"type": "district", "device": "cpu", "units": 32, "analysers": 2}))
+variant("analytics-edge", "Analytics on every camera, at the edge (a quarter core each).",
+        ANALYTICS_HEADER.format(where="in each camera: an edge processor worth a quarter of a "
+                                "server core (ASSUMED)"),
+        analytics({"type": "edge", "device": "cpu", "units": 0.25}))
+variant("analytics-central-gpu", "Analytics on every camera, central GPU pool (32 x 4 GPUs).",
+        ANALYTICS_HEADER.format(where="32 central machines of 4 GPUs, every GPU cost per "
+                                "frame ASSUMED"),
+        analytics({"type": "central", "device": "gpu", "units": 4, "analysers": 32}))

@@ -27,8 +27,9 @@ retention against the pool's usable disk), recorder ingest (Mbps) and recorder s
 pool over its active (non-standby) recorders, and backhaul per district. The binding resource
 is the most loaded resource of the kinds the failed targets point to (a segments_dropped
 target points to the reasons its segments were dropped for); with no such kind, the most
-loaded resource overall. Analyser compute is not modelled by the simulation (it is measured
-by `twin live`): it is named as not modelled, never guessed.
+loaded resource overall. Analyser compute is not grown here (the simulation of a scenario's
+`analytics:` section reports it at one load; `twin live` measures it): it is named as not
+grown, never guessed.
 """
 
 from __future__ import annotations
@@ -54,7 +55,8 @@ __all__ = ["GROWTHS", "Growth", "LevelResult", "Breakpoint", "grow", "demand", "
 
 GROWTHS = ("sets", "bitrate", "cameras_per_set")
 RESOURCE_KINDS = ("disk", "recorder_ingest", "recorder_streams", "backhaul")
-NOT_MODELLED = ("analyser compute: not modelled by the simulation (measured by `twin live`)",)
+NOT_MODELLED = ("analyser compute: not grown here (`twin simulate` of a scenario with an "
+                "`analytics:` section reports it; `twin live` measures it)",)
 MAX_CAMERAS_PER_SET = 4
 
 # Target metric -> the resource kinds it measures (segments_dropped: by its drop reasons).

@@ -9,7 +9,8 @@ Each column after the first gets its difference from the first, absolute and rel
 a verdict "better"/"worse" from `METRICS[name].better`. When two columns are the same
 scenario (same SHA-256) from different engines, their difference is the twin's fidelity
 and gets its own table. Nothing here invents a figure: a metric a run did not measure is
-shown as "-", and what the twin does not model (analyser compute) is named as missing.
+shown as "-", and what a run does not model (analyser compute, without an `analytics:`
+section) is named as missing.
 """
 
 from __future__ import annotations
@@ -34,6 +35,10 @@ KEY_METRICS: tuple[str, ...] = (
     "recorder_streams_util_pct_max", "backhaul_util_pct_max", "segments_dropped",
     "camera_minutes_lost", "recovery_s_max", "max_gap_s", "cameras_affected",
     "cost_recorders_hkd", "cost_disk_hkd", "cost_backhaul_hkd", "cost_total_hkd",
+    "analytics_compute_needed", "analytics_compute_provisioned", "analytics_util_pct_max",
+    "analytics_cameras_not_analysed", "analytics_frames_dropped_pct",
+    "analytics_alert_latency_s_p50", "analytics_alert_latency_s_p95",
+    "analytics_alert_latency_s_p99",
 )
 #: Words that mark a failure-drill metric (from the faults work), listed right after the keys.
 DRILL_WORDS: tuple[str, ...] = ("lost", "recover", "failover", "drill", "outage", "unrecorded")
@@ -100,9 +105,14 @@ class Comparison:
         """What the comparison cannot show, said plainly rather than filled in."""
         names = {r.metric for r in self.rows}
         out = []
-        if not any("analys" in n for n in names):
-            out.append("Analyser compute: not modelled by the twin yet, so left out "
-                       "(no figures invented).")
+        with_analytics = [c.label for c in self.columns
+                          if "analytics_compute_needed" in c.results.metrics]
+        if not with_analytics:
+            out.append("Analyser compute: none of these runs has an `analytics:` section, so "
+                       "it is left out (no figures invented).")
+        elif len(with_analytics) < len(self.columns):
+            out.append("Analyser compute: only " + ", ".join(with_analytics) + " model it (an "
+                       "`analytics:` section); the others show \"-\".")
         if not {"camera_minutes_lost", "recovery_s_max"} & names:
             out.append("Footage lost in a failure drill and time to recover: none of these "
                        "runs reports them (no faults injected, or the engine predates them).")

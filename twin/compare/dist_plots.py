@@ -98,5 +98,5 @@ def plot_breakpoint(bp: Breakpoint, out: Path) -> str:
         ax.tick_params(labelsize=7)
         ax.legend(fontsize=7, loc="upper left")
     fig.suptitle(f"{Path(bp.scenario).name}: growing {bp.growth.kind}; "
-                 "analyser compute is not modelled by the simulation", fontsize=10)
+                 "analyser compute is not grown here", fontsize=10)
     return save_figure(fig, out / "breakpoint.png")

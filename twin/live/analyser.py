@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 import av
 import av.error
 
-from twin.live.analytics import CameraAnalytics, iou, match
+from twin.live.analytics import CameraAnalytics, Detection, iou, match
 from twin.live.recorder import RTSP_LIVE_OPTIONS
 
 if TYPE_CHECKING:
@@ -37,7 +37,7 @@ if TYPE_CHECKING:
 
     from synthetic_streams.scene import SceneTruth
 
-__all__ = ["CameraScore", "StreamAnalyser", "Analyser"]
+__all__ = ["CameraScore", "StreamAnalyser", "Analyser", "score_frame"]
 
 
 @dataclass
@@ -158,26 +158,33 @@ class StreamAnalyser:
             return
         clip_t = (on_air - self.origin) % self.clip_s
         index = int(round(clip_t * self.fps / self.gop)) * self.gop % self.n_frames
-        truth = self.truth.frames[index]
-        before = {o.object_id: o.bbox for o in
-                  self.truth.frames[(index - self.gop) % self.n_frames].objects}
-        s.frames_scored += 1
-        k = self.scale
-        for cls in ("person", "vehicle"):
-            # Motion-triggered detection is scored on what moved since the last analysed
-            # frame; a vehicle that has stopped is the incident logic's job.
-            scaled = [((int(o.bbox.x0 * k), int(o.bbox.y0 * k), int(o.bbox.x1 * k),
-                        int(o.bbox.y1 * k)), before.get(o.object_id) != o.bbox)
-                      for o in truth.objects if o.cls == cls]
-            boxes = [b for b, moving in scaled
-                     if moving and (b[2] - b[0]) * (b[3] - b[1]) >= self._min_area]
-            still = [b for b, moving in scaled if not moving]
-            # A detection on a still object is neither right nor wrong here (don't care).
-            found = [d.box for d in dets if d.cls == cls
-                     and not any(iou(d.box, b) >= 0.3 for b in still)]
-            s.tp[cls] += match(found, boxes)
-            s.detections[cls] += len(found)
-            s.truths[cls] += len(boxes)
+        score_frame(s, dets, self.truth, index, self.gop, self.scale, self._min_area)
+
+
+def score_frame(s: CameraScore, dets: list[Detection], truth: SceneTruth, index: int, gop: int,
+                scale: float, min_area: float) -> None:
+    """Score one analysed frame (clip frame `index`; the previous analysed frame was `gop`
+    frames before) against the truth, into `s`. Used live and by bench/bench_accuracy.py."""
+    n_frames = len(truth.frames)
+    now = truth.frames[index]
+    before = {o.object_id: o.bbox for o in truth.frames[(index - gop) % n_frames].objects}
+    s.frames_scored += 1
+    k = scale
+    for cls in ("person", "vehicle"):
+        # Motion-triggered detection is scored on what moved since the last analysed
+        # frame; a vehicle that has stopped is the incident logic's job.
+        scaled = [((int(o.bbox.x0 * k), int(o.bbox.y0 * k), int(o.bbox.x1 * k),
+                    int(o.bbox.y1 * k)), before.get(o.object_id) != o.bbox)
+                  for o in now.objects if o.cls == cls]
+        boxes = [b for b, moving in scaled
+                 if moving and (b[2] - b[0]) * (b[3] - b[1]) >= min_area]
+        still = [b for b, moving in scaled if not moving]
+        # A detection on a still object is neither right nor wrong here (don't care).
+        found = [d.box for d in dets if d.cls == cls
+                 and not any(iou(d.box, b) >= 0.3 for b in still)]
+        s.tp[cls] += match(found, boxes)
+        s.detections[cls] += len(found)
+        s.truths[cls] += len(boxes)
 
 
 class Analyser:
@@ -193,8 +200,9 @@ class Analyser:
         self.min_interval_s = min_interval_s
         self._streams: dict[str, StreamAnalyser] = {}
 
-    def start(self, origins_wall: dict[str, float]) -> None:
-        for cam in sorted(self.urls):
+    def start(self, origins_wall: dict[str, float], cameras: list[str] | None = None) -> None:
+        """Start a thread for each of `cameras` (None: every camera given)."""
+        for cam in sorted(self.urls if cameras is None else cameras):
             self._streams[cam] = StreamAnalyser(
                 cam, self.urls[cam], self.truths[self.scene_of[cam]], origins_wall[cam],
                 self.epoch, self.gop, self.width, self.min_interval_s).start()

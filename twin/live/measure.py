@@ -221,6 +221,7 @@ def _incidents(o: LiveOutcome) -> tuple[list[float], dict[str, Any]]:
     truths = [SceneTruth.from_json(Path(p).read_text()) for p in o.clip_truth_paths]
     latencies: list[float] = []
     expected = detected = false_alerts = 0
+    per_camera: list[tuple[int, int]] = []  # (expected, detected) per analysed camera
     for c in cams:
         cam = c["camera"]
         if c["first_frame_s"] is None:
@@ -239,6 +240,7 @@ def _incidents(o: LiveOutcome) -> tuple[list[float], dict[str, Any]]:
                 t += clip_s
         alerts = sorted(a[0] for a in c["alerts"])
         used: set[int] = set()
+        e0, d0 = expected, detected
         for t in sorted(times):
             expected += 1
             for k, a in enumerate(alerts):
@@ -248,7 +250,23 @@ def _incidents(o: LiveOutcome) -> tuple[list[float], dict[str, Any]]:
                     latencies.append(a - t)
                     break
         false_alerts += sum(1 for k, a in enumerate(alerts) if k not in used and lo <= a <= hi)
-    return latencies, {"expected": expected, "detected": detected, "false_alerts": false_alerts}
+        per_camera.append((expected - e0, detected - d0))
+    per_loop = len(truths[0].incidents) if truths else 0
+    return latencies, {"expected": expected, "detected": detected, "false_alerts": false_alerts,
+                       "per_camera": per_camera, "per_loop": per_loop}
+
+
+def ci95(num: np.ndarray, den: np.ndarray, resamples: int = 2000) -> float:
+    """Half-width of the 95 % bootstrap interval of sum(num) / sum(den), resampling cameras
+    (frames of one camera are not independent: cameras are); seeded, so reruns agree."""
+    num, den = np.asarray(num, dtype=np.float64), np.asarray(den, dtype=np.float64)
+    if num.size < 2 or den.sum() <= 0:
+        return float("nan")
+    idx = np.random.default_rng(0).integers(0, num.size, size=(resamples, num.size))
+    d = den[idx].sum(axis=1)
+    r = num[idx].sum(axis=1)[d > 0] / d[d > 0]
+    lo, hi = np.percentile(r, [2.5, 97.5])
+    return float(hi - lo) / 2.0
 
 
 def measure(o: LiveOutcome) -> LiveMeasures:
@@ -347,6 +365,27 @@ def measure(o: LiveOutcome) -> LiveMeasures:
         m["live_false_alerts"] = float(inc["false_alerts"])
         if latencies:
             m["live_alert_latency_s_p50"] = float(np.median(latencies))
+            m["live_alert_latency_s_p95"] = float(np.percentile(latencies, 95))
             m["live_alert_latency_s_max"] = float(max(latencies))
+        # How far the figures can be trusted: frames scored, and bootstrap intervals.
+        m["live_frames_scored"] = float(sum(c["frames_scored"] for c in an))
+        tp = np.array([c["tp"].get("person", 0) for c in an])
+        m["live_detection_precision_person_ci95"] = ci95(
+            tp, np.array([c["detections"].get("person", 0) for c in an]))
+        m["live_detection_recall_person_ci95"] = ci95(
+            tp, np.array([c["truths"].get("person", 0) for c in an]))
+        if inc["per_camera"]:
+            e, d = np.array(inc["per_camera"]).T
+            m["live_incident_recall_ci95"] = ci95(d, e)
+    pool = o.analysis or {}
+    if pool:
+        m["live_cameras_analysed"] = float(sum(len(v) for v in pool["cameras_of"].values()))
+        m["live_cameras_not_analysed"] = float(len(pool["not_analysed"]))
+        cost = float(np.mean(list(pool["cost_ms"].values())))
+        m["live_analyser_frame_ms"] = cost
+        if s.analyser.cpu_per_actor is not None:
+            from twin.live.analysis_pool import predicted
+
+            m.update(predicted(o.scenario, s, cost, o.t_end - o.t0, inc["per_loop"]))
     m = {k: float(round(v, 6)) for k, v in sorted(m.items()) if not math.isnan(v)}
     return LiveMeasures(cams, rows, files, m, [g for g in fault], latencies, inc, costs)

@@ -126,6 +126,11 @@ class RelayWatch:
         self._thread.join(10)
 
 
+def _is_analyser(part: str) -> bool:
+    """A part of the analyser pool (`analyser`, `analyser:2`, ...)."""
+    return part.split(":", 1)[0] == ANALYSER
+
+
 class RayParts:
     """The live twin's actors and MediaMTX behind the driver's Parts interface."""
 
@@ -156,8 +161,12 @@ class RayParts:
         self._sweep_ref: Any = None
         self._sweep_t = 0.0
         self.sweeper_restarts = 0
-        self._snap_ref: Any = None
-        self.analyser_snapshot: dict[str, Any] | None = None
+        # The analyser pool's parts (`analyser`, `analyser:2`, ...): the last snapshot of each.
+        self._snap_refs: dict[str, Any] = {}
+        self.analyser_snapshots: dict[str, dict[str, Any]] = {}
+        self.analysis_assigned: dict[str, list[str]] = {}  # part -> cameras (the pool plan)
+        self.analysis_candidates: list[str] = []
+        self.clip_paths: list[Path] = []
         self.analyser_done: list[dict[str, Any]] = []  # last snapshots of dead analysers
         self.dead_stats: dict[str, Any] = {}  # last heartbeat of recorders that died
         self.recovered: list[tuple[str, Any]] = []  # (recorder, Recovered) of restarted ones
@@ -268,10 +277,11 @@ class RayParts:
 
     def restart_actor(self, part: str) -> None:
         spec = self._specs[part]
-        if part == ANALYSER and self.analyser_snapshot is not None:
-            self.analyser_done.append(self.analyser_snapshot)
-            self.analyser_snapshot = None
-            self._snap_ref = None
+        if _is_analyser(part):
+            last = self.analyser_snapshots.pop(part, None)
+            if last is not None:
+                self.analyser_done.append(last)
+            self._snap_refs.pop(part, None)
         if part == SWEEPER:
             self._sweep_ref = None
             self.sweeper_restarts += 1
@@ -336,15 +346,17 @@ class RayParts:
         rec = sum(1 for s in self.latest.values() for st in s.streams if st.recording)
         segs = sum(st.segments for s in self.latest.values() for st in s.streams)
         segs += sum(st.segments for ss in self.dead_stats.values() for s in ss for st in s.streams)
-        if ANALYSER in self.actors:
-            if self._snap_ref is not None and ray.wait([self._snap_ref], timeout=0)[0]:
+        for part in [p for p in self.actors if _is_analyser(p)]:
+            ref = self._snap_refs.get(part)
+            if ref is not None and ray.wait([ref], timeout=0)[0]:
                 try:
-                    self.analyser_snapshot = ray.get(self._snap_ref)
+                    self.analyser_snapshots[part] = ray.get(ref)
                 except _DEAD:
                     pass
-                self._snap_ref = None
-            if self._snap_ref is None and ANALYSER not in self._starting:
-                self._snap_ref = self.actors[ANALYSER].snapshot.remote()
+                del self._snap_refs[part]
+                ref = None
+            if ref is None and part not in self._starting:
+                self._snap_refs[part] = self.actors[part].snapshot.remote()
         return {"cameras_recording": float(rec), "segments_written": float(segs)}
 
     def cameras_of(self, part: str) -> list[str]:

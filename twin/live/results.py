@@ -57,6 +57,8 @@ def live_results(o: LiveOutcome, m: LiveMeasures, source: str, run: RunInfo) -> 
 
 def _tables(o: LiveOutcome, m: LiveMeasures, out: Path) -> dict[str, str]:
     an = {c["camera"]: c for c in (o.analyser or {}).get("cameras") or []}
+    analysed_by = {c: p for p, cams in (o.analysis or {}).get("cameras_of", {}).items()
+                   for c in cams}
     rows = []
     for cam in o.cameras:
         f = m.cameras[cam]
@@ -72,12 +74,13 @@ def _tables(o: LiveOutcome, m: LiveMeasures, out: Path) -> dict[str, str]:
             getattr(o.publisher_stats.get(cam), "reconnects", ""),
             sum(max(0, st.connects - 1) for rs in o.recorder_stats.values()
                 for st in rs.streams if st.camera == cam),
+            analysed_by.get(cam, "not analysed" if o.analysis else ""),
         ])
     write_csv(out / "cameras.csv",
               ["camera", "set", "scene", "recorder_initial", "recorder_final", "segments",
                "bytes", "first_segment_after_s", "unrecorded_s", "gaps_unexplained", "gap_max_s",
                "fault_gaps", "fault_gap_max_s", "recovery_s_max", "frames_analysed",
-               "alerts", "publisher_reconnects", "recorder_reconnects"], rows)
+               "alerts", "publisher_reconnects", "recorder_reconnects", "analysed_by"], rows)
     write_csv(out / "segments.csv",
               ["id", "camera", "recorder", "start_s", "end_s", "size_bytes", "packets", "key",
                "sha256", "state"],

@@ -106,6 +106,9 @@ class LiveOutcome:
     publisher_stats: dict[str, Any] = field(default_factory=dict)
     recorder_stats: dict[str, Any] = field(default_factory=dict)
     analyser: dict[str, Any] = field(default_factory=dict)
+    # The analyser pool (twin.live.analysis_pool): cost per frame each actor measured, the
+    # cameras each took, those not analysed.
+    analysis: dict[str, Any] = field(default_factory=dict)
     mediamtx_pids: list[int] = field(default_factory=list)
     ray_address: str = ""
     actors_started_s: float = 0.0
@@ -349,7 +352,8 @@ def _make_parts(o: LiveOutcome, settings: LiveSettings, server: Any, clips: list
     from actors.camera_set import CameraSetActor
     from actors.recorder import RecorderActor
     from actors.sweeper import SweeperActor
-    from twin.live.driver import ANALYSER, SWEEPER
+    from twin.live.analysis_pool import analyser_parts
+    from twin.live.driver import SWEEPER
     from twin.live.parts import ActorSpec, RayParts, RelayWatch
 
     n_pub = min(len(set_names), settings.publisher_actors or len(set_names))
@@ -375,13 +379,21 @@ def _make_parts(o: LiveOutcome, settings: LiveSettings, server: Any, clips: list
         specs[part] = set_spec(part, cams)
     an = settings.analyser
     analysed = o.cameras[: an.cameras] if an.cameras else list(o.cameras)
-    if an.enabled:
-        specs[ANALYSER] = ActorSpec(
+    # The analyser pool: each part analyses the cameras the pool plan gives it (filled in
+    # `_admit_analysis` before analysis starts; a restarted part takes the same cameras).
+    assigned: dict[str, list[str]] = {}
+
+    def analyser_spec(part: str) -> ActorSpec:
+        return ActorSpec(
             make=lambda: AnalyserActor.remote(  # type: ignore[attr-defined]
                 {c: server.rtsp_url(c, "analyser") for c in analysed},
                 {c: o.camera_scene[c] for c in analysed}, o.clip_truth_paths, epoch,
                 settings.profile.gop_frames, an.width, an.min_interval_s),
-            after_start=lambda h: h.start.remote(origins))
+            after_start=lambda h: h.start.remote(origins, assigned.get(part, [])))
+
+    if an.enabled:
+        for part in analyser_parts(an.actors):
+            specs[part] = analyser_spec(part)
     specs[SWEEPER] = ActorSpec(make=lambda: SweeperActor.remote(  # type: ignore[attr-defined]
         str(o.store_path), str(o.segments_root), o.cameras, o.recorders, o.retention_s,
         settings.sweep_batch_segments, str(o.run_dir.parent / "evidence")))
@@ -406,7 +418,10 @@ def _make_parts(o: LiveOutcome, settings: LiveSettings, server: Any, clips: list
                      cameras_of=cams_of_part, set_cameras=set_cameras, set_actor=actor_of,
                      all_cameras=o.cameras,
                      recorder_url=lambda c: server.rtsp_url(c, "recorder"), sweep=sweep)
+    parts.clip_paths = [c.path for c in clips]
     parts.origins = origins  # the specs' closures read this dict: restarts reuse the origins
+    parts.analysis_assigned = assigned  # likewise: a restarted analyser takes its cameras
+    parts.analysis_candidates = analysed
     return parts
 
 
@@ -462,9 +477,11 @@ def _run(o: LiveOutcome, settings: LiveSettings, sc: Scenario, parts: Any, serve
     ray.get([parts.recorders[r].record.remote({c: server.rtsp_url(c, "recorder")
                                                 for c in sup.cameras_of_recorder(r)})
              for r in o.recorders], timeout=settings.startup_timeout_s)
-    if ANALYSER in parts.actors:
-        ray.get(parts.actors[ANALYSER].start.remote(parts.origins),
-                timeout=settings.startup_timeout_s)
+    an_parts = [p for p in parts.actors if p.split(":", 1)[0] == ANALYSER]
+    if an_parts:
+        _admit_analysis(o, settings, parts, an_parts, event, say, duration)
+        ray.get([parts.actors[p].start.remote(parts.origins, parts.analysis_assigned[p])
+                 for p in an_parts], timeout=settings.startup_timeout_s)
     event("recording_started", assignment={r: len(sup.cameras_of_recorder(r))
                                            for r in o.recorders})
     # Each recorder answered `record`: alive as of now. Beat only here, after every blocking
@@ -561,10 +578,13 @@ def _stop(o: LiveOutcome, parts: Any, driver: Any, sup: Any, cpu_marks: dict[str
     o.publisher_stats = {c: s for p, v in stopped.items() if p.startswith("set:")
                          for c, s in v[0].items()}
     snaps = list(parts.analyser_done)
-    if ANALYSER in stopped:
-        snaps.append(stopped[ANALYSER])
-    elif parts.analyser_snapshot is not None:
-        snaps.append(parts.analyser_snapshot)
+    for p in sorted(set(stopped) | set(parts.analyser_snapshots)):
+        if p.split(":", 1)[0] != ANALYSER:
+            continue
+        if p in stopped:
+            snaps.append(stopped[p])
+        elif p in parts.analyser_snapshots:
+            snaps.append(parts.analyser_snapshots[p])
     o.analyser = _merge_analyser(snaps) if snaps else {}
     if parts._sweep_ref is not None:
         rep = parts.sweep_poll()
@@ -587,6 +607,34 @@ def _stop(o: LiveOutcome, parts: Any, driver: Any, sup: Any, cpu_marks: dict[str
                      **{k: v for k, v in e.items() if k != "t_s"}} for e in sup.health_events)
     o.events.sort(key=lambda e: e["t_s"])
     event("stopped")
+
+
+def _admit_analysis(o: LiveOutcome, settings: LiveSettings, parts: Any, an_parts: list[str],
+                    event: Callable[..., None], say: Callable[[float, float, str], None],
+                    duration: float) -> None:
+    """Each analyser measures its cost per frame; cameras are admitted within its cores
+    (twin.live.analysis_pool); the rest are reported as not analysed."""
+    import ray
+
+    from twin.live.analysis_pool import analysed_interval_s, plan_pool
+
+    an = settings.analyser
+    say(0, duration, f"measuring the cost of a frame on {len(an_parts)} analyser(s)")
+    costs = ray.get([parts.actors[p].frame_cost.remote([str(c) for c in parts.clip_paths],
+                                                       an.width) for p in an_parts],
+                    timeout=settings.startup_timeout_s)
+    cost_ms = dict(zip(an_parts, (float(c) for c in costs)))
+    plan = plan_pool(list(parts.analysis_candidates), an_parts, cost_ms,
+                     analysed_interval_s(settings), an.cpu_per_actor, an.max_util_pct)
+    parts.analysis_assigned.update(plan.cameras_of)
+    o.analysis = {"cost_ms": {p: round(x, 4) for p, x in cost_ms.items()},
+                  "limit_fps": {p: round(x, 4) for p, x in plan.limit_fps.items()},
+                  "cameras_of": plan.cameras_of, "not_analysed": plan.not_analysed,
+                  "candidates": len(parts.analysis_candidates),
+                  "cpu_per_actor": an.cpu_per_actor, "max_util_pct": an.max_util_pct}
+    event("analysis_admitted", cost_ms=o.analysis["cost_ms"],
+          cameras={p: len(c) for p, c in plan.cameras_of.items()},
+          not_analysed=len(plan.not_analysed))
 
 
 def _write_parts(path: Path, parts: Any, extra: dict[str, str]) -> None:
@@ -643,8 +691,8 @@ def _cpu_snapshot(parts: Any, server: Any) -> dict[str, float]:
     snap: dict[str, float] = {}
     refs: dict[str, Any] = {p: h.stats.remote() for p, h in parts.actors.items()
                             if p.startswith("set:")}
-    if ANALYSER in parts.actors:
-        refs[ANALYSER] = parts.actors[ANALYSER].cpu_s.remote()
+    an_refs = {p: h.cpu_s.remote() for p, h in parts.actors.items()
+               if p.split(":", 1)[0] == ANALYSER}
     refs[SWEEPER] = parts.actors[SWEEPER].cpu_s.remote()
     try:
         values = ray.get(list(refs.values()), timeout=30)
@@ -655,6 +703,11 @@ def _cpu_snapshot(parts: Any, server: Any) -> dict[str, float]:
             snap["publish"] = snap.get("publish", 0.0) + v[1]
         else:
             snap[k] = float(v)
+    if an_refs:  # the pool's CPU, as one part ("analyser"); all or none, so a window is whole
+        try:
+            snap[ANALYSER] = float(sum(ray.get(list(an_refs.values()), timeout=30)))
+        except ray.exceptions.RayError:
+            pass
     snap["record"] = sum(s.cpu_s for s in parts.latest.values())
     if server.pid:
         t = psutil.Process(server.pid).cpu_times()

@@ -6,6 +6,7 @@ Every section is a frozen pydantic model; engines and tools never see raw dicts.
   targets, `load_scenario` / `parse_scenario` and the JSON Schema;
 - :mod:`.faults`: the `faults:` and `failover:` sections;
 - :mod:`.evidence`: the `evidence:` section (preservation and access requests);
+- :mod:`.analytics`: the `analytics:` section (analysers, workloads, incidents, bursts);
 - :mod:`.live`: the `live:` section (how the live twin runs a scenario on the wall clock);
 - :mod:`.costs`: the `costs:` section (unit prices, assumptions);
 - :mod:`.capacity`: daily curves, a pool's full-disk policy and drives (issue 15);

@@ -14,7 +14,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Any, Literal, Union
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_serializer, model_validator
 
 from twin.scenario.numbers import refuse_non_numbers
 
@@ -102,6 +102,28 @@ class LiveAnalyser(_Model):
     min_interval_s: float = Field(default=0.9, ge=0, le=3600,
                                   description="Analyse at most one keyframe per camera this often "
                                   "(at most an hour).")
+    actors: int = Field(default=1, ge=1, le=64,
+                        description="Analyser actors (a pool; at most 64, each is a process).")
+    cpu_per_actor: float | None = Field(
+        default=None, gt=0, le=256,
+        description="Cores each analyser actor may use (None: no admission, every camera is "
+        "analysed however late). With it, each actor measures what a frame costs it when it "
+        "starts and takes cameras while their frames fit in max_util_pct of these cores; the "
+        "rest are reported as not analysed (at most 256).")
+    max_util_pct: float = Field(default=80.0, gt=0, lt=100,
+                                description="Admit cameras to an analyser up to this share of its "
+                                "cores (below 100: a queue at 100 % grows without bound).")
+
+    @model_serializer(mode="wrap")
+    def _omit_pool_defaults(self, handler: Any) -> Any:
+        # The pool's fields at their defaults serialise as before they existed, so the hash
+        # of every shipped scenario (in its results.json) stays the same.
+        out = handler(self)
+        if isinstance(out, dict):
+            for k, default in (("actors", 1), ("cpu_per_actor", None), ("max_util_pct", 80.0)):
+                if k in out and out[k] == default:
+                    out.pop(k)
+        return out
 
 
 class ManagedMediaMTX(_Model):

@@ -17,6 +17,7 @@ from pydantic import (BaseModel, ConfigDict, Field, ValidationError, field_valid
 
 from twin.errors import ScenarioError
 from twin.metrics import METRICS
+from twin.scenario.analytics import AnalyticsSettings
 from twin.scenario.capacity import Drives, DropNew, EdgeBackfill, FullDisk, HourSteps, omit_unset
 from twin.scenario.costs import Costs
 from twin.scenario.evidence import EvidenceSettings
@@ -375,6 +376,20 @@ class Scenario(_Model):
     costs: Costs | None = Field(
         default=None, description="Unit prices (assumptions) for comparing deployments' cost."
     )
+    analytics: AnalyticsSettings | None = Field(
+        default=None,
+        description="Analysers, workloads, incidents and bursts simulated beside the recording "
+        "(twin/scenario/analytics.py; none: analytics not modelled).",
+    )
+
+    @model_serializer(mode="wrap")
+    def _omit_unset_analytics(self, handler: Any) -> Any:
+        # A scenario without `analytics:` serialises as before the field existed, so the
+        # scenario hash in every shipped results.json stays the same.
+        out = handler(self)
+        if self.analytics is None and isinstance(out, dict):
+            out.pop("analytics", None)
+        return out
 
     @field_validator("targets")
     @classmethod
@@ -444,6 +459,16 @@ class Scenario(_Model):
     @model_validator(mode="after")
     def _fault_targets(self) -> Scenario:
         check_fault_targets(self)
+        return self
+
+    @model_validator(mode="after")
+    def _analytics_districts(self) -> Scenario:
+        a = self.analytics
+        if a is not None and a.bursts.district is not None:
+            names = [d.name for d in self.city.districts]
+            if a.bursts.district not in names:
+                raise ValueError(f"analytics.bursts.district ({a.bursts.district!r}) is not a "
+                                 f"district of the city; expected one of {sorted(names)}")
         return self
 
     def canonical_json(self) -> str:

@@ -26,4 +26,8 @@ def extensions_for(sc: Scenario) -> list[Extension]:
         from twin.sim.evidence import EvidenceExtension
 
         out.append(EvidenceExtension(sc.evidence, sc.seed, sc.recording.retention_s))
+    if sc.analytics is not None:
+        from twin.sim.analytics import AnalyticsExtension
+
+        out.append(AnalyticsExtension(sc.analytics, sc.seed))
     return out
