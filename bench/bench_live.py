@@ -51,13 +51,14 @@ def bench_scenario(cameras: int, minutes: float, analyse_interval_s: float = 0.9
         "camera_profiles": [{"name": "hd", "width": 1280, "height": 720, "bitrate_mbps": 1.0}],
         "recorders": {"pools": [{"name": "p", "districts": "*", "recorders": recorders,
                                  "ingest_mbps": 1000, "disk_tb": 10, "max_streams": 40}]},
+        # One deployment: 6 s segments, 30 days compressed to 120 s, swept every 12 s.
+        "recording": {"segment_s": int(SEGMENT_S), "sweep_interval_s": 2 * int(SEGMENT_S)},
+        "simulation": {"tick_s": int(SEGMENT_S)},
         "live": {
-            "duration_s": minutes * 60, "segment_s": SEGMENT_S, "retention_s": 120,
-            "sweep_interval_s": 10, "startup_timeout_s": 180,
+            "duration_s": minutes * 60, "time_compression": 21_600, "startup_timeout_s": 180,
             # Capacity, not failover, is measured here: a slow answer is not a lost recorder.
             "heartbeat_interval_s": 1.0, "heartbeat_timeout_s": 5.0,
             "publisher_actors": min(sets, 16),
-            "recorders": {"count": recorders, "max_streams": 40, "ingest_mbps": 1000},
             "analyser": {"enabled": True, "width": 640, "min_interval_s": analyse_interval_s},
         },
         "targets": {"segments_dropped": {"max": 0}, "live_gap_max_s": {"max": 0},

@@ -28,6 +28,9 @@ BASE: dict[str, Any] = {
 def scenario(**overrides: Any) -> Scenario:
     """BASE with dotted-path overrides, e.g. scenario(**{"recording.retention_days": 2})."""
     data = copy.deepcopy(BASE)
+    if "live" in overrides:  # one deployment: what a live run records (no spread, its horizon)
+        data["camera_profiles"][0]["bitrate_spread_pct"] = 0
+        del data["simulation"]["days"]
     for path, value in overrides.items():
         node = data
         *parents, leaf = path.split(".")

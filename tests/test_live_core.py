@@ -21,7 +21,7 @@ from tests.helpers import scenario
 # -- settings ----------------------------------------------------------------------------------
 def test_live_section_is_optional_and_validated() -> None:
     assert scenario().live is None
-    sc = scenario(live={"retention_s": 30},
+    sc = scenario(live={"time_compression": 86_400},
                   faults=[{"type": "recorder_crash", "recorder": "central-r01", "at_s": 5}])
     assert sc.live.retention_for(30) == 30 and sc.faults[0].recorder == "central-r01"
     assert LiveSettings(time_compression=43_200).retention_for(30) == pytest.approx(60.0)
@@ -50,7 +50,7 @@ def test_live_faults_name_live_recorders_and_only_what_one_machine_can_do() -> N
     got = [(f.action, f.target, f.start_s, f.end_s) for f in compile_live_faults(sc, recs, {}, 60)]
     assert got == [("kill_recorder", "p-r02", 10.0, 15.0), ("kill_relay", "mediamtx", 20.0, 21.0),
                    ("power_off", "set00003", 30.0, float("inf"))]
-    with pytest.raises(ScenarioError, match=r"at most 4: lower live.recorders.count"):
+    with pytest.raises(ScenarioError, match=r"at most 4: add recorders to recorders.pools"):
         live_recorder_names(sc, 5)
     bad = scenario(**pools, faults=[{"type": "recorder_crash", "recorder": "p-r04", "at_s": 1}])
     with pytest.raises(ScenarioError, match=r"faults\[0\].recorder: 'p-r04' is not one of the "
@@ -62,9 +62,9 @@ def test_live_faults_name_live_recorders_and_only_what_one_machine_can_do() -> N
 
 
 @pytest.mark.parametrize(("live", "message"), [
-    ({"segment_s": 0.5}, r"segment_s \(0.5\) must be >= live.profile.keyframe_s"),
     ({"heartbeat_timeout_s": 0.5}, "must be longer than"),
-    ({"profile": {"collision_at_s": 30}}, "must be inside the clip"),
+    ({"heartbeat_timeout_s": 1.2}, "must be a whole number of live.heartbeat_interval_s"),
+    ({"clip": {"collision_at_s": 30}}, "must be inside the clip"),
 ])
 def test_bad_live_settings_are_refused(live: dict, message: str) -> None:
     with pytest.raises(ValidationError, match=message):
@@ -265,5 +265,5 @@ def test_a_live_run_never_reuses_a_folder_that_holds_an_evidence_desk(tmp_path: 
     (tmp_path / "live" / "catalog.sqlite").write_bytes(b"the earlier run's catalog")
     with pytest.raises(UsageError, match=r"holds the evidence desk of an earlier live run.*"
                                          r"pass another --out"):
-        run_live(scenario(live={"recorders": {"count": 2}}), tmp_path)
+        run_live(scenario(live={"duration_s": 30}), tmp_path)
     assert (tmp_path / "live" / "catalog.sqlite").read_bytes() == b"the earlier run's catalog"

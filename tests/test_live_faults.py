@@ -35,15 +35,16 @@ SCENARIO = {
     "seed": 11,
     "city": {"districts": [{"name": "Mong Kok", "sets": 2, "backhaul_mbps": 1000}],
              "cameras_per_set": {3: 1.0}},
-    "camera_profiles": [{"name": "hd", "bitrate_mbps": 0.5}],
     "recorders": {"pools": [{"name": "p", "districts": "*", "recorders": 3, "ingest_mbps": 100,
                              "disk_tb": 1, "max_streams": 6}]},
+    # One deployment: 3 s segments, 30 days compressed to 600 s, swept every 3 s.
+    "recording": {"segment_s": 3, "sweep_interval_s": 3},
+    "simulation": {"tick_s": 3},
+    "camera_profiles": [{"name": "hd", "width": 640, "height": 360, "bitrate_mbps": 0.5}],
     "live": {
-        "duration_s": 56, "segment_s": 3, "retention_s": 600, "sweep_interval_s": 2,
+        "duration_s": 56, "time_compression": 4320,
         "heartbeat_interval_s": HB_INTERVAL_S, "heartbeat_timeout_s": HB_TIMEOUT_S,
-        "profile": {"width": 640, "height": 360, "bitrate_mbps": 0.5, "clip_s": 10,
-                    "scenes": 1, "collision_at_s": 4},
-        "recorders": {"count": 3, "max_streams": 6},
+        "clip": {"clip_s": 10, "scenes": 1, "collision_at_s": 4},
         "analyser": {"cameras": 2, "width": 320},
     },
 }

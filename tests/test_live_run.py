@@ -32,16 +32,17 @@ SCENARIO = {
     "seed": 5,
     "city": {"districts": [{"name": "Mong Kok", "sets": 2, "backhaul_mbps": 1000}],
              "cameras_per_set": {3: 1.0}},
-    "camera_profiles": [{"name": "hd", "bitrate_mbps": 0.5}],
+    "camera_profiles": [{"name": "hd", "width": 640, "height": 360, "bitrate_mbps": 0.5}],
     "recorders": {"pools": [{"name": "p", "districts": "*", "recorders": 2, "ingest_mbps": 100,
-                             "disk_tb": 1, "max_streams": 10}]},
+                             "disk_tb": 1, "max_streams": 6}]},
+    # One deployment: 3 s segments, 30 days compressed to 9 s, swept every 3 s.
+    "recording": {"segment_s": int(SEGMENT_S), "sweep_interval_s": 3},
+    "simulation": {"tick_s": 3},
     "faults": [{"type": "recorder_crash", "recorder": "p-r01", "at_s": KILL_AT_S}],
     "live": {
-        "duration_s": 30, "segment_s": SEGMENT_S, "retention_s": 9, "sweep_interval_s": 2,
+        "duration_s": 30, "time_compression": 288_000,
         "heartbeat_interval_s": HB_INTERVAL_S, "heartbeat_timeout_s": HB_TIMEOUT_S,
-        "profile": {"width": 640, "height": 360, "bitrate_mbps": 0.5, "clip_s": 10,
-                    "scenes": 1, "collision_at_s": 4},
-        "recorders": {"count": 2, "max_streams": 6},
+        "clip": {"clip_s": 10, "scenes": 1, "collision_at_s": 4},
         "analyser": {"cameras": 2, "width": 320},
     },
     "targets": {"live_gap_max_s": {"max": 0}, "live_segments_unreadable": {"max": 0}},
@@ -208,7 +209,7 @@ def test_preserved_window_outlives_retention_matches_its_manifest_and_plays(live
     root = run / "live" / "segments"
     names = sorted({r.camera for r in m.rows}), sorted({r.recorder for r in m.rows})
     sweeper = Sweeper(run / "live" / "catalog.sqlite", root, *names,
-                      retention_s=SCENARIO["live"]["retention_s"], batch_segments=10**6)
+                      retention_s=9.0, batch_segments=10**6)
     try:
         report = sweeper.sweep(max(r.end_s for r in m.rows) + 3600.0)
     finally:

@@ -165,6 +165,9 @@ def generate_city(sc: Scenario) -> CityModel:
     u = rng_spread.uniform(-1.0, 1.0, size=cam_set.size)
     cam_mbps = base * (1.0 + spread * u)
     share = np.array([p.motion_share if p.recording == "motion" else 1.0 for p in profiles])
+    # What reaches disk: the motion share, and what a calibration measured cameras really
+    # write per nominal Mbps (1 without one: every uncalibrated city is as it was).
+    factor = np.array([sc.storage_factor(p.name) for p in profiles])
     cam_eff = cam_mbps * share[cam_profile]
     curves, cam_curve = None, None
     if any(p.light_curve or p.motion_curve or p.scene_factor for p in profiles):
@@ -180,6 +183,8 @@ def generate_city(sc: Scenario) -> CityModel:
         cam_curve = (cam_profile + 1).astype(np.int16)
         cam_eff = cam_eff * s_factor
         cam_mbps = cam_mbps * s_factor * np.array([lc.peak for lc in light])[cam_profile]
+    if (factor != 1.0).any():
+        cam_eff = cam_eff * factor[cam_profile]
 
     # Recorder pools: a district's own pool, else the central one.
     pools = sc.recorders.pools

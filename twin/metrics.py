@@ -109,6 +109,9 @@ METRICS: dict[str, MetricInfo] = {
 
 # The live twin (`twin live`, twin/live/measure.py): measured on the wall clock.
 METRICS.update({
+    "footage_bytes_written": _M("B", "footage bytes written by every recorder over the run (retention-deleted included)", "higher"),
+    "footage_camera_s_recorded": _M("camera-s", "camera-seconds of footage written over the run", "higher"),
+    "live_analyser_cpu_ms_per_frame": _M("ms", "analyser CPU per analysed frame, at its analysis width"),
     "live_duration_s": _M("s", "recording time of the live run", "higher"),
     "live_segment_s": _M("s", "live segment length (cut on the first keyframe after it)"),
     "live_retention_s": _M("s", "retention in the live run (compressed)"),

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_serializer
 
 from twin.metrics import METRICS
 from twin.scenario import Bound, Scenario
@@ -24,6 +24,7 @@ from twin.scenario import Bound, Scenario
 __all__ = [
     "SCHEMA_VERSION",
     "ScenarioInfo",
+    "CalibrationInfo",
     "TargetVerdict",
     "RunInfo",
     "Results",
@@ -71,6 +72,11 @@ class RunInfo(_Model):
     host_cpus: int
 
 
+class CalibrationInfo(_Model):
+    path: str = Field(description="The calibration file as the scenario names it (relative to it).")
+    sha256: str = Field(description="SHA-256 of the file's bytes.")
+
+
 class Results(_Model):
     schema_name: Literal["cctv-twin/results"] = "cctv-twin/results"
     schema_version: int = SCHEMA_VERSION
@@ -85,7 +91,17 @@ class Results(_Model):
     per_pool: list[dict[str, Any]] = Field(default_factory=list)
     events: list[dict[str, Any]] = Field(default_factory=list)
     files: dict[str, str] = Field(default_factory=dict, description="Other outputs, by role.")
+    calibration: CalibrationInfo | None = Field(
+        default=None, description="The calibration file the simulator used (absent: none).")
     run: RunInfo
+
+    @model_serializer(mode="wrap")
+    def _omit_no_calibration(self, handler: Any) -> Any:
+        # Runs without a calibration write results.json as before the field existed.
+        out = handler(self)
+        if out.get("calibration") is None:
+            out.pop("calibration", None)
+        return out
 
 
 def judge(metrics: dict[str, float], targets: dict[str, Bound]) -> list[TargetVerdict]:

@@ -336,6 +336,13 @@ def measure(o: LiveOutcome) -> LiveMeasures:
         m["live_retention_max_age_s"] = max(ages)
     stored = [r for r in rows if r.state == "stored"]
     m["live_stored_mb_end"] = sum(r.size_bytes for r in stored) / 1e6
+    # Measured the same way as the simulation's (twin.sim.fidelity), for `twin compare`.
+    m["footage_bytes_written"] = float(sum(r.size_bytes for r in rows))
+    m["footage_camera_s_recorded"] = max(0.0, n * (o.t_end - o.t0) - m["live_unrecorded_s"])
+    an_cpu = (o.analyser or {}).get("cpu_s")
+    an_frames = sum(c.get("frames", 0) for c in (o.analyser or {}).get("cameras") or [])
+    if an_cpu and an_frames:
+        m["live_analyser_cpu_ms_per_frame"] = 1000.0 * an_cpu / an_frames
     if o.cpu and o.cpu_window_s > 0:
         w = o.cpu_window_s
         m["live_cpu_pct_publish_per_camera"] = 100 * o.cpu.get("publish", 0.0) / w / n

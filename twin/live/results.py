@@ -45,7 +45,18 @@ def live_results(o: LiveOutcome, m: LiveMeasures, source: str, run: RunInfo) -> 
                "kind": "fault", "fault_kind": f["kind"],
                **{k: v for k, v in f.items() if k not in ("cameras", "kind")},
                "cameras": f["cameras"][:50]} for f in m.faults]
-    events = [e for e in o.events if e["kind"] != "fault_injected"] + faults + [
+    st = o.settings
+    deployment = {  # what `twin calibrate` reads: the deployment as this run recorded it
+        "t_s": 0.0, "kind": "live_deployment", "profile": st.profile_name,
+        "nominal_mbps": st.nominal_mbps, "encoder_bitrate_mbps": st.profile.bitrate_mbps,
+        "width": st.profile.width, "height": st.profile.height, "fps": st.profile.fps,
+        "keyframe_s": st.profile.keyframe_s, "segment_s": st.segment_s,
+        "retention_s": o.retention_s, "recorders": len(o.recorders),
+        "max_streams": st.recorders.max_streams, "ingest_mbps": st.recorders.ingest_mbps,
+        "analyser_width": st.analyser.width if st.analyser.enabled else None,
+        "heartbeat_interval_s": st.heartbeat_interval_s,
+        "heartbeat_timeout_s": st.heartbeat_timeout_s}
+    events = [e for e in o.events if e["kind"] != "fault_injected"] + faults + [deployment] + [
         {"t_s": g["fault_s"], "kind": "fault_gap", **g} for g in m.drills]
     events.sort(key=lambda e: (e["t_s"] if e["t_s"] is not None else math.inf, e["kind"]))
     return Results(

@@ -45,7 +45,8 @@ from typing import TYPE_CHECKING, Any
 import yaml
 
 from twin.errors import ScenarioError, TwinError
-from twin.scenario.live import ExternalMediaMTX, LiveSettings
+from twin.live.deployment import LiveRun, live_run_settings
+from twin.scenario.live import ExternalMediaMTX
 from twin.scenario import Scenario
 
 if TYPE_CHECKING:
@@ -77,7 +78,7 @@ class LiveOutcome:
     """Everything the live run observed; twin.live.measure turns it into results."""
 
     scenario: Scenario
-    settings: LiveSettings
+    settings: LiveRun
     run_dir: Path
     store_path: Path
     segments_root: Path
@@ -144,7 +145,7 @@ def external_credentials(cfg: ExternalMediaMTX, cameras: list[str]) -> Credentia
                        login("analyser"), login("admin"))
 
 
-def _start_server(settings: LiveSettings, cameras: list[str]) -> MediaMTXServer:
+def _start_server(settings: LiveRun, cameras: list[str]) -> MediaMTXServer:
     from synthetic_streams.mediamtx import MediaMTXServer
     from synthetic_streams.mediamtx_config import Endpoints
 
@@ -161,14 +162,13 @@ def _start_server(settings: LiveSettings, cameras: list[str]) -> MediaMTXServer:
 
 
 def live_recorder_names(sc: Scenario, count: int) -> list[str]:
-    """The live recorders: the first `count` recorders of the scenario's pools (`<pool>-rNN`),
-    so a fault names the same recorder in both engines."""
+    """The live recorders: the first `count` recorders of the scenario's pools (`<pool>-rNN`;
+    a live run records with all of them), so a fault names the same recorder in both engines."""
     names = [f"{p.name}-r{j + 1:02d}" for p in sc.recorders.pools for j in range(p.recorders)]
     if count > len(names):
         raise ScenarioError(
-            f"live.recorders.count: {count} live recorders, but the scenario's pools have "
-            f"{len(names)} recorders; expected at most {len(names)}: lower live.recorders.count "
-            f"or add recorders to recorders.pools")
+            f"{count} live recorders, but the scenario's pools have {len(names)} recorders; "
+            f"expected at most {len(names)}: add recorders to recorders.pools")
     return names[:count]
 
 
@@ -214,7 +214,7 @@ def run_live(sc: Scenario, out: Path, *, duration_s: float | None = None,
     from twin.live.faults import compile_live_faults
     from twin.live.store import LiveStore
 
-    settings = sc.live or LiveSettings()
+    settings = live_run_settings(sc)
     duration = float(duration_s if duration_s is not None else settings.duration_s)
     say = progress or (lambda t, total, msg: None)
     epoch = time.time()
@@ -343,7 +343,7 @@ def _teardown(parts: Any, relay: Any, session: Any, server: Any) -> None:
             signal.signal(s, h)
 
 
-def _make_parts(o: LiveOutcome, settings: LiveSettings, server: Any, clips: list[Any],
+def _make_parts(o: LiveOutcome, settings: LiveRun, server: Any, clips: list[Any],
                 epoch: float, set_names: list[str], event: Callable[..., None]) -> RayParts:
     """The actors' specs and the RayParts over them (nothing starts yet)."""
     # mypy does not apply a class decorator's return type: it sees the plain classes, not the
@@ -425,7 +425,7 @@ def _make_parts(o: LiveOutcome, settings: LiveSettings, server: Any, clips: list
     return parts
 
 
-def _run(o: LiveOutcome, settings: LiveSettings, sc: Scenario, parts: Any, server: Any,
+def _run(o: LiveOutcome, settings: LiveRun, sc: Scenario, parts: Any, server: Any,
          duration: float, faults: list[Any], now: Callable[[], float],
          event: Callable[..., None], say: Callable[[float, float, str], None],
          signals: _Signals) -> None:
@@ -464,7 +464,7 @@ def _run(o: LiveOutcome, settings: LiveSettings, sc: Scenario, parts: Any, serve
     event("published", cameras=len(o.cameras))
 
     # -- place and record ----------------------------------------------------------------------
-    mbps = {c: settings.profile.bitrate_mbps for c in o.cameras}
+    mbps = {c: settings.nominal_mbps for c in o.cameras}  # what the plan says they send
     sup = Supervisor(o.recorders, settings.recorders.max_streams, settings.recorders.ingest_mbps,
                      mbps, settings.heartbeat_interval_s, settings.heartbeat_timeout_s, now())
     assignment = sup.place_all()

@@ -12,16 +12,18 @@ import json
 from pathlib import Path
 from typing import Annotated, Any, Literal, Union, get_args
 
-from pydantic import (BaseModel, ConfigDict, Field, ValidationError, field_validator, model_serializer,
-                      model_validator)
+from pydantic import (BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator,
+                      model_serializer, model_validator)
 
 from twin.errors import ScenarioError
 from twin.metrics import METRICS
 from twin.scenario.analytics import AnalyticsSettings
 from twin.scenario.capacity import Drives, DropNew, EdgeBackfill, FullDisk, HourSteps, omit_unset
+from twin.scenario.calibration import LoadedCalibration, load_calibration
 from twin.scenario.costs import Costs
 from twin.scenario.evidence import EvidenceSettings
 from twin.scenario.faults import FAULT_TAGS, Failover, Faults, check_fault_targets
+from twin.scenario.fidelity import FidelityTarget, check_fidelity_names
 from twin.scenario.live import LiveSettings
 from twin.scenario.loader import read_yaml
 from twin.scenario.numbers import refuse_non_numbers
@@ -382,14 +384,46 @@ class Scenario(_Model):
         "(twin/scenario/analytics.py; none: analytics not modelled).",
     )
 
+    calibration: str | None = Field(
+        default=None, min_length=1, max_length=1000,
+        description="A calibration file written by `twin calibrate` (relative to this file): "
+        "the simulator takes the bytes cameras really write and the reassignment time from it "
+        "(twin/scenario/calibration.py); results.json names it with its SHA-256.")
+    fidelity: dict[str, FidelityTarget] | None = Field(
+        default=None,
+        description="How close `twin simulate` must come to `twin live` of this scenario, per "
+        "fidelity metric (twin/scenario/fidelity.py), e.g. stored_bytes_per_camera_hour: "
+        "{max_pct: 5}; judged by `twin check --live RUN` and shown by `twin compare`.")
+    _calibration: LoadedCalibration | None = PrivateAttr(default=None)
+
     @model_serializer(mode="wrap")
-    def _omit_unset_analytics(self, handler: Any) -> Any:
-        # A scenario without `analytics:` serialises as before the field existed, so the
-        # scenario hash in every shipped results.json stays the same.
+    def _omit_unset_new_sections(self, handler: Any) -> Any:
+        # A scenario without `analytics:`, a calibration or fidelity targets serialises as
+        # before these sections existed, so the scenario hash in every shipped results.json
+        # stays the same.
         out = handler(self)
-        if self.analytics is None and isinstance(out, dict):
-            out.pop("analytics", None)
+        if isinstance(out, dict):
+            for key in ("analytics", "calibration", "fidelity"):
+                if out.get(key) is None:
+                    out.pop(key, None)
         return out
+
+    @property
+    def loaded_calibration(self) -> LoadedCalibration | None:
+        """The calibration file this scenario names, read when it was loaded."""
+        return self._calibration
+
+    def storage_factor(self, profile: str) -> float:
+        """Bytes on disk per nominal byte of a profile: 1 without a calibration."""
+        cal = self._calibration
+        return 1.0 if cal is None else cal.calibration.storage_factor(profile)
+
+    @field_validator("fidelity")
+    @classmethod
+    def _known_fidelity(cls, v: dict[str, FidelityTarget] | None) -> dict[str, FidelityTarget] | None:
+        if v is not None:
+            check_fidelity_names(v)
+        return v
 
     @field_validator("targets")
     @classmethod
@@ -471,6 +505,71 @@ class Scenario(_Model):
                                  f"district of the city; expected one of {sorted(names)}")
         return self
 
+    @model_validator(mode="after")
+    def _one_deployment(self) -> Scenario:
+        """A live scenario is one deployment that both engines run: what `twin live` cannot
+        record as written is refused here, naming the field and the fix."""
+        lv = self.live
+        if lv is None:
+            if self.fidelity is not None:
+                raise ValueError("fidelity: targets compare a live run with its simulation; "
+                                 "expected a live: section, or remove fidelity:")
+            return self
+        if len(self.camera_profiles) != 1:
+            raise ValueError(
+                f"camera_profiles: a live scenario has one camera profile (its clips are encoded "
+                f"once); got {len(self.camera_profiles)}: keep one, or run the mix with `twin "
+                f"simulate` only (remove live:)")
+        p = self.camera_profiles[0]
+        checks = [
+            (p.width % 2 == 0 and p.height % 2 == 0, "width x height",
+             f"{p.width}x{p.height}", "even numbers (H.264 4:2:0)"),
+            (p.width <= 3840 and p.height <= 2160 and p.width >= 64 and p.height >= 64,
+             "width x height", f"{p.width}x{p.height}",
+             "64x64 to 3840x2160: every live camera is encoded on this machine"),
+            (float(p.fps).is_integer() and 1 <= p.fps <= 60, "fps", f"{p.fps:g}",
+             "a whole number from 1 to 60 (what the synthetic encoder offers)"),
+            (p.bitrate_mbps <= 100, "bitrate_mbps", f"{p.bitrate_mbps:g}", "at most 100"),
+            (p.bitrate_spread_pct == 0, "bitrate_spread_pct", f"{p.bitrate_spread_pct:g}",
+             "0: every live camera publishes the one clip at the profile's bitrate"),
+            (p.recording == "continuous", "recording", p.recording,
+             "continuous: live recorders record all the time"),
+        ]
+        for ok, field, got, want in checks:
+            if not ok:
+                raise ValueError(f"camera_profiles[0].{field}: {got} cannot be recorded live; "
+                                 f"expected {want}")
+        if self.recording.segment_s < lv.clip.keyframe_s:
+            raise ValueError(
+                f"recording.segment_s ({self.recording.segment_s}) must be >= "
+                f"live.clip.keyframe_s ({lv.clip.keyframe_s}): segments are cut on keyframes")
+        pools = self.recorders.pools
+        if len(pools) != 1:
+            raise ValueError(
+                f"recorders.pools: a live scenario has one recorder pool (the live supervisor "
+                f"places every camera on one pool's recorders); got {len(pools)}: merge them")
+        if pools[0].recorders > 256:
+            raise ValueError(
+                f"recorders.pools[0].recorders: {pools[0].recorders} recorder processes on one "
+                f"machine; expected at most 256")
+        if self.recorders.assignment.type != "balanced":
+            raise ValueError("recorders.assignment.type: a live run places balanced; expected "
+                             "balanced in a live scenario")
+        if self.failover.standby.type != "spread":
+            raise ValueError(
+                f"failover.standby.type: {self.failover.standby.type} is not carried out live; "
+                f"expected spread (a lost recorder's cameras move to the survivors)")
+        if "heartbeat" in self.failover.model_fields_set:
+            raise ValueError(
+                "failover.heartbeat: a live scenario beats on the wall clock; set "
+                "live.heartbeat_interval_s and live.heartbeat_timeout_s instead (its simulation "
+                "uses them) and remove failover.heartbeat")
+        if "days" in self.simulation.model_fields_set:
+            raise ValueError(
+                f"simulation.days: a live scenario is simulated over live.duration_s "
+                f"({lv.duration_s:g} s), the time `twin live` records; remove simulation.days")
+        return self
+
     def canonical_json(self) -> str:
         """A stable JSON form, for hashing and for results.json."""
         return json.dumps(self.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
@@ -550,9 +649,15 @@ def parse_scenario(data: Any, source: str = "<scenario>") -> Scenario:
             f"got {type(data).__name__}"
         )
     try:
-        return Scenario.model_validate(data)
+        sc = Scenario.model_validate(data)
     except ValidationError as err:
         raise ScenarioError(_format_errors(source, err)) from None
+    if sc.calibration is not None:
+        named = Path(sc.calibration)
+        base = Path(source.partition("#")[0]).parent
+        path = named if named.is_absolute() else base / named
+        sc._calibration = load_calibration(path, sc.calibration, source)
+    return sc
 
 
 def load_scenario(path: str | Path, check_memory: bool = True) -> Scenario:

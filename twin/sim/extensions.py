@@ -30,4 +30,8 @@ def extensions_for(sc: Scenario) -> list[Extension]:
         from twin.sim.analytics import AnalyticsExtension
 
         out.append(AnalyticsExtension(sc.analytics, sc.seed))
+    if sc.live is not None:  # measured as the live run measures it, for `twin compare`
+        from twin.sim.deployment import FootageLedger
+
+        out.append(FootageLedger())
     return out

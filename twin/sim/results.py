@@ -12,7 +12,8 @@ import numpy as np
 
 from twin.city import SITE_KINDS
 from twin.deployment import deployment_metrics
-from twin.results import Results, RunInfo, judge, scenario_info, write_csv
+from twin.results import CalibrationInfo, Results, RunInfo, judge, scenario_info, write_csv
+from twin.scenario import Scenario
 from twin.sim.capacity import recorder_columns
 from twin.sim.engine import DROP_REASONS, DROPPING, OFFLINE, SERIES_COUNTS, SimOutcome
 
@@ -61,10 +62,15 @@ def sim_metrics(o: SimOutcome) -> dict[str, float]:
     return {k: _r(v) for k, v in sorted(m.items())}
 
 
-def results_from_sim(o: SimOutcome, source: str, run: RunInfo) -> Results:
+def results_from_sim(o: SimOutcome, source: str, run: RunInfo,
+                     scenario: Scenario | None = None) -> Results:
+    """Results of a simulated run; `scenario` is the file's scenario when the engine ran its
+    simulated form (twin.sim.deployment: a live scenario's terms), so both engines' results
+    name the same scenario and hash."""
     city, sc = o.city, o.scenario
+    named = scenario or sc
     metrics = sim_metrics(o)
-    verdicts = judge(metrics, sc.targets)
+    verdicts = judge(metrics, named.targets)
     online = o.cam_state != OFFLINE
     per_district = []
     for d, name in enumerate(city.district_names):
@@ -102,6 +108,10 @@ def results_from_sim(o: SimOutcome, source: str, run: RunInfo) -> Results:
         })
     for row, extra in zip(per_recorder, recorder_columns(o)):  # drives, achieved retention
         row.update(extra)
+    ledger = next((x for x in o.extensions if x.name == "footage"), None)
+    if ledger is not None:  # a live scenario: footage per recorder as the live run counts it
+        for row, extra in zip(per_recorder, ledger.per_recorder()):  # type: ignore[attr-defined]
+            row.update(extra)
     per_pool = []
     for p, name in enumerate(city.pool_names):
         recs = city.rec_pool == p
@@ -112,9 +122,11 @@ def results_from_sim(o: SimOutcome, source: str, run: RunInfo) -> Results:
             "peak_used_tb": _r(o.rec_peak_bytes[recs].sum() / 1e12),
             "ingest_mbps": _r(o.rec_load_mbps_end[recs].sum()),
         })
+    cal = named.loaded_calibration
     return Results(
         engine="simulate",
-        scenario=scenario_info(sc, source),
+        scenario=scenario_info(named, source),
+        calibration=None if cal is None else CalibrationInfo(path=cal.path, sha256=cal.sha256),
         horizon_s=o.end_s,
         metrics=metrics,
         targets=verdicts,

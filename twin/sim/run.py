@@ -30,11 +30,15 @@ def run_scenario(sc: Scenario, source: str, days: float | None = None) -> Result
     from twin.sim.extensions import extensions_for
     from twin.sim.results import results_from_sim
 
+    from twin.sim.deployment import simulated_scenario
+
     started = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
     t0 = time.perf_counter()
-    # The same extensions as `twin simulate` (faults, evidence...), so results agree with it.
-    outcome = CityEngine(sc, generate_city(sc), extensions=extensions_for(sc)).run(days)
-    return results_from_sim(outcome, source, run_info(started, time.perf_counter() - t0))
+    # The same deployment and extensions as `twin simulate` (a live scenario's terms, the
+    # calibration, faults, evidence...), so results agree with it.
+    run = simulated_scenario(sc)
+    outcome = CityEngine(run, generate_city(run), extensions=extensions_for(run)).run(days)
+    return results_from_sim(outcome, source, run_info(started, time.perf_counter() - t0), sc)
 
 
 def run_scenario_data(data: dict[str, Any], source: str, days: float | None = None) -> dict[str, Any]:
@@ -63,7 +67,10 @@ def _simulate_into(path: Path, out: Path, days: float | None, quiet: bool) -> Re
 
     # The scenario is checked before the engine and matplotlib are even imported: a bad one
     # is refused in a fraction of a second.
-    sc = load_scenario(path, check_memory=False)
+    from twin.sim.deployment import simulated_scenario
+
+    named = load_scenario(path, check_memory=False)
+    sc = simulated_scenario(named)  # a live scenario's terms, its calibration
     check_fits(sc, str(path), days)
 
     from twin.city import generate_city
@@ -89,7 +96,7 @@ def _simulate_into(path: Path, out: Path, days: float | None, quiet: bool) -> Re
         outcome = engine.run(days)
         prog.update(task, completed=total_days)
     wall = time.perf_counter() - t0
-    res = results_from_sim(outcome, str(path), run_info(started, wall))
+    res = results_from_sim(outcome, str(path), run_info(started, wall), named)
     files = write_sim_tables(outcome, out)
     plots = {**headroom_charts(res, out), **plot_sim(outcome, out)}
     res.files = {**files, **{f"plot:{k}": v for k, v in plots.items()}, "report": "report.md",

@@ -1,0 +1,104 @@
+"""One deployment per scenario: what both engines have is written once, and `twin simulate`
+of a live scenario simulates exactly what `twin live` records (no Ray, no MediaMTX here)."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.helpers import scenario
+from twin.cli import main
+from twin.errors import ScenarioError
+from twin.live.deployment import live_run_settings
+from twin.results import read_results
+from twin.scenario import load_scenario
+from twin.sim.deployment import simulated_scenario
+
+TRIAL = "scenarios/live-trial-15.yaml"
+
+
+def test_the_trial_is_one_deployment_for_both_engines() -> None:
+    sc = load_scenario(TRIAL)
+    live = live_run_settings(sc)
+    sim = simulated_scenario(sc)
+    pool = sc.recorders.pools[0]
+    # Recorders, limits, segments, retention: the scenario's own, in both engines.
+    assert (live.recorders.count, live.recorders.max_streams, live.recorders.ingest_mbps) == (
+        pool.recorders, pool.max_streams, pool.ingest_mbps) == (3, 20, 100.0)
+    assert live.segment_s == sim.recording.segment_s == 6
+    assert live.retention_s == pytest.approx(60.0) == sim.recording.retention_s
+    assert live.sweep_interval_s == sim.recording.sweep_interval_s == 6
+    # Over the live duration, with the live heartbeat, and the same faults.
+    assert sim.simulation.days * 86_400 == pytest.approx(live.duration_s) == 150
+    hb = sim.failover.heartbeat
+    assert (hb.interval_s, hb.timeout_s) == (live.heartbeat_interval_s, live.heartbeat_timeout_s)
+    assert sim.faults == sc.faults
+    # The cameras publish the camera profile.
+    p = sc.camera_profiles[0]
+    assert (live.profile.width, live.profile.height, live.profile.fps,
+            live.profile.bitrate_mbps) == (p.width, p.height, p.fps, p.bitrate_mbps)
+
+
+def test_simulating_a_live_scenario_runs_the_live_horizon_and_names_the_same_scenario(tmp_path):
+    out = tmp_path / "sim"
+    main(["simulate", TRIAL, "--out", str(out), "--quiet"])
+    res = read_results(out / "results.json")
+    sc = load_scenario(TRIAL)
+    assert res.horizon_s == 150.0
+    from twin.results import scenario_info
+
+    assert res.scenario.sha256 == scenario_info(sc, TRIAL).sha256  # the file's, as live names it
+    # 35 cameras x 150 s, less the crash's 2 s detection + 1 s reassignment for 12 cameras
+    # and the relay's 1 s for all 35: what the footage ledger integrates.
+    assert res.metrics["footage_camera_s_recorded"] == 35 * 150 - 12 * 3 - 35 * 1
+    assert sorted(r["cameras_initial"] for r in res.per_recorder) == [11, 12, 12]
+    # Compressed retention: footage is swept after a minute, not 30 days.
+    assert res.metrics["segments_deleted"] > 0
+    assert res.metrics["retention_max_age_days"] * 86_400 < 60 + 2 * 6
+
+
+@pytest.mark.parametrize(("live", "message"), [
+    ({"segment_s": 6}, r"live.segment_s is gone: both engines cut segments of recording.segment_s"),
+    ({"retention_s": 60}, r"live.retention_s is gone.*set live.time_compression"),
+    ({"sweep_interval_s": 5}, r"live.sweep_interval_s is gone.*recording.sweep_interval_s"),
+    ({"profile": {"width": 640}}, r"live.profile is gone: resolution, fps and bitrate are the "
+                                  r"scenario's camera profile"),
+    ({"recorders": {"count": 3}}, r"live.recorders.count is gone.*recorders.pools"),
+    ({"recorders": {"max_streams": 20}}, r"live.recorders.max_streams is gone"),
+    ({"drills": []}, r"live.drills is gone"),
+])
+def test_old_style_live_sections_are_refused_naming_file_field_and_fix(tmp_path, live, message):
+    import yaml
+
+    path = tmp_path / "old.yaml"
+    data = scenario(live={"duration_s": 30}).model_dump(mode="json")
+    data["live"] = {"duration_s": 30, **live}
+    path.write_text(yaml.safe_dump(data))
+    with pytest.raises(ScenarioError, match=message) as err:
+        load_scenario(path)
+    assert str(path) in str(err.value) and "field live" in str(err.value)
+
+
+@pytest.mark.parametrize(("overrides", "message"), [
+    ({"camera_profiles": [{"name": "a", "bitrate_mbps": 1, "bitrate_spread_pct": 10}]},
+     r"camera_profiles\[0\].bitrate_spread_pct: 10 cannot be recorded live; expected 0"),
+    ({"camera_profiles": [{"name": "a", "bitrate_mbps": 1}, {"name": "b", "bitrate_mbps": 2}]},
+     r"camera_profiles: a live scenario has one camera profile"),
+    ({"camera_profiles": [{"name": "a", "bitrate_mbps": 1, "width": 1921}]},
+     r"width x height: 1921x1080 cannot be recorded live"),
+    ({"failover": {"heartbeat": {"interval_s": 1}}},
+     r"failover.heartbeat: a live scenario beats on the wall clock; set live.heartbeat_interval_s"),
+    ({"simulation": {"days": 2}}, r"simulation.days: a live scenario is simulated over "
+                                  r"live.duration_s"),
+    ({"fidelity": {"recovery_s": {"max_abs": 1}}},
+     r"fidelity.recovery_s: recovery_s is judged per kind of fault"),
+    ({"fidelity": {"storage": {"max_pct": 1}}}, r"fidelity.storage: not a fidelity metric"),
+])
+def test_a_live_deployment_one_machine_cannot_record_is_refused(overrides, message):
+    base = {"camera_profiles": [{"name": "a", "bitrate_mbps": 1}], "live": {"duration_s": 30}}
+    with pytest.raises(ScenarioError, match=message):
+        scenario(**{**base, **overrides})
+
+
+def test_fidelity_targets_need_a_live_section():
+    with pytest.raises(ScenarioError, match=r"fidelity: targets compare a live run"):
+        scenario(fidelity={"segments_written": {"max_pct": 5}})

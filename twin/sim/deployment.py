@@ -1,0 +1,108 @@
+"""The deployment `twin simulate` runs for a scenario: the scenario itself, with its live run's
+terms when it has a `live:` section, and what its calibration file measured.
+
+A live scenario is one deployment for both engines (twin/live/deployment.py is the live
+side): simulated over `live.duration_s` (the time `twin live` records), with the retention
+compressed by `live.time_compression` as the live run keeps it, and the live heartbeat
+(`live.heartbeat_interval_s`, `heartbeat_timeout_s` as a whole number of missed beats). The
+faults are the scenario's own in both engines. A calibration's reassignment time, when it has
+one, replaces `failover.reassign_s` (its bytes per nominal Mbps are applied where the city's
+footage rates are made, twin.city).
+
+`FootageLedger` is the extension that measures, in a live scenario's simulation, what the live
+run measures from its files: footage bytes and camera-seconds written, per recorder and in all
+(integrated exactly over every change of a recorder's rate), and the cameras each recorder
+was given at the start. It adds no SimPy event, so the run is the same to the last bit.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from twin.scenario import Scenario
+from twin.scenario.faults import Heartbeat
+from twin.sim.engine import CityEngine, SimOutcome
+
+__all__ = ["simulated_scenario", "FootageLedger"]
+
+
+def simulated_scenario(sc: Scenario) -> Scenario:
+    """The scenario `twin simulate` runs (itself unless it is live or calibrated)."""
+    update: dict[str, Any] = {}
+    failover: dict[str, Any] = {}
+    lv = sc.live
+    if lv is not None:
+        update["recording"] = sc.recording.model_copy(
+            update={"retention_days": sc.recording.retention_days / lv.time_compression})
+        update["simulation"] = sc.simulation.model_copy(
+            update={"days": lv.duration_s / 86_400.0})
+        failover["heartbeat"] = Heartbeat(interval_s=lv.heartbeat_interval_s,
+                                          missed_beats=lv.missed_beats)
+    cal = sc.loaded_calibration
+    if cal is not None and cal.calibration.failover_reassign_s is not None:
+        failover["reassign_s"] = cal.calibration.failover_reassign_s.value
+    if failover:
+        update["failover"] = sc.failover.model_copy(update=failover)
+    if not update:
+        return sc
+    out = sc.model_copy(update=update)
+    out._calibration = sc.loaded_calibration
+    return out
+
+
+class FootageLedger:
+    """Footage written per recorder, integrated over the run (see the module docstring)."""
+
+    name = "footage"
+
+    def __init__(self) -> None:
+        self.bytes: np.ndarray = np.zeros(0)
+        self.camera_s: np.ndarray = np.zeros(0)
+        self.cameras_initial: np.ndarray = np.zeros(0, dtype=np.int64)
+        self._t = 0.0
+        self._engine: CityEngine | None = None
+
+    def _accrue(self, t: float) -> None:
+        e = self._engine
+        assert e is not None
+        dt = t - self._t
+        if dt > 0:
+            taking = ~e.rec_full
+            self.bytes += e.rec_rate * taking * (dt / e.tick_s)
+            self.camera_s += e.rec_ncams * taking * dt
+        self._t = max(self._t, t)
+
+    def attach(self, engine: CityEngine) -> None:
+        self._engine = engine
+        r = engine.city.n_recorders
+        self.bytes, self.camera_s = np.zeros(r), np.zeros(r)
+        inner = engine._contribute
+
+        def contribute(cams: np.ndarray) -> None:
+            self._accrue(float(engine.env.now))
+            inner(cams)
+
+        engine._contribute = contribute  # type: ignore[method-assign]
+
+        def placed() -> Any:  # after the roll-out's first step at t=0 (it was started first)
+            yield engine.env.timeout(0)
+            rec = engine.cam_rec[: engine.n_cams]
+            self.cameras_initial = np.bincount(rec[rec >= 0], minlength=r).astype(np.int64)
+
+        engine.env.process(placed())
+
+    def finish(self, engine: CityEngine) -> dict[str, float]:
+        self._accrue(engine.end_s)
+        return {"footage_bytes_written": float(self.bytes.sum()),
+                "footage_camera_s_recorded": float(self.camera_s.sum())}
+
+    def plot(self, outcome: SimOutcome, out: Path) -> dict[str, str]:
+        return {}
+
+    def per_recorder(self) -> list[dict[str, float]]:
+        return [{"bytes": round(float(b), 3), "cameras_initial": int(c),
+                 "camera_s_recorded": round(float(s), 6)}
+                for b, c, s in zip(self.bytes, self.cameras_initial, self.camera_s)]
