@@ -68,31 +68,49 @@ def test_variant_with_fewer_disks_than_it_needs_fails_its_targets_in_the_compari
         assert (out / f).stat().st_size > 0, f
 
 
-def test_live_and_simulated_runs_of_one_scenario_give_fidelity_per_metric(tmp_path):
+def test_live_and_simulated_runs_of_one_deployment_give_fidelity_per_metric(tmp_path):
+    """The comparison code on a simulated run of the trial and a copy of it relabelled live
+    with 10 % more footage bytes on one recorder (the real live runs: test_fidelity_live.py)."""
+    trial = "scenarios/live-trial-15.yaml"
     sim_dir = tmp_path / "sim"
-    assert main(["simulate", str(_write(tmp_path, "same")), "--out", str(sim_dir), "--quiet"]) == 0
+    main(["simulate", trial, "--out", str(sim_dir), "--quiet"])
     live = json.loads((sim_dir / "results.json").read_text())
     live["engine"] = "live"
-    live["metrics"]["ingest_total_mbps"] = 504.0  # simulate says 480
+    extra = live["per_recorder"][1]["bytes"] * 0.10
+    live["per_recorder"][1]["bytes"] += extra
+    live["metrics"]["footage_bytes_written"] += extra
     live_dir = tmp_path / "live"
     live_dir.mkdir()
     (live_dir / "results.json").write_text(json.dumps(live))
 
     c = compare([read_results(sim_dir / "results.json"), resolve_input(live_dir, tmp_path)])
-    assert c.labels == ("same (simulate)", "same (live)")
     assert c.fidelity == ((0, 1),)
-    row = c.row("ingest_total_mbps")
-    assert row.values == (480.0, 504.0)
-    assert row.delta(1) == (24.0, 5.0)
-    assert row.verdict(1) == "worse"  # more ingest than modelled: lower is better
+    ((table, note),) = c.fidelity_tables()
+    assert note == "" and table.same_scenario
+    rows = {r.metric: r for r in table.rows}
+    r02 = rows["ingest_mbps_per_recorder[yau-tsim-mong-r02]"]
+    assert r02.rel_pct == pytest.approx(100 * (1 / 1.10 - 1))  # simulate - live, of live
+    assert r02.target is not None and r02.passed is False
+    assert rows["ingest_mbps_per_recorder[yau-tsim-mong-r01]"].passed is True
+    assert rows["cameras_placed[yau-tsim-mong-r01]"].diff == 0
+    assert rows["segments_written"].diff == 0 and rows["segments_written"].passed
+    crash = rows["recovery_s.recorder_crash"]  # the copy has no live fault records
+    assert crash.simulate == 3.0 and crash.live is None and crash.passed is False
+    failures = table.failure_lines()
+    assert ("fidelity recovery_s.recorder_crash: not measured by live; expected within 1 s of "
+            "the live run") in failures
+    assert any(f.startswith("fidelity ingest_mbps_per_recorder[yau-tsim-mong-r02]: simulate")
+               for f in failures), failures
 
     out = tmp_path / "cmp"
-    out.mkdir()
-    from twin.compare.compare import write_markdown
-
-    md = write_markdown(c, out, {}).read_text()
-    assert "## Fidelity: same (live) against same (simulate)\n" in md
-    assert "| `ingest_total_mbps` | 480 | 504 | 24 | +5.00 % |" in md
+    assert main(["compare", str(live_dir), str(sim_dir), "--out", str(out), "--quiet"]) == 1
+    md = (out / "comparison.md").read_text()
+    assert "## Fidelity: live-trial-15 live against simulated" in md
+    assert "| `ingest_mbps_per_recorder[yau-tsim-mong-r02]` | Mbps |" in md
+    assert "Fidelity targets: **FAIL**" in md
+    html = (out / "report.html").read_text()
+    assert 'id="fidelity"' in html and "ingest_mbps_per_recorder[yau-tsim-mong-r02]" in html
+    assert (out / "fidelity.csv").read_text().startswith("metric,unit,live,simulate,")
 
 
 def test_inputs_that_are_not_runs_are_refused_with_the_fix(tmp_path):
@@ -119,4 +137,5 @@ def test_fidelity_pairs_runs_by_name_when_the_hash_differs_and_says_so(tmp_path)
 
     md = write_markdown(c, out, {}).read_text()
     assert "**The scenario SHA-256 differs** (the file or the schema changed between the runs)" in md
-    assert "| `live_gap_max_s` |" not in md.split("## Fidelity")[1]  # only metrics both report
+    assert "| `live_gap_max_s` |" not in md.split("## Fidelity")[1]  # fidelity metrics only
+    assert "| `segments_written` |" in md.split("## Fidelity")[1]

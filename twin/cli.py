@@ -33,7 +33,7 @@ DEFAULT_SCENARIO = "city-7000.yaml"
 # Modules that add subcommands: each has register(subparsers). Kept apart so that the live
 # twin, evidence and comparison tools grow without touching the simulator's commands; they
 # import Ray, PyAV and OpenCV only when their command runs.
-COMMAND_MODULES = ("twin.live.cli", "twin.evidence_cli", "twin.compare.cli")
+COMMAND_MODULES = ("twin.live.cli", "twin.evidence_cli", "twin.compare.cli", "twin.calibrate")
 
 
 def default_scenario() -> Path:

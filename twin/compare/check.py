@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from twin.compare import verdict
+from twin.compare.fidelity import FidelityTable, fidelity_markdown, fidelity_table
 from twin.compare.verdict import live_only
 from twin.errors import ScenarioError
 from twin.metrics import METRICS
@@ -76,6 +77,7 @@ class ScenarioCheck:
     has_baseline: bool = False
     scenario_changed: bool = False
     wall_s: float = 0.0
+    fidelity: FidelityTable | None = None  # with `--live RUN` of this scenario
 
     @property
     def judged_targets(self) -> list[TargetVerdict]:
@@ -89,7 +91,7 @@ class ScenarioCheck:
     @property
     def passed(self) -> bool:
         return self.error is None and self.results is not None and not self.failed_targets \
-            and not self.regressions
+            and not self.regressions and (self.fidelity is None or self.fidelity.passed)
 
 
 @dataclass(slots=True)
@@ -210,16 +212,54 @@ def _run_all(files: list[Path], days: float | None, jobs: int,
     return [done[f] for f in files]
 
 
+def _live_runs(paths: list[Path]) -> list[Results]:
+    from twin.errors import UsageError
+    from twin.results import read_results
+
+    out = []
+    for p in paths:
+        f = p / "results.json" if p.is_dir() else p
+        if not f.is_file():
+            raise UsageError(f"--live {p}: no results.json; expected a `twin live --out` folder")
+        try:
+            res = read_results(f)
+        except ValueError as err:
+            raise UsageError(f"--live {p}: not a cctv-twin results.json ({err})") from None
+        if res.engine != "live":
+            raise UsageError(f"--live {p}: engine {res.engine!r}; expected a live run")
+        out.append(res)
+    return out
+
+
+def judge_fidelity(checks: list[ScenarioCheck], live: list[Results]) -> None:
+    """Each live run against its scenario's simulation, on the scenario's `fidelity:`."""
+    from twin.errors import UsageError
+    from twin.scenario import load_scenario
+
+    by_name = {c.name: c for c in checks if c.results is not None}
+    for res in live:
+        c = by_name.get(res.scenario.name)
+        if c is None:
+            raise UsageError(f"--live: the run of {res.scenario.name!r} matches no scenario of "
+                             f"the folder; expected one of {sorted(by_name)}")
+        sc = load_scenario(c.path, check_memory=False)
+        assert c.results is not None
+        c.fidelity = fidelity_table(res, c.results, sc.fidelity or {})
+
+
 def check_folder(folder: Path, out: Path, baseline_path: Path | None = None,
                  tolerance_pct: float = DEFAULT_TOLERANCE_PCT, update_baseline: bool = False,
                  days: float | None = None, progress: Progress | None = None,
-                 jobs: int = 1) -> CheckReport:
+                 jobs: int = 1, live: list[Path] | None = None) -> CheckReport:
     """Run and judge every scenario in `folder` (`jobs` at a time); results.json of each
-    under `out/<stem>/`."""
+    under `out/<stem>/`. Each `live` run folder is judged against its scenario's simulation
+    on the scenario's `fidelity:` targets."""
     baseline_path = baseline_path or folder / "baseline.json"
     files = scenario_files(folder)
     base = {} if update_baseline else load_baseline(baseline_path)
+    live_runs = _live_runs(live or [])
     checks = _run_all(files, days, jobs, progress)
+    judge_fidelity(checks, live_runs)
     for c in checks:
         path = c.path
         if c.results is not None:
@@ -289,6 +329,14 @@ def write_junit(report: CheckReport, path: Path) -> Path:
                 ET.SubElement(tc, "failure", message=c.regressions[0].message,
                               type="Regression").text = text
                 counts["failures"] += 1
+            if c.fidelity is not None:
+                for row in c.fidelity.judged:
+                    fc = case(f"fidelity {row.metric} {row.bound}")
+                    if not row.passed:
+                        msg = f"{c.name}: " + next(x for x in c.fidelity.failure_lines()
+                                                   if x.startswith(f"fidelity {row.metric}:"))
+                        ET.SubElement(fc, "failure", message=msg, type="FidelityFailed").text = msg
+                        counts["failures"] += 1
         for k, v in counts.items():
             suite.set(k, str(v))
             totals[k] += v
@@ -335,11 +383,17 @@ def write_summary(report: CheckReport, path: Path) -> Path:
                          f"{'not measured' if t.value is None else f'{t.value:g}'}"
                          for t in c.failed_targets]
             problems += [f"- {r.message}" for r in c.regressions]
+            if c.fidelity is not None:
+                problems += [f"- {c.name}: {x}" for x in c.fidelity.failure_lines()]
             if c.new_metrics:
                 problems.append(f"- {c.name}: new metrics, not in the baseline (not judged): "
                                 + ", ".join(f"`{m}`" for m in c.new_metrics))
     if problems:
         lines += ["", "## Details", "", *problems]
+    for c in report.checks:
+        if c.fidelity is not None:
+            lines += ["", f"## Fidelity: {c.name}, live against simulated", "",
+                      *fidelity_markdown(c.fidelity)]
     lines.append("")
     path.write_text("\n".join(lines))
     return path

@@ -193,9 +193,20 @@ def _compare_into(args: argparse.Namespace, out: Path, final: Path) -> int:
                                      out / "pool_headroom_by_variant.png")
     if pools:
         plots = {"pool_headroom_by_variant": pools, **plots}
+    fidelity = c.fidelity_tables()
+    if fidelity:
+        from twin.compare.fidelity import write_fidelity_csv
+
+        write_fidelity_csv(fidelity[0][0], out / "fidelity.csv")
     write_compare_html(c, plots, out)
     con = _console()
     _print_wide(_compare_table(c), 62 + sum(max(10, len(lab) + 3) for lab in c.labels))
+    for table, note in fidelity:
+        _print_wide(_fidelity_table(table), 140)
+        if note:
+            con.print(f"[yellow]note:[/] {note}", highlight=False)
+        for line in table.failure_lines():
+            con.print(f"[bold red]FAIL[/] {line}", highlight=False)
     for m in c.missing():
         con.print(f"[yellow]note:[/] {m}", highlight=False)
     for col in c.columns:
@@ -204,7 +215,21 @@ def _compare_into(args: argparse.Namespace, out: Path, final: Path) -> int:
                       highlight=False)
     con.print(f"report: {final / 'report.html'} (and comparison.md)   "
               f"table: {final / 'comparison.csv'}")
-    return 0 if c.passed else 1
+    return 0 if c.passed and all(t.passed for t, _ in fidelity) else 1
+
+
+def _fidelity_table(t) -> Table:
+    from twin.compare.fidelity import fidelity_rows_for_html
+
+    tab = Table(title=f"Fidelity: {t.live.scenario.name}, live against simulated "
+                f"(simulate - live; relative to live)")
+    for col in ("metric", "unit", "live", "simulate", "difference", "relative", "target", ""):
+        tab.add_column(col, justify="left" if col in ("metric", "unit", "target", "") else "right")
+    for r in fidelity_rows_for_html(t):
+        verdict = "" if r["passed"] is None else ("[green]PASS[/]" if r["passed"] else "[bold red]FAIL[/]")
+        tab.add_row(r["metric"], r["unit"], r["live"], r["sim"], r["diff"], r["rel"], r["bound"],
+                    verdict)
+    return tab
 
 
 # ------------------------------------------------------------------ sweep
@@ -324,7 +349,7 @@ def _check_into(args: argparse.Namespace, out: Path, final: Path) -> int:
         report = check_folder(Path(args.folder), out,
                               Path(args.baseline) if args.baseline else None,
                               args.tolerance_pct, args.update_baseline, args.days, progress,
-                              args.jobs)
+                              args.jobs, [Path(x) for x in args.live or []])
     write_junit(report, out / "junit.xml")
     write_summary(report, out / "summary.md")
     write_pages(report, out)
@@ -338,6 +363,10 @@ def _check_into(args: argparse.Namespace, out: Path, final: Path) -> int:
                           highlight=False)
             for r in c.regressions:
                 con.print(f"[bold red]REGRESSION[/] {r.message}", highlight=False)
+            if c.fidelity is not None:
+                _print_wide(_fidelity_table(c.fidelity), 140)
+                for line in c.fidelity.failure_lines():
+                    con.print(f"[bold red]FIDELITY[/] {c.name}: {line}", highlight=False)
     if report.updated_baseline:
         con.print(f"baseline written: {report.baseline_path} (commit it with the change that "
                   "moved the metrics)")
@@ -390,6 +419,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     k.add_argument("--jobs", type=bounded_int_arg(1, 64, "--jobs 2"),
                    default=min(2, os.cpu_count() or 1),
                    help="scenarios run at once, in separate processes (default: 2 or the cores)")
+    k.add_argument("--live", action="append", metavar="RUN",
+                   help="a `twin live --out` folder of one of the scenarios: judge its "
+                   "simulation against it on the scenario's fidelity: targets (repeatable)")
     k.add_argument("--quiet", action="store_true", help="no progress bar")
     k.set_defaults(fn=cmd_check)
     register_breakpoint(sub)

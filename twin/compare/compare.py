@@ -20,6 +20,8 @@ import math
 from dataclasses import dataclass
 from pathlib import Path
 
+from twin.compare.fidelity import (FidelityTable, fidelity_markdown, fidelity_table,
+                                   scenario_fidelity_targets)
 from twin.compare.verdict import failed_targets
 from twin.metrics import METRICS
 from twin.results import Results
@@ -97,6 +99,16 @@ class Comparison:
     @property
     def passed(self) -> bool:
         return all(c.passed for c in self.columns)
+
+    def fidelity_tables(self) -> list[tuple[FidelityTable, str]]:
+        """Each (simulate, live) pair's fidelity table, judged on the scenario's `fidelity:`
+        targets when its file is at hand and unchanged (else the note says why not)."""
+        out = []
+        for i, j in self.fidelity:
+            sim, live = self.columns[i].results, self.columns[j].results
+            targets, note = scenario_fidelity_targets(live)
+            out.append((fidelity_table(live, sim, targets), note))
+        return out
 
     def row(self, metric: str) -> Row:
         return next(r for r in self.rows if r.metric == metric)
@@ -202,24 +214,20 @@ def write_markdown(c: Comparison, out: Path, plots: dict[str, str]) -> Path:
                 v = row.verdict(i)
                 cells.append(_signed(*row.delta(i)) + (f" {v}" if v in ("better", "worse") else ""))
             lines.append(f"| `{row.metric}` | " + " | ".join(cells) + " |")
-    for i, j in c.fidelity:
-        a, b = c.columns[i], c.columns[j]
-        same = a.results.scenario.sha256 == b.results.scenario.sha256
-        lines += ["", f"## Fidelity: {b.label} against {a.label}", "",
-                  "The same scenario on the live and the simulated engine: the difference is the "
-                  "twin's error. " + ("Same scenario SHA-256." if same else
-                                      "**The scenario SHA-256 differs** (the file or the schema "
-                                      "changed between the runs): check before trusting it."),
-                  "Only metrics both engines report are listed; a live run covers "
-                  f"{b.results.horizon_s:,.0f} s, the simulation {a.results.horizon_s:,.0f} s.", "",
-                  "| metric | simulate | live | live - simulate | relative |",
-                  "| --- | ---: | ---: | ---: | ---: |"]
-        for row in c.rows:
-            x, y = row.values[i], row.values[j]
-            if x is None or y is None:
-                continue
-            rel = "-" if x == 0 else f"{100 * (y - x) / abs(x):+.2f} %"
-            lines.append(f"| `{row.metric}` | {fmt(x)} | {fmt(y)} | {fmt(y - x)} | {rel} |")
+    for table, note in c.fidelity_tables():
+        a, b = table.simulate, table.live
+        lines += ["", f"## Fidelity: {b.scenario.name} live against simulated", "",
+                  "The same deployment on both engines, measured the same way "
+                  "(twin/compare/fidelity.py): the difference is the twin's error. "
+                  + ("Same scenario SHA-256." if table.same_scenario else
+                     "**The scenario SHA-256 differs** (the file or the schema changed between "
+                     "the runs): check before trusting it.")
+                  + f" Live {b.horizon_s:,.0f} s, simulated {a.horizon_s:,.0f} s."
+                  + (f" {note}." if note else ""), ""]
+        lines += fidelity_markdown(table)
+        if table.judged:
+            lines += ["", ("Fidelity targets: PASS" if table.passed else
+                           "Fidelity targets: **FAIL**: " + "; ".join(table.failure_lines()))]
     missing = c.missing()
     if missing:
         lines += ["", "## Not in this comparison", ""] + [f"- {m}" for m in missing]

@@ -83,6 +83,10 @@ def fault_windows(o: LiveOutcome) -> list[tuple[float, float, dict[str, Any]]]:
             start = rec["last_seen_s"] if rec["last_seen_s"] is not None else (
                 (rec["detected_s"] or o.t_end) - o.settings.heartbeat_interval_s)
         end = rec["restored_s"] or rec.get("ended_s") or o.t_end
+        if rec["part"].startswith("recorder:") and rec["detected_s"] is not None:
+            # A lost recorder's cameras stop when it dies and are moved once it is detected:
+            # a gap starting later (a recorder that stays down to the end) is not its.
+            end = min(end, rec["detected_s"])
         out.append((start - FAULT_SLACK_S, max(end, rec["detected_s"] or end) + FAULT_SLACK_S,
                     rec))
     return out

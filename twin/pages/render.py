@@ -181,9 +181,14 @@ def write_compare_html(c: Comparison, plots: dict[str, str], out: Path) -> Path:
             cells.append({"v": fmt(v) if v is not None else "-", "verdict": verdict})
         rows.append({"metric": row.metric, "unit": row.unit, "better": row.better,
                      "cells": cells})
-    ctx = {"title": f"Comparison: {' vs '.join(c.labels)}: {'PASS' if c.passed else 'FAIL'}",
-           "c": c, "variants": variants, "rows": rows, "missing": c.missing(),
-           "plots": _plots(plots, out)}
+    from twin.compare.fidelity import fidelity_rows_for_html
+
+    fidelity = [{"t": t, "note": note, "rows": fidelity_rows_for_html(t),
+                 "failures": t.failure_lines()} for t, note in c.fidelity_tables()]
+    ok = c.passed and all(f["t"].passed for f in fidelity)
+    ctx = {"title": f"Comparison: {' vs '.join(c.labels)}: {'PASS' if ok else 'FAIL'}",
+           "c": c, "ok": ok, "variants": variants, "rows": rows, "missing": c.missing(),
+           "plots": _plots(plots, out), "fidelity": fidelity}
     return _write("compare.html.j2", ctx, out)
 
 
@@ -217,6 +222,12 @@ def write_check_html(report: CheckReport, out: Path, pages: dict[str, str]) -> P
             failures.append({"scenario": c.name, "kind": "target", "metric": t.metric,
                              "bound": bound_text(t), "value": fmt(t.value, t.unit),
                              "link": link})
+        if c.fidelity is not None:
+            for row in c.fidelity.failed:
+                failures.append({"scenario": c.name, "kind": "fidelity", "metric": row.metric,
+                                 "bound": row.bound + " of the live run",
+                                 "value": f"simulate {fmt(row.simulate, row.unit)}, live "
+                                          f"{fmt(row.live, row.unit)}", "link": link})
         for r in c.regressions:
             info = METRICS.get(r.metric)
             unit = info.unit if info else ""

@@ -1,0 +1,200 @@
+"""What one recorder process sustains on one core: streams and Mbps with zero dropped packets,
+beside the vendor figures the city scenarios assume (250 streams / 1,200 Mbps per recorder).
+
+Run:  flock /work/wt/live.lock .venv/bin/python bench/bench_recorder.py --streams 20 60 100 140
+  or: .venv/bin/pytest bench/bench_recorder.py --benchmark-only -s   (10 and 30 streams, 20 s)
+
+Each step is real: a MediaMTX (auth on) relays N synthetic 1280x720 15 fps H.264 cameras
+(one clip encoded once, published over RTSP by N threads in a process of their own), and one
+`twin.live.recorder.Recorder` process, pinned to one core (sched_setaffinity), records all N
+into fragmented-MP4 segment files and a SQLite catalog for `--seconds`. A step passes when
+no packet was lost: every stream connected once, with no failure and no discontinuity inside
+its connection, and every stream's segments follow each other without a gap from its first
+to the end. Printed per step: the recorder's CPU (its own process time over the step, so
+other load on the machine does not count), % of its core per stream and per Mbps, and the
+machine's load. The figure carried into a calibration (`recorder_streams_per_core`) is the
+last step that passed, and what its CPU per stream extrapolates to at 100 % of the core;
+on a 2-core machine the feed (publishers and MediaMTX on the other core) may run out before
+the recorder does, and the output says which.
+
+Ratios printed: CPU per stream at the top step over CPU per stream at the first step (the
+baseline measured in the same run: 1.0 means the cost per stream does not grow with N), and
+the sustained figures over the vendor's.
+"""
+
+from __future__ import annotations
+
+import argparse
+import multiprocessing as mp
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+VENDOR_STREAMS, VENDOR_MBPS = 250, 1200.0
+SEGMENT_S = 6.0
+GAP_S = 0.05
+
+
+def _pin(core: int) -> None:
+    cores = sorted(os.sched_getaffinity(0))
+    os.sched_setaffinity(0, {cores[core % len(cores)]})
+
+
+def _publish(clip: str, urls: list[str], seconds: float, ready: Any, core: int) -> None:
+    from synthetic_streams.publish import RtspPublisher
+
+    _pin(core)
+    pubs = [RtspPublisher(Path(clip), u).start() for u in urls]
+    ready.set()
+    time.sleep(seconds)
+    for p in pubs:
+        p.stop()
+
+
+def _record(urls: dict[str, str], root: str, seconds: float, core: int, q: Any) -> None:
+    from twin.live.recorder import Recorder, cpu_seconds
+
+    _pin(core)
+    epoch = time.time()
+    rec = Recorder("bench-r01", Path(root) / "segments", Path(root) / "catalog.sqlite", epoch,
+                   SEGMENT_S, 15)
+    cpu0 = cpu_seconds()
+    t0 = time.time()
+    rec.record(urls)
+    time.sleep(seconds)
+    cpu = cpu_seconds() - cpu0
+    wall = time.time() - t0
+    st = rec.stop()
+    q.put({"cpu_s": cpu, "wall_s": wall, "streams": [
+        (s.camera, s.connects, s.failures, s.discontinuities, s.segments, s.bytes)
+        for s in st.streams]})
+
+
+def run_step(n: int, seconds: float, out: Path, mbps: float = 1.0) -> dict[str, Any]:
+    from synthetic_streams.mediamtx import MediaMTXServer
+    from twin.live.clips import prepare_clips
+    from twin.scenario.live import LiveProfile
+    from twin.live.store import LiveStore
+
+    (clip,) = prepare_clips(LiveProfile(width=1280, height=720, fps=15, bitrate_mbps=mbps,
+                                        scenes=1, clip_s=20.0), seed=7)
+    cams = [f"cam{i:04d}" for i in range(n)]
+    folder = out / f"step-{n}"
+    folder.mkdir(parents=True, exist_ok=True)
+    ctx = mp.get_context("spawn")
+    load0 = os.getloadavg()[0]
+    with MediaMTXServer(cams, log_level="error") as server:
+        ready = ctx.Event()
+        pub = ctx.Process(target=_publish, args=(str(clip.path), [server.rtsp_url(c, "publisher")
+                                                                   for c in cams],
+                                                  seconds + 8, ready, 1))
+        pub.start()
+        ready.wait(60)
+        deadline = time.monotonic() + 60
+        while {p.name for p in server.paths() if p.ready} < set(cams):
+            if time.monotonic() > deadline:
+                raise RuntimeError("cameras were not published within 60 s")
+            time.sleep(0.2)
+        q = ctx.Queue()
+        rec = ctx.Process(target=_record, args=({c: server.rtsp_url(c, "recorder") for c in cams},
+                                                str(folder), seconds, 0, q))
+        rec.start()
+        got = q.get(timeout=seconds + 120)
+        rec.join(60)
+        pub.join(60)
+    store = LiveStore(folder / "catalog.sqlite")
+    try:
+        rows = store.rows()
+    finally:
+        store.close()
+    by: dict[str, list[tuple[float, float]]] = {}
+    for r in rows:
+        by.setdefault(r.camera, []).append((r.start_s, r.end_s))
+    gaps = sum(1 for spans in by.values() for (a, b), (c, d) in
+               zip(sorted(spans), sorted(spans)[1:]) if c - b > GAP_S)
+    streams = got["streams"]
+    lost = [s[0] for s in streams if s[1] != 1 or s[2] or s[3]]
+    total_bytes = sum(s[5] for s in streams)
+    mbps_in = total_bytes * 8 / 1e6 / got["wall_s"]
+    cpu_pct = 100 * got["cpu_s"] / got["wall_s"]
+    ok = not lost and not gaps and len(by) == n and len(streams) == n
+    return {"streams": n, "passed": ok, "cpu_pct": cpu_pct, "mbps": mbps_in,
+            "cpu_pct_per_stream": cpu_pct / n, "cpu_pct_per_mbps": cpu_pct / mbps_in,
+            "lost": lost[:5], "gaps": gaps, "segments": len(rows),
+            "load": (round(load0, 2), round(os.getloadavg()[0], 2))}
+
+
+def capacity(steps: list[int], seconds: float, out: Path) -> tuple[dict[str, Any] | None, list]:
+    done: list[dict[str, Any]] = []
+    best = None
+    for n in steps:
+        r = run_step(n, seconds, out)
+        print(f"{n:4d} streams  {'PASS' if r['passed'] else 'FAIL'}  recorder CPU "
+              f"{r['cpu_pct']:.1f} % of its core ({r['cpu_pct_per_stream']:.3f} % per stream, "
+              f"{r['cpu_pct_per_mbps']:.3f} % per Mbps), {r['mbps']:.1f} Mbps in, "
+              f"{r['segments']} segments, gaps {r['gaps']}, streams with loss {r['lost']}, "
+              f"load {r['load'][0]} -> {r['load'][1]}", flush=True)
+        done.append(r)
+        if not r["passed"]:
+            break
+        best = r
+    return best, done
+
+
+def summary(best: dict[str, Any] | None, steps: list[dict[str, Any]]) -> dict[str, float]:
+    if best is None:
+        print("no step passed")
+        return {}
+    base = steps[0]
+    per_stream = best["cpu_pct_per_stream"]
+    ext_streams = 100 / per_stream
+    ext_mbps = 100 / best["cpu_pct_per_mbps"]
+    limited = "the recorder's core" if best["cpu_pct"] >= 90 else "the feed (publishers and relay)"
+    print(f"\nsustained by one recorder process on one core, zero packets lost: "
+          f"{best['streams']} streams, {best['mbps']:.1f} Mbps, at {best['cpu_pct']:.1f} % of "
+          f"the core (the ladder stopped at {limited})")
+    print(f"extrapolated to 100 % of the core: ~{ext_streams:.0f} streams, ~{ext_mbps:.0f} Mbps "
+          f"(CPU per stream x{per_stream / base['cpu_pct_per_stream']:.2f} from "
+          f"{base['streams']} to {best['streams']} streams)")
+    print(f"vendor figures per recorder: {VENDOR_STREAMS} streams / {VENDOR_MBPS:,.0f} Mbps; "
+          f"measured/vendor: streams x{ext_streams / VENDOR_STREAMS:.2f}, "
+          f"Mbps x{ext_mbps / VENDOR_MBPS:.2f} (one core of this machine, 1 Mbps streams)")
+    return {"streams_sustained": best["streams"], "mbps_sustained": best["mbps"],
+            "streams_per_core": ext_streams, "mbps_per_core": ext_mbps}
+
+
+@pytest.mark.parametrize("size", ["small"])
+def test_recorder_capacity(benchmark: Any, size: str, tmp_path: Path) -> None:
+    result: dict[str, Any] = {}
+
+    def run() -> None:
+        result["best"], result["steps"] = capacity([10, 30], 20.0, tmp_path)
+
+    benchmark.pedantic(run, rounds=1, iterations=1)
+    figures = summary(result["best"], result["steps"])
+    benchmark.extra_info.update({**figures, "steps": result["steps"]})
+    assert result["best"] is not None and result["best"]["streams"] == 30
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--streams", type=int, nargs="+", default=[20, 60, 100, 140])
+    p.add_argument("--seconds", type=float, default=30.0)
+    p.add_argument("--out", type=Path, help="where the steps go (default: a temporary folder)")
+    args = p.parse_args(argv)
+    out = args.out or Path(tempfile.mkdtemp(prefix="bench-recorder-"))
+    best, steps = capacity(args.streams, args.seconds, out)
+    summary(best, steps)
+    return 0 if best is not None else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
