@@ -24,7 +24,7 @@ import pytest
 
 from naive import same_work_as_twin, time_naive
 from twin.city import generate_city
-from twin.scenario import Scenario, load_scenario
+from twin.scenario import Scenario, load_scenario, parse_scenario
 from twin.sim.engine import CityEngine
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -39,7 +39,7 @@ def city_21000() -> Scenario:
     base["recorders"]["pools"] = [{"name": "central", "districts": "*", "recorders": 100,
                                    "ingest_mbps": 1200, "disk_tb": 420, "max_streams": 250}]
     base["simulation"]["days"] = DAYS
-    return Scenario.model_validate(base)
+    return parse_scenario(base, str(ROOT / "scenarios/city-7000.yaml"))  # reads its calibration
 
 
 def _run(sc: Scenario):
@@ -47,7 +47,9 @@ def _run(sc: Scenario):
 
 
 def _peak_rss_child(sc_json: str, q) -> None:
-    sc = Scenario.model_validate_json(sc_json)
+    import json
+
+    sc = parse_scenario(json.loads(sc_json), str(ROOT / "scenarios" / "city.yaml"))
     o = _run(sc)
     q.put((resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024, int(o.dropped.sum())))
 

@@ -18,7 +18,7 @@ import pytest
 
 from naive import same_work_as_twin, time_naive
 from twin.city import generate_city
-from twin.scenario import Scenario, load_scenario
+from twin.scenario import Scenario, load_scenario, parse_scenario
 from twin.sim.engine import CityEngine
 from twin.sim.extensions import extensions_for
 from twin.sim.results import sim_metrics
@@ -38,7 +38,7 @@ def month_of_faults(size: str) -> Scenario:
     base["faults"] = [f.model_dump() for f in month.faults]
     base["failover"] = month.failover.model_dump()
     base["targets"] = {}
-    return Scenario.model_validate(base)
+    return parse_scenario(base, str(ROOT / "scenarios/phase1-615.yaml"))  # reads its calibration
 
 
 def _run(sc: Scenario):

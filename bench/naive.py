@@ -26,13 +26,14 @@ from __future__ import annotations
 import time
 from collections import deque
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 import simpy
 
 from twin.city import CityModel
 from twin.core.assignment import RecorderLoads, accept_within_limits
-from twin.scenario import Scenario, StaticAssignment
+from twin.scenario import Scenario, StaticAssignment, parse_scenario
 
 
 def standby_recorders(sc: Scenario, city: CityModel) -> np.ndarray:
@@ -243,7 +244,8 @@ def same_work_as_twin(sc: Scenario, city: CityModel, t: NaiveTiming) -> None:
     data = sc.model_dump()
     data["recording"]["retention_days"] = w.retention_s / 86_400
     data["faults"] = []
-    short = Scenario.model_validate(data)
+    # Validated like a file of scenarios/ (its calibration, if any, read from there).
+    short = parse_scenario(data, str(Path(__file__).resolve().parent.parent / "scenarios" / "naive.yaml"))
     o = CityEngine(short, city).run(days=w.horizon_s / 86_400)
     assert (o.cam_recorder == w.recorder).all(), "the naive model placed cameras differently"
     assert (o.written_segments, int(o.dropped.sum()), o.deleted_segments) == (

@@ -109,7 +109,7 @@ def test_city_7000_report_names_the_pool_closest_to_its_disk_and_its_headroom(tm
     assert line.startswith(f"disk of pool {pool['pool']}:"), line
     assert f"{pool['peak_used_tb']:,.1f} TB of {pool['disk_tb']:,.0f} TB" in line, line
     assert f"{headroom:.1f} % headroom" in line, line
-    assert pool["pool"] == "sha-tin" and f"{headroom:.1f}" == "32.0"  # as the run stands
+    assert pool["pool"] == "sha-tin" and f"{headroom:.1f}" == "32.3"  # as the calibrated run stands
     storage = _text(r.dom, "storage")
     assert (f"{data['metrics']['storage_needed_tb']:,.0f} TB of footage at the peak" in storage
             and f"on {data['metrics']['disk_total_tb']:,.0f} TB of disk" in storage), storage

@@ -416,6 +416,11 @@ class Scenario(_Model):
     def storage_factor(self, profile: str) -> float:
         """Bytes on disk per nominal byte of a profile: 1 without a calibration."""
         cal = self._calibration
+        if cal is None and self.calibration is not None:
+            raise ScenarioError(
+                f"calibration: {self.calibration}: the scenario names a calibration file that was "
+                f"never read; expected the scenario to come from load_scenario or "
+                f"parse_scenario(data, source), which read it relative to the scenario file")
         return 1.0 if cal is None else cal.calibration.storage_factor(profile)
 
     @field_validator("fidelity")
