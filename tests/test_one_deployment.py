@@ -47,9 +47,19 @@ def test_simulating_a_live_scenario_runs_the_live_horizon_and_names_the_same_sce
     from twin.results import scenario_info
 
     assert res.scenario.sha256 == scenario_info(sc, TRIAL).sha256  # the file's, as live names it
-    # 35 cameras x 150 s, less the crash's 2 s detection + 1 s reassignment for 12 cameras
-    # and the relay's 1 s for all 35: what the footage ledger integrates.
-    assert res.metrics["footage_camera_s_recorded"] == 35 * 150 - 12 * 3 - 35 * 1
+    # 35 cameras x 150 s, less the crash's 2 s detection + the calibrated reassignment for 12
+    # cameras and the relay's 1 s for all 35: what the footage ledger integrates.
+    reassign = sc.loaded_calibration.calibration.failover_reassign_s.value
+    assert res.metrics["footage_camera_s_recorded"] == pytest.approx(
+        35 * 150 - 12 * (2 + reassign) - 35 * 1)
+    # What each fault cost, by the simulation's rule (a stop loses the segment under way):
+    # the relay at 100-101 s costs 23 cameras 96-101 s, and the 12 moved ones, whose segments
+    # restarted at 60 + 2 + reassign, from their last boundary 36 s later.
+    costs = {e["incident"]: e for e in res.events if e["kind"] == "fault_cost"}
+    assert costs[0]["cameras_hit"] == 12
+    assert costs[0]["camera_s_lost"] == pytest.approx(12 * (2 + reassign))
+    assert costs[1]["cameras_hit"] == 35
+    assert costs[1]["camera_s_lost"] == pytest.approx(35 * 5 - 12 * (2 + reassign))
     assert sorted(r["cameras_initial"] for r in res.per_recorder) == [11, 12, 12]
     # Compressed retention: footage is swept after a minute, not 30 days.
     assert res.metrics["segments_deleted"] > 0

@@ -219,6 +219,8 @@ def _compare_into(args: argparse.Namespace, out: Path, final: Path) -> int:
 
 
 def _fidelity_table(t) -> Table:
+    from rich.markup import escape
+
     from twin.compare.fidelity import fidelity_rows_for_html
 
     tab = Table(title=f"Fidelity: {t.live.scenario.name}, live against simulated "
@@ -227,8 +229,8 @@ def _fidelity_table(t) -> Table:
         tab.add_column(col, justify="left" if col in ("metric", "unit", "target", "") else "right")
     for r in fidelity_rows_for_html(t):
         verdict = "" if r["passed"] is None else ("[green]PASS[/]" if r["passed"] else "[bold red]FAIL[/]")
-        tab.add_row(r["metric"], r["unit"], r["live"], r["sim"], r["diff"], r["rel"], r["bound"],
-                    verdict)
+        tab.add_row(escape(r["metric"]), r["unit"], r["live"], r["sim"], r["diff"], r["rel"],
+                    r["bound"], verdict)
     return tab
 
 

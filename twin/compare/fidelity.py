@@ -161,6 +161,10 @@ def _faults(res: Results) -> dict[str, dict[str, list[float]]]:
             back = next((x["t_s"] for x in later if x.get("kind") == "cameras_reconnected"
                          and x.get("incident") == inc), None)
             add(kind, "recovery_s", None if back is None else back - start)
+        cost = next((x for x in later if x.get("kind") == "fault_cost"
+                     and x.get("incident") == inc), None)
+        if cost is not None and cost["cameras_hit"]:
+            add(kind, "footage_lost_s_per_camera", cost["camera_s_lost"] / cost["cameras_hit"])
     return out
 
 

@@ -11,8 +11,10 @@ footage rates are made, twin.city).
 
 `FootageLedger` is the extension that measures, in a live scenario's simulation, what the live
 run measures from its files: footage bytes and camera-seconds written, per recorder and in all
-(integrated exactly over every change of a recorder's rate), and the cameras each recorder
-was given at the start. It adds no SimPy event, so the run is the same to the last bit.
+(integrated exactly over every change of a recorder's rate), the cameras each recorder was
+given at the start, and what each fault cost (a `fault_cost` event per fault: cameras hit,
+camera-seconds lost, by the simulation's rule that a stop loses the segment under way). It
+adds no SimPy event, so the run is the same to the last bit.
 """
 
 from __future__ import annotations
@@ -64,6 +66,7 @@ class FootageLedger:
         self.cameras_initial: np.ndarray = np.zeros(0, dtype=np.int64)
         self._t = 0.0
         self._engine: CityEngine | None = None
+        self.fault_costs: dict[int, dict[str, Any]] = {}
 
     def _accrue(self, t: float) -> None:
         e = self._engine
@@ -86,6 +89,21 @@ class FootageLedger:
             inner(cams)
 
         engine._contribute = contribute  # type: ignore[method-assign]
+        refresh = engine._refresh
+
+        def refreshed(cams: np.ndarray, t: float) -> None:
+            n = engine.n_cams
+            faults = engine.faults  # the FaultDriver (attached first): which fault stopped whom
+            if faults is None:
+                refresh(cams, t)
+                return
+            before, inc = engine.lost_s[:n].copy(), faults.cam_incident[:n].copy()
+            refresh(cams, t)
+            grew = np.flatnonzero((engine.lost_s[:n] > before + 1e-9) & (inc >= 0))
+            for c in grew:
+                self._charge(int(inc[c]), int(c), float(engine.lost_s[c] - before[c]))
+
+        engine._refresh = refreshed  # type: ignore[method-assign]
 
         def placed() -> Any:  # after the roll-out's first step at t=0 (it was started first)
             yield engine.env.timeout(0)
@@ -94,8 +112,20 @@ class FootageLedger:
 
         engine.env.process(placed())
 
+    def _charge(self, incident: int, camera: int, lost_s: float) -> None:
+        """Footage a gap cost, to the fault that stopped the camera (the fault driver's
+        `cam_incident`)."""
+        cost = self.fault_costs.setdefault(incident, {"cameras": set(), "camera_s_lost": 0.0})
+        cost["cameras"].add(camera)
+        cost["camera_s_lost"] += lost_s
+
     def finish(self, engine: CityEngine) -> dict[str, float]:
         self._accrue(engine.end_s)
+        for inc, cost in sorted(self.fault_costs.items()):
+            engine.events.append({"t_s": round(float(engine.end_s), 6), "kind": "fault_cost",
+                                  "incident": inc,
+                                  "cameras_hit": len(cost["cameras"]),
+                                  "camera_s_lost": round(cost["camera_s_lost"], 6)})
         return {"footage_bytes_written": float(self.bytes.sum()),
                 "footage_camera_s_recorded": float(self.camera_s.sum())}
 
