@@ -15,7 +15,8 @@ other load on the machine does not count), % of its core per stream and per Mbps
 machine's load. The figure carried into a calibration (`recorder_streams_per_core`) is the
 last step that passed, and what its CPU per stream extrapolates to at 100 % of the core;
 on a 2-core machine the feed (publishers and MediaMTX on the other core) may run out before
-the recorder does, and the output says which.
+the recorder does: a step that loses packets while the recorder's core is not full says so
+by its CPU figure.
 
 Ratios printed: CPU per stream at the top step over CPU per stream at the first step (the
 baseline measured in the same run: 1.0 means the cost per stream does not grow with N), and
@@ -157,7 +158,12 @@ def summary(best: dict[str, Any] | None, steps: list[dict[str, Any]]) -> dict[st
     per_stream = best["cpu_pct_per_stream"]
     ext_streams = 100 / per_stream
     ext_mbps = 100 / best["cpu_pct_per_mbps"]
-    limited = "the recorder's core" if best["cpu_pct"] >= 90 else "the feed (publishers and relay)"
+    if best is not steps[-1]:
+        limited = f"a loss at {steps[-1]['streams']} streams"
+    elif best["cpu_pct"] >= 90:
+        limited = "the recorder's core, full"
+    else:
+        limited = "its last step; give more --streams to go further"
     print(f"\nsustained by one recorder process on one core, zero packets lost: "
           f"{best['streams']} streams, {best['mbps']:.1f} Mbps, at {best['cpu_pct']:.1f} % of "
           f"the core (the ladder stopped at {limited})")
