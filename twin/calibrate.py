@@ -184,7 +184,7 @@ def calibration_json(cal: Calibration) -> str:
     return json.dumps(cal.model_dump(mode="json", exclude_none=True), indent=2, sort_keys=True) + "\n"
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = subparsers.add_parser(
         "calibrate", help="turn what live runs measured into simulator parameters (a "
                           "calibration file a scenario can name)")

@@ -13,6 +13,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from twin.cli_support import bounded_int_arg, days_arg, nonnegative_arg, staged_output
+from twin.compare.fidelity import FidelityTable
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -218,7 +219,7 @@ def _compare_into(args: argparse.Namespace, out: Path, final: Path) -> int:
     return 0 if c.passed and all(t.passed for t, _ in fidelity) else 1
 
 
-def _fidelity_table(t) -> Table:
+def _fidelity_table(t: FidelityTable) -> Table:
     from rich.markup import escape
 
     from twin.compare.fidelity import fidelity_rows_for_html

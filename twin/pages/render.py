@@ -183,9 +183,10 @@ def write_compare_html(c: Comparison, plots: dict[str, str], out: Path) -> Path:
                      "cells": cells})
     from twin.compare.fidelity import fidelity_rows_for_html
 
+    tables = c.fidelity_tables()
     fidelity = [{"t": t, "note": note, "rows": fidelity_rows_for_html(t),
-                 "failures": t.failure_lines()} for t, note in c.fidelity_tables()]
-    ok = c.passed and all(f["t"].passed for f in fidelity)
+                 "failures": t.failure_lines()} for t, note in tables]
+    ok = c.passed and all(t.passed for t, _ in tables)
     ctx = {"title": f"Comparison: {' vs '.join(c.labels)}: {'PASS' if ok else 'FAIL'}",
            "c": c, "ok": ok, "variants": variants, "rows": rows, "missing": c.missing(),
            "plots": _plots(plots, out), "fidelity": fidelity}

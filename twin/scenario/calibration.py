@@ -26,7 +26,7 @@ from twin.errors import ScenarioError
 __all__ = ["CALIBRATION_SCHEMA", "NOMINAL_BYTES_PER_MBPS", "CalibratedValue", "CalibrationRun",
            "Calibration", "LoadedCalibration", "load_calibration"]
 
-CALIBRATION_SCHEMA = "cctv-twin/calibration"
+CALIBRATION_SCHEMA: Literal["cctv-twin/calibration"] = "cctv-twin/calibration"
 NOMINAL_BYTES_PER_MBPS = 1e6 / 8  # bytes a second one nominal Mbps is, exactly
 
 
