@@ -31,7 +31,7 @@ import numpy as np
 from twin.core.analysis_queue import admit
 
 if TYPE_CHECKING:
-    from twin.scenario.live import LiveSettings
+    from twin.live.deployment import LiveRun
     from twin.scenario import Scenario
 
 __all__ = ["ANALYSER_PREFIX", "analyser_parts", "analysed_interval_s", "PoolPlan", "plan_pool",
@@ -46,7 +46,7 @@ def analyser_parts(actors: int) -> list[str]:
     return [ANALYSER_PREFIX] + [f"{ANALYSER_PREFIX}:{k}" for k in range(2, actors + 1)]
 
 
-def analysed_interval_s(settings: LiveSettings) -> float:
+def analysed_interval_s(settings: LiveRun) -> float:
     """Seconds between a camera's analysed frames: the first keyframe at least
     `min_interval_s` after the last one analysed."""
     k = settings.profile.keyframe_s
@@ -81,7 +81,7 @@ def plan_pool(cameras: list[str], parts: list[str], cost_ms: dict[str, float],
     return PoolPlan(cams_of, rest, dict(cost_ms), {p: float(x) for p, x in zip(parts, limit)})
 
 
-def predicted(sc: Scenario, settings: LiveSettings, cost_ms: float, duration_s: float,
+def predicted(sc: Scenario, settings: LiveRun, cost_ms: float, duration_s: float,
               incidents_per_loop: int) -> dict[str, float]:
     """The simulation of this live deployment (module docstring): cameras analysed and not,
     and the alert latency p50 / p95 it predicts."""

@@ -609,7 +609,7 @@ def _stop(o: LiveOutcome, parts: Any, driver: Any, sup: Any, cpu_marks: dict[str
     event("stopped")
 
 
-def _admit_analysis(o: LiveOutcome, settings: LiveSettings, parts: Any, an_parts: list[str],
+def _admit_analysis(o: LiveOutcome, settings: LiveRun, parts: Any, an_parts: list[str],
                     event: Callable[..., None], say: Callable[[float, float, str], None],
                     duration: float) -> None:
     """Each analyser measures its cost per frame; cameras are admitted within its cores
