@@ -64,7 +64,7 @@ class SimParts:
         self.calls.append(("start_recorder", self.env.now, recorder))
         self.restart_at[f"recorder:{recorder}"] = self.env.now + 1.5
 
-    def relay_state(self):
+    def relay_state(self, part="relay:mediamtx"):
         if RELAY in self.restart_at:
             if self._answering(RELAY):
                 self.relay = "up"
@@ -72,7 +72,7 @@ class SimParts:
             return "restarting"
         return self.relay
 
-    def restart_relay(self):
+    def restart_relay(self, part="relay:mediamtx"):
         self.calls.append(("restart_relay", self.env.now))
         self.restart_at[RELAY] = self.env.now + 0.3
 

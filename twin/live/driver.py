@@ -66,10 +66,11 @@ class Parts(Protocol):
     def start_recorder(self, recorder: str) -> None:
         """Start a new process for a dead recorder (it recovers its left-over files first)."""
 
-    def relay_state(self) -> str:
-        """MediaMTX: "up", "dead" (process gone), "hung" (API silent) or "restarting"."""
+    def relay_state(self, part: str = RELAY) -> str:
+        """A relay's MediaMTX: "up", "dead" (process gone), "hung" (API silent) or
+        "restarting". (Parts with several relays also have `relay_parts()`, their names.)"""
 
-    def restart_relay(self) -> None:
+    def restart_relay(self, part: str = RELAY) -> None:
         """Start MediaMTX again, same ports, configuration and logins (in the background)."""
 
     def poll_actors(self) -> tuple[list[str], list[str], list[str]]:
@@ -159,7 +160,8 @@ class LiveDriver:
         self.samples: list[dict[str, float]] = []
         self.unplaced: list[str] = []
         self._last_round = env.now
-        self._relay_seen = env.now
+        self._born = env.now
+        self._relay_seen: dict[str, float] = {}  # relay part -> last seen up
         self._actor_seen: dict[str, float] = {}  # part -> last answered ping
         self._gone: set[str] = set()  # recorders whose process Ray reported gone, not yet down
 
@@ -266,24 +268,35 @@ class LiveDriver:
         self.event("recorder_rejoined", recorder=rname, cameras=sorted(m.camera for m in moves))
         self._carry_out(moves)
 
+    def _relay_parts(self) -> list[str]:
+        """The media relays: one MediaMTX per node that hosts camera sets (RELAY alone on one
+        machine)."""
+        fn = getattr(self.parts, "relay_parts", None)
+        return list(fn()) if fn is not None else [RELAY]
+
     def _watch_relay(self, now: float) -> None:
-        state = self.parts.relay_state()
-        rec = self.log.active(RELAY)
+        for part in self._relay_parts():
+            self._watch_one_relay(part, now)
+
+    def _watch_one_relay(self, part: str, now: float) -> None:
+        state = self.parts.relay_state(part)
+        rec = self.log.active(part)
         if state in ("dead", "hung"):
             if rec is None:
-                rec = self.log.open(RELAY, kind="relay_down", scripted=False,
-                                    last_seen_s=self._relay_seen,
-                                    cameras=self.parts.cameras_of(RELAY))
+                rec = self.log.open(part, kind="relay_down", scripted=False,
+                                    last_seen_s=self._relay_seen.get(part, self._born),
+                                    cameras=self.parts.cameras_of(part))
             if rec["detected_s"] is None:
                 rec["detected_s"] = now
                 rec["state"] = state
-                self.event("relay_lost", fault=rec["id"], state=state, scripted=rec["scripted"])
-            if not self.log.scripted_hold(RELAY) and rec["restarted_s"] is None:
-                self.parts.restart_relay()
+                self.event("relay_lost", fault=rec["id"], state=state, scripted=rec["scripted"],
+                           **({} if part == RELAY else {"relay": part}))
+            if not self.log.scripted_hold(part) and rec["restarted_s"] is None:
+                self.parts.restart_relay(part)
                 rec["restarted_s"] = now
                 self.event("relay_restarting", fault=rec["id"])
         elif state == "up":
-            self._relay_seen = now
+            self._relay_seen[part] = now
             if rec is not None and rec["restarted_s"] is not None:
                 rec["restored_s"] = now
                 self.event("relay_restored", fault=rec["id"])
@@ -338,7 +351,7 @@ class LiveDriver:
             rec["restarted_s"] = rec["restored_s"] = env.now
         elif f.action == "kill_relay":
             if rec["restarted_s"] is None:
-                self.parts.restart_relay()
+                self.parts.restart_relay(part)
                 rec["restarted_s"] = env.now
         elif f.target in self.down and f.target not in self.restarting:
             self._restart_recorder(f.target, env.now)

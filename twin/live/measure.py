@@ -270,13 +270,24 @@ def ci95(num: np.ndarray, den: np.ndarray, resamples: int = 2000) -> float:
 
 
 def measure(o: LiveOutcome) -> LiveMeasures:
-    store = LiveStore(o.store_path)
-    try:
-        rows = store.rows()
-    finally:
-        store.close()
+    """The run's measures. Each node's rows and file checks came from that node (a Ray task
+    at the end of the run: twin.live.cluster.finish_node); without them (a run measured from
+    its folder), from the run folder's catalog and files."""
+    if o.node_reports:
+        rows = sorted((r for rep in o.node_reports.values() for r in rep["rows"]),
+                      key=lambda r: (r.start_s, r.recorder, r.id))
+        files: dict[str, int] = {}
+        for rep in o.node_reports.values():
+            for k, v in rep["files"].items():
+                files[k] = files.get(k, 0) + int(v)
+    else:
+        store = LiveStore(o.store_path)
+        try:
+            rows = store.rows()
+        finally:
+            store.close()
+        files = check_files(o.segments_root, rows)
     cams = footage(o, rows)
-    files = check_files(o.segments_root, rows)
     s = o.settings
     n = len(o.cameras)
     all_gaps = [g for f in cams.values() for g in f.gaps]
@@ -325,6 +336,12 @@ def measure(o: LiveOutcome) -> LiveMeasures:
                                              if c["part"].startswith("recorder:")), default=0.0),
         "live_partials_recovered": float(o.recovered_partials),
     }
+    if o.placement is not None:
+        pl = o.placement
+        m["live_nodes"] = float(len(pl.used()))
+        per = [sum(1 for c in o.cameras if pl.district_node[o.camera_district[c]] == n)
+               for n in pl.used()]
+        m["live_cameras_per_node_max"] = float(max(per, default=0))
     m["live_stream_discontinuities"] = float(sum(
         st.discontinuities for rs in o.recorder_stats.values() for st in rs.streams))
     lost = [c["detect_s"] for c in costs if c["part"].startswith("recorder:")
@@ -343,6 +360,8 @@ def measure(o: LiveOutcome) -> LiveMeasures:
         if "relay" in o.cpu:
             m["live_cpu_pct_relay_per_camera"] = 100 * o.cpu["relay"] / w / n
         m["live_cpu_pct_machine"] = 100 * o.cpu.get("machine", 0.0) / w
+        if "driver" in o.cpu:
+            m["live_cpu_pct_driver"] = 100 * o.cpu["driver"] / w
         analysed = len((o.analyser or {}).get("cameras") or [])
         if analysed and "analyser" in o.cpu:
             m["live_cpu_pct_analyse_per_camera"] = 100 * o.cpu["analyser"] / w / analysed

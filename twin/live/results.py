@@ -32,6 +32,9 @@ def live_results(o: LiveOutcome, m: LiveMeasures, source: str, run: RunInfo) -> 
         st = o.recorder_stats.get(r)
         per_recorder.append({
             "recorder": r,
+            **({"node": o.placement.label(o.placement.pool_node[o.recorder_pool[r]]),
+                "pool": o.recorder_pool[r], "standby": r in o.standby}
+               if o.placement is not None and r in o.recorder_pool else {}),
             "cameras_initial": sum(1 for v in o.initial_assignment.values() if v == r),
             "cameras_final": sum(1 for v in o.final_assignment.values() if v == r),
             "segments": len(mine),
