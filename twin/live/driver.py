@@ -47,7 +47,7 @@ ANALYSER = "analyser"
 
 #: Kind of an unscripted fault, by the part that died.
 _KIND_OF_PART = {"recorder": "recorder_crash", "relay": "relay_down", "set": "publisher_crash",
-                 ANALYSER: "analyser_crash", SWEEPER: "sweeper_crash"}
+                 ANALYSER: "analyser_crash", SWEEPER: "sweeper_crash", "node": "node_lost"}
 
 
 def part_kind(part: str) -> str:
@@ -164,6 +164,7 @@ class LiveDriver:
         self._relay_seen: dict[str, float] = {}  # relay part -> last seen up
         self._actor_seen: dict[str, float] = {}  # part -> last answered ping
         self._gone: set[str] = set()  # recorders whose process Ray reported gone, not yet down
+        self.lost_parts: set[str] = set()  # parts on a node the cluster lost: never restarted
 
     # -- set-up ----------------------------------------------------------------------------
     def start(self) -> None:
@@ -188,6 +189,7 @@ class LiveDriver:
         """One supervision round at env.now (see the module docstring)."""
         now = self.env.now
         sup = self.sup
+        self._watch_nodes(now)
         alive = sorted(set(sup.recorders) - self.down)
         answered, gone = self.parts.poll_recorders(alive + sorted(self.restarting))
         self._gone |= set(gone) - self.restarting
@@ -199,6 +201,9 @@ class LiveDriver:
             self.event("driver_stalled", seconds=round(now - self._last_round, 3))
         self._last_round = now
         for r in sorted(set(gone) & self.restarting):  # the new process died before it beat
+            if f"recorder:{r}" in self.lost_parts:
+                self.restarting.discard(r)
+                continue
             self.event("recorder_restart_failed", recorder=r)
             self._restart_recorder(r, now)
         back = sorted(set(answered) & self.restarting)
@@ -246,7 +251,7 @@ class LiveDriver:
         since = rec["injected_s"] if rec["injected_s"] is not None else rec["last_seen_s"]
         self.event("recorder_lost", recorder=rname, fault=rec["id"], scripted=rec["scripted"],
                    detected_after_s=round(now - since, 3), cameras=sorted(cameras))
-        if not self.log.scripted_hold(part):
+        if not self.log.scripted_hold(part) and part not in self.lost_parts:
             self._restart_recorder(rname, now)
 
     def _restart_recorder(self, rname: str, now: float) -> None:
@@ -291,7 +296,8 @@ class LiveDriver:
                 rec["state"] = state
                 self.event("relay_lost", fault=rec["id"], state=state, scripted=rec["scripted"],
                            **({} if part == RELAY else {"relay": part}))
-            if not self.log.scripted_hold(part) and rec["restarted_s"] is None:
+            if (not self.log.scripted_hold(part) and rec["restarted_s"] is None
+                    and part not in self.lost_parts):
                 self.parts.restart_relay(part)
                 rec["restarted_s"] = now
                 self.event("relay_restarting", fault=rec["id"])
@@ -300,6 +306,27 @@ class LiveDriver:
             if rec is not None and rec["restarted_s"] is not None:
                 rec["restored_s"] = now
                 self.event("relay_restored", fault=rec["id"])
+
+    def _watch_nodes(self, now: float) -> None:
+        """A node the cluster lost (its relay, camera sets, recorders, sweeper with it) is one
+        fault, `node:<label>`, whose cameras are every camera it published or relayed and
+        every camera its recorders were recording; nothing is started again there, the
+        recorders' cameras fail over like any lost recorder's."""
+        fn = getattr(self.parts, "lost_nodes", None)
+        for node, on_it in (fn() if fn is not None else []):
+            cams: set[str] = set()
+            for part in on_it:
+                if part.startswith("recorder:"):
+                    cams |= set(self.sup.cameras_of_recorder(part.split(":", 1)[1]))
+                else:
+                    cams |= set(self.parts.cameras_of(part))
+            self.lost_parts |= set(on_it)
+            rec = self.log.open(f"node:{node}", kind="node_lost", scripted=False,
+                                last_seen_s=self._last_round, cameras=sorted(cams))
+            rec["detected_s"] = now
+            rec["parts"] = sorted(on_it)
+            self.event("node_lost", node=node, fault=rec["id"], parts=sorted(on_it),
+                       cameras=sorted(cams))
 
     def _watch_actors(self, now: float) -> None:
         dead, back, answered = self.parts.poll_actors()
@@ -313,6 +340,8 @@ class LiveDriver:
                                     cameras=self.parts.cameras_of(part))
             rec["detected_s"] = now
             self.event("actor_lost", part=part, fault=rec["id"])
+            if part in self.lost_parts:
+                continue  # its node is gone: nothing to start it on
             self.parts.restart_actor(part)
             rec["restarted_s"] = now
         for part in back:

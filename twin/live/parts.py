@@ -323,6 +323,9 @@ class RayParts:
         self.node_id = ray.get_runtime_context().get_node_id()
         self.origins: dict[str, float] = {}  # camera -> clip origin (wall clock), set at start
         self.ray_temp_dir: Path | None = None  # a local Ray's own folder (None: a cluster)
+        self.label: Callable[[str], str] = lambda node: node[:8]  # node id -> its label
+        self._lost: set[str] = set()  # node ids found lost
+        self._nodes_checked = 0.0
 
     # -- start-up --------------------------------------------------------------------------
     def start_all(self, recorder_names: list[str], timeout_s: float) -> None:
@@ -352,6 +355,26 @@ class RayParts:
         for part, relay in sorted(self.relays.items()):
             if relay.pid:
                 out[part] = {"pid": relay.pid, "node": relay.node_id}
+        return out
+
+    def lost_nodes(self) -> list[tuple[str, list[str]]]:
+        """Nodes the cluster has lost since the last call (checked at most every second):
+        (label, the parts that ran there)."""
+        now = time.monotonic()
+        if now - self._nodes_checked < 1.0:
+            return []
+        self._nodes_checked = now
+        try:
+            alive = {str(n["NodeID"]) for n in ray.nodes() if n.get("Alive")}
+        except Exception:  # noqa: BLE001 - the GCS busy: ask again next round
+            return []
+        used = {node for _, node in self.where.values()} | {r.node_id for r in self.relays.values()}
+        out = []
+        for node in sorted(used - alive - self._lost):
+            self._lost.add(node)
+            on_it = sorted({p for p, (_, n) in self.where.items() if n == node}
+                           | {p for p, r in self.relays.items() if r.node_id == node})
+            out.append((self.label(node), on_it))
         return out
 
     def sweepers(self) -> list[str]:

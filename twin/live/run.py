@@ -538,6 +538,7 @@ def _make_parts(o: LiveOutcome, settings: LiveSettings, server: Any, clips: list
     parts.origins = origins  # the specs' closures read this dict: restarts reuse the origins
     parts.analysis_assigned = assigned  # likewise: a restarted analyser takes its cameras
     parts.analysis_candidates = analysed
+    parts.label = pl.label
     return parts
 
 
@@ -860,11 +861,13 @@ def _cpu_snapshot(parts: Any) -> dict[str, float]:
         refs[p] = parts.actors[p].cpu_s.remote()
     an_refs = {p: h.cpu_s.remote() for p, h in parts.actors.items()
                if p.split(":", 1)[0] == ANALYSER}
-    try:
-        values = ray.get(list(refs.values()), timeout=30)
-    except ray.exceptions.RayError:
-        return {}
-    for k, v in zip(refs, values):
+    got: dict[str, Any] = {}
+    for k, ref in refs.items():  # one by one: a part on a lost node must not hide the rest
+        try:
+            got[k] = ray.get(ref, timeout=30)
+        except ray.exceptions.RayError:
+            continue
+    for k, v in got.items():
         if k.startswith("set:"):
             snap["publish"] = snap.get("publish", 0.0) + v[1]
         else:
