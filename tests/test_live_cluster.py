@@ -71,6 +71,9 @@ class LocalCluster:
                      "--include-dashboard=false", *common] if i == 0 else
                     [self.ray, "start", f"--address={self.address}", *common])
             env = {**self.env, "CCTV_TWIN_STORAGE": str(self.storage[i])}
+            if i == 0:  # a lost node is found in ~3 s rather than Ray's default ~15 s
+                env.update(RAY_health_check_period_ms="1000", RAY_health_check_timeout_ms="1000",
+                           RAY_health_check_failure_threshold="3")
             done = subprocess.run(args, env=env, capture_output=True, text=True, timeout=180)
             assert done.returncode == 0, done.stdout[-1500:] + done.stderr[-1500:]
 
@@ -138,16 +141,24 @@ class OpenFiles(threading.Thread):
 
 
 @pytest.fixture(scope="module")
-def cluster_run(tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("cluster")
-    cluster = LocalCluster(tmp)
+def local_cluster(tmp_path_factory):
+    cluster = LocalCluster(tmp_path_factory.mktemp("cluster"))
     try:
         cluster.start()
-        run = tmp / "out"
-        env = {"RAY_ADDRESS": cluster.address, "RAY_AUTH_MODE": "token"}
-        with _reaped(_twin("live", str(SCENARIO), "--out", str(run), env=env)) as proc:
-            watch = OpenFiles(cluster, proc.pid)
-            watch.start()
+        yield cluster
+    finally:
+        cluster.stop()
+
+
+@pytest.fixture(scope="module")
+def cluster_run(local_cluster):
+    cluster = local_cluster
+    run = cluster.root / "out"
+    env = {"RAY_ADDRESS": cluster.address, "RAY_AUTH_MODE": "token"}
+    with _reaped(_twin("live", str(SCENARIO), "--out", str(run), env=env)) as proc:
+        watch = OpenFiles(cluster, proc.pid)
+        watch.start()
+        try:
             info = _parts(run, timeout_s=240)
             t_rec = time.monotonic()  # parts.json is first written when recording starts
             listening = {}
@@ -161,11 +172,10 @@ def cluster_run(tmp_path_factory):
             os.kill(part["pid"], signal.SIGKILL)  # a worker process on 127.0.0.3
             killed = {"part": "recorder:wan-chai-r01", "pid": part["pid"], "wall": time.time()}
             out, err = proc.communicate(timeout=400)
+        finally:
             watch.stop()
-        yield {"rc": proc.returncode, "out": out, "err": err, "run": run, "info": info,
-               "killed": killed, "cluster": cluster, "open": watch, "listening": listening}
-    finally:
-        cluster.stop()
+    return {"rc": proc.returncode, "out": out, "err": err, "run": run, "info": info,
+            "killed": killed, "cluster": cluster, "open": watch, "listening": listening}
 
 
 def _results(run: Path):
@@ -269,3 +279,38 @@ def test_no_process_opens_another_nodes_folder(cluster_run) -> None:
         if p.is_file() and p.suffix in (".json", ".csv", ".md", ".html", ".log"):
             text = p.read_text(errors="replace")
             assert not any(str(s) in text for s in cluster.storage), p
+
+
+def test_a_whole_node_lost_is_one_fault_with_every_camera_it_served(local_cluster) -> None:
+    """Last (it takes a node away): the raylet of the second district's node is killed -9,
+    and with it that node's relay, camera sets, recorders and sweeper."""
+    cluster = local_cluster
+    run = cluster.root / "node-lost"
+    env = {"RAY_ADDRESS": cluster.address, "RAY_AUTH_MODE": "token"}
+    with _reaped(_twin("live", str(SCENARIO), "--out", str(run), "--duration", "40",
+                       env=env)) as proc:
+        _parts(run, timeout_s=240)
+        time.sleep(12)
+        (raylet,) = [p for p in psutil.process_iter(["pid", "cmdline"])
+                     if str(cluster.temps[1]) in " ".join(p.info["cmdline"] or [])
+                     and "raylet" in (p.info["cmdline"] or [""])[0]]
+        raylet.kill()
+        out, err = proc.communicate(timeout=400)
+    assert proc.returncode == 1, err[-3000:]  # a fault never restored: a target fails
+    assert "Traceback" not in out + err
+    res = _results(run)
+    (node,) = [e for e in res.events if e["kind"] == "fault" and e["fault_kind"] == "node_lost"]
+    (ev,) = [e for e in res.events if e["kind"] == "cluster"]
+    n2 = next(n["node"] for n in ev["nodes"] if n["address"] == ADDRESSES[1])
+    assert node["part"] == f"node:{n2}" and node["detected_s"] is not None
+    with open(run / "cameras.csv") as f:
+        cams = list(csv.DictReader(f))
+    wan_chai = {c["camera"] for c in cams if ev["parts"][f"set:{c['set']}"] == n2}
+    assert wan_chai and wan_chai <= set(node["cameras"])
+    # Every camera the node published is counted: a gap from the loss to the end, the
+    # node's, and none unexplained.
+    assert node["cameras_hit"] >= len(wan_chai) and node["cameras_never_back"] >= len(wan_chai)
+    assert node["camera_s_lost"] > 10 * len(wan_chai)
+    assert res.metrics["live_unrecorded_unexplained_s"] == 0
+    failed = {t.metric for t in res.targets if not t.passed}
+    assert "live_faults_unrestored" in failed

@@ -321,8 +321,14 @@ class LiveDriver:
                 else:
                     cams |= set(self.parts.cameras_of(part))
             self.lost_parts |= set(on_it)
+            # Last seen working: the earliest its parts were last heard from.
+            seen = [self.sup.last_beat(p.split(":", 1)[1]) for p in on_it
+                    if p.startswith("recorder:")]
+            seen += [self._relay_seen[p] for p in on_it if p in self._relay_seen]
+            seen += [self._actor_seen[p] for p in on_it if p in self._actor_seen]
             rec = self.log.open(f"node:{node}", kind="node_lost", scripted=False,
-                                last_seen_s=self._last_round, cameras=sorted(cams))
+                                last_seen_s=min(seen, default=self._last_round),
+                                cameras=sorted(cams))
             rec["detected_s"] = now
             rec["parts"] = sorted(on_it)
             self.event("node_lost", node=node, fault=rec["id"], parts=sorted(on_it),

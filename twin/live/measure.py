@@ -122,6 +122,7 @@ def footage(o: LiveOutcome, rows: list[SegmentRow]) -> dict[str, CameraFootage]:
                 continue
             hit = [rec for lo, hi, rec in windows
                    if (cam in rec["cameras"]) and lo <= a <= hi]
+            hit.sort(key=lambda rec: rec["kind"] != "node_lost")  # a lost node's, first
             if hit:
                 rec = hit[0]
                 t = rec["injected_s"] if rec["injected_s"] is not None else a

@@ -681,7 +681,7 @@ def _stop(o: LiveOutcome, parts: Any, driver: Any, sup: Any, cpu_marks: dict[str
     # Recorders that died and did not run again left `.part` files: keep their footage. Each
     # node recovers its own, then reads its catalog and checks it against its files.
     say(duration, duration, "recovering and checking each node's files, on that node")
-    _finish_nodes(o, event)
+    _finish_nodes(o, event, lost=set(getattr(parts, "_lost", ())))
     say(duration, duration, "stopping publishers")
     stopped = parts.call_all("stop", 60)
     o.publisher_stats = {c: s for p, v in stopped.items() if p.startswith("set:")
@@ -792,7 +792,7 @@ def _merge_analyser(snaps: list[dict[str, Any]]) -> dict[str, Any]:
             "cpu_s": sum(s.get("cpu_s", 0.0) for s in snaps), "processes": len(snaps)}
 
 
-def _finish_nodes(o: LiveOutcome, event: Callable[..., None]) -> None:
+def _finish_nodes(o: LiveOutcome, event: Callable[..., None], lost: set[str]) -> None:
     """On each recording node: recover the `.part` files dead recorders left, read the catalog
     and check it against the files (PyAV); the driver gets rows and counts, no path."""
     import ray
@@ -802,7 +802,9 @@ def _finish_nodes(o: LiveOutcome, event: Callable[..., None]) -> None:
     refs = {n: finish_node(n, o.run_key, str(o.run_dir), o.driver_node,
                            [r for r in o.recorders
                             if o.placement.pool_node[o.recorder_pool[r]] == n])
-            for n in o.storage_nodes}
+            for n in o.storage_nodes if n not in lost}
+    for n in sorted(lost & set(o.storage_nodes), key=o.placement.label):
+        event("node_unreadable", node=o.placement.label(n), error="the node was lost")
     for n, ref in refs.items():
         try:
             rep = ray.get(ref, timeout=300)
