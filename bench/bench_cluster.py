@@ -29,8 +29,6 @@ import tempfile
 import time
 from pathlib import Path
 
-import pytest
-
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
@@ -53,13 +51,11 @@ def run_once(out: Path, env: dict[str, str], duration: float | None) -> dict:
     (cluster,) = [e for e in res["events"] if e["kind"] == "cluster"]
     with open(out / "cameras.csv") as f:
         cams = list(csv.DictReader(f))
-    district_of_set: dict[str, str] = {}
     parts = cluster["parts"]
     per_node: dict[str, int] = {}
     for c in cams:
         node = parts.get(f"set:{c['set']}", "?")
         per_node[node] = per_node.get(node, 0) + 1
-        district_of_set[c["set"]] = node
     recorders: dict[str, int] = {}
     for r in res["per_recorder"]:
         recorders[r["node"]] = recorders.get(r["node"], 0) + 1

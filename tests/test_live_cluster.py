@@ -13,7 +13,6 @@ one node (nor the driver) ever holds a file of another node's folder open.
 from __future__ import annotations
 
 import csv
-import json
 import os
 import shutil
 import signal

@@ -190,7 +190,7 @@ def _finish(run_key: str, driver_dir: str, driver_node: str, recorders: list[str
             ) -> dict[str, Any]:
     """At the end of a run, on the node: recover what dead recorders left, then read the
     catalog and check it against the files. Returns rows and counts, no path."""
-    from twin.live.measure import check_files
+    from twin.live.files import check_files
     from twin.live.recorder import recover_partials
     from twin.live.store import LiveStore
 
