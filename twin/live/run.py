@@ -8,23 +8,27 @@ requests to the real parts.
 
 1. Before anything starts, the scenario's faults are compiled for the live run
    (twin.live.faults: bad ones are refused here), each distinct scene is encoded once
-   (cached), MediaMTX is started on loopback with one publisher login per camera (or an
-   external server attached), and Ray is started or joined (twin.ray_session).
-2. Actors: camera-set actors publishing their cameras, `live.recorders.count` recorders named
-   after the scenario's first recorders (`<pool>-rNN`, the names `faults:` uses), a sweeper
-   and an analyser. All ask for no CPU: they are I/O bound, and a 2-core machine must place
-   ~20 of them.
+   (cached), an external MediaMTX is attached if the scenario names one, and Ray is started
+   or joined (twin.ray_session). Districts and recorder pools are placed on Ray's nodes
+   (twin.live.cluster: by node resources, or spread), each recording node's folder is made
+   on that node, and each node hosting camera sets gets a relay actor running its MediaMTX
+   (on the node's address, one publisher login per camera, authentication on).
+2. Actors, each pinned to its node: camera-set actors publishing to their district's relay,
+   `live.recorders.count` recorders named after the scenario's first recorders (`<pool>-rNN`,
+   the names `faults:` uses) on their pool's node, a sweeper per recording node and an
+   analyser on the driver's node. All ask for no CPU: they are I/O bound, and a 2-core
+   machine must place ~20 of them.
 3. The supervisor (twin.live.failover over the core failover objects) places the cameras on
    recorders within their limits; recording starts at `t0` on the run clock.
 4. The driver's processes supervise every part, carry out the scripted faults, sweep and
    sample until `t0 + duration`. SIGINT or SIGTERM ends this phase early: what was recorded
    is measured and written, and the run exits 3.
-5. At the end, recorders stop first (each closes its segment in progress), files left by
-   recorders that died are recovered into the catalog, then publishers, analyser and sweeper
-   stop; every actor is killed, Ray is shut down if this process started it, and MediaMTX is
-   stopped by PID. Whatever fails on the way, step 5 runs, and a second signal only hurries
-   it. Footage gaps, file checks and the rest are then measured from the SQLite catalog and the
-   files (twin.live.measure).
+5. At the end, recorders stop first (each closes its segment in progress), a task on each
+   recording node recovers the files its dead recorders left and checks its catalog against
+   its files, then publishers, analyser and sweepers stop; each relay stops its MediaMTX,
+   every actor is killed, and Ray is shut down if this process started it. Whatever fails on
+   the way, step 5 runs, and a second signal only hurries it. Footage gaps and the rest are
+   then measured from the nodes' catalog rows and file checks (twin.live.measure).
 
 Times in results are seconds on the run clock: `time.time() - epoch`, with `epoch` the
 wall time the driver started; `t0` is when recording was asked to start.
