@@ -175,15 +175,14 @@ def node_folder(run_key: str, driver_dir: str, driver_node: str) -> Path:
         f"README, The live twin across machines)")
 
 
-def _prepare(run_key: str, driver_dir: str, driver_node: str) -> str:
+def _prepare(run_key: str, driver_dir: str, driver_node: str) -> bool:
+    """Make this node's folder and its catalog's schema; True if it is the run folder."""
     from twin.live.store import LiveStore
 
     folder = node_folder(run_key, driver_dir, driver_node)
     (folder / "segments").mkdir(parents=True, exist_ok=True)
     LiveStore(folder / "catalog.sqlite").close()  # the schema, before the recorders race to
-    import ray
-
-    return str(ray.get_runtime_context().get_node_id())
+    return folder == Path(driver_dir)
 
 
 def _finish(run_key: str, driver_dir: str, driver_node: str, recorders: list[str]
@@ -225,3 +224,62 @@ def finish_node(node_id: str, run_key: str, driver_dir: str, driver_node: str,
 
     return ray.remote(num_cpus=0)(_finish).options(**pinned(node_id)).remote(
         run_key, driver_dir, driver_node, recorders)
+
+
+def _node_footage(run_key: str, driver_dir: str, driver_node: str, cameras: list[str],
+                  start_s: float, end_s: float) -> list[tuple[Any, bytes]]:
+    """On a node: its stored segments of `cameras` overlapping [start_s, end_s), each with
+    its file's bytes (a file swept since is left out: the export counts it as missing)."""
+    from twin.core.types import Interval
+    from twin.live.store import stored_segments
+
+    folder = node_folder(run_key, driver_dir, driver_node)
+    db = folder / "catalog.sqlite"
+    if not db.exists():
+        return []
+    out: list[tuple[Any, bytes]] = []
+    for seg in stored_segments(db, tuple(cameras), Interval(start_s, end_s)):
+        try:
+            data = (folder / "segments" / seg.key).read_bytes()
+        except FileNotFoundError:
+            continue
+        out.append((seg, data))
+    return out
+
+
+def fetch_footage(run_dir: Path, cluster: dict[str, Any], cameras: tuple[str, ...],
+                  start_s: float, end_s: float) -> list[tuple[Any, bytes]]:
+    """Footage of a cluster run, fetched through Ray from the nodes that hold it (a task on
+    each, reading its own folder): the cluster must be up and RAY_ADDRESS name it. `cluster`
+    is the run's `cluster` event (results.json)."""
+    import tempfile
+
+    import ray
+
+    from twin.errors import EvidenceError
+    from twin.ray_session import start_ray
+
+    if not os.environ.get("RAY_ADDRESS", "").strip():
+        raise EvidenceError(
+            f"{run_dir}: this live run's footage is in its Ray nodes' own folders; expected "
+            f"RAY_ADDRESS naming that cluster (with RAY_AUTH_MODE=token and its token), so "
+            f"each node sends its files through Ray")
+    session = start_ray(Path(tempfile.gettempdir()) / f"cctv-twin-export-{os.getpid()}.log")
+    try:
+        alive = {n.node_id for n in cluster_nodes()}
+        nodes = [n for n in cluster["nodes"] if n.get("storage")]
+        gone = [n["address"] for n in nodes if n["node_id"] not in alive]
+        if gone:
+            raise EvidenceError(
+                f"{run_dir}: nodes {gone} of this run hold footage but are not in the cluster "
+                f"at RAY_ADDRESS; expected the run's nodes up: start them again with their "
+                f"CCTV_TWIN_STORAGE (a node's id changes when it restarts: then export from "
+                f"that node's folder)")
+        task = ray.remote(num_cpus=0)(_node_footage)
+        driver = next(n["node_id"] for n in cluster["nodes"] if n.get("driver"))
+        refs = [task.options(**pinned(n["node_id"])).remote(
+            cluster["run_key"], str((run_dir / "live").resolve()), driver, list(cameras),
+            start_s, end_s) for n in nodes]
+        return [pair for got in ray.get(refs, timeout=300) for pair in got]
+    finally:
+        session.close()

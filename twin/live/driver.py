@@ -241,6 +241,9 @@ class LiveDriver:
         part = f"recorder:{rname}"
         self.down.add(rname)
         self._gone.discard(rname)
+        if part in self.lost_parts:  # with its node: that fault's, its cameras fail over
+            self.event("recorder_lost", recorder=rname, with_node=True, cameras=sorted(cameras))
+            return
         rec = self.log.active(part)
         if rec is None or rec["detected_s"] is not None:
             rec = self.log.open(part, kind="recorder_crash", scripted=False,
@@ -284,6 +287,8 @@ class LiveDriver:
             self._watch_one_relay(part, now)
 
     def _watch_one_relay(self, part: str, now: float) -> None:
+        if part in self.lost_parts:
+            return  # lost with its node: that fault's
         state = self.parts.relay_state(part)
         rec = self.log.active(part)
         if state in ("dead", "hung"):
@@ -339,6 +344,8 @@ class LiveDriver:
         for part in answered:
             self._actor_seen[part] = now
         for part in dead:
+            if part in self.lost_parts:
+                continue  # lost with its node: that fault's, nothing to start it on
             rec = self.log.active(part)
             if rec is None:
                 rec = self.log.open(part, kind=part_kind(part), scripted=False,
@@ -346,8 +353,6 @@ class LiveDriver:
                                     cameras=self.parts.cameras_of(part))
             rec["detected_s"] = now
             self.event("actor_lost", part=part, fault=rec["id"])
-            if part in self.lost_parts:
-                continue  # its node is gone: nothing to start it on
             self.parts.restart_actor(part)
             rec["restarted_s"] = now
         for part in back:

@@ -78,6 +78,8 @@ def fault_windows(o: LiveOutcome) -> list[tuple[float, float, dict[str, Any]]]:
     out = []
     for rec in o.faults:
         start = rec["injected_s"]
+        if rec.get("storage_lost"):  # a lost node's footage is lost with it, from the start
+            start = o.t0 + FAULT_SLACK_S
         if start is None:
             start = rec["last_seen_s"] if rec["last_seen_s"] is not None else (
                 (rec["detected_s"] or o.t_end) - o.settings.heartbeat_interval_s)

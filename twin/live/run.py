@@ -126,6 +126,7 @@ class LiveOutcome:
     homes: dict[str, list[str]] = field(default_factory=dict)
     standby: list[str] = field(default_factory=list)
     storage_nodes: list[str] = field(default_factory=list)
+    storage_kind: dict[str, str] = field(default_factory=dict)  # "run folder" | "node folder"
     relay_dirs: list[str] = field(default_factory=list)
     node_reports: dict[str, Any] = field(default_factory=dict)  # node id -> rows, file checks
     driver_cpu_s: float = 0.0
@@ -402,9 +403,11 @@ def _place(o: LiveOutcome, sc: Scenario, settings: LiveSettings, city: Any,
     o.storage_nodes = sorted({pl.pool_node[p] for p in o.recorder_pool.values()},
                              key=pl.label)
     o.run_key = f"{sc.name}-{time.strftime('%Y%m%dT%H%M%S', time.gmtime(o.epoch))}-{os.getpid()}"
-    refs = [prepare_node(n, o.run_key, str(o.run_dir), o.driver_node) for n in o.storage_nodes]
+    refs = [prepare_node(n, o.run_key, str(o.run_dir.resolve()), o.driver_node)
+            for n in o.storage_nodes]
     try:
-        ray.get(refs, timeout=settings.startup_timeout_s)
+        for n, in_run in zip(o.storage_nodes, ray.get(refs, timeout=settings.startup_timeout_s)):
+            o.storage_kind[n] = "run folder" if in_run else "node folder"
     except ray.exceptions.RayTaskError as exc:
         raise LiveError(str(exc.cause) if exc.cause is not None else str(exc)) from None
 
@@ -514,8 +517,8 @@ def _make_parts(o: LiveOutcome, settings: LiveSettings, server: Any, clips: list
     if an.enabled:
         for part in analyser_parts(an.actors):
             specs[part] = analyser_spec(part)
-    storage = (o.run_key, str(o.run_dir), o.driver_node)
-    desk = str(o.run_dir.parent / "evidence")
+    storage = (o.run_key, str(o.run_dir.resolve()), o.driver_node)  # workers have their own cwd
+    desk = str(o.run_dir.parent.resolve() / "evidence")
     for n in o.storage_nodes:
         part = SWEEPER if len(o.storage_nodes) == 1 else f"{SWEEPER}:{pl.label(n)}"
         specs[part] = ActorSpec(
@@ -685,7 +688,10 @@ def _stop(o: LiveOutcome, parts: Any, driver: Any, sup: Any, cpu_marks: dict[str
     # Recorders that died and did not run again left `.part` files: keep their footage. Each
     # node recovers its own, then reads its catalog and checks it against its files.
     say(duration, duration, "recovering and checking each node's files, on that node")
-    _finish_nodes(o, event, lost=set(getattr(parts, "_lost", ())))
+    unreadable = _finish_nodes(o, event, lost=set(getattr(parts, "_lost", ())))
+    for rec in driver.log.records:  # what a lost node held is lost with it, from the start
+        if rec["kind"] == "node_lost" and rec["part"].split(":", 1)[1] in unreadable:
+            rec["storage_lost"] = True
     say(duration, duration, "stopping publishers")
     stopped = parts.call_all("stop", 60)
     o.publisher_stats = {c: s for p, v in stopped.items() if p.startswith("set:")
@@ -796,24 +802,28 @@ def _merge_analyser(snaps: list[dict[str, Any]]) -> dict[str, Any]:
             "cpu_s": sum(s.get("cpu_s", 0.0) for s in snaps), "processes": len(snaps)}
 
 
-def _finish_nodes(o: LiveOutcome, event: Callable[..., None], lost: set[str]) -> None:
+def _finish_nodes(o: LiveOutcome, event: Callable[..., None], lost: set[str]) -> set[str]:
     """On each recording node: recover the `.part` files dead recorders left, read the catalog
-    and check it against the files (PyAV); the driver gets rows and counts, no path."""
+    and check it against the files (PyAV); the driver gets rows and counts, no path. Returns
+    the labels of the nodes whose files could not be read (lost)."""
+    unreadable: set[str] = set()
     import ray
 
     from twin.live.cluster import finish_node
 
-    refs = {n: finish_node(n, o.run_key, str(o.run_dir), o.driver_node,
+    refs = {n: finish_node(n, o.run_key, str(o.run_dir.resolve()), o.driver_node,
                            [r for r in o.recorders
                             if o.placement.pool_node[o.recorder_pool[r]] == n])
             for n in o.storage_nodes if n not in lost}
     for n in sorted(lost & set(o.storage_nodes), key=o.placement.label):
         event("node_unreadable", node=o.placement.label(n), error="the node was lost")
+        unreadable.add(o.placement.label(n))
     for n, ref in refs.items():
         try:
             rep = ray.get(ref, timeout=300)
         except ray.exceptions.RayError as exc:
             event("node_unreadable", node=o.placement.label(n), error=str(exc)[:300])
+            unreadable.add(o.placement.label(n))
             continue
         o.node_reports[n] = rep
         for rec in rep["recovered"]:
@@ -821,6 +831,7 @@ def _finish_nodes(o: LiveOutcome, event: Callable[..., None], lost: set[str]) ->
             o.removed_partials += rec["removed"]
             event("partials_recovered", recorder=rec["recorder"], recovered=rec["recovered"],
                   removed=rec["removed"], seconds=round(rec["seconds"], 3))
+    return unreadable
 
 
 def _ready_paths(parts: Any) -> set[str]:
@@ -846,10 +857,10 @@ def _nodes_event(o: LiveOutcome, parts: Any) -> dict[str, Any]:
             "driver": nid == o.driver_node,
             "districts": sorted(d for d, n in pl.district_node.items() if n == nid),
             "pools": sorted(p for p, n in pl.pool_node.items() if n == nid),
-            "storage": nid in o.storage_nodes})
+            "storage": o.storage_kind.get(nid)})
     where = {p: pl.label(node) for p, (_, node) in sorted(parts.where.items())}
     where.update({p: pl.label(r.node_id) for p, r in sorted(parts.relays.items())})
-    return {"nodes": nodes, "parts": dict(sorted(where.items())),
+    return {"nodes": nodes, "run_key": o.run_key, "parts": dict(sorted(where.items())),
             "placed_by": dict(sorted(pl.claimed.items())), "standby": list(o.standby)}
 
 
