@@ -26,13 +26,22 @@ from typing import Any
 
 import httpx
 import ray
-from ray.exceptions import GetTimeoutError, RayActorError, RayError, RayTaskError
+from ray.exceptions import (
+    ActorUnschedulableError,
+    GetTimeoutError,
+    RayActorError,
+    RayError,
+    RayTaskError,
+    TaskUnschedulableError,
+)
 
 from twin.live.driver import ANALYSER, RELAY, SWEEPER
 
 __all__ = ["ActorSpec", "RayParts", "RelayWatch", "ActorRelay", "DriverRelay", "sweep_row"]
 
-_DEAD = (RayActorError, RayTaskError)
+#: What Ray raises for a part that is gone: its process died, or (a part started again on a
+#: node the cluster has lost) it can never be scheduled.
+_DEAD = (RayActorError, RayTaskError, ActorUnschedulableError, TaskUnschedulableError)
 
 
 def sweep_row(rep: Any) -> dict[str, Any]:
