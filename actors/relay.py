@@ -41,7 +41,7 @@ class RelayActor:
         while self._watch.state() == "restarting" and time.monotonic() < deadline:
             time.sleep(0.05)
         if self._server.pid is None:
-            from twin.errors import MediaServerError
+            from synthetic_streams.errors import MediaServerError
 
             raise MediaServerError(
                 f"MediaMTX did not start on {host} within {start_timeout_s} s; expected it to "

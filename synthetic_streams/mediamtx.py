@@ -237,8 +237,8 @@ class MediaMTXServer:
         fixed_ports = self._endpoints is not None
         for attempt in range(1 if fixed_ports else _PORT_RETRIES):
             if not fixed_ports:
-                self._endpoints = Endpoints(self._host, *free_ports(1, self._host),
-                                            *free_ports(2))
+                (rtsp,), (api, metrics) = free_ports(1, self._host), free_ports(2)
+                self._endpoints = Endpoints(self._host, rtsp, api, metrics)
             try:
                 self._launch(binary)
                 return self

@@ -49,3 +49,26 @@ def test_two_nodes_claiming_one_district_is_refused_with_the_fix() -> None:
     r = {district_resource("Wan Chai"): 1.0}
     with pytest.raises(ScenarioError, match="expected one node per district or pool"):
         plan_placement(_nodes(2, n0=r, n1=r), DISTRICTS, POOLS, "id0")
+
+
+def test_the_analyser_pool_takes_the_nodes_in_turn_the_drivers_first() -> None:
+    parts = ["analyser", "analyser:2", "analyser:3", "analyser:4"]
+    pl = plan_placement(_nodes(3), DISTRICTS, POOLS, "id1", parts)
+    assert pl.analyser_node == {"analyser": "id1", "analyser:2": "id0", "analyser:3": "id2",
+                                "analyser:4": "id1"}
+    assert pl.claimed["analysers"] == "spread"
+    one = plan_placement(_nodes(3), DISTRICTS, POOLS, "id0", ["analyser"])
+    assert one.analyser_node == {"analyser": "id0"}  # where one machine runs it
+    assert "analysers" not in plan_placement(_nodes(3), DISTRICTS, POOLS, "id0").claimed
+
+
+def test_nodes_started_with_the_analysers_resource_host_the_whole_pool() -> None:
+    from twin.live.cluster import ANALYSERS_RESOURCE
+
+    nodes = _nodes(3, n2={ANALYSERS_RESOURCE: 1.0})
+    pl = plan_placement(nodes, DISTRICTS, POOLS, "id0", ["analyser", "analyser:2"])
+    assert set(pl.analyser_node.values()) == {"id2"} and pl.claimed["analysers"] == "resource"
+    # A node that hosts only analysers is a node the run uses.
+    alone = plan_placement(_nodes(2, n1={ANALYSERS_RESOURCE: 1.0}), ["Wan Chai"],
+                           [("wan-chai", ["Wan Chai"])], "id0", ["analyser"])
+    assert alone.used() == ["id0", "id1"]

@@ -14,7 +14,9 @@ What no node claims is spread: districts in turn over the nodes that host least 
 driver's node first when all are equal), then each pool on its district's node, a pool of
 several districts (or the central pool, `'*'`) on the node that hosts least. So on one
 machine everything is on its one node, and on three nodes two districts and a central standby
-pool use all three. `plan_placement` is pure (tested without Ray); every actor is then pinned
+pool use all three. The analyser pool's actors (`analyser`, `analyser:2`, ...) go in turn to
+the nodes started with the resource `twin_analysers`, or else to every node in label order
+(the driver's node first, so a one-actor pool runs there, as on one machine). `plan_placement` is pure (tested without Ray); every actor is then pinned
 to its node (`NodeAffinitySchedulingStrategy`, hard).
 
 Storage where it is written. A node's recorders keep their segment files and catalog in that
@@ -35,9 +37,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-__all__ = ["STORAGE_ENV", "NodeInfo", "Placement", "slug", "district_resource",
+__all__ = ["STORAGE_ENV", "ANALYSERS_RESOURCE", "NodeInfo", "Placement", "slug", "district_resource",
            "pool_resource", "plan_placement", "cluster_nodes", "node_folder", "pinned",
            "prepare_node", "finish_node"]
+
+#: The node resource of the nodes that host the analyser pool (`ray start --resources=...`).
+ANALYSERS_RESOURCE = "twin_analysers"
 
 #: The environment variable naming a node's storage folder (set for that node's `ray start`).
 STORAGE_ENV = "CCTV_TWIN_STORAGE"
@@ -73,6 +78,7 @@ class Placement:
     district_node: dict[str, str]  # district -> node id
     pool_node: dict[str, str]  # pool -> node id
     claimed: dict[str, str] = field(default_factory=dict)  # district/pool -> "resource" | "spread"
+    analyser_node: dict[str, str] = field(default_factory=dict)  # analyser part -> node id
 
     def label(self, node_id: str) -> str:
         for i, n in enumerate(self.nodes):
@@ -85,14 +91,16 @@ class Placement:
 
     def used(self) -> list[str]:
         """Node ids hosting anything, in label order."""
-        ids = set(self.district_node.values()) | set(self.pool_node.values())
+        ids = (set(self.district_node.values()) | set(self.pool_node.values())
+               | set(self.analyser_node.values()))
         return [n.node_id for n in self.nodes if n.node_id in ids]
 
 
 def plan_placement(nodes: list[NodeInfo], districts: list[str],
-                   pools: list[tuple[str, list[str] | str]], driver_node: str) -> Placement:
-    """Districts and pools on nodes, as the module docstring says. `pools`: (name, its
-    districts or '*')."""
+                   pools: list[tuple[str, list[str] | str]], driver_node: str,
+                   analysers: list[str] | None = None) -> Placement:
+    """Districts, pools and the analyser pool's parts on nodes, as the module docstring says.
+    `pools`: (name, its districts or '*')."""
     from twin.errors import ScenarioError
 
     if not nodes:
@@ -137,7 +145,13 @@ def plan_placement(nodes: list[NodeInfo], districts: list[str],
             load[nid] += 1
         pool_node[name] = nid
         claimed[f"pool:{name}"] = how
-    return Placement(order, district_node, pool_node, claimed)
+    analyser_node: dict[str, str] = {}
+    if analysers:
+        hosts = [n for n in order if n.resources.get(ANALYSERS_RESOURCE, 0) > 0]
+        claimed["analysers"] = "resource" if hosts else "spread"
+        hosts = hosts or order
+        analyser_node = {p: hosts[k % len(hosts)].node_id for k, p in enumerate(analysers)}
+    return Placement(order, district_node, pool_node, claimed, analyser_node)
 
 
 def cluster_nodes() -> list[NodeInfo]:
@@ -146,7 +160,7 @@ def cluster_nodes() -> list[NodeInfo]:
 
     return [NodeInfo(str(n["NodeID"]), str(n["NodeManagerAddress"]),
                      {k: float(v) for k, v in (n.get("Resources") or {}).items()})
-            for n in ray.nodes() if n.get("Alive")]
+            for n in ray.nodes() if n.get("Alive")]  # type: ignore[no-untyped-call]
 
 
 def pinned(node_id: str) -> dict[str, Any]:
@@ -168,7 +182,7 @@ def node_folder(run_key: str, driver_dir: str, driver_node: str) -> Path:
     here = ray.get_runtime_context().get_node_id()
     if here == driver_node:
         return Path(driver_dir)
-    addr = ray.util.get_node_ip_address()
+    addr = ray.util.get_node_ip_address()  # type: ignore[no-untyped-call]
     raise TwinError(
         f"node {addr} has no {STORAGE_ENV}; expected each node that records to be given its "
         f"own storage folder: start it with `{STORAGE_ENV}=/path/to/folder ray start ...` (see "

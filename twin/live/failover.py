@@ -79,8 +79,8 @@ class Supervisor:
             for i, c in enumerate(self.cameras):
                 home = self.homes.get(c, self.recorders) if self.homes else self.recorders
                 groups.setdefault(tuple(home), []).append(i)
-            for home, idx in groups.items():
-                allowed = np.array([r in home for r in self.recorders]) & ~self.control.standby
+            for group, idx in groups.items():
+                allowed = np.array([r in group for r in self.recorders]) & ~self.control.standby
                 ix = np.array(idx, dtype=np.int64)
                 rec[ix] = self.loads.place_balanced(self.mbps[ix], pool0[ix], allowed)
         ok = np.flatnonzero(rec >= 0)

@@ -155,7 +155,8 @@ class DriverRelay:
 
     @property
     def pid(self) -> int | None:
-        return self.watch.server.pid
+        pid: int | None = self.watch.server.pid
+        return pid
 
     def state(self) -> str:
         return self.watch.state()
@@ -374,7 +375,8 @@ class RayParts:
             return []
         self._nodes_checked = now
         try:
-            alive = {str(n["NodeID"]) for n in ray.nodes() if n.get("Alive")}
+            alive = {str(n["NodeID"]) for n in ray.nodes()  # type: ignore[no-untyped-call]
+                     if n.get("Alive")}
         except Exception:  # noqa: BLE001 - the GCS busy: ask again next round
             return []
         used = {node for _, node in self.where.values()} | {r.node_id for r in self.relays.values()}
@@ -426,7 +428,7 @@ class RayParts:
         return sorted(self.relays)
 
     def relay_state(self, part: str = RELAY) -> str:
-        return self.relays[part].state()
+        return str(self.relays[part].state())
 
     def restart_relay(self, part: str = RELAY) -> None:
         self.relays[part].restart()
@@ -482,6 +484,7 @@ class RayParts:
 
     # -- faults ----------------------------------------------------------------------------
     def kill(self, part: str) -> int | None:
+        pid: int | None
         if part in self.relays:
             relay = self.relays[part]
             pid, node = relay.pid, relay.node_id

@@ -15,8 +15,8 @@ requests to the real parts.
    (on the node's address, one publisher login per camera, authentication on).
 2. Actors, each pinned to its node: camera-set actors publishing to their district's relay,
    `live.recorders.count` recorders named after the scenario's first recorders (`<pool>-rNN`,
-   the names `faults:` uses) on their pool's node, a sweeper per recording node and an
-   analyser on the driver's node. All ask for no CPU: they are I/O bound, and a 2-core
+   the names `faults:` uses) on their pool's node, a sweeper per recording node and the
+   analyser pool's actors in turn over the nodes (the first on the driver's node). All ask for no CPU: they are I/O bound, and a 2-core
    machine must place ~20 of them.
 3. The supervisor (twin.live.failover over the core failover objects) places the cameras on
    recorders within their limits; recording starts at `t0` on the run clock.
@@ -50,7 +50,7 @@ from typing import TYPE_CHECKING, Any
 import yaml
 
 from twin.errors import ScenarioError, TwinError
-from twin.scenario.live import ExternalMediaMTX, LiveSettings
+from twin.scenario.live import ExternalMediaMTX, LiveSettings, ManagedMediaMTX
 from twin.scenario import Scenario
 
 if TYPE_CHECKING:
@@ -374,8 +374,12 @@ def _place(o: LiveOutcome, sc: Scenario, settings: LiveSettings, city: Any,
     o.recorder_pool = {r: pool_of[r] for r in o.recorders}
     live_pools = [p for p in sc.recorders.pools if p.name in set(o.recorder_pool.values())]
     o.driver_node = str(ray.get_runtime_context().get_node_id())
+    from twin.live.analysis_pool import analyser_parts
+
+    an = settings.analyser
     pl = plan_placement(cluster_nodes(), with_sets,
-                        [(p.name, p.districts) for p in live_pools], o.driver_node)
+                        [(p.name, p.districts) for p in live_pools], o.driver_node,
+                        analyser_parts(an.actors) if an.enabled else [])
     o.placement = pl
     relay_nodes = sorted(set(pl.district_node.values()))
     if len(relay_nodes) > 1 and isinstance(settings.mediamtx, ExternalMediaMTX):
@@ -449,6 +453,7 @@ def _make_parts(o: LiveOutcome, settings: LiveSettings, server: Any, clips: list
                                     o.driver_node, o.cameras)
         creds[RELAY], endpoints = server.credentials, {RELAY: server.endpoints}
     else:
+        assert isinstance(settings.mediamtx, ManagedMediaMTX)  # external: `server` above
         log_level = settings.mediamtx.log_level
         for n in relay_nodes:
             part = relay_part[n]
@@ -460,7 +465,7 @@ def _make_parts(o: LiveOutcome, settings: LiveSettings, server: Any, clips: list
                     settings.heartbeat_timeout_s, log_level, settings.startup_timeout_s)
 
             relays[part] = ActorRelay(make, n, cams_on[n], settings.heartbeat_timeout_s, on_pid)
-        for part, relay in relays.items():
+        for relay in relays.values():
             relay.start(settings.startup_timeout_s)
         endpoints = {part: r.endpoints for part, r in relays.items()}
         o.relay_dirs = [r.run_dir for r in relays.values() if r.run_dir]
@@ -472,7 +477,7 @@ def _make_parts(o: LiveOutcome, settings: LiveSettings, server: Any, clips: list
         cr = creds[part]
         login = {"publisher": cr.publisher(c) if role == "publisher" else None,
                  "recorder": cr.recorder, "analyser": cr.analyser}[role]
-        return endpoints[part].rtsp_url(c, login)
+        return str(endpoints[part].rtsp_url(c, login))
 
     n_pub = min(len(set_names), settings.publisher_actors or len(set_names))
     actor_of = {s: (f"set:{s}" if n_pub == len(set_names) else f"set:publishers-{k % n_pub + 1:02d}")
@@ -508,7 +513,7 @@ def _make_parts(o: LiveOutcome, settings: LiveSettings, server: Any, clips: list
     def analyser_spec(part: str) -> ActorSpec:
         return ActorSpec(
             make=lambda: AnalyserActor.options(  # type: ignore[attr-defined]
-                **pinned(o.driver_node)).remote(
+                **pinned(pl.analyser_node[part])).remote(
                 {c: url(c, "analyser") for c in analysed},
                 {c: o.camera_scene[c] for c in analysed}, o.clip_truth_paths, epoch,
                 settings.profile.gop_frames, an.width, an.min_interval_s),
@@ -519,12 +524,14 @@ def _make_parts(o: LiveOutcome, settings: LiveSettings, server: Any, clips: list
             specs[part] = analyser_spec(part)
     storage = (o.run_key, str(o.run_dir.resolve()), o.driver_node)  # workers have their own cwd
     desk = str(o.run_dir.parent.resolve() / "evidence")
+
+    def _sweeper_maker(node: str) -> Callable[[], Any]:
+        return lambda: SweeperActor.options(**pinned(node)).remote(  # type: ignore[attr-defined]
+            storage, o.cameras, o.recorders, o.retention_s, settings.sweep_batch_segments, desk)
+
     for n in o.storage_nodes:
         part = SWEEPER if len(o.storage_nodes) == 1 else f"{SWEEPER}:{pl.label(n)}"
-        specs[part] = ActorSpec(
-            make=lambda n=n: SweeperActor.options(**pinned(n)).remote(  # type: ignore[attr-defined]
-                storage, o.cameras, o.recorders, o.retention_s, settings.sweep_batch_segments,
-                desk))
+        specs[part] = ActorSpec(make=_sweeper_maker(n))
 
     def recorder_spec(name: str) -> ActorSpec:
         node = pl.pool_node[o.recorder_pool[name]]
@@ -857,6 +864,7 @@ def _nodes_event(o: LiveOutcome, parts: Any) -> dict[str, Any]:
             "driver": nid == o.driver_node,
             "districts": sorted(d for d, n in pl.district_node.items() if n == nid),
             "pools": sorted(p for p, n in pl.pool_node.items() if n == nid),
+            "analysers": sorted(p for p, n in pl.analyser_node.items() if n == nid),
             "storage": o.storage_kind.get(nid)})
     where = {p: pl.label(node) for p, (_, node) in sorted(parts.where.items())}
     where.update({p: pl.label(r.node_id) for p, r in sorted(parts.relays.items())})
