@@ -201,6 +201,9 @@ def test_the_cluster_run_uses_three_nodes_and_every_target_passes(cluster_run) -
     parts = ev["parts"]
     assert parts["relay:" + label[head]] == label[head]
     assert parts["relay:" + label[w1]] == label[w1]
+    # The scenario's one analyser runs where it runs on one machine: the driver's node.
+    assert parts["analyser"] == label[head] and by_addr[head]["analysers"] == ["analyser"]
+    assert ev["placed_by"]["analysers"] == "spread"
     for r in res.per_recorder:
         want = {"yau-tsim-mong": head, "wan-chai": w1, "central": w2}
         assert r["node"] == label[want[r["pool"]]], r
