@@ -9,14 +9,15 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["CameraSetActor", "RecorderActor", "SweeperActor", "AnalyserActor"]
+__all__ = ["CameraSetActor", "RecorderActor", "SweeperActor", "AnalyserActor", "RelayActor"]
 
 
 def __getattr__(name: str) -> Any:  # a Ray actor class (ray.remote)
     import importlib
 
     modules = {"CameraSetActor": "camera_set", "RecorderActor": "recorder",
-               "SweeperActor": "sweeper", "AnalyserActor": "analyser"}
+               "SweeperActor": "sweeper", "AnalyserActor": "analyser",
+               "RelayActor": "relay"}
     if name not in modules:
         raise AttributeError(f"module 'actors' has no attribute {name!r}")
     return getattr(importlib.import_module(f".{modules[name]}", __name__), name)

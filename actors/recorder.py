@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import os
-from pathlib import Path
-
 import ray
 
 from twin.live.recorder import Recorder, RecorderStatus, Recovered, recover_partials
@@ -20,11 +18,17 @@ class RecorderActor:
     in its folder (`.part` files that play up to their last fragment) into the catalog.
     """
 
-    def __init__(self, name: str, root: str, store_path: str, epoch: float, segment_s: float,
+    def __init__(self, name: str, storage: tuple[str, str, str], epoch: float, segment_s: float,
                  fps: int, container: str, reconnect_max_s: float) -> None:
-        self._rec = Recorder(name, Path(root), Path(store_path), epoch, segment_s, fps,
+        """`storage`: (run key, the driver's run folder, the driver's node id): the folder is
+        this node's own (twin.live.cluster.node_folder), found here, never told by the driver."""
+        from twin.live.cluster import node_folder
+
+        folder = node_folder(*storage)
+        root = folder / "segments" / name
+        self._rec = Recorder(name, root, folder / "catalog.sqlite", epoch, segment_s, fps,
                              container, reconnect_max_s)
-        self._recovered = recover_partials(Path(root), self._rec.store, name)
+        self._recovered = recover_partials(root, self._rec.store, name)
 
     def pid(self) -> int:
         return os.getpid()

@@ -18,13 +18,20 @@ __all__ = ["SweeperActor"]
 class SweeperActor:
     """Thin shell around :class:`twin.live.sweeper.Sweeper`; the driver calls `sweep(now)`."""
 
-    def __init__(self, store_path: str, root: str, camera_names: list[str],
+    def __init__(self, storage: tuple[str, str, str], camera_names: list[str],
                  recorder_names: list[str], retention_s: float, batch_segments: int,
                  desk_dir: str) -> None:
-        # desk_dir: the run's evidence/ folder, whose trail gets one DELETION entry per sweep
-        # that deletes; holds come from the store, so a restarted actor keeps them.
-        self._sweeper = Sweeper(Path(store_path), Path(root), camera_names, recorder_names,
-                                retention_s, batch_segments, desk_dir=Path(desk_dir))
+        # storage: (run key, the driver's run folder, the driver's node id): this node's own
+        # folder (twin.live.cluster.node_folder). desk_dir: the run's evidence/ folder, whose
+        # trail gets one DELETION entry per sweep that deletes, when this node's folder is the
+        # run folder; another node keeps the trail of its own deletions in its folder. Holds
+        # come from the store, so a restarted actor keeps them.
+        from twin.live.cluster import node_folder
+
+        folder = node_folder(*storage)
+        desk = Path(desk_dir) if folder == Path(storage[1]) else folder / "evidence"
+        self._sweeper = Sweeper(folder / "catalog.sqlite", folder / "segments", camera_names,
+                                recorder_names, retention_s, batch_segments, desk_dir=desk)
 
     def pid(self) -> int:
         return os.getpid()

@@ -41,10 +41,10 @@ class _AnsweringParts:
     def start_recorder(self, recorder):
         pass
 
-    def relay_state(self):
+    def relay_state(self, part="relay:mediamtx"):
         return "up"
 
-    def restart_relay(self):
+    def restart_relay(self, part="relay:mediamtx"):
         pass
 
     def poll_actors(self):

@@ -133,14 +133,21 @@ class MediaMTXServer:
         run_dir: Path | None = None,
         start_timeout_s: float = 15.0,
         log_level: str = "info",
+        credentials: Credentials | None = None,
+        host: str = "127.0.0.1",
+        endpoints: Endpoints | None = None,
     ) -> None:
-        self._credentials = make_credentials(list(camera_paths))
+        """``credentials``: logins made elsewhere (a relay started again keeps them);
+        ``host``: the address RTSP listens on (the node's; the API stays on loopback);
+        ``endpoints``: ports to keep from an earlier server (else free ones are chosen)."""
+        self._credentials = credentials or make_credentials(list(camera_paths))
         self._binary = binary
         self._run_dir = run_dir
         self._own_run_dir = False
         self._start_timeout_s = start_timeout_s
         self._log_level = log_level
-        self._endpoints: Endpoints | None = None
+        self._host = host
+        self._endpoints: Endpoints | None = endpoints
         self._managed = True
         self._proc: subprocess.Popen[bytes] | None = None
         self._log: IO[bytes] | None = None
@@ -161,6 +168,7 @@ class MediaMTXServer:
         self._own_run_dir = False
         self._start_timeout_s = start_timeout_s
         self._log_level = "info"
+        self._host = endpoints.host
         self._endpoints = endpoints
         self._managed = False
         self._proc = None
@@ -229,7 +237,8 @@ class MediaMTXServer:
         fixed_ports = self._endpoints is not None
         for attempt in range(1 if fixed_ports else _PORT_RETRIES):
             if not fixed_ports:
-                self._endpoints = Endpoints("127.0.0.1", *free_ports(3))
+                (rtsp,), (api, metrics) = free_ports(1, self._host), free_ports(2)
+                self._endpoints = Endpoints(self._host, rtsp, api, metrics)
             try:
                 self._launch(binary)
                 return self

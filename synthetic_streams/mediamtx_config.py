@@ -92,16 +92,20 @@ class Endpoints:
     rtsp_port: int
     api_port: int
     metrics_port: int
+    #: Where the Control API and metrics listen: loopback for a server the twin starts (only
+    #: a process on the server's own machine administers it), even when RTSP listens on the
+    #: node's address for the cameras and recorders of other machines.
+    api_host: str = _LOCALHOST
 
     @property
     def api_url(self) -> str:
         """Base URL of the Control API, e.g. ``http://127.0.0.1:9997``."""
-        return f"http://{self.host}:{self.api_port}"
+        return f"http://{self.api_host}:{self.api_port}"
 
     @property
     def metrics_url(self) -> str:
         """URL of the Prometheus metrics page."""
-        return f"http://{self.host}:{self.metrics_port}/metrics"
+        return f"http://{self.api_host}:{self.metrics_port}/metrics"
 
     def rtsp_url(self, path: str, login: Login | None = None) -> str:
         """``rtsp://[user:password@]host:port/path`` for ``path``."""
@@ -196,12 +200,19 @@ def build_config(
     Passwords are stored hashed; ``hashed=False`` writes them in plain text, only for the
     config of an external server whose logins the twin reads back from it
     (``live.mediamtx.config``): keep such a file 0600 and outside any run folder."""
-    if endpoints.host != _LOCALHOST:
+    if not _node_address(endpoints.host):
         raise MediaServerError(
             f"host {endpoints.host!r} is not allowed for a server the twin starts; expected "
-            f"{_LOCALHOST!r} (loopback only)"
+            f"{_LOCALHOST!r} or the IPv4 address of the node it runs on (never 0.0.0.0: RTSP "
+            f"listens on one address only)"
         )
-    h = endpoints.host
+    if not endpoints.api_host.startswith("127."):
+        raise MediaServerError(
+            f"API host {endpoints.api_host!r} is not allowed for a server the twin starts; "
+            f"expected a loopback address (the Control API and metrics answer only on the "
+            f"server's own machine)"
+        )
+    h = endpoints.api_host
     users = [
         _user(login, [{"action": "publish", "path": path}], [], hashed)
         for path, login in credentials.publishers
@@ -230,7 +241,7 @@ def build_config(
         "rtsp": True,
         "rtspTransports": ["tcp"],
         "rtspEncryption": "no",
-        "rtspAddress": f"{h}:{endpoints.rtsp_port}",
+        "rtspAddress": f"{endpoints.host}:{endpoints.rtsp_port}",
         "rtspAuthMethods": ["basic"],
         "rtmp": False,
         "hls": False,
@@ -239,6 +250,17 @@ def build_config(
         "pathDefaults": {"source": "publisher", "overridePublisher": False, "record": False},
         "paths": {path: {} for path in credentials.paths},
     }
+
+
+def _node_address(host: str) -> bool:
+    """An IPv4 address one interface can hold (loopback 127.x.x.x, or a node's address)."""
+    import ipaddress
+
+    try:
+        ip = ipaddress.IPv4Address(host)
+    except ValueError:
+        return False
+    return not (ip.is_unspecified or ip.is_multicast or ip == ipaddress.IPv4Address("255.255.255.255"))
 
 
 def render_config(config: dict[str, Any]) -> str:

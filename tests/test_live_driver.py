@@ -64,7 +64,7 @@ class SimParts:
         self.calls.append(("start_recorder", self.env.now, recorder))
         self.restart_at[f"recorder:{recorder}"] = self.env.now + 1.5
 
-    def relay_state(self):
+    def relay_state(self, part="relay:mediamtx"):
         if RELAY in self.restart_at:
             if self._answering(RELAY):
                 self.relay = "up"
@@ -72,7 +72,7 @@ class SimParts:
             return "restarting"
         return self.relay
 
-    def restart_relay(self):
+    def restart_relay(self, part="relay:mediamtx"):
         self.calls.append(("restart_relay", self.env.now))
         self.restart_at[RELAY] = self.env.now + 0.3
 
@@ -344,3 +344,59 @@ def test_a_spare_recorder_with_no_cameras_that_dies_is_found_and_started_again()
     assert [(r["detected_s"], r["restored_s"], len(r["cameras"])) for r in recs] == [
         (107.0, 108.5, 4), (117.0, 118.5, 0)]
     assert [c[1] for c in parts.calls if c[0] == "start_recorder"] == [107.0, 117.0]
+
+
+class NodeParts(SimParts):
+    """SimParts on two nodes: p-r01, set00001 and the relay on node "n2", which the cluster
+    loses at `lost_at` (every part there dies with it)."""
+
+    ON_N2 = ["recorder:p-r01", "set:set00001", RELAY]
+
+    def __init__(self, env: simpy.Environment, lost_at: float) -> None:
+        super().__init__(env)
+        self.lost_at = lost_at
+        self.reported = False
+
+    def lost_nodes(self):
+        if self.env.now >= self.lost_at and not self.reported:
+            self.reported = True
+            return [("n2", list(self.ON_N2))]
+        return []
+
+    def start_recorder(self, recorder):
+        if f"recorder:{recorder}" in self.ON_N2 and self.env.now >= self.lost_at:
+            raise AssertionError("a recorder on a lost node was started again")
+        super().start_recorder(recorder)
+
+
+def test_a_lost_node_is_one_fault_covering_every_camera_it_served_and_nothing_restarts_there():
+    env = simpy.Environment(initial_time=100.0)
+    parts = NodeParts(env, lost_at=110.2)
+    sup = Supervisor(RECS, max_streams=6, ingest_mbps=100.0, camera_mbps={c: 1.0 for c in CAMS},
+                     interval_s=HB, timeout_s=TIMEOUT, now_s=env.now)
+    sup.place_all()
+    for r in RECS:
+        parts.record(r, sup.cameras_of_recorder(r))
+    on_r01 = set(sup.cameras_of_recorder("p-r01"))
+    driver = LiveDriver(env, parts, sup, DriverConfig(t0=100.0, t_end=130.0,
+                                                      heartbeat_interval_s=HB,
+                                                      sweep_interval_s=5.0), [])
+    driver.start()
+
+    def script(env, parts):
+        yield env.timeout(10.1)
+        for p in parts.ON_N2:
+            parts.die(p)
+
+    env.process(script(env, parts))
+    env.run(until=130.0)
+    (node,) = [r for r in driver.log.records if r["kind"] == "node_lost"]
+    assert node["part"] == "node:n2" and node["detected_s"] == 110.5
+    # Its cameras: those it published (set00001), relayed (all, here) and recorded (p-r01's).
+    assert set(node["cameras"]) >= on_r01 | {"c00", "c01"} and node["restored_s"] is None
+    # The recorder's cameras failed over to the survivors on the other node ...
+    moved = {cam for c in parts.calls if c[0] == "record" and c[1] > 110.0 for cam in c[3]}
+    assert moved == on_r01
+    # ... and nothing was started again on the lost node.
+    assert not any(c[0] in ("start_recorder", "restart_relay") for c in parts.calls)
+    assert not any(c[0] == "restart_actor" and c[2] == "set:set00001" for c in parts.calls)

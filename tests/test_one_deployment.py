@@ -22,8 +22,11 @@ def test_the_trial_is_one_deployment_for_both_engines() -> None:
     sim = simulated_scenario(sc)
     pool = sc.recorders.pools[0]
     # Recorders, limits, segments, retention: the scenario's own, in both engines.
-    assert (live.recorders.count, live.recorders.max_streams, live.recorders.ingest_mbps) == (
-        pool.recorders, pool.max_streams, pool.ingest_mbps) == (3, 20, 100.0)
+    recs = live.recorders.names
+    assert (live.recorders.count, live.recorders.max_streams_of(recs),
+            live.recorders.ingest_mbps_of(recs)) == (
+        pool.recorders, [pool.max_streams] * 3, [pool.ingest_mbps] * 3) == (3, [20] * 3,
+                                                                              [100.0] * 3)
     assert live.segment_s == sim.recording.segment_s == 6
     assert live.retention_s == pytest.approx(60.0) == sim.recording.retention_s
     assert live.sweep_interval_s == sim.recording.sweep_interval_s == 6
@@ -112,3 +115,27 @@ def test_a_live_deployment_one_machine_cannot_record_is_refused(overrides, messa
 def test_fidelity_targets_need_a_live_section():
     with pytest.raises(ScenarioError, match=r"fidelity: targets compare a live run"):
         scenario(fidelity={"segments_written": {"max_pct": 5}})
+
+
+def test_a_live_scenario_of_several_pools_records_with_each_pools_own_recorders_and_limits() -> None:
+    """The live-cluster scenario: a pool per district and a central one, one deployment."""
+    sc = load_scenario("scenarios/live-cluster-2-districts.yaml")
+    live = live_run_settings(sc)
+    assert [(p.name, p.districts, len(p.recorders)) for p in live.recorders.pools] == [
+        ("yau-tsim-mong", ("Yau Tsim Mong",), 2), ("wan-chai", ("Wan Chai",), 2),
+        ("central", None, 1)]
+    assert live.recorders.names == [f"{p.name}-r{j + 1:02d}" for p in sc.recorders.pools
+                                    for j in range(p.recorders)]
+    assert live.recorders.max_streams_of(live.recorders.names) == [
+        p.max_streams for p in sc.recorders.pools for _ in range(p.recorders)]
+    assert live.segment_s == sc.recording.segment_s == 6
+
+
+def test_the_live_supervisor_keeps_each_recorders_own_limits() -> None:
+    from twin.live.failover import Supervisor
+
+    cams = {f"c{i:02d}": 1.0 for i in range(5)}
+    sup = Supervisor(["a-r01", "b-r01"], [1, 10], [100.0, 3.0], cams, 0.5, 2.0)
+    placed = sup.place_all()
+    # a-r01 takes one stream, b-r01 three Mbps: the fifth camera fits nowhere.
+    assert sorted(r or "-" for r in placed.values()) == ["-", "a-r01", "b-r01", "b-r01", "b-r01"]

@@ -25,7 +25,7 @@ from twin.errors import EvidenceError
 from twin.evidence_desk import EXPORTS, Desk, open_desk
 from twin.live.store import stored_segments
 
-__all__ = ["sha256_file", "export_footage", "export_request", "verify_export"]
+__all__ = ["sha256_file", "export_footage", "export_request", "verify_export", "cluster_of_run"]
 
 
 def sha256_file(path: Path) -> str:
@@ -35,12 +35,20 @@ def sha256_file(path: Path) -> str:
 
 
 def export_footage(segments: list[SegmentRef], root: Path, dest: Path, case_id: str,
-                   cameras: tuple[str, ...], window: Interval, now: float) -> dict[str, Any]:
+                   cameras: tuple[str, ...], window: Interval, now: float,
+                   fetched: list[tuple[SegmentRef, bytes]] | None = None) -> dict[str, Any]:
     """Copy the segments' files into `dest` and return the sealed manifest (also written as
-    dest/manifest.json). A file gone since the catalog was read is listed as missing footage."""
+    dest/manifest.json). A file gone since the catalog was read is listed as missing footage.
+    `fetched`: segments with their bytes, as the nodes of a cluster run sent them through Ray
+    (then `segments` and `root` are not read)."""
     dest.mkdir(parents=True, exist_ok=True)
     copied: list[tuple[SegmentRef, str, str]] = []
-    for seg in segments:
+    for seg, data in fetched or []:
+        out = dest / seg.key
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_bytes(data)
+        copied.append((seg, sha256_file(out), seg.key))
+    for seg in segments if fetched is None else []:
         src = root / seg.key
         out = dest / seg.key
         out.parent.mkdir(parents=True, exist_ok=True)
@@ -56,15 +64,40 @@ def export_footage(segments: list[SegmentRef], root: Path, dest: Path, case_id: 
     return manifest
 
 
-def export_request(d: Desk, request_id: str, officer: Officer, now: float, db: Path, root: Path,
-                   dest: Path, shown_dest: Path | None = None) -> dict[str, Any]:
+def cluster_of_run(run_dir: Path) -> dict[str, Any] | None:
+    """The `cluster` event of a live run whose footage lies in its nodes' own folders (None:
+    all of it is in the run folder, read here)."""
+    res = run_dir / "results.json"
+    if not res.exists():
+        return None
+    events = json.loads(res.read_text()).get("events") or []
+    ev = next((e for e in events if e.get("kind") == "cluster"), None)
+    if ev is None or not any(n.get("storage") == "node folder" for n in ev.get("nodes", [])):
+        return None
+    return dict(ev)
+
+
+def export_request(d: Desk, request_id: str, officer: Officer, now: float, db: Path | None,
+                   root: Path | None, dest: Path, shown_dest: Path | None = None,
+                   ) -> dict[str, Any]:
     """Export approved footage (AccessDenied, audited, if not allowed): the EXPORT entry goes
     on the trail before anything is copied; then the copies, the manifest, the authentic
     manifest kept with the desk, and a COPY entry with the manifest's hash."""
     grant = d.access.authorize_use(request_id, Action.EXPORT, now, officer_id=officer.officer_id)
     d.save()
-    segments = stored_segments(db, grant.cameras, grant.window)
-    manifest = export_footage(segments, root, dest, grant.case_id, grant.cameras, grant.window, now)
+    cluster = cluster_of_run(d.run_dir)
+    if cluster is not None:  # each node sends its own files through Ray
+        from twin.live.cluster import fetch_footage
+
+        fetched = fetch_footage(d.run_dir, cluster, grant.cameras, grant.window.start_s,
+                                grant.window.end_s)
+        manifest = export_footage([], Path(), dest, grant.case_id, grant.cameras, grant.window,
+                                  now, fetched=fetched)
+    else:
+        assert db is not None and root is not None
+        segments = stored_segments(db, grant.cameras, grant.window)
+        manifest = export_footage(segments, root, dest, grant.case_id, grant.cameras,
+                                  grant.window, now)
     kept = d.folder / EXPORTS / f"{request_id}.manifest.json"
     kept.parent.mkdir(parents=True, exist_ok=True)
     kept.write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")

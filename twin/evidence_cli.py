@@ -49,7 +49,7 @@ from twin.desk_trail import DESK_DIR, locked
 from twin.errors import AccessDenied, EvidenceError, UsageError
 from twin.desk_audit import verify_run_audit
 from twin.desk_cases import copy_case, preserve_case, release_case
-from twin.desk_export import export_request, verify_export
+from twin.desk_export import cluster_of_run, export_request, verify_export
 from twin.evidence_desk import (
     Desk,
     authenticate,
@@ -244,7 +244,8 @@ def cmd_approve(args: argparse.Namespace) -> int:
 
 def cmd_export(args: argparse.Namespace) -> int:
     run_dir = Path(args.run_dir)
-    db, root = live_paths(run_dir, args.catalog, args.segments)
+    db, root = ((None, None) if cluster_of_run(run_dir) is not None  # fetched through Ray
+                else live_paths(run_dir, args.catalog, args.segments))
     d = open_desk(run_dir, repair=True)
     now = _now(args)
     dest = Path(args.dest)

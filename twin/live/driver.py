@@ -47,7 +47,7 @@ ANALYSER = "analyser"
 
 #: Kind of an unscripted fault, by the part that died.
 _KIND_OF_PART = {"recorder": "recorder_crash", "relay": "relay_down", "set": "publisher_crash",
-                 ANALYSER: "analyser_crash", SWEEPER: "sweeper_crash"}
+                 ANALYSER: "analyser_crash", SWEEPER: "sweeper_crash", "node": "node_lost"}
 
 
 def part_kind(part: str) -> str:
@@ -66,10 +66,11 @@ class Parts(Protocol):
     def start_recorder(self, recorder: str) -> None:
         """Start a new process for a dead recorder (it recovers its left-over files first)."""
 
-    def relay_state(self) -> str:
-        """MediaMTX: "up", "dead" (process gone), "hung" (API silent) or "restarting"."""
+    def relay_state(self, part: str = RELAY) -> str:
+        """A relay's MediaMTX: "up", "dead" (process gone), "hung" (API silent) or
+        "restarting". (Parts with several relays also have `relay_parts()`, their names.)"""
 
-    def restart_relay(self) -> None:
+    def restart_relay(self, part: str = RELAY) -> None:
         """Start MediaMTX again, same ports, configuration and logins (in the background)."""
 
     def poll_actors(self) -> tuple[list[str], list[str], list[str]]:
@@ -159,9 +160,11 @@ class LiveDriver:
         self.samples: list[dict[str, float]] = []
         self.unplaced: list[str] = []
         self._last_round = env.now
-        self._relay_seen = env.now
+        self._born = env.now
+        self._relay_seen: dict[str, float] = {}  # relay part -> last seen up
         self._actor_seen: dict[str, float] = {}  # part -> last answered ping
         self._gone: set[str] = set()  # recorders whose process Ray reported gone, not yet down
+        self.lost_parts: set[str] = set()  # parts on a node the cluster lost: never restarted
 
     # -- set-up ----------------------------------------------------------------------------
     def start(self) -> None:
@@ -186,6 +189,7 @@ class LiveDriver:
         """One supervision round at env.now (see the module docstring)."""
         now = self.env.now
         sup = self.sup
+        self._watch_nodes(now)
         alive = sorted(set(sup.recorders) - self.down)
         answered, gone = self.parts.poll_recorders(alive + sorted(self.restarting))
         self._gone |= set(gone) - self.restarting
@@ -197,6 +201,9 @@ class LiveDriver:
             self.event("driver_stalled", seconds=round(now - self._last_round, 3))
         self._last_round = now
         for r in sorted(set(gone) & self.restarting):  # the new process died before it beat
+            if f"recorder:{r}" in self.lost_parts:
+                self.restarting.discard(r)
+                continue
             self.event("recorder_restart_failed", recorder=r)
             self._restart_recorder(r, now)
         back = sorted(set(answered) & self.restarting)
@@ -234,6 +241,9 @@ class LiveDriver:
         part = f"recorder:{rname}"
         self.down.add(rname)
         self._gone.discard(rname)
+        if part in self.lost_parts:  # with its node: that fault's, its cameras fail over
+            self.event("recorder_lost", recorder=rname, with_node=True, cameras=sorted(cameras))
+            return
         rec = self.log.active(part)
         if rec is None or rec["detected_s"] is not None:
             rec = self.log.open(part, kind="recorder_crash", scripted=False,
@@ -244,7 +254,7 @@ class LiveDriver:
         since = rec["injected_s"] if rec["injected_s"] is not None else rec["last_seen_s"]
         self.event("recorder_lost", recorder=rname, fault=rec["id"], scripted=rec["scripted"],
                    detected_after_s=round(now - since, 3), cameras=sorted(cameras))
-        if not self.log.scripted_hold(part):
+        if not self.log.scripted_hold(part) and part not in self.lost_parts:
             self._restart_recorder(rname, now)
 
     def _restart_recorder(self, rname: str, now: float) -> None:
@@ -266,33 +276,76 @@ class LiveDriver:
         self.event("recorder_rejoined", recorder=rname, cameras=sorted(m.camera for m in moves))
         self._carry_out(moves)
 
+    def _relay_parts(self) -> list[str]:
+        """The media relays: one MediaMTX per node that hosts camera sets (RELAY alone on one
+        machine)."""
+        fn = getattr(self.parts, "relay_parts", None)
+        return list(fn()) if fn is not None else [RELAY]
+
     def _watch_relay(self, now: float) -> None:
-        state = self.parts.relay_state()
-        rec = self.log.active(RELAY)
+        for part in self._relay_parts():
+            self._watch_one_relay(part, now)
+
+    def _watch_one_relay(self, part: str, now: float) -> None:
+        if part in self.lost_parts:
+            return  # lost with its node: that fault's
+        state = self.parts.relay_state(part)
+        rec = self.log.active(part)
         if state in ("dead", "hung"):
             if rec is None:
-                rec = self.log.open(RELAY, kind="relay_down", scripted=False,
-                                    last_seen_s=self._relay_seen,
-                                    cameras=self.parts.cameras_of(RELAY))
+                rec = self.log.open(part, kind="relay_down", scripted=False,
+                                    last_seen_s=self._relay_seen.get(part, self._born),
+                                    cameras=self.parts.cameras_of(part))
             if rec["detected_s"] is None:
                 rec["detected_s"] = now
                 rec["state"] = state
-                self.event("relay_lost", fault=rec["id"], state=state, scripted=rec["scripted"])
-            if not self.log.scripted_hold(RELAY) and rec["restarted_s"] is None:
-                self.parts.restart_relay()
+                self.event("relay_lost", fault=rec["id"], state=state, scripted=rec["scripted"],
+                           **({} if part == RELAY else {"relay": part}))
+            if (not self.log.scripted_hold(part) and rec["restarted_s"] is None
+                    and part not in self.lost_parts):
+                self.parts.restart_relay(part)
                 rec["restarted_s"] = now
                 self.event("relay_restarting", fault=rec["id"])
         elif state == "up":
-            self._relay_seen = now
+            self._relay_seen[part] = now
             if rec is not None and rec["restarted_s"] is not None:
                 rec["restored_s"] = now
                 self.event("relay_restored", fault=rec["id"])
+
+    def _watch_nodes(self, now: float) -> None:
+        """A node the cluster lost (its relay, camera sets, recorders, sweeper with it) is one
+        fault, `node:<label>`, whose cameras are every camera it published or relayed and
+        every camera its recorders were recording; nothing is started again there, the
+        recorders' cameras fail over like any lost recorder's."""
+        fn = getattr(self.parts, "lost_nodes", None)
+        for node, on_it in (fn() if fn is not None else []):
+            cams: set[str] = set()
+            for part in on_it:
+                if part.startswith("recorder:"):
+                    cams |= set(self.sup.cameras_of_recorder(part.split(":", 1)[1]))
+                else:
+                    cams |= set(self.parts.cameras_of(part))
+            self.lost_parts |= set(on_it)
+            # Last seen working: the earliest its parts were last heard from.
+            seen = [self.sup.last_beat(p.split(":", 1)[1]) for p in on_it
+                    if p.startswith("recorder:")]
+            seen += [self._relay_seen[p] for p in on_it if p in self._relay_seen]
+            seen += [self._actor_seen[p] for p in on_it if p in self._actor_seen]
+            rec = self.log.open(f"node:{node}", kind="node_lost", scripted=False,
+                                last_seen_s=min(seen, default=self._last_round),
+                                cameras=sorted(cams))
+            rec["detected_s"] = now
+            rec["parts"] = sorted(on_it)
+            self.event("node_lost", node=node, fault=rec["id"], parts=sorted(on_it),
+                       cameras=sorted(cams))
 
     def _watch_actors(self, now: float) -> None:
         dead, back, answered = self.parts.poll_actors()
         for part in answered:
             self._actor_seen[part] = now
         for part in dead:
+            if part in self.lost_parts:
+                continue  # lost with its node: that fault's, nothing to start it on
             rec = self.log.active(part)
             if rec is None:
                 rec = self.log.open(part, kind=part_kind(part), scripted=False,
@@ -338,7 +391,7 @@ class LiveDriver:
             rec["restarted_s"] = rec["restored_s"] = env.now
         elif f.action == "kill_relay":
             if rec["restarted_s"] is None:
-                self.parts.restart_relay()
+                self.parts.restart_relay(part)
                 rec["restarted_s"] = env.now
         elif f.target in self.down and f.target not in self.restarting:
             self._restart_recorder(f.target, env.now)

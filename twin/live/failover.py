@@ -13,6 +13,7 @@ comes from the caller.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -43,27 +44,49 @@ class Move:
 class Supervisor:
     """Which recorder records which camera, and what to do when a recorder goes silent."""
 
-    def __init__(self, recorders: list[str], max_streams: int, ingest_mbps: float,
+    def __init__(self, recorders: list[str], max_streams: int | Sequence[int],
+                 ingest_mbps: float | Sequence[float],
                  camera_mbps: dict[str, float], interval_s: float, timeout_s: float,
-                 now_s: float = 0.0) -> None:
+                 now_s: float = 0.0, *, homes: dict[str, list[str]] | None = None,
+                 standby: list[str] | None = None) -> None:
+        """`max_streams`, `ingest_mbps`: every recorder's limits, one for all or one per
+        recorder (in `recorders`' order: each recorder's pool's own); `homes`: the recorders each camera may be placed on at first (its district's pool;
+        default: any); `standby`: recorders that take no camera until a failure (a central
+        standby pool): with them the core's N+M policy moves a lost recorder's cameras onto
+        idle standbys first, one after another (default: none, and "spread" over survivors)."""
         self.recorders = list(recorders)
         self.cameras = sorted(camera_mbps)
+        self.homes = homes
         n = len(self.recorders)
+        sb = np.array([r in set(standby or ()) for r in self.recorders], dtype=bool)
         self.mbps = np.array([camera_mbps[c] for c in self.cameras])
-        self.loads = RecorderLoads(np.zeros(n, dtype=np.int64), np.full(n, ingest_mbps),
-                                   np.full(n, max_streams))
+        ingest = np.broadcast_to(np.asarray(ingest_mbps, dtype=np.float64), (n,)).copy()
+        streams = np.broadcast_to(np.asarray(max_streams, dtype=np.int64), (n,)).copy()
+        self.loads = RecorderLoads(np.zeros(n, dtype=np.int64), ingest, streams)
         self.missed_beats = max(1, math.ceil(timeout_s / interval_s - 1e-9))
         self.monitor = HeartbeatMonitor(n, interval_s, self.missed_beats, now_s)
         self.control = FailoverController(
-            self.loads, "spread", np.zeros(len(self.cameras), dtype=np.int64), self.mbps,
-            np.zeros(n, dtype=bool), reassign_s=0.0)
+            self.loads, "n_plus_m" if sb.any() else "spread",
+            np.zeros(len(self.cameras), dtype=np.int64), self.mbps, sb, reassign_s=0.0)
         self._pending: list[Reassign] = []
         self.health_events: list[dict[str, object]] = []
         self.lost: list[str] = []  # recorders declared down by the last `check`, in order
 
     def place_all(self) -> dict[str, str | None]:
         """Initial placement of every camera; returns {camera: recorder or None}."""
-        rec = self.loads.place_balanced(self.mbps, np.zeros(len(self.cameras), dtype=np.int64))
+        pool0 = np.zeros(len(self.cameras), dtype=np.int64)
+        if self.homes is None and not self.control.standby.any():
+            rec = self.loads.place_balanced(self.mbps, pool0)
+        else:  # each camera within its home recorders, never on a standby
+            rec = np.full(len(self.cameras), -1, dtype=np.int64)
+            groups: dict[tuple[str, ...], list[int]] = {}
+            for i, c in enumerate(self.cameras):
+                home = self.homes.get(c, self.recorders) if self.homes else self.recorders
+                groups.setdefault(tuple(home), []).append(i)
+            for group, idx in groups.items():
+                allowed = np.array([r in group for r in self.recorders]) & ~self.control.standby
+                ix = np.array(idx, dtype=np.int64)
+                rec[ix] = self.loads.place_balanced(self.mbps[ix], pool0[ix], allowed)
         ok = np.flatnonzero(rec >= 0)
         self.control.placed(ok, rec[ok])
         return self.assignment()

@@ -59,8 +59,8 @@ def _targets(mem: Any, recorders: list[str], districts: list[str], sets_of: dict
         if bad:
             raise ScenarioError(
                 f"{where}.recorder: {bad[0]!r} is not one of the live run's recorders "
-                f"{recorders}; expected one of them or '*' (live.recorders.count names the first "
-                f"recorders of the scenario's pools)")
+                f"{recorders}; expected one of them or '*' (every recorder of recorders.pools, "
+                f"named <pool>-rNN)")
         return [("kill_recorder", n) for n in names]
     if mem.type == "relay_down":
         return [("kill_relay", "mediamtx")]

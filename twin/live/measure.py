@@ -26,12 +26,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import av
-import av.error
 import numpy as np
 
+from twin.live.files import check_files
 from twin.live.run import LiveOutcome
-from twin.live.store import LiveStore, SegmentRow, segment_path
+from twin.live.store import LiveStore, SegmentRow
 
 __all__ = ["GAP_TOLERANCE_S", "ALERT_WINDOW_S", "FAULT_SLACK_S", "CameraFootage", "LiveMeasures",
            "measure", "footage", "check_files", "fault_windows"]
@@ -79,6 +78,8 @@ def fault_windows(o: LiveOutcome) -> list[tuple[float, float, dict[str, Any]]]:
     out = []
     for rec in o.faults:
         start = rec["injected_s"]
+        if rec.get("storage_lost"):  # a lost node's footage is lost with it, from the start
+            start = o.t0 + FAULT_SLACK_S
         if start is None:
             start = rec["last_seen_s"] if rec["last_seen_s"] is not None else (
                 (rec["detected_s"] or o.t_end) - o.settings.heartbeat_interval_s)
@@ -126,6 +127,7 @@ def footage(o: LiveOutcome, rows: list[SegmentRow]) -> dict[str, CameraFootage]:
                 continue
             hit = [rec for lo, hi, rec in windows
                    if (cam in rec["cameras"]) and lo <= a <= hi]
+            hit.sort(key=lambda rec: rec["kind"] != "node_lost")  # a lost node's, first
             if hit:
                 rec = hit[0]
                 t = rec["injected_s"] if rec["injected_s"] is not None else a
@@ -161,60 +163,6 @@ def _fault_costs(o: LiveOutcome, cams: dict[str, CameraFootage]) -> list[dict[st
             "cameras_never_back": sum(1 for g in gaps if not g["recorded_again"]),
         })
     return out
-
-
-def check_files(root: Path, rows: list[SegmentRow], *, remove_partials: bool = True
-                ) -> dict[str, int]:
-    """Catalog against disk (see the module docstring); returns counts of each finding."""
-    stored = {(r.recorder, r.key): r for r in rows if r.state == "stored"}
-    gone = {(r.recorder, r.key) for r in rows if r.state != "stored"}
-    res = {"stored": len(stored), "missing": 0, "wrong_size": 0, "unreadable": 0,
-           "deleted_but_present": 0, "orphans": 0, "partials": 0}
-    on_disk: set[tuple[str, str]] = set()
-    for p in sorted(root.rglob("*")) if root.exists() else []:
-        if not p.is_file():
-            continue
-        rel = p.relative_to(root)
-        rec, key = rel.parts[0], "/".join(rel.parts[1:])
-        if p.name.endswith(".part"):
-            res["partials"] += 1
-            if remove_partials:
-                p.unlink()
-            continue
-        on_disk.add((rec, key))
-        if (rec, key) in gone:
-            res["deleted_but_present"] += 1
-        elif (rec, key) not in stored:
-            res["orphans"] += 1
-    for (rec, key), r in stored.items():
-        p = segment_path(root, rec, key)
-        if (rec, key) not in on_disk:
-            res["missing"] += 1
-            continue
-        if p.stat().st_size != r.size_bytes:
-            res["wrong_size"] += 1
-        if not _readable(p, r.packets):
-            res["unreadable"] += 1
-    return res
-
-
-def _readable(path: Path, packets: int) -> bool:
-    """Opens, is H.264, starts on a keyframe and holds the packets the recorder wrote."""
-    try:
-        with av.open(str(path)) as f:
-            s = f.streams.video[0]
-            if s.codec_context.name != "h264":
-                return False
-            n, first_key = 0, None
-            for p in f.demux(s):
-                if not p.size:
-                    continue
-                if first_key is None:
-                    first_key = bool(p.is_keyframe)
-                n += 1
-            return bool(first_key) and n == packets
-    except (av.error.FFmpegError, OSError, IndexError):
-        return False
 
 
 def _incidents(o: LiveOutcome) -> tuple[list[float], dict[str, Any]]:
@@ -274,13 +222,24 @@ def ci95(num: np.ndarray, den: np.ndarray, resamples: int = 2000) -> float:
 
 
 def measure(o: LiveOutcome) -> LiveMeasures:
-    store = LiveStore(o.store_path)
-    try:
-        rows = store.rows()
-    finally:
-        store.close()
+    """The run's measures. Each node's rows and file checks came from that node (a Ray task
+    at the end of the run: twin.live.cluster.finish_node); without them (a run measured from
+    its folder), from the run folder's catalog and files."""
+    if o.node_reports:
+        rows = sorted((r for rep in o.node_reports.values() for r in rep["rows"]),
+                      key=lambda r: (r.start_s, r.recorder, r.id))
+        files: dict[str, int] = {}
+        for rep in o.node_reports.values():
+            for k, v in rep["files"].items():
+                files[k] = files.get(k, 0) + int(v)
+    else:
+        store = LiveStore(o.store_path)
+        try:
+            rows = store.rows()
+        finally:
+            store.close()
+        files = check_files(o.segments_root, rows)
     cams = footage(o, rows)
-    files = check_files(o.segments_root, rows)
     s = o.settings
     n = len(o.cameras)
     all_gaps = [g for f in cams.values() for g in f.gaps]
@@ -329,6 +288,12 @@ def measure(o: LiveOutcome) -> LiveMeasures:
                                              if c["part"].startswith("recorder:")), default=0.0),
         "live_partials_recovered": float(o.recovered_partials),
     }
+    if o.placement is not None:
+        pl = o.placement
+        m["live_nodes"] = float(len(pl.used()))
+        per = [sum(1 for c in o.cameras if pl.district_node[o.camera_district[c]] == n)
+               for n in pl.used()]
+        m["live_cameras_per_node_max"] = float(max(per, default=0))
     m["live_stream_discontinuities"] = float(sum(
         st.discontinuities for rs in o.recorder_stats.values() for st in rs.streams))
     lost = [c["detect_s"] for c in costs if c["part"].startswith("recorder:")
@@ -354,6 +319,8 @@ def measure(o: LiveOutcome) -> LiveMeasures:
         if "relay" in o.cpu:
             m["live_cpu_pct_relay_per_camera"] = 100 * o.cpu["relay"] / w / n
         m["live_cpu_pct_machine"] = 100 * o.cpu.get("machine", 0.0) / w
+        if "driver" in o.cpu:
+            m["live_cpu_pct_driver"] = 100 * o.cpu["driver"] / w
         analysed = len((o.analyser or {}).get("cameras") or [])
         if analysed and "analyser" in o.cpu:
             m["live_cpu_pct_analyse_per_camera"] = 100 * o.cpu["analyser"] / w / analysed

@@ -26,13 +26,22 @@ from typing import Any
 
 import httpx
 import ray
-from ray.exceptions import GetTimeoutError, RayActorError, RayError, RayTaskError
+from ray.exceptions import (
+    ActorUnschedulableError,
+    GetTimeoutError,
+    RayActorError,
+    RayError,
+    RayTaskError,
+    TaskUnschedulableError,
+)
 
 from twin.live.driver import ANALYSER, RELAY, SWEEPER
 
-__all__ = ["ActorSpec", "RayParts", "RelayWatch", "sweep_row"]
+__all__ = ["ActorSpec", "RayParts", "RelayWatch", "ActorRelay", "DriverRelay", "sweep_row"]
 
-_DEAD = (RayActorError, RayTaskError)
+#: What Ray raises for a part that is gone: its process died, or (a part started again on a
+#: node the cluster has lost) it can never be scheduled.
+_DEAD = (RayActorError, RayTaskError, ActorUnschedulableError, TaskUnschedulableError)
 
 
 def sweep_row(rep: Any) -> dict[str, Any]:
@@ -71,12 +80,15 @@ class RelayWatch:
     """
 
     def __init__(self, server: Any, interval_s: float, hung_after_s: float,
-                 on_pid: Callable[[int], None]) -> None:
+                 on_pid: Callable[[int], None], *, start: bool = False) -> None:
+        """`start`: the thread starts the server first (a relay actor's own server)."""
         self.server = server
         self.interval_s, self.hung_after_s = interval_s, hung_after_s
         self._on_pid = on_pid
         self._last_ok = time.monotonic()
         self._restart = threading.Event()
+        if start:
+            self._restart.set()
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="relay-watch", daemon=True)
@@ -131,17 +143,164 @@ def _is_analyser(part: str) -> bool:
     return part.split(":", 1)[0] == ANALYSER
 
 
+class DriverRelay:
+    """A relay watched from the driver's own process (an external MediaMTX, or a server the
+    driver started): the RelayWatch behind the relay interface."""
+
+    def __init__(self, watch: RelayWatch, node_id: str, cameras: list[str]) -> None:
+        self.watch = watch
+        self.node_id = node_id
+        self.cameras = list(cameras)
+        self.run_dir = str(watch.server.log_path.parent) if watch.server.log_path else ""
+
+    @property
+    def pid(self) -> int | None:
+        pid: int | None = self.watch.server.pid
+        return pid
+
+    def state(self) -> str:
+        return self.watch.state()
+
+    def restart(self) -> None:
+        self.watch.restart()
+
+    def cpu_s(self) -> float | None:
+        import psutil
+
+        if not self.pid:
+            return None
+        try:
+            t = psutil.Process(self.pid).cpu_times()
+        except psutil.Error:
+            return None
+        return float(t.user + t.system)
+
+    def close(self) -> None:
+        self.watch.close()
+
+
+class ActorRelay:
+    """A relay actor (actors.relay.RelayActor) on its node, seen from the driver: every call
+    returns at once. Its MediaMTX's state comes from the actor's own watch; an actor that died
+    (its MediaMTX with it) is "dead", one that stopped answering for `hung_after_s` "hung".
+    Starting it again after its actor died makes a new actor on the same node, with the same
+    ports and logins."""
+
+    def __init__(self, make: Callable[[Any], Any], node_id: str, cameras: list[str],
+                 hung_after_s: float, on_pid: Callable[[int], None]) -> None:
+        self._make = make  # endpoints (None: new ones) -> actor handle
+        self.node_id = node_id
+        self.cameras = list(cameras)
+        self.hung_after_s = hung_after_s
+        self._on_pid = on_pid
+        self.handle: Any = None
+        self.endpoints: Any = None
+        self.pid: int | None = None
+        self.actor_pid: int | None = None
+        self.run_dir = ""
+        self._seen: set[int] = set()
+        self._ref: Any = None
+        self._state = "up"
+        self._actor_dead = False
+        self._asked = time.monotonic()  # when the state request in flight was sent
+
+    def start(self, timeout_s: float) -> None:
+        """Create the actor (MediaMTX is up once it exists) and learn its ports."""
+        self.handle = self._make(None)
+        try:
+            self.endpoints, st, self.run_dir = ray.get(
+                [self.handle.endpoints.remote(), self.handle.state.remote(),
+                 self.handle.run_dir.remote()], timeout=timeout_s)
+        except GetTimeoutError:
+            raise TimeoutError(f"a media relay did not start within {timeout_s} s") from None
+        self._take(st)
+
+    def _take(self, st: tuple[str, int | None, list[int], int]) -> None:
+        self._state, self.pid, pids, self.actor_pid = st
+        for p in pids:
+            if p not in self._seen:
+                self._seen.add(p)
+                self._on_pid(p)
+
+    def state(self) -> str:
+        if self._ref is not None and ray.wait([self._ref], timeout=0)[0]:
+            ref, self._ref = self._ref, None
+            try:
+                self._take(ray.get(ref))
+            except _DEAD:
+                self._actor_dead, self._state, self.pid = True, "dead", None
+        if self._ref is None and not self._actor_dead:
+            self._ref = self.handle.state.remote()
+            self._asked = time.monotonic()
+        if self._silent():
+            return "hung"
+        return self._state
+
+    def _silent(self) -> bool:
+        """The actor has not answered a state request for `hung_after_s`."""
+        return (not self._actor_dead and self._ref is not None
+                and time.monotonic() - self._asked > self.hung_after_s)
+
+    def restart(self) -> None:
+        """Start MediaMTX again (in the actor's watch thread), or a new actor if it died or
+        stopped answering."""
+        if self._actor_dead or self._silent():
+            try:
+                ray.kill(self.handle, no_restart=True)
+            except Exception:  # noqa: BLE001 - it may be gone already
+                pass
+            self.handle = self._make(self.endpoints)
+            self._actor_dead = False
+            self._ref = None
+        else:
+            self.handle.restart.remote()
+        self._state = "restarting"
+
+    def cpu_s(self) -> float | None:
+        try:
+            return float(ray.get(self.handle.cpu_s.remote(), timeout=10)["relay"])
+        except (RayError, GetTimeoutError):
+            return None
+
+    def ready_paths(self, timeout_s: float) -> list[str]:
+        return list(ray.get(self.handle.ready_paths.remote(), timeout=timeout_s))
+
+    def close(self) -> None:
+        try:
+            ray.get(self.handle.stop.remote(), timeout=15)
+        except Exception:  # noqa: BLE001 - a dead relay has nothing to stop
+            pass
+        try:
+            ray.kill(self.handle, no_restart=True)
+        except Exception:  # noqa: BLE001
+            pass
+
+
+def merge_sweep_rows(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """One sweep over several nodes' sweepers (each its node's catalog) as one row."""
+    if len(rows) == 1:
+        return rows[0]
+    ages = [r["oldest_age_s"] for r in rows if r["oldest_age_s"] is not None]
+    return {"t_s": rows[0]["t_s"], "cutoff_s": min(r["cutoff_s"] for r in rows),
+            "deleted": sum(r["deleted"] for r in rows),
+            "deleted_bytes": sum(r["deleted_bytes"] for r in rows),
+            "overdue_after": sum(r["overdue_after"] for r in rows),
+            "oldest_age_s": max(ages) if ages else None,
+            "missing_files": sum(r["missing_files"] for r in rows)}
+
+
 class RayParts:
     """The live twin's actors and MediaMTX behind the driver's Parts interface."""
 
-    def __init__(self, *, relay: RelayWatch, recorder_spec: Callable[[str], ActorSpec],
+    def __init__(self, *, relays: dict[str, Any], recorder_spec: Callable[[str], ActorSpec],
                  actor_specs: dict[str, ActorSpec], cameras_of: dict[str, list[str]],
                  set_cameras: dict[str, list[str]], set_actor: dict[str, str],
                  all_cameras: list[str], recorder_url: Callable[[str], str],
                  sweep: Callable[[Any, float], Any]) -> None:
         """`cameras_of`: cameras per actor part; `set_cameras`: cameras per camera set;
-        `set_actor`: the actor part publishing each set; `sweep(handle, now)`: a sweep ref."""
-        self.relay = relay
+        `set_actor`: the actor part publishing each set; `sweep(handle, now)`: a sweep ref;
+        `relays`: relay part -> DriverRelay or ActorRelay (one per node hosting camera sets)."""
+        self.relays = relays
         self._recorder_spec = recorder_spec
         self._specs = actor_specs  # part -> spec (sets, analyser, sweeper)
         self._cameras_of = cameras_of
@@ -158,8 +317,9 @@ class RayParts:
         self.latest: dict[str, Any] = {}
         self._ping: dict[str, Any] = {}
         self._starting: dict[str, list[Any]] = {}  # part -> [where ref, start ref...]
-        self._sweep_ref: Any = None
-        self._sweep_t = 0.0
+        self._sweep_refs: dict[str, Any] = {}  # sweeper part -> ref of the sweep under way
+        self._sweep_rows: list[dict[str, Any]] = []
+        self._sweeping = False
         self.sweeper_restarts = 0
         # The analyser pool's parts (`analyser`, `analyser:2`, ...): the last snapshot of each.
         self._snap_refs: dict[str, Any] = {}
@@ -173,6 +333,9 @@ class RayParts:
         self.node_id = ray.get_runtime_context().get_node_id()
         self.origins: dict[str, float] = {}  # camera -> clip origin (wall clock), set at start
         self.ray_temp_dir: Path | None = None  # a local Ray's own folder (None: a cluster)
+        self.label: Callable[[str], str] = lambda node: node[:8]  # node id -> its label
+        self._lost: set[str] = set()  # node ids found lost
+        self._nodes_checked = 0.0
 
     # -- start-up --------------------------------------------------------------------------
     def start_all(self, recorder_names: list[str], timeout_s: float) -> None:
@@ -196,12 +359,37 @@ class RayParts:
         self.pid_history.append({"part": part, "pid": int(where[0]), "node": str(where[1])})
 
     def current(self) -> dict[str, Any]:
-        """Every part's OS process now: {part: {"pid", "node"}} (MediaMTX as RELAY)."""
+        """Every part's OS process now: {part: {"pid", "node"}} (each relay's MediaMTX as its
+        relay part)."""
         out = {p: {"pid": pid, "node": node} for p, (pid, node) in sorted(self.where.items())}
-        pid = self.relay.server.pid
-        if pid:
-            out[RELAY] = {"pid": pid, "node": self.node_id}
+        for part, relay in sorted(self.relays.items()):
+            if relay.pid:
+                out[part] = {"pid": relay.pid, "node": relay.node_id}
         return out
+
+    def lost_nodes(self) -> list[tuple[str, list[str]]]:
+        """Nodes the cluster has lost since the last call (checked at most every second):
+        (label, the parts that ran there)."""
+        now = time.monotonic()
+        if now - self._nodes_checked < 1.0:
+            return []
+        self._nodes_checked = now
+        try:
+            alive = {str(n["NodeID"]) for n in ray.nodes()  # type: ignore[no-untyped-call]
+                     if n.get("Alive")}
+        except Exception:  # noqa: BLE001 - the GCS busy: ask again next round
+            return []
+        used = {node for _, node in self.where.values()} | {r.node_id for r in self.relays.values()}
+        out = []
+        for node in sorted(used - alive - self._lost):
+            self._lost.add(node)
+            on_it = sorted({p for p, (_, n) in self.where.items() if n == node}
+                           | {p for p, r in self.relays.items() if r.node_id == node})
+            out.append((self.label(node), on_it))
+        return out
+
+    def sweepers(self) -> list[str]:
+        return sorted(p for p in self.actors if p.split(":", 1)[0] == SWEEPER)
 
     # -- recorders -------------------------------------------------------------------------
     def poll_recorders(self, alive: list[str]) -> tuple[list[str], list[str]]:
@@ -236,11 +424,14 @@ class RayParts:
         self._starting[f"recorder:{recorder}"] = [h.where.remote(), h.recovered.remote()]
 
     # -- relay -----------------------------------------------------------------------------
-    def relay_state(self) -> str:
-        return self.relay.state()
+    def relay_parts(self) -> list[str]:
+        return sorted(self.relays)
 
-    def restart_relay(self) -> None:
-        self.relay.restart()
+    def relay_state(self, part: str = RELAY) -> str:
+        return str(self.relays[part].state())
+
+    def restart_relay(self, part: str = RELAY) -> None:
+        self.relays[part].restart()
 
     # -- other actors ----------------------------------------------------------------------
     def poll_actors(self) -> tuple[list[str], list[str], list[str]]:
@@ -282,8 +473,8 @@ class RayParts:
             if last is not None:
                 self.analyser_done.append(last)
             self._snap_refs.pop(part, None)
-        if part == SWEEPER:
-            self._sweep_ref = None
+        if part.split(":", 1)[0] == SWEEPER:
+            self._sweep_refs.pop(part, None)
             self.sweeper_restarts += 1
         h = spec.make()
         self.actors[part] = h
@@ -293,16 +484,12 @@ class RayParts:
 
     # -- faults ----------------------------------------------------------------------------
     def kill(self, part: str) -> int | None:
-        if part == RELAY:
-            relay_pid: int | None = self.relay.server.pid
-            if relay_pid is None:
-                return None
-            try:
-                os.kill(relay_pid, signal.SIGKILL)
-            except ProcessLookupError:
-                return None
-            return relay_pid
-        pid, node = self.where.get(part, (0, ""))
+        pid: int | None
+        if part in self.relays:
+            relay = self.relays[part]
+            pid, node = relay.pid, relay.node_id
+        else:
+            pid, node = self.where.get(part, (0, ""))
         if not pid:
             return None
         if node == self.node_id:
@@ -325,22 +512,33 @@ class RayParts:
 
     # -- sweeps, samples ---------------------------------------------------------------------
     def sweep_start(self, now_s: float) -> bool:
-        if self._sweep_ref is not None:
+        """One sweep on every node's sweeper (each its own node's catalog and files)."""
+        if self._sweeping:
             return False
-        self._sweep_ref = self._sweep(self.actors[SWEEPER], now_s)
+        self._sweeping = True
+        self._sweep_rows = []
+        self._sweep_refs = {p: self._sweep(self.actors[p], now_s) for p in self.sweepers()
+                            if p not in self._starting}
         return True
 
+    def sweep_pending(self) -> bool:
+        return self._sweeping
+
     def sweep_poll(self) -> dict[str, Any] | None:
-        if self._sweep_ref is None:
-            return {}  # none under way (the sweeper died with it, or none was started)
-        ready, _ = ray.wait([self._sweep_ref], timeout=0)
-        if not ready:
+        if not self._sweeping:
+            return {}  # none under way
+        for part, ref in list(self._sweep_refs.items()):
+            if not ray.wait([ref], timeout=0)[0]:
+                continue
+            del self._sweep_refs[part]
+            try:
+                self._sweep_rows.append(sweep_row(ray.get(ref)))
+            except _DEAD:
+                pass  # lost with its sweeper: the next sweep catches up
+        if self._sweep_refs:
             return None
-        ref, self._sweep_ref = self._sweep_ref, None
-        try:
-            return sweep_row(ray.get(ref))
-        except _DEAD:
-            return {}
+        self._sweeping = False
+        return merge_sweep_rows(self._sweep_rows) if self._sweep_rows else {}
 
     def sample(self) -> dict[str, float]:
         rec = sum(1 for s in self.latest.values() for st in s.streams if st.recording)
@@ -360,8 +558,8 @@ class RayParts:
         return {"cameras_recording": float(rec), "segments_written": float(segs)}
 
     def cameras_of(self, part: str) -> list[str]:
-        if part == RELAY:
-            return list(self._all)
+        if part in self.relays:
+            return list(self.relays[part].cameras)
         return list(self._cameras_of.get(part, []))
 
     # -- the end ---------------------------------------------------------------------------

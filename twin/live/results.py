@@ -24,6 +24,12 @@ from twin.results import Results, RunInfo, judge, scenario_info, write_csv, writ
 __all__ = ["live_results", "write_live_outputs"]
 
 
+def _one(limits: list[float] | list[int]) -> float | int | None:
+    """A limit every live recorder shares, or None when the pools' limits differ (each pool's
+    are under `pools`)."""
+    return limits[0] if limits and all(v == limits[0] for v in limits) else None
+
+
 def live_results(o: LiveOutcome, m: LiveMeasures, source: str, run: RunInfo) -> Results:
     verdicts = judge(m.metrics, o.scenario.targets)
     per_recorder = []
@@ -32,6 +38,9 @@ def live_results(o: LiveOutcome, m: LiveMeasures, source: str, run: RunInfo) -> 
         st = o.recorder_stats.get(r)
         per_recorder.append({
             "recorder": r,
+            **({"node": o.placement.label(o.placement.pool_node[o.recorder_pool[r]]),
+                "pool": o.recorder_pool[r], "standby": r in o.standby}
+               if o.placement is not None and r in o.recorder_pool else {}),
             "cameras_initial": sum(1 for v in o.initial_assignment.values() if v == r),
             "cameras_final": sum(1 for v in o.final_assignment.values() if v == r),
             "segments": len(mine),
@@ -52,7 +61,10 @@ def live_results(o: LiveOutcome, m: LiveMeasures, source: str, run: RunInfo) -> 
         "width": st.profile.width, "height": st.profile.height, "fps": st.profile.fps,
         "keyframe_s": st.profile.keyframe_s, "segment_s": st.segment_s,
         "retention_s": o.retention_s, "recorders": len(o.recorders),
-        "max_streams": st.recorders.max_streams, "ingest_mbps": st.recorders.ingest_mbps,
+        "max_streams": _one(st.recorders.max_streams_of(o.recorders)),
+        "ingest_mbps": _one(st.recorders.ingest_mbps_of(o.recorders)),
+        "pools": [{"pool": p.name, "recorders": len(p.recorders), "max_streams": p.max_streams,
+                   "ingest_mbps": p.ingest_mbps} for p in st.recorders.pools],
         "analyser_width": st.analyser.width if st.analyser.enabled else None,
         "heartbeat_interval_s": st.heartbeat_interval_s,
         "heartbeat_timeout_s": st.heartbeat_timeout_s}

@@ -8,23 +8,28 @@ requests to the real parts.
 
 1. Before anything starts, the scenario's faults are compiled for the live run
    (twin.live.faults: bad ones are refused here), each distinct scene is encoded once
-   (cached), MediaMTX is started on loopback with one publisher login per camera (or an
-   external server attached), and Ray is started or joined (twin.ray_session).
-2. Actors: camera-set actors publishing their cameras, `live.recorders.count` recorders named
-   after the scenario's first recorders (`<pool>-rNN`, the names `faults:` uses), a sweeper
-   and an analyser. All ask for no CPU: they are I/O bound, and a 2-core machine must place
-   ~20 of them.
+   (cached), an external MediaMTX is attached if the scenario names one, and Ray is started
+   or joined (twin.ray_session). Districts and recorder pools are placed on Ray's nodes
+   (twin.live.cluster: by node resources, or spread), each recording node's folder is made
+   on that node, and each node hosting camera sets gets a relay actor running its MediaMTX
+   (on the node's address, one publisher login per camera, authentication on).
+2. Actors, each pinned to its node: camera-set actors publishing to their district's relay,
+   every recorder of the scenario's pools (`<pool>-rNN`, the names `faults:` uses; each with
+   its pool's stream and ingest limits) on their pool's node, a sweeper per recording node and the
+   analyser pool's actors in turn over the nodes (the first on the driver's node). All ask for no CPU: they are I/O bound, and a 2-core
+   machine must place ~20 of them.
 3. The supervisor (twin.live.failover over the core failover objects) places the cameras on
-   recorders within their limits; recording starts at `t0` on the run clock.
+   recorders within each recorder's own pool's limits: a district's cameras on its district's
+   pool, a central pool that every district's own pool covers kept as their standby; recording starts at `t0` on the run clock.
 4. The driver's processes supervise every part, carry out the scripted faults, sweep and
    sample until `t0 + duration`. SIGINT or SIGTERM ends this phase early: what was recorded
    is measured and written, and the run exits 3.
-5. At the end, recorders stop first (each closes its segment in progress), files left by
-   recorders that died are recovered into the catalog, then publishers, analyser and sweeper
-   stop; every actor is killed, Ray is shut down if this process started it, and MediaMTX is
-   stopped by PID. Whatever fails on the way, step 5 runs, and a second signal only hurries
-   it. Footage gaps, file checks and the rest are then measured from the SQLite catalog and the
-   files (twin.live.measure).
+5. At the end, recorders stop first (each closes its segment in progress), a task on each
+   recording node recovers the files its dead recorders left and checks its catalog against
+   its files, then publishers, analyser and sweepers stop; each relay stops its MediaMTX,
+   every actor is killed, and Ray is shut down if this process started it. Whatever fails on
+   the way, step 5 runs, and a second signal only hurries it. Footage gaps and the rest are
+   then measured from the nodes' catalog rows and file checks (twin.live.measure).
 
 Times in results are seconds on the run clock: `time.time() - epoch`, with `epoch` the
 wall time the driver started; `t0` is when recording was asked to start.
@@ -33,6 +38,7 @@ wall time the driver started; `t0` is when recording was asked to start.
 from __future__ import annotations
 
 import datetime as dt
+import os
 import shutil
 import signal
 import threading
@@ -46,7 +52,7 @@ import yaml
 
 from twin.errors import ScenarioError, TwinError
 from twin.live.deployment import LiveRun, live_run_settings
-from twin.scenario.live import ExternalMediaMTX
+from twin.scenario.live import ExternalMediaMTX, ManagedMediaMTX
 from twin.scenario import Scenario
 
 if TYPE_CHECKING:
@@ -113,6 +119,19 @@ class LiveOutcome:
     mediamtx_pids: list[int] = field(default_factory=list)
     ray_address: str = ""
     actors_started_s: float = 0.0
+    # The cluster (twin.live.cluster): where each part runs and each node keeps its files.
+    placement: Any = None
+    driver_node: str = ""
+    run_key: str = ""
+    camera_district: dict[str, str] = field(default_factory=dict)
+    recorder_pool: dict[str, str] = field(default_factory=dict)
+    homes: dict[str, list[str]] = field(default_factory=dict)
+    standby: list[str] = field(default_factory=list)
+    storage_nodes: list[str] = field(default_factory=list)
+    storage_kind: dict[str, str] = field(default_factory=dict)  # "run folder" | "node folder"
+    relay_dirs: list[str] = field(default_factory=list)
+    node_reports: dict[str, Any] = field(default_factory=dict)  # node id -> rows, file checks
+    driver_cpu_s: float = 0.0
 
 
 def external_credentials(cfg: ExternalMediaMTX, cameras: list[str]) -> Credentials:
@@ -150,12 +169,10 @@ def _start_server(settings: LiveRun, cameras: list[str]) -> MediaMTXServer:
     from synthetic_streams.mediamtx_config import Endpoints
 
     m = settings.mediamtx
-    if isinstance(m, ExternalMediaMTX):
-        server = MediaMTXServer.external(
-            Endpoints(m.host, m.rtsp_port, m.api_port, m.metrics_port),
-            external_credentials(m, cameras))
-    else:
-        server = MediaMTXServer(cameras, log_level=m.log_level)
+    assert isinstance(m, ExternalMediaMTX)  # a managed one runs in a relay actor per node
+    server = MediaMTXServer.external(
+        Endpoints(m.host, m.rtsp_port, m.api_port, m.metrics_port, api_host=m.host),
+        external_credentials(m, cameras))
     return server.start()
 
 
@@ -233,7 +250,7 @@ def run_live(sc: Scenario, out: Path, *, duration_s: float | None = None,
     cameras = [city.camera_name(i) for i in range(city.n_cameras)]
     camera_set = {c: f"set{int(city.cam_set[i]) + 1:05d}" for i, c in enumerate(cameras)}
     camera_scene = {c: i % settings.profile.scenes for i, c in enumerate(cameras)}
-    recorders = live_recorder_names(sc, settings.recorders.count)
+    recorders = settings.recorders.names  # every pool's, as the simulation names them
     set_names = sorted(set(camera_set.values()))
     districts = [d.name for d in sc.city.districts]
     sets_of_district: dict[str, list[str]] = {d: [] for d in districts}
@@ -282,16 +299,14 @@ def run_live(sc: Scenario, out: Path, *, duration_s: float | None = None,
         events.append({"t_s": round(now(), 3), "kind": kind, **kw})
 
     server = None
-    relay = None
     session = None
     parts = None
     with _Signals() as signals:
         try:
-            say(0, duration, "starting MediaMTX")
-            server = _start_server(settings, cameras)
-            if server.pid:
-                outcome.mediamtx_pids.append(server.pid)
-            event("mediamtx_started", pid=server.pid, managed=server.managed)
+            if isinstance(settings.mediamtx, ExternalMediaMTX):
+                say(0, duration, "attaching to the external MediaMTX")
+                server = _start_server(settings, cameras)
+                event("mediamtx_started", pid=server.pid, managed=server.managed)
             say(0, duration, "starting Ray")
             from twin.ray_session import start_ray
 
@@ -304,11 +319,12 @@ def run_live(sc: Scenario, out: Path, *, duration_s: float | None = None,
                 raise LiveInterrupted("SIGTERM received") from None
             signals.rearm()
             outcome.ray_address = session.address
+            say(0, duration, "placing districts and pools on Ray's nodes")
+            _place(outcome, sc, settings, city, faults)
+            say(0, duration, "starting the media relays (MediaMTX on each node with cameras)")
             parts = _make_parts(outcome, settings, server, clips, epoch, set_names, event)
             parts.ray_temp_dir = session.temp_dir
-            relay = parts.relay
-            _run(outcome, settings, sc, parts, server, duration, faults, now, event, say,
-                 signals)
+            _run(outcome, settings, sc, parts, duration, faults, now, event, say, signals)
             return outcome
         except LiveInterrupted as exc:
             raise LiveInterrupted(
@@ -321,19 +337,19 @@ def run_live(sc: Scenario, out: Path, *, duration_s: float | None = None,
                 f"Ray cluster with room for them: raise the timeout or lower the number of "
                 f"sets") from None
         finally:
-            _teardown(parts, relay, session, server)
+            _teardown(parts, session, server)
 
 
-def _teardown(parts: Any, relay: Any, session: Any, server: Any) -> None:
+def _teardown(parts: Any, session: Any, server: Any) -> None:
     """Kill every actor, stop Ray (if ours) and MediaMTX; a signal cannot cut this short."""
     old = {}
     if threading.current_thread() is threading.main_thread():
         old = {s: signal.signal(s, signal.SIG_IGN) for s in (signal.SIGINT, signal.SIGTERM)}
     try:
         if parts is not None:
+            for relay in parts.relays.values():
+                relay.close()  # each MediaMTX stopped on its node by its relay actor
             parts.kill_all()
-        if relay is not None:
-            relay.close()
         if server is not None:
             server.close()
         if session is not None:
@@ -343,36 +359,148 @@ def _teardown(parts: Any, relay: Any, session: Any, server: Any) -> None:
             signal.signal(s, h)
 
 
+def _place(o: LiveOutcome, sc: Scenario, settings: LiveRun, city: Any,
+           faults: list[Any]) -> None:
+    """Districts and pools on Ray's nodes (twin.live.cluster), and each recording node's
+    folder made and its catalog created, on that node."""
+    import ray
+
+    from twin.live.cluster import cluster_nodes, plan_placement, prepare_node
+
+    districts = [d.name for d in sc.city.districts]
+    o.camera_district = {c: districts[int(city.cam_district[i])] for i, c in enumerate(o.cameras)}
+    with_sets = [d for d in districts if d in set(o.camera_district.values())]
+    pool_of = {f"{p.name}-r{j + 1:02d}": p.name for p in sc.recorders.pools
+               for j in range(p.recorders)}
+    o.recorder_pool = {r: pool_of[r] for r in o.recorders}
+    live_pools = [p for p in sc.recorders.pools if p.name in set(o.recorder_pool.values())]
+    o.driver_node = str(ray.get_runtime_context().get_node_id())
+    from twin.live.analysis_pool import analyser_parts
+
+    an = settings.analyser
+    pl = plan_placement(cluster_nodes(), with_sets,
+                        [(p.name, p.districts) for p in live_pools], o.driver_node,
+                        analyser_parts(an.actors) if an.enabled else [])
+    o.placement = pl
+    relay_nodes = sorted(set(pl.district_node.values()))
+    if len(relay_nodes) > 1 and isinstance(settings.mediamtx, ExternalMediaMTX):
+        raise ScenarioError(
+            f"{sc.name}: live.mediamtx.type is external, but the districts are placed on "
+            f"{len(relay_nodes)} nodes, each with its own relay; expected a managed MediaMTX "
+            f"on a cluster: use live.mediamtx.type: managed")
+    if len(relay_nodes) > 1 and any(f.action == "kill_relay" for f in faults):
+        raise ScenarioError(
+            f"{sc.name}: faults: a relay_down fault kills the one media relay, but this run has "
+            f"{len(relay_nodes)} (one per node with cameras); expected one node for it: kill a "
+            f"node's relay from outside (live/parts.json names each), or run on one node")
+    # A district's pool records its cameras; a central pool serving no camera of its own
+    # (every district has its pool) is the standby for all of them, as in the deployment.
+    own = {d: p.name for p in live_pools if p.districts != "*" for d in p.districts}
+    central = next((p.name for p in live_pools if p.districts == "*"), None)
+    recs_of = {p.name: [r for r in o.recorders if o.recorder_pool[r] == p.name]
+               for p in live_pools}
+    if central is not None and all(d in own for d in with_sets):
+        o.standby = list(recs_of[central])
+    active = [r for r in o.recorders if r not in o.standby]
+    o.homes = {c: (recs_of[own[d]] if d in own else
+                   recs_of.get(central or "", []) or active)
+               for c, d in o.camera_district.items()}
+    o.storage_nodes = sorted({pl.pool_node[p] for p in o.recorder_pool.values()},
+                             key=pl.label)
+    o.run_key = f"{sc.name}-{time.strftime('%Y%m%dT%H%M%S', time.gmtime(o.epoch))}-{os.getpid()}"
+    refs = [prepare_node(n, o.run_key, str(o.run_dir.resolve()), o.driver_node)
+            for n in o.storage_nodes]
+    try:
+        for n, in_run in zip(o.storage_nodes, ray.get(refs, timeout=settings.startup_timeout_s)):
+            o.storage_kind[n] = "run folder" if in_run else "node folder"
+    except ray.exceptions.RayTaskError as exc:
+        raise LiveError(str(exc.cause) if exc.cause is not None else str(exc)) from None
+
+
 def _make_parts(o: LiveOutcome, settings: LiveRun, server: Any, clips: list[Any],
                 epoch: float, set_names: list[str], event: Callable[..., None]) -> RayParts:
-    """The actors' specs and the RayParts over them (nothing starts yet)."""
+    """The relays (started: the cameras need their addresses), the actors' specs and the
+    RayParts over them (no other actor starts yet)."""
     # mypy does not apply a class decorator's return type: it sees the plain classes, not the
-    # ActorClass ray.remote makes of them, hence the ignores on `.remote` below.
+    # ActorClass ray.remote makes of them, hence the ignores on `.options` / `.remote` below.
     from actors.analyser import AnalyserActor
     from actors.camera_set import CameraSetActor
     from actors.recorder import RecorderActor
+    from actors.relay import RelayActor
     from actors.sweeper import SweeperActor
+    from synthetic_streams.mediamtx_config import make_credentials
     from twin.live.analysis_pool import analyser_parts
-    from twin.live.driver import SWEEPER
-    from twin.live.parts import ActorSpec, RayParts, RelayWatch
+    from twin.live.cluster import pinned
+    from twin.live.driver import RELAY, SWEEPER
+    from twin.live.parts import ActorRelay, ActorSpec, DriverRelay, RayParts, RelayWatch
+
+    pl = o.placement
+    relay_nodes = sorted(set(pl.district_node.values()), key=pl.label)
+    relay_part = {n: (RELAY if len(relay_nodes) == 1 else f"relay:{pl.label(n)}")
+                  for n in relay_nodes}
+    cams_on = {n: [c for c in o.cameras if pl.district_node[o.camera_district[c]] == n]
+               for n in relay_nodes}
+
+    def on_pid(pid: int) -> None:
+        o.mediamtx_pids.append(pid)
+        event("mediamtx_started", pid=pid, managed=True)
+
+    relays: dict[str, Any] = {}
+    creds: dict[str, Any] = {}
+    if server is not None:  # external: one server for every camera, watched from here
+        n = relay_nodes[0]
+        relays[RELAY] = DriverRelay(RelayWatch(server, settings.heartbeat_interval_s,
+                                               settings.heartbeat_timeout_s, on_pid),
+                                    o.driver_node, o.cameras)
+        creds[RELAY], endpoints = server.credentials, {RELAY: server.endpoints}
+    else:
+        assert isinstance(settings.mediamtx, ManagedMediaMTX)  # external: `server` above
+        log_level = settings.mediamtx.log_level
+        for n in relay_nodes:
+            part = relay_part[n]
+            creds[part] = make_credentials(cams_on[n])
+
+            def make(ep: Any, n: str = n, part: str = part) -> Any:
+                return RelayActor.options(**pinned(n)).remote(  # type: ignore[attr-defined]
+                    cams_on[n], creds[part], pl.address(n), ep, settings.heartbeat_interval_s,
+                    settings.heartbeat_timeout_s, log_level, settings.startup_timeout_s)
+
+            relays[part] = ActorRelay(make, n, cams_on[n], settings.heartbeat_timeout_s, on_pid)
+        for relay in relays.values():
+            relay.start(settings.startup_timeout_s)
+        endpoints = {part: r.endpoints for part, r in relays.items()}
+        o.relay_dirs = [r.run_dir for r in relays.values() if r.run_dir]
+    relay_of = {c: relay_part[pl.district_node[o.camera_district[c]]] if server is None
+                else RELAY for c in o.cameras}
+
+    def url(c: str, role: str) -> str:
+        part = relay_of[c]
+        cr = creds[part]
+        login = {"publisher": cr.publisher(c) if role == "publisher" else None,
+                 "recorder": cr.recorder, "analyser": cr.analyser}[role]
+        return str(endpoints[part].rtsp_url(c, login))
 
     n_pub = min(len(set_names), settings.publisher_actors or len(set_names))
     actor_of = {s: (f"set:{s}" if n_pub == len(set_names) else f"set:publishers-{k % n_pub + 1:02d}")
                 for k, s in enumerate(set_names)}
     by_actor: dict[str, list[tuple[str, str, str]]] = {}
     set_cameras: dict[str, list[str]] = {s: [] for s in set_names}
+    node_of_actor: dict[str, str] = {}
     for c in o.cameras:
         s = o.camera_set[c]
         set_cameras[s].append(c)
         by_actor.setdefault(actor_of[s], []).append(
-            (c, str(clips[o.camera_scene[c]].path), server.rtsp_url(c, "publisher")))
+            (c, str(clips[o.camera_scene[c]].path), url(c, "publisher")))
+        node_of_actor.setdefault(actor_of[s], pl.district_node[o.camera_district[c]])
     specs: dict[str, ActorSpec] = {}
     origins: dict[str, float] = {}  # filled when publishing starts; restarts reuse them
 
     def set_spec(part: str, cams: list[tuple[str, str, str]]) -> ActorSpec:
         return ActorSpec(
-            make=lambda: CameraSetActor.remote(part.split(":", 1)[1], cams,  # type: ignore[attr-defined]
-                                               {c: origins[c] for c, _, _ in cams if c in origins}),
+            make=lambda: CameraSetActor.options(  # type: ignore[attr-defined]
+                **pinned(node_of_actor[part])).remote(
+                part.split(":", 1)[1], cams,
+                {c: origins[c] for c, _, _ in cams if c in origins}),
             after_start=lambda h: h.start.remote())
 
     for part, cams in sorted(by_actor.items()):
@@ -385,8 +513,9 @@ def _make_parts(o: LiveOutcome, settings: LiveRun, server: Any, clips: list[Any]
 
     def analyser_spec(part: str) -> ActorSpec:
         return ActorSpec(
-            make=lambda: AnalyserActor.remote(  # type: ignore[attr-defined]
-                {c: server.rtsp_url(c, "analyser") for c in analysed},
+            make=lambda: AnalyserActor.options(  # type: ignore[attr-defined]
+                **pinned(pl.analyser_node[part])).remote(
+                {c: url(c, "analyser") for c in analysed},
                 {c: o.camera_scene[c] for c in analysed}, o.clip_truth_paths, epoch,
                 settings.profile.gop_frames, an.width, an.min_interval_s),
             after_start=lambda h: h.start.remote(origins, assigned.get(part, [])))
@@ -394,39 +523,42 @@ def _make_parts(o: LiveOutcome, settings: LiveRun, server: Any, clips: list[Any]
     if an.enabled:
         for part in analyser_parts(an.actors):
             specs[part] = analyser_spec(part)
-    specs[SWEEPER] = ActorSpec(make=lambda: SweeperActor.remote(  # type: ignore[attr-defined]
-        str(o.store_path), str(o.segments_root), o.cameras, o.recorders, o.retention_s,
-        settings.sweep_batch_segments, str(o.run_dir.parent / "evidence")))
+    storage = (o.run_key, str(o.run_dir.resolve()), o.driver_node)  # workers have their own cwd
+    desk = str(o.run_dir.parent.resolve() / "evidence")
+
+    def _sweeper_maker(node: str) -> Callable[[], Any]:
+        return lambda: SweeperActor.options(**pinned(node)).remote(  # type: ignore[attr-defined]
+            storage, o.cameras, o.recorders, o.retention_s, settings.sweep_batch_segments, desk)
+
+    for n in o.storage_nodes:
+        part = SWEEPER if len(o.storage_nodes) == 1 else f"{SWEEPER}:{pl.label(n)}"
+        specs[part] = ActorSpec(make=_sweeper_maker(n))
 
     def recorder_spec(name: str) -> ActorSpec:
-        return ActorSpec(make=lambda: RecorderActor.remote(  # type: ignore[attr-defined]
-            name, str(o.segments_root / name), str(o.store_path), epoch, settings.segment_s,
-            settings.profile.fps, settings.recorders.container,
-            settings.recorders.reconnect_max_s))
-
-    def on_pid(pid: int) -> None:
-        o.mediamtx_pids.append(pid)
-        event("mediamtx_started", pid=pid, managed=True)
-
-    relay = RelayWatch(server, settings.heartbeat_interval_s, settings.heartbeat_timeout_s, on_pid)
+        node = pl.pool_node[o.recorder_pool[name]]
+        return ActorSpec(make=lambda: RecorderActor.options(  # type: ignore[attr-defined]
+            **pinned(node)).remote(
+            name, storage, epoch, settings.segment_s, settings.profile.fps,
+            settings.recorders.container, settings.recorders.reconnect_max_s))
 
     def sweep(handle: Any, now_s: float) -> Any:
         return handle.sweep.remote(now_s)
 
     cams_of_part = {p: [c for c, _, _ in cams] for p, cams in by_actor.items()}
-    parts = RayParts(relay=relay, recorder_spec=recorder_spec, actor_specs=specs,
+    parts = RayParts(relays=relays, recorder_spec=recorder_spec, actor_specs=specs,
                      cameras_of=cams_of_part, set_cameras=set_cameras, set_actor=actor_of,
-                     all_cameras=o.cameras,
-                     recorder_url=lambda c: server.rtsp_url(c, "recorder"), sweep=sweep)
+                     all_cameras=o.cameras, recorder_url=lambda c: url(c, "recorder"),
+                     sweep=sweep)
     parts.clip_paths = [c.path for c in clips]
     parts.origins = origins  # the specs' closures read this dict: restarts reuse the origins
     parts.analysis_assigned = assigned  # likewise: a restarted analyser takes its cameras
     parts.analysis_candidates = analysed
+    parts.label = pl.label
     return parts
 
 
-def _run(o: LiveOutcome, settings: LiveRun, sc: Scenario, parts: Any, server: Any,
-         duration: float, faults: list[Any], now: Callable[[], float],
+def _run(o: LiveOutcome, settings: LiveRun, sc: Scenario, parts: Any, duration: float,
+         faults: list[Any], now: Callable[[], float],
          event: Callable[..., None], say: Callable[[float, float, str], None],
          signals: _Signals) -> None:
     import ray
@@ -452,21 +584,23 @@ def _run(o: LiveOutcome, settings: LiveRun, sc: Scenario, parts: Any, server: An
     o.clip_origins = {c: t - o.epoch for c, t in parts.origins.items()}
     deadline = time.monotonic() + settings.startup_timeout_s
     while True:
-        ready = {p.name for p in server.paths() if p.ready}
+        ready = _ready_paths(parts)
         if ready >= set(o.cameras):
             break
         if time.monotonic() > deadline:
             raise LiveError(
                 f"{len(set(o.cameras) - ready)} camera paths were not published within "
                 f"{settings.startup_timeout_s} s (e.g. {sorted(set(o.cameras) - ready)[:3]}); "
-                f"see the MediaMTX log {server.log_path}")
+                f"see the MediaMTX logs {o.relay_dirs or 'of the external server'}")
         time.sleep(0.2)
     event("published", cameras=len(o.cameras))
 
     # -- place and record ----------------------------------------------------------------------
     mbps = {c: settings.nominal_mbps for c in o.cameras}  # what the plan says they send
-    sup = Supervisor(o.recorders, settings.recorders.max_streams, settings.recorders.ingest_mbps,
-                     mbps, settings.heartbeat_interval_s, settings.heartbeat_timeout_s, now())
+    sup = Supervisor(o.recorders, settings.recorders.max_streams_of(o.recorders),
+                     settings.recorders.ingest_mbps_of(o.recorders),
+                     mbps, settings.heartbeat_interval_s, settings.heartbeat_timeout_s, now(),
+                     homes=o.homes or None, standby=o.standby)
     assignment = sup.place_all()
     o.initial_assignment = dict(assignment)
     unplaced = sorted(c for c, r in assignment.items() if r is None)
@@ -474,7 +608,7 @@ def _run(o: LiveOutcome, settings: LiveRun, sc: Scenario, parts: Any, server: An
         event("cameras_unplaced", cameras=unplaced)
     t0 = now()
     o.t0 = t0
-    ray.get([parts.recorders[r].record.remote({c: server.rtsp_url(c, "recorder")
+    ray.get([parts.recorders[r].record.remote({c: parts.url(c)
                                                 for c in sup.cameras_of_recorder(r)})
              for r in o.recorders], timeout=settings.startup_timeout_s)
     an_parts = [p for p in parts.actors if p.split(":", 1)[0] == ANALYSER]
@@ -497,8 +631,10 @@ def _run(o: LiveOutcome, settings: LiveRun, sc: Scenario, parts: Any, server: An
         event=lambda kind, **kw: event(kind, **kw),
         say=lambda msg: say(now() - t0, duration, msg),
         on_sample=lambda: _write_parts(o.run_dir / "parts.json", parts, extra))
-    extra = {"ray_temp_dir": str(parts.ray_temp_dir or ""),
-             "mediamtx_dir": str(server.log_path.parent) if server.log_path else ""}
+    extra: dict[str, Any] = {"ray_temp_dir": str(parts.ray_temp_dir or ""),
+                             "mediamtx_dir": o.relay_dirs[0] if o.relay_dirs else "",
+                             "mediamtx_dirs": list(o.relay_dirs),
+                             "nodes": _nodes_event(o, parts)["nodes"]}
     driver.start()
     cpu_marks: dict[str, dict[str, float]] = {}
     steady_from = t0 + min(10.0, duration / 4)
@@ -509,7 +645,7 @@ def _run(o: LiveOutcome, settings: LiveRun, sc: Scenario, parts: Any, server: An
             if at > env.now:
                 yield env.timeout(at - env.now)
             if at < t_end or mark == "steady_from":
-                cpu_marks[mark] = _cpu_snapshot(parts, server)
+                cpu_marks[mark] = _cpu_snapshot(parts)
                 cpu_marks[mark]["t"] = now()
 
     env.process(cpu_sampler())
@@ -533,9 +669,7 @@ def _stop(o: LiveOutcome, parts: Any, driver: Any, sup: Any, cpu_marks: dict[str
     """Stop recorders first (footage runs to the end), recover what dead ones left, stop the rest."""
     import ray
 
-    from twin.live.driver import ANALYSER, SWEEPER
-    from twin.live.recorder import recover_partials
-    from twin.live.store import LiveStore
+    from twin.live.driver import ANALYSER
 
     o.t_end = now()
     for r, rec in parts.recovered:  # files crashed recorders left, kept by their successors
@@ -544,7 +678,7 @@ def _stop(o: LiveOutcome, parts: Any, driver: Any, sup: Any, cpu_marks: dict[str
         event("partials_recovered", recorder=r, recovered=len(rec.recovered),
               removed=len(rec.removed), seconds=round(rec.seconds, 3), by="restarted recorder")
     if "steady_to" not in cpu_marks and "steady_from" in cpu_marks:
-        cpu_marks["steady_to"] = _cpu_snapshot(parts, parts.relay.server)
+        cpu_marks["steady_to"] = _cpu_snapshot(parts)
         cpu_marks["steady_to"]["t"] = now()
     if "steady_from" in cpu_marks and "steady_to" in cpu_marks:
         a, b = cpu_marks["steady_from"], cpu_marks["steady_to"]
@@ -561,18 +695,13 @@ def _stop(o: LiveOutcome, parts: Any, driver: Any, sup: Any, cpu_marks: dict[str
             o.recorder_stats[r] = _merge_status(stats + [o.recorder_stats[r]])
         else:
             o.recorder_stats[r] = _merge_status(stats)
-    # Recorders that died and did not run again left `.part` files: keep their footage.
-    store = LiveStore(o.store_path)
-    try:
-        for r in o.recorders:
-            rec = recover_partials(o.segments_root / r, store, r)
-            o.recovered_partials += len(rec.recovered)
-            o.removed_partials += len(rec.removed)
-            if rec.recovered or rec.removed:
-                event("partials_recovered", recorder=r, recovered=len(rec.recovered),
-                      removed=len(rec.removed), seconds=round(rec.seconds, 3))
-    finally:
-        store.close()
+    # Recorders that died and did not run again left `.part` files: keep their footage. Each
+    # node recovers its own, then reads its catalog and checks it against its files.
+    say(duration, duration, "recovering and checking each node's files, on that node")
+    unreadable = _finish_nodes(o, event, lost=set(getattr(parts, "_lost", ())))
+    for rec in driver.log.records:  # what a lost node held is lost with it, from the start
+        if rec["kind"] == "node_lost" and rec["part"].split(":", 1)[1] in unreadable:
+            rec["storage_lost"] = True
     say(duration, duration, "stopping publishers")
     stopped = parts.call_all("stop", 60)
     o.publisher_stats = {c: s for p, v in stopped.items() if p.startswith("set:")
@@ -586,23 +715,25 @@ def _stop(o: LiveOutcome, parts: Any, driver: Any, sup: Any, cpu_marks: dict[str
         elif p in parts.analyser_snapshots:
             snaps.append(parts.analyser_snapshots[p])
     o.analyser = _merge_analyser(snaps) if snaps else {}
-    if parts._sweep_ref is not None:
+    if parts.sweep_pending():
         rep = parts.sweep_poll()
         deadline = time.monotonic() + 30
-        while rep is None and parts._sweep_ref is not None and time.monotonic() < deadline:
+        while rep is None and time.monotonic() < deadline:
             time.sleep(0.1)
             rep = parts.sweep_poll()
-        if rep is not None:
+        if rep:
             driver.sweeps.append(rep)
-    try:
-        ray.get(parts.actors[SWEEPER].close.remote(), timeout=30)
-    except Exception:  # noqa: BLE001 - a dead sweeper has nothing to close
-        pass
+    for part in parts.sweepers():
+        try:
+            ray.get(parts.actors[part].close.remote(), timeout=30)
+        except Exception:  # noqa: BLE001 - a dead sweeper has nothing to close
+            pass
     o.sweeps = list(driver.sweeps)
     o.samples = driver.samples
     o.faults = driver.log.records
     o.final_assignment = sup.assignment()
     o.parts = {"history": parts.pid_history, "mediamtx_pids": list(o.mediamtx_pids)}
+    o.events.append({"t_s": round(now(), 3), "kind": "cluster", **_nodes_event(o, parts)})
     o.events.extend({"t_s": round(e["t_s"], 3), "kind": "recorder_health",
                      **{k: v for k, v in e.items() if k != "t_s"}} for e in sup.health_events)
     o.events.sort(key=lambda e: e["t_s"])
@@ -681,37 +812,105 @@ def _merge_analyser(snaps: list[dict[str, Any]]) -> dict[str, Any]:
             "cpu_s": sum(s.get("cpu_s", 0.0) for s in snaps), "processes": len(snaps)}
 
 
-def _cpu_snapshot(parts: Any, server: Any) -> dict[str, float]:
+def _finish_nodes(o: LiveOutcome, event: Callable[..., None], lost: set[str]) -> set[str]:
+    """On each recording node: recover the `.part` files dead recorders left, read the catalog
+    and check it against the files (PyAV); the driver gets rows and counts, no path. Returns
+    the labels of the nodes whose files could not be read (lost)."""
+    unreadable: set[str] = set()
+    import ray
+
+    from twin.live.cluster import finish_node
+
+    refs = {n: finish_node(n, o.run_key, str(o.run_dir.resolve()), o.driver_node,
+                           [r for r in o.recorders
+                            if o.placement.pool_node[o.recorder_pool[r]] == n])
+            for n in o.storage_nodes if n not in lost}
+    for n in sorted(lost & set(o.storage_nodes), key=o.placement.label):
+        event("node_unreadable", node=o.placement.label(n), error="the node was lost")
+        unreadable.add(o.placement.label(n))
+    for n, ref in refs.items():
+        try:
+            rep = ray.get(ref, timeout=300)
+        except ray.exceptions.RayError as exc:
+            event("node_unreadable", node=o.placement.label(n), error=str(exc)[:300])
+            unreadable.add(o.placement.label(n))
+            continue
+        o.node_reports[n] = rep
+        for rec in rep["recovered"]:
+            o.recovered_partials += rec["recovered"]
+            o.removed_partials += rec["removed"]
+            event("partials_recovered", recorder=rec["recorder"], recovered=rec["recovered"],
+                  removed=rec["removed"], seconds=round(rec["seconds"], 3))
+    return unreadable
+
+
+def _ready_paths(parts: Any) -> set[str]:
+    """Camera paths on the air, over every relay."""
+    from twin.live.parts import ActorRelay
+
+    ready: set[str] = set()
+    for relay in parts.relays.values():
+        if isinstance(relay, ActorRelay):
+            ready |= set(relay.ready_paths(30))
+        else:
+            ready |= {p.name for p in relay.watch.server.paths() if p.ready}
+    return ready
+
+
+def _nodes_event(o: LiveOutcome, parts: Any) -> dict[str, Any]:
+    """The nodes used and the node of every part (actors, relays, recorders), by label."""
+    pl = o.placement
+    nodes = []
+    for nid in pl.used() or [o.driver_node]:
+        nodes.append({
+            "node": pl.label(nid), "address": pl.address(nid), "node_id": nid,
+            "driver": nid == o.driver_node,
+            "districts": sorted(d for d, n in pl.district_node.items() if n == nid),
+            "pools": sorted(p for p, n in pl.pool_node.items() if n == nid),
+            "analysers": sorted(p for p, n in pl.analyser_node.items() if n == nid),
+            "storage": o.storage_kind.get(nid)})
+    where = {p: pl.label(node) for p, (_, node) in sorted(parts.where.items())}
+    where.update({p: pl.label(r.node_id) for p, r in sorted(parts.relays.items())})
+    return {"nodes": nodes, "run_key": o.run_key, "parts": dict(sorted(where.items())),
+            "placed_by": dict(sorted(pl.claimed.items())), "standby": list(o.standby)}
+
+
+def _cpu_snapshot(parts: Any) -> dict[str, float]:
     """CPU seconds so far, per part of the twin (recorders from their latest heartbeat)."""
     import psutil
     import ray
 
-    from twin.live.driver import ANALYSER, SWEEPER
+    from twin.live.driver import ANALYSER
 
     snap: dict[str, float] = {}
     refs: dict[str, Any] = {p: h.stats.remote() for p, h in parts.actors.items()
                             if p.startswith("set:")}
+    for p in parts.sweepers():
+        refs[p] = parts.actors[p].cpu_s.remote()
     an_refs = {p: h.cpu_s.remote() for p, h in parts.actors.items()
                if p.split(":", 1)[0] == ANALYSER}
-    refs[SWEEPER] = parts.actors[SWEEPER].cpu_s.remote()
-    try:
-        values = ray.get(list(refs.values()), timeout=30)
-    except ray.exceptions.RayError:
-        return {}
-    for k, v in zip(refs, values):
+    got: dict[str, Any] = {}
+    for k, ref in refs.items():  # one by one: a part on a lost node must not hide the rest
+        try:
+            got[k] = ray.get(ref, timeout=30)
+        except ray.exceptions.RayError:
+            continue
+    for k, v in got.items():
         if k.startswith("set:"):
             snap["publish"] = snap.get("publish", 0.0) + v[1]
         else:
-            snap[k] = float(v)
+            snap["sweeper"] = snap.get("sweeper", 0.0) + float(v)
     if an_refs:  # the pool's CPU, as one part ("analyser"); all or none, so a window is whole
         try:
             snap[ANALYSER] = float(sum(ray.get(list(an_refs.values()), timeout=30)))
         except ray.exceptions.RayError:
             pass
     snap["record"] = sum(s.cpu_s for s in parts.latest.values())
-    if server.pid:
-        t = psutil.Process(server.pid).cpu_times()
-        snap["relay"] = t.user + t.system
+    relay = [r.cpu_s() for r in parts.relays.values()]
+    if any(v is not None for v in relay):
+        snap["relay"] = sum(v for v in relay if v is not None)
+    t = psutil.Process().cpu_times()
+    snap["driver"] = t.user + t.system
     snap["machine"] = sum(psutil.cpu_times()[:3])  # user + nice + system, all cores
     return snap
 

@@ -548,15 +548,15 @@ class Scenario(_Model):
             raise ValueError(
                 f"recording.segment_s ({self.recording.segment_s}) must be >= "
                 f"live.clip.keyframe_s ({lv.clip.keyframe_s}): segments are cut on keyframes")
+        # Several pools run live as the deployment has them: a district's pool records its
+        # district; a central pool (districts: '*') records the districts no pool names, or,
+        # when every district has its own pool, is the standby of all of them (twin.live.run).
         pools = self.recorders.pools
-        if len(pools) != 1:
+        total = sum(p.recorders for p in pools)
+        if total > 256:
             raise ValueError(
-                f"recorders.pools: a live scenario has one recorder pool (the live supervisor "
-                f"places every camera on one pool's recorders); got {len(pools)}: merge them")
-        if pools[0].recorders > 256:
-            raise ValueError(
-                f"recorders.pools[0].recorders: {pools[0].recorders} recorder processes on one "
-                f"machine; expected at most 256")
+                f"recorders.pools: {total} recorders in all, each a recorder process of the "
+                f"live run; expected at most 256")
         if self.recorders.assignment.type != "balanced":
             raise ValueError("recorders.assignment.type: a live run places balanced; expected "
                              "balanced in a live scenario")
