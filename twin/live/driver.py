@@ -326,6 +326,14 @@ class LiveDriver:
                 else:
                     cams |= set(self.parts.cameras_of(part))
             self.lost_parts |= set(on_it)
+            # A part found dead a moment before its node was (Ray marks a node dead only after
+            # its health checks fail) was asked to start again there, pinned to a node that is
+            # gone: that start never ran. Its record says so, and the node's fault owns it.
+            for part in on_it:
+                early = self.log.active(part)
+                if early is not None and early["restarted_s"] is not None:
+                    early["restart_on_lost_node_s"] = early["restarted_s"]
+                    early["restarted_s"] = None
             # Last seen working: the earliest its parts were last heard from.
             seen = [self.sup.last_beat(p.split(":", 1)[1]) for p in on_it
                     if p.startswith("recorder:")]
