@@ -326,7 +326,13 @@ def run_live(sc: Scenario, out: Path, *, duration_s: float | None = None,
             parts.ray_temp_dir = session.temp_dir
             _run(outcome, settings, sc, parts, duration, faults, now, event, say, signals)
             return outcome
-        except LiveInterrupted as exc:
+        except (LiveInterrupted, SystemError) as exc:
+            # A signal that lands inside Ray's compiled ray.get (waiting for the actors to
+            # start) comes out as a SystemError around our LiveInterrupted.
+            why = exc.__cause__ or exc.__context__
+            if isinstance(exc, SystemError) and not (
+                    signals.got and isinstance(why, LiveInterrupted)):
+                raise
             raise LiveInterrupted(
                 f"live run of {sc.name} stopped by {signals.got or exc} during start-up; "
                 f"expected it to run to the end: nothing was recorded, and nothing is left "
