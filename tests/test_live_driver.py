@@ -357,7 +357,7 @@ class NodeParts(SimParts):
         self.lost_at = lost_at
         self.reported = False
 
-    def lost_nodes(self):
+    def lost_nodes(self, fresh: bool = False):
         if self.env.now >= self.lost_at and not self.reported:
             self.reported = True
             return [("n2", list(self.ON_N2))]

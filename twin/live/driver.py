@@ -291,6 +291,10 @@ class LiveDriver:
             return  # lost with its node: that fault's
         state = self.parts.relay_state(part)
         rec = self.log.active(part)
+        if state in ("dead", "hung") and rec is None:
+            self._watch_nodes(now, fresh=True)  # as for actors: not started on a lost node
+            if part in self.lost_parts:
+                return
         if state in ("dead", "hung"):
             if rec is None:
                 rec = self.log.open(part, kind="relay_down", scripted=False,
@@ -312,13 +316,13 @@ class LiveDriver:
                 rec["restored_s"] = now
                 self.event("relay_restored", fault=rec["id"])
 
-    def _watch_nodes(self, now: float) -> None:
+    def _watch_nodes(self, now: float, fresh: bool = False) -> None:
         """A node the cluster lost (its relay, camera sets, recorders, sweeper with it) is one
         fault, `node:<label>`, whose cameras are every camera it published or relayed and
         every camera its recorders were recording; nothing is started again there, the
         recorders' cameras fail over like any lost recorder's."""
         fn = getattr(self.parts, "lost_nodes", None)
-        for node, on_it in (fn() if fn is not None else []):
+        for node, on_it in (fn(fresh=fresh) if fn is not None else []):
             cams: set[str] = set()
             for part in on_it:
                 if part.startswith("recorder:"):
@@ -351,6 +355,10 @@ class LiveDriver:
         dead, back, answered = self.parts.poll_actors()
         for part in answered:
             self._actor_seen[part] = now
+        if any(p not in self.lost_parts for p in dead):
+            # Parts die with their node before the node-lost check (once a second) sees it:
+            # ask now, so that nothing is started again on a node the cluster has lost.
+            self._watch_nodes(now, fresh=True)
         for part in dead:
             if part in self.lost_parts:
                 continue  # lost with its node: that fault's, nothing to start it on

@@ -367,11 +367,11 @@ class RayParts:
                 out[part] = {"pid": relay.pid, "node": relay.node_id}
         return out
 
-    def lost_nodes(self) -> list[tuple[str, list[str]]]:
-        """Nodes the cluster has lost since the last call (checked at most every second):
-        (label, the parts that ran there)."""
+    def lost_nodes(self, fresh: bool = False) -> list[tuple[str, list[str]]]:
+        """Nodes the cluster has lost since the last call (checked at most every second, or
+        now if `fresh`): (label, the parts that ran there)."""
         now = time.monotonic()
-        if now - self._nodes_checked < 1.0:
+        if not fresh and now - self._nodes_checked < 1.0:
             return []
         self._nodes_checked = now
         try:
