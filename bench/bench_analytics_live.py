@@ -1,8 +1,8 @@
 """The live analyser pool at 99 cameras, against the simulation of the same deployment.
 
-Run (a heavy live run: take the machine's live lock):
-    flock /work/wt/live.lock .venv/bin/python bench/bench_analytics_live.py --cameras 99 --minutes 3
-  or: flock /work/wt/live.lock .venv/bin/pytest bench/bench_analytics_live.py --benchmark-only -s
+Run (a heavy live run: nothing else heavy on the machine meanwhile):
+    .venv/bin/python bench/bench_analytics_live.py --cameras 99 --minutes 3
+  or: .venv/bin/pytest bench/bench_analytics_live.py --benchmark-only -s
 
 99 cameras (33 sets of 3) at 1280x720, 15 fps, ~1 Mbps, a keyframe every second, recorded
 live as in bench_live.py, with an analyser pool of `--actors` actors of `--cpu` cores each:

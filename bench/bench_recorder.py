@@ -1,7 +1,7 @@
 """What one recorder process sustains on one core: streams and Mbps with zero dropped packets,
 beside the vendor figures the city scenarios assume (250 streams / 1,200 Mbps per recorder).
 
-Run:  flock /work/wt/live.lock .venv/bin/python bench/bench_recorder.py --streams 20 60 100 140
+Run:  .venv/bin/python bench/bench_recorder.py --streams 20 60 100 140
   or: .venv/bin/pytest bench/bench_recorder.py --benchmark-only -s   (10 and 30 streams, 20 s)
 
 Each step is real: a MediaMTX (auth on) relays N synthetic 1280x720 15 fps H.264 cameras

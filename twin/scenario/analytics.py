@@ -18,11 +18,11 @@ workload applies.
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal, Union
+from typing import Annotated, Literal, Union
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
 
-from twin.scenario.numbers import refuse_non_numbers
+from twin.scenario.numbers import ScenarioModel
 
 __all__ = ["WORKLOAD_KINDS", "Workload", "EdgePool", "DistrictPool", "CentralPool",
            "Incidents", "Bursts", "AnalyticsSettings"]
@@ -33,13 +33,7 @@ WORKLOAD_KINDS: tuple[str, ...] = ("motion", "people_vehicles", "plates", "crowd
 MAX_UNITS = 100_000  # cores or GPUs in one pool machine or in all: past any data centre
 
 
-class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
-
-    @model_validator(mode="before")
-    @classmethod
-    def _numbers_are_numbers(cls, data: Any) -> Any:
-        return refuse_non_numbers(cls, data)
+_Model = ScenarioModel
 
 
 class Workload(_Model):

@@ -25,9 +25,9 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal, Union
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, Field, model_validator
 
-from twin.scenario.numbers import refuse_non_numbers
+from twin.scenario.numbers import ScenarioModel
 
 __all__ = ["HourSteps", "EdgeBackfill", "DropNew", "OverwriteOldest", "FullDisk", "Drives", "RAID_LEVELS",
            "omit_unset", "AFR_PCT_DEFAULT"]
@@ -48,13 +48,7 @@ def omit_unset(out: dict[str, Any], model: BaseModel, fields: tuple[str, ...]) -
     return out
 
 
-class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
-
-    @model_validator(mode="before")
-    @classmethod
-    def _numbers_are_numbers(cls, data: Any) -> Any:
-        return refuse_non_numbers(cls, data)
+_Model = ScenarioModel
 
 
 class EdgeBackfill(_Model):

@@ -15,11 +15,11 @@ Delays are in hours and are drawn from one of two distributions, chosen by `type
 from __future__ import annotations
 
 import math
-from typing import Annotated, Any, Literal, Union
+from typing import Annotated, Literal, Union
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
 
-from twin.scenario.numbers import refuse_non_numbers
+from twin.scenario.numbers import ScenarioModel
 
 __all__ = [
     "LognormalDelay",
@@ -37,14 +37,7 @@ MAX_DELAY_H = 87_600.0  # ten years: no request, approval or case outlives the l
 MAX_PER_CAMERA_DAY = 100.0
 
 
-class _Model(BaseModel):
-    # No `.inf` / `.nan`: no real figure is infinite (and results.json must stay JSON).
-    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
-
-    @model_validator(mode="before")
-    @classmethod
-    def _numbers_are_numbers(cls, data: Any) -> Any:
-        return refuse_non_numbers(cls, data)
+_Model = ScenarioModel
 
 
 class LognormalDelay(_Model):

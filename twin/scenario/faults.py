@@ -17,9 +17,9 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal, Union
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_serializer, model_validator
+from pydantic import AfterValidator, Field, model_serializer, model_validator
 
-from twin.scenario.numbers import refuse_non_numbers
+from twin.scenario.numbers import ScenarioModel
 
 # Ten years in seconds: the longest run (twin.scenario.model.MAX_DAYS, not imported: that
 # module imports this one).
@@ -53,14 +53,7 @@ __all__ = [
 ]
 
 
-class _Model(BaseModel):
-    # No `.inf` / `.nan`: no real figure is infinite (and results.json must stay JSON).
-    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
-
-    @model_validator(mode="before")
-    @classmethod
-    def _numbers_are_numbers(cls, data: Any) -> Any:
-        return refuse_non_numbers(cls, data)
+_Model = ScenarioModel
 
 
 class FaultTiming(_Model):

@@ -17,9 +17,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Any, Literal, Union
 
-from pydantic import BaseModel, ConfigDict, Field, model_serializer, model_validator
+from pydantic import Field, model_serializer, model_validator
 
-from twin.scenario.numbers import refuse_non_numbers
+from twin.scenario.numbers import ScenarioModel
 
 MAX_LIVE_S = 86_400.0  # a live run is a trial on one machine: a day at most
 
@@ -34,14 +34,7 @@ __all__ = [
 ]
 
 
-class _Model(BaseModel):
-    # No `.inf` / `.nan`: no real figure is infinite (and results.json must stay JSON).
-    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
-
-    @model_validator(mode="before")
-    @classmethod
-    def _numbers_are_numbers(cls, data: Any) -> Any:
-        return refuse_non_numbers(cls, data)
+_Model = ScenarioModel
 
 
 class LiveClip(_Model):

@@ -12,7 +12,7 @@ import json
 from pathlib import Path
 from typing import Annotated, Any, Literal, Union, get_args
 
-from pydantic import (BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator,
+from pydantic import (BaseModel, Field, PrivateAttr, ValidationError, field_validator,
                       model_serializer, model_validator)
 
 from twin.errors import ScenarioError
@@ -26,7 +26,7 @@ from twin.scenario.faults import FAULT_TAGS, Failover, Faults, check_fault_targe
 from twin.scenario.fidelity import FidelityTarget, check_fidelity_names
 from twin.scenario.live import LiveSettings
 from twin.scenario.loader import read_yaml
-from twin.scenario.numbers import refuse_non_numbers
+from twin.scenario.numbers import ScenarioModel
 
 __all__ = [
     "Scenario",
@@ -52,15 +52,7 @@ SiteKind = Literal["lamp_post", "smart_lamp_post", "government_building"]
 _SITE_KIND_WEIGHTS: dict[SiteKind, float] = {"lamp_post": 0.5, "smart_lamp_post": 0.3, "government_building": 0.2}
 
 
-class _Model(BaseModel):
-    # allow_inf_nan=False: `.inf` and `.nan` are valid YAML floats that no figure of a real
-    # deployment can take (and results.json could not hold them as JSON).
-    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
-
-    @model_validator(mode="before")
-    @classmethod
-    def _numbers_are_numbers(cls, data: Any) -> Any:
-        return refuse_non_numbers(cls, data)
+_Model = ScenarioModel
 
 
 # Upper bounds shared by several fields. Each is past anything a real deployment has, so a

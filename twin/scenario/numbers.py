@@ -14,9 +14,10 @@ from __future__ import annotations
 import types
 from typing import Any, Literal, Union, get_args, get_origin
 
+from pydantic import BaseModel, ConfigDict, model_validator
 from pydantic_core import PydanticCustomError
 
-__all__ = ["refuse_non_numbers"]
+__all__ = ["ScenarioModel", "refuse_non_numbers"]
 
 _NUMBER = (int, float)
 
@@ -73,3 +74,16 @@ def refuse_non_numbers(model: Any, data: Any) -> Any:
                     "YAML yes/no/true/false are booleans, not numbers)",
                     {"where": where, "kind": type(v).__name__, "field": where, "value": v})
     return data
+
+
+class ScenarioModel(BaseModel):
+    """The base of every scenario model: unknown fields refused, frozen, numbers that are
+    numbers, and no `.inf` / `.nan` (valid YAML floats that no figure of a real deployment can
+    take, and results.json could not hold as JSON)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _numbers_are_numbers(cls, data: Any) -> Any:
+        return refuse_non_numbers(cls, data)

@@ -82,28 +82,25 @@ class FootageLedger:
         self._engine = engine
         r = engine.city.n_recorders
         self.bytes, self.camera_s = np.zeros(r), np.zeros(r)
-        inner = engine._contribute
+        engine.on_rates(self._accrue)
+        seen: list[tuple[np.ndarray, np.ndarray]] = []
 
-        def contribute(cams: np.ndarray) -> None:
-            self._accrue(float(engine.env.now))
-            inner(cams)
-
-        engine._contribute = contribute  # type: ignore[method-assign]
-        refresh = engine._refresh
-
-        def refreshed(cams: np.ndarray, t: float) -> None:
-            n = engine.n_cams
+        def before(cams: np.ndarray, t: float) -> None:
             faults = engine.faults  # the FaultDriver (attached first): which fault stopped whom
-            if faults is None:
-                refresh(cams, t)
-                return
-            before, inc = engine.lost_s[:n].copy(), faults.cam_incident[:n].copy()
-            refresh(cams, t)
-            grew = np.flatnonzero((engine.lost_s[:n] > before + 1e-9) & (inc >= 0))
-            for c in grew:
-                self._charge(int(inc[c]), int(c), float(engine.lost_s[c] - before[c]))
+            if faults is not None:
+                n = engine.n_cams
+                seen.append((engine.lost_s[:n].copy(), faults.cam_incident[:n].copy()))
 
-        engine._refresh = refreshed  # type: ignore[method-assign]
+        def after(cams: np.ndarray, t: float) -> None:
+            if engine.faults is None:
+                return
+            lost_before, inc = seen.pop()
+            n = engine.n_cams
+            grew = np.flatnonzero((engine.lost_s[:n] > lost_before + 1e-9) & (inc >= 0))
+            for c in grew:
+                self._charge(int(inc[c]), int(c), float(engine.lost_s[c] - lost_before[c]))
+
+        engine.on_refresh(before, after)
 
         def placed() -> Any:  # after the roll-out's first step at t=0 (it was started first)
             yield engine.env.timeout(0)

@@ -340,6 +340,10 @@ class CityEngine:
         self._on_placed: list[CameraListener] = []
         self._on_stopped: list[CameraListener] = []
         self._on_resumed: list[CameraListener] = []
+        # ... and around the bookkeeping: before recorders' rates may change (t), and before
+        # and after a refresh (cameras, t), for ledgers that integrate rates or read losses.
+        self._on_rates: list[Callable[[float], None]] = []
+        self._on_refresh: list[tuple[CameraListener, CameraListener]] = []
         if (sc.faults or m) and self.faults is None:  # a run would silently lose its faults
             raise TypeError(
                 f"scenario {sc.name!r} has faults or standby recorders but no fault extension "
@@ -365,6 +369,16 @@ class CityEngine:
                           (resumed, self._on_resumed)):
             if fn is not None:
                 group.append(fn)
+
+    def on_rates(self, fn: Callable[[float], None]) -> None:
+        """Call fn(t) whenever the recorders' write rates (`rec_rate`, `rec_ncams`) may be about
+        to change, before they do: a ledger integrates the rates up to t."""
+        self._on_rates.append(fn)
+
+    def on_refresh(self, before: CameraListener, after: CameraListener) -> None:
+        """Call before(cams, t) and after(cams, t) around every refresh of cameras, so a
+        listener can see what the refresh changed (for example the seconds lost it added)."""
+        self._on_refresh.append((before, after))
 
     def after_sweeps(self, fn: Callable[[float, RetentionSweep], None]) -> None:
         """Call fn(t, retention) at every sweep time, after the sweep (a process started now,
@@ -592,7 +606,18 @@ class CityEngine:
         return want
 
     def _refresh(self, cams: np.ndarray, t: float) -> None:
-        """Move admitted, on-line cameras into the state their circumstances imply at `t`."""
+        """Move admitted, on-line cameras into the state their circumstances imply at `t`
+        (with the refresh listeners around it)."""
+        if not self._on_refresh:
+            self._refresh_cams(cams, t)
+            return
+        for before, _ in self._on_refresh:
+            before(cams, t)
+        self._refresh_cams(cams, t)
+        for _, after in reversed(self._on_refresh):
+            after(cams, t)
+
+    def _refresh_cams(self, cams: np.ndarray, t: float) -> None:
         cams = np.unique(np.asarray(cams, dtype=np.int64))
         cams = cams[self.admitted[cams] & (self.cam_state[cams] != OFFLINE)]
         if cams.size == 0:
@@ -636,6 +661,8 @@ class CityEngine:
 
     def _contribute(self, cams: np.ndarray) -> None:
         """Keep the recorders' rates and physical loads in step with the cameras' states."""
+        for fn in self._on_rates:
+            fn(float(self.env.now))
         new = np.where(
             (self.cam_state[cams] == RECORDING) | (self.cam_reason[cams] == _R["disk_full"]),
             self.cam_rec[cams], -1)
