@@ -51,6 +51,7 @@ def ray_head(ip: str = "127.0.0.2", num_cpus: int = 2) -> Iterator[str]:
     shutil.rmtree(temp, ignore_errors=True)
     env = {**os.environ, **AUTH_ENV}
     env.pop("RAY_ADDRESS", None)
+    env.pop("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", None)  # a local Ray's, if one ran here
     subprocess.run([str(RAY_BIN), "get-auth-token", "--generate"], env=env, check=True,
                    capture_output=True, timeout=60)
     try:

@@ -51,6 +51,8 @@ class LocalCluster:
         self.ray = str(Path(sys.executable).with_name("ray"))
         self.env = {**os.environ, "RAY_AUTH_MODE": "token"}
         self.env.pop("RAY_ADDRESS", None)
+        # A one-machine Ray started earlier in this process must not make the nodes refuse.
+        self.env.pop("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", None)
         self.temps = [Path(f"/tmp/twin-c{os.getpid()}-{i + 1}") for i in range(len(ADDRESSES))]
         self.storage = [root / f"storage-n{i + 1}" for i in range(len(ADDRESSES))]
         self.port = _free_port(ADDRESSES[0])

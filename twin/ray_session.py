@@ -221,17 +221,27 @@ def _start_ray(log_path: Path, *, connect_timeout_s: float = 25.0) -> RaySession
 
     # A Ray of our own, on loopback only. Ray advertises the machine's outward address for
     # 127.0.0.1 unless told that this is a one-machine Ray.
-    os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"
+    # Only while it starts: the variable would leak into every process this one starts later
+    # (a `ray start` of a worker node refuses to join any cluster with it set).
+    _ONE_MACHINE = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"
+    was = os.environ.get(_ONE_MACHINE)
+    os.environ[_ONE_MACHINE] = "0"
     from ray._private import ray_constants
 
     ray_constants.ENABLE_RAY_CLUSTER = False
     temp_dir = Path(tempfile.mkdtemp(prefix="twin-ray-"))
     before = _descendants()
     try:
-        with _stderr_to(log_path), _deadline(120.0):
-            ray.init(address="local", include_dashboard=False, log_to_driver=False,
-                     logging_level=logging.ERROR, _node_ip_address="127.0.0.1",
-                     _temp_dir=str(temp_dir))
+        try:
+            with _stderr_to(log_path), _deadline(120.0):
+                ray.init(address="local", include_dashboard=False, log_to_driver=False,
+                         logging_level=logging.ERROR, _node_ip_address="127.0.0.1",
+                         _temp_dir=str(temp_dir))
+        finally:
+            if was is None:
+                os.environ.pop(_ONE_MACHINE, None)
+            else:
+                os.environ[_ONE_MACHINE] = was
     except (_Timeout, ConnectionError, RuntimeError, ValueError, OSError) as exc:
         spawned = [p for pid, p in _descendants().items() if pid not in before]
         with contextlib.suppress(Exception):
