@@ -38,3 +38,23 @@ def scenario(**overrides: Any) -> Scenario:
             node = node[p]
         node[leaf] = value
     return parse_scenario(data, "<test>")
+
+
+def fault_specs(faults: list[tuple[str, int, float, float]], n_rec: int) -> list[dict[str, Any]]:
+    """Scenario `faults:` entries from drawn (kind, k, at_s, duration_s) tuples, each aimed at
+    a recorder `c-rNN`, a district, a relay or a camera set of BASE picked by k."""
+    spec = []
+    for kind, k, at, dur in faults:
+        f: dict[str, Any] = {"type": kind, "at_s": at, "duration_s": dur}
+        if kind in ("recorder_crash", "disk_failure", "disk_fill"):
+            f["recorder"] = f"c-r{k % n_rec + 1:02d}"
+        if kind == "disk_fill":
+            f["fill_pct"] = 100.0
+        if kind in ("district_power", "backhaul_cut"):
+            f["district"] = ["Yau Tsim Mong", "Wan Chai"][k % 2]
+        if kind == "relay_down":
+            f["relay"] = ["Yau Tsim Mong", "Wan Chai", "city"][k % 3]
+        if kind == "set_power":
+            f["camera_set"] = k + 1
+        spec.append(f)
+    return spec

@@ -12,7 +12,7 @@ import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tests.helpers import scenario
+from tests.helpers import fault_specs, scenario
 from twin.city import generate_city
 from twin.results import read_results
 from twin.scenario import Scenario, load_scenario
@@ -96,20 +96,7 @@ LENGTH = st.one_of(st.integers(1, 200).map(lambda k: 60.0 * k), st.floats(1, 12_
 )
 def test_written_plus_dropped_is_every_segment_slot_of_every_camera_whatever_the_fault_times(
         n_rec, streams, policy, faults):
-    spec = []
-    for kind, k, at, dur in faults:
-        f = {"type": kind, "at_s": at, "duration_s": dur}
-        if kind in ("recorder_crash", "disk_failure", "disk_fill"):
-            f["recorder"] = f"c-r{k % n_rec + 1:02d}"
-        if kind == "disk_fill":
-            f["fill_pct"] = 100.0
-        if kind in ("district_power", "backhaul_cut"):
-            f["district"] = ["Yau Tsim Mong", "Wan Chai"][k % 2]
-        if kind == "relay_down":
-            f["relay"] = ["Yau Tsim Mong", "Wan Chai", "city"][k % 3]
-        if kind == "set_power":
-            f["camera_set"] = k + 1
-        spec.append(f)
+    spec = fault_specs(faults, n_rec)
     standby = {"type": policy} if policy != "dual" else {"type": "dual", "districts": ["Wan Chai"]}
     sc = scenario(**{"simulation.days": 0.3, "recording.retention_days": 0.1,
                      "recorders.pools": [{"name": "c", "districts": "*", "recorders": n_rec,

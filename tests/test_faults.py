@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tests.helpers import scenario
+from tests.helpers import fault_specs, scenario
 from twin.city import SITE_KINDS, generate_city
 from twin.errors import ScenarioError
 from twin.scenario import load_scenario
@@ -355,20 +355,7 @@ FAULT_KINDS = ["recorder_crash", "disk_failure", "relay_down", "district_power",
 )
 def test_any_faults_keep_recorders_within_limits_and_account_for_every_second(
         n_rec, streams, policy, faults):
-    spec = []
-    for kind, k, at, dur in faults:
-        f = {"type": kind, "at_s": at, "duration_s": dur}
-        if kind in ("recorder_crash", "disk_failure", "disk_fill"):
-            f["recorder"] = f"c-r{k % n_rec + 1:02d}"
-        if kind == "disk_fill":
-            f["fill_pct"] = 100.0
-        if kind in ("district_power", "backhaul_cut"):
-            f["district"] = ["Yau Tsim Mong", "Wan Chai"][k % 2]
-        if kind == "relay_down":
-            f["relay"] = ["Yau Tsim Mong", "Wan Chai", "city"][k % 3]
-        if kind == "set_power":
-            f["camera_set"] = k + 1
-        spec.append(f)
+    spec = fault_specs(faults, n_rec)
     standby = {"type": policy} if policy != "dual" else {"type": "dual", "districts": ["Wan Chai"]}
     e, o = run(spec, failover={"standby": standby, "backhaul": {"backup_share": 0.0005}},
                pool={"recorders": n_rec, "max_streams": streams, "ingest_mbps": 4.4 * streams},
