@@ -26,7 +26,7 @@ from .scene import Scene, SceneConfig, SceneTruth
 __all__ = ["EncodeProfile", "EncodedClip", "clip_key", "encode_clip", "keyframe_indices"]
 
 #: Bump when the renderer or encoder settings change, so cached clips are re-encoded.
-RENDER_VERSION = 1
+RENDER_VERSION = 3  # 2: the truth says how much of each object the frame shows
 _DEFAULT_CACHE = Path(__file__).resolve().parents[1] / ".cache" / "clips"
 
 

@@ -143,3 +143,36 @@ def test_encoded_clip_opens_with_keyframes_at_the_interval_and_is_reused(tmp_pat
     other = EncodeProfile(width=640, height=360, fps=10, bitrate_mbps=0.4, gop_frames=20)
     assert clip_key(other, scene) != clip_key(profile, scene)
     assert sorted(p.suffix for p in tmp_path.iterdir()) == [".json", ".mp4"]
+
+
+def test_visibility_counts_what_the_frame_edge_and_objects_in_front_hide() -> None:
+    cfg = SceneConfig("cam-v", seed=3, people=6, vehicles=4, collision_at_s=4.0, **SMALL)
+    scene = Scene(cfg)
+    seen = [o for i in range(cfg.frame_count) for o in scene.truth(i).objects]
+    assert all(0.0 <= o.visible <= 1.0 for o in seen)
+    inside = [o for o in seen
+              if o.bbox.x0 > 0 and o.bbox.x1 < cfg.width and o.cls == "person"]
+    cut = [o for o in seen if o.bbox.x0 == 0 or o.bbox.x1 == cfg.width]
+    assert inside and cut
+    # A box cut by the frame edge to a sliver shows a small share of its object.
+    slivers = [o for o in cut if o.bbox.width < 0.1 * o.bbox.height]
+    assert slivers and all(o.visible < 0.5 for o in slivers)
+    # Alone in the middle of the frame, nothing hides a figure (counted at quarter size, a
+    # figure touching a box below it may lose a few per cent to rounding).
+    lone = [o for i in range(cfg.frame_count) for o in scene.truth(i).objects
+            if o.cls == "person" and o.bbox.x0 > 0 and o.bbox.x1 < cfg.width
+            and not any(p is not o and _iou(o.bbox, p.bbox) > 0 and (
+                p.bbox.y1 > o.bbox.y1 or p.cls == "vehicle")
+                for p in scene.truth(i).objects)]
+    assert lone and all(o.visible >= 0.95 for o in lone)
+    assert sum(o.visible == 1.0 for o in lone) >= 0.8 * len(lone)
+
+
+def test_a_figure_behind_another_is_partly_hidden() -> None:
+    # Two walkers crossing: the one drawn first (further back) loses pixels where they overlap.
+    cfg = SceneConfig("cam-o", seed=1, people=8, vehicles=0, **SMALL)
+    scene = Scene(cfg)
+    hidden = [o for i in range(cfg.frame_count) for o in scene.truth(i).objects
+              if o.bbox.x0 > 0 and o.bbox.x1 < cfg.width and o.visible < 0.95]
+    assert hidden, "eight walkers in six seconds cross each other at least once"
+    assert min(o.visible for o in hidden) < 0.9
