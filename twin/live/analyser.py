@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 import av
 import av.error
 
-from twin.live.analytics import CameraAnalytics, Detection, iou, match
+from twin.live.analytics import CameraAnalytics, Detection, iou, matched
 from twin.live.recorder import RTSP_LIVE_OPTIONS
 
 if TYPE_CHECKING:
@@ -37,7 +37,7 @@ if TYPE_CHECKING:
 
     from synthetic_streams.scene import SceneTruth
 
-__all__ = ["CameraScore", "StreamAnalyser", "Analyser", "score_frame"]
+__all__ = ["CameraScore", "StreamAnalyser", "Analyser", "MIN_VISIBLE", "score_frame"]
 
 
 @dataclass
@@ -161,6 +161,11 @@ class StreamAnalyser:
         score_frame(s, dets, self.truth, index, self.gop, self.scale, self._min_area)
 
 
+#: Share of an object's box that must be inside the frame for it to be scored (Caltech's and
+#: CityPersons' "reasonable" pedestrians are >= 65 % visible); the rest are ignored.
+MIN_VISIBLE = 0.65
+
+
 def score_frame(s: CameraScore, dets: list[Detection], truth: SceneTruth, index: int, gop: int,
                 scale: float, min_area: float) -> None:
     """Score one analysed frame (clip frame `index`; the previous analysed frame was `gop`
@@ -172,18 +177,24 @@ def score_frame(s: CameraScore, dets: list[Detection], truth: SceneTruth, index:
     k = scale
     for cls in ("person", "vehicle"):
         # Motion-triggered detection is scored on what moved since the last analysed
-        # frame; a vehicle that has stopped is the incident logic's job.
+        # frame; a vehicle that has stopped is the incident logic's job. An object mostly
+        # outside the frame (under MIN_VISIBLE of it inside: the Caltech / CityPersons
+        # "reasonable" rule) is ignored, as a still one is.
         scaled = [((int(o.bbox.x0 * k), int(o.bbox.y0 * k), int(o.bbox.x1 * k),
-                    int(o.bbox.y1 * k)), before.get(o.object_id) != o.bbox)
+                    int(o.bbox.y1 * k)),
+                   before.get(o.object_id) != o.bbox and o.visible >= MIN_VISIBLE)
                   for o in now.objects if o.cls == cls]
-        boxes = [b for b, moving in scaled
-                 if moving and (b[2] - b[0]) * (b[3] - b[1]) >= min_area]
-        still = [b for b, moving in scaled if not moving]
-        # A detection on a still object is neither right nor wrong here (don't care).
-        found = [d.box for d in dets if d.cls == cls
-                 and not any(iou(d.box, b) >= 0.3 for b in still)]
-        s.tp[cls] += match(found, boxes)
-        s.detections[cls] += len(found)
+        boxes = [b for b, scored in scaled
+                 if scored and (b[2] - b[0]) * (b[3] - b[1]) >= min_area]
+        ignored = [b for b, scored in scaled if not scored]
+        # Detections are matched to the scored objects first; one left over that lies on an
+        # ignored object is neither right nor wrong (don't care, as in the Caltech protocol).
+        found = [d.box for d in dets if d.cls == cls]
+        hits = matched(found, boxes)
+        spare = [b for i, b in enumerate(found) if i not in hits
+                 and not any(iou(b, x) >= 0.3 for x in ignored)]
+        s.tp[cls] += len(hits)
+        s.detections[cls] += len(hits) + len(spare)
         s.truths[cls] += len(boxes)
 
 
