@@ -37,7 +37,7 @@ from twin.scenario import Scenario  # noqa: E402
 def pool_scenario(cameras: int, minutes: float, actors: int, cpu: float,
                   util: float) -> Scenario:
     sc = bench_scenario(cameras, minutes)
-    data = sc.model_dump(mode="json", exclude_none=True)
+    data = sc.model_dump(mode="json", exclude_none=True, exclude_unset=True)
     data["name"] = f"bench-analytics-live-{sc.city.total_sets * 3}"
     data["live"]["analyser"].update({"actors": actors, "cpu_per_actor": cpu,
                                      "max_util_pct": util})
@@ -53,7 +53,7 @@ def run(cameras: int, minutes: float, actors: int, cpu: float, util: float,
     sc = pool_scenario(cameras, minutes, actors, cpu, util)
     path = out / f"{sc.name}.yaml"
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(yaml.safe_dump(sc.model_dump(mode="json", exclude_none=True)))
+    path.write_text(yaml.safe_dump(sc.model_dump(mode="json", exclude_none=True, exclude_unset=True)))
     load0 = os.getloadavg()[0]
     res, _ = live_to(path, out / sc.name, quiet=True)
     m = res.metrics

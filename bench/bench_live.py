@@ -79,7 +79,7 @@ def run_step(cameras: int, minutes: float, out: Path, analyse_interval_s: float 
     sc = bench_scenario(cameras, minutes, analyse_interval_s)
     path = out / f"{sc.name}.yaml"
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(yaml.safe_dump(sc.model_dump(mode="json", exclude_none=True)))
+    path.write_text(yaml.safe_dump(sc.model_dump(mode="json", exclude_none=True, exclude_unset=True)))
     load0 = os.getloadavg()[0]
     res, m = live_to(path, out / sc.name, quiet=True)
     mm = res.metrics
