@@ -115,3 +115,18 @@ def test_people_recall_on_a_scored_clip(keyframes) -> None:
     assert s.truths["person"] >= 60
     assert s.tp["person"] / s.truths["person"] >= 0.9, (dict(s.tp), dict(s.truths))
     assert s.tp["person"] / s.detections["person"] >= 0.9, (dict(s.tp), dict(s.detections))
+
+
+def test_a_stream_read_late_keeps_its_frames_on_air_times() -> None:
+    """A reader that gets the connection's first packets 1.2 s late (a burst waiting in the
+    socket) and then keeps up: on-air times settle on the true ones, not 1.2 s late."""
+    from twin.live.analyser import StreamClock
+
+    true_offset = 1000.0  # stream time 0 was on the air at wall time 1000
+    clock = StreamClock()
+    for k in range(10):  # the burst: 10 packets read at once, 1.2 s after the first aired
+        clock.observe(true_offset + 1.2 + 0.001 * k, k / 15)
+    assert clock.on_air(0.0) > true_offset + 0.5  # so far all it knows is late
+    for k in range(10, 40):  # then read as they arrive, 20 ms of transport each
+        clock.observe(true_offset + k / 15 + 0.02, k / 15)
+    assert abs(clock.on_air(2.0) - (true_offset + 2.0)) <= 0.02 + 1e-9

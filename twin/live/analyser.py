@@ -7,9 +7,11 @@ decoding would cost ~10x that. Each decoded frame is scaled to `width` and analy
 camera's :class:`~twin.live.analytics.CameraAnalytics`.
 
 Ground truth. A camera's publisher puts clip time `t` of loop `n` on the air at wall time
-`origin + n * D + t` (synthetic_streams.publish). A keyframe's own on-air time is the arrival
-of the connection's first packet (no probing, so it arrives live) plus its timestamp offset:
-a frame read late, because the analyser is behind, keeps its true time. It shows clip time
+`origin + n * D + t` (synthetic_streams.publish). A keyframe's own on-air time is its
+timestamp plus the stream's wall-clock offset, taken from the least delayed packet of the
+connection so far (no probing, so packets arrive live; a thread that reads a burst late, on a
+loaded machine, would otherwise shift every frame of the session): a frame read late, because
+the analyser is behind, keeps its true time. It shows clip time
 `(on_air - origin) mod D`, snapped to the nearest keyframe of the clip (keyframes are every
 `gop_frames` frames, so the snap is exact while transport delay stays under half a keyframe
 interval). Its truth boxes are scored against the detections, and each incident of the clip
@@ -37,7 +39,7 @@ if TYPE_CHECKING:
 
     from synthetic_streams.scene import SceneTruth
 
-__all__ = ["CameraScore", "StreamAnalyser", "Analyser", "MIN_VISIBLE", "score_frame"]
+__all__ = ["CameraScore", "StreamClock", "StreamAnalyser", "Analyser", "MIN_VISIBLE", "score_frame"]
 
 
 @dataclass
@@ -65,6 +67,24 @@ class CameraScore:
                 "process_s": round(self.process_s, 4), "connects": self.connects,
                 "failures": self.failures, "first_frame_s": self.first_frame_s,
                 "last_frame_s": self.last_frame_s, "dropped_late": self.dropped_late}
+
+
+class StreamClock:
+    """A live stream's wall-clock offset (wall time minus stream time). A packet arrives live
+    plus transport delay plus however late its reader gets to it (a loaded machine can leave
+    a whole burst in the socket): the least delayed packet seen so far gives it best."""
+
+    def __init__(self) -> None:
+        self.offset: float | None = None
+
+    def observe(self, now: float, stream_s: float) -> None:
+        arrival = now - stream_s
+        self.offset = arrival if self.offset is None else min(self.offset, arrival)
+
+    def on_air(self, stream_s: float) -> float:
+        if self.offset is None:
+            raise ValueError("StreamClock.on_air before any packet was observed")
+        return stream_s + self.offset
 
 
 class StreamAnalyser:
@@ -116,7 +136,7 @@ class StreamAnalyser:
             if stream.time_base is None:  # counted as a failed connection, like a bad stream
                 raise ConnectionError(f"{self.camera}: the RTSP stream has no time base")
             tb = float(stream.time_base)
-            anchor: tuple[float, int] | None = None  # (wall time, pts) of the first packet
+            clock = StreamClock()
             last = -1e9
             for pkt in inp.demux(stream):
                 if self._stop.is_set():
@@ -124,13 +144,11 @@ class StreamAnalyser:
                 if pkt.pts is None or not pkt.size:
                     continue
                 now = time.time()
-                if anchor is None:
-                    anchor = (now, pkt.pts)
+                clock.observe(now, pkt.pts * tb)
                 if not pkt.is_keyframe:
                     continue
-                # When the frame was on the air (the connection's first packet arrives live;
-                # the rest by their timestamps), not when this thread got round to reading it.
-                on_air = anchor[0] + (pkt.pts - anchor[1]) * tb
+                # When the frame was on the air, not when this thread got round to reading it.
+                on_air = clock.on_air(pkt.pts * tb)
                 if on_air - last < self.min_interval_s:
                     continue
                 if now - on_air > self.max_lag_s:

@@ -98,12 +98,15 @@ def _tables(o: LiveOutcome, m: LiveMeasures, out: Path) -> dict[str, str]:
             sum(max(0, st.connects - 1) for rs in o.recorder_stats.values()
                 for st in rs.streams if st.camera == cam),
             analysed_by.get(cam, "not analysed" if o.analysis else ""),
+            a.get("tp", {}).get("person", 0), a.get("detections", {}).get("person", 0),
+            a.get("truths", {}).get("person", 0),
         ])
     write_csv(out / "cameras.csv",
               ["camera", "set", "scene", "recorder_initial", "recorder_final", "segments",
                "bytes", "first_segment_after_s", "unrecorded_s", "gaps_unexplained", "gap_max_s",
                "fault_gaps", "fault_gap_max_s", "recovery_s_max", "frames_analysed",
-               "alerts", "publisher_reconnects", "recorder_reconnects", "analysed_by"], rows)
+               "alerts", "publisher_reconnects", "recorder_reconnects", "analysed_by",
+               "person_hits", "person_detections", "person_scored"], rows)
     write_csv(out / "segments.csv",
               ["id", "camera", "recorder", "start_s", "end_s", "size_bytes", "packets", "key",
                "sha256", "state"],
