@@ -1,5 +1,5 @@
-"""Subcommands `twin compare`, `twin sweep`, `twin check` and `twin breakpoint` (registered by
-twin.cli)."""
+"""Subcommands `twin compare`, `twin sweep`, `twin check`, `twin breakpoint` and `twin ray-pool`
+(registered by twin.cli)."""
 
 from __future__ import annotations
 
@@ -428,6 +428,59 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     k.add_argument("--quiet", action="store_true", help="no progress bar")
     k.set_defaults(fn=cmd_check)
     register_breakpoint(sub)
+
+    r = sub.add_parser("ray-pool", help="list or stop the warm workers sweeps, replications and "
+                       "break points keep on the Ray cluster at RAY_ADDRESS")
+    r.add_argument("action", choices=("status", "stop"),
+                   help="status: list the pool's actors; stop: stop them (their CPUs go back "
+                   "to the cluster; the next command starts a new pool)")
+    r.set_defaults(fn=cmd_ray_pool)
+
+
+# ------------------------------------------------------------------ ray-pool
+def cmd_ray_pool(args: argparse.Namespace) -> int:
+    from twin.errors import UsageError
+
+    if not os.environ.get("RAY_ADDRESS", "").strip():
+        raise UsageError("twin ray-pool: RAY_ADDRESS is not set; expected the address of the "
+                         "Ray cluster the pool lives on, e.g. RAY_ADDRESS=127.0.0.2:6390 twin "
+                         "ray-pool stop (a Ray the twin starts for itself has no pool: it stops "
+                         "with its command)")
+    import ray
+
+    from twin.compare.parallel import ray_init
+    from twin.compare.pool import NAMESPACE, code_key, pool_actors, stop_pool
+
+    con = _console()
+    session = ray_init()
+    try:
+        if args.action == "stop":
+            n = stop_pool()
+            con.print(f"stopped {n} pool actor(s) on {os.environ['RAY_ADDRESS']}", highlight=False)
+            return 0
+        names = pool_actors()
+        if not names:
+            con.print(f"no pool on {os.environ['RAY_ADDRESS']} (the next sweep, replications or "
+                      "break point run starts one)", highlight=False)
+            return 0
+        key = code_key()
+        t = Table(title=f"pool of warm workers on {os.environ['RAY_ADDRESS']}")
+        for col in ("actor", "pid", "node", "code"):
+            t.add_column(col)
+        for name in names:
+            try:
+                handle = ray.get_actor(name, namespace=NAMESPACE)
+                info: dict[str, Any] = dict(ray.get(handle.info.remote(), timeout=30))
+                pid, node = str(info["pid"]), str(info["node"])[:12]
+            except Exception as err:  # noqa: BLE001 - a row per actor, whatever its state
+                pid, node = "-", f"not answering ({type(err).__name__})"
+            t.add_row(name, pid, node, "this version" if f"-{key}-" in name else
+                      "older version (stopped by the next run)")
+        _print_wide(t, 100)
+        return 0
+    finally:
+        if session is not None:
+            session.close()
 
 
 # ------------------------------------------------------------------ breakpoint

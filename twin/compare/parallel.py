@@ -33,6 +33,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
+from twin.compare.pool import ensure_pool, pool_wanted, run_on_pool
 from twin.errors import TwinError
 
 __all__ = ["ray_init", "local_cpus", "run_ordered"]
@@ -70,8 +71,9 @@ def run_ordered(fn: Callable[..., R], shared: tuple[Any, ...], items: Sequence[T
                 overlap: bool = True, timings: dict[str, float] | None = None) -> list[R]:
     """[fn(*shared, item) for item in items], as Ray tasks (module docstring).
 
-    `timings`, if given, receives how the wall time went: `ray_init_s`, `ray_shutdown_s`
-    and `driver_items` (items the driver ran while Ray started)."""
+    `timings`, if given, receives how the wall time went: `ray_init_s`, `ray_shutdown_s`,
+    `driver_items` (items the driver ran while Ray started) and, on a cluster, `pool_s`
+    (finding or starting the pool of warm workers, twin.compare.pool)."""
     import time
 
     clock = time.perf_counter
@@ -138,7 +140,15 @@ def run_ordered(fn: Callable[..., R], shared: tuple[Any, ...], items: Sequence[T
             pending.clear()
         timings["driver_items"] = float(n - len(rest))
         refs = []
-        if rest:
+        handles = []
+        if rest and pool_wanted(session is not None and session.started_here):
+            t1 = clock()
+            handles = ensure_pool()
+            timings["pool_s"] = clock() - t1
+        if rest and handles:
+            run_on_pool(fn, shared, items, rest, results, tick, handles)
+            rest = []
+        elif rest:
             task = ray.remote(num_cpus=1)(fn)
             shared_refs = [ray.put(s) for s in shared]
             refs = [task.remote(*shared_refs, items[i]) for i in rest]

@@ -1,0 +1,152 @@
+"""The pool of warm workers on a standing Ray (twin.compare.pool), on a real head started with
+`ray start` (tests.ray_cluster, stopped by PID): reused across commands, an actor killed with
+kill -9 mid-run loses no item, idle actors stop themselves, `twin ray-pool stop` stops it."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import psutil
+import pytest
+
+from tests.ray_cluster import AUTH_ENV, ray_head
+from twin.compare.parallel import run_ordered
+
+TWIN = Path(sys.executable).with_name("twin")
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def head() -> Iterator[str]:
+    with ray_head("127.0.0.2", num_cpus=2) as address:
+        yield address
+
+
+@pytest.fixture
+def on_head(head: str, monkeypatch: pytest.MonkeyPatch) -> str:
+    monkeypatch.setenv("RAY_ADDRESS", head)
+    for k, v in AUTH_ENV.items():
+        monkeypatch.setenv(k, v)
+    monkeypatch.delenv("TWIN_RAY_POOL_IDLE_S", raising=False)
+    return head
+
+
+def _make_marking():
+    """An item function defined here, so Ray ships it by value (tests/ is not importable on
+    a worker): it leaves a file `<item>-<pid>` when it starts, then works `seconds`."""
+
+    def marking(folder: str, seconds: float, item: int) -> tuple[int, int]:
+        import os
+        import time
+        from pathlib import Path
+
+        (Path(folder) / f"{item}-{os.getpid()}").touch()
+        time.sleep(seconds)
+        return item * 10, os.getpid()
+
+    return marking
+
+
+def _twin_pool(action: str, address: str) -> tuple[int, str]:
+    """`twin ray-pool ACTION` on the head: exit code and what it said (the twin's messages
+    go to stderr)."""
+    env = {**os.environ, "RAY_ADDRESS": address, **AUTH_ENV}
+    proc = subprocess.run([str(TWIN), "ray-pool", action], env=env, capture_output=True,
+                          text=True, timeout=120)
+    return proc.returncode, proc.stdout + proc.stderr
+
+
+def _pids(out: list[tuple[int, int]]) -> set[int]:
+    return {pid for _, pid in out}
+
+
+def test_the_pool_is_kept_across_commands_and_twin_ray_pool_stop_stops_it(on_head, tmp_path):
+    # Whatever an earlier test left: start from no pool.
+    assert _twin_pool("stop", on_head)[0] == 0
+    t1: dict[str, float] = {}
+    first = run_ordered(_make_marking(), (str(tmp_path), 0.2), list(range(6)), "ray", timings=t1)
+    assert [v for v, _ in first] == [i * 10 for i in range(6)]
+    pool = _pids(first)
+    assert len(pool) == 2 and os.getpid() not in pool  # one actor per CPU of the head
+    assert "pool_s" in t1 and t1["driver_items"] == 0
+    # The next command (a new Ray job) finds the same processes, already warm.
+    second = run_ordered(_make_marking(), (str(tmp_path), 0.2), list(range(6)), "ray")
+    assert [v for v, _ in second] == [i * 10 for i in range(6)]
+    assert _pids(second) == pool
+    code, said = _twin_pool("status", on_head)
+    assert code == 0 and all(str(pid) in said for pid in pool), said[-2000:]
+    assert said.count("this version") == 2
+    code, said = _twin_pool("stop", on_head)
+    assert code == 0 and "stopped 2 pool actor(s)" in said, said[-2000:]
+    deadline = time.monotonic() + 30
+    while any(psutil.pid_exists(p) for p in pool) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not any(psutil.pid_exists(p) for p in pool)
+    assert "no pool on" in _twin_pool("status", on_head)[1]
+
+
+def test_an_actor_killed_mid_run_loses_no_item(on_head, tmp_path):
+    marks = tmp_path / "marks"
+    marks.mkdir()
+    n = 8
+    killed: list[int] = []
+
+    def kill_the_actor_running_item_2() -> None:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            started = [f.name for f in marks.iterdir() if f.name.startswith("2-")]
+            if started:
+                pid = int(started[0].split("-")[1])
+                time.sleep(0.2)  # well inside the item's 1.5 s
+                os.kill(pid, signal.SIGKILL)
+                killed.append(pid)
+                return
+            time.sleep(0.02)
+
+    killer = threading.Thread(target=kill_the_actor_running_item_2)
+    killer.start()
+    out = run_ordered(_make_marking(), (str(marks), 1.5), list(range(n)), "ray")
+    killer.join()
+    assert killed, "item 2 never started"
+    assert [v for v, _ in out] == [i * 10 for i in range(n)]  # every item, in order
+    assert out[2][1] != killed[0]  # item 2 ran again, on another actor
+    runs_of_2 = sorted(f.name for f in marks.iterdir() if f.name.startswith("2-"))
+    assert len(runs_of_2) == 2 and f"2-{killed[0]}" in runs_of_2
+    deadline = time.monotonic() + 10
+    while psutil.pid_exists(killed[0]) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not psutil.pid_exists(killed[0])
+    # The pool is whole again for the next command: two actors, the dead one replaced.
+    again = run_ordered(_make_marking(), (str(marks), 0.3), list(range(4)), "ray")
+    assert [v for v, _ in again] == [i * 10 for i in range(4)]
+    assert len(_pids(again)) == 2 and killed[0] not in _pids(again)
+
+
+def test_an_idle_pool_stops_itself(on_head, tmp_path, monkeypatch):
+    assert _twin_pool("stop", on_head)[0] == 0
+    monkeypatch.setenv("TWIN_RAY_POOL_IDLE_S", "1")
+    out = run_ordered(_make_marking(), (str(tmp_path), 0.1), list(range(4)), "ray")
+    pool = _pids(out)
+    assert len(pool) == 2
+    deadline = time.monotonic() + 30
+    while any(psutil.pid_exists(p) for p in pool) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not any(psutil.pid_exists(p) for p in pool)
+    assert "no pool on" in _twin_pool("status", on_head)[1]
+
+
+def test_twin_ray_pool_without_ray_address_names_the_fix():
+    env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}
+    proc = subprocess.run([str(TWIN), "ray-pool", "stop"], env=env,
+                          capture_output=True, text=True, timeout=60,
+                          cwd=Path(__file__).resolve().parent.parent)
+    assert proc.returncode == 2
+    assert "RAY_ADDRESS is not set" in proc.stderr + proc.stdout

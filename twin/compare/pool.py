@@ -1,0 +1,275 @@
+"""Warm workers on a standing Ray: a pool of named, detached actors that keep the twin imported.
+
+Theory of operation
+-------------------
+On a cluster joined with RAY_ADDRESS every command is a new Ray job, and a new job's tasks
+run in fresh worker processes that must start and import the twin (~1.5 s on 2 cores)
+before their first item. `run_on_pool` hands the items to a pool of actors instead, one per
+CPU the cluster has, each asking for one CPU, created `lifetime="detached"` in the
+`cctv-twin` namespace so they outlive the command that created them and the next command
+finds them by name (`ray.util.list_named_actors`) and goes straight to work. Detached actors
+are processes of the cluster's raylets: they never outlive the cluster they live on. The
+pool is never made on a Ray a command starts for itself (twin.compare.parallel), which
+would die with it anyway.
+
+- Names are `twin-pool-<code key>-<random>`. The code key is a digest of the twin's source
+  files (path, size, modification time), so a pool started by an older version of the code
+  is stopped and a new one started when the code changes: a warm worker never runs stale code.
+- Items go to the actors one at a time each, in the items' order, and the next item to
+  whichever actor finishes first; an actor gets its first item only once it answers (so an
+  actor still waiting for a CPU holds no item). Results are put back in the items' order.
+- The function and the shared inputs (the scenario, the city) go through the object store
+  once per call (`ray.put`); each actor fetches and unpickles them once per call (kept by the
+  references' ids) and drops them at the end of the call, so an idle pool holds no city.
+- An actor that dies under an item (its process killed, its node lost) costs that item
+  nothing but time: the item goes to a new actor, started in its place, up to `MAX_TRIES`
+  times; an item that kills every actor it is given is an error naming it.
+- An actor that has had nothing to do for `TWIN_RAY_POOL_IDLE_S` seconds (default 600; 0:
+  never) stops itself, giving its CPU back to the cluster. `twin ray-pool stop` stops the
+  pool at once, `twin ray-pool status` lists it; TWIN_RAY_POOL=0 runs plain Ray tasks.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import threading
+import time
+import uuid
+from collections import deque
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from twin.errors import TwinError
+
+__all__ = ["NAMESPACE", "PREFIX", "MAX_TRIES", "code_key", "pool_wanted", "pool_actors",
+           "ensure_pool", "run_on_pool", "stop_pool"]
+
+NAMESPACE = "cctv-twin"
+PREFIX = "twin-pool-"
+MAX_TRIES = 3  # times one item is handed to an actor before its actors' deaths are an error
+IDLE_S = 600.0
+
+
+def code_key() -> str:
+    """A digest of the twin's source files (relative path, size, modification time)."""
+    root = Path(__file__).resolve().parent.parent
+    h = hashlib.sha256()
+    for f in sorted(root.rglob("*.py")):
+        st = f.stat()
+        h.update(f"{f.relative_to(root)}:{st.st_size}:{st.st_mtime_ns}\n".encode())
+    return h.hexdigest()[:12]
+
+
+def pool_wanted(started_here: bool) -> bool:
+    """A pool is used on a cluster joined with RAY_ADDRESS, never on a Ray of our own."""
+    return (bool(os.environ.get("RAY_ADDRESS", "").strip()) and not started_here
+            and os.environ.get("TWIN_RAY_POOL", "1").strip() != "0")
+
+
+def _idle_s() -> float:
+    text = os.environ.get("TWIN_RAY_POOL_IDLE_S", "").strip()
+    if not text:
+        return IDLE_S
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not value >= 0:
+        raise TwinError(f"TWIN_RAY_POOL_IDLE_S={text!r}: expected seconds >= 0 (0: the pool "
+                        f"never stops by itself), e.g. TWIN_RAY_POOL_IDLE_S=600")
+    return value
+
+
+class PoolWorker:
+    """One warm worker: the twin's engine imported, items run one at a time."""
+
+    def __init__(self, key: str, idle_s: float) -> None:
+        # The engine every item of a sweep, replications or break point runs, imported once
+        # (the item's own module comes with its function, on the first call).
+        import twin.sim.run  # noqa: F401
+
+        self._key = key
+        self._refs: tuple[str, ...] = ()
+        self._values: list[Any] = []
+        self._busy = 0
+        self._last = time.monotonic()
+        if idle_s > 0:
+            threading.Thread(target=self._idle_stop, args=(idle_s,), daemon=True,
+                             name="twin-pool-idle").start()
+
+    def info(self) -> dict[str, Any]:
+        import ray
+
+        return {"pid": os.getpid(), "key": self._key,
+                "node": ray.get_runtime_context().get_node_id()}
+
+    def call(self, refs: list[Any], item: Any) -> Any:
+        import ray
+
+        self._busy += 1
+        try:
+            ids = tuple(r.hex() for r in refs)
+            if ids != self._refs:
+                self._refs, self._values = (), []
+                self._values = list(ray.get(refs))
+                self._refs = ids
+            fn, *shared = self._values
+            return fn(*shared, item)
+        finally:
+            self._busy -= 1
+            self._last = time.monotonic()
+
+    def forget(self) -> None:
+        """Drop the call's function and shared inputs (the end of a command)."""
+        self._refs, self._values = (), []
+
+    def _idle_stop(self, idle_s: float) -> None:
+        import ray
+
+        while True:
+            time.sleep(min(idle_s, 5.0))
+            if not self._busy and time.monotonic() - self._last >= idle_s:
+                # Frees this actor's CPU and its name; a call racing it sees the actor dead
+                # and is handed to a new one (run_on_pool).
+                ray.kill(ray.get_runtime_context().current_actor, no_restart=True)
+                return
+
+
+_REMOTE: Any = None
+
+
+def _remote_class() -> Any:
+    global _REMOTE
+    if _REMOTE is None:
+        import ray
+
+        _REMOTE = ray.remote(num_cpus=1, max_restarts=0)(PoolWorker)
+    return _REMOTE
+
+
+def pool_actors(key: str | None = None) -> list[str]:
+    """Names of the pool's actors on the joined cluster (of code `key`, or all)."""
+    import ray
+
+    names = [a["name"] for a in ray.util.list_named_actors(all_namespaces=True)
+             if a.get("namespace") == NAMESPACE and str(a.get("name", "")).startswith(PREFIX)]
+    if key is not None:
+        names = [n for n in names if n.startswith(f"{PREFIX}{key}-")]
+    return sorted(names)
+
+
+def _kill(names: list[str]) -> int:
+    import ray
+
+    killed = 0
+    for name in names:
+        try:
+            ray.kill(ray.get_actor(name, namespace=NAMESPACE), no_restart=True)
+            killed += 1
+        except ValueError:  # gone meanwhile
+            pass
+    return killed
+
+
+def stop_pool() -> int:
+    """Stop every pool actor on the joined cluster; returns how many were stopped."""
+    return _kill(pool_actors())
+
+
+def _new_actor(key: str) -> Any:
+    return _remote_class().options(
+        name=f"{PREFIX}{key}-{uuid.uuid4().hex[:8]}", namespace=NAMESPACE,
+        lifetime="detached").remote(key, _idle_s())
+
+
+def ensure_pool() -> list[Any]:
+    """The pool's actors for this code: those already up, plus new ones up to one per CPU of
+    the cluster while CPUs are free. Pools of other code are stopped first."""
+    import ray
+
+    key = code_key()
+    _kill([n for n in pool_actors() if not n.startswith(f"{PREFIX}{key}-")])
+    target = int(ray.cluster_resources().get("CPU", 0))  # type: ignore[no-untyped-call]
+    handles = []
+    for name in pool_actors(key)[:target]:
+        try:
+            handles.append(ray.get_actor(name, namespace=NAMESPACE))
+        except ValueError:  # stopped meanwhile (idle)
+            pass
+    free = int(ray.available_resources().get("CPU", 0))  # type: ignore[no-untyped-call]
+    for _ in range(min(target - len(handles), free)):
+        handles.append(_new_actor(key))
+    return handles
+
+
+def run_on_pool(fn: Callable[..., Any], shared: tuple[Any, ...], items: Sequence[Any],
+                indices: Sequence[int], results: list[Any], tick: Callable[[], None],
+                handles: list[Any]) -> None:
+    """results[i] = fn(*shared, items[i]) for i in `indices`, on the pool's actors `handles`
+    (module docstring); `tick()` after each item."""
+    import ray
+    from ray.exceptions import RayActorError
+
+    key = code_key()
+    refs = [ray.put(fn), *(ray.put(s) for s in shared)]
+    queue = deque(indices)
+    tries: dict[int, int] = {}
+    actors: dict[int, Any] = dict(enumerate(handles))
+    idle: deque[int] = deque()
+    flight: dict[Any, tuple[int, int | None]] = {}  # ref -> (actor slot, item or None: ready?)
+    for slot, h in actors.items():
+        flight[h.info.remote()] = (slot, None)
+
+    deaths = 0
+
+    def replace(slot: int, err: BaseException) -> None:
+        nonlocal deaths
+        deaths += 1
+        if deaths > MAX_TRIES * len(actors):
+            raise TwinError(
+                f"{deaths} Ray actors of the twin's pool died ({str(err)[:300]}); expected "
+                f"them to start and run: see the cluster's logs, stop the pool with "
+                f"`twin ray-pool stop`, or run without it (TWIN_RAY_POOL=0)") from None
+        try:
+            ray.kill(actors[slot], no_restart=True)
+        except Exception:  # noqa: BLE001 - already dead, the usual case
+            pass
+        actors[slot] = _new_actor(key)
+        flight[actors[slot].info.remote()] = (slot, None)
+
+    try:
+        while queue or any(i is not None for _, i in flight.values()):
+            while idle and queue:
+                slot, nxt = idle.popleft(), queue.popleft()
+                tries[nxt] = tries.get(nxt, 0) + 1
+                flight[actors[slot].call.remote(refs, items[nxt])] = (slot, nxt)
+            done, _ = ray.wait(list(flight), num_returns=1)
+            for ref in done:
+                slot, i = flight.pop(ref)
+                try:
+                    value = ray.get(ref)
+                except RayActorError as err:
+                    if i is not None:
+                        if tries[i] >= MAX_TRIES:
+                            raise TwinError(
+                                f"item {i} of {len(items)}: the Ray actor running it died "
+                                f"{tries[i]} times ({type(err).__name__}); expected it to "
+                                f"finish: see the cluster's logs (`ray logs` on the head), "
+                                f"or run with --backend local to see the error here") from None
+                        queue.appendleft(i)
+                    replace(slot, err)
+                    continue
+                if i is None:
+                    idle.append(slot)
+                    continue
+                results[i] = value
+                idle.append(slot)
+                tick()
+    finally:
+        for h in actors.values():
+            try:
+                h.forget.remote()
+            except Exception:  # noqa: BLE001 - a dead actor has nothing to forget
+                pass
