@@ -31,15 +31,20 @@ def free_port(ip: str) -> int:
 
 
 def stop_node(temp: Path) -> None:
-    """Kill (by PID) every process whose command line names this node's temp folder."""
-    procs = []
+    """Kill (by PID) every process whose command line names this node's temp folder, and
+    their descendants (the raylet's agents and workers retitle themselves `ray::...`, so their
+    command lines no longer name it)."""
+    procs: dict[int, psutil.Process] = {}
     for p in psutil.process_iter(["pid", "cmdline"]):
         if p.pid != os.getpid() and str(temp) in " ".join(p.info["cmdline"] or []):
-            procs.append(p)
-    for p in procs:
+            procs[p.pid] = p
+            with contextlib.suppress(psutil.Error):
+                procs.update((c.pid, c) for c in p.children(recursive=True))
+    procs.pop(os.getpid(), None)
+    for p in procs.values():
         with contextlib.suppress(psutil.NoSuchProcess):
             p.kill()
-    psutil.wait_procs(procs, timeout=10)
+    psutil.wait_procs(list(procs.values()), timeout=10)
     shutil.rmtree(temp, ignore_errors=True)
 
 
