@@ -5,6 +5,7 @@ kill -9 mid-run loses no item, idle actors stop themselves, `twin ray-pool stop`
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -128,6 +129,30 @@ def test_an_actor_killed_mid_run_loses_no_item(on_head, tmp_path):
     again = run_ordered(_make_marking(), (str(marks), 0.3), list(range(4)), "ray")
     assert [v for v, _ in again] == [i * 10 for i in range(4)]
     assert len(_pids(again)) == 2 and killed[0] not in _pids(again)
+
+
+def _make_failing():
+    def failing(item: int) -> int:
+        if item == 1:
+            raise ValueError(f"item {item} is bad")
+        return item
+
+    return failing
+
+
+def _pool_names(address: str) -> set[str]:
+    code, said = _twin_pool("status", address)
+    assert code == 0, said[-2000:]
+    return set(re.findall(r"twin-pool-[0-9a-f]+-[0-9a-f]+", said))
+
+
+def test_an_item_that_raises_raises_in_the_caller_and_the_pool_stays(on_head, tmp_path):
+    run_ordered(_make_marking(), (str(tmp_path), 0.0), [0, 1], "ray")
+    before = _pool_names(on_head)
+    assert len(before) == 2
+    with pytest.raises(ValueError, match="item 1 is bad"):
+        run_ordered(_make_failing(), (), [0, 1, 2], "ray")
+    assert _pool_names(on_head) == before  # an error of the work is not an actor's death
 
 
 def test_an_idle_pool_stops_itself(on_head, tmp_path, monkeypatch):
