@@ -11,12 +11,16 @@ items is shipped or rebuilt per task. The Ray is the session the live twin uses 
 RAY_ADDRESS checked before joining, or a Ray of our own advertised and bound on 127.0.0.1
 with its own temp folder; Ray's log lines go to a file (`ray_log_path()`).
 
-Starting a local Ray instance takes ~4 s on this 2-core machine, most of it waiting for
+Starting a local Ray instance takes ~2.5-4.5 s on this 2-core machine, most of it waiting for
 Ray's processes to register, not computing. While it starts, the driver runs items itself,
 in a thread, in the items' order; once Ray is up it hands every item not yet begun to Ray
-and finishes only the one it is on. On a cluster (RAY_ADDRESS) connecting is quick and
-every item runs on the cluster. `backend="local"` runs them one after another in this
-process (unit tests, and the sequential side of the benchmarks).
+and finishes only the one it is on. Stopping it is quick (twin.ray_session: the driver
+disconnects, the processes its Ray started are killed by PID). On a cluster (RAY_ADDRESS)
+connecting is quick and every item runs on the cluster, on its pool of warm workers
+(twin.compare.pool: detached actors with the twin imported, kept between commands, an item
+whose actor dies run again on a new one), or as plain Ray tasks with TWIN_RAY_POOL=0.
+`backend="local"` runs them one after another in this process (unit tests, and the
+sequential side of the benchmarks).
 
 Results are put in the items' order whichever finished first, so the output does not
 depend on scheduling; `ray.wait` serves the progress callback only.
