@@ -144,7 +144,7 @@ def run_ordered(fn: Callable[..., R], shared: tuple[Any, ...], items: Sequence[T
             pending.clear()
         timings["driver_items"] = float(n - len(rest))
         refs = []
-        handles = []
+        handles: dict[int, Any] = {}
         if rest and pool_wanted(session is not None and session.started_here):
             t1 = clock()
             handles = ensure_pool()

@@ -12,9 +12,11 @@ are processes of the cluster's raylets: they never outlive the cluster they live
 pool is never made on a Ray a command starts for itself (twin.compare.parallel), which
 would die with it anyway.
 
-- Names are `twin-pool-<code key>-<random>`. The code key is a digest of the twin's source
-  files (path, size, modification time), so a pool started by an older version of the code
-  is stopped and a new one started when the code changes: a warm worker never runs stale code.
+- Names are `twin-pool-<code key>-<slot>`, slots 0..CPUs-1, each got or created at once
+  (Ray's get_if_exists), so two commands starting together share one pool. The code key is
+  a digest of the twin's source files (path, size, modification time), so a pool started by
+  an older version of the code is stopped and a new one started when the code changes: a
+  warm worker never runs stale code.
 - Items go to the actors one at a time each, in the items' order, and the next item to
   whichever actor finishes first; an actor gets its first item only once it answers (so an
   actor still waiting for a CPU holds no item). Results are put back in the items' order.
@@ -23,7 +25,8 @@ would die with it anyway.
   references' ids) and drops them at the end of the call, so an idle pool holds no city.
 - An actor that dies under an item (its process killed, its node lost) costs that item
   nothing but time: the item goes to a new actor, started in its place, up to `MAX_TRIES`
-  times; an item that kills every actor it is given is an error naming it.
+  times; an item that kills every actor it is given is an error naming it, and so are actors
+  that keep dying before they answer (a worker that cannot import the twin).
 - An actor that has had nothing to do for `TWIN_RAY_POOL_IDLE_S` seconds (default 600; 0:
   never) stops itself, giving its CPU back to the cluster. `twin ray-pool stop` stops the
   pool at once, `twin ray-pool status` lists it; TWIN_RAY_POOL=0 runs plain Ray tasks.
@@ -35,7 +38,6 @@ import hashlib
 import os
 import threading
 import time
-import uuid
 from collections import deque
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -49,6 +51,7 @@ __all__ = ["NAMESPACE", "PREFIX", "MAX_TRIES", "code_key", "pool_wanted", "pool_
 NAMESPACE = "cctv-twin"
 PREFIX = "twin-pool-"
 MAX_TRIES = 3  # times one item is handed to an actor before its actors' deaths are an error
+START_TRIES = 5  # actors in a row of one slot that may die before answering
 IDLE_S = 600.0
 
 
@@ -178,35 +181,42 @@ def stop_pool() -> int:
     return _kill(pool_actors())
 
 
-def _new_actor(key: str) -> Any:
+def _slot_name(key: str, slot: int) -> str:
+    return f"{PREFIX}{key}-{slot}"
+
+
+def _actor(key: str, slot: int) -> Any:
+    """The pool's actor of `slot`: the one up under that name, else a new one (Ray's
+    get-or-create, so two commands starting at once share one actor per slot)."""
     return _remote_class().options(
-        name=f"{PREFIX}{key}-{uuid.uuid4().hex[:8]}", namespace=NAMESPACE,
-        lifetime="detached").remote(key, _idle_s())
+        name=_slot_name(key, slot), namespace=NAMESPACE, lifetime="detached",
+        get_if_exists=True).remote(key, _idle_s())
 
 
-def ensure_pool() -> list[Any]:
-    """The pool's actors for this code: those already up, plus new ones up to one per CPU of
-    the cluster while CPUs are free. Pools of other code are stopped first."""
+def ensure_pool() -> dict[int, Any]:
+    """The pool's actors for this code, by slot: one slot per CPU of the cluster, each the
+    actor already up there or a new one while CPUs are free (an actor that cannot get a CPU
+    would hold its items forever). Pools of other code are stopped first."""
     import ray
 
     key = code_key()
     _kill([n for n in pool_actors() if not n.startswith(f"{PREFIX}{key}-")])
     target = int(ray.cluster_resources().get("CPU", 0))  # type: ignore[no-untyped-call]
-    handles = []
-    for name in pool_actors(key)[:target]:
-        try:
-            handles.append(ray.get_actor(name, namespace=NAMESPACE))
-        except ValueError:  # stopped meanwhile (idle)
-            pass
+    up = set(pool_actors(key))
     free = int(ray.available_resources().get("CPU", 0))  # type: ignore[no-untyped-call]
-    for _ in range(min(target - len(handles), free)):
-        handles.append(_new_actor(key))
+    handles = {}
+    for slot in range(target):
+        if _slot_name(key, slot) in up:
+            handles[slot] = _actor(key, slot)
+        elif free > 0:
+            handles[slot] = _actor(key, slot)
+            free -= 1
     return handles
 
 
 def run_on_pool(fn: Callable[..., Any], shared: tuple[Any, ...], items: Sequence[Any],
                 indices: Sequence[int], results: list[Any], tick: Callable[[], None],
-                handles: list[Any]) -> None:
+                handles: dict[int, Any]) -> None:
     """results[i] = fn(*shared, items[i]) for i in `indices`, on the pool's actors `handles`
     (module docstring); `tick()` after each item."""
     import ray
@@ -215,28 +225,29 @@ def run_on_pool(fn: Callable[..., Any], shared: tuple[Any, ...], items: Sequence
     key = code_key()
     refs = [ray.put(fn), *(ray.put(s) for s in shared)]
     queue = deque(indices)
-    tries: dict[int, int] = {}
-    actors: dict[int, Any] = dict(enumerate(handles))
+    tries: dict[int, int] = {}  # item -> times handed to an actor
+    starts: dict[int, int] = {}  # slot -> actors in a row that died before answering
+    actors = dict(handles)
     idle: deque[int] = deque()
-    flight: dict[Any, tuple[int, int | None]] = {}  # ref -> (actor slot, item or None: ready?)
+    flight: dict[Any, tuple[int, int | None]] = {}  # ref -> (slot, item, or None: "ready?")
     for slot, h in actors.items():
         flight[h.info.remote()] = (slot, None)
 
-    deaths = 0
-
     def replace(slot: int, err: BaseException) -> None:
-        nonlocal deaths
-        deaths += 1
-        if deaths > MAX_TRIES * len(actors):
+        # Just after a death Ray may still hand out the dead actor for its name: asked again
+        # a moment later, it starts a new one.
+        if starts.get(slot, 0) >= START_TRIES:
             raise TwinError(
-                f"{deaths} Ray actors of the twin's pool died ({str(err)[:300]}); expected "
-                f"them to start and run: see the cluster's logs, stop the pool with "
-                f"`twin ray-pool stop`, or run without it (TWIN_RAY_POOL=0)") from None
+                f"the Ray actors of the twin's pool died {START_TRIES} times in a row before "
+                f"answering ({str(err)[:300]}); expected them to start: see the cluster's logs, "
+                f"stop the pool with `twin ray-pool stop`, or run without it (TWIN_RAY_POOL=0)"
+            ) from None
         try:
             ray.kill(actors[slot], no_restart=True)
         except Exception:  # noqa: BLE001 - already dead, the usual case
             pass
-        actors[slot] = _new_actor(key)
+        time.sleep(0.05)
+        actors[slot] = _actor(key, slot)
         flight[actors[slot].info.remote()] = (slot, None)
 
     try:
@@ -251,7 +262,9 @@ def run_on_pool(fn: Callable[..., Any], shared: tuple[Any, ...], items: Sequence
                 try:
                     value = ray.get(ref)
                 except RayActorError as err:
-                    if i is not None:
+                    if i is None:
+                        starts[slot] = starts.get(slot, 0) + 1
+                    else:
                         if tries[i] >= MAX_TRIES:
                             raise TwinError(
                                 f"item {i} of {len(items)}: the Ray actor running it died "
@@ -262,11 +275,11 @@ def run_on_pool(fn: Callable[..., Any], shared: tuple[Any, ...], items: Sequence
                     replace(slot, err)
                     continue
                 if i is None:
-                    idle.append(slot)
-                    continue
-                results[i] = value
+                    starts[slot] = 0
+                else:
+                    results[i] = value
+                    tick()
                 idle.append(slot)
-                tick()
     finally:
         for h in actors.values():
             try:
