@@ -16,7 +16,10 @@ next ones find it warm; the standing side's ratio is that of the next command, t
 user who sweeps often pays. On 2 cores a local Ray's own start-up (~2.5-4.5 s of its
 processes starting) is half of the whole serial sweep (~8 s), so only a standing Ray can reach
 the x1.7 target (issue 17) here. With RAY_ADDRESS set, the Ray side runs on that cluster (and
-its pool) and the standing side is skipped.
+its pool) and the standing side is skipped. Each side prints the 1-minute load average and
+the machine's idle CPU time while it ran: the serial side leaves about one core idle on a quiet
+machine, so a serial side with nothing idle means another program had the other core, and the
+ratio then says more about that program than about the sweep.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ import os
 import time
 from pathlib import Path
 
+import psutil
 import pytest
 import yaml
 
@@ -69,12 +73,14 @@ def test_sweep_16_variants(benchmark, backend, size, path, request, monkeypatch)
 
     def run():
         t["load_before"] = os.getloadavg()[0]
+        idle0 = psutil.cpu_times().idle
         t0 = time.perf_counter()
         # The Ray side starts (and stops) its local Ray instance inside run_variants, as a
         # user's `twin sweep` does: the driver runs the first variants while Ray starts.
         res = run_variants(variants, str(path), "local" if backend == "local" else "ray",
                            timings=t)
         t["wall"] = time.perf_counter() - t0
+        t["idle"] = psutil.cpu_times().idle - idle0
         t["load_after"] = os.getloadavg()[0]
         return res
 
@@ -82,7 +88,8 @@ def test_sweep_16_variants(benchmark, backend, size, path, request, monkeypatch)
         # The head's first command starts the pool of warm workers; the timed one is the next.
         run()
         print(f"\n[{size}/standing] first command (starts the pool): {t['wall']:.1f} s, "
-              f"1-min load average {t['load_before']:.1f} -> {t['load_after']:.1f}")
+              f"1-min load average {t['load_before']:.1f} -> {t['load_after']:.1f}, idle "
+              f"{t['idle']:.1f} core-seconds")
         t.clear()
     res = benchmark.pedantic(run, rounds=1, iterations=1)
     assert [r.scenario.name for r in res] == [v.name for v in variants]
@@ -98,9 +105,12 @@ def test_sweep_16_variants(benchmark, backend, size, path, request, monkeypatch)
               f"{t.get('driver_items', 0):.0f} variants meanwhile), shut-down "
               f"{t.get('ray_shutdown_s', 0):.2f} s"
               + (f", pool found in {t['pool_s']:.2f} s" if "pool_s" in t else ""))
-    # The machine is shared: a ratio is only worth something if the load stayed put.
+    # The machine is shared: a ratio is only worth something if the load stayed put. The load
+    # average lags by a minute; the idle CPU time does not: on a quiet machine the serial side
+    # leaves about one core idle and a parallel side about none.
     print(f"\n[{size}/{backend}] {t['wall']:.1f} s, 1-min load average "
-          f"{t['load_before']:.1f} -> {t['load_after']:.1f}")
+          f"{t['load_before']:.1f} -> {t['load_after']:.1f}, idle {t['idle']:.1f} of "
+          f"{t['wall'] * (os.cpu_count() or 1):.1f} core-seconds")
     got = TIMES[size]
     if "local" in got and backend != "local":
         where = (f"a standing Ray at {os.environ['RAY_ADDRESS']}, its pool warm"
