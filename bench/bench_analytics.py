@@ -22,7 +22,7 @@ import pytest
 from bench_city import city_21000
 from twin.city import generate_city
 from twin.sim.results import sim_metrics
-from twin.scenario import Scenario, load_scenario
+from twin.scenario import Scenario, load_scenario, parse_scenario
 from twin.sim.engine import CityEngine
 from twin.sim.extensions import extensions_for
 
@@ -35,7 +35,7 @@ def with_analytics(sc: Scenario, variant: str) -> Scenario:
     assert a is not None
     data = sc.model_dump()
     data["analytics"] = a.model_dump()
-    return Scenario.model_validate(data)
+    return parse_scenario(data, str(ROOT / "scenarios/city-7000.yaml"))  # reads its calibration
 
 
 def timed(sc: Scenario) -> tuple[float, dict[str, float]]:
