@@ -60,15 +60,37 @@ def live_run(tmp_path_factory):
     parse_scenario(SCENARIO, "<test>")  # the dict is a valid scenario
     before = _mediamtx_children()
     res, m = live_to(path, tmp_path / "out", quiet=True)
-    leftover = _mediamtx_children() - before
+    leftover = (_mediamtx_children() - before) | _zombie_children()
     return res, m, tmp_path, leftover
 
 
 def _mediamtx_children() -> set[int]:
     import psutil
 
-    return {p.pid for p in psutil.Process().children(recursive=True)
-            if "mediamtx" in " ".join(p.cmdline())}
+    found = set()
+    for p in psutil.Process().children(recursive=True):
+        try:
+            if "mediamtx" in " ".join(p.cmdline()):
+                found.add(p.pid)
+        except psutil.ZombieProcess:
+            found.add(p.pid)  # dead but never reaped: left behind all the same
+        except psutil.NoSuchProcess:
+            pass  # gone between the listing and the look
+    return found
+
+
+def _zombie_children() -> set[int]:
+    """Processes the run started and killed but never reaped (they stay in the table)."""
+    import psutil
+
+    out = set()
+    for p in psutil.Process().children(recursive=True):
+        try:
+            if p.status() == psutil.STATUS_ZOMBIE:
+                out.add(p.pid)
+        except psutil.NoSuchProcess:
+            pass
+    return out
 
 
 def test_live_run_records_sweeps_and_fails_over(live_run) -> None:

@@ -65,10 +65,19 @@ def _reap(procs: list[Any], grace_s: float = 3.0) -> None:
             pass
     deadline = time.monotonic() + grace_s
     while alive and time.monotonic() < deadline:
+        still = []
         for p in alive:
-            with contextlib.suppress(psutil.Error, ChildProcessError):
-                os.waitpid(p.pid, os.WNOHANG)  # our own children: reap them here
-        alive = [p for p in alive if _running(p)]
+            try:
+                # Our own child is gone once reaped here (a zombie until then: killed is not
+                # yet exited, and one left unreaped stays in the process table for good).
+                if os.waitpid(p.pid, os.WNOHANG)[0] == 0:
+                    still.append(p)
+                continue
+            except ChildProcessError:
+                pass  # not our child: gone once it exits (its parent reaps it)
+            if _running(p):
+                still.append(p)
+        alive = still
         if alive:
             time.sleep(0.01)
 
