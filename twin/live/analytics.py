@@ -168,6 +168,7 @@ class CameraAnalytics:
         self.small_size = (width // downscale, height // downscale)
         self._recent: deque[np.ndarray] = deque(maxlen=history)
         self._background: np.ndarray | None = None  # small, BGR
+        self._background_gray: np.ndarray | None = None  # full size, grey, blurred like `gray`
         self._ref_mean: float | None = None
         self.merge_gap, self.stack_gap = merge_gap, stack_gap
         self.use_hog = use_hog
@@ -205,6 +206,7 @@ class CameraAnalytics:
         if (self._background is None or len(self._recent) < self.history
                 or self.frames % self.refresh_every == 0):
             self._background = np.median(np.stack(self._recent), axis=0).astype(np.uint8)
+            self._background_gray = None  # made again from this one when it is first needed
         if not self.warm:
             self._prev_small = small
             return [], []
@@ -297,8 +299,11 @@ class CameraAnalytics:
         alerts: list[Alert] = []
         bg = gray
         if vehicles and self._background is not None:
-            bg = cv2.GaussianBlur(cv2.resize(cv2.cvtColor(self._background, cv2.COLOR_BGR2GRAY),
-                                             (self.width, self.height)), (5, 5), 0)
+            if self._background_gray is None:
+                self._background_gray = cv2.GaussianBlur(cv2.resize(
+                    cv2.cvtColor(self._background, cv2.COLOR_BGR2GRAY),
+                    (self.width, self.height)), (5, 5), 0)
+            bg = self._background_gray
         prev, k = self._prev_small, self.down
         for v in vehicles:
             if not any(iou(v, p) >= self.stay_iou for p in self._prev_vehicles):
