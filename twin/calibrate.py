@@ -42,7 +42,7 @@ from typing import Any
 from twin.scenario.calibration import (NOMINAL_BYTES_PER_MBPS, CalibratedValue, Calibration,
                               CalibrationRun)
 from twin.errors import ScenarioError
-from twin.results import Results, read_results
+from twin.results import Results, read_live_results
 
 __all__ = ["calibrate", "register", "cmd_calibrate"]
 
@@ -53,15 +53,10 @@ def _r(x: float) -> float:
 
 def _run(folder: Path) -> tuple[Results, dict[str, Any], list[dict[str, str]]]:
     p = folder / "results.json"
-    if not p.is_file():
-        raise ScenarioError(f"{folder}: no results.json; expected a `twin live --out` folder")
     try:
-        res = read_results(p)
+        res = read_live_results(folder)
     except ValueError as err:
-        raise ScenarioError(f"{p}: not a cctv-twin results.json: {err}") from None
-    if res.engine != "live":
-        raise ScenarioError(f"{p}: engine {res.engine!r}; expected a live run (`twin live "
-                            "SCENARIO --out DIR`): a simulation measures nothing new")
+        raise ScenarioError(str(err)) from None
     dep = next((e for e in res.events if e.get("kind") == "live_deployment"), None)
     if dep is None:
         raise ScenarioError(f"{p}: no live_deployment event (a run of an older twin); run it "

@@ -173,6 +173,23 @@ def read_results(path: str | Path) -> Results:
     return Results.model_validate_json(Path(path).read_text())
 
 
+def read_live_results(path: str | Path) -> Results:
+    """The results of a `twin live --out` folder (or its results.json); ValueError, naming
+    the file and what was expected, for a missing file, another format or a simulation."""
+    p = Path(path)
+    f = p / "results.json" if p.is_dir() else p
+    if not f.is_file():
+        raise ValueError(f"{p}: no results.json; expected a `twin live --out` folder")
+    try:
+        res = read_results(f)
+    except ValueError as err:
+        raise ValueError(f"{f}: not a cctv-twin results.json ({err})") from None
+    if res.engine != "live":
+        raise ValueError(f"{f}: engine {res.engine!r}; expected a live run (`twin live "
+                         "SCENARIO --out DIR`)")
+    return res
+
+
 def run_info(started_at: str, wall_s: float) -> RunInfo:
     import os
 

@@ -214,20 +214,14 @@ def _run_all(files: list[Path], days: float | None, jobs: int,
 
 def _live_runs(paths: list[Path]) -> list[Results]:
     from twin.errors import UsageError
-    from twin.results import read_results
+    from twin.results import read_live_results
 
     out = []
     for p in paths:
-        f = p / "results.json" if p.is_dir() else p
-        if not f.is_file():
-            raise UsageError(f"--live {p}: no results.json; expected a `twin live --out` folder")
         try:
-            res = read_results(f)
+            out.append(read_live_results(p))
         except ValueError as err:
-            raise UsageError(f"--live {p}: not a cctv-twin results.json ({err})") from None
-        if res.engine != "live":
-            raise UsageError(f"--live {p}: engine {res.engine!r}; expected a live run")
-        out.append(res)
+            raise UsageError(f"--live {err}") from None
     return out
 
 
