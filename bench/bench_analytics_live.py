@@ -29,7 +29,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from bench_live import bench_scenario  # noqa: E402
+from bench_live import bench_scenario, run_live  # noqa: E402
 
 from twin.scenario import Scenario  # noqa: E402
 
@@ -46,16 +46,8 @@ def pool_scenario(cameras: int, minutes: float, actors: int, cpu: float,
 
 def run(cameras: int, minutes: float, actors: int, cpu: float, util: float,
         out: Path) -> dict[str, Any]:
-    import yaml
-
-    from twin.live.cli import live_to
-
     sc = pool_scenario(cameras, minutes, actors, cpu, util)
-    path = out / f"{sc.name}.yaml"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(yaml.safe_dump(sc.model_dump(mode="json", exclude_none=True, exclude_unset=True)))
-    load0 = os.getloadavg()[0]
-    res, _ = live_to(path, out / sc.name, quiet=True)
+    res, _, load0 = run_live(sc, out)
     m = res.metrics
     [adm] = [e for e in res.events if e["kind"] == "analysis_admitted"]
     analysed = m.get("live_cameras_analysed", 0.0)

@@ -26,6 +26,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -70,18 +71,27 @@ def bench_scenario(cameras: int, minutes: float, analyse_interval_s: float = 0.9
     }, f"<bench {n}>")
 
 
-def run_step(cameras: int, minutes: float, out: Path, analyse_interval_s: float = 0.9) -> dict:
-    """One step; returns its figures (and whether it passed)."""
+def run_live(sc: Scenario, out: Path) -> tuple[Any, Any, float]:
+    """Write `sc` to `out` (only the fields it sets: a full dump carries fields a live
+    scenario refuses) and run it live into `out/<name>`; returns the results, the measures
+    and the 1-min load average before the run."""
     import yaml
 
     from twin.live.cli import live_to
 
-    sc = bench_scenario(cameras, minutes, analyse_interval_s)
     path = out / f"{sc.name}.yaml"
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(yaml.safe_dump(sc.model_dump(mode="json", exclude_none=True, exclude_unset=True)))
+    path.write_text(yaml.safe_dump(sc.model_dump(mode="json", exclude_none=True,
+                                                 exclude_unset=True)))
     load0 = os.getloadavg()[0]
     res, m = live_to(path, out / sc.name, quiet=True)
+    return res, m, load0
+
+
+def run_step(cameras: int, minutes: float, out: Path, analyse_interval_s: float = 0.9) -> dict:
+    """One step; returns its figures (and whether it passed)."""
+    sc = bench_scenario(cameras, minutes, analyse_interval_s)
+    res, m, load0 = run_live(sc, out)
     mm = res.metrics
     failed = [v.metric for v in res.targets if not v.passed]
     lost = [e["recorder"] for e in res.events if e["kind"] == "recorder_lost"]
