@@ -244,8 +244,11 @@ class CameraAnalytics:
         x0, y0, x1, y1 = box
         h = y1 - y0
         pad = max(16, h // 4)
-        padded = cv2.copyMakeBorder(gray, pad, pad, pad, pad, cv2.BORDER_REPLICATE)
-        crop = padded[y0:y1 + 2 * pad, x0:x1 + 2 * pad]
+        # The box and `pad` around it, edge-replicated where that runs off the frame.
+        cy0, cy1 = max(0, y0 - pad), min(self.height, y1 + pad)
+        cx0, cx1 = max(0, x0 - pad), min(self.width, x1 + pad)
+        crop = cv2.copyMakeBorder(gray[cy0:cy1, cx0:cx1], cy0 - (y0 - pad), y1 + pad - cy1,
+                                  cx0 - (x0 - pad), x1 + pad - cx1, cv2.BORDER_REPLICATE)
         scale = fill / max(h, 1)
         size = (max(72, int(crop.shape[1] * scale)), max(136, int(crop.shape[0] * scale)))
         sx, sy = size[0] / crop.shape[1], size[1] / crop.shape[0]
