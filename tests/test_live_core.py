@@ -255,6 +255,34 @@ def test_what_a_killed_recorder_left_is_recovered_into_the_catalog(tmp_path: Pat
     assert recover_partials(root, store, "r1").recovered == ()
 
 
+def test_a_segment_killed_before_its_first_fragment_is_an_empty_stub(tmp_path: Path,
+                                                                    live_clip) -> None:
+    """The segment file a recorder is writing holds only its header until the first fragment
+    is cut (3 frames, 0.2 s, at 15 fps): a kill in that window leaves a stub that plays
+    nothing, which recovery removes; one packet later the file plays and is recovered."""
+    import av
+
+    from twin.live.recorder import _Segment, recover_partials
+
+    root, store = tmp_path / "seg" / "r1", LiveStore(tmp_path / "cat.sqlite")
+    with av.open(str(live_clip.path)) as inp:
+        stream = inp.streams.video[0]
+        pkts = [p for p in inp.demux(stream) if p.pts is not None and p.size][:4]
+        seg = _Segment(root, "c1", "mp4", stream, 24.0, pkts[0].pts)
+        for p in pkts[:3]:
+            seg.write(p, p.pts)
+        # the process is "killed" here: recovery reads the file as the muxer left it
+        stub = recover_partials(root, store, "r1")
+        assert stub.recovered == () and stub.removed == ("c1/c1-0000024000.mp4.part",)
+        seg = _Segment(root, "c1", "mp4", stream, 24.0, pkts[0].pts)
+        for p in pkts:
+            seg.write(p, p.pts)
+        got = recover_partials(root, store, "r1")
+        assert got.recovered == ("c1/c1-0000024000.mp4",) and got.removed == ()
+        assert got.seconds == pytest.approx(3 / 15)
+    assert [(r.key, r.packets) for r in store.rows()] == [("c1/c1-0000024000.mp4", 3)]
+
+
 def test_a_live_run_never_reuses_a_folder_that_holds_an_evidence_desk(tmp_path: Path) -> None:
     from twin.errors import UsageError
     from twin.live.run import run_live

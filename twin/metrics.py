@@ -193,6 +193,7 @@ METRICS.update({
     "live_restore_s_max": _M("s", "longest time from a fault to its part running again"),
     "live_recorder_kill_gap_s_max": _M("s", "most footage one camera lost to a recorder's crash"),
     "live_partials_recovered": _M("segments", "segments a crashed recorder left that were kept (played up to the crash)"),
+    "live_partials_removed": _M("segments", "segment stubs a crashed recorder had just opened, with no whole fragment yet (under 0.3 s of video), removed"),
 })
 
 # Analytics at city scale (twin/sim/analytics.py; scenario `analytics:`). Compute is in the

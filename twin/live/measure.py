@@ -287,6 +287,7 @@ def measure(o: LiveOutcome) -> LiveMeasures:
         "live_recorder_kill_gap_s_max": max((c["gap_max_s"] for c in costs
                                              if c["part"].startswith("recorder:")), default=0.0),
         "live_partials_recovered": float(o.recovered_partials),
+        "live_partials_removed": float(o.removed_partials),
     }
     if o.placement is not None:
         pl = o.placement

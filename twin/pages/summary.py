@@ -223,6 +223,7 @@ _LIVE_DRILL = (("camera time unrecorded, start to end", "live_unrecorded_s"),
                ("faults not restored by the end", "live_faults_unrestored"),
                ("segments in progress lost", "live_partial_segments_lost"),
                ("segments a crashed recorder left, kept", "live_partials_recovered"),
+               ("empty segment stubs a crashed recorder left, removed", "live_partials_removed"),
                ("camera-seconds recorded twice", "live_double_recorded_s"))
 
 
