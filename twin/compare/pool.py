@@ -17,9 +17,11 @@ would die with it anyway.
   a digest of the twin's source files (path, size, modification time), so a pool started by
   an older version of the code is stopped and a new one started when the code changes: a
   warm worker never runs stale code.
-- Items go to the actors one at a time each, in the items' order, and the next item to
-  whichever actor finishes first; an actor gets its first item only once it answers (so an
-  actor still waiting for a CPU holds no item). Results are put back in the items' order.
+- Items go to the actors in the items' order, each actor holding the one it runs and the
+  next (so it never waits a round trip between items), while more items wait than there are
+  actors; after that one each, the next to whichever actor finishes first. An actor gets its
+  first item only once it answers (so an actor still waiting for a CPU holds no item).
+  Results are put back in the items' order.
 - The function and the shared inputs (the scenario, the city) go through the object store
   once per call (`ray.put`); each actor fetches and unpickles them once per call (kept by the
   references' ids) and drops them at the end of the call, so an idle pool holds no city.
@@ -228,7 +230,8 @@ def run_on_pool(fn: Callable[..., Any], shared: tuple[Any, ...], items: Sequence
     tries: dict[int, int] = {}  # item -> times handed to an actor
     starts: dict[int, int] = {}  # slot -> actors in a row that died before answering
     actors = dict(handles)
-    idle: deque[int] = deque()
+    ready: list[int] = []  # slots whose actor has answered, in the order they did
+    held: dict[int, list[int]] = {}  # slot -> items handed to its actor, in order (the 1st runs)
     flight: dict[Any, tuple[int, int | None]] = {}  # ref -> (slot, item, or None: "ready?")
     for slot, h in actors.items():
         flight[h.info.remote()] = (slot, None)
@@ -250,36 +253,60 @@ def run_on_pool(fn: Callable[..., Any], shared: tuple[Any, ...], items: Sequence
         actors[slot] = _actor(key, slot)
         flight[actors[slot].info.remote()] = (slot, None)
 
+    def died(slot: int, err: BaseException) -> None:
+        """The slot's actor is gone: what it held goes back to the queue, the item it was
+        running counted as a try, and a new actor takes the slot."""
+        for ref in [r for r, (s, _) in flight.items() if s == slot]:
+            del flight[ref]  # the same death, reported for each of them
+        mine = held.pop(slot, [])
+        if slot in ready:
+            ready.remove(slot)
+        if mine:
+            i = mine[0]
+            if tries[i] >= MAX_TRIES:
+                raise TwinError(
+                    f"item {i} of {len(items)}: the Ray actor running it died {tries[i]} "
+                    f"times ({type(err).__name__}); expected it to finish: see the cluster's "
+                    f"logs (`ray logs` on the head), or run with --backend local to see the "
+                    f"error here") from None
+            for j in mine[1:]:
+                tries[j] -= 1  # held, never begun
+            queue.extendleft(reversed(mine))
+        else:
+            starts[slot] = starts.get(slot, 0) + 1
+        replace(slot, err)
+
     try:
-        while queue or any(i is not None for _, i in flight.values()):
-            while idle and queue:
-                slot, nxt = idle.popleft(), queue.popleft()
-                tries[nxt] = tries.get(nxt, 0) + 1
-                flight[actors[slot].call.remote(refs, items[nxt])] = (slot, nxt)
+        while queue or held and any(held.values()):
+            # Each actor holds its next item while it runs one (depth 2), so it never waits a
+            # round trip between items; near the end one item each, so that no actor sits on
+            # a second item while another has none.
+            for depth in (1, 2):
+                for slot in ready:
+                    mine = held[slot]
+                    if queue and len(mine) < depth and (depth == 1 or len(queue) > len(ready)):
+                        nxt = queue.popleft()
+                        tries[nxt] = tries.get(nxt, 0) + 1
+                        mine.append(nxt)
+                        flight[actors[slot].call.remote(refs, items[nxt])] = (slot, nxt)
             done, _ = ray.wait(list(flight), num_returns=1)
             for ref in done:
+                if ref not in flight:
+                    continue  # dropped with its dead actor
                 slot, i = flight.pop(ref)
                 try:
                     value = ray.get(ref)
                 except RayActorError as err:
-                    if i is None:
-                        starts[slot] = starts.get(slot, 0) + 1
-                    else:
-                        if tries[i] >= MAX_TRIES:
-                            raise TwinError(
-                                f"item {i} of {len(items)}: the Ray actor running it died "
-                                f"{tries[i]} times ({type(err).__name__}); expected it to "
-                                f"finish: see the cluster's logs (`ray logs` on the head), "
-                                f"or run with --backend local to see the error here") from None
-                        queue.appendleft(i)
-                    replace(slot, err)
+                    died(slot, err)
                     continue
                 if i is None:
                     starts[slot] = 0
+                    ready.append(slot)
+                    held[slot] = []
                 else:
+                    held[slot].remove(i)
                     results[i] = value
                     tick()
-                idle.append(slot)
     finally:
         for h in actors.values():
             try:
