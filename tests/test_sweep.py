@@ -97,3 +97,36 @@ def test_set_path_sets_by_index_and_by_name():
     assert [(p["name"], p["max_streams"], p["disk_tb"]) for p in data["recorders"]["pools"]] == [
         ("central", 25, 1.5), ("north", 99, 400)]
     assert parse_param("camera_profiles.0.codec=h264,h265").values == ("h264", "h265")
+
+
+def test_a_sweeps_points_run_without_the_drivers_files_or_folder(tmp_path, monkeypatch):
+    """Each point goes to its worker parsed, its calibration read on the driver: a worker in
+    another folder (a Ray node started elsewhere, another machine) that has neither the
+    scenario nor its calibration file runs it all the same, to the same results."""
+    import shutil
+    from pathlib import Path
+
+    from twin.compare.sweep import run_variants
+    from twin.scenario.loader import read_yaml
+
+    root = Path(__file__).resolve().parent.parent
+    here = tmp_path / "project"
+    (here / "calibration").mkdir(parents=True)
+    shutil.copy(root / "scenarios" / "calibration" / "trial-15.json", here / "calibration")
+    data = yaml.safe_load(_scenario_file(tmp_path).read_text())
+    data["calibration"] = "calibration/trial-15.json"
+    (here / "grid.yaml").write_text(yaml.safe_dump(data))
+    monkeypatch.chdir(here)  # a relative path, as a user types it
+    variants = expand(read_yaml("grid.yaml"), [parse_param("recorders.pools.0.recorders=5,6")],
+                      "grid.yaml")
+    want = run_variants(variants, "grid.yaml", "local")
+    assert all(r.calibration is not None and r.calibration.path == "calibration/trial-15.json"
+               for r in want)
+    away = tmp_path / "elsewhere"
+    away.mkdir()
+    monkeypatch.chdir(away)
+    (here / "calibration" / "trial-15.json").unlink()
+    (here / "grid.yaml").unlink()
+    got = run_variants(variants, "grid.yaml", "local")
+    assert [r.model_dump(exclude={"run"}) for r in got] == [
+        r.model_dump(exclude={"run"}) for r in want]

@@ -42,13 +42,13 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import yaml
 
 from twin.compare.parallel import run_ordered
 from twin.compare.verdict import failed_targets
 from twin.errors import ScenarioError
 from twin.results import Results
 from twin.scenario import Scenario, parse_scenario
+from twin.scenario.loader import read_yaml
 
 __all__ = ["GROWTHS", "Growth", "LevelResult", "Breakpoint", "grow", "demand", "find_breakpoint",
            "add_months", "RESOURCE_KINDS"]
@@ -218,12 +218,11 @@ def demand(sc: Scenario) -> dict[str, dict[str, float]]:
     return {k: {n: round(v, 6) for n, v in vals.items()} for k, vals in out.items()}
 
 
-def evaluate(item: tuple[dict[str, Any], str, float | None]) -> dict[str, Any]:
+def evaluate(item: tuple[Scenario, str, float | None]) -> dict[str, Any]:
     """Simulate one level; a Ray task's body: {"results": results.json dict, "demand": ...}."""
     from twin.sim.run import run_scenario
 
-    data, source, days = item
-    sc = parse_scenario(data, source)
+    sc, source, days = item
     return {"results": run_scenario(sc, source, days).model_dump(mode="json"), "demand": demand(sc)}
 
 
@@ -303,10 +302,7 @@ def find_breakpoint(scenario_path: str | Path, growth: Growth, backend: str = "r
                     progress: Callable[[str], None] | None = None) -> Breakpoint:
     """Grow the scenario's load until its first target fails (module docstring)."""
     p = Path(scenario_path)
-    try:
-        base = yaml.safe_load(p.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ScenarioError(f"{p}: no such scenario file; check the path (see scenarios/)") from None
+    base = read_yaml(p)  # bounded, strict YAML (twin/scenario/loader.py)
     base_sc = parse_scenario(base, str(p))
     if not base_sc.targets:
         raise ScenarioError(f"{p}: the scenario has no targets, so nothing can fail; add "
@@ -318,11 +314,11 @@ def find_breakpoint(scenario_path: str | Path, growth: Growth, backend: str = "r
                             "sets or bitrate instead")
     done: dict[int, LevelResult] = {}
 
-    def item(level: int) -> tuple[dict[str, Any], str, float | None]:
-        data = grow(base, growth, level)
+    def item(level: int) -> tuple[Scenario, str, float | None]:
+        # Parsed here, its calibration read relative to the scenario file: a bad level stops
+        # the search before anything runs, and a worker needs no file of the driver's.
         src = f"{p} at {growth.kind} level {level}"
-        parse_scenario(data, src)  # a bad level stops the search before anything runs
-        return data, src, days
+        return parse_scenario(grow(base, growth, level), src, p.parent), src, days
 
     def keep(level: int, out: dict[str, Any]) -> None:
         done[level] = LevelResult(level, label(growth, level, month0, base_sc),

@@ -8,8 +8,9 @@ Theory of operation
 in the order given; each point is the base scenario with those values set, validated before
 anything runs, so a bad path or value stops the sweep with the path and the fix.
 
-Points run as Ray tasks (`run_scenario_data`: raw mapping in, results.json dict out, so
-only plain data crosses process boundaries): on a local Ray instance by default, on the
+Points run as Ray tasks, each given its variant parsed on the driver (its calibration file
+already read, so a worker needs neither the file nor the driver's working directory) and
+returning its results.json as a plain dict: on a local Ray instance by default, on the
 cluster at RAY_ADDRESS when it is set (twin.compare.parallel; while a local instance starts,
 the driver runs the first points itself). `backend="local"` runs them one after another in
 this process (unit tests, and the sequential side of the benchmark).
@@ -37,9 +38,9 @@ from twin.compare.verdict import failed_targets, passed
 from twin.errors import ScenarioError
 from twin.memory import check_fits
 from twin.results import Results, shared_source
-from twin.scenario import parse_scenario
+from twin.scenario import Scenario, parse_scenario
 from twin.scenario.loader import read_yaml
-from twin.sim.run import run_scenario_data
+from twin.sim.run import run_scenario
 
 __all__ = ["Param", "Variant", "SweepPoint", "SweepResult", "parse_param", "set_path",
            "expand", "run_variants", "sweep"]
@@ -56,6 +57,7 @@ class Variant:
     name: str
     values: dict[str, Any]
     data: dict[str, Any]
+    scenario: Scenario  # `data` parsed, calibration loaded (what a worker runs)
 
 
 @dataclass(frozen=True, slots=True)
@@ -179,12 +181,12 @@ def expand(base: dict[str, Any], params: list[Param], source: str,
         data["name"] = name
         label = ", ".join(f"{k}={v}" for k, v in values.items())
         try:
-            check_fits(parse_scenario(data, f"{source} with {label}"), f"{source} with {label}",
-                       days)
+            sc = parse_scenario(data, f"{source} with {label}", Path(source).parent)
+            check_fits(sc, f"{source} with {label}", days)
         except ScenarioError as err:
             raise ScenarioError(f"{err}\n(--param values make this variant invalid: change "
                                 f"them or the path)") from None
-        out.append(Variant(name, values, data))
+        out.append(Variant(name, values, data, sc))
     return out
 
 
@@ -194,14 +196,14 @@ def run_variants(variants: list[Variant], source: str, backend: str = "ray",
                  timings: dict[str, float] | None = None) -> list[Results]:
     """Results of each variant, in the variants' order (twin.compare.parallel: Ray tasks,
     the driver helping while a local Ray instance starts)."""
-    items = [(v.data, f"{source}#{v.name}", days) for v in variants]
+    items = [(v.scenario, f"{source}#{v.name}", days) for v in variants]
     dicts = run_ordered(_run_item, (), items, backend, progress, timings=timings)
     return [Results.model_validate(d) for d in dicts]
 
 
-def _run_item(item: tuple[dict[str, Any], str, float | None]) -> dict[str, Any]:
-    data, source, days = item
-    return run_scenario_data(data, source, days)
+def _run_item(item: tuple[Scenario, str, float | None]) -> dict[str, Any]:
+    sc, source, days = item
+    return run_scenario(sc, source, days).model_dump(mode="json")
 
 
 def sweep(scenario_path: str | Path, params: list[Param], backend: str = "ray",

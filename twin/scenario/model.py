@@ -638,8 +638,13 @@ def _format_errors(source: str, err: ValidationError) -> str:
     return "\n".join(lines)
 
 
-def parse_scenario(data: Any, source: str = "<scenario>") -> Scenario:
-    """Validate an already-parsed mapping; errors name `source` and each field path."""
+def parse_scenario(data: Any, source: str = "<scenario>",
+                   base_dir: str | Path | None = None) -> Scenario:
+    """Validate an already-parsed mapping; errors name `source` and each field path.
+
+    A calibration file is read relative to `base_dir`, else to the folder of the file
+    `source` names (up to a `#`); the parsed Scenario carries it, so a worker that runs it
+    (a Ray task, on any node) needs neither the file nor the driver's working directory."""
     if not isinstance(data, dict):
         raise ScenarioError(
             f"{source}: expected a mapping at the top level (name:, seed:, city: ...), "
@@ -651,7 +656,7 @@ def parse_scenario(data: Any, source: str = "<scenario>") -> Scenario:
         raise ScenarioError(_format_errors(source, err)) from None
     if sc.calibration is not None:
         named = Path(sc.calibration)
-        base = Path(source.partition("#")[0]).parent
+        base = Path(base_dir) if base_dir is not None else Path(source.partition("#")[0]).parent
         path = named if named.is_absolute() else base / named
         sc._calibration = load_calibration(path, sc.calibration, source)
     return sc

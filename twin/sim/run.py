@@ -4,8 +4,8 @@ The one pipeline every tool uses, so `twin simulate`, `twin compare`, `twin swee
 `twin check` and `twin breakpoint` agree on a run:
 
 - `run_scenario`: the engine with the scenario's extensions and the results.json model only,
-  no plots or CSVs (a 7,000-set variant costs about a second); `run_scenario_data` is the
-  same on a raw mapping, for Ray workers;
+  no plots or CSVs (a 7,000-set variant costs about a second); Ray workers are given the
+  Scenario parsed on the driver (its calibration already read);
 - `simulate_to`: load, simulate and write everything (results.json, CSVs, plots, report.md,
   report.html) into a folder, staged so a failed run leaves nothing there.
 """
@@ -15,12 +15,11 @@ from __future__ import annotations
 import datetime as dt
 import time
 from pathlib import Path
-from typing import Any
 
 from twin.results import Results, run_info
-from twin.scenario import Scenario, parse_scenario
+from twin.scenario import Scenario
 
-__all__ = ["run_scenario", "run_scenario_data", "simulate_to"]
+__all__ = ["run_scenario", "simulate_to"]
 
 
 def run_scenario(sc: Scenario, source: str, days: float | None = None) -> Results:
@@ -39,12 +38,6 @@ def run_scenario(sc: Scenario, source: str, days: float | None = None) -> Result
     run = simulated_scenario(sc)
     outcome = CityEngine(run, generate_city(run), extensions=extensions_for(run)).run(days)
     return results_from_sim(outcome, source, run_info(started, time.perf_counter() - t0), sc)
-
-
-def run_scenario_data(data: dict[str, Any], source: str, days: float | None = None) -> dict[str, Any]:
-    """`run_scenario` on a raw mapping, returning results.json as a dict: cheap to ship
-    to and from Ray workers (plain data, validated where it runs)."""
-    return run_scenario(parse_scenario(data, source), source, days).model_dump(mode="json")
 
 
 def simulate_to(path: Path, out: Path, days: float | None = None, quiet: bool = False) -> Results:
