@@ -30,13 +30,21 @@ def free_port(ip: str) -> int:
         return int(s.getsockname()[1])
 
 
-def stop_node(temp: Path) -> None:
+def client_server_of(address: str, cmdline: list[str]) -> bool:
+    """Is this the Ray Client server a head at `address` started? (`ray start --head` starts
+    one, detached, whose command line names the head's address but not its temp folder.)"""
+    return "ray.util.client.server" in cmdline and f"--address={address}" in cmdline
+
+
+def stop_node(temp: Path, address: str | None = None) -> None:
     """Kill (by PID) every process whose command line names this node's temp folder, and
     their descendants (the raylet's agents and workers retitle themselves `ray::...`, so their
-    command lines no longer name it)."""
+    command lines no longer name it); for a head at `address`, its Ray Client server too."""
     procs: dict[int, psutil.Process] = {}
     for p in psutil.process_iter(["pid", "cmdline"]):
-        if p.pid != os.getpid() and str(temp) in " ".join(p.info["cmdline"] or []):
+        cmd = p.info["cmdline"] or []
+        if p.pid != os.getpid() and (str(temp) in " ".join(cmd) or (
+                address is not None and client_server_of(address, cmd))):
             procs[p.pid] = p
             with contextlib.suppress(psutil.Error):
                 procs.update((c.pid, c) for c in p.children(recursive=True))
@@ -68,4 +76,4 @@ def ray_head(ip: str = "127.0.0.2", num_cpus: int = 2) -> Iterator[str]:
         time.sleep(0.5)
         yield f"{ip}:{port}"
     finally:
-        stop_node(temp)
+        stop_node(temp, f"{ip}:{port}")

@@ -26,6 +26,7 @@ from pathlib import Path
 import psutil
 import pytest
 
+from tests.ray_cluster import client_server_of
 from tests.test_live_faults import _parts, _reaped, _twin
 
 pytestmark = [pytest.mark.live, pytest.mark.slow]
@@ -80,7 +81,8 @@ class LocalCluster:
 
     def processes(self) -> dict[int, int]:
         """{pid: node index} of every process of the cluster (by its temp folder in its
-        command line, or an ancestor's: MediaMTX is a child of a relay actor's worker)."""
+        command line, or an ancestor's: MediaMTX is a child of a relay actor's worker; and
+        the head's Ray Client server, which names only the head's address)."""
         marks = [str(t) for t in self.temps]
         out: dict[int, int] = {}
         procs = list(psutil.process_iter(["pid", "ppid", "cmdline"]))
@@ -88,8 +90,10 @@ class LocalCluster:
         for p in procs:
             cur, seen = p, 0
             while cur is not None and seen < 20:
-                cmd = " ".join(cur.info["cmdline"] or [])
-                hit = [i for i, m in enumerate(marks) if m in cmd]
+                args = cur.info["cmdline"] or []
+                cmd = " ".join(args)
+                hit = [i for i, m in enumerate(marks) if m in cmd] or (
+                    [0] if client_server_of(self.address, args) else [])
                 if hit:
                     out[p.info["pid"]] = hit[0]
                     break
