@@ -29,6 +29,11 @@ pytestmark = pytest.mark.slow
 def head() -> Iterator[str]:
     with ray_head("127.0.0.2", num_cpus=2) as address:
         yield address
+    # Stopped by PID, the head leaves nothing behind: no process names its address (its GCS,
+    # raylet and agents do; so does the Ray Client server, which names nothing else of it).
+    left = [p.info for p in psutil.process_iter(["pid", "cmdline"])
+            if any(address in a for a in p.info["cmdline"] or [])]
+    assert not left, left
 
 
 @pytest.fixture
