@@ -48,3 +48,44 @@ def test_the_local_backend_runs_in_this_process_and_a_bad_backend_is_refused():
     assert out == [(1, os.getpid()), (0, os.getpid())]
     with pytest.raises(TwinError, match="backend 'dask': expected 'ray' or 'local'"):
         run_ordered(_make_where(), (0,), [1], "dask")
+
+
+def _make_raylet_killer():
+    def kill_my_raylet(item: int) -> int:
+        import os
+        import signal
+        import time
+
+        if item == 1:  # a Ray worker's parent is its node's raylet
+            os.kill(os.getppid(), signal.SIGKILL)
+        time.sleep(0.5)  # items still waiting when the raylet died can no longer be placed
+        return item
+
+    return kill_my_raylet
+
+
+def _make_raising():
+    def raising(item: int) -> int:
+        if item == 1:
+            raise ValueError(f"item {item} is bad")
+        return item
+
+    return raising
+
+
+def test_ray_lost_under_a_command_is_its_own_error_and_the_work_s_errors_stay_its_own():
+    """kill -9 of the raylet under a running item: an error saying Ray lost a part and to run
+    again (exit 3), not a crash report; nothing of that Ray is left running. An item that
+    raises still raises its own error."""
+    import psutil
+
+    from twin.ray_session import RayUnavailable
+
+    with pytest.raises(RayUnavailable, match="lost a part it needs while running 8 items") as ei:
+        run_ordered(_make_raylet_killer(), (), list(range(8)), "ray", overlap=False)
+    assert ei.value.exit_code == 3 and "run the command again" in str(ei.value)
+    left = [p for p in psutil.Process().children(recursive=True)
+            if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
+    assert left == [], [" ".join(p.cmdline())[:80] for p in left]
+    with pytest.raises(ValueError, match="item 1 is bad"):
+        run_ordered(_make_raising(), (), [0, 1, 2], "ray", overlap=False)

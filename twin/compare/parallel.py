@@ -70,6 +70,22 @@ def ray_init() -> Any:
     return start_ray(ray_log_path())
 
 
+def _ray_lost(err: BaseException, n: int) -> TwinError:
+    """The error for Ray itself failing under a command (a raylet or node lost): not a bug
+    of the twin's, and not the user's input."""
+    from twin.ray_session import RayUnavailable
+
+    address = os.environ.get("RAY_ADDRESS", "").strip()
+    where = f"the Ray cluster at RAY_ADDRESS={address}" if address else \
+        "the Ray this command started on this machine"
+    return RayUnavailable(
+        f"{where} lost a part it needs while running {n} items ({type(err).__name__}: "
+        f"{str(err)[:200]}); no results of this command were kept. Expected its processes to "
+        f"stay up while it runs: run the command again"
+        + (f" (check `ray status --address={address}`)" if address else "")
+        + f"; Ray's log: {ray_log_path()}")
+
+
 def run_ordered(fn: Callable[..., R], shared: tuple[Any, ...], items: Sequence[T],
                 backend: str = "ray", progress: Callable[[int, int], None] | None = None,
                 overlap: bool = True, timings: dict[str, float] | None = None) -> list[R]:
@@ -149,23 +165,28 @@ def run_ordered(fn: Callable[..., R], shared: tuple[Any, ...], items: Sequence[T
             t1 = clock()
             handles = ensure_pool()
             timings["pool_s"] = clock() - t1
-        if rest and handles:
-            run_on_pool(fn, shared, items, rest, results, tick, handles)
-            rest = []
-        elif rest:
-            task = ray.remote(num_cpus=1)(fn)
-            shared_refs = [ray.put(s) for s in shared]
-            refs = [task.remote(*shared_refs, items[i]) for i in rest]
-            waiting = list(refs)
-            while waiting:  # for progress only: results are collected in order below
-                _, waiting = ray.wait(waiting, num_returns=1)
-                tick()
-        if lane is not None:
-            lane.join()
-        if errors:
-            raise errors[0]
-        for i, value in zip(rest, ray.get(refs)):
-            results[i] = value
+        try:
+            if rest and handles:
+                run_on_pool(fn, shared, items, rest, results, tick, handles)
+                rest = []
+            elif rest:
+                task = ray.remote(num_cpus=1)(fn)
+                shared_refs = [ray.put(s) for s in shared]
+                refs = [task.remote(*shared_refs, items[i]) for i in rest]
+                waiting = list(refs)
+                while waiting:  # for progress only: results are collected in order below
+                    _, waiting = ray.wait(waiting, num_returns=1)
+                    tick()
+            if lane is not None:
+                lane.join()
+            if errors:
+                raise errors[0]
+            for i, value in zip(rest, ray.get(refs)):
+                results[i] = value
+        except ray.exceptions.RayError as err:
+            if isinstance(err, ray.exceptions.RayTaskError):
+                raise  # the work itself raised: its own error, as with --backend local
+            raise _ray_lost(err, n) from None
         return results
     finally:
         stop.set()
