@@ -174,6 +174,54 @@ def _deadline(seconds: float) -> Iterator[None]:
         yield
 
 
+_REFUSED = ("InvalidAuthToken", "Unauthenticated")
+
+
+def _log_size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except OSError:
+        return 0
+
+
+def _log_since(path: Path, start: int) -> str:
+    """What Ray's log got from byte `start` on (this attempt's lines, not an earlier one's)."""
+    try:
+        with path.open("rb") as f:
+            f.seek(start)
+            return f.read().decode(errors="replace")
+    except OSError:
+        return ""
+
+
+@contextlib.contextmanager
+def _refused_at_once(log_path: Path, start: int) -> Iterator[None]:
+    """Inside `_deadline`: end the wait as soon as Ray's log says the cluster refused the
+    login. Ray's client retries a refused token until its own timeout (~20 s), though a wrong
+    token never becomes right; the caller then reads the log and names the fix."""
+    import threading
+
+    if not threading_main():
+        yield
+        return
+    done = threading.Event()
+
+    def watch() -> None:
+        while not done.wait(0.2):
+            text = _log_since(log_path, start)
+            if any(mark in text for mark in _REFUSED):
+                signal.setitimer(signal.ITIMER_REAL, 0.001)  # _deadline's alarm, now
+                return
+
+    t = threading.Thread(target=watch, name="twin-ray-login", daemon=True)
+    t.start()
+    try:
+        yield
+    finally:
+        done.set()
+        t.join()
+
+
 def threading_main() -> bool:
     import threading
 
@@ -246,14 +294,16 @@ def _start_ray(log_path: Path, *, connect_timeout_s: float = 25.0) -> RaySession
                 f"started with `ray start --head --node-ip-address={host} --port={port}` (see "
                 f"README, The live twin across machines): start it, fix RAY_ADDRESS, or unset "
                 f"it to run on a Ray of the twin's own")
+        start = _log_size(log_path)
         try:
-            with _stderr_to(log_path), _deadline(connect_timeout_s):
+            with _stderr_to(log_path), _deadline(connect_timeout_s), \
+                    _refused_at_once(log_path, start):
                 ray.init(address=address, log_to_driver=False, logging_level=logging.ERROR)
         except (_Timeout, ConnectionError, RuntimeError, ValueError) as exc:
             with contextlib.suppress(Exception):
                 ray.shutdown()
-            text = log_path.read_text(errors="replace") if log_path.exists() else ""
-            if "InvalidAuthToken" in text or "Unauthenticated" in text or "auth" in str(exc).lower():
+            text = _log_since(log_path, start)
+            if any(mark in text for mark in _REFUSED) or "auth" in str(exc).lower():
                 raise RayUnavailable(
                     f"RAY_ADDRESS={address}: the cluster refused the login (token "
                     f"authentication); expected this machine to hold the head's token: run with "
