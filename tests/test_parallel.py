@@ -64,15 +64,6 @@ def _make_raylet_killer():
     return kill_my_raylet
 
 
-def _make_raising():
-    def raising(item: int) -> int:
-        if item == 1:
-            raise ValueError(f"item {item} is bad")
-        return item
-
-    return raising
-
-
 def test_ray_lost_under_a_command_is_its_own_error_and_the_work_s_errors_stay_its_own(
         monkeypatch: pytest.MonkeyPatch) -> None:
     """kill -9 of the raylet under a running item: an error saying Ray lost a part and to run
@@ -80,6 +71,7 @@ def test_ray_lost_under_a_command_is_its_own_error_and_the_work_s_errors_stay_it
     raises still raises its own error."""
     import psutil
 
+    from tests.test_ray_pool import _make_failing  # item 1 raises ValueError
     from twin.ray_session import RayUnavailable
 
     # The driver learns its raylet is dead from the GCS, which calls a node dead after failed
@@ -96,4 +88,4 @@ def test_ray_lost_under_a_command_is_its_own_error_and_the_work_s_errors_stay_it
             if p.pid not in before and p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
     assert left == [], [" ".join(p.cmdline())[:80] for p in left]
     with pytest.raises(ValueError, match="item 1 is bad"):
-        run_ordered(_make_raising(), (), [0, 1, 2], "ray", overlap=False)
+        run_ordered(_make_failing(), (), [0, 1, 2], "ray", overlap=False)
