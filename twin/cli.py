@@ -125,8 +125,19 @@ def cmd_schema(args: argparse.Namespace) -> int:
     return 0
 
 
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("cctv-twin")
+    except PackageNotFoundError:  # run from a source tree that was never installed
+        return "unknown (not installed: `make install`)"
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="twin", description=__doc__.splitlines()[0])
+    p.add_argument("--version", action="version", version=f"twin {_version()}",
+                   help="print the version of cctv-twin and exit")
     sub = p.add_subparsers(dest="cmd", required=True)
 
     s = sub.add_parser("simulate", help="run a scenario on SimPy virtual time")

@@ -29,6 +29,7 @@ from typing import Any
 import yaml
 
 from twin.errors import ScenarioError
+from twin.suggest import closest
 
 __all__ = ["MAX_FILE_BYTES", "MAX_NODES", "StrictSafeLoader", "read_yaml", "loads_yaml"]
 
@@ -123,6 +124,24 @@ def loads_yaml(text: str, source: str) -> Any:
                             "levels deep: flatten the nesting") from None
 
 
+def _near_file(p: Path) -> str:
+    """'; did you mean scenarios/city-7000.yaml?' for a missing file: the nearest .yaml name
+    in its folder, or the same name under scenarios/; else where to look."""
+    folder = p.parent
+    try:
+        names = [f.name for f in folder.iterdir() if f.suffix in (".yaml", ".yml")] \
+            if folder.is_dir() else []
+    except OSError:
+        names = []
+    hit = closest(p.name, names)
+    if hit is not None:
+        return f"; did you mean {folder / hit}?"
+    shipped = Path("scenarios") / p.name
+    if p.parent != Path("scenarios") and shipped.is_file():
+        return f"; did you mean {shipped}?"
+    return "; check the path (the shipped scenarios are in scenarios/)"
+
+
 def read_yaml(path: str | Path) -> Any:
     """Read a scenario file's YAML safely (see the module doc); plain data, not validated."""
     p = Path(path)
@@ -137,7 +156,7 @@ def read_yaml(path: str | Path) -> Any:
         with p.open("rb") as f:
             raw = f.read(MAX_FILE_BYTES + 1)  # a file that grows while read stays bounded
     except FileNotFoundError:
-        raise ScenarioError(f"{p}: no such scenario file; check the path (see scenarios/)") from None
+        raise ScenarioError(f"{p}: no such scenario file{_near_file(p)}") from None
     except OSError as err:
         raise ScenarioError(f"{p}: cannot read the scenario file: {err.strerror}") from None
     if len(raw) > MAX_FILE_BYTES:

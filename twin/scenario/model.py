@@ -10,10 +10,11 @@ from __future__ import annotations
 import datetime as dt
 import json
 from pathlib import Path
-from typing import Annotated, Any, Literal, Union, get_args
+from typing import Annotated, Any, Literal, Union
 
-from pydantic import (BaseModel, Field, PrivateAttr, ValidationError, field_validator,
+from pydantic import (AfterValidator, Field, PrivateAttr, ValidationError, field_validator,
                       model_serializer, model_validator)
+from pydantic_core import PydanticCustomError
 
 from twin.errors import ScenarioError
 from twin.metrics import METRICS
@@ -22,11 +23,13 @@ from twin.scenario.capacity import Drives, DropNew, EdgeBackfill, FullDisk, Hour
 from twin.scenario.calibration import LoadedCalibration, load_calibration
 from twin.scenario.costs import Costs
 from twin.scenario.evidence import EvidenceSettings
-from twin.scenario.faults import FAULT_TAGS, Failover, Faults, check_fault_targets
+from twin.scenario.faults import Failover, Faults, check_fault_targets
 from twin.scenario.fidelity import FidelityTarget, check_fidelity_names
 from twin.scenario.live import LiveSettings
 from twin.scenario.loader import read_yaml
 from twin.scenario.numbers import ScenarioModel
+from twin.scenario.problems import format_problems
+from twin.suggest import did_you_mean
 
 __all__ = [
     "Scenario",
@@ -340,6 +343,20 @@ class Bound(_Model):
         return self
 
 
+def _known_metric(name: str) -> str:
+    if name not in METRICS:
+        raise PydanticCustomError(
+            "unknown_metric",
+            "not a metric the twin reports{hint}",
+            {"hint": did_you_mean(name, METRICS) or "; every metric is listed in twin/metrics.py "
+             "(with its unit and meaning; docs/results.md groups them)"})
+    return name
+
+
+# A target's key, checked on its own, so an unknown one is named with its line and the near name.
+MetricName = Annotated[str, AfterValidator(_known_metric)]
+
+
 class Scenario(_Model):
     name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_.-]+$")
     description: str = ""
@@ -350,7 +367,7 @@ class Scenario(_Model):
     recording: Recording = Field(default_factory=Recording)
     recorders: Recorders
     simulation: Simulation = Field(default_factory=Simulation)
-    targets: dict[str, Bound] = Field(
+    targets: dict[MetricName, Bound] = Field(
         default_factory=dict, description="Metric name -> bounds the run must meet."
     )
     faults: Faults = Field(
@@ -425,11 +442,6 @@ class Scenario(_Model):
     @field_validator("targets")
     @classmethod
     def _known_metrics(cls, v: dict[str, Bound]) -> dict[str, Bound]:
-        unknown = sorted(set(v) - set(METRICS))
-        if unknown:
-            raise ValueError(
-                f"unknown target metric(s) {unknown}; expected names from: {sorted(METRICS)}"
-            )
         for name, bound in v.items():
             m = METRICS[name]
             for side, x in (("min", bound.min), ("max", bound.max)):
@@ -572,72 +584,6 @@ class Scenario(_Model):
         return json.dumps(self.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
 
 
-def _loc(loc: tuple[int | str, ...]) -> str:
-    out = ""
-    for part in loc:
-        if isinstance(part, int):
-            out += f"[{part}]"
-        else:
-            out += ("." if out else "") + str(part)
-    return out or "(top level)"
-
-
-_RANGE_ERRORS = {"greater_than", "greater_than_equal", "less_than", "less_than_equal",
-                 "finite_number"}
-
-
-def _members(annotation: Any) -> list[type[BaseModel]]:
-    """The models an annotation can hold (through Optional, list, dict, Annotated, Union)."""
-    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-        return [annotation]
-    out: list[type[BaseModel]] = []
-    for arg in get_args(annotation):
-        out += _members(arg)
-    return out
-
-
-def _description(loc: tuple[int | str, ...]) -> str | None:
-    """The description of the field at a pydantic error path: it says the range and why."""
-    models: list[type[BaseModel]] = [Scenario]
-    desc = None
-    for part in loc:
-        if isinstance(part, int):
-            continue
-        tagged = [m for m in models if "type" in m.model_fields
-                  and m.model_fields["type"].default == part]
-        if tagged:
-            models = tagged
-            continue
-        hit = next((m.model_fields[part] for m in models if part in m.model_fields), None)
-        if hit is None:
-            continue  # a dict key (a district name, a site kind): the field stays the same
-        desc = hit.description
-        models = _members(hit.annotation)
-    return desc
-
-
-def _format_errors(source: str, err: ValidationError) -> str:
-    lines = [f"{source}: {err.error_count()} problem(s) in the scenario:"]
-    for e in err.errors():
-        # Discriminated-union and model validators add their own tag to the path: keep the
-        # field names a user can find in the file.
-        loc = tuple(p for p in e["loc"] if p not in ("balanced", "static", *FAULT_TAGS))
-        value = e.get("input")
-        if e["type"] == "not_a_number":  # a model-level check: name the field it found
-            loc, value = (*loc, e["ctx"]["field"]), e["ctx"]["value"]
-        shown = json.dumps(value, default=str)
-        if len(shown) > 80:
-            shown = shown[:77] + "..."
-        line = f"  - field {_loc(loc)}: got {shown}: {e['msg']}"
-        if e["type"] in _RANGE_ERRORS:
-            why = _description(e["loc"])
-            if why:
-                line += f" ({why.rstrip('.')})"
-        lines.append(line)
-    lines.append("Fix the fields named above; `twin schema` prints the JSON Schema for editors.")
-    return "\n".join(lines)
-
-
 def parse_scenario(data: Any, source: str = "<scenario>",
                    base_dir: str | Path | None = None) -> Scenario:
     """Validate an already-parsed mapping; errors name `source` and each field path.
@@ -653,7 +599,7 @@ def parse_scenario(data: Any, source: str = "<scenario>",
     try:
         sc = Scenario.model_validate(data)
     except ValidationError as err:
-        raise ScenarioError(_format_errors(source, err)) from None
+        raise ScenarioError(format_problems(source, err, Scenario)) from None
     if sc.calibration is not None:
         named = Path(sc.calibration)
         base = Path(base_dir) if base_dir is not None else Path(source.partition("#")[0]).parent
