@@ -14,7 +14,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from twin.cli_support import checked_output, positive_seconds_arg
+from twin.cli_support import bounded_int_arg, checked_output, positive_seconds_arg
 from twin.scenario.live import MAX_LIVE_S
 
 if TYPE_CHECKING:
@@ -36,6 +36,10 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     p.add_argument("--out", help="output folder (default out/<scenario file stem>); checked "
                    "first, written as the run goes")
     p.add_argument("--quiet", action="store_true", help="no progress output")
+    p.add_argument("--metrics-port", type=bounded_int_arg(0, 65535, "--metrics-port 9464"),
+                   default=0, help="serve the run's health as Prometheus metrics on "
+                   "127.0.0.1 at this port (default 0: any free port; the URL is printed "
+                   "and in live/parts.json)")
     p.set_defaults(fn=cmd_live)
 
 
@@ -72,7 +76,7 @@ def _progress(title: str, total: float, quiet: bool
 
 
 def live_to(path: Path, out: Path, duration: float | None = None,
-            quiet: bool = False) -> tuple[Results, LiveMeasures]:
+            quiet: bool = False, metrics_port: int = 0) -> tuple[Results, LiveMeasures]:
     """Load, run live, measure and write everything; returns (Results, LiveMeasures).
 
     A run stopped early by SIGINT/SIGTERM is still measured and written; then
@@ -82,7 +86,7 @@ def live_to(path: Path, out: Path, duration: float | None = None,
     from twin.live.run import LiveInterrupted
 
     with checked_output(out):
-        res, m, sc, outcome = _live_into(path, out, duration, quiet)
+        res, m, sc, outcome = _live_into(path, out, duration, quiet, metrics_port)
     if outcome.interrupted:
         raise LiveInterrupted(
             f"live run of {sc.name} stopped early by {outcome.interrupted} after "
@@ -91,8 +95,8 @@ def live_to(path: Path, out: Path, duration: float | None = None,
     return res, m
 
 
-def _live_into(path: Path, out: Path, duration: float | None,
-               quiet: bool) -> tuple[Results, LiveMeasures, Scenario, LiveOutcome]:
+def _live_into(path: Path, out: Path, duration: float | None, quiet: bool,
+               metrics_port: int = 0) -> tuple[Results, LiveMeasures, Scenario, LiveOutcome]:
     from twin.live.measure import measure
     from twin.live.results import write_live_outputs
     from twin.live.run import run_live, started_at
@@ -104,7 +108,8 @@ def _live_into(path: Path, out: Path, duration: float | None,
     t0 = time.perf_counter()
     total = duration or (sc.live.duration_s if sc.live else 150.0)
     with _progress(f"live {sc.name}", total, quiet) as progress:
-        outcome = run_live(sc, out, duration_s=duration, progress=progress)
+        outcome = run_live(sc, out, duration_s=duration, progress=progress,
+                           metrics_port=metrics_port)
         progress(total, total, "measuring footage, files and detections")
         m = measure(outcome)
     res = write_live_outputs(outcome, m, str(path), run_info(started, time.perf_counter() - t0),
@@ -119,7 +124,7 @@ def cmd_live(args: argparse.Namespace) -> int:
 
     path = Path(args.scenario)
     out = Path(args.out) if args.out else Path("out") / path.stem
-    res, m = live_to(path, out, args.duration, args.quiet)
+    res, m = live_to(path, out, args.duration, args.quiet, args.metrics_port)
     console = Console()  # stdout: the answer, apart from progress and logs on stderr
     console.print(targets_table(res))
     keys = ["cameras", "segments_written", "segments_deleted", "live_unrecorded_s",

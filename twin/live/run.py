@@ -220,8 +220,12 @@ class _Signals:
 
 
 def run_live(sc: Scenario, out: Path, *, duration_s: float | None = None,
-             progress: Callable[[float, float, str], None] | None = None) -> LiveOutcome:
+             progress: Callable[[float, float, str], None] | None = None,
+             metrics_port: int = 0) -> LiveOutcome:
     """Run `sc` live for `duration_s` (default: live.duration_s); files go under `out/live`.
+
+    Its health is served as Prometheus metrics on 127.0.0.1:`metrics_port` (0: any free
+    port) while it runs (twin.live.health); the URL is in progress and `live/parts.json`.
 
     A SIGINT or SIGTERM during recording ends it early and the outcome says so
     (`interrupted`); during start-up or shut-down it aborts, cleaning up all the same.
@@ -301,6 +305,9 @@ def run_live(sc: Scenario, out: Path, *, duration_s: float | None = None,
     server = None
     session = None
     parts = None
+    from twin.live.health import RunHealth
+
+    health = RunHealth(metrics_port, sc.name, cameras)
     with _Signals() as signals:
         try:
             if isinstance(settings.mediamtx, ExternalMediaMTX):
@@ -324,7 +331,7 @@ def run_live(sc: Scenario, out: Path, *, duration_s: float | None = None,
             say(0, duration, "starting the media relays (MediaMTX on each node with cameras)")
             parts = _make_parts(outcome, settings, server, clips, epoch, set_names, event)
             parts.ray_temp_dir = session.temp_dir
-            _run(outcome, settings, sc, parts, duration, faults, now, event, say, signals)
+            _run(outcome, settings, sc, parts, duration, faults, now, event, say, signals, health)
             return outcome
         except (LiveInterrupted, SystemError) as exc:
             # A signal that lands inside Ray's compiled ray.get (waiting for the actors to
@@ -343,6 +350,7 @@ def run_live(sc: Scenario, out: Path, *, duration_s: float | None = None,
                 f"Ray cluster with room for them: raise the timeout or lower the number of "
                 f"sets") from None
         finally:
+            health.close()
             _teardown(parts, session, server)
 
 
@@ -566,7 +574,7 @@ def _make_parts(o: LiveOutcome, settings: LiveRun, server: Any, clips: list[Any]
 def _run(o: LiveOutcome, settings: LiveRun, sc: Scenario, parts: Any, duration: float,
          faults: list[Any], now: Callable[[], float],
          event: Callable[..., None], say: Callable[[float, float, str], None],
-         signals: _Signals) -> None:
+         signals: _Signals, health: Any) -> None:
     import ray
     import simpy.rt
 
@@ -580,6 +588,7 @@ def _run(o: LiveOutcome, settings: LiveRun, sc: Scenario, parts: Any, duration: 
     o.actors_started_s = time.monotonic() - t_actors
     event("actors_started", actors=len(parts.where), seconds=round(o.actors_started_s, 2),
           nodes=sorted({n for _, n in parts.where.values()}))
+    _serve_health(o, parts, health, event, say, duration)
 
     # -- publish, wait until every path is on the air ------------------------------------------
     say(0, duration, "publishing")
@@ -631,16 +640,22 @@ def _run(o: LiveOutcome, settings: LiveRun, sc: Scenario, parts: Any, duration: 
     # -- the driver's processes on the wall clock ----------------------------------------------
     env = simpy.rt.RealtimeEnvironment(initial_time=now(), factor=1.0, strict=False)
     t_end = t0 + duration
+
+    def _sampled(driver: Any) -> None:
+        health.sample(driver, parts, now() - t0, env)
+        _write_parts(o.run_dir / "parts.json", parts, extra)
+
     driver = LiveDriver(env, parts, sup, DriverConfig(
         t0=t0, t_end=t_end, heartbeat_interval_s=settings.heartbeat_interval_s,
         sweep_interval_s=settings.sweep_interval_s), faults,
         event=lambda kind, **kw: event(kind, **kw),
         say=lambda msg: say(now() - t0, duration, msg),
-        on_sample=lambda: _write_parts(o.run_dir / "parts.json", parts, extra))
+        on_sample=lambda: _sampled(driver))
     extra: dict[str, Any] = {"ray_temp_dir": str(parts.ray_temp_dir or ""),
                              "mediamtx_dir": o.relay_dirs[0] if o.relay_dirs else "",
                              "mediamtx_dirs": list(o.relay_dirs),
-                             "nodes": _nodes_event(o, parts)["nodes"]}
+                             "nodes": _nodes_event(o, parts)["nodes"],
+                             "metrics_url": health.url}
     driver.start()
     cpu_marks: dict[str, dict[str, float]] = {}
     steady_from = t0 + min(10.0, duration / 4)
@@ -772,6 +787,21 @@ def _admit_analysis(o: LiveOutcome, settings: LiveRun, parts: Any, an_parts: lis
     event("analysis_admitted", cost_ms=o.analysis["cost_ms"],
           cameras={p: len(c) for p, c in plan.cameras_of.items()},
           not_analysed=len(plan.not_analysed))
+
+
+def _serve_health(o: LiveOutcome, parts: Any, health: Any, event: Callable[..., None],
+                  say: Callable[[float, float, str], None], duration: float) -> None:
+    """Serve the run's health on loopback (twin.live.health) now that its parts are up."""
+    relay_of = {c: p for p, r in parts.relays.items() for c in r.cameras}
+    port = health.server.port
+    try:
+        url = health.start(o.run_key, relay_of)
+    except OSError as exc:
+        raise LiveError(
+            f"--metrics-port {port}: cannot serve metrics on 127.0.0.1:{port} ({exc}); "
+            f"expected a free port: pass another, or 0 for any free one") from None
+    event("metrics_served", url=url)
+    say(0, duration, f"metrics: {url}")
 
 
 def _write_parts(path: Path, parts: Any, extra: dict[str, str]) -> None:
