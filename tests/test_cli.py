@@ -57,3 +57,53 @@ def test_validate_reports_each_file(tmp_path, capsys):
     assert main(["validate", str(good), str(bad)]) == 2
     err = capsys.readouterr().err
     assert "ok" in err and "invalid" in err
+
+
+# -- the answer on stdout (issue 27) -------------------------------------------------------------
+def test_simulate_redirected_to_a_file_holds_the_verdict_table_and_progress_stays_on_stderr(
+        tmp_path):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    twin = Path(sys.executable).parent / "twin"
+    root = Path(__file__).resolve().parent.parent
+    out = tmp_path / "out"
+    with (tmp_path / "out.txt").open("w") as stdout:
+        proc = subprocess.run([str(twin), "simulate", "scenarios/trial-15.yaml", "--out", str(out)],
+                              stdout=stdout, stderr=subprocess.PIPE, text=True, cwd=root,
+                              timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    text = (tmp_path / "out.txt").read_text()
+    assert "trial-15: PASS" in text
+    rows = {line.split("│")[1].strip(): line for line in text.splitlines() if line.count("│") == 5}
+    assert sorted(rows) == ["backhaul_util_pct_max", "recorder_ingest_util_pct_max",
+                            "retention_max_age_days", "segments_dropped", "storage_headroom_pct_min"]
+    assert all("PASS" in row for row in rows.values())
+    assert "results:" not in text and "results:" in proc.stderr  # where the files are: stderr
+
+
+def test_json_prints_the_summary_of_results_json_and_nothing_else(tmp_path, capsys):
+    sc = scenario(**{"simulation.days": 1},
+                  targets={"segments_dropped": {"max": 0}, "storage_headroom_pct_min": {"min": 99.9}})
+    out = tmp_path / "out"
+    assert main(["simulate", str(_write(tmp_path, sc)), "--out", str(out), "--quiet",
+                 "--json"]) == 1
+    summary = json.loads(capsys.readouterr().out)  # stdout is one JSON document
+    res = json.loads((out / "results.json").read_text())
+    for key in ("engine", "scenario", "horizon_s", "passed", "targets", "metrics"):
+        assert summary[key] == res[key], key
+    assert summary["passed"] is False and summary["files"]["results"] == str(out / "results.json")
+    assert summary["schema_name"] == "cctv-twin/summary"
+
+
+def test_a_wide_table_is_not_wrapped_when_stdout_is_not_a_terminal(tmp_path, capsys):
+    long = "segments_dropped_unassigned_after_failover"
+    sc = scenario(**{"simulation.days": 1},
+                  targets={long: {"max": 0}, "recorder_streams_util_pct_max": {"max": 100}})
+    assert main(["simulate", str(_write(tmp_path, sc)), "--out", str(tmp_path / "o"),
+                 "--quiet"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    row = next(line for line in lines if long in line)
+    assert "<= 0 segments" in row and "PASS" in row  # one line, whatever its width
+    assert max(map(len, lines)) > 80

@@ -1,5 +1,8 @@
 """The `twin` command line.
 
+A command's answer (its verdict table, or with --json its summary) goes to stdout;
+progress, notes and errors to stderr.
+
 Exit codes: 0 all targets met; 1 a target failed; 2 bad input (the message names the file,
 the field and the fix); 3 a part of the twin could not run (MediaMTX, Ray), or an unexpected
 error (one line on the screen, the traceback in a log file it names). Arguments and output
@@ -16,11 +19,11 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from twin.cli_support import console, days_arg, run_command, targets_table
+from twin.cli_support import (console, days_arg, print_answer, print_json, results_summary,
+                              run_command, targets_table)
 from twin.errors import ScenarioError
 
 if TYPE_CHECKING:
@@ -77,8 +80,10 @@ def cmd_simulate(args: argparse.Namespace) -> int:
         from twin.compare.replications import replicate_to
 
         rep, _ = replicate_to(path, out, args.replications, args.backend, args.days, args.quiet)
-        Console(file=console.file, width=max(console.width, 150), force_terminal=console.is_terminal,
-                no_color=console.no_color).print(_replications_table(rep))
+        if args.json:
+            print_json(rep.model_dump(mode="json"))  # what replications.json holds
+        else:
+            print_answer(_replications_table(rep))
         if all(d.sd == 0 for d in rep.metrics.values()):
             console.print("[yellow]note:[/] every replication is the same: the scenario has no "
                           "random parts (random faults with mtbf_h, or an evidence: section)",
@@ -91,9 +96,12 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     from twin.sim.run import simulate_to
 
     res = simulate_to(path, out, args.days, args.quiet)
-    console.print(targets_table(res))
+    if args.json:
+        print_json(results_summary(res, out))
+    else:
+        print_answer(targets_table(res))
     console.print(f"results: {out / 'results.json'}   report: {out / 'report.html'} "
-                  f"(and report.md)   ({res.run.wall_s:.1f} s)")
+                  f"(and report.md)   ({res.run.wall_s:.1f} s)", soft_wrap=True)
     return 0 if res.passed else 1
 
 
@@ -147,6 +155,10 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--out", help="output folder (default out/<scenario file stem>); checked "
                    "first, filled only when the run finishes")
     s.add_argument("--quiet", action="store_true", help="no progress bar")
+    s.add_argument("--json", action="store_true",
+                   help="print the answer as JSON on stdout instead of the table: passed, "
+                   "targets and metrics as in results.json (with --replications: "
+                   "replications.json)")
     s.add_argument("--replications", type=int, metavar="N",
                    help="run N seeded draws of the random parts (faults, incidents, evidence and "
                    "access requests) on one city, as Ray tasks; report each metric's mean, "

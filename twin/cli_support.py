@@ -13,6 +13,11 @@ Theory of operation
   The live twin writes in place instead (`checked_output`: the same checks first), since its
   folder is read while it runs (`live/parts.json`, the catalog) and its logs say why a part
   failed; a folder made for a run that failed before writing anything is removed.
+- The answer goes to stdout, everything else to stderr: a command's verdict table (or, with
+  `--json`, its summary as JSON) is printed by `print_answer` / `print_json`, so `twin
+  simulate ... > out.txt` or a script reading it gets the answer, and progress, notes and
+  errors (`console`) stay on the screen. On a terminal a table fits its width; piped or
+  redirected, it is as wide as it needs (rich would wrap it at 80 columns).
 - `run_command` is the one top-level handler: a TwinError (or the MediaServerError of
   synthetic_streams) prints its message and exits with
   its code (2 bad input, 3 a part could not run); anything else prints one line saying what
@@ -24,16 +29,18 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import json
 import math
 import os
 import shutil
+import sys
 import tempfile
 import traceback
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from rich.console import Console
+from rich.console import Console, RenderableType
 from rich.table import Table
 
 from synthetic_streams.errors import MediaServerError
@@ -44,16 +51,54 @@ if TYPE_CHECKING:
 
 __all__ = ["days_arg", "positive_seconds_arg", "finite_arg", "bounded_int_arg", "nonnegative_arg",
            "check_out", "staged_output", "checked_output", "run_command", "INTERRUPTED",
-           "console", "targets_table"]
+           "console", "targets_table", "answer_console", "print_answer", "print_json",
+           "results_summary"]
 
 INTERRUPTED = 130  # the shell's code for a run stopped by Ctrl-C
 console = Console(stderr=True)  # progress and messages; a command's answer goes to stdout
+# Piped or redirected, a table is printed this wide at most: as wide as it needs, not 80.
+UNWRAPPED_WIDTH = 1000
+
+
+def answer_console() -> Console:
+    """A console on stdout for a command's answer: the terminal's width on a terminal, else
+    wide enough that no table is wrapped. Made per call, so it writes to sys.stdout as it is
+    now (a test's capture, a redirect)."""
+    probe = Console(file=sys.stdout)
+    if probe.is_terminal:
+        return probe
+    return Console(file=sys.stdout, width=UNWRAPPED_WIDTH)
+
+
+def print_answer(renderable: RenderableType) -> None:
+    """A command's answer (its verdict table) on stdout."""
+    answer_console().print(renderable)
+
+
+def print_json(data: Any) -> None:
+    """A command's answer as JSON on stdout (`--json`): one document, keys sorted."""
+    sys.stdout.write(json.dumps(data, indent=2, sort_keys=True) + "\n")
+    sys.stdout.flush()
+
+
+def results_summary(res: Results, out: Path) -> dict[str, Any]:
+    """What `twin simulate --json` prints: results.json's answer (engine, scenario, passed,
+    targets, metrics; the same values, read from the same model) and where the files are.
+    The per-district, per-recorder and event tables stay in results.json."""
+    full = res.model_dump(mode="json")
+    keys = ("schema_version", "engine", "scenario", "horizon_s", "passed", "targets", "metrics")
+    summary: dict[str, Any] = {k: full[k] for k in keys if k in full}
+    summary["schema_name"] = "cctv-twin/summary"
+    summary["files"] = {"results": str(out / "results.json"),
+                        "report_html": str(out / full["files"].get("report_html", "report.html"))}
+    return summary
 
 
 def targets_table(res: Results) -> Table:
     """A run's targets as a terminal table: bound, measured value, PASS or FAIL."""
     t = Table(title=f"{res.scenario.name}: {'PASS' if res.passed else 'FAIL'}")
-    for col in ("target", "bound", "measured", "verdict"):
+    t.add_column("target", no_wrap=True)
+    for col in ("bound", "measured", "verdict"):
         t.add_column(col)
     for v in res.targets:
         bound = " ".join(x for x in (f">= {v.min:g}" if v.min is not None else "",
