@@ -36,11 +36,13 @@ $(STAMP): pyproject.toml
 mediamtx: install
 	$(BIN)/python -m synthetic_streams.install
 
-# Test tools from Debian's packages: ffprobe (recorded segments must open in it) and a
-# headless Chromium (every report.html must render with all its images, offline).
+# Test tools from Debian's packages: ffprobe (recorded segments must open in it), a
+# headless Chromium (every report.html must render with all its images, offline) and
+# Prometheus (a live run's metrics are scraped by the real server; the test starts its own).
 tools:
 	@command -v ffprobe >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq ffmpeg >/dev/null; }
 	@command -v chromium >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
+	@command -v prometheus >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq prometheus >/dev/null; }
 
 clean:
 	rm -rf $(VENV) .cache out .mypy_cache .ruff_cache

@@ -1,0 +1,191 @@
+"""A real Prometheus (Debian's `prometheus`, installed by `make tools`) scrapes a live run.
+
+`twin live` runs in a subprocess with `--metrics-port`; this test starts its own Prometheus
+binary (its own configuration, data folder and loopback port: never a system service),
+scraping the run every second, and asks Prometheus' HTTP API what it stored: every camera
+recording while the run is healthy, bytes offered and received growing, the driver's lag and
+the machine's CPU sane. Then Prometheus is stopped by its PID, and the run, once ended, has
+closed its endpoint.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import yaml
+
+from twin.scenario import parse_scenario
+
+pytestmark = [pytest.mark.live, pytest.mark.slow]
+
+CAMERAS = 6
+SCENARIO: dict[str, Any] = {
+    "name": "live-prometheus",
+    "seed": 7,
+    "city": {"districts": [{"name": "Mong Kok", "sets": 2, "backhaul_mbps": 1000}],
+             "cameras_per_set": {3: 1.0}},
+    "camera_profiles": [{"name": "hd", "width": 640, "height": 360, "bitrate_mbps": 0.5}],
+    "recorders": {"pools": [{"name": "p", "districts": "*", "recorders": 2, "ingest_mbps": 100,
+                             "disk_tb": 1, "max_streams": 6}]},
+    "recording": {"segment_s": 3, "sweep_interval_s": 3},
+    "simulation": {"tick_s": 3},
+    "live": {
+        "duration_s": 24, "time_compression": 288_000,
+        "heartbeat_interval_s": 0.5, "heartbeat_timeout_s": 2.0,
+        "clip": {"clip_s": 10, "scenes": 1, "collision_at_s": 4},
+        "analyser": {"enabled": False},
+    },
+}
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _stop(proc: subprocess.Popen[bytes], sig: int, wait_s: float) -> None:
+    """Signal a process this test started (by its PID), kill it if it does not end."""
+    if proc.poll() is not None:
+        return
+    os.kill(proc.pid, sig)
+    try:
+        proc.wait(wait_s)
+    except subprocess.TimeoutExpired:
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(10)
+
+
+def _query(api: str, expr: str) -> list[dict[str, Any]]:
+    r = httpx.get(f"{api}/api/v1/query", params={"query": expr}, timeout=5)
+    r.raise_for_status()
+    body = r.json()
+    assert body["status"] == "success", body
+    return list(body["data"]["result"])
+
+
+def _value(api: str, expr: str) -> float | None:
+    res = _query(api, expr)
+    return float(res[0]["value"][1]) if res else None
+
+
+def test_prometheus_scrapes_a_live_run(tmp_path: Path) -> None:
+    prom_exe = shutil.which("prometheus")
+    if prom_exe is None:
+        pytest.fail("prometheus is missing: run `make tools` (apt package `prometheus`)")
+    twin_exe = Path(sys.executable).with_name("twin")
+    assert twin_exe.exists(), twin_exe
+    parse_scenario(SCENARIO, "<test>")
+    scenario = tmp_path / "live-prometheus.yaml"
+    scenario.write_text(yaml.safe_dump(SCENARIO))
+    metrics_port, prom_port = _free_port(), _free_port()
+    (tmp_path / "prometheus.yml").write_text(yaml.safe_dump({
+        "global": {"scrape_interval": "1s", "scrape_timeout": "1s",
+                   "evaluation_interval": "1s"},
+        "scrape_configs": [{"job_name": "cctv-twin",
+                            "static_configs": [{"targets": [f"127.0.0.1:{metrics_port}"]}]}],
+    }))
+    out = tmp_path / "out"
+    log = (tmp_path / "twin.log").open("wb")
+    t_start = time.monotonic()
+    twin = subprocess.Popen(
+        [str(twin_exe), "live", str(scenario), "--out", str(out),
+         "--metrics-port", str(metrics_port)],
+        stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, cwd=tmp_path)
+    prom_log = (tmp_path / "prometheus.log").open("wb")
+    prom = subprocess.Popen(
+        [prom_exe, f"--config.file={tmp_path / 'prometheus.yml'}",
+         f"--storage.tsdb.path={tmp_path / 'tsdb'}",
+         f"--web.listen-address=127.0.0.1:{prom_port}"],
+        stdout=prom_log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+    api = f"http://127.0.0.1:{prom_port}"
+    seen: dict[str, Any] = {"recording": [], "offered": [], "received": []}
+
+    def twin_log() -> str:
+        return (tmp_path / "twin.log").read_text(errors="replace")[-3000:]
+
+    try:
+        deadline = time.monotonic() + 80
+        while time.monotonic() < deadline:
+            if twin.poll() is not None:
+                break
+            time.sleep(1.0)
+            try:
+                up = _value(api, 'up{job="cctv-twin"}')
+            except httpx.HTTPError:
+                continue  # Prometheus still starting
+            if not up:
+                continue
+            rec = _value(api, "sum(cctv_twin_live_camera_recording)")
+            offered = _value(api, "sum(cctv_twin_live_camera_bytes_offered_total)")
+            received = _value(api, "sum(cctv_twin_live_camera_bytes_received_total)")
+            t = time.monotonic()
+            if rec is not None:
+                seen["recording"].append((t, rec))
+            if offered is not None:
+                seen["offered"].append((t, offered))
+            if received is not None:
+                seen["received"].append((t, received))
+            if (any(v == CAMERAS for _, v in seen["recording"])
+                    and len({v for _, v in seen["offered"] if v > 0}) >= 3
+                    and any(v > 0 for _, v in seen["received"])):
+                break
+        else:
+            pytest.fail(f"no healthy series within 80 s: {seen}\n{twin_log()}")
+        assert twin.poll() is None, f"the run ended before Prometheus saw it: {seen}\n{twin_log()}"
+
+        # The run says where it serves, in progress and in live/parts.json.
+        url = f"http://127.0.0.1:{metrics_port}/metrics"
+        assert f"metrics: {url}" in twin_log()
+        assert json.loads((out / "live" / "parts.json").read_text())["metrics_url"] == url
+
+        # What Prometheus stored, while the run is healthy (it has no faults).
+        assert max(v for _, v in seen["recording"]) == CAMERAS
+        offered = [v for _, v in seen["offered"] if v > 0]  # 0 until the sets first answer
+        assert offered == sorted(offered) and offered[-1] > offered[0], seen["offered"]
+        cams = _query(api, "cctv_twin_live_camera_bytes_offered_total")
+        assert len({s["metric"]["camera"] for s in cams}) == CAMERAS
+        assert _value(api, "cctv_twin_live_cameras") == CAMERAS
+        assert _value(api, "count(cctv_twin_live_camera_recording)") == CAMERAS
+        assert _value(api, "sum(cctv_twin_live_recorder_up)") == 2
+        assert _value(api, "sum(cctv_twin_live_faults_open)") in (None, 0.0)
+        lag = _value(api, "max_over_time(cctv_twin_live_driver_lag_seconds[30s])")
+        assert lag is not None and 0 <= lag < 5, lag
+        cpu = _value(api, "cctv_twin_live_machine_cpu_percent")
+        assert cpu is not None and 0 <= cpu <= 100, cpu
+        # Offered at ~0.5 Mbps a camera (the clip's own rate, within a wide margin: the
+        # encoder does not hit its target exactly on a 10 s clip).
+        mbps = _value(api, "sum(rate(cctv_twin_live_camera_bytes_offered_total[10s])) * 8 / 1e6")
+        assert mbps is not None and 0.2 * CAMERAS * 0.5 < mbps < 3 * CAMERAS * 0.5, mbps
+        assert _query(api, 'cctv_twin_live_info{scenario="live-prometheus"}')
+    except BaseException:
+        _stop(twin, signal.SIGTERM, 60)  # a failed test leaves no run behind
+        raise
+    finally:
+        _stop(prom, signal.SIGTERM, 15)
+        prom_log.close()
+    assert prom.returncode is not None
+
+    # The run ends on its own; its endpoint goes with it.
+    try:
+        rc = twin.wait(max(5.0, 110 - (time.monotonic() - t_start)))
+    except subprocess.TimeoutExpired:
+        _stop(twin, signal.SIGTERM, 60)
+        pytest.fail(f"the live run did not end in time\n{twin_log()}")
+    finally:
+        log.close()
+    assert rc in (0, 1), twin_log()
+    with pytest.raises(httpx.ConnectError):
+        httpx.get(f"http://127.0.0.1:{metrics_port}/metrics", timeout=2)
+    assert "metrics_served" in (out / "results.json").read_text()
