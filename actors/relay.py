@@ -71,6 +71,15 @@ class RelayActor:
     def ready_paths(self) -> list[str]:
         return [p.name for p in self._server.paths() if p.ready]
 
+    def path_bytes(self) -> dict[str, float]:
+        """Bytes MediaMTX received per camera path (its own metrics; {} while it is down)."""
+        from twin.live.parts import path_bytes
+
+        try:
+            return path_bytes(self._server.metrics())
+        except Exception:  # noqa: BLE001 - dead or restarting: no witness now
+            return {}
+
     def log_tail(self) -> str:
         return self._server.log_tail()
 

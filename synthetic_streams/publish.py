@@ -12,6 +12,14 @@ still say how much time passed.
 
 :class:`RtspPublisher` runs in a daemon thread (``start``/``stop``/``stats``), which also suits
 a Ray actor: the actor holds the publisher and returns ``stats()``.
+
+What it offered against its plan (the harness's own honesty, apart from the system under
+test): ``planned_packets``/``planned_bytes`` count the packets that fell due on the time line
+while a session was up (a gap in the connection is the server's or the network's, not the
+publisher's), ``packets_sent``/``bytes_sent`` what went out. Each packet's lateness (how long
+after its due time it was handed to the muxer) goes into a log-spaced histogram
+(``LATE_EDGES_S``), so cameras' figures merge by adding counts; ``late_max_s`` is the longest
+stall, ``write_max_s`` the longest single write (a socket the server did not drain blocks it).
 """
 
 from __future__ import annotations
@@ -31,9 +39,32 @@ from synthetic_streams.errors import MediaServerError
 
 from .reader import redact_url
 
-__all__ = ["PublisherStats", "RtspPublisher", "publish_for"]
+__all__ = ["LATE_EDGES_S", "PublisherStats", "RtspPublisher", "late_quantile", "publish_for"]
 
 _IO_TIMEOUT_S = 5.0
+
+#: Upper edges of the lateness histogram's buckets, seconds: 1 ms x 1.25^k up to ~60 s (a
+#: quantile read from it is at most 25 % above the true one); the last bucket is open.
+LATE_EDGES_S: tuple[float, ...] = tuple(0.001 * 1.25**k for k in range(50))
+
+
+def _late_bucket(late_s: float) -> int:
+    return bisect.bisect_left(LATE_EDGES_S, late_s)
+
+
+def late_quantile(hist: tuple[int, ...] | list[int], q: float) -> float:
+    """The `q` quantile (0-1) of a lateness histogram, as its bucket's upper edge (0.0 when
+    empty; the last, open bucket reads as twice the largest edge)."""
+    total = sum(hist)
+    if total == 0:
+        return 0.0
+    need = q * total
+    seen = 0
+    for k, n in enumerate(hist):
+        seen += n
+        if seen >= need and n:
+            return LATE_EDGES_S[k] if k < len(LATE_EDGES_S) else 2 * LATE_EDGES_S[-1]
+    return 2 * LATE_EDGES_S[-1]
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,6 +79,24 @@ class PublisherStats:
     failures: int  # connection attempts or sessions that ended in an error
     connected: bool
     last_error: str | None
+    planned_packets: int = 0  # fell due while a session was up
+    planned_bytes: int = 0
+    late_hist: tuple[int, ...] = ()  # per LATE_EDGES_S bucket (+1 open bucket)
+    late_max_s: float = 0.0  # the longest a packet waited past its due time
+    write_max_s: float = 0.0  # the longest single write to the server
+
+    @property
+    def offered_ratio(self) -> float | None:
+        """Bytes sent / bytes planned (None before anything fell due)."""
+        return self.bytes_sent / self.planned_bytes if self.planned_bytes else None
+
+    @property
+    def late_p50_s(self) -> float:
+        return late_quantile(self.late_hist, 0.5)
+
+    @property
+    def late_p99_s(self) -> float:
+        return late_quantile(self.late_hist, 0.99)
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,6 +108,17 @@ class _Clip:
     key_positions: tuple[int, ...]  # indexes of keyframes
     time_base: Fraction
     duration: int  # one loop, in time_base
+    prefix_bytes: tuple[int, ...]  # bytes of packets [0, k), k = 0..len
+
+    def due_index(self, ticks: int) -> int:
+        """Packets (counted over loops from packet 0 of loop 0) due at or before `ticks`."""
+        loop, offset = divmod(ticks, self.duration)
+        return loop * len(self.pts) + bisect.bisect_right(self.pts, offset)
+
+    def bytes_before(self, index: int) -> int:
+        """Bytes of the first `index` packets of the endless time line."""
+        loop, k = divmod(index, len(self.pts))
+        return loop * self.prefix_bytes[-1] + self.prefix_bytes[k]
 
 
 def _load(path: Path) -> _Clip:
@@ -79,14 +139,19 @@ def _load(path: Path) -> _Clip:
     raw_pts = [int(p.pts) for p in packets if p.pts is not None]
     pts = tuple(t - raw_pts[0] for t in raw_pts)
     keys = tuple(bool(p.is_keyframe) for p in packets)
+    payloads = tuple(bytes(p) for p in packets)
+    prefix = [0]
+    for b in payloads:
+        prefix.append(prefix[-1] + len(b))
     return _Clip(
         path,
-        tuple(bytes(p) for p in packets),
+        payloads,
         pts,
         keys,
         tuple(i for i, k in enumerate(keys) if k),
         time_base,
         pts[-1] + (packets[-1].duration or frame_ticks),
+        tuple(prefix),
     )
 
 
@@ -120,6 +185,10 @@ class RtspPublisher:
         self._connects = self._failures = 0
         self._connected = False
         self._last_error: str | None = None
+        self._planned = self._planned_bytes = 0  # of sessions ended
+        self._up: tuple[float, int] | None = None  # (t0 monotonic, first index) if up
+        self._late = [0] * (len(LATE_EDGES_S) + 1)
+        self._late_max = self._write_max = 0.0
 
     # -- control ------------------------------------------------------------------------------
     def start(self) -> Self:
@@ -146,6 +215,10 @@ class RtspPublisher:
     def stats(self) -> PublisherStats:
         """A consistent snapshot of the counters."""
         with self._lock:
+            planned, planned_bytes = self._planned, self._planned_bytes
+            if self._up is not None:
+                p, b = self._due_since(*self._up, time.monotonic())
+                planned, planned_bytes = planned + p, planned_bytes + b
             return PublisherStats(
                 self._packets,
                 self._bytes,
@@ -155,7 +228,18 @@ class RtspPublisher:
                 self._failures,
                 self._connected,
                 self._last_error,
+                planned,
+                planned_bytes,
+                tuple(self._late),
+                self._late_max,
+                self._write_max,
             )
+
+    def _due_since(self, t0: float, first: int, now: float) -> tuple[int, int]:
+        """Packets and bytes due on the time line from index `first` up to `now`."""
+        clip = self._clip
+        upto = max(first, clip.due_index(int((now - t0) / clip.time_base)))
+        return upto - first, clip.bytes_before(upto) - clip.bytes_before(first)
 
     def __enter__(self) -> Self:
         return self.start()
@@ -212,9 +296,12 @@ class RtspPublisher:
         ):
             stream = out.add_stream_from_template(template.streams.video[0])
             out.start_encoding()
+            first = loop * len(clip.payloads) + k
             with self._lock:
                 self._connects += 1
                 self._connected = True
+                # Due from the packet it resumes at (its due time is now or just after).
+                self._up = (t0, first)
             try:
                 while not self._stop.is_set():
                     ts = loop * clip.duration + clip.pts[k]
@@ -230,10 +317,16 @@ class RtspPublisher:
                     packet.time_base = clip.time_base
                     packet.is_keyframe = clip.keyframes[k]
                     packet.stream = stream
+                    before = time.monotonic()
                     out.mux_one(packet)
+                    wrote = time.monotonic() - before
+                    late = max(0.0, before - due)
                     with self._lock:
                         self._packets += 1
                         self._bytes += len(clip.payloads[k])
+                        self._late[_late_bucket(late)] += 1
+                        self._late_max = max(self._late_max, late)
+                        self._write_max = max(self._write_max, wrote)
                     k += 1
                     if k == len(clip.payloads):
                         k, loop = 0, loop + 1
@@ -242,6 +335,11 @@ class RtspPublisher:
             finally:
                 with self._lock:
                     self._connected = False
+                    if self._up is not None:  # what fell due while it was up
+                        p, b = self._due_since(*self._up, time.monotonic())
+                        self._planned += p
+                        self._planned_bytes += b
+                        self._up = None
 
 
 def publish_for(clip_path: Path, url: str, duration_s: float) -> PublisherStats:

@@ -51,10 +51,11 @@ def _r(x: float) -> float:
     return float(round(x, 6))
 
 
-def _run(folder: Path) -> tuple[Results, dict[str, Any], list[dict[str, str]]]:
+def _run(folder: Path, accept_invalid: bool = False
+         ) -> tuple[Results, dict[str, Any], list[dict[str, str]]]:
     p = folder / "results.json"
     try:
-        res = read_live_results(folder)
+        res = read_live_results(folder, accept_invalid, "`twin calibrate`")
     except ValueError as err:
         raise ScenarioError(str(err)) from None
     dep = next((e for e in res.events if e.get("kind") == "live_deployment"), None)
@@ -78,11 +79,12 @@ def _cut_lengths(rows: list[dict[str, str]]) -> list[float]:
     return out
 
 
-def calibrate(folders: list[Path]) -> Calibration:
-    """Pool what the live runs in `folders` measured (see the module docstring)."""
+def calibrate(folders: list[Path], accept_invalid: bool = False) -> Calibration:
+    """Pool what the live runs in `folders` measured (see the module docstring). A run whose
+    harness did not keep its plan is refused (InvalidRun) unless `accept_invalid`."""
     if not folders:
         raise ScenarioError("twin calibrate: give at least one live run folder")
-    runs = [_run(f) for f in folders]
+    runs = [_run(f, accept_invalid) for f in folders]
     cmd = "twin calibrate " + " ".join(str(f) for f in folders)
     how = "; ".join(f"`twin live {r.scenario.source} --out {f}`" for f, (r, _, _) in zip(folders, runs))
     made = f"measured by {how}, then `{cmd}`"
@@ -185,6 +187,9 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
                           "calibration file a scenario can name)")
     p.add_argument("runs", nargs="+", help="`twin live --out` folders")
     p.add_argument("--out", help="calibration file to write (default: print it)")
+    p.add_argument("--accept-invalid", action="store_true",
+                   help="use a live run whose harness did not keep its plan (refused, exit 4, "
+                   "without this)")
     p.set_defaults(fn=cmd_calibrate)
 
 
@@ -192,7 +197,7 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     from rich.console import Console
     from rich.table import Table
 
-    cal = calibrate([Path(r) for r in args.runs])
+    cal = calibrate([Path(r) for r in args.runs], args.accept_invalid)
     text = calibration_json(cal)
     t = Table(title="calibration")
     for col in ("parameter", "value", "unit", "source", "simulator"):

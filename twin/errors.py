@@ -3,7 +3,8 @@
 Every message names the bad value, what was expected and how to fix it; scenario errors
 also name the file and the field path. Each error carries the exit code `twin` ends with
 when it reaches the command line (README, "Exit codes"): 2 for bad input (a scenario, a file,
-an argument), 3 for a part of the twin that could not run. (The MediaMTX server's error is
+an argument), 3 for a part of the twin that could not run, 4 for a live run whose harness
+did not keep its plan (its figures are not the deployment's). (The MediaMTX server's error is
 synthetic_streams.errors.MediaServerError, exit code 3: that package stands on its own.)
 """
 
@@ -18,6 +19,7 @@ __all__ = [
     "AccessDenied",
     "AuditError",
     "EvidenceError",
+    "InvalidRun",
 ]
 
 
@@ -38,6 +40,14 @@ class UsageError(TwinError):
     message names the argument, the bad value and the fix)."""
 
     exit_code = 2
+
+
+class InvalidRun(TwinError):
+    """A live run whose harness did not keep its plan (results.json `validity.valid` false):
+    its figures are not the deployment's, so fidelity and calibration refuse it (exit 4)
+    unless told `--accept-invalid`."""
+
+    exit_code = 4
 
 
 class CapacityError(TwinError):

@@ -194,6 +194,21 @@ METRICS.update({
     "live_recorder_kill_gap_s_max": _M("s", "most footage one camera lost to a recorder's crash"),
     "live_partials_recovered": _M("segments", "segments a crashed recorder left that were kept (played up to the crash)"),
     "live_partials_removed": _M("segments", "segment stubs a crashed recorder had just opened, with no whole fragment yet (under 0.3 s of video), removed"),
+    # The harness's own figures (twin.live.harness): did the load generator keep its plan?
+    "live_harness_offered_ratio_min": _M("ratio", "bytes a camera's publisher sent / bytes its clip planned while connected, the worst camera", "higher"),
+    "live_harness_publish_late_p50_s": _M("s", "how late packets went out against the clip's clock, median over every camera's packets"),
+    "live_harness_publish_late_p99_s": _M("s", "how late packets went out against the clip's clock, 99th percentile over every camera's packets"),
+    "live_harness_publish_late_p99_s_max": _M("s", "the worst camera's 99th percentile of packet lateness"),
+    "live_harness_publish_stall_s_max": _M("s", "the longest any packet waited past its time (a publisher's longest stall)"),
+    "live_harness_publish_write_s_max": _M("s", "the longest single write of a packet to the relay (a socket the relay did not drain)"),
+    "live_harness_relay_received_ratio_min": _M("ratio", "bytes the relay (MediaMTX) received / bytes offered, totals at the end of the steady window, the worst camera", "higher"),
+    "live_harness_driver_lag_p99_s": _M("s", "how late the driver's processes woke against their schedule, 99th percentile"),
+    "live_harness_driver_lag_s_max": _M("s", "the driver's longest wake-up lag"),
+    "live_harness_fault_late_s_max": _M("s", "the latest a scripted fault was carried out after its planned time"),
+    "live_machine_cpu_busy_pct_max": _M("%", "the machine's CPU busy, all cores, the busiest sample interval (every process, the twin's or not)", hi=100),
+    "live_machine_cpu_busy_pct_mean": _M("%", "the machine's CPU busy, all cores, mean over the run's samples", hi=100),
+    "live_machine_cpu_steal_pct_max": _M("%", "CPU time the hypervisor took from this machine, the worst sample interval", hi=100),
+    "live_machine_load1_max": _M("processes", "the machine's 1-minute load average, the highest sampled"),
 })
 
 # Analytics at city scale (twin/sim/analytics.py; scenario `analytics:`). Compute is in the

@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from twin.metrics import METRICS
-from twin.results import Results
+from twin.results import Results, validity_markdown
 
 __all__ = ["write_report"]
 
@@ -61,9 +61,11 @@ def _drill(res: Results) -> list[str]:
 
 def write_report(res: Results, plots: dict[str, str], out: Path) -> Path:
     sc = res.scenario
-    lines = [
-        f"# {sc.name}: {'PASS' if res.passed else 'FAIL'}",
-        "",
+    head = "INVALID (targets not judged)" if res.invalid else ("PASS" if res.passed else "FAIL")
+    lines = [f"# {sc.name}: {head}", ""]
+    if res.validity is not None:  # a live run leads with its harness's verdict
+        lines += validity_markdown(res.validity) + [""]
+    lines += [
         sc.description,
         "",
         f"Engine `{res.engine}`, scenario `{sc.source}` (seed {sc.seed}), "
@@ -80,8 +82,9 @@ def write_report(res: Results, plots: dict[str, str], out: Path) -> Path:
         bound = " and ".join(x for x in (
             f">= {_fmt(t.min)}" if t.min is not None else "",
             f"<= {_fmt(t.max)}" if t.max is not None else "") if x)
-        lines.append(f"| `{t.metric}` | {bound} {t.unit} | {_fmt(t.value)} | "
-                     f"{'PASS' if t.passed else '**FAIL**'} |")
+        verdict = (f"not judged ({'met' if t.passed else 'missed'})" if res.invalid
+                   else "PASS" if t.passed else "**FAIL**")
+        lines.append(f"| `{t.metric}` | {bound} {t.unit} | {_fmt(t.value)} | {verdict} |")
     if not res.targets:
         lines.append("| (none set) | | | |")
     lines += ["", "## Plots", ""]

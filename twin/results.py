@@ -33,8 +33,12 @@ __all__ = [
     "write_csv",
     "write_results",
     "read_results",
+    "read_live_results",
+    "refuse_invalid",
     "shared_source",
     "run_info",
+    "validity_line",
+    "validity_markdown",
 ]
 
 SCHEMA_VERSION = 1
@@ -93,15 +97,29 @@ class Results(_Model):
     files: dict[str, str] = Field(default_factory=dict, description="Other outputs, by role.")
     calibration: CalibrationInfo | None = Field(
         default=None, description="The calibration file the simulator used (absent: none).")
+    validity: dict[str, Any] | None = Field(
+        default=None, description="A live run's verdict on its own harness (twin.live.harness): "
+        "`valid` false means the load generator, not the deployment, fell behind its plan, and "
+        "the targets are not the deployment's PASS or FAIL. Absent for a simulation.")
+    interrupted: str | None = Field(
+        default=None, description="A live run cut short: why (`driver lost`: its `twin live` "
+        "died and `twin live --recover` measured the time it had recorded). Absent otherwise.")
     run: RunInfo
 
     @model_serializer(mode="wrap")
     def _omit_no_calibration(self, handler: Any) -> Any:
-        # Runs without a calibration write results.json as before the field existed.
+        # Runs without a calibration (or a validity verdict: every simulation) write
+        # results.json as before the fields existed.
         out = handler(self)
-        if out.get("calibration") is None:
-            out.pop("calibration", None)
+        for key in ("calibration", "validity", "interrupted"):
+            if out.get(key) is None:
+                out.pop(key, None)
         return out
+
+    @property
+    def invalid(self) -> bool:
+        """A live run whose harness did not keep its plan (its targets are not judged)."""
+        return self.validity is not None and not self.validity.get("valid", True)
 
 
 def judge(metrics: dict[str, float], targets: dict[str, Bound]) -> list[TargetVerdict]:
@@ -173,9 +191,12 @@ def read_results(path: str | Path) -> Results:
     return Results.model_validate_json(Path(path).read_text())
 
 
-def read_live_results(path: str | Path) -> Results:
+def read_live_results(path: str | Path, accept_invalid: bool = False,
+                      use: str = "this command") -> Results:
     """The results of a `twin live --out` folder (or its results.json); ValueError, naming
-    the file and what was expected, for a missing file, another format or a simulation."""
+    the file and what was expected, for a missing file, another format or a simulation;
+    InvalidRun (exit 4) for a run whose harness did not keep its plan, unless
+    `accept_invalid` (`use` says what the run was wanted for)."""
     p = Path(path)
     f = p / "results.json" if p.is_dir() else p
     if not f.is_file():
@@ -187,7 +208,24 @@ def read_live_results(path: str | Path) -> Results:
     if res.engine != "live":
         raise ValueError(f"{f}: engine {res.engine!r}; expected a live run (`twin live "
                          "SCENARIO --out DIR`)")
+    if not accept_invalid:
+        refuse_invalid(res, f, use)
     return res
+
+
+def refuse_invalid(res: Results, where: str | Path, use: str) -> None:
+    """InvalidRun (exit 4) naming the run, what fell behind and the fix, if the run's harness
+    did not keep its plan; nothing for a valid run or a simulation."""
+    if not res.invalid:
+        return
+    from twin.errors import InvalidRun
+
+    assert res.validity is not None
+    raise InvalidRun(
+        f"{where}: the live run of {res.scenario.name} is not valid: {validity_line(res.validity)}"
+        f" Its figures are the harness's, not the deployment's, so {use} refuses it; expected a "
+        f"valid run: run it again on a quieter machine or with fewer cameras per node, or pass "
+        f"--accept-invalid to use it anyway")
 
 
 def run_info(started_at: str, wall_s: float) -> RunInfo:
@@ -197,3 +235,37 @@ def run_info(started_at: str, wall_s: float) -> RunInfo:
 
     return RunInfo(started_at=started_at, wall_s=round(wall_s, 3), twin_version=__version__,
                    python=platform.python_version(), host_cpus=os.cpu_count() or 1)
+
+
+def validity_line(v: dict[str, Any]) -> str:
+    """One line for the terminal and the report's first screen."""
+    if v["valid"]:
+        m = v["machine"]
+        return (f"VALID run: the harness kept its plan (every check within its bound; machine "
+                f"{m['cpu_busy_pct_max']:.0f} % busy at the worst)")
+    failed = [c for c in v["checks"] if not c["passed"]]
+    what = "; ".join(f"{c['check']} {c['value']:g} (bound {c['bound']})"
+                     + (f" on {', '.join(c['concerns'][:3])}"
+                        + (f" and {c['concerns_count'] - 3} more" if c["concerns_count"] > 3
+                           else "") if c.get("concerns") else "")
+                     for c in failed)
+    return (f"INVALID run: the harness did not keep its plan ({v['first_behind']} fell behind "
+            f"first): {what}. Targets are shown, not judged. What to do: {v.get('advice', '')}")
+
+
+def validity_markdown(v: dict[str, Any]) -> list[str]:
+    """The verdict as the first lines of report.md."""
+    m = v.get("machine", {})
+    lines = [f"**{validity_line(v)}**", "",
+             "| check | part | measured | bound | verdict | concerns |",
+             "| --- | --- | ---: | --- | --- | --- |"]
+    for c in v["checks"]:
+        names = ", ".join(c.get("concerns", [])[:5])
+        more = c.get("concerns_count", 0) - 5
+        lines.append(f"| `{c['check']}` {c['what']} | {c['part']} | {c['value']:g} | "
+                     f"{c['bound']} | {'ok' if c['passed'] else '**BEHIND**'} | "
+                     f"{names}{f' and {more} more' if more > 0 else ''} |")
+    lines += ["", f"Machine: {m.get('cpus')} cores, {m.get('cpu_busy_pct_max')} % busy at the "
+              f"worst (mean {m.get('cpu_busy_pct_mean')} %), steal {m.get('cpu_steal_pct_max')} "
+              f"%, load {m.get('load1_max')}."]
+    return lines

@@ -181,9 +181,14 @@ def _compare_into(args: argparse.Namespace, out: Path, final: Path) -> int:
         task = prog.add_task("running variants", total=len(args.inputs))
         for item in args.inputs:
             prog.update(task, description=f"{Path(item).name}")
-            results.append(resolve_input(item, out / "runs", args.days))
+            results.append(resolve_input(item, out / "runs", args.days, sets=args.set or ()))
             prog.advance(task)
     c = compare(results, args.label or None)
+    if not args.accept_invalid:  # fidelity against a harness that fell behind means nothing
+        from twin.results import refuse_invalid
+
+        for _, j in c.fidelity:
+            refuse_invalid(c.columns[j].results, args.inputs[j], "`twin compare` (fidelity)")
     plots = {"metrics": plot_comparison(c, out)}
     d = plot_districts(c, out)
     if d:
@@ -352,7 +357,8 @@ def _check_into(args: argparse.Namespace, out: Path, final: Path) -> int:
         report = check_folder(Path(args.folder), out,
                               Path(args.baseline) if args.baseline else None,
                               args.tolerance_pct, args.update_baseline, args.days, progress,
-                              args.jobs, [Path(x) for x in args.live or []])
+                              args.jobs, [Path(x) for x in args.live or []],
+                              tuple(args.set or ()), args.accept_invalid)
     write_junit(report, out / "junit.xml")
     write_summary(report, out / "summary.md")
     write_pages(report, out)

@@ -122,18 +122,38 @@ def cmd_live(args: argparse.Namespace) -> int:
 
     from twin.cli_support import targets_table
 
+    if args.recover:
+        from twin.live.recover import cmd_recover
+
+        return cmd_recover(args)
+    if not args.scenario:
+        from twin.errors import UsageError
+
+        raise UsageError("twin live: no scenario; expected `twin live SCENARIO` (e.g. "
+                         "scenarios/live-trial-15.yaml), or `twin live --recover RUN_DIR`")
     path = Path(args.scenario)
     out = Path(args.out) if args.out else Path("out") / path.stem
     res, m = live_to(path, out, args.duration, args.quiet, args.metrics_port)
     console = Console()  # stdout: the answer, apart from progress and logs on stderr
+    if res.validity is not None:  # first: whether the figures below are the deployment's
+        from twin.results import validity_line
+
+        console.print(("[red]" if res.invalid else "[green]") + validity_line(res.validity)
+                      + "[/]", highlight=False)
     console.print(targets_table(res))
     keys = ["cameras", "segments_written", "segments_deleted", "live_unrecorded_s",
             "live_unrecorded_unexplained_s", "live_gap_max_s", "live_faults",
             "live_faults_unscripted", "live_fault_gap_max_s", "live_recovery_s_max",
             "live_segments_unreadable", "live_catalog_mismatches", "live_detection_recall_person",
             "live_detection_recall_vehicle", "live_incident_recall",
-            "live_alert_latency_s_p50", "live_cpu_pct_machine"]
+            "live_alert_latency_s_p50", "live_cpu_pct_machine",
+            "live_harness_offered_ratio_min", "live_harness_publish_late_p99_s",
+            "live_harness_driver_lag_p99_s", "live_machine_cpu_busy_pct_max"]
     console.print("  ".join(f"{k}={res.metrics[k]:g}" for k in keys if k in res.metrics))
     console.print(f"results: {out / 'results.json'}   report: {out / 'report.md'}   "
                   f"({res.run.wall_s:.1f} s)")
+    if res.invalid:
+        from twin.errors import InvalidRun
+
+        return InvalidRun.exit_code  # the targets above are not the deployment's PASS or FAIL
     return 0 if res.passed else 1

@@ -22,6 +22,11 @@ Four kinds of process share the environment:
 - sweeps, every `sweep_interval_s`: one retention sweep at a time.
 - sampling, every `sample_s`: cameras recording, segments, recorders up, and a progress line.
 
+Given the wall clock (`clock`, on the run clock as env.now is), the driver also measures its
+own lag: each time one of its processes wakes, how long after its scheduled time it ran
+(`lag`, per kind of process); a scripted fault carried out late says so (`late_s`). On
+SimPy's virtual clock (tests) there is no lag to measure.
+
 Every fault, scripted or not, becomes one record in :class:`FaultLog` with its kind, the
 part, when it was injected (scripted) or last seen working (unscripted), when the supervisor
 detected it, when the part was started again and answered. When its cameras were recorded
@@ -147,8 +152,14 @@ class LiveDriver:
                  cfg: DriverConfig, faults: list[LiveFault],
                  event: Callable[..., None] | None = None,
                  say: Callable[[str], None] | None = None,
-                 on_sample: Callable[[], None] | None = None) -> None:
+                 on_sample: Callable[[], None] | None = None,
+                 clock: Callable[[], float] | None = None) -> None:
         self.env, self.parts, self.sup, self.cfg = env, parts, sup, cfg
+        self._clock = clock
+        #: Seconds each wake-up of a process came after its scheduled time, per kind.
+        self.lag: dict[str, list[float]] = {"heartbeat": [], "sample": [], "sweep": [],
+                                            "fault": []}
+        self.lag_at: dict[str, list[float]] = {k: [] for k in self.lag}  # when (run clock)
         self.faults = faults
         self.log = FaultLog()
         self._event = event or (lambda kind, **kw: None)
@@ -178,10 +189,20 @@ class LiveDriver:
     def event(self, kind: str, **kw: Any) -> None:
         self._event(kind, **kw)
 
+    def _woke(self, kind: str) -> float:
+        """Note how late this wake-up of a `kind` process is against its schedule; returns it."""
+        if self._clock is None:
+            return 0.0
+        late = max(0.0, self._clock() - self.env.now)
+        self.lag[kind].append(late)
+        self.lag_at[kind].append(self.env.now)
+        return late
+
     # -- supervision -----------------------------------------------------------------------
     def _supervise(self) -> Generator[simpy.Event, Any, None]:
         hb = self.cfg.heartbeat_interval_s
         while True:
+            self._woke("heartbeat")
             self.round()
             yield self.env.timeout(hb)
 
@@ -385,12 +406,15 @@ class LiveDriver:
             yield env.timeout(start - env.now)
         if env.now >= self.cfg.t_end:
             return
+        late = self._woke("fault")
         part = self._part_of(f)
         cams = self.parts.cameras_of(part) if f.action != "kill_recorder" else \
             self.sup.cameras_of_recorder(f.target)
         rec = self.log.open(part, kind=f.kind, scripted=True, label=f.label,
                             injected_s=env.now, cameras=cams)
         rec["fault_index"] = f.index
+        if self._clock is not None:
+            rec["late_s"] = round(late, 3)  # carried out this long after the plan said
         if f.action == "power_off":
             rec["cameras"] = sorted(self.parts.power(f.target, False))
         else:
@@ -426,6 +450,7 @@ class LiveDriver:
         env, every = self.env, self.cfg.sweep_interval_s
         due = env.now
         while True:
+            self._woke("sweep")
             self.parts.sweep_start(env.now)
             while True:
                 rep = self.parts.sweep_poll()
@@ -442,6 +467,7 @@ class LiveDriver:
     def _sampler(self) -> Generator[simpy.Event, Any, None]:
         env, cfg = self.env, self.cfg
         while True:
+            self._woke("sample")
             s = self.parts.sample()
             row = {"t_s": round(env.now - cfg.t0, 3), **s,
                    "segments_deleted": sum(x["deleted"] for x in self.sweeps),

@@ -71,6 +71,7 @@ class LiveMeasures:
     latencies: list[float]
     alerts: dict[str, Any]
     faults: list[dict[str, Any]] = field(default_factory=list)  # per fault, with its cost
+    validity: dict[str, Any] | None = None  # the harness's verdict (twin.live.harness)
 
 
 def fault_windows(o: LiveOutcome) -> list[tuple[float, float, dict[str, Any]]]:
@@ -366,5 +367,34 @@ def measure(o: LiveOutcome) -> LiveMeasures:
             from twin.live.analysis_pool import predicted
 
             m.update(predicted(o.scenario, s, cost, o.t_end - o.t0, inc["per_loop"]))
+    verdict = None
+    if o.harness:
+        m.update(_harness(o))
+        verdict = _validity(o)
     m = {k: float(round(v, 6)) for k, v in sorted(m.items()) if not math.isnan(v)}
-    return LiveMeasures(cams, rows, files, m, [g for g in fault], latencies, inc, costs)
+    return LiveMeasures(cams, rows, files, m, [g for g in fault], latencies, inc, costs,
+                        verdict)
+
+
+def _harness(o: LiveOutcome) -> dict[str, float]:
+    from twin.live.harness import harness_metrics
+
+    h = o.harness
+    return harness_metrics(o.publisher_stats, h.get("lag", {}), h.get("faults_late", []),
+                           h.get("relay_ratio", {}), h.get("machine", []))
+
+
+def _validity(o: LiveOutcome) -> dict[str, Any]:
+    """The harness's verdict, its times on the run's own axis (seconds from t0)."""
+    from twin.live.harness import validity
+
+    h = o.harness
+    late = {c["camera"]: int(c.get("dropped_late", 0))
+            for c in (o.analyser or {}).get("cameras") or []}
+    v = validity(o.publisher_stats, h.get("lag", {}),
+                 {k: [t - o.t0 for t in ts] for k, ts in h.get("lag_at", {}).items()},
+                 h.get("faults_late", []), h.get("relay_ratio", {}), h.get("machine", []),
+                 {c: t - o.t0 for c, t in h.get("publisher_behind_s", {}).items()},
+                 None if h.get("relay_checked_s") is None else h["relay_checked_s"] - o.t0,
+                 int(h.get("cpus", 1)), late or None)
+    return v

@@ -138,6 +138,12 @@ class RelayWatch:
         self._thread.join(10)
 
 
+def path_bytes(metrics: dict[str, list[dict[str, Any]]]) -> dict[str, float]:
+    """Bytes received per path, from MediaMTX's Prometheus metrics (MediaMTXServer.metrics)."""
+    return {str(x["labels"].get("name")): float(x["value"])
+            for x in metrics.get("paths_bytes_received", []) if x["labels"].get("name")}
+
+
 def _is_analyser(part: str) -> bool:
     """A part of the analyser pool (`analyser`, `analyser:2`, ...)."""
     return part.split(":", 1)[0] == ANALYSER
@@ -174,6 +180,13 @@ class DriverRelay:
         except psutil.Error:
             return None
         return float(t.user + t.system)
+
+    def bytes_in(self) -> dict[str, float]:
+        """Bytes MediaMTX received per camera path (its own counters; {} if it cannot say)."""
+        try:
+            return path_bytes(self.watch.server.metrics())
+        except Exception:  # noqa: BLE001 - a dead or restarting server: no witness now
+            return {}
 
     def close(self) -> None:
         self.watch.close()
@@ -265,6 +278,13 @@ class ActorRelay:
     def ready_paths(self, timeout_s: float) -> list[str]:
         return list(ray.get(self.handle.ready_paths.remote(), timeout=timeout_s))
 
+    def bytes_in(self) -> dict[str, float]:
+        """Bytes MediaMTX received per camera path (its own counters; {} if it cannot say)."""
+        try:
+            return dict(ray.get(self.handle.path_bytes.remote(), timeout=10))
+        except (RayError, GetTimeoutError):
+            return {}
+
     def close(self) -> None:
         try:
             ray.get(self.handle.stop.remote(), timeout=15)
@@ -328,6 +348,10 @@ class RayParts:
         self.analysis_candidates: list[str] = []
         self.clip_paths: list[Path] = []
         self.analyser_done: list[dict[str, Any]] = []  # last snapshots of dead analysers
+        # Each camera-set actor's latest publisher counters ({camera: PublisherStats}, CPU s),
+        # asked for at every sample and read at the next one (never waited for).
+        self._pub_refs: dict[str, Any] = {}
+        self.publishers: dict[str, tuple[dict[str, Any], float]] = {}
         self.dead_stats: dict[str, Any] = {}  # last heartbeat of recorders that died
         self.recovered: list[tuple[str, Any]] = []  # (recorder, Recovered) of restarted ones
         self.node_id = ray.get_runtime_context().get_node_id()
@@ -555,6 +579,17 @@ class RayParts:
                 ref = None
             if ref is None and part not in self._starting:
                 self._snap_refs[part] = self.actors[part].snapshot.remote()
+        for part in [p for p in self.actors if p.startswith("set:")]:
+            ref = self._pub_refs.get(part)
+            if ref is not None and ray.wait([ref], timeout=0)[0]:
+                del self._pub_refs[part]
+                try:
+                    self.publishers[part] = ray.get(ref)
+                except _DEAD:
+                    pass
+                ref = None
+            if ref is None and part not in self._starting:
+                self._pub_refs[part] = self.actors[part].stats.remote()
         return {"cameras_recording": float(rec), "segments_written": float(segs)}
 
     def cameras_of(self, part: str) -> list[str]:

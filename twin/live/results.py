@@ -74,7 +74,7 @@ def live_results(o: LiveOutcome, m: LiveMeasures, source: str, run: RunInfo) -> 
     return Results(
         engine="live", scenario=scenario_info(o.scenario, source), horizon_s=o.t_end - o.t0,
         metrics=m.metrics, targets=verdicts, passed=all(v.passed for v in verdicts),
-        per_recorder=per_recorder, events=events, run=run,
+        per_recorder=per_recorder, events=events, run=run, validity=m.validity,
     )
 
 

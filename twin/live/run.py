@@ -132,6 +132,9 @@ class LiveOutcome:
     relay_dirs: list[str] = field(default_factory=list)
     node_reports: dict[str, Any] = field(default_factory=dict)  # node id -> rows, file checks
     driver_cpu_s: float = 0.0
+    # The harness's own figures (twin.live.harness): the driver's lag, the machine, when each
+    # publisher fell behind, what the relay received of what was offered (steady window).
+    harness: dict[str, Any] = field(default_factory=dict)
 
 
 def external_credentials(cfg: ExternalMediaMTX, cameras: list[str]) -> Credentials:
@@ -580,6 +583,7 @@ def _run(o: LiveOutcome, settings: LiveRun, sc: Scenario, parts: Any, duration: 
 
     from twin.live.driver import ANALYSER, DriverConfig, LiveDriver
     from twin.live.failover import Supervisor
+    from twin.live.harness import HarnessWatch
 
     # -- actors --------------------------------------------------------------------------------
     say(0, duration, "starting actors")
@@ -641,7 +645,12 @@ def _run(o: LiveOutcome, settings: LiveRun, sc: Scenario, parts: Any, duration: 
     env = simpy.rt.RealtimeEnvironment(initial_time=now(), factor=1.0, strict=False)
     t_end = t0 + duration
 
+    watch = HarnessWatch(os.cpu_count() or 1)
+    bitrate_bps = settings.profile.bitrate_mbps * 1e6
+
     def _sampled(driver: Any) -> None:
+        watch.sample(now(), {c: st for stats, _ in parts.publishers.values()
+                             for c, st in stats.items()}, bitrate_bps)
         health.sample(driver, parts, now() - t0, env)
         _write_parts(o.run_dir / "parts.json", parts, extra)
 
@@ -650,24 +659,32 @@ def _run(o: LiveOutcome, settings: LiveRun, sc: Scenario, parts: Any, duration: 
         sweep_interval_s=settings.sweep_interval_s), faults,
         event=lambda kind, **kw: event(kind, **kw),
         say=lambda msg: say(now() - t0, duration, msg),
-        on_sample=lambda: _sampled(driver))
+        on_sample=lambda: _sampled(driver), clock=now)
     extra: dict[str, Any] = {"ray_temp_dir": str(parts.ray_temp_dir or ""),
                              "mediamtx_dir": o.relay_dirs[0] if o.relay_dirs else "",
                              "mediamtx_dirs": list(o.relay_dirs),
                              "nodes": _nodes_event(o, parts)["nodes"],
                              "metrics_url": health.url}
     driver.start()
+
     cpu_marks: dict[str, dict[str, float]] = {}
     steady_from = t0 + min(10.0, duration / 4)
     steady_to = min([t0 + f.start_s for f in faults] + [t_end])
+
+    snapping: list[threading.Thread] = []
+
+    def snap(mark: str) -> None:
+        cpu_marks[mark] = {**_cpu_snapshot(parts), "t": now()}
 
     def cpu_sampler() -> Generator[simpy.Event, Any, None]:
         for mark, at in (("steady_from", steady_from), ("steady_to", steady_to)):
             if at > env.now:
                 yield env.timeout(at - env.now)
             if at < t_end or mark == "steady_from":
-                cpu_marks[mark] = _cpu_snapshot(parts)
-                cpu_marks[mark]["t"] = now()
+                # In a thread of its own: its Ray calls (every set, sweeper, analyser and
+                # relay) must not hold up the driver's heartbeats on a loaded machine.
+                snapping.append(threading.Thread(target=snap, args=(mark,), daemon=True))
+                snapping[-1].start()
 
     env.process(cpu_sampler())
     try:
@@ -681,6 +698,11 @@ def _run(o: LiveOutcome, settings: LiveRun, sc: Scenario, parts: Any, duration: 
     for sig in (signal.SIGINT, signal.SIGTERM):
         if threading.current_thread() is threading.main_thread():
             signal.signal(sig, signal.SIG_IGN)
+    for th in snapping:  # bounded: each of its Ray calls has a timeout
+        th.join(120)
+    o.harness = {"lag": driver.lag, "lag_at": driver.lag_at, "machine": watch.machine,
+                 "publisher_behind_s": watch.publisher_behind_s, "cpus": watch.cpus,
+                 "faults_late": [r["late_s"] for r in driver.log.records if "late_s" in r]}
     _stop(o, parts, driver, sup, cpu_marks, now, event, say, duration)
 
 
@@ -704,10 +726,23 @@ def _stop(o: LiveOutcome, parts: Any, driver: Any, sup: Any, cpu_marks: dict[str
     if "steady_from" in cpu_marks and "steady_to" in cpu_marks:
         a, b = cpu_marks["steady_from"], cpu_marks["steady_to"]
         o.cpu_window_s = b["t"] - a["t"]
-        o.cpu = {k: b[k] - a[k] for k in b if k != "t" and k in a}
+        o.cpu = {k: b[k] - a[k] for k in b if k != "t" and k in a and ":" not in k}
+        # The relay's witness: what reached MediaMTX of all each camera had offered, at the
+        # end of the steady window (before the first fault: a relay restarted would have
+        # reset its count). Totals, not the window's differences: the relay is read just
+        # after the publishers, so a total can only be ahead, while a difference of two
+        # readings taken seconds apart on a loaded machine is off by those seconds.
+        ratio = {}
+        for k in b:
+            cam = k.partition(":")[2]
+            if k.startswith("sent:") and b[k] > 0 and f"relay:{cam}" in b:
+                ratio[cam] = b[f"relay:{cam}"] / b[k]
+        if ratio:
+            o.harness["relay_ratio"] = ratio
+            o.harness["relay_checked_s"] = b["t"]
         event("cpu_window", from_s=round(a["t"], 3), to_s=round(b["t"], 3),
               cpu_s={k: round(v, 3) for k, v in sorted(o.cpu.items())},
-              snapshot_keys=sorted(set(a) | set(b)))
+              snapshot_keys=sorted(k for k in set(a) | set(b) if ":" not in k))
     say(duration, duration, "stopping recorders")
     running = [r for r in o.recorders if r not in driver.down or r in driver.restarting]
     o.recorder_stats = parts.stop_recorders(running, 60)
@@ -934,6 +969,8 @@ def _cpu_snapshot(parts: Any) -> dict[str, float]:
     for k, v in got.items():
         if k.startswith("set:"):
             snap["publish"] = snap.get("publish", 0.0) + v[1]
+            for cam, st in v[0].items():  # what each camera has offered so far
+                snap[f"sent:{cam}"] = float(st.bytes_sent)
         else:
             snap["sweeper"] = snap.get("sweeper", 0.0) + float(v)
     if an_refs:  # the pool's CPU, as one part ("analyser"); all or none, so a window is whole
@@ -942,6 +979,9 @@ def _cpu_snapshot(parts: Any) -> dict[str, float]:
         except ray.exceptions.RayError:
             pass
     snap["record"] = sum(s.cpu_s for s in parts.latest.values())
+    for r in parts.relays.values():  # what each path has received so far, by MediaMTX's count
+        for cam, b in r.bytes_in().items():
+            snap[f"relay:{cam}"] = float(b)
     relay = [r.cpu_s() for r in parts.relays.values()]
     if any(v is not None for v in relay):
         snap["relay"] = sum(v for v in relay if v is not None)

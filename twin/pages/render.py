@@ -18,7 +18,7 @@ import jinja2
 
 from twin.metrics import METRICS
 from twin.pages.summary import bound_text, fmt, summarise
-from twin.results import Results, shared_source
+from twin.results import Results, shared_source, validity_line
 
 if TYPE_CHECKING:
     from twin.compare.check import CheckReport
@@ -138,9 +138,17 @@ def run_context(res: Results, plots: dict[str, str], folder: Path, skip_live: bo
         if rows:
             tables[title] = _table(rows)
     passed = s.passed and not regressions
+    title = f"{res.scenario.name}: {'PASS' if passed else 'FAIL'}"
+    validity = None
+    if res.validity is not None:  # a live run: its harness's verdict comes first
+        validity = {"line": validity_line(res.validity), "checks": res.validity["checks"],
+                    "machine": res.validity.get("machine", {})}
+        if res.invalid:
+            title = f"{res.scenario.name}: INVALID (targets not judged)"
+            verdict = validity_line(res.validity)
     return {
-        "title": f"{res.scenario.name}: {'PASS' if passed else 'FAIL'}", "verdict": verdict,
-        "passed": passed, "regressions": regressions,
+        "title": title, "verdict": verdict, "validity": validity, "invalid": res.invalid,
+        "passed": passed and not res.invalid, "regressions": regressions,
         "res": res, "s": s, "plots": _plots(plots, folder),
         "metric_rows": _metric_rows(res), "tables": tables, "events": _event_rows(res),
         "n_events": len(res.events), "horizon": _horizon(res), "back": back,
