@@ -29,13 +29,19 @@ __all__ = ["register", "cmd_live", "live_to"]
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = subparsers.add_parser(
         "live", help="run a scenario live: real RTSP streams, recorders, retention, faults")
-    p.add_argument("scenario", help="scenario YAML with a `live:` section (e.g. "
-                                    "scenarios/live-trial-15.yaml)")
+    p.add_argument("scenario", nargs="?", help="scenario YAML with a `live:` section (e.g. "
+                                               "scenarios/live-trial-15.yaml)")
     p.add_argument("--duration", type=positive_seconds_arg(MAX_LIVE_S, "--duration 60"),
                    help="recording seconds, up to 86,400 (default: live.duration_s)")
     p.add_argument("--out", help="output folder (default out/<scenario file stem>); checked "
                    "first, written as the run goes")
     p.add_argument("--quiet", action="store_true", help="no progress output")
+    p.add_argument("--recover", metavar="RUN_DIR",
+                   help="instead of a run: finish the folder of a run whose `twin live` died "
+                   "(recover its partial segments, check catalog against files, write "
+                   "results.json for the time recorded, marked cut short)")
+    p.add_argument("--force", action="store_true",
+                   help="with --recover: write results.json again over one already there")
     p.add_argument("--metrics-port", type=bounded_int_arg(0, 65535, "--metrics-port 9464"),
                    default=0, help="serve the run's health as Prometheus metrics on "
                    "127.0.0.1 at this port (default 0: any free port; the URL is printed "
@@ -109,7 +115,7 @@ def _live_into(path: Path, out: Path, duration: float | None, quiet: bool,
     total = duration or (sc.live.duration_s if sc.live else 150.0)
     with _progress(f"live {sc.name}", total, quiet) as progress:
         outcome = run_live(sc, out, duration_s=duration, progress=progress,
-                           metrics_port=metrics_port)
+                           metrics_port=metrics_port, source=str(path))
         progress(total, total, "measuring footage, files and detections")
         m = measure(outcome)
     res = write_live_outputs(outcome, m, str(path), run_info(started, time.perf_counter() - t0),

@@ -39,7 +39,7 @@ from typing import Any
 
 __all__ = ["STORAGE_ENV", "ANALYSERS_RESOURCE", "NodeInfo", "Placement", "slug", "district_resource",
            "pool_resource", "plan_placement", "cluster_nodes", "node_folder", "pinned",
-           "prepare_node", "finish_node"]
+           "prepare_node", "finish_node", "finish_folder"]
 
 #: The node resource of the nodes that host the analyser pool (`ray start --resources=...`).
 ANALYSERS_RESOURCE = "twin_analysers"
@@ -203,11 +203,18 @@ def _finish(run_key: str, driver_dir: str, driver_node: str, recorders: list[str
             ) -> dict[str, Any]:
     """At the end of a run, on the node: recover what dead recorders left, then read the
     catalog and check it against the files. Returns rows and counts, no path."""
+    return finish_folder(node_folder(run_key, driver_dir, driver_node), recorders)
+
+
+def finish_folder(folder: Path, recorders: list[str]) -> dict[str, Any]:
+    """One recording folder at the end of a run: recover what `recorders` left (`.part`
+    files, finished files without their row) into its catalog, then read the catalog and
+    check it against the files. Also what `twin live --recover` runs on a run folder whose
+    driver died (twin.live.recover)."""
     from twin.live.files import check_files
     from twin.live.recorder import recover_partials
     from twin.live.store import LiveStore
 
-    folder = node_folder(run_key, driver_dir, driver_node)
     store = LiveStore(folder / "catalog.sqlite")
     recovered: list[dict[str, Any]] = []
     try:

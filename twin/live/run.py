@@ -100,6 +100,7 @@ class LiveOutcome:
     retention_s: float
     faults: list[dict[str, Any]] = field(default_factory=list)  # one per fault, any cause
     interrupted: str | None = None  # the signal that ended the run early
+    source: str = ""  # the scenario file, as given (live/run-state.json keeps it)
     parts: dict[str, Any] = field(default_factory=dict)  # part -> PIDs and nodes, in order
     recovered_partials: int = 0
     removed_partials: int = 0
@@ -224,7 +225,7 @@ class _Signals:
 
 def run_live(sc: Scenario, out: Path, *, duration_s: float | None = None,
              progress: Callable[[float, float, str], None] | None = None,
-             metrics_port: int = 0) -> LiveOutcome:
+             metrics_port: int = 0, source: str = "") -> LiveOutcome:
     """Run `sc` live for `duration_s` (default: live.duration_s); files go under `out/live`.
 
     Its health is served as Prometheus metrics on 127.0.0.1:`metrics_port` (0: any free
@@ -298,9 +299,12 @@ def run_live(sc: Scenario, out: Path, *, duration_s: float | None = None,
         segments_root=segments_root, epoch=epoch, t0=0.0, t_end=0.0, cameras=cameras,
         camera_set=camera_set, camera_scene=camera_scene, recorders=recorders,
         initial_assignment={}, final_assignment={}, retention_s=retention_s,
-        clip_truth_paths=[str(c.truth_path) for c in clips],
+        clip_truth_paths=[str(c.truth_path) for c in clips], source=source,
     )
     events = outcome.events
+    from twin.live.run_state import save_state
+
+    save_state(outcome, "starting")  # a live run folder from now on (twin live --recover)
 
     def event(kind: str, **kw: Any) -> None:
         events.append({"t_s": round(now(), 3), "kind": kind, **kw})
@@ -308,6 +312,7 @@ def run_live(sc: Scenario, out: Path, *, duration_s: float | None = None,
     server = None
     session = None
     parts = None
+    watchdog = None
     from twin.live.health import RunHealth
 
     health = RunHealth(metrics_port, sc.name, cameras)
@@ -317,6 +322,7 @@ def run_live(sc: Scenario, out: Path, *, duration_s: float | None = None,
                 say(0, duration, "attaching to the external MediaMTX")
                 server = _start_server(settings, cameras)
                 event("mediamtx_started", pid=server.pid, managed=server.managed)
+            watchdog = _start_watchdog(run_dir)  # before Ray: every process of it is new
             say(0, duration, "starting Ray")
             from twin.ray_session import start_ray
 
@@ -328,12 +334,19 @@ def run_live(sc: Scenario, out: Path, *, duration_s: float | None = None,
                 signals.got = signals.got or "SIGTERM"
                 raise LiveInterrupted("SIGTERM received") from None
             signals.rearm()
+            if watchdog is not None and not session.started_here:
+                watchdog.close()  # a Ray already there is not this run's to kill
+                watchdog = None
+            if watchdog is not None:
+                watchdog.tell_dirs(session.temp_dir)
             outcome.ray_address = session.address
             say(0, duration, "placing districts and pools on Ray's nodes")
             _place(outcome, sc, settings, city, faults)
             say(0, duration, "starting the media relays (MediaMTX on each node with cameras)")
             parts = _make_parts(outcome, settings, server, clips, epoch, set_names, event)
             parts.ray_temp_dir = session.temp_dir
+            if watchdog is not None:
+                watchdog.tell_dirs(*outcome.relay_dirs)
             _run(outcome, settings, sc, parts, duration, faults, now, event, say, signals, health)
             return outcome
         except (LiveInterrupted, SystemError) as exc:
@@ -355,6 +368,20 @@ def run_live(sc: Scenario, out: Path, *, duration_s: float | None = None,
         finally:
             health.close()
             _teardown(parts, session, server)
+            if watchdog is not None:
+                watchdog.close()  # after the teardown: a kill -9 during it is still caught
+
+
+def _start_watchdog(run_dir: Path) -> Any:
+    """The watchdog that kills what is left of the run if this process dies
+    (twin.live.watchdog), for a Ray this process starts; None for a joined cluster."""
+    import ray
+
+    if os.environ.get("RAY_ADDRESS", "").strip() or ray.is_initialized():
+        return None
+    from twin.live.watchdog import start_watchdog
+
+    return start_watchdog(run_dir)
 
 
 def _teardown(parts: Any, session: Any, server: Any) -> None:
@@ -666,7 +693,9 @@ def _run(o: LiveOutcome, settings: LiveRun, sc: Scenario, parts: Any, duration: 
                              "nodes": _nodes_event(o, parts)["nodes"],
                              "metrics_url": health.url}
     driver.start()
+    from twin.live.run_state import keep_state
 
+    env.process(keep_state(env, o, driver, sup, parts))  # live/run-state.json, every second
     cpu_marks: dict[str, dict[str, float]] = {}
     steady_from = t0 + min(10.0, duration / 4)
     steady_to = min([t0 + f.start_s for f in faults] + [t_end])
@@ -715,6 +744,9 @@ def _stop(o: LiveOutcome, parts: Any, driver: Any, sup: Any, cpu_marks: dict[str
     from twin.live.driver import ANALYSER
 
     o.t_end = now()
+    from twin.live.run_state import save_state
+
+    save_state(o, "stopping", driver=driver, sup=sup, parts=parts)
     for r, rec in parts.recovered:  # files crashed recorders left, kept by their successors
         o.recovered_partials += len(rec.recovered)
         o.removed_partials += len(rec.removed)
