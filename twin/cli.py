@@ -79,7 +79,8 @@ def cmd_simulate(args: argparse.Namespace) -> int:
         out = Path(args.out) if args.out else Path("out") / f"{path.stem}-replications"
         from twin.compare.replications import replicate_to
 
-        rep, _ = replicate_to(path, out, args.replications, args.backend, args.days, args.quiet)
+        rep, _ = replicate_to(path, out, args.replications, args.backend, args.days, args.quiet,
+                              args.set or ())
         if args.json:
             print_json(rep.model_dump(mode="json"))  # what replications.json holds
         else:
@@ -95,7 +96,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     out = Path(args.out) if args.out else Path("out") / path.stem
     from twin.sim.run import simulate_to
 
-    res = simulate_to(path, out, args.days, args.quiet)
+    res = simulate_to(path, out, args.days, args.quiet, args.set or ())
     if args.json:
         print_json(results_summary(res, out))
     else:
@@ -108,16 +109,42 @@ def cmd_simulate(args: argparse.Namespace) -> int:
 def cmd_validate(args: argparse.Namespace) -> int:
     from twin.scenario import load_scenario
 
+    if args.show:
+        return _show(args.files, args.set or ())
     bad = 0
     for f in args.files:
         try:
-            sc = load_scenario(f)
+            sc = load_scenario(f, sets=args.set or ())
             console.print(f"[green]ok[/] {escape(f)}: {escape(sc.name)}, "
                           f"{sc.city.total_sets:,} sets", highlight=False, soft_wrap=True)
         except ScenarioError as e:
             console.print(f"[red]invalid[/] {escape(str(e))}", highlight=False, soft_wrap=True)
             bad += 1
     return 2 if bad else 0
+
+
+def _show(files: list[str], sets: list[str] | tuple[str, ...]) -> int:
+    """Print each scenario as it is run: its bases merged, `--set` applied, validated (a bad
+    one is exit 2 like any run). Its canonical JSON is that of the file as run."""
+    from twin.scenario import load_scenario
+    from twin.scenario.model import scenario_data
+    from twin.scenario.overlay import show_yaml
+
+    for f in files:
+        load_scenario(f, check_memory=False, sets=sets)  # the errors of a run, if any
+        data, source = scenario_data(f, sets)
+        print(f"# {source}, merged" + (f", with --set {'; '.join(sets)}" if sets else "")
+              + " (twin validate --show)")
+        print(show_yaml(data), end="")
+    return 0
+
+
+def set_arg(p: argparse.ArgumentParser) -> None:
+    """`--set PATH=VALUE`, repeatable: one field changed for this run only."""
+    p.add_argument("--set", action="append", metavar="PATH=VALUE",
+                   help="change one field for this run only, e.g. --set "
+                   "recorders.pools.central.recorders=80 (dotted path, list items by name or "
+                   "index; VALUE read as YAML; repeatable); results.json names the change")
 
 
 def cmd_schema(args: argparse.Namespace) -> int:
@@ -166,10 +193,14 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--backend", choices=("ray", "local"), default="ray",
                    help="with --replications: ray (local instance, or RAY_ADDRESS) or local "
                    "(one after another in this process)")
+    set_arg(s)
     s.set_defaults(fn=cmd_simulate)
 
     v = sub.add_parser("validate", help="check scenario files; print every problem")
     v.add_argument("files", nargs="+")
+    v.add_argument("--show", action="store_true",
+                   help="print each scenario merged with its bases (and --set), as it is run")
+    set_arg(v)
     v.set_defaults(fn=cmd_validate)
 
     sch = sub.add_parser("schema", help="print the JSON Schema of scenario files (or results)")

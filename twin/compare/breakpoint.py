@@ -48,7 +48,7 @@ from twin.compare.verdict import failed_targets
 from twin.errors import ScenarioError
 from twin.results import Results
 from twin.scenario import Scenario, parse_scenario
-from twin.scenario.loader import read_yaml
+from twin.scenario.model import scenario_data
 
 __all__ = ["GROWTHS", "Growth", "LevelResult", "Breakpoint", "grow", "demand", "find_breakpoint",
            "add_months", "RESOURCE_KINDS"]
@@ -302,8 +302,9 @@ def find_breakpoint(scenario_path: str | Path, growth: Growth, backend: str = "r
                     progress: Callable[[str], None] | None = None) -> Breakpoint:
     """Grow the scenario's load until its first target fails (module docstring)."""
     p = Path(scenario_path)
-    base = read_yaml(p)  # bounded, strict YAML (twin/scenario/loader.py)
-    base_sc = parse_scenario(base, str(p))
+    # Bounded, strict YAML (twin/scenario/loader.py), its bases merged in (an overlay).
+    base, where = scenario_data(p)
+    base_sc = parse_scenario(base, where, p.parent)
     if not base_sc.targets:
         raise ScenarioError(f"{p}: the scenario has no targets, so nothing can fail; add "
                             "targets: (e.g. storage_headroom_pct_min: {min: 20})")

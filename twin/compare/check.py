@@ -165,17 +165,19 @@ def baseline_from(checks: list[ScenarioCheck]) -> dict[str, Any]:
     }
 
 
-def _run_file(path: Path, days: float | None) -> ScenarioCheck:
-    """Load and simulate one scenario file (in a worker process when jobs > 1)."""
+def _run_file(path: Path, days: float | None, sets: tuple[str, ...] = ()) -> ScenarioCheck:
+    """Load and simulate one scenario file, each `--set PATH=VALUE` of `sets` applied (in a
+    worker process when jobs > 1)."""
+    from twin.scenario.overlay import set_source
     from twin.scenario import load_scenario
     from twin.sim.run import run_scenario
 
     c = ScenarioCheck(path, path.stem)
     t0 = time.perf_counter()
     try:
-        sc = load_scenario(path)
+        sc = load_scenario(path, sets=sets)
         c.name = sc.name
-        c.results = run_scenario(sc, str(path), days)
+        c.results = run_scenario(sc, set_source(path, sets), days)
     except ScenarioError as err:
         c.error = str(err)
     c.wall_s = time.perf_counter() - t0
@@ -186,12 +188,12 @@ Progress = Callable[[int, int, "ScenarioCheck"], None]
 
 
 def _run_all(files: list[Path], days: float | None, jobs: int,
-             progress: Progress | None) -> list[ScenarioCheck]:
+             progress: Progress | None, sets: tuple[str, ...] = ()) -> list[ScenarioCheck]:
     """Every file's check, in file order whatever order they finish in."""
     if jobs <= 1 or len(files) == 1:
         out: list[ScenarioCheck] = []
         for i, f in enumerate(files):
-            out.append(_run_file(f, days))
+            out.append(_run_file(f, days, sets))
             if progress:
                 progress(i + 1, len(files), out[-1])
         return out
@@ -203,7 +205,7 @@ def _run_all(files: list[Path], days: float | None, jobs: int,
     by_size = sorted(files, key=lambda f: -f.stat().st_size)
     done: dict[Path, ScenarioCheck] = {}
     with ProcessPoolExecutor(max_workers=jobs, mp_context=get_context("spawn")) as pool:
-        futures = [pool.submit(_run_file, f, days) for f in by_size]
+        futures = [pool.submit(_run_file, f, days, sets) for f in by_size]
         for fut in as_completed(futures):
             c = fut.result()
             done[c.path] = c
@@ -212,23 +214,28 @@ def _run_all(files: list[Path], days: float | None, jobs: int,
     return [done[f] for f in files]
 
 
-def _live_runs(paths: list[Path]) -> list[Results]:
+def _live_runs(paths: list[Path], accept_invalid: bool = False) -> list[Results]:
     from twin.errors import UsageError
     from twin.results import read_live_results
 
     out = []
     for p in paths:
         try:
-            out.append(read_live_results(p))
+            out.append(read_live_results(p, accept_invalid, "`twin check --live`"))
         except ValueError as err:
             raise UsageError(f"--live {err}") from None
     return out
 
 
-def judge_fidelity(checks: list[ScenarioCheck], live: list[Results]) -> None:
-    """Each live run against its scenario's simulation, on the scenario's `fidelity:`."""
+def judge_fidelity(checks: list[ScenarioCheck], live: list[Results],
+                   sets: tuple[str, ...] = (), days: float | None = None) -> None:
+    """Each live run against its scenario's simulation, on the scenario's `fidelity:`; a
+    run that detected a crash later than planned against a simulation with its detection
+    (twin.sim.deployment)."""
     from twin.errors import UsageError
     from twin.scenario import load_scenario
+    from twin.sim.deployment import live_detect_shift
+    from twin.sim.run import run_scenario
 
     by_name = {c.name: c for c in checks if c.results is not None}
     for res in live:
@@ -236,24 +243,30 @@ def judge_fidelity(checks: list[ScenarioCheck], live: list[Results]) -> None:
         if c is None:
             raise UsageError(f"--live: the run of {res.scenario.name!r} matches no scenario of "
                              f"the folder; expected one of {sorted(by_name)}")
-        sc = load_scenario(c.path, check_memory=False)
+        sc = load_scenario(c.path, check_memory=False, sets=sets)
         assert c.results is not None
-        c.fidelity = fidelity_table(res, c.results, sc.fidelity or {})
+        sim = c.results
+        shift = live_detect_shift(sc, res)
+        if shift:  # compared as the live run ran it: its crash detection, not the plan's
+            sim = run_scenario(sc, str(c.path), days, detect_shift_s=shift)
+        c.fidelity = fidelity_table(res, sim, sc.fidelity or {})
 
 
 def check_folder(folder: Path, out: Path, baseline_path: Path | None = None,
                  tolerance_pct: float = DEFAULT_TOLERANCE_PCT, update_baseline: bool = False,
                  days: float | None = None, progress: Progress | None = None,
-                 jobs: int = 1, live: list[Path] | None = None) -> CheckReport:
-    """Run and judge every scenario in `folder` (`jobs` at a time); results.json of each
-    under `out/<stem>/`. Each `live` run folder is judged against its scenario's simulation
-    on the scenario's `fidelity:` targets."""
+                 jobs: int = 1, live: list[Path] | None = None,
+                 sets: tuple[str, ...] = (), accept_invalid: bool = False) -> CheckReport:
+    """Run and judge every scenario in `folder` (`jobs` at a time), each `--set PATH=VALUE`
+    of `sets` applied to every one; results.json of each under `out/<stem>/`. Each `live`
+    run folder is judged against its scenario's simulation on the scenario's `fidelity:`
+    targets."""
     baseline_path = baseline_path or folder / "baseline.json"
     files = scenario_files(folder)
     base = {} if update_baseline else load_baseline(baseline_path)
-    live_runs = _live_runs(live or [])
-    checks = _run_all(files, days, jobs, progress)
-    judge_fidelity(checks, live_runs)
+    live_runs = _live_runs(live or [], accept_invalid)
+    checks = _run_all(files, days, jobs, progress, sets)
+    judge_fidelity(checks, live_runs, sets, days)
     for c in checks:
         path = c.path
         if c.results is not None:

@@ -84,7 +84,7 @@ def _compare_table(c: Comparison) -> Table:
 
 
 def _replicated_input(item: str, out: Path, n: int, backend: str, days: float | None,
-                      quiet: bool) -> tuple[str, Draws]:
+                      quiet: bool, sets: list[str] | None = None) -> tuple[str, Draws]:
     """(label, Draws) of a scenario replicated n times, or of a replications run folder."""
     from twin.compare.replications import read_draws, read_replications, replicate_to
     from twin.compare.runs import is_scenario_file
@@ -100,7 +100,7 @@ def _replicated_input(item: str, out: Path, n: int, backend: str, days: float | 
     if not is_scenario_file(p):
         raise ScenarioError(f"{item}: with --replications expected a scenario (.yaml) or a "
                             "replications folder")
-    res, draws = replicate_to(p, out / p.stem, n, backend, days, quiet)
+    res, draws = replicate_to(p, out / p.stem, n, backend, days, quiet, sets or ())
     return res.scenario.name, draws
 
 
@@ -111,7 +111,7 @@ def cmd_compare_replicated(args: argparse.Namespace) -> int:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     inputs = [_replicated_input(i, out / "runs", args.replications, args.backend, args.days,
-                                args.quiet) for i in args.inputs]
+                                args.quiet, args.set) for i in args.inputs]
     labels = args.label or [name for name, _ in inputs]
     ref_label, ref = labels[0], inputs[0][1]
     con = _console()
@@ -209,6 +209,8 @@ def _compare_into(args: argparse.Namespace, out: Path, final: Path) -> int:
     _print_wide(_compare_table(c), 62 + sum(max(10, len(lab) + 3) for lab in c.labels))
     for table, note in fidelity:
         _print_wide(_fidelity_table(table), 140)
+        if table.timing_note():
+            con.print(f"[yellow]timing:[/] {table.timing_note()}", highlight=False)
         if note:
             con.print(f"[yellow]note:[/] {note}", highlight=False)
         for line in table.failure_lines():
@@ -374,6 +376,8 @@ def _check_into(args: argparse.Namespace, out: Path, final: Path) -> int:
                 con.print(f"[bold red]REGRESSION[/] {r.message}", highlight=False)
             if c.fidelity is not None:
                 _print_wide(_fidelity_table(c.fidelity), 140)
+                if c.fidelity.timing_note():
+                    con.print(f"[yellow]timing:[/] {c.fidelity.timing_note()}", highlight=False)
                 for line in c.fidelity.failure_lines():
                     con.print(f"[bold red]FIDELITY[/] {c.name}: {line}", highlight=False)
     if report.updated_baseline:
@@ -387,6 +391,8 @@ def _check_into(args: argparse.Namespace, out: Path, final: Path) -> int:
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add compare, sweep and check to the `twin` command line."""
+    from twin.cli import set_arg
+
     c = sub.add_parser("compare", help="compare deployments (scenarios, run folders, results.json)"
                        " side by side")
     c.add_argument("inputs", nargs="+", help="scenario YAML (simulated), run folder or results.json;"
@@ -395,11 +401,15 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     c.add_argument("--label", action="append", help="column label, once per input, in order")
     c.add_argument("--days", type=days_arg, help="simulated days for scenario inputs (up to 3,650)")
     c.add_argument("--quiet", action="store_true", help="no progress bar")
+    c.add_argument("--accept-invalid", action="store_true",
+                   help="compare a live run whose harness did not keep its plan with its "
+                   "simulation (refused, exit 4, without this)")
     c.add_argument("--replications", type=int, metavar="N",
                    help="replicate each scenario N times (or read replications folders) and say, "
                    "per metric, whether the difference is beyond the noise (Welch t-test)")
     c.add_argument("--backend", choices=("ray", "local"), default="ray",
                    help="with --replications: ray (local instance, or RAY_ADDRESS) or local")
+    set_arg(c)
     c.set_defaults(fn=cmd_compare)
 
     s = sub.add_parser("sweep", help="run a grid of scenario variants (Ray) and name the smallest "
@@ -431,7 +441,11 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     k.add_argument("--live", action="append", metavar="RUN",
                    help="a `twin live --out` folder of one of the scenarios: judge its "
                    "simulation against it on the scenario's fidelity: targets (repeatable)")
+    k.add_argument("--accept-invalid", action="store_true",
+                   help="judge a --live run whose harness did not keep its plan (refused, exit "
+                   "4, without this)")
     k.add_argument("--quiet", action="store_true", help="no progress bar")
+    set_arg(k)
     k.set_defaults(fn=cmd_check)
     register_breakpoint(sub)
 

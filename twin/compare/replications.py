@@ -27,7 +27,7 @@ import json
 import math
 import platform
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -333,21 +333,25 @@ def compare_draws(a: Draws, b: Draws) -> list[DiffRow]:
 
 
 def replicate_to(path: Path, out: Path, n: int, backend: str = "ray", days: float | None = None,
-                 quiet: bool = False) -> tuple[ReplicationResults, Draws]:
-    """N replications of a scenario's random parts, summarised and written into `out`, with a
-    progress bar on the terminal; returns (ReplicationResults, Draws)."""
+                 quiet: bool = False,
+                 sets: Sequence[str] = ()) -> tuple[ReplicationResults, Draws]:
+    """N replications of a scenario's random parts (each `--set PATH=VALUE` of `sets`
+    applied), summarised and written into `out`, with a progress bar on the terminal;
+    returns (ReplicationResults, Draws)."""
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
     from twin.cli_support import console
     from twin.scenario import load_scenario
 
-    sc = load_scenario(path)
+    from twin.scenario.overlay import set_source
+
+    sc = load_scenario(path, sets=sets)
     with Progress(TextColumn("[bold]{task.description}"), BarColumn(),
                   TextColumn("{task.completed:.0f}/{task.total:.0f}"), TimeElapsedColumn(),
                   console=console, disable=quiet, transient=True) as prog:
         task = prog.add_task(f"{n} replications of {sc.name} ({backend})", total=n)
         draws = run_replications(sc, n, backend, days,
                                  lambda done, total: prog.update(task, completed=done))
-    res = summarise_draws(sc, str(path), draws, days)
+    res = summarise_draws(sc, set_source(path, sets), draws, days)
     write_replications(res, draws, out)
     return res, draws

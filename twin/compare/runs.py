@@ -7,6 +7,7 @@ comparing tool uses, locally or as a Ray task.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 from twin.errors import ScenarioError
@@ -22,9 +23,9 @@ def is_scenario_file(path: Path) -> bool:
 
 
 def resolve_input(arg: str | Path, out: Path, days: float | None = None,
-                  quiet: bool = True) -> Results:
-    """A scenario file is simulated into `out/<stem>` (results, report, plots); a run folder
-    or a results.json is read as it is."""
+                  quiet: bool = True, sets: Sequence[str] = ()) -> Results:
+    """A scenario file is simulated into `out/<stem>` (results, report, plots), each
+    `--set PATH=VALUE` of `sets` applied; a run folder or a results.json is read as it is."""
     p = Path(arg)
     if p.is_dir():
         p = p / "results.json"
@@ -42,4 +43,4 @@ def resolve_input(arg: str | Path, out: Path, days: float | None = None,
         raise ScenarioError(f"{arg}: expected a scenario (.yaml), a run folder or a results.json")
     from twin.sim.run import simulate_to
 
-    return simulate_to(p, out / p.stem, days, quiet=quiet)
+    return simulate_to(p, out / p.stem, days, quiet=quiet, sets=sets)

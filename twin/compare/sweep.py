@@ -39,7 +39,7 @@ from twin.errors import ScenarioError
 from twin.memory import check_fits
 from twin.results import Results, shared_source
 from twin.scenario import Scenario, parse_scenario
-from twin.scenario.loader import read_yaml
+from twin.scenario.model import scenario_data
 from twin.sim.run import run_scenario
 
 __all__ = ["Param", "Variant", "SweepPoint", "SweepResult", "parse_param", "set_path",
@@ -211,8 +211,9 @@ def sweep(scenario_path: str | Path, params: list[Param], backend: str = "ray",
           progress: Callable[[int, int], None] | None = None) -> SweepResult:
     """Run the grid of `params` over the scenario file and return every point's results."""
     p = Path(scenario_path)
-    base = read_yaml(p)  # bounded, strict YAML (twin/scenario/loader.py)
-    parse_scenario(base, str(p))  # the base itself must be valid before any --param
+    # Bounded, strict YAML (twin/scenario/loader.py), its bases merged in (an overlay).
+    base, where = scenario_data(p)
+    parse_scenario(base, where, p.parent)  # the base itself must be valid before any --param
     variants = expand(base, params, str(p), days)
     results = run_variants(variants, shared_source(p), backend, days, progress)
     points = tuple(SweepPoint(v.name, v.values, r) for v, r in zip(variants, results))

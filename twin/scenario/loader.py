@@ -18,7 +18,10 @@ with the file named:
 - nesting deeper than Python's recursion allows is refused, not a RecursionError.
 
 The loader is `yaml.SafeLoader` with one override (mappings), so only plain YAML types are
-ever built.
+ever built, and two tags of its own for overlays (twin/scenario/overlay.py): `!delete`
+(remove a field, or a named list item, of the base) and `!replace` (give a list or section
+whole instead of merging it into the base's). Each becomes a marker object that only the
+overlay merge understands; a marker left where nothing is merged is refused there.
 """
 
 from __future__ import annotations
@@ -31,7 +34,8 @@ import yaml
 from twin.errors import ScenarioError
 from twin.suggest import closest
 
-__all__ = ["MAX_FILE_BYTES", "MAX_NODES", "StrictSafeLoader", "read_yaml", "loads_yaml"]
+__all__ = ["MAX_FILE_BYTES", "MAX_NODES", "StrictSafeLoader", "Delete", "Replace", "read_yaml",
+           "loads_yaml"]
 
 MAX_FILE_BYTES = 1_000_000
 # A 7,000-set scenario is ~600 nodes; a 1 MB file written out in full is under 200,000.
@@ -60,6 +64,54 @@ class StrictSafeLoader(yaml.SafeLoader):
                     key_node.start_mark)
             seen[key] = line
         return super().construct_mapping(node, deep=deep)
+
+
+class Delete:
+    """`!delete` in an overlay: remove this field of the base (`key: !delete`), or, as a list
+    item, the base's item of that name (`- !delete Wan Chai`)."""
+
+    __slots__ = ("name",)
+
+    def __init__(self, name: str | None) -> None:
+        self.name = name
+
+    def __repr__(self) -> str:
+        return "!delete" + (f" {self.name}" if self.name is not None else "")
+
+
+class Replace:
+    """`!replace` in an overlay: this value replaces the base's whole, not merged into it."""
+
+    __slots__ = ("value",)
+
+    def __init__(self, value: Any) -> None:
+        self.value = value
+
+    def __repr__(self) -> str:
+        return f"!replace {self.value!r}"
+
+
+def _construct_delete(loader: yaml.SafeLoader, node: yaml.Node) -> Delete:
+    if not isinstance(node, yaml.ScalarNode):
+        raise yaml.constructor.ConstructorError(
+            None, None, "!delete takes no value (`key: !delete`) or, as a list item, the name "
+            "of the base's item to remove (`- !delete Wan Chai`)", node.start_mark)
+    text = loader.construct_scalar(node)
+    return Delete(str(text) if text != "" else None)
+
+
+def _construct_replace(loader: yaml.SafeLoader, node: yaml.Node) -> Replace:
+    if isinstance(node, yaml.MappingNode):
+        return Replace(loader.construct_mapping(node, deep=True))
+    if isinstance(node, yaml.SequenceNode):
+        return Replace(loader.construct_sequence(node, deep=True))
+    raise yaml.constructor.ConstructorError(
+        None, None, "!replace is for a list or a section (a value is replaced anyway): write "
+        "`key: !replace [...]` or `key: !replace {...}`, or drop the tag", node.start_mark)
+
+
+StrictSafeLoader.add_constructor("!delete", _construct_delete)
+StrictSafeLoader.add_constructor("!replace", _construct_replace)
 
 
 def _expanded_size(root: yaml.Node, limit: int) -> int:

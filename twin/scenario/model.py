@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Annotated, Any, Literal, Union
 
@@ -26,7 +27,6 @@ from twin.scenario.evidence import EvidenceSettings
 from twin.scenario.faults import Failover, Faults, check_fault_targets
 from twin.scenario.fidelity import FidelityTarget, check_fidelity_names
 from twin.scenario.live import LiveSettings
-from twin.scenario.loader import read_yaml
 from twin.scenario.numbers import ScenarioModel
 from twin.scenario.problems import format_problems
 from twin.suggest import did_you_mean
@@ -48,6 +48,7 @@ __all__ = [
     "MAX_DAYS",
     "load_scenario",
     "parse_scenario",
+    "scenario_data",
     "scenario_json_schema",
 ]
 
@@ -608,15 +609,31 @@ def parse_scenario(data: Any, source: str = "<scenario>",
     return sc
 
 
-def load_scenario(path: str | Path, check_memory: bool = True) -> Scenario:
-    """Read a YAML scenario file (bounded, strict safe loading: twin/scenario/loader.py) and
-    validate it; with `check_memory`, also refuse a city that would not fit in memory."""
-    sc = parse_scenario(read_yaml(path), str(path))
+def load_scenario(path: str | Path, check_memory: bool = True,
+                  sets: Sequence[str] = ()) -> Scenario:
+    """Read a YAML scenario file (bounded, strict safe loading: twin/scenario/loader.py), its
+    chain of bases merged in when it names one (`base:`, twin/scenario/overlay.py), each
+    `--set PATH=VALUE` of `sets` applied, and validate it; with `check_memory`, also refuse a
+    city that would not fit in memory."""
+    data, source = scenario_data(path, sets)
+    sc = parse_scenario(data, source, Path(path).parent)
     if check_memory:
         from twin.memory import check_fits
 
         check_fits(sc, str(path))
     return sc
+
+
+def scenario_data(path: str | Path, sets: Sequence[str] = ()) -> tuple[Any, str]:
+    """(the scenario's data with its bases merged and `sets` applied, not validated; the name
+    errors give it: the file, and its bases when it has any)."""
+    from twin.scenario.overlay import apply_sets, compose
+
+    composed = compose(path)
+    data = composed.data
+    if sets and isinstance(data, dict):
+        data = apply_sets(data, sets, str(path), Scenario)
+    return data, composed.source
 
 
 def scenario_json_schema() -> dict[str, Any]:
