@@ -58,9 +58,10 @@ METRICS: dict[str, tuple[str, tuple[str, ...], str]] = {
                              "Bytes the camera's publisher sent to its relay (RTSP)."),
     "camera_bytes_planned": ("counter", ("camera", "relay"),
                              "Bytes the publisher's schedule planned to send by now."),
-    "camera_bytes_received": ("counter", ("camera", "recorder"),
-                              "Bytes recorders wrote for this camera into finished segments "
-                              "(from heartbeats; steps once a segment)."),
+    "camera_bytes_received": ("counter", ("camera",),
+                              "Bytes recorders wrote for this camera into finished segments, "
+                              "over every recorder it was on (from heartbeats; steps once a "
+                              "segment)."),
     "camera_gaps": ("counter", ("camera",),
                     "Times the camera stopped recording, as the driver's samples saw it."),
     "camera_unrecorded_seconds": ("counter", ("camera",),
@@ -83,9 +84,9 @@ METRICS: dict[str, tuple[str, tuple[str, ...], str]] = {
     "relay_up": ("gauge", ("relay",), "1 unless a fault of this relay (MediaMTX) is open."),
     "faults_open": ("gauge", ("kind",), "Faults detected or injected and not restored yet."),
     "faults": ("counter", ("kind",), "Faults so far, scripted or not."),
-    "driver_lag_seconds": ("gauge", (), "How late the driver's processes ran against the "
-                           "wall-clock schedule of SimPy's real-time environment, at the "
-                           "last sample."),
+    "driver_lag_seconds": ("gauge", (), "How late the driver's processes woke against the "
+                           "wall-clock schedule of SimPy's real-time environment: the "
+                           "largest since the previous sample."),
     "driver_lag_max_seconds": ("gauge", (), "The largest driver lag so far."),
     "machine_cpu_percent": ("gauge", (), "CPU busy on the driver's machine, all cores, "
                             "since the previous sample (100 = every core busy)."),
@@ -402,7 +403,7 @@ class HealthCollector(Collector):
                 put("camera_recording", float(c.recording), c.camera, c.recorder, c.relay)
                 put("camera_bytes_offered", c.bytes_offered, c.camera, c.relay)
                 put("camera_bytes_planned", c.bytes_planned, c.camera, c.relay)
-                put("camera_bytes_received", c.bytes_received, c.camera, c.recorder)
+                put("camera_bytes_received", c.bytes_received, c.camera)
                 put("camera_gaps", float(c.gaps), c.camera)
                 put("camera_unrecorded_seconds", c.unrecorded_s, c.camera)
                 put("camera_discontinuities", float(c.discontinuities), c.camera)
