@@ -168,6 +168,12 @@ def _outcome(state: dict[str, Any], live: Path) -> LiveOutcome:
     snaps = lv.get("analyser_snapshots") or []
     o.analyser = _merge_analyser(snaps) if snaps else {}
     o.parts = {"history": lv.get("pid_history", []), "mediamtx_pids": list(o.mediamtx_pids)}
+    for r, rec in lv.get("recovered") or []:  # files crashed recorders left, kept by successors
+        o.recovered_partials += len(rec["recovered"])
+        o.removed_partials += len(rec["removed"])
+        o.events.append({"t_s": o.t0, "kind": "partials_recovered", "recorder": r,
+                         "recovered": len(rec["recovered"]), "removed": len(rec["removed"]),
+                         "seconds": round(rec["seconds"], 3), "by": "restarted recorder"})
     return o
 
 
@@ -285,11 +291,12 @@ def recover_run(folder: Path, *, force: bool = False
     res = write_live_outputs(o, m, o.source or "<run-state>", run_info(started, cut), out)
     res.interrupted = DRIVER_LOST
     write_results(res, out)
-    _mark_report(out / "report.md", o, cut, dog)
+    _mark_report(out / "report.md", o, cut, dog, state.get("planned_s"))
     return res, m, o, out
 
 
-def _mark_report(path: Path, o: LiveOutcome, cut: float, dog: dict[str, Any]) -> None:
+def _mark_report(path: Path, o: LiveOutcome, cut: float, dog: dict[str, Any],
+                 planned_s: float | None) -> None:
     """A paragraph at the top of the report: this run was cut short, and what that means."""
     try:
         text = path.read_text()
@@ -299,7 +306,7 @@ def _mark_report(path: Path, o: LiveOutcome, cut: float, dog: dict[str, Any]) ->
               f"still running, within {dog.get('cleared_s', 0):.2f} s of noticing."
               if dog else "")
     note = (f"\n> **Cut short: driver lost.** `twin live` died {cut - o.t0:.1f} s into "
-            f"recording (planned {o.settings.duration_s:g} s).{killed} `twin live --recover` "
+            f"recording (planned {planned_s or o.settings.duration_s:g} s).{killed} `twin live --recover` "
             f"recovered {o.recovered_partials} partial segment(s) ({o.removed_partials} empty "
             f"stub(s) removed), checked the catalog against the files and measured the "
             f"{o.t_end - o.t0:.1f} s up to {CUT_SLACK_S:g} s before the loss"

@@ -81,7 +81,9 @@ def _save(o: LiveOutcome, phase: str, driver: Any, sup: Any, parts: Any) -> None
         if f.name not in _NOT_KEPT}
     if o.placement is not None:
         out["placement"] = plain(o.placement)
+    planned = None
     if driver is not None:
+        planned = driver.cfg.t_end - driver.cfg.t0
         out["faults"] = plain(driver.log.records)
         out["samples"] = plain(driver.samples)
         out["sweeps"] = plain(driver.sweeps)
@@ -93,11 +95,13 @@ def _save(o: LiveOutcome, phase: str, driver: Any, sup: Any, parts: Any) -> None
                 "analyser_snapshots": plain(list(parts.analyser_snapshots.values())
                                             + list(parts.analyser_done)),
                 "parts": plain(parts.current()), "pid_history": plain(parts.pid_history),
+                "recovered": [[r, plain(rec)] for r, rec in parts.recovered],
                 "ray_temp_dir": str(parts.ray_temp_dir or "")}
     sc = o.scenario
     cal = sc.loaded_calibration
     state = {
         "schema": STATE_SCHEMA, "phase": phase, "saved_at": time.time(), "driver": _driver(),
+        "planned_s": planned,
         "ray": "own" if not os.environ.get("RAY_ADDRESS", "").strip() else "joined",
         "scenario": sc.model_dump(mode="json", exclude_unset=True),
         "calibration": None if cal is None else {
