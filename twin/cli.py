@@ -96,7 +96,8 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     out = Path(args.out) if args.out else Path("out") / path.stem
     from twin.sim.run import simulate_to
 
-    res = simulate_to(path, out, args.days, args.quiet, args.set or ())
+    res = simulate_to(path, out, args.days, args.quiet, args.set or (),
+                      Path(args.as_run) if args.as_run else None)
     if args.json:
         print_json(results_summary(res, out))
     else:
@@ -182,6 +183,10 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--out", help="output folder (default out/<scenario file stem>); checked "
                    "first, filled only when the run finishes")
     s.add_argument("--quiet", action="store_true", help="no progress bar")
+    s.add_argument("--as-run", metavar="RUN",
+                   help="a `twin live --out` folder of this scenario: simulate it with the "
+                   "crash detection that live run really had (for fidelity on a loaded "
+                   "machine; the results say so)")
     s.add_argument("--json", action="store_true",
                    help="print the answer as JSON on stdout instead of the table: passed, "
                    "targets and metrics as in results.json (with --replications: "

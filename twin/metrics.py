@@ -196,6 +196,7 @@ METRICS.update({
     "live_partials_removed": _M("segments", "segment stubs a crashed recorder had just opened, with no whole fragment yet (under 0.3 s of video), removed"),
     # The harness's own figures (twin.live.harness): did the load generator keep its plan?
     "live_harness_offered_ratio_min": _M("ratio", "bytes a camera's publisher sent / bytes its clip planned while connected, the worst camera", "higher"),
+    "live_harness_offered_fraction": _M("ratio", "bytes every publisher sent / bytes their clips planned while connected, all cameras together (fidelity compares ingest with what was offered)", "higher"),
     "live_harness_publish_late_p50_s": _M("s", "how late packets went out against the clip's clock, median over every camera's packets"),
     "live_harness_publish_late_p99_s": _M("s", "how late packets went out against the clip's clock, 99th percentile over every camera's packets"),
     "live_harness_publish_late_p99_s_max": _M("s", "the worst camera's 99th percentile of packet lateness"),

@@ -228,10 +228,14 @@ def _live_runs(paths: list[Path], accept_invalid: bool = False) -> list[Results]
 
 
 def judge_fidelity(checks: list[ScenarioCheck], live: list[Results],
-                   sets: tuple[str, ...] = ()) -> None:
-    """Each live run against its scenario's simulation, on the scenario's `fidelity:`."""
+                   sets: tuple[str, ...] = (), days: float | None = None) -> None:
+    """Each live run against its scenario's simulation, on the scenario's `fidelity:`; a
+    run that detected a crash later than planned against a simulation with its detection
+    (twin.sim.deployment)."""
     from twin.errors import UsageError
     from twin.scenario import load_scenario
+    from twin.sim.deployment import live_detect_shift
+    from twin.sim.run import run_scenario
 
     by_name = {c.name: c for c in checks if c.results is not None}
     for res in live:
@@ -241,7 +245,11 @@ def judge_fidelity(checks: list[ScenarioCheck], live: list[Results],
                              f"the folder; expected one of {sorted(by_name)}")
         sc = load_scenario(c.path, check_memory=False, sets=sets)
         assert c.results is not None
-        c.fidelity = fidelity_table(res, c.results, sc.fidelity or {})
+        sim = c.results
+        shift = live_detect_shift(sc, res)
+        if shift:  # compared as the live run ran it: its crash detection, not the plan's
+            sim = run_scenario(sc, str(c.path), days, detect_shift_s=shift)
+        c.fidelity = fidelity_table(res, sim, sc.fidelity or {})
 
 
 def check_folder(folder: Path, out: Path, baseline_path: Path | None = None,
@@ -258,7 +266,7 @@ def check_folder(folder: Path, out: Path, baseline_path: Path | None = None,
     base = {} if update_baseline else load_baseline(baseline_path)
     live_runs = _live_runs(live or [], accept_invalid)
     checks = _run_all(files, days, jobs, progress, sets)
-    judge_fidelity(checks, live_runs, sets)
+    judge_fidelity(checks, live_runs, sets, days)
     for c in checks:
         path = c.path
         if c.results is not None:

@@ -209,6 +209,8 @@ def _compare_into(args: argparse.Namespace, out: Path, final: Path) -> int:
     _print_wide(_compare_table(c), 62 + sum(max(10, len(lab) + 3) for lab in c.labels))
     for table, note in fidelity:
         _print_wide(_fidelity_table(table), 140)
+        if table.timing_note():
+            con.print(f"[yellow]timing:[/] {table.timing_note()}", highlight=False)
         if note:
             con.print(f"[yellow]note:[/] {note}", highlight=False)
         for line in table.failure_lines():
@@ -374,6 +376,8 @@ def _check_into(args: argparse.Namespace, out: Path, final: Path) -> int:
                 con.print(f"[bold red]REGRESSION[/] {r.message}", highlight=False)
             if c.fidelity is not None:
                 _print_wide(_fidelity_table(c.fidelity), 140)
+                if c.fidelity.timing_note():
+                    con.print(f"[yellow]timing:[/] {c.fidelity.timing_note()}", highlight=False)
                 for line in c.fidelity.failure_lines():
                     con.print(f"[bold red]FIDELITY[/] {c.name}: {line}", highlight=False)
     if report.updated_baseline:

@@ -9,7 +9,11 @@ this module computes each fidelity metric of twin.scenario.fidelity for both eng
 
 - `stored_bytes_per_camera_hour`: bytes written / camera-hours recorded;
 - `ingest_mbps_per_camera`: bytes written over cameras x the run; per recorder
-  (`ingest_mbps_per_recorder[<recorder>]`) the recorder's bytes over the run;
+  (`ingest_mbps_per_recorder[<recorder>]`) the recorder's bytes over the run. A live run's
+  ingest is compared with what its cameras offered, not with the plan: its bytes are divided
+  by the fraction of the planned bytes the publishers really sent
+  (`live_harness_offered_fraction`, twin.live.harness), so a load generator that fell a little
+  behind is not read as a recorder that lost footage;
 - `cameras_placed[<recorder>]`: the cameras each recorder was given at the start;
 - `segments_written`, `segments_deleted`, `retention_max_age_s`, `camera_s_unrecorded`;
 - per kind of scripted fault: `failover_detect_s.<kind>` (the fault to the heartbeats
@@ -104,6 +108,23 @@ class FidelityTable:
         return not self.failed
 
     @property
+    def detect_shift_s(self) -> float:
+        """How much later than planned the live run detected its crashes, when the simulation
+        compared was run with that detection (0: the plan's)."""
+        ev = next((e for e in self.simulate.events if e.get("kind") == "as_live_run"), None)
+        return float(ev["detect_shift_s"]) if ev else 0.0
+
+    def timing_note(self) -> str:
+        """What the timing-dependent rows were compared against, in a sentence."""
+        s = self.detect_shift_s
+        if not s:
+            return ""
+        return (f"The live run detected its recorder crash {s:+.2f} s against the heartbeat "
+                f"plan; the simulation compared here moved the cameras when the live run did "
+                f"(its reassignment {s:+.2f} s), so ingest, footage lost and recovery are "
+                f"compared on equal terms, and failover_detect_s states both detections.")
+
+    @property
     def same_scenario(self) -> bool:
         return self.live.scenario.sha256 == self.simulate.scenario.sha256
 
@@ -175,13 +196,15 @@ def engine_values(res: Results) -> dict[str, float]:
     b, s = m.get("footage_bytes_written"), m.get("footage_camera_s_recorded")
     h = res.horizon_s
     cams = m.get("cameras")
+    # Live: ingest as if the cameras had offered the plan (what they sent is what reached it).
+    offered = m.get("live_harness_offered_fraction") or 1.0
     if b is not None and s:
         out["stored_bytes_per_camera_hour"] = b / s * 3600.0
     if b is not None and cams and h > 0:
-        out["ingest_mbps_per_camera"] = b * 8 / 1e6 / (cams * h)
+        out["ingest_mbps_per_camera"] = b * 8 / 1e6 / (cams * h) / offered
     for r in res.per_recorder:
         if "bytes" in r and h > 0:
-            out[f"ingest_mbps_per_recorder[{r['recorder']}]"] = r["bytes"] * 8 / 1e6 / h
+            out[f"ingest_mbps_per_recorder[{r['recorder']}]"] = r["bytes"] * 8 / 1e6 / h / offered
         if "cameras_initial" in r:
             out[f"cameras_placed[{r['recorder']}]"] = float(r["cameras_initial"])
     for name in ("segments_written", "segments_deleted"):
@@ -243,7 +266,8 @@ def _fmt(v: float | None) -> str:
 
 
 def fidelity_markdown(t: FidelityTable) -> list[str]:
-    lines = ["| metric | unit | live | simulate | simulate - live | relative | target | verdict |",
+    lines = [t.timing_note(), ""] if t.timing_note() else []
+    lines += ["| metric | unit | live | simulate | simulate - live | relative | target | verdict |",
              "| --- | --- | ---: | ---: | ---: | ---: | --- | --- |"]
     for r in t.rows:
         rel = "-" if r.rel_pct is None else f"{r.rel_pct:+.2f} %"

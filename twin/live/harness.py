@@ -121,6 +121,10 @@ def harness_metrics(publishers: Mapping[str, Any], lag: Mapping[str, list[float]
               if r is not None]
     if publishers:
         m["live_harness_offered_ratio_min"] = min(ratios) if ratios else 0.0
+        planned = sum(s.planned_bytes for s in publishers.values())
+        if planned:
+            m["live_harness_offered_fraction"] = sum(
+                s.bytes_sent for s in publishers.values()) / planned
         hist = merge_hist(s.late_hist for s in publishers.values())
         m["live_harness_publish_late_p50_s"] = late_quantile(hist, 0.5)
         m["live_harness_publish_late_p99_s"] = late_quantile(hist, 0.99)

@@ -9,6 +9,14 @@ faults are the scenario's own in both engines. A calibration's reassignment time
 one, replaces `failover.reassign_s` (its bytes per nominal Mbps are applied where the city's
 footage rates are made, twin.city).
 
+"As a live run ran it" (`detect_shift_s`, `twin simulate --as-run RUN`, `twin check --live`):
+a live run on a loaded machine may detect a crashed recorder later than its heartbeat plan
+says. Figures that depend on that timing (each recorder's ingest, footage lost, recovery)
+are then compared with a simulation whose cameras move when the live run's did: the live
+run's detection in excess of the simulation's (`live_detect_shift`) is added to the
+reassignment time, and the simulation's results say so (an `as_live_run` event). The
+simulation's own detection stays the plan's, so the fidelity table states both.
+
 `FootageLedger` is the extension that measures, in a live scenario's simulation, what the live
 run measures from its files: footage bytes and camera-seconds written, per recorder and in all
 (integrated exactly over every change of a recorder's rate), the cameras each recorder was
@@ -24,15 +32,36 @@ from typing import Any
 
 import numpy as np
 
+from twin.results import Results
 from twin.scenario import Scenario
 from twin.scenario.faults import Heartbeat
 from twin.sim.engine import CityEngine, SimOutcome
 
-__all__ = ["simulated_scenario", "FootageLedger"]
+__all__ = ["simulated_scenario", "live_detect_shift", "FootageLedger"]
 
 
-def simulated_scenario(sc: Scenario) -> Scenario:
-    """The scenario `twin simulate` runs (itself unless it is live or calibrated)."""
+def live_detect_shift(sc: Scenario, live: Results) -> float:
+    """How much later (s) the live run `live` detected its scripted recorder crashes than the
+    simulation of `sc` does (each engine's latest detection; 0 without such a fault)."""
+    from twin.core.failover import detection_time
+
+    got = [float(e["detect_s"]) for e in live.events
+           if e.get("kind") == "fault" and e.get("scripted")
+           and e.get("fault_kind") == "recorder_crash" and e.get("detect_s") is not None]
+    run = simulated_scenario(sc)
+    hb = run.failover.heartbeat
+    starts = [float(at) for f in run.faults if getattr(f, "type", "") == "recorder_crash"
+              and (at := getattr(f, "at_s", None)) is not None]
+    planned = [detection_time(t, hb.interval_s, hb.missed_beats) - t for t in starts]
+    if not got or not planned:
+        return 0.0
+    return round(max(got) - max(planned), 3)
+
+
+def simulated_scenario(sc: Scenario, detect_shift_s: float = 0.0) -> Scenario:
+    """The scenario `twin simulate` runs (itself unless it is live or calibrated); with
+    `detect_shift_s`, as a live run that detected crashes that much later ran it (module
+    docstring)."""
     update: dict[str, Any] = {}
     failover: dict[str, Any] = {}
     lv = sc.live
@@ -46,6 +75,9 @@ def simulated_scenario(sc: Scenario) -> Scenario:
     cal = sc.loaded_calibration
     if cal is not None and cal.calibration.failover_reassign_s is not None:
         failover["reassign_s"] = cal.calibration.failover_reassign_s.value
+    if detect_shift_s:
+        failover["reassign_s"] = max(
+            0.0, failover.get("reassign_s", sc.failover.reassign_s) + detect_shift_s)
     if failover:
         update["failover"] = sc.failover.model_copy(update=failover)
     if not update:

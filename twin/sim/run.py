@@ -23,8 +23,11 @@ from twin.scenario import Scenario
 __all__ = ["run_scenario", "simulate_to"]
 
 
-def run_scenario(sc: Scenario, source: str, days: float | None = None) -> Results:
-    """Simulate one scenario in this process and return its Results (nothing written)."""
+def run_scenario(sc: Scenario, source: str, days: float | None = None,
+                 detect_shift_s: float = 0.0) -> Results:
+    """Simulate one scenario in this process and return its Results (nothing written); with
+    `detect_shift_s`, as a live run that detected crashes that much later ran it
+    (twin.sim.deployment)."""
     from twin.city import generate_city
     from twin.sim.engine import CityEngine
     from twin.sim.extensions import extensions_for
@@ -36,13 +39,23 @@ def run_scenario(sc: Scenario, source: str, days: float | None = None) -> Result
     t0 = time.perf_counter()
     # The same deployment and extensions as `twin simulate` (a live scenario's terms, the
     # calibration, faults, evidence...), so results agree with it.
-    run = simulated_scenario(sc)
+    run = simulated_scenario(sc, detect_shift_s)
     outcome = CityEngine(run, generate_city(run), extensions=extensions_for(run)).run(days)
-    return results_from_sim(outcome, source, run_info(started, time.perf_counter() - t0), sc)
+    res = results_from_sim(outcome, source, run_info(started, time.perf_counter() - t0), sc)
+    return _as_run(res, run, detect_shift_s)
+
+
+def _as_run(res: Results, run: Scenario, shift: float, live: str = "") -> Results:
+    """Say in the results that they simulate a live run's timing, not the plan's."""
+    if shift:
+        res.events.insert(0, {"t_s": 0.0, "kind": "as_live_run", "detect_shift_s": shift,
+                              "reassign_s": run.failover.reassign_s,
+                              **({"live_run": live} if live else {})})
+    return res
 
 
 def simulate_to(path: Path, out: Path, days: float | None = None, quiet: bool = False,
-                sets: Sequence[str] = ()) -> Results:
+                sets: Sequence[str] = (), as_run: Path | None = None) -> Results:
     """Load, simulate and write everything for one scenario (each `--set PATH=VALUE` of
     `sets` applied); returns the Results.
 
@@ -51,11 +64,11 @@ def simulate_to(path: Path, out: Path, days: float | None = None, quiet: bool = 
     from twin.cli_support import staged_output
 
     with staged_output(out) as tmp:
-        return _simulate_into(path, tmp, days, quiet, sets)
+        return _simulate_into(path, tmp, days, quiet, sets, as_run)
 
 
 def _simulate_into(path: Path, out: Path, days: float | None, quiet: bool,
-                   sets: Sequence[str] = ()) -> Results:
+                   sets: Sequence[str] = (), as_run: Path | None = None) -> Results:
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
     from twin.cli_support import console
@@ -67,7 +80,18 @@ def _simulate_into(path: Path, out: Path, days: float | None, quiet: bool,
     from twin.sim.deployment import simulated_scenario
 
     named = load_scenario(path, check_memory=False, sets=sets)
-    sc = simulated_scenario(named)  # a live scenario's terms, its calibration
+    shift = 0.0
+    if as_run is not None:  # the timing a live run of it really had (its crash detection)
+        from twin.errors import UsageError
+        from twin.results import read_live_results
+        from twin.sim.deployment import live_detect_shift
+
+        try:
+            live = read_live_results(as_run, use="`twin simulate --as-run`")
+        except ValueError as err:
+            raise UsageError(f"--as-run {err}") from None
+        shift = live_detect_shift(named, live)
+    sc = simulated_scenario(named, shift)  # a live scenario's terms, its calibration
     check_fits(sc, str(path), days)
 
     from twin.city import generate_city
@@ -96,6 +120,7 @@ def _simulate_into(path: Path, out: Path, days: float | None, quiet: bool,
     from twin.scenario.overlay import set_source
 
     res = results_from_sim(outcome, set_source(path, sets), run_info(started, wall), named)
+    res = _as_run(res, sc, shift, str(as_run or ""))
     files = write_sim_tables(outcome, out)
     plots = {**headroom_charts(res, out), **plot_sim(outcome, out)}
     res.files = {**files, **{f"plot:{k}": v for k, v in plots.items()}, "report": "report.md",
