@@ -54,8 +54,10 @@ def _twin_metric_names() -> set[str]:
     server = HealthServer(0, scenario="s", run_key="k", cameras=1)
     server.update(HealthSnapshot(
         taken=0.0, run_s=1.0,
-        cameras=(CameraHealth("c1", "r1", "relay:mediamtx", True, 1.0, 2.0, 3.0, 1, 1.0, 1, 1,
-                              0.01, 0.1),),
+        cameras=(CameraHealth("c1", recorder="r1", relay="relay:mediamtx", recording=True,
+                              bytes_offered=1.0, bytes_planned=2.0, bytes_received=3.0,
+                              bytes_relayed=4.0, gaps=1, unrecorded_s=1.0, discontinuities=1,
+                              reconnects=1, late_p99_s=0.01, late_max_s=0.1),),
         recorders_up={"r1": True}, recorder_cameras={"r1": 1}, relays_up={"relay:mediamtx": True},
         faults_open={"recorder_crash": 1}, faults={"recorder_crash": 1}, segments_written=1.0,
         segments_deleted=1.0, driver_lag_s=0.1, driver_lag_max_s=0.2, machine_cpu_pct=50.0,

@@ -3,9 +3,9 @@
 `twin live` runs in a subprocess with `--metrics-port`; this test starts its own Prometheus
 binary (its own configuration, data folder and loopback port: never a system service),
 scraping the run every second, and asks Prometheus' HTTP API what it stored: every camera
-recording while the run is healthy, bytes offered and received growing, the driver's lag and
-the machine's CPU sane. Then Prometheus is stopped by its PID, and the run, once ended, has
-closed its endpoint.
+recording while the run is healthy, bytes offered, relayed and received growing, the driver's
+lag and the machine's CPU sane. Then Prometheus is stopped by its PID, and the run, once
+ended, has closed its endpoint.
 """
 
 from __future__ import annotations
@@ -110,7 +110,7 @@ def test_prometheus_scrapes_a_live_run(tmp_path: Path) -> None:
          f"--web.listen-address=127.0.0.1:{prom_port}"],
         stdout=prom_log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
     api = f"http://127.0.0.1:{prom_port}"
-    seen: dict[str, Any] = {"recording": [], "offered": [], "received": []}
+    seen: dict[str, Any] = {"recording": [], "offered": [], "received": [], "relayed": []}
 
     def twin_log() -> str:
         return (tmp_path / "twin.log").read_text(errors="replace")[-3000:]
@@ -130,6 +130,7 @@ def test_prometheus_scrapes_a_live_run(tmp_path: Path) -> None:
             rec = _value(api, "sum(cctv_twin_live_camera_recording)")
             offered = _value(api, "sum(cctv_twin_live_camera_bytes_offered_total)")
             received = _value(api, "sum(cctv_twin_live_camera_bytes_received_total)")
+            relayed = _value(api, "sum(cctv_twin_live_camera_bytes_relayed_total)")
             t = time.monotonic()
             if rec is not None:
                 seen["recording"].append((t, rec))
@@ -137,9 +138,12 @@ def test_prometheus_scrapes_a_live_run(tmp_path: Path) -> None:
                 seen["offered"].append((t, offered))
             if received is not None:
                 seen["received"].append((t, received))
+            if relayed is not None:
+                seen["relayed"].append((t, relayed))
             if (any(v == CAMERAS for _, v in seen["recording"])
                     and len({v for _, v in seen["offered"] if v > 0}) >= 3
-                    and any(v > 0 for _, v in seen["received"])):
+                    and any(v > 0 for _, v in seen["received"])
+                    and any(v > 0 for _, v in seen["relayed"])):
                 break
         else:
             pytest.fail(f"no healthy series within 80 s: {seen}\n{twin_log()}")
@@ -169,6 +173,13 @@ def test_prometheus_scrapes_a_live_run(tmp_path: Path) -> None:
         mbps = _value(api, "sum(rate(cctv_twin_live_camera_bytes_offered_total[10s])) * 8 / 1e6")
         assert mbps is not None and 0.2 * CAMERAS * 0.5 < mbps < 3 * CAMERAS * 0.5, mbps
         assert _query(api, 'cctv_twin_live_info{scenario="live-prometheus"}')
+        # What MediaMTX counted on each path (read by its relay actor, up to two samples
+        # behind; RTP headers included) is of the order of what the cameras offered.
+        relayed = {s["metric"]["camera"]: float(s["value"][1]) for s in
+                   _query(api, "cctv_twin_live_camera_bytes_relayed_total")}
+        sent = {s["metric"]["camera"]: float(s["value"][1]) for s in cams}
+        assert set(relayed) == set(sent)
+        assert sum(relayed.values()) > 0.5 * sum(sent.values()), (relayed, sent)
     except BaseException:
         _stop(twin, signal.SIGTERM, 60)  # a failed test leaves no run behind
         raise

@@ -62,6 +62,9 @@ METRICS: dict[str, tuple[str, tuple[str, ...], str]] = {
                               "Bytes recorders wrote for this camera into finished segments, "
                               "over every recorder it was on (from heartbeats; steps once a "
                               "segment)."),
+    "camera_bytes_relayed": ("counter", ("camera", "relay"),
+                             "Bytes the camera's relay (MediaMTX) received on its path, by "
+                             "MediaMTX's own count (relays the twin runs as actors)."),
     "camera_gaps": ("counter", ("camera",),
                     "Times the camera stopped recording, as the driver's samples saw it."),
     "camera_unrecorded_seconds": ("counter", ("camera",),
@@ -106,6 +109,7 @@ class CameraHealth:
     bytes_offered: float = 0.0
     bytes_planned: float | None = None
     bytes_received: float = 0.0
+    bytes_relayed: float | None = None
     gaps: int = 0
     unrecorded_s: float = 0.0
     discontinuities: int = 0
@@ -166,6 +170,8 @@ class HealthSampler:
         # had sent is kept here, so the served counters never go down.
         self._pub_base: dict[str, dict[str, float]] = {}
         self._pub_last: dict[str, dict[str, float]] = {}
+        self._relay_refs: dict[str, tuple[Any, Any]] = {}  # relay part -> (handle, ref)
+        self._relayed = _Carried()  # camera -> bytes MediaMTX received on its path
         self._lag_max: float | None = None
         self._lag_seen: dict[str, int] = {}  # driver.lag kind -> entries already read
         try:
@@ -211,6 +217,42 @@ class HealthSampler:
             except Exception:  # noqa: BLE001 - asked again at the next sample
                 continue
 
+    def poll_relays(self, parts: Any) -> None:
+        """Read the relay actors' per-path byte counts (MediaMTX's metrics, read by the actor)
+        that arrived; ask again those with none in flight. Never waits. A relay watched
+        from the driver's own process (an external MediaMTX) is not asked: reading its
+        metrics is an HTTP call, and Prometheus can scrape that server itself."""
+        relays = dict(getattr(parts, "relays", None) or {})
+        if not relays:
+            return
+        import ray
+
+        for part, (handle, ref) in list(self._relay_refs.items()):
+            try:
+                ready, _ = ray.wait([ref], timeout=0)
+            except Exception:  # noqa: BLE001 - ask again
+                del self._relay_refs[part]
+                continue
+            if not ready:
+                if getattr(relays.get(part), "handle", None) is not handle:
+                    del self._relay_refs[part]  # a new actor since: ask it
+                continue
+            del self._relay_refs[part]
+            try:
+                got = dict(ray.get(ref))
+            except Exception:  # noqa: BLE001 - dead: its successor is asked
+                continue
+            for cam, b in got.items():
+                self._relayed.take(str(cam), float(b))
+        for part, relay in relays.items():
+            handle = getattr(relay, "handle", None)
+            if part in self._relay_refs or handle is None:
+                continue
+            try:
+                self._relay_refs[part] = (handle, handle.path_bytes.remote())
+            except Exception:  # noqa: BLE001 - an actor without the method, or gone
+                continue
+
     def _take_publisher(self, cam: str, st: Any) -> None:
         """Keep a camera's publisher counters, carrying over what a predecessor had sent."""
         now = {"bytes": _num(getattr(st, "bytes_sent", 0)) or 0.0,
@@ -236,6 +278,7 @@ class HealthSampler:
                     self._take_publisher(cam, st)
         else:
             self.poll_publishers(parts)
+        self.poll_relays(parts)
         latest = dict(getattr(parts, "latest", {}) or {})
         dead = dict(getattr(parts, "dead_stats", {}) or {})
         recording: dict[str, bool] = {}
@@ -275,7 +318,8 @@ class HealthSampler:
                 bytes_offered=base.get("bytes", 0.0) + last.get("bytes", 0.0),
                 bytes_planned=(None if planned is None
                                else base.get("planned", 0.0) + planned),
-                bytes_received=received.get(c, 0.0), gaps=self._gaps[c],
+                bytes_received=received.get(c, 0.0), bytes_relayed=self._relayed.get(c),
+                gaps=self._gaps[c],
                 unrecorded_s=self._unrecorded[c], discontinuities=disc.get(c, 0),
                 reconnects=int(base.get("reconnects", 0.0) + last.get("reconnects", 0.0)),
                 late_p99_s=_num(getattr(st, "late_p99_s", None)),
@@ -329,6 +373,26 @@ class HealthSampler:
             new.extend(float(x) for x in seen[start:])
             self._lag_seen[kind] = len(seen)
         return max(new) if new else None
+
+
+class _Carried:
+    """Counters that start again from 0 when their process does (a MediaMTX restarted): what
+    the earlier processes had counted is carried, so the served total never goes down."""
+
+    def __init__(self) -> None:
+        self._base: dict[str, float] = {}
+        self._last: dict[str, float] = {}
+
+    def take(self, key: str, value: float) -> None:
+        last = self._last.get(key)
+        if last is not None and value < last:
+            self._base[key] = self._base.get(key, 0.0) + last
+        self._last[key] = value
+
+    def get(self, key: str) -> float | None:
+        if key not in self._last:
+            return None
+        return self._base.get(key, 0.0) + self._last[key]
 
 
 def _machine_cpu() -> float | None:
@@ -404,6 +468,7 @@ class HealthCollector(Collector):
                 put("camera_bytes_offered", c.bytes_offered, c.camera, c.relay)
                 put("camera_bytes_planned", c.bytes_planned, c.camera, c.relay)
                 put("camera_bytes_received", c.bytes_received, c.camera)
+                put("camera_bytes_relayed", c.bytes_relayed, c.camera, c.relay)
                 put("camera_gaps", float(c.gaps), c.camera)
                 put("camera_unrecorded_seconds", c.unrecorded_s, c.camera)
                 put("camera_discontinuities", float(c.discontinuities), c.camera)
