@@ -11,7 +11,15 @@ are none here), no packet loss inside a connection, every camera with footage fr
 keyframe to the end, every stored segment readable, catalog and disk in step. Steps run in
 order and stop at the first failure; the last step that passed is what the machine sustains.
 
-Printed per step: cameras, pass/fail and why, CPU per camera (% of one core) for publishing,
+A step whose harness did not keep its plan (results.json `validity`: the synthetic cameras,
+the relay's witness or the driver fell behind) fails too, since its figures are the load
+generator's, not the deployment's; the step that fails names what gave out first: the
+harness's part, or the deployment's (recorders dropping segments, the relay's streams
+breaking, cameras without footage).
+
+Printed per step: the harness's own figures (offered/planned of the worst camera, packet
+lateness p99, the longest stall, the driver's lag p99, the relay's received/offered), then
+cameras, pass/fail and why, CPU per camera (% of one core) for publishing,
 the MediaMTX relay, recording and analysis (from each process's own CPU time over the steady
 window, so other load on the machine does not count), the machine's total, and the
 incident-to-alert latency. The machine may be shared: its load average is printed too.
@@ -102,7 +110,17 @@ def run_step(cameras: int, minutes: float, out: Path, analyse_interval_s: float 
     short = [c for c, f in m.cameras.items() if f.segments < expected]
     if short:
         failed.append(f"{len(short)} cameras with fewer than {expected:.0f} segments")
+    v = res.validity or {}
+    if res.invalid:
+        failed.insert(0, "the harness did not keep its plan")
     return {
+        "valid": not res.invalid, "gave_out": gave_out(res, failed),
+        "offered_min": mm.get("live_harness_offered_ratio_min"),
+        "late_p99": mm.get("live_harness_publish_late_p99_s_max"),
+        "stall": mm.get("live_harness_publish_stall_s_max"),
+        "driver_lag_p99": mm.get("live_harness_driver_lag_p99_s"),
+        "relay_received": mm.get("live_harness_relay_received_ratio_min"),
+        "machine_busy_max": (v.get("machine") or {}).get("cpu_busy_pct_max"),
         "cameras": int(mm["cameras"]), "passed": not failed, "failed": failed,
         "segments": int(mm["segments_written"]), "dropped": int(mm["segments_dropped"]),
         "publish": mm.get("live_cpu_pct_publish_per_camera"),
@@ -123,11 +141,35 @@ def run_step(cameras: int, minutes: float, out: Path, analyse_interval_s: float 
     }
 
 
+def gave_out(res: Any, failed: list[str]) -> str:
+    """What gave out first at a failed step: the harness's part that fell behind first (its
+    figures are then not the deployment's), else the deployment's part its targets point to."""
+    if not failed:
+        return ""
+    v = res.validity or {}
+    if res.invalid:
+        at = v.get("first_behind_s")
+        return (f"the harness's {v.get('first_behind')}" + (f" (from {at:.0f} s)" if at else "")
+                + f": {v.get('advice', '')}")
+    names = " ".join(failed)
+    if "live_stream_discontinuities" in names:
+        return "the deployment's relay: streams broke between MediaMTX and the recorders"
+    if any(k in names for k in ("segments_dropped", "live_gap_max_s", "fewer than",
+                                "recorders declared lost")):
+        return "the deployment's recorders: footage dropped with the harness on plan"
+    return "the deployment: " + ", ".join(failed)
+
+
 def _fmt(x) -> str:
     return "-" if x is None else f"{x:.2f}"
 
 
 def print_step(r: dict) -> None:
+    print(f"{r['cameras']:4d} cameras  harness {'on plan' if r['valid'] else 'BEHIND'}: "
+          f"offered/planned {_fmt(r['offered_min'])}, lateness p99 {_fmt(r['late_p99'])} s, "
+          f"longest stall {_fmt(r['stall'])} s, driver lag p99 {_fmt(r['driver_lag_p99'])} s, "
+          f"relay received/offered {_fmt(r['relay_received'])}, machine busy "
+          f"{_fmt(r['machine_busy_max'])} %", flush=True)
     print(f"{r['cameras']:4d} cameras  {'PASS' if r['passed'] else 'FAIL'}  "
           f"segments {r['segments']} dropped {r['dropped']}  CPU % of a core per camera: "
           f"publish {_fmt(r['publish'])} relay {_fmt(r['relay'])} record {_fmt(r['record'])} "
@@ -138,6 +180,8 @@ def print_step(r: dict) -> None:
           f"incident recall {_fmt(r['incident_recall'])}; actors up in "
           f"{_fmt(r['actor_start_s'])} s; load {r['load_before']} -> {r['load_after']})"
           + ("" if r["passed"] else f"  failed: {r['failed']}"), flush=True)
+    if not r["passed"]:
+        print(f"     gave out first: {r['gave_out']}", flush=True)
 
 
 def capacity(steps: list[int], minutes: float, out: Path, analyse_interval_s: float = 0.9
