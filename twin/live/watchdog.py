@@ -20,8 +20,9 @@ and a `kill -9` of the driver leaves it running.
   closes it. The pipe closing without `stop` means the driver died (the kernel closes a
   killed process's files at once); so does the driver's process being gone (checked every
   round, in case some other process holds the pipe open).
-- The driver dead: every noted process that is still the same process, and every descendant
-  of one, is sent SIGKILL, in rounds until none is left (at most `KILL_FOR_S`); the folders
+- The driver dead: every noted process that is still the same process, every process whose
+  command line names one of the run's temporary folders, and every descendant of one, is
+  sent SIGKILL, in rounds until none is left (at most `KILL_FOR_S`); the folders
   it was told of are removed if they are temporary folders of the kind the run makes; then
   `live/watchdog.json` says when the driver was lost and what was killed, and it exits.
 - `stop` (a normal end: the driver has stopped its parts itself): it exits, killing nothing.
@@ -125,9 +126,21 @@ class _Watch:
                 with contextlib.suppress(psutil.Error):
                     self.names[pid] = psutil.Process(pid).name()
 
+    def naming_dirs(self) -> None:
+        """Note every process whose command line names one of the run's temporary folders
+        (each made by this run, under a random name): the run's, even if never seen below
+        the driver (one started in the last round, then re-parented)."""
+        if not self.dirs:
+            return
+        for p in psutil.process_iter(["cmdline", "create_time"]):
+            cmd = " ".join(p.info.get("cmdline") or [])
+            if p.pid not in self.noted and p.pid != self.me and any(d in cmd for d in self.dirs):
+                self.noted[p.pid] = float(p.info["create_time"])
+
     def kill_all(self) -> tuple[list[dict[str, Any]], list[int]]:
         """SIGKILL every noted process still running and its descendants, in rounds, until
         none is left or KILL_FOR_S passed; returns (what was killed, what is still left)."""
+        self.naming_dirs()
         killed: dict[int, dict[str, Any]] = {}
         deadline = time.monotonic() + KILL_FOR_S
         left: list[int] = []
@@ -198,8 +211,8 @@ def run(watch: _Watch, stdin: IO[bytes], interval_s: float) -> int:
                 cmd, _, arg = line.partition(" ")
                 if cmd == "stop":
                     return 0
-                if cmd == "dir" and arg:
-                    watch.dirs.append(arg)
+                if cmd == "dir" and Path(arg).name.startswith(_TEMP_PREFIXES):
+                    watch.dirs.append(arg)  # only the kinds of folder a run makes
             if ended:
                 why = "its pipe to the watchdog closed"
         if not why and not watch.parent_alive():
