@@ -42,11 +42,14 @@ window.addEventListener("load", function () {
     if (!(r.width > 0 && r.height > 0)) broken.push("svg " + (s.id || ""));
   });
   var v = document.getElementById("verdict"), box = v ? v.getBoundingClientRect() : null;
+  var boxes = {};
+  Array.from(document.querySelectorAll("section[id], figure[id], table[id], li[id]")).forEach(
+    function (e) { var b = e.getBoundingClientRect(); boxes[e.id] = [b.top, b.bottom]; });
   document.getElementById("probe").textContent = JSON.stringify({
     images: imgs.length, svgs: svgs.length, broken: broken,
     verdict: v ? v.textContent.trim() : null,
     verdict_top: box ? box.top : null, verdict_bottom: box ? box.bottom : null,
-    viewport_height: window.innerHeight,
+    viewport_height: window.innerHeight, boxes: boxes,
     external: Array.from(document.querySelectorAll("[src],link[href]")).map(function (e) {
       return e.getAttribute("src") || e.getAttribute("href"); }).filter(function (u) {
       return !/^data:/.test(u); })
@@ -74,6 +77,12 @@ class Rendered:
     viewport_height: float
     external: list[str]
     dom: str
+    boxes: dict[str, list[float]]  # id -> [top, bottom] of each section, figure, table, li
+
+    def starts_on_first_screen(self, element_id: str) -> bool:
+        """The element with this id begins within the first screen (no scrolling)."""
+        top = self.boxes[element_id][0]
+        return 0 <= top < self.viewport_height
 
     @property
     def verdict_on_first_screen(self) -> bool:
@@ -110,4 +119,4 @@ def render(html: Path, out: Path, name: str | None = None) -> Rendered:
     assert facts, f"the probe did not run in {html} (no load event?)"
     return Rendered(shot, facts["images"], facts["svgs"], facts["broken"], facts["verdict"],
                     facts["verdict_bottom"], facts["viewport_height"], facts["external"],
-                    d.stdout)
+                    d.stdout, facts["boxes"])

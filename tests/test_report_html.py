@@ -5,6 +5,7 @@ figures of results.json. Screenshots stay in each test's tmp_path (`screens/`)."
 from __future__ import annotations
 
 import json
+import math
 import os
 import re
 from html import unescape
@@ -86,12 +87,23 @@ def test_simulate_drill_report_opens_on_the_verdict_and_the_cost_of_the_fault(tm
     assert "recorder_crash yau-tsim-mong-r01" in drill
     assert f"footage lost: {m['camera_minutes_lost']:,.1f} camera-min" in drill
     assert f"time to recover (longest): {m['recovery_s_max']:,.0f} s" in drill
-    # the page opens on the answer: verdict, then targets, what binds, storage, the drill
-    order = [html.index(f'id="{k}"') for k in ("verdict", "targets", "closest", "storage",
-                                               "drill", "plot-cameras_unrecorded",
+    # a drill's page leads with the drill: the recorder that failed and the one that took
+    # its cameras named, the recovery, the time line; steady-state storage after it
+    assert _text(html, "drill-failed") == "recorders that failed: yau-tsim-mong-r01"
+    assert _text(html, "drill-took") == ("recorders that took their cameras: yau-tsim-mong-r08 "
+                                         "(198 cameras)")
+    timeline = _text(html, "drill-timeline")
+    assert ("+15 s yau-tsim-mong-r01 declared down +45 s yau-tsim-mong-r01's 198 cameras moved "
+            "to yau-tsim-mong-r08 (198)") in timeline, timeline
+    for k in ("drill", "drill-failed", "drill-took"):
+        assert r.starts_on_first_screen(k), (k, r.boxes[k], r.viewport_height)
+    order = [html.index(f'id="{k}"') for k in ("verdict", "drill", "targets", "closest",
+                                               "storage", "plot-cameras_unrecorded",
+                                               "plot-recorder_load_faults",
                                                "plot-pool_headroom", "metrics",
                                                "scenario-as-run")]
     assert order == sorted(order)
+    assert "this run is shorter than the retention period" in _text(html, "storage")
     assert "<details id=\"metrics\">" in html  # the full table, folded
 
 
@@ -113,6 +125,45 @@ def test_city_7000_report_names_the_pool_closest_to_its_disk_and_its_headroom(tm
     storage = _text(r.dom, "storage")
     assert (f"{data['metrics']['storage_needed_tb']:,.0f} TB of footage at the peak" in storage
             and f"on {data['metrics']['disk_total_tb']:,.0f} TB of disk" in storage), storage
+    # margin to the scenario's target beside headroom to the limit (disk: min 20 % free)
+    assert f"{headroom - 20:.1f} points of margin to the 80 % target" in line, line
+    # every headroom plot draws the scenario's own target, as the page built in Chromium says:
+    # backhaul_util_pct_max <= 70, storage_headroom_pct_min >= 20 (80 % used),
+    # recorder_ingest_util_pct_max <= 85; no target on streams: the limit only
+    assert re.search(r'<figure id="plot-district_headroom" data-target-pct="70"', r.dom)
+    assert re.search(r'<figure id="plot-pool_headroom" data-target-pct="80"', r.dom)
+    assert re.search(r'<figure id="plot-recorder_headroom" data-target-pct="85 80"', r.dom)
+    caption = _text(r.dom, "plot-district_headroom")
+    assert "dashed: the scenario's target 70 % of the limit (backhaul_util_pct_max <= 70 %)" in caption
+    assert "85 %" not in _text(r.dom, "plot-district_headroom")
+    calibration = _text(r.dom, "scenario-as-run")
+    assert "calibration/trial-15.json (relative to the scenario; SHA-256" in calibration
+    assert "path=" not in calibration and "sha256=" not in calibration  # no Python repr
+
+
+def test_a_failed_deployment_leads_with_the_disks_it_needs(tmp_path):
+    out = tmp_path / "under"
+    assert main(["simulate", str(ROOT / "scenarios" / "variants" / "under-provisioned-disks.yaml"),
+                 "--out", str(out), "--quiet"]) == 1
+    res = read_results(out / "results.json")
+    m = res.metrics
+    r = _opens_well(out / "report.html", tmp_path / "screens", "under-provisioned-disks")
+    assert r.starts_on_first_screen("fix"), (r.boxes["fix"], r.viewport_height)
+    fix = _text(r.dom, "fix")
+    # 20 % free at the peak: the retention period's footage over 0.8, against the 88 x 250 TB
+    demand = max(m["storage_needed_tb"], m["storage_model_tb"])
+    need = demand / 0.8
+    assert fix.startswith(f"What would fix it Disk: about {math.ceil(need):,} TB of usable disk "
+                          f"to keep 20 % free at the peak ({math.ceil(demand):,} TB of footage "
+                          f"over the retention period); this deployment has 22,000 TB, "
+                          f"{math.ceil(need - 22_000):,} TB short"), fix
+    assert f"{math.ceil(need / 88):,} TB per recorder on its 88 recorders (now 250 TB)" in fix
+    assert f"or {math.ceil(need / 250):,} recorders of 250 TB" in fix
+    assert (f"Recorders: {m['recorders_needed']:,.0f} needed for the load at 100 % of each "
+            "recorder's limits") in fix and "this deployment has 88" in fix
+    html = (out / "report.html").read_text()
+    assert html.index('id="fix"') < html.index('id="targets"')
+    assert "e-0" not in _text(html, "targets")  # 5e-06 % reads "under 0.001 %"
 
 
 def test_compare_report_shows_each_variant_in_its_colour_and_how_far_it_missed(tmp_path):

@@ -1,7 +1,12 @@
 """Headroom charts drawn from a `Results` alone, so every report (a simulated run, a live
 run, a scenario of `twin check`, a variant of a comparison) gets the same readable view at
 city scale: one sorted bar per pool, per district or per recorder, against its limit,
-instead of one line per pool in a single frame (matplotlib, Agg backend)."""
+instead of one line per pool in a single frame (matplotlib, Agg backend).
+
+Each chart draws the limit (red) and, where the scenario sets a target on that resource,
+the target where the user set it (dashed: 70 % for a backhaul target of `max: 70`, 80 % for
+a disk headroom target of `min: 20`), as load tools draw each threshold; a bar past the
+target is amber, past the limit red. Without a target only the limit is drawn."""
 
 from __future__ import annotations
 
@@ -22,39 +27,47 @@ from twin.results import Results  # noqa: E402
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
 
-__all__ = ["headroom_charts", "variant_colours", "pool_headroom_by_variant",
-           "WARN_PCT", "TOP_RECORDERS"]
+__all__ = ["headroom_charts", "variant_colours", "pool_headroom_by_variant", "TOP_RECORDERS"]
 
-#: Utilisation from which a bar is drawn amber (a planning margin, not a limit).
-WARN_PCT = 85.0
 #: Recorders shown per limit: the tightest ones (all of them are in results.json).
 TOP_RECORDERS = 12
+TARGET_COLOUR = "darkorange"
 
 
-def _bar_colour(util: float) -> str:
-    return "crimson" if util >= 100 else ("darkorange" if util >= WARN_PCT else "steelblue")
+def _bar_colour(util: float, target: float | None) -> str:
+    if util >= 100:
+        return "crimson"
+    return TARGET_COLOUR if target is not None and util > target + 1e-9 else "steelblue"
 
 
 def _hbars(ax: Axes, rows: Sequence[Limit], title: str, label_unit_scale: tuple[str, float]) -> None:
-    """Sorted horizontal bars of % of the limit, tightest on top, each labelled used / limit."""
+    """Sorted horizontal bars of % of the limit, tightest on top, each labelled used / limit;
+    the limit drawn, and the scenario's target for this resource where it has one."""
     unit, scale = label_unit_scale
     names = [r.name for r in rows]
     util = np.array([r.util_pct for r in rows])
+    target = rows[0].target_pct if rows else None  # one kind of resource per chart
     y = np.arange(len(rows))[::-1]
-    ax.barh(y, util, color=[_bar_colour(u) for u in util], height=0.7)
+    ax.barh(y, util, color=[_bar_colour(u, target) for u in util], height=0.7)
     top = max(110.0, float(util.max(initial=0)) * 1.25)
     for yi, r in zip(y, rows):
         ax.text(min(r.util_pct, top) + top * 0.01, yi,
                 f"{r.util_pct:.1f} %  ({fmt(r.used / scale)} of {fmt(r.limit / scale)} {unit})",
                 va="center", fontsize=7,
                 bbox={"facecolor": "white", "edgecolor": "none", "pad": 0.6, "alpha": 0.85})
-    ax.axvline(100, color="crimson", lw=1.2)
-    ax.axvline(WARN_PCT, color="darkorange", lw=0.8, ls=":")
+    ax.axvline(100, color="crimson", lw=1.2, label="limit")
     ax.text(100, len(rows) - 0.4, " limit", color="crimson", fontsize=7, va="bottom")
+    if target is not None:
+        ax.axvline(target, color=TARGET_COLOUR, lw=1.2, ls="--", label="target")
+        ax.text(target, len(rows) - 0.4, f"target {target:g} % ", color=TARGET_COLOUR,
+                fontsize=7, va="bottom", ha="right")
+        xlabel = f"% of the limit (red line: the limit; dashed: the scenario's target, {target:g} %)"
+    else:
+        xlabel = "% of the limit (red line: the limit; the scenario sets no target on it)"
     ax.set_yticks(y, names, fontsize=7)
     ax.set_xlim(0, top * 1.35)
     ax.set_ylim(-0.7, len(rows) - 0.1)
-    ax.set_xlabel("% of the limit (red line: the limit; dotted: 85 %)", fontsize=8)
+    ax.set_xlabel(xlabel, fontsize=8)
     ax.set_title(title, fontsize=9, loc="left")
     ax.tick_params(axis="x", labelsize=7)
 

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 import jinja2
 
 from twin.metrics import METRICS
-from twin.pages.summary import bound_text, fmt, summarise
+from twin.pages.summary import bound_text, fmt, plot_targets, summarise
 from twin.results import Results, shared_source, validity_line
 
 if TYPE_CHECKING:
@@ -41,7 +41,7 @@ PLOT_TITLES = {
     "segments": "Segments written, deleted and dropped",
     "cameras_unrecorded": "Cameras unrecorded over time, faults marked",
     "gap_distribution": "Largest gap per affected camera",
-    "recorder_load_faults": "Recorder load before and after the faults",
+    "recorder_load_faults": "Recorders that failed or took cameras: load before and after",
     "coverage": "Footage recorded per camera, faults marked",
     "cpu_per_camera": "CPU per camera",
     "metrics": "Key metrics, variants side by side",
@@ -49,10 +49,10 @@ PLOT_TITLES = {
     "pool_headroom_by_variant": "Disk used per pool, variants side by side",
     "sweep": "Sweep response",
 }
-#: Shown first, in this order, when present: a fault's time line (what a drill is about),
-#: then headroom, then the time series.
-PLOT_ORDER = ("cameras_unrecorded", "coverage", "pool_headroom", "district_headroom",
-              "recorder_headroom", "storage_by_pool")
+#: Shown first, in this order, when present: a fault's time line and the recorders it moved
+#: (what a drill is about), then headroom, then the time series.
+PLOT_ORDER = ("cameras_unrecorded", "coverage", "recorder_load_faults", "gap_distribution",
+              "pool_headroom", "district_headroom", "recorder_headroom", "storage_by_pool")
 
 _env = jinja2.Environment(
     loader=jinja2.PackageLoader("twin.pages", "templates"),
@@ -69,10 +69,20 @@ def data_uri(path: Path) -> str:
     return f"data:{mime};base64," + base64.b64encode(path.read_bytes()).decode("ascii")
 
 
-def _plots(plots: dict[str, str], folder: Path) -> list[dict[str, str]]:
+def _plots(plots: dict[str, str], folder: Path, res: Results | None = None) -> list[dict[str, Any]]:
+    """The plots in reading order; with `res`, each headroom chart says which of the
+    scenario's targets it draws (the dashed line), as the chart itself does."""
     roles = [r for r in PLOT_ORDER if r in plots] + [r for r in plots if r not in PLOT_ORDER]
-    return [{"role": r, "title": PLOT_TITLES.get(r, r.replace("_", " ")), "file": plots[r],
-             "src": data_uri(folder / plots[r])} for r in roles]
+    out: list[dict[str, Any]] = []
+    for r in roles:
+        lines = plot_targets(res, r) if res is not None else []
+        note = ("dashed: the scenario's target" + ("s " if len(lines) > 1 else " ")
+                + "; ".join(f"{t.pct:g} % of the limit ({t.metric} {t.bound})" for t in lines)
+                if lines else "")
+        out.append({"role": r, "title": PLOT_TITLES.get(r, r.replace("_", " ")),
+                    "file": plots[r], "src": data_uri(folder / plots[r]), "note": note,
+                    "target_pcts": " ".join(f"{t.pct:g}" for t in lines)})
+    return out
 
 
 def _metric_rows(res: Results) -> list[dict[str, Any]]:
@@ -149,7 +159,7 @@ def run_context(res: Results, plots: dict[str, str], folder: Path, skip_live: bo
     return {
         "title": title, "verdict": verdict, "validity": validity, "invalid": res.invalid,
         "passed": passed and not res.invalid, "regressions": regressions,
-        "res": res, "s": s, "plots": _plots(plots, folder),
+        "res": res, "s": s, "plots": _plots(plots, folder, res),
         "metric_rows": _metric_rows(res), "tables": tables, "events": _event_rows(res),
         "n_events": len(res.events), "horizon": _horizon(res), "back": back,
         "files": sorted(res.files.items()),

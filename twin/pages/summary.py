@@ -7,45 +7,30 @@ tests can hold the page to it.
 - `Miss`: a failed target and how far it missed (over a max, short of a min, not measured).
 - `Limit`: one resource against its limit: a pool's disk, a district's backhaul, a
   recorder's ingest, disk or streams, the machine's CPU in a live run. `limits()` returns
-  the tightest of each kind, tightest first; the first is what binds first.
-- `Drill`: what a fault drill cost: footage lost, the longest gap, the time to recover.
+  the tightest of each kind, tightest first; the first is what binds first. Where the
+  scenario sets a target on that resource (`backhaul_util_pct_max: {max: 70}`,
+  `storage_headroom_pct_min: {min: 20}`, i.e. 80 % used), the Limit carries it as a share of
+  the limit (`resource_targets`), and says the margin to the target beside the headroom to
+  the limit: a planner works to the target, the hardware fails at the limit.
+- `Drill`: what a fault drill cost: footage lost, the longest gap, the time to recover; the
+  recorders that failed and those that took their cameras, named; the drill's time line in
+  words, timed from the first fault. A drill's page leads with it.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from twin.compare.verdict import failed_targets, judged_targets, live_only
+from twin.pages.fixes import fixes
+from twin.pages.numbers import fmt, when
 from twin.metrics import METRICS
 from twin.results import Results, TargetVerdict
 
-__all__ = ["Miss", "Limit", "Drill", "Storage", "Summary", "summarise", "misses", "limits",
-           "storage", "drill", "fmt", "bound_text", "when"]
-
-
-def fmt(v: float | None, unit: str = "") -> str:
-    """A number for people: thousands separated, at most 3 decimals, unit after it."""
-    if v is None:
-        return "not measured"
-    if v == int(v) or abs(v) >= 1e4:
-        s = f"{v:,.0f}"
-    elif abs(v) >= 100:
-        s = f"{v:,.1f}"
-    else:
-        s = f"{v:,.3g}" if abs(v) < 1 else f"{v:,.2f}"
-    if not unit:
-        return s
-    return f"{s} %" if unit == "%" else f"{s} {unit}"
-
-
-def when(t_s: float) -> str:
-    """A time into the run in the unit a person would use: s, then h, then days."""
-    if t_s < 3600:
-        return f"{t_s:,.0f} s"
-    if t_s < 2 * 86_400:
-        return f"{t_s / 3600:,.1f} h"
-    return f"day {t_s / 86_400:,.1f}"
+__all__ = ["Miss", "Limit", "Drill", "Storage", "Summary", "TargetLine", "summarise", "misses",
+           "limits", "storage", "drill", "fmt", "bound_text", "when", "resource_targets",
+           "plot_targets", "PLOT_RESOURCES"]
 
 
 def bound_text(t: TargetVerdict) -> str:
@@ -97,6 +82,52 @@ def misses(res: Results, skip_live: bool = True) -> list[Miss]:
 
 
 @dataclass(frozen=True, slots=True)
+class TargetLine:
+    """A scenario's target on a kind of resource, as a share of its limit."""
+
+    pct: float  # % of the limit the resource may use
+    metric: str  # the target's metric
+    bound: str  # the target as written, e.g. "<= 70 %"
+
+
+# Which target bounds which resource: (metric, side). A headroom target of at least H %
+# free is a use of at most 100 - H % of the disk.
+_RESOURCE_TARGETS = {
+    "pool-disk": ("storage_headroom_pct_min", "min"),
+    "recorder-disk": ("storage_headroom_pct_min", "min"),
+    "district-backhaul": ("backhaul_util_pct_max", "max"),
+    "recorder-ingest": ("recorder_ingest_util_pct_max", "max"),
+    "recorder-streams": ("recorder_streams_util_pct_max", "max"),
+}
+
+
+#: The kinds of resource each headroom chart draws (twin.pages.charts), for its caption.
+PLOT_RESOURCES = {"pool_headroom": ("pool-disk",), "district_headroom": ("district-backhaul",),
+                  "recorder_headroom": ("recorder-ingest", "recorder-disk", "recorder-streams")}
+
+
+def plot_targets(res: Results, role: str) -> list[TargetLine]:
+    """The scenario's targets a headroom chart draws, one per kind of resource in it."""
+    targets = resource_targets(res)
+    return [targets[k] for k in PLOT_RESOURCES.get(role, ()) if k in targets]
+
+
+def resource_targets(res: Results) -> dict[str, TargetLine]:
+    """The scenario's own target for each kind of resource it bounds, as % of the limit."""
+    by_metric = {t.metric: t for t in res.targets}
+    out = {}
+    for kind, (metric, side) in _RESOURCE_TARGETS.items():
+        t = by_metric.get(metric)
+        if t is None:
+            continue
+        if side == "min" and t.min is not None:
+            out[kind] = TargetLine(100.0 - t.min, metric, bound_text(t))
+        elif side == "max" and t.max is not None:
+            out[kind] = TargetLine(t.max, metric, bound_text(t))
+    return out
+
+
+@dataclass(frozen=True, slots=True)
 class Limit:
     kind: str  # a stable key: pool-disk, district-backhaul, recorder-ingest, ...
     what: str  # in words: "disk of pool", "backhaul of district", ...
@@ -106,17 +137,36 @@ class Limit:
     unit: str
     util_pct: float
     group: str = ""  # e.g. the recorder's pool
+    target_pct: float | None = None  # the scenario's target, % of the limit (None: none set)
 
     @property
     def headroom_pct(self) -> float:
         return 100.0 - self.util_pct
 
     @property
+    def margin_pct(self) -> float | None:
+        """Percentage points left before the target (negative: past it); None without one."""
+        return None if self.target_pct is None else self.target_pct - self.util_pct
+
+    @property
+    def over_target(self) -> bool:
+        return self.target_pct is not None and self.util_pct > self.target_pct + 1e-9
+
+    @property
     def text(self) -> str:
         grp = f" (pool {self.group})" if self.group else ""
+        margin = ""
+        if self.margin_pct is not None:
+            m = self.margin_pct
+            margin = (f"{m:.1f} points of margin to the {self.target_pct:g} % target, "
+                      if m >= 0 else f"{-m:.1f} points past the {self.target_pct:g} % target, ")
         return (f"{self.what} {self.name}{grp}: {fmt(self.used, self.unit)} of "
                 f"{fmt(self.limit, self.unit)}, {self.util_pct:.1f} % used, "
-                f"{self.headroom_pct:.1f} % headroom")
+                f"{margin}{self.headroom_pct:.1f} % headroom to the limit")
+
+    def with_target(self, targets: dict[str, TargetLine]) -> Limit:
+        t = targets.get(self.kind)
+        return self if t is None else replace(self, target_pct=t.pct)
 
 
 def _num(row: dict[str, Any], key: str) -> float | None:
@@ -132,7 +182,8 @@ def pool_limits(res: Results) -> list[Limit]:
         if used is not None and disk:
             out.append(Limit("pool-disk", "disk of pool", str(row.get("pool")), used, disk, "TB",
                              100 * used / disk))
-    return sorted(out, key=lambda x: (-x.util_pct, x.name))
+    targets = resource_targets(res)
+    return sorted((x.with_target(targets) for x in out), key=lambda x: (-x.util_pct, x.name))
 
 
 def district_limits(res: Results) -> list[Limit]:
@@ -143,7 +194,8 @@ def district_limits(res: Results) -> list[Limit]:
         if util is not None and cap:
             out.append(Limit("district-backhaul", "backhaul of district", str(row.get("district")),
                              util * cap / 100, cap, "Mbps", util))
-    return sorted(out, key=lambda x: (-x.util_pct, x.name))
+    targets = resource_targets(res)
+    return sorted((x.with_target(targets) for x in out), key=lambda x: (-x.util_pct, x.name))
 
 
 def recorder_limits(res: Results) -> dict[str, list[Limit]]:
@@ -164,7 +216,9 @@ def recorder_limits(res: Results) -> dict[str, list[Limit]]:
         if slim and smax is not None:
             out["recorder-streams"].append(Limit("recorder-streams", "streams of recorder", name,
                                                  smax, slim, "streams", 100 * smax / slim, pool))
-    return {k: sorted(v, key=lambda x: (-x.util_pct, x.name)) for k, v in out.items()}
+    targets = resource_targets(res)
+    return {k: sorted((x.with_target(targets) for x in v), key=lambda x: (-x.util_pct, x.name))
+            for k, v in out.items()}
 
 
 def limits(res: Results) -> list[Limit]:
@@ -190,8 +244,12 @@ class Storage:
     def text(self) -> str:
         head = "" if self.headroom_pct is None else f", {self.headroom_pct:.1f} % headroom city-wide"
         model = "" if self.model_tb is None else f" (closed form: {fmt(self.model_tb, 'TB')})"
+        short = ""
+        if self.model_tb is not None and self.needed_tb < 0.5 * self.model_tb:
+            short = ("; this run is shorter than the retention period, so its disks never "
+                     "filled as they will: the closed form is the steady state")
         return (f"{fmt(self.needed_tb, 'TB')} of footage at the peak{model} on "
-                f"{fmt(self.disk_tb, 'TB')} of disk{head}")
+                f"{fmt(self.disk_tb, 'TB')} of disk{head}{short}")
 
 
 def storage(res: Results) -> Storage | None:
@@ -206,6 +264,12 @@ def storage(res: Results) -> Storage | None:
 class Drill:
     facts: tuple[tuple[str, str], ...]  # (what, value with unit), in reading order
     faults: tuple[str, ...]  # the faults injected, in words
+    failed: tuple[str, ...] = ()  # recorders that went down and lost their cameras
+    took: tuple[tuple[str, int], ...] = ()  # recorders that took cameras, with how many
+    timeline: tuple[tuple[str, str], ...] = ()  # (time from the first fault, what happened)
+    timeline_more: int = 0  # events left out of `timeline` (all are in results.json)
+    first_at: str = ""  # when the first fault started, in words
+    n_faults: int = 0  # faults injected in all (`faults` lists the first few)
 
 
 _SIM_DRILL = (("footage lost", "camera_minutes_lost"), ("footage lost with failed disks",
@@ -235,6 +299,68 @@ def _live_fault_words(e: dict[str, Any]) -> str:
             + (f" {e['recorder']}" if e.get("recorder") else ""))
 
 
+#: Time-line rows a drill's page shows (the rest are in results.json and its events table).
+TIMELINE_ROWS = 12
+
+
+def _span(dt_s: float) -> str:
+    """A time after the first fault: +45 s, +2.5 h, +3.0 days."""
+    if dt_s < 120:
+        return f"+{dt_s:,.0f} s"
+    if dt_s < 2 * 3600:
+        return f"+{dt_s / 60:,.1f} min"
+    if dt_s < 2 * 86_400:
+        return f"+{dt_s / 3600:,.1f} h"
+    return f"+{dt_s / 86_400:,.1f} days"
+
+
+def _event_words(e: dict[str, Any]) -> str | None:
+    """A simulated drill's event in words; None for an event that is not part of one."""
+    k = e.get("kind")
+    label = f" ({e['label']})" if e.get("label") else ""
+    if k == "fault_start":
+        return f"{e.get('fault')} {e.get('target')}{label} starts"
+    if k == "fault_end":
+        return f"{e.get('fault')} {e.get('target')} ends"
+    if k == "recorder_health":
+        to = e.get("to")
+        return f"{e.get('recorder')} " + ("declared down" if to == "down" else f"now {to}")
+    if k == "failover":
+        to = e.get("to") or {}
+        moved = ", ".join(f"{n} ({c:,})" for n, c in sorted(to.items(), key=lambda x: (-x[1], x[0])))
+        left = int(e.get("cameras_unassigned") or 0)
+        return (f"{e.get('recorder')}'s {int(e.get('cameras_moved') or 0):,} cameras moved to "
+                f"{moved or 'no recorder'}" + (f"; {left:,} found no room" if left else ""))
+    if k == "failback":
+        return f"{int(e.get('cameras') or 0):,} cameras back on {e.get('recorder')}"
+    if k == "cameras_cut_off":
+        return f"{int(e.get('cameras') or 0):,} cameras cut off ({e.get('cause')})"
+    if k == "cameras_reconnected":
+        return f"{int(e.get('cameras') or 0):,} cameras recording again ({e.get('cause')})"
+    if k == "disk_lost":
+        return (f"{e.get('recorder')} lost its disk: {int(e.get('segments') or 0):,} segments of "
+                f"{int(e.get('cameras') or 0):,} cameras")
+    return None
+
+
+def _sim_drill_parts(res: Results) -> tuple[tuple[str, ...], tuple[tuple[str, int], ...],
+                                             tuple[tuple[str, str], ...], int, str]:
+    events = [e for e in res.events if _event_words(e) is not None]
+    starts = [float(e.get("t_s", 0)) for e in events if e.get("kind") == "fault_start"]
+    t0 = min(starts) if starts else 0.0
+    failed: list[str] = []
+    took: dict[str, int] = {}
+    for e in events:
+        if e.get("kind") in ("failover", "disk_lost") and e.get("recorder") not in failed:
+            failed.append(str(e.get("recorder")))
+        if e.get("kind") == "failover":
+            for name, n in (e.get("to") or {}).items():
+                took[str(name)] = took.get(str(name), 0) + int(n)
+    rows = [(_span(float(e.get("t_s", 0)) - t0), str(_event_words(e))) for e in events]
+    return (tuple(failed), tuple(sorted(took.items(), key=lambda x: (-x[1], x[0]))),
+            tuple(rows[:TIMELINE_ROWS]), max(0, len(rows) - TIMELINE_ROWS), when(t0))
+
+
 def drill(res: Results) -> Drill | None:
     """What the run's faults cost, or None when no fault was injected."""
     m = res.metrics
@@ -248,16 +374,19 @@ def drill(res: Results) -> Drill | None:
         facts = [("footage lost to the faults", f"{fmt(lost, 's')} of camera time in "
                                                 f"{len(gaps)} gaps")]
         facts += [(w, fmt(m[k], METRICS[k].unit)) for w, k in _LIVE_DRILL if k in m]
-        return Drill(tuple(facts), tuple(_live_fault_words(e) for e in faults[:8]))
+        return Drill(tuple(facts), tuple(_live_fault_words(e) for e in faults[:8]),
+                     n_faults=len(faults))
     if not m.get("incidents"):
         return None
     facts = [(w, fmt(m[k], METRICS[k].unit)) for w, k in _SIM_DRILL if k in m]
     words = []
-    for e in [e for e in res.events if e.get("kind") == "fault_start"][:8]:
+    started = [e for e in res.events if e.get("kind") == "fault_start"]
+    for e in started[:8]:
         what = " ".join(str(x) for x in (e.get("fault"), e.get("target")) if x)
         label = f" ({e['label']})" if e.get("label") else ""
         words.append(f"{what}{label} at {when(float(e.get('t_s', 0)))}")
-    return Drill(tuple(facts), tuple(words))
+    failed, took, timeline, more, first_at = _sim_drill_parts(res)
+    return Drill(tuple(facts), tuple(words), failed, took, timeline, more, first_at, len(started))
 
 
 @dataclass(frozen=True, slots=True)
@@ -270,6 +399,7 @@ class Summary:
     limits: tuple[Limit, ...]
     storage: Storage | None
     drill: Drill | None
+    fixes: tuple[str, ...] = ()  # what would fix the failed targets, where the twin knows
 
 
 def summarise(res: Results, skip_live: bool = False) -> Summary:
@@ -288,5 +418,6 @@ def summarise(res: Results, skip_live: bool = False) -> Summary:
                    f"({', '.join(b.metric for b in bad)})")
     else:
         verdict = f"{name}: PASS: all {len(judged)} targets met"
+    fix = tuple(f.text for f in fixes(res)) if bad else ()
     return Summary(verdict, not bad, len(judged), skipped, tuple(bad), tuple(limits(res)),
-                   storage(res), drill(res))
+                   storage(res), drill(res), fix)

@@ -1,5 +1,12 @@
 """Plots of a run with faults: cameras unrecorded over time, the largest gap per camera,
-recorder load before and after (matplotlib, Agg backend)."""
+recorder load before and after (matplotlib, Agg backend).
+
+Degenerate data reads as a sentence, not as a broken plot: gaps that are all equal (every
+camera of a lost recorder waits the same failover) give "All 198 affected cameras had the
+same largest gap: 45 s", not a histogram whose axis reads 4.5x10^1, 4.5001x10^1; a drill in
+which no recorder's load changed (power, backhaul, the relay: cameras cut off upstream) says
+so. The recorder-load plot shows the recorders that failed or took cameras, by name, not
+every recorder by number."""
 
 from __future__ import annotations
 
@@ -20,7 +27,43 @@ if TYPE_CHECKING:
     from twin.sim.engine import SimOutcome
     from twin.sim.faults import FaultDriver
 
-__all__ = ["plot_faults"]
+__all__ = ["plot_faults", "gap_sentence", "moved_recorders"]
+
+#: Recorders the load plot names at most: the failed ones and those whose load changed most.
+LOAD_ROWS = 30
+#: A recorder whose load moved less than this share of its ingest limit did not take cameras.
+MOVED_PCT = 0.5
+_RECORDER_FAULTS = ("recorder_crash", "disk_failure", "drive_failure")
+
+
+def _sentence_figure(text: str, path: Path) -> str:
+    """A figure that is one sentence: what the data says when there is nothing to plot."""
+    fig, ax = plt.subplots(figsize=(9, 1.6))
+    ax.axis("off")
+    ax.text(0.5, 0.5, text, ha="center", va="center", fontsize=12, wrap=True,
+            transform=ax.transAxes)
+    return save_figure(fig, path)
+
+
+def gap_sentence(gap: np.ndarray) -> str | None:
+    """The gaps in one sentence when a histogram would say nothing (none, or all equal)."""
+    if gap.size == 0:
+        return "No camera had a gap in its recording."
+    if float(gap.min()) == float(gap.max()):
+        n = f"{gap.size:,} affected camera" + ("s" if gap.size > 1 else "")
+        return (f"All {n} had the same largest gap: {float(gap.max()):,.0f} s." if gap.size > 1
+                else f"One affected camera; its largest gap: {float(gap.max()):,.0f} s.")
+    return None
+
+
+def moved_recorders(before: np.ndarray, peak: np.ndarray, end: np.ndarray, limit: np.ndarray,
+                    failed: set[int]) -> list[int]:
+    """The recorders the load plot shows: those that failed, then those whose load moved by
+    at least MOVED_PCT of their limit, most moved first (at most LOAD_ROWS)."""
+    moved = np.maximum(np.abs(peak - before), np.abs(end - before)) / limit * 100
+    rest = [int(r) for r in np.argsort(-moved, kind="stable")
+            if moved[r] >= MOVED_PCT and int(r) not in failed]
+    return (sorted(failed) + rest)[:LOAD_ROWS]
 
 
 
@@ -78,7 +121,6 @@ def _unrecorded_panel(ax: Axes, s: np.ndarray, incidents: list[dict[str, Any]], 
 
 
 def plot_faults(d: FaultDriver, o: SimOutcome, out: Path) -> dict[str, str]:
-    city = o.city
     files: dict[str, str] = {}
     e = d.engine
 
@@ -103,6 +145,16 @@ def plot_faults(d: FaultDriver, o: SimOutcome, out: Path) -> dict[str, str]:
 
     gap = (o.gap_max_s * o.admitted)
     gap = gap[gap > 0]
+    said = gap_sentence(gap)
+    if said is not None:
+        files["gap_distribution"] = _sentence_figure(said, out / "gap_distribution.png")
+    else:
+        files["gap_distribution"] = _gap_histogram(gap, out / "gap_distribution.png")
+    files["recorder_load_faults"] = _load_plot(d, o, out / "recorder_load_faults.png")
+    return files
+
+
+def _gap_histogram(gap: np.ndarray, path: Path) -> str:
     fig, ax = plt.subplots(figsize=(9, 4.5))
     if gap.size:
         hi = max(gap.max(), 1.0)
@@ -113,21 +165,37 @@ def plot_faults(d: FaultDriver, o: SimOutcome, out: Path) -> dict[str, str]:
         ax.legend()
     ax.set(xlabel="largest gap of the camera (s, log scale)", ylabel="cameras",
            title=f"Largest gap per affected camera ({gap.size:,} cameras)")
-    files["gap_distribution"] = save_figure(fig, out / "gap_distribution.png")
+    return save_figure(fig, path)
 
+
+def _load_plot(d: FaultDriver, o: SimOutcome, path: Path) -> str:
+    """The recorders that failed or took cameras, named: ingest before the first fault, at
+    its peak after it, and at the end, as % of each one's limit."""
+    city, e = o.city, d.engine
     before = d.load_before[0] if d.load_before is not None else np.zeros(city.n_recorders)
-    fig, ax = plt.subplots(figsize=(11, 4.5))
-    r = np.arange(city.n_recorders)
     lim = city.rec_ingest_mbps
-    ax.bar(r - 0.27, 100 * before / lim, width=0.27, label="before the first fault")
-    ax.bar(r, 100 * d.load_peak_mbps / lim, width=0.27, label="peak after it")
-    ax.bar(r + 0.27, 100 * e.rec_phys_mbps / lim, width=0.27, label="at the end")
-    sb = np.flatnonzero(e.standby)
-    if sb.size:
-        ax.scatter(sb, np.full(sb.size, -3), marker="^", color="black", s=12, label="standby")
+    index = {name: i for i, name in enumerate(city.rec_names)}
+    failed = {index[i["target"]] for i in d.incidents
+              if i["kind"] in _RECORDER_FAULTS and i["target"] in index}
+    rows = moved_recorders(before, d.load_peak_mbps, e.rec_phys_mbps, lim, failed)
+    if not rows:
+        return _sentence_figure("No recorder's load changed: the faults cut cameras off "
+                                "upstream of the recorders, and no camera moved.", path)
+    r = np.array(rows)
+    x = np.arange(r.size)
+    fig, ax = plt.subplots(figsize=(max(6.0, 0.45 * r.size + 3), 4.5))
+    ax.bar(x - 0.27, 100 * before[r] / lim[r], width=0.27, label="before the first fault")
+    ax.bar(x, 100 * d.load_peak_mbps[r] / lim[r], width=0.27, label="peak after it")
+    ax.bar(x + 0.27, 100 * e.rec_phys_mbps[r] / lim[r], width=0.27, label="at the end")
+    names = [city.rec_names[i] + (" (failed)" if i in failed else "")
+             + (" (standby)" if e.standby[i] else "") for i in rows]
+    ax.set_xticks(x, names, rotation=30, ha="right", fontsize=7)
+    for tick, i in zip(ax.get_xticklabels(), rows):
+        if i in failed:
+            tick.set_color("crimson")
     ax.axhline(100, color="crimson", lw=0.8)
-    ax.set(xlabel="recorder number", ylabel="% of ingest limit",
-           title="Recorder load before and after the faults (red: the limit)")
+    ax.set(ylabel="% of ingest limit")
+    ax.set_title(f"Recorders that failed or took cameras ({r.size} of {city.n_recorders}; "
+                 "red line: the limit)", fontsize=9, loc="left")
     ax.legend(fontsize=8)
-    files["recorder_load_faults"] = save_figure(fig, out / "recorder_load_faults.png")
-    return files
+    return save_figure(fig, path)
