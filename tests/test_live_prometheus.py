@@ -3,9 +3,10 @@
 `twin live` runs in a subprocess with `--metrics-port`; this test starts its own Prometheus
 binary (its own configuration, data folder and loopback port: never a system service),
 scraping the run every second, and asks Prometheus' HTTP API what it stored: every camera
-recording while the run is healthy, bytes offered, relayed and received growing, the driver's
-lag and the machine's CPU sane. Then Prometheus is stopped by its PID, and the run, once
-ended, has closed its endpoint.
+recording while the run is healthy, then a recorder's crash as it happens (a fault open, the
+recorder down, its cameras' gaps) and every camera recording again once they failed over;
+bytes offered, relayed and received growing, the driver's lag and the machine's CPU sane.
+Then Prometheus is stopped by its PID, and the run, once ended, has closed its endpoint.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from twin.scenario import parse_scenario
 pytestmark = [pytest.mark.live, pytest.mark.slow]
 
 CAMERAS = 6
+CRASH_AT_S = 15
 SCENARIO: dict[str, Any] = {
     "name": "live-prometheus",
     "seed": 7,
@@ -40,8 +42,10 @@ SCENARIO: dict[str, Any] = {
                              "disk_tb": 1, "max_streams": 6}]},
     "recording": {"segment_s": 3, "sweep_interval_s": 3},
     "simulation": {"tick_s": 3},
+    # p-r01 crashes and stays down: its cameras fail over to p-r02 (6 streams fit).
+    "faults": [{"type": "recorder_crash", "recorder": "p-r01", "at_s": CRASH_AT_S}],
     "live": {
-        "duration_s": 24, "time_compression": 288_000,
+        "duration_s": 28, "time_compression": 288_000,
         "heartbeat_interval_s": 0.5, "heartbeat_timeout_s": 2.0,
         "clip": {"clip_s": 10, "scenes": 1, "collision_at_s": 4},
         "analyser": {"enabled": False},
@@ -110,13 +114,25 @@ def test_prometheus_scrapes_a_live_run(tmp_path: Path) -> None:
          f"--web.listen-address=127.0.0.1:{prom_port}"],
         stdout=prom_log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
     api = f"http://127.0.0.1:{prom_port}"
-    seen: dict[str, Any] = {"recording": [], "offered": [], "received": [], "relayed": []}
+    rows: list[dict[str, float]] = []
 
     def twin_log() -> str:
         return (tmp_path / "twin.log").read_text(errors="replace")[-3000:]
 
+    def phases() -> tuple[int, int, int]:
+        """Rows: first healthy (every camera recording, no fault), first with the recorder
+        crash open and p-r01 down, first after it with every camera recording again (-1:
+        not yet)."""
+        healthy = next((i for i, r in enumerate(rows) if r["recording"] == CAMERAS
+                        and r["faults_open"] == 0 and r["r01_up"] == 1), -1)
+        crashed = next((i for i, r in enumerate(rows) if i > healthy >= 0
+                        and r["faults_open"] == 1 and r["r01_up"] == 0), -1)
+        back = next((i for i, r in enumerate(rows) if i > crashed >= 0
+                     and r["recording"] == CAMERAS), -1)
+        return healthy, crashed, back
+
     try:
-        deadline = time.monotonic() + 80
+        deadline = time.monotonic() + 85
         while time.monotonic() < deadline:
             if twin.poll() is not None:
                 break
@@ -127,44 +143,52 @@ def test_prometheus_scrapes_a_live_run(tmp_path: Path) -> None:
                 continue  # Prometheus still starting
             if not up:
                 continue
-            rec = _value(api, "sum(cctv_twin_live_camera_recording)")
-            offered = _value(api, "sum(cctv_twin_live_camera_bytes_offered_total)")
-            received = _value(api, "sum(cctv_twin_live_camera_bytes_received_total)")
-            relayed = _value(api, "sum(cctv_twin_live_camera_bytes_relayed_total)")
-            t = time.monotonic()
-            if rec is not None:
-                seen["recording"].append((t, rec))
-            if offered is not None:
-                seen["offered"].append((t, offered))
-            if received is not None:
-                seen["received"].append((t, received))
-            if relayed is not None:
-                seen["relayed"].append((t, relayed))
-            if (any(v == CAMERAS for _, v in seen["recording"])
-                    and len({v for _, v in seen["offered"] if v > 0}) >= 3
-                    and any(v > 0 for _, v in seen["received"])
-                    and any(v > 0 for _, v in seen["relayed"])):
+            row = {k: _value(api, q) for k, q in {
+                "recording": "sum(cctv_twin_live_camera_recording)",
+                "offered": "sum(cctv_twin_live_camera_bytes_offered_total)",
+                "received": "sum(cctv_twin_live_camera_bytes_received_total)",
+                "relayed": "sum(cctv_twin_live_camera_bytes_relayed_total)",
+                "faults_open": "sum(cctv_twin_live_faults_open)",
+                "r01_up": 'cctv_twin_live_recorder_up{recorder="p-r01"}',
+                "gaps": "sum(cctv_twin_live_camera_gaps_total)"}.items()}
+            if row["recording"] is None or row["r01_up"] is None:
+                continue  # no sample of the driver yet
+            rows.append({k: (v or 0.0) for k, v in row.items()})
+            if phases()[2] >= 0 and rows[-1]["received"] > 0 and rows[-1]["relayed"] > 0:
                 break
         else:
-            pytest.fail(f"no healthy series within 80 s: {seen}\n{twin_log()}")
-        assert twin.poll() is None, f"the run ended before Prometheus saw it: {seen}\n{twin_log()}"
+            pytest.fail(f"Prometheus did not see the run through within 85 s: {rows}\n"
+                        f"{twin_log()}")
+        healthy, crashed, back = phases()
+        assert back >= 0, f"the run ended before Prometheus saw it through: {rows}\n{twin_log()}"
+        assert twin.poll() is None, twin_log()
 
         # The run says where it serves, in progress and in live/parts.json.
         url = f"http://127.0.0.1:{metrics_port}/metrics"
         assert f"metrics: {url}" in twin_log()
         assert json.loads((out / "live" / "parts.json").read_text())["metrics_url"] == url
 
-        # What Prometheus stored, while the run is healthy (it has no faults).
-        assert max(v for _, v in seen["recording"]) == CAMERAS
-        offered = [v for _, v in seen["offered"] if v > 0]  # 0 until the sets first answer
-        assert offered == sorted(offered) and offered[-1] > offered[0], seen["offered"]
+        # While healthy: every camera recording, both recorders, bytes offered growing.
+        assert rows[healthy]["gaps"] == 0
+        offered = [r["offered"] for r in rows if r["offered"] > 0]  # 0 until the sets answer
+        assert offered == sorted(offered) and offered[-1] > offered[0], rows
+        # The crash shows: a fault open, p-r01 down, its cameras stopped (each once) and then
+        # recorded by p-r02, so every camera records again while the fault stays open.
+        assert rows[back]["faults_open"] == 1 and rows[back]["r01_up"] == 0
+        gaps = _query(api, "cctv_twin_live_camera_gaps_total > 0")
+        assert 1 <= len(gaps) <= CAMERAS // 2 and all(float(g["value"][1]) == 1 for g in gaps)
+        unrecorded = {s["metric"]["camera"] for s in
+                      _query(api, "cctv_twin_live_camera_unrecorded_seconds_total > 0")}
+        assert {g["metric"]["camera"] for g in gaps} <= unrecorded
+        assert {s["metric"]["recorder"] for s in
+                _query(api, "cctv_twin_live_camera_recording == 1")} == {"p-r02"}
+        assert _value(api, 'cctv_twin_live_faults_total{kind="recorder_crash"}') == 1
+
         cams = _query(api, "cctv_twin_live_camera_bytes_offered_total")
         assert len({s["metric"]["camera"] for s in cams}) == CAMERAS
         assert _value(api, "cctv_twin_live_cameras") == CAMERAS
         assert _value(api, "count(cctv_twin_live_camera_recording)") == CAMERAS
-        assert _value(api, "sum(cctv_twin_live_recorder_up)") == 2
-        assert _value(api, "sum(cctv_twin_live_faults_open)") in (None, 0.0)
-        lag = _value(api, "max_over_time(cctv_twin_live_driver_lag_seconds[30s])")
+        lag = _value(api, "max_over_time(cctv_twin_live_driver_lag_seconds[1m])")
         assert lag is not None and 0 <= lag < 5, lag
         cpu = _value(api, "cctv_twin_live_machine_cpu_percent")
         assert cpu is not None and 0 <= cpu <= 100, cpu
@@ -196,7 +220,9 @@ def test_prometheus_scrapes_a_live_run(tmp_path: Path) -> None:
         pytest.fail(f"the live run did not end in time\n{twin_log()}")
     finally:
         log.close()
-    assert rc in (0, 1), twin_log()
     with pytest.raises(httpx.ConnectError):
         httpx.get(f"http://127.0.0.1:{metrics_port}/metrics", timeout=2)
+    # 0 or 1: its targets passed or not; 4: on a machine too busy for the run its harness
+    # fell behind (results.json says so). Either way it ran to its end and wrote results.
+    assert rc in (0, 1, 4), twin_log()
     assert "metrics_served" in (out / "results.json").read_text()
