@@ -30,6 +30,12 @@ requests to the real parts.
    every actor is killed, and Ray is shut down if this process started it. Whatever fails on
    the way, step 5 runs, and a second signal only hurries it. Footage gaps and the rest are
    then measured from the nodes' catalog rows and file checks (twin.live.measure).
+6. If this process dies outright (`kill -9`), step 5 never runs. So before it starts a Ray
+   of its own it starts a watchdog (twin.live.watchdog) that kills every process of the run
+   the moment this one is gone, and from the start it keeps `live/run-state.json`
+   (twin.live.run_state, every second while recording), from which `twin live --recover`
+   (twin.live.recover) finishes the folder: partials recovered, catalog checked, results
+   written for the time recorded, marked cut short.
 
 Times in results are seconds on the run clock: `time.time() - epoch`, with `epoch` the
 wall time the driver started; `t0` is when recording was asked to start.
