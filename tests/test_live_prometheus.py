@@ -197,6 +197,19 @@ def test_prometheus_scrapes_a_live_run(tmp_path: Path) -> None:
         mbps = _value(api, "sum(rate(cctv_twin_live_camera_bytes_offered_total[10s])) * 8 / 1e6")
         assert mbps is not None and 0.2 * CAMERAS * 0.5 < mbps < 3 * CAMERAS * 0.5, mbps
         assert _query(api, 'cctv_twin_live_info{scenario="live-prometheus"}')
+        # Every query of the Grafana dashboard is valid PromQL to this Prometheus, and each
+        # one on the twin's own metrics finds series (those on MediaMTX's need its job).
+        board = json.loads((Path(__file__).resolve().parent.parent / "docs" / "grafana"
+                            / "cctv-twin-live.json").read_text())
+        grafana = {"$__rate_interval": "5s", "$mediamtx_job": "mediamtx", "$camera": ".*",
+                   "$job": ".*"}
+        for panel in board["panels"]:
+            for target in panel.get("targets", []):
+                expr = target["expr"]
+                for var, value in grafana.items():
+                    expr = expr.replace(var, value)
+                got = _query(api, expr)
+                assert got or "mediamtx" in expr, (panel["title"], expr)
         # What MediaMTX counted on each path (read by its relay actor, up to two samples
         # behind; RTP headers included) is of the order of what the cameras offered.
         relayed = {s["metric"]["camera"]: float(s["value"][1]) for s in
