@@ -132,3 +132,17 @@ def test_version_exits_0_and_prints_the_version():
                           cwd=ROOT)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.startswith("twin 0.") and proc.stderr == ""
+
+
+def test_a_cross_check_names_its_field_and_line_and_the_near_name_not_the_scenario_dumped(
+        tmp_path):
+    text = FIRST + ("faults:\n  - {type: recorder_crash, recorder: local-r1, at_s: 60, "
+                    "duration_s: 60}\n")
+    (line,) = problems(write(tmp_path, text))
+    # faults[0].recorder's value starts on line 16, column 38 (after "  - {type: recorder_crash, recorder: ")
+    assert line == ("- line 16, column 38: faults[0].recorder: 'local-r1' is not a recorder (did "
+                    "you mean local-r01?); expected '*' or one of ['local-r01'] (<pool>-rNN)")
+    p = write(tmp_path, FIRST.replace("districts: [Mong Kok]", "districts: [Mong Kong]"))
+    (line,) = problems(p)
+    assert "unknown district 'Mong Kong' (did you mean Mong Kok?)" in line
+    assert '"seed"' not in line  # the scenario is not dumped

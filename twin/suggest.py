@@ -13,7 +13,7 @@ from __future__ import annotations
 import difflib
 from collections.abc import Iterable
 
-__all__ = ["closest", "did_you_mean"]
+__all__ = ["closest", "did_you_mean", "near_note"]
 
 # difflib's ratio: 2 x matching characters / total characters. 0.75 keeps a transposition or
 # one or two letters off in names of 6+ characters and refuses unrelated names of one family.
@@ -34,3 +34,9 @@ def did_you_mean(name: str, known: Iterable[str], cutoff: float = CUTOFF) -> str
     """'; did you mean X?' for the nearest known name, or '' if none is near."""
     hit = closest(name, known, cutoff)
     return f"; did you mean {hit}?" if hit is not None else ""
+
+
+def near_note(name: str, known: Iterable[str], cutoff: float = CUTOFF) -> str:
+    """' (did you mean X?)' for the middle of a sentence, or '' if no known name is near."""
+    hit = closest(name, known, cutoff)
+    return f" (did you mean {hit}?)" if hit is not None else ""

@@ -20,6 +20,7 @@ from typing import Annotated, Any, Literal, Union
 from pydantic import AfterValidator, Field, model_serializer, model_validator
 
 from twin.scenario.numbers import ScenarioModel
+from twin.suggest import near_note
 
 # Ten years in seconds: the longest run (twin.scenario.model.MAX_DAYS, not imported: that
 # module imports this one).
@@ -437,7 +438,8 @@ def check_fault_targets(sc: Any) -> None:
             where = f"faults[{i}]" + (f".faults[{j}]" if f.type == "group" else "")
             if hasattr(mem, "recorder") and mem.recorder != "*" and mem.recorder not in recorders:
                 raise ValueError(
-                    f"{where}.recorder: {mem.recorder!r} is not a recorder; expected '*' or one of "
+                    f"{where}.recorder: {mem.recorder!r} is not a recorder"
+                    f"{near_note(mem.recorder, recorders)}; expected '*' or one of "
                     f"{recorders[:6]}{' ...' if len(recorders) > 6 else ''} (<pool>-rNN)"
                 )
             if mem.type == "drive_failure":
@@ -450,12 +452,14 @@ def check_fault_targets(sc: Any) -> None:
                         "drives:; give those pools drives: (size_tb, count, raid)")
             if hasattr(mem, "district") and mem.district != "*" and mem.district not in districts:
                 raise ValueError(
-                    f"{where}.district: {mem.district!r} is not a district; expected '*' or one of "
+                    f"{where}.district: {mem.district!r} is not a district"
+                    f"{near_note(mem.district, districts)}; expected '*' or one of "
                     f"{sorted(districts)}"
                 )
             if hasattr(mem, "relay") and mem.relay not in ("*", "city") and mem.relay not in districts:
                 raise ValueError(
-                    f"{where}.relay: {mem.relay!r} is not a relay; expected 'city', '*' or a "
+                    f"{where}.relay: {mem.relay!r} is not a relay"
+                    f"{near_note(mem.relay, [*districts, 'city'])}; expected 'city', '*' or a "
                     f"district name from {sorted(districts)}"
                 )
             if isinstance(getattr(mem, "camera_set", None), int) and mem.camera_set > n_sets:

@@ -16,6 +16,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from twin.scenario.numbers import refuse_non_numbers
+from twin.suggest import near_note
 
 __all__ = ["FidelityMetric", "FIDELITY_METRICS", "FidelityTarget", "fidelity_family",
            "check_fidelity_names"]
@@ -90,12 +91,14 @@ def check_fidelity_names(targets: dict[str, FidelityTarget]) -> None:
         info = FIDELITY_METRICS.get(fam)
         if info is None or "[" in name:
             raise ValueError(
-                f"fidelity.{name}: not a fidelity metric; expected one of "
+                f"fidelity.{name}: not a fidelity metric{near_note(fam, FIDELITY_METRICS)}; "
+                f"expected one of "
                 f"{sorted(FIDELITY_METRICS)} (per fault kind: <name>.<kind>, e.g. "
                 f"recovery_s.recorder_crash)")
         if info.per_fault_kind and kind not in FAULT_KINDS:
             raise ValueError(
-                f"fidelity.{name}: {fam} is judged per kind of fault; expected "
+                f"fidelity.{name}: {fam} is judged per kind of fault"
+                f"{near_note(kind, FAULT_KINDS) if kind else ''}; expected "
                 f"{fam}.<kind> with kind one of {list(FAULT_KINDS)}")
         if not info.per_fault_kind and kind:
             raise ValueError(f"fidelity.{name}: {fam} has no kinds; expected plain {fam}")

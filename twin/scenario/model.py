@@ -29,7 +29,7 @@ from twin.scenario.fidelity import FidelityTarget, check_fidelity_names
 from twin.scenario.live import LiveSettings
 from twin.scenario.numbers import ScenarioModel
 from twin.scenario.problems import format_problems
-from twin.suggest import did_you_mean
+from twin.suggest import did_you_mean, near_note
 
 __all__ = [
     "Scenario",
@@ -131,8 +131,9 @@ class City(_Model):
             unknown = sorted(set(step.sets) - names)
             if unknown:
                 raise ValueError(
-                    f"rollout[{i}] ({step.month}) names unknown districts {unknown}; "
-                    f"expected one of the city's districts {sorted(names)}"
+                    f"rollout[{i}] ({step.month}) names unknown districts {unknown}"
+                    f"{near_note(unknown[0], names)}; expected one of the city's districts "
+                    f"{sorted(names)}"
                 )
         if self.total_sets == 0:
             raise ValueError(
@@ -467,8 +468,8 @@ class Scenario(_Model):
             for d in p.districts:
                 if d not in names:
                     raise ValueError(
-                        f"recorder pool {p.name!r} names unknown district {d!r}; "
-                        f"expected one of {sorted(names)}"
+                        f"recorder pool {p.name!r} names unknown district {d!r}"
+                        f"{near_note(d, names)}; expected one of {sorted(names)}"
                     )
                 if d in served:
                     raise ValueError(f"district {d!r} is served by pools {served[d]!r} and {p.name!r}")

@@ -146,6 +146,14 @@ def _at(node: yaml.Node | None) -> str:
     return f"line {mark.line + 1}, column {mark.column + 1}: "
 
 
+_NAMED = re.compile(r"^([A-Za-z_]\w*(?:\[\d+\]|\.[A-Za-z_]\w*)*)[: ]")
+
+
+def _parse_path(text: str) -> list[int | str]:
+    """'faults[0].recorder' -> ['faults', 0, 'recorder']."""
+    return [int(p) if p.isdigit() else p for p in re.findall(r"[A-Za-z_]\w*|\d+", text)]
+
+
 _PLACE = re.compile(r"^  - line (\d+), column (\d+): ")
 
 
@@ -218,6 +226,14 @@ def format_problems(source: str, err: ValidationError, root: type[BaseModel]) ->
         elif loc and loc[-1] == "[key]":  # a dict key refused on its own (a target's metric name)
             key, node = _find(tree, file_parts)
             lines.append(f"  - {_at(key)}field {name}: {e['msg']}")
+        elif e["type"] == "value_error" and isinstance(value, (dict, list)):
+            # A check of a whole section: its message names what is wrong; the section
+            # itself is not dumped. At the top level, the field the message starts with
+            # (`faults[0].recorder: ...`) gives the place in the file.
+            msg = str(e["msg"]).removeprefix("Value error, ")
+            named = _NAMED.match(msg)
+            key, node = _find(tree, _parse_path(named[1]) if named and not shown else file_parts)
+            lines.append(f"  - {_at(node)}" + (f"field {name}: " if shown else "") + msg)
         else:
             key, node = _find(tree, file_parts)
             line = f"  - {_at(node)}field {name}: got {_value(value)}: {e['msg']}"
