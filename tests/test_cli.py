@@ -31,13 +31,16 @@ def test_simulate_writes_results_plots_report_and_exits_0_when_targets_pass(tmp_
     assert "![storage_by_pool](storage_by_pool.png)" in report
 
 
-def test_simulate_exits_1_when_a_target_fails(tmp_path):
+def test_simulate_exits_1_when_a_target_fails_and_says_what_would_fix_it(tmp_path, capsys):
     sc = scenario(**{"simulation.days": 1}, targets={"storage_headroom_pct_min": {"min": 99.9}})
     out = tmp_path / "out"
     assert main(["simulate", str(_write(tmp_path, sc)), "--out", str(out), "--quiet"]) == 1
     res = json.loads((out / "results.json").read_text())
     assert res["passed"] is False
     assert res["targets"][0]["passed"] is False
+    printed = capsys.readouterr().out
+    assert "What would fix it:\n- Disk: about " in printed
+    assert "of usable disk to keep 99.9 % free at the peak" in printed
 
 
 def test_bad_scenario_exits_2_and_runs_nothing(tmp_path, capsys):

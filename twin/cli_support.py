@@ -52,7 +52,7 @@ if TYPE_CHECKING:
 __all__ = ["days_arg", "positive_seconds_arg", "finite_arg", "bounded_int_arg", "nonnegative_arg",
            "check_out", "staged_output", "checked_output", "run_command", "INTERRUPTED",
            "console", "targets_table", "answer_console", "print_answer", "print_json",
-           "results_summary"]
+           "results_summary", "fixes_text"]
 
 INTERRUPTED = 130  # the shell's code for a run stopped by Ctrl-C
 console = Console(stderr=True)  # progress and messages; a command's answer goes to stdout
@@ -96,6 +96,8 @@ def results_summary(res: Results, out: Path) -> dict[str, Any]:
 
 def targets_table(res: Results) -> Table:
     """A run's targets as a terminal table: bound, measured value, PASS or FAIL."""
+    from twin.pages.numbers import fmt
+
     t = Table(title=f"{res.scenario.name}: {'PASS' if res.passed else 'FAIL'}")
     t.add_column("target", no_wrap=True)
     for col in ("bound", "measured", "verdict"):
@@ -104,9 +106,18 @@ def targets_table(res: Results) -> Table:
         bound = " ".join(x for x in (f">= {v.min:g}" if v.min is not None else "",
                                      f"<= {v.max:g}" if v.max is not None else "") if x)
         t.add_row(v.metric, f"{bound} {v.unit}",
-                  "not measured" if v.value is None else f"{v.value:,.3f}",
+                  fmt(v.value),
                   "[green]PASS[/]" if v.passed else "[bold red]FAIL[/]")
     return t
+
+
+def fixes_text(res: Results) -> str | None:
+    """What would fix a failed run, where the twin knows (twin.pages.fixes), as lines to
+    print under its targets table; None when nothing failed or the twin cannot say."""
+    from twin.pages.fixes import fixes
+
+    fix = fixes(res)
+    return "What would fix it:\n" + "\n".join(f"- {f.text}" for f in fix) if fix else None
 
 
 # -- argument types ------------------------------------------------------------------------------
