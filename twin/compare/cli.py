@@ -59,28 +59,73 @@ def short(v: float | None) -> str:
     return f"{v:,.0f}" if v == int(v) or abs(v) >= 1e4 else f"{v:.4g}"
 
 
-def _compare_table(c: Comparison) -> Table:
+def _compare_table(c: Comparison) -> tuple[Table, int]:
+    """The metrics, each variant with its difference from the first (absolute and percent,
+    green better, red worse); and how many metrics were left out as equal everywhere."""
     fmt = short
-    t = Table(title="Comparison" + (f" (differences against {c.labels[0]})" if len(c.columns) > 1 else ""))
+    ref = c.labels[0]
+    t = Table(title="Comparison" + (f": each against {ref} (difference = variant - {ref})"
+                                    if len(c.columns) > 1 else ""))
     t.add_column("metric", no_wrap=True)
     t.add_column("unit")
-    for lab in c.labels:
+    t.add_column(ref, justify="right")
+    for lab in c.labels[1:]:
         t.add_column(lab, justify="right")
-    t.add_row("targets", "", *["[green]PASS[/]" if col.passed else "[bold red]FAIL[/]"
-                               for col in c.columns])
-    # The terminal gets the key and drill metrics; comparison.md and .csv have every metric.
+        t.add_column("delta", justify="right")
+        t.add_column("delta %", justify="right")
+    verdicts = ["[green]PASS[/]" if col.passed else "[bold red]FAIL[/]" for col in c.columns]
+    t.add_row("targets", "", verdicts[0], *[x for v in verdicts[1:] for x in (v, "", "")])
+    # The terminal gets the key and drill metrics and every metric that differs; comparison.md
+    # and .csv have every metric.
     from twin.compare.compare import DRILL_WORDS, KEY_METRICS
 
+    hidden = 0
     for row in c.rows:
-        if row.metric not in KEY_METRICS and not any(w in row.metric for w in DRILL_WORDS):
+        differs = any(row.verdict(i) in ("better", "worse") for i in range(1, len(c.columns)))
+        if not differs and row.metric not in KEY_METRICS and \
+                not any(w in row.metric for w in DRILL_WORDS):
+            hidden += 1
             continue
         cells = [fmt(row.values[0])]
         for i in range(1, len(c.columns)):
             v = row.verdict(i)
             colour = {"better": "green", "worse": "red"}.get(v)
-            cells.append(f"[{colour}]{fmt(row.values[i])}[/]" if colour else fmt(row.values[i]))
+            d, rel = row.delta(i)
+            dtext = "-" if d is None else ("0" if abs(d) < 1e-9 else
+                                          ("+" if d > 0 else "") + fmt(d))
+            rtext = row.delta_text(i)[1]
+            cells += [fmt(row.values[i]), f"[{colour}]{dtext}[/]" if colour else dtext,
+                      f"[{colour}]{rtext}[/]" if colour else rtext]
         t.add_row(row.metric, row.unit, *cells)
-    return t
+    return t, hidden
+
+
+def _inputs_tables(c: Comparison) -> list[Table | str]:
+    """Per variant, the inputs that differ from the first (path, first, variant)."""
+    from rich.markup import escape
+
+    from twin.compare.compare import short_value
+
+    out: list[Table | str] = []
+    ref = c.labels[0]
+    for d in c.inputs:
+        lab = c.labels[d.column]
+        if d.unknown:
+            out.append(f"[yellow]inputs:[/] {escape(lab)} against {escape(ref)}: "
+                       f"{escape(d.unknown)}")
+            continue
+        if not d.fields:
+            out.append(f"inputs: {escape(lab)} and {escape(ref)} are the same scenario "
+                       "(names and descriptions aside)")
+            continue
+        t = Table(title=f"Inputs that differ: {lab} against {ref} ({len(d.fields)}; bases "
+                  "merged, names and descriptions aside)")
+        for col in ("path", ref, lab):
+            t.add_column(col, overflow="fold")
+        for path, a, b in d.fields:
+            t.add_row(escape(path), escape(short_value(a)), escape(short_value(b)))
+        out.append(t)
+    return out
 
 
 def _replicated_input(item: str, out: Path, n: int, backend: str, days: float | None,
@@ -183,7 +228,10 @@ def _compare_into(args: argparse.Namespace, out: Path, final: Path) -> int:
             prog.update(task, description=f"{Path(item).name}")
             results.append(resolve_input(item, out / "runs", args.days, sets=args.set or ()))
             prog.advance(task)
-    c = compare(results, args.label or None)
+    from twin.compare.compare import scenario_inputs
+
+    c = compare(results, args.label or None,
+                scenario_inputs(args.inputs, results, args.set or ()))
     if not args.accept_invalid:  # fidelity against a harness that fell behind means nothing
         from twin.results import refuse_invalid
 
@@ -206,7 +254,16 @@ def _compare_into(args: argparse.Namespace, out: Path, final: Path) -> int:
         write_fidelity_csv(fidelity[0][0], out / "fidelity.csv")
     write_compare_html(c, plots, out)
     con = _console()
-    _print_wide(_compare_table(c), 62 + sum(max(10, len(lab) + 3) for lab in c.labels))
+    for part in _inputs_tables(c):
+        if isinstance(part, str):
+            con.print(part, highlight=False)
+        else:
+            _print_wide(part, 100)
+    metrics_table, hidden = _compare_table(c)
+    _print_wide(metrics_table, 62 + sum(max(10, len(lab) + 3) + 24 for lab in c.labels))
+    if hidden:
+        con.print(f"{hidden} other metric(s) equal in every variant: comparison.md lists "
+                  "every metric", highlight=False)
     for table, note in fidelity:
         _print_wide(_fidelity_table(table), 140)
         if table.timing_note():
@@ -294,6 +351,8 @@ def cmd_sweep(args: argparse.Namespace) -> int:
 
 
 def _sweep_into(args: argparse.Namespace, params: list[Param], out: Path, final: Path) -> int:
+    from rich.markup import escape
+
     from twin.compare.sweep import sweep
 
     with _progress(args.quiet) as prog:
@@ -314,7 +373,7 @@ def _sweep_into(args: argparse.Namespace, params: list[Param], out: Path, final:
         t.add_column(k, justify="right")
     best = s.smallest()
     for p in s.points:
-        verdict = "[green]PASS[/]" if p.passed else "[red]FAIL[/]"
+        verdict = "[green]PASS[/]" if p.passed else "[red]FAIL[/] " + escape(", ".join(p.failed))
         t.add_row(*[str(p.values[q.path]) for q in s.params], verdict,
                   "[bold]<==[/]" if best is p else "",
                   *[short(p.results.metrics.get(k)) for k in keys])

@@ -6,9 +6,13 @@ Every input is a `Results` (both engines write the same schema), so a comparison
 data: the union of the runs' metrics, key deployment metrics first, then the rest (failure
 drill metrics such as footage lost and time to recover appear when the runs report them).
 Each column after the first gets its difference from the first, absolute and relative, and
-a verdict "better"/"worse" from `METRICS[name].better`. When two columns are the same
-scenario (same SHA-256) from different engines, their difference is the twin's fidelity
-and gets its own table. Nothing here invents a figure: a metric a run did not measure is
+a verdict "better"/"worse" from `METRICS[name].better`. Above the metrics, the inputs that
+differ: each scenario merged with its bases (twin/scenario/overlay.py) and validated, then
+compared field by field (`differences`), so two overlays that change one field list that
+field and nothing else; a run folder's scenario is read from the file its results name,
+when that file is still there and unchanged (same SHA-256), else the comparison says so.
+When two columns are the same scenario (same SHA-256) from different engines, their
+difference is the twin's fidelity and gets its own table. Nothing here invents a figure: a metric a run did not measure is
 shown as "-", and what a run does not model (analyser compute, without an `analytics:`
 section) is named as missing.
 """
@@ -16,9 +20,12 @@ section) is named as missing.
 from __future__ import annotations
 
 import csv
+import json
 import math
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from twin.compare.fidelity import (FidelityTable, fidelity_markdown, fidelity_table,
                                    scenario_fidelity_targets)
@@ -26,8 +33,8 @@ from twin.compare.verdict import failed_targets
 from twin.metrics import METRICS
 from twin.results import Results
 
-__all__ = ["KEY_METRICS", "Column", "Row", "Comparison", "compare", "fmt", "write_markdown",
-           "write_csv"]
+__all__ = ["KEY_METRICS", "Column", "Row", "Comparison", "InputDiff", "compare", "fmt",
+           "scenario_inputs", "write_markdown", "write_csv", "short_value"]
 
 #: Shown first, in this order, when present: what an architect weighs first.
 KEY_METRICS: tuple[str, ...] = (
@@ -76,6 +83,15 @@ class Row:
         rel = None if a == 0 else 100.0 * (b - a) / abs(a)
         return b - a, rel
 
+    def delta_text(self, i: int) -> tuple[str, str]:
+        """(signed difference, signed percent) of column i against column 0, as shown."""
+        d, rel = self.delta(i)
+        if d is None:
+            return "-", "-"
+        if abs(d) < 1e-9:
+            return "0", "0 %" if rel is not None else "-"
+        return ("+" if d > 0 else "") + fmt(d), "-" if rel is None else f"{rel:+.1f} %"
+
     def verdict(self, i: int) -> str:
         """'better', 'worse' or 'same' for column i against column 0 ('' if not measured)."""
         d, _ = self.delta(i)
@@ -87,10 +103,32 @@ class Row:
 
 
 @dataclass(frozen=True, slots=True)
+class InputDiff:
+    """The inputs of column i that differ from column 0's, or why they are not known."""
+
+    column: int
+    fields: tuple[tuple[str, Any, Any], ...] = ()  # (path, value in 0, value in i)
+    unknown: str = ""  # why the scenarios cannot be compared ("" when they were)
+
+    def shown(self, width: int = 200) -> list[tuple[str, str, str]]:
+        """The fields as shown in a report: (path, reference's value, variant's value)."""
+        return [(p, short_value(a, width), short_value(b, width)) for p, a, b in self.fields]
+
+
+def short_value(v: Any, width: int = 60) -> str:
+    """A scenario value as one line: numbers and strings as they are, the rest as JSON."""
+    if v is None:
+        return "(absent)"
+    text = v if isinstance(v, str) else json.dumps(v, separators=(", ", ": "), default=str)
+    return text if len(text) <= width else text[:width - 3] + "..."
+
+
+@dataclass(frozen=True, slots=True)
 class Comparison:
     columns: tuple[Column, ...]
     rows: tuple[Row, ...]
     fidelity: tuple[tuple[int, int], ...]  # (simulate column, live column) pairs
+    inputs: tuple[InputDiff, ...] = field(default=())  # per column after the first
 
     @property
     def labels(self) -> tuple[str, ...]:
@@ -152,8 +190,63 @@ def _order(names: set[str]) -> list[str]:
     return keys + drills + rest
 
 
-def compare(results: list[Results], labels: list[str] | None = None) -> Comparison:
-    """Line up runs side by side; the first is the reference for differences."""
+def scenario_inputs(items: Sequence[str | Path], results: Sequence[Results],
+                    sets: Sequence[str] = ()) -> list[dict[str, Any] | str]:
+    """Each input's scenario as run (merged with its bases, `sets` applied, validated, in
+    its canonical form), or why it is not known: a scenario file is read again; a run folder
+    or results.json by the file its results name, if still there and unchanged."""
+    import hashlib
+
+    from twin.compare.runs import is_scenario_file
+    from twin.errors import ScenarioError
+    from twin.scenario import load_scenario
+
+    out: list[dict[str, Any] | str] = []
+    for item, res in zip(items, results):
+        p = Path(item)
+        if is_scenario_file(p):
+            path, use = p, tuple(sets)
+        else:
+            src, _, tail = res.scenario.source.partition("#")
+            path, use = Path(src), ()
+            if tail or not path.is_file():
+                out.append(f"{item}: its scenario file ({res.scenario.source}) is not here as run")
+                continue
+        try:
+            sc = load_scenario(path, check_memory=False, sets=use)
+        except ScenarioError as err:
+            out.append(f"{path} does not load ({str(err).splitlines()[0]})")
+            continue
+        canon = sc.canonical_json()
+        if hashlib.sha256(canon.encode()).hexdigest() != res.scenario.sha256:
+            out.append(f"{path} changed since {item} was run (SHA-256 differs)")
+            continue
+        out.append(json.loads(canon))
+    return out
+
+
+def _input_diffs(scenarios: Sequence[dict[str, Any] | str] | None,
+                 labels: Sequence[str]) -> tuple[InputDiff, ...]:
+    from twin.scenario.overlay import differences
+
+    if scenarios is None:
+        return ()
+    ref = scenarios[0]
+    out = []
+    for i in range(1, len(scenarios)):
+        sc = scenarios[i]
+        if isinstance(ref, str) or isinstance(sc, str):
+            why = "; ".join(x for x in (ref, sc) if isinstance(x, str))
+            out.append(InputDiff(i, (), f"not compared: {why}"))
+        else:
+            out.append(InputDiff(i, tuple(differences(ref, sc))))
+    return tuple(out)
+
+
+def compare(results: list[Results], labels: list[str] | None = None,
+            scenarios: Sequence[dict[str, Any] | str] | None = None) -> Comparison:
+    """Line up runs side by side; the first is the reference for differences. With each
+    run's scenario (`scenario_inputs`), the inputs that differ from the first's too."""
     if not results:
         raise ValueError("compare needs at least one run")
     cols = tuple(Column(lab, r) for lab, r in zip(_labels(results, labels), results))
@@ -172,7 +265,8 @@ def compare(results: list[Results], labels: list[str] | None = None) -> Comparis
                     a.results.scenario.sha256 == b.results.scenario.sha256
                     or a.results.scenario.name == b.results.scenario.name):
                 fidelity.append((i, j))
-    return Comparison(cols, tuple(rows), tuple(fidelity))
+    return Comparison(cols, tuple(rows), tuple(fidelity),
+                      _input_diffs(scenarios, [c.label for c in cols]))
 
 
 def fmt(v: float | None, nd: int = 3) -> str:
@@ -198,22 +292,24 @@ def write_markdown(c: Comparison, out: Path, plots: dict[str, str]) -> Path:
         r = col.results
         verdict = "PASS" if col.passed else "**FAIL**: " + ", ".join(f"`{m}`" for m in col.failed_targets)
         lines.append(f"| {col.label} | {r.engine} | `{r.scenario.source}` | {verdict} |")
-    lines += ["", "## Metrics side by side", "",
-              "| metric | unit | better | " + " | ".join(labels) + " |",
-              "| --- | --- | --- |" + " ---: |" * len(labels)]
+    lines += input_markdown(c)
+    head = "| metric | unit | better | " + labels[0] + " |"
+    rule = "| --- | --- | --- | ---: |"
+    for lab in labels[1:]:
+        head += f" {lab} | {lab} - {labels[0]} | % |"
+        rule += " ---: | ---: | ---: |"
+    lines += ["", f"## Metrics: each against {labels[0]}" if len(labels) > 1 else "## Metrics",
+              "", "Difference = variant - reference; % relative to the reference; **better** or "
+              "**worse** by the metric's direction (`better`)." if len(labels) > 1 else "", "",
+              head, rule]
     for row in c.rows:
-        lines.append(f"| `{row.metric}` | {row.unit} | {row.better} | "
-                     + " | ".join(fmt(v) for v in row.values) + " |")
-    if len(labels) > 1:
-        lines += ["", f"## Differences against {labels[0]}", "",
-                  "| metric | " + " | ".join(labels[1:]) + " |",
-                  "| --- |" + " ---: |" * (len(labels) - 1)]
-        for row in c.rows:
-            cells = []
-            for i in range(1, len(labels)):
-                v = row.verdict(i)
-                cells.append(_signed(*row.delta(i)) + (f" {v}" if v in ("better", "worse") else ""))
-            lines.append(f"| `{row.metric}` | " + " | ".join(cells) + " |")
+        line = f"| `{row.metric}` | {row.unit} | {row.better} | {fmt(row.values[0])} |"
+        for i in range(1, len(labels)):
+            d, rel = row.delta_text(i)
+            v = row.verdict(i)
+            mark = f" **{v}**" if v in ("better", "worse") else ""
+            line += f" {fmt(row.values[i])} | {d}{mark} | {rel} |"
+        lines.append(line)
     for table, note in c.fidelity_tables():
         a, b = table.simulate, table.live
         lines += ["", f"## Fidelity: {b.scenario.name} live against simulated", "",
@@ -240,6 +336,26 @@ def write_markdown(c: Comparison, out: Path, plots: dict[str, str]) -> Path:
     path = out / "comparison.md"
     path.write_text("\n".join(lines))
     return path
+
+
+def input_markdown(c: Comparison) -> list[str]:
+    """The inputs that differ, per variant against the reference (Markdown lines)."""
+    lines: list[str] = []
+    ref = c.labels[0]
+    for d in c.inputs:
+        lab = c.labels[d.column]
+        lines += ["", f"## Inputs that differ: {lab} against {ref}", ""]
+        if d.unknown:
+            lines.append(f"Not known: {d.unknown}.")
+        elif not d.fields:
+            lines.append("None: the same scenario (names and descriptions aside).")
+        else:
+            lines += [f"{len(d.fields)} field(s), from the scenarios as run (bases merged; names "
+                      "and descriptions aside):", "",
+                      f"| path | {ref} | {lab} |", "| --- | --- | --- |"]
+            lines += [f"| `{p}` | {short_value(a, 200)} | {short_value(b, 200)} |"
+                      for p, a, b in d.fields]
+    return lines
 
 
 def write_csv(c: Comparison, out: Path) -> dict[str, str]:
