@@ -9,10 +9,11 @@ Three pieces, so that a scrape never waits on the twin:
 - :class:`HealthSampler` fills one from the driver's own state at every sample of the driver
   (twin.live.driver, `on_sample`): recorder heartbeats the supervision round already took
   (`parts.latest`, `parts.dead_stats`: what each recorder received into finished segments),
-  the fault log, the assignment, and the camera sets' publisher counters, asked of their
-  actors without waiting (a request goes out at one sample and is read at a later one, so
-  bytes offered lag by at most one sample). It also counts, per camera, the times it stopped
-  recording and the seconds it was not recording, as the sampler saw them.
+  the fault log, the assignment, the driver's lag, the camera sets' publisher counters
+  (`parts.publishers`, which the parts ask for at every sample without waiting, so bytes
+  offered lag by at most one sample), and MediaMTX's bytes per path, asked of each relay
+  actor the same way. It also counts, per camera, the times it stopped recording and the
+  seconds it was not recording, as the sampler saw them.
 - :class:`HealthServer`: a prometheus-client registry of its own (never the global one) with
   one collector that renders the last snapshot, and an HTTP server on 127.0.0.1 (a free port
   unless one is given). A scrape reads the snapshot under a lock and formats it; nothing
@@ -151,8 +152,8 @@ class HealthSampler:
     """Fills a :class:`HealthSnapshot` from the driver and its parts at each sample.
 
     `take` is called in the driver's sampler (on the driver's thread); it makes no blocking
-    call: publisher counters are asked of the camera-set actors with `.remote()` and read
-    with `ray.wait(timeout=0)` at a later sample.
+    call: relay actors are asked with `.remote()` and read with `ray.wait(timeout=0)` at a
+    later sample.
     """
 
     def __init__(self, cameras: list[str], relay_of: dict[str, str] | None = None,
@@ -164,7 +165,6 @@ class HealthSampler:
         self._gaps: dict[str, int] = dict.fromkeys(self.cameras, 0)
         self._unrecorded: dict[str, float] = dict.fromkeys(self.cameras, 0.0)
         self._last_run_s: float | None = None
-        self._pub_refs: dict[str, Any] = {}  # set part -> (handle, ref) in flight
         self._pub: dict[str, Any] = {}  # camera -> latest PublisherStats (or alike)
         # Counters of a publisher that was started again begin at 0: what its predecessors
         # had sent is kept here, so the served counters never go down.
@@ -181,42 +181,7 @@ class HealthSampler:
         except Exception:  # noqa: BLE001 - machine figures are optional
             pass
 
-    # -- publishers ----------------------------------------------------------------------------
-    def poll_publishers(self, parts: Any) -> None:
-        """Read the set actors' answers that arrived; ask again those that have none in
-        flight. Never waits."""
-        actors = getattr(parts, "actors", None)
-        if not actors:
-            return
-        try:
-            import ray
-        except ImportError:  # pragma: no cover - the live twin always has Ray
-            return
-        for part, (handle, ref) in list(self._pub_refs.items()):
-            try:
-                ready, _ = ray.wait([ref], timeout=0)
-            except Exception:  # noqa: BLE001 - a ref of a dead actor: ask the new one
-                del self._pub_refs[part]
-                continue
-            if not ready:
-                if actors.get(part) is not handle:  # restarted meanwhile: ask the new actor
-                    del self._pub_refs[part]
-                continue
-            del self._pub_refs[part]
-            try:
-                stats, _cpu = ray.get(ref)
-            except Exception:  # noqa: BLE001 - the actor died: the next one is asked
-                continue
-            for cam, st in dict(stats).items():
-                self._take_publisher(cam, st)
-        for part, handle in list(actors.items()):
-            if not part.startswith("set:") or part in self._pub_refs:
-                continue
-            try:
-                self._pub_refs[part] = (handle, handle.stats.remote())
-            except Exception:  # noqa: BLE001 - asked again at the next sample
-                continue
-
+    # -- publishers and relays -------------------------------------------------------------
     def poll_relays(self, parts: Any) -> None:
         """Read the relay actors' per-path byte counts (MediaMTX's metrics, read by the actor)
         that arrived; ask again those with none in flight. Never waits. A relay watched
@@ -271,13 +236,11 @@ class HealthSampler:
              env_lag_s: float | None = None) -> HealthSnapshot:
         """The run now. `run_s`: seconds since recording started; `env_lag_s`: how late the
         driver's real-time environment is (used when the driver has no lag measure)."""
-        pubs = getattr(parts, "publishers", None)
-        if isinstance(pubs, dict):  # the parts poll the camera sets themselves
-            for got in list(pubs.values()):
-                for cam, st in dict(got[0]).items():
-                    self._take_publisher(cam, st)
-        else:
-            self.poll_publishers(parts)
+        # The parts ask each camera-set actor for its publishers' counters at every sample
+        # and keep the last answer: {set part: ({camera: PublisherStats}, CPU s)}.
+        for got in list((getattr(parts, "publishers", None) or {}).values()):
+            for cam, st in dict(got[0]).items():
+                self._take_publisher(cam, st)
         self.poll_relays(parts)
         latest = dict(getattr(parts, "latest", {}) or {})
         dead = dict(getattr(parts, "dead_stats", {}) or {})
