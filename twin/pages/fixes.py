@@ -82,8 +82,9 @@ def _disk(res: Results, failed: dict[str, TargetVerdict]) -> Fix | None:
     if len(disks) == 1:
         each = disks.pop()
         assert each is not None
-        text += (f": {_tb(need / recorders)} per recorder on its {recorders:,.0f} "
-                 f"recorders (now {fmt(each, 'TB')}), or {math.ceil(need / each):,} recorders "
+        its = f"{recorders:,.0f} recorder" + ("s" if recorders != 1 else "")
+        text += (f": {_tb(need / recorders)} per recorder on its {its} "
+                 f"(now {fmt(each, 'TB')}), or {math.ceil(need / each):,} recorders "
                  f"of {fmt(each, 'TB')}")
     return Fix("disk", text)
 
