@@ -110,3 +110,13 @@ def test_a_wide_table_is_not_wrapped_when_stdout_is_not_a_terminal(tmp_path, cap
     row = next(line for line in lines if long in line)
     assert "<= 0 segments" in row and "PASS" in row  # one line, whatever its width
     assert max(map(len, lines)) > 80
+
+
+def test_json_with_replications_prints_what_replications_json_holds(tmp_path, capsys):
+    sc = scenario(**{"simulation.days": 1}, targets={"segments_dropped": {"max": 0}})
+    out = tmp_path / "rep"
+    assert main(["simulate", str(_write(tmp_path, sc)), "--out", str(out), "--quiet",
+                 "--replications", "3", "--backend", "local", "--json"]) == 0
+    printed = json.loads(capsys.readouterr().out)
+    written = json.loads((out / "replications.json").read_text())
+    assert printed == written and printed["replications"] == 3
