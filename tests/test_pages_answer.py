@@ -121,3 +121,25 @@ def test_the_load_plot_shows_the_failed_recorders_then_those_that_took_cameras()
     end = np.array([0.0, 600.0, 600.0, 600.0, 600.0])
     assert moved_recorders(before, peak, end, limit, failed={0}) == [0, 4, 3]
     assert moved_recorders(before, before, before, limit, failed=set()) == []
+
+
+def test_a_live_drill_names_the_recorder_killed_the_one_that_took_its_cameras_and_the_steps():
+    from twin.pages.summary import drill
+
+    fault = {"t_s": 60.0, "kind": "fault", "fault_kind": "recorder_crash",
+             "part": "recorder:local-r01", "happened_s": 60.0, "detected_s": 62.4,
+             "restarted_s": 63.0, "restored_s": 64.1, "scripted": True}
+    recs = [{"recorder": "local-r01", "killed": True, "cameras_initial": 12, "cameras_final": 0},
+            {"recorder": "local-r02", "killed": False, "cameras_initial": 12,
+             "cameras_final": 24},
+            {"recorder": "local-r03", "killed": False, "cameras_initial": 11, "cameras_final": 11}]
+    res = results([]).model_copy(update={"engine": "live", "events": [fault],
+                                         "per_recorder": recs})
+    d = drill(res)
+    assert d is not None and d.n_faults == 1
+    assert d.failed == ("local-r01",) and d.took == (("local-r02", 12),)
+    assert d.timeline == (("+0 s", "recorder_crash recorder:local-r01 happens"),
+                          ("+2 s", "recorder_crash recorder:local-r01 detected"),
+                          ("+3 s", "recorder_crash recorder:local-r01 started again"),
+                          ("+4 s", "recorder_crash recorder:local-r01 restored"))
+    assert d.first_at == "60 s into the run"

@@ -361,6 +361,30 @@ def _sim_drill_parts(res: Results) -> tuple[tuple[str, ...], tuple[tuple[str, in
             tuple(rows[:TIMELINE_ROWS]), max(0, len(rows) - TIMELINE_ROWS), when(t0))
 
 
+_LIVE_STEPS = (("happened_s", "happens"), ("detected_s", "detected"),
+               ("restarted_s", "started again"), ("restored_s", "restored"))
+
+
+def _live_drill_parts(res: Results, faults: list[dict[str, Any]]
+                      ) -> tuple[tuple[str, ...], tuple[tuple[str, int], ...],
+                                 tuple[tuple[str, str], ...], int, str]:
+    """A live drill's recorders (killed; those that ended with more cameras than they
+    started with, and how many more) and its faults' steps timed from the first."""
+    failed = tuple(str(r["recorder"]) for r in res.per_recorder if r.get("killed"))
+    gained = [(str(r["recorder"]), int(r.get("cameras_final", 0)) - int(r.get("cameras_initial", 0)))
+              for r in res.per_recorder]
+    took = tuple(sorted(((n, g) for n, g in gained if g > 0), key=lambda x: (-x[1], x[0])))
+    steps = sorted((float(f[key]), f"{_live_fault_words(f)} {word}")
+                   for f in faults for key, word in _LIVE_STEPS
+                   if isinstance(f.get(key), (int, float)))
+    if not steps:
+        return failed, took, (), 0, ""
+    t0 = steps[0][0]
+    rows = [(_span(t - t0), what) for t, what in steps]
+    return (failed, took, tuple(rows[:TIMELINE_ROWS]), max(0, len(rows) - TIMELINE_ROWS),
+            f"{t0:,.0f} s into the run")
+
+
 def drill(res: Results) -> Drill | None:
     """What the run's faults cost, or None when no fault was injected."""
     m = res.metrics
@@ -374,8 +398,9 @@ def drill(res: Results) -> Drill | None:
         facts = [("footage lost to the faults", f"{fmt(lost, 's')} of camera time in "
                                                 f"{len(gaps)} gaps")]
         facts += [(w, fmt(m[k], METRICS[k].unit)) for w, k in _LIVE_DRILL if k in m]
-        return Drill(tuple(facts), tuple(_live_fault_words(e) for e in faults[:8]),
-                     n_faults=len(faults))
+        failed, took, timeline, more, first_at = _live_drill_parts(res, faults)
+        return Drill(tuple(facts), tuple(_live_fault_words(e) for e in faults[:8]), failed,
+                     took, timeline, more, first_at, len(faults))
     if not m.get("incidents"):
         return None
     facts = [(w, fmt(m[k], METRICS[k].unit)) for w, k in _SIM_DRILL if k in m]
