@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -162,6 +164,15 @@ def test_the_prometheus_example_scrapes_the_twin_and_mediamtx() -> None:
     for j in jobs.values():
         for sc in j["static_configs"]:
             assert all(t.startswith("127.0.0.1:") for t in sc["targets"])
+
+
+def test_promtool_accepts_the_prometheus_example() -> None:
+    exe = shutil.which("promtool")
+    if exe is None:
+        pytest.fail("promtool is missing: run `make tools` (apt package `prometheus`)")
+    got = subprocess.run([exe, "check", "config", str(DOCS / "prometheus.yml")],
+                         capture_output=True, text=True, timeout=60)
+    assert got.returncode == 0, got.stdout + got.stderr
 
 
 @pytest.mark.live
