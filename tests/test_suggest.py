@@ -146,3 +146,19 @@ def test_a_cross_check_names_its_field_and_line_and_the_near_name_not_the_scenar
     (line,) = problems(p)
     assert "unknown district 'Mong Kong' (did you mean Mong Kok?)" in line
     assert '"seed"' not in line  # the scenario is not dumped
+
+
+def test_an_overlays_typo_is_placed_in_the_overlay_and_said_once_for_every_item(tmp_path):
+    (tmp_path / "base.yaml").write_text(FIRST.replace(
+        "    - {name: local, districts: [Mong Kok], recorders: 1, ingest_mbps: 1000, disk_tb: 100,\n"
+        "       max_streams: 100}\n",
+        "    - {name: a, districts: [Mong Kok], recorders: 1, ingest_mbps: 1000, disk_tb: 100,\n"
+        "       max_streams: 100}\n"
+        "    - {name: b, districts: '*', recorders: 1, ingest_mbps: 1000, disk_tb: 100,\n"
+        "       max_streams: 100}\n"))
+    assert load_scenario(tmp_path / "base.yaml").recorders.pools[1].name == "b"
+    p = write(tmp_path, "base: base.yaml\nname: variant\nrecorders:\n  pools:\n"
+                        "    - {name: '*', disk_tbb: 500}\n", "variant.yaml")
+    # the '*' item gives both pools the typo: one problem, placed where the overlay wrote it
+    assert problems(p) == ["- line 5, column 19: field recorders.pools[0].disk_tbb: unknown "
+                           "field; did you mean disk_tb? (the same in 1 more item)"]

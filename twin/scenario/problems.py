@@ -111,7 +111,10 @@ def _fields(models: list[type[BaseModel]]) -> list[str]:
 def _compose(source: str) -> yaml.Node | None:
     """The file's YAML node tree (positions only, nothing constructed), or None if `source`
     is not a readable file (a scenario built in memory, an overlay's merged data)."""
-    path = Path(source.partition("#")[0])
+    # `source` names the file, perhaps with more after it: a sweep's point (`#...`), an
+    # overlay's base ("x.yaml (an overlay of ...)"); a field the base gave has no line here.
+    named = re.match(r"^(.*?\.ya?ml)(?=$|[#\s])", source)
+    path = Path(named[1] if named else source.partition("#")[0])
     try:
         if not path.is_file() or path.stat().st_size > 1_000_000:
             return None
@@ -144,6 +147,24 @@ def _at(node: yaml.Node | None) -> str:
         return ""
     mark = node.start_mark
     return f"line {mark.line + 1}, column {mark.column + 1}: "
+
+
+_INDEX = re.compile(r"\[\d+\]")
+
+
+def _fold_items(lines: list[str]) -> list[str]:
+    """One line for a problem repeated in every item of a list (an overlay's `name: '*'`
+    gives every pool the same typo): the first, and how many more items have it."""
+    groups: dict[str, list[str]] = {}
+    for line in lines:
+        key = _INDEX.sub("[]", _PLACE.sub("  - ", line))
+        groups.setdefault(key, []).append(line)
+    out = []
+    for same in groups.values():
+        more = len(same) - 1
+        out.append(same[0] + (f" (the same in {more} more item{'s' if more > 1 else ''})"
+                              if more else ""))
+    return out
 
 
 _NAMED = re.compile(r"^([A-Za-z_]\w*(?:\[\d+\]|\.[A-Za-z_]\w*)*)[: ]")
@@ -246,6 +267,7 @@ def format_problems(source: str, err: ValidationError, root: type[BaseModel]) ->
             elif e["type"] == "literal_error" and isinstance(value, str):
                 line += did_you_mean(value, _options(str(e["ctx"]["expected"])))
             lines.append(line)
+    lines = _fold_items(lines)
     # In the order of the file, as an editor shows it; problems with no place in it last.
     lines.sort(key=_line_order)
     head = f"{source}: {len(lines)} problem(s) in the scenario:"
