@@ -186,3 +186,13 @@ def test_a_taken_port_is_an_os_error_and_every_metric_is_documented() -> None:
             server.start()
         server.close()
     assert all(name.islower() and " " not in name for name in METRICS)
+
+
+def test_a_relays_count_is_carried_over_its_restart() -> None:
+    from twin.live.health import _Carried
+
+    c = _Carried()
+    assert c.get("c1") is None  # never read: no series, rather than a made-up 0
+    for v in (100.0, 250.0, 40.0, 90.0):  # MediaMTX restarted after 250
+        c.take("c1", v)
+    assert c.get("c1") == 340.0

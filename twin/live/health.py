@@ -323,7 +323,6 @@ class HealthSampler:
             driver_lag_s=lag, driver_lag_max_s=self._lag_max,
             machine_cpu_pct=_machine_cpu(), load1=_load1())
 
-
     def _driver_lag(self, driver: Any) -> float | None:
         """The largest lag of the driver's wake-ups since the last sample, from its own
         measure (`driver.lag`: kind -> lateness of each wake-up); None if it has none."""
