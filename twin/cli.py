@@ -65,7 +65,9 @@ def _replications_table(res: ReplicationResults) -> Table:
             bound = " ".join(x for x in (f">= {v.min:g}" if v.min is not None else "",
                                          f"<= {v.max:g}" if v.max is not None else "") if x)
             mark = f"{v.stat} {bound} " + ("[green]PASS[/]" if v.passed else "[bold red]FAIL[/]")
-        t.add_row(name, d.unit, f"{d.mean:,.4g}", f"[{d.ci_low:,.4g}, {d.ci_high:,.4g}]",
+        ci = ("all draws equal" if d.min == d.max else
+              f"[{d.ci_low:,.4g}, {d.ci_high:,.4g}]")
+        t.add_row(name, d.unit, f"{d.mean:,.4g}", ci,
                   f"{d.p5:,.4g}", f"{d.p50:,.4g}", f"{d.p95:,.4g}", mark)
     for v in res.targets:  # targets on metrics no replication measured
         if v.metric not in res.metrics:

@@ -41,12 +41,30 @@ def plot_distributions(res: ReplicationResults, draws: Draws, out: Path) -> str:
     for ax, name in zip(axes.flat, names):
         x = np.array([m[name] for m in draws.metrics if name in m], dtype=np.float64)
         d = res.metrics[name]
+        t = targets.get(name)
+        if d.min == d.max:  # no spread: a histogram of one bar would say nothing true
+            ax.axvline(d.mean, color="#c0504d", lw=1.5, label="mean")
+            ax.text(0.5, 0.55, f"all {d.n} draws equal:\n{d.mean:,.6g} {d.unit}",
+                    transform=ax.transAxes, ha="center", va="center", fontsize=9)
+            if t is not None:
+                for b in (t.min, t.max):
+                    if b is not None:
+                        ax.axvline(b, color="#2e7d32" if t.passed else "#b71c1c", ls="--",
+                                   lw=1.5, label=f"target ({t.stat})")
+            shown = [d.mean] + ([b for b in (t.min, t.max) if b is not None] if t else [])
+            pad = (max(shown) - min(shown)) * 0.15 or abs(d.mean) * 0.1 or 1.0
+            ax.set_xlim(min(shown) - pad, max(shown) + pad)  # the value and its bound inside
+            ax.set_yticks([])
+            ax.set_title(name, fontsize=9)
+            ax.set_xlabel(d.unit, fontsize=8)
+            ax.tick_params(labelsize=7)
+            continue
         ax.hist(x, bins=min(30, max(5, x.size // 4)), color="#9bb7d4", edgecolor="#4a6a8a")
-        ax.axvspan(d.ci_low, d.ci_high, color="#f2a65a", alpha=0.35, label="95 % CI of mean")
+        ax.axvspan(d.ci_low, d.ci_high, color="#f2a65a", alpha=0.35,
+                   label="95 % interval of mean")
         ax.axvline(d.mean, color="#c0504d", lw=1.5, label="mean")
         for q, style in ((d.p5, ":"), (d.p95, ":")):
             ax.axvline(q, color="#555555", ls=style, lw=1)
-        t = targets.get(name)
         if t is not None:
             for b in (t.min, t.max):
                 if b is not None:

@@ -74,8 +74,9 @@ class MetricDistribution(_Model):
     p50: float
     p95: float
     max: float
-    ci_low: float = Field(description="95 % t-interval of the mean, low end.")
-    ci_high: float = Field(description="95 % t-interval of the mean, high end.")
+    ci_low: float = Field(description="95 % interval of the mean (the file's ci_method), low "
+                          "end; within what the metric can measure; = mean if all draws equal.")
+    ci_high: float = Field(description="95 % interval of the mean, high end.")
 
 
 class ReplicatedTarget(_Model):
@@ -199,7 +200,8 @@ def summarise_draws(sc: Scenario, source: str, draws: Draws,
         col = [r[j] for r in rows if not math.isnan(r[j])]
         if not col:
             continue
-        s = summarise(col)
+        info = METRICS.get(name)
+        s = summarise(col, info.lo, info.hi) if info else summarise(col)
         summaries[name] = s
         unit = METRICS[name].unit if name in METRICS else ""
         dist[name] = MetricDistribution.model_validate(
@@ -279,9 +281,10 @@ def _write_markdown(res: ReplicationResults, out: Path, png: str) -> None:
               "| metric | unit | mean | 95 % CI | sd | p5 | p50 | p95 |",
               "| --- | --- | --- | --- | --- | --- | --- | --- |"]
     for name, d in res.metrics.items():
-        lines.append(f"| {name} | {d.unit} | {_fmt(d.mean)} | [{_fmt(d.ci_low)}, "
-                     f"{_fmt(d.ci_high)}] | {_fmt(d.sd)} | {_fmt(d.p5)} | {_fmt(d.p50)} | "
-                     f"{_fmt(d.p95)} |")
+        ci = ("all draws equal" if d.min == d.max else
+              f"[{_fmt(d.ci_low)}, {_fmt(d.ci_high)}]")
+        lines.append(f"| {name} | {d.unit} | {_fmt(d.mean)} | {ci} | {_fmt(d.sd)} | "
+                     f"{_fmt(d.p5)} | {_fmt(d.p50)} | {_fmt(d.p95)} |")
     lines += ["", f"![distributions]({png})", ""]
     (out / "replications.md").write_text("\n".join(lines))
 
