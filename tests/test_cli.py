@@ -120,3 +120,18 @@ def test_json_with_replications_prints_what_replications_json_holds(tmp_path, ca
     printed = json.loads(capsys.readouterr().out)
     written = json.loads((out / "replications.json").read_text())
     assert printed == written and printed["replications"] == 3
+
+
+def test_a_drills_answer_on_stdout_names_the_recorders_and_the_recovery(tmp_path, capsys,
+                                                                          monkeypatch):
+    from pathlib import Path
+
+    monkeypatch.chdir(Path(__file__).resolve().parent.parent)
+    assert main(["simulate", "scenarios/drill-recorder-lost-7000.yaml", "--out",
+                 str(tmp_path / "drill"), "--quiet"]) == 0
+    out = capsys.readouterr().out
+    assert ("Drill: recorder_crash yau-tsim-mong-r01 (NVR power supply failure) at day 2.0\n"
+            "- recorders that failed: yau-tsim-mong-r01\n"
+            "- recorders that took their cameras: yau-tsim-mong-r08 (198 cameras)\n"
+            "- footage lost: 148.5 camera-min\n") in out
+    assert "- time to recover (longest): 45 s" in out

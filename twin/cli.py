@@ -22,8 +22,9 @@ from typing import TYPE_CHECKING
 from rich.markup import escape
 from rich.table import Table
 
-from twin.cli_support import (answer_console, console, days_arg, fixes_text, print_answer,
-                              print_json, results_summary, run_command, targets_table)
+from twin.cli_support import (answer_console, console, days_arg, drill_text, fixes_text,
+                              print_answer, print_json, results_summary, run_command,
+                              targets_table)
 from twin.errors import ScenarioError
 
 if TYPE_CHECKING:
@@ -104,9 +105,9 @@ def cmd_simulate(args: argparse.Namespace) -> int:
         print_json(results_summary(res, out))
     else:
         print_answer(targets_table(res))
-        fix = fixes_text(res)
-        if fix:
-            answer_console().print(fix, markup=False, highlight=False)
+        for note in (drill_text(res), fixes_text(res)):
+            if note:
+                answer_console().print(note, markup=False, highlight=False)
     console.print(f"results: {out / 'results.json'}   report: {out / 'report.html'} "
                   f"(and report.md)   ({res.run.wall_s:.1f} s)", soft_wrap=True)
     return 0 if res.passed else 1

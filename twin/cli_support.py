@@ -52,7 +52,7 @@ if TYPE_CHECKING:
 __all__ = ["days_arg", "positive_seconds_arg", "finite_arg", "bounded_int_arg", "nonnegative_arg",
            "check_out", "staged_output", "checked_output", "run_command", "INTERRUPTED",
            "console", "targets_table", "answer_console", "print_answer", "print_json",
-           "results_summary", "fixes_text"]
+           "results_summary", "fixes_text", "drill_text"]
 
 INTERRUPTED = 130  # the shell's code for a run stopped by Ctrl-C
 console = Console(stderr=True)  # progress and messages; a command's answer goes to stdout
@@ -109,6 +109,28 @@ def targets_table(res: Results) -> Table:
                   fmt(v.value),
                   "[green]PASS[/]" if v.passed else "[bold red]FAIL[/]")
     return t
+
+
+def drill_text(res: Results) -> str | None:
+    """A drill in a few lines, as its page opens on it: the faults, the recorders that failed
+    and took their cameras, footage lost and the time to recover; None without faults."""
+    from twin.pages.summary import drill
+
+    d = drill(res)
+    if d is None:
+        return None
+    shown = "; ".join(d.faults[:3]) + (f"; and {d.n_faults - 3:,} more" if d.n_faults > 3 else "")
+    lines = [f"Drill: {shown}"]
+    if d.failed:
+        more = f" and {len(d.failed) - 8} more" if len(d.failed) > 8 else ""
+        lines.append(f"- recorders that failed: {', '.join(d.failed[:8])}{more}")
+    if d.took:
+        more = f" and {len(d.took) - 8} more" if len(d.took) > 8 else ""
+        lines.append("- recorders that took their cameras: "
+                     + ", ".join(f"{n} ({c:,} cameras)" for n, c in d.took[:8]) + more)
+    lines += [f"- {what}: {v}" for what, v in d.facts
+              if what.startswith(("footage lost", "time to recover", "camera time unrecorded"))]
+    return "\n".join(lines)
 
 
 def fixes_text(res: Results) -> str | None:
