@@ -93,7 +93,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
                           "random parts (random faults with mtbf_h, or an evidence: section)",
                           highlight=False)
         console.print(f"replications: {out / 'replications.json'}   draws: {out / 'draws.csv'}   "
-                      f"report: {out / 'replications.md'}   ({rep.run.wall_s:.1f} s, "
+                      f"report: {out / 'report.html'} (and replications.md)   ({rep.run.wall_s:.1f} s, "
                       f"{rep.run.replications_per_s:.2f} replications/s, CI: {rep.ci_method})")
         return 0 if rep.passed else 1
     out = Path(args.out) if args.out else Path("out") / path.stem

@@ -580,7 +580,8 @@ def _write_breakpoint(bp: Breakpoint, out: Path) -> dict[str, str]:
                     w.writerow([lv.level, lv.label, int(lv.passed), " ".join(lv.failed), kind,
                                 where, v])
     b = bp.binding()
-    files = {"plot": png, "table": "breakpoint.csv", "report": "breakpoint.md"}
+    files = {"plot": png, "table": "breakpoint.csv", "report": "breakpoint.md",
+             "report_html": "report.html"}
     summary: dict[str, Any] = {
         "scenario": bp.scenario, "grow": bp.growth.kind, "first_month": bp.month0,
         "sets_per_year": bp.growth.sets_per_year if bp.growth.kind == "sets" else None,
@@ -614,6 +615,9 @@ def _write_breakpoint(bp: Breakpoint, out: Path) -> dict[str, str]:
                      f" | {k} {where} {v:.1f} % |")
     lines += ["", f"![utilisation against load]({png})", ""]
     (out / "breakpoint.md").write_text("\n".join(lines))
+    from twin.pages.answers import write_breakpoint_html
+
+    write_breakpoint_html(bp, {"breakpoint": png}, out)
     return files
 
 
@@ -644,7 +648,7 @@ def cmd_breakpoint(args: argparse.Namespace) -> int:
         con.print(f"[bold red]breaks first in {bp.when()}[/] ({bp.first_fail.label}): "
                   f"{', '.join(bp.first_fail.failed)}; binding resource: [bold]{b[0]}[/] of "
                   f"[bold]{b[1]}[/] at {b[2]:.1f} % of capacity", highlight=False)
-    con.print(f"report: {out / 'breakpoint.md'}   plot: {out / 'breakpoint.png'}   "
+    con.print(f"report: {out / 'report.html'} (and breakpoint.md)   plot: {out / 'breakpoint.png'}   "
               f"table: {out / 'breakpoint.csv'}")
     return 0 if bp.first_fail is not None else 1
 

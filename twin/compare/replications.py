@@ -247,11 +247,15 @@ def write_replications(res: ReplicationResults, draws: Draws, out: Path) -> Path
 
     out.mkdir(parents=True, exist_ok=True)
     write_draws_csv(draws, out / "draws.csv")
+    from twin.pages.answers import write_replications_html
+
     png = plot_distributions(res, draws, out)
-    res.files = {"draws": "draws.csv", "plot:distributions": png, "report": "replications.md"}
+    res.files = {"draws": "draws.csv", "plot:distributions": png, "report": "replications.md",
+                 "report_html": "report.html"}
     path = out / "replications.json"
     path.write_text(json.dumps(res.model_dump(mode="json"), indent=2, sort_keys=True) + "\n")
     _write_markdown(res, out, png)
+    write_replications_html(res, {"distributions": png}, out)
     return path
 
 
