@@ -143,3 +143,14 @@ def test_a_live_drill_names_the_recorder_killed_the_one_that_took_its_cameras_an
                           ("+3 s", "recorder_crash recorder:local-r01 started again"),
                           ("+4 s", "recorder_crash recorder:local-r01 restored"))
     assert d.first_at == "60 s into the run"
+
+
+def test_an_invalid_live_run_gets_no_fix_its_targets_are_not_judged():
+    from twin.cli_support import fixes_text
+    from twin.pages.summary import summarise
+
+    rows = [{"district": "Sha Tin", "backhaul_mbps": 10_000, "backhaul_util_pct": 84.0}]
+    res = results([target("backhaul_util_pct_max", "%", 84.0, hi=70.0)], per_district=rows)
+    assert summarise(res).fixes and fixes_text(res)
+    invalid = res.model_copy(update={"engine": "live", "validity": {"valid": False, "checks": []}})
+    assert summarise(invalid).fixes == () and fixes_text(invalid) is None

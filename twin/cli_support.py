@@ -138,7 +138,7 @@ def fixes_text(res: Results) -> str | None:
     print under its targets table; None when nothing failed or the twin cannot say."""
     from twin.pages.fixes import fixes
 
-    fix = fixes(res)
+    fix = [] if res.invalid else fixes(res)  # an invalid live run's targets are not judged
     return "What would fix it:\n" + "\n".join(f"- {f.text}" for f in fix) if fix else None
 
 

@@ -443,6 +443,7 @@ def summarise(res: Results, skip_live: bool = False) -> Summary:
                    f"({', '.join(b.metric for b in bad)})")
     else:
         verdict = f"{name}: PASS: all {len(judged)} targets met"
-    fix = tuple(f.text for f in fixes(res)) if bad else ()
+    # A live run whose harness fell behind has its targets shown, not judged: no fix for them.
+    fix = tuple(f.text for f in fixes(res)) if bad and not res.invalid else ()
     return Summary(verdict, not bad, len(judged), skipped, tuple(bad), tuple(limits(res)),
                    storage(res), drill(res), fix)
