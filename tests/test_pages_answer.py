@@ -154,3 +154,16 @@ def test_an_invalid_live_run_gets_no_fix_its_targets_are_not_judged():
     assert summarise(res).fixes and fixes_text(res)
     invalid = res.model_copy(update={"engine": "live", "validity": {"valid": False, "checks": []}})
     assert summarise(invalid).fixes == () and fixes_text(invalid) is None
+
+
+def test_the_utilisation_plot_draws_the_scenarios_targets_not_a_fixed_85():
+    from types import SimpleNamespace
+
+    from tests.helpers import scenario
+    from twin.sim.plots import utilisation_targets
+
+    sc = scenario(targets={"storage_headroom_pct_min": {"min": 20},
+                           "recorder_ingest_util_pct_max": {"max": 70}})
+    assert utilisation_targets(SimpleNamespace(scenario=sc)) == {"peak ingest": 70.0,
+                                                                 "peak disk": 80.0}
+    assert utilisation_targets(SimpleNamespace(scenario=scenario())) == {}

@@ -1,4 +1,9 @@
-"""PNG plots of a simulated run (matplotlib, Agg backend: no display needed)."""
+"""PNG plots of a simulated run (matplotlib, Agg backend: no display needed).
+
+Each limit is drawn where it is, and each of the scenario's targets on it where the user
+set it (`recorder_ingest_util_pct_max: {max: 85}` at 85 %, `storage_headroom_pct_min:
+{min: 20}` at 80 % of the disk), never a fixed line that is nobody's target. A city of one
+recorder or one pool draws as clearly as one of a hundred."""
 
 from __future__ import annotations
 
@@ -15,7 +20,27 @@ import numpy as np  # noqa: E402
 
 from twin.sim.engine import SimOutcome  # noqa: E402
 
-__all__ = ["plot_sim"]
+__all__ = ["plot_sim", "utilisation_targets"]
+
+# The targets that bound a recorder's use of each limit: (metric, side).
+_UTIL_TARGETS = {"peak ingest": ("recorder_ingest_util_pct_max", "max"),
+                 "peak disk": ("storage_headroom_pct_min", "min"),
+                 "most streams": ("recorder_streams_util_pct_max", "max")}
+
+
+def utilisation_targets(o: SimOutcome) -> dict[str, float]:
+    """The scenario's target for each recorder limit, as % of the limit (disk: 100 - the
+    headroom a recorder must keep)."""
+    out = {}
+    for label, (metric, side) in _UTIL_TARGETS.items():
+        b = o.scenario.targets.get(metric)
+        if b is None:
+            continue
+        if side == "max" and b.max is not None:
+            out[label] = b.max
+        elif side == "min" and b.min is not None:
+            out[label] = 100.0 - b.min
+    return out
 
 
 
@@ -30,8 +55,9 @@ def plot_sim(o: SimOutcome, out: Path) -> dict[str, str]:
     n_pools = len(city.pool_names)
     ncol = min(4, n_pools)
     nrow = math.ceil(n_pools / ncol)
-    fig, axes = plt.subplots(nrow, ncol, figsize=(2.9 * ncol, 1.9 * nrow + 0.6), sharex=True,
-                             squeeze=False)
+    # (at least 6 inches wide, so the title of a one-pool city fits)
+    fig, axes = plt.subplots(nrow, ncol, figsize=(max(6.0, 2.9 * ncol), 1.9 * nrow + 0.6),
+                             sharex=True, squeeze=False)
     for p, name in enumerate(city.pool_names):
         ax = axes.flat[p]
         stored = o.series[f"stored_bytes:{name}"] / 1e12
@@ -74,14 +100,22 @@ def plot_sim(o: SimOutcome, out: Path) -> dict[str, str]:
     # are in the headroom chart of the report).
     fig, ax = plt.subplots(figsize=(9, 4.5))
     rank = np.arange(1, city.n_recorders + 1)
+    targets = utilisation_targets(o)
+    few = city.n_recorders <= 20  # a line through one point draws nothing: mark each
     for util, label in ((100 * o.rec_load_mbps_max / city.rec_ingest_mbps, "peak ingest"),
                         (100 * o.rec_peak_bytes / city.rec_disk_bytes, "peak disk"),
                         (100 * o.rec_streams_max / city.rec_max_streams, "most streams")):
-        ax.plot(rank, np.sort(util)[::-1], lw=1.5, label=label)
+        (line,) = ax.plot(rank, np.sort(util)[::-1], lw=1.5, label=label,
+                          marker="o" if few else None)
+        if label in targets:
+            ax.axhline(targets[label], color=line.get_color(), ls="--", lw=0.9,
+                       label=f"{label}: the scenario's target, {targets[label]:g} %")
     ax.axhline(100, color="crimson", lw=1, label="limit")
-    ax.axhline(85, color="darkorange", ls=":", lw=0.8, label="85 %")
     ax.set(xlabel="recorders, tightest first", ylabel="% of the recorder's limit",
-           title=f"Recorder utilisation, each of {city.n_recorders} recorders sorted per limit")
+           title=f"Recorder utilisation, each of {city.n_recorders} recorders sorted per limit"
+           if city.n_recorders > 1 else "Recorder utilisation, the one recorder, per limit")
+    if city.n_recorders == 1:
+        ax.set_xticks([1])
     ax.set_ylim(0, max(110.0, ax.get_ylim()[1]))
     ax.legend(fontsize=8)
     files["recorder_utilisation"] = save_figure(fig, out / "recorder_utilisation.png")
