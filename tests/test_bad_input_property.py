@@ -27,7 +27,20 @@ from twin.metrics import METRICS
 
 ROOT = Path(__file__).resolve().parent.parent
 SHIPPED = sorted((ROOT / "scenarios").glob("*.yaml")) + sorted((ROOT / "scenarios" / "variants").glob("*.yaml"))
-TEXTS = {p.name: p.read_text() for p in SHIPPED}
+
+
+def _standalone(p: Path) -> str:
+    """The file's text; an overlay (a variant naming its `base:`) merged into a scenario that
+    stands alone, so a mutation breaks the scenario and not merely the path to its base."""
+    text = p.read_text()
+    if not re.search(r"^base:", text, re.M):
+        return text
+    from twin.scenario.model import scenario_data
+
+    return yaml.safe_dump(scenario_data(p)[0], sort_keys=False)
+
+
+TEXTS = {p.name: _standalone(p) for p in SHIPPED}
 DATA = {name: yaml.safe_load(text) for name, text in TEXTS.items()}
 HUGE = (1e300, 10**40, 10**20)  # 10**20: past even the seed's 2**64
 
