@@ -52,6 +52,7 @@ def plot_sim(o: SimOutcome, out: Path) -> dict[str, str]:
 
     # One small panel per pool, each on its own scale with its own disk: 18 pools in one
     # frame with ten colours cannot be told apart.
+    targets = utilisation_targets(o)
     n_pools = len(city.pool_names)
     ncol = min(4, n_pools)
     nrow = math.ceil(n_pools / ncol)
@@ -65,6 +66,8 @@ def plot_sim(o: SimOutcome, out: Path) -> dict[str, str]:
         ax.fill_between(days, stored, color="steelblue", alpha=0.35, lw=0)
         ax.plot(days, stored, color="steelblue", lw=1)
         ax.axhline(cap, color="crimson", lw=1)
+        if "peak disk" in targets:  # the headroom every recorder must keep, pool-wide
+            ax.axhline(cap * targets["peak disk"] / 100, color="darkorange", ls="--", lw=0.9)
         peak = float(stored.max(initial=0))
         ax.set_ylim(0, max(cap, peak) * 1.18)
         ax.set_title(f"{name}: peak {peak:,.0f} of {cap:,.0f} TB ({100 * peak / cap:.0f} %)",
@@ -78,7 +81,9 @@ def plot_sim(o: SimOutcome, out: Path) -> dict[str, str]:
         ax = axes[(n_pools - 1 - c) // ncol if c > (n_pools - 1) % ncol else nrow - 1, c]
         ax.xaxis.set_tick_params(labelbottom=True)
         ax.set_xlabel("day", fontsize=7)
-    fig.suptitle("Footage stored per recorder pool (TB; red line: the pool's disk)", fontsize=9)
+    fig.suptitle("Footage stored per recorder pool (TB; red line: the pool's disk"
+                 + (f"; dashed: the scenario's target, {targets['peak disk']:g} % of it)"
+                    if "peak disk" in targets else ")"), fontsize=9)
     files["storage_by_pool"] = save_figure(fig, out / "storage_by_pool.png")
 
     online = o.cam_state != 0
@@ -90,6 +95,11 @@ def plot_sim(o: SimOutcome, out: Path) -> dict[str, str]:
     ax.bar(x, ingest[order] / 1e3, label="camera streams (Gbps)")
     ax.scatter(x, city.district_backhaul_mbps[order] / 1e3, color="crimson", marker="_", s=300,
                label="backhaul capacity (Gbps)", zorder=3)
+    backhaul = o.scenario.targets.get("backhaul_util_pct_max")
+    if backhaul is not None and backhaul.max is not None:
+        ax.scatter(x, city.district_backhaul_mbps[order] / 1e3 * backhaul.max / 100,
+                   color="darkorange", marker="_", s=300, zorder=3, linestyle="--",
+                   label=f"the scenario's target, {backhaul.max:g} % of capacity")
     ax.set_xticks(x, [city.district_names[i] for i in order], rotation=60, ha="right",
                   fontsize=7)
     ax.set(ylabel="Gbps", title="Ingest per district against its backhaul (busiest first)")
@@ -100,7 +110,6 @@ def plot_sim(o: SimOutcome, out: Path) -> dict[str, str]:
     # are in the headroom chart of the report).
     fig, ax = plt.subplots(figsize=(9, 4.5))
     rank = np.arange(1, city.n_recorders + 1)
-    targets = utilisation_targets(o)
     few = city.n_recorders <= 20  # a line through one point draws nothing: mark each
     for util, label in ((100 * o.rec_load_mbps_max / city.rec_ingest_mbps, "peak ingest"),
                         (100 * o.rec_peak_bytes / city.rec_disk_bytes, "peak disk"),
