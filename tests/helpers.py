@@ -40,6 +40,28 @@ def scenario(**overrides: Any) -> Scenario:
     return parse_scenario(data, "<test>")
 
 
+def small_live(name: str, seed: int, duration_s: float, **extra: Any) -> dict[str, Any]:
+    """The smallest live deployment the live tests run as a real `twin live`: 2 sets of 3
+    cameras (640x360, 0.5 Mbps) on 2 recorders of 6 streams, 3 s segments swept every 3 s,
+    30 days compressed to 9 s, heartbeats every 0.5 s (down after 2 s), analyser off. `extra`
+    adds or replaces top-level sections (faults, targets, fidelity...)."""
+    return {
+        "name": name, "seed": seed,
+        "city": {"districts": [{"name": "Mong Kok", "sets": 2, "backhaul_mbps": 1000}],
+                 "cameras_per_set": {3: 1.0}},
+        "camera_profiles": [{"name": "hd", "width": 640, "height": 360, "bitrate_mbps": 0.5}],
+        "recorders": {"pools": [{"name": "p", "districts": "*", "recorders": 2,
+                                 "ingest_mbps": 100, "disk_tb": 1, "max_streams": 6}]},
+        "recording": {"segment_s": 3, "sweep_interval_s": 3},
+        "simulation": {"tick_s": 3},
+        "live": {"duration_s": duration_s, "time_compression": 288_000,
+                 "heartbeat_interval_s": 0.5, "heartbeat_timeout_s": 2.0,
+                 "clip": {"clip_s": 10, "scenes": 1, "collision_at_s": 4},
+                 "analyser": {"enabled": False}},
+        **extra,
+    }
+
+
 def fault_specs(faults: list[tuple[str, int, float, float]], n_rec: int) -> list[dict[str, Any]]:
     """Scenario `faults:` entries from drawn (kind, k, at_s, duration_s) tuples, each aimed at
     a recorder `c-rNN`, a district, a relay or a camera set of BASE picked by k."""

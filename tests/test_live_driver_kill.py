@@ -26,28 +26,15 @@ import psutil
 import pytest
 import yaml
 
+from tests.helpers import small_live
+
 pytestmark = [pytest.mark.live, pytest.mark.slow]
 
 RECORD_S = 7.0  # recording before the kill: two 3 s segments done, one under way per camera
 GONE_WITHIN_S = 10.0
-SCENARIO = {
-    "name": "live-driver-kill",
-    "seed": 7,
-    "city": {"districts": [{"name": "Mong Kok", "sets": 2, "backhaul_mbps": 1000}],
-             "cameras_per_set": {3: 1.0}},
-    "camera_profiles": [{"name": "hd", "width": 640, "height": 360, "bitrate_mbps": 0.5}],
-    "recorders": {"pools": [{"name": "p", "districts": "*", "recorders": 2, "ingest_mbps": 100,
-                             "disk_tb": 1, "max_streams": 6}]},
-    "recording": {"segment_s": 3, "sweep_interval_s": 3},
-    "simulation": {"tick_s": 3},
-    "live": {
-        "duration_s": 120, "time_compression": 288_000,  # never reached: the driver dies
-        "heartbeat_interval_s": 0.5, "heartbeat_timeout_s": 2.0,
-        "clip": {"clip_s": 10, "scenes": 1, "collision_at_s": 4},
-        "analyser": {"enabled": False},
-    },
-    "targets": {"live_segments_unreadable": {"max": 0}, "live_catalog_mismatches": {"max": 0}},
-}
+SCENARIO = small_live(  # 120 s is never reached: the driver dies
+    "live-driver-kill", 7, 120,
+    targets={"live_segments_unreadable": {"max": 0}, "live_catalog_mismatches": {"max": 0}})
 
 
 def _twin(*args: str) -> subprocess.Popen[str]:

@@ -27,31 +27,17 @@ import httpx
 import pytest
 import yaml
 
+from tests.helpers import small_live
 from twin.scenario import parse_scenario
 
 pytestmark = [pytest.mark.live, pytest.mark.slow]
 
 CAMERAS = 6
 CRASH_AT_S = 15
-SCENARIO: dict[str, Any] = {
-    "name": "live-prometheus",
-    "seed": 7,
-    "city": {"districts": [{"name": "Mong Kok", "sets": 2, "backhaul_mbps": 1000}],
-             "cameras_per_set": {3: 1.0}},
-    "camera_profiles": [{"name": "hd", "width": 640, "height": 360, "bitrate_mbps": 0.5}],
-    "recorders": {"pools": [{"name": "p", "districts": "*", "recorders": 2, "ingest_mbps": 100,
-                             "disk_tb": 1, "max_streams": 6}]},
-    "recording": {"segment_s": 3, "sweep_interval_s": 3},
-    "simulation": {"tick_s": 3},
-    # p-r01 crashes and stays down: its cameras fail over to p-r02 (6 streams fit).
-    "faults": [{"type": "recorder_crash", "recorder": "p-r01", "at_s": CRASH_AT_S}],
-    "live": {
-        "duration_s": 28, "time_compression": 288_000,
-        "heartbeat_interval_s": 0.5, "heartbeat_timeout_s": 2.0,
-        "clip": {"clip_s": 10, "scenes": 1, "collision_at_s": 4},
-        "analyser": {"enabled": False},
-    },
-}
+# p-r01 crashes and stays down: its cameras fail over to p-r02 (6 streams fit).
+SCENARIO: dict[str, Any] = small_live(
+    "live-prometheus", 7, 28,
+    faults=[{"type": "recorder_crash", "recorder": "p-r01", "at_s": CRASH_AT_S}])
 
 
 def _free_port() -> int:

@@ -24,27 +24,15 @@ from pathlib import Path
 import pytest
 import yaml
 
+from tests.helpers import small_live
 from twin.cli import main
 
 pytestmark = [pytest.mark.live, pytest.mark.slow]
 
 HOLD_S = 4.0
-SCENARIO = {
-    "name": "live-held-back",
-    "seed": 11,
-    "city": {"districts": [{"name": "Mong Kok", "sets": 2, "backhaul_mbps": 1000}],
-             "cameras_per_set": {3: 1.0}},
-    "camera_profiles": [{"name": "hd", "width": 640, "height": 360, "bitrate_mbps": 0.5}],
-    "recorders": {"pools": [{"name": "p", "districts": "*", "recorders": 2, "ingest_mbps": 100,
-                             "disk_tb": 1, "max_streams": 6}]},
-    "recording": {"segment_s": 3, "sweep_interval_s": 3},
-    "simulation": {"tick_s": 3},
-    "live": {"duration_s": 30, "time_compression": 288_000,
-             "clip": {"clip_s": 10, "scenes": 1, "collision_at_s": 4},
-             "analyser": {"enabled": False}},
-    "fidelity": {"stored_bytes_per_camera_hour": {"max_pct": 10}},
-    "targets": {"live_segments_unreadable": {"max": 0}},
-}
+SCENARIO = small_live("live-held-back", 11, 30,
+                      fidelity={"stored_bytes_per_camera_hour": {"max_pct": 10}},
+                      targets={"live_segments_unreadable": {"max": 0}})
 
 
 def _parts(run: Path) -> dict[str, dict[str, int]]:
