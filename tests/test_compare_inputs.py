@@ -148,3 +148,25 @@ def test_delta_text_signs_and_percent() -> None:
     assert r.delta_text(3) == ("-", "-")
     zero = Row("m", "x", "higher", (0.0, 2.0))
     assert zero.delta_text(1) == ("+2", "-")  # no percent of nothing
+
+
+def test_a_replicated_comparison_leads_with_the_inputs_and_gives_each_difference_in_percent(
+        tmp_path: Path, capsys: Any) -> None:
+    _base(tmp_path)
+    crash = ("faults:\n- {type: recorder_crash, recorder: '*', mtbf_h: 12, mttr_h: 1}\n"
+             "recorders:\n  pools:\n  - {name: central, recorders: 3}\n")
+    a = _overlay(tmp_path, "a", crash)
+    b = _overlay(tmp_path, "b", crash + "recording:\n  retention_days: 0.5\n")
+    out = tmp_path / "cmp"
+    assert main(["compare", str(a), str(b), "--replications", "3", "--backend", "local",
+                 "--out", str(out), "--quiet"]) == 0
+    md = (out / "comparison-replications.md").read_text()
+    section = md.split("## Inputs that differ: b against a")[1].split("\n## ")[0]
+    assert [r for r in section.splitlines() if r.startswith("| `")] == [
+        "| `recording.retention_days` | 1.0 | 0.5 |"]
+    rows = [_cells(r) for r in md.split("## b against a")[1].splitlines() if r.startswith("| ")]
+    assert rows[0][:6] == ["metric", "unit", "a mean", "b mean", "difference", "%"]
+    body = rows[2:]
+    assert body and all(len(r) == 9 and r[5] for r in body)
+    cap = capsys.readouterr()
+    assert "recording.retention_days" in cap.out + cap.err

@@ -20,8 +20,9 @@ if TYPE_CHECKING:
 
     from twin.compare.breakpoint import Breakpoint
     from twin.compare.check import ScenarioCheck
-    from twin.compare.compare import Comparison
+    from twin.compare.compare import Comparison, InputDiff
     from twin.compare.replications import Draws
+    from twin.results import ScenarioInfo
     from twin.compare.sweep import Param, SweepResult
 
 __all__ = ["register"]
@@ -100,16 +101,17 @@ def _compare_table(c: Comparison) -> tuple[Table, int]:
     return t, hidden
 
 
-def _inputs_tables(c: Comparison) -> list[Table | str]:
+def _inputs_tables(labels: list[str] | tuple[str, ...],
+                   diffs: tuple[InputDiff, ...]) -> list[Table | str]:
     """Per variant, the inputs that differ from the first (path, first, variant)."""
     from rich.markup import escape
 
     from twin.compare.compare import short_value
 
     out: list[Table | str] = []
-    ref = c.labels[0]
-    for d in c.inputs:
-        lab = c.labels[d.column]
+    ref = labels[0]
+    for d in diffs:
+        lab = labels[d.column]
         if d.unknown:
             out.append(f"[yellow]inputs:[/] {escape(lab)} against {escape(ref)}: "
                        f"{escape(d.unknown)}")
@@ -129,8 +131,10 @@ def _inputs_tables(c: Comparison) -> list[Table | str]:
 
 
 def _replicated_input(item: str, out: Path, n: int, backend: str, days: float | None,
-                      quiet: bool, sets: list[str] | None = None) -> tuple[str, Draws]:
-    """(label, Draws) of a scenario replicated n times, or of a replications run folder."""
+                      quiet: bool, sets: list[str] | None = None
+                      ) -> tuple[str, Draws, ScenarioInfo]:
+    """(label, Draws, scenario) of a scenario replicated n times, or of a replications run
+    folder."""
     from twin.compare.replications import read_draws, read_replications, replicate_to
     from twin.compare.runs import is_scenario_file
     from twin.errors import ScenarioError
@@ -141,12 +145,13 @@ def _replicated_input(item: str, out: Path, n: int, backend: str, days: float | 
         if not (folder / "replications.json").exists():
             raise ScenarioError(f"{item}: no replications.json; with --replications pass scenario "
                                 "YAMLs or folders from `twin simulate --replications N --out DIR`")
-        return read_replications(folder / "replications.json").scenario.name, read_draws(folder)
+        info = read_replications(folder / "replications.json").scenario
+        return info.name, read_draws(folder), info
     if not is_scenario_file(p):
         raise ScenarioError(f"{item}: with --replications expected a scenario (.yaml) or a "
                             "replications folder")
     res, draws = replicate_to(p, out / p.stem, n, backend, days, quiet, sets or ())
-    return res.scenario.name, draws
+    return res.scenario.name, draws, res.scenario
 
 
 def cmd_compare_replicated(args: argparse.Namespace) -> int:
@@ -157,34 +162,45 @@ def cmd_compare_replicated(args: argparse.Namespace) -> int:
     out.mkdir(parents=True, exist_ok=True)
     inputs = [_replicated_input(i, out / "runs", args.replications, args.backend, args.days,
                                 args.quiet, args.set) for i in args.inputs]
-    labels = args.label or [name for name, _ in inputs]
+    labels = args.label or [name for name, _, _ in inputs]
     ref_label, ref = labels[0], inputs[0][1]
     con = _console()
-    lines = [f"# Replicated comparison against {ref_label}", "",
+    from twin.compare.compare import input_differences, input_markdown, scenario_inputs
+
+    diffs = input_differences(scenario_inputs(args.inputs, [i[2] for i in inputs],
+                                              args.set or ()))
+    for part in _inputs_tables(labels, diffs):
+        if isinstance(part, str):
+            con.print(part, highlight=False)
+        else:
+            _print_wide(part, 100)
+    lines = [f"# Replicated comparison against {ref_label}", *input_markdown(labels, diffs), "",
              f"Difference test: {DIFF_METHOD}. \"beyond noise\": the 95 % interval of the "
-             "difference excludes 0.", ""]
+             "difference excludes 0. % is the difference relative to the reference's mean.", ""]
     rows_csv = []
-    for lab, (_, draws) in zip(labels[1:], inputs[1:]):
+    for lab, (_, draws, _) in zip(labels[1:], inputs[1:]):
         rows = compare_draws(ref, draws)
         t = Table(title=f"{lab} - {ref_label} ({len(ref.metrics)} and {len(draws.metrics)} "
                   "replications; Welch t-test)")
-        for col in ("metric", "unit", ref_label, lab, "difference", "95 % CI of difference",
-                    "p", "verdict"):
+        for col in ("metric", "unit", ref_label, lab, "difference", "%",
+                    "95 % CI of difference", "p", "verdict"):
             t.add_column(col, justify="left" if col in ("metric", "unit", "verdict") else "right")
         lines += [f"## {lab} against {ref_label}", "",
-                  f"| metric | unit | {ref_label} mean | {lab} mean | difference | 95 % CI | p | verdict |",
-                  "| --- | --- | --- | --- | --- | --- | --- | --- |"]
+                  f"| metric | unit | {ref_label} mean | {lab} mean | difference | % | 95 % CI | p "
+                  "| verdict |",
+                  "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
         for r in rows:
             d = r.diff
             rows_csv.append([lab, r.metric, r.unit, d.mean_a, d.mean_b, d.diff, d.ci_low,
                              d.ci_high, d.p_value, r.verdict])
+            pct = "-" if d.mean_a == 0 else f"{100 * d.diff / abs(d.mean_a):+.1f} %"
             lines.append(f"| {r.metric} | {r.unit} | {d.mean_a:,.6g} | {d.mean_b:,.6g} | "
-                         f"{d.diff:,.6g} | [{d.ci_low:,.6g}, {d.ci_high:,.6g}] | {d.p_value:.3g} | "
-                         f"{r.verdict} |")
+                         f"{d.diff:,.6g} | {pct} | [{d.ci_low:,.6g}, {d.ci_high:,.6g}] | "
+                         f"{d.p_value:.3g} | {r.verdict} |")
             if r.verdict == "same":
                 continue  # the terminal shows only what differs; the report has every metric
             colour = {"better": "green", "worse": "red"}.get(r.verdict, "yellow")
-            t.add_row(r.metric, r.unit, short(d.mean_a), short(d.mean_b), short(d.diff),
+            t.add_row(r.metric, r.unit, short(d.mean_a), short(d.mean_b), short(d.diff), pct,
                       f"[{short(d.ci_low)}, {short(d.ci_high)}]", f"{d.p_value:.3g}",
                       f"[{colour}]{r.verdict}[/]")
         lines.append("")
@@ -231,7 +247,7 @@ def _compare_into(args: argparse.Namespace, out: Path, final: Path) -> int:
     from twin.compare.compare import scenario_inputs
 
     c = compare(results, args.label or None,
-                scenario_inputs(args.inputs, results, args.set or ()))
+                scenario_inputs(args.inputs, [r.scenario for r in results], args.set or ()))
     if not args.accept_invalid:  # fidelity against a harness that fell behind means nothing
         from twin.results import refuse_invalid
 
@@ -254,7 +270,7 @@ def _compare_into(args: argparse.Namespace, out: Path, final: Path) -> int:
         write_fidelity_csv(fidelity[0][0], out / "fidelity.csv")
     write_compare_html(c, plots, out)
     con = _console()
-    for part in _inputs_tables(c):
+    for part in _inputs_tables(c.labels, c.inputs):
         if isinstance(part, str):
             con.print(part, highlight=False)
         else:

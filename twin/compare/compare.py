@@ -31,10 +31,11 @@ from twin.compare.fidelity import (FidelityTable, fidelity_markdown, fidelity_ta
                                    scenario_fidelity_targets)
 from twin.compare.verdict import failed_targets
 from twin.metrics import METRICS
-from twin.results import Results
+from twin.results import Results, ScenarioInfo
 
 __all__ = ["KEY_METRICS", "Column", "Row", "Comparison", "InputDiff", "compare", "fmt",
-           "scenario_inputs", "write_markdown", "write_csv", "short_value"]
+           "scenario_inputs", "input_differences", "input_markdown", "write_markdown",
+           "write_csv", "short_value"]
 
 #: Shown first, in this order, when present: what an architect weighs first.
 KEY_METRICS: tuple[str, ...] = (
@@ -190,7 +191,7 @@ def _order(names: set[str]) -> list[str]:
     return keys + drills + rest
 
 
-def scenario_inputs(items: Sequence[str | Path], results: Sequence[Results],
+def scenario_inputs(items: Sequence[str | Path], infos: Sequence[ScenarioInfo],
                     sets: Sequence[str] = ()) -> list[dict[str, Any] | str]:
     """Each input's scenario as run (merged with its bases, `sets` applied, validated, in
     its canonical form), or why it is not known: a scenario file is read again; a run folder
@@ -202,15 +203,15 @@ def scenario_inputs(items: Sequence[str | Path], results: Sequence[Results],
     from twin.scenario import load_scenario
 
     out: list[dict[str, Any] | str] = []
-    for item, res in zip(items, results):
+    for item, info in zip(items, infos):
         p = Path(item)
         if is_scenario_file(p):
             path, use = p, tuple(sets)
         else:
-            src, _, tail = res.scenario.source.partition("#")
+            src, _, tail = info.source.partition("#")
             path, use = Path(src), ()
             if tail or not path.is_file():
-                out.append(f"{item}: its scenario file ({res.scenario.source}) is not here as run")
+                out.append(f"{item}: its scenario file ({info.source}) is not here as run")
                 continue
         try:
             sc = load_scenario(path, check_memory=False, sets=use)
@@ -218,15 +219,15 @@ def scenario_inputs(items: Sequence[str | Path], results: Sequence[Results],
             out.append(f"{path} does not load ({str(err).splitlines()[0]})")
             continue
         canon = sc.canonical_json()
-        if hashlib.sha256(canon.encode()).hexdigest() != res.scenario.sha256:
+        if hashlib.sha256(canon.encode()).hexdigest() != info.sha256:
             out.append(f"{path} changed since {item} was run (SHA-256 differs)")
             continue
         out.append(json.loads(canon))
     return out
 
 
-def _input_diffs(scenarios: Sequence[dict[str, Any] | str] | None,
-                 labels: Sequence[str]) -> tuple[InputDiff, ...]:
+def input_differences(scenarios: Sequence[dict[str, Any] | str] | None) -> tuple[InputDiff, ...]:
+    """Each scenario's inputs that differ from the first's (from `scenario_inputs`)."""
     from twin.scenario.overlay import differences
 
     if scenarios is None:
@@ -265,8 +266,7 @@ def compare(results: list[Results], labels: list[str] | None = None,
                     a.results.scenario.sha256 == b.results.scenario.sha256
                     or a.results.scenario.name == b.results.scenario.name):
                 fidelity.append((i, j))
-    return Comparison(cols, tuple(rows), tuple(fidelity),
-                      _input_diffs(scenarios, [c.label for c in cols]))
+    return Comparison(cols, tuple(rows), tuple(fidelity), input_differences(scenarios))
 
 
 def fmt(v: float | None, nd: int = 3) -> str:
@@ -292,7 +292,7 @@ def write_markdown(c: Comparison, out: Path, plots: dict[str, str]) -> Path:
         r = col.results
         verdict = "PASS" if col.passed else "**FAIL**: " + ", ".join(f"`{m}`" for m in col.failed_targets)
         lines.append(f"| {col.label} | {r.engine} | `{r.scenario.source}` | {verdict} |")
-    lines += input_markdown(c)
+    lines += input_markdown(c.labels, c.inputs)
     head = "| metric | unit | better | " + labels[0] + " |"
     rule = "| --- | --- | --- | ---: |"
     for lab in labels[1:]:
@@ -338,12 +338,12 @@ def write_markdown(c: Comparison, out: Path, plots: dict[str, str]) -> Path:
     return path
 
 
-def input_markdown(c: Comparison) -> list[str]:
+def input_markdown(labels: Sequence[str], diffs: Sequence[InputDiff]) -> list[str]:
     """The inputs that differ, per variant against the reference (Markdown lines)."""
     lines: list[str] = []
-    ref = c.labels[0]
-    for d in c.inputs:
-        lab = c.labels[d.column]
+    ref = labels[0]
+    for d in diffs:
+        lab = labels[d.column]
         lines += ["", f"## Inputs that differ: {lab} against {ref}", ""]
         if d.unknown:
             lines.append(f"Not known: {d.unknown}.")
