@@ -58,8 +58,9 @@ def test_validate_reports_each_file(tmp_path, capsys):
     bad = tmp_path / "bad.yaml"
     bad.write_text("name: x\n")
     assert main(["validate", str(good), str(bad)]) == 2
-    err = capsys.readouterr().err
-    assert "ok" in err and "invalid" in err
+    out = capsys.readouterr().out  # the verdict per file is the answer: stdout
+    assert f"ok {good}: unit, 60 sets" in out and f"invalid {bad}: 4 problem(s)" in out
+    assert "line 1, column 1: field recorders: missing; add it" in out
 
 
 # -- the answer on stdout (issue 27) -------------------------------------------------------------

@@ -119,13 +119,14 @@ def cmd_validate(args: argparse.Namespace) -> int:
     if args.show:
         return _show(args.files, args.set or ())
     bad = 0
+    answer = answer_console()  # each file's verdict is the command's answer: stdout
     for f in args.files:
         try:
             sc = load_scenario(f, sets=args.set or ())
-            console.print(f"[green]ok[/] {escape(f)}: {escape(sc.name)}, "
-                          f"{sc.city.total_sets:,} sets", highlight=False, soft_wrap=True)
+            answer.print(f"[green]ok[/] {escape(f)}: {escape(sc.name)}, "
+                         f"{sc.city.total_sets:,} sets", highlight=False, soft_wrap=True)
         except ScenarioError as e:
-            console.print(f"[red]invalid[/] {escape(str(e))}", highlight=False, soft_wrap=True)
+            answer.print(f"[red]invalid[/] {escape(str(e))}", highlight=False, soft_wrap=True)
             bad += 1
     return 2 if bad else 0
 
