@@ -1,4 +1,4 @@
-"""Ray nodes started with `ray start`, as the README tells a user to, for tests and benchmarks.
+"""Ray nodes started with `ray start`, as docs/cluster.md tells a user to, for tests and benchmarks.
 
 `ray_head(ip)` starts a head on a loopback address with its own temp folder and token auth on
 (Ray 2.60's default for `ray start --head`), yields its address, and at the end stops every

@@ -71,7 +71,7 @@ def test_an_officer_not_in_the_register_or_with_anothers_key_is_refused(live_run
               "--key", officer_key_path("cip-1")) == 1
     assert "not their registered key" in capsys.readouterr().out
     # cip-1's key, used under cip-1's name by someone else, is the one thing no desk can tell
-    # apart: keys are personal (README). Both refusals are on the trail, made by the desk.
+    # apart: keys are personal (docs/evidence.md). Both refusals are on the trail, made by the desk.
     denials = [e for e in trail_of(run) if e.kind is AuditKind.DENIAL and e.actor == "desk"]
     assert [e.subject for e in denials] == ["mallory", "ip-1"]
     assert ev("verify-audit", run) == 0

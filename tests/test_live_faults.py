@@ -233,7 +233,7 @@ def test_ray_address_to_a_dead_address_fails_fast_with_the_fix(tmp_path: Path) -
 
 
 def test_ray_address_joins_a_head_started_with_ray_start(tmp_path: Path) -> None:
-    """A one-node cluster started as the README says (token auth on), its own temp folder;
+    """A one-node cluster started as docs/cluster.md says (token auth on), its own temp folder;
     stopped by PID at the end."""
     from twin.results import read_results
 

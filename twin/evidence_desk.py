@@ -111,7 +111,7 @@ class Desk:
         if self.register.policy is None:
             raise EvidenceError(
                 f"{self.folder}: there is no officer register yet, so no access policy; "
-                "bootstrap it with `twin evidence officer init` (see README, 'Officers')")
+                "bootstrap it with `twin evidence officer init` (see docs/evidence.md, 'Officers')")
         return self.register.policy
 
     @property

@@ -62,7 +62,7 @@ def check_outside(path: Path, run_dir: Path | None, what: str) -> None:
     if p == r or r in p.parents:
         raise EvidenceError(
             f"{what} {path} is inside the run folder {run_dir}: anyone who can write the run "
-            "folder could read or replace it; keep it elsewhere (see README, 'Keys')")
+            "folder could read or replace it; keep it elsewhere (see docs/evidence.md, 'Keys')")
 
 
 def _write_secret(path: Path, data: bytes) -> None:

@@ -292,7 +292,7 @@ def _start_ray(log_path: Path, *, connect_timeout_s: float = 25.0) -> RaySession
             raise RayUnavailable(
                 f"RAY_ADDRESS={address}: no Ray cluster answers there ({why}); expected a head "
                 f"started with `ray start --head --node-ip-address={host} --port={port}` (see "
-                f"README, The live twin across machines): start it, fix RAY_ADDRESS, or unset "
+                f"docs/cluster.md): start it, fix RAY_ADDRESS, or unset "
                 f"it to run on a Ray of the twin's own")
         start = _log_size(log_path)
         try:

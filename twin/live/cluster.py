@@ -186,7 +186,7 @@ def node_folder(run_key: str, driver_dir: str, driver_node: str) -> Path:
     raise TwinError(
         f"node {addr} has no {STORAGE_ENV}; expected each node that records to be given its "
         f"own storage folder: start it with `{STORAGE_ENV}=/path/to/folder ray start ...` (see "
-        f"README, The live twin across machines)")
+        f"docs/cluster.md)")
 
 
 def _prepare(run_key: str, driver_dir: str, driver_node: str) -> bool:
