@@ -319,7 +319,9 @@ def test_every_metric_knows_its_domain():
             assert m.hi == 1, name
     shares = {n for n, m in METRICS.items() if m.hi == 100}
     assert shares == {"storage_headroom_pct", "storage_headroom_pct_min",
-                      "evidence_lost_to_retention_pct", "analytics_frames_dropped_pct"}
+                      "evidence_lost_to_retention_pct", "analytics_frames_dropped_pct",
+                      "live_machine_cpu_busy_pct_max", "live_machine_cpu_busy_pct_mean",
+                      "live_machine_cpu_steal_pct_max"}
 
 
 def _numbers(schema: dict, node: dict, path: str, out: list[tuple[str, dict]]) -> None:
