@@ -170,3 +170,17 @@ def test_a_replicated_comparison_leads_with_the_inputs_and_gives_each_difference
     assert body and all(len(r) == 9 and r[5] for r in body)
     cap = capsys.readouterr()
     assert "recording.retention_days" in cap.out + cap.err
+    # and its page: the inputs, then every metric with both means, the difference and its %
+    r = render(out / "report.html", tmp_path / "shots", "compare-replicated")
+    assert r.broken == [] and r.external == [] and r.verdict_on_first_screen
+    assert r.verdict.startswith("Replicated comparison against a: b: ")
+    html = unescape((out / "report.html").read_text())
+    assert re.findall(r"<tr><td><code>([^<]+)</code></td><td><code>([^<]+)</code></td>",
+                      html.split('class="inputs"')[1].split("</table>")[0]) == [
+        ("recording.retention_days", "1.0")]
+    metric_rows = re.findall(r"<tr><td><code>\w+</code></td><td>[^<]*</td>(.*?)</tr>",
+                             html.split('class="deltas"')[1].split("</table>")[0], re.S)
+    assert len(metric_rows) == len(body)
+    for cells in metric_rows:
+        nums = re.findall(r'<td class="num[^"]*">([^<]*)</td>', cells)
+        assert len(nums) == 6 and all(nums), nums

@@ -178,8 +178,10 @@ def cmd_compare_replicated(args: argparse.Namespace) -> int:
              f"Difference test: {DIFF_METHOD}. \"beyond noise\": the 95 % interval of the "
              "difference excludes 0. % is the difference relative to the reference's mean.", ""]
     rows_csv = []
+    pages = []
     for lab, (_, draws, _) in zip(labels[1:], inputs[1:]):
         rows = compare_draws(ref, draws)
+        pages.append((lab, len(ref.metrics), len(draws.metrics), rows))
         t = Table(title=f"{lab} - {ref_label} ({len(ref.metrics)} and {len(draws.metrics)} "
                   "replications; Welch t-test)")
         for col in ("metric", "unit", ref_label, lab, "difference", "%",
@@ -211,7 +213,10 @@ def cmd_compare_replicated(args: argparse.Namespace) -> int:
                     "ci_low", "ci_high", "p_value", "verdict"])
         w.writerows(rows_csv)
     (out / "comparison-replications.md").write_text("\n".join(lines))
-    con.print(f"report: {out / 'comparison-replications.md'}   table: "
+    from twin.pages.answers import write_compare_replicated_html
+
+    write_compare_replicated_html(list(labels), diffs, pages, DIFF_METHOD, out)
+    con.print(f"report: {out / 'report.html'} (and comparison-replications.md)   table: "
               f"{out / 'comparison-replications.csv'}")
     return 0
 

@@ -1,6 +1,7 @@
 """report.html of the answering commands that wrote only Markdown: `twin breakpoint` (where a
-deployment breaks first, and on what) and `twin simulate --replications` (each metric's
-distribution, each target drawn where it is). Same look and rules as every other page
+deployment breaks first, and on what), `twin simulate --replications` (each metric's
+distribution, each target drawn where it is) and `twin compare --replications` (what differs
+beyond the noise). Same look and rules as every other page
 (twin/pages/render.py): self-contained, the verdict first, plots inlined."""
 
 from __future__ import annotations
@@ -12,9 +13,10 @@ from twin.pages.render import _plots, _write
 
 if TYPE_CHECKING:
     from twin.compare.breakpoint import Breakpoint
-    from twin.compare.replications import ReplicationResults
+    from twin.compare.compare import InputDiff
+    from twin.compare.replications import DiffRow, ReplicationResults
 
-__all__ = ["write_breakpoint_html", "write_replications_html"]
+__all__ = ["write_breakpoint_html", "write_replications_html", "write_compare_replicated_html"]
 
 
 def _num(v: float | None) -> str:
@@ -77,3 +79,33 @@ def write_breakpoint_html(bp: Breakpoint, plots: dict[str, str], out: Path) -> P
     ctx = {"title": title, "bp": bp, "binding": b, "kinds": RESOURCE_KINDS, "levels": levels,
            "plots": _plots(plots, out)}
     return _write("breakpoint.html.j2", ctx, out)
+
+
+def write_compare_replicated_html(labels: list[str], diffs: tuple[InputDiff, ...],
+                                  tables: list[tuple[str, int, int, list[DiffRow]]],
+                                  method: str, out: Path) -> Path:
+    """`twin compare --replications`'s page: per variant against the first, the inputs that
+    differ, then every metric's means, difference (and %), its interval and the verdict
+    (better or worse beyond the noise, within the noise, the same). `tables`: (label,
+    replications of the reference, of the variant, rows)."""
+    variants: list[dict[str, Any]] = []
+    worse = 0
+    for lab, na, nb, rows in tables:
+        shown = []
+        for r in rows:
+            d = r.diff
+            shown.append({"metric": r.metric, "unit": r.unit, "a": _num(d.mean_a),
+                          "b": _num(d.mean_b), "diff": _num(d.diff),
+                          "pct": "-" if d.mean_a == 0 else f"{100 * d.diff / abs(d.mean_a):+.1f} %",
+                          "ci": f"[{_num(d.ci_low)}, {_num(d.ci_high)}]",
+                          "p": f"{d.p_value:.3g}", "verdict": r.verdict})
+        counts = {v: sum(1 for r in rows if r.verdict == v) for v in ("better", "worse")}
+        worse += counts["worse"]
+        diff = next((x for x in diffs if labels[x.column] == lab), None)
+        variants.append({"label": lab, "na": na, "nb": nb, "rows": shown, "counts": counts,
+                         "inputs": diff})
+    summary = "; ".join(f"{lab}: {v['counts']['better']} better, {v['counts']['worse']} worse "
+                        "beyond the noise" for lab, v in zip(labels[1:], variants))
+    ctx = {"title": f"Replicated comparison against {labels[0]}: {summary}",
+           "ok": worse == 0, "ref": labels[0], "variants": variants, "method": method}
+    return _write("compare_replicated.html.j2", ctx, out)
