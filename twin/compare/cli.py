@@ -60,9 +60,9 @@ def short(v: float | None) -> str:
     return f"{v:,.0f}" if v == int(v) or abs(v) >= 1e4 else f"{v:.4g}"
 
 
-def _compare_table(c: Comparison) -> tuple[Table, int]:
-    """The metrics, each variant with its difference from the first (absolute and percent,
-    green better, red worse); and how many metrics were left out as equal everywhere."""
+def _compare_table(c: Comparison) -> Table:
+    """Every metric, each variant with its difference from the first (absolute and percent,
+    green better, red worse)."""
     fmt = short
     ref = c.labels[0]
     t = Table(title="Comparison" + (f": each against {ref} (difference = variant - {ref})"
@@ -76,17 +76,7 @@ def _compare_table(c: Comparison) -> tuple[Table, int]:
         t.add_column("delta %", justify="right")
     verdicts = ["[green]PASS[/]" if col.passed else "[bold red]FAIL[/]" for col in c.columns]
     t.add_row("targets", "", verdicts[0], *[x for v in verdicts[1:] for x in (v, "", "")])
-    # The terminal gets the key and drill metrics and every metric that differs; comparison.md
-    # and .csv have every metric.
-    from twin.compare.compare import DRILL_WORDS, KEY_METRICS
-
-    hidden = 0
-    for row in c.rows:
-        differs = any(row.verdict(i) in ("better", "worse") for i in range(1, len(c.columns)))
-        if not differs and row.metric not in KEY_METRICS and \
-                not any(w in row.metric for w in DRILL_WORDS):
-            hidden += 1
-            continue
+    for row in c.rows:  # key metrics first, then drill metrics, then the rest
         cells = [fmt(row.values[0])]
         for i in range(1, len(c.columns)):
             v = row.verdict(i)
@@ -98,7 +88,7 @@ def _compare_table(c: Comparison) -> tuple[Table, int]:
             cells += [fmt(row.values[i]), f"[{colour}]{dtext}[/]" if colour else dtext,
                       f"[{colour}]{rtext}[/]" if colour else rtext]
         t.add_row(row.metric, row.unit, *cells)
-    return t, hidden
+    return t
 
 
 def _inputs_tables(labels: list[str] | tuple[str, ...],
@@ -280,11 +270,7 @@ def _compare_into(args: argparse.Namespace, out: Path, final: Path) -> int:
             con.print(part, highlight=False)
         else:
             _print_wide(part, 100)
-    metrics_table, hidden = _compare_table(c)
-    _print_wide(metrics_table, 62 + sum(max(10, len(lab) + 3) + 24 for lab in c.labels))
-    if hidden:
-        con.print(f"{hidden} other metric(s) equal in every variant: comparison.md lists "
-                  "every metric", highlight=False)
+    _print_wide(_compare_table(c), 62 + sum(max(10, len(lab) + 3) + 24 for lab in c.labels))
     for table, note in fidelity:
         _print_wide(_fidelity_table(table), 140)
         if table.timing_note():
