@@ -276,3 +276,9 @@ def test_differences_lists_only_what_differs_by_name() -> None:
     b["recorders"]["pools"].append({"name": "r", "recorders": 4})
     assert differences(a, b) == [("recorders.pools.q.recorders", 1, 2),
                                  ("recorders.pools.r", None, {"name": "r", "recorders": 4})]
+
+
+def test_set_of_a_marker_is_refused_like_a_bad_value(base: Path) -> None:
+    with pytest.raises(ScenarioError, match="--set targets.segments_dropped: field "
+                       "targets.segments_dropped: !delete removes"):
+        load_scenario(base, sets=["targets.segments_dropped=!delete"])

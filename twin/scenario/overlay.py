@@ -274,6 +274,7 @@ def apply_sets(data: dict[str, Any], sets: Sequence[str], source: str,
             raise ScenarioError(f"--set {text!r}: expected PATH=VALUE, e.g. --set "
                                 "recorders.pools.central.recorders=80")
         value = loads_yaml(raw, f"--set {path}") if raw.strip() else None
+        value = _plain(value, path, f"--set {path}")  # `!delete` is for an overlay file
         _set_one(out, path, value, source, root)
     return out
 
