@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import re
 import json
 from pathlib import Path
 
@@ -40,13 +41,19 @@ def _csv(path):
         return {row[0]: row for row in csv.reader(f)}
 
 
-def test_variant_with_fewer_disks_than_it_needs_fails_its_targets_in_the_comparison(tmp_path):
+def test_variant_with_fewer_disks_than_it_needs_fails_its_targets_in_the_comparison(tmp_path,
+                                                                                  capsys):
     ok = _write(tmp_path, "enough")  # 2 recorders x 400 TB
     pool = {"name": "central", "districts": "*", "recorders": 2, "ingest_mbps": 1000,
             "disk_tb": 2.5, "max_streams": 200}
     short = _write(tmp_path, "short", **{"recorders.pools": [pool]})  # 5 TB < 5.184 TB
     out = tmp_path / "cmp"
     assert main(["compare", str(ok), str(short), "--out", str(out), "--quiet"]) == 1
+    # The answer (the tables) is on stdout, whole and unwrapped; messages on stderr.
+    said = capsys.readouterr()
+    assert "Comparison: each against enough" in said.out and "disks_needed" in said.out
+    assert "Comparison" not in said.err and "report:" in said.err
+    assert not re.search(r"\de-\d\d", said.out)  # no exponent in front of a person
 
     rows = _csv(out / "comparison.csv")
     assert rows["metric"][3:5] == ["enough", "short"]

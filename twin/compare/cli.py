@@ -35,11 +35,14 @@ def _console() -> Console:
 
 
 def _print_wide(table: Table, width: int) -> None:
-    """Print a table at least `width` wide, so no number is cut to "…" (a CI log or a
-    narrow terminal scrolls instead)."""
+    """Print a table of the command's answer on stdout (progress and messages stay on
+    stderr), at least `width` wide, so no number is cut to "…" (a CI log or a narrow
+    terminal scrolls instead)."""
     from rich.console import Console
 
-    con = _console()
+    from twin.cli_support import answer_console
+
+    con = answer_console()
     Console(file=con.file, width=max(con.width, width), force_terminal=con.is_terminal,
             no_color=con.no_color).print(table)
 
@@ -54,6 +57,10 @@ def short(v: float | None) -> str:
     """Compact numbers for a terminal table (the CSV and Markdown keep every digit)."""
     if v is None:
         return "-"
+    if v != 0 and abs(v) < 0.001:  # never an exponent (5e-06) in front of a person
+        from twin.pages.numbers import fmt
+
+        return fmt(v)
     for div, suffix in ((1e9, " G"), (1e6, " M")):
         if abs(v) >= div:
             return f"{v / div:.4g}{suffix}"
