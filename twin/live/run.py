@@ -44,6 +44,7 @@ wall time the driver started; `t0` is when recording was asked to start.
 from __future__ import annotations
 
 import datetime as dt
+import math
 import os
 import shutil
 import signal
@@ -770,10 +771,16 @@ def _stop(o: LiveOutcome, parts: Any, driver: Any, sup: Any, cpu_marks: dict[str
         # reset its count). Totals, not the window's differences: the relay is read just
         # after the publishers, so a total can only be ahead, while a difference of two
         # readings taken seconds apart on a loaded machine is off by those seconds.
+        # Only if no relay went down before the reading: a restarted MediaMTX (a fault nobody
+        # scripted, which does not end the window) counts from zero again.
         ratio = {}
+        first_only = not any(
+            r["part"].startswith("relay") and min(
+                (x for x in (r["injected_s"], r["last_seen_s"], r["detected_s"]) if x is not None),
+                default=math.inf) < b["t"] for r in driver.log.records)
         for k in b:
             cam = k.partition(":")[2]
-            if k.startswith("sent:") and b[k] > 0 and f"relay:{cam}" in b:
+            if first_only and k.startswith("sent:") and b[k] > 0 and f"relay:{cam}" in b:
                 ratio[cam] = b[f"relay:{cam}"] / b[k]
         if ratio:
             o.harness["relay_ratio"] = ratio
