@@ -1,8 +1,9 @@
-"""Fidelity on equal terms, live: the trial deployment (shortened) run by both engines, a clip
-whose bitrate is not the plan's caught as a fidelity failure, and the calibration round trip.
+"""Fidelity on equal terms, live: the trial deployment (shortened) run by both engines, and
+the calibration round trip. (A clip whose bitrate is not the plan's, caught as a fidelity
+failure: tests/test_live_validity.py, on its run.)
 
 Real MediaMTX, Ray actors and segment files, as every live test. The trial's 35 cameras run
-72 s with the analyser off (CI has 2 cores); its recorder r01 is killed 36 s into recording
+60 s with the analyser off (CI has 2 cores); its recorder r01 is killed 30 s into recording
 and stays down, so its cameras move to the two others. The simulation of the same file runs
 the same deployment with the trial's shipped calibration (scenarios/calibration/trial-15.json):
 its stored bytes per camera-hour, ingest per recorder and segments written must be within
@@ -35,7 +36,7 @@ pytestmark = [pytest.mark.live, pytest.mark.slow]
 ROOT = Path(__file__).resolve().parent.parent
 TRIAL = ROOT / "scenarios" / "live-trial-15.yaml"
 CALIBRATION = ROOT / "scenarios" / "calibration" / "trial-15.json"
-KILL_AT_S, DURATION_S = 36.0, 72.0
+KILL_AT_S, DURATION_S = 30.0, 60.0
 
 
 def _write(data: dict[str, Any], path: Path) -> Path:
@@ -135,39 +136,3 @@ def test_calibrating_from_the_live_run_moves_city_7000_storage_by_the_measured_r
     for m in ("storage_model_tb", "storage_needed_tb"):
         assert b.metrics[m] == pytest.approx(a.metrics[m] * factor, rel=1e-6), m
     assert b.metrics["ingest_total_mbps"] == a.metrics["ingest_total_mbps"]  # streams as planned
-
-
-def test_a_clip_sent_below_the_plans_bitrate_is_a_fidelity_failure_naming_the_metric(
-        tmp_path: Path) -> None:
-    data = {
-        "name": "live-bitrate-off", "seed": 3,
-        "city": {"districts": [{"name": "Mong Kok", "sets": 2, "backhaul_mbps": 1000}],
-                 "cameras_per_set": {3: 1.0}},
-        "camera_profiles": [{"name": "sd", "width": 640, "height": 360, "bitrate_mbps": 0.8}],
-        "recording": {"segment_s": 3, "sweep_interval_s": 3},
-        "simulation": {"tick_s": 3},
-        "recorders": {"pools": [{"name": "p", "districts": "*", "recorders": 2,
-                                 "ingest_mbps": 100, "disk_tb": 1, "max_streams": 6}]},
-        # The plan says 0.8 Mbps; the cameras' encoders are capped at 0.2.
-        "live": {"duration_s": 20, "time_compression": 86_400,
-                 "clip": {"clip_s": 10, "scenes": 1, "collision_at_s": 4,
-                          "encoder_bitrate_mbps": 0.2},
-                 "analyser": {"enabled": False}},
-        "fidelity": {"stored_bytes_per_camera_hour": {"max_pct": 5}},
-    }
-    folder = tmp_path / "scenarios"
-    folder.mkdir()
-    path = _write(data, folder / "bitrate.yaml")
-    live_to(path, tmp_path / "live", quiet=True)
-    out = tmp_path / "check"
-    assert main(["check", str(folder), "--out", str(out), "--live", str(tmp_path / "live"),
-                 "--quiet", "--jobs", "1"]) == 1
-    summary = (out / "summary.md").read_text()
-    assert "live-bitrate-off: fidelity stored_bytes_per_camera_hour: simulate" in summary
-    junit = (out / "junit.xml").read_text()
-    assert 'type="FidelityFailed"' in junit and "stored_bytes_per_camera_hour" in junit
-    live = read_results(tmp_path / "live" / "results.json")
-    sim = read_results(out / "bitrate" / "results.json")
-    row = next(r for r in fidelity_table(live, sim, load_scenario(path).fidelity).rows
-               if r.metric == "stored_bytes_per_camera_hour")
-    assert row.passed is False and row.rel_pct is not None and row.rel_pct > 100  # sim ~4x live

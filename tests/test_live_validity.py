@@ -8,6 +8,10 @@ results.json's `validity` is false, the publishers fell behind first, the held c
 only they) are named with their lateness, and the command exits 4. Fidelity and calibration
 refuse the run (exit 4) unless told `--accept-invalid`. The same deployment unhindered is
 valid: tests/test_fidelity_live.py checks that on its own run.
+
+The same run also has its cameras' encoders capped at a quarter of the plan's bitrate (0.125
+against 0.5 Mbps), so that, judged anyway (`--accept-invalid`), its fidelity fails on
+stored bytes per camera-hour, naming the metric: one live run for both facts.
 """
 
 from __future__ import annotations
@@ -30,9 +34,11 @@ from twin.cli import main
 pytestmark = [pytest.mark.live, pytest.mark.slow]
 
 HOLD_S = 4.0
-SCENARIO = small_live("live-held-back", 11, 30,
-                      fidelity={"stored_bytes_per_camera_hour": {"max_pct": 10}},
+SCENARIO = small_live("live-held-back", 11, 26,
+                      fidelity={"stored_bytes_per_camera_hour": {"max_pct": 5}},
                       targets={"live_segments_unreadable": {"max": 0}})
+# The plan says 0.5 Mbps; the cameras' encoders are capped at 0.125.
+SCENARIO["live"]["clip"]["encoder_bitrate_mbps"] = 0.125
 
 
 def _parts(run: Path) -> dict[str, dict[str, int]]:
@@ -111,8 +117,24 @@ def test_fidelity_and_calibration_refuse_an_invalid_run_unless_told(held_back, t
                  "--accept-invalid"]) == 0
     assert main(["check", str(path.parent), "--out", str(tmp_path / "check"), "--live",
                  str(run), "--quiet", "--jobs", "1"]) == 4
-    assert main(["check", str(path.parent), "--out", str(tmp_path / "check"), "--live",
-                 str(run), "--quiet", "--jobs", "1", "--accept-invalid"]) in (0, 1)
+    # Judged anyway, the clip sent below the plan's bitrate is a fidelity failure naming the
+    # metric (the simulation stores ~4x what the files hold).
+    out = tmp_path / "check"
+    assert main(["check", str(path.parent), "--out", str(out), "--live",
+                 str(run), "--quiet", "--jobs", "1", "--accept-invalid"]) == 1
+    summary = (out / "summary.md").read_text()
+    assert "live-held-back: fidelity stored_bytes_per_camera_hour: simulate" in summary
+    junit = (out / "junit.xml").read_text()
+    assert 'type="FidelityFailed"' in junit and "stored_bytes_per_camera_hour" in junit
+    from twin.compare.fidelity import fidelity_table
+    from twin.results import read_results
+    from twin.scenario import load_scenario
+
+    live = read_results(run / "results.json")
+    sim = read_results(out / "held" / "results.json")
+    row = next(r for r in fidelity_table(live, sim, load_scenario(path).fidelity).rows
+               if r.metric == "stored_bytes_per_camera_hour")
+    assert row.passed is False and row.rel_pct is not None and row.rel_pct > 100
     sim = tmp_path / "sim"
     main(["simulate", str(path), "--out", str(sim), "--quiet"])
     assert main(["compare", str(run), str(sim), "--out", str(tmp_path / "cmp"),
