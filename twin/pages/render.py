@@ -155,7 +155,9 @@ def run_context(res: Results, plots: dict[str, str], folder: Path, skip_live: bo
                     "machine": res.validity.get("machine", {})}
         if res.invalid:
             title = f"{res.scenario.name}: INVALID (targets not judged)"
-            verdict = validity_line(res.validity)
+            verdict = (f"{res.scenario.name}: INVALID: the harness did not keep its plan "
+                       f"({res.validity.get('first_behind')} fell behind first); targets are "
+                       f"shown, not judged")
     return {
         "title": title, "verdict": verdict, "validity": validity, "invalid": res.invalid,
         "passed": passed and not res.invalid, "regressions": regressions,
