@@ -118,6 +118,12 @@ def test_a_scrape_shows_the_last_sample() -> None:
         assert _one(got, "relay_up", relay="relay:mediamtx") == 1
         assert _one(got, "driver_lag_seconds") == pytest.approx(0.2)
         assert 0 <= _one(got, "machine_cpu_percent") <= 100
+        # In a live run the machine is sampled once, by the harness: its figures are served.
+        from twin.live.harness import MachineSample
+
+        health.sample(driver, parts, 7.0, machine=MachineSample(7.0, 42.5, 0.0, 3.25))
+        got = _scrape(url)
+        assert _one(got, "machine_cpu_percent") == 42.5 and _one(got, "machine_load1") == 3.25
         # Old publisher stats have no lateness or plan: those series are left out, not 0.
         assert PREFIX + "camera_publisher_late_p99_seconds" not in got
         assert PREFIX + "camera_bytes_planned_total" not in got

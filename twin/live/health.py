@@ -233,9 +233,11 @@ class HealthSampler:
 
     # -- one sample ----------------------------------------------------------------------------
     def take(self, driver: Any, parts: Any, run_s: float,
-             env_lag_s: float | None = None) -> HealthSnapshot:
+             env_lag_s: float | None = None, machine: Any = None) -> HealthSnapshot:
         """The run now. `run_s`: seconds since recording started; `env_lag_s`: how late the
-        driver's real-time environment is (used when the driver has no lag measure)."""
+        driver's real-time environment is (used when the driver has no lag measure);
+        `machine`: the harness's latest machine sample (twin.live.harness.MachineSample), so a
+        live run samples the machine once (without it, psutil is asked here)."""
         # The parts ask each camera-set actor for its publishers' counters at every sample
         # and keep the last answer: {set part: ({camera: PublisherStats}, CPU s)}.
         for got in list((getattr(parts, "publishers", None) or {}).values()):
@@ -321,7 +323,8 @@ class HealthSampler:
             segments_written=float(row.get("segments_written", 0.0)),
             segments_deleted=float(row.get("segments_deleted", 0.0)),
             driver_lag_s=lag, driver_lag_max_s=self._lag_max,
-            machine_cpu_pct=_machine_cpu(), load1=_load1())
+            machine_cpu_pct=_machine_cpu() if machine is None else float(machine.busy_pct),
+            load1=_load1() if machine is None else float(machine.load1))
 
     def _driver_lag(self, driver: Any) -> float | None:
         """The largest lag of the driver's wake-ups since the last sample, from its own
@@ -521,11 +524,12 @@ class RunHealth:
         self.sampler = HealthSampler(self.cameras, relay_of, startup_s)
         return self.server.start()
 
-    def sample(self, driver: Any, parts: Any, run_s: float, env: Any = None) -> None:
+    def sample(self, driver: Any, parts: Any, run_s: float, env: Any = None,
+               machine: Any = None) -> None:
         if self.sampler is None:
             return
         try:
-            snap = self.sampler.take(driver, parts, run_s, env_lag_s(env))
+            snap = self.sampler.take(driver, parts, run_s, env_lag_s(env), machine)
         except Exception as exc:  # noqa: BLE001 - see the class docstring
             self.errors += 1
             self.last_error = f"{type(exc).__name__}: {exc}"

@@ -685,7 +685,7 @@ def _run(o: LiveOutcome, settings: LiveRun, sc: Scenario, parts: Any, duration: 
     def _sampled(driver: Any) -> None:
         watch.sample(now(), {c: st for stats, _ in parts.publishers.values()
                              for c, st in stats.items()}, bitrate_bps)
-        health.sample(driver, parts, now() - t0, env)
+        health.sample(driver, parts, now() - t0, env, watch.latest())
         _write_parts(o.run_dir / "parts.json", parts, extra)
 
     driver = LiveDriver(env, parts, sup, DriverConfig(
