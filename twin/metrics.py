@@ -109,7 +109,7 @@ METRICS: dict[str, MetricInfo] = {
 
 # The live twin (`twin live`, twin/live/measure.py): measured on the wall clock.
 METRICS.update({
-    "footage_bytes_written": _M("B", "footage bytes written by every recorder over the run (retention-deleted included)", "higher"),
+    "footage_bytes_written": _M("B", "footage bytes written by every recorder over the run (retention-deleted included; live: the share recorded before the run's end)", "higher"),
     "footage_camera_s_recorded": _M("camera-s", "camera-seconds of footage written over the run", "higher"),
     "live_analyser_cpu_ms_per_frame": _M("ms", "analyser CPU per analysed frame, at its analysis width"),
     "live_duration_s": _M("s", "recording time of the live run", "higher"),
@@ -192,6 +192,7 @@ METRICS.update({
     "live_detect_s_max": _M("s", "longest time from a fault to its detection (any part)"),
     "live_restore_s_max": _M("s", "longest time from a fault to its part running again"),
     "live_recorder_kill_gap_s_max": _M("s", "most footage one camera lost to a recorder's crash"),
+    "live_segments_after_end": _M("segments", "segments the recorders began after the run's end, while it stopped (in segments_written, not in its fidelity)"),
     "live_partials_recovered": _M("segments", "segments a crashed recorder left that were kept (played up to the crash)"),
     "live_partials_removed": _M("segments", "segment stubs a crashed recorder had just opened, with no whole fragment yet (under 0.3 s of video), removed"),
     # The harness's own figures (twin.live.harness): did the load generator keep its plan?

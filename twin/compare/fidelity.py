@@ -15,7 +15,9 @@ this module computes each fidelity metric of twin.scenario.fidelity for both eng
   (`live_harness_offered_fraction`, twin.live.harness), so a load generator that fell a little
   behind is not read as a recorder that lost footage;
 - `cameras_placed[<recorder>]`: the cameras each recorder was given at the start;
-- `segments_written`, `segments_deleted`, `retention_max_age_s`, `camera_s_unrecorded`;
+- `segments_written` (live: the segments begun before the run's end; its recorders go on a
+  moment while it stops, and what they begin then is not the run's), `segments_deleted`,
+  `retention_max_age_s`, `camera_s_unrecorded`;
 - per kind of scripted fault: `failover_detect_s.<kind>` (the fault to the heartbeats
   declaring the recorder lost), `recovery_s.<kind>` (the fault to its cameras recording
   again), `footage_lost_s_per_camera.<kind>` (camera-seconds it cost per camera it hit).
@@ -210,6 +212,8 @@ def engine_values(res: Results) -> dict[str, float]:
     for name in ("segments_written", "segments_deleted"):
         if name in m:
             out[name] = m[name]
+    if "segments_written" in out:  # live: the segments begun within the run's horizon
+        out["segments_written"] -= m.get("live_segments_after_end", 0.0)
     if res.engine == "live":
         if "live_retention_max_age_s" in m:
             out["retention_max_age_s"] = m["live_retention_max_age_s"]

@@ -33,7 +33,7 @@ from twin.live.run import LiveOutcome
 from twin.live.store import LiveStore, SegmentRow
 
 __all__ = ["GAP_TOLERANCE_S", "ALERT_WINDOW_S", "FAULT_SLACK_S", "CameraFootage", "LiveMeasures",
-           "measure", "footage", "check_files", "fault_windows"]
+           "measure", "footage", "bytes_in_window", "check_files", "fault_windows"]
 
 GAP_TOLERANCE_S = 0.05
 ALERT_WINDOW_S = 10.0
@@ -92,6 +92,21 @@ def fault_windows(o: LiveOutcome) -> list[tuple[float, float, dict[str, Any]]]:
         out.append((start - FAULT_SLACK_S, max(end, rec["detected_s"] or end) + FAULT_SLACK_S,
                     rec))
     return out
+
+
+def bytes_in_window(rows: list[SegmentRow], t0: float, t_end: float) -> float:
+    """The bytes of `rows` recorded in [t0, t_end]: a segment straddling an end counts for the
+    share of its time inside (its bytes spread evenly over its time, as a constant-bitrate
+    stream's are), one wholly outside counts nothing."""
+    total = 0.0
+    for r in rows:
+        span = r.end_s - r.start_s
+        inside = min(r.end_s, t_end) - max(r.start_s, t0)
+        if span <= 0:
+            total += r.size_bytes if t0 <= r.start_s < t_end else 0.0
+        elif inside > 0:
+            total += r.size_bytes * min(1.0, inside / span)
+    return total
 
 
 def footage(o: LiveOutcome, rows: list[SegmentRow]) -> dict[str, CameraFootage]:
@@ -308,7 +323,10 @@ def measure(o: LiveOutcome) -> LiveMeasures:
     stored = [r for r in rows if r.state == "stored"]
     m["live_stored_mb_end"] = sum(r.size_bytes for r in stored) / 1e6
     # Measured the same way as the simulation's (twin.sim.fidelity), for `twin compare`.
-    m["footage_bytes_written"] = float(sum(r.size_bytes for r in rows))
+    # Bytes of the run's window only, as its camera-seconds are: the recorders keep writing
+    # while the run stops, and a segment cut at the end counts for its part before `t_end`.
+    m["footage_bytes_written"] = bytes_in_window(rows, o.t0, o.t_end)
+    m["live_segments_after_end"] = float(sum(1 for r in rows if r.start_s >= o.t_end))
     m["footage_camera_s_recorded"] = max(0.0, n * (o.t_end - o.t0) - m["live_unrecorded_s"])
     an_cpu = (o.analyser or {}).get("cpu_s")
     an_frames = sum(c.get("frames", 0) for c in (o.analyser or {}).get("cameras") or [])

@@ -13,7 +13,7 @@ from matplotlib.patches import Rectangle  # noqa: E402
 
 from twin.figures import save_figure  # noqa: E402
 
-from twin.live.measure import LiveMeasures  # noqa: E402
+from twin.live.measure import LiveMeasures, bytes_in_window  # noqa: E402
 from twin.live.run import LiveOutcome  # noqa: E402
 from twin.live.store import SegmentRow  # noqa: E402
 from twin.pages.charts import headroom_charts  # noqa: E402
@@ -44,7 +44,7 @@ def live_results(o: LiveOutcome, m: LiveMeasures, source: str, run: RunInfo) -> 
             "cameras_initial": sum(1 for v in o.initial_assignment.values() if v == r),
             "cameras_final": sum(1 for v in o.final_assignment.values() if v == r),
             "segments": len(mine),
-            "bytes": sum(row.size_bytes for row in mine),
+            "bytes": round(bytes_in_window(mine, o.t0, o.t_end)),  # the run's window
             "killed": any(f["part"] == f"recorder:{r}" for f in m.faults),
             "reconnects": (sum(max(0, s.connects - 1) for s in st.streams) if st else None),
         })
