@@ -327,6 +327,20 @@ def test_evidence_export_fetches_each_nodes_footage_through_ray(cluster_run, mon
     assert len({node_of[k.split("/")[0]] for k in got}) >= 2
 
 
+def test_a_wrong_token_is_refused_at_the_first_refusal_with_the_fix(local_cluster,
+                                                                   tmp_path: Path) -> None:
+    """The cluster started as docs/cluster.md says (token auth on): a run given a wrong token
+    is refused, with the fix, at Ray's first refusal (a wrong token never becomes right), not
+    after Ray's client has retried for ~20 s. (Joining with the right token: cluster_run.)"""
+    env = {"RAY_ADDRESS": local_cluster.address, "RAY_AUTH_MODE": "token",
+           "RAY_AUTH_TOKEN": "0" * 64}
+    t = time.monotonic()
+    with _reaped(_twin("live", str(SCENARIO), "--out", str(tmp_path / "bad"), env=env)) as bad:
+        out, err = bad.communicate(timeout=90)
+    assert bad.returncode == 3 and time.monotonic() - t < 12, err[-2000:]
+    assert "refused the login" in err and "RAY_AUTH_TOKEN" in err and "Traceback" not in err
+
+
 def test_a_whole_node_lost_is_one_fault_with_every_camera_it_served(local_cluster) -> None:
     """Last (it takes a node away): the raylet of the second district's node is killed -9,
     and with it that node's relay, camera sets, recorders and sweeper."""
