@@ -30,11 +30,11 @@ class AnalyserActor:
         return os.getpid(), ray.get_runtime_context().get_node_id()
 
     def frame_cost(self, clip_paths: list[str], width: int) -> float:
-        """CPU ms of one core this process spends on a frame (twin.live.calibrate), measured
+        """CPU ms of one core this process spends on a frame (twin.live.frame_cost), measured
         on the run's clips: what the pool admits cameras by."""
         from pathlib import Path
 
-        from twin.live.calibrate import frame_cost
+        from twin.live.frame_cost import frame_cost
 
         return frame_cost([Path(p) for p in clip_paths], width).total_ms
 

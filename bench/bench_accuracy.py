@@ -30,7 +30,7 @@ sys.path.insert(0, str(ROOT))
 
 from twin.live.analyser import CameraScore, score_frame  # noqa: E402
 from twin.live.analytics import CameraAnalytics  # noqa: E402
-from twin.live.calibrate import _keyframes  # noqa: E402
+from twin.live.frame_cost import _keyframes  # noqa: E402
 from twin.live.clips import prepare_clips  # noqa: E402
 from twin.scenario.live import LiveProfile  # noqa: E402
 

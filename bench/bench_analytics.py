@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 
 from bench_city import city_21000
-from twin.city import generate_city
+from twin.model.city import generate_city
 from twin.sim.results import sim_metrics
 from twin.scenario import Scenario, load_scenario, parse_scenario
 from twin.sim.engine import CityEngine

@@ -23,7 +23,7 @@ import time
 from typing import Any
 
 from bench_city import city_21000
-from twin.city import generate_city
+from twin.model.city import generate_city
 from twin.sim.results import sim_metrics
 from twin.scenario import Scenario
 from twin.sim.engine import CityEngine

@@ -23,7 +23,7 @@ from pathlib import Path
 import pytest
 
 from naive import same_work_as_twin, time_naive
-from twin.city import generate_city
+from twin.model.city import generate_city
 from twin.scenario import Scenario, load_scenario, parse_scenario
 from twin.sim.engine import CityEngine
 

@@ -85,7 +85,7 @@ def run_live(sc: Scenario, out: Path) -> tuple[Any, Any, float]:
     and the 1-min load average before the run."""
     import yaml
 
-    from twin.live.cli import live_to
+    from twin.cli.live import live_to
 
     path = out / f"{sc.name}.yaml"
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -83,7 +83,7 @@ def run_step(n: int, seconds: float, out: Path, mbps: float = 1.0) -> dict[str, 
     from synthetic_streams.mediamtx import MediaMTXServer
     from twin.live.clips import prepare_clips
     from twin.scenario.live import LiveProfile
-    from twin.live.store import LiveStore
+    from twin.storage.live_catalog import LiveStore
 
     (clip,) = prepare_clips(LiveProfile(width=1280, height=720, fps=15, bitrate_mbps=mbps,
                                         scenes=1, clip_s=20.0), seed=7)

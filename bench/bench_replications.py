@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from twin.compare.parallel import local_cpus
+from twin.ray.tasks import local_cpus
 from twin.compare.replications import run_replications
 from twin.scenario import load_scenario
 

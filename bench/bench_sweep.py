@@ -7,10 +7,10 @@ Both sides run the same 16 variants (recorders per pool x retention days); the s
 reported as a ratio measured in the same session, since the machine is shared, and every
 side's results must equal the serial side's (all but the `run` section: wall time, host).
 The Ray side includes starting and stopping the local Ray instance, as a user's `twin sweep`
-pays it (the driver runs variants while Ray starts: twin/compare/parallel.py). A third side
+pays it (the driver runs variants while Ray starts: twin/ray/tasks.py). A third side
 joins a Ray that is already running (a head started with `ray start` before the timing,
 stopped by PID after), as a user who sweeps often keeps one up and sets RAY_ADDRESS. There
-the sweep's items go to the pool of warm workers a standing Ray keeps (twin/compare/pool.py):
+the sweep's items go to the pool of warm workers a standing Ray keeps (twin/ray/pool.py):
 the first command on the head starts the pool (timed and printed as "first command"), the
 next ones find it warm; the standing side's ratio is that of the next commands, the ones a
 user who sweeps often pays. Each side runs ROUNDS times and its median round is reported.
@@ -34,8 +34,8 @@ import yaml
 
 from tests.ray_cluster import AUTH_ENV, ray_head
 
-from twin.compare.parallel import local_cpus
-from twin.compare.sweep import expand, parse_param, run_variants
+from twin.ray.tasks import local_cpus
+from twin.compare.grid import expand, parse_param, run_variants
 
 CITY = Path(__file__).resolve().parent.parent / "scenarios" / "city-7000.yaml"
 SMALL = Path(__file__).resolve().parent.parent / "scenarios" / "phase1-615.yaml"

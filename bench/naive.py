@@ -31,7 +31,7 @@ from pathlib import Path
 import numpy as np
 import simpy
 
-from twin.city import CityModel
+from twin.model.city import CityModel
 from twin.core.assignment import RecorderLoads, accept_within_limits
 from twin.scenario import Scenario, StaticAssignment, parse_scenario
 

@@ -2,7 +2,7 @@
 reached or stopped.
 
 synthetic_streams stands on its own (it imports nothing from the twin); the twin's command
-line handles this error like its own (twin.cli_support.run_command: the message, exit 3).
+line handles this error like its own (twin.cli.support.run_command: the message, exit 3).
 """
 
 from __future__ import annotations

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from twin.cli import main
-from twin.keys import load_officer_key, officer_key_path, write_officer_key
+from twin.cli.main import main
+from twin.storage.keys import load_officer_key, officer_key_path, write_officer_key
 from twin.core.signing import public_key_b64
 
 ROOT = Path(__file__).resolve().parent.parent

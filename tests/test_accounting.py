@@ -13,13 +13,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tests.helpers import fault_specs, scenario
-from twin.city import generate_city
-from twin.results import read_results
+from twin.model.city import generate_city
+from twin.model.results import read_results
 from twin.scenario import Scenario, load_scenario
 from twin.sim.engine import DROP_REASONS, OFFLINE, CityEngine
 from twin.sim.extensions import extensions_for
 from twin.sim.results import sim_metrics
-from twin.sim.run import simulate_to
+from twin.cli.runs import simulate_to
 
 ROOT = Path(__file__).resolve().parent.parent
 DOWN, UNASSIGNED = DROP_REASONS.index("recorder_down"), DROP_REASONS.index("unassigned_after_failover")

@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tests.helpers import scenario
-from twin.city import generate_city
+from twin.model.city import generate_city
 from twin.core.analysis_queue import FluidQueues, admit, fifo_waits, mgc_wait_s
 from twin.sim.results import sim_metrics
 from twin.scenario import Scenario

@@ -18,7 +18,7 @@ import yaml
 from tests.browser import render
 from tests.helpers import BASE
 from tests.test_breakpoint import HAND
-from twin.cli import main
+from twin.cli.main import main
 from twin.metrics import METRICS
 
 

@@ -18,9 +18,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from twin.cli import main
+from twin.cli.main import main
 from twin.errors import ScenarioError
-from twin.memory import LIMIT_ENV, estimate_bytes
+from twin.scenario.memory import LIMIT_ENV, estimate_bytes
 from twin.metrics import METRICS
 from twin.scenario import load_scenario, scenario_json_schema
 from twin.scenario.loader import MAX_FILE_BYTES
@@ -375,7 +375,7 @@ def test_a_city_that_would_not_fit_in_memory_is_refused_with_the_estimate_and_li
     # A longer --days needs more: the estimate follows the horizon actually run.
     monkeypatch.setenv(LIMIT_ENV, str(need * 1.01 / 1e6))
     with pytest.raises(ScenarioError, match="of memory"):
-        from twin.memory import check_fits
+        from twin.scenario.memory import check_fits
 
         check_fits(load_scenario(CITY, check_memory=False), "city", days=3650)
 
@@ -396,7 +396,7 @@ def test_the_estimate_is_above_what_a_run_takes(tmp_path):
     the estimate (so the refusal errs on the safe side)."""
     import tracemalloc
 
-    from twin.city import generate_city
+    from twin.model.city import generate_city
     from twin.sim.engine import CityEngine
 
     sc = load_scenario(ROOT / "scenarios" / "phase1-615.yaml")

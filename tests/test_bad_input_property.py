@@ -22,7 +22,7 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from twin.cli import main
+from twin.cli.main import main
 from twin.metrics import METRICS
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from twin.cli import main
+from twin.cli.main import main
 from twin.compare.breakpoint import Growth, demand, find_breakpoint, grow
 from twin.errors import ScenarioError
 from twin.scenario import parse_scenario

@@ -10,7 +10,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tests.helpers import scenario
-from twin.city import generate_city
+from twin.model.city import generate_city
 from twin.core.curves import CurveSet, DailyCurve
 from twin.core.types import Interval
 from twin.sim.results import sim_metrics

@@ -9,7 +9,7 @@ import pytest
 import yaml
 
 from tests.helpers import scenario
-from twin.cli import main
+from twin.cli.main import main
 from twin.compare.check import load_baseline, regressions
 from twin.errors import ScenarioError
 

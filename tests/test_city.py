@@ -3,7 +3,7 @@ from __future__ import annotations
 import numpy as np
 
 from tests.helpers import scenario
-from twin.city import generate_city
+from twin.model.city import generate_city
 
 
 def test_same_seed_same_city_and_a_new_seed_a_new_one():

@@ -5,7 +5,7 @@ import json
 import yaml
 
 from tests.helpers import scenario
-from twin.cli import main
+from twin.cli.main import main
 
 
 def _write(tmp_path, sc, name="s.yaml"):

@@ -11,11 +11,11 @@ import pytest
 import yaml
 
 from tests.helpers import scenario
-from twin.cli import main
+from twin.cli.main import main
 from twin.compare.compare import compare
-from twin.compare.runs import resolve_input
+from twin.cli.runs import resolve_input
 from twin.errors import ScenarioError
-from twin.results import read_results
+from twin.model.results import read_results
 
 # 60 sets x 2 cameras x 4 Mbps (no spread) = 480 Mbps; 1 day of footage = 5.184 TB.
 SMALL = {

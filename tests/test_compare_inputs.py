@@ -15,7 +15,7 @@ import yaml
 
 from tests.browser import render
 from tests.helpers import BASE
-from twin.cli import main
+from twin.cli.main import main
 from twin.compare.compare import Row
 
 

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from tests.helpers import scenario
-from twin.city import generate_city
+from twin.model.city import generate_city
 from twin.sim.engine import DROP_REASONS, CityEngine
 from twin.sim.extensions import extensions_for
 from twin.sim.results import sim_metrics
@@ -107,7 +107,7 @@ def test_retention_keeps_footage_no_longer_than_retention_plus_one_sweep():
 
 
 def test_same_seed_gives_the_same_results_json_byte_for_byte(tmp_path):
-    from twin.sim.run import simulate_to
+    from twin.cli.runs import simulate_to
 
     src = tmp_path / "s.yaml"
     import yaml

@@ -16,9 +16,9 @@ from tests.desk import ev, make_desk
 from tests.helpers import BASE
 from tests.test_evidence_sim import RANKS as RANKS_ALL
 from tests.test_evidence_sim import evidence
-from twin.cli import main
+from twin.cli.main import main
 from twin.core.audit import AuditKind, parse_jsonl
-from twin.sim.run import simulate_to
+from twin.cli.runs import simulate_to
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -227,7 +227,7 @@ def test_replaying_a_desks_trail_rebuilds_every_record_exactly(ops):
     from twin.core.audit import AuditTrail
     from twin.core.types import Interval
     from twin.errors import AccessDenied
-    from twin.evidence_desk import replay_desk
+    from twin.desk.desk import replay_desk
 
     policy = AccessPolicy(tuple(RANKS_ALL), "Inspector", "Chief Inspector", 48 * 3600.0,
                           12 * 3600.0)

@@ -16,8 +16,8 @@ from tests.desk import ev
 from tests.test_evidence_cli import live_run  # noqa: F401 - the fixture
 from twin.core.audit import AuditKind, AuditTrail, parse_jsonl
 from twin.core.signing import sign_entry
-from twin.desk_trail import save
-from twin.keys import audit_key, load_officer_key, officer_key_path, write_officer_key
+from twin.storage.trail import save
+from twin.storage.keys import audit_key, load_officer_key, officer_key_path, write_officer_key
 
 
 def err(capsys) -> str:

@@ -9,7 +9,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tests.helpers import scenario
-from twin.city import generate_city
+from twin.model.city import generate_city
 from twin.core.access import AccessRequest, Action, Officer
 from twin.core.audit import AuditKind
 from twin.core.types import Interval

@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tests.helpers import fault_specs, scenario
-from twin.city import SITE_KINDS, generate_city
+from twin.model.city import SITE_KINDS, generate_city
 from twin.errors import ScenarioError
 from twin.scenario import load_scenario
 from twin.sim.engine import DROP_REASONS, CityEngine
@@ -327,7 +327,7 @@ DRILLS = sorted((Path(__file__).parent.parent / "scenarios").glob("drill-*.yaml"
 
 @pytest.mark.parametrize("path", DRILLS, ids=lambda p: p.name)
 def test_every_shipped_drill_has_standby_capacity_and_meets_its_targets(path, tmp_path):
-    from twin.sim.run import simulate_to
+    from twin.cli.runs import simulate_to
 
     sc = load_scenario(path)
     assert sc.faults and sc.targets

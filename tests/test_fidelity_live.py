@@ -25,10 +25,10 @@ from typing import Any
 import pytest
 import yaml
 
-from twin.cli import main
+from twin.cli.main import main
 from twin.compare.fidelity import fidelity_table
-from twin.live.cli import live_to
-from twin.results import read_results
+from twin.cli.live import live_to
+from twin.model.results import read_results
 from twin.scenario import load_scenario
 
 pytestmark = [pytest.mark.live, pytest.mark.slow]

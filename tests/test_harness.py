@@ -10,7 +10,7 @@ import pytest
 from synthetic_streams.publish import LATE_EDGES_S, PublisherStats, late_quantile
 from twin.errors import InvalidRun
 from twin.live.harness import BOUNDS, MachineSample, harness_metrics, validity
-from twin.results import refuse_invalid, validity_line, validity_markdown
+from twin.model.results import refuse_invalid, validity_line, validity_markdown
 
 
 def _hist(*lates: float) -> tuple[int, ...]:
@@ -111,7 +111,7 @@ def test_a_late_fault_and_a_lagging_driver_fail_the_driver_checks() -> None:
 
 
 def test_an_invalid_run_is_refused_with_exit_4_naming_the_run_and_the_way_out() -> None:
-    from twin.results import Results, RunInfo, ScenarioInfo
+    from twin.model.results import Results, RunInfo, ScenarioInfo
 
     pubs = _ok_pubs()
     pubs["cam3"] = _pub(500_000, 1_000_000, [0.002] * 10)

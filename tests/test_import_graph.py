@@ -1,15 +1,27 @@
 """The import graph of twin/, actors/ and synthetic_streams/: no circle, arrows pointing down.
 
 The graph is read from the source with `ast` (nothing is imported): every `import` and
-`from ... import` at module level or inside a function is an arrow, relative imports
-resolved; `from pkg import name` points at `pkg.name` when that is a module. Imports under
-`if TYPE_CHECKING:` are never run, so they cannot close a circle at import time; they still
-count for layering (a type from an engine is still an arrow up into it).
+`from ... import` is an arrow, at module level, inside a function or under
+`if TYPE_CHECKING:` alike (a deferred import or a type-only one still couples the two
+modules: a circle through one is a circle), relative imports resolved; `from pkg import name`
+points at `pkg.name` when that is a module.
 
-Layers (docs/architecture.md): the core, the scenario schema, the results format and the
-other leaves at the bottom import no engine (twin.sim, twin.live, actors, SimPy, Ray) and no
-consumer (the command lines, compare, pages, reports, plots); neither engine imports the
-other, nor compare or the command line; synthetic_streams stands on its own.
+The layers (docs/architecture.md), bottom to top; a module imports its own layer or lower:
+
+- leaves: twin/__init__.py, errors, suggest, metrics (the metric registry every layer names);
+- twin.core: sans-IO logic both engines run;
+- twin.scenario: the scenario schema, its loading and memory estimate;
+- twin.model: the city, provisioning, results.json, verdicts, draws, statistics;
+- services: twin.storage (live catalog, audit trail, keys), twin.ray (session, tasks, warm
+  pool), synthetic_streams (the cameras and MediaMTX, standing on their own);
+- engines: twin.sim, and twin.live with its actors; neither imports the other;
+- twin.compare (comparisons, sweeps, checks over engine runs) and twin.desk (the evidence
+  desk of a run folder), which import neither each other;
+- twin.output: results folders, reports, pages, figures and every plot;
+- twin.cli: the command line, which runs an engine and then writes its output.
+
+Imports inside functions are for the command line only, where start-up time needs them (each
+with a comment saying why): anywhere else they hide an arrow from a reader.
 """
 
 from __future__ import annotations
@@ -24,22 +36,65 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGES = ("twin", "actors", "synthetic_streams")
 
-ENGINES = ("twin.sim", "twin.live", "actors", "twin.ray_session", "simpy", "ray")
-CONSUMERS = ("twin.compare", "twin.cli", "twin.cli_support", "twin.pages", "twin.report",
-             "twin.evidence_cli", "twin.evidence_desk", "twin.desk_trail", "twin.figures",
-             "twin.stats", "matplotlib")
-# The bottom of the house: everything above may import these, they import nothing above.
-LOWER = ("twin.core", "twin.scenario", "twin.results", "twin.deployment", "twin.city",
-         "twin.metrics", "twin.errors", "twin.memory", "twin.draws")
-RULES: list[tuple[tuple[str, ...], tuple[str, ...], str]] = [
-    (LOWER, ENGINES + CONSUMERS, "the core, the scenario schema and the results format import "
-     "no engine and no consumer: move the code down, or the import up into its caller"),
-    (("twin.sim",), ("twin.live", "actors", "ray", "twin.ray_session", "twin.compare", "twin.cli"),
-     "the simulator imports neither the live twin, nor compare, nor the command line"),
-    (("twin.live", "actors"), ("twin.sim", "twin.compare", "twin.cli"),
-     "the live twin imports neither the simulator, nor compare, nor the command line"),
-    (("synthetic_streams",), ("twin", "actors"), "synthetic_streams imports nothing of the twin"),
+# Bottom to top: (layer, the module prefixes in it, groups inside it that must not import each
+# other). A module may import its own layer and the layers below it, nothing above.
+LAYERS: list[tuple[str, tuple[str, ...], tuple[tuple[str, ...], ...]]] = [
+    ("leaves", ("twin", "twin.errors", "twin.suggest", "twin.metrics"), ()),
+    ("core", ("twin.core",), ()),
+    ("scenario", ("twin.scenario",), ()),
+    ("model", ("twin.model",), ()),
+    ("services", ("twin.storage", "twin.ray", "synthetic_streams"),
+     (("twin.storage",), ("twin.ray",), ("synthetic_streams",))),
+    ("engines", ("twin.sim", "twin.live", "actors"), (("twin.sim",), ("twin.live", "actors"))),
+    ("consumers", ("twin.compare", "twin.desk"), (("twin.compare",), ("twin.desk",))),
+    ("output", ("twin.output",), ()),
+    ("cli", ("twin.cli",), ()),
 ]
+# Third-party packages a layer never imports: the bottom runs no engine and draws nothing;
+# an engine draws nothing either (its plots are the output layer's).
+BANNED_THIRD_PARTY: list[tuple[tuple[str, ...], tuple[str, ...], str]] = [
+    (("twin.core", "twin.scenario", "twin.model", "twin.errors", "twin.suggest", "twin.metrics"),
+     ("simpy", "ray", "matplotlib"), "the bottom of the house runs no engine and draws nothing"),
+    (("twin.sim", "twin.live", "actors"), ("matplotlib",),
+     "an engine draws nothing: its plots are in twin/output/, called by the command line"),
+]
+
+# Circles that remain in files other work is rewriting at the same time: each is named with
+# the reason it is still here, and goes when that work lands (the test fails on any other).
+KNOWN_CIRCLES: dict[tuple[str, ...], str] = {
+    ("twin.sim.capacity", "twin.sim.engine"):
+        "capacity annotates CityEngine under TYPE_CHECKING: the engine's private-state rework",
+    ("twin.sim.drives", "twin.sim.faults"):
+        "drives annotates FaultDriver under TYPE_CHECKING: the engine's private-state rework",
+    ("twin.live.run", "twin.live.run_state"):
+        "run_state annotates LiveOutcome from live/run.py under TYPE_CHECKING: the split of "
+        "live/run.py moves LiveOutcome out of it",
+}
+
+# Files allowed imports inside functions outside twin/cli/, each with why. Nothing else.
+FUNCTION_IMPORTS_ALLOWED: dict[str, str] = {
+    # Being split (and their function-level imports removed) by the live/run.py split.
+    "twin/live/run.py": "the split of live/run.py removes them",
+    "twin/live/parts.py": "the split of live/run.py removes them",
+}
+# Files that still import inside functions, left from before the layers were enforced: the
+# list only shrinks (a test fails when a file listed has none left). Each says what keeps it.
+FUNCTION_IMPORTS_NOT_YET_MOVED: dict[str, str] = {
+    **{f"twin/cli/{name}.py": "command line: each import deferred for start-up time still "
+       "needs its one-line comment saying why (or to move to the top)"
+       for name in ("calibrate", "compare", "evidence", "live", "main", "support")},
+    **{path: "Ray, PyAV, OpenCV or psutil deferred so that importing the module stays cheap; "
+       "to move to the top once live/run.py is split and the start-up cost is measured"
+       for path in ("twin/live/analyser.py", "twin/live/analysis_pool.py", "twin/live/clips.py",
+                    "twin/live/cluster.py", "twin/live/harness.py", "twin/live/health.py",
+                    "twin/live/measure.py", "twin/live/run_state.py", "twin/live/watchdog.py",
+                    "twin/ray/pool.py", "twin/ray/session.py", "twin/ray/tasks.py",
+                    "actors/__init__.py", "actors/analyser.py", "actors/recorder.py",
+                    "actors/relay.py", "actors/sweeper.py", "synthetic_streams/mediamtx.py",
+                    "synthetic_streams/mediamtx_config.py")},
+    "twin/model/stats.py": "scipy.stats takes ~1 s to import and only replications need it",
+}
+MAX_TOP_LEVEL_MODULES = 5
 
 
 @dataclass(frozen=True)
@@ -48,11 +103,23 @@ class Arrow:
     dst: str
     line: int
     type_only: bool
+    in_function: bool = False
 
 
 def within(name: str, prefixes: Iterable[str]) -> bool:
-    """`name` is one of `prefixes` or inside one (twin.cli_support is not inside twin.cli)."""
+    """`name` is one of `prefixes` or inside one (twin.cli.main is inside twin.cli)."""
     return any(name == p or name.startswith(p + ".") for p in prefixes)
+
+
+def layer_of(name: str) -> tuple[int, str] | None:
+    """(rank, group) of a project module: the layer of its longest matching prefix."""
+    best: tuple[int, str, int] | None = None
+    for rank, (_, prefixes, groups) in enumerate(LAYERS):
+        for p in prefixes:
+            if within(name, (p,)) and (best is None or len(p) > best[2]):
+                group = next((g[0] for g in groups if within(name, g)), p if groups else "")
+                best = (rank, group, len(p))
+    return None if best is None else (best[0], best[1])
 
 
 def project_modules(root: Path = ROOT) -> dict[str, Path]:
@@ -66,24 +133,31 @@ def project_modules(root: Path = ROOT) -> dict[str, Path]:
     return out
 
 
-def _type_checking_nodes(tree: ast.Module) -> set[int]:
-    """ids of the import nodes inside `if TYPE_CHECKING:` blocks."""
-    out: set[int] = set()
-    for node in ast.walk(tree):
-        if isinstance(node, ast.If):
-            test = node.test
-            name = test.id if isinstance(test, ast.Name) else (
-                test.attr if isinstance(test, ast.Attribute) else "")
-            if name == "TYPE_CHECKING":
-                for stmt in node.body:
-                    out.update(id(n) for n in ast.walk(stmt))
+def _kinds(tree: ast.Module) -> dict[int, tuple[bool, bool]]:
+    """id of every import node -> (under TYPE_CHECKING, inside a function)."""
+    out: dict[int, tuple[bool, bool]] = {}
+
+    def visit(node: ast.AST, typed: bool, in_fn: bool) -> None:
+        for child in ast.iter_child_nodes(node):
+            t = typed
+            if isinstance(node, ast.If) and child in node.body:
+                test = node.test
+                name = test.id if isinstance(test, ast.Name) else (
+                    test.attr if isinstance(test, ast.Attribute) else "")
+                t = t or name == "TYPE_CHECKING"
+            f = in_fn or isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda))
+            if isinstance(child, (ast.Import, ast.ImportFrom)):
+                out[id(child)] = (t, in_fn)
+            visit(child, t, f)
+
+    visit(tree, False, False)
     return out
 
 
 def arrows_of(module: str, path: Path, known: set[str]) -> list[Arrow]:
     """Every import in one file, as arrows to a project module or a top-level package."""
     tree = ast.parse(path.read_text(), filename=str(path))
-    typed = _type_checking_nodes(tree)
+    kinds = _kinds(tree)
     package = module if path.name == "__init__.py" else module.rpartition(".")[0]
 
     def target(name: str) -> str:
@@ -108,10 +182,11 @@ def arrows_of(module: str, path: Path, known: set[str]) -> list[Arrow]:
             names = [f"{mod}.{a.name}" if f"{mod}.{a.name}" in known else mod for a in node.names]
         else:
             continue
+        typed, in_fn = kinds[id(node)]
         for name in dict.fromkeys(names):
             dst = target(name)
             if dst != module and not module.startswith(dst + "."):  # not itself or its package
-                out.append(Arrow(module, dst, node.lineno, id(node) in typed))
+                out.append(Arrow(module, dst, node.lineno, typed, in_fn))
     return out
 
 
@@ -163,21 +238,76 @@ def circles(edges: dict[str, set[str]]) -> list[list[str]]:
     return out
 
 
-def runtime_edges(arrows: list[Arrow], known: set[str]) -> dict[str, set[str]]:
+def all_edges(arrows: list[Arrow], known: set[str]) -> dict[str, set[str]]:
+    """Every arrow between project modules: module level, in functions, type-only alike."""
     edges: dict[str, set[str]] = {}
     for a in arrows:
-        if not a.type_only and a.dst in known:
+        if a.dst in known:
             edges.setdefault(a.src, set()).add(a.dst)
     return edges
 
 
-def broken_rules(arrows: list[Arrow]) -> list[str]:
+def _where(a: Arrow) -> str:
+    kind = " (type-only)" if a.type_only else (" (inside a function)" if a.in_function else "")
+    return f"{a.src.replace('.', '/')}.py:{a.line} imports {a.dst}{kind}"
+
+
+def broken_rules(arrows: list[Arrow], known: set[str] | None = None) -> list[str]:
     out = []
     for a in arrows:
-        for sources, banned, why in RULES:
+        src = layer_of(a.src)
+        dst = layer_of(a.dst) if known is None or a.dst in known else None
+        if src is not None and dst is not None:
+            if dst[0] > src[0]:
+                out.append(f"{_where(a)}: an arrow up, from {LAYERS[src[0]][0]} to "
+                           f"{LAYERS[dst[0]][0]}: move the code down, or the call up into "
+                           "the caller (an engine never imports output or the command line)")
+            elif dst[0] == src[0] and src[1] and dst[1] and src[1] != dst[1]:
+                out.append(f"{_where(a)}: {src[1]} and {dst[1]} share a layer and never "
+                           "import each other")
+        for sources, banned, why in BANNED_THIRD_PARTY:
             if within(a.src, sources) and within(a.dst, banned):
-                kind = " (type-only)" if a.type_only else ""
-                out.append(f"{a.src.replace('.', '/')}.py:{a.line} imports {a.dst}{kind}: {why}")
+                out.append(f"{_where(a)}: {why}")
+    return out
+
+
+def _comment_before(lines: list[str], lineno: int) -> bool:
+    """An import inside a function says why: a comment on its line, or on the line above it
+    or above the run of imports it belongs to."""
+    if "#" in lines[lineno - 1]:
+        return True
+    k = lineno - 2
+    while k >= 0:
+        s = lines[k].strip()
+        if s.startswith("#"):
+            return True
+        if s.startswith(("from ", "import ")) or s.endswith(",") or s.endswith(")") and \
+                not s.startswith(("def ", "return", "if ", "for ", "with ")) and "=" not in s:
+            k -= 1
+            continue
+        return False
+    return False
+
+
+def function_imports(root: Path = ROOT) -> list[str]:
+    """Imports inside functions that the rules do not allow, as `file:line`."""
+    out = []
+    for module, path in project_modules(root).items():
+        rel = path.relative_to(root).as_posix()
+        tree = ast.parse(path.read_text())
+        lines = path.read_text().split("\n")
+        kinds = _kinds(tree)
+        for node in ast.walk(tree):
+            if not isinstance(node, (ast.Import, ast.ImportFrom)) or not kinds[id(node)][1]:
+                continue
+            if rel in FUNCTION_IMPORTS_ALLOWED or rel in FUNCTION_IMPORTS_NOT_YET_MOVED:
+                continue
+            if not within(module, ("twin.cli",)):
+                out.append(f"{rel}:{node.lineno}: an import inside a function outside the command "
+                           "line: import it at the top of the module")
+            elif not _comment_before(lines, node.lineno):
+                out.append(f"{rel}:{node.lineno}: an import inside a function of the command line "
+                           "without a comment saying why (start-up time)")
     return out
 
 
@@ -190,18 +320,17 @@ def test_the_graph_is_read_from_the_source(graph):
     known = set(project_modules())
     assert len(known) > 80
     pairs = {(a.src, a.dst) for a in graph}
-    # arrows the code is known to have, module level and lazy, absolute and relative
+    # arrows the code is known to have, absolute and relative, type-only ones too
     assert ("twin.sim.engine", "twin.core.catalog") in pairs
     assert ("twin.sim.engine", "simpy") in pairs
-    assert ("twin.sim.run", "twin.sim.engine") in pairs  # inside a function
+    assert ("twin.sim.run", "twin.sim.engine") in pairs
     assert ("synthetic_streams.encode", "synthetic_streams.scene") in pairs  # relative
     assert any(a.src == "twin.sim.faults" and a.dst == "twin.sim.engine" and a.type_only
                for a in graph)
+    assert any(a.src.startswith("twin.cli.") and a.in_function for a in graph)
 
 
 def test_a_relative_type_only_import_of_a_package_is_read(tmp_path):
-    # The shipped packages import nothing relative under TYPE_CHECKING from an __init__.py
-    # any more (synthetic_streams' lazy re-exports are gone): a package made here has one.
     pkg = tmp_path / "synthetic_streams"
     pkg.mkdir()
     (pkg / "__init__.py").write_text(
@@ -210,29 +339,76 @@ def test_a_relative_type_only_import_of_a_package_is_read(tmp_path):
     assert Arrow("synthetic_streams", "synthetic_streams.encode", 4, True) in import_graph(tmp_path)
 
 
-def test_no_import_circle(graph):
+def test_no_import_circle_counting_every_import(graph):
     known = set(project_modules())
-    found = circles(runtime_edges(graph, known))
-    assert found == [], "import circles (break each by moving code down a layer):\n" + "\n".join(
-        " -> ".join(c) for c in found)
+    found = [c for c in circles(all_edges(graph, known)) if tuple(c) not in KNOWN_CIRCLES]
+    assert found == [], "import circles, imports inside functions and under TYPE_CHECKING " \
+        "included (break each by moving code down a layer):\n" + "\n".join(
+            " -> ".join(c) for c in found)
+
+
+def test_the_known_circles_are_still_there(graph):
+    # An exemption that is no longer needed is removed, so it cannot hide a new circle later.
+    found = {tuple(c) for c in circles(all_edges(graph, set(project_modules())))}
+    assert [c for c in KNOWN_CIRCLES if c not in found] == []
 
 
 def test_arrows_point_down(graph):
-    bad = broken_rules(graph)
+    bad = broken_rules(graph, set(project_modules()))
     assert bad == [], "\n".join(bad)
 
 
-def test_the_checks_find_what_they_look_for():
+def test_imports_inside_functions_only_in_the_command_line():
+    bad = function_imports()
+    assert bad == [], "\n".join(bad)
+
+
+def test_the_files_not_yet_moved_still_need_it():
+    # A file that no longer imports inside functions leaves the list, so the list shrinks.
+    have = set()
+    for path in project_modules().values():
+        kinds = _kinds(ast.parse(path.read_text()))
+        if any(in_fn for _, in_fn in kinds.values()):
+            have.add(path.relative_to(ROOT).as_posix())
+    assert sorted(set(FUNCTION_IMPORTS_NOT_YET_MOVED) - have) == []
+
+
+def test_few_modules_directly_in_twin():
+    top = sorted(p.name for p in (ROOT / "twin").glob("*.py"))
+    assert len(top) <= MAX_TOP_LEVEL_MODULES, f"twin/ holds {top}: put each in its layer's folder"
+
+
+def test_the_checks_find_what_they_look_for(tmp_path):
     # A circle of three and a self-contained pair are found; a chain is not a circle.
     assert circles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"e"}}) == [["a", "b", "c"]]
     assert circles({"a": {"b"}, "b": {"c"}}) == []
-    # An arrow up from the core or the schema is named with its file and line.
+    # Arrows up are named with their file and line, a type-only one and a lazy one included;
+    # the two engines never import each other; an arrow down is fine.
     up = [Arrow("twin.core.catalog", "twin.sim.engine", 7, False),
-          Arrow("twin.scenario.model", "twin.compare.costs", 3, True),
-          Arrow("twin.cli", "twin.cli_support", 1, False),
-          Arrow("twin.scenario.model", "twin.cli_support", 9, False)]
+          Arrow("twin.sim.run", "twin.output.report", 3, True),
+          Arrow("twin.live.recover", "twin.cli.support", 9, False, True),
+          Arrow("twin.output.pages.render", "twin.cli.main", 4, False),
+          Arrow("twin.sim.engine", "twin.live.run", 5, False),
+          Arrow("twin.sim.analytics", "matplotlib", 6, False),
+          Arrow("twin.cli.main", "twin.sim.run", 1, False),
+          Arrow("twin.output.sim_plots", "twin.sim.engine", 2, False)]
     found = broken_rules(up)
-    assert [f.split(":")[0] + ":" + f.split(":")[1].split()[0] for f in found] == [
-        "twin/core/catalog.py:7", "twin/scenario/model.py:3", "twin/scenario/model.py:9"]
-    assert "(type-only)" in found[1]
-    assert not within("twin.cli_support", ("twin.cli",))
+    assert [f.split(" imports")[0] for f in found] == [
+        "twin/core/catalog.py:7", "twin/sim/run.py:3", "twin/live/recover.py:9",
+        "twin/output/pages/render.py:4", "twin/sim/engine.py:5", "twin/sim/analytics.py:6"]
+    assert "(type-only)" in found[1] and "(inside a function)" in found[2]
+    assert layer_of("twin.cli.support") == layer_of("twin.cli")
+    assert layer_of("twin.metrics")[0] < layer_of("twin.model.results")[0]
+    # A function-level import is found outside the command line, and one in it without a
+    # comment; the same with a comment passes.
+    for pkg in PACKAGES:
+        (tmp_path / pkg).mkdir()
+        (tmp_path / pkg / "__init__.py").write_text("")
+    (tmp_path / "twin" / "cli").mkdir()
+    (tmp_path / "twin" / "cli" / "__init__.py").write_text("")
+    (tmp_path / "twin" / "lazy.py").write_text("def f():\n    import json\n")
+    (tmp_path / "twin" / "cli" / "bare.py").write_text("def f():\n    x = 1\n    import json\n")
+    (tmp_path / "twin" / "cli" / "said.py").write_text(
+        "def f():\n    # start-up time: json is slow\n    import json\n    import csv\n")
+    bad = function_imports(tmp_path)
+    assert [b.split(": ")[0] for b in bad] == ["twin/cli/bare.py:3", "twin/lazy.py:2"]

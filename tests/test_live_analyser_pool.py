@@ -14,8 +14,8 @@ from typing import Any
 import pytest
 
 from twin.live.analysis_pool import analyser_parts, plan_pool
-from twin.live.cli import live_to
-from twin.results import Results
+from twin.cli.live import live_to
+from twin.model.results import Results
 from twin.scenario import parse_scenario
 
 pytestmark = pytest.mark.live

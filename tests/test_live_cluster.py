@@ -184,7 +184,7 @@ def cluster_run(local_cluster):
 
 
 def _results(run: Path):
-    from twin.results import read_results
+    from twin.model.results import read_results
 
     return read_results(run / "results.json")
 

@@ -12,7 +12,7 @@ from pydantic import ValidationError
 from twin.live.failover import Supervisor
 from twin.live.measure import check_files, footage
 from twin.scenario.live import LiveSettings
-from twin.live.store import LiveStore
+from twin.storage.live_catalog import LiveStore
 from twin.live.sweeper import Sweeper
 
 from tests.helpers import scenario

@@ -134,8 +134,8 @@ def test_nothing_of_the_run_is_left_after_the_driver_is_killed(killed) -> None:
 def test_recover_writes_results_that_match_the_files(killed) -> None:
     import av
 
-    from twin.live.store import LiveStore
-    from twin.results import read_results
+    from twin.storage.live_catalog import LiveStore
+    from twin.model.results import read_results
 
     run = killed["run"]
     rec = _twin("live", "--recover", str(run))

@@ -131,8 +131,8 @@ def chaos_run(tmp_path_factory):
 
 
 def test_every_unscripted_kill_is_found_restarted_and_counted(chaos_run) -> None:
-    from twin.live.store import LiveStore
-    from twin.results import read_results
+    from twin.storage.live_catalog import LiveStore
+    from twin.model.results import read_results
 
     run, killed = chaos_run["run"], chaos_run["killed"]
     assert chaos_run["rc"] in (0, 1), chaos_run["err"][-3000:]
@@ -198,7 +198,7 @@ def test_nothing_is_left_running_after_the_chaos(chaos_run) -> None:
 
 
 def test_sigterm_stops_a_run_cleanly_and_keeps_what_was_recorded(tmp_path: Path) -> None:
-    from twin.results import read_results
+    from twin.model.results import read_results
 
     sc = tmp_path / "term.yaml"
     data = {**SCENARIO, "live": {**SCENARIO["live"], "duration_s": 120, "analyser":

@@ -18,7 +18,7 @@ from pathlib import Path
 from tests.desk import ev, make_desk
 from tests.test_live_core import _segment
 from twin.core.audit import AuditKind, parse_jsonl
-from twin.live.store import LiveStore
+from twin.storage.live_catalog import LiveStore
 
 CAMERAS, RECORDERS = ["c1", "c2"], ["r1", "r2"]
 RETENTION_S = 30.0

@@ -16,7 +16,7 @@ from synthetic_streams.mediamtx import MediaMTXServer
 from synthetic_streams.publish import RtspPublisher
 from twin.live.measure import GAP_TOLERANCE_S, check_files
 from twin.live.recorder import Recorder
-from twin.live.store import LiveStore
+from twin.storage.live_catalog import LiveStore
 
 pytestmark = pytest.mark.live
 

@@ -17,8 +17,8 @@ import time
 import pytest
 
 from tests.test_live_recorder import ffprobe
-from twin.live.cli import live_to
-from twin.results import read_results
+from twin.cli.live import live_to
+from twin.model.results import read_results
 from twin.scenario import parse_scenario
 
 pytestmark = pytest.mark.live
@@ -166,7 +166,7 @@ def test_live_run_records_sweeps_and_fails_over(live_run) -> None:
     assert sum(e.details["segments"] for e in deletions) == sum(
         1 for r in m.rows if r.state == "deleted")
     assert all(e.actor == "sweeper" and e.sig.startswith("hmac-sha256:") for e in deletions)
-    from twin.cli import main
+    from twin.cli.main import main
 
     assert main(["evidence", "verify-audit", str(tmp_path / "out")]) == 0
 
@@ -179,7 +179,7 @@ def test_live_report_html_opens_in_a_browser_on_the_verdict_and_the_drill(live_r
     results: every plot loaded, the verdict on the first screen, the drill's cost on it."""
     from tests.browser import render
     from tests.test_report_html import _text
-    from twin.pages.summary import fmt
+    from twin.output.pages.summary import fmt
 
     res, m, tmp_path, _ = live_run
     out = tmp_path / "out"
@@ -204,7 +204,7 @@ def test_preserved_window_outlives_retention_matches_its_manifest_and_plays(live
     copied with a SHA-256 manifest), let retention delete the originals, and the copy still
     matches its manifest and opens in ffprobe."""
     from tests.desk import make_desk
-    from twin.cli import main
+    from twin.cli.main import main
     from twin.live.sweeper import Sweeper
 
     _, m, run_tmp, _ = live_run

@@ -29,7 +29,7 @@ import pytest
 import yaml
 
 from tests.helpers import small_live
-from twin.cli import main
+from twin.cli.main import main
 
 pytestmark = [pytest.mark.live, pytest.mark.slow]
 
@@ -127,7 +127,7 @@ def test_fidelity_and_calibration_refuse_an_invalid_run_unless_told(held_back, t
     junit = (out / "junit.xml").read_text()
     assert 'type="FidelityFailed"' in junit and "stored_bytes_per_camera_hour" in junit
     from twin.compare.fidelity import fidelity_table
-    from twin.results import read_results
+    from twin.model.results import read_results
     from twin.scenario import load_scenario
 
     live = read_results(run / "results.json")

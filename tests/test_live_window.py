@@ -6,8 +6,8 @@ from __future__ import annotations
 
 from twin.compare.fidelity import engine_values
 from twin.live.measure import bytes_in_window
-from twin.live.store import SegmentRow
-from twin.results import Results, RunInfo, ScenarioInfo
+from twin.storage.live_catalog import SegmentRow
+from twin.model.results import Results, RunInfo, ScenarioInfo
 
 
 def _row(i: int, start: float, end: float, size: int) -> SegmentRow:

@@ -6,12 +6,12 @@ from __future__ import annotations
 import pytest
 
 from tests.helpers import scenario
-from twin.cli import main
+from twin.cli.main import main
 from twin.errors import ScenarioError
-from twin.live.deployment import live_run_settings
-from twin.results import read_results
+from twin.live.run_settings import live_run_settings
+from twin.model.results import read_results
 from twin.scenario import load_scenario
-from twin.sim.deployment import simulated_scenario
+from twin.sim.simulated_scenario import simulated_scenario
 
 TRIAL = "scenarios/live-trial-15.yaml"
 
@@ -47,7 +47,7 @@ def test_simulating_a_live_scenario_runs_the_live_horizon_and_names_the_same_sce
     res = read_results(out / "results.json")
     sc = load_scenario(TRIAL)
     assert res.horizon_s == 150.0
-    from twin.results import scenario_info
+    from twin.model.results import scenario_info
 
     assert res.scenario.sha256 == scenario_info(sc, TRIAL).sha256  # the file's, as live names it
     # 35 cameras x 150 s, less the crash's 2 s detection + the calibrated reassignment for 12

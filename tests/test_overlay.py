@@ -12,9 +12,9 @@ import pytest
 import yaml
 
 from tests.helpers import BASE
-from twin.cli import main
+from twin.cli.main import main
 from twin.errors import ScenarioError
-from twin.results import Results
+from twin.model.results import Results
 from twin.scenario import load_scenario
 from twin.scenario.loader import read_yaml
 from twin.scenario.overlay import compose, differences, merge

@@ -11,12 +11,12 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from twin.pages.charts import _hbars  # noqa: E402
-from twin.pages.fixes import fixes  # noqa: E402
-from twin.pages.numbers import fmt  # noqa: E402
-from twin.pages.summary import district_limits, limits, resource_targets  # noqa: E402
-from twin.results import Results, RunInfo, ScenarioInfo, TargetVerdict  # noqa: E402
-from twin.sim.fault_plots import gap_sentence, moved_recorders  # noqa: E402
+from twin.output.pages.charts import _hbars  # noqa: E402
+from twin.output.pages.fixes import fixes  # noqa: E402
+from twin.output.pages.numbers import fmt  # noqa: E402
+from twin.output.pages.summary import district_limits, limits, resource_targets  # noqa: E402
+from twin.model.results import Results, RunInfo, ScenarioInfo, TargetVerdict  # noqa: E402
+from twin.output.fault_plots import gap_sentence, moved_recorders  # noqa: E402
 
 
 def target(metric, unit, value, lo=None, hi=None):
@@ -124,7 +124,7 @@ def test_the_load_plot_shows_the_failed_recorders_then_those_that_took_cameras()
 
 
 def test_a_live_drill_names_the_recorder_killed_the_one_that_took_its_cameras_and_the_steps():
-    from twin.pages.summary import drill
+    from twin.output.pages.summary import drill
 
     fault = {"t_s": 60.0, "kind": "fault", "fault_kind": "recorder_crash",
              "part": "recorder:local-r01", "happened_s": 60.0, "detected_s": 62.4,
@@ -146,8 +146,8 @@ def test_a_live_drill_names_the_recorder_killed_the_one_that_took_its_cameras_an
 
 
 def test_an_invalid_live_run_gets_no_fix_its_targets_are_not_judged():
-    from twin.cli_support import fixes_text
-    from twin.pages.summary import summarise
+    from twin.cli.support import fixes_text
+    from twin.output.pages.summary import summarise
 
     rows = [{"district": "Sha Tin", "backhaul_mbps": 10_000, "backhaul_util_pct": 84.0}]
     res = results([target("backhaul_util_pct_max", "%", 84.0, hi=70.0)], per_district=rows)
@@ -160,7 +160,7 @@ def test_the_utilisation_plot_draws_the_scenarios_targets_not_a_fixed_85():
     from types import SimpleNamespace
 
     from tests.helpers import scenario
-    from twin.sim.plots import utilisation_targets
+    from twin.output.sim_plots import utilisation_targets
 
     sc = scenario(targets={"storage_headroom_pct_min": {"min": 20},
                            "recorder_ingest_util_pct_max": {"max": 70}})

@@ -6,7 +6,7 @@ import os
 
 import pytest
 
-from twin.compare.parallel import run_ordered
+from twin.ray.tasks import run_ordered
 from twin.errors import TwinError
 
 
@@ -72,7 +72,7 @@ def test_ray_lost_under_a_command_is_its_own_error_and_the_work_s_errors_stay_it
     import psutil
 
     from tests.test_ray_pool import _make_failing  # item 1 raises ValueError
-    from twin.ray_session import RayUnavailable
+    from twin.ray.session import RayUnavailable
 
     # The driver learns its raylet is dead from the GCS, which calls a node dead after failed
     # health checks (~15 s by default): checked every 0.5 s here, so the test takes seconds.

@@ -1,4 +1,4 @@
-"""The pool of warm workers on a standing Ray (twin.compare.pool), on a real head started with
+"""The pool of warm workers on a standing Ray (twin.ray.pool), on a real head started with
 `ray start` (tests.ray_cluster, stopped by PID): reused across commands, an actor killed with
 kill -9 mid-run loses no item, idle actors stop themselves, `twin ray-pool stop` stops it."""
 
@@ -18,7 +18,7 @@ import psutil
 import pytest
 
 from tests.ray_cluster import AUTH_ENV, ray_head
-from twin.compare.parallel import run_ordered
+from twin.ray.tasks import run_ordered
 
 TWIN = Path(sys.executable).with_name("twin")
 

@@ -11,17 +11,17 @@ import pytest
 import yaml
 
 from helpers import BASE
-from twin.cli import main
+from twin.cli.main import main
 from twin.compare.replications import (Draws, compare_draws, read_draws, run_draws,
                                        run_replications, summarise_draws)
-from twin.city import generate_city
-from twin.draws import replication_key
+from twin.model.city import generate_city
+from twin.model.draws import replication_key
 from twin.errors import ScenarioError
 from twin.scenario import parse_scenario
 from twin.sim.engine import CityEngine
 from twin.sim.extensions import extensions_for
 from twin.sim.results import sim_metrics
-from twin.stats import summarise
+from twin.model.stats import summarise
 
 FAULTS = [{"type": "recorder_crash", "recorder": "*", "mtbf_h": 12, "mttr_h": 1},
           {"type": "set_power", "camera_set": "*", "mtbf_h": 200, "mttr_h": 0.5}]

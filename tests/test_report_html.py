@@ -16,9 +16,9 @@ import yaml
 
 from tests.browser import Rendered, render
 from tests.helpers import scenario
-from twin.cli import main
-from twin.pages.summary import fmt, misses
-from twin.results import read_results
+from twin.cli.main import main
+from twin.output.pages.summary import fmt, misses
+from twin.model.results import read_results
 
 ROOT = Path(__file__).resolve().parent.parent
 SMALL = {"city.cameras_per_set": {2: 1.0},
@@ -185,7 +185,7 @@ def test_compare_report_shows_each_variant_in_its_colour_and_how_far_it_missed(t
             f": short by {fmt(head.by)} percentage points (target >= 20 %)") in box, box
     assert short_res.scenario.source == "short.yaml"  # outside the working directory: its name
     # one colour per variant, the matplotlib one of every plot
-    from twin.pages.charts import variant_colours
+    from twin.output.pages.charts import variant_colours
 
     for lab, rgba in variant_colours(["enough", "short"]).items():
         hexc = "#%02x%02x%02x" % tuple(int(255 * x) for x in rgba[:3])
@@ -253,7 +253,7 @@ def test_check_report_opens_on_what_failed_and_links_each_scenarios_report(tmp_p
 
 
 def test_a_miss_says_which_side_of_its_bound_and_by_how_much():
-    from twin.results import RunInfo, Results, ScenarioInfo, TargetVerdict
+    from twin.model.results import RunInfo, Results, ScenarioInfo, TargetVerdict
 
     def target(metric, unit, value, lo=None, hi=None):
         ok = value is not None and (lo is None or value >= lo) and (hi is None or value <= hi)

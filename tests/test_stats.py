@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from twin.metrics import METRICS
-from twin.stats import difference, mean_interval, summarise, t_interval
+from twin.model.stats import difference, mean_interval, summarise, t_interval
 
 TRIALS = 4000
 # Binomial spread of a 95 % rate over TRIALS trials, 4 standard deviations (~1 in 16,000).

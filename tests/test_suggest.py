@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from twin.cli import main
+from twin.cli.main import main
 from twin.errors import ScenarioError
 from twin.scenario import load_scenario
 from twin.suggest import closest, did_you_mean

@@ -8,8 +8,8 @@ import pytest
 import yaml
 
 from tests.helpers import scenario
-from twin.cli import main
-from twin.compare.sweep import Param, expand, parse_param, set_path, sweep
+from twin.cli.main import main
+from twin.compare.grid import Param, expand, parse_param, set_path, sweep
 from twin.errors import ScenarioError
 
 # 60 sets x 2 cameras = 120 cameras at 4 Mbps; each recorder takes at most 25 streams, so by
@@ -106,7 +106,7 @@ def test_a_sweeps_points_run_without_the_drivers_files_or_folder(tmp_path, monke
     import shutil
     from pathlib import Path
 
-    from twin.compare.sweep import run_variants
+    from twin.compare.grid import run_variants
     from twin.scenario.loader import read_yaml
 
     root = Path(__file__).resolve().parent.parent

@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
-from twin.cli import main
-from twin.results import Results
+from twin.cli.main import main
+from twin.model.results import Results
 from twin.scenario import load_scenario
 from twin.scenario.loader import read_yaml
 from twin.scenario.model import scenario_data

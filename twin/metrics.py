@@ -73,7 +73,7 @@ METRICS: dict[str, MetricInfo] = {
     "camera_minutes_lost_normal": _M("camera-min", "footage lost by cameras of failover priority normal"),
     "camera_minutes_lost_low": _M("camera-min", "footage lost by cameras of failover priority low"),
     "camera_minutes_lost_none": _M("camera-min", "footage lost by cameras of failover priority none"),
-    # Deployment (closed form, twin.deployment); drives and costs only with `costs:`
+    # Deployment (closed form, twin.model.provisioning); drives and costs only with `costs:`
     "recorders_needed": _M("recorders", "fewest recorders for the load at 100 % of each limit"),
     "disks": _M("drives", "drives provisioned (costs.drive_tb each)", "higher"),
     "disks_needed": _M("drives", "drives the retained footage needs (costs.drive_tb each)"),

@@ -17,7 +17,7 @@ raw mapping, validated like a sweep's variants):
 Every level is a full simulation of the scenario (its faults and evidence too, on its own
 seed), judged on its targets. The search assumes a failed target stays failed as load
 grows. It first runs a geometric ladder of levels (0, 1, 2, 4, 8, ... up to `max_level`) as
-Ray tasks (twin.compare.parallel), then bisects between the last passing and the first
+Ray tasks (twin.ray.tasks), then bisects between the last passing and the first
 failing rung, in this process. The ladder's verdicts are checked for monotonicity; a pass
 after a fail is reported, since the bisection's answer then is a break, not the first.
 
@@ -43,12 +43,14 @@ from typing import Any
 
 import numpy as np
 
-from twin.compare.parallel import run_ordered
-from twin.compare.verdict import failed_targets
+from twin.ray.tasks import run_ordered
+from twin.model.verdict import failed_targets
 from twin.errors import ScenarioError
-from twin.results import Results
+from twin.model.results import Results
 from twin.scenario import Scenario, parse_scenario
 from twin.scenario.model import scenario_data
+from twin.model.city import generate_city
+from twin.sim.run import run_scenario
 
 __all__ = ["GROWTHS", "Growth", "LevelResult", "Breakpoint", "grow", "demand", "find_breakpoint",
            "add_months", "RESOURCE_KINDS"]
@@ -196,8 +198,6 @@ def label(growth: Growth, level: int, month0: str | None, base_sc: Scenario) -> 
 def demand(sc: Scenario) -> dict[str, dict[str, float]]:
     """Each resource's demand as % of its capacity, in closed form from the scenario's city:
     {kind: {pool or district: %}} (module docstring)."""
-    from twin.city import generate_city
-
     city = generate_city(sc)
     active = np.ones(city.n_recorders, dtype=bool)
     m = sc.failover.standby_per_pool
@@ -220,8 +220,6 @@ def demand(sc: Scenario) -> dict[str, dict[str, float]]:
 
 def evaluate(item: tuple[Scenario, str, float | None]) -> dict[str, Any]:
     """Simulate one level; a Ray task's body: {"results": results.json dict, "demand": ...}."""
-    from twin.sim.run import run_scenario
-
     sc, source, days = item
     return {"results": run_scenario(sc, source, days).model_dump(mode="json"), "demand": demand(sc)}
 

@@ -28,16 +28,23 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from twin.compare import verdict
+from twin.model import verdict
 from twin.compare.fidelity import FidelityTable, fidelity_markdown, fidelity_table
-from twin.compare.verdict import live_only
+from twin.model.verdict import live_only
 from twin.errors import ScenarioError
 from twin.metrics import METRICS
-from twin.results import Results, TargetVerdict, shared_source, write_results
+from twin.model.results import Results, TargetVerdict, shared_source, write_results
+from twin.scenario.overlay import set_source
+from twin.scenario import load_scenario
+from twin.sim.run import run_scenario
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from multiprocessing import get_context
+from twin.errors import UsageError
+from twin.model.results import read_live_results
+from twin.sim.simulated_scenario import live_detect_shift
 
 __all__ = ["Regression", "ScenarioCheck", "CheckReport", "scenario_files", "regressions",
-           "load_baseline", "baseline_from", "check_folder", "write_junit", "write_summary",
-           "write_pages"]
+           "load_baseline", "baseline_from", "check_folder", "write_junit", "write_summary"]
 
 BASELINE_SCHEMA = "cctv-twin/baseline"
 DEFAULT_TOLERANCE_PCT = 2.0
@@ -168,10 +175,6 @@ def baseline_from(checks: list[ScenarioCheck]) -> dict[str, Any]:
 def _run_file(path: Path, days: float | None, sets: tuple[str, ...] = ()) -> ScenarioCheck:
     """Load and simulate one scenario file, each `--set PATH=VALUE` of `sets` applied (in a
     worker process when jobs > 1)."""
-    from twin.scenario.overlay import set_source
-    from twin.scenario import load_scenario
-    from twin.sim.run import run_scenario
-
     c = ScenarioCheck(path, path.stem)
     t0 = time.perf_counter()
     try:
@@ -199,8 +202,6 @@ def _run_all(files: list[Path], days: float | None, jobs: int,
         return out
     # Separate processes (spawned: no fork of a process with threads), largest files first
     # so the longest runs start early; a scenario run is CPU-bound numpy + SimPy.
-    from concurrent.futures import ProcessPoolExecutor, as_completed
-    from multiprocessing import get_context
 
     by_size = sorted(files, key=lambda f: -f.stat().st_size)
     done: dict[Path, ScenarioCheck] = {}
@@ -215,8 +216,6 @@ def _run_all(files: list[Path], days: float | None, jobs: int,
 
 
 def _live_runs(paths: list[Path], accept_invalid: bool = False) -> list[Results]:
-    from twin.errors import UsageError
-    from twin.results import read_live_results
 
     out = []
     for p in paths:
@@ -231,12 +230,7 @@ def judge_fidelity(checks: list[ScenarioCheck], live: list[Results],
                    sets: tuple[str, ...] = (), days: float | None = None) -> None:
     """Each live run against its scenario's simulation, on the scenario's `fidelity:`; a
     run that detected a crash later than planned against a simulation with its detection
-    (twin.sim.deployment)."""
-    from twin.errors import UsageError
-    from twin.scenario import load_scenario
-    from twin.sim.deployment import live_detect_shift
-    from twin.sim.run import run_scenario
-
+    (twin.sim.simulated_scenario)."""
     by_name = {c.name: c for c in checks if c.results is not None}
     for res in live:
         c = by_name.get(res.scenario.name)
@@ -404,21 +398,3 @@ def write_summary(report: CheckReport, path: Path) -> Path:
     lines.append("")
     path.write_text("\n".join(lines))
     return path
-
-
-def write_pages(report: CheckReport, out: Path) -> Path:
-    """report.html: what failed and why first, linking each scenario's own report.html
-    (beside its results.json in `out/<stem>/`, headroom charts drawn from its results)."""
-    from twin.pages.charts import headroom_charts
-    from twin.pages.render import HTML_NAME, write_check_html, write_run_html
-
-    pages: dict[str, str] = {}
-    for c in report.checks:
-        if c.results is None:
-            continue
-        folder = out / c.path.stem
-        folder.mkdir(parents=True, exist_ok=True)
-        write_run_html(c.results, headroom_charts(c.results, folder), folder, skip_live=True,
-                       back=f"../{HTML_NAME}", regressions=[r.message for r in c.regressions])
-        pages[c.path.stem] = f"{c.path.stem}/{HTML_NAME}"
-    return write_check_html(report, out, pages)

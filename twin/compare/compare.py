@@ -29,9 +29,14 @@ from typing import Any
 
 from twin.compare.fidelity import (FidelityTable, fidelity_markdown, fidelity_table,
                                    scenario_fidelity_targets)
-from twin.compare.verdict import failed_targets
+from twin.model.verdict import failed_targets
 from twin.metrics import METRICS
-from twin.results import Results, ScenarioInfo
+from twin.model.results import Results, ScenarioInfo
+import hashlib
+from twin.compare.runs import is_scenario_file
+from twin.errors import ScenarioError
+from twin.scenario import load_scenario
+from twin.scenario.overlay import differences
 
 __all__ = ["KEY_METRICS", "Column", "Row", "Comparison", "InputDiff", "compare", "fmt",
            "scenario_inputs", "input_differences", "input_markdown", "write_markdown",
@@ -196,11 +201,7 @@ def scenario_inputs(items: Sequence[str | Path], infos: Sequence[ScenarioInfo],
     """Each input's scenario as run (merged with its bases, `sets` applied, validated, in
     its canonical form), or why it is not known: a scenario file is read again; a run folder
     or results.json by the file its results name, if still there and unchanged."""
-    import hashlib
 
-    from twin.compare.runs import is_scenario_file
-    from twin.errors import ScenarioError
-    from twin.scenario import load_scenario
 
     out: list[dict[str, Any] | str] = []
     for item, info in zip(items, infos):
@@ -228,8 +229,6 @@ def scenario_inputs(items: Sequence[str | Path], infos: Sequence[ScenarioInfo],
 
 def input_differences(scenarios: Sequence[dict[str, Any] | str] | None) -> tuple[InputDiff, ...]:
     """Each scenario's inputs that differ from the first's (from `scenario_inputs`)."""
-    from twin.scenario.overlay import differences
-
     if scenarios is None:
         return ()
     ref = scenarios[0]

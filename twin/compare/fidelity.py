@@ -4,7 +4,7 @@ Theory of operation
 -------------------
 Both engines write results.json; for a live scenario both also measure the footage the same
 way (bytes and camera-seconds written, per recorder and in all: the live run from its
-catalog, the simulation with its footage ledger, twin.sim.deployment). From the two Results
+catalog, the simulation with its footage ledger, twin.sim.simulated_scenario). From the two Results
 this module computes each fidelity metric of twin.scenario.fidelity for both engines:
 
 - `stored_bytes_per_camera_hour`: bytes written / camera-hours recorded;
@@ -36,8 +36,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from twin.results import Results
+from twin.model.results import Results
 from twin.scenario.fidelity import FIDELITY_METRICS, FidelityTarget, fidelity_family
+from twin.errors import ScenarioError
+from twin.model.results import scenario_info
+from twin.scenario import load_scenario
 
 __all__ = ["FidelityRow", "FidelityTable", "fidelity_table", "engine_values", "write_fidelity_csv",
            "fidelity_markdown"]
@@ -304,10 +307,6 @@ def write_fidelity_csv(t: FidelityTable, path: Path) -> Path:
 def scenario_fidelity_targets(res: Results) -> tuple[dict[str, FidelityTarget] | None, str]:
     """The `fidelity:` targets of the scenario a run names, if its file is where the run says
     and unchanged (same SHA-256); else None and why."""
-    from twin.errors import ScenarioError
-    from twin.results import scenario_info
-    from twin.scenario import load_scenario
-
     src = Path(res.scenario.source.partition("#")[0])
     if not src.is_file():
         return None, f"the scenario file {src} is not here, so its fidelity: targets are not judged"

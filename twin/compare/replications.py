@@ -4,14 +4,14 @@ Theory of operation
 -------------------
 A run's faults, incidents, evidence and access requests are random (seeded). One run is one
 sample. `run_replications(sc, n)` runs replication k = 0..n-1 with the draw key of
-twin.draws (SeedSequence(seed, spawn_key=(REPLICATION_SPAWN_KEY, k))): the city and its
+twin.model.draws (SeedSequence(seed, spawn_key=(REPLICATION_SPAWN_KEY, k))): the city and its
 recorders stay fixed, so the city is generated once, in the driver, put in Ray's object store
-once, and every Ray task runs a few replications against it (twin.compare.parallel). Each
+once, and every Ray task runs a few replications against it (twin.ray.tasks). Each
 replication returns its scalar metrics only (no events, no per-camera tables), so little
 crosses process boundaries.
 
 Every metric gets mean, standard deviation, min, p5/p50/p95, max and a 95 % confidence
-interval of the mean (twin.stats: Student t-interval). A scenario target is judged on the
+interval of the mean (twin.model.stats: Student t-interval). A scenario target is judged on the
 statistic its `stat:` names (mean by default; e.g. `{max: 10, stat: p95}`), `live_*` targets
 skipped as in every simulated run. The output is deterministic for a seed and n: the
 draws are collected in replication order, whichever task finished first, and written with
@@ -23,32 +23,36 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
-import json
 import math
 import platform
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from twin.city import CityModel
-from twin.compare.parallel import local_cpus, run_ordered
-from twin.compare.verdict import live_only
-from twin.draws import REPLICATION_SPAWN_KEY, replication_key
+from twin.model.city import CityModel
+from twin.ray.tasks import local_cpus, run_ordered
+from twin.model.verdict import live_only
+from twin.model.draws import REPLICATION_SPAWN_KEY, replication_key
 from twin.errors import ScenarioError
 from twin.metrics import METRICS
-from twin.results import ScenarioInfo, scenario_info
+from twin.model.results import ScenarioInfo, scenario_info
 from twin.scenario import Scenario
 from twin.sim.engine import PlacementMemo
-from twin.stats import CI_METHOD, Difference, Summary, summarise
+from twin.model.stats import CI_METHOD, Difference, Summary, summarise
+from twin.sim.engine import CityEngine
+from twin.sim.extensions import extensions_for
+from twin.sim.results import sim_metrics
+from twin.model.city import generate_city
+from twin.model.stats import difference
 
 __all__ = ["MetricDistribution", "ReplicatedTarget", "ReplicationRun", "ReplicationResults",
-           "run_draws", "run_replications", "summarise_draws", "write_replications",
+           "run_draws", "run_replications", "summarise_draws", "write_replications_markdown",
            "read_replications", "chunk_size", "draws_matrix", "read_draws", "DiffRow",
-           "compare_draws", "Draws", "replicate_to"]
+           "compare_draws", "Draws"]
 
 SCHEMA_VERSION = 1
 PERCENTILE_METHOD = "numpy percentile, linear interpolation between order statistics"
@@ -132,10 +136,6 @@ def run_draws(sc: Scenario, city: CityModel, item: tuple[tuple[int, ...], float 
               ) -> list[dict[str, float]]:
     """The metrics of replications `item[0]` over `item[1]` days (None: the scenario's),
     against the one city; a Ray task's body."""
-    from twin.sim.engine import CityEngine
-    from twin.sim.extensions import extensions_for
-    from twin.sim.results import sim_metrics
-
     ks, days = item
     key = sc.canonical_json()
     if key not in _PLACEMENTS:  # one city per process at a time: the last one's placement
@@ -163,8 +163,6 @@ def run_replications(sc: Scenario, n: int, backend: str = "ray", days: float | N
                      progress: Callable[[int, int], None] | None = None,
                      timings: dict[str, float] | None = None, overlap: bool = True) -> Draws:
     """Run replications 0..n-1 of `sc` (module docstring), the city built once."""
-    from twin.city import generate_city
-
     if n < 1:
         raise ScenarioError(f"--replications {n}: expected a whole number >= 1, e.g. "
                             "--replications 100")
@@ -241,24 +239,6 @@ def write_draws_csv(draws: Draws, path: Path) -> None:
             w.writerow([k, *[repr(v) for v in row]])
 
 
-def write_replications(res: ReplicationResults, draws: Draws, out: Path) -> Path:
-    """replications.json, draws.csv, distribution plots and replications.md into `out`."""
-    from twin.compare.dist_plots import plot_distributions
-
-    out.mkdir(parents=True, exist_ok=True)
-    write_draws_csv(draws, out / "draws.csv")
-    from twin.pages.answers import write_replications_html
-
-    png = plot_distributions(res, draws, out)
-    res.files = {"draws": "draws.csv", "plot:distributions": png, "report": "replications.md",
-                 "report_html": "report.html"}
-    path = out / "replications.json"
-    path.write_text(json.dumps(res.model_dump(mode="json"), indent=2, sort_keys=True) + "\n")
-    _write_markdown(res, out, png)
-    write_replications_html(res, {"distributions": png}, out)
-    return path
-
-
 def read_replications(path: str | Path) -> ReplicationResults:
     return ReplicationResults.model_validate_json(Path(path).read_text())
 
@@ -267,7 +247,7 @@ def _fmt(v: float | None) -> str:
     return "-" if v is None else f"{v:,.6g}"
 
 
-def _write_markdown(res: ReplicationResults, out: Path, png: str) -> None:
+def write_replications_markdown(res: ReplicationResults, out: Path, png: str) -> None:
     sc = res.scenario
     lines = [f"# {sc.name}: {res.replications} replications: "
              f"{'PASS' if res.passed else 'FAIL'}", "",
@@ -325,9 +305,7 @@ class DiffRow:
 
 
 def compare_draws(a: Draws, b: Draws) -> list[DiffRow]:
-    """Every metric both measured, b against a (Welch, twin.stats.difference)."""
-    from twin.stats import difference
-
+    """Every metric both measured, b against a (Welch, twin.model.stats.difference)."""
     na, nb = set(draws_matrix(a)[0]), set(draws_matrix(b)[0])
     out = []
     for name in sorted(na & nb):
@@ -337,28 +315,3 @@ def compare_draws(a: Draws, b: Draws) -> list[DiffRow]:
         out.append(DiffRow(name, info.unit if info else "", info.better if info else "lower",
                            difference(xa, xb)))
     return out
-
-
-def replicate_to(path: Path, out: Path, n: int, backend: str = "ray", days: float | None = None,
-                 quiet: bool = False,
-                 sets: Sequence[str] = ()) -> tuple[ReplicationResults, Draws]:
-    """N replications of a scenario's random parts (each `--set PATH=VALUE` of `sets`
-    applied), summarised and written into `out`, with a progress bar on the terminal;
-    returns (ReplicationResults, Draws)."""
-    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
-
-    from twin.cli_support import console
-    from twin.scenario import load_scenario
-
-    from twin.scenario.overlay import set_source
-
-    sc = load_scenario(path, sets=sets)
-    with Progress(TextColumn("[bold]{task.description}"), BarColumn(),
-                  TextColumn("{task.completed:.0f}/{task.total:.0f}"), TimeElapsedColumn(),
-                  console=console, disable=quiet, transient=True) as prog:
-        task = prog.add_task(f"{n} replications of {sc.name} ({backend})", total=n)
-        draws = run_replications(sc, n, backend, days,
-                                 lambda done, total: prog.update(task, completed=done))
-    res = summarise_draws(sc, set_source(path, sets), draws, days)
-    write_replications(res, draws, out)
-    return res, draws

@@ -16,7 +16,7 @@ can recompute a chain. What a copy of the project cannot recompute is a signatur
   the end of the trail cannot be re-anchored without the key.
 
 The key material comes from outside (the adapters load it from files kept outside the run
-folder, see twin/keys.py); everything here is pure computation, no I/O, no clock.
+folder, see twin/storage/keys.py); everything here is pure computation, no I/O, no clock.
 """
 
 from __future__ import annotations

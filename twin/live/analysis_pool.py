@@ -2,7 +2,7 @@
 of the same deployment predicts for it.
 
 Theory of operation. Each analyser actor measures what a frame costs it when it starts
-(twin.live.calibrate: CPU ms of one core to decode a keyframe and analyse it). An actor may
+(twin.live.frame_cost: CPU ms of one core to decode a keyframe and analyse it). An actor may
 use `live.analyser.cpu_per_actor` cores, and takes cameras while their frames (one keyframe
 every `analysed_interval_s`) fit in `max_util_pct` of them: the core's `admit`, with demand
 in frames per second and each actor's limit in frames per second (its cores x the share /
@@ -12,7 +12,7 @@ keep up (an analyser behind drops frames and loses incidents).
 
 Without `cpu_per_actor` there is no admission: cameras are dealt round-robin to the actors.
 
-`predicted` runs twin.core.city_analysis (what the simulator runs) on the live scenario's own city with the same cost per
+`predicted` runs twin.model.city_analysis (what the simulator runs) on the live scenario's own city with the same cost per
 frame (the mean the actors measured), the same actors and the same admission limit: the
 number of cameras it admits and the alert latency it expects, for results.json beside what
 the run measured. An actor is a process that runs each frame at a core's full speed when it
@@ -31,7 +31,7 @@ import numpy as np
 from twin.core.analysis_queue import admit
 
 if TYPE_CHECKING:
-    from twin.live.deployment import LiveRun
+    from twin.live.run_settings import LiveRun
     from twin.scenario import Scenario
 
 __all__ = ["ANALYSER_PREFIX", "analyser_parts", "analysed_interval_s", "PoolPlan", "plan_pool",
@@ -85,9 +85,9 @@ def predicted(sc: Scenario, settings: LiveRun, cost_ms: float, duration_s: float
               incidents_per_loop: int) -> dict[str, float]:
     """The simulation of this live deployment (module docstring): cameras analysed and not,
     and the alert latency p50 / p95 it predicts."""
-    from twin.city import generate_city
+    from twin.model.city import generate_city
     from twin.scenario.analytics import AnalyticsSettings
-    from twin.core.city_analysis import simulate_analytics
+    from twin.model.city_analysis import simulate_analytics
 
     an = settings.analyser
     assert an.cpu_per_actor is not None

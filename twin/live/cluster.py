@@ -191,7 +191,7 @@ def node_folder(run_key: str, driver_dir: str, driver_node: str) -> Path:
 
 def _prepare(run_key: str, driver_dir: str, driver_node: str) -> bool:
     """Make this node's folder and its catalog's schema; True if it is the run folder."""
-    from twin.live.store import LiveStore
+    from twin.storage.live_catalog import LiveStore
 
     folder = node_folder(run_key, driver_dir, driver_node)
     (folder / "segments").mkdir(parents=True, exist_ok=True)
@@ -213,7 +213,7 @@ def finish_folder(folder: Path, recorders: list[str]) -> dict[str, Any]:
     driver died (twin.live.recover)."""
     from twin.live.files import check_files
     from twin.live.recorder import recover_partials
-    from twin.live.store import LiveStore
+    from twin.storage.live_catalog import LiveStore
 
     store = LiveStore(folder / "catalog.sqlite")
     recovered: list[dict[str, Any]] = []
@@ -252,7 +252,7 @@ def _node_footage(run_key: str, driver_dir: str, driver_node: str, cameras: list
     """On a node: its stored segments of `cameras` overlapping [start_s, end_s), each with
     its file's bytes (a file swept since is left out: the export counts it as missing)."""
     from twin.core.types import Interval
-    from twin.live.store import stored_segments
+    from twin.storage.live_catalog import stored_segments
 
     folder = node_folder(run_key, driver_dir, driver_node)
     db = folder / "catalog.sqlite"
@@ -278,7 +278,7 @@ def fetch_footage(run_dir: Path, cluster: dict[str, Any], cameras: tuple[str, ..
     import ray
 
     from twin.errors import EvidenceError
-    from twin.ray_session import start_ray
+    from twin.ray.session import start_ray
 
     if not os.environ.get("RAY_ADDRESS", "").strip():
         raise EvidenceError(

@@ -13,7 +13,7 @@ from pathlib import Path
 import av
 import av.error
 
-from twin.live.store import SegmentRow, segment_path
+from twin.storage.live_catalog import SegmentRow, segment_path
 
 __all__ = ["check_files"]
 

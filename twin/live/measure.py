@@ -30,7 +30,7 @@ import numpy as np
 
 from twin.live.files import check_files
 from twin.live.run import LiveOutcome
-from twin.live.store import LiveStore, SegmentRow
+from twin.storage.live_catalog import LiveStore, SegmentRow
 
 __all__ = ["GAP_TOLERANCE_S", "ALERT_WINDOW_S", "FAULT_SLACK_S", "CameraFootage", "LiveMeasures",
            "measure", "footage", "bytes_in_window", "check_files", "fault_windows"]

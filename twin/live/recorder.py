@@ -13,7 +13,7 @@ later boundary is that anchor plus the stream's own timestamps, so back-to-back 
 connection meet exactly and only a real interruption (reconnect, lost packets) leaves a gap.
 
 Files. A segment is written as `<camera>/<camera>-<start ms>.<ext>.part`, closed, hashed and
-renamed to its final name before its row goes into the :class:`~twin.live.store.LiveStore`
+renamed to its final name before its row goes into the :class:`~twin.storage.live_catalog.LiveStore`
 in one transaction: a crash leaves at worst a `.part` file, or a finished file without its
 row (killed between the rename and the insert), and never a row without a file.
 When a connection breaks, the segment in progress is closed where the stream stopped and kept.
@@ -42,7 +42,7 @@ import av
 import av.error
 
 from synthetic_streams.reader import redact_url
-from twin.live.store import LiveStore
+from twin.storage.live_catalog import LiveStore
 
 __all__ = ["RTSP_LIVE_OPTIONS", "StreamStats", "RecorderStatus", "StreamRecorder", "Recorder",
            "Recovered", "recover_partials", "cpu_seconds"]

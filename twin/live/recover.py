@@ -17,7 +17,8 @@ its parts), recovers the partial files into the catalog and checks catalog again
 (the same `finish_folder` the run's end uses, twin.live.cluster), rebuilds the run's outcome
 from the state and measures it (twin.live.measure) over the time recorded: from `t0` to
 when the driver was lost less `CUT_SLACK_S` (its parts were dying around that moment; the
-footage is kept, but no gap is judged there). It writes results.json and the usual report,
+footage is kept, but no gap is judged there). The command line (`twin live --recover`,
+twin.cli.live) then writes results.json and the usual report (twin.output.live_run),
 marked cut short: `interrupted: "driver lost"` in results.json, a `driver_lost` and an
 `interrupted` event, and a paragraph at the top of the report.
 
@@ -27,21 +28,27 @@ its results.json (unless `--force`) is refused with exit 2, naming the file and 
 
 from __future__ import annotations
 
-import argparse
+import dataclasses
 import datetime as dt
 import json
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
+
+import psutil
 
 from twin.errors import UsageError
+from twin.live.cluster import NodeInfo, Placement, finish_folder
+from twin.live.measure import LiveMeasures, measure
+from twin.live.recorder import RecorderStatus, StreamStats
+from twin.live.run import LiveOutcome, _merge_analyser, _merge_status
+from twin.live.run_settings import live_run_settings
+from twin.live.run_state import _NOT_KEPT, STATE_FILE, STATE_SCHEMA
+from twin.live.watchdog import WATCHDOG_FILE
+from twin.scenario.model import parse_scenario
 
-if TYPE_CHECKING:
-    from twin.live.measure import LiveMeasures
-    from twin.live.run import LiveOutcome
-    from twin.results import Results
-
-__all__ = ["CUT_SLACK_S", "DRIVER_LOST", "recover_run", "cmd_recover"]
+__all__ = ["CUT_SLACK_S", "DRIVER_LOST", "RecoveredRun", "recover_run"]
 
 #: The seconds before the driver was lost that are not judged for gaps: its parts were dying.
 CUT_SLACK_S = 2.0
@@ -63,8 +70,6 @@ def _folders(folder: Path) -> tuple[Path, Path]:
 
 
 def _state(live: Path) -> dict[str, Any]:
-    from twin.live.run_state import STATE_FILE, STATE_SCHEMA
-
     path = live / STATE_FILE
     if not path.is_file():
         raise UsageError(
@@ -83,8 +88,6 @@ def _state(live: Path) -> dict[str, Any]:
 
 
 def _alive(pid: int, started: float | None) -> bool:
-    import psutil
-
     try:
         p = psutil.Process(pid)
         if started is not None and abs(p.create_time() - started) > 0.05:
@@ -98,8 +101,6 @@ def _still_running(state: dict[str, Any]) -> list[str]:
     """What of the run is still running on this machine: its driver, its watchdog, its
     parts (a PID of parts.json that is still a Ray worker or a MediaMTX started before the
     state was last written)."""
-    import psutil
-
     drv = state["driver"]
     out = []
     if _alive(int(drv["pid"]), float(drv["create_time"])):
@@ -122,8 +123,6 @@ def _still_running(state: dict[str, Any]) -> list[str]:
 
 def _scenario(state: dict[str, Any], source: str) -> Any:
     """The scenario as run (with the calibration it had, written where it is looked for)."""
-    from twin.scenario.model import parse_scenario
-
     cal = state.get("calibration")
     if not cal:
         return parse_scenario(state["scenario"], source or "<run-state>", base_dir=".")
@@ -140,13 +139,6 @@ def _scenario(state: dict[str, Any], source: str) -> Any:
 
 def _outcome(state: dict[str, Any], live: Path) -> LiveOutcome:
     """The run's outcome as the driver had it at its last state."""
-    import dataclasses
-
-    from twin.live.cluster import NodeInfo, Placement
-    from twin.live.deployment import live_run_settings
-    from twin.live.run import LiveOutcome, _merge_analyser, _merge_status
-    from twin.live.run_state import _NOT_KEPT
-
     st = state["outcome"]
     sc = _scenario(state, st.get("source", ""))
     names = {f.name for f in dataclasses.fields(LiveOutcome)} - _NOT_KEPT
@@ -178,15 +170,11 @@ def _outcome(state: dict[str, Any], live: Path) -> LiveOutcome:
 
 
 def _status(s: dict[str, Any]) -> Any:
-    from twin.live.recorder import RecorderStatus, StreamStats
-
     return RecorderStatus(s["name"], s["at_s"], tuple(s["cameras"]),
                           tuple(StreamStats(**x) for x in s["streams"]), s["cpu_s"])
 
 
 def _watchdog(live: Path) -> dict[str, Any]:
-    from twin.live.watchdog import WATCHDOG_FILE
-
     try:
         got = json.loads((live / WATCHDOG_FILE).read_text())
         return got if isinstance(got, dict) else {}
@@ -202,8 +190,6 @@ RECOVERY_FILE = "recovery.json"
 def _recover_files(o: LiveOutcome, event: Any) -> None:
     """Each recording folder of the run that is on this machine: partials recovered, catalog
     checked against the files (twin.live.cluster.finish_folder, as at a run's end)."""
-    from twin.live.cluster import finish_folder
-
     path = o.run_dir / RECOVERY_FILE
     try:
         before = json.loads(path.read_text())
@@ -238,13 +224,24 @@ def _recover_files(o: LiveOutcome, event: Any) -> None:
         tmp.replace(path)
 
 
-def recover_run(folder: Path, *, force: bool = False
-                ) -> tuple[Results, LiveMeasures, LiveOutcome, Path]:
-    """Finish a run folder whose driver died (the module docstring); returns (results,
-    measures, outcome, the --out folder). UsageError for a folder that cannot be."""
-    from twin.live.measure import measure
-    from twin.live.results import write_live_outputs
-    from twin.results import run_info, write_results
+@dataclass
+class RecoveredRun:
+    """A run whose driver died, recovered and measured up to the cut: what its run folder
+    is written from (twin.output.live_run.write_recovered_run)."""
+
+    outcome: LiveOutcome
+    measures: LiveMeasures
+    out: Path  # the --out folder
+    started: str  # when its driver started (ISO)
+    cut: float  # run clock when the driver was lost
+    watchdog: dict[str, Any]
+    planned_s: float | None
+
+
+def recover_run(folder: Path, *, force: bool = False) -> RecoveredRun:
+    """Finish a run folder whose driver died (the module docstring): its files recovered,
+    the catalog checked and the run measured up to the cut; nothing written but the state.
+    UsageError for a folder that cannot be."""
 
     out, live = _folders(Path(folder))
     if (out / "results.json").exists() and not force:
@@ -288,45 +285,4 @@ def recover_run(folder: Path, *, force: bool = False
     m = measure(o)
     # The run's own timing: from when its driver started to when it was lost.
     started = dt.datetime.fromtimestamp(o.epoch, dt.timezone.utc).isoformat(timespec="seconds")
-    res = write_live_outputs(o, m, o.source or "<run-state>", run_info(started, cut), out)
-    res.interrupted = DRIVER_LOST
-    write_results(res, out)
-    _mark_report(out / "report.md", o, cut, dog, state.get("planned_s"))
-    return res, m, o, out
-
-
-def _mark_report(path: Path, o: LiveOutcome, cut: float, dog: dict[str, Any],
-                 planned_s: float | None) -> None:
-    """A paragraph at the top of the report: this run was cut short, and what that means."""
-    try:
-        text = path.read_text()
-    except OSError:
-        return
-    killed = (f" Its watchdog killed the {len(dog.get('killed', []))} process(es) of the run "
-              f"still running, within {dog.get('cleared_s', 0):.2f} s of noticing."
-              if dog else "")
-    note = (f"\n> **Cut short: driver lost.** `twin live` died {cut - o.t0:.1f} s into "
-            f"recording (planned {planned_s or o.settings.duration_s:g} s).{killed} `twin live --recover` "
-            f"recovered {o.recovered_partials} partial segment(s) ({o.removed_partials} empty "
-            f"stub(s) removed), checked the catalog against the files and measured the "
-            f"{o.t_end - o.t0:.1f} s up to {CUT_SLACK_S:g} s before the loss"
-            + ("; analyser figures are from its last snapshots" if o.analyser else "")
-            + ".\n")
-    head, sep, rest = text.partition("\n")
-    path.write_text(head + sep + note + rest)
-
-
-def cmd_recover(args: argparse.Namespace) -> int:
-    from rich.console import Console
-
-    from twin.cli_support import targets_table
-
-    res, m, o, out = recover_run(Path(args.recover), force=args.force)
-    console = Console()
-    console.print(targets_table(res))
-    console.print(f"cut short ({DRIVER_LOST}) after {m.metrics.get('live_duration_s', 0):.1f} "
-                  f"s judged; segments_written={m.metrics.get('segments_written', 0):g} "
-                  f"live_partials_recovered={o.recovered_partials} "
-                  f"live_catalog_mismatches={m.metrics.get('live_catalog_mismatches', 0):g}")
-    console.print(f"results: {out / 'results.json'}   report: {out / 'report.md'}")
-    return 0 if res.passed else 1
+    return RecoveredRun(o, m, out, started, cut, dog, state.get("planned_s"))

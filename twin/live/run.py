@@ -9,7 +9,7 @@ requests to the real parts.
 1. Before anything starts, the scenario's faults are compiled for the live run
    (twin.live.faults: bad ones are refused here), each distinct scene is encoded once
    (cached), an external MediaMTX is attached if the scenario names one, and Ray is started
-   or joined (twin.ray_session). Districts and recorder pools are placed on Ray's nodes
+   or joined (twin.ray.session). Districts and recorder pools are placed on Ray's nodes
    (twin.live.cluster: by node resources, or spread), each recording node's folder is made
    on that node, and each node hosting camera sets gets a relay actor running its MediaMTX
    (on the node's address, one publisher login per camera, authentication on).
@@ -58,7 +58,7 @@ from typing import TYPE_CHECKING, Any
 import yaml
 
 from twin.errors import ScenarioError, TwinError
-from twin.live.deployment import LiveRun, live_run_settings
+from twin.live.run_settings import LiveRun, live_run_settings
 from twin.scenario.live import ExternalMediaMTX, ManagedMediaMTX
 from twin.scenario import Scenario
 
@@ -241,10 +241,10 @@ def run_live(sc: Scenario, out: Path, *, duration_s: float | None = None,
     A SIGINT or SIGTERM during recording ends it early and the outcome says so
     (`interrupted`); during start-up or shut-down it aborts, cleaning up all the same.
     """
-    from twin.city import generate_city
+    from twin.model.city import generate_city
     from twin.live.clips import prepare_clips
     from twin.live.faults import compile_live_faults
-    from twin.live.store import LiveStore
+    from twin.storage.live_catalog import LiveStore
 
     settings = live_run_settings(sc)
     duration = float(duration_s if duration_s is not None else settings.duration_s)
@@ -331,7 +331,7 @@ def run_live(sc: Scenario, out: Path, *, duration_s: float | None = None,
                 event("mediamtx_started", pid=server.pid, managed=server.managed)
             watchdog = _start_watchdog(run_dir)  # before Ray: every process of it is new
             say(0, duration, "starting Ray")
-            from twin.ray_session import start_ray
+            from twin.ray.session import start_ray
 
             try:
                 session = start_ray(run_dir / "ray.log")

@@ -43,10 +43,10 @@ from twin.core.officers import check_trail
 from twin.core.signing import mac_entry
 from twin.core.sweep import RetentionSweep
 from twin.core.types import Interval, SegmentRef
-from twin.desk_trail import locked, open_trail, save
-from twin.keys import audit_key
+from twin.storage.trail import locked, open_trail, save
+from twin.storage.keys import audit_key
 from twin.errors import EvidenceError
-from twin.live.store import HoldRow, LiveStore, segment_path
+from twin.storage.live_catalog import HoldRow, LiveStore, segment_path
 
 __all__ = ["SweepReport", "Sweeper"]
 

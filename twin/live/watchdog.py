@@ -54,7 +54,7 @@ __all__ = ["WATCHDOG_FILE", "KILL_FOR_S", "Watchdog", "start_watchdog", "main"]
 WATCHDOG_FILE = "watchdog.json"
 #: The longest it goes on killing what is left of the run after the driver died.
 KILL_FOR_S = 5.0
-#: The temporary folders it may remove: Ray's (twin.ray_session) and MediaMTX's.
+#: The temporary folders it may remove: Ray's (twin.ray.session) and MediaMTX's.
 _TEMP_PREFIXES = ("twin-ray-", "cctv-twin-mediamtx-")
 
 Key = tuple[int, float]  # (PID, start time): one process, never a later one with its PID

@@ -14,7 +14,7 @@ Every section is a frozen pydantic model; engines and tools never see raw dicts.
 - :mod:`.loader`: bounded, strict YAML reading.
 
 This package imports no engine (twin.sim, twin.live, SimPy, Ray) and no consumer
-(twin.compare, twin.cli, twin.pages, twin.report): arrows point to it, never from it
+(twin.compare, twin.cli, twin.output.pages, twin.output.report): arrows point to it, never from it
 (tests/test_import_graph.py checks it).
 """
 
@@ -35,10 +35,10 @@ from twin.scenario.model import (
     Simulation,
     SiteKind,
     StaticAssignment,
-    load_scenario,
     parse_scenario,
     scenario_json_schema,
 )
+from twin.scenario.load import load_scenario
 
 __all__ = [
     "Scenario",

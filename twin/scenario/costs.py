@@ -3,7 +3,7 @@
 Every price here is an ASSUMPTION supplied by whoever writes the scenario (no public
 tender figures are known to the twin); the twin only multiplies them by the quantities a
 deployment provisions. Prices are in Hong Kong dollars (HKD), capital cost, no
-amortisation, no operating cost. What a deployment costs is computed in twin/deployment.py.
+amortisation, no operating cost. What a deployment costs is computed in twin/model/provisioning.py.
 """
 
 from __future__ import annotations

@@ -72,7 +72,7 @@ class FaultTiming(_Model):
         default=None, ge=0.001, le=1_000_000,
         description="Mean time between failures per target, hours (random; 0.001 h = 3.6 s, for "
         "the compressed time of a live run, to 10^6 h, 114 years, past any part's rated MTBF; "
-        "the faults a run would draw are bounded too, see twin/memory.py)."
+        "the faults a run would draw are bounded too, see twin/scenario/memory.py)."
     )
     mttr_h: float | None = Field(
         default=None, gt=0, le=87_600,

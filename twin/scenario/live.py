@@ -70,7 +70,7 @@ class LiveClip(_Model):
 
 class LiveProfile(_Model):
     """What every synthetic camera publishes, resolved from the camera profile and
-    `live.clip` (twin.live.deployment); not a section of the scenario file."""
+    `live.clip` (twin.live.run_settings); not a section of the scenario file."""
 
     width: int = Field(default=1280, ge=64, le=3840,
                        description="Frame width, pixels (even; at most 4K, 3,840: every camera "

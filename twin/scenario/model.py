@@ -17,6 +17,7 @@ from pydantic import (AfterValidator, Field, PrivateAttr, ValidationError, field
                       model_serializer, model_validator)
 from pydantic_core import PydanticCustomError
 
+from twin.core.raid import RaidLayout
 from twin.errors import ScenarioError
 from twin.metrics import METRICS
 from twin.scenario.analytics import AnalyticsSettings
@@ -28,6 +29,7 @@ from twin.scenario.faults import Failover, Faults, check_fault_targets
 from twin.scenario.fidelity import FidelityTarget, check_fidelity_names
 from twin.scenario.live import LiveSettings
 from twin.scenario.numbers import ScenarioModel
+from twin.scenario.overlay import apply_sets, compose
 from twin.scenario.problems import format_problems
 from twin.suggest import did_you_mean, near_note
 
@@ -46,7 +48,6 @@ __all__ = [
     "Bound",
     "SiteKind",
     "MAX_DAYS",
-    "load_scenario",
     "parse_scenario",
     "scenario_data",
     "scenario_json_schema",
@@ -273,8 +274,6 @@ class RecorderPool(_Model):
         if self.drives is None:
             assert self.disk_tb is not None
             return self.disk_tb
-        from twin.core.raid import RaidLayout
-
         d = self.drives
         return RaidLayout(d.size_tb, d.count, d.raid, d.hot_spares).usable_tb
 
@@ -610,26 +609,9 @@ def parse_scenario(data: Any, source: str = "<scenario>",
     return sc
 
 
-def load_scenario(path: str | Path, check_memory: bool = True,
-                  sets: Sequence[str] = ()) -> Scenario:
-    """Read a YAML scenario file (bounded, strict safe loading: twin/scenario/loader.py), its
-    chain of bases merged in when it names one (`base:`, twin/scenario/overlay.py), each
-    `--set PATH=VALUE` of `sets` applied, and validate it; with `check_memory`, also refuse a
-    city that would not fit in memory."""
-    data, source = scenario_data(path, sets)
-    sc = parse_scenario(data, source, Path(path).parent)
-    if check_memory:
-        from twin.memory import check_fits
-
-        check_fits(sc, str(path))
-    return sc
-
-
 def scenario_data(path: str | Path, sets: Sequence[str] = ()) -> tuple[Any, str]:
     """(the scenario's data with its bases merged and `sets` applied, not validated; the name
     errors give it: the file, and its bases when it has any)."""
-    from twin.scenario.overlay import apply_sets, compose
-
     composed = compose(path)
     data = composed.data
     if sets and isinstance(data, dict):

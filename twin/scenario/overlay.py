@@ -47,6 +47,8 @@ from pydantic import BaseModel
 
 from twin.errors import ScenarioError
 from twin.scenario.loader import Delete, Replace, loads_yaml, read_yaml
+import copy
+import yaml
 
 __all__ = ["BASE_KEY", "MAX_BASES", "Composed", "compose", "merge", "apply_sets", "set_source",
            "flatten", "differences", "show_yaml"]
@@ -264,8 +266,6 @@ def apply_sets(data: dict[str, Any], sets: Sequence[str], source: str,
     """A copy of `data` with each `PATH=VALUE` set (VALUE read as YAML, so `80` is a number
     and `h265` a string). A path must be one the schema of `root` has (list items by index
     or name); one it does not have is refused with the nearest path it does."""
-    import copy
-
     out = copy.deepcopy(data)
     for text in sets:
         path, sep, raw = text.partition("=")
@@ -431,6 +431,4 @@ def _get(data: Any, parts: list[str]) -> Any:
 def show_yaml(data: Any) -> str:
     """The merged scenario as YAML, keys in the order given (what `twin validate --show`
     prints: a full scenario that validates to the same canonical JSON)."""
-    import yaml
-
     return yaml.safe_dump(data, sort_keys=False, allow_unicode=True, width=100)

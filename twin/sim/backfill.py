@@ -22,6 +22,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 import numpy as np
+from twin.sim.engine import DROP_REASONS
 
 if TYPE_CHECKING:
     from twin.sim.engine import CityEngine
@@ -33,8 +34,6 @@ class Backfill:
     """Edge-storage backfill for one engine (module docstring)."""
 
     def __init__(self, engine: CityEngine) -> None:
-        from twin.sim.engine import DROP_REASONS
-
         self.e = engine
         profiles = engine.sc.camera_profiles
         city = engine.base_city

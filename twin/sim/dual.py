@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from twin.city import SITE_KINDS, CityModel
+from twin.model.city import SITE_KINDS, CityModel
 from twin.core.catalog import RunCatalog
 
 __all__ = ["COPY_SUFFIX", "chosen_cameras", "with_copies", "overlap_gaps", "uncovered_s"]

@@ -68,13 +68,12 @@ from __future__ import annotations
 import itertools
 from collections.abc import Callable, Generator
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Protocol
 
 import numpy as np
 import simpy
 
-from twin.city import CityModel, camera_names
+from twin.model.city import CityModel, camera_names
 from twin.core.assignment import RecorderLoads, accept_within_limits
 from twin.core.catalog import RunCatalog
 from twin.core.states import StateTable
@@ -82,6 +81,9 @@ from twin.core.sweep import RetentionSweep
 from twin.core.types import Interval
 from twin.scenario import Scenario, StaticAssignment
 from twin.sim.capacity import Capacity
+from twin.sim.dual import chosen_cameras, with_copies
+from twin.sim.dual import uncovered_s
+from twin.sim.dual import overlap_gaps
 
 __all__ = ["DROP_REASONS", "BLOCK_CAUSES", "CAMERA_TRANSITIONS", "SimOutcome", "CityEngine",
            "Extension", "SERIES_COUNTS", "drop_slots", "PlacementMemo", "DiskLoss",
@@ -137,8 +139,9 @@ class Extension(Protocol):
     `log_event`), and hears of it through `on_cameras` and `after_sweeps`; what it reads
     (sc, city, env, end_s, seg_s, draw_key, catalog, loads, standby, partner, stream_cam, the
     cam_* and rec_* arrays) it never writes. `finish` runs after the run ends and returns
-    scalar metrics (names registered in twin.metrics). `plot` writes PNGs and returns
-    {role: file name}.
+    scalar metrics (names registered in twin.metrics). An extension draws nothing: its
+    plots are the output layer's (twin.output.sim_plots, looked up by `name`), so the engine
+    never imports matplotlib or anything above it.
     """
 
     name: str
@@ -146,8 +149,6 @@ class Extension(Protocol):
     def attach(self, engine: CityEngine) -> None: ...
 
     def finish(self, engine: CityEngine) -> dict[str, float]: ...
-
-    def plot(self, outcome: SimOutcome, out: Path) -> dict[str, str]: ...
 
 
 @dataclass
@@ -249,7 +250,7 @@ class CityEngine:
         self.keep_series = sample
         # The random parts of the run (faults, evidence and access requests) draw from
         # SeedSequence(sc.seed, spawn_key=draw_key + (their own key,)): () is the scenario's
-        # own draw, twin.draws.replication_key(k) replication k's. The city never moves.
+        # own draw, twin.model.draws.replication_key(k) replication k's. The city never moves.
         self.draw_key = tuple(draw_key)
         # Dual recording: each chosen camera's second copy is one more stream (twin.sim.dual);
         # every per-camera array below is per stream, the first n_cams being the cameras.
@@ -257,8 +258,6 @@ class CityEngine:
         self.n_cams = city.n_cameras
         self.copy_of = np.zeros(0, dtype=np.int64)
         if sc.failover.standby.type == "dual":
-            from twin.sim.dual import chosen_cameras, with_copies
-
             self.copy_of = chosen_cameras(sc.failover.standby, city)
             city = with_copies(city, self.copy_of)
         self.city = city
@@ -442,8 +441,6 @@ class CityEngine:
         cat = self.catalog
         secs = cat.footage_s_by_camera(t, r)
         if self.copy_of.size:
-            from twin.sim.dual import uncovered_s
-
             for st in np.flatnonzero((secs > 0) & (self.partner >= 0)).tolist():
                 secs[st] = uncovered_s(cat, st, int(self.partner[st]), r, t)
         on = (cat.col("recorder") == r) & (cat.col("held") > 0)  # evidence holds lost too
@@ -954,8 +951,6 @@ class CityEngine:
         self.cam_lost_s = self.lost_s[:n0].copy()
         self.cam_gap_max = self.gap_max[:n0].copy()
         if self.copy_of.size:
-            from twin.sim.dual import overlap_gaps
-
             lost, longest = overlap_gaps(self.gap_log, self.copy_of, n0)
             self.cam_lost_s[self.copy_of] = lost
             self.cam_gap_max[self.copy_of] = longest

@@ -34,8 +34,9 @@ before `now - retention` is counted as lost to retention (in a city that drops n
 it is); the rest was never recorded (cameras not yet on line, dropped segments).
 
 At the end the audit trail is verified (`audit_verified`), and its anchor (entry count and head
-hash) is put on the run's events in results.json. `plot` writes the trail as audit.jsonl beside
-results.json, with audit_anchor.json, evidence_cases.csv, evidence_storage.csv and two PNGs.
+hash) is put on the run's events in results.json. `write_files` writes the trail as audit.jsonl
+beside results.json, with audit_anchor.json, evidence_cases.csv and evidence_storage.csv; the
+output layer (twin.output.sim_plots) calls it and draws the two PNGs.
 """
 
 from __future__ import annotations
@@ -63,7 +64,7 @@ from twin.errors import AccessDenied, AuditError
 from twin.scenario.evidence import ChoiceDelay, Delay, EvidenceSettings
 
 if TYPE_CHECKING:
-    from twin.sim.engine import CityEngine, SimOutcome
+    from twin.sim.engine import CityEngine
 
 __all__ = [
     "SPAWN_KEY", "AUDIT_FILE", "ANCHOR_FILE", "ANCHOR_EVENT", "EvidenceExtension", "draw_delays_s",
@@ -486,37 +487,3 @@ class EvidenceExtension:
             w.writerows(self.locker.bytes_held_series())
         return {"audit": AUDIT_FILE, "audit_anchor": ANCHOR_FILE,
                 "evidence_cases": "evidence_cases.csv", "evidence_storage": "evidence_storage.csv"}
-
-    def plot(self, outcome: SimOutcome, out: Path) -> dict[str, str]:
-        # The Extension protocol has no hook for data files; plot() is the one call that is
-        # given the output folder, so the trail is written here too (see write_files).
-        self.write_files(out)
-        return self._plots(outcome.end_s, out)
-
-    def _plots(self, end_s: float, out: Path) -> dict[str, str]:
-        import matplotlib.pyplot as plt
-
-        from twin.figures import save_figure
-
-        files: dict[str, str] = {}
-        series = self.locker.bytes_held_series()
-        t = [0.0] + [s for s, _ in series] + [end_s]
-        b = [0.0] + [x for _, x in series]
-        b.append(b[-1])
-        fig, ax = plt.subplots(figsize=(9, 4))
-        ax.step(np.asarray(t) / 86_400, np.asarray(b) / 1e12, where="post")
-        ax.set(xlabel="day", ylabel="evidence copies held (TB)",
-               title=f"Evidence storage ({self.counts['evidence_requests']} preservation requests)")
-        files["evidence_storage"] = save_figure(fig, out / "evidence_storage.png")
-
-        fig, ax = plt.subplots(figsize=(9, 4))
-        hours = np.asarray(self.approval_times_s) / 3600
-        if hours.size:
-            ax.hist(hours, bins=40)
-            for q, ls in ((50, "--"), (95, ":")):
-                ax.axvline(float(np.percentile(hours, q)), color="crimson", ls=ls, label=f"p{q}")
-            ax.legend()
-        ax.set(xlabel="hours from request to approval", ylabel="approved requests",
-               title=f"Approval times ({hours.size} approved of {self.counts['access_requests']})")
-        files["approval_times"] = save_figure(fig, out / "approval_times.png")
-        return files

@@ -9,6 +9,10 @@ from __future__ import annotations
 
 from twin.scenario import Scenario
 from twin.sim.engine import Extension
+from twin.sim.faults import FaultDriver
+from twin.sim.evidence import EvidenceExtension
+from twin.sim.analytics import AnalyticsExtension
+from twin.sim.simulated_scenario import FootageLedger
 
 __all__ = ["extensions_for"]
 
@@ -19,19 +23,12 @@ def extensions_for(sc: Scenario) -> list[Extension]:
     """
     out: list[Extension] = []
     if sc.faults or sc.failover.standby_per_pool:
-        from twin.sim.faults import FaultDriver
-
         out.append(FaultDriver(sc))
     if sc.evidence is not None:
-        from twin.sim.evidence import EvidenceExtension
-
         out.append(EvidenceExtension(sc.evidence, sc.seed, sc.recording.retention_s))
     if sc.analytics is not None:
-        from twin.sim.analytics import AnalyticsExtension
-
         out.append(AnalyticsExtension(sc.analytics, sc.seed))
     if sc.live is not None:  # measured as the live run measures it, for `twin compare`
-        from twin.sim.deployment import FootageLedger
 
         out.append(FootageLedger())
     return out

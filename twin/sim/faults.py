@@ -5,7 +5,7 @@ Theory of operation
 At attach time the scenario's faults are compiled into one heap of timed effects, ordered by
 (time, sequence number) so equal times keep a fixed order. Random faults draw their up and
 down times from their own numpy streams: SeedSequence(seed, spawn_key=(FAULT_SPAWN_KEY,))
-(prefixed by the engine's `draw_key` for a replication, twin.draws) spawns one child per
+(prefixed by the engine's `draw_key` for a replication, twin.model.draws) spawns one child per
 fault entry, apart from the city generator's streams, so adding a
 fault never moves the city, and adding a fault entry never moves the draws of the ones
 before it. One SimPy process pops the heap at each effect's exact time.
@@ -57,7 +57,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from twin.city import SITE_KINDS, set_names
+from twin.model.city import SITE_KINDS, set_names
 from twin.core.assignment import accept_within_limits
 from twin.core.fault_windows import FAULT_SPAWN_KEY, draw_windows
 from twin.core.failover import (
@@ -72,6 +72,7 @@ from twin.core.failover import (
 )
 from twin.sim import drives, priority
 from twin.sim.backfill import Backfill
+from twin.model.results import write_csv
 
 if TYPE_CHECKING:
     import simpy
@@ -524,8 +525,6 @@ class FaultDriver:
         return out
 
     def tables(self, o: SimOutcome, out: Path) -> dict[str, str]:
-        from twin.results import write_csv
-
         e = self.engine
         city = o.city
         lost = o.lost_s * o.admitted
@@ -562,8 +561,3 @@ class FaultDriver:
         return {"fault_cameras": "fault_cameras.csv", "cameras_unrecorded": "cameras_unrecorded.csv",
                 "fault_incidents": "fault_incidents.csv",
                 "recorder_load_faults": "recorder_load_faults.csv"}
-
-    def plot(self, o: SimOutcome, out: Path) -> dict[str, str]:
-        from twin.sim.fault_plots import plot_faults
-
-        return plot_faults(self, o, out)

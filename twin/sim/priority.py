@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from twin.city import SITE_KINDS, CityModel
+from twin.model.city import SITE_KINDS, CityModel
 from twin.scenario import Scenario
 from twin.scenario.faults import PRIORITIES
 

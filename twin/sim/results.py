@@ -1,7 +1,7 @@
 """A simulated run into the results format: results.json's metrics and tables, and the CSVs.
 
-The engine-neutral schema is twin/results.py; this is the simulator's side of it, as
-twin/live/results.py is the live twin's. Plots of a run are in twin/sim/plots.py.
+The engine-neutral schema is twin/model/results.py; this is the simulator's side of it, as
+twin/output/live_run.py is the live twin's. Plots of a run are in twin/output/sim_plots.py.
 """
 
 from __future__ import annotations
@@ -10,9 +10,9 @@ from pathlib import Path
 
 import numpy as np
 
-from twin.city import SITE_KINDS
-from twin.deployment import deployment_metrics
-from twin.results import CalibrationInfo, Results, RunInfo, judge, scenario_info, write_csv
+from twin.model.city import SITE_KINDS
+from twin.model.provisioning import deployment_metrics
+from twin.model.results import CalibrationInfo, Results, RunInfo, judge, scenario_info, write_csv
 from twin.scenario import Scenario
 from twin.sim.capacity import recorder_columns
 from twin.sim.engine import DROP_REASONS, DROPPING, OFFLINE, SERIES_COUNTS, SimOutcome
@@ -65,7 +65,7 @@ def sim_metrics(o: SimOutcome) -> dict[str, float]:
 def results_from_sim(o: SimOutcome, source: str, run: RunInfo,
                      scenario: Scenario | None = None) -> Results:
     """Results of a simulated run; `scenario` is the file's scenario when the engine ran its
-    simulated form (twin.sim.deployment: a live scenario's terms), so both engines' results
+    simulated form (twin.sim.simulated_scenario: a live scenario's terms), so both engines' results
     name the same scenario and hash."""
     city, sc = o.city, o.scenario
     named = scenario or sc
