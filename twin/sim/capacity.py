@@ -32,16 +32,21 @@ import numpy as np
 from twin.scenario.capacity import OverwriteOldest
 
 if TYPE_CHECKING:
-    from twin.sim.engine import CityEngine, SimOutcome
+    from twin.sim.engine import CityEngine, DiskLedger, SimOutcome
 
 __all__ = ["Capacity", "recorder_columns"]
 
 
 class Capacity:
-    """Curved writing and overwrite_oldest for one engine (module docstring)."""
+    """Curved writing and overwrite_oldest for one engine (module docstring).
 
-    def __init__(self, engine: CityEngine, quiet_ticks_max: int) -> None:
+    It reads the engine's state through its read-only views and charges and frees disk bytes
+    only through the ledger the engine hands it (`DiskLedger.charge`, `DiskLedger.free`).
+    """
+
+    def __init__(self, engine: CityEngine, disk: DiskLedger, quiet_ticks_max: int) -> None:
         self.e = engine
+        self.disk = disk
         self.quiet_ticks_max = quiet_ticks_max  # the engine's bound on ticks charged at once
         city, sc = engine.city, engine.sc
         self.curves = city.curves
@@ -122,9 +127,8 @@ class Capacity:
         n = m if same.all() else int(np.argmin(same))
         if n == 0:
             return t, tick
-        e.rec_used[:] = e.rec_used + cum[n] * taking
-        e.written += n * int(e.rec_ncams[taking].sum()) * e.k
-        e.charged_through = float(times[n])
+        self.disk.charge(cum[n] * taking, n * int(e.rec_ncams[taking].sum()) * e.k,
+                         float(times[n]))
         if e.progress is not None:
             for j in range(n):
                 if (tick + j + 1) % every == 0:
@@ -177,7 +181,7 @@ class Capacity:
                 self.early_bytes += plan.bytes
             else:
                 self.early_bytes += float(cat.span_bytes(plan.rows, lo, plan.new_first).sum())
-            e.rec_used -= cat.apply(plan)
+            self.disk.free(cat.apply(plan))
         self.topups += 1
         # What each recorder topped up still holds, back from now.
         first = cat.col("first")

@@ -48,7 +48,7 @@ def collect(driver: FaultDriver, f: Any, child: np.random.SeedSequence,
             into: dict[int, list[tuple[float, int, str]]]) -> None:
     """Failure times (time, drive, label) of one entry, per recorder, into `into`."""
     e = driver.engine
-    units = driver._targets(f)
+    units = driver.targets(f)
     rng = np.random.default_rng(child)
     for label, r in units:
         d = _layout(driver, r)
@@ -65,9 +65,10 @@ def collect(driver: FaultDriver, f: Any, child: np.random.SeedSequence,
                 t += float(rng.exponential(mtbf_s))
 
 
-def schedule(driver: FaultDriver, fails: dict[int, list[tuple[float, int, str]]]) -> None:
-    """Replay each recorder's failures through its RAID level and push what they cost."""
-    driver.drive_failures = 0
+def schedule(driver: FaultDriver, fails: dict[int, list[tuple[float, int, str]]]) -> int:
+    """Replay each recorder's failures through its RAID level and push what they cost;
+    returns how many failures fall within the run."""
+    replayed = 0
     for r in sorted(fails):
         d = _layout(driver, r)
         lay = RaidLayout(d.size_tb, d.count, d.raid, d.hot_spares)
@@ -78,24 +79,25 @@ def schedule(driver: FaultDriver, fails: dict[int, list[tuple[float, int, str]]]
         for (t, k, label), (_t0, t1) in zip(times, windows):
             if t >= driver.engine.end_s:
                 continue
-            driver.drive_failures += 1
-            inc = driver._new_incident("drive_failure", label, t, t1, "")
-            driver._push(t, "log", inc, "fault_start")
-            driver._push(t1, "log", inc, "fault_end")
+            replayed += 1
+            inc = driver.new_incident("drive_failure", label, t, t1, "")
+            driver.push(t, "log", inc, "fault_start")
+            driver.push(t1, "log", inc, "fault_end")
             loss = by_time.pop(t, None)
             if loss is None:
-                driver._push(t, "drive_ok", r, inc, t1)
+                driver.push(t, "drive_ok", r, inc, t1)
             elif lay.raid == "jbod":
-                driver._push(t, "drive_lost", r, inc, k % lay.data_drives, lay.data_drives)
+                driver.push(t, "drive_lost", r, inc, k % lay.data_drives, lay.data_drives)
             else:
-                driver._push(t, "rec_down", r, inc, True)
-                driver._push(loss.until_s, "rec_up", r, inc)
+                driver.push(t, "rec_down", r, inc, True)
+                driver.push(loss.until_s, "rec_up", r, inc)
+    return replayed
 
 
 def drive_ok(driver: FaultDriver, t: float, r: int, inc: int, until: float) -> None:
     """A failure the array covers: nothing lost, a rebuild until `until`."""
-    driver._event(t, "drive_failed", recorder=driver.engine.city.rec_names[r], incident=inc,
-                  lost=False, rebuild_until_s=round(until, 6))
+    driver.event(t, "drive_failed", recorder=driver.engine.city.rec_names[r], incident=inc,
+                 lost=False, rebuild_until_s=round(until, 6))
 
 
 def drive_lost(driver: FaultDriver, t: float, r: int, inc: int, k: int, n: int) -> None:
@@ -110,11 +112,8 @@ def drive_lost(driver: FaultDriver, t: float, r: int, inc: int, k: int, n: int) 
     hi = t - k * span / n
     lo = t - (k + 1) * span / n if k < n - 1 else -math.inf
     loss = e.lose_footage(r, Interval(max(lo, 0.0) if k < n - 1 else 0.0, hi), t)
-    np.add.at(driver.disk_lost_s, e.stream_cam, loss.stream_s)
-    driver.disk_lost_segments += loss.segments
-    driver.held_lost_segments += loss.held_segments
-    driver.disk_lost_bytes += loss.bytes
+    driver.book_disk_loss(loss)
     segs, nbytes, held, secs = loss.segments, loss.bytes, loss.held_segments, loss.stream_s
-    driver._event(t, "drive_failed", recorder=e.city.rec_names[r], incident=inc, lost=True,
-                  drive=k, segments=segs, bytes=round(nbytes), cameras=int((secs > 0).sum()),
-                  held_segments=held)
+    driver.event(t, "drive_failed", recorder=e.city.rec_names[r], incident=inc, lost=True,
+                 drive=k, segments=segs, bytes=round(nbytes), cameras=int((secs > 0).sum()),
+                 held_segments=held)

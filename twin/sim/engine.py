@@ -20,7 +20,9 @@ Extensions (faults, evidence: twin.sim.extensions says which a scenario switches
 their own processes and act on the engine only through its seam (`Extension`): block or
 unblock a cause for cameras, take a recorder down or up, fill or lose its disk, assign
 cameras to recorders, refresh cameras; and they hear of it through listeners (cameras
-placed, stopped, resumed; a sweep ran). The engine imports none of them.
+placed, stopped, resumed; a sweep ran). The engine imports none of them. Its state is four
+private parts (Cameras, Recorders, DiskLedger, Series) that they read through read-only
+views; the daily-curve writer (twin.sim.capacity) charges bytes through the ledger's methods.
 
 The per-camera arrays are per *stream*: with dual recording (twin.sim.dual) a chosen
 camera's second copy is one more stream after the n_cams cameras; `stream_cam` maps a
@@ -66,7 +68,7 @@ was taken).
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable, Generator
+from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -87,7 +89,7 @@ from twin.sim.dual import overlap_gaps
 
 __all__ = ["DROP_REASONS", "BLOCK_CAUSES", "CAMERA_TRANSITIONS", "SimOutcome", "CityEngine",
            "Extension", "SERIES_COUNTS", "drop_slots", "PlacementMemo", "DiskLoss",
-           "CameraListener", "RECORDING"]
+           "CameraListener", "RECORDING", "DiskLedger"]
 
 OFFLINE, RECORDING, DROPPING = 0, 1, 2
 DROP_REASONS: tuple[str, ...] = (
@@ -138,10 +140,13 @@ class Extension(Protocol):
     `recorder_down`, `recorder_up`, `fill_disk`, `lose_disk`, `assign`, `refresh`,
     `log_event`), and hears of it through `on_cameras` and `after_sweeps`; what it reads
     (sc, city, env, end_s, seg_s, draw_key, catalog, loads, standby, partner, stream_cam, the
-    cam_* and rec_* arrays) it never writes. `finish` runs after the run ends and returns
-    scalar metrics (names registered in twin.metrics). An extension draws nothing: its
-    plots are the output layer's (twin.output.sim_plots, looked up by `name`), so the engine
-    never imports matplotlib or anything above it.
+    cam_* and rec_* arrays) it never writes: the arrays are read-only views of the engine's
+    private state (Cameras, Recorders, DiskLedger, Series), and tests/test_engine_seam.py
+    checks that no module of twin/sim but this one writes the engine or calls another
+    object's private method. `finish` runs after the run ends and returns scalar metrics
+    (names registered in twin.metrics). An extension draws nothing: its plots are the
+    output layer's (twin.output.sim_plots, looked up by `name`), so the engine never
+    imports matplotlib or anything above it.
     """
 
     name: str
@@ -213,6 +218,143 @@ class SimOutcome:
 SeriesRow = tuple[int, str, tuple[float, ...], np.ndarray, np.ndarray]
 
 
+def _read_only(a: np.ndarray) -> np.ndarray:
+    """A view of an engine array that its readers cannot write through."""
+    v = a.view()
+    v.flags.writeable = False
+    return v
+
+
+def _frozen(a: np.ndarray) -> np.ndarray:
+    """An array fixed for the whole run (set up before it starts), made unwritable in place."""
+    a.flags.writeable = False
+    return a
+
+
+# The engine's state, in four parts, private to it: extensions read it through the engine's
+# read-only properties and change it only through the seam (Extension), so no module but this
+# one writes a camera's state, a recorder's rate or the bytes charged to a disk.
+
+
+@dataclass(eq=False)
+class Cameras:
+    """Per stream (the first n_cams are the cameras, then dual recording's second copies):
+    state, recorder, open run and the gap and loss accounting (module docstring)."""
+
+    rec: np.ndarray  # recorder the stream is to record on (-1: none)
+    state: np.ndarray  # OFFLINE, RECORDING or DROPPING (CAMERA_TRANSITIONS)
+    reason: np.ndarray  # index in DROP_REASONS while dropping, else -1
+    since: np.ndarray  # drops booked up to this time (dropping streams)
+    dropped: np.ndarray  # int64 [reason, stream]: segment slots dropped, booked
+    admitted: np.ndarray  # a recorder took it once (only admitted streams are moved by faults)
+    blocked: np.ndarray  # int16 [cause, stream]: upstream blocks under way, counted (overlap)
+    run_rec: np.ndarray  # recorder of the stream's open run (-1: none)
+    run_start: np.ndarray
+    charge_from: np.ndarray  # first writer tick that charged the open run
+    contrib_rec: np.ndarray  # recorder whose rate counts the stream (-1: none)
+    gap_start: np.ndarray
+    lost_s: np.ndarray  # unrecorded seconds so far
+    gap_max: np.ndarray
+    written: np.ndarray  # segments written
+    # Per camera: a stream of it was admitted; its streams recording now.
+    cam_admitted: np.ndarray
+    streams_recording: np.ndarray
+    unrecorded: int = 0  # admitted cameras with no stream recording
+    unrecorded_series: list[tuple[float, int]] = field(default_factory=lambda: [(0.0, 0)])
+    # Dual streams' gaps: (streams, gap starts, gap ends), for the overlap of a camera's copies.
+    gap_log: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = field(default_factory=list)
+    # Per camera, at the end of the run: a camera recorded twice lost only what neither copy has.
+    cam_lost_s: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    cam_gap_max: np.ndarray = field(default_factory=lambda: np.zeros(0))
+
+    @classmethod
+    def empty(cls, n_streams: int, n_cams: int) -> Cameras:
+        n = n_streams
+        return cls(
+            rec=np.full(n, -1, dtype=np.int64), state=np.zeros(n, dtype=np.int8),
+            reason=np.full(n, -1, dtype=np.int8), since=np.zeros(n),
+            dropped=np.zeros((len(DROP_REASONS), n), dtype=np.int64),
+            admitted=np.zeros(n, dtype=bool),
+            blocked=np.zeros((len(BLOCK_CAUSES), n), dtype=np.int16),
+            run_rec=np.full(n, -1, dtype=np.int64), run_start=np.zeros(n),
+            charge_from=np.zeros(n), contrib_rec=np.full(n, -1, dtype=np.int64),
+            gap_start=np.zeros(n), lost_s=np.zeros(n), gap_max=np.zeros(n),
+            written=np.zeros(n, dtype=np.int64),
+            cam_admitted=np.zeros(n_cams, dtype=bool),
+            streams_recording=np.zeros(n_cams, dtype=np.int64),
+        )
+
+
+@dataclass(eq=False)
+class Recorders:
+    """Per recorder: the write rate and physical load of the cameras it records, its outages
+    and foreign data, and the highest loads seen; per district, the backhaul admitted."""
+
+    rate: np.ndarray  # bytes per tick of the cameras a recorder records
+    ncams: np.ndarray
+    full: np.ndarray  # its disk cannot take the next tick
+    down: np.ndarray  # int16: physical outages under way
+    fill: np.ndarray  # bytes of its disk taken by foreign data
+    phys_mbps: np.ndarray
+    phys_streams: np.ndarray
+    load_max: np.ndarray
+    streams_max: np.ndarray
+    backhaul: np.ndarray  # Mbps admitted on each district's backhaul
+    over_limit: int = 0  # times a recorder was found over one of its limits
+
+    @classmethod
+    def empty(cls, n_recorders: int, n_districts: int) -> Recorders:
+        r = n_recorders
+        return cls(
+            rate=np.zeros(r), ncams=np.zeros(r, dtype=np.int64), full=np.zeros(r, dtype=bool),
+            down=np.zeros(r, dtype=np.int16), fill=np.zeros(r), phys_mbps=np.zeros(r),
+            phys_streams=np.zeros(r, dtype=np.int64), load_max=np.zeros(r),
+            streams_max=np.zeros(r, dtype=np.int64), backhaul=np.zeros(n_districts),
+        )
+
+
+@dataclass(eq=False)
+class DiskLedger:
+    """What the writer has charged to the recorders' disks: whole ticks in advance, credited
+    back when a run closes (module docstring). The one write path for the daily-curve writer
+    (twin.sim.capacity) is `charge` and `free`."""
+
+    used: np.ndarray  # bytes per recorder, as charged
+    written: int = 0  # segments, as charged
+    charged_through: float = 0.0  # the writer has charged every tick before this time
+
+    def charge(self, add: np.ndarray, segments: int, through: float) -> None:
+        """The writer charged `add` bytes per recorder and `segments`, up to `through`."""
+        self.used += add
+        self.written += segments
+        self.charged_through = through
+
+    def free(self, freed: np.ndarray) -> None:
+        """Footage of `freed` bytes per recorder left the disks (a sweep, an overwrite)."""
+        self.used -= freed
+
+
+@dataclass(eq=False)
+class Series:
+    """The time series and the figures measured at sweeps: peaks, oldest age, overdue."""
+
+    rec_peak: np.ndarray  # bytes on disk, per recorder
+    peak_rec_t: np.ndarray  # when each recorder's peak was measured
+    # Rows: (seq, kind, row, stored bytes per recorder, ingest per recorder).
+    rows: list[SeriesRow] = field(default_factory=list)
+    seq: Iterator[int] = field(default_factory=itertools.count)
+    # Peak moments between sample times, kept until a higher peak replaces them.
+    peak_rows: dict[float, SeriesRow] = field(default_factory=dict)
+    peak_total_t: float = -1.0
+    total_peak: float = 0.0
+    max_age_s: float = 0.0
+    overdue_max: int = 0
+
+    @classmethod
+    def empty(cls, n_recorders: int) -> Series:
+        return cls(rec_peak=np.zeros(n_recorders), peak_rec_t=np.full(n_recorders, -1.0))
+
+
 @dataclass
 class PlacementMemo:
     """The balanced placement of the first roll-out step, kept to be reused.
@@ -264,7 +406,7 @@ class CityEngine:
         self.progress = progress
         self.env = simpy.Environment()
         self.extensions = list(extensions or [])
-        self.events: list[dict[str, Any]] = []  # notable events, in time order, for results.json
+        self._events: list[dict[str, Any]] = []  # notable events, in time order, for results.json
         self.seg_s = float(sc.recording.segment_s)
         self.tick_s = float(sc.simulation.tick_s)
         self.k = int(sc.simulation.tick_s // sc.recording.segment_s)  # segments per tick
@@ -275,66 +417,26 @@ class CityEngine:
         self.partner = np.full(n, -1, dtype=np.int64)
         self.partner[self.copy_of] = self.n_cams + np.arange(self.copy_of.size)
         self.partner[self.n_cams:] = self.copy_of
-        self.gap_log: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []  # dual streams' gaps
+        for fixed in (self.copy_of, self.stream_cam, self.partner):
+            _frozen(fixed)
         self.catalog = RunCatalog(names, city.rec_names, capacity=max(1024, 2 * n))
         rec = sc.recording
         # The one sweep sequence both engines run (twin/core/sweep.py); its audit step is the
         # evidence extension's, which owns the trail.
         self.retention = RetentionSweep(self.catalog, rec.retention_s, rec.sweep_batch_segments)
         self.loads = RecorderLoads(city.rec_pool, city.rec_ingest_mbps, city.rec_max_streams)
-        self.cam_bps = city.cam_effective_mbps * 1e6 / 8.0 * self.seg_s  # bytes per segment
-        self.cam_rec = np.full(n, -1, dtype=np.int64)
-        self.cam_state = np.zeros(n, dtype=np.int8)
-        self.cam_reason = np.full(n, -1, dtype=np.int8)
-        self.cam_since = np.zeros(n)
-        self.dropped = np.zeros((len(DROP_REASONS), n), dtype=np.int64)
-        self.rec_rate = np.zeros(r)  # bytes per tick of the cameras a recorder records
-        self.rec_ncams = np.zeros(r, dtype=np.int64)
-        self.rec_used = np.zeros(r)
-        self.rec_full = np.zeros(r, dtype=bool)
-        self.rec_peak = np.zeros(r)
-        self.rec_load_max = np.zeros(r)
-        self.rec_streams_max = np.zeros(r, dtype=np.int64)
-        self.backhaul = np.zeros(len(city.district_names))
-        self.static_counters: dict[int, int] = {}
-        self.written = 0
-        self.cam_written = np.zeros(n, dtype=np.int64)  # segments written, per stream
-        self.overdue_max = 0
-        self.total_peak = 0.0
-        self.max_age_s = 0.0
-        # Time-series rows: (seq, kind, row, stored bytes per recorder, ingest per recorder).
-        self._rows: list[SeriesRow] = []
-        self._row_seq = itertools.count()
-        # Peak moments between sample times, kept until a higher peak replaces them.
-        self._peak_rows: dict[float, SeriesRow] = {}
-        self._peak_total_t = -1.0
-        self._peak_rec_t = np.full(r, -1.0)
-        # Faults and failover. A camera is `admitted` once a recorder took it; only admitted
-        # cameras are moved by faults (a camera refused at start stays refused).
-        self.admitted = np.zeros(n, dtype=bool)
-        self.blocked = np.zeros((len(BLOCK_CAUSES), n), dtype=np.int16)  # per cause, counted
-        self.rec_down = np.zeros(r, dtype=np.int16)  # physical outages under way
-        self.rec_fill = np.zeros(r)  # bytes of a recorder's disk taken by foreign data
-        self.run_rec = np.full(n, -1, dtype=np.int64)  # recorder of the camera's open run
-        self.run_start = np.zeros(n)
-        self.charge_from = np.zeros(n)  # first writer tick that charged the open run
-        self.charged_through = 0.0  # the writer has charged every tick before this time
-        self.contrib_rec = np.full(n, -1, dtype=np.int64)  # recorder whose rate counts the camera
-        self.rec_phys_mbps = np.zeros(r)
-        self.rec_phys_streams = np.zeros(r, dtype=np.int64)
-        self.over_limit = 0  # times a recorder was found over one of its limits
-        self.gap_start = np.zeros(n)
-        self.lost_s = np.zeros(n)
-        self.gap_max = np.zeros(n)
-        self.unrecorded = 0  # admitted cameras with no stream recording
-        self.cam_admitted = np.zeros(self.n_cams, dtype=bool)
-        self.rec_streams = np.zeros(self.n_cams, dtype=np.int64)  # streams recording, per camera
-        self.unrecorded_series: list[tuple[float, int]] = [(0.0, 0)]
+        self.cam_bps = _frozen(city.cam_effective_mbps * 1e6 / 8.0 * self.seg_s)  # per segment
+        self._cams = Cameras.empty(n, self.n_cams)
+        self._recs = Recorders.empty(r, len(city.district_names))
+        self._disk = DiskLedger(np.zeros(r))
+        self._series = Series.empty(r)
+        self._static_counters: dict[int, int] = {}
         self.standby = np.zeros(r, dtype=bool)
         m = sc.failover.standby_per_pool
         if m:
             for p in range(len(city.pool_names)):
                 self.standby[np.flatnonzero(city.rec_pool == p)[-m:]] = True
+        _frozen(self.standby)
         # Listeners of the seam (Extension): cameras placed, stopped, resumed.
         self._on_placed: list[CameraListener] = []
         self._on_stopped: list[CameraListener] = []
@@ -350,13 +452,144 @@ class CityEngine:
         # Daily curves, overwrite_oldest (twin.sim.capacity); None: the flat, drop_new engine.
         self.capacity: Capacity | None = None
         if Capacity.wanted(self):
-            self.capacity = Capacity(self, QUIET_TICKS_MAX)
+            self.capacity = Capacity(self, self._disk, QUIET_TICKS_MAX)
             self.catalog.curves = city.curves
 
     @property
     def faults(self) -> Any:
         """The extension named "faults" (twin.sim.faults.FaultDriver), if one is attached."""
         return next((x for x in self.extensions if x.name == "faults"), None)
+
+    # ------------------------------------------------------------ the state, read-only
+    # What extensions, results and tests read of the state (Cameras, Recorders, DiskLedger,
+    # Series): read-only views of the engine's own arrays, so a reader sees every change and
+    # cannot make one; the seam below is the only way to change them.
+    @property
+    def cam_rec(self) -> np.ndarray:
+        """Per stream: the recorder it is to record on (-1: none)."""
+        return _read_only(self._cams.rec)
+
+    @property
+    def cam_state(self) -> np.ndarray:
+        return _read_only(self._cams.state)
+
+    @property
+    def cam_reason(self) -> np.ndarray:
+        return _read_only(self._cams.reason)
+
+    @property
+    def dropped(self) -> np.ndarray:
+        """[reason, stream]: segment slots dropped, booked so far."""
+        return _read_only(self._cams.dropped)
+
+    @property
+    def admitted(self) -> np.ndarray:
+        return _read_only(self._cams.admitted)
+
+    @property
+    def run_rec(self) -> np.ndarray:
+        return _read_only(self._cams.run_rec)
+
+    @property
+    def run_start(self) -> np.ndarray:
+        return _read_only(self._cams.run_start)
+
+    @property
+    def charge_from(self) -> np.ndarray:
+        return _read_only(self._cams.charge_from)
+
+    @property
+    def gap_start(self) -> np.ndarray:
+        return _read_only(self._cams.gap_start)
+
+    @property
+    def lost_s(self) -> np.ndarray:
+        """Per stream: seconds never recorded so far."""
+        return _read_only(self._cams.lost_s)
+
+    @property
+    def cam_written(self) -> np.ndarray:
+        return _read_only(self._cams.written)
+
+    @property
+    def cam_admitted(self) -> np.ndarray:
+        return _read_only(self._cams.cam_admitted)
+
+    @property
+    def cam_lost_s(self) -> np.ndarray:
+        """Per camera, once the run has ended: seconds neither of its streams recorded."""
+        return _read_only(self._cams.cam_lost_s)
+
+    @property
+    def cam_gap_max(self) -> np.ndarray:
+        return _read_only(self._cams.cam_gap_max)
+
+    @property
+    def unrecorded(self) -> int:
+        """Admitted cameras with no stream recording now."""
+        return self._cams.unrecorded
+
+    @property
+    def unrecorded_series(self) -> list[tuple[float, int]]:
+        """(t, admitted cameras unrecorded) at every refresh: a copy, the reader's own."""
+        return list(self._cams.unrecorded_series)
+
+    @property
+    def rec_rate(self) -> np.ndarray:
+        """Per recorder: bytes a writer tick of its recording cameras (flat, drop_new)."""
+        return _read_only(self._recs.rate)
+
+    @property
+    def rec_ncams(self) -> np.ndarray:
+        return _read_only(self._recs.ncams)
+
+    @property
+    def rec_full(self) -> np.ndarray:
+        return _read_only(self._recs.full)
+
+    @property
+    def rec_fill(self) -> np.ndarray:
+        return _read_only(self._recs.fill)
+
+    @property
+    def rec_phys_mbps(self) -> np.ndarray:
+        return _read_only(self._recs.phys_mbps)
+
+    @property
+    def rec_phys_streams(self) -> np.ndarray:
+        return _read_only(self._recs.phys_streams)
+
+    @property
+    def backhaul(self) -> np.ndarray:
+        """Per district: Mbps admitted on its backhaul."""
+        return _read_only(self._recs.backhaul)
+
+    @property
+    def over_limit(self) -> int:
+        return self._recs.over_limit
+
+    @property
+    def rec_used(self) -> np.ndarray:
+        """Per recorder: bytes on disk as the writer has charged them (DiskLedger)."""
+        return _read_only(self._disk.used)
+
+    @property
+    def written(self) -> int:
+        return self._disk.written
+
+    @property
+    def charged_through(self) -> float:
+        return self._disk.charged_through
+
+    @property
+    def rec_peak(self) -> np.ndarray:
+        """Per recorder: the most footage on its disk, measured so far."""
+        return _read_only(self._series.rec_peak)
+
+    @property
+    def events(self) -> tuple[dict[str, Any], ...]:
+        """The notable events so far (add one with `log_event`)."""
+        return tuple(self._events)
 
     # ------------------------------------------------------------ the seam (Extension)
     def on_cameras(self, placed: CameraListener | None = None,
@@ -393,24 +626,24 @@ class CityEngine:
 
     def log_event(self, entry: dict[str, Any]) -> None:
         """A notable event for results.json (`t_s` and `kind` first), in time order."""
-        self.events.append(entry)
+        self._events.append(entry)
 
     def block(self, cause: str, cams: np.ndarray, t: float) -> None:
         """Cut `cams` off upstream of their recorders for `cause` (one of BLOCK_CAUSES); blocks
         are counted, so overlapping faults add up. The cameras stop at `t`."""
-        self.blocked[BLOCK_CAUSES.index(cause), cams] += 1
+        self._cams.blocked[BLOCK_CAUSES.index(cause), cams] += 1
         self._refresh(cams, t)
 
     def unblock(self, cause: str, cams: np.ndarray, t: float) -> None:
         """Lift one block of `cause` from `cams`; those with no block left record again."""
-        self.blocked[BLOCK_CAUSES.index(cause), cams] -= 1
+        self._cams.blocked[BLOCK_CAUSES.index(cause), cams] -= 1
         self._refresh(cams, t)
 
     def recorder_down(self, r: int, t: float) -> bool:
         """Recorder `r` stops (outages are counted, so they overlap); True if it was up, when
         its cameras stop recording at `t`."""
-        self.rec_down[r] += 1
-        if self.rec_down[r] != 1:
+        self._recs.down[r] += 1
+        if self._recs.down[r] != 1:
             return False
         self._refresh(self.cameras_on(r), t)
         return True
@@ -418,22 +651,22 @@ class CityEngine:
     def recorder_up(self, r: int, t: float) -> bool:
         """One outage of recorder `r` ends; True if it is up again, when the cameras still
         assigned to it reconnect at `t`."""
-        self.rec_down[r] -= 1
-        if self.rec_down[r] != 0:
+        self._recs.down[r] -= 1
+        if self._recs.down[r] != 0:
             return False
         self._refresh(self.cameras_on(r), t)
         return True
 
     def recorders_up(self) -> np.ndarray:
         """Indices of the recorders with no outage under way."""
-        return np.flatnonzero(self.rec_down == 0)
+        return np.flatnonzero(self._recs.down == 0)
 
     def is_up(self, r: int) -> bool:
-        return bool(self.rec_down[r] == 0)
+        return bool(self._recs.down[r] == 0)
 
     def fill_disk(self, r: int, nbytes: float) -> None:
         """Foreign data takes (or, negative, gives back) `nbytes` of recorder `r`'s disk."""
-        self.rec_fill[r] += nbytes
+        self._recs.fill[r] += nbytes
 
     def lose_disk(self, r: int, t: float) -> DiskLoss:
         """Recorder `r`'s disk is lost at `t`: its segments leave the catalog. A stream's loss
@@ -447,7 +680,7 @@ class CityEngine:
         held = int((cat.written(t)[on] - cat.col("first")[on]).sum())
         self.sample(t, "before_disk_loss")  # the recorder's footage may peak here
         segs, nbytes = cat.drop_recorder(r, t)
-        self.rec_used[r] = 0.0
+        self._disk.used[r] = 0.0
         self.sample(t, "after_disk_loss")
         return DiskLoss(secs, segs, nbytes, held)
 
@@ -455,12 +688,12 @@ class CityEngine:
                     t: float) -> np.ndarray:
         """Footage recorded elsewhere (a camera's card: twin.sim.backfill) arrives at `t` on
         each camera's current recorder: `n` whole segments from `start_s`. Returns bytes."""
-        rec = self.cam_rec[cams]
+        rec = self._cams.rec[cams]
         curve = None if self.capacity is None else self.capacity.curve_of(cams)
         rows = self.catalog.add_runs(cams, rec, start_s, self.seg_s, n, self.cam_bps[cams], curve)
         nbytes = self.catalog.span_bytes(rows, np.zeros(rows.size, dtype=np.int64), n)
-        np.add.at(self.rec_used, rec, nbytes)
-        self.written += int(n.sum())
+        np.add.at(self._disk.used, rec, nbytes)
+        self._disk.written += int(n.sum())
         return nbytes
 
     def lose_footage(self, r: int, window: Interval, t: float) -> DiskLoss:
@@ -468,14 +701,14 @@ class CityEngine:
         drive: twin.sim.drives), held footage too; it keeps recording."""
         self.sample(t, "before_disk_loss")
         secs, segs, nbytes, held = self.catalog.drop_window(r, window, t)
-        self.rec_used[r] -= nbytes
+        self._disk.used[r] -= nbytes
         self.sample(t, "after_disk_loss")
         return DiskLoss(secs, segs, nbytes, held)
 
     def assign(self, cams: np.ndarray, recorders: np.ndarray | int, t: float) -> None:
         """Cameras are to record on `recorders` from `t` (-1: none found); each moves into the
         state that implies (a camera recording elsewhere switches now: see `next_boundary`)."""
-        self.cam_rec[cams] = recorders
+        self._cams.rec[cams] = recorders
         self._refresh(cams, t)
 
     def refresh(self, cams: np.ndarray, t: float) -> None:
@@ -484,38 +717,38 @@ class CityEngine:
 
     def cameras_on(self, r: int) -> np.ndarray:
         """The streams assigned to recorder `r`."""
-        return np.flatnonzero(self.cam_rec == r)
+        return np.flatnonzero(self._cams.rec == r)
 
     def recording_elsewhere(self, cams: np.ndarray, r: int) -> np.ndarray:
         """Of `cams`, those recording now on a recorder other than `r`."""
-        elsewhere: np.ndarray = cams[(self.cam_state[cams] == RECORDING) & (self.run_rec[cams] >= 0)
-                                     & (self.run_rec[cams] != r)]
+        elsewhere: np.ndarray = cams[(self._cams.state[cams] == RECORDING) & (self._cams.run_rec[cams] >= 0)
+                                     & (self._cams.run_rec[cams] != r)]
         return elsewhere
 
     def next_boundary(self, cams: np.ndarray, t: float) -> np.ndarray:
         """Each recording camera's next segment boundary at or after `t`."""
-        a: np.ndarray = self.run_start[cams]
+        a: np.ndarray = self._cams.run_start[cams]
         return a + np.ceil((t - a) / self.seg_s - 1e-9) * self.seg_s
 
     # ------------------------------------------------------------ camera states
     def _move(self, cams: np.ndarray, event: str) -> None:
-        to = {CAMERA_TRANSITIONS.next(int(s), event, _bad_move) for s in np.unique(self.cam_state[cams])}
+        to = {CAMERA_TRANSITIONS.next(int(s), event, _bad_move) for s in np.unique(self._cams.state[cams])}
         assert len(to) == 1, f"cameras in mixed states for event {event!r}"
-        self.cam_state[cams] = to.pop()
+        self._cams.state[cams] = to.pop()
 
     def _start_dropping(self, cams: np.ndarray, reason: str, t: float, event: str = "drop") -> None:
         """Cameras refused at start (never admitted): dropping from `t`."""
         if cams.size == 0:
             return
         self._move(cams, event)
-        self.cam_reason[cams] = DROP_REASONS.index(reason)
-        self.cam_since[cams] = t
-        self.gap_start[cams] = t
+        self._cams.reason[cams] = DROP_REASONS.index(reason)
+        self._cams.since[cams] = t
+        self._cams.gap_start[cams] = t
 
     def _drops_due(self, cams: np.ndarray, t: float) -> np.ndarray:
         """Segments dropping cameras have dropped since their `since`, not yet booked."""
-        lost = self.lost_s[cams]
-        due: np.ndarray = (drop_slots(lost + (t - self.cam_since[cams]), self.seg_s)
+        lost = self._cams.lost_s[cams]
+        due: np.ndarray = (drop_slots(lost + (t - self._cams.since[cams]), self.seg_s)
                 - drop_slots(lost, self.seg_s))
         return due
 
@@ -523,29 +756,29 @@ class CityEngine:
         """Book a dropping camera's segments from its `since` to `t` under its current reason
         (the partial-segment rule: the growth of ceil(lost_s / segment_s))."""
         segs = self._drops_due(cams, t)
-        np.add.at(self.dropped, (self.cam_reason[cams].astype(np.int64), cams), segs)
-        self.lost_s[cams] += t - self.cam_since[cams]
-        self.cam_since[cams] = t
+        np.add.at(self._cams.dropped, (self._cams.reason[cams].astype(np.int64), cams), segs)
+        self._cams.lost_s[cams] += t - self._cams.since[cams]
+        self._cams.since[cams] = t
 
     def _open(self, cams: np.ndarray, t: float) -> None:
         curve = None if self.capacity is None else self.capacity.curve_of(cams)
-        self.catalog.open_runs(cams, self.cam_rec[cams], t, self.seg_s, self.cam_bps[cams], curve)
-        self.run_rec[cams] = self.cam_rec[cams]
-        self.run_start[cams] = t
+        self.catalog.open_runs(cams, self._cams.rec[cams], t, self.seg_s, self.cam_bps[cams], curve)
+        self._cams.run_rec[cams] = self._cams.rec[cams]
+        self._cams.run_start[cams] = t
         first_tick = np.ceil(t / self.tick_s - 1e-9) * self.tick_s
-        self.charge_from[cams] = max(first_tick, self.charged_through)
+        self._cams.charge_from[cams] = max(first_tick, self._disk.charged_through)
 
     def _settle(self, cams: np.ndarray, t: float, charged_to: float) -> np.ndarray:
         """Book the open runs' whole segments at `t` and credit back what the writer charged
         for them beyond that (its ticks up to `charged_to`); returns the whole segments."""
-        whole: np.ndarray = np.floor((t - self.run_start[cams]) / self.seg_s + 1e-9)
-        ticks = np.maximum(np.rint((charged_to - self.charge_from[cams]) / self.tick_s), 0)
+        whole: np.ndarray = np.floor((t - self._cams.run_start[cams]) / self.seg_s + 1e-9)
+        ticks = np.maximum(np.rint((charged_to - self._cams.charge_from[cams]) / self.tick_s), 0)
         delta = (whole - ticks * self.k).astype(np.int64)
-        self.written += int(delta.sum())
-        self.cam_written[cams] += whole.astype(np.int64)
+        self._disk.written += int(delta.sum())
+        self._cams.written[cams] += whole.astype(np.int64)
         credit = (delta * self.cam_bps[cams] if self.capacity is None
                   else self.capacity.credit(cams, whole, charged_to))
-        np.add.at(self.rec_used, self.run_rec[cams], credit)
+        np.add.at(self._disk.used, self._cams.run_rec[cams], credit)
         return whole
 
     def _close(self, cams: np.ndarray, t: float) -> np.ndarray:
@@ -553,10 +786,10 @@ class CityEngine:
 
         Returns the end of each run's footage (its last whole-segment boundary).
         """
-        a: np.ndarray = self.run_start[cams]
-        whole = self._settle(cams, t, self.charged_through)
+        a: np.ndarray = self._cams.run_start[cams]
+        whole = self._settle(cams, t, self._disk.charged_through)
         self.catalog.close_runs(cams, t)
-        self.run_rec[cams] = -1
+        self._cams.run_rec[cams] = -1
         return a + whole * self.seg_s
 
     def _resume(self, cams: np.ndarray, t: float) -> None:
@@ -565,12 +798,12 @@ class CityEngine:
         self._book_drops(cams, t)
         self._end_gaps(cams, t)
         self._move(cams, "resume")
-        self.cam_reason[cams] = -1
+        self._cams.reason[cams] = -1
         self._open(cams, t)
 
     def _end_gaps(self, cams: np.ndarray, t: float) -> None:
-        np.maximum.at(self.gap_max, cams, t - self.gap_start[cams])
-        self._log_gaps(cams, self.gap_start[cams], t)
+        np.maximum.at(self._cams.gap_max, cams, t - self._cams.gap_start[cams])
+        self._log_gaps(cams, self._cams.gap_start[cams], t)
         self._streams(cams, +1)
         for fn in self._on_resumed:
             fn(cams, t)
@@ -578,28 +811,28 @@ class CityEngine:
     def _log_gaps(self, cams: np.ndarray, start: np.ndarray, t: float) -> None:
         dual = self.partner[cams] >= 0
         if dual.any():
-            self.gap_log.append((cams[dual], np.asarray(start)[dual], np.full(int(dual.sum()), t)))
+            self._cams.gap_log.append((cams[dual], np.asarray(start)[dual], np.full(int(dual.sum()), t)))
 
     def _streams(self, streams: np.ndarray, sign: int) -> None:
         """Streams start (+1) or stop (-1) recording: keep the count of unrecorded cameras."""
         cams = self.stream_cam[streams]
         u = np.unique(cams)
-        before = self.rec_streams[u] == 0
-        np.add.at(self.rec_streams, cams, sign)
-        after = self.rec_streams[u] == 0
-        adm = self.cam_admitted[u]
-        self.unrecorded += int((after & ~before & adm).sum()) - int((before & ~after & adm).sum())
+        before = self._cams.streams_recording[u] == 0
+        np.add.at(self._cams.streams_recording, cams, sign)
+        after = self._cams.streams_recording[u] == 0
+        adm = self._cams.cam_admitted[u]
+        self._cams.unrecorded += int((after & ~before & adm).sum()) - int((before & ~after & adm).sum())
 
     def _want(self, cams: np.ndarray) -> np.ndarray:
         """The drop reason each camera should be under now, or -1 to record (highest first)."""
         want = np.full(cams.size, -1, dtype=np.int8)
-        rec = self.cam_rec[cams]
+        rec = self._cams.rec[cams]
         r0 = np.maximum(rec, 0)
-        want[(rec >= 0) & self.rec_full[r0]] = _R["disk_full"]
-        want[(rec >= 0) & (self.rec_down[r0] > 0)] = _R["recorder_down"]
+        want[(rec >= 0) & self._recs.full[r0]] = _R["disk_full"]
+        want[(rec >= 0) & (self._recs.down[r0] > 0)] = _R["recorder_down"]
         want[rec < 0] = _R["unassigned_after_failover"]
         for i in range(len(BLOCK_CAUSES) - 1, -1, -1):
-            want[self.blocked[i, cams] > 0] = _R[BLOCK_CAUSES[i]]
+            want[self._cams.blocked[i, cams] > 0] = _R[BLOCK_CAUSES[i]]
         return want
 
     def _refresh(self, cams: np.ndarray, t: float) -> None:
@@ -616,54 +849,54 @@ class CityEngine:
 
     def _refresh_cams(self, cams: np.ndarray, t: float) -> None:
         cams = np.unique(np.asarray(cams, dtype=np.int64))
-        cams = cams[self.admitted[cams] & (self.cam_state[cams] != OFFLINE)]
+        cams = cams[self._cams.admitted[cams] & (self._cams.state[cams] != OFFLINE)]
         if cams.size == 0:
             return
         want = self._want(cams)
-        st = self.cam_state[cams]
+        st = self._cams.state[cams]
         rec = st == RECORDING
         stop = cams[rec & (want >= 0)]
         if stop.size:
             since = self._close(stop, t)
             self._move(stop, "drop")
-            self.cam_reason[stop] = want[rec & (want >= 0)]
-            self.cam_since[stop] = since
-            self.gap_start[stop] = since
+            self._cams.reason[stop] = want[rec & (want >= 0)]
+            self._cams.since[stop] = since
+            self._cams.gap_start[stop] = since
             self._streams(stop, -1)
             for fn in self._on_stopped:
                 fn(stop, t)
-        other = (~rec) & (want >= 0) & (want != self.cam_reason[cams])
+        other = (~rec) & (want >= 0) & (want != self._cams.reason[cams])
         if other.any():
             c = cams[other]
             self._book_drops(c, t)
             self._move(c, "reason")
-            self.cam_reason[c] = want[other]
+            self._cams.reason[c] = want[other]
         self._resume(cams[(~rec) & (want < 0)], t)
-        sw = cams[rec & (want < 0) & (self.run_rec[cams] != self.cam_rec[cams])]
+        sw = cams[rec & (want < 0) & (self._cams.run_rec[cams] != self._cams.rec[cams])]
         if sw.size:
             end = self._close(sw, t)
             lost = t - end
             hit = sw[lost > 1e-9]  # a switch off a segment boundary loses the segment under way
             if hit.size:
                 self._log_gaps(hit, end[lost > 1e-9], t)
-                before = self.lost_s[hit]
-                self.lost_s[hit] += lost[lost > 1e-9]
-                np.maximum.at(self.gap_max, hit, lost[lost > 1e-9])
-                segs = drop_slots(self.lost_s[hit], self.seg_s) - drop_slots(before, self.seg_s)
-                np.add.at(self.dropped[_R["recorder_down"]], hit, segs)
+                before = self._cams.lost_s[hit]
+                self._cams.lost_s[hit] += lost[lost > 1e-9]
+                np.maximum.at(self._cams.gap_max, hit, lost[lost > 1e-9])
+                segs = drop_slots(self._cams.lost_s[hit], self.seg_s) - drop_slots(before, self.seg_s)
+                np.add.at(self._cams.dropped[_R["recorder_down"]], hit, segs)
             self._move(sw, "switch")
             self._open(sw, t)
         self._contribute(cams)
-        self.unrecorded_series.append((t, self.unrecorded))
+        self._cams.unrecorded_series.append((t, self._cams.unrecorded))
 
     def _contribute(self, cams: np.ndarray) -> None:
         """Keep the recorders' rates and physical loads in step with the cameras' states."""
         for fn in self._on_rates:
             fn(float(self.env.now))
         new = np.where(
-            (self.cam_state[cams] == RECORDING) | (self.cam_reason[cams] == _R["disk_full"]),
-            self.cam_rec[cams], -1)
-        old = self.contrib_rec[cams]
+            (self._cams.state[cams] == RECORDING) | (self._cams.reason[cams] == _R["disk_full"]),
+            self._cams.rec[cams], -1)
+        old = self._cams.contrib_rec[cams]
         ch = new != old
         if not ch.any():
             return
@@ -671,21 +904,21 @@ class CityEngine:
         mbps = self.city.cam_mbps[c]
         for recs, sign in ((o, -1), (nw, 1)):
             ok = recs >= 0
-            np.add.at(self.rec_rate, recs[ok], sign * self.cam_bps[c[ok]] * self.k)
-            np.add.at(self.rec_ncams, recs[ok], sign)
+            np.add.at(self._recs.rate, recs[ok], sign * self.cam_bps[c[ok]] * self.k)
+            np.add.at(self._recs.ncams, recs[ok], sign)
             if self.capacity is not None:
                 self.capacity.contribute(c[ok], recs[ok], sign)
-            np.add.at(self.rec_phys_mbps, recs[ok], sign * mbps[ok])
-            np.add.at(self.rec_phys_streams, recs[ok], sign)
-        self.rec_rate[self.rec_ncams == 0] = 0.0
-        self.rec_phys_mbps[self.rec_phys_streams == 0] = 0.0
-        self.contrib_rec[c] = nw
+            np.add.at(self._recs.phys_mbps, recs[ok], sign * mbps[ok])
+            np.add.at(self._recs.phys_streams, recs[ok], sign)
+        self._recs.rate[self._recs.ncams == 0] = 0.0
+        self._recs.phys_mbps[self._recs.phys_streams == 0] = 0.0
+        self._cams.contrib_rec[c] = nw
         city = self.city
-        if ((self.rec_phys_mbps > city.rec_ingest_mbps * (1 + 1e-9)).any()
-                or (self.rec_phys_streams > city.rec_max_streams).any()):
-            self.over_limit += 1
-        np.maximum(self.rec_load_max, self.rec_phys_mbps, out=self.rec_load_max)
-        np.maximum(self.rec_streams_max, self.rec_phys_streams, out=self.rec_streams_max)
+        if ((self._recs.phys_mbps > city.rec_ingest_mbps * (1 + 1e-9)).any()
+                or (self._recs.phys_streams > city.rec_max_streams).any()):
+            self._recs.over_limit += 1
+        np.maximum(self._recs.load_max, self._recs.phys_mbps, out=self._recs.load_max)
+        np.maximum(self._recs.streams_max, self._recs.phys_streams, out=self._recs.streams_max)
 
     # ------------------------------------------------------------ processes
     def _activate(self, cams: np.ndarray, t: float) -> None:
@@ -695,15 +928,15 @@ class CityEngine:
         mbps = city.cam_mbps[cams]
         # Backhaul: the district's link carries its cameras in camera order until it is full.
         dist = city.cam_district[cams]
-        room = city.district_backhaul_mbps - self.backhaul
+        room = city.district_backhaul_mbps - self._recs.backhaul
         over_bh = ~accept_within_limits(dist, mbps, room, np.full(room.size, 1 << 62))
-        np.add.at(self.backhaul, dist[~over_bh], mbps[~over_bh])
+        np.add.at(self._recs.backhaul, dist[~over_bh], mbps[~over_bh])
         self._start_dropping(cams[over_bh], "backhaul", t, "refused")
         cams, mbps = cams[~over_bh], mbps[~over_bh]
         pool = city.cam_pool[cams]
         if isinstance(self.sc.recorders.assignment, StaticAssignment):
-            rec = self.loads.place_static(pool, self.static_counters)
-            self.cam_rec[cams] = rec
+            rec = self.loads.place_static(pool, self._static_counters)
+            self._cams.rec[cams] = rec
             room_in = self.loads.ingest_limit - self.loads.load_mbps
             room_st = self.loads.stream_limit - self.loads.streams
             ok = accept_within_limits(rec, mbps, room_in, room_st)
@@ -723,24 +956,24 @@ class CityEngine:
                 if memo is not None:
                     memo.rec, memo.load_mbps, memo.streams = (
                         rec.copy(), self.loads.load_mbps.copy(), self.loads.streams.copy())
-            self.cam_rec[cams] = rec
+            self._cams.rec[cams] = rec
             ok = rec >= 0
             self._start_dropping(cams[~ok], "unplaced", t, "refused")
         self._activations += 1
         self._admit(cams[ok], t)
         if copies.size:
             self._activate_copies(copies, t)
-        np.maximum(self.rec_load_max, self.loads.load_mbps, out=self.rec_load_max)
-        np.maximum(self.rec_streams_max, self.loads.streams, out=self.rec_streams_max)
+        np.maximum(self._recs.load_max, self.loads.load_mbps, out=self._recs.load_max)
+        np.maximum(self._recs.streams_max, self.loads.streams, out=self._recs.streams_max)
 
     def _admit(self, placed: np.ndarray, t: float) -> None:
         if placed.size == 0:
             return
         self._move(placed, "placed")
-        self.admitted[placed] = True
-        self.cam_admitted[self.stream_cam[placed]] = True
+        self._cams.admitted[placed] = True
+        self._cams.cam_admitted[self.stream_cam[placed]] = True
         self._open(placed, t)
-        np.add.at(self.rec_streams, self.stream_cam[placed], 1)
+        np.add.at(self._cams.streams_recording, self.stream_cam[placed], 1)
         self._contribute(placed)
         for fn in self._on_placed:
             fn(placed, t)
@@ -749,15 +982,15 @@ class CityEngine:
         """Second copies (dual recording): on another recorder than their camera's, within
         limits; a copy of a camera that was refused, or with no room, is refused too."""
         src = self.stream_cam[copies]
-        orphan = ~self.admitted[src]
+        orphan = ~self._cams.admitted[src]
         self._start_dropping(copies[orphan], "unplaced", t, "refused")
         copies, src = copies[~orphan], src[~orphan]
-        for r in np.unique(self.cam_rec[src]):
-            mine = copies[self.cam_rec[src] == r]
+        for r in np.unique(self._cams.rec[src]):
+            mine = copies[self._cams.rec[src] == r]
             cand = ~self.standby
             cand[r] = False
             rec = self.loads.place_balanced(self.city.cam_mbps[mine], self.city.cam_pool[mine], cand)
-            self.cam_rec[mine] = rec
+            self._cams.rec[mine] = rec
             self._start_dropping(mine[rec < 0], "unplaced", t, "refused")
             self._admit(mine[rec >= 0], t)
 
@@ -776,19 +1009,18 @@ class CityEngine:
         tick = 0
         while True:
             t = float(self.env.now)
-            rate = self.rec_rate if self.capacity is None else self.capacity.tick_add(t)
-            full = (self.rec_used + rate > disk - self.rec_fill) & (rate > 0)
+            rate = self._recs.rate if self.capacity is None else self.capacity.tick_add(t)
+            full = (self._disk.used + rate > disk - self._recs.fill) & (rate > 0)
             if self.capacity is not None:  # overwrite_oldest makes room before it is full
                 full = self.capacity.make_room(t, full, rate)
-            changed = full != self.rec_full
+            changed = full != self._recs.full
             if changed.any():
-                self.rec_full = full
+                self._recs.full = full
                 recs = np.flatnonzero(changed)
-                self._refresh(np.flatnonzero(np.isin(self.cam_rec, recs)), t)
+                self._refresh(np.flatnonzero(np.isin(self._cams.rec, recs)), t)
             taking = ~full
-            self.rec_used += rate * taking
-            self.written += int(self.rec_ncams[taking].sum()) * self.k
-            self.charged_through = t + self.tick_s
+            self._disk.charge(rate * taking, int(self._recs.ncams[taking].sum()) * self.k,
+                              t + self.tick_s)
             tick += 1
             if self.progress is not None and tick % every == 0:
                 self.progress(t, self.end_s)
@@ -816,21 +1048,21 @@ class CityEngine:
         m = int(np.count_nonzero(times < horizon))
         if m == 0:
             return t, tick
-        taking = ~self.rec_full
-        add = self.rec_rate * taking
-        used = np.empty((m + 1, self.rec_used.size))
-        used[0] = self.rec_used
+        taking = ~self._recs.full
+        add = self._recs.rate * taking
+        used = np.empty((m + 1, self._disk.used.size))
+        used[0] = self._disk.used
         used[1:] = add
         np.cumsum(used, axis=0, out=used)  # used[j]: before tick j; used[j + 1]: after it
-        room = self.city.rec_disk_bytes - self.rec_fill
-        full = (used[:m] + self.rec_rate > room) & (self.rec_rate > 0)
-        same = (full == self.rec_full).all(axis=1)
+        room = self.city.rec_disk_bytes - self._recs.fill
+        full = (used[:m] + self._recs.rate > room) & (self._recs.rate > 0)
+        same = (full == self._recs.full).all(axis=1)
         n = m if same.all() else int(np.argmin(same))  # the ticks before the first change
         if n == 0:
             return t, tick
-        self.rec_used[:] = used[n]
-        self.written += n * int(self.rec_ncams[taking].sum()) * self.k
-        self.charged_through = float(times[n - 1]) + self.tick_s
+        self._disk.used[:] = used[n]
+        self._disk.written += n * int(self._recs.ncams[taking].sum()) * self.k
+        self._disk.charged_through = float(times[n - 1]) + self.tick_s
         if self.progress is not None:
             for j in range(n):
                 if (tick + j + 1) % every == 0:
@@ -855,9 +1087,9 @@ class CityEngine:
             # The one sweep sequence both engines run (twin/core/sweep.py).
             done = self.retention.sweep(t, written=written)
             if np.isfinite(done.oldest_age_s):
-                self.max_age_s = max(self.max_age_s, done.oldest_age_s)
-            self.rec_used -= done.freed_by_recorder
-            self.overdue_max = max(self.overdue_max, done.plan.overdue_after)
+                self._series.max_age_s = max(self._series.max_age_s, done.oldest_age_s)
+            self._disk.free(done.freed_by_recorder)
+            self._series.overdue_max = max(self._series.overdue_max, done.plan.overdue_after)
             if at_sample:
                 self.sample(t, "after_sweep", written - self.catalog.col("first"))
 
@@ -882,23 +1114,23 @@ class CityEngine:
              by_pool: list[float]) -> SeriesRow:
         cat = self.catalog
         n0 = self.n_cams
-        dropping = np.flatnonzero(self.cam_state[:n0] == DROPPING)
-        dropped_now = int(self.dropped[:, :n0].sum()) + int(self._drops_due(dropping, t).sum())
+        dropping = np.flatnonzero(self._cams.state[:n0] == DROPPING)
+        dropped_now = int(self._cams.dropped[:, :n0].sum()) + int(self._drops_due(dropping, t).sum())
         written_now = int(live.sum()) + cat.deleted_segments + cat.lost_segments
         row = (t, written_now, cat.deleted_segments, dropped_now,
-               int((self.cam_state[:n0] != OFFLINE).sum()),
-               int((self.cam_state[:n0] == RECORDING).sum()), *by_pool)
-        return next(self._row_seq), kind, row, stored, self.loads.load_mbps.copy()
+               int((self._cams.state[:n0] != OFFLINE).sum()),
+               int((self._cams.state[:n0] == RECORDING).sum()), *by_pool)
+        return next(self._series.seq), kind, row, stored, self.loads.load_mbps.copy()
 
     def _raise_peaks(self, t: float, stored: np.ndarray, total: float) -> bool:
         """Raise the peaks with footage measured at `t`; True if `t` now holds one."""
-        new = total > self.total_peak
+        new = total > self._series.total_peak
         if new:
-            self.total_peak, self._peak_total_t = total, t
-        up = stored > self.rec_peak
+            self._series.total_peak, self._series.peak_total_t = total, t
+        up = stored > self._series.rec_peak
         if up.any():
-            self.rec_peak[up] = stored[up]
-            self._peak_rec_t[up] = t
+            self._series.rec_peak[up] = stored[up]
+            self._series.peak_rec_t[up] = t
         return bool(new or up.any())
 
     def sample(self, t: float, kind: str, live: np.ndarray | None = None) -> None:
@@ -909,16 +1141,16 @@ class CityEngine:
             live = cat.written(t) - cat.col("first")
         stored, by_pool, total = self._stored(live)
         self._raise_peaks(t, stored, total)
-        self._rows.append(self._row(t, kind, live, stored, by_pool))
+        self._series.rows.append(self._row(t, kind, live, stored, by_pool))
 
     def _peak_between_samples(self, t: float, live: np.ndarray) -> None:
         stored, by_pool, total = self._stored(live)
         if not self._raise_peaks(t, stored, total):
             return
-        self._peak_rows[t] = self._row(t, "peak", live, stored, by_pool)
-        keep = {self._peak_total_t, *self._peak_rec_t.tolist()}
-        for old in [k for k in self._peak_rows if k not in keep]:
-            del self._peak_rows[old]
+        self._series.peak_rows[t] = self._row(t, "peak", live, stored, by_pool)
+        keep = {self._series.peak_total_t, *self._series.peak_rec_t.tolist()}
+        for old in [k for k in self._series.peak_rows if k not in keep]:
+            del self._series.peak_rows[old]
 
     def _sampler(self) -> Generator[simpy.Event, Any, None]:
         sweep_s = self.sc.recording.sweep_interval_s
@@ -942,26 +1174,26 @@ class CityEngine:
             ext.attach(self)
         env.run(until=self.end_s)
         end = self.end_s
-        dropping = np.flatnonzero(self.cam_state == DROPPING)
+        dropping = np.flatnonzero(self._cams.state == DROPPING)
         self._book_drops(dropping, end)
-        np.maximum.at(self.gap_max, dropping, end - self.gap_start[dropping])
-        self._log_gaps(dropping, self.gap_start[dropping], end)
+        np.maximum.at(self._cams.gap_max, dropping, end - self._cams.gap_start[dropping])
+        self._log_gaps(dropping, self._cams.gap_start[dropping], end)
         # Per camera: a camera recorded twice lost only what neither copy has.
         n0 = self.n_cams
-        self.cam_lost_s = self.lost_s[:n0].copy()
-        self.cam_gap_max = self.gap_max[:n0].copy()
+        self._cams.cam_lost_s = self._cams.lost_s[:n0].copy()
+        self._cams.cam_gap_max = self._cams.gap_max[:n0].copy()
         if self.copy_of.size:
-            lost, longest = overlap_gaps(self.gap_log, self.copy_of, n0)
-            self.cam_lost_s[self.copy_of] = lost
-            self.cam_gap_max[self.copy_of] = longest
+            lost, longest = overlap_gaps(self._cams.gap_log, self.copy_of, n0)
+            self._cams.cam_lost_s[self.copy_of] = lost
+            self._cams.cam_gap_max[self.copy_of] = longest
         # Open runs hold what they wrote by the end; credit back any charge beyond it.
-        recording = np.flatnonzero(self.run_rec >= 0)
+        recording = np.flatnonzero(self._cams.run_rec >= 0)
         if recording.size:
             self._settle(recording, end, end)
         self.sample(end, "end")
         cols = ["t_s", "written", "deleted", "dropped", "cameras_online", "cameras_recording"]
         cols += [f"stored_bytes:{p}" for p in self.city.pool_names]
-        rows = sorted(self._rows + list(self._peak_rows.values()), key=lambda x: x[0])
+        rows = sorted(self._series.rows + list(self._series.peak_rows.values()), key=lambda x: x[0])
         arr = np.array([x[2] for x in rows], dtype=np.float64).reshape(len(rows), len(cols))
         extra: dict[str, float] = {}
         if self.capacity is not None:
@@ -969,21 +1201,21 @@ class CityEngine:
         for ext in self.extensions:
             extra.update(ext.finish(self))
         return SimOutcome(
-            scenario=self.sc, city=self.base_city, end_s=end, cam_recorder=self.cam_rec[:n0],
-            cam_state=self.cam_state[:n0], dropped=self.dropped[:, :n0], rec_peak_bytes=self.rec_peak,
-            rec_load_mbps_max=self.rec_load_max, rec_streams_max=self.rec_streams_max,
-            backhaul_mbps=self.backhaul, written_segments=self.written,
+            scenario=self.sc, city=self.base_city, end_s=end, cam_recorder=self._cams.rec[:n0],
+            cam_state=self._cams.state[:n0], dropped=self._cams.dropped[:, :n0], rec_peak_bytes=self._series.rec_peak,
+            rec_load_mbps_max=self._recs.load_max, rec_streams_max=self._recs.streams_max,
+            backhaul_mbps=self._recs.backhaul, written_segments=self._disk.written,
             deleted_segments=self.catalog.deleted_segments,
             stored_bytes_end=self.catalog.stored_bytes_by_recorder(end),
             stored_segments_end=self.catalog.stored_segments(end),
-            overdue_max=self.overdue_max, total_peak_bytes=self.total_peak,
+            overdue_max=self._series.overdue_max, total_peak_bytes=self._series.total_peak,
             series={c: arr[:, i] for i, c in enumerate(cols)},
             rec_series_bytes=np.array([x[3] for x in rows]),
             rec_series_load=np.array([x[4] for x in rows]),
-            max_age_s=self.max_age_s, cam_reason=self.cam_reason[:n0],
+            max_age_s=self._series.max_age_s, cam_reason=self._cams.reason[:n0],
             rec_load_mbps_end=self.loads.load_mbps.copy(),
-            extra_metrics=extra, extensions=self.extensions, events=self.events,
-            lost_s=self.cam_lost_s, gap_max_s=self.cam_gap_max, admitted=self.cam_admitted,
-            cam_written=self.cam_written[:n0].copy(),
+            extra_metrics=extra, extensions=self.extensions, events=self._events,
+            lost_s=self._cams.cam_lost_s, gap_max_s=self._cams.cam_gap_max, admitted=self._cams.cam_admitted,
+            cam_written=self._cams.written[:n0].copy(),
             series_kind=[x[1] for x in rows], capacity=self.capacity,
         )

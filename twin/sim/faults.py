@@ -78,7 +78,7 @@ if TYPE_CHECKING:
     import simpy
 
     from twin.scenario import Scenario
-    from twin.sim.engine import CityEngine, SimOutcome
+    from twin.sim.engine import CityEngine, DiskLoss, SimOutcome
 
 __all__ = ["FaultDriver", "FAULT_SPAWN_KEY", "draw_windows"]
 
@@ -159,18 +159,20 @@ class FaultDriver:
         self.cam_incident[cams] = -1
 
     # ------------------------------------------------------------------ schedule
-    def _push(self, t: float, kind: str, *args: Any) -> None:
+    def push(self, t: float, kind: str, *args: Any) -> None:
+        """Schedule an effect (a handler of `_run` and its arguments) at `t`, if within the run."""
         if t < self.engine.end_s:
             heapq.heappush(self._heap, (float(t), next(self._seq), kind, args))
 
-    def _new_incident(self, kind: str, target: str, t0: float, t1: float, label: str) -> int:
+    def new_incident(self, kind: str, target: str, t0: float, t1: float, label: str) -> int:
+        """A fault occurrence from `t0` to `t1` (inf: never repaired); returns its id."""
         self.incidents.append({"id": len(self.incidents), "kind": kind, "target": target,
                                "start_s": t0, "end_s": t1 if math.isfinite(t1) else None,
                                "label": label})
         self.first_fault_s = min(self.first_fault_s, t0)
         return len(self.incidents) - 1
 
-    def _targets(self, mem: Any) -> list[tuple[str, Any]]:
+    def targets(self, mem: Any) -> list[tuple[str, Any]]:
         """(label, target) pairs of a fault entry; '*' expands to every target in order."""
         city = self.engine.city
         if hasattr(mem, "recorder"):
@@ -203,7 +205,7 @@ class FaultDriver:
             if f.type == "group":
                 units = [(f.name, None)]
             else:
-                units = self._targets(f)
+                units = self.targets(f)
             if f.random:
                 assert f.mtbf_h is not None and f.mttr_h is not None  # both or neither (schema)
                 rng = np.random.default_rng(child)
@@ -218,24 +220,24 @@ class FaultDriver:
                 label, tgt = units[i]
                 if t0 >= end:
                     continue
-                inc = self._new_incident(f.type, label, t0, t1, f.label)
-                self._push(t0, "log", inc, "fault_start")
-                self._push(t1, "log", inc, "fault_end")
+                inc = self.new_incident(f.type, label, t0, t1, f.label)
+                self.push(t0, "log", inc, "fault_start")
+                self.push(t1, "log", inc, "fault_end")
                 for mem in members:
-                    for lab, target in ([(label, tgt)] if f.type != "group" else self._targets(mem)):
+                    for lab, target in ([(label, tgt)] if f.type != "group" else self.targets(mem)):
                         self._schedule(mem, target, lab, t0, t1, inc)
         if drive_fails:
-            drives.schedule(self, drive_fails)
+            self.drive_failures = drives.schedule(self, drive_fails)
 
     def _schedule(self, mem: Any, tgt: Any, label: str, t0: float, t1: float, inc: int) -> None:
         city = self.engine.city
         kind = mem.type
         if kind in ("recorder_crash", "disk_failure"):
-            self._push(t0, "rec_down", tgt, inc, kind == "disk_failure")
-            self._push(t1, "rec_up", tgt, inc)
+            self.push(t0, "rec_down", tgt, inc, kind == "disk_failure")
+            self.push(t1, "rec_up", tgt, inc)
         elif kind == "disk_fill":
-            self._push(t0, "fill", tgt, mem.fill_pct / 100 * float(city.rec_disk_bytes[tgt]), inc)
-            self._push(t1, "fill", tgt, -mem.fill_pct / 100 * float(city.rec_disk_bytes[tgt]), inc)
+            self.push(t0, "fill", tgt, mem.fill_pct / 100 * float(city.rec_disk_bytes[tgt]), inc)
+            self.push(t1, "fill", tgt, -mem.fill_pct / 100 * float(city.rec_disk_bytes[tgt]), inc)
         elif kind in ("set_power", "district_power"):
             if kind == "set_power":
                 sets = np.array([tgt])
@@ -249,26 +251,26 @@ class FaultDriver:
                 cams = np.flatnonzero(np.isin(city.cam_set, s_k))
                 if cams.size:
                     key = next(self._keys)
-                    self._push(t0 + ups, "block", _POWER, cams, key, inc)
-                    self._push(t1, "unblock", _POWER, key, inc)
+                    self.push(t0 + ups, "block", _POWER, cams, key, inc)
+                    self.push(t1, "unblock", _POWER, key, inc)
         elif kind == "backhaul_cut":
             cams = np.flatnonzero(city.cam_district == tgt)
             key = next(self._keys)
-            self._push(t0, "block", _BACKHAUL, cams, key, inc)
+            self.push(t0, "block", _BACKHAUL, cams, key, inc)
             bh = self.fo.backhaul
             if bh.backup_share > 0 and t0 + bh.switch_s < t1:
-                self._push(t0 + bh.switch_s, "backup", tgt, key, inc)
-            self._push(t1, "unblock", _BACKHAUL, key, inc)
+                self.push(t0 + bh.switch_s, "backup", tgt, key, inc)
+            self.push(t1, "unblock", _BACKHAUL, key, inc)
         elif kind == "relay_down":
             cams = (np.arange(city.n_cameras) if tgt < 0
                     else np.flatnonzero(city.cam_district == tgt))
             key = next(self._keys)
-            self._push(t0, "block", _RELAY, cams, key, inc)
+            self.push(t0, "block", _RELAY, cams, key, inc)
             rel = self.fo.relay
             hb = self.fo.heartbeat
             off = min(t1, detection_time(t0, hb.interval_s, hb.missed_beats) + rel.switch_s) \
                 if rel.standby else t1
-            self._push(off, "unblock", _RELAY, key, inc)
+            self.push(off, "unblock", _RELAY, key, inc)
 
     # ------------------------------------------------------------------ SimPy glue
     def attach(self, engine: CityEngine) -> None:
@@ -311,13 +313,14 @@ class FaultDriver:
                 or (lo.streams > lo.stream_limit).any()):
             self.ledger_over += 1
 
-    def _event(self, t: float, kind: str, **kw: Any) -> None:
+    def event(self, t: float, kind: str, **kw: Any) -> None:
+        """A notable event at `t` for results.json."""
         self.engine.log_event({"t_s": round(float(t), 6), "kind": kind, **kw})
 
     def _log(self, t: float, inc: int, kind: str) -> None:
         i = self.incidents[inc]
         extra = {"label": i["label"]} if i["label"] else {}
-        self._event(t, kind, fault=i["kind"], target=i["target"], incident=inc, **extra)
+        self.event(t, kind, fault=i["kind"], target=i["target"], incident=inc, **extra)
 
     def _names(self, cams: np.ndarray) -> list[str]:
         return [self.engine.city.camera_name(int(c)) for c in cams[:EVENT_LIST_MAX]]
@@ -327,12 +330,12 @@ class FaultDriver:
         self.incident = inc
         self._blocked[key] = cams
         self.engine.block(cause, cams, t)
-        self._event(t, "cameras_cut_off", incident=inc, cause=cause, cameras=int(cams.size))
+        self.event(t, "cameras_cut_off", incident=inc, cause=cause, cameras=int(cams.size))
 
     def _unblock(self, t: float, cause: str, key: int, inc: int) -> None:
         cams = self._blocked.pop(key)
         self.engine.unblock(cause, cams, t)
-        self._event(t, "cameras_reconnected", incident=inc, cause=cause, cameras=int(cams.size))
+        self.event(t, "cameras_reconnected", incident=inc, cause=cause, cameras=int(cams.size))
 
     def _backup(self, t: float, district: int, key: int, inc: int) -> None:
         """Routing converged onto the backup path: the cameras that fit in it come back."""
@@ -347,9 +350,9 @@ class FaultDriver:
         carried = np.union1d(carried, copies[(copies >= 0) & np.isin(copies, cams)])
         self._blocked[key] = np.setdiff1d(cams, carried)
         e.unblock(_BACKHAUL, carried, t)
-        self._event(t, "backhaul_backup", district=e.city.district_names[district], incident=inc,
-                    cameras_carried=int(fit.sum()),
-                    cameras_left_out=int(live.size - fit.sum()))
+        self.event(t, "backhaul_backup", district=e.city.district_names[district], incident=inc,
+                   cameras_carried=int(fit.sum()),
+                   cameras_left_out=int(live.size - fit.sum()))
 
     def _fill(self, t: float, r: int, nbytes: float, inc: int) -> None:
         self.engine.fill_disk(r, nbytes)
@@ -366,40 +369,44 @@ class FaultDriver:
             self._health(self.monitor.beat(np.array([r]), last))
         if disk:
             loss = e.lose_disk(r, t)
-            self.held_lost_segments += loss.held_segments
-            np.add.at(self.disk_lost_s, e.stream_cam, loss.stream_s)
-            self.disk_lost_segments += loss.segments
-            self.disk_lost_bytes += loss.bytes
-            self._event(t, "disk_lost", recorder=name, segments=loss.segments,
-                        bytes=round(loss.bytes), cameras=int((loss.stream_s > 0).sum()),
-                        held_segments=loss.held_segments)
+            self.book_disk_loss(loss)
+            self.event(t, "disk_lost", recorder=name, segments=loss.segments,
+                       bytes=round(loss.bytes), cameras=int((loss.stream_s > 0).sum()),
+                       held_segments=loss.held_segments)
         for j in range(1, hb.missed_beats + 1):
             c = last + j * hb.interval_s
             if c not in self._checks:
                 self._checks.add(c)
-                self._push(c, "hb_check")
+                self.push(c, "hb_check")
+
+    def book_disk_loss(self, loss: DiskLoss) -> None:
+        """Count footage a failed disk or drive took with it (per camera, segments, bytes)."""
+        self.held_lost_segments += loss.held_segments
+        np.add.at(self.disk_lost_s, self.engine.stream_cam, loss.stream_s)
+        self.disk_lost_segments += loss.segments
+        self.disk_lost_bytes += loss.bytes
 
     def _rec_up(self, t: float, r: int, inc: int) -> None:
         if self.engine.recorder_up(r, t):  # cameras still planned on it reconnect
             iv = self.fo.heartbeat.interval_s
-            self._push(math.ceil(t / iv - 1e-9) * iv, "hb_beat", r)
+            self.push(math.ceil(t / iv - 1e-9) * iv, "hb_beat", r)
 
     def _health(self, changes: list[HealthEvent]) -> None:
         for h in changes:
-            self._event(h.at_s, "recorder_health", **{**h.as_dict(), "recorder": self.engine.city.rec_names[h.recorder]})
+            self.event(h.at_s, "recorder_health", **{**h.as_dict(), "recorder": self.engine.city.rec_names[h.recorder]})
             if h.to_state == DOWN:
                 self.declared_down += 1
                 cmd = self.ctrl.recorder_down(h.recorder, h.at_s)
                 if self.ctrl.policy == "none":  # nothing to move: the cameras wait for it
                     waiting = cmd.cameras[cmd.cameras < self.engine.n_cams]
-                    self._event(h.at_s, "no_failover", standby="none",
-                                recorder=self.engine.city.rec_names[h.recorder],
-                                cameras_waiting=int(waiting.size))
+                    self.event(h.at_s, "no_failover", standby="none",
+                               recorder=self.engine.city.rec_names[h.recorder],
+                               cameras_waiting=int(waiting.size))
                     continue
-                self._push(cmd.at_s, "apply", cmd)
+                self.push(cmd.at_s, "apply", cmd)
             elif h.to_state == RETURNING:
                 cmd = self.ctrl.recorder_returned(h.recorder, h.at_s)
-                self._push(cmd.at_s, "failback", cmd)
+                self.push(cmd.at_s, "failback", cmd)
 
     def _hb_check(self, t: float) -> None:
         self._checks.discard(t)
@@ -418,10 +425,10 @@ class FaultDriver:
         self.unassigned_ever[cams[to < 0]] = True
         e.assign(cams, to, t)
         left = cams[to < 0]
-        self._event(t, cmd.kind, recorder=e.city.rec_names[cmd.recorder] if cmd.recorder >= 0 else "",
-                    cameras_moved=int((to >= 0).sum()), cameras_unassigned=int(left.size),
-                    unassigned=self._names(left),
-                    to={e.city.rec_names[int(x)]: int((to == x).sum()) for x in np.unique(to[to >= 0])})
+        self.event(t, cmd.kind, recorder=e.city.rec_names[cmd.recorder] if cmd.recorder >= 0 else "",
+                   cameras_moved=int((to >= 0).sum()), cameras_unassigned=int(left.size),
+                   unassigned=self._names(left),
+                   to={e.city.rec_names[int(x)]: int((to == x).sum()) for x in np.unique(to[to >= 0])})
 
     def _failback(self, t: float, cmd: Reassign) -> None:
         """Cameras go home: those recording elsewhere at their run's next segment boundary."""
@@ -434,9 +441,9 @@ class FaultDriver:
         if rec.size:
             b = e.next_boundary(rec, t)
             for when in np.unique(b):
-                self._push(float(when), "switch", cmd, rec[b == when])
-        self._event(t, "failback", recorder=e.city.rec_names[cmd.recorder], cameras=int(cams.size),
-                    at_segment_boundary=int(rec.size))
+                self.push(float(when), "switch", cmd, rec[b == when])
+        self.event(t, "failback", recorder=e.city.rec_names[cmd.recorder], cameras=int(cams.size),
+                   at_segment_boundary=int(rec.size))
         self._failback_progress(t, cmd)
 
     def _switch(self, t: float, cmd: Reassign, cams: np.ndarray, count: bool = True) -> None:
@@ -456,7 +463,7 @@ class FaultDriver:
             self._health(self.monitor.failback_done(cmd.recorder, t))
         again = self.ctrl.retry(t)
         if again is not None:
-            self._push(again.at_s, "apply", again)
+            self.push(again.at_s, "apply", again)
 
     # ------------------------------------------------------------------ outputs
     def recovery_s(self) -> np.ndarray:

@@ -149,10 +149,10 @@ class FootageLedger:
     def finish(self, engine: CityEngine) -> dict[str, float]:
         self._accrue(engine.end_s)
         for inc, cost in sorted(self.fault_costs.items()):
-            engine.events.append({"t_s": round(float(engine.end_s), 6), "kind": "fault_cost",
-                                  "incident": inc,
-                                  "cameras_hit": len(cost["cameras"]),
-                                  "camera_s_lost": round(cost["camera_s_lost"], 6)})
+            engine.log_event({"t_s": round(float(engine.end_s), 6), "kind": "fault_cost",
+                              "incident": inc,
+                              "cameras_hit": len(cost["cameras"]),
+                              "camera_s_lost": round(cost["camera_s_lost"], 6)})
         return {"footage_bytes_written": float(self.bytes.sum()),
                 "footage_camera_s_recorded": float(self.camera_s.sum())}
 
