@@ -144,7 +144,7 @@ def _outcome(state: dict[str, Any], live: Path) -> LiveOutcome:
 
     from twin.live.cluster import NodeInfo, Placement
     from twin.live.deployment import live_run_settings
-    from twin.live.run import LiveOutcome, _merge_analyser, _merge_status
+    from twin.live.outcome import LiveOutcome, merge_analyser, merge_status
     from twin.live.run_state import _NOT_KEPT
 
     st = state["outcome"]
@@ -164,9 +164,9 @@ def _outcome(state: dict[str, Any], live: Path) -> LiveOutcome:
         beats.setdefault(r, []).extend(_status(s) for s in ss)
     for r, s in (lv.get("heartbeats") or {}).items():
         beats.setdefault(r, []).append(_status(s))
-    o.recorder_stats = {r: _merge_status(ss) for r, ss in beats.items() if ss}
+    o.recorder_stats = {r: merge_status(ss) for r, ss in beats.items() if ss}
     snaps = lv.get("analyser_snapshots") or []
-    o.analyser = _merge_analyser(snaps) if snaps else {}
+    o.analyser = merge_analyser(snaps) if snaps else {}
     o.parts = {"history": lv.get("pid_history", []), "mediamtx_pids": list(o.mediamtx_pids)}
     for r, rec in lv.get("recovered") or []:  # files crashed recorders left, kept by successors
         o.recovered_partials += len(rec["recovered"])
