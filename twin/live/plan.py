@@ -1,38 +1,39 @@
-"""A live run's plan: what runs, checked before anything starts, then placed on Ray's nodes.
+"""A live run's plan: what runs, checked before anything starts.
 
 `plan_run` reads the scenario into the run's cameras, camera sets, recorders and compiled
 faults (twin.live.faults: bad ones are refused here), and refuses what a live run cannot do
 (too many cameras, a relay fault on an external MediaMTX, an evidence desk of an earlier run
-in the folder) before a clip is encoded or a process started. `prepare_folder` makes the
-run folder and its outcome; `place` puts districts and recorder pools on Ray's nodes
-(twin.live.cluster) and makes each recording node's folder, on that node, once Ray is up.
+in the folder) before a clip is encoded or a process started; `external_credentials` reads
+an external MediaMTX's logins. `prepare_folder` makes the run folder and its outcome. This
+module loads neither Ray nor PyAV, so `twin live` refuses bad input at once; the placement
+on Ray's nodes is twin.live.wiring.place.
 """
 
 from __future__ import annotations
 
-import os
 import shutil
-import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import ray
+import yaml
 
+from synthetic_streams.mediamtx_config import Credentials, Login
 from twin.city import CityModel, generate_city
 from twin.errors import ScenarioError, UsageError
-from twin.live.analysis_pool import analyser_parts
 from twin.live.clips import prepare_clips
-from twin.live.cluster import cluster_nodes, plan_placement, prepare_node
 from twin.live.deployment import LiveRun
 from twin.live.faults import LiveFault, compile_live_faults
 from twin.live.outcome import LiveError, LiveOutcome
 from twin.live.store import LiveStore
 from twin.scenario import Scenario
 from twin.scenario.live import ExternalMediaMTX
-from synthetic_streams.encode import EncodedClip
+
+if TYPE_CHECKING:  # for types only: the encoder loads PyAV, which refusing a plan needs not
+    from synthetic_streams.encode import EncodedClip
 
 __all__ = ["MAX_LIVE_CAMERAS", "LivePlan", "live_recorder_names", "plan_run", "prepare_folder",
-           "place"]
+           "external_credentials"]
 
 #: A live run is real traffic; one machine records ~40-60 cameras with the analyser on
 #: (bench/bench_live.py). Beyond this the run would only thrash.
@@ -123,53 +124,29 @@ def prepare_folder(sc: Scenario, settings: LiveRun, plan: LivePlan, out: Path, e
     return outcome, clips
 
 
-def place(o: LiveOutcome, sc: Scenario, settings: LiveRun, city: CityModel,
-          faults: list[LiveFault]) -> None:
-    """Districts and pools on Ray's nodes (twin.live.cluster), and each recording node's
-    folder made and its catalog created, on that node."""
-    districts = [d.name for d in sc.city.districts]
-    o.camera_district = {c: districts[int(city.cam_district[i])] for i, c in enumerate(o.cameras)}
-    with_sets = [d for d in districts if d in set(o.camera_district.values())]
-    pool_of = {f"{p.name}-r{j + 1:02d}": p.name for p in sc.recorders.pools
-               for j in range(p.recorders)}
-    o.recorder_pool = {r: pool_of[r] for r in o.recorders}
-    live_pools = [p for p in sc.recorders.pools if p.name in set(o.recorder_pool.values())]
-    o.driver_node = str(ray.get_runtime_context().get_node_id())
-    an = settings.analyser
-    pl = plan_placement(cluster_nodes(), with_sets,
-                        [(p.name, p.districts) for p in live_pools], o.driver_node,
-                        analyser_parts(an.actors) if an.enabled else [])
-    o.placement = pl
-    relay_nodes = sorted(set(pl.district_node.values()))
-    if len(relay_nodes) > 1 and isinstance(settings.mediamtx, ExternalMediaMTX):
-        raise ScenarioError(
-            f"{sc.name}: live.mediamtx.type is external, but the districts are placed on "
-            f"{len(relay_nodes)} nodes, each with its own relay; expected a managed MediaMTX "
-            f"on a cluster: use live.mediamtx.type: managed")
-    if len(relay_nodes) > 1 and any(f.action == "kill_relay" for f in faults):
-        raise ScenarioError(
-            f"{sc.name}: faults: a relay_down fault kills the one media relay, but this run has "
-            f"{len(relay_nodes)} (one per node with cameras); expected one node for it: kill a "
-            f"node's relay from outside (live/parts.json names each), or run on one node")
-    # A district's pool records its cameras; a central pool serving no camera of its own
-    # (every district has its pool) is the standby for all of them, as in the deployment.
-    own = {d: p.name for p in live_pools if p.districts != "*" for d in p.districts}
-    central = next((p.name for p in live_pools if p.districts == "*"), None)
-    recs_of = {p.name: [r for r in o.recorders if o.recorder_pool[r] == p.name]
-               for p in live_pools}
-    if central is not None and all(d in own for d in with_sets):
-        o.standby = list(recs_of[central])
-    active = [r for r in o.recorders if r not in o.standby]
-    o.homes = {c: (recs_of[own[d]] if d in own else
-                   recs_of.get(central or "", []) or active)
-               for c, d in o.camera_district.items()}
-    o.storage_nodes = sorted({pl.pool_node[p] for p in o.recorder_pool.values()},
-                             key=pl.label)
-    o.run_key = f"{sc.name}-{time.strftime('%Y%m%dT%H%M%S', time.gmtime(o.epoch))}-{os.getpid()}"
-    refs = [prepare_node(n, o.run_key, str(o.run_dir.resolve()), o.driver_node)
-            for n in o.storage_nodes]
+def external_credentials(cfg: ExternalMediaMTX, cameras: list[str]) -> Credentials:
+    """The logins of an external MediaMTX, read from its mediamtx.yml."""
     try:
-        for n, in_run in zip(o.storage_nodes, ray.get(refs, timeout=settings.startup_timeout_s)):
-            o.storage_kind[n] = "run folder" if in_run else "node folder"
-    except ray.exceptions.RayTaskError as exc:
-        raise LiveError(str(exc.cause) if exc.cause is not None else str(exc)) from None
+        data = yaml.safe_load(Path(cfg.config).read_text())
+    except (OSError, yaml.YAMLError) as exc:
+        raise LiveError(f"live.mediamtx.config {cfg.config}: cannot read it ({exc}); expected the "
+                        f"external server's mediamtx.yml") from None
+    users = {u.get("user"): u for u in data.get("authInternalUsers") or []}
+    pubs = {}
+    for u in users.values():
+        for perm in u.get("permissions") or []:
+            if perm.get("action") == "publish" and perm.get("path"):
+                pubs[perm["path"]] = Login(u["user"], u["pass"])
+    missing = [c for c in cameras if c not in pubs]
+    roles = [r for r in ("recorder", "analyser", "admin") if r not in users]
+    if missing or roles:
+        raise LiveError(
+            f"live.mediamtx.config {cfg.config}: no publisher user for cameras {missing[:5]} "
+            f"and/or no users {roles}; expected one publisher per camera path plus recorder, "
+            f"analyser and admin (see synthetic_streams.mediamtx_config.build_config)")
+
+    def login(name: str) -> Login:
+        return Login(name, users[name]["pass"])
+
+    return Credentials(tuple((c, pubs[c]) for c in cameras), login("recorder"),
+                       login("analyser"), login("admin"))

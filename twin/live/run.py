@@ -49,29 +49,25 @@ import datetime as dt
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from synthetic_streams.mediamtx import MediaMTXServer
 from twin.live.deployment import live_run_settings
-from twin.live.health import RunHealth
-from twin.live.lifecycle import (
-    Running,
-    Signals,
-    drive,
-    join_ray,
-    own_watchdog,
-    teardown,
-)
 from twin.live.outcome import LiveError, LiveInterrupted, LiveOutcome
-from twin.live.parts import RayParts
-from twin.live.plan import MAX_LIVE_CAMERAS, live_recorder_names, place, plan_run, prepare_folder
+from twin.live.plan import (
+    MAX_LIVE_CAMERAS,
+    external_credentials,
+    live_recorder_names,
+    plan_run,
+    prepare_folder,
+)
 from twin.live.run_state import save_state
-from twin.live.startup import start_parts, start_recording
-from twin.live.stopping import stop
-from twin.live.wiring import PartsWiring, external_credentials, start_external_server
-from twin.ray_session import RaySession
 from twin.scenario import Scenario
 from twin.scenario.live import ExternalMediaMTX
+
+if TYPE_CHECKING:
+    from synthetic_streams.mediamtx import MediaMTXServer
+    from twin.live.parts import RayParts
+    from twin.ray_session import RaySession
 
 # LiveOutcome, the errors, external_credentials and live_recorder_names live in the modules
 # of their job; they are named here too, where the live run's callers have always found them.
@@ -90,6 +86,14 @@ def run_live(sc: Scenario, out: Path, *, duration_s: float | None = None,
     A SIGINT or SIGTERM during recording ends it early and the outcome says so
     (`interrupted`); during start-up or shut-down it aborts, cleaning up all the same.
     """
+    # Loaded when a run starts: they load Ray, PyAV and the actors, seconds that `twin live`
+    # must not spend before it refuses bad input (tests/test_bad_input.py: under 5 s).
+    from twin.live.health import RunHealth
+    from twin.live.lifecycle import Running, Signals, drive, join_ray, own_watchdog, teardown
+    from twin.live.startup import start_parts, start_recording
+    from twin.live.stopping import stop
+    from twin.live.wiring import PartsWiring, place, start_external_server
+
     settings = live_run_settings(sc)
     duration = float(duration_s if duration_s is not None else settings.duration_s)
     say = progress or (lambda t, total, msg: None)

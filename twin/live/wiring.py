@@ -1,4 +1,8 @@
-"""The wiring of a live run's Ray parts: relays started, every actor's spec, one RayParts.
+"""The wiring of a live run's Ray parts: placed on nodes, relays started, every actor's spec,
+one RayParts.
+
+`place` puts districts and recorder pools on Ray's nodes (twin.live.cluster) and makes each
+recording node's folder, on that node, once Ray is up.
 
 `PartsWiring` takes everything it needs at construction (the outcome's placement, the run's
 settings, the clips, the clock's epoch) and makes the parts in one call, `parts()`: each
@@ -15,12 +19,14 @@ started again takes the same cameras). The wiring makes them; RayParts fills the
 
 from __future__ import annotations
 
+import os
+import time
 from collections.abc import Callable
 from functools import partial
 from pathlib import Path
 from typing import Any
 
-import yaml
+import ray
 
 from actors.analyser import AnalyserActor
 from actors.camera_set import CameraSetActor
@@ -29,44 +35,21 @@ from actors.relay import RelayActor
 from actors.sweeper import SweeperActor
 from synthetic_streams.encode import EncodedClip
 from synthetic_streams.mediamtx import MediaMTXServer
-from synthetic_streams.mediamtx_config import Credentials, Endpoints, Login, make_credentials
+from synthetic_streams.mediamtx_config import Credentials, Endpoints, make_credentials
+from twin.city import CityModel
+from twin.errors import ScenarioError
 from twin.live.analysis_pool import analyser_parts
-from twin.live.cluster import pinned
+from twin.live.cluster import cluster_nodes, pinned, plan_placement, prepare_node
 from twin.live.deployment import LiveRun
 from twin.live.driver import RELAY, SWEEPER
+from twin.live.faults import LiveFault
 from twin.live.outcome import LiveError, LiveOutcome
 from twin.live.parts import ActorRelay, ActorSpec, DriverRelay, RayParts, Relay, RelayWatch
+from twin.live.plan import external_credentials
+from twin.scenario import Scenario
 from twin.scenario.live import ExternalMediaMTX, ManagedMediaMTX
 
-__all__ = ["PartsWiring", "external_credentials", "start_external_server"]
-
-
-def external_credentials(cfg: ExternalMediaMTX, cameras: list[str]) -> Credentials:
-    """The logins of an external MediaMTX, read from its mediamtx.yml."""
-    try:
-        data = yaml.safe_load(Path(cfg.config).read_text())
-    except (OSError, yaml.YAMLError) as exc:
-        raise LiveError(f"live.mediamtx.config {cfg.config}: cannot read it ({exc}); expected the "
-                        f"external server's mediamtx.yml") from None
-    users = {u.get("user"): u for u in data.get("authInternalUsers") or []}
-    pubs = {}
-    for u in users.values():
-        for perm in u.get("permissions") or []:
-            if perm.get("action") == "publish" and perm.get("path"):
-                pubs[perm["path"]] = Login(u["user"], u["pass"])
-    missing = [c for c in cameras if c not in pubs]
-    roles = [r for r in ("recorder", "analyser", "admin") if r not in users]
-    if missing or roles:
-        raise LiveError(
-            f"live.mediamtx.config {cfg.config}: no publisher user for cameras {missing[:5]} "
-            f"and/or no users {roles}; expected one publisher per camera path plus recorder, "
-            f"analyser and admin (see synthetic_streams.mediamtx_config.build_config)")
-
-    def login(name: str) -> Login:
-        return Login(name, users[name]["pass"])
-
-    return Credentials(tuple((c, pubs[c]) for c in cameras), login("recorder"),
-                       login("analyser"), login("admin"))
+__all__ = ["PartsWiring", "place", "start_external_server"]
 
 
 def start_external_server(settings: LiveRun, cameras: list[str]) -> MediaMTXServer:
@@ -78,6 +61,58 @@ def start_external_server(settings: LiveRun, cameras: list[str]) -> MediaMTXServ
         Endpoints(m.host, m.rtsp_port, m.api_port, m.metrics_port, api_host=m.host),
         external_credentials(m, cameras))
     return server.start()
+
+
+def place(o: LiveOutcome, sc: Scenario, settings: LiveRun, city: CityModel,
+          faults: list[LiveFault]) -> None:
+    """Districts and pools on Ray's nodes (twin.live.cluster), and each recording node's
+    folder made and its catalog created, on that node."""
+    districts = [d.name for d in sc.city.districts]
+    o.camera_district = {c: districts[int(city.cam_district[i])] for i, c in enumerate(o.cameras)}
+    with_sets = [d for d in districts if d in set(o.camera_district.values())]
+    pool_of = {f"{p.name}-r{j + 1:02d}": p.name for p in sc.recorders.pools
+               for j in range(p.recorders)}
+    o.recorder_pool = {r: pool_of[r] for r in o.recorders}
+    live_pools = [p for p in sc.recorders.pools if p.name in set(o.recorder_pool.values())]
+    o.driver_node = str(ray.get_runtime_context().get_node_id())
+    an = settings.analyser
+    pl = plan_placement(cluster_nodes(), with_sets,
+                        [(p.name, p.districts) for p in live_pools], o.driver_node,
+                        analyser_parts(an.actors) if an.enabled else [])
+    o.placement = pl
+    relay_nodes = sorted(set(pl.district_node.values()))
+    if len(relay_nodes) > 1 and isinstance(settings.mediamtx, ExternalMediaMTX):
+        raise ScenarioError(
+            f"{sc.name}: live.mediamtx.type is external, but the districts are placed on "
+            f"{len(relay_nodes)} nodes, each with its own relay; expected a managed MediaMTX "
+            f"on a cluster: use live.mediamtx.type: managed")
+    if len(relay_nodes) > 1 and any(f.action == "kill_relay" for f in faults):
+        raise ScenarioError(
+            f"{sc.name}: faults: a relay_down fault kills the one media relay, but this run has "
+            f"{len(relay_nodes)} (one per node with cameras); expected one node for it: kill a "
+            f"node's relay from outside (live/parts.json names each), or run on one node")
+    # A district's pool records its cameras; a central pool serving no camera of its own
+    # (every district has its pool) is the standby for all of them, as in the deployment.
+    own = {d: p.name for p in live_pools if p.districts != "*" for d in p.districts}
+    central = next((p.name for p in live_pools if p.districts == "*"), None)
+    recs_of = {p.name: [r for r in o.recorders if o.recorder_pool[r] == p.name]
+               for p in live_pools}
+    if central is not None and all(d in own for d in with_sets):
+        o.standby = list(recs_of[central])
+    active = [r for r in o.recorders if r not in o.standby]
+    o.homes = {c: (recs_of[own[d]] if d in own else
+                   recs_of.get(central or "", []) or active)
+               for c, d in o.camera_district.items()}
+    o.storage_nodes = sorted({pl.pool_node[p] for p in o.recorder_pool.values()},
+                             key=pl.label)
+    o.run_key = f"{sc.name}-{time.strftime('%Y%m%dT%H%M%S', time.gmtime(o.epoch))}-{os.getpid()}"
+    refs = [prepare_node(n, o.run_key, str(o.run_dir.resolve()), o.driver_node)
+            for n in o.storage_nodes]
+    try:
+        for n, in_run in zip(o.storage_nodes, ray.get(refs, timeout=settings.startup_timeout_s)):
+            o.storage_kind[n] = "run folder" if in_run else "node folder"
+    except ray.exceptions.RayTaskError as exc:
+        raise LiveError(str(exc.cause) if exc.cause is not None else str(exc)) from None
 
 
 class PartsWiring:
