@@ -8,6 +8,7 @@ from pathlib import Path
 
 import ray
 
+from twin.live.cluster import node_folder
 from twin.live.recorder import cpu_seconds
 from twin.live.sweeper import Sweeper, SweepReport
 
@@ -16,7 +17,9 @@ __all__ = ["SweeperActor"]
 
 @ray.remote(num_cpus=0, max_restarts=0)
 class SweeperActor:
-    """Thin shell around :class:`twin.live.sweeper.Sweeper`; the driver calls `sweep(now)`."""
+    """Thin shell around :class:`twin.live.sweeper.Sweeper`; the driver calls `sweep(now)`
+    through twin.live.parts.RayParts.sweep_start, and the Sweeper does the rest (its module
+    docstring follows one deletion from here to the desk trail)."""
 
     def __init__(self, storage: tuple[str, str, str], camera_names: list[str],
                  recorder_names: list[str], retention_s: float, batch_segments: int,
@@ -26,8 +29,6 @@ class SweeperActor:
         # trail gets one DELETION entry per sweep that deletes, when this node's folder is the
         # run folder; another node keeps the trail of its own deletions in its folder. Holds
         # come from the store, so a restarted actor keeps them.
-        from twin.live.cluster import node_folder
-
         folder = node_folder(*storage)
         desk = Path(desk_dir) if folder == Path(storage[1]) else folder / "evidence"
         self._sweeper = Sweeper(folder / "catalog.sqlite", folder / "segments", camera_names,

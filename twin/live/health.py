@@ -40,6 +40,8 @@ from typing import Any
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector, CollectorRegistry
 
+from twin.live.driver import Parts
+
 __all__ = ["PREFIX", "METRICS", "CameraHealth", "HealthSnapshot", "HealthSampler",
            "HealthServer", "HealthCollector", "RunHealth", "env_lag_s"]
 
@@ -182,7 +184,7 @@ class HealthSampler:
             pass
 
     # -- publishers and relays -------------------------------------------------------------
-    def poll_relays(self, parts: Any) -> None:
+    def poll_relays(self, parts: Parts) -> None:
         """Read the relay actors' per-path byte counts (MediaMTX's metrics, read by the actor)
         that arrived; ask again those with none in flight. Never waits. A relay watched
         from the driver's own process (an external MediaMTX) is not asked: reading its
@@ -232,7 +234,7 @@ class HealthSampler:
         self._pub[cam] = st
 
     # -- one sample ----------------------------------------------------------------------------
-    def take(self, driver: Any, parts: Any, run_s: float,
+    def take(self, driver: Any, parts: Parts, run_s: float,
              env_lag_s: float | None = None, machine: Any = None) -> HealthSnapshot:
         """The run now. `run_s`: seconds since recording started; `env_lag_s`: how late the
         driver's real-time environment is (used when the driver has no lag measure);
@@ -524,7 +526,7 @@ class RunHealth:
         self.sampler = HealthSampler(self.cameras, relay_of, startup_s)
         return self.server.start()
 
-    def sample(self, driver: Any, parts: Any, run_s: float, env: Any = None,
+    def sample(self, driver: Any, parts: Parts, run_s: float, env: Any = None,
                machine: Any = None) -> None:
         if self.sampler is None:
             return

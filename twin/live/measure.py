@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 
 from twin.live.files import check_files
-from twin.live.run import LiveOutcome
+from twin.live.outcome import LiveOutcome
 from twin.storage.live_catalog import LiveStore, SegmentRow
 
 __all__ = ["GAP_TOLERANCE_S", "ALERT_WINDOW_S", "FAULT_SLACK_S", "CameraFootage", "LiveMeasures",

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import psutil
 import ray
 from ray.exceptions import (
     ActorUnschedulableError,
@@ -34,10 +35,12 @@ from ray.exceptions import (
     RayTaskError,
     TaskUnschedulableError,
 )
+from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
 from twin.live.driver import ANALYSER, RELAY, SWEEPER
 
-__all__ = ["ActorSpec", "RayParts", "RelayWatch", "ActorRelay", "DriverRelay", "sweep_row"]
+__all__ = ["ActorSpec", "RayParts", "RelayWatch", "ActorRelay", "DriverRelay", "Relay",
+           "sweep_row"]
 
 #: What Ray raises for a part that is gone: its process died, or (a part started again on a
 #: node the cluster has lost) it can never be scheduled.
@@ -171,8 +174,6 @@ class DriverRelay:
         self.watch.restart()
 
     def cpu_s(self) -> float | None:
-        import psutil
-
         if not self.pid:
             return None
         try:
@@ -296,6 +297,10 @@ class ActorRelay:
             pass
 
 
+#: A relay as the parts see it: watched from the driver's process, or an actor on its node.
+Relay = DriverRelay | ActorRelay
+
+
 def merge_sweep_rows(rows: list[dict[str, Any]]) -> dict[str, Any]:
     """One sweep over several nodes' sweepers (each its node's catalog) as one row."""
     if len(rows) == 1:
@@ -312,14 +317,22 @@ def merge_sweep_rows(rows: list[dict[str, Any]]) -> dict[str, Any]:
 class RayParts:
     """The live twin's actors and MediaMTX behind the driver's Parts interface."""
 
-    def __init__(self, *, relays: dict[str, Any], recorder_spec: Callable[[str], ActorSpec],
+    def __init__(self, *, relays: dict[str, Relay], recorder_spec: Callable[[str], ActorSpec],
                  actor_specs: dict[str, ActorSpec], cameras_of: dict[str, list[str]],
                  set_cameras: dict[str, list[str]], set_actor: dict[str, str],
                  all_cameras: list[str], recorder_url: Callable[[str], str],
-                 sweep: Callable[[Any, float], Any]) -> None:
+                 origins: dict[str, float], analysis_assigned: dict[str, list[str]],
+                 analysis_candidates: list[str], clip_paths: list[Path],
+                 label: Callable[[str], str], ray_temp_dir: Path | None) -> None:
         """`cameras_of`: cameras per actor part; `set_cameras`: cameras per camera set;
-        `set_actor`: the actor part publishing each set; `sweep(handle, now)`: a sweep ref;
-        `relays`: relay part -> DriverRelay or ActorRelay (one per node hosting camera sets)."""
+        `set_actor`: the actor part publishing each set; `relays`: relay part -> DriverRelay
+        or ActorRelay (one per node hosting camera sets); `label`: a node id's label;
+        `ray_temp_dir`: a local Ray's own folder (None: a cluster).
+
+        `origins` (camera -> clip origin, wall clock) and `analysis_assigned` (analyser part
+        -> its cameras, the pool plan) are the very dicts the specs read when they make an
+        actor (twin.live.wiring): `publish` and `assign_analysis` fill them in place, so a
+        part started again reuses them."""
         self.relays = relays
         self._recorder_spec = recorder_spec
         self._specs = actor_specs  # part -> spec (sets, analyser, sweeper)
@@ -328,7 +341,12 @@ class RayParts:
         self._set_actor = set_actor
         self._all = list(all_cameras)
         self.url = recorder_url
-        self._sweep = sweep
+        self.origins = origins
+        self.analysis_assigned = analysis_assigned
+        self.analysis_candidates = list(analysis_candidates)
+        self.clip_paths = list(clip_paths)
+        self.label = label
+        self.ray_temp_dir = ray_temp_dir
         self.recorders: dict[str, Any] = {}
         self.actors: dict[str, Any] = {}
         self.where: dict[str, tuple[int, str]] = {}  # part -> (pid, node id)
@@ -344,9 +362,6 @@ class RayParts:
         # The analyser pool's parts (`analyser`, `analyser:2`, ...): the last snapshot of each.
         self._snap_refs: dict[str, Any] = {}
         self.analyser_snapshots: dict[str, dict[str, Any]] = {}
-        self.analysis_assigned: dict[str, list[str]] = {}  # part -> cameras (the pool plan)
-        self.analysis_candidates: list[str] = []
-        self.clip_paths: list[Path] = []
         self.analyser_done: list[dict[str, Any]] = []  # last snapshots of dead analysers
         # Each camera-set actor's latest publisher counters ({camera: PublisherStats}, CPU s),
         # asked for at every sample and read at the next one (never waited for).
@@ -355,9 +370,6 @@ class RayParts:
         self.dead_stats: dict[str, Any] = {}  # last heartbeat of recorders that died
         self.recovered: list[tuple[str, Any]] = []  # (recorder, Recovered) of restarted ones
         self.node_id = ray.get_runtime_context().get_node_id()
-        self.origins: dict[str, float] = {}  # camera -> clip origin (wall clock), set at start
-        self.ray_temp_dir: Path | None = None  # a local Ray's own folder (None: a cluster)
-        self.label: Callable[[str], str] = lambda node: node[:8]  # node id -> its label
         self._lost: set[str] = set()  # node ids found lost
         self._nodes_checked = 0.0
 
@@ -377,6 +389,18 @@ class RayParts:
                                f"{timeout_s} s") from None
         for part, w in zip(parts, got):
             self._note(part, w)
+
+    def publish(self, timeout_s: float) -> dict[str, float]:
+        """Every camera set starts publishing; returns the clip origins (camera -> wall clock),
+        kept for the sets and analysers started again later."""
+        sets = [p for p in self.actors if p.startswith("set:")]
+        for origins in ray.get([self.actors[p].start.remote() for p in sets], timeout=timeout_s):
+            self.origins.update(origins)
+        return dict(self.origins)
+
+    def assign_analysis(self, cameras_of: dict[str, list[str]]) -> None:
+        """The analyser pool's plan: the cameras each analyser part takes (restarts too)."""
+        self.analysis_assigned.update(cameras_of)
 
     def _note(self, part: str, where: tuple[int, str]) -> None:
         self.where[part] = (int(where[0]), str(where[1]))
@@ -410,6 +434,16 @@ class RayParts:
             on_it = sorted({p for p, (_, n) in self.where.items() if n == node}
                            | {p for p, r in self.relays.items() if r.node_id == node})
             out.append((self.label(node), on_it))
+        return out
+
+    def lost(self) -> frozenset[str]:
+        """The node ids found lost so far (`lost_nodes`): what they held cannot be read."""
+        return frozenset(self._lost)
+
+    def part_nodes(self) -> dict[str, str]:
+        """The node id of every part now (actors and relays)."""
+        out = {p: node for p, (_, node) in self.where.items()}
+        out.update({p: r.node_id for p, r in self.relays.items()})
         return out
 
     def sweepers(self) -> list[str]:
@@ -522,8 +556,6 @@ class RayParts:
             except ProcessLookupError:
                 return None
         else:
-            from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
-
             _kill_pid.options(scheduling_strategy=NodeAffinitySchedulingStrategy(
                 node, soft=False)).remote(pid)
         return pid
@@ -541,7 +573,7 @@ class RayParts:
             return False
         self._sweeping = True
         self._sweep_rows = []
-        self._sweep_refs = {p: self._sweep(self.actors[p], now_s) for p in self.sweepers()
+        self._sweep_refs = {p: self.actors[p].sweep.remote(now_s) for p in self.sweepers()
                             if p not in self._starting}
         return True
 
@@ -620,6 +652,14 @@ class RayParts:
             except (*_DEAD, GetTimeoutError, RayError):
                 pass
         return out
+
+    def close_sweepers(self, timeout_s: float) -> None:
+        """Each sweeper closes its catalog (a dead one has nothing to close)."""
+        for part in self.sweepers():
+            try:
+                ray.get(self.actors[part].close.remote(), timeout=timeout_s)
+            except Exception:  # noqa: BLE001 - a dead sweeper has nothing to close
+                pass
 
     def kill_all(self) -> None:
         for h in [*self.recorders.values(), *self.actors.values()]:

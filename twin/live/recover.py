@@ -42,7 +42,7 @@ from twin.errors import UsageError
 from twin.live.cluster import NodeInfo, Placement, finish_folder
 from twin.live.measure import LiveMeasures, measure
 from twin.live.recorder import RecorderStatus, StreamStats
-from twin.live.run import LiveOutcome, _merge_analyser, _merge_status
+from twin.live.outcome import LiveOutcome, merge_analyser, merge_status
 from twin.live.run_settings import live_run_settings
 from twin.live.run_state import _NOT_KEPT, STATE_FILE, STATE_SCHEMA
 from twin.live.watchdog import WATCHDOG_FILE
@@ -156,9 +156,9 @@ def _outcome(state: dict[str, Any], live: Path) -> LiveOutcome:
         beats.setdefault(r, []).extend(_status(s) for s in ss)
     for r, s in (lv.get("heartbeats") or {}).items():
         beats.setdefault(r, []).append(_status(s))
-    o.recorder_stats = {r: _merge_status(ss) for r, ss in beats.items() if ss}
+    o.recorder_stats = {r: merge_status(ss) for r, ss in beats.items() if ss}
     snaps = lv.get("analyser_snapshots") or []
-    o.analyser = _merge_analyser(snaps) if snaps else {}
+    o.analyser = merge_analyser(snaps) if snaps else {}
     o.parts = {"history": lv.get("pid_history", []), "mediamtx_pids": list(o.mediamtx_pids)}
     for r, rec in lv.get("recovered") or []:  # files crashed recorders left, kept by successors
         o.recovered_partials += len(rec["recovered"])

@@ -24,7 +24,10 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     import simpy
 
-    from twin.live.run import LiveOutcome
+    from twin.live.driver import LiveDriver
+    from twin.live.failover import Supervisor
+    from twin.live.outcome import LiveOutcome
+    from twin.live.parts import RayParts
 
 __all__ = ["STATE_FILE", "STATE_SCHEMA", "EVERY_S", "save_state", "keep_state", "plain"]
 
@@ -64,8 +67,8 @@ def _driver() -> dict[str, Any]:
     return {"pid": os.getpid(), "create_time": psutil.Process().create_time()}
 
 
-def save_state(o: LiveOutcome, phase: str, *, driver: Any = None, sup: Any = None,
-               parts: Any = None) -> None:
+def save_state(o: LiveOutcome, phase: str, *, driver: LiveDriver | None = None,
+               sup: Supervisor | None = None, parts: RayParts | None = None) -> None:
     """Write `live/run-state.json` for `o` now (the module docstring); `driver`, `sup` and
     `parts` (while recording) add what only they hold so far. Never raises: a state that
     cannot be written costs only the recovery of a run whose driver dies."""
@@ -75,7 +78,8 @@ def save_state(o: LiveOutcome, phase: str, *, driver: Any = None, sup: Any = Non
         pass
 
 
-def _save(o: LiveOutcome, phase: str, driver: Any, sup: Any, parts: Any) -> None:
+def _save(o: LiveOutcome, phase: str, driver: LiveDriver | None, sup: Supervisor | None,
+          parts: RayParts | None) -> None:
     out: dict[str, Any] = {
         f.name: plain(getattr(o, f.name)) for f in dataclasses.fields(o)
         if f.name not in _NOT_KEPT}
@@ -113,8 +117,8 @@ def _save(o: LiveOutcome, phase: str, driver: Any, sup: Any, parts: Any) -> None
     tmp.replace(path)
 
 
-def keep_state(env: simpy.Environment, o: LiveOutcome, driver: Any, sup: Any, parts: Any
-               ) -> Generator[simpy.Event, Any, None]:
+def keep_state(env: simpy.Environment, o: LiveOutcome, driver: LiveDriver, sup: Supervisor,
+               parts: RayParts) -> Generator[simpy.Event, Any, None]:
     """A process of the driver's: the state written every EVERY_S while it records."""
     while True:
         save_state(o, "recording", driver=driver, sup=sup, parts=parts)

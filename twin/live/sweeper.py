@@ -5,16 +5,24 @@ object the simulation sweeps) and, before each sweep, feeds it the segments the 
 added to the SQLite store since the last one and the evidence holds as the store lists them
 now (placed by `twin evidence preserve`, released when the case is copied or closed). Then it
 runs the core's :class:`~twin.core.sweep.RetentionSweep`, the same plan, carry-out, apply and
-audit sequence as the simulation, whose carry-out step here
+audit sequence as the simulation, whose carry-out step here is one call to the store
+(:meth:`LiveStore.delete`:
 
 1. marks the plan's segments `deleting` in SQLite (one transaction),
 2. unlinks their files,
-3. marks them `deleted` (one transaction);
+3. marks them `deleted` (one transaction));
 
 and whose audit step appends one DELETION entry (segments, bytes, files already gone) to the
 run's desk trail (`evidence/audit.jsonl`), MAC'd with the audit key, under the desk's lock,
-with the keyed anchor moved after it. A trail that does not verify stops the sweep before
-anything is deleted: no deletion goes unaudited.
+with the keyed anchor moved after it. A sweep is one session of the trail: opened and
+verified under the lock before anything is deleted (a trail that does not verify stops the
+sweep: no deletion goes unaudited), saved once with its one entry when the sweep is done.
+
+The path of one deletion in a live run is thus: the driver (twin.live.driver) asks the parts
+(twin.live.parts.RayParts.sweep_start) to sweep; each node's sweeper actor
+(actors.sweeper.SweeperActor) calls `Sweeper.sweep` here, which opens the trail, takes in the
+store's new rows and holds, has the core plan, delete (through the store) and apply the
+sweep, and saves the trail with the sweep's DELETION entry.
 
 Holds live in SQLite, not in this object: a sweeper restarted (or killed with `kill -9` and
 started again) reads them back before its first sweep, so held footage is never due. With a
@@ -23,7 +31,7 @@ rows, even one marked released in the file, and a case with hold rows missing st
 sweep, so an edit of catalog.sqlite cannot lift a hold the desk did not lift.
 
 A stop between 1 and 3 leaves rows in `deleting`; :meth:`LiveStore.recover` (run when a
-sweeper starts) finishes them and audits them as one DELETION entry of their own, so the store
+sweeper starts) finishes them and the sweeper audits them as one DELETION entry of their own, so the store
 never lists a file that is gone as stored, and never loses track of a file it has not deleted.
 """
 
@@ -46,7 +54,7 @@ from twin.core.types import Interval, SegmentRef
 from twin.storage.trail import locked, open_trail, save
 from twin.storage.keys import audit_key
 from twin.errors import EvidenceError
-from twin.storage.live_catalog import HoldRow, LiveStore, segment_path
+from twin.storage.live_catalog import HoldRow, LiveStore
 
 __all__ = ["SweepReport", "Sweeper"]
 
@@ -93,14 +101,14 @@ class Sweeper:
         self.recovered = self._recover()
 
     def _recover(self) -> int:
-        rows = self.store.rows(state="deleting")
-        n = self.store.recover(self.root)
-        if n and self.desk_dir is not None:
+        rows = self.store.recover(self.root)
+        if rows and self.desk_dir is not None:
             with self._trail() as trail:
                 trail.append(self._at(trail), AuditKind.DELETION, "sweeper", "retention", {
-                    "what": "footage past retention, finished after a restart", "segments": n,
-                    "bytes": int(sum(r.size_bytes for r in rows)), "retention_s": self.retention_s})
-        return n
+                    "what": "footage past retention, finished after a restart",
+                    "segments": len(rows), "bytes": int(sum(r.size_bytes for r in rows)),
+                    "retention_s": self.retention_s})
+        return len(rows)
 
     @contextlib.contextmanager
     def _trail(self) -> Iterator[AuditTrail]:
@@ -172,16 +180,8 @@ class Sweeper:
         self.sync()
 
     def _delete(self, refs: Sequence[SegmentRef]) -> dict[str, Any]:
-        keys = [(r.recorder, r.key) for r in refs]
-        missing = 0
-        self.store.mark(keys, "deleting")
-        for r in refs:
-            try:
-                segment_path(self.root, r.recorder, r.key).unlink()
-            except FileNotFoundError:
-                missing += 1
-        self.store.mark(keys, "deleted")
-        return {"missing_files": missing}
+        """The core's delete port: the store deletes the plan's segments, rows and files."""
+        return {"missing_files": self.store.delete(self.root, [(r.recorder, r.key) for r in refs])}
 
     def sweep(self, now_s: float) -> SweepReport:
         """Delete every segment due at `now_s` (run clock; up to the batch bound), audited."""

@@ -8,9 +8,10 @@ whole footage record stays queryable for gap analysis after retention has remove
 
 The core never sees SQLite: :meth:`LiveStore.sync_into` feeds new rows into a
 :class:`~twin.core.catalog.RunCatalog` (one run per segment, `add_segment`), which plans the
-sweeps exactly as in the simulation. The sweeper then marks the plan's rows `deleting`, unlinks
-the files and marks them `deleted`; :meth:`LiveStore.recover` finishes a sweep that was cut off
-between the two, so catalog and disk agree after any stop.
+sweeps exactly as in the simulation. The sweeper then hands the plan's segments to
+:meth:`LiveStore.delete`, which marks their rows `deleting`, unlinks the files and marks them
+`deleted`; :meth:`LiveStore.recover` finishes a deletion that was cut off between the two, so
+catalog and disk agree after any stop.
 
 Several processes (recorders, sweeper, the driver) open the same file; WAL lets readers run
 beside the one writer and `busy_timeout` makes writers queue instead of failing.
@@ -189,6 +190,22 @@ class LiveStore:
                 [(state, now if state == "deleted" else None, r, k) for r, k in pairs])
         return cur.rowcount
 
+    def delete(self, root: Path, segments: Iterable[tuple[str, str]]) -> int:
+        """Delete these segments, (recorder, key) each, files and all: their rows marked
+        `deleting` (one transaction), their files unlinked, their rows marked `deleted` (one
+        transaction). A stop in between leaves `deleting` rows, which `recover` finishes, so
+        the store never lists a file that is gone as stored. Returns the files already gone."""
+        pairs = [(str(r), str(k)) for r, k in segments]
+        self.mark(pairs, "deleting")
+        missing = 0
+        for r, k in pairs:
+            try:
+                segment_path(root, r, k).unlink()
+            except FileNotFoundError:
+                missing += 1
+        self.mark(pairs, "deleted")
+        return missing
+
     def place_holds(self, case_id: str, holds: Iterable[tuple[str, str, float, float]],
                     at: float) -> int:
         """Record holds (hold id, camera, start_s, end_s) of a case in one transaction; a hold
@@ -254,12 +271,14 @@ class LiveStore:
             added[rid] = r.key
         return last, added
 
-    def recover(self, root: Path) -> int:
-        """Finish an interrupted sweep: unlink `deleting` files, mark them deleted."""
+    def recover(self, root: Path) -> list[SegmentRow]:
+        """Finish an interrupted deletion: unlink the `deleting` files, mark them deleted;
+        returns the rows it finished (what the sweeper audits)."""
         rows = self.rows(state="deleting")
         for r in rows:
             segment_path(root, r.recorder, r.key).unlink(missing_ok=True)
-        return self.mark([(r.recorder, r.key) for r in rows], "deleted")
+        self.mark([(r.recorder, r.key) for r in rows], "deleted")
+        return rows
 
 
 class _Transaction:
