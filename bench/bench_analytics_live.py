@@ -3,7 +3,7 @@
 Run (a heavy live run: nothing else heavy on the machine meanwhile):
     .venv/bin/python bench/bench_analytics_live.py --cameras 99 --minutes 3
   or: .venv/bin/pytest bench/bench_analytics_live.py --benchmark-only -s
-  (--smoke, as a script or to pytest: 3 cameras for 15 s, the pool's code path)
+  (--smoke, as a script or to pytest: 3 cameras for 30 s, the pool's code path)
 
 99 cameras (33 sets of 3) at 1280x720, 15 fps, ~1 Mbps, a keyframe every second, recorded
 live as in bench_live.py, with an analyser pool of `--actors` actors of `--cpu` cores each:

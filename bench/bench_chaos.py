@@ -47,7 +47,8 @@ class ChildFailed(RuntimeError):
     """The `twin live` child stopped (or never started recording): its stderr is the reason."""
 
 
-def _scenario(minutes: float, tmp: Path, sets: int | None = None) -> Path:
+def scenario_copy(minutes: float, tmp: Path, sets: int | None = None) -> Path:
+    """The trial, `minutes` long (`sets` of it), with nothing scripted, written into `tmp`."""
     data = yaml.safe_load(SCENARIO.read_text())
     data["name"] = "chaos-trial"
     data["faults"] = []  # nothing scripted: every fault comes from outside
@@ -102,7 +103,7 @@ def run_chaos(minutes: float, seed: int, tmp: Path, kills: bool = True,
     Kills start `first_s` into recording, `gap_s` apart (uniform), and stop `tail_s` before
     the end so the last one is detected and restarted within the run; each picks a kind of
     `kinds` at random, then a part of that kind."""
-    sc = _scenario(minutes, tmp, sets)
+    sc = scenario_copy(minutes, tmp, sets)
     run = tmp / ("chaos" if kills else "quiet")
     # The child's output goes to files: a pipe nobody reads while the run goes on fills up
     # and stops the child; and a failure shows their tail.
@@ -190,17 +191,27 @@ SMOKE_KILLS = {"first_s": 5.0, "gap_s": (5.0, 8.0), "tail_s": 30.0,
                "kinds": ("recorder", "relay")}
 
 
-def report(minutes: float, seed: int, smoke: bool = False, out: Path | None = None) -> dict:
+def quiet_of(run: Path) -> dict:
+    """A quiet run that already ran (its folder), as run_chaos returns one."""
+    return {"rc": 0, "injected": [], "results": json.loads((run / "results.json").read_text()),
+            "stderr": ""}
+
+
+def report(minutes: float, seed: int, smoke: bool = False, out: Path | None = None,
+           quiet_run: Path | None = None) -> dict:
     """Both runs are kept under `out` (default out/bench-chaos/; results, faults.csv, the
-    kills logged)."""
+    kills logged). `quiet_run`: the folder of a quiet run of the same scenario and size
+    (`_scenario`, no kills) that already ran, read instead of running one."""
     tmp = (out or ROOT / "out" / "bench-chaos") / time.strftime("%Y%m%d-%H%M%S")
     tmp.mkdir(parents=True, exist_ok=True)
     if smoke:
         minutes = SMOKE_MINUTES
-        quiet = run_chaos(SMOKE_QUIET_MINUTES, seed, tmp, kills=False, sets=SMOKE_SETS)
+        quiet = (quiet_of(quiet_run) if quiet_run is not None else
+                 run_chaos(SMOKE_QUIET_MINUTES, seed, tmp, kills=False, sets=SMOKE_SETS))
         chaos = run_chaos(minutes, seed, tmp, sets=SMOKE_SETS, **SMOKE_KILLS)
     else:
-        quiet = run_chaos(min(minutes, 2.0), seed, tmp, kills=False)
+        quiet = (quiet_of(quiet_run) if quiet_run is not None else
+                 run_chaos(min(minutes, 2.0), seed, tmp, kills=False))
         chaos = run_chaos(minutes, seed, tmp)
     (tmp / "kills.json").write_text(json.dumps(chaos["injected"], indent=1))
     s = summary(chaos, quiet)

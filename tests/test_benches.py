@@ -10,8 +10,8 @@ finite and positive, not only that it did not crash.
 Simulation benches run their own test function (with the real `benchmark` fixture); the two
 sides of a bench that compares sides (sweep, replications) run in order, as in bench/, and
 share one standing Ray head (RAY_ADDRESS) instead of each starting a Ray of its own. The live
-benches (MediaMTX, Ray, video) are marked `live`; bench_live and bench_analytics_live read
-their figures from one shared live run.
+benches (MediaMTX, Ray, video) are marked `live`; bench_live, bench_analytics_live and
+bench_chaos's quiet baseline read one shared live run.
 """
 
 from __future__ import annotations
@@ -188,40 +188,48 @@ def test_bench_sweep_smoke_standing(fresh_sides: None, benchmark: Any,
 # -- live benches: the smallest size that still runs their code path ------------------------
 
 @pytest.fixture(scope="module")
-def live_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Any, Any, float]:
-    """One live run (3 cameras, analyser pool of 2 actors) that bench_live's step and
-    bench_analytics_live's pool figures are both read from."""
-    from bench_analytics_live import pool_scenario
-    from bench_live import SMOKE_MINUTES, run_live
+def live_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Any, Any, float, Path]:
+    """One live run that three benches read: bench_chaos's quiet trial at its smoke size (2
+    sets, 30 s, the analyser on, nothing killed) is the chaos bench's quiet baseline, and
+    bench_live's step figures and bench_analytics_live's pool figures are read from it too
+    (their code path; their own full-size scenarios differ only in size and targets)."""
+    import os
 
-    sc = pool_scenario(3, SMOKE_MINUTES, 2, 0.25, 80)
-    res, m, load0 = run_live(sc, tmp_path_factory.mktemp("bench-live"))
-    return res, m, load0
+    from twin.live.cli import live_to
+
+    chaos = bench("bench_chaos")
+    tmp = tmp_path_factory.mktemp("bench-live")
+    path = chaos.scenario_copy(chaos.SMOKE_QUIET_MINUTES, tmp, chaos.SMOKE_SETS)
+    load0 = os.getloadavg()[0]
+    res, m = live_to(path, tmp / "quiet", quiet=True)
+    return res, m, load0, tmp / "quiet"
 
 
 @pytest.mark.live
-def test_bench_live_smoke(live_run: tuple[Any, Any, float],
+def test_bench_live_smoke(live_run: tuple[Any, Any, float, Path],
                           capsys: pytest.CaptureFixture[str]) -> None:
     live = bench("bench_live")
-    r = live.step_figures(*live_run)
+    res, m, load0, _ = live_run
+    r = live.step_figures(res, m, load0)
     live.print_step(r)
-    live.summary(r["cameras"] if r["passed"] else 0, [r], live.SMOKE_MINUTES)
+    live.summary(r["cameras"], [r], live.SMOKE_MINUTES)
     out = capsys.readouterr().out
-    assert r["passed"], (r["failed"], r["gave_out"], out)
+    # The trial's targets (recall, latency over a few incidents) are not this bench's: the
+    # recording must be whole, as a capacity step requires.
+    assert r["dropped"] == 0 and r["segments"] > 0, out
     positive(r"publish ([\d.]+) relay ([\d.]+) record ([\d.]+) analyse ([\d.]+); machine", out)
-    positive(r"sustained: (\d+) cameras", out)
     positive(r"= ([\d.]+) % of a core; \d+ cores => at most ~(\d+) cameras", out)
 
 
 @pytest.mark.live
-def test_bench_analytics_live_smoke(live_run: tuple[Any, Any, float],
+def test_bench_analytics_live_smoke(live_run: tuple[Any, Any, float, Path],
                                     capsys: pytest.CaptureFixture[str]) -> None:
     pool = bench("bench_analytics_live")
-    res, _, load0 = live_run
+    res, _, load0, _ = live_run
     r = pool.pool_figures(res, load0)
     pool.show(r)
     out = capsys.readouterr().out
-    assert r["analysed"] + r["not_analysed"] == r["cameras"] == 3, out
+    assert r["analysed"] + r["not_analysed"] == r["cameras"] > 0, out
     positive(r"(\d+) cameras: (\d+) analysed", out)
     positive(r"person recall ([\d.]+) \+-", out)
     positive(r"over ([\d.]+) frames scored", out)
@@ -237,13 +245,15 @@ def test_bench_recorder_smoke(benchmark: Any, tmp_path: Path,
     bench("bench_recorder").test_recorder_capacity(benchmark, SMOKE, tmp_path)
     out = capsys.readouterr().out
     positive(r"recorder CPU ([\d.]+) % of its core \(([\d.]+) % per stream", out)
-    positive(r"streams: \d+ streams, ([\d.]+) Mbps", out)
+    positive(r"zero packets lost: (\d+) streams, ([\d.]+) Mbps", out)
     positive(r"measured/vendor: streams x([\d.]+), Mbps x([\d.]+)", out)
 
 
 @pytest.mark.live
-def test_bench_chaos_smoke(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    s = bench("bench_chaos").report(3.0, 2026, smoke=True, out=tmp_path)
+def test_bench_chaos_smoke(live_run: tuple[Any, Any, float, Path], tmp_path: Path,
+                          capsys: pytest.CaptureFixture[str]) -> None:
+    s = bench("bench_chaos").report(3.0, 2026, smoke=True, out=tmp_path,
+                                    quiet_run=live_run[3])
     out = capsys.readouterr().out
     printed = json.loads(out[out.index("{"):])
     assert printed == json.loads(json.dumps(s))
@@ -258,9 +268,10 @@ def test_bench_chaos_smoke(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -
 
 
 def test_bench_chaos_shows_the_childs_error_when_twin_live_stops_early(tmp_path: Path) -> None:
-    """A child that exits before recording fails the bench at once, with its stderr."""
+    """A child that exits before recording fails the bench at once (no wait for a parts.json
+    that never comes), with the child's own error: here a scenario with no camera sets."""
     chaos = bench("bench_chaos")
-    with pytest.raises(chaos.ChildFailed, match="no such option|unrecognized|error"):
+    with pytest.raises(chaos.ChildFailed, match=r"(?s)exited 2 before .*the city has no camera sets"):
         chaos.run_chaos(0.2, 1, tmp_path, kills=False, sets=0)
 
 
