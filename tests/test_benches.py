@@ -109,10 +109,11 @@ def test_bench_accuracy_smoke(benchmark: Any, capsys: pytest.CaptureFixture[str]
 
 # -- the sides of sweep and replications, on one standing Ray head -------------------------
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="class")
 def standing_ray() -> Iterator[str]:
-    """One Ray head (`ray start`) for every Ray side below; stopped by PID at the end. The
-    sweep's standing side asks for it by this name, as in bench/bench_sweep.py."""
+    """One Ray head (`ray start`) for every Ray side below, stopped by PID after the class
+    (before the live benches, which start Ray of their own). The sweep's standing side asks
+    for it by this name, as in bench/bench_sweep.py."""
     from tests.ray_cluster import ray_head
 
     with ray_head("127.0.0.2") as address:
@@ -129,7 +130,7 @@ def on_standing_ray(standing_ray: str, monkeypatch: pytest.MonkeyPatch) -> str:
     return standing_ray
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="class")
 def fresh_sides() -> None:
     """The sides a bench compares are kept in its module between its tests: start empty."""
     bench("bench_replications").TIMES.clear()
@@ -138,51 +139,51 @@ def fresh_sides() -> None:
     sweep.SERIAL.clear()
 
 
-def test_bench_replications_smoke_one_after_another(
-        fresh_sides: None, benchmark: Any, capsys: pytest.CaptureFixture[str]) -> None:
-    bench("bench_replications").test_100_replications_of_a_month_of_random_faults(
-        benchmark, "local", SMOKE)
-    positive(r"\[local\] \d+ replications in ([\d.]+) s", capsys.readouterr().out)
+@pytest.mark.usefixtures("fresh_sides")
+class TestSidesOnOneRayHead:
+    """Each bench's sides in order (the last one prints the ratio against the first)."""
 
+    def test_bench_replications_smoke_one_after_another(
+            self, benchmark: Any, capsys: pytest.CaptureFixture[str]) -> None:
+        bench("bench_replications").test_100_replications_of_a_month_of_random_faults(
+            benchmark, "local", SMOKE)
+        positive(r"\[local\] \d+ replications in ([\d.]+) s", capsys.readouterr().out)
 
-def test_bench_replications_smoke_on_ray(fresh_sides: None, on_standing_ray: str,
-                                         benchmark: Any,
-                                         capsys: pytest.CaptureFixture[str]) -> None:
-    bench("bench_replications").test_100_replications_of_a_month_of_random_faults(
-        benchmark, "ray", SMOKE)
-    out = capsys.readouterr().out
-    positive(r"\[ray\] \d+ replications in ([\d.]+) s", out)
-    positive(r"one after another ([\d.]+) s .*speed-up x([\d.]+)", out)
+    def test_bench_replications_smoke_on_ray(
+            self, on_standing_ray: str, benchmark: Any,
+            capsys: pytest.CaptureFixture[str]) -> None:
+        bench("bench_replications").test_100_replications_of_a_month_of_random_faults(
+            benchmark, "ray", SMOKE)
+        out = capsys.readouterr().out
+        positive(r"\[ray\] \d+ replications in ([\d.]+) s", out)
+        positive(r"one after another ([\d.]+) s .*speed-up x([\d.]+)", out)
 
+    def test_bench_sweep_smoke_one_after_another(
+            self, benchmark: Any, request: pytest.FixtureRequest,
+            monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+        bench("bench_sweep").test_sweep_16_variants(benchmark, "local", SMOKE, request,
+                                                    monkeypatch)
+        positive(r"\[smoke/local\] ([\d.]+) s", capsys.readouterr().out)
 
-def test_bench_sweep_smoke_one_after_another(fresh_sides: None, benchmark: Any,
-                                             request: pytest.FixtureRequest,
-                                             monkeypatch: pytest.MonkeyPatch,
-                                             capsys: pytest.CaptureFixture[str]) -> None:
-    bench("bench_sweep").test_sweep_16_variants(benchmark, "local", SMOKE, request, monkeypatch)
-    positive(r"\[smoke/local\] ([\d.]+) s", capsys.readouterr().out)
+    def test_bench_sweep_smoke_on_ray(
+            self, on_standing_ray: str, benchmark: Any, request: pytest.FixtureRequest,
+            monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+        bench("bench_sweep").test_sweep_16_variants(benchmark, "ray", SMOKE, request,
+                                                    monkeypatch)
+        out = capsys.readouterr().out
+        positive(r"\[smoke/ray\] ([\d.]+) s", out)
+        positive(r"one after another ([\d.]+) s; Ray .* speed-up x([\d.]+)", out)
 
-
-def test_bench_sweep_smoke_on_ray(fresh_sides: None, on_standing_ray: str, benchmark: Any,
-                                  request: pytest.FixtureRequest,
-                                  monkeypatch: pytest.MonkeyPatch,
-                                  capsys: pytest.CaptureFixture[str]) -> None:
-    bench("bench_sweep").test_sweep_16_variants(benchmark, "ray", SMOKE, request, monkeypatch)
-    out = capsys.readouterr().out
-    positive(r"\[smoke/ray\] ([\d.]+) s", out)
-    positive(r"one after another ([\d.]+) s; Ray .* speed-up x([\d.]+)", out)
-
-
-def test_bench_sweep_smoke_standing(fresh_sides: None, benchmark: Any,
-                                    request: pytest.FixtureRequest,
-                                    monkeypatch: pytest.MonkeyPatch,
-                                    capsys: pytest.CaptureFixture[str]) -> None:
-    monkeypatch.delenv("RAY_ADDRESS", raising=False)  # the bench joins the standing head itself
-    bench("bench_sweep").test_sweep_16_variants(benchmark, "standing", SMOKE, request,
-                                                monkeypatch)
-    out = capsys.readouterr().out
-    positive(r"\[smoke/standing\] first command \(starts the pool\): ([\d.]+) s", out)
-    positive(r"one after another ([\d.]+) s; Ray \(a standing Ray.* speed-up x([\d.]+)", out)
+    def test_bench_sweep_smoke_standing(
+            self, benchmark: Any, request: pytest.FixtureRequest,
+            monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+        monkeypatch.delenv("RAY_ADDRESS", raising=False)  # the bench joins the head itself
+        bench("bench_sweep").test_sweep_16_variants(benchmark, "standing", SMOKE, request,
+                                                    monkeypatch)
+        out = capsys.readouterr().out
+        positive(r"\[smoke/standing\] first command \(starts the pool\): ([\d.]+) s", out)
+        positive(r"one after another ([\d.]+) s; Ray \(a standing Ray.* speed-up x([\d.]+)",
+                 out)
 
 
 # -- live benches: the smallest size that still runs their code path ------------------------
