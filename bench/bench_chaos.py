@@ -178,8 +178,10 @@ def summary(chaos: dict, quiet: dict) -> dict:
         "partials_recovered": m.get("live_partials_recovered"),
         "unrecorded_s_per_camera_hour": round(m["live_unrecorded_s"] / hours, 1),
         "quiet_unrecorded_s_per_camera_hour": round(qm["live_unrecorded_s"] / qhours, 1),
-        "ratio_vs_quiet": round((m["live_unrecorded_s"] / hours)
-                                / max(qm["live_unrecorded_s"] / qhours, 1e-9), 2),
+        # None when the quiet run lost nothing: no ratio to take (not a billion-fold one)
+        "ratio_vs_quiet": (round((m["live_unrecorded_s"] / hours)
+                                 / (qm["live_unrecorded_s"] / qhours), 2)
+                           if qm["live_unrecorded_s"] > 0 else None),
     }
 
 

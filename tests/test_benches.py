@@ -265,7 +265,11 @@ def test_bench_chaos_smoke(live_run: tuple[Any, Any, float, Path], tmp_path: Pat
                           for k in killed), out
     detect = [s["per_kind"][k]["detect_s_max"] for k in killed]
     assert all(d is not None and math.isfinite(d) and d > 0 for d in detect), out
-    assert math.isfinite(s["ratio_vs_quiet"]) and s["ratio_vs_quiet"] >= 0, out
+    positive(r'"unrecorded_s_per_camera_hour": ([\d.]+)', out)  # the kills cost footage
+    if s["quiet_unrecorded_s_per_camera_hour"] > 0:
+        assert math.isfinite(s["ratio_vs_quiet"]) and s["ratio_vs_quiet"] > 0, out
+    else:  # a quiet run that lost nothing gives no ratio, and says so
+        assert s["ratio_vs_quiet"] is None, out
 
 
 def test_bench_chaos_shows_the_childs_error_when_twin_live_stops_early(tmp_path: Path) -> None:
