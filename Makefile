@@ -5,7 +5,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell sha1sum pyproject.toml | cut -c1-12)
 
-.PHONY: run test lint bench install mediamtx tools clean
+.PHONY: run test lint bench bench-smoke install mediamtx tools clean
 
 run: install mediamtx
 	$(BIN)/twin simulate
@@ -23,6 +23,10 @@ lint: install
 
 bench: install mediamtx tools
 	$(BIN)/pytest bench --benchmark-only -s
+
+# Every bench at its smoke size (seconds each; `make test` runs them too, tests/test_benches.py).
+bench-smoke: install mediamtx tools
+	$(BIN)/pytest bench --benchmark-only -s --smoke
 
 install: $(STAMP)
 

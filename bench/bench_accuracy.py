@@ -12,7 +12,8 @@ frames is then drawn again and again (`--runs` times): cameras of random scene a
 their frames in order, N in all; its precision and recall are the figure a live run of that
 many frames would report. Printed per N: the mean, the standard deviation and the 5-95 %
 range over the runs, and the smallest N whose standard deviation is under 0.02 (so a target
-of 0.9 is not passed or failed by chance).
+of 0.9 is not passed or failed by chance). The smoke size is one loop from 2 keyframes of
+each scene, 20 runs per size.
 """
 
 from __future__ import annotations
@@ -24,10 +25,13 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
 
+from sizes import SMOKE, sizes  # noqa: E402
 from twin.live.analyser import CameraScore, score_frame  # noqa: E402
 from twin.live.analytics import CameraAnalytics  # noqa: E402
 from twin.live.frame_cost import _keyframes  # noqa: E402
@@ -37,9 +41,11 @@ from twin.scenario.live import LiveProfile  # noqa: E402
 SIZES = (50, 100, 300, 1000, 3000, 10_000)
 
 
-def streams(loops: int, width: int = 640, seed: int = 2024) -> list[np.ndarray]:
+def streams(loops: int, width: int = 640, seed: int = 2024,
+            starts: int | None = None) -> list[np.ndarray]:
     """Per (scene, first keyframe): an array (frames, 4) of person tp, detections, truths
-    and vehicle-free frames scored, one row per scored frame."""
+    and vehicle-free frames scored, one row per scored frame (from the first `starts`
+    keyframes of each scene only, when given)."""
     profile = LiveProfile()
     out: list[np.ndarray] = []
     for clip in prepare_clips(profile, seed):
@@ -49,7 +55,7 @@ def streams(loops: int, width: int = 640, seed: int = 2024) -> list[np.ndarray]:
         h, w = frames[0].shape[:2]
         scale = width / truth.config.width
         min_area = w * h * 0.0015
-        for first in range(len(frames)):
+        for first in range(len(frames) if starts is None else min(starts, len(frames))):
             ca = CameraAnalytics(w, h)
             rows: list[tuple[int, int, int]] = []
             for n in range(loops * len(frames)):
@@ -85,9 +91,10 @@ def spread(data: list[np.ndarray], n: int, runs: int, frames_per_camera: int,
             "recall": (r.mean(), r.std(), *np.percentile(r, [5, 95]))}
 
 
-def report(loops: int, runs: int, frames_per_camera: int) -> list[dict[str, Any]]:
+def report(loops: int, runs: int, frames_per_camera: int,
+           starts: int | None = None) -> list[dict[str, Any]]:
     t = time.time()
-    data = streams(loops)
+    data = streams(loops, starts=starts)
     scored = sum(len(s) for s in data)
     print(f"{len(data)} camera streams, {scored:,} frames scored once "
           f"({time.time() - t:.0f} s); {runs} runs per size, cameras of "
@@ -105,9 +112,12 @@ def report(loops: int, runs: int, frames_per_camera: int) -> list[dict[str, Any]
     return rows
 
 
-def test_accuracy_stability(benchmark: Any) -> None:
+@pytest.mark.parametrize("size", sizes("large"))
+def test_accuracy_stability(benchmark: Any, size: str) -> None:
     rows: list[dict[str, Any]] = []
-    benchmark.pedantic(lambda: rows.extend(report(4, 200, 150)), rounds=1, iterations=1)
+    loops, runs, starts = (1, 20, 2) if size == SMOKE else (4, 200, None)
+    benchmark.pedantic(lambda: rows.extend(report(loops, runs, 150, starts)), rounds=1,
+                       iterations=1)
     assert rows[-1]["precision"][1] < rows[0]["precision"][1]
 
 
@@ -117,8 +127,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--runs", type=int, default=200)
     p.add_argument("--frames-per-camera", type=int, default=150,
                    help="frames a camera contributes to a run (150: 2.5 min at 1 fps)")
+    p.add_argument("--smoke", action="store_true",
+                   help="1 loop from 2 keyframes of each scene, 20 runs: seconds")
     a = p.parse_args(argv)
-    report(a.loops, a.runs, a.frames_per_camera)
+    if a.smoke:
+        report(1, 20, a.frames_per_camera, starts=2)
+    else:
+        report(a.loops, a.runs, a.frames_per_camera)
     return 0
 
 

@@ -13,6 +13,7 @@ from day ~27 every recorder overwrites its oldest footage, about once an hour. T
 is bench_city's constant-bitrate city. Times are CPU seconds of this process (the machine is
 shared; CPU time is what the change costs), run as back-to-back pairs so both sides see the
 same load, the ratio the median of the pairs' ratios, with the 1-minute load average.
+The smoke size is the same city for 12 days with 10 days of retention, one pair.
 """
 
 from __future__ import annotations
@@ -22,18 +23,26 @@ import time
 
 from typing import Any
 
-from bench_city import city_21000
+import pytest
+
+from bench_city import CITY_7000, city_21000
 from twin.model.city import generate_city
 from twin.sim.results import sim_metrics
-from twin.scenario import Scenario
+from twin.scenario import Scenario, parse_scenario
 from twin.sim.engine import CityEngine
+from twin.sim.extensions import extensions_for
+from sizes import SMOKE, sizes
 
 ROUNDS = 5
 NIGHT = {0: 1.6, 7: 1.0, 19: 1.6}  # ASSUMPTION: low light raises H.264 bitrate ~1.6x
 
 
-def curved_city() -> Scenario:
-    d = city_21000().model_dump()
+def constant_city(size: str) -> Scenario:
+    return city_21000(days=12, retention_days=10) if size == SMOKE else city_21000()
+
+
+def curved_city(size: str) -> Scenario:
+    d = constant_city(size).model_dump()
     prof = d["camera_profiles"][0]
     prof["light_curve"] = NIGHT
     prof["scene_factor"] = {"government_building": 1.2}
@@ -42,21 +51,25 @@ def curved_city() -> Scenario:
     pool["ingest_mbps"] = 2000.0  # the peak hour is 1.6 x 1.2 x 4 Mbps a camera
     for dist in d["city"]["districts"]:
         dist["backhaul_mbps"] = 20_000.0
-    sc = Scenario.model_validate(d)
+    # Validated as load_scenario validates city-7000.yaml: its calibration read from its folder.
+    sc = parse_scenario(d, str(CITY_7000))
     city = generate_city(sc)
     need_tb = float(city.cam_mean_effective_mbps.sum()) * 1e6 / 8 * sc.recording.retention_s / 1e12
     pool["disk_tb"] = round(0.9 * need_tb / pool["recorders"], 1)  # 10 % short
-    return Scenario.model_validate(d)
+    return parse_scenario(d, str(CITY_7000))
 
 
 def _cpu_run(sc: Scenario) -> tuple[float, dict[str, float]]:
     t0 = time.process_time()
-    o = CityEngine(sc, generate_city(sc)).run()
+    o = CityEngine(sc, generate_city(sc), extensions=extensions_for(sc)).run()
     return time.process_time() - t0, sim_metrics(o)
 
 
-def test_curves_and_overwrite_cost_at_most_twice_constant_bitrate(benchmark: Any) -> None:
-    constant, curved = city_21000(), curved_city()
+@pytest.mark.parametrize("size", sizes("large"))
+def test_curves_and_overwrite_cost_at_most_twice_constant_bitrate(benchmark: Any,
+                                                                  size: str) -> None:
+    constant, curved = constant_city(size), curved_city(size)
+    rounds = 1 if size == SMOKE else ROUNDS
     pairs: list[tuple[float, float]] = []
     metrics: dict[str, float] = {}
     loads: list[float] = []
@@ -71,13 +84,14 @@ def test_curves_and_overwrite_cost_at_most_twice_constant_bitrate(benchmark: Any
         assert m0["segments_dropped"] == 0
         metrics.update(m)
 
-    benchmark.pedantic(run, rounds=ROUNDS, iterations=1)
+    benchmark.pedantic(run, rounds=rounds, iterations=1)
     ratios = sorted(b / a for a, b in pairs)
     ratio = ratios[len(ratios) // 2]
     const_s = sorted(a for a, _b in pairs)[len(pairs) // 2]
     curved_s = sorted(b for _a, b in pairs)[len(pairs) // 2]
     benchmark.extra_info.update(ratio=ratio, constant_s=const_s, curved_s=curved_s)
-    print(f"\n21,000 cameras x 35 days, CPU s (median of {ROUNDS} back-to-back pairs; load "
+    days, retention = constant.simulation.days, constant.recording.retention_days
+    print(f"\n21,000 cameras x {days:g} days, CPU s (median of {rounds} back-to-back pairs; load "
           f"{min(loads):.1f}-{max(loads):.1f}):\n"
           f"  constant bitrate, drop_new       : {const_s:.2f} s\n"
           f"  day/night curve, overwrite_oldest: {curved_s:.2f} s\n"
@@ -89,5 +103,7 @@ def test_curves_and_overwrite_cost_at_most_twice_constant_bitrate(benchmark: Any
           f"  ratio (median of the pairs' ratios): x{ratio:.2f} (target <= 2); pairs "
           + ", ".join(f"x{r:.2f}" for r in ratios))
     assert metrics["segments_dropped"] == 0
-    assert 26.0 < metrics["retention_achieved_days_min"] < 27.1  # 10 % short of 30 days
-    assert ratio <= 2.0
+    # 10 % short of the retention: 26-27.1 days of 30
+    assert retention * 26.0 / 30 < metrics["retention_achieved_days_min"] < retention * 27.1 / 30
+    if size != SMOKE:  # a target of the full size; the smoke size only shows the figures
+        assert ratio <= 2.0

@@ -23,27 +23,47 @@ from pathlib import Path
 import pytest
 
 from naive import same_work_as_twin, time_naive
+from sizes import SMOKE, sizes
 from twin.model.city import generate_city
 from twin.scenario import Scenario, load_scenario, parse_scenario
 from twin.sim.engine import CityEngine
+from twin.sim.extensions import extensions_for
 
 ROOT = Path(__file__).resolve().parent.parent
+CITY_7000 = ROOT / "scenarios" / "city-7000.yaml"
 DAYS = 35
 NAIVE_WINDOW_S = 3 * 3600.0  # 180 segments a camera, 2 sweeps: ~3.8 M events at 21,000 cameras
 
 
-def city_21000() -> Scenario:
-    """scenarios/city-7000.yaml with every set at 3 cameras and one central pool to hold them."""
-    base = load_scenario(ROOT / "scenarios/city-7000.yaml").model_dump()
+def city_21000(days: float = DAYS, retention_days: float | None = None) -> Scenario:
+    """scenarios/city-7000.yaml with every set at 3 cameras and one central pool to hold them
+    (smoke sizes run it for fewer days, with a retention to match)."""
+    base = load_scenario(CITY_7000).model_dump()
     base["city"]["cameras_per_set"] = {3: 1.0}
     base["recorders"]["pools"] = [{"name": "central", "districts": "*", "recorders": 100,
                                    "ingest_mbps": 1200, "disk_tb": 420, "max_streams": 250}]
-    base["simulation"]["days"] = DAYS
-    return parse_scenario(base, str(ROOT / "scenarios/city-7000.yaml"))  # reads its calibration
+    base["simulation"]["days"] = days
+    if retention_days is not None:
+        base["recording"]["retention_days"] = retention_days
+    return parse_scenario(base, str(CITY_7000))  # reads its calibration
+
+
+def city_of(size: str) -> Scenario:
+    """large: city_21000; small: the phase-1 city (615 sets); smoke: the phase-1 city for 2
+    days with 1 day of retention (a retention cycle and its deletions, in a second)."""
+    if size == "large":
+        return city_21000()
+    sc = load_scenario(ROOT / "scenarios/phase1-615.yaml")
+    if size != SMOKE:
+        return sc
+    d = sc.model_dump()
+    d["simulation"]["days"] = 2
+    d["recording"]["retention_days"] = 1
+    return parse_scenario(d, str(ROOT / "scenarios/phase1-615.yaml"))
 
 
 def _run(sc: Scenario):
-    return CityEngine(sc, generate_city(sc)).run()
+    return CityEngine(sc, generate_city(sc), extensions=extensions_for(sc)).run()
 
 
 def _peak_rss_child(sc_json: str, q) -> None:
@@ -65,16 +85,14 @@ def peak_rss_bytes(sc: Scenario) -> tuple[int, int]:
     return out
 
 
-@pytest.mark.parametrize("size", ["small", "large"])
+@pytest.mark.parametrize("size", sizes("small", "large"))
 def test_city_simulation_vs_naive_simpy(benchmark, size):
-    if size == "large":
-        sc = city_21000()
-    else:
-        sc = load_scenario(ROOT / "scenarios/phase1-615.yaml")
+    sc = city_of(size)
     city = generate_city(sc)
     horizon = sc.simulation.days * 86_400
+    rounds = 1 if size == SMOKE else 3
 
-    outcome = benchmark.pedantic(_run, args=(sc,), rounds=3, iterations=1)
+    outcome = benchmark.pedantic(_run, args=(sc,), rounds=rounds, iterations=1)
     twin_s = benchmark.stats.stats.median
     events = outcome.written_segments + int(outcome.dropped.sum())
     naive = time_naive(sc, city, NAIVE_WINDOW_S, events)
@@ -88,7 +106,7 @@ def test_city_simulation_vs_naive_simpy(benchmark, size):
     print(f"\n[{size}] {city.n_cameras:,} cameras x {sc.simulation.days:g} days of "
           f"{sc.recording.segment_s} s segments ({expected:,} segments, "
           f"{outcome.deleted_segments:,} deleted)\n"
-          f"  twin engine     : {twin_s:8.2f} s (median of 3; the whole run: placement, writing,\n"
+          f"  twin engine     : {twin_s:8.2f} s (median of {rounds}; the whole run: placement, writing,\n"
           f"                    {naive.sweeps_full:,} sweeps, sampling)\n"
           f"{naive.describe()}\n"
           f"    (checked: over the window the twin places the same cameras and writes and\n"

@@ -2,7 +2,7 @@
 
 Run:  .venv/bin/python bench/bench_live.py --cameras 39 60 81 99 --minutes 5
   or: .venv/bin/pytest bench/bench_live.py --benchmark-only -s   (small: 12 cameras, 1 min;
-      large: the steps above, 5 min each)
+      large: the steps above, 5 min each; with --smoke, or --smoke as a script: 3 cameras, 30 s)
 
 Each step is a whole `twin live` run (MediaMTX, Ray actors, files, SQLite, sweeps, analyser on
 every camera) of N cameras at 1280x720, 15 fps, ~1 Mbps, keyframe every second, in 3-camera
@@ -43,7 +43,14 @@ sys.path.insert(0, str(ROOT))
 
 from twin.scenario import Scenario, parse_scenario  # noqa: E402
 
+sys.path.insert(0, str(ROOT / "bench"))
+from sizes import SMOKE, sizes  # noqa: E402
+
 SEGMENT_S = 6.0
+# 30 s: a few segments and sweeps. Not shorter: `twin live` counts its duration from before
+# its start-up calls (recorders, the analyser's cost measurement), which take ~10-25 s on a
+# loaded 2-core machine, and a run whose start-up outlasts its duration stops with an error.
+SMOKE_MINUTES = 0.5
 
 
 def bench_scenario(cameras: int, minutes: float, analyse_interval_s: float = 0.9) -> Scenario:
@@ -99,7 +106,11 @@ def run_live(sc: Scenario, out: Path) -> tuple[Any, Any, float]:
 def run_step(cameras: int, minutes: float, out: Path, analyse_interval_s: float = 0.9) -> dict:
     """One step; returns its figures (and whether it passed)."""
     sc = bench_scenario(cameras, minutes, analyse_interval_s)
-    res, m, load0 = run_live(sc, out)
+    return step_figures(*run_live(sc, out))
+
+
+def step_figures(res: Any, m: Any, load0: float) -> dict:
+    """A step's figures from its live run's results and measures (and whether it passed)."""
     mm = res.metrics
     failed = [v.metric for v in res.targets if not v.passed]
     lost = [e["recorder"] for e in res.events if e["kind"] == "recorder_lost"]
@@ -212,9 +223,14 @@ def summary(sustained: int, steps: list[dict], minutes: float) -> None:
           f"cameras if nothing else ran")
 
 
-@pytest.mark.parametrize("size", ["small", "large"])
+#: cameras at each step and minutes each, per size (the smoke size: its code path in seconds)
+STEPS = {"small": ([12], 1.0), "large": ([39, 60, 81, 99], 5.0), SMOKE: ([3], SMOKE_MINUTES)}
+
+
+@pytest.mark.live
+@pytest.mark.parametrize("size", sizes("small", "large"))
 def test_live_capacity(benchmark, size: str, tmp_path: Path) -> None:
-    steps, minutes = ([12], 1.0) if size == "small" else ([39, 60, 81, 99], 5.0)
+    steps, minutes = STEPS[size]
     result: dict = {}
 
     def run() -> None:
@@ -224,7 +240,7 @@ def test_live_capacity(benchmark, size: str, tmp_path: Path) -> None:
     summary(result["sustained"], result["steps"], minutes)
     benchmark.extra_info.update({"sustained_cameras": result["sustained"],
                                  "steps": result["steps"]})
-    assert result["sustained"] >= (12 if size == "small" else 39)
+    assert result["sustained"] >= (39 if size == "large" else steps[0])
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -234,11 +250,14 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--analyse-interval", type=float, default=0.9,
                    help="seconds between analysed keyframes per camera")
     p.add_argument("--out", type=Path, help="where runs go (default: a temporary folder)")
+    p.add_argument("--smoke", action="store_true",
+                   help=f"one step of 3 cameras for {SMOKE_MINUTES * 60:g} s (its code path)")
     args = p.parse_args(argv)
+    cameras, minutes = STEPS[SMOKE] if args.smoke else (args.cameras, args.minutes)
     out = args.out or Path(tempfile.mkdtemp(prefix="bench-live-"))
     t0 = time.time()
-    sustained, steps = capacity(args.cameras, args.minutes, out, args.analyse_interval)
-    summary(sustained, steps, args.minutes)
+    sustained, steps = capacity(cameras, minutes, out, args.analyse_interval)
+    summary(sustained, steps, minutes)
     print(f"({time.time() - t0:.0f} s; runs in {out})")
     return 0
 

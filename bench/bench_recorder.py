@@ -2,7 +2,8 @@
 beside the vendor figures the city scenarios assume (250 streams / 1,200 Mbps per recorder).
 
 Run:  .venv/bin/python bench/bench_recorder.py --streams 20 60 100 140
-  or: .venv/bin/pytest bench/bench_recorder.py --benchmark-only -s   (10 and 30 streams, 20 s)
+  or: .venv/bin/pytest bench/bench_recorder.py --benchmark-only -s   (10 and 30 streams, 20 s;
+      with --smoke, or --smoke as a script: 2 and 4 streams, 6 s)
 
 Each step is real: a MediaMTX (auth on) relays N synthetic 1280x720 15 fps H.264 cameras
 (one clip encoded once, published over RTSP by N threads in a process of their own), and one
@@ -38,6 +39,9 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+
+from sizes import SMOKE, sizes  # noqa: E402
 
 VENDOR_STREAMS, VENDOR_MBPS = 250, 1200.0
 SEGMENT_S = 6.0
@@ -177,17 +181,23 @@ def summary(best: dict[str, Any] | None, steps: list[dict[str, Any]]) -> dict[st
             "streams_per_core": ext_streams, "mbps_per_core": ext_mbps}
 
 
-@pytest.mark.parametrize("size", ["small"])
+#: (streams at each step, seconds each) per size; the smoke size is the ladder's code path
+STEPS = {"small": ([10, 30], 20.0), SMOKE: ([2, 4], 6.0)}
+
+
+@pytest.mark.live
+@pytest.mark.parametrize("size", sizes("small"))
 def test_recorder_capacity(benchmark: Any, size: str, tmp_path: Path) -> None:
     result: dict[str, Any] = {}
+    steps, seconds = STEPS[size]
 
     def run() -> None:
-        result["best"], result["steps"] = capacity([10, 30], 20.0, tmp_path)
+        result["best"], result["steps"] = capacity(steps, seconds, tmp_path)
 
     benchmark.pedantic(run, rounds=1, iterations=1)
     figures = summary(result["best"], result["steps"])
     benchmark.extra_info.update({**figures, "steps": result["steps"]})
-    assert result["best"] is not None and result["best"]["streams"] == 30
+    assert result["best"] is not None and result["best"]["streams"] == steps[-1]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -195,9 +205,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--streams", type=int, nargs="+", default=[20, 60, 100, 140])
     p.add_argument("--seconds", type=float, default=30.0)
     p.add_argument("--out", type=Path, help="where the steps go (default: a temporary folder)")
+    p.add_argument("--smoke", action="store_true", help="2 and 4 streams, 6 s (the code path)")
     args = p.parse_args(argv)
     out = args.out or Path(tempfile.mkdtemp(prefix="bench-recorder-"))
-    best, steps = capacity(args.streams, args.seconds, out)
+    streams, seconds = STEPS[SMOKE] if args.smoke else (args.streams, args.seconds)
+    best, steps = capacity(streams, seconds, out)
     summary(best, steps)
     return 0 if best is not None else 1
 

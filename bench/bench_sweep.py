@@ -19,7 +19,8 @@ whole serial sweep (~8 s), so only a standing Ray can reach the x1.7 target (iss
 its pool) and the standing side is skipped. Each side prints the 1-minute load average and
 the machine's idle CPU time while it ran: the serial side leaves about one core idle on a quiet
 machine, so a serial side with nothing idle means another program had the other core, and the
-ratio then says more about that program than about the sweep.
+ratio then says more about that program than about the sweep. The smoke size is 4 variants
+(2 x 2) of the phase-1 city over 2 days, one round a side.
 """
 
 from __future__ import annotations
@@ -32,8 +33,8 @@ import psutil
 import pytest
 import yaml
 
+from sizes import SMOKE, sizes
 from tests.ray_cluster import AUTH_ENV, ray_head
-
 from twin.ray.tasks import local_cpus
 from twin.compare.grid import expand, parse_param, run_variants
 
@@ -42,14 +43,20 @@ SMALL = Path(__file__).resolve().parent.parent / "scenarios" / "phase1-615.yaml"
 # 4 x 4 = 16 variants; the Yau Tsim Mong pool is the one sized closest to its limits.
 PARAMS = ["recorders.pools.yau-tsim-mong.recorders=6,7,8,9",
           "recording.retention_days=28,29,30,31"]
+SMOKE_PARAMS = ["recorders.pools.yau-tsim-mong.recorders=6,7", "recording.retention_days=1,2"]
+SMOKE_DAYS = 2.0
+PATHS = {"small": SMALL, "city": CITY, SMOKE: SMALL}
 ROUNDS = 3  # per side; the median round is reported
 TIMES: dict[str, dict[str, float]] = {}
 SERIAL: dict[str, list[dict]] = {}  # each size's serial results, without their run section
 
 
-def _variants(path: Path):
+def _variants(size: str):
+    path = PATHS[size]
     base = yaml.safe_load(path.read_text())
-    return expand(base, [parse_param(p) for p in PARAMS], str(path))
+    params = SMOKE_PARAMS if size == SMOKE else PARAMS
+    return expand(base, [parse_param(p) for p in params], str(path),
+                  SMOKE_DAYS if size == SMOKE else None)
 
 
 @pytest.fixture(scope="module")
@@ -59,17 +66,20 @@ def standing_ray():
         yield address
 
 
-@pytest.mark.parametrize("size,path", [("small", SMALL), ("city", CITY)], ids=["small", "city"])
+@pytest.mark.parametrize("size", sizes("small", "city"))
 @pytest.mark.parametrize("backend", ["local", "ray", "standing"])
-def test_sweep_16_variants(benchmark, backend, size, path, request, monkeypatch):
+def test_sweep_16_variants(benchmark, backend, size, request, monkeypatch):
     if backend == "standing":
         if os.environ.get("RAY_ADDRESS"):
             pytest.skip("RAY_ADDRESS is set: the Ray side already ran on that cluster")
         monkeypatch.setenv("RAY_ADDRESS", request.getfixturevalue("standing_ray"))
         for k, v in AUTH_ENV.items():
             monkeypatch.setenv(k, v)
-    variants = _variants(path)
-    assert len(variants) == 16
+    path = PATHS[size]
+    days = SMOKE_DAYS if size == SMOKE else None
+    variants = _variants(size)
+    assert len(variants) == (4 if size == SMOKE else 16)
+    rounds = 1 if size == SMOKE else ROUNDS
     t: dict[str, float] = {}
     walls: list[tuple[float, dict[str, float]]] = []  # each round's wall time and timings
 
@@ -81,7 +91,7 @@ def test_sweep_16_variants(benchmark, backend, size, path, request, monkeypatch)
         # The Ray side starts (and stops) its local Ray instance inside run_variants, as a
         # user's `twin sweep` does: the driver runs the first variants while Ray starts.
         res = run_variants(variants, str(path), "local" if backend == "local" else "ray",
-                           timings=t)
+                           days, timings=t)
         t["wall"] = time.perf_counter() - t0
         t["idle"] = psutil.cpu_times().idle - idle0
         t["load_after"] = os.getloadavg()[0]
@@ -95,7 +105,7 @@ def test_sweep_16_variants(benchmark, backend, size, path, request, monkeypatch)
               f"1-min load average {t['load_before']:.1f} -> {t['load_after']:.1f}, idle "
               f"{t['idle']:.1f} core-seconds")
         walls.clear()
-    res = benchmark.pedantic(run, rounds=ROUNDS, iterations=1)
+    res = benchmark.pedantic(run, rounds=rounds, iterations=1)
     # The round of median wall time stands for the side (the machine is shared: one round
     # can meet another program's burst).
     rounds = sorted(walls, key=lambda w: w[0])
@@ -127,7 +137,7 @@ def test_sweep_16_variants(benchmark, backend, size, path, request, monkeypatch)
                  else os.environ.get("RAY_ADDRESS") or f"local Ray, {local_cpus()} CPUs, "
                  "started and stopped by the sweep")
         ratio = got["local"] / got[backend]
-        print(f"\n[{size}] 16 variants: one after another {got['local']:.1f} s; "
+        print(f"\n[{size}] {len(variants)} variants: one after another {got['local']:.1f} s; "
               f"Ray ({where}) {got[backend]:.1f} s incl. connecting and disconnecting, "
               f"{got[f'{backend}_to_results']:.1f} s to the results; speed-up x{ratio:.2f} "
               f"(x{got['local'] / got[f'{backend}_to_results']:.2f} to the results; target "

@@ -239,6 +239,7 @@ def same_work_as_twin(sc: Scenario, city: CityModel, t: NaiveTiming) -> None:
     """The twin's engine over the naive window (same retention) places the same cameras and
     writes, drops and deletes the same segments."""
     from twin.sim.engine import CityEngine
+    from twin.sim.extensions import extensions_for
 
     w = t.window
     data = sc.model_dump()
@@ -246,7 +247,9 @@ def same_work_as_twin(sc: Scenario, city: CityModel, t: NaiveTiming) -> None:
     data["faults"] = []
     # Validated like a file of scenarios/ (its calibration, if any, read from there).
     short = parse_scenario(data, str(Path(__file__).resolve().parent.parent / "scenarios" / "naive.yaml"))
-    o = CityEngine(short, city).run(days=w.horizon_s / 86_400)
+    # The engine as `twin simulate` builds it: standby recorders (kept, as the naive model
+    # keeps them empty) need the fault extension even with no faults left to inject.
+    o = CityEngine(short, city, extensions=extensions_for(short)).run(days=w.horizon_s / 86_400)
     assert (o.cam_recorder == w.recorder).all(), "the naive model placed cameras differently"
     assert (o.written_segments, int(o.dropped.sum()), o.deleted_segments) == (
         w.written, w.dropped, w.deleted), "the naive model did different work"
