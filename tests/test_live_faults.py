@@ -233,6 +233,22 @@ def test_ray_address_to_a_dead_address_fails_fast_with_the_fix(tmp_path: Path) -
     assert "ray start --head" in err and "Traceback" not in err + out
 
 
+def test_a_start_up_longer_than_the_run_stops_it_cleanly_and_says_why(tmp_path: Path) -> None:
+    """The run's clock starts when recording does; the analysers' cost measurement comes
+    after. A run shorter than that start-up (as a loaded machine makes it) has nothing left
+    to drive: it stops with an event and a line saying why, not with SimPy's error about an
+    end in its past, and keeps its results."""
+    sc = tmp_path / "short.yaml"
+    sc.write_text(yaml.safe_dump(SCENARIO))
+    proc = _twin("live", str(sc), "--out", str(tmp_path / "out"), "--duration", "0.2")
+    out, err = proc.communicate(timeout=180)
+    assert "Traceback" not in out + err and proc.returncode in (0, 1), err[-3000:]
+    res = json.loads((tmp_path / "out" / "results.json").read_text())
+    (ev,) = [e for e in res["events"] if e["kind"] == "startup_outlasted_run"]
+    assert ev["startup_s"] >= ev["duration_s"] == 0.2
+    assert "give the run a longer duration" in out + err
+
+
 def test_sigterm_during_start_up_leaves_nothing_running(tmp_path: Path) -> None:
     sc = tmp_path / "early.yaml"
     sc.write_text(yaml.safe_dump(SCENARIO))

@@ -157,7 +157,14 @@ def drive(run: Running, sup: Supervisor, faults: list[LiveFault],
 
     env.process(cpu_sampler())
     try:
-        env.run(until=t_end)
+        if env.now < t_end:
+            env.run(until=t_end)
+        else:  # the recorders' and analysers' start-up calls took the whole run (a loaded
+            # machine): nothing is left to drive, and SimPy refuses an end in its past
+            run.event("startup_outlasted_run", startup_s=round(env.now - t0, 3),
+                      duration_s=duration)
+            run.say(now() - t0, duration, f"start-up took {env.now - t0:.1f} s, the whole "
+                    f"{duration:g} s run: stopping (give the run a longer duration)")
     except LiveInterrupted:
         o.interrupted = signals.got
         run.event("interrupted", signal=signals.got)
