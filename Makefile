@@ -11,8 +11,12 @@ run: install mediamtx
 	$(BIN)/twin simulate
 
 # lint comes first, so a type error or an unused import fails in seconds, not after the suite.
+# The tests in two phases: the non-live ones on two workers (they share nothing), then the
+# live ones and the `serial` ones one at a time (a live run wants the machine's cores to itself,
+# a benchmark its statistics, a `ray start` head its token file).
 test: install lint mediamtx tools
-	$(BIN)/pytest
+	$(BIN)/pytest -m "not live and not serial" -n 2 --dist loadfile
+	$(BIN)/pytest -m "live or serial"
 	$(BIN)/twin check scenarios --out out/check --quiet
 
 # mypy --strict over twin/, actors/ and synthetic_streams/, ruff over those, tests/ and bench/

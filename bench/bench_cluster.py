@@ -54,6 +54,11 @@ def run_once(out: Path, env: dict[str, str], duration: float | None) -> dict:
     wall = time.monotonic() - t
     if not (out / "results.json").exists():
         raise RuntimeError(f"twin live failed (exit {done.returncode}): {done.stderr[-2000:]}")
+    return figures(out, wall, done.returncode)
+
+
+def figures(out: Path, wall: float | None = None, rc: int | None = None) -> dict:
+    """A finished run's figures (its folder: results.json and cameras.csv)."""
     res = json.loads((out / "results.json").read_text())
     m = res["metrics"]
     (cluster,) = [e for e in res["events"] if e["kind"] == "cluster"]
@@ -76,7 +81,7 @@ def run_once(out: Path, env: dict[str, str], duration: float | None) -> dict:
             "relay_cpu_pct_per_camera": m.get("live_cpu_pct_relay_per_camera"),
             "machine_cpu_pct": m.get("live_cpu_pct_machine"), "passed": res["passed"],
             "failed": [t["metric"] for t in res["targets"] if not t["passed"]],
-            "wall_s": round(wall, 1), "rc": done.returncode}
+            "wall_s": None if wall is None else round(wall, 1), "rc": rc}
 
 
 def compare(out: Path, duration: float | None) -> tuple[dict, dict]:

@@ -10,8 +10,13 @@ finite and positive, not only that it did not crash.
 Simulation benches run their own test function (with the real `benchmark` fixture); the two
 sides of a bench that compares sides (sweep, replications) run in order, as in bench/, and
 share one standing Ray head (RAY_ADDRESS) instead of each starting a Ray of its own. The live
-benches (MediaMTX, Ray, video) are marked `live`; bench_live, bench_analytics_live and
-bench_chaos's quiet baseline read one shared live run.
+benches (MediaMTX, Ray, video) are marked `live`. Three live benches read a run a live test
+already makes, in that test's module: bench_live and bench_analytics_live the analyser pool's
+run (tests/test_live_analyser_pool.py), bench_cluster's three-node side the cluster run
+(tests/test_live_cluster.py).
+
+The module runs in the suite's serial phase (`serial`): pytest-benchmark keeps no statistics
+under parallel workers, and the Ray head its sides share must not meet another test's head.
 """
 
 from __future__ import annotations
@@ -27,6 +32,8 @@ from types import ModuleType
 from typing import Any
 
 import pytest
+
+pytestmark = pytest.mark.serial
 
 BENCH = Path(__file__).resolve().parent.parent / "bench"
 if str(BENCH) not in sys.path:
@@ -189,55 +196,16 @@ class TestSidesOnOneRayHead:
 # -- live benches: the smallest size that still runs their code path ------------------------
 
 @pytest.fixture(scope="module")
-def live_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Any, Any, float, Path]:
-    """One live run that three benches read: bench_chaos's quiet trial at its smoke size (2
-    sets, 30 s, the analyser on, nothing killed) is the chaos bench's quiet baseline, and
-    bench_live's step figures and bench_analytics_live's pool figures are read from it too
-    (their code path; their own full-size scenarios differ only in size and targets)."""
-    import os
-
+def quiet_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """bench_chaos's quiet trial at its smoke size (2 sets, nothing killed): the chaos
+    smoke's baseline, the same scenario and size as its chaos run."""
     from twin.cli.live import live_to
 
     chaos = bench("bench_chaos")
-    tmp = tmp_path_factory.mktemp("bench-live")
+    tmp = tmp_path_factory.mktemp("bench-quiet")
     path = chaos.scenario_copy(chaos.SMOKE_QUIET_MINUTES, tmp, chaos.SMOKE_SETS)
-    load0 = os.getloadavg()[0]
-    res, m = live_to(path, tmp / "quiet", quiet=True)
-    return res, m, load0, tmp / "quiet"
-
-
-@pytest.mark.live
-def test_bench_live_smoke(live_run: tuple[Any, Any, float, Path],
-                          capsys: pytest.CaptureFixture[str]) -> None:
-    live = bench("bench_live")
-    res, m, load0, _ = live_run
-    r = live.step_figures(res, m, load0)
-    live.print_step(r)
-    live.summary(r["cameras"], [r], live.SMOKE_MINUTES)
-    out = capsys.readouterr().out
-    # The trial's targets (recall, latency over a few incidents) are not this bench's: the
-    # recording must be whole, as a capacity step requires.
-    assert r["dropped"] == 0 and r["segments"] > 0, out
-    positive(r"publish ([\d.]+) relay ([\d.]+) record ([\d.]+) analyse ([\d.]+); machine", out)
-    positive(r"= ([\d.]+) % of a core; \d+ cores => at most ~(\d+) cameras", out)
-
-
-@pytest.mark.live
-def test_bench_analytics_live_smoke(live_run: tuple[Any, Any, float, Path],
-                                    capsys: pytest.CaptureFixture[str]) -> None:
-    pool = bench("bench_analytics_live")
-    res, _, load0, _ = live_run
-    r = pool.pool_figures(res, load0)
-    pool.show(r)
-    out = capsys.readouterr().out
-    assert r["analysed"] + r["not_analysed"] == r["cameras"] > 0, out
-    positive(r"(\d+) cameras: (\d+) analysed", out)
-    positive(r"person recall ([\d.]+) \+-", out)
-    positive(r"over ([\d.]+) frames scored", out)
-    positive(r"analyser CPU ([\d.]+) % of a core per analysed camera", out)
-    # the simulation of the same deployment, against the live pool: a ratio that exists
-    numbers(r"admits (\d+) \(([\d.]+) % off\)", out)
-    assert math.isfinite(r["predicted_err_pct"])
+    live_to(path, tmp / "quiet", quiet=True)
+    return tmp / "quiet"
 
 
 @pytest.mark.live
@@ -251,10 +219,9 @@ def test_bench_recorder_smoke(benchmark: Any, tmp_path: Path,
 
 
 @pytest.mark.live
-def test_bench_chaos_smoke(live_run: tuple[Any, Any, float, Path], tmp_path: Path,
-                          capsys: pytest.CaptureFixture[str]) -> None:
-    s = bench("bench_chaos").report(3.0, 2026, smoke=True, out=tmp_path,
-                                    quiet_run=live_run[3])
+def test_bench_chaos_smoke(quiet_run: Path, tmp_path: Path,
+                           capsys: pytest.CaptureFixture[str]) -> None:
+    s = bench("bench_chaos").report(3.0, 2026, smoke=True, out=tmp_path, quiet_run=quiet_run)
     out = capsys.readouterr().out
     printed = json.loads(out[out.index("{"):])
     assert printed == json.loads(json.dumps(s))
@@ -278,12 +245,3 @@ def test_bench_chaos_shows_the_childs_error_when_twin_live_stops_early(tmp_path:
     chaos = bench("bench_chaos")
     with pytest.raises(chaos.ChildFailed, match=r"(?s)exited 2 before .*the city has no camera sets"):
         chaos.run_chaos(0.2, 1, tmp_path, kills=False, sets=0)
-
-
-@pytest.mark.live
-def test_bench_cluster_smoke(benchmark: Any, tmp_path: Path,
-                             capsys: pytest.CaptureFixture[str]) -> None:
-    bench("bench_cluster").test_live_cluster_one_node_and_three(benchmark, tmp_path, SMOKE)
-    out = capsys.readouterr().out
-    positive(r"driver CPU ([\d.]+) % of a core \(([\d.]+) per camera\)", out)
-    positive(r"3 nodes / 1 node: x([\d.]+)", out)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import math
+import os
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +17,7 @@ import pytest
 from twin.live.analysis_pool import analyser_parts, plan_pool
 from twin.cli.live import live_to
 from twin.model.results import Results
+from tests.test_benches import bench, numbers, positive
 from twin.scenario import parse_scenario
 
 pytestmark = pytest.mark.live
@@ -56,15 +58,23 @@ def test_plan_never_gives_an_actor_more_frames_than_its_cores_take() -> None:
 
 
 @pytest.fixture(scope="module")
-def pool_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Results, Path]:
+def pool_measured(tmp_path_factory: pytest.TempPathFactory) -> tuple[Results, Any, float, Path]:
+    """(results, measures, load average at the start, run folder) of the pool's run; the
+    live benches' smoke sizes read it too (below)."""
     import yaml
 
     tmp = tmp_path_factory.mktemp("pool")
     path = tmp / "live-pool-test.yaml"
     path.write_text(yaml.safe_dump(SCENARIO))
     parse_scenario(SCENARIO, "<test>")
-    res, _ = live_to(path, tmp / "out", quiet=True)
-    return res, tmp / "out"
+    load0 = os.getloadavg()[0]
+    res, m = live_to(path, tmp / "out", quiet=True)
+    return res, m, load0, tmp / "out"
+
+
+@pytest.fixture(scope="module")
+def pool_run(pool_measured: tuple[Results, Any, float, Path]) -> tuple[Results, Path]:
+    return pool_measured[0], pool_measured[3]
 
 
 def test_cameras_are_admitted_within_each_actors_measured_capacity(
@@ -91,3 +101,38 @@ def test_cameras_are_admitted_within_each_actors_measured_capacity(
     assert abs(m["live_predicted_cameras_analysed"] - m["live_cameras_analysed"]) <= 1
     assert m["live_predicted_alert_latency_s_p50"] == pytest.approx(1.5, abs=0.25)
     assert m["live_frames_scored"] > 0 and "live_detection_recall_person_ci95" in m
+
+
+# -- bench_live and bench_analytics_live at their smoke size, on this module's run -----------
+# (the benches' own scenarios differ only in size and targets; tests/test_benches.py has the
+# other benches)
+
+def test_bench_live_smoke(pool_measured: tuple[Results, Any, float, Path],
+                          capsys: pytest.CaptureFixture[str]) -> None:
+    live = bench("bench_live")
+    res, m, load0, _ = pool_measured
+    r = live.step_figures(res, m, load0)
+    live.print_step(r)
+    live.summary(r["cameras"], [r], live.SMOKE_MINUTES)
+    out = capsys.readouterr().out
+    # A capacity step requires the recording whole; the pool's targets are not this bench's.
+    assert r["dropped"] == 0 and r["segments"] > 0, out
+    positive(r"publish ([\d.]+) relay ([\d.]+) record ([\d.]+) analyse ([\d.]+); machine", out)
+    positive(r"= ([\d.]+) % of a core; \d+ cores => at most ~(\d+) cameras", out)
+
+
+def test_bench_analytics_live_smoke(pool_measured: tuple[Results, Any, float, Path],
+                                    capsys: pytest.CaptureFixture[str]) -> None:
+    pool = bench("bench_analytics_live")
+    res, _, load0, _ = pool_measured
+    r = pool.pool_figures(res, load0)
+    pool.show(r)
+    out = capsys.readouterr().out
+    assert r["analysed"] + r["not_analysed"] == r["cameras"] > 0, out
+    positive(r"(\d+) cameras: (\d+) analysed", out)
+    positive(r"person recall ([\d.]+) \+-", out)
+    positive(r"over ([\d.]+) frames scored", out)
+    positive(r"analyser CPU ([\d.]+) % of a core per analysed camera", out)
+    # the simulation of the same deployment, against the live pool: a ratio that exists
+    numbers(r"admits (\d+) \(([\d.]+) % off\)", out)
+    assert math.isfinite(r["predicted_err_pct"])

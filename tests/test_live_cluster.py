@@ -327,6 +327,22 @@ def test_evidence_export_fetches_each_nodes_footage_through_ray(cluster_run, mon
     assert len({node_of[k.split("/")[0]] for k in got}) >= 2
 
 
+def test_bench_cluster_smoke(cluster_run, tmp_path: Path,
+                             capsys: pytest.CaptureFixture[str]) -> None:
+    """bench/bench_cluster.py at its smoke size: its three-node side is this module's cluster
+    run (the same scenario), its one-node side a short run of its own."""
+    from tests.test_benches import bench, positive
+
+    clus = bench("bench_cluster")
+    three = clus.figures(cluster_run["run"])
+    one = clus.run_once(tmp_path / "one-node", {"RAY_ADDRESS": ""}, clus.SMOKE_DURATION_S)
+    clus.report(one, three)
+    out = capsys.readouterr().out
+    assert len(one["nodes"]) == 1 and len(three["nodes"]) == 3, out
+    positive(r"driver CPU ([\d.]+) % of a core \(([\d.]+) per camera\)", out)
+    positive(r"3 nodes / 1 node: x([\d.]+)", out)
+
+
 def test_a_wrong_token_is_refused_at_the_first_refusal_with_the_fix(local_cluster,
                                                                    tmp_path: Path) -> None:
     """The cluster started as docs/cluster.md says (token auth on): a run given a wrong token

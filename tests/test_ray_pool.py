@@ -22,7 +22,8 @@ from twin.ray.tasks import run_ordered
 
 TWIN = Path(sys.executable).with_name("twin")
 
-pytestmark = pytest.mark.slow
+# serial: the heads these tests start with `ray start` share this machine's Ray token file.
+pytestmark = [pytest.mark.slow, pytest.mark.serial]
 
 
 @pytest.fixture(scope="module")
