@@ -97,13 +97,16 @@ def _parts(run: Path, proc: subprocess.Popen, stderr: Path,
 def run_chaos(minutes: float, seed: int, tmp: Path, kills: bool = True,
               sets: int | None = None, first_s: float = 20.0,
               gap_s: tuple[float, float] = (20.0, 40.0), tail_s: float = 25.0,
-              kinds: tuple[str, ...] = KINDS) -> dict:
+              kinds: tuple[str, ...] = KINDS, scenario: Path | None = None,
+              schedule: list[tuple[float, str]] | None = None) -> dict:
     """One live run with (or without) random kills; returns what was injected and measured.
 
     Kills start `first_s` into recording, `gap_s` apart (uniform), and stop `tail_s` before
     the end so the last one is detected and restarted within the run; each picks a kind of
-    `kinds` at random, then a part of that kind."""
-    sc = scenario_copy(minutes, tmp, sets)
+    `kinds` at random, then a part of that kind. `scenario` runs that file instead of the
+    trial's copy, and `schedule` kills the parts it names at the times it gives (seconds
+    after recording started) instead of at random (tests/test_live_faults.py's chaos run)."""
+    sc = scenario if scenario is not None else scenario_copy(minutes, tmp, sets)
     run = tmp / ("chaos" if kills else "quiet")
     # The child's output goes to files: a pipe nobody reads while the run goes on fills up
     # and stops the child; and a failure shows their tail.
@@ -113,23 +116,29 @@ def run_chaos(minutes: float, seed: int, tmp: Path, kills: bool = True,
                                  str(run)], stdout=out, stderr=err, text=True, cwd=ROOT)
     rng = np.random.default_rng(seed)
     injected: list[dict] = []
+
+    def kill(part: str, kind: str, parts: dict, t_rec: float) -> None:
+        try:
+            os.kill(parts[part]["pid"], signal.SIGKILL)
+            injected.append({"at_s": round(time.monotonic() - t_rec, 2), "part": part,
+                             "kind": kind, "pid": parts[part]["pid"], "wall": time.time()})
+        except ProcessLookupError:
+            pass
+
     try:
-        _parts(run, proc, stderr)
-        t_rec = time.monotonic()
+        info = _parts(run, proc, stderr)
+        t_rec = time.monotonic()  # parts.json is first written when recording starts
+        for at, part in (schedule or []) if kills else []:
+            time.sleep(max(0.0, t_rec + at - time.monotonic()))
+            kill(part, part.split(":")[0], _parts(run, proc, stderr)["parts"], t_rec)
         t = first_s
-        while kills and t < minutes * 60 - tail_s:
+        while kills and schedule is None and t < minutes * 60 - tail_s:
             time.sleep(max(0.0, t_rec + t - time.monotonic()))
             parts = _parts(run, proc, stderr)["parts"]
             kind = kinds[int(rng.integers(len(kinds)))]
             names = sorted(p for p in parts if p.split(":")[0] == kind)
             if names:
-                part = names[int(rng.integers(len(names)))]
-                try:
-                    os.kill(parts[part]["pid"], signal.SIGKILL)
-                    injected.append({"at_s": round(time.monotonic() - t_rec, 2), "part": part,
-                                     "kind": kind, "pid": parts[part]["pid"]})
-                except ProcessLookupError:
-                    pass
+                kill(names[int(rng.integers(len(names)))], kind, parts, t_rec)
             t += float(rng.uniform(*gap_s))
         proc.wait(timeout=minutes * 60 + 600)
     finally:
@@ -140,8 +149,8 @@ def run_chaos(minutes: float, seed: int, tmp: Path, kills: bool = True,
         raise ChildFailed(f"twin live exited {proc.returncode} without {run / 'results.json'}:"
                           f"\n{_tail(stderr)}")
     res = json.loads((run / "results.json").read_text())
-    return {"rc": proc.returncode, "injected": injected, "results": res,
-            "stderr": _tail(stderr)}
+    return {"rc": proc.returncode, "injected": injected, "results": res, "run": run,
+            "info": info, "stdout": _tail(stdout, 10**6), "stderr": _tail(stderr, 10**6)}
 
 
 def summary(chaos: dict, quiet: dict) -> dict:
@@ -218,10 +227,13 @@ def report(minutes: float, seed: int, smoke: bool = False, out: Path | None = No
         chaos = run_chaos(minutes, seed, tmp)
     (tmp / "kills.json").write_text(json.dumps(chaos["injected"], indent=1))
     s = summary(chaos, quiet)
-    print(f"\nchaos, {minutes:g} min of the live trial, seed {seed}, load average "
-          f"{os.getloadavg()[0]:.2f}; runs kept in {tmp}")
-    print(json.dumps(s, indent=1))
+    show(s, f"{minutes:g} min of the live trial, seed {seed}", tmp)
     return s
+
+
+def show(s: dict, what: str, kept: Path) -> None:
+    print(f"\nchaos, {what}, load average {os.getloadavg()[0]:.2f}; runs kept in {kept}")
+    print(json.dumps(s, indent=1))
 
 
 @pytest.mark.live

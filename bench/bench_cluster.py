@@ -2,7 +2,7 @@
 
 Run:  .venv/bin/pytest bench/bench_cluster.py --benchmark-only -s
   or: .venv/bin/python bench/bench_cluster.py [--duration 60]
-  (--smoke, as a script or to pytest: 20 s of recording a run, before the scripted recorder
+  (--smoke, as a script or to pytest: 10 s of recording a run, before the scripted recorder
   kill; the code path, not the figures)
 
 The same scenario (scenarios/live-cluster-2-districts.yaml: two districts, a recorder pool
@@ -39,7 +39,7 @@ sys.path.insert(0, str(ROOT / "bench"))
 
 from sizes import SMOKE, sizes  # noqa: E402
 
-SMOKE_DURATION_S = 20.0
+SMOKE_DURATION_S = 10.0
 SCENARIO = ROOT / "scenarios" / "live-cluster-2-districts.yaml"
 
 

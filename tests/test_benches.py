@@ -10,10 +10,11 @@ finite and positive, not only that it did not crash.
 Simulation benches run their own test function (with the real `benchmark` fixture); the two
 sides of a bench that compares sides (sweep, replications) run in order, as in bench/, and
 share one standing Ray head (RAY_ADDRESS) instead of each starting a Ray of its own. The live
-benches (MediaMTX, Ray, video) are marked `live`. Three live benches read a run a live test
+benches (MediaMTX, Ray, video) are marked `live`. Four live benches read runs a live test
 already makes, in that test's module: bench_live and bench_analytics_live the analyser pool's
 run (tests/test_live_analyser_pool.py), bench_cluster's three-node side the cluster run
-(tests/test_live_cluster.py).
+(tests/test_live_cluster.py), bench_chaos the chaos run its own runner makes for
+tests/test_live_faults.py (with the SIGTERM test's run as its quiet baseline).
 
 The module runs in the suite's serial phase (`serial`): pytest-benchmark keeps no statistics
 under parallel workers, and the Ray head its sides share must not meet another test's head.
@@ -22,7 +23,6 @@ under parallel workers, and the Ray head its sides share must not meet another t
 from __future__ import annotations
 
 import importlib
-import json
 import math
 import re
 import sys
@@ -195,19 +195,6 @@ class TestSidesOnOneRayHead:
 
 # -- live benches: the smallest size that still runs their code path ------------------------
 
-@pytest.fixture(scope="module")
-def quiet_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """bench_chaos's quiet trial at its smoke size (2 sets, nothing killed): the chaos
-    smoke's baseline, the same scenario and size as its chaos run."""
-    from twin.cli.live import live_to
-
-    chaos = bench("bench_chaos")
-    tmp = tmp_path_factory.mktemp("bench-quiet")
-    path = chaos.scenario_copy(chaos.SMOKE_QUIET_MINUTES, tmp, chaos.SMOKE_SETS)
-    live_to(path, tmp / "quiet", quiet=True)
-    return tmp / "quiet"
-
-
 @pytest.mark.live
 def test_bench_recorder_smoke(benchmark: Any, tmp_path: Path,
                               capsys: pytest.CaptureFixture[str]) -> None:
@@ -216,27 +203,6 @@ def test_bench_recorder_smoke(benchmark: Any, tmp_path: Path,
     positive(r"recorder CPU ([\d.]+) % of its core \(([\d.]+) % per stream", out)
     positive(r"zero packets lost: (\d+) streams, ([\d.]+) Mbps", out)
     positive(r"measured/vendor: streams x([\d.]+), Mbps x([\d.]+)", out)
-
-
-@pytest.mark.live
-def test_bench_chaos_smoke(quiet_run: Path, tmp_path: Path,
-                           capsys: pytest.CaptureFixture[str]) -> None:
-    s = bench("bench_chaos").report(3.0, 2026, smoke=True, out=tmp_path, quiet_run=quiet_run)
-    out = capsys.readouterr().out
-    printed = json.loads(out[out.index("{"):])
-    assert printed == json.loads(json.dumps(s))
-    assert s["faults_found"] >= s["faults_injected"] > 0, out
-    assert s["gaps_unexplained"] == 0 and s["catalog_mismatches"] == 0, out
-    killed = [k for k, v in s["per_kind"].items() if v["injected"]]
-    assert killed and all(s["per_kind"][k]["detected"] >= s["per_kind"][k]["injected"]
-                          for k in killed), out
-    detect = [s["per_kind"][k]["detect_s_max"] for k in killed]
-    assert all(d is not None and math.isfinite(d) and d > 0 for d in detect), out
-    positive(r'"unrecorded_s_per_camera_hour": ([\d.]+)', out)  # the kills cost footage
-    if s["quiet_unrecorded_s_per_camera_hour"] > 0:
-        assert math.isfinite(s["ratio_vs_quiet"]) and s["ratio_vs_quiet"] > 0, out
-    else:  # a quiet run that lost nothing gives no ratio, and says so
-        assert s["ratio_vs_quiet"] is None, out
 
 
 def test_bench_chaos_shows_the_childs_error_when_twin_live_stops_early(tmp_path: Path) -> None:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import os
 import signal
 import subprocess
@@ -26,6 +27,7 @@ import pytest
 import yaml
 
 from tests.ray_cluster import free_port
+from tests.test_benches import bench, positive
 from tests.test_live_recorder import ffprobe
 
 pytestmark = pytest.mark.live
@@ -109,25 +111,19 @@ def _file_spans(root: Path, rows) -> dict[str, list[tuple[float, float]]]:
 
 @pytest.fixture(scope="module")
 def chaos_run(tmp_path_factory):
+    """The kills of KILLS done by bench/bench_chaos.py's own runner (its schedule instead of
+    its random draws), so the chaos bench's code path runs here too (its smoke: below)."""
+    chaos = bench("bench_chaos")
     tmp = tmp_path_factory.mktemp("chaos")
     sc = tmp / "chaos.yaml"
     sc.write_text(yaml.safe_dump(SCENARIO))
-    run = tmp / "out"
-    killed: list[dict] = []
-    with _reaped(_twin("live", str(sc), "--out", str(run))) as proc:
-        info = _parts(run)
-        t_rec = time.monotonic()  # parts.json is first written when recording starts
-        for at, what in KILLS:
-            time.sleep(max(0.0, t_rec + at - time.monotonic()))
-            parts = _parts(run)["parts"]
-            if what == "recorder":  # 6 cameras over 3 recorders: p-r01 records two
-                what = "recorder:p-r01"
-            pid = parts[what]["pid"]
-            os.kill(pid, signal.SIGKILL)
-            killed.append({"part": what, "pid": pid, "wall": time.time()})
-        out, err = proc.communicate(timeout=240)
-    return {"rc": proc.returncode, "out": out, "err": err, "run": run, "killed": killed,
-            "info": info}
+    # 6 cameras over 3 recorders: p-r01 records two
+    schedule = [(at, "recorder:p-r01" if what == "recorder" else what) for at, what in KILLS]
+    got = chaos.run_chaos(SCENARIO["live"]["duration_s"] / 60, 0, tmp, scenario=sc,
+                          schedule=schedule)
+    assert [k["part"] for k in got["injected"]] == [part for _, part in schedule]
+    return {"rc": got["rc"], "out": got["stdout"], "err": got["stderr"], "run": got["run"],
+            "killed": got["injected"], "info": got["info"], "bench": got}
 
 
 def test_every_unscripted_kill_is_found_restarted_and_counted(chaos_run) -> None:
@@ -197,27 +193,59 @@ def test_nothing_is_left_running_after_the_chaos(chaos_run) -> None:
     assert not Path(info["ray_temp_dir"]).exists() and not Path(info["mediamtx_dir"]).exists()
 
 
-def test_sigterm_stops_a_run_cleanly_and_keeps_what_was_recorded(tmp_path: Path) -> None:
-    from twin.model.results import read_results
-
-    sc = tmp_path / "term.yaml"
+@pytest.fixture(scope="module")
+def sigterm_run(tmp_path_factory):
+    """The chaos scenario without kills, stopped by SIGTERM 6 s into recording."""
+    tmp = tmp_path_factory.mktemp("sigterm")
+    sc = tmp / "term.yaml"
     data = {**SCENARIO, "live": {**SCENARIO["live"], "duration_s": 120, "analyser":
                                  {"enabled": False}}}
     sc.write_text(yaml.safe_dump(data))
-    run = tmp_path / "out"
+    run = tmp / "out"
     with _reaped(_twin("live", str(sc), "--out", str(run))) as proc:
         info = _parts(run)
         time.sleep(6.0)
         proc.send_signal(signal.SIGTERM)
         out, err = proc.communicate(timeout=90)
-    assert proc.returncode == 3, err[-2000:]
+    time.sleep(1.0)
+    return {"rc": proc.returncode, "out": out, "err": err, "run": run,
+            "left": _leftovers(info)}
+
+
+def test_sigterm_stops_a_run_cleanly_and_keeps_what_was_recorded(sigterm_run) -> None:
+    from twin.model.results import read_results
+
+    rc, out, err, run = (sigterm_run[k] for k in ("rc", "out", "err", "run"))
+    assert rc == 3, err[-2000:]
     assert "stopped early by SIGTERM" in err and "Traceback" not in err + out
     res = read_results(run / "results.json")
     assert any(e["kind"] == "interrupted" for e in res.events)
     assert 3.0 <= res.metrics["live_duration_s"] < 30
     assert res.metrics["segments_written"] > 0 and res.metrics["live_catalog_mismatches"] == 0
-    time.sleep(1.0)
-    assert _leftovers(info) == []
+    assert sigterm_run["left"] == []
+
+
+def test_bench_chaos_smoke(chaos_run, sigterm_run, capsys: pytest.CaptureFixture[str]) -> None:
+    """bench/bench_chaos.py at its smoke size, on this module's runs: its runner made the
+    chaos run above; the same scenario stopped by SIGTERM, nothing killed, is its quiet
+    baseline."""
+    chaos = bench("bench_chaos")
+    s = chaos.summary(chaos_run["bench"], chaos.quiet_of(sigterm_run["run"]))
+    chaos.show(s, "smoke: the chaos test's run", chaos_run["run"].parent)
+    out = capsys.readouterr().out
+    assert json.loads(out[out.index("{"):]) == json.loads(json.dumps(s))
+    assert s["faults_found"] >= s["faults_injected"] == len(KILLS), out
+    assert s["gaps_unexplained"] == 0 and s["catalog_mismatches"] == 0, out
+    killed = [k for k, v in s["per_kind"].items() if v["injected"]]
+    assert len(killed) == len(KILLS) and all(
+        s["per_kind"][k]["detected"] >= s["per_kind"][k]["injected"] for k in killed), out
+    detect = [s["per_kind"][k]["detect_s_max"] for k in killed]
+    assert all(d is not None and math.isfinite(d) and d > 0 for d in detect), out
+    positive(r'"unrecorded_s_per_camera_hour": ([\d.]+)', out)  # the kills cost footage
+    if s["quiet_unrecorded_s_per_camera_hour"] > 0:
+        assert math.isfinite(s["ratio_vs_quiet"]) and s["ratio_vs_quiet"] > 0, out
+    else:  # a quiet run that lost nothing gives no ratio, and says so
+        assert s["ratio_vs_quiet"] is None, out
 
 
 def test_ray_address_to_a_dead_address_fails_fast_with_the_fix(tmp_path: Path) -> None:

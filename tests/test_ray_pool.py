@@ -22,8 +22,9 @@ from twin.ray.tasks import run_ordered
 
 TWIN = Path(sys.executable).with_name("twin")
 
-# serial: the heads these tests start with `ray start` share this machine's Ray token file.
-pytestmark = [pytest.mark.slow, pytest.mark.serial]
+# Not `serial`: its heads (`ray start`) run one after another on the one worker that takes
+# this file; no other test of the parallel phase starts a head.
+pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
