@@ -98,9 +98,11 @@ class RunCatalog:
         self.lost_bytes = 0.0
         self.curves: CurveSet | None = None  # set before any run with a curve is opened
         self._mut = 0  # bumped whenever a row's start or first changes (or rows move)
+        self._rows = 0  # bumped as _mut, except when only rows' first changes (a sweep's apply)
         self._f_first: tuple[int, np.ndarray] = (-1, np.zeros(0))  # (at _mut, F at first)
         self._f_written: tuple[tuple[int, int], np.ndarray] = ((-1, -1), np.zeros(0))
         self._single: tuple[int, int | None] = (-1, None)
+        self._per_s: tuple[int, np.ndarray] = (-1, np.zeros(0))  # (at _rows, bytes a second)
 
     # ----------------------------------------------------------------- columns
     def col(self, name: str) -> np.ndarray:
@@ -134,6 +136,7 @@ class RunCatalog:
         self._col["run_id"][rows] = np.arange(self._next_id, self._next_id + m)
         self._next_id += m
         self._mut += 1
+        self._rows += 1
         self._size += m
         return rows
 
@@ -179,14 +182,17 @@ class RunCatalog:
         if self.curves is None:
             flat: np.ndarray = (written - c["first"][:s]) * c["bytes_per_seg"][:s]
             return flat
-        st, sg, cv = c["start_s"][:s], c["seg_s"][:s], c["curve"][:s].astype(np.int64)
         f_first = self._first_f()
         assert f_first is not None
-        key = (self._mut, int(written.sum()))  # the same rows, written as far: the same F
+        # The same rows (a sweep moves only their first), written as far: the same F.
+        key = (self._rows, int(written.sum()))
         if self._f_written[0] != key:
+            st, sg, cv = c["start_s"][:s], c["seg_s"][:s], c["curve"][:s].astype(np.int64)
             self._f_written = (key, self.curves.cumulative(cv, st + written * sg,
                                                            self._one_curve()))
-        out: np.ndarray = c["bytes_per_seg"][:s] / sg * (self._f_written[1] - f_first)
+        if self._per_s[0] != self._rows:  # bytes a second at factor 1, fixed per row
+            self._per_s = (self._rows, c["bytes_per_seg"][:s] / c["seg_s"][:s])
+        out: np.ndarray = self._per_s[1] * (self._f_written[1] - f_first)
         return out
 
     # ----------------------------------------------------------------- writing
@@ -389,6 +395,7 @@ class RunCatalog:
         c["n"][r] = i
         c["first"][r] = min(int(c["first"][r]), i)
         self._mut += 1
+        self._rows += 1
         return int(new)
 
     def _split_tail(self, r: int, k: int, now_s: float) -> int:
@@ -448,10 +455,10 @@ class RunCatalog:
 
     def _one_curve(self) -> int | None:
         """The curve every row follows, if they all follow one (kept until rows change)."""
-        if self._single[0] != self._mut:
+        if self._single[0] != self._rows:
             cv = self._col["curve"][: self._size]
             one = int(cv[0]) if cv.size and int(cv.min()) == int(cv.max()) else None
-            self._single = (self._mut, one)
+            self._single = (self._rows, one)
         return self._single[1]
 
     def _first_f(self) -> np.ndarray | None:
@@ -540,6 +547,7 @@ class RunCatalog:
             c[k][: keep.size] = c[k][keep]
         self._size = int(keep.size)
         self._mut += 1
+        self._rows += 1
         self.open_row[:] = -1
         o = np.flatnonzero(c["open"][: self._size])
         self.open_row[c["camera"][o]] = o
@@ -580,6 +588,7 @@ class RunCatalog:
             r2 = self._split_tail(r2, k, now_s)
             c["first"][r2] = c["n"][r2]
             self._mut += 1
+            self._rows += 1
             secs[int(c["camera"][r2])] += k * seg
             segs += k
             held += k if c["held"][r2] > 0 else 0

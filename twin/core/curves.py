@@ -131,8 +131,7 @@ class CurveSet:
             out: FloatArray = (days * self.per_day[single] + self._offset[single][k]
                                + self._hourly25[single][k] * rest)
             return out
-        c, k = np.broadcast_arrays(c, k)
-        j = c * 25 + k
+        j = c * 25 + k  # broadcasts as the sums below do: no broadcast_arrays copies needed
         out = (days * self.per_day[c] + self._offset.ravel()[j]
                + self._hourly25.ravel()[j] * rest)
         return out
