@@ -103,6 +103,7 @@ class RunCatalog:
         self._f_written: tuple[tuple[int, int], np.ndarray] = ((-1, -1), np.zeros(0))
         self._single: tuple[int, int | None] = (-1, None)
         self._per_s: tuple[int, np.ndarray] = (-1, np.zeros(0))  # (at _rows, bytes a second)
+        self._grp: tuple[int, tuple[np.ndarray, int]] = (-1, (np.zeros(0, dtype=np.int64), 0))
 
     # ----------------------------------------------------------------- columns
     def col(self, name: str) -> np.ndarray:
@@ -446,12 +447,31 @@ class RunCatalog:
         s = self._size
         c = self._col
         w = self.written(now_s) if written is None else written
-        return plan_overwrite(c["start_s"][:s], c["seg_s"][:s], w, c["first"][:s].astype(np.int64),
-                              c["held"][:s], c["recorder"][:s],
-                              c["bytes_per_seg"][:s] / c["seg_s"][:s],
+        if self._per_s[0] != self._rows:  # bytes a second at factor 1, fixed per row
+            self._per_s = (self._rows, c["bytes_per_seg"][:s] / c["seg_s"][:s])
+        return plan_overwrite(c["start_s"][:s], c["seg_s"][:s], w, c["first"][:s],
+                              c["held"][:s], c["recorder"][:s], self._per_s[1],
                               np.asarray(need_bytes, dtype=float), now_s, self._cumulative,
                               c["curve"][:s], self._curve_cumulative, self._curve_factor,
-                              self._first_f())
+                              self._first_f(), self._groups())
+
+    def _groups(self) -> tuple[np.ndarray, int]:
+        """Per row, an id shared by the rows of one recorder with the same start, segment
+        length and curve, and the number of ids (kept until rows change)."""
+        if self._grp[0] != self._rows:
+            s = self._size
+            c = self._col
+            cols = (c["curve"][:s], c["seg_s"][:s], c["start_s"][:s], c["recorder"][:s])
+            order = np.lexsort(cols)
+            new = np.zeros(s, dtype=bool)
+            new[:1] = True
+            for a in cols:
+                v = a[order]
+                new[1:] |= v[1:] != v[:-1]
+            ids = np.empty(s, dtype=np.int64)
+            ids[order] = np.cumsum(new) - 1
+            self._grp = (self._rows, (ids, int(new.sum())))
+        return self._grp[1]
 
     def _one_curve(self) -> int | None:
         """The curve every row follows, if they all follow one (kept until rows change)."""
