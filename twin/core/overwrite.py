@@ -133,7 +133,7 @@ def plan_overwrite(
         return up if lid is None else up[lid]
 
     last: list[FloatArray] = [np.zeros(0)]  # per-row bytes of the latest evaluation
-    last_up: list[IntArray] = [empty]  # per-row segments kept from, of the latest evaluation
+    last_up: list[IntArray] = [empty]  # segments kept from, of the latest evaluation
 
     def freed(cut_by_rec: FloatArray) -> FloatArray:
         up = g_upto(cut_by_rec)
@@ -142,10 +142,8 @@ def plan_overwrite(
             f = cumulative(np.resize(g_rows, 65), np.resize(t, 65))[: g_rows.size]
         else:
             f = cumulative(g_rows, t)
-        if lid is not None:
-            up, f = up[lid], f[lid]
-        b = w * (f - f_lo)
-        last[0], last_up[0] = b, up
+        b = w * ((f if lid is None else f[lid]) - f_lo)
+        last[0], last_up[0] = b, up  # up: per group where grouped (upto() spreads it)
         out: FloatArray = np.bincount(rec, weights=b, minlength=n_rec).astype(np.float64)
         return out
 
@@ -228,16 +226,21 @@ def plan_overwrite(
     else:
         f_cut = freed(cut)
     # Every row's recorder wants room: where the cutoff is the probe's, so are the segments.
-    up = (up_phi if factor is not None and curve is not None and cumulative_of is not None
-          and (hi[want] == p_hi[want]).all() else upto(cut))
+    if (factor is not None and curve is not None and cumulative_of is not None
+            and (hi[want] == p_hi[want]).all()):
+        up = up_phi if lid is None else up_phi[lid]
+    else:
+        up = upto(cut)
     take = up - fs
     sel = take > 0
     r_sel = rows[sel]
     row_b = last[0][sel]
     nbytes = float(f_cut[want].sum())
     cutoff[want] = hi[want]
-    plan = SweepPlan(now_s=now_s, cutoff_s=float(np.nanmax(cutoff)), rows=r_sel.astype(np.int64),
-                     old_first=fs[sel].astype(np.int64), new_first=up[sel].astype(np.int64),
+    plan = SweepPlan(now_s=now_s, cutoff_s=float(np.nanmax(cutoff)),
+                     rows=r_sel.astype(np.int64, copy=False),
+                     old_first=fs[sel].astype(np.int64, copy=False),
+                     new_first=up[sel].astype(np.int64, copy=False),
                      segments=int(take[sel].sum()), bytes=nbytes, overdue_after=0,
                      row_bytes=row_b)
     return OverwritePlan(plan, cutoff, short)

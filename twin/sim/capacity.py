@@ -60,6 +60,9 @@ class Capacity:
                                    for p in city.rec_pool], dtype=bool)
         self.ahead_s = np.array([getattr(pools[p].full_disk, "room_ahead_s", 0.0)
                                  for p in city.rec_pool])
+        # The overwriting recorders by how far ahead they make room (fixed for the run).
+        self._ahead = [(float(s), self.overwrite & (self.ahead_s == s))
+                       for s in np.unique(self.ahead_s[self.overwrite])]
         self.retention_s = sc.recording.retention_s
         self.achieved_s = np.full(r, np.inf)  # shortest span held just after a top-up
         self.early_segments = 0
@@ -163,9 +166,8 @@ class Capacity:
             return full
         room = e.city.rec_disk_bytes - e.rec_fill
         ahead = np.zeros(self.overwrite.size)
-        for s in np.unique(self.ahead_s[self.overwrite]):
-            m = self.overwrite & (self.ahead_s == s)
-            ahead[m] = (self.rate_g[m] @ self._dF(t, t + float(s))[0])
+        for s, m in self._ahead:
+            ahead[m] = (self.rate_g[m] @ self._dF(t, t + s)[0])
         need = np.where(self.overwrite, e.rec_used + np.maximum(ahead, rate) - room, 0.0)
         need[need < 0] = 0.0
         cat = e.catalog
