@@ -90,6 +90,8 @@ class Capacity:
 
     def _dF(self, t0: np.ndarray | float, t1: np.ndarray | float) -> np.ndarray:
         """Factor-seconds of every curve over [t0, t1] (rows: times; columns: curves)."""
+        if self.curves is not None and np.ndim(t0) == 0:  # the writer's ticks: one start
+            return self.curves.integral_every(float(t0), np.atleast_1d(t1))
         a = np.atleast_1d(np.asarray(t0, dtype=np.float64))[:, None]
         b = np.atleast_1d(np.asarray(t1, dtype=np.float64))[:, None]
         if self.curves is None:
