@@ -104,6 +104,7 @@ class RunCatalog:
         self._single: tuple[int, int | None] = (-1, None)
         self._per_s: tuple[int, np.ndarray] = (-1, np.zeros(0))  # (at _rows, bytes a second)
         self._grp: tuple[int, tuple[np.ndarray, int]] = (-1, (np.zeros(0, dtype=np.int64), 0))
+        self._live: tuple[object, np.ndarray] = (None, np.zeros(0))  # live_bytes' last answer
 
     # ----------------------------------------------------------------- columns
     def col(self, name: str) -> np.ndarray:
@@ -193,8 +194,12 @@ class RunCatalog:
                                                            self._one_curve()))
         if self._per_s[0] != self._rows:  # bytes a second at factor 1, fixed per row
             self._per_s = (self._rows, c["bytes_per_seg"][:s] / c["seg_s"][:s])
-        out: np.ndarray = self._per_s[1] * (self._f_written[1] - f_first)
-        return out
+        # A sweep that deleted nothing leaves both F as they were: the same bytes (read-only).
+        if self._live[0] != (key, self._f_first[0]):
+            out: np.ndarray = self._per_s[1] * (self._f_written[1] - f_first)
+            out.flags.writeable = False
+            self._live = ((key, self._f_first[0]), out)
+        return self._live[1]
 
     # ----------------------------------------------------------------- writing
     def open_runs(

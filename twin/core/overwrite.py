@@ -112,11 +112,12 @@ def plan_overwrite(
         # F at each row's first segment: the caller may know it (the catalog keeps it).
         f_lo = cumulative(rows, st + fs * sg) if f_first is None else f_first[rows]
     # One row per group (`g_*`) and each row's group (`lid`), where groups are uniform.
-    lid = _uniform_groups(groups, rows, every, wr, fs)
-    if lid is None:
+    grouped = _uniform_groups(groups, rows, every, wr, fs)
+    lid: IntArray | None = None
+    if grouped is None:
         g_rows, g_st, g_sg, g_wr, g_fs, g_rec = rows, st, sg, wr, fs, rec
     else:
-        one, lid = lid
+        one, lid = grouped
         g_rows, g_st, g_sg, g_wr, g_fs, g_rec = (rows[one], st[one], sg[one], wr[one], fs[one],
                                                  rec[one])
     # cumulative() picks its method from the size of what it is given (twin.core.curves):
