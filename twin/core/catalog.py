@@ -103,7 +103,8 @@ class RunCatalog:
         self._f_written: tuple[tuple[int, int], np.ndarray] = ((-1, -1), np.zeros(0))
         self._single: tuple[int, int | None] = (-1, None)
         self._per_s: tuple[int, np.ndarray] = (-1, np.zeros(0))  # (at _rows, bytes a second)
-        self._grp: tuple[int, tuple[np.ndarray, int]] = (-1, (np.zeros(0, dtype=np.int64), 0))
+        self._grp: tuple[int, tuple[np.ndarray, np.ndarray]] = (-1, (np.zeros(0, dtype=np.int64),
+                                                                      np.zeros(0, dtype=np.int64)))
         self._live: tuple[object, np.ndarray] = (None, np.zeros(0))  # live_bytes' last answer
 
     # ----------------------------------------------------------------- columns
@@ -460,9 +461,9 @@ class RunCatalog:
                               c["curve"][:s], self._curve_cumulative, self._curve_factor,
                               self._first_f(), self._groups())
 
-    def _groups(self) -> tuple[np.ndarray, int]:
+    def _groups(self) -> tuple[np.ndarray, np.ndarray]:
         """Per row, an id shared by the rows of one recorder with the same start, segment
-        length and curve, and the number of ids (kept until rows change)."""
+        length and curve, and a row of each id (kept until rows change)."""
         if self._grp[0] != self._rows:
             s = self._size
             c = self._col
@@ -475,7 +476,7 @@ class RunCatalog:
                 new[1:] |= v[1:] != v[:-1]
             ids = np.empty(s, dtype=np.int64)
             ids[order] = np.cumsum(new) - 1
-            self._grp = (self._rows, (ids, int(new.sum())))
+            self._grp = (self._rows, (ids, order[new]))
         return self._grp[1]
 
     def _one_curve(self) -> int | None:

@@ -43,26 +43,27 @@ class OverwritePlan:
     short: npt.NDArray[np.bool_]  # per recorder: its unheld footage could not free enough
 
 
-def _uniform_groups(groups: tuple[IntArray, int] | None, rows: IntArray, every: bool,
+def _uniform_groups(groups: tuple[IntArray, IntArray] | None, rows: IntArray, every: bool,
                     written: IntArray, first: IntArray) -> tuple[IntArray, IntArray] | None:
     """(one row of each group among `rows`, each row's index in it) if every group's rows
     share their first and written segments; None otherwise (or without groups). `written`
     and `first` are the rows' own (of all the rows if `every`)."""
     if groups is None:
         return None
-    ids, n = groups
-    g = ids if every else ids[rows]
-    at = np.full(n, -1, dtype=np.int64)
-    at[g] = np.arange(g.size)  # a row of each group (the last)
-    present = at >= 0
-    if present.all():
-        one, lid = at, g
+    ids, rep = groups
+    n = rep.size
+    if every:  # every group is there, and rows are row numbers
+        one, lid = rep, ids
     else:
+        g = ids[rows]
+        at = np.full(n, -1, dtype=np.int64)
+        at[g] = np.arange(g.size)  # a row of each group (the last)
+        present = at >= 0
         one = at[present]
         idx = np.zeros(n, dtype=np.int64)
         idx[present] = np.arange(one.size)
         lid = idx[g]
-    if one.size * 2 > g.size:  # hardly any rows share: per row is cheaper
+    if one.size * 2 > lid.size:  # hardly any rows share: per row is cheaper
         return None
     if not ((written == written[one][lid]).all() and (first == first[one][lid]).all()):
         return None
@@ -77,7 +78,7 @@ def plan_overwrite(
     cumulative_of: Callable[[IntArray, FloatArray], FloatArray] | None = None,
     factor: Callable[[IntArray, FloatArray], FloatArray] | None = None,
     f_first: FloatArray | None = None,
-    groups: tuple[IntArray, int] | None = None,
+    groups: tuple[IntArray, IntArray] | None = None,
 ) -> OverwritePlan:
     """Delete the oldest unheld footage of each recorder with `need_bytes[r] > 0`.
 
@@ -85,7 +86,7 @@ def plan_overwrite(
     enough, or now), narrowed to under a segment, and the last segments are taken oldest
     end first: the plan deletes the fewest whole oldest segments that free the room.
 
-    `groups` (optional: an id per row and the number of ids) says which rows share their
+    `groups` (optional: an id per row, and a row of each id) says which rows share their
     recorder, start, segment length and curve. Where the rows of each group also share
     their first and written segments (cameras that started together and were cut together),
     a cutoff takes every row of a group to the same segment, so each probe works out the

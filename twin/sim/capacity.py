@@ -177,8 +177,10 @@ class Capacity:
         res = cat.plan_overwrite(t, need, written)
         plan = res.plan
         if plan.rows.size:
-            due = np.floor((t - self.retention_s - cat.col("start_s")[plan.rows])
-                           / cat.col("seg_s")[plan.rows] + 1e-9).astype(np.int64)
+            st, sg = cat.col("start_s"), cat.col("seg_s")
+            if plan.rows.size != st.size:  # else the plan lists every row, in order
+                st, sg = st[plan.rows], sg[plan.rows]
+            due = np.floor((t - self.retention_s - st) / sg + 1e-9).astype(np.int64)
             lo = np.clip(np.maximum(due, plan.old_first), plan.old_first, plan.new_first)
             self.early_segments += int((plan.new_first - lo).sum())
             if (lo == plan.old_first).all():  # nothing it deleted was due yet: all early
