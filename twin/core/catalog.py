@@ -106,6 +106,7 @@ class RunCatalog:
         self._grp: tuple[int, tuple[np.ndarray, np.ndarray]] = (-1, (np.zeros(0, dtype=np.int64),
                                                                       np.zeros(0, dtype=np.int64)))
         self._live: tuple[object, np.ndarray] = (None, np.zeros(0))  # live_bytes' last answer
+        self._plan_rows = -1  # _rows at the last overwrite plan
 
     # ----------------------------------------------------------------- columns
     def col(self, name: str) -> np.ndarray:
@@ -455,11 +456,14 @@ class RunCatalog:
         w = self.written(now_s) if written is None else written
         if self._per_s[0] != self._rows:  # bytes a second at factor 1, fixed per row
             self._per_s = (self._rows, c["bytes_per_seg"][:s] / c["seg_s"][:s])
+        # The groups cost a sort: found for rows that did not change since the last plan.
+        stable = self._grp[0] == self._rows or self._plan_rows == self._rows
+        self._plan_rows = self._rows
         return plan_overwrite(c["start_s"][:s], c["seg_s"][:s], w, c["first"][:s],
                               c["held"][:s], c["recorder"][:s], self._per_s[1],
                               np.asarray(need_bytes, dtype=float), now_s, self._cumulative,
                               c["curve"][:s], self._curve_cumulative, self._curve_factor,
-                              self._first_f(), self._groups())
+                              self._first_f(), self._groups() if stable else None)
 
     def _groups(self) -> tuple[np.ndarray, np.ndarray]:
         """Per row, an id shared by the rows of one recorder with the same start, segment
