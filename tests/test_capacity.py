@@ -76,6 +76,60 @@ def test_storage_with_a_curve_is_the_integral_of_the_curve_within_0_1_pct(profil
     assert o.written_segments == o.deleted_segments + o.stored_segments_end
 
 
+def test_integral_every_is_integral_of_each_curve_to_the_bit() -> None:
+    """The writer's shortcut (every curve from one start) gives integral()'s very floats."""
+    cs = CurveSet([DailyCurve.from_steps(LIGHT), DailyCurve(tuple(1.0 + h / 23 for h in range(24)))])
+    every = np.arange(len(cs))[None, :]
+    rng = np.random.default_rng(15)
+    for m in [1, 2, 61, 64, 65, 200]:
+        for t0 in [0.0, 3_540.0, 86_340.0, 30 * 86_400 + 7 * 3600.0, float(rng.uniform(0, 4e6))]:
+            t1 = np.sort(t0 + np.r_[60.0 * np.arange(m - m // 2), rng.uniform(0, 3 * 86_400, m // 2)])
+            want = cs.integral(every, np.array([[t0]]), t1[:, None])
+            got = cs.integral_every(t0, t1)
+            assert got.shape == want.shape and got.tobytes() == want.tobytes()
+
+
+def test_overwrite_plan_by_groups_of_rows_is_the_plan_row_by_row() -> None:
+    """Rows of a recorder that started together are probed once per group: same plan, bit
+    for bit, as row by row (cameras closed early and a sweep make some groups uneven)."""
+    from twin.core.catalog import RunCatalog
+    from twin.core.overwrite import plan_overwrite
+
+    rng = np.random.default_rng(27)
+    grouped = 0
+    for trial in range(60):
+        n_cam, n_rec = int(rng.integers(5, 300)), int(rng.integers(1, 9))
+        cat = RunCatalog([f"c{i}" for i in range(n_cam)], [f"r{i}" for i in range(n_rec)])
+        cat.curves = CurveSet([DailyCurve.from_steps(LIGHT), DailyCurve.from_steps({0: 1.3, 8: 1.0})])
+        recs = rng.integers(0, n_rec, n_cam)
+        curve = rng.integers(1, 3 if trial % 2 else 2, n_cam).astype(np.int16)
+        starts = rng.choice([0.0, 600.0, 5 * 3600.0], n_cam)
+        for s0 in np.unique(starts):
+            cams = np.flatnonzero(starts == s0)
+            cat.open_runs(cams, recs[cams], float(s0), 60.0, rng.uniform(1e6, 5e6, cams.size), curve[cams])
+        now = 86_400.0 * float(rng.uniform(3, 9))
+        if trial % 5 == 0:
+            cat.close_runs(np.flatnonzero(rng.random(n_cam) < 0.1), now / 2)
+        if trial % 3 == 0:
+            cat.apply(cat.plan_sweep(now, 2 * 86_400.0, 10**9))
+        need = np.where(rng.random(n_rec) < 0.7, rng.uniform(1e9, 3e11, n_rec), 0.0)
+        s, w = len(cat), cat.written(now)
+        c = {k: cat.col(k) for k in ("start_s", "seg_s", "first", "held", "recorder", "curve")}
+        args = (c["start_s"], c["seg_s"], w, c["first"], c["held"], c["recorder"],
+                cat.col("bytes_per_seg") / c["seg_s"], need, now, cat._cumulative, c["curve"],
+                cat._curve_cumulative, cat._curve_factor, cat._first_f())
+        with np.errstate(over="ignore"):  # a recorder asking for room with nothing on it
+            a, b = plan_overwrite(*args), plan_overwrite(*args, groups=cat._groups())
+        grouped += len(np.unique(cat._groups()[0])) * 2 <= s
+        for x, y in [(a.plan.rows, b.plan.rows), (a.plan.old_first, b.plan.old_first),
+                     (a.plan.new_first, b.plan.new_first), (a.plan.row_bytes, b.plan.row_bytes),
+                     (a.cutoff_s, b.cutoff_s), (a.short, b.short)]:
+            assert np.asarray(x).tobytes() == np.asarray(y).tobytes()
+        assert (a.plan.segments, a.plan.bytes, a.plan.cutoff_s) == (b.plan.segments, b.plan.bytes,
+                                                                    b.plan.cutoff_s)
+    assert grouped > 20  # the groups were used, not only the row-by-row fallback
+
+
 def test_scene_factor_scales_a_site_kinds_cameras() -> None:
     prof = {"name": "p", "bitrate_mbps": 4.0, "scene_factor": {"government_building": 1.5}}
     sc = scenario(**{"camera_profiles": [prof], "simulation.days": 1})

@@ -98,9 +98,15 @@ class RunCatalog:
         self.lost_bytes = 0.0
         self.curves: CurveSet | None = None  # set before any run with a curve is opened
         self._mut = 0  # bumped whenever a row's start or first changes (or rows move)
+        self._rows = 0  # bumped as _mut, except when only rows' first changes (a sweep's apply)
         self._f_first: tuple[int, np.ndarray] = (-1, np.zeros(0))  # (at _mut, F at first)
         self._f_written: tuple[tuple[int, int], np.ndarray] = ((-1, -1), np.zeros(0))
         self._single: tuple[int, int | None] = (-1, None)
+        self._per_s: tuple[int, np.ndarray] = (-1, np.zeros(0))  # (at _rows, bytes a second)
+        self._grp: tuple[int, tuple[np.ndarray, np.ndarray]] = (-1, (np.zeros(0, dtype=np.int64),
+                                                                      np.zeros(0, dtype=np.int64)))
+        self._live: tuple[object, np.ndarray] = (None, np.zeros(0))  # live_bytes' last answer
+        self._plan_rows = -1  # _rows at the last overwrite plan
 
     # ----------------------------------------------------------------- columns
     def col(self, name: str) -> np.ndarray:
@@ -134,6 +140,7 @@ class RunCatalog:
         self._col["run_id"][rows] = np.arange(self._next_id, self._next_id + m)
         self._next_id += m
         self._mut += 1
+        self._rows += 1
         self._size += m
         return rows
 
@@ -179,15 +186,22 @@ class RunCatalog:
         if self.curves is None:
             flat: np.ndarray = (written - c["first"][:s]) * c["bytes_per_seg"][:s]
             return flat
-        st, sg, cv = c["start_s"][:s], c["seg_s"][:s], c["curve"][:s].astype(np.int64)
         f_first = self._first_f()
         assert f_first is not None
-        key = (self._mut, int(written.sum()))  # the same rows, written as far: the same F
+        # The same rows (a sweep moves only their first), written as far: the same F.
+        key = (self._rows, int(written.sum()))
         if self._f_written[0] != key:
+            st, sg, cv = c["start_s"][:s], c["seg_s"][:s], c["curve"][:s].astype(np.int64)
             self._f_written = (key, self.curves.cumulative(cv, st + written * sg,
                                                            self._one_curve()))
-        out: np.ndarray = c["bytes_per_seg"][:s] / sg * (self._f_written[1] - f_first)
-        return out
+        if self._per_s[0] != self._rows:  # bytes a second at factor 1, fixed per row
+            self._per_s = (self._rows, c["bytes_per_seg"][:s] / c["seg_s"][:s])
+        # A sweep that deleted nothing leaves both F as they were: the same bytes (read-only).
+        if self._live[0] != (key, self._f_first[0]):
+            out: np.ndarray = self._per_s[1] * (self._f_written[1] - f_first)
+            out.flags.writeable = False
+            self._live = ((key, self._f_first[0]), out)
+        return self._live[1]
 
     # ----------------------------------------------------------------- writing
     def open_runs(
@@ -389,6 +403,7 @@ class RunCatalog:
         c["n"][r] = i
         c["first"][r] = min(int(c["first"][r]), i)
         self._mut += 1
+        self._rows += 1
         return int(new)
 
     def _split_tail(self, r: int, k: int, now_s: float) -> int:
@@ -439,19 +454,41 @@ class RunCatalog:
         s = self._size
         c = self._col
         w = self.written(now_s) if written is None else written
-        return plan_overwrite(c["start_s"][:s], c["seg_s"][:s], w, c["first"][:s].astype(np.int64),
-                              c["held"][:s], c["recorder"][:s],
-                              c["bytes_per_seg"][:s] / c["seg_s"][:s],
+        if self._per_s[0] != self._rows:  # bytes a second at factor 1, fixed per row
+            self._per_s = (self._rows, c["bytes_per_seg"][:s] / c["seg_s"][:s])
+        # The groups cost a sort: found for rows that did not change since the last plan.
+        stable = self._grp[0] == self._rows or self._plan_rows == self._rows
+        self._plan_rows = self._rows
+        return plan_overwrite(c["start_s"][:s], c["seg_s"][:s], w, c["first"][:s],
+                              c["held"][:s], c["recorder"][:s], self._per_s[1],
                               np.asarray(need_bytes, dtype=float), now_s, self._cumulative,
                               c["curve"][:s], self._curve_cumulative, self._curve_factor,
-                              self._first_f())
+                              self._first_f(), self._groups() if stable else None)
+
+    def _groups(self) -> tuple[np.ndarray, np.ndarray]:
+        """Per row, an id shared by the rows of one recorder with the same start, segment
+        length and curve, and a row of each id (kept until rows change)."""
+        if self._grp[0] != self._rows:
+            s = self._size
+            c = self._col
+            cols = (c["curve"][:s], c["seg_s"][:s], c["start_s"][:s], c["recorder"][:s])
+            order = np.lexsort(cols)
+            new = np.zeros(s, dtype=bool)
+            new[:1] = True
+            for a in cols:
+                v = a[order]
+                new[1:] |= v[1:] != v[:-1]
+            ids = np.empty(s, dtype=np.int64)
+            ids[order] = np.cumsum(new) - 1
+            self._grp = (self._rows, (ids, order[new]))
+        return self._grp[1]
 
     def _one_curve(self) -> int | None:
         """The curve every row follows, if they all follow one (kept until rows change)."""
-        if self._single[0] != self._mut:
+        if self._single[0] != self._rows:
             cv = self._col["curve"][: self._size]
             one = int(cv[0]) if cv.size and int(cv.min()) == int(cv.max()) else None
-            self._single = (self._mut, one)
+            self._single = (self._rows, one)
         return self._single[1]
 
     def _first_f(self) -> np.ndarray | None:
@@ -540,6 +577,7 @@ class RunCatalog:
             c[k][: keep.size] = c[k][keep]
         self._size = int(keep.size)
         self._mut += 1
+        self._rows += 1
         self.open_row[:] = -1
         o = np.flatnonzero(c["open"][: self._size])
         self.open_row[c["camera"][o]] = o
@@ -580,6 +618,7 @@ class RunCatalog:
             r2 = self._split_tail(r2, k, now_s)
             c["first"][r2] = c["n"][r2]
             self._mut += 1
+            self._rows += 1
             secs[int(c["camera"][r2])] += k * seg
             segs += k
             held += k if c["held"][r2] > 0 else 0

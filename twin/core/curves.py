@@ -131,8 +131,7 @@ class CurveSet:
             out: FloatArray = (days * self.per_day[single] + self._offset[single][k]
                                + self._hourly25[single][k] * rest)
             return out
-        c, k = np.broadcast_arrays(c, k)
-        j = c * 25 + k
+        j = c * 25 + k  # broadcasts as the sums below do: no broadcast_arrays copies needed
         out = (days * self.per_day[c] + self._offset.ravel()[j]
                + self._hourly25.ravel()[j] * rest)
         return out
@@ -141,6 +140,27 @@ class CurveSet:
                  t1: FloatArray | float) -> FloatArray:
         """Factor-seconds of each curve over [t0, t1] (= t1 - t0 on the flat curve)."""
         out: FloatArray = self.cumulative(curve, t1) - self.cumulative(curve, t0)
+        return out
+
+    def integral_every(self, t0: float, t1: FloatArray) -> FloatArray:
+        """Factor-seconds of every curve over [t0, t1[i]] (rows: t1; columns: curves): to the
+        bit `integral(arange(curves)[None, :], t0, t1[:, None])`, with fewer steps where that
+        takes its per-element method (64 times or fewer, twin.core.curves.cumulative)."""
+        tt = np.asarray(t1, dtype=np.float64)[:, None]
+        a = np.full((1, 1), t0, dtype=np.float64)
+        if tt.size > 64:
+            every = np.arange(len(self.curves))[None, :]
+            out: FloatArray = self.cumulative(every, tt) - self.cumulative(every, a)
+            return out
+        return self._every_curve(tt) - self._every_curve(a)
+
+    def _every_curve(self, tt: FloatArray) -> FloatArray:
+        """cumulative()'s per-element method for a column of times and every curve."""
+        days = np.floor(tt * (1.0 / DAY_S))
+        rest = tt - days * DAY_S
+        k = (rest * (1.0 / 3600.0)).astype(np.int64)[:, 0]
+        out: FloatArray = (days * self.per_day[None, :] + self._offset.T[k]
+                           + self._hourly25.T[k] * rest)
         return out
 
     def factor_at(self, curve: IntArray | int, t: FloatArray | float) -> FloatArray:

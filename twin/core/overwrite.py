@@ -43,6 +43,33 @@ class OverwritePlan:
     short: npt.NDArray[np.bool_]  # per recorder: its unheld footage could not free enough
 
 
+def _uniform_groups(groups: tuple[IntArray, IntArray] | None, rows: IntArray, every: bool,
+                    written: IntArray, first: IntArray) -> tuple[IntArray, IntArray] | None:
+    """(one row of each group among `rows`, each row's index in it) if every group's rows
+    share their first and written segments; None otherwise (or without groups). `written`
+    and `first` are the rows' own (of all the rows if `every`)."""
+    if groups is None:
+        return None
+    ids, rep = groups
+    n = rep.size
+    if every:  # every group is there, and rows are row numbers
+        one, lid = rep, ids
+    else:
+        g = ids[rows]
+        at = np.full(n, -1, dtype=np.int64)
+        at[g] = np.arange(g.size)  # a row of each group (the last)
+        present = at >= 0
+        one = at[present]
+        idx = np.zeros(n, dtype=np.int64)
+        idx[present] = np.arange(one.size)
+        lid = idx[g]
+    if one.size * 2 > lid.size:  # hardly any rows share: per row is cheaper
+        return None
+    if not ((written == written[one][lid]).all() and (first == first[one][lid]).all()):
+        return None
+    return one, lid
+
+
 def plan_overwrite(
     start_s: FloatArray, seg_s: FloatArray, written: IntArray, first: IntArray,
     held: npt.NDArray[np.int32], recorder: npt.NDArray[np.int32], per_s: FloatArray,
@@ -51,12 +78,19 @@ def plan_overwrite(
     cumulative_of: Callable[[IntArray, FloatArray], FloatArray] | None = None,
     factor: Callable[[IntArray, FloatArray], FloatArray] | None = None,
     f_first: FloatArray | None = None,
+    groups: tuple[IntArray, IntArray] | None = None,
 ) -> OverwritePlan:
     """Delete the oldest unheld footage of each recorder with `need_bytes[r] > 0`.
 
     The cutoff is bracketed from the recorder's oldest footage by its rate (doubling until
     enough, or now), narrowed to under a segment, and the last segments are taken oldest
     end first: the plan deletes the fewest whole oldest segments that free the room.
+
+    `groups` (optional: an id per row, and a row of each id) says which rows share their
+    recorder, start, segment length and curve. Where the rows of each group also share
+    their first and written segments (cameras that started together and were cut together),
+    a cutoff takes every row of a group to the same segment, so each probe works out the
+    segment and its F once per group, not once per row; the bytes are the same to the bit.
     """
     n_rec = need_bytes.size
     cutoff = np.full(n_rec, np.nan)
@@ -66,27 +100,57 @@ def plan_overwrite(
     if rows.size == 0:
         return OverwritePlan(SweepPlan(now_s, now_s, empty, empty, empty, 0, 0.0, 0), cutoff,
                              want.copy())
-    st, sg, wr, fs = start_s[rows], seg_s[rows], written[rows], first[rows]
-    rec = recorder[rows].astype(np.int64)
-    w = per_s[rows]
-    # F at each row's first segment: the caller may know it (the catalog keeps it).
-    f_lo = cumulative(rows, st + fs * sg) if f_first is None else f_first[rows]
+    every = rows.size == start_s.size  # every row takes part: views, not copies
+    if every:
+        st, sg, wr, fs = start_s, seg_s, written, first
+        rec = recorder.astype(np.int64)
+        w = per_s
+        f_lo = cumulative(rows, st + fs * sg) if f_first is None else f_first
+    else:
+        st, sg, wr, fs = start_s[rows], seg_s[rows], written[rows], first[rows]
+        rec = recorder[rows].astype(np.int64)
+        w = per_s[rows]
+        # F at each row's first segment: the caller may know it (the catalog keeps it).
+        f_lo = cumulative(rows, st + fs * sg) if f_first is None else f_first[rows]
+    # One row per group (`g_*`) and each row's group (`lid`), where groups are uniform.
+    grouped = _uniform_groups(groups, rows, every, wr, fs)
+    lid: IntArray | None = None
+    if grouped is None:
+        g_rows, g_st, g_sg, g_wr, g_fs, g_rec = rows, st, sg, wr, fs, rec
+    else:
+        one, lid = grouped
+        g_rows, g_st, g_sg, g_wr, g_fs, g_rec = (rows[one], st[one], sg[one], wr[one], fs[one],
+                                                 rec[one])
+    # cumulative() picks its method from the size of what it is given (twin.core.curves):
+    # a group's rows repeated up to the rows' size class make it pick the same, so the same F.
+    pad = 0 if lid is None or (rows.size > 64) == (g_rows.size > 64) else 65 - g_rows.size
 
-    def upto(cut_by_rec: FloatArray) -> IntArray:
-        k = np.floor((cut_by_rec[rec] - st) / sg + 1e-9)
-        out: IntArray = np.maximum(np.clip(k, 0, wr).astype(np.int64), fs)
+    def g_upto(cut_by_rec: FloatArray) -> IntArray:
+        k = np.floor((cut_by_rec[g_rec] - g_st) / g_sg + 1e-9)
+        out: IntArray = np.maximum(np.clip(k, 0, g_wr).astype(np.int64), g_fs)
         return out
 
+    def upto(cut_by_rec: FloatArray) -> IntArray:
+        up = g_upto(cut_by_rec)
+        return up if lid is None else up[lid]
+
     last: list[FloatArray] = [np.zeros(0)]  # per-row bytes of the latest evaluation
+    last_up: list[IntArray] = [empty]  # segments kept from, of the latest evaluation
 
     def freed(cut_by_rec: FloatArray) -> FloatArray:
-        b = w * (cumulative(rows, st + upto(cut_by_rec) * sg) - f_lo)
-        last[0] = b
+        up = g_upto(cut_by_rec)
+        t = g_st + up * g_sg
+        if pad:
+            f = cumulative(np.resize(g_rows, 65), np.resize(t, 65))[: g_rows.size]
+        else:
+            f = cumulative(g_rows, t)
+        b = w * ((f if lid is None else f[lid]) - f_lo)
+        last[0], last_up[0] = b, up  # up: per group where grouped (upto() spreads it)
         out: FloatArray = np.bincount(rec, weights=b, minlength=n_rec).astype(np.float64)
         return out
 
     oldest = np.full(n_rec, np.inf)
-    np.minimum.at(oldest, rec, st + fs * sg)
+    np.minimum.at(oldest, g_rec, g_st + g_fs * g_sg)  # a group's rows: one first segment
     lo = np.where(np.isfinite(oldest), oldest, now_s)
     f_at_lo = np.zeros(n_rec)  # nothing ends by the oldest segment's start
     rate = np.bincount(rec, weights=w, minlength=n_rec)
@@ -118,7 +182,7 @@ def plan_overwrite(
         p_hi = np.clip(c_est + 0.999 * seg_max, lo, now_s)
         f_plo = freed(p_lo)
         f_phi = freed(p_hi)
-        b_phi = last[0]
+        b_phi, up_phi = last[0], last_up[0]
         ok = want & (f_plo < need_bytes) & (f_phi >= need_bytes)
         lo, f_at_lo = np.where(ok, p_lo, lo), np.where(ok, f_plo, f_at_lo)
         hi = np.where(ok, p_hi, hi)
@@ -163,15 +227,22 @@ def plan_overwrite(
         f_cut, last[0] = f_phi, b_phi  # the probes bracketed every recorder: hi is p_hi
     else:
         f_cut = freed(cut)
-    up = upto(cut)
+    # Every row's recorder wants room: where the cutoff is the probe's, so are the segments.
+    if (factor is not None and curve is not None and cumulative_of is not None
+            and (hi[want] == p_hi[want]).all()):
+        up = up_phi if lid is None else up_phi[lid]
+    else:
+        up = upto(cut)
     take = up - fs
     sel = take > 0
     r_sel = rows[sel]
     row_b = last[0][sel]
     nbytes = float(f_cut[want].sum())
     cutoff[want] = hi[want]
-    plan = SweepPlan(now_s=now_s, cutoff_s=float(np.nanmax(cutoff)), rows=r_sel.astype(np.int64),
-                     old_first=fs[sel].astype(np.int64), new_first=up[sel].astype(np.int64),
+    plan = SweepPlan(now_s=now_s, cutoff_s=float(np.nanmax(cutoff)),
+                     rows=r_sel.astype(np.int64, copy=False),
+                     old_first=fs[sel].astype(np.int64, copy=False),
+                     new_first=up[sel].astype(np.int64, copy=False),
                      segments=int(take[sel].sum()), bytes=nbytes, overdue_after=0,
                      row_bytes=row_b)
     return OverwritePlan(plan, cutoff, short)

@@ -60,6 +60,9 @@ class Capacity:
                                    for p in city.rec_pool], dtype=bool)
         self.ahead_s = np.array([getattr(pools[p].full_disk, "room_ahead_s", 0.0)
                                  for p in city.rec_pool])
+        # The overwriting recorders by how far ahead they make room (fixed for the run).
+        self._ahead = [(float(s), self.overwrite & (self.ahead_s == s))
+                       for s in np.unique(self.ahead_s[self.overwrite])]
         self.retention_s = sc.recording.retention_s
         self.achieved_s = np.full(r, np.inf)  # shortest span held just after a top-up
         self.early_segments = 0
@@ -87,6 +90,8 @@ class Capacity:
 
     def _dF(self, t0: np.ndarray | float, t1: np.ndarray | float) -> np.ndarray:
         """Factor-seconds of every curve over [t0, t1] (rows: times; columns: curves)."""
+        if self.curves is not None and np.ndim(t0) == 0:  # the writer's ticks: one start
+            return self.curves.integral_every(float(t0), np.atleast_1d(t1))
         a = np.atleast_1d(np.asarray(t0, dtype=np.float64))[:, None]
         b = np.atleast_1d(np.asarray(t1, dtype=np.float64))[:, None]
         if self.curves is None:
@@ -163,9 +168,8 @@ class Capacity:
             return full
         room = e.city.rec_disk_bytes - e.rec_fill
         ahead = np.zeros(self.overwrite.size)
-        for s in np.unique(self.ahead_s[self.overwrite]):
-            m = self.overwrite & (self.ahead_s == s)
-            ahead[m] = (self.rate_g[m] @ self._dF(t, t + float(s))[0])
+        for s, m in self._ahead:
+            ahead[m] = (self.rate_g[m] @ self._dF(t, t + s)[0])
         need = np.where(self.overwrite, e.rec_used + np.maximum(ahead, rate) - room, 0.0)
         need[need < 0] = 0.0
         cat = e.catalog
@@ -173,8 +177,10 @@ class Capacity:
         res = cat.plan_overwrite(t, need, written)
         plan = res.plan
         if plan.rows.size:
-            due = np.floor((t - self.retention_s - cat.col("start_s")[plan.rows])
-                           / cat.col("seg_s")[plan.rows] + 1e-9).astype(np.int64)
+            st, sg = cat.col("start_s"), cat.col("seg_s")
+            if plan.rows.size != st.size:  # else the plan lists every row, in order
+                st, sg = st[plan.rows], sg[plan.rows]
+            due = np.floor((t - self.retention_s - st) / sg + 1e-9).astype(np.int64)
             lo = np.clip(np.maximum(due, plan.old_first), plan.old_first, plan.new_first)
             self.early_segments += int((plan.new_first - lo).sum())
             if (lo == plan.old_first).all():  # nothing it deleted was due yet: all early
