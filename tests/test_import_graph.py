@@ -61,12 +61,8 @@ BANNED_THIRD_PARTY: list[tuple[tuple[str, ...], tuple[str, ...], str]] = [
 
 # Circles that remain in files other work is rewriting at the same time: each is named with
 # the reason it is still here, and goes when that work lands (the test fails on any other).
-KNOWN_CIRCLES: dict[tuple[str, ...], str] = {
-    ("twin.sim.capacity", "twin.sim.engine"):
-        "capacity annotates CityEngine under TYPE_CHECKING: the engine's private-state rework",
-    ("twin.sim.drives", "twin.sim.faults"):
-        "drives annotates FaultDriver under TYPE_CHECKING: the engine's private-state rework",
-}
+# None is left: a lower module names its caller by a Protocol of what it uses.
+KNOWN_CIRCLES: dict[tuple[str, ...], str] = {}
 
 # Files allowed imports inside functions outside twin/cli/, each with why. Nothing else.
 FUNCTION_IMPORTS_ALLOWED: dict[str, str] = {
