@@ -7,14 +7,13 @@ machine can place ~20 of them.
 
 from __future__ import annotations
 
+import importlib
 from typing import Any
 
 __all__ = ["CameraSetActor", "RecorderActor", "SweeperActor", "AnalyserActor", "RelayActor"]
 
 
 def __getattr__(name: str) -> Any:  # a Ray actor class (ray.remote)
-    import importlib
-
     modules = {"CameraSetActor": "camera_set", "RecorderActor": "recorder",
                "SweeperActor": "sweeper", "AnalyserActor": "analyser",
                "RelayActor": "relay"}

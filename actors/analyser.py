@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 from typing import Any
 
 import ray
 
 from twin.live.analyser import Analyser
+from twin.live.frame_cost import frame_cost
 from twin.live.recorder import cpu_seconds
 
 __all__ = ["AnalyserActor"]
@@ -32,10 +34,6 @@ class AnalyserActor:
     def frame_cost(self, clip_paths: list[str], width: int) -> float:
         """CPU ms of one core this process spends on a frame (twin.live.frame_cost), measured
         on the run's clips: what the pool admits cameras by."""
-        from pathlib import Path
-
-        from twin.live.frame_cost import frame_cost
-
         return frame_cost([Path(p) for p in clip_paths], width).total_ms
 
     def start(self, origins_wall: dict[str, float], cameras: list[str] | None = None) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import ray
 
+from twin.live.cluster import node_folder
 from twin.live.recorder import Recorder, RecorderStatus, Recovered, recover_partials
 
 __all__ = ["RecorderActor"]
@@ -22,8 +23,6 @@ class RecorderActor:
                  fps: int, container: str, reconnect_max_s: float) -> None:
         """`storage`: (run key, the driver's run folder, the driver's node id): the folder is
         this node's own (twin.live.cluster.node_folder), found here, never told by the driver."""
-        from twin.live.cluster import node_folder
-
         folder = node_folder(*storage)
         root = folder / "segments" / name
         self._rec = Recorder(name, root, folder / "catalog.sqlite", epoch, segment_s, fps,

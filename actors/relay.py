@@ -6,9 +6,13 @@ import os
 import time
 from typing import Any
 
+import psutil
 import ray
 
+from synthetic_streams.errors import MediaServerError
+from synthetic_streams.mediamtx import MediaMTXServer
 from synthetic_streams.mediamtx_config import Credentials, Endpoints
+from twin.live.parts import RelayWatch, path_bytes
 from twin.live.recorder import cpu_seconds
 
 __all__ = ["RelayActor"]
@@ -29,9 +33,6 @@ class RelayActor:
     def __init__(self, cameras: list[str], credentials: Credentials, host: str,
                  endpoints: Endpoints | None, interval_s: float, hung_after_s: float,
                  log_level: str, start_timeout_s: float) -> None:
-        from synthetic_streams.mediamtx import MediaMTXServer
-        from twin.live.parts import RelayWatch
-
         self._server = MediaMTXServer(cameras, credentials=credentials, host=host,
                                       endpoints=endpoints, log_level=log_level)
         self._pids: list[int] = []
@@ -41,8 +42,6 @@ class RelayActor:
         while self._watch.state() == "restarting" and time.monotonic() < deadline:
             time.sleep(0.05)
         if self._server.pid is None:
-            from synthetic_streams.errors import MediaServerError
-
             raise MediaServerError(
                 f"MediaMTX did not start on {host} within {start_timeout_s} s; expected it to "
                 f"run on this node: check `make mediamtx` was run here (or "
@@ -73,8 +72,6 @@ class RelayActor:
 
     def path_bytes(self) -> dict[str, float]:
         """Bytes MediaMTX received per camera path (its own metrics; {} while it is down)."""
-        from twin.live.parts import path_bytes
-
         try:
             return path_bytes(self._server.metrics())
         except Exception:  # noqa: BLE001 - dead or restarting: no witness now
@@ -85,8 +82,6 @@ class RelayActor:
 
     def cpu_s(self) -> dict[str, Any]:
         """CPU seconds of MediaMTX (user + system) and of this actor's process."""
-        import psutil
-
         relay = 0.0
         if self._server.pid:
             try:

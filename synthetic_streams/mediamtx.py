@@ -19,6 +19,7 @@ start once its owner's PID is gone.
 
 from __future__ import annotations
 
+import ctypes
 import os
 import shutil
 import signal
@@ -74,8 +75,6 @@ def _die_with_parent() -> None:
     """In the child before exec: SIGKILL it when the process that started it dies (Linux), so
     a driver killed with `kill -9` leaves no server behind."""
     try:
-        import ctypes
-
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
     except (OSError, AttributeError):
         pass

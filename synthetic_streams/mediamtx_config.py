@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import ipaddress
 import re
 import secrets
 import socket
@@ -254,8 +255,6 @@ def build_config(
 
 def _node_address(host: str) -> bool:
     """An IPv4 address one interface can hold (loopback 127.x.x.x, or a node's address)."""
-    import ipaddress
-
     try:
         ip = ipaddress.IPv4Address(host)
     except ValueError:

@@ -39,6 +39,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from rich.console import Console
+from rich.table import Table
+
 from twin.scenario.calibration import (NOMINAL_BYTES_PER_MBPS, CalibratedValue, Calibration,
                               CalibrationRun)
 from twin.errors import ScenarioError
@@ -194,9 +197,6 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 
 def cmd_calibrate(args: argparse.Namespace) -> int:
-    from rich.console import Console
-    from rich.table import Table
-
     cal = calibrate([Path(r) for r in args.runs], args.accept_invalid)
     text = calibration_json(cal)
     t = Table(title="calibration")

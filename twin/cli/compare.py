@@ -5,19 +5,28 @@ from __future__ import annotations
 
 import argparse
 import csv
+import json
 import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from twin.cli.support import bounded_int_arg, days_arg, nonnegative_arg, staged_output
-from twin.compare.fidelity import FidelityTable
+from twin.cli.main import set_arg
+from twin.cli.support import (answer_console, bounded_int_arg, console, days_arg, nonnegative_arg,
+                              staged_output)
+from twin.compare.compare import (compare, input_differences, input_markdown, scenario_inputs,
+                                  short_value, write_csv, write_markdown)
+from twin.compare.fidelity import FidelityTable, fidelity_rows_for_html, write_fidelity_csv
+from twin.compare.runs import is_scenario_file
+from twin.errors import ScenarioError, UsageError
+from twin.model.results import refuse_invalid, write_results
+from twin.model.stats import DIFF_METHOD
 
 if TYPE_CHECKING:
-    from rich.console import Console
-
     from twin.compare.breakpoint import Breakpoint
     from twin.compare.check import ScenarioCheck
     from twin.compare.compare import Comparison, InputDiff
@@ -29,8 +38,6 @@ __all__ = ["register"]
 
 
 def _console() -> Console:
-    from twin.cli.support import console
-
     return console
 
 
@@ -38,10 +45,6 @@ def _print_wide(table: Table, width: int) -> None:
     """Print a table of the command's answer on stdout (progress and messages stay on
     stderr), at least `width` wide, so no number is cut to "…" (a CI log or a narrow
     terminal scrolls instead)."""
-    from rich.console import Console
-
-    from twin.cli.support import answer_console
-
     con = answer_console()
     Console(file=con.file, width=max(con.width, width), force_terminal=con.is_terminal,
             no_color=con.no_color).print(table)
@@ -58,6 +61,7 @@ def short(v: float | None) -> str:
     if v is None:
         return "-"
     if v != 0 and abs(v) < 0.001:  # never an exponent (5e-06) in front of a person
+        # start-up time: twin.output loads matplotlib (~0.4 s); only this command needs it
         from twin.output.pages.numbers import fmt
 
         return fmt(v)
@@ -101,10 +105,6 @@ def _compare_table(c: Comparison) -> Table:
 def _inputs_tables(labels: list[str] | tuple[str, ...],
                    diffs: tuple[InputDiff, ...]) -> list[Table | str]:
     """Per variant, the inputs that differ from the first (path, first, variant)."""
-    from rich.markup import escape
-
-    from twin.compare.compare import short_value
-
     out: list[Table | str] = []
     ref = labels[0]
     for d in diffs:
@@ -132,10 +132,10 @@ def _replicated_input(item: str, out: Path, n: int, backend: str, days: float | 
                       ) -> tuple[str, Draws, ScenarioInfo]:
     """(label, Draws, scenario) of a scenario replicated n times, or of a replications run
     folder."""
-    from twin.compare.replications import read_draws, read_replications
+    # start-up time: replications load the simulator (simpy, the engine); only this command
+    # needs them
     from twin.cli.runs import replicate_to
-    from twin.compare.runs import is_scenario_file
-    from twin.errors import ScenarioError
+    from twin.compare.replications import read_draws, read_replications
 
     p = Path(item)
     if p.is_dir() or p.name == "replications.json":
@@ -153,8 +153,9 @@ def _replicated_input(item: str, out: Path, n: int, backend: str, days: float | 
 
 
 def cmd_compare_replicated(args: argparse.Namespace) -> int:
+    # start-up time: replications load the simulator (simpy, the engine); only this command
+    # needs them
     from twin.compare.replications import compare_draws
-    from twin.model.stats import DIFF_METHOD
 
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -163,8 +164,6 @@ def cmd_compare_replicated(args: argparse.Namespace) -> int:
     labels = args.label or [name for name, _, _ in inputs]
     ref_label, ref = labels[0], inputs[0][1]
     con = _console()
-    from twin.compare.compare import input_differences, input_markdown, scenario_inputs
-
     diffs = input_differences(scenario_inputs(args.inputs, [i[2] for i in inputs],
                                               args.set or ()))
     for part in _inputs_tables(labels, diffs):
@@ -211,6 +210,7 @@ def cmd_compare_replicated(args: argparse.Namespace) -> int:
                     "ci_low", "ci_high", "p_value", "verdict"])
         w.writerows(rows_csv)
     (out / "comparison-replications.md").write_text("\n".join(lines))
+    # start-up time: twin.output loads matplotlib (~0.4 s); only this command needs it
     from twin.output.pages.answers import write_compare_replicated_html
 
     write_compare_replicated_html(list(labels), diffs, pages, DIFF_METHOD, out)
@@ -226,18 +226,16 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
 
 def _compare_into(args: argparse.Namespace, out: Path, final: Path) -> int:
-    from twin.compare.compare import compare, write_csv, write_markdown
-
     if args.replications is not None:
         return cmd_compare_replicated(args)
-    from twin.output.compare_plots import plot_comparison, plot_districts
+    # start-up time: twin.output loads matplotlib (~0.4 s), twin.cli.runs the simulator; only
+    # this command needs them
     from twin.cli.runs import resolve_input
+    from twin.output.compare_plots import plot_comparison, plot_districts
     from twin.output.pages.charts import pool_headroom_by_variant
     from twin.output.pages.render import write_compare_html
 
     if args.label and len(args.label) != len(args.inputs):
-        from twin.errors import UsageError
-
         raise UsageError(f"--label given {len(args.label)} time(s) for {len(args.inputs)} "
                          "input(s); give one label per input, in order, or none")
     results = []
@@ -247,13 +245,9 @@ def _compare_into(args: argparse.Namespace, out: Path, final: Path) -> int:
             prog.update(task, description=f"{Path(item).name}")
             results.append(resolve_input(item, out / "runs", args.days, sets=args.set or ()))
             prog.advance(task)
-    from twin.compare.compare import scenario_inputs
-
     c = compare(results, args.label or None,
                 scenario_inputs(args.inputs, [r.scenario for r in results], args.set or ()))
     if not args.accept_invalid:  # fidelity against a harness that fell behind means nothing
-        from twin.model.results import refuse_invalid
-
         for _, j in c.fidelity:
             refuse_invalid(c.columns[j].results, args.inputs[j], "`twin compare` (fidelity)")
     plots = {"metrics": plot_comparison(c, out)}
@@ -268,8 +262,6 @@ def _compare_into(args: argparse.Namespace, out: Path, final: Path) -> int:
         plots = {"pool_headroom_by_variant": pools, **plots}
     fidelity = c.fidelity_tables()
     if fidelity:
-        from twin.compare.fidelity import write_fidelity_csv
-
         write_fidelity_csv(fidelity[0][0], out / "fidelity.csv")
     write_compare_html(c, plots, out)
     con = _console()
@@ -299,10 +291,6 @@ def _compare_into(args: argparse.Namespace, out: Path, final: Path) -> int:
 
 
 def _fidelity_table(t: FidelityTable) -> Table:
-    from rich.markup import escape
-
-    from twin.compare.fidelity import fidelity_rows_for_html
-
     tab = Table(title=f"Fidelity: {t.live.scenario.name}, live against simulated "
                 f"(simulate - live; relative to live)")
     for col in ("metric", "unit", "live", "simulate", "difference", "relative", "target", ""):
@@ -320,9 +308,9 @@ KEY_COLUMNS = ("recorders", "disk_total_tb", "storage_headroom_pct_min",
 
 
 def _write_sweep(s: SweepResult, out: Path) -> None:
+    # start-up time: twin.output loads matplotlib (~0.4 s); only this command needs it
     from twin.output.compare_plots import plot_sweep
     from twin.output.pages.render import write_sweep_html
-    from twin.model.results import write_results
 
     paths = [p.path for p in s.params]
     keys = [k for k in KEY_COLUMNS if any(k in p.results.metrics for p in s.points)]
@@ -357,6 +345,7 @@ def _write_sweep(s: SweepResult, out: Path) -> None:
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:
+    # start-up time: the sweep's grid loads the simulator; only this command needs it
     from twin.compare.grid import parse_param
 
     params = [parse_param(p) for p in args.param]
@@ -366,8 +355,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
 
 
 def _sweep_into(args: argparse.Namespace, params: list[Param], out: Path, final: Path) -> int:
-    from rich.markup import escape
-
+    # start-up time: the sweep's grid loads the simulator; only this command needs it
     from twin.compare.grid import sweep
 
     with _progress(args.quiet) as prog:
@@ -412,6 +400,7 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 
 def _check_into(args: argparse.Namespace, out: Path, final: Path) -> int:
+    # start-up time: the check's simulator and pages (matplotlib, ~0.5 s) load only for it
     from twin.compare.check import check_folder, write_junit, write_summary
     from twin.output.pages.render import write_check_pages as write_pages
 
@@ -466,8 +455,6 @@ def _check_into(args: argparse.Namespace, out: Path, final: Path) -> int:
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add compare, sweep and check to the `twin` command line."""
-    from twin.cli.main import set_arg
-
     c = sub.add_parser("compare", help="compare deployments (scenarios, run folders, results.json)"
                        " side by side")
     c.add_argument("inputs", nargs="+", help="scenario YAML (simulated), run folder or results.json;"
@@ -534,17 +521,15 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 # ------------------------------------------------------------------ ray-pool
 def cmd_ray_pool(args: argparse.Namespace) -> int:
-    from twin.errors import UsageError
-
     if not os.environ.get("RAY_ADDRESS", "").strip():
         raise UsageError("twin ray-pool: RAY_ADDRESS is not set; expected the address of the "
                          "Ray cluster the pool lives on, e.g. RAY_ADDRESS=127.0.0.2:6390 twin "
                          "ray-pool stop (a Ray the twin starts for itself has no pool: it stops "
                          "with its command)")
+    # start-up time: Ray loads in ~0.4 s; only this command needs it
     import ray
-
-    from twin.ray.tasks import ray_init
     from twin.ray.pool import NAMESPACE, code_key, pool_actors, stop_pool
+    from twin.ray.tasks import ray_init
 
     con = _console()
     session = ray_init()
@@ -580,8 +565,8 @@ def cmd_ray_pool(args: argparse.Namespace) -> int:
 
 # ------------------------------------------------------------------ breakpoint
 def _write_breakpoint(bp: Breakpoint, out: Path) -> dict[str, str]:
-    import json
-
+    # start-up time: the breakpoint loads the simulator, its plot matplotlib (~0.5 s); only
+    # this command needs them
     from twin.compare.breakpoint import RESOURCE_KINDS
     from twin.output.distribution_plots import plot_breakpoint
 
@@ -631,6 +616,7 @@ def _write_breakpoint(bp: Breakpoint, out: Path) -> dict[str, str]:
                      f" | {k} {where} {v:.1f} % |")
     lines += ["", f"![utilisation against load]({png})", ""]
     (out / "breakpoint.md").write_text("\n".join(lines))
+    # start-up time: twin.output loads matplotlib (~0.4 s); only this command needs it
     from twin.output.pages.answers import write_breakpoint_html
 
     write_breakpoint_html(bp, {"breakpoint": png}, out)
@@ -638,6 +624,7 @@ def _write_breakpoint(bp: Breakpoint, out: Path) -> dict[str, str]:
 
 
 def cmd_breakpoint(args: argparse.Namespace) -> int:
+    # start-up time: the breakpoint loads the simulator; only this command needs it
     from twin.compare.breakpoint import Growth, find_breakpoint
 
     g = Growth(args.grow, sets_per_year=args.sets_per_year, from_month=args.from_month,

@@ -40,7 +40,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from twin.cli.support import check_out, finite_arg, staged_output
-from twin.core.access import Action, Officer
+from twin.core.access import AccessRequest, Action, Officer
 from twin.core.audit import AuditKind
 from twin.core.officers import OfficerRegister
 from twin.core.signing import load_public_key, public_key_b64
@@ -48,8 +48,6 @@ from twin.core.types import Interval
 from twin.storage.trail import DESK_DIR, locked
 from twin.errors import AccessDenied, EvidenceError, UsageError
 from twin.desk.audit import verify_run_audit
-from twin.desk.cases import copy_case, preserve_case, release_case
-from twin.desk.export import cluster_of_run, export_request, verify_export
 from twin.desk.desk import (
     Desk,
     authenticate,
@@ -204,8 +202,6 @@ def cmd_officer_list(args: argparse.Namespace) -> int:
 
 
 def cmd_request(args: argparse.Namespace) -> int:
-    from twin.core.access import AccessRequest
-
     d = open_desk(Path(args.run_dir), repair=True)
     now = _now(args)
     n = sum(1 for e in d.trail.entries if e.kind is AuditKind.REQUEST) + 1
@@ -243,6 +239,9 @@ def cmd_approve(args: argparse.Namespace) -> int:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
+    # start-up time: PyAV (via twin.live.cluster, ~0.2 s) loads only for this command
+    from twin.desk.export import cluster_of_run, export_request
+
     run_dir = Path(args.run_dir)
     db, root = ((None, None) if cluster_of_run(run_dir) is not None  # fetched through Ray
                 else live_paths(run_dir, args.catalog, args.segments))
@@ -281,6 +280,9 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 
 def cmd_preserve(args: argparse.Namespace) -> int:
+    # start-up time: PyAV (via twin.live.cluster, ~0.2 s) loads only for this command
+    from twin.desk.cases import preserve_case
+
     run_dir = Path(args.run_dir)
     db, _ = live_paths(run_dir, args.catalog, None)
     d = open_desk(run_dir, repair=True)
@@ -299,6 +301,9 @@ def cmd_preserve(args: argparse.Namespace) -> int:
 
 
 def cmd_copy(args: argparse.Namespace) -> int:
+    # start-up time: PyAV (via twin.live.cluster, ~0.2 s) loads only for this command
+    from twin.desk.cases import copy_case
+
     run_dir = Path(args.run_dir)
     db, root = live_paths(run_dir, args.catalog, args.segments)
     d = open_desk(run_dir, repair=True)
@@ -319,6 +324,9 @@ def cmd_copy(args: argparse.Namespace) -> int:
 
 
 def cmd_release(args: argparse.Namespace) -> int:
+    # start-up time: PyAV (via twin.live.cluster, ~0.2 s) loads only for this command
+    from twin.desk.cases import release_case
+
     run_dir = Path(args.run_dir)
     db, _ = live_paths(run_dir, args.catalog, None)
     d = open_desk(run_dir, repair=True)
@@ -344,6 +352,9 @@ def cmd_verify_audit(args: argparse.Namespace) -> int:
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
+    # start-up time: PyAV (via twin.live.cluster, ~0.2 s) loads only for this command
+    from twin.desk.export import verify_export
+
     ok, line = verify_export(Path(args.dest), Path(args.run) if args.run else None)
     _say(("ok      " if ok else "FAILED  ") + line)
     return 0 if ok else 1

@@ -14,14 +14,18 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from twin.cli.support import bounded_int_arg, checked_output, positive_seconds_arg
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+from twin.cli.support import bounded_int_arg, checked_output, positive_seconds_arg, targets_table
+from twin.errors import InvalidRun, UsageError
+from twin.live.outcome import LiveInterrupted, LiveOutcome
+from twin.model.results import Results, run_info, validity_line
+from twin.scenario import Scenario, load_scenario
 from twin.scenario.live import MAX_LIVE_S
 
 if TYPE_CHECKING:
     from twin.live.measure import LiveMeasures
-    from twin.live.run import LiveOutcome
-    from twin.model.results import Results
-    from twin.scenario import Scenario
 
 __all__ = ["register", "cmd_live", "live_to"]
 
@@ -53,9 +57,6 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 def _progress(title: str, total: float, quiet: bool
               ) -> Iterator[Callable[[float, float, str], None]]:
     """A progress callback: a rich bar on a terminal, plain lines on stderr otherwise."""
-    from rich.console import Console
-    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
-
     if quiet:
         yield lambda t, total, msg: None
         return
@@ -89,8 +90,6 @@ def live_to(path: Path, out: Path, duration: float | None = None,
     LiveInterrupted (exit 3) says so. `out` is checked before anything starts and written in
     place: `live/parts.json` and the catalog are read while the run goes on.
     """
-    from twin.live.run import LiveInterrupted
-
     with checked_output(out):
         res, m, sc, outcome = _live_into(path, out, duration, quiet, metrics_port)
     if outcome.interrupted:
@@ -103,13 +102,20 @@ def live_to(path: Path, out: Path, duration: float | None = None,
 
 def _live_into(path: Path, out: Path, duration: float | None, quiet: bool,
                metrics_port: int = 0) -> tuple[Results, LiveMeasures, Scenario, LiveOutcome]:
-    from twin.live.measure import measure
-    from twin.output.live_run import write_live_outputs
-    from twin.live.run import run_live, started_at
-    from twin.model.results import run_info
-    from twin.scenario import load_scenario
-
     sc = load_scenario(path)
+    # start-up time: the plan loads PyAV (~0.2 s); only this command needs it
+    from twin.live.plan import plan_run
+    from twin.live.run_settings import live_run_settings
+
+    settings = live_run_settings(sc)
+    plan_run(sc, settings, float(duration if duration is not None else settings.duration_s),
+             out)  # run_live plans again; a refusal here loads no Ray, actors or plots
+    # start-up time: the run loads Ray, PyAV and the actors, its folder matplotlib (~1.5 s
+    # together): only once the scenario and its plan are accepted
+    from twin.live.measure import measure
+    from twin.live.run import run_live, started_at
+    from twin.output.live_run import write_live_outputs
+
     started = started_at()
     t0 = time.perf_counter()
     total = duration or (sc.live.duration_s if sc.live else 150.0)
@@ -124,15 +130,9 @@ def _live_into(path: Path, out: Path, duration: float | None, quiet: bool,
 
 
 def cmd_live(args: argparse.Namespace) -> int:
-    from rich.console import Console
-
-    from twin.cli.support import targets_table
-
     if args.recover:
         return cmd_recover(args)
     if not args.scenario:
-        from twin.errors import UsageError
-
         raise UsageError("twin live: no scenario; expected `twin live SCENARIO` (e.g. "
                          "scenarios/live-trial-15.yaml), or `twin live --recover RUN_DIR`")
     path = Path(args.scenario)
@@ -140,8 +140,6 @@ def cmd_live(args: argparse.Namespace) -> int:
     res, m = live_to(path, out, args.duration, args.quiet, args.metrics_port)
     console = Console()  # stdout: the answer, apart from progress and logs on stderr
     if res.validity is not None:  # first: whether the figures below are the deployment's
-        from twin.model.results import validity_line
-
         console.print(("[red]" if res.invalid else "[green]") + validity_line(res.validity)
                       + "[/]", highlight=False)
     console.print(targets_table(res))
@@ -157,8 +155,6 @@ def cmd_live(args: argparse.Namespace) -> int:
     console.print(f"results: {out / 'results.json'}   report: {out / 'report.md'}   "
                   f"({res.run.wall_s:.1f} s)")
     if res.invalid:
-        from twin.errors import InvalidRun
-
         return InvalidRun.exit_code  # the targets above are not the deployment's PASS or FAIL
     return 0 if res.passed else 1
 
@@ -166,11 +162,8 @@ def cmd_live(args: argparse.Namespace) -> int:
 def cmd_recover(args: argparse.Namespace) -> int:
     """`twin live --recover RUN_DIR`: the run recovered (twin.live.recover), then its folder
     written (twin.output.live_run) and its answer printed."""
-    from rich.console import Console
-
     # start-up time: the live twin and its plots (Ray, PyAV, matplotlib: seconds) load only
     # for this command
-    from twin.cli.support import targets_table
     from twin.live.recover import DRIVER_LOST, recover_run
     from twin.output.live_run import write_recovered_run
 

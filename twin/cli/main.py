@@ -16,6 +16,7 @@ import argparse
 import importlib
 import json
 import sys
+from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -26,6 +27,10 @@ from twin.cli.support import (answer_console, console, days_arg, drill_text, fix
                               print_answer, print_json, results_summary, run_command,
                               targets_table)
 from twin.errors import ScenarioError
+from twin.model.results import Results
+from twin.scenario import load_scenario, scenario_json_schema
+from twin.scenario.model import scenario_data
+from twin.scenario.overlay import show_yaml
 
 if TYPE_CHECKING:
     from twin.compare.replications import ReplicationResults
@@ -51,6 +56,8 @@ def default_scenario() -> Path:
 
 
 def _replications_table(res: ReplicationResults) -> Table:
+    # start-up time: the distribution plots load matplotlib (~0.4 s); only replications need
+    # them
     from twin.output.distribution_plots import shown_metrics
 
     t = Table(title=f"{res.scenario.name}: {res.replications} replications: "
@@ -77,11 +84,12 @@ def _replications_table(res: ReplicationResults) -> Table:
 
 
 def cmd_simulate(args: argparse.Namespace) -> int:
+    # start-up time: the simulator (simpy, the engine) loads only for this command
+    from twin.cli.runs import replicate_to, simulate_to
+
     path = Path(args.scenario) if args.scenario else default_scenario()
     if args.replications is not None:
         out = Path(args.out) if args.out else Path("out") / f"{path.stem}-replications"
-        from twin.cli.runs import replicate_to
-
         rep, _ = replicate_to(path, out, args.replications, args.backend, args.days, args.quiet,
                               args.set or ())
         if args.json:
@@ -97,8 +105,6 @@ def cmd_simulate(args: argparse.Namespace) -> int:
                       f"{rep.run.replications_per_s:.2f} replications/s, CI: {rep.ci_method})")
         return 0 if rep.passed else 1
     out = Path(args.out) if args.out else Path("out") / path.stem
-    from twin.cli.runs import simulate_to
-
     res = simulate_to(path, out, args.days, args.quiet, args.set or (),
                       Path(args.as_run) if args.as_run else None)
     if args.json:
@@ -114,8 +120,6 @@ def cmd_simulate(args: argparse.Namespace) -> int:
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
-    from twin.scenario import load_scenario
-
     if args.show:
         return _show(args.files, args.set or ())
     bad = 0
@@ -134,10 +138,6 @@ def cmd_validate(args: argparse.Namespace) -> int:
 def _show(files: list[str], sets: list[str] | tuple[str, ...]) -> int:
     """Print each scenario as it is run: its bases merged, `--set` applied, validated (a bad
     one is exit 2 like any run). Its canonical JSON is that of the file as run."""
-    from twin.scenario import load_scenario
-    from twin.scenario.model import scenario_data
-    from twin.scenario.overlay import show_yaml
-
     for f in files:
         load_scenario(f, check_memory=False, sets=sets)  # the errors of a run, if any
         data, source = scenario_data(f, sets)
@@ -157,20 +157,14 @@ def set_arg(p: argparse.ArgumentParser) -> None:
 
 def cmd_schema(args: argparse.Namespace) -> int:
     if args.results:
-        from twin.model.results import Results
-
         schema = Results.model_json_schema()
     else:
-        from twin.scenario import scenario_json_schema
-
         schema = scenario_json_schema()
     print(json.dumps(schema, indent=2, sort_keys=True))
     return 0
 
 
 def _version() -> str:
-    from importlib.metadata import PackageNotFoundError, version
-
     try:
         return version("cctv-twin")
     except PackageNotFoundError:  # run from a source tree that was never installed

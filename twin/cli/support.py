@@ -45,6 +45,7 @@ from rich.table import Table
 
 from synthetic_streams.errors import MediaServerError
 from twin.errors import TwinError, UsageError
+from twin.scenario import MAX_DAYS
 
 if TYPE_CHECKING:
     from twin.model.results import Results
@@ -96,6 +97,7 @@ def results_summary(res: Results, out: Path) -> dict[str, Any]:
 
 def targets_table(res: Results) -> Table:
     """A run's targets as a terminal table: bound, measured value, PASS or FAIL."""
+    # start-up time: twin.output.pages loads matplotlib (~0.4 s); only a finished run needs it
     from twin.output.pages.numbers import fmt
 
     t = Table(title=f"{res.scenario.name}: {'PASS' if res.passed else 'FAIL'}")
@@ -114,6 +116,7 @@ def targets_table(res: Results) -> Table:
 def drill_text(res: Results) -> str | None:
     """A drill in a few lines, as its page opens on it: the faults, the recorders that failed
     and took their cameras, footage lost and the time to recover; None without faults."""
+    # start-up time: twin.output.pages loads matplotlib (~0.4 s); only a finished run needs it
     from twin.output.pages.summary import drill
 
     d = drill(res)
@@ -136,6 +139,7 @@ def drill_text(res: Results) -> str | None:
 def fixes_text(res: Results) -> str | None:
     """What would fix a failed run, where the twin knows (twin.output.pages.fixes), as lines to
     print under its targets table; None when nothing failed or the twin cannot say."""
+    # start-up time: twin.output.pages loads matplotlib (~0.4 s); only a finished run needs it
     from twin.output.pages.fixes import fixes
 
     fix = [] if res.invalid else fixes(res)  # an invalid live run's targets are not judged
@@ -165,8 +169,6 @@ def _ranged(text: str, lo: float, hi: float, what: str, example: str) -> float:
 
 def days_arg(text: str) -> float:
     """Simulated days: > 0 and at most twin.scenario.MAX_DAYS (argparse type)."""
-    from twin.scenario import MAX_DAYS
-
     return _ranged(text, 0, MAX_DAYS, "simulated days", "--days 35 (default: the scenario's "
                    "simulation.days)")
 

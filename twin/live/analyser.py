@@ -31,13 +31,12 @@ from typing import TYPE_CHECKING, Any
 import av
 import av.error
 
+from synthetic_streams.scene import SceneTruth
 from twin.live.analytics import CameraAnalytics, Detection, iou, matched
 from twin.live.recorder import RTSP_LIVE_OPTIONS
 
 if TYPE_CHECKING:
     import numpy as np
-
-    from synthetic_streams.scene import SceneTruth
 
 __all__ = ["CameraScore", "StreamClock", "StreamAnalyser", "Analyser", "MIN_VISIBLE", "score_frame"]
 
@@ -221,8 +220,6 @@ class Analyser:
 
     def __init__(self, urls: dict[str, str], scene_of: dict[str, int], truth_paths: list[str],
                  epoch: float, gop_frames: int, width: int, min_interval_s: float) -> None:
-        from synthetic_streams.scene import SceneTruth
-
         truths = [SceneTruth.from_json(Path(p).read_text()) for p in truth_paths]
         self.urls, self.scene_of, self.truths = urls, scene_of, truths
         self.epoch, self.gop, self.width = epoch, gop_frames, width

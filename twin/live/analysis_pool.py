@@ -29,6 +29,9 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from twin.core.analysis_queue import admit
+from twin.model.city import generate_city
+from twin.model.city_analysis import simulate_analytics
+from twin.scenario.analytics import AnalyticsSettings
 
 if TYPE_CHECKING:
     from twin.live.run_settings import LiveRun
@@ -85,10 +88,6 @@ def predicted(sc: Scenario, settings: LiveRun, cost_ms: float, duration_s: float
               incidents_per_loop: int) -> dict[str, float]:
     """The simulation of this live deployment (module docstring): cameras analysed and not,
     and the alert latency p50 / p95 it predicts."""
-    from twin.model.city import generate_city
-    from twin.scenario.analytics import AnalyticsSettings
-    from twin.model.city_analysis import simulate_analytics
-
     an = settings.analyser
     assert an.cpu_per_actor is not None
     interval = analysed_interval_s(settings)

@@ -8,21 +8,16 @@ Camera k shows scene k mod scenes; its ground truth is that scene's truth.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
 
+from synthetic_streams.encode import EncodedClip, EncodeProfile, encode_clip
+from synthetic_streams.scene import SceneConfig
 from twin.scenario.live import LiveProfile
-
-if TYPE_CHECKING:
-    from synthetic_streams.encode import EncodedClip
-    from synthetic_streams.scene import SceneConfig
 
 __all__ = ["scene_configs", "prepare_clips"]
 
 
 def scene_configs(profile: LiveProfile, seed: int) -> list[SceneConfig]:
     """The SceneConfig of each distinct scene (seeded from the scenario's seed)."""
-    from synthetic_streams.scene import SceneConfig
-
     return [
         SceneConfig(
             camera_id=f"scene-{k}", width=profile.width, height=profile.height, fps=profile.fps,
@@ -36,8 +31,6 @@ def scene_configs(profile: LiveProfile, seed: int) -> list[SceneConfig]:
 
 def prepare_clips(profile: LiveProfile, seed: int, cache_dir: Path | None = None) -> list[EncodedClip]:
     """Encode (or take from the cache) every scene; returns their EncodedClip, in scene order."""
-    from synthetic_streams.encode import EncodeProfile, encode_clip
-
     enc = EncodeProfile(width=profile.width, height=profile.height, fps=profile.fps,
                         bitrate_mbps=profile.bitrate_mbps, gop_frames=profile.gop_frames)
     return [encode_clip(enc, sc, cache_dir) for sc in scene_configs(profile, seed)]

@@ -33,9 +33,17 @@ from __future__ import annotations
 
 import os
 import re
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from twin.core.types import Interval
+from twin.errors import EvidenceError, ScenarioError, TwinError
+from twin.live.files import check_files
+from twin.live.recorder import recover_partials
+from twin.ray.session import start_ray
+from twin.storage.live_catalog import LiveStore, stored_segments
 
 __all__ = ["STORAGE_ENV", "ANALYSERS_RESOURCE", "NodeInfo", "Placement", "slug", "district_resource",
            "pool_resource", "plan_placement", "cluster_nodes", "node_folder", "pinned",
@@ -101,8 +109,6 @@ def plan_placement(nodes: list[NodeInfo], districts: list[str],
                    analysers: list[str] | None = None) -> Placement:
     """Districts, pools and the analyser pool's parts on nodes, as the module docstring says.
     `pools`: (name, its districts or '*')."""
-    from twin.errors import ScenarioError
-
     if not nodes:
         raise ScenarioError("no live Ray node to place the live twin on; expected at least one")
     order = sorted(nodes, key=lambda n: (n.node_id != driver_node, n.address, n.node_id))
@@ -156,6 +162,7 @@ def plan_placement(nodes: list[NodeInfo], districts: list[str],
 
 def cluster_nodes() -> list[NodeInfo]:
     """The cluster's live nodes, from Ray."""
+    # Ray on first use: importing it fixes its RAY_AUTH_* settings (twin/ray/session.py)
     import ray
 
     return [NodeInfo(str(n["NodeID"]), str(n["NodeManagerAddress"]),
@@ -165,6 +172,7 @@ def cluster_nodes() -> list[NodeInfo]:
 
 def pinned(node_id: str) -> dict[str, Any]:
     """Ray options that run an actor or task on `node_id` and nowhere else."""
+    # Ray on first use: importing it fixes its RAY_AUTH_* settings (twin/ray/session.py)
     from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
     return {"scheduling_strategy": NodeAffinitySchedulingStrategy(node_id, soft=False)}
@@ -172,9 +180,8 @@ def pinned(node_id: str) -> dict[str, Any]:
 
 def node_folder(run_key: str, driver_dir: str, driver_node: str) -> Path:
     """This node's folder for the run (module docstring); called on the node itself."""
+    # Ray on first use: importing it fixes its RAY_AUTH_* settings (twin/ray/session.py)
     import ray
-
-    from twin.errors import TwinError
 
     base = os.environ.get(STORAGE_ENV, "").strip()
     if base:
@@ -191,8 +198,6 @@ def node_folder(run_key: str, driver_dir: str, driver_node: str) -> Path:
 
 def _prepare(run_key: str, driver_dir: str, driver_node: str) -> bool:
     """Make this node's folder and its catalog's schema; True if it is the run folder."""
-    from twin.storage.live_catalog import LiveStore
-
     folder = node_folder(run_key, driver_dir, driver_node)
     (folder / "segments").mkdir(parents=True, exist_ok=True)
     LiveStore(folder / "catalog.sqlite").close()  # the schema, before the recorders race to
@@ -211,10 +216,6 @@ def finish_folder(folder: Path, recorders: list[str]) -> dict[str, Any]:
     files, finished files without their row) into its catalog, then read the catalog and
     check it against the files. Also what `twin live --recover` runs on a run folder whose
     driver died (twin.live.recover)."""
-    from twin.live.files import check_files
-    from twin.live.recorder import recover_partials
-    from twin.storage.live_catalog import LiveStore
-
     store = LiveStore(folder / "catalog.sqlite")
     recovered: list[dict[str, Any]] = []
     try:
@@ -232,6 +233,7 @@ def finish_folder(folder: Path, recorders: list[str]) -> dict[str, Any]:
 
 def prepare_node(node_id: str, run_key: str, driver_dir: str, driver_node: str) -> Any:
     """A ref: the node's folder made and its catalog's schema created, on that node."""
+    # Ray on first use: importing it fixes its RAY_AUTH_* settings (twin/ray/session.py)
     import ray
 
     return ray.remote(num_cpus=0)(_prepare).options(**pinned(node_id)).remote(
@@ -241,6 +243,7 @@ def prepare_node(node_id: str, run_key: str, driver_dir: str, driver_node: str) 
 def finish_node(node_id: str, run_key: str, driver_dir: str, driver_node: str,
                 recorders: list[str]) -> Any:
     """A ref: the node's end-of-run recovery and file check (`_finish`), on that node."""
+    # Ray on first use: importing it fixes its RAY_AUTH_* settings (twin/ray/session.py)
     import ray
 
     return ray.remote(num_cpus=0)(_finish).options(**pinned(node_id)).remote(
@@ -251,9 +254,6 @@ def _node_footage(run_key: str, driver_dir: str, driver_node: str, cameras: list
                   start_s: float, end_s: float) -> list[tuple[Any, bytes]]:
     """On a node: its stored segments of `cameras` overlapping [start_s, end_s), each with
     its file's bytes (a file swept since is left out: the export counts it as missing)."""
-    from twin.core.types import Interval
-    from twin.storage.live_catalog import stored_segments
-
     folder = node_folder(run_key, driver_dir, driver_node)
     db = folder / "catalog.sqlite"
     if not db.exists():
@@ -273,12 +273,8 @@ def fetch_footage(run_dir: Path, cluster: dict[str, Any], cameras: tuple[str, ..
     """Footage of a cluster run, fetched through Ray from the nodes that hold it (a task on
     each, reading its own folder): the cluster must be up and RAY_ADDRESS name it. `cluster`
     is the run's `cluster` event (results.json)."""
-    import tempfile
-
+    # Ray on first use: importing it fixes its RAY_AUTH_* settings (twin/ray/session.py)
     import ray
-
-    from twin.errors import EvidenceError
-    from twin.ray.session import start_ray
 
     if not os.environ.get("RAY_ADDRESS", "").strip():
         raise EvidenceError(

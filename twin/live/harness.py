@@ -30,9 +30,12 @@ This module is pure: it reads no clock and starts nothing; twin.live.run feeds i
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
+
+import psutil
 
 from synthetic_streams.publish import LATE_EDGES_S, late_quantile
 
@@ -256,8 +259,6 @@ class HarnessWatch:
     and when each camera's publisher was first seen past a publisher bound."""
 
     def __init__(self, cpus: int, min_planned_s: float = 10.0) -> None:
-        import psutil
-
         self.cpus = cpus
         self.machine: list[MachineSample] = []
         self.publisher_behind_s: dict[str, float] = {}
@@ -266,10 +267,6 @@ class HarnessWatch:
 
     def sample(self, t_s: float, publishers: Mapping[str, Any], bitrate_bps: float) -> None:
         """`publishers`: camera -> PublisherStats (the latest counters, maybe a sample old)."""
-        import os
-
-        import psutil
-
         now = psutil.cpu_times()
         d = {k: getattr(now, k) - getattr(self._last, k) for k in now._fields}
         self._last = now

@@ -37,7 +37,9 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+import psutil
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.exposition import start_http_server
 from prometheus_client.registry import Collector, CollectorRegistry
 
 from twin.live.driver import Parts
@@ -177,8 +179,6 @@ class HealthSampler:
         self._lag_max: float | None = None
         self._lag_seen: dict[str, int] = {}  # driver.lag kind -> entries already read
         try:
-            import psutil
-
             psutil.cpu_percent(None)  # the first call only starts the interval
         except Exception:  # noqa: BLE001 - machine figures are optional
             pass
@@ -192,6 +192,7 @@ class HealthSampler:
         relays = dict(getattr(parts, "relays", None) or {})
         if not relays:
             return
+        # Ray on first use: importing it fixes its RAY_AUTH_* settings (twin/ray/session.py)
         import ray
 
         for part, (handle, ref) in list(self._relay_refs.items()):
@@ -364,8 +365,6 @@ class _Carried:
 
 def _machine_cpu() -> float | None:
     try:
-        import psutil
-
         return float(psutil.cpu_percent(None))
     except Exception:  # noqa: BLE001 - machine figures are optional
         return None
@@ -480,8 +479,6 @@ class HealthServer:
         self.url = ""
 
     def start(self) -> str:
-        from prometheus_client.exposition import start_http_server
-
         if self._httpd is None:
             self._httpd, self._thread = start_http_server(self.port, addr=self.host,
                                                           registry=self.registry)

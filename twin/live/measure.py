@@ -28,7 +28,10 @@ from typing import Any
 
 import numpy as np
 
+from synthetic_streams.scene import SceneTruth
+from twin.live.analysis_pool import predicted
 from twin.live.files import check_files
+from twin.live.harness import harness_metrics, validity
 from twin.live.outcome import LiveOutcome
 from twin.storage.live_catalog import LiveStore, SegmentRow
 
@@ -183,8 +186,6 @@ def _fault_costs(o: LiveOutcome, cams: dict[str, CameraFootage]) -> list[dict[st
 
 def _incidents(o: LiveOutcome) -> tuple[list[float], dict[str, Any]]:
     """Alert latencies (s) and counts, from the analyser's alerts and the scenes' truth."""
-    from synthetic_streams.scene import SceneTruth
-
     cams = (o.analyser or {}).get("cameras") or []
     truths = [SceneTruth.from_json(Path(p).read_text()) for p in o.clip_truth_paths]
     latencies: list[float] = []
@@ -382,8 +383,6 @@ def measure(o: LiveOutcome) -> LiveMeasures:
         cost = float(np.mean(list(pool["cost_ms"].values())))
         m["live_analyser_frame_ms"] = cost
         if s.analyser.cpu_per_actor is not None:
-            from twin.live.analysis_pool import predicted
-
             m.update(predicted(o.scenario, s, cost, o.t_end - o.t0, inc["per_loop"]))
     verdict = None
     if o.harness:
@@ -395,8 +394,6 @@ def measure(o: LiveOutcome) -> LiveMeasures:
 
 
 def _harness(o: LiveOutcome) -> dict[str, float]:
-    from twin.live.harness import harness_metrics
-
     h = o.harness
     return harness_metrics(o.publisher_stats, h.get("lag", {}), h.get("faults_late", []),
                            h.get("relay_ratio", {}), h.get("machine", []))
@@ -404,8 +401,6 @@ def _harness(o: LiveOutcome) -> dict[str, float]:
 
 def _validity(o: LiveOutcome) -> dict[str, Any]:
     """The harness's verdict, its times on the run's own axis (seconds from t0)."""
-    from twin.live.harness import validity
-
     h = o.harness
     late = {c["camera"]: int(c.get("dropped_late", 0))
             for c in (o.analyser or {}).get("cameras") or []}

@@ -14,10 +14,10 @@ from __future__ import annotations
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import yaml
 
+from synthetic_streams.encode import EncodedClip
 from synthetic_streams.mediamtx_config import Credentials, Login
 from twin.model.city import CityModel, generate_city
 from twin.errors import ScenarioError, UsageError
@@ -28,9 +28,6 @@ from twin.live.outcome import LiveError, LiveOutcome
 from twin.storage.live_catalog import LiveStore
 from twin.scenario import Scenario
 from twin.scenario.live import ExternalMediaMTX
-
-if TYPE_CHECKING:  # for types only: the encoder loads PyAV, which refusing a plan needs not
-    from synthetic_streams.encode import EncodedClip
 
 __all__ = ["MAX_LIVE_CAMERAS", "LivePlan", "live_recorder_names", "plan_run", "prepare_folder",
            "external_credentials"]

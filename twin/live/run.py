@@ -51,7 +51,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from twin.live.run_settings import live_run_settings
+from twin.live.health import RunHealth
+from twin.live.lifecycle import Running, Signals, drive, join_ray, own_watchdog, teardown
 from twin.live.outcome import LiveError, LiveInterrupted, LiveOutcome
 from twin.live.plan import (
     MAX_LIVE_CAMERAS,
@@ -60,7 +61,11 @@ from twin.live.plan import (
     plan_run,
     prepare_folder,
 )
+from twin.live.run_settings import live_run_settings
 from twin.live.run_state import save_state
+from twin.live.startup import start_parts, start_recording
+from twin.live.stopping import stop
+from twin.live.wiring import PartsWiring, place, start_external_server
 from twin.scenario import Scenario
 from twin.scenario.live import ExternalMediaMTX
 
@@ -86,14 +91,6 @@ def run_live(sc: Scenario, out: Path, *, duration_s: float | None = None,
     A SIGINT or SIGTERM during recording ends it early and the outcome says so
     (`interrupted`); during start-up or shut-down it aborts, cleaning up all the same.
     """
-    # Loaded when a run starts: they load Ray, PyAV and the actors, seconds that `twin live`
-    # must not spend before it refuses bad input (tests/test_bad_input.py: under 5 s).
-    from twin.live.health import RunHealth
-    from twin.live.lifecycle import Running, Signals, drive, join_ray, own_watchdog, teardown
-    from twin.live.startup import start_parts, start_recording
-    from twin.live.stopping import stop
-    from twin.live.wiring import PartsWiring, place, start_external_server
-
     settings = live_run_settings(sc)
     duration = float(duration_s if duration_s is not None else settings.duration_s)
     say = progress or (lambda t, total, msg: None)

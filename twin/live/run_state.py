@@ -21,6 +21,8 @@ from collections.abc import Generator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import psutil
+
 if TYPE_CHECKING:
     import simpy
 
@@ -62,8 +64,6 @@ def plain(x: Any) -> Any:
 
 
 def _driver() -> dict[str, Any]:
-    import psutil
-
     return {"pid": os.getpid(), "create_time": psutil.Process().create_time()}
 
 

@@ -38,6 +38,7 @@ import contextlib
 import json
 import os
 import select
+import shutil
 import signal
 import subprocess
 import sys
@@ -176,8 +177,6 @@ class _Watch:
         for d in self.dirs:
             p = Path(d).resolve()
             if p.parent == tmp and p.name.startswith(_TEMP_PREFIXES) and p.is_dir():
-                import shutil
-
                 shutil.rmtree(p, ignore_errors=True)
                 removed.append(str(p))
         return removed

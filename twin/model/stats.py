@@ -87,8 +87,9 @@ def t_interval(values: np.ndarray, level: float = CI_LEVEL) -> tuple[float, floa
     m = float(x.mean())
     if x.size < 2:
         return m, m
-    from scipy import stats as _st  # here, not at import: scipy.stats takes ~1 s to import,
-    # and a Ray worker that only runs replications never needs it
+    # start-up time: scipy.stats takes ~1 s to import, and each Ray worker that runs
+    # replications imports this module but never needs it
+    from scipy import stats as _st
 
     half = float(_st.t.ppf(0.5 + level / 2, x.size - 1)) * float(x.std(ddof=1)) / math.sqrt(x.size)
     return m - half, m + half
@@ -146,6 +147,7 @@ def difference(a: np.ndarray | list[float], b: np.ndarray | list[float],
     se = math.sqrt(va + vb)
     if se == 0.0:
         return Difference(ma, mb, d, d, d, 1.0 if d == 0 else 0.0)
+    # start-up time: scipy.stats takes ~1 s to import (t_interval says why it is here)
     from scipy import stats as _st
 
     dof = (va + vb) ** 2 / (va ** 2 / (xa.size - 1) + vb ** 2 / (xb.size - 1))

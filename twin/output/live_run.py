@@ -16,7 +16,7 @@ from twin.output.figures import save_figure  # noqa: E402
 
 from twin.live.measure import LiveMeasures, bytes_in_window  # noqa: E402
 from twin.live.recover import CUT_SLACK_S, DRIVER_LOST, RecoveredRun  # noqa: E402
-from twin.live.run import LiveOutcome  # noqa: E402
+from twin.live.outcome import LiveOutcome  # noqa: E402
 from twin.storage.live_catalog import SegmentRow  # noqa: E402
 from twin.output.pages.charts import headroom_charts  # noqa: E402
 from twin.output.run_folder import write_run_folder  # noqa: E402

@@ -105,12 +105,14 @@ class PoolWorker:
                              name="twin-pool-idle").start()
 
     def info(self) -> dict[str, Any]:
+        # Ray on first use: importing it fixes its RAY_AUTH_* settings (twin/ray/session.py)
         import ray
 
         return {"pid": os.getpid(), "key": self._key,
                 "node": ray.get_runtime_context().get_node_id()}
 
     def call(self, refs: list[Any], item: Any) -> Any:
+        # Ray on first use: importing it fixes its RAY_AUTH_* settings (twin/ray/session.py)
         import ray
 
         self._busy += 1
@@ -131,6 +133,7 @@ class PoolWorker:
         self._refs, self._values = (), []
 
     def _idle_stop(self, idle_s: float) -> None:
+        # Ray on first use: importing it fixes its RAY_AUTH_* settings (twin/ray/session.py)
         import ray
 
         while True:
@@ -148,6 +151,7 @@ _REMOTE: Any = None
 def _remote_class() -> Any:
     global _REMOTE
     if _REMOTE is None:
+        # Ray on first use: importing it fixes its RAY_AUTH_* settings (twin/ray/session.py)
         import ray
 
         _REMOTE = ray.remote(num_cpus=1, max_restarts=0)(PoolWorker)
@@ -156,6 +160,7 @@ def _remote_class() -> Any:
 
 def pool_actors(key: str | None = None) -> list[str]:
     """Names of the pool's actors on the joined cluster (of code `key`, or all)."""
+    # Ray on first use: importing it fixes its RAY_AUTH_* settings (twin/ray/session.py)
     import ray
 
     names = [a["name"] for a in ray.util.list_named_actors(all_namespaces=True)
@@ -166,6 +171,7 @@ def pool_actors(key: str | None = None) -> list[str]:
 
 
 def _kill(names: list[str]) -> int:
+    # Ray on first use: importing it fixes its RAY_AUTH_* settings (twin/ray/session.py)
     import ray
 
     killed = 0
@@ -200,6 +206,7 @@ def ensure_pool(warm: Callable[..., Any] | None = None) -> dict[int, Any]:
     actor already up there or a new one while CPUs are free (an actor that cannot get a CPU
     would hold its items forever). Pools of other code are stopped first. A new actor is
     given `warm` (the items' function) so it starts with the engine imported."""
+    # Ray on first use: importing it fixes its RAY_AUTH_* settings (twin/ray/session.py)
     import ray
 
     key = code_key()
@@ -222,6 +229,7 @@ def run_on_pool(fn: Callable[..., Any], shared: tuple[Any, ...], items: Sequence
                 handles: dict[int, Any]) -> None:
     """results[i] = fn(*shared, items[i]) for i in `indices`, on the pool's actors `handles`
     (module docstring); `tick()` after each item."""
+    # Ray on first use: importing it fixes its RAY_AUTH_* settings (twin/ray/session.py)
     import ray
     from ray.exceptions import RayActorError
 

@@ -16,21 +16,34 @@ folder, not into the twin's output.
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import shutil
 import signal
 import socket
 import sys
 import tempfile
+import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
 from typing import Any
 
+import psutil
+
 from twin.errors import TwinError
 
 __all__ = ["RayUnavailable", "RaySession", "start_ray"]
+
+# Ray is imported where it is first used, here and in the twin's other modules that a command
+# or a caller may import before it starts or joins Ray (twin.ray, twin.live.cluster and
+# health): Ray reads its settings from the environment when it is imported (RAY_AUTH_MODE and
+# RAY_AUTH_TOKEN among them), so one imported early ignores those set after, in-process (the
+# standing-cluster tests of tests/test_benches.py set them so). The live run's own modules
+# (twin.live.lifecycle, parts, wiring, startup, stopping) and the actors load only once a run
+# starts, after its settings.
 
 
 class RayUnavailable(TwinError):
@@ -41,8 +54,6 @@ class RayUnavailable(TwinError):
 
 def _descendants() -> dict[int, Any]:
     """This process's descendants now, {pid: psutil.Process}."""
-    import psutil
-
     try:
         return {p.pid: p for p in psutil.Process().children(recursive=True)}
     except psutil.Error:
@@ -53,10 +64,6 @@ def _reap(procs: list[Any], grace_s: float = 3.0) -> None:
     """Kill what is left of processes this run's Ray started (psutil checks each is still the
     same process, so a reused PID is never hit), all at once, and wait up to `grace_s` for them
     to be gone (a zombie is gone: its parent, or PID 1 for a worker whose raylet died, reaps it)."""
-    import time
-
-    import psutil
-
     alive = [p for p in procs if p.is_running()]
     for p in alive:
         try:
@@ -83,8 +90,6 @@ def _reap(procs: list[Any], grace_s: float = 3.0) -> None:
 
 
 def _running(p: Any) -> bool:
-    import psutil
-
     try:
         return bool(p.is_running()) and p.status() != psutil.STATUS_ZOMBIE
     except psutil.Error:
@@ -100,6 +105,7 @@ class RaySession:
     _before: dict[int, Any] | None = None  # our descendants before a local Ray started
 
     def close(self) -> None:
+        # Ray on first use: importing it fixes its RAY_AUTH_* settings (twin/ray/session.py)
         import ray
 
         # A local Ray's processes (GCS, raylet, its agents, workers) are this process's
@@ -126,6 +132,7 @@ def _forget_local_node() -> None:
     disconnects the driver; the caller then kills the node's processes. Spilled objects, if
     any, are deleted first, as ray.shutdown() would. (Ray's private module: if it changes,
     ray.shutdown() stops the node itself, only slower.)"""
+    # Ray on first use: importing it fixes its RAY_AUTH_* settings (twin/ray/session.py)
     from ray._private import worker as ray_worker
 
     node = getattr(ray_worker, "_global_node", None)
@@ -199,8 +206,6 @@ def _refused_at_once(log_path: Path, start: int) -> Iterator[None]:
     """Inside `_deadline`: end the wait as soon as Ray's log says the cluster refused the
     login. Ray's client retries a refused token until its own timeout (~20 s), though a wrong
     token never becomes right; the caller then reads the log and names the fix."""
-    import threading
-
     if not threading_main():
         yield
         return
@@ -223,8 +228,6 @@ def _refused_at_once(log_path: Path, start: int) -> Iterator[None]:
 
 
 def threading_main() -> bool:
-    import threading
-
     return threading.current_thread() is threading.main_thread()
 
 
@@ -239,6 +242,7 @@ def _reachable(host: str, port: int, timeout_s: float = 3.0) -> str | None:
 def _route_messages(log_path: Path) -> Any:
     """Send the messages Ray's driver threads print (raylet warnings, worker logs) to
     `log_path` instead of stdout/stderr; returns a function that undoes it."""
+    # Ray on first use: importing it fixes its RAY_AUTH_* settings (twin/ray/session.py)
     from ray._private import worker as ray_worker
 
     original = getattr(ray_worker, "print_to_stdstream", None)
@@ -267,8 +271,7 @@ def start_ray(log_path: Path, *, connect_timeout_s: float = 25.0) -> RaySession:
 
 def _start_ray(log_path: Path, *, connect_timeout_s: float = 25.0) -> RaySession:
     """Start or join Ray as the module docstring says; Ray's log lines go to `log_path`."""
-    import logging
-
+    # Ray on first use: importing it fixes its RAY_AUTH_* settings (twin/ray/session.py)
     import ray
 
     log_path.parent.mkdir(parents=True, exist_ok=True)
@@ -325,6 +328,7 @@ def _start_ray(log_path: Path, *, connect_timeout_s: float = 25.0) -> RaySession
     _ONE_MACHINE = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"
     was = os.environ.get(_ONE_MACHINE)
     os.environ[_ONE_MACHINE] = "0"
+    # Ray on first use: importing it fixes its RAY_AUTH_* settings (twin/ray/session.py)
     from ray._private import ray_constants
 
     ray_constants.ENABLE_RAY_CLUSTER = False

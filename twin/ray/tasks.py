@@ -32,6 +32,7 @@ import os
 import sys
 import tempfile
 import threading
+import time
 from collections import deque
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -39,6 +40,7 @@ from typing import Any, TypeVar
 
 from twin.ray.pool import ensure_pool, pool_wanted, run_on_pool
 from twin.errors import TwinError
+from twin.ray.session import RayUnavailable, start_ray
 
 __all__ = ["ray_init", "local_cpus", "run_ordered"]
 
@@ -60,9 +62,8 @@ def ray_init() -> Any:
     """Join RAY_ADDRESS, else start a Ray of our own on 127.0.0.1 (twin.ray.session:
     loopback only, its own temp folder, errors naming the fix). Returns the session, whose
     `close()` stops what was started here, or None if Ray was already up."""
+    # Ray on first use: importing it fixes its RAY_AUTH_* settings (twin/ray/session.py)
     import ray
-
-    from twin.ray.session import start_ray
 
     if ray.is_initialized():
         return None
@@ -73,8 +74,6 @@ def ray_init() -> Any:
 def _ray_lost(err: BaseException, n: int) -> TwinError:
     """The error for Ray itself failing under a command (a raylet or node lost): not a bug
     of the twin's, and not the user's input."""
-    from twin.ray.session import RayUnavailable
-
     address = os.environ.get("RAY_ADDRESS", "").strip()
     where = f"the Ray cluster at RAY_ADDRESS={address}" if address else \
         "the Ray this command started on this machine"
@@ -94,8 +93,6 @@ def run_ordered(fn: Callable[..., R], shared: tuple[Any, ...], items: Sequence[T
     `timings`, if given, receives how the wall time went: `ray_init_s`, `ray_shutdown_s`,
     `driver_items` (items the driver ran while Ray started) and, on a cluster, `pool_s`
     (finding or starting the pool of warm workers, twin.ray.pool)."""
-    import time
-
     clock = time.perf_counter
     timings = {} if timings is None else timings
     n = len(items)
@@ -118,6 +115,7 @@ def run_ordered(fn: Callable[..., R], shared: tuple[Any, ...], items: Sequence[T
         return results
     if backend != "ray":
         raise TwinError(f"backend {backend!r}: expected 'ray' or 'local'")
+    # Ray on first use: importing it fixes its RAY_AUTH_* settings (twin/ray/session.py)
     import ray
 
     pending = deque(range(n))

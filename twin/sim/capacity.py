@@ -25,16 +25,79 @@ unheld footage to now just after a top-up (the retention period if it never over
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Callable
+from typing import Protocol
 
 import numpy as np
+import simpy
 
+from twin.core.catalog import RunCatalog
+from twin.model.city import CityModel
+from twin.scenario import Scenario
 from twin.scenario.capacity import OverwriteOldest
 
-if TYPE_CHECKING:
-    from twin.sim.engine import CityEngine, DiskLedger, SimOutcome
-
 __all__ = ["Capacity", "recorder_columns"]
+
+
+# What this module uses of the engine (twin.sim.engine imports this module, so it names its
+# collaborators by what they offer: CityEngine, DiskLedger and SimOutcome each fit).
+class EngineView(Protocol):
+    """The engine's settings and read-only views Capacity reads."""
+
+    @property
+    def city(self) -> CityModel: ...
+    @property
+    def sc(self) -> Scenario: ...
+    @property
+    def env(self) -> simpy.Environment: ...
+    @property
+    def progress(self) -> Callable[[float, float], None] | None: ...
+    @property
+    def catalog(self) -> RunCatalog: ...
+    @property
+    def seg_s(self) -> float: ...
+    @property
+    def tick_s(self) -> float: ...
+    @property
+    def k(self) -> int: ...
+    @property
+    def end_s(self) -> float: ...
+    @property
+    def stream_cam(self) -> np.ndarray: ...
+    @property
+    def cam_bps(self) -> np.ndarray: ...
+    @property
+    def run_start(self) -> np.ndarray: ...
+    @property
+    def charge_from(self) -> np.ndarray: ...
+    @property
+    def rec_ncams(self) -> np.ndarray: ...
+    @property
+    def rec_full(self) -> np.ndarray: ...
+    @property
+    def rec_fill(self) -> np.ndarray: ...
+    @property
+    def rec_used(self) -> np.ndarray: ...
+    @property
+    def rec_peak(self) -> np.ndarray: ...
+
+
+class Ledger(Protocol):
+    """The one write path to the recorders' disks (DiskLedger)."""
+
+    def charge(self, add: np.ndarray, segments: int, through: float) -> None: ...
+    def free(self, freed: np.ndarray) -> None: ...
+
+
+class OutcomeView(Protocol):
+    """What recorder_columns reads of a run's outcome (SimOutcome)."""
+
+    @property
+    def scenario(self) -> Scenario: ...
+    @property
+    def city(self) -> CityModel: ...
+    @property
+    def capacity(self) -> Capacity | None: ...
 
 
 class Capacity:
@@ -44,7 +107,7 @@ class Capacity:
     only through the ledger the engine hands it (`DiskLedger.charge`, `DiskLedger.free`).
     """
 
-    def __init__(self, engine: CityEngine, disk: DiskLedger, quiet_ticks_max: int) -> None:
+    def __init__(self, engine: EngineView, disk: Ledger, quiet_ticks_max: int) -> None:
         self.e = engine
         self.disk = disk
         self.quiet_ticks_max = quiet_ticks_max  # the engine's bound on ticks charged at once
@@ -71,7 +134,7 @@ class Capacity:
         self._tick_df: dict[float, np.ndarray] = {}
 
     @staticmethod
-    def wanted(engine: CityEngine) -> bool:
+    def wanted(engine: EngineView) -> bool:
         pools = engine.sc.recorders.pools
         return engine.city.curves is not None or any(
             isinstance(p.full_disk, OverwriteOldest) for p in pools)
@@ -225,7 +288,7 @@ class Capacity:
         }
 
 
-def recorder_columns(o: SimOutcome) -> list[dict[str, object]]:
+def recorder_columns(o: OutcomeView) -> list[dict[str, object]]:
     """Per recorder, the results.json columns of issue 15's features where they are used:
     achieved retention (overwrite pools), drives, RAID level, raw and usable TB (pools with
     drives:). Empty dicts otherwise, so other runs' results are unchanged."""

@@ -24,7 +24,7 @@ the RAID level cannot cover cost footage:
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
@@ -32,11 +32,24 @@ from twin.core.raid import RaidLayout, drive_losses
 from twin.core.types import Interval
 
 if TYPE_CHECKING:
-    from twin.sim.faults import FaultDriver
+    from twin.sim.engine import CityEngine, DiskLoss
 
 __all__ = ["HOURS_PER_YEAR", "collect", "schedule", "drive_ok", "drive_lost"]
 
 HOURS_PER_YEAR = 8766.0  # 365.25 days
+
+
+class FaultDriver(Protocol):
+    """What drive failures use of the fault driver that calls them (twin.sim.faults imports
+    this module, so it is named here by what it offers; its FaultDriver fits)."""
+
+    @property
+    def engine(self) -> CityEngine: ...
+    def targets(self, mem: Any) -> list[tuple[str, Any]]: ...
+    def new_incident(self, kind: str, target: str, t0: float, t1: float, label: str) -> int: ...
+    def push(self, t: float, kind: str, *args: Any) -> None: ...
+    def event(self, t: float, kind: str, **kw: Any) -> None: ...
+    def book_disk_loss(self, loss: DiskLoss) -> None: ...
 
 
 def _layout(driver: FaultDriver, r: int) -> Any:
