@@ -19,11 +19,13 @@ test: install lint mediamtx tools
 	$(BIN)/pytest -m "live or serial"
 	$(BIN)/twin check scenarios --out out/check --quiet
 
-# mypy --strict over twin/, actors/ and synthetic_streams/, ruff over those, tests/ and bench/
-# (both configured in pyproject.toml).
+# mypy --strict over twin/, actors/ and synthetic_streams/; ruff over those, tests/ and bench/:
+# its checks (imports sorted, lines within 100 characters) and its formatter (`ruff format`
+# rewrites a file as the check wants it). All configured in pyproject.toml.
 lint: install
 	$(BIN)/mypy
 	$(BIN)/ruff check
+	$(BIN)/ruff format --check
 
 bench: install mediamtx tools
 	$(BIN)/pytest bench --benchmark-only -s

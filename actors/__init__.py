@@ -14,9 +14,13 @@ __all__ = ["CameraSetActor", "RecorderActor", "SweeperActor", "AnalyserActor", "
 
 
 def __getattr__(name: str) -> Any:  # a Ray actor class (ray.remote)
-    modules = {"CameraSetActor": "camera_set", "RecorderActor": "recorder",
-               "SweeperActor": "sweeper", "AnalyserActor": "analyser",
-               "RelayActor": "relay"}
+    modules = {
+        "CameraSetActor": "camera_set",
+        "RecorderActor": "recorder",
+        "SweeperActor": "sweeper",
+        "AnalyserActor": "analyser",
+        "RelayActor": "relay",
+    }
     if name not in modules:
         raise AttributeError(f"module 'actors' has no attribute {name!r}")
     return getattr(importlib.import_module(f".{modules[name]}", __name__), name)

@@ -19,10 +19,17 @@ __all__ = ["AnalyserActor"]
 class AnalyserActor:
     """Thin shell around :class:`twin.live.analyser.Analyser`."""
 
-    def __init__(self, urls: dict[str, str], scene_of: dict[str, int], truth_paths: list[str],
-                 epoch: float, gop_frames: int, width: int, min_interval_s: float) -> None:
-        self._an = Analyser(urls, scene_of, truth_paths, epoch, gop_frames, width,
-                            min_interval_s)
+    def __init__(
+        self,
+        urls: dict[str, str],
+        scene_of: dict[str, int],
+        truth_paths: list[str],
+        epoch: float,
+        gop_frames: int,
+        width: int,
+        min_interval_s: float,
+    ) -> None:
+        self._an = Analyser(urls, scene_of, truth_paths, epoch, gop_frames, width, min_interval_s)
 
     def pid(self) -> int:
         return os.getpid()

@@ -22,15 +22,26 @@ class CameraSetActor:
     original clip origins, so the cameras carry on the same time line (and ground truth).
     """
 
-    def __init__(self, set_name: str, cameras: list[tuple[str, str, str]],
-                 origins_wall: dict[str, float] | None = None) -> None:
+    def __init__(
+        self,
+        set_name: str,
+        cameras: list[tuple[str, str, str]],
+        origins_wall: dict[str, float] | None = None,
+    ) -> None:
         """`cameras`: (camera name, clip path, publisher RTSP URL) for each camera of the set."""
         self.set_name = set_name
         self._origins = dict(origins_wall or {})
-        self._pubs = {cam: RtspPublisher(Path(clip), url, backoff_initial_s=0.1,
-                                         backoff_max_s=1.0, name=cam,
-                                         origin_wall=self._origins.get(cam))
-                      for cam, clip, url in cameras}
+        self._pubs = {
+            cam: RtspPublisher(
+                Path(clip),
+                url,
+                backoff_initial_s=0.1,
+                backoff_max_s=1.0,
+                name=cam,
+                origin_wall=self._origins.get(cam),
+            )
+            for cam, clip, url in cameras
+        }
         self._off: set[str] = set()
 
     def pid(self) -> int:

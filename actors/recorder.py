@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+
 import ray
 
 from twin.live.cluster import node_folder
@@ -19,14 +20,23 @@ class RecorderActor:
     in its folder (`.part` files that play up to their last fragment) into the catalog.
     """
 
-    def __init__(self, name: str, storage: tuple[str, str, str], epoch: float, segment_s: float,
-                 fps: int, container: str, reconnect_max_s: float) -> None:
+    def __init__(
+        self,
+        name: str,
+        storage: tuple[str, str, str],
+        epoch: float,
+        segment_s: float,
+        fps: int,
+        container: str,
+        reconnect_max_s: float,
+    ) -> None:
         """`storage`: (run key, the driver's run folder, the driver's node id): the folder is
         this node's own (twin.live.cluster.node_folder), found here, never told by the driver."""
         folder = node_folder(*storage)
         root = folder / "segments" / name
-        self._rec = Recorder(name, root, folder / "catalog.sqlite", epoch, segment_s, fps,
-                             container, reconnect_max_s)
+        self._rec = Recorder(
+            name, root, folder / "catalog.sqlite", epoch, segment_s, fps, container, reconnect_max_s
+        )
         self._recovered = recover_partials(root, self._rec.store, name)
 
     def pid(self) -> int:

@@ -30,14 +30,24 @@ class RelayActor:
     given the same ports and logins, so publishers and recorders reconnect to the same URLs.
     """
 
-    def __init__(self, cameras: list[str], credentials: Credentials, host: str,
-                 endpoints: Endpoints | None, interval_s: float, hung_after_s: float,
-                 log_level: str, start_timeout_s: float) -> None:
-        self._server = MediaMTXServer(cameras, credentials=credentials, host=host,
-                                      endpoints=endpoints, log_level=log_level)
+    def __init__(
+        self,
+        cameras: list[str],
+        credentials: Credentials,
+        host: str,
+        endpoints: Endpoints | None,
+        interval_s: float,
+        hung_after_s: float,
+        log_level: str,
+        start_timeout_s: float,
+    ) -> None:
+        self._server = MediaMTXServer(
+            cameras, credentials=credentials, host=host, endpoints=endpoints, log_level=log_level
+        )
         self._pids: list[int] = []
-        self._watch = RelayWatch(self._server, interval_s, hung_after_s, self._pids.append,
-                                 start=True)
+        self._watch = RelayWatch(
+            self._server, interval_s, hung_after_s, self._pids.append, start=True
+        )
         deadline = time.monotonic() + start_timeout_s
         while self._watch.state() == "restarting" and time.monotonic() < deadline:
             time.sleep(0.05)
@@ -45,7 +55,8 @@ class RelayActor:
             raise MediaServerError(
                 f"MediaMTX did not start on {host} within {start_timeout_s} s; expected it to "
                 f"run on this node: check `make mediamtx` was run here (or "
-                f"CCTV_TWIN_MEDIAMTX_BIN), and its log:\n{self._server.log_tail()}")
+                f"CCTV_TWIN_MEDIAMTX_BIN), and its log:\n{self._server.log_tail()}"
+            )
 
     def where(self) -> tuple[int, str]:
         """(PID, Ray node id) of this actor's process (MediaMTX's PID: `state`)."""

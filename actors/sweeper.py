@@ -21,9 +21,15 @@ class SweeperActor:
     through twin.live.parts.RayParts.sweep_start, and the Sweeper does the rest (its module
     docstring follows one deletion from here to the desk trail)."""
 
-    def __init__(self, storage: tuple[str, str, str], camera_names: list[str],
-                 recorder_names: list[str], retention_s: float, batch_segments: int,
-                 desk_dir: str) -> None:
+    def __init__(
+        self,
+        storage: tuple[str, str, str],
+        camera_names: list[str],
+        recorder_names: list[str],
+        retention_s: float,
+        batch_segments: int,
+        desk_dir: str,
+    ) -> None:
         # storage: (run key, the driver's run folder, the driver's node id): this node's own
         # folder (twin.live.cluster.node_folder). desk_dir: the run's evidence/ folder, whose
         # trail gets one DELETION entry per sweep that deletes, when this node's folder is the
@@ -31,8 +37,15 @@ class SweeperActor:
         # come from the store, so a restarted actor keeps them.
         folder = node_folder(*storage)
         desk = Path(desk_dir) if folder == Path(storage[1]) else folder / "evidence"
-        self._sweeper = Sweeper(folder / "catalog.sqlite", folder / "segments", camera_names,
-                                recorder_names, retention_s, batch_segments, desk_dir=desk)
+        self._sweeper = Sweeper(
+            folder / "catalog.sqlite",
+            folder / "segments",
+            camera_names,
+            recorder_names,
+            retention_s,
+            batch_segments,
+            desk_dir=desk,
+        )
 
     def pid(self) -> int:
         return os.getpid()

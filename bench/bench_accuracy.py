@@ -34,15 +34,16 @@ sys.path.insert(0, str(ROOT / "bench"))
 from sizes import SMOKE, sizes  # noqa: E402
 from twin.live.analyser import CameraScore, score_frame  # noqa: E402
 from twin.live.analytics import CameraAnalytics  # noqa: E402
-from twin.live.frame_cost import _keyframes  # noqa: E402
 from twin.live.clips import prepare_clips  # noqa: E402
+from twin.live.frame_cost import _keyframes  # noqa: E402
 from twin.scenario.live import LiveProfile  # noqa: E402
 
 SIZES = (50, 100, 300, 1000, 3000, 10_000)
 
 
-def streams(loops: int, width: int = 640, seed: int = 2024,
-            starts: int | None = None) -> list[np.ndarray]:
+def streams(
+    loops: int, width: int = 640, seed: int = 2024, starts: int | None = None
+) -> list[np.ndarray]:
     """Per (scene, first keyframe): an array (frames, 4) of person tp, detections, truths
     and vehicle-free frames scored, one row per scored frame (from the first `starts`
     keyframes of each scene only, when given)."""
@@ -70,8 +71,9 @@ def streams(loops: int, width: int = 640, seed: int = 2024,
     return out
 
 
-def spread(data: list[np.ndarray], n: int, runs: int, frames_per_camera: int,
-           rng: np.random.Generator) -> dict[str, Any]:
+def spread(
+    data: list[np.ndarray], n: int, runs: int, frames_per_camera: int, rng: np.random.Generator
+) -> dict[str, Any]:
     prec, rec = [], []
     for _ in range(runs):
         tot = np.zeros(3, dtype=np.int64)
@@ -80,35 +82,47 @@ def spread(data: list[np.ndarray], n: int, runs: int, frames_per_camera: int,
             s = data[int(rng.integers(len(data)))]
             k = min(left, frames_per_camera, len(s))
             start = int(rng.integers(0, len(s) - k + 1))
-            tot += s[start:start + k].sum(axis=0)
+            tot += s[start : start + k].sum(axis=0)
             left -= k
         if tot[1]:
             prec.append(tot[0] / tot[1])
         if tot[2]:
             rec.append(tot[0] / tot[2])
     p, r = np.array(prec), np.array(rec)
-    return {"n": n, "precision": (p.mean(), p.std(), *np.percentile(p, [5, 95])),
-            "recall": (r.mean(), r.std(), *np.percentile(r, [5, 95]))}
+    return {
+        "n": n,
+        "precision": (p.mean(), p.std(), *np.percentile(p, [5, 95])),
+        "recall": (r.mean(), r.std(), *np.percentile(r, [5, 95])),
+    }
 
 
-def report(loops: int, runs: int, frames_per_camera: int,
-           starts: int | None = None) -> list[dict[str, Any]]:
+def report(
+    loops: int, runs: int, frames_per_camera: int, starts: int | None = None
+) -> list[dict[str, Any]]:
     t = time.time()
     data = streams(loops, starts=starts)
     scored = sum(len(s) for s in data)
-    print(f"{len(data)} camera streams, {scored:,} frames scored once "
-          f"({time.time() - t:.0f} s); {runs} runs per size, cameras of "
-          f"{frames_per_camera} frames", flush=True)
+    print(
+        f"{len(data)} camera streams, {scored:,} frames scored once "
+        f"({time.time() - t:.0f} s); {runs} runs per size, cameras of "
+        f"{frames_per_camera} frames",
+        flush=True,
+    )
     rng = np.random.default_rng(16)
     rows = [spread(data, n, runs, frames_per_camera, rng) for n in SIZES]
     for r in rows:
         p, q = r["precision"], r["recall"]
-        print(f"  {r['n']:6,d} frames: person precision {p[0]:.3f} sd {p[1]:.3f} "
-              f"(5-95 % {p[2]:.3f}-{p[3]:.3f}); recall {q[0]:.3f} sd {q[1]:.3f} "
-              f"(5-95 % {q[2]:.3f}-{q[3]:.3f})")
+        print(
+            f"  {r['n']:6,d} frames: person precision {p[0]:.3f} sd {p[1]:.3f} "
+            f"(5-95 % {p[2]:.3f}-{p[3]:.3f}); recall {q[0]:.3f} sd {q[1]:.3f} "
+            f"(5-95 % {q[2]:.3f}-{q[3]:.3f})"
+        )
     ok = [r["n"] for r in rows if r["precision"][1] < 0.02 and r["recall"][1] < 0.02]
-    print(f"  stable (sd < 0.02 for both): from {ok[0]:,} frames" if ok else
-          "  not stable at any size tried")
+    print(
+        f"  stable (sd < 0.02 for both): from {ok[0]:,} frames"
+        if ok
+        else "  not stable at any size tried"
+    )
     return rows
 
 
@@ -116,8 +130,9 @@ def report(loops: int, runs: int, frames_per_camera: int,
 def test_accuracy_stability(benchmark: Any, size: str) -> None:
     rows: list[dict[str, Any]] = []
     loops, runs, starts = (1, 20, 2) if size == SMOKE else (4, 200, None)
-    benchmark.pedantic(lambda: rows.extend(report(loops, runs, 150, starts)), rounds=1,
-                       iterations=1)
+    benchmark.pedantic(
+        lambda: rows.extend(report(loops, runs, 150, starts)), rounds=1, iterations=1
+    )
     assert rows[-1]["precision"][1] < rows[0]["precision"][1]
 
 
@@ -125,10 +140,17 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--loops", type=int, default=4, help="clip loops analysed per stream")
     p.add_argument("--runs", type=int, default=200)
-    p.add_argument("--frames-per-camera", type=int, default=150,
-                   help="frames a camera contributes to a run (150: 2.5 min at 1 fps)")
-    p.add_argument("--smoke", action="store_true",
-                   help="1 loop from 2 keyframes of each scene, 20 runs: seconds")
+    p.add_argument(
+        "--frames-per-camera",
+        type=int,
+        default=150,
+        help="frames a camera contributes to a run (150: 2.5 min at 1 fps)",
+    )
+    p.add_argument(
+        "--smoke",
+        action="store_true",
+        help="1 loop from 2 keyframes of each scene, 20 runs: seconds",
+    )
     a = p.parse_args(argv)
     if a.smoke:
         report(1, 20, a.frames_per_camera, starts=2)

@@ -23,10 +23,10 @@ import pytest
 from bench_city import CITY_7000, city_21000
 from sizes import SMOKE, smoke
 from twin.model.city import generate_city
-from twin.sim.results import sim_metrics
 from twin.scenario import Scenario, load_scenario, parse_scenario
 from twin.sim.engine import CityEngine
 from twin.sim.extensions import extensions_for
+from twin.sim.results import sim_metrics
 
 ROOT = Path(__file__).resolve().parent.parent
 ROUNDS = 3
@@ -49,8 +49,9 @@ def timed(sc: Scenario) -> tuple[float, dict[str, float]]:
 
 @pytest.mark.parametrize("size", [SMOKE] if smoke() else ["large"])
 @pytest.mark.parametrize("variant", ["edge"] if smoke() else ["central", "district", "edge"])
-def test_analytics_cost_at_most_twice_the_recording_run(benchmark: Any, variant: str,
-                                                        size: str) -> None:
+def test_analytics_cost_at_most_twice_the_recording_run(
+    benchmark: Any, variant: str, size: str
+) -> None:
     base = city_21000(days=2) if size == SMOKE else city_21000()
     rounds = 1 if size == SMOKE else ROUNDS
     sc = with_analytics(base, variant)
@@ -67,15 +68,21 @@ def test_analytics_cost_at_most_twice_the_recording_run(benchmark: Any, variant:
     ratio = statistics.median(on) / statistics.median(plain)
     recording = {k: v for k, v in m_on.items() if not k.startswith("analytics_")}
     assert recording == m_off
-    print(f"\n[{variant}] 21,000 cameras x {base.simulation.days:g} days: without analytics "
-          f"{statistics.median(plain):.2f} s, with {statistics.median(on):.2f} s (medians of "
-          f"{rounds}): x{ratio:.2f} (target <= 2)\n"
-          f"  {int(m_on['analytics_incidents']):,} incidents, "
-          f"{int(m_on['analytics_bursts'])} crowd events, compute needed "
-          f"{m_on['analytics_compute_needed']:,.0f} cores, "
-          f"{int(m_on['analytics_cameras_not_analysed']):,} cameras not analysed, alert latency "
-          f"p95 {m_on['analytics_alert_latency_s_p95']:.2f} s")
-    benchmark.extra_info.update(variant=variant, without_s=statistics.median(plain),
-                                with_s=statistics.median(on), ratio=ratio)
+    print(
+        f"\n[{variant}] 21,000 cameras x {base.simulation.days:g} days: without analytics "
+        f"{statistics.median(plain):.2f} s, with {statistics.median(on):.2f} s (medians of "
+        f"{rounds}): x{ratio:.2f} (target <= 2)\n"
+        f"  {int(m_on['analytics_incidents']):,} incidents, "
+        f"{int(m_on['analytics_bursts'])} crowd events, compute needed "
+        f"{m_on['analytics_compute_needed']:,.0f} cores, "
+        f"{int(m_on['analytics_cameras_not_analysed']):,} cameras not analysed, alert latency "
+        f"p95 {m_on['analytics_alert_latency_s_p95']:.2f} s"
+    )
+    benchmark.extra_info.update(
+        variant=variant,
+        without_s=statistics.median(plain),
+        with_s=statistics.median(on),
+        ratio=ratio,
+    )
     if size != SMOKE:  # a target of the full size; the smoke size only shows the figures
         assert ratio <= 2.0

@@ -25,7 +25,6 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
@@ -34,22 +33,20 @@ import pytest  # noqa: E402
 
 from bench_live import SMOKE_MINUTES, bench_scenario, run_live  # noqa: E402
 from sizes import SMOKE, sizes  # noqa: E402
-
 from twin.scenario import Scenario  # noqa: E402
 
 
-def pool_scenario(cameras: int, minutes: float, actors: int, cpu: float,
-                  util: float) -> Scenario:
+def pool_scenario(cameras: int, minutes: float, actors: int, cpu: float, util: float) -> Scenario:
     sc = bench_scenario(cameras, minutes)
     data = sc.model_dump(mode="json", exclude_none=True, exclude_unset=True)
     data["name"] = f"bench-analytics-live-{sc.city.total_sets * 3}"
-    data["live"]["analyser"].update({"actors": actors, "cpu_per_actor": cpu,
-                                     "max_util_pct": util})
+    data["live"]["analyser"].update({"actors": actors, "cpu_per_actor": cpu, "max_util_pct": util})
     return Scenario.model_validate(data)
 
 
-def run(cameras: int, minutes: float, actors: int, cpu: float, util: float,
-        out: Path) -> dict[str, Any]:
+def run(
+    cameras: int, minutes: float, actors: int, cpu: float, util: float, out: Path
+) -> dict[str, Any]:
     sc = pool_scenario(cameras, minutes, actors, cpu, util)
     res, _, load0 = run_live(sc, out)
     return pool_figures(res, load0)
@@ -62,9 +59,11 @@ def pool_figures(res: Any, load0: float) -> dict[str, Any]:
     analysed = m.get("live_cameras_analysed", 0.0)
     predicted = m.get("live_predicted_cameras_analysed", 0.0)
     r = {
-        "cameras": int(m["cameras"]), "analysed": int(analysed),
+        "cameras": int(m["cameras"]),
+        "analysed": int(analysed),
         "not_analysed": int(m.get("live_cameras_not_analysed", 0)),
-        "cost_ms": adm["cost_ms"], "per_actor": adm["cameras"],
+        "cost_ms": adm["cost_ms"],
+        "per_actor": adm["cameras"],
         "predicted": int(predicted),
         "predicted_err_pct": 100 * abs(predicted - analysed) / max(analysed, 1),
         "recall_person": m.get("live_detection_recall_person"),
@@ -86,11 +85,15 @@ def pool_figures(res: Any, load0: float) -> dict[str, Any]:
         "load": (round(load0, 2), round(os.getloadavg()[0], 2)),
     }
     r["passed"] = bool(
-        r["recall_person"] is not None and r["recall_person"] >= 0.9
-        and r["incident_recall"] is not None and r["incident_recall"] >= 0.9
-        and r["latency_p50"] is not None and r["latency_p50"] <= 2.0
+        r["recall_person"] is not None
+        and r["recall_person"] >= 0.9
+        and r["incident_recall"] is not None
+        and r["incident_recall"] >= 0.9
+        and r["latency_p50"] is not None
+        and r["latency_p50"] <= 2.0
         and r["analysed"] + r["not_analysed"] == r["cameras"]
-        and r["predicted_err_pct"] <= 10.0)
+        and r["predicted_err_pct"] <= 10.0
+    )
     return r
 
 
@@ -98,21 +101,23 @@ def show(r: dict[str, Any]) -> None:
     def f(x: Any) -> str:
         return "-" if x is None else f"{x:.3f}"
 
-    print(f"\n{r['cameras']} cameras: {r['analysed']} analysed ({r['per_actor']}), "
-          f"{r['not_analysed']} reported not analysed; cost per frame (ms) {r['cost_ms']}\n"
-          f"  simulation of the same deployment admits {r['predicted']} "
-          f"({r['predicted_err_pct']:.1f} % off)\n"
-          f"  person recall {f(r['recall_person'])} +- {f(r['recall_person_ci95'])}, "
-          f"precision {f(r['precision_person'])} +- {f(r['precision_person_ci95'])} over "
-          f"{f(r['frames_scored'])} frames scored\n"
-          f"  incident recall {f(r['incident_recall'])} +- {f(r['incident_recall_ci95'])} "
-          f"over {r['incidents']} incidents; alert latency p50 {f(r['latency_p50'])} s, p95 "
-          f"{f(r['latency_p95'])} s (simulation: p50 {f(r['predicted_p50'])}, p95 "
-          f"{f(r['predicted_p95'])}); {r['dropped_late']} frames dropped late\n"
-          f"  analyser CPU {f(r['analyse_cpu_pct'])} % of a core per analysed camera; machine "
-          f"{f(r['machine_cpu_pct'])} %; segments dropped {r['segments_dropped']}; load "
-          f"{r['load'][0]} -> {r['load'][1]}\n  {'PASS' if r['passed'] else 'FAIL'}",
-          flush=True)
+    print(
+        f"\n{r['cameras']} cameras: {r['analysed']} analysed ({r['per_actor']}), "
+        f"{r['not_analysed']} reported not analysed; cost per frame (ms) {r['cost_ms']}\n"
+        f"  simulation of the same deployment admits {r['predicted']} "
+        f"({r['predicted_err_pct']:.1f} % off)\n"
+        f"  person recall {f(r['recall_person'])} +- {f(r['recall_person_ci95'])}, "
+        f"precision {f(r['precision_person'])} +- {f(r['precision_person_ci95'])} over "
+        f"{f(r['frames_scored'])} frames scored\n"
+        f"  incident recall {f(r['incident_recall'])} +- {f(r['incident_recall_ci95'])} "
+        f"over {r['incidents']} incidents; alert latency p50 {f(r['latency_p50'])} s, p95 "
+        f"{f(r['latency_p95'])} s (simulation: p50 {f(r['predicted_p50'])}, p95 "
+        f"{f(r['predicted_p95'])}); {r['dropped_late']} frames dropped late\n"
+        f"  analyser CPU {f(r['analyse_cpu_pct'])} % of a core per analysed camera; machine "
+        f"{f(r['machine_cpu_pct'])} %; segments dropped {r['segments_dropped']}; load "
+        f"{r['load'][0]} -> {r['load'][1]}\n  {'PASS' if r['passed'] else 'FAIL'}",
+        flush=True,
+    )
 
 
 #: (cameras, minutes) per size; the smoke size runs the pool's code path in seconds
@@ -143,8 +148,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--cpu", type=float, default=0.25, help="cores per analyser actor")
     p.add_argument("--util", type=float, default=80.0, help="admission limit, % of its cores")
     p.add_argument("--out", type=Path)
-    p.add_argument("--smoke", action="store_true",
-                   help=f"3 cameras for {SMOKE_MINUTES * 60:g} s (the pool's code path)")
+    p.add_argument(
+        "--smoke",
+        action="store_true",
+        help=f"3 cameras for {SMOKE_MINUTES * 60:g} s (the pool's code path)",
+    )
     a = p.parse_args(argv)
     out = a.out or Path(tempfile.mkdtemp(prefix="bench-analytics-live-"))
     cameras, minutes = SIZES[SMOKE] if a.smoke else (a.cameras, a.minutes)

@@ -20,18 +20,17 @@ from __future__ import annotations
 
 import os
 import time
-
 from typing import Any
 
 import pytest
 
 from bench_city import CITY_7000, city_21000
+from sizes import SMOKE, sizes
 from twin.model.city import generate_city
-from twin.sim.results import sim_metrics
 from twin.scenario import Scenario, parse_scenario
 from twin.sim.engine import CityEngine
 from twin.sim.extensions import extensions_for
-from sizes import SMOKE, sizes
+from twin.sim.results import sim_metrics
 
 ROUNDS = 5
 NIGHT = {0: 1.6, 7: 1.0, 19: 1.6}  # ASSUMPTION: low light raises H.264 bitrate ~1.6x
@@ -66,8 +65,9 @@ def _cpu_run(sc: Scenario) -> tuple[float, dict[str, float]]:
 
 
 @pytest.mark.parametrize("size", sizes("large"))
-def test_curves_and_overwrite_cost_at_most_twice_constant_bitrate(benchmark: Any,
-                                                                  size: str) -> None:
+def test_curves_and_overwrite_cost_at_most_twice_constant_bitrate(
+    benchmark: Any, size: str
+) -> None:
     constant, curved = constant_city(size), curved_city(size)
     rounds = 1 if size == SMOKE else ROUNDS
     pairs: list[tuple[float, float]] = []
@@ -91,17 +91,20 @@ def test_curves_and_overwrite_cost_at_most_twice_constant_bitrate(benchmark: Any
     curved_s = sorted(b for _a, b in pairs)[len(pairs) // 2]
     benchmark.extra_info.update(ratio=ratio, constant_s=const_s, curved_s=curved_s)
     days, retention = constant.simulation.days, constant.recording.retention_days
-    print(f"\n21,000 cameras x {days:g} days, CPU s (median of {rounds} back-to-back pairs; load "
-          f"{min(loads):.1f}-{max(loads):.1f}):\n"
-          f"  constant bitrate, drop_new       : {const_s:.2f} s\n"
-          f"  day/night curve, overwrite_oldest: {curved_s:.2f} s\n"
-          f"  achieved retention min / p5 / median: "
-          f"{metrics['retention_achieved_days_min']:.2f} / "
-          f"{metrics['retention_achieved_days_p5']:.2f} / "
-          f"{metrics['retention_achieved_days_median']:.2f} days; deleted early "
-          f"{metrics['footage_deleted_early_tb']:,.0f} TB; dropped {metrics['segments_dropped']:,.0f}\n"
-          f"  ratio (median of the pairs' ratios): x{ratio:.2f} (target <= 2); pairs "
-          + ", ".join(f"x{r:.2f}" for r in ratios))
+    print(
+        f"\n21,000 cameras x {days:g} days, CPU s (median of {rounds} back-to-back pairs; load "
+        f"{min(loads):.1f}-{max(loads):.1f}):\n"
+        f"  constant bitrate, drop_new       : {const_s:.2f} s\n"
+        f"  day/night curve, overwrite_oldest: {curved_s:.2f} s\n"
+        f"  achieved retention min / p5 / median: "
+        f"{metrics['retention_achieved_days_min']:.2f} / "
+        f"{metrics['retention_achieved_days_p5']:.2f} / "
+        f"{metrics['retention_achieved_days_median']:.2f} days; deleted early "
+        f"{metrics['footage_deleted_early_tb']:,.0f} TB; "
+        f"dropped {metrics['segments_dropped']:,.0f}\n"
+        f"  ratio (median of the pairs' ratios): x{ratio:.2f} (target <= 2); pairs "
+        + ", ".join(f"x{r:.2f}" for r in ratios)
+    )
     assert metrics["segments_dropped"] == 0
     # 10 % short of the retention: 26-27.1 days of 30
     assert retention * 26.0 / 30 < metrics["retention_achieved_days_min"] < retention * 27.1 / 30

@@ -34,7 +34,8 @@ import yaml
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "bench"))
 
-from sizes import SMOKE as SMOKE_SIZE, sizes  # noqa: E402
+from sizes import SMOKE as SMOKE_SIZE  # noqa: E402
+from sizes import sizes  # noqa: E402
 
 KINDS = ("relay", "recorder", "set", "sweeper", "analyser")
 
@@ -52,8 +53,9 @@ def scenario_copy(minutes: float, tmp: Path, sets: int | None = None) -> Path:
     data = yaml.safe_load(SCENARIO.read_text())
     data["name"] = "chaos-trial"
     data["faults"] = []  # nothing scripted: every fault comes from outside
-    data["targets"] = {k: v for k, v in data["targets"].items()
-                       if not k.startswith("live_recorder_kill")}
+    data["targets"] = {
+        k: v for k, v in data["targets"].items() if not k.startswith("live_recorder_kill")
+    }
     data["live"]["duration_s"] = minutes * 60
     data["live"]["startup_timeout_s"] = 180
     if sets is not None:
@@ -72,8 +74,9 @@ def _tail(path: Path, chars: int = 4000) -> str:
         return ""
 
 
-def _parts(run: Path, proc: subprocess.Popen, stderr: Path,
-           timeout_s: float = PARTS_TIMEOUT_S) -> dict:
+def _parts(
+    run: Path, proc: subprocess.Popen, stderr: Path, timeout_s: float = PARTS_TIMEOUT_S
+) -> dict:
     """live/parts.json once the child writes it; fails with the child's stderr if the child
     exits first or `timeout_s` passes (the child is then killed)."""
     path = run / "live" / "parts.json"
@@ -84,21 +87,31 @@ def _parts(run: Path, proc: subprocess.Popen, stderr: Path,
         except (FileNotFoundError, json.JSONDecodeError):
             pass
         if proc.poll() is not None:
-            raise ChildFailed(f"twin live exited {proc.returncode} before {path} was written:\n"
-                              f"{_tail(stderr)}")
+            raise ChildFailed(
+                f"twin live exited {proc.returncode} before {path} was written:\n{_tail(stderr)}"
+            )
         if time.monotonic() > deadline:
             proc.kill()
             proc.wait()
-            raise ChildFailed(f"no {path} within {timeout_s:g} s; twin live killed. Its "
-                              f"stderr:\n{_tail(stderr)}")
+            raise ChildFailed(
+                f"no {path} within {timeout_s:g} s; twin live killed. Its stderr:\n{_tail(stderr)}"
+            )
         time.sleep(0.2)
 
 
-def run_chaos(minutes: float, seed: int, tmp: Path, kills: bool = True,
-              sets: int | None = None, first_s: float = 20.0,
-              gap_s: tuple[float, float] = (20.0, 40.0), tail_s: float = 25.0,
-              kinds: tuple[str, ...] = KINDS, scenario: Path | None = None,
-              schedule: list[tuple[float, str]] | None = None) -> dict:
+def run_chaos(
+    minutes: float,
+    seed: int,
+    tmp: Path,
+    kills: bool = True,
+    sets: int | None = None,
+    first_s: float = 20.0,
+    gap_s: tuple[float, float] = (20.0, 40.0),
+    tail_s: float = 25.0,
+    kinds: tuple[str, ...] = KINDS,
+    scenario: Path | None = None,
+    schedule: list[tuple[float, str]] | None = None,
+) -> dict:
     """One live run with (or without) random kills; returns what was injected and measured.
 
     Kills start `first_s` into recording, `gap_s` apart (uniform), and stop `tail_s` before
@@ -112,16 +125,28 @@ def run_chaos(minutes: float, seed: int, tmp: Path, kills: bool = True,
     # and stops the child; and a failure shows their tail.
     stdout, stderr = tmp / f"{run.name}.stdout", tmp / f"{run.name}.stderr"
     with open(stdout, "w") as out, open(stderr, "w") as err:
-        proc = subprocess.Popen([sys.executable, "-m", "twin.cli", "live", str(sc), "--out",
-                                 str(run)], stdout=out, stderr=err, text=True, cwd=ROOT)
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "twin.cli", "live", str(sc), "--out", str(run)],
+            stdout=out,
+            stderr=err,
+            text=True,
+            cwd=ROOT,
+        )
     rng = np.random.default_rng(seed)
     injected: list[dict] = []
 
     def kill(part: str, kind: str, parts: dict, t_rec: float) -> None:
         try:
             os.kill(parts[part]["pid"], signal.SIGKILL)
-            injected.append({"at_s": round(time.monotonic() - t_rec, 2), "part": part,
-                             "kind": kind, "pid": parts[part]["pid"], "wall": time.time()})
+            injected.append(
+                {
+                    "at_s": round(time.monotonic() - t_rec, 2),
+                    "part": part,
+                    "kind": kind,
+                    "pid": parts[part]["pid"],
+                    "wall": time.time(),
+                }
+            )
         except ProcessLookupError:
             pass
 
@@ -146,11 +171,19 @@ def run_chaos(minutes: float, seed: int, tmp: Path, kills: bool = True,
             proc.kill()
             proc.wait()
     if not (run / "results.json").exists():
-        raise ChildFailed(f"twin live exited {proc.returncode} without {run / 'results.json'}:"
-                          f"\n{_tail(stderr)}")
+        raise ChildFailed(
+            f"twin live exited {proc.returncode} without {run / 'results.json'}:\n{_tail(stderr)}"
+        )
     res = json.loads((run / "results.json").read_text())
-    return {"rc": proc.returncode, "injected": injected, "results": res, "run": run,
-            "info": info, "stdout": _tail(stdout, 10**6), "stderr": _tail(stderr, 10**6)}
+    return {
+        "rc": proc.returncode,
+        "injected": injected,
+        "results": res,
+        "run": run,
+        "info": info,
+        "stdout": _tail(stdout, 10**6),
+        "stderr": _tail(stderr, 10**6),
+    }
 
 
 def summary(chaos: dict, quiet: dict) -> dict:
@@ -177,7 +210,8 @@ def summary(chaos: dict, quiet: dict) -> dict:
     qhours = qm["cameras"] * qm["live_duration_s"] / 3600
     return {
         "per_kind": per,
-        "faults_injected": len(chaos["injected"]), "faults_found": len(faults),
+        "faults_injected": len(chaos["injected"]),
+        "faults_found": len(faults),
         "faults_unscripted": m.get("live_faults_unscripted"),
         "gap_max_s": m.get("live_fault_gap_max_s"),
         "gaps_unexplained": m.get("live_gaps_unexplained"),
@@ -188,9 +222,11 @@ def summary(chaos: dict, quiet: dict) -> dict:
         "unrecorded_s_per_camera_hour": round(m["live_unrecorded_s"] / hours, 1),
         "quiet_unrecorded_s_per_camera_hour": round(qm["live_unrecorded_s"] / qhours, 1),
         # None when the quiet run lost nothing: no ratio to take (not a billion-fold one)
-        "ratio_vs_quiet": (round((m["live_unrecorded_s"] / hours)
-                                 / (qm["live_unrecorded_s"] / qhours), 2)
-                           if qm["live_unrecorded_s"] > 0 else None),
+        "ratio_vs_quiet": (
+            round((m["live_unrecorded_s"] / hours) / (qm["live_unrecorded_s"] / qhours), 2)
+            if qm["live_unrecorded_s"] > 0
+            else None
+        ),
     }
 
 
@@ -199,18 +235,26 @@ def summary(chaos: dict, quiet: dict) -> dict:
 #: against a quiet run of 20 s: every step of the bench (the child, parts.json, kills,
 #: results, the summary) in well under a minute.
 SMOKE_MINUTES, SMOKE_QUIET_MINUTES, SMOKE_SETS = 0.5, 1 / 3, 2
-SMOKE_KILLS = {"first_s": 5.0, "gap_s": (5.0, 8.0), "tail_s": 15.0,
-               "kinds": ("recorder", "relay")}
+SMOKE_KILLS = {"first_s": 5.0, "gap_s": (5.0, 8.0), "tail_s": 15.0, "kinds": ("recorder", "relay")}
 
 
 def quiet_of(run: Path) -> dict:
     """A quiet run that already ran (its folder), as run_chaos returns one."""
-    return {"rc": 0, "injected": [], "results": json.loads((run / "results.json").read_text()),
-            "stderr": ""}
+    return {
+        "rc": 0,
+        "injected": [],
+        "results": json.loads((run / "results.json").read_text()),
+        "stderr": "",
+    }
 
 
-def report(minutes: float, seed: int, smoke: bool = False, out: Path | None = None,
-           quiet_run: Path | None = None) -> dict:
+def report(
+    minutes: float,
+    seed: int,
+    smoke: bool = False,
+    out: Path | None = None,
+    quiet_run: Path | None = None,
+) -> dict:
     """Both runs are kept under `out` (default out/bench-chaos/; results, faults.csv, the
     kills logged). `quiet_run`: the folder of a quiet run of the same scenario and size
     (`_scenario`, no kills) that already ran, read instead of running one."""
@@ -218,12 +262,18 @@ def report(minutes: float, seed: int, smoke: bool = False, out: Path | None = No
     tmp.mkdir(parents=True, exist_ok=True)
     if smoke:
         minutes = SMOKE_MINUTES
-        quiet = (quiet_of(quiet_run) if quiet_run is not None else
-                 run_chaos(SMOKE_QUIET_MINUTES, seed, tmp, kills=False, sets=SMOKE_SETS))
+        quiet = (
+            quiet_of(quiet_run)
+            if quiet_run is not None
+            else run_chaos(SMOKE_QUIET_MINUTES, seed, tmp, kills=False, sets=SMOKE_SETS)
+        )
         chaos = run_chaos(minutes, seed, tmp, sets=SMOKE_SETS, **SMOKE_KILLS)
     else:
-        quiet = (quiet_of(quiet_run) if quiet_run is not None else
-                 run_chaos(min(minutes, 2.0), seed, tmp, kills=False))
+        quiet = (
+            quiet_of(quiet_run)
+            if quiet_run is not None
+            else run_chaos(min(minutes, 2.0), seed, tmp, kills=False)
+        )
         chaos = run_chaos(minutes, seed, tmp)
     (tmp / "kills.json").write_text(json.dumps(chaos["injected"], indent=1))
     s = summary(chaos, quiet)
@@ -239,8 +289,7 @@ def show(s: dict, what: str, kept: Path) -> None:
 @pytest.mark.live
 @pytest.mark.parametrize("size", sizes("large"))
 def test_bench_chaos(benchmark, size: str) -> None:
-    s = benchmark.pedantic(report, args=(3.0, 2026, size == SMOKE_SIZE), rounds=1,
-                           iterations=1)
+    s = benchmark.pedantic(report, args=(3.0, 2026, size == SMOKE_SIZE), rounds=1, iterations=1)
     assert s["faults_found"] >= s["faults_injected"] > 0
     assert s["gaps_unexplained"] == 0 and s["unrecorded_unexplained_s"] == 0
     assert s["catalog_mismatches"] == 0 and s["segments_unreadable"] == 0
@@ -252,7 +301,10 @@ if __name__ == "__main__":
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--minutes", type=float, default=10.0)
     ap.add_argument("--seed", type=int, default=2026)
-    ap.add_argument("--smoke", action="store_true",
-                    help="2 sets, 30 s, two kills, against 20 s quiet (the bench's code path)")
+    ap.add_argument(
+        "--smoke",
+        action="store_true",
+        help="2 sets, 30 s, two kills, against 20 s quiet (the bench's code path)",
+    )
     a = ap.parse_args()
     report(a.minutes, a.seed, a.smoke)

@@ -40,8 +40,16 @@ def city_21000(days: float = DAYS, retention_days: float | None = None) -> Scena
     (smoke sizes run it for fewer days, with a retention to match)."""
     base = load_scenario(CITY_7000).model_dump()
     base["city"]["cameras_per_set"] = {3: 1.0}
-    base["recorders"]["pools"] = [{"name": "central", "districts": "*", "recorders": 100,
-                                   "ingest_mbps": 1200, "disk_tb": 420, "max_streams": 250}]
+    base["recorders"]["pools"] = [
+        {
+            "name": "central",
+            "districts": "*",
+            "recorders": 100,
+            "ingest_mbps": 1200,
+            "disk_tb": 420,
+            "max_streams": 250,
+        }
+    ]
     base["simulation"]["days"] = days
     if retention_days is not None:
         base["recording"]["retention_days"] = retention_days
@@ -100,19 +108,27 @@ def test_city_simulation_vs_naive_simpy(benchmark, size):
     rss, dropped = peak_rss_bytes(sc)
     ratio = naive.full_s / twin_s
     expected = int(city.n_cameras * horizon / sc.recording.segment_s)
-    benchmark.extra_info.update(cameras=city.n_cameras, days=sc.simulation.days,
-                                naive_events_per_s=naive.events_per_s,
-                                naive_full_s=naive.full_s, ratio=ratio, peak_rss_mib=rss / 2**20)
-    print(f"\n[{size}] {city.n_cameras:,} cameras x {sc.simulation.days:g} days of "
-          f"{sc.recording.segment_s} s segments ({expected:,} segments, "
-          f"{outcome.deleted_segments:,} deleted)\n"
-          f"  twin engine     : {twin_s:8.2f} s (median of {rounds}; the whole run: placement, writing,\n"
-          f"                    {naive.sweeps_full:,} sweeps, sampling)\n"
-          f"{naive.describe()}\n"
-          f"    (checked: over the window the twin places the same cameras and writes and\n"
-          f"     deletes the same {naive.window.written:,} / {naive.window.deleted:,} segments)\n"
-          f"  ratio           : {ratio:,.0f}x (target >= 300x)\n"
-          f"  peak RSS        : {rss / 2**20:,.0f} MiB (target < 4096 MiB)")
+    benchmark.extra_info.update(
+        cameras=city.n_cameras,
+        days=sc.simulation.days,
+        naive_events_per_s=naive.events_per_s,
+        naive_full_s=naive.full_s,
+        ratio=ratio,
+        peak_rss_mib=rss / 2**20,
+    )
+    print(
+        f"\n[{size}] {city.n_cameras:,} cameras x {sc.simulation.days:g} days of "
+        f"{sc.recording.segment_s} s segments ({expected:,} segments, "
+        f"{outcome.deleted_segments:,} deleted)\n"
+        f"  twin engine     : {twin_s:8.2f} s (median of {rounds}; "
+        f"the whole run: placement, writing,\n"
+        f"                    {naive.sweeps_full:,} sweeps, sampling)\n"
+        f"{naive.describe()}\n"
+        f"    (checked: over the window the twin places the same cameras and writes and\n"
+        f"     deletes the same {naive.window.written:,} / {naive.window.deleted:,} segments)\n"
+        f"  ratio           : {ratio:,.0f}x (target >= 300x)\n"
+        f"  peak RSS        : {rss / 2**20:,.0f} MiB (target < 4096 MiB)"
+    )
     assert outcome.written_segments == expected and dropped == 0
     assert outcome.deleted_segments > 0  # a full retention cycle and its deletions ran
     if size == "large":

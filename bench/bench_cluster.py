@@ -49,8 +49,9 @@ def run_once(out: Path, env: dict[str, str], duration: float | None) -> dict:
     if duration:
         args += ["--duration", str(duration)]
     t = time.monotonic()
-    done = subprocess.run(args, env={**os.environ, **env}, capture_output=True, text=True,
-                          timeout=900, cwd=ROOT)
+    done = subprocess.run(
+        args, env={**os.environ, **env}, capture_output=True, text=True, timeout=900, cwd=ROOT
+    )
     wall = time.monotonic() - t
     if not (out / "results.json").exists():
         raise RuntimeError(f"twin live failed (exit {done.returncode}): {done.stderr[-2000:]}")
@@ -73,15 +74,22 @@ def figures(out: Path, wall: float | None = None, rc: int | None = None) -> dict
     for r in res["per_recorder"]:
         recorders[r["node"]] = recorders.get(r["node"], 0) + 1
     n = m["cameras"]
-    return {"nodes": [f"{x['node']}={x['address']}" for x in cluster["nodes"]],
-            "cameras": int(n), "cameras_per_node": per_node, "recorders_per_node": recorders,
-            "driver_cpu_pct": m.get("live_cpu_pct_driver"),
-            "driver_cpu_pct_per_camera": (m["live_cpu_pct_driver"] / n
-                                          if "live_cpu_pct_driver" in m else None),
-            "relay_cpu_pct_per_camera": m.get("live_cpu_pct_relay_per_camera"),
-            "machine_cpu_pct": m.get("live_cpu_pct_machine"), "passed": res["passed"],
-            "failed": [t["metric"] for t in res["targets"] if not t["passed"]],
-            "wall_s": None if wall is None else round(wall, 1), "rc": rc}
+    return {
+        "nodes": [f"{x['node']}={x['address']}" for x in cluster["nodes"]],
+        "cameras": int(n),
+        "cameras_per_node": per_node,
+        "recorders_per_node": recorders,
+        "driver_cpu_pct": m.get("live_cpu_pct_driver"),
+        "driver_cpu_pct_per_camera": (
+            m["live_cpu_pct_driver"] / n if "live_cpu_pct_driver" in m else None
+        ),
+        "relay_cpu_pct_per_camera": m.get("live_cpu_pct_relay_per_camera"),
+        "machine_cpu_pct": m.get("live_cpu_pct_machine"),
+        "passed": res["passed"],
+        "failed": [t["metric"] for t in res["targets"] if not t["passed"]],
+        "wall_s": None if wall is None else round(wall, 1),
+        "rc": rc,
+    }
 
 
 def compare(out: Path, duration: float | None) -> tuple[dict, dict]:
@@ -91,8 +99,11 @@ def compare(out: Path, duration: float | None) -> tuple[dict, dict]:
     cluster = LocalCluster(out)
     try:
         cluster.start()
-        three = run_once(out / "three-nodes",
-                         {"RAY_ADDRESS": cluster.address, "RAY_AUTH_MODE": "token"}, duration)
+        three = run_once(
+            out / "three-nodes",
+            {"RAY_ADDRESS": cluster.address, "RAY_AUTH_MODE": "token"},
+            duration,
+        )
     finally:
         cluster.stop()
     return one, three
@@ -100,16 +111,22 @@ def compare(out: Path, duration: float | None) -> tuple[dict, dict]:
 
 def report(one: dict, three: dict) -> float:
     for name, r in (("1 node ", one), ("3 nodes", three)):
-        print(f"{name}: {len(r['nodes'])} node(s) {r['nodes']}; cameras per node "
-              f"{r['cameras_per_node']}, recorders per node {r['recorders_per_node']}; driver "
-              f"CPU {r['driver_cpu_pct']:.2f} % of a core ({r['driver_cpu_pct_per_camera']:.3f} "
-              f"per camera), relay {r['relay_cpu_pct_per_camera']:.2f} % per camera, machine "
-              f"{r['machine_cpu_pct']:.0f} %; {'PASS' if r['passed'] else 'FAIL ' + str(r['failed'])}"
-              f" ({r['wall_s']} s)", flush=True)
+        print(
+            f"{name}: {len(r['nodes'])} node(s) {r['nodes']}; cameras per node "
+            f"{r['cameras_per_node']}, recorders per node {r['recorders_per_node']}; driver "
+            f"CPU {r['driver_cpu_pct']:.2f} % of a core ({r['driver_cpu_pct_per_camera']:.3f} "
+            f"per camera), relay {r['relay_cpu_pct_per_camera']:.2f} % per camera, machine "
+            f"{r['machine_cpu_pct']:.0f} %; {'PASS' if r['passed'] else 'FAIL ' + str(r['failed'])}"
+            f" ({r['wall_s']} s)",
+            flush=True,
+        )
     ratio = three["driver_cpu_pct_per_camera"] / one["driver_cpu_pct_per_camera"]
-    print(f"driver CPU per camera, 3 nodes / 1 node: x{ratio:.2f}; at "
-          f"{three['driver_cpu_pct_per_camera']:.3f} % of a core per camera one driver core "
-          f"supervises ~{int(100 / three['driver_cpu_pct_per_camera']):,} cameras", flush=True)
+    print(
+        f"driver CPU per camera, 3 nodes / 1 node: x{ratio:.2f}; at "
+        f"{three['driver_cpu_pct_per_camera']:.3f} % of a core per camera one driver core "
+        f"supervises ~{int(100 / three['driver_cpu_pct_per_camera']):,} cameras",
+        flush=True,
+    )
     return ratio
 
 
@@ -123,8 +140,9 @@ def test_live_cluster_one_node_and_three(benchmark, tmp_path: Path, size: str) -
 
     benchmark.pedantic(run, rounds=1, iterations=1)
     ratio = report(got["one"], got["three"])
-    benchmark.extra_info.update({"one_node": got["one"], "three_nodes": got["three"],
-                                 "driver_cpu_per_camera_ratio": ratio})
+    benchmark.extra_info.update(
+        {"one_node": got["one"], "three_nodes": got["three"], "driver_cpu_per_camera_ratio": ratio}
+    )
     assert len(got["one"]["nodes"]) == 1 and len(got["three"]["nodes"]) == 3
     if size != SMOKE:  # the smoke size stops before the scripted kill its targets judge
         assert got["one"]["passed"] and got["three"]["passed"]
@@ -133,8 +151,11 @@ def test_live_cluster_one_node_and_three(benchmark, tmp_path: Path, size: str) -
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--duration", type=float, help="recording seconds (default: the scenario's)")
-    p.add_argument("--smoke", action="store_true",
-                   help=f"{SMOKE_DURATION_S:g} s of recording a run (the code path)")
+    p.add_argument(
+        "--smoke",
+        action="store_true",
+        help=f"{SMOKE_DURATION_S:g} s of recording a run (the code path)",
+    )
     args = p.parse_args(argv)
     out = Path(tempfile.mkdtemp(prefix="bench-cluster-"))
     one, three = compare(out, SMOKE_DURATION_S if args.smoke else args.duration)

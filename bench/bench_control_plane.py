@@ -22,7 +22,6 @@ import pytest
 import simpy
 
 from sizes import SMOKE, sizes
-
 from twin.live.driver import DriverConfig, LiveDriver
 from twin.live.failover import Supervisor
 
@@ -79,9 +78,15 @@ def _driver(cameras: int, recorders: int, max_streams: int):
     names = [f"p-r{k + 1:03d}" for k in range(recorders)]
     env = simpy.Environment(initial_time=0.0)
     parts = _AnsweringParts(names)
-    sup = Supervisor(names, max_streams, ingest_mbps=10_000.0,
-                     camera_mbps={f"cam{i:05d}": 4.0 for i in range(cameras)},
-                     interval_s=1.0, timeout_s=3.0, now_s=0.0)
+    sup = Supervisor(
+        names,
+        max_streams,
+        ingest_mbps=10_000.0,
+        camera_mbps={f"cam{i:05d}": 4.0 for i in range(cameras)},
+        interval_s=1.0,
+        timeout_s=3.0,
+        now_s=0.0,
+    )
     sup.place_all()
     d = LiveDriver(env, parts, sup, DriverConfig(0.0, 1e9, 1.0, 60.0), [])
     return env, parts, sup, d
@@ -119,11 +124,14 @@ def test_bench_supervision_round(benchmark, size: str) -> None:
     cams, recs, streams = (17_500, 150, 130) if size == "large" else (35, 3, 20)
     timed = 20 if size == SMOKE else 200
     base = _round_ms(35, 3, 20, timed)
-    ms = benchmark.pedantic(_round_ms, args=(cams, recs, streams, timed),
-                            rounds=1 if size == SMOKE else 3, iterations=1)
+    ms = benchmark.pedantic(
+        _round_ms, args=(cams, recs, streams, timed), rounds=1 if size == SMOKE else 3, iterations=1
+    )
     fo, lost = _failover_ms(cams, recs, streams)
-    print(f"\nsupervision round, {cams:,} cameras on {recs} recorders: {ms:.3f} ms "
-          f"(trial size {base:.3f} ms, x{ms / base:.1f}; target < 50 ms); failover plan for "
-          f"{lost} cameras of a lost recorder, with its round: {fo:.2f} ms; load average "
-          f"{os.getloadavg()[0]:.2f}")
+    print(
+        f"\nsupervision round, {cams:,} cameras on {recs} recorders: {ms:.3f} ms "
+        f"(trial size {base:.3f} ms, x{ms / base:.1f}; target < 50 ms); failover plan for "
+        f"{lost} cameras of a lost recorder, with its round: {fo:.2f} ms; load average "
+        f"{os.getloadavg()[0]:.2f}"
+    )
     assert ms < 50.0 and fo < 500.0

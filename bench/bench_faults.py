@@ -62,14 +62,21 @@ def test_month_of_random_faults_vs_naive_simpy(benchmark, size):
     naive_full_s = naive.full_s
     ratio = naive_full_s / twin_s
     m = sim_metrics(outcome)
-    benchmark.extra_info.update(cameras=city.n_cameras, days=sc.simulation.days,
-                                incidents=m["incidents"], naive_full_s=naive_full_s, ratio=ratio)
-    print(f"\n[{size}] {city.n_cameras:,} cameras x {sc.simulation.days:g} days, "
-          f"{m['incidents']:,.0f} fault incidents, {m['recorders_declared_down']:,.0f} failovers, "
-          f"{len(outcome.events):,} events\n"
-          f"  twin engine     : {twin_s:8.2f} s (median of {rounds})\n"
-          f"{naive.describe()}\n"
-          f"  ratio           : {ratio:,.0f}x (target >= 100x)")
+    benchmark.extra_info.update(
+        cameras=city.n_cameras,
+        days=sc.simulation.days,
+        incidents=m["incidents"],
+        naive_full_s=naive_full_s,
+        ratio=ratio,
+    )
+    print(
+        f"\n[{size}] {city.n_cameras:,} cameras x {sc.simulation.days:g} days, "
+        f"{m['incidents']:,.0f} fault incidents, {m['recorders_declared_down']:,.0f} failovers, "
+        f"{len(outcome.events):,} events\n"
+        f"  twin engine     : {twin_s:8.2f} s (median of {rounds})\n"
+        f"{naive.describe()}\n"
+        f"  ratio           : {ratio:,.0f}x (target >= 100x)"
+    )
     assert m["incidents"] > 0 and m["no_recorder_over_limit"] == 1.0
     if size == "large":
         assert ratio >= 100

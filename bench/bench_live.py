@@ -58,32 +58,53 @@ def bench_scenario(cameras: int, minutes: float, analyse_interval_s: float = 0.9
     sets = math.ceil(cameras / 3)
     n = sets * 3
     recorders = max(2, math.ceil(n / 30))
-    return parse_scenario({
-        "name": f"bench-live-{n}",
-        "description": f"Live capacity step: {n} cameras, {minutes:g} min.",
-        "seed": 7,
-        "city": {"districts": [{"name": "Mong Kok", "sets": sets, "backhaul_mbps": 10_000}],
-                 "cameras_per_set": {3: 1.0}},
-        "camera_profiles": [{"name": "hd", "width": 1280, "height": 720, "bitrate_mbps": 1.0}],
-        "recorders": {"pools": [{"name": "p", "districts": "*", "recorders": recorders,
-                                 "ingest_mbps": 1000, "disk_tb": 10, "max_streams": 40}]},
-        # One deployment: 6 s segments, 30 days compressed to 120 s, swept every 12 s.
-        "recording": {"segment_s": int(SEGMENT_S), "sweep_interval_s": 2 * int(SEGMENT_S)},
-        "simulation": {"tick_s": int(SEGMENT_S)},
-        "live": {
-            "duration_s": minutes * 60, "time_compression": 21_600, "startup_timeout_s": 180,
-            # Capacity, not failover, is measured here: a slow answer is not a lost recorder.
-            "heartbeat_interval_s": 1.0, "heartbeat_timeout_s": 5.0,
-            "publisher_actors": min(sets, 16),
-            "analyser": {"enabled": True, "width": 640, "min_interval_s": analyse_interval_s},
+    return parse_scenario(
+        {
+            "name": f"bench-live-{n}",
+            "description": f"Live capacity step: {n} cameras, {minutes:g} min.",
+            "seed": 7,
+            "city": {
+                "districts": [{"name": "Mong Kok", "sets": sets, "backhaul_mbps": 10_000}],
+                "cameras_per_set": {3: 1.0},
+            },
+            "camera_profiles": [{"name": "hd", "width": 1280, "height": 720, "bitrate_mbps": 1.0}],
+            "recorders": {
+                "pools": [
+                    {
+                        "name": "p",
+                        "districts": "*",
+                        "recorders": recorders,
+                        "ingest_mbps": 1000,
+                        "disk_tb": 10,
+                        "max_streams": 40,
+                    }
+                ]
+            },
+            # One deployment: 6 s segments, 30 days compressed to 120 s, swept every 12 s.
+            "recording": {"segment_s": int(SEGMENT_S), "sweep_interval_s": 2 * int(SEGMENT_S)},
+            "simulation": {"tick_s": int(SEGMENT_S)},
+            "live": {
+                "duration_s": minutes * 60,
+                "time_compression": 21_600,
+                "startup_timeout_s": 180,
+                # Capacity, not failover, is measured here: a slow answer is not a lost recorder.
+                "heartbeat_interval_s": 1.0,
+                "heartbeat_timeout_s": 5.0,
+                "publisher_actors": min(sets, 16),
+                "analyser": {"enabled": True, "width": 640, "min_interval_s": analyse_interval_s},
+            },
+            "targets": {
+                "segments_dropped": {"max": 0},
+                "live_gap_max_s": {"max": 0},
+                "live_cameras_without_footage": {"max": 0},
+                "live_segments_unreadable": {"max": 0},
+                "live_catalog_mismatches": {"max": 0},
+                "live_stream_discontinuities": {"max": 0},
+                "live_double_recorded_s": {"max": 0},
+            },
         },
-        "targets": {"segments_dropped": {"max": 0}, "live_gap_max_s": {"max": 0},
-                    "live_cameras_without_footage": {"max": 0},
-                    "live_segments_unreadable": {"max": 0},
-                    "live_catalog_mismatches": {"max": 0},
-                    "live_stream_discontinuities": {"max": 0},
-                    "live_double_recorded_s": {"max": 0}},
-    }, f"<bench {n}>")
+        f"<bench {n}>",
+    )
 
 
 def run_live(sc: Scenario, out: Path) -> tuple[Any, Any, float]:
@@ -96,8 +117,9 @@ def run_live(sc: Scenario, out: Path) -> tuple[Any, Any, float]:
 
     path = out / f"{sc.name}.yaml"
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(yaml.safe_dump(sc.model_dump(mode="json", exclude_none=True,
-                                                 exclude_unset=True)))
+    path.write_text(
+        yaml.safe_dump(sc.model_dump(mode="json", exclude_none=True, exclude_unset=True))
+    )
     load0 = os.getloadavg()[0]
     res, m = live_to(path, out / sc.name, quiet=True)
     return res, m, load0
@@ -125,15 +147,19 @@ def step_figures(res: Any, m: Any, load0: float) -> dict:
     if res.invalid:
         failed.insert(0, "the harness did not keep its plan")
     return {
-        "valid": not res.invalid, "gave_out": gave_out(res, failed),
+        "valid": not res.invalid,
+        "gave_out": gave_out(res, failed),
         "offered_min": mm.get("live_harness_offered_ratio_min"),
         "late_p99": mm.get("live_harness_publish_late_p99_s_max"),
         "stall": mm.get("live_harness_publish_stall_s_max"),
         "driver_lag_p99": mm.get("live_harness_driver_lag_p99_s"),
         "relay_received": mm.get("live_harness_relay_received_ratio_min"),
         "machine_busy_max": (v.get("machine") or {}).get("cpu_busy_pct_max"),
-        "cameras": int(mm["cameras"]), "passed": not failed, "failed": failed,
-        "segments": int(mm["segments_written"]), "dropped": int(mm["segments_dropped"]),
+        "cameras": int(mm["cameras"]),
+        "passed": not failed,
+        "failed": failed,
+        "segments": int(mm["segments_written"]),
+        "dropped": int(mm["segments_dropped"]),
         "publish": mm.get("live_cpu_pct_publish_per_camera"),
         "relay": mm.get("live_cpu_pct_relay_per_camera"),
         "record": mm.get("live_cpu_pct_record_per_camera"),
@@ -142,12 +168,14 @@ def step_figures(res: Any, m: Any, load0: float) -> dict:
         "latency_p50": mm.get("live_alert_latency_s_p50"),
         "latency_max": mm.get("live_alert_latency_s_max"),
         "incident_recall": mm.get("live_incident_recall"),
-        "analysed_fps": (mm.get("live_frames_analysed", 0.0) / mm["cameras"]
-                         / mm["live_duration_s"]),
+        "analysed_fps": (
+            mm.get("live_frames_analysed", 0.0) / mm["cameras"] / mm["live_duration_s"]
+        ),
         "dropped_late": int(mm.get("live_frames_dropped_late", 0)),
         "recall_person": mm.get("live_detection_recall_person"),
         "actor_start_s": mm.get("live_actor_start_s"),
-        "load_before": round(load0, 2), "load_after": round(os.getloadavg()[0], 2),
+        "load_before": round(load0, 2),
+        "load_after": round(os.getloadavg()[0], 2),
         "wall_s": res.run.wall_s,
     }
 
@@ -160,13 +188,18 @@ def gave_out(res: Any, failed: list[str]) -> str:
     v = res.validity or {}
     if res.invalid:
         at = v.get("first_behind_s")
-        return (f"the harness's {v.get('first_behind')}" + (f" (from {at:.0f} s)" if at else "")
-                + f": {v.get('advice', '')}")
+        return (
+            f"the harness's {v.get('first_behind')}"
+            + (f" (from {at:.0f} s)" if at else "")
+            + f": {v.get('advice', '')}"
+        )
     names = " ".join(failed)
     if "live_stream_discontinuities" in names:
         return "the deployment's relay: streams broke between MediaMTX and the recorders"
-    if any(k in names for k in ("segments_dropped", "live_gap_max_s", "fewer than",
-                                "recorders declared lost")):
+    if any(
+        k in names
+        for k in ("segments_dropped", "live_gap_max_s", "fewer than", "recorders declared lost")
+    ):
         return "the deployment's recorders: footage dropped with the harness on plan"
     return "the deployment: " + ", ".join(failed)
 
@@ -176,27 +209,34 @@ def _fmt(x) -> str:
 
 
 def print_step(r: dict) -> None:
-    print(f"{r['cameras']:4d} cameras  harness {'on plan' if r['valid'] else 'BEHIND'}: "
-          f"offered/planned {_fmt(r['offered_min'])}, lateness p99 {_fmt(r['late_p99'])} s, "
-          f"longest stall {_fmt(r['stall'])} s, driver lag p99 {_fmt(r['driver_lag_p99'])} s, "
-          f"relay received/offered {_fmt(r['relay_received'])}, machine busy "
-          f"{_fmt(r['machine_busy_max'])} %", flush=True)
-    print(f"{r['cameras']:4d} cameras  {'PASS' if r['passed'] else 'FAIL'}  "
-          f"segments {r['segments']} dropped {r['dropped']}  CPU % of a core per camera: "
-          f"publish {_fmt(r['publish'])} relay {_fmt(r['relay'])} record {_fmt(r['record'])} "
-          f"analyse {_fmt(r['analyse'])}; machine {_fmt(r['machine'])} %  "
-          f"alert latency p50 {_fmt(r['latency_p50'])} s max {_fmt(r['latency_max'])} s  "
-          f"(analysed {r['analysed_fps']:.2f} frames/camera/s, {r['dropped_late']} dropped late, "
-          f"person recall {_fmt(r['recall_person'])}, "
-          f"incident recall {_fmt(r['incident_recall'])}; actors up in "
-          f"{_fmt(r['actor_start_s'])} s; load {r['load_before']} -> {r['load_after']})"
-          + ("" if r["passed"] else f"  failed: {r['failed']}"), flush=True)
+    print(
+        f"{r['cameras']:4d} cameras  harness {'on plan' if r['valid'] else 'BEHIND'}: "
+        f"offered/planned {_fmt(r['offered_min'])}, lateness p99 {_fmt(r['late_p99'])} s, "
+        f"longest stall {_fmt(r['stall'])} s, driver lag p99 {_fmt(r['driver_lag_p99'])} s, "
+        f"relay received/offered {_fmt(r['relay_received'])}, machine busy "
+        f"{_fmt(r['machine_busy_max'])} %",
+        flush=True,
+    )
+    print(
+        f"{r['cameras']:4d} cameras  {'PASS' if r['passed'] else 'FAIL'}  "
+        f"segments {r['segments']} dropped {r['dropped']}  CPU % of a core per camera: "
+        f"publish {_fmt(r['publish'])} relay {_fmt(r['relay'])} record {_fmt(r['record'])} "
+        f"analyse {_fmt(r['analyse'])}; machine {_fmt(r['machine'])} %  "
+        f"alert latency p50 {_fmt(r['latency_p50'])} s max {_fmt(r['latency_max'])} s  "
+        f"(analysed {r['analysed_fps']:.2f} frames/camera/s, {r['dropped_late']} dropped late, "
+        f"person recall {_fmt(r['recall_person'])}, "
+        f"incident recall {_fmt(r['incident_recall'])}; actors up in "
+        f"{_fmt(r['actor_start_s'])} s; load {r['load_before']} -> {r['load_after']})"
+        + ("" if r["passed"] else f"  failed: {r['failed']}"),
+        flush=True,
+    )
     if not r["passed"]:
         print(f"     gave out first: {r['gave_out']}", flush=True)
 
 
-def capacity(steps: list[int], minutes: float, out: Path, analyse_interval_s: float = 0.9
-             ) -> tuple[int, list[dict]]:
+def capacity(
+    steps: list[int], minutes: float, out: Path, analyse_interval_s: float = 0.9
+) -> tuple[int, list[dict]]:
     """Run the steps in order until one fails; returns (cameras sustained, every step)."""
     done: list[dict] = []
     sustained = 0
@@ -211,16 +251,20 @@ def capacity(steps: list[int], minutes: float, out: Path, analyse_interval_s: fl
 
 
 def summary(sustained: int, steps: list[dict], minutes: float) -> None:
-    print(f"\nsustained: {sustained} cameras (1280x720, 15 fps, ~1 Mbps) for {minutes:g} min "
-          f"with zero dropped segments, analyser on every camera")
+    print(
+        f"\nsustained: {sustained} cameras (1280x720, 15 fps, ~1 Mbps) for {minutes:g} min "
+        f"with zero dropped segments, analyser on every camera"
+    )
     ok = [s for s in steps if s["passed"]] or steps
     last = ok[-1]
     per_cam = sum(last[k] or 0.0 for k in ("publish", "relay", "record", "analyse"))
-    print(f"CPU per camera at {last['cameras']} cameras: publish {_fmt(last['publish'])} + relay "
-          f"{_fmt(last['relay'])} + record {_fmt(last['record'])} + analyse "
-          f"{_fmt(last['analyse'])} = {per_cam:.2f} % of a core; "
-          f"{os.cpu_count()} cores => at most ~{int(100 * (os.cpu_count() or 1) / per_cam)} "
-          f"cameras if nothing else ran")
+    print(
+        f"CPU per camera at {last['cameras']} cameras: publish {_fmt(last['publish'])} + relay "
+        f"{_fmt(last['relay'])} + record {_fmt(last['record'])} + analyse "
+        f"{_fmt(last['analyse'])} = {per_cam:.2f} % of a core; "
+        f"{os.cpu_count()} cores => at most ~{int(100 * (os.cpu_count() or 1) / per_cam)} "
+        f"cameras if nothing else ran"
+    )
 
 
 #: cameras at each step and minutes each, per size (the smoke size: its code path in seconds)
@@ -238,8 +282,9 @@ def test_live_capacity(benchmark, size: str, tmp_path: Path) -> None:
 
     benchmark.pedantic(run, rounds=1, iterations=1)
     summary(result["sustained"], result["steps"], minutes)
-    benchmark.extra_info.update({"sustained_cameras": result["sustained"],
-                                 "steps": result["steps"]})
+    benchmark.extra_info.update(
+        {"sustained_cameras": result["sustained"], "steps": result["steps"]}
+    )
     assert result["sustained"] >= (39 if size == "large" else steps[0])
 
 
@@ -247,11 +292,18 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--cameras", type=int, nargs="+", default=[39, 60, 81, 99])
     p.add_argument("--minutes", type=float, default=5.0)
-    p.add_argument("--analyse-interval", type=float, default=0.9,
-                   help="seconds between analysed keyframes per camera")
+    p.add_argument(
+        "--analyse-interval",
+        type=float,
+        default=0.9,
+        help="seconds between analysed keyframes per camera",
+    )
     p.add_argument("--out", type=Path, help="where runs go (default: a temporary folder)")
-    p.add_argument("--smoke", action="store_true",
-                   help=f"one step of 3 cameras for {SMOKE_MINUTES * 60:g} s (its code path)")
+    p.add_argument(
+        "--smoke",
+        action="store_true",
+        help=f"one step of 3 cameras for {SMOKE_MINUTES * 60:g} s (its code path)",
+    )
     args = p.parse_args(argv)
     cameras, minutes = STEPS[SMOKE] if args.smoke else (args.cameras, args.minutes)
     out = args.out or Path(tempfile.mkdtemp(prefix="bench-live-"))

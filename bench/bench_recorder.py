@@ -69,8 +69,9 @@ def _record(urls: dict[str, str], root: str, seconds: float, core: int, q: Any) 
 
     _pin(core)
     epoch = time.time()
-    rec = Recorder("bench-r01", Path(root) / "segments", Path(root) / "catalog.sqlite", epoch,
-                   SEGMENT_S, 15)
+    rec = Recorder(
+        "bench-r01", Path(root) / "segments", Path(root) / "catalog.sqlite", epoch, SEGMENT_S, 15
+    )
     cpu0 = cpu_seconds()
     t0 = time.time()
     rec.record(urls)
@@ -78,9 +79,16 @@ def _record(urls: dict[str, str], root: str, seconds: float, core: int, q: Any) 
     cpu = cpu_seconds() - cpu0
     wall = time.time() - t0
     st = rec.stop()
-    q.put({"cpu_s": cpu, "wall_s": wall, "streams": [
-        (s.camera, s.connects, s.failures, s.discontinuities, s.segments, s.bytes)
-        for s in st.streams]})
+    q.put(
+        {
+            "cpu_s": cpu,
+            "wall_s": wall,
+            "streams": [
+                (s.camera, s.connects, s.failures, s.discontinuities, s.segments, s.bytes)
+                for s in st.streams
+            ],
+        }
+    )
 
 
 def run_step(n: int, seconds: float, out: Path, mbps: float = 1.0) -> dict[str, Any]:
@@ -89,8 +97,10 @@ def run_step(n: int, seconds: float, out: Path, mbps: float = 1.0) -> dict[str, 
     from twin.scenario.live import LiveProfile
     from twin.storage.live_catalog import LiveStore
 
-    (clip,) = prepare_clips(LiveProfile(width=1280, height=720, fps=15, bitrate_mbps=mbps,
-                                        scenes=1, clip_s=20.0), seed=7)
+    (clip,) = prepare_clips(
+        LiveProfile(width=1280, height=720, fps=15, bitrate_mbps=mbps, scenes=1, clip_s=20.0),
+        seed=7,
+    )
     cams = [f"cam{i:04d}" for i in range(n)]
     folder = out / f"step-{n}"
     folder.mkdir(parents=True, exist_ok=True)
@@ -98,9 +108,16 @@ def run_step(n: int, seconds: float, out: Path, mbps: float = 1.0) -> dict[str, 
     load0 = os.getloadavg()[0]
     with MediaMTXServer(cams, log_level="error") as server:
         ready = ctx.Event()
-        pub = ctx.Process(target=_publish, args=(str(clip.path), [server.rtsp_url(c, "publisher")
-                                                                   for c in cams],
-                                                  seconds + 8, ready, 1))
+        pub = ctx.Process(
+            target=_publish,
+            args=(
+                str(clip.path),
+                [server.rtsp_url(c, "publisher") for c in cams],
+                seconds + 8,
+                ready,
+                1,
+            ),
+        )
         pub.start()
         ready.wait(60)
         deadline = time.monotonic() + 60
@@ -109,8 +126,10 @@ def run_step(n: int, seconds: float, out: Path, mbps: float = 1.0) -> dict[str, 
                 raise RuntimeError("cameras were not published within 60 s")
             time.sleep(0.2)
         q = ctx.Queue()
-        rec = ctx.Process(target=_record, args=({c: server.rtsp_url(c, "recorder") for c in cams},
-                                                str(folder), seconds, 0, q))
+        rec = ctx.Process(
+            target=_record,
+            args=({c: server.rtsp_url(c, "recorder") for c in cams}, str(folder), seconds, 0, q),
+        )
         rec.start()
         got = q.get(timeout=seconds + 120)
         rec.join(60)
@@ -123,18 +142,30 @@ def run_step(n: int, seconds: float, out: Path, mbps: float = 1.0) -> dict[str, 
     by: dict[str, list[tuple[float, float]]] = {}
     for r in rows:
         by.setdefault(r.camera, []).append((r.start_s, r.end_s))
-    gaps = sum(1 for spans in by.values() for (a, b), (c, d) in
-               zip(sorted(spans), sorted(spans)[1:]) if c - b > GAP_S)
+    gaps = sum(
+        1
+        for spans in by.values()
+        for (a, b), (c, d) in zip(sorted(spans), sorted(spans)[1:])
+        if c - b > GAP_S
+    )
     streams = got["streams"]
     lost = [s[0] for s in streams if s[1] != 1 or s[2] or s[3]]
     total_bytes = sum(s[5] for s in streams)
     mbps_in = total_bytes * 8 / 1e6 / got["wall_s"]
     cpu_pct = 100 * got["cpu_s"] / got["wall_s"]
     ok = not lost and not gaps and len(by) == n and len(streams) == n
-    return {"streams": n, "passed": ok, "cpu_pct": cpu_pct, "mbps": mbps_in,
-            "cpu_pct_per_stream": cpu_pct / n, "cpu_pct_per_mbps": cpu_pct / mbps_in,
-            "lost": lost[:5], "gaps": gaps, "segments": len(rows),
-            "load": (round(load0, 2), round(os.getloadavg()[0], 2))}
+    return {
+        "streams": n,
+        "passed": ok,
+        "cpu_pct": cpu_pct,
+        "mbps": mbps_in,
+        "cpu_pct_per_stream": cpu_pct / n,
+        "cpu_pct_per_mbps": cpu_pct / mbps_in,
+        "lost": lost[:5],
+        "gaps": gaps,
+        "segments": len(rows),
+        "load": (round(load0, 2), round(os.getloadavg()[0], 2)),
+    }
 
 
 def capacity(steps: list[int], seconds: float, out: Path) -> tuple[dict[str, Any] | None, list]:
@@ -142,11 +173,14 @@ def capacity(steps: list[int], seconds: float, out: Path) -> tuple[dict[str, Any
     best = None
     for n in steps:
         r = run_step(n, seconds, out)
-        print(f"{n:4d} streams  {'PASS' if r['passed'] else 'FAIL'}  recorder CPU "
-              f"{r['cpu_pct']:.1f} % of its core ({r['cpu_pct_per_stream']:.3f} % per stream, "
-              f"{r['cpu_pct_per_mbps']:.3f} % per Mbps), {r['mbps']:.1f} Mbps in, "
-              f"{r['segments']} segments, gaps {r['gaps']}, streams with loss {r['lost']}, "
-              f"load {r['load'][0]} -> {r['load'][1]}", flush=True)
+        print(
+            f"{n:4d} streams  {'PASS' if r['passed'] else 'FAIL'}  recorder CPU "
+            f"{r['cpu_pct']:.1f} % of its core ({r['cpu_pct_per_stream']:.3f} % per stream, "
+            f"{r['cpu_pct_per_mbps']:.3f} % per Mbps), {r['mbps']:.1f} Mbps in, "
+            f"{r['segments']} segments, gaps {r['gaps']}, streams with loss {r['lost']}, "
+            f"load {r['load'][0]} -> {r['load'][1]}",
+            flush=True,
+        )
         done.append(r)
         if not r["passed"]:
             break
@@ -168,17 +202,27 @@ def summary(best: dict[str, Any] | None, steps: list[dict[str, Any]]) -> dict[st
         limited = "the recorder's core, full"
     else:
         limited = "its last step; give more --streams to go further"
-    print(f"\nsustained by one recorder process on one core, zero packets lost: "
-          f"{best['streams']} streams, {best['mbps']:.1f} Mbps, at {best['cpu_pct']:.1f} % of "
-          f"the core (the ladder stopped at {limited})")
-    print(f"extrapolated to 100 % of the core: ~{ext_streams:.0f} streams, ~{ext_mbps:.0f} Mbps "
-          f"(CPU per stream x{per_stream / base['cpu_pct_per_stream']:.2f} from "
-          f"{base['streams']} to {best['streams']} streams)")
-    print(f"vendor figures per recorder: {VENDOR_STREAMS} streams / {VENDOR_MBPS:,.0f} Mbps; "
-          f"measured/vendor: streams x{ext_streams / VENDOR_STREAMS:.2f}, "
-          f"Mbps x{ext_mbps / VENDOR_MBPS:.2f} (one core of this machine, 1 Mbps streams)")
-    return {"streams_sustained": best["streams"], "mbps_sustained": best["mbps"],
-            "streams_per_core": ext_streams, "mbps_per_core": ext_mbps}
+    print(
+        f"\nsustained by one recorder process on one core, zero packets lost: "
+        f"{best['streams']} streams, {best['mbps']:.1f} Mbps, at {best['cpu_pct']:.1f} % of "
+        f"the core (the ladder stopped at {limited})"
+    )
+    print(
+        f"extrapolated to 100 % of the core: ~{ext_streams:.0f} streams, ~{ext_mbps:.0f} Mbps "
+        f"(CPU per stream x{per_stream / base['cpu_pct_per_stream']:.2f} from "
+        f"{base['streams']} to {best['streams']} streams)"
+    )
+    print(
+        f"vendor figures per recorder: {VENDOR_STREAMS} streams / {VENDOR_MBPS:,.0f} Mbps; "
+        f"measured/vendor: streams x{ext_streams / VENDOR_STREAMS:.2f}, "
+        f"Mbps x{ext_mbps / VENDOR_MBPS:.2f} (one core of this machine, 1 Mbps streams)"
+    )
+    return {
+        "streams_sustained": best["streams"],
+        "mbps_sustained": best["mbps"],
+        "streams_per_core": ext_streams,
+        "mbps_per_core": ext_mbps,
+    }
 
 
 #: (streams at each step, seconds each) per size; the smoke size is the ladder's code path

@@ -23,8 +23,8 @@ import pytest
 
 from bench_faults import month_of_faults
 from sizes import SMOKE, sizes
-from twin.ray.tasks import local_cpus
 from twin.compare.replications import run_replications
+from twin.ray.tasks import local_cpus
 from twin.scenario import load_scenario
 
 MONTH = Path(__file__).resolve().parent.parent / "scenarios" / "drill-random-month.yaml"
@@ -57,18 +57,25 @@ def test_100_replications_of_a_month_of_random_faults(benchmark, backend, size):
     assert len({m["camera_minutes_unrecorded"] for m in draws.metrics}) > n // 2  # real draws
     per = t["wall"] / n
     if backend == "ray":
-        print(f"\n[ray] Ray start {t.get('ray_init_s', 0):.1f} s (the driver ran "
-              f"{t.get('driver_items', 0):.0f} tasks of replications meanwhile), shut-down "
-              f"{t.get('ray_shutdown_s', 0):.1f} s")
+        print(
+            f"\n[ray] Ray start {t.get('ray_init_s', 0):.1f} s (the driver ran "
+            f"{t.get('driver_items', 0):.0f} tasks of replications meanwhile), shut-down "
+            f"{t.get('ray_shutdown_s', 0):.1f} s"
+        )
     TIMES[backend] = t["wall"] if backend == "ray" else per * total
-    print(f"\n[{backend}] {n} replications in {t['wall']:.1f} s ({n / t['wall']:.2f} replications/s, "
-          f"{per:.2f} s each); 1-min load average {t['load_before']:.1f} -> {t['load_after']:.1f}")
+    print(
+        f"\n[{backend}] {n} replications in {t['wall']:.1f} s ({n / t['wall']:.2f} replications/s, "
+        f"{per:.2f} s each); 1-min load average {t['load_before']:.1f} -> {t['load_after']:.1f}"
+    )
     if "local" in TIMES and "ray" in TIMES:
         where = os.environ.get("RAY_ADDRESS") or f"local Ray, {local_cpus()} CPUs"
-        print(f"\n{total} replications: one after another {TIMES['local']:.1f} s (scaled from "
-              f"{sequential}); Ray ({where}) {TIMES['ray']:.1f} s incl. start-up "
-              f"({total / TIMES['ray']:.2f} replications/s); speed-up x{TIMES['local'] / TIMES['ray']:.2f}; "
-              f"target <= 60 s")
+        print(
+            f"\n{total} replications: one after another {TIMES['local']:.1f} s (scaled from "
+            f"{sequential}); Ray ({where}) {TIMES['ray']:.1f} s incl. start-up "
+            f"({total / TIMES['ray']:.2f} replications/s); "
+            f"speed-up x{TIMES['local'] / TIMES['ray']:.2f}; "
+            f"target <= 60 s"
+        )
         benchmark.extra_info.update(wall_s=TIMES["ray"], speedup=TIMES["local"] / TIMES["ray"])
         if size != SMOKE:  # a target of the full size; the smoke size only shows the figures
             assert TIMES["ray"] <= 60.0

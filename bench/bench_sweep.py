@@ -15,12 +15,12 @@ the first command on the head starts the pool (timed and printed as "first comma
 next ones find it warm; the standing side's ratio is that of the next commands, the ones a
 user who sweeps often pays. Each side runs ROUNDS times and its median round is reported.
 On 2 cores a local Ray's own start-up (~2.5-4.5 s of its processes starting) is half of the
-whole serial sweep (~8 s), so only a standing Ray can reach the x1.7 target (issue 17) here. With RAY_ADDRESS set, the Ray side runs on that cluster (and
-its pool) and the standing side is skipped. Each side prints the 1-minute load average and
-the machine's idle CPU time while it ran: the serial side leaves about one core idle on a quiet
-machine, so a serial side with nothing idle means another program had the other core, and the
-ratio then says more about that program than about the sweep. The smoke size is 4 variants
-(2 x 2) of the phase-1 city over 2 days, one round a side.
+whole serial sweep (~8 s), so only a standing Ray can reach the x1.7 target (issue 17) here. With
+RAY_ADDRESS set, the Ray side runs on that cluster (and its pool) and the standing side is skipped.
+Each side prints the 1-minute load average and the machine's idle CPU time while it ran: the serial
+side leaves about one core idle on a quiet machine, so a serial side with nothing idle means another
+program had the other core, and the ratio then says more about that program than about the sweep.
+The smoke size is 4 variants (2 x 2) of the phase-1 city over 2 days, one round a side.
 """
 
 from __future__ import annotations
@@ -35,14 +35,13 @@ import yaml
 
 from sizes import SMOKE, sizes
 from tests.ray_cluster import AUTH_ENV, ray_head
-from twin.ray.tasks import local_cpus
 from twin.compare.grid import expand, parse_param, run_variants
+from twin.ray.tasks import local_cpus
 
 CITY = Path(__file__).resolve().parent.parent / "scenarios" / "city-7000.yaml"
 SMALL = Path(__file__).resolve().parent.parent / "scenarios" / "phase1-615.yaml"
 # 4 x 4 = 16 variants; the Yau Tsim Mong pool is the one sized closest to its limits.
-PARAMS = ["recorders.pools.yau-tsim-mong.recorders=6,7,8,9",
-          "recording.retention_days=28,29,30,31"]
+PARAMS = ["recorders.pools.yau-tsim-mong.recorders=6,7,8,9", "recording.retention_days=28,29,30,31"]
 SMOKE_PARAMS = ["recorders.pools.yau-tsim-mong.recorders=6,7", "recording.retention_days=1,2"]
 SMOKE_DAYS = 2.0
 PATHS = {"small": SMALL, "city": CITY, SMOKE: SMALL}
@@ -55,8 +54,9 @@ def _variants(size: str):
     path = PATHS[size]
     base = yaml.safe_load(path.read_text())
     params = SMOKE_PARAMS if size == SMOKE else PARAMS
-    return expand(base, [parse_param(p) for p in params], str(path),
-                  SMOKE_DAYS if size == SMOKE else None)
+    return expand(
+        base, [parse_param(p) for p in params], str(path), SMOKE_DAYS if size == SMOKE else None
+    )
 
 
 @pytest.fixture(scope="module")
@@ -90,8 +90,9 @@ def test_sweep_16_variants(benchmark, backend, size, request, monkeypatch):
         t0 = time.perf_counter()
         # The Ray side starts (and stops) its local Ray instance inside run_variants, as a
         # user's `twin sweep` does: the driver runs the first variants while Ray starts.
-        res = run_variants(variants, str(path), "local" if backend == "local" else "ray",
-                           days, timings=t)
+        res = run_variants(
+            variants, str(path), "local" if backend == "local" else "ray", days, timings=t
+        )
         t["wall"] = time.perf_counter() - t0
         t["idle"] = psutil.cpu_times().idle - idle0
         t["load_after"] = os.getloadavg()[0]
@@ -101,9 +102,11 @@ def test_sweep_16_variants(benchmark, backend, size, request, monkeypatch):
     if backend == "standing":
         # The head's first command starts the pool of warm workers; the timed one is the next.
         run()
-        print(f"\n[{size}/standing] first command (starts the pool): {t['wall']:.1f} s, "
-              f"1-min load average {t['load_before']:.1f} -> {t['load_after']:.1f}, idle "
-              f"{t['idle']:.1f} core-seconds")
+        print(
+            f"\n[{size}/standing] first command (starts the pool): {t['wall']:.1f} s, "
+            f"1-min load average {t['load_before']:.1f} -> {t['load_after']:.1f}, idle "
+            f"{t['idle']:.1f} core-seconds"
+        )
         walls.clear()
     res = benchmark.pedantic(run, rounds=rounds, iterations=1)
     # The round of median wall time stands for the side (the machine is shared: one round
@@ -120,26 +123,34 @@ def test_sweep_16_variants(benchmark, backend, size, request, monkeypatch):
     TIMES.setdefault(size, {})[backend] = t["wall"]
     if backend != "local":
         TIMES[size][f"{backend}_to_results"] = t["wall"] - t.get("ray_shutdown_s", 0.0)
-        print(f"\n[{size}/{backend}] Ray start {t.get('ray_init_s', 0):.1f} s (the driver ran "
-              f"{t.get('driver_items', 0):.0f} variants meanwhile), shut-down "
-              f"{t.get('ray_shutdown_s', 0):.2f} s"
-              + (f", pool found in {t['pool_s']:.2f} s" if "pool_s" in t else ""))
+        print(
+            f"\n[{size}/{backend}] Ray start {t.get('ray_init_s', 0):.1f} s (the driver ran "
+            f"{t.get('driver_items', 0):.0f} variants meanwhile), shut-down "
+            f"{t.get('ray_shutdown_s', 0):.2f} s"
+            + (f", pool found in {t['pool_s']:.2f} s" if "pool_s" in t else "")
+        )
     # The machine is shared: a ratio is only worth something if the load stayed put. The load
     # average lags by a minute; the idle CPU time does not: on a quiet machine the serial side
     # leaves about one core idle and a parallel side about none.
-    print(f"\n[{size}/{backend}] {t['wall']:.1f} s, 1-min load average "
-          f"{t['load_before']:.1f} -> {t['load_after']:.1f}, idle {t['idle']:.1f} of "
-          f"{t['wall'] * (os.cpu_count() or 1):.1f} core-seconds")
+    print(
+        f"\n[{size}/{backend}] {t['wall']:.1f} s, 1-min load average "
+        f"{t['load_before']:.1f} -> {t['load_after']:.1f}, idle {t['idle']:.1f} of "
+        f"{t['wall'] * (os.cpu_count() or 1):.1f} core-seconds"
+    )
     got = TIMES[size]
     if "local" in got and backend != "local":
-        where = (f"a standing Ray at {os.environ['RAY_ADDRESS']}, its pool warm"
-                 if backend == "standing"
-                 else os.environ.get("RAY_ADDRESS") or f"local Ray, {local_cpus()} CPUs, "
-                 "started and stopped by the sweep")
+        where = (
+            f"a standing Ray at {os.environ['RAY_ADDRESS']}, its pool warm"
+            if backend == "standing"
+            else os.environ.get("RAY_ADDRESS")
+            or f"local Ray, {local_cpus()} CPUs, started and stopped by the sweep"
+        )
         ratio = got["local"] / got[backend]
-        print(f"\n[{size}] {len(variants)} variants: one after another {got['local']:.1f} s; "
-              f"Ray ({where}) {got[backend]:.1f} s incl. connecting and disconnecting, "
-              f"{got[f'{backend}_to_results']:.1f} s to the results; speed-up x{ratio:.2f} "
-              f"(x{got['local'] / got[f'{backend}_to_results']:.2f} to the results; target "
-              ">= 1.7 at city size)")
+        print(
+            f"\n[{size}] {len(variants)} variants: one after another {got['local']:.1f} s; "
+            f"Ray ({where}) {got[backend]:.1f} s incl. connecting and disconnecting, "
+            f"{got[f'{backend}_to_results']:.1f} s to the results; speed-up x{ratio:.2f} "
+            f"(x{got['local'] / got[f'{backend}_to_results']:.2f} to the results; target "
+            ">= 1.7 at city size)"
+        )
         benchmark.extra_info.update(speedup=ratio)

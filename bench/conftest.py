@@ -8,8 +8,11 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
-    parser.addoption("--smoke", action="store_true",
-                     help="run every bench at its smoke size only (as tests/test_benches.py)")
+    parser.addoption(
+        "--smoke",
+        action="store_true",
+        help="run every bench at its smoke size only (as tests/test_benches.py)",
+    )
 
 
 def pytest_configure(config: pytest.Config) -> None:

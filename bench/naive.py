@@ -31,8 +31,8 @@ from pathlib import Path
 import numpy as np
 import simpy
 
-from twin.model.city import CityModel
 from twin.core.assignment import RecorderLoads, accept_within_limits
+from twin.model.city import CityModel
 from twin.scenario import Scenario, StaticAssignment, parse_scenario
 
 
@@ -69,8 +69,12 @@ class Placement:
         pool = city.cam_pool[cams[idx]]
         if isinstance(self.sc.recorders.assignment, StaticAssignment):
             rec = self.loads.place_static(pool, self.counters)
-            ok = accept_within_limits(rec, mbps[idx], self.loads.ingest_limit - self.loads.load_mbps,
-                                      self.loads.stream_limit - self.loads.streams)
+            ok = accept_within_limits(
+                rec,
+                mbps[idx],
+                self.loads.ingest_limit - self.loads.load_mbps,
+                self.loads.stream_limit - self.loads.streams,
+            )
             for r, m in zip(rec[ok], mbps[idx][ok]):
                 self.loads.add(int(r), float(m))
             out[idx[ok]] = rec[ok]
@@ -199,16 +203,20 @@ class NaiveTiming:
         idle = [s for s, d in zip(w.sweep_s, w.sweep_deleted) if d == 0]
         steady = [s for s, d in zip(w.sweep_s, w.sweep_deleted) if d > 0]
         return (
-            f"  naive SimPy, timed over {w.horizon_s / 3600:g} h with {w.retention_s / 3600:g} h retention:\n"
+            f"  naive SimPy, timed over {w.horizon_s / 3600:g} h "
+            f"with {w.retention_s / 3600:g} h retention:\n"
             f"    placement (backhaul check + core assignment): {w.place_s:7.2f} s\n"
             f"    {w.segment_events:,} segment events with disk checks: {w.write_s:7.2f} s "
             f"({w.write_s / w.segment_events * 1e6:.2f} us each)\n"
             f"    {len(idle)} sweep(s) with nothing due: {sum(idle):.2f} s; {len(steady)} steady "
-            f"sweep(s) deleting {sum(d for d in w.sweep_deleted if d):,} segments: {sum(steady):.2f} s\n"
+            f"sweep(s) deleting {sum(d for d in w.sweep_deleted if d):,} segments: "
+            f"{sum(steady):.2f} s\n"
             f"    events per second, sweeps included: {self.events_per_s:,.0f} "
             f"({w.segment_events + w.deleted:,} events in {w.run_s + w.place_s:.2f} s)\n"
-            f"  scaled to the whole run: {self.events_full:,} segment events, {self.sweeps_full:,} sweeps "
-            f"({self.deleting_sweeps_full:,} deleting) -> {self.full_s:,.0f} s")
+            f"  scaled to the whole run: {self.events_full:,} segment events, "
+            f"{self.sweeps_full:,} sweeps "
+            f"({self.deleting_sweeps_full:,} deleting) -> {self.full_s:,.0f} s"
+        )
 
 
 def time_naive(sc: Scenario, city: CityModel, window_s: float, full_events: int) -> NaiveTiming:
@@ -221,18 +229,25 @@ def time_naive(sc: Scenario, city: CityModel, window_s: float, full_events: int)
     idle = [s for s, d in zip(w.sweep_s, w.sweep_deleted) if d == 0]
     steady = [s for s, d in zip(w.sweep_s, w.sweep_deleted) if d > 0]
     if not idle or not steady:
-        raise ValueError(f"window {window_s} s must hold a sweep with nothing due and one that "
-                         f"deletes (sweep interval {sweep} s): make it at least 2 sweeps long")
+        raise ValueError(
+            f"window {window_s} s must hold a sweep with nothing due and one that "
+            f"deletes (sweep interval {sweep} s): make it at least 2 sweeps long"
+        )
     end = float(np.ceil(sc.simulation.days * 86_400 / sc.simulation.tick_s) * sc.simulation.tick_s)
     sweeps_full = int(np.ceil(end / sweep) - 1)  # sweeps at k x interval before the end
     first_deleting = int(np.ceil((sc.recording.retention_s + seg) / sweep - 1e-9))
     deleting_full = max(0, sweeps_full - first_deleting + 1)
     per_event = w.write_s / w.segment_events
     idle_s, steady_s = float(np.mean(idle)), float(np.mean(steady))
-    full_s = (w.place_s + per_event * full_events + idle_s * (sweeps_full - deleting_full)
-              + steady_s * deleting_full)
-    return NaiveTiming(w, full_events, sweeps_full, deleting_full, per_event, idle_s, steady_s,
-                       full_s)
+    full_s = (
+        w.place_s
+        + per_event * full_events
+        + idle_s * (sweeps_full - deleting_full)
+        + steady_s * deleting_full
+    )
+    return NaiveTiming(
+        w, full_events, sweeps_full, deleting_full, per_event, idle_s, steady_s, full_s
+    )
 
 
 def same_work_as_twin(sc: Scenario, city: CityModel, t: NaiveTiming) -> None:
@@ -246,11 +261,16 @@ def same_work_as_twin(sc: Scenario, city: CityModel, t: NaiveTiming) -> None:
     data["recording"]["retention_days"] = w.retention_s / 86_400
     data["faults"] = []
     # Validated like a file of scenarios/ (its calibration, if any, read from there).
-    short = parse_scenario(data, str(Path(__file__).resolve().parent.parent / "scenarios" / "naive.yaml"))
+    short = parse_scenario(
+        data, str(Path(__file__).resolve().parent.parent / "scenarios" / "naive.yaml")
+    )
     # The engine as `twin simulate` builds it: standby recorders (kept, as the naive model
     # keeps them empty) need the fault extension even with no faults left to inject.
     o = CityEngine(short, city, extensions=extensions_for(short)).run(days=w.horizon_s / 86_400)
     assert (o.cam_recorder == w.recorder).all(), "the naive model placed cameras differently"
     assert (o.written_segments, int(o.dropped.sum()), o.deleted_segments) == (
-        w.written, w.dropped, w.deleted), "the naive model did different work"
+        w.written,
+        w.dropped,
+        w.deleted,
+    ), "the naive model did different work"
     np.testing.assert_allclose(o.stored_bytes_end, w.stored_bytes, rtol=1e-9)

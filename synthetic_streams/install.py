@@ -50,7 +50,10 @@ MEDIAMTX_VERSION = "v1.15.3"
 #: The hls.js release this MediaMTX expects (its internal/servers/hls/hlsjsdownloader/VERSION).
 HLSJS_VERSION = "1.6.13"
 #: npm's integrity hash of hls.js-1.6.13.tgz; a different tarball is refused.
-HLSJS_INTEGRITY = "sha512-hNEzjZNHf5bFrUNvdS4/1RjIanuJ6szpWNfTaX5I6WfGynWXGT7K/YQLYtemSvFExzeMdgdE4SsyVLJbd5PcZA=="
+HLSJS_INTEGRITY = (
+    "sha512-"
+    "hNEzjZNHf5bFrUNvdS4/1RjIanuJ6szpWNfTaX5I6WfGynWXGT7K/YQLYtemSvFExzeMdgdE4SsyVLJbd5PcZA=="
+)
 #: Environment variable naming an existing MediaMTX binary; the build is then skipped.
 BIN_ENV_VAR = "CCTV_TWIN_MEDIAMTX_BIN"
 

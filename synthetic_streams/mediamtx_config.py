@@ -182,8 +182,9 @@ def hashed_credential(secret: str) -> str:
     return "sha256:" + base64.b64encode(hashlib.sha256(secret.encode("utf-8")).digest()).decode()
 
 
-def _user(login: Login, permissions: Iterable[dict[str, str]], ips: list[str],
-          hashed: bool) -> dict[str, Any]:
+def _user(
+    login: Login, permissions: Iterable[dict[str, str]], ips: list[str], hashed: bool
+) -> dict[str, Any]:
     return {
         "user": login.user,
         "pass": hashed_credential(login.password) if hashed else login.password,
@@ -193,7 +194,10 @@ def _user(login: Login, permissions: Iterable[dict[str, str]], ips: list[str],
 
 
 def build_config(
-    credentials: Credentials, endpoints: Endpoints, *, log_level: str = "info",
+    credentials: Credentials,
+    endpoints: Endpoints,
+    *,
+    log_level: str = "info",
     hashed: bool = True,
 ) -> dict[str, Any]:
     """The MediaMTX configuration (as a dict) for ``credentials.paths`` at ``endpoints``.
@@ -259,7 +263,9 @@ def _node_address(host: str) -> bool:
         ip = ipaddress.IPv4Address(host)
     except ValueError:
         return False
-    return not (ip.is_unspecified or ip.is_multicast or ip == ipaddress.IPv4Address("255.255.255.255"))
+    return not (
+        ip.is_unspecified or ip.is_multicast or ip == ipaddress.IPv4Address("255.255.255.255")
+    )
 
 
 def render_config(config: dict[str, Any]) -> str:

@@ -309,14 +309,30 @@ class Scene:
         )
 
     # -- visibility: the share of each object's pixels seen (not cut off, not hidden) --------
-    def _paint_walker(self, w: _Walker, cx: float, phase: float, img: np.ndarray, k: float,
-                      pad: float) -> object:
-        return draw_person(img, cx * k + pad, w.foot_y * k + pad, w.height * k, phase, w.shirt,
-                           w.trousers, w.skin, w.hair)
+    def _paint_walker(
+        self, w: _Walker, cx: float, phase: float, img: np.ndarray, k: float, pad: float
+    ) -> object:
+        return draw_person(
+            img,
+            cx * k + pad,
+            w.foot_y * k + pad,
+            w.height * k,
+            phase,
+            w.shirt,
+            w.trousers,
+            w.skin,
+            w.hair,
+        )
 
     def _paint_car(self, car: _Car, t: float, img: np.ndarray, k: float, pad: float) -> object:
-        return draw_vehicle(img, self._car_x(car, t) * k + pad, car.bottom_y * k + pad,
-                            car.length * k, 1 if car.speed > 0 else -1, car.color)
+        return draw_vehicle(
+            img,
+            self._car_x(car, t) * k + pad,
+            car.bottom_y * k + pad,
+            car.length * k,
+            1 if car.speed > 0 else -1,
+            car.color,
+        )
 
     def _visibility(
         self, painters: list[tuple[int, Callable[[np.ndarray, float, float], object]]]
@@ -337,9 +353,13 @@ class Scene:
             mask = alone > 0
             own[oid] = int(np.count_nonzero(mask))
             labels[mask] = label
-        seen = np.bincount(labels[pad:pad + h, pad:pad + w].ravel(), minlength=len(painters) + 1)
-        return {oid: round(float(seen[label]) / own[oid], 3) if own[oid] else 0.0
-                for label, (oid, _) in enumerate(painters, start=1)}
+        seen = np.bincount(
+            labels[pad : pad + h, pad : pad + w].ravel(), minlength=len(painters) + 1
+        )
+        return {
+            oid: round(float(seen[label]) / own[oid], 3) if own[oid] else 0.0
+            for label, (oid, _) in enumerate(painters, start=1)
+        }
 
     def _walker_state(self, w: _Walker, t: float) -> tuple[float, float]:
         return w.x0 + w.speed * (t - w.t0), 2 * np.pi * w.stride_hz * (t - w.t0)

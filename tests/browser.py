@@ -23,10 +23,20 @@ __all__ = ["Rendered", "render", "chromium", "WIDTH", "HEIGHT"]
 
 #: A laptop's first screen.
 WIDTH, HEIGHT = 1366, 768
-FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-         "--disable-background-networking", "--disable-component-update", "--disable-sync",
-         "--hide-scrollbars", "--host-resolver-rules=MAP * ~NOTFOUND",
-         f"--window-size={WIDTH},{HEIGHT}", "--virtual-time-budget=10000")
+FLAGS = (
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--hide-scrollbars",
+    "--host-resolver-rules=MAP * ~NOTFOUND",
+    f"--window-size={WIDTH},{HEIGHT}",
+    "--virtual-time-budget=10000",
+)
 
 PROBE = """
 <pre id="probe"></pre>
@@ -90,8 +100,13 @@ class Rendered:
 
 
 def _run(args: list[str], profile: Path) -> subprocess.CompletedProcess:
-    return subprocess.run([chromium(), *FLAGS, f"--user-data-dir={profile}", *args],
-                          capture_output=True, text=True, timeout=120, check=False)
+    return subprocess.run(
+        [chromium(), *FLAGS, f"--user-data-dir={profile}", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
 
 
 def render(html: Path, out: Path, name: str | None = None) -> Rendered:
@@ -112,11 +127,20 @@ def render(html: Path, out: Path, name: str | None = None) -> Rendered:
             shutil.rmtree(p, ignore_errors=True)
     start = d.stdout.find('<pre id="probe">')
     assert start >= 0, f"Chromium printed no DOM for {html}: {d.stderr[-2000:]}"
-    body = d.stdout[start + len('<pre id="probe">'): d.stdout.index("</pre>", start)]
+    body = d.stdout[start + len('<pre id="probe">') : d.stdout.index("</pre>", start)]
     import html as h
 
     facts = json.loads(h.unescape(body)) if body.strip() else None
     assert facts, f"the probe did not run in {html} (no load event?)"
-    return Rendered(shot, facts["images"], facts["svgs"], facts["broken"], facts["verdict"],
-                    facts["verdict_bottom"], facts["viewport_height"], facts["external"],
-                    d.stdout, facts["boxes"])
+    return Rendered(
+        shot,
+        facts["images"],
+        facts["svgs"],
+        facts["broken"],
+        facts["verdict"],
+        facts["verdict_bottom"],
+        facts["viewport_height"],
+        facts["external"],
+        d.stdout,
+        facts["boxes"],
+    )

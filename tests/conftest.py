@@ -27,8 +27,8 @@ LIVE_CAMERA_PATHS = tuple(f"cam-{i:02d}" for i in range(1, 9))
 @pytest.fixture(scope="session")
 def mediamtx_binary_path() -> Path:
     """The MediaMTX binary; fails (never skips) with the fix when it is missing."""
-    from synthetic_streams.install import mediamtx_binary
     from synthetic_streams.errors import MediaServerError
+    from synthetic_streams.install import mediamtx_binary
 
     try:
         return mediamtx_binary()

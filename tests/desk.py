@@ -6,15 +6,21 @@ from __future__ import annotations
 from pathlib import Path
 
 from twin.cli.main import main
-from twin.storage.keys import load_officer_key, officer_key_path, write_officer_key
 from twin.core.signing import public_key_b64
+from twin.storage.keys import load_officer_key, officer_key_path, write_officer_key
 
 ROOT = Path(__file__).resolve().parent.parent
 POLICY_SCENARIO = ROOT / "scenarios" / "evidence-7000.yaml"
 ROOT_OFFICER = ("supt-1", "Superintendent")
 #: The officers the evidence tests act as, with their registered ranks.
-OFFICERS = {"pc-1": "Police Constable", "pc-2": "Police Constable", "pc-7": "Police Constable",
-            "ip-1": "Inspector", "cip-1": "Chief Inspector", "cip-2": "Chief Inspector"}
+OFFICERS = {
+    "pc-1": "Police Constable",
+    "pc-2": "Police Constable",
+    "pc-7": "Police Constable",
+    "ip-1": "Inspector",
+    "cip-1": "Chief Inspector",
+    "cip-2": "Chief Inspector",
+}
 
 
 def ev(*args: str | float | Path) -> int:
@@ -31,8 +37,40 @@ def public_key(officer: str) -> str:
 def make_desk(run: Path, at: float = 0.0, officers: dict[str, str] | None = None) -> None:
     """Bootstrap `run`'s register with the root officer at `at`, who then enrols `officers`."""
     root, rank = ROOT_OFFICER
-    assert ev("officer", "init", run, "--at", at, "--officer", root, "--rank", rank,
-              "--public-key", public_key(root), "--scenario", POLICY_SCENARIO) == 0
+    assert (
+        ev(
+            "officer",
+            "init",
+            run,
+            "--at",
+            at,
+            "--officer",
+            root,
+            "--rank",
+            rank,
+            "--public-key",
+            public_key(root),
+            "--scenario",
+            POLICY_SCENARIO,
+        )
+        == 0
+    )
     for oid, r in (OFFICERS if officers is None else officers).items():
-        assert ev("officer", "add", run, "--at", at, "--officer", root, "--new", oid,
-                  "--new-rank", r, "--public-key", public_key(oid)) == 0
+        assert (
+            ev(
+                "officer",
+                "add",
+                run,
+                "--at",
+                at,
+                "--officer",
+                root,
+                "--new",
+                oid,
+                "--new-rank",
+                r,
+                "--public-key",
+                public_key(oid),
+            )
+            == 0
+        )

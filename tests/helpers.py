@@ -19,8 +19,18 @@ BASE: dict[str, Any] = {
     },
     "camera_profiles": [{"name": "fhd", "bitrate_mbps": 4.0, "bitrate_spread_pct": 10}],
     "recording": {"segment_s": 60, "retention_days": 30, "sweep_interval_s": 3600},
-    "recorders": {"pools": [{"name": "central", "districts": "*", "recorders": 2,
-                             "ingest_mbps": 1000, "disk_tb": 400, "max_streams": 200}]},
+    "recorders": {
+        "pools": [
+            {
+                "name": "central",
+                "districts": "*",
+                "recorders": 2,
+                "ingest_mbps": 1000,
+                "disk_tb": 400,
+                "max_streams": 200,
+            }
+        ]
+    },
     "simulation": {"days": 35, "tick_s": 60, "sample_s": 3600},
 }
 
@@ -46,18 +56,35 @@ def small_live(name: str, seed: int, duration_s: float, **extra: Any) -> dict[st
     30 days compressed to 9 s, heartbeats every 0.5 s (down after 2 s), analyser off. `extra`
     adds or replaces top-level sections (faults, targets, fidelity...)."""
     return {
-        "name": name, "seed": seed,
-        "city": {"districts": [{"name": "Mong Kok", "sets": 2, "backhaul_mbps": 1000}],
-                 "cameras_per_set": {3: 1.0}},
+        "name": name,
+        "seed": seed,
+        "city": {
+            "districts": [{"name": "Mong Kok", "sets": 2, "backhaul_mbps": 1000}],
+            "cameras_per_set": {3: 1.0},
+        },
         "camera_profiles": [{"name": "hd", "width": 640, "height": 360, "bitrate_mbps": 0.5}],
-        "recorders": {"pools": [{"name": "p", "districts": "*", "recorders": 2,
-                                 "ingest_mbps": 100, "disk_tb": 1, "max_streams": 6}]},
+        "recorders": {
+            "pools": [
+                {
+                    "name": "p",
+                    "districts": "*",
+                    "recorders": 2,
+                    "ingest_mbps": 100,
+                    "disk_tb": 1,
+                    "max_streams": 6,
+                }
+            ]
+        },
         "recording": {"segment_s": 3, "sweep_interval_s": 3},
         "simulation": {"tick_s": 3},
-        "live": {"duration_s": duration_s, "time_compression": 288_000,
-                 "heartbeat_interval_s": 0.5, "heartbeat_timeout_s": 2.0,
-                 "clip": {"clip_s": 10, "scenes": 1, "collision_at_s": 4},
-                 "analyser": {"enabled": False}},
+        "live": {
+            "duration_s": duration_s,
+            "time_compression": 288_000,
+            "heartbeat_interval_s": 0.5,
+            "heartbeat_timeout_s": 2.0,
+            "clip": {"clip_s": 10, "scenes": 1, "collision_at_s": 4},
+            "analyser": {"enabled": False},
+        },
         **extra,
     }
 

@@ -43,8 +43,9 @@ def stop_node(temp: Path, address: str | None = None) -> None:
     procs: dict[int, psutil.Process] = {}
     for p in psutil.process_iter(["pid", "cmdline"]):
         cmd = p.info["cmdline"] or []
-        if p.pid != os.getpid() and (str(temp) in " ".join(cmd) or (
-                address is not None and client_server_of(address, cmd))):
+        if p.pid != os.getpid() and (
+            str(temp) in " ".join(cmd) or (address is not None and client_server_of(address, cmd))
+        ):
             procs[p.pid] = p
             with contextlib.suppress(psutil.Error):
                 procs.update((c.pid, c) for c in p.children(recursive=True))
@@ -65,13 +66,31 @@ def ray_head(ip: str = "127.0.0.2", num_cpus: int = 2) -> Iterator[str]:
     env = {**os.environ, **AUTH_ENV}
     env.pop("RAY_ADDRESS", None)
     env.pop("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", None)  # a local Ray's, if one ran here
-    subprocess.run([str(RAY_BIN), "get-auth-token", "--generate"], env=env, check=True,
-                   capture_output=True, timeout=60)
+    subprocess.run(
+        [str(RAY_BIN), "get-auth-token", "--generate"],
+        env=env,
+        check=True,
+        capture_output=True,
+        timeout=60,
+    )
     try:
         start = subprocess.run(
-            [str(RAY_BIN), "start", "--head", f"--node-ip-address={ip}", f"--port={port}",
-             f"--temp-dir={temp}", "--include-dashboard=false", "--disable-usage-stats",
-             f"--num-cpus={num_cpus}"], env=env, capture_output=True, text=True, timeout=120)
+            [
+                str(RAY_BIN),
+                "start",
+                "--head",
+                f"--node-ip-address={ip}",
+                f"--port={port}",
+                f"--temp-dir={temp}",
+                "--include-dashboard=false",
+                "--disable-usage-stats",
+                f"--num-cpus={num_cpus}",
+            ],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
         assert start.returncode == 0, start.stderr[-2000:]
         time.sleep(0.5)
         yield f"{ip}:{port}"

@@ -45,7 +45,9 @@ def make_desk() -> tuple[AccessDesk, AuditTrail]:
     return AccessDesk(POLICY, trail), trail
 
 
-def request(rid: str = "r1", action: Action = Action.VIEW, who: Officer = PC, at: float = 5000.0) -> AccessRequest:
+def request(
+    rid: str = "r1", action: Action = Action.VIEW, who: Officer = PC, at: float = 5000.0
+) -> AccessRequest:
     return AccessRequest(rid, who, "case-42", action, ("cam-2", "cam-1", "cam-2"), WINDOW, at)
 
 
@@ -68,7 +70,9 @@ def test_the_transition_table_is_the_whole_state_machine() -> None:
     }
     for state in (S.REFUSED, S.EXPIRED, S.USED):  # final states
         for ev in E:
-            with pytest.raises(AccessDenied, match=rf"'r9' is {state.value}, so it cannot {ev.value}"):
+            with pytest.raises(
+                AccessDenied, match=rf"'r9' is {state.value}, so it cannot {ev.value}"
+            ):
                 next_state(state, ev, "r9")
 
 
@@ -82,7 +86,13 @@ def test_policy_validation_names_the_field() -> None:
     policy = AccessPolicy(list(RANKS), "inspector", "inspector", 1, 1)  # type: ignore[arg-type]
     assert policy.ranks == RANKS  # a scenario's list is kept as a tuple
     assert pickle.loads(pickle.dumps(policy)) == policy  # safe to send to a Ray actor
-    assert [POLICY.may_approve(r, Action.EXPORT) for r in RANKS] == [False, False, False, True, True]
+    assert [POLICY.may_approve(r, Action.EXPORT) for r in RANKS] == [
+        False,
+        False,
+        False,
+        True,
+        True,
+    ]
     assert [POLICY.may_approve(r, Action.VIEW) for r in RANKS] == [False, False, True, True, True]
     assert not POLICY.may_approve("commissioner", Action.VIEW)
 
@@ -110,7 +120,9 @@ def test_a_view_is_approved_used_twice_and_expires() -> None:
     with pytest.raises(AccessDenied, match=r"'r1' is expired, not approved .*submit a new request"):
         desk.authorize_use("r1", Action.VIEW, 5100 + 86401)
 
-    assert first == AccessGrant("r1", "pc-101", "case-42", Action.VIEW, ("cam-1", "cam-2"), WINDOW, "insp-3", 5200)
+    assert first == AccessGrant(
+        "r1", "pc-101", "case-42", Action.VIEW, ("cam-1", "cam-2"), WINDOW, "insp-3", 5200
+    )
     assert second.cameras == ("cam-1",)
     assert trace(trail) == [
         (5000.0, "request", "pc-101", "r1"),
@@ -130,7 +142,11 @@ def test_a_view_is_approved_used_twice_and_expires() -> None:
     }
     record = desk.get("r1")
     assert (record.state, record.uses, record.closed_at_s, record.decided_by) == (
-        RequestState.EXPIRED, 2, 91500.0, "insp-3")
+        RequestState.EXPIRED,
+        2,
+        91500.0,
+        "insp-3",
+    )
     assert verify(trail.entries) == 6
 
 
@@ -139,7 +155,10 @@ def test_an_export_is_used_once() -> None:
     desk.submit(request(action=Action.EXPORT))
     desk.approve("r1", CIP, 5100)
     desk.authorize_use("r1", Action.EXPORT, 5200)
-    with pytest.raises(AccessDenied, match=r"'r1' is used, not approved \(an export approval is good for one export"):
+    with pytest.raises(
+        AccessDenied,
+        match=r"'r1' is used, not approved \(an export approval is good for one export",
+    ):
         desk.authorize_use("r1", Action.EXPORT, 5300)
     assert desk.get("r1").state is RequestState.USED
     assert desk.expire_due(10**9) == ()  # a used request never expires later
@@ -151,12 +170,19 @@ def test_an_approver_below_the_required_rank_is_denied_and_audited() -> None:
     desk.submit(request(action=Action.EXPORT))
     with pytest.raises(
         AccessDenied,
-        match=r"officer 'insp-3' \(rank 'inspector'\) may not approve export request 'r1': it needs rank 'chief_inspector' or above",
+        match=(
+            r"officer 'insp-3' \(rank 'inspector'\) may not approve export request 'r1': "
+            r"it needs rank 'chief_inspector' or above"
+        ),
     ):
         desk.approve("r1", INSP, 5100)
-    with pytest.raises(AccessDenied, match=r"officer 'sgt-7' \(rank 'sergeant'\) may not refuse export"):
+    with pytest.raises(
+        AccessDenied, match=r"officer 'sgt-7' \(rank 'sergeant'\) may not refuse export"
+    ):
         desk.refuse("r1", SGT, 5150, reason="no")
-    with pytest.raises(AccessDenied, match=r"officer 'x' has rank 'commissioner', which is not one of the ranks"):
+    with pytest.raises(
+        AccessDenied, match=r"officer 'x' has rank 'commissioner', which is not one of the ranks"
+    ):
         desk.approve("r1", Officer("x", "commissioner"), 5160)
     assert desk.get("r1").state is RequestState.PENDING
     assert trace(trail)[1:] == [
@@ -172,7 +198,10 @@ def test_nobody_approves_their_own_request() -> None:
     desk.submit(request(who=SUPT))
     with pytest.raises(
         AccessDenied,
-        match=r"officer 'supt-2' \(rank 'superintendent'\) made request 'r1' and may not approve it: another officer of rank 'inspector'",
+        match=(
+            r"officer 'supt-2' \(rank 'superintendent'\) made request 'r1' and may not approve it: "
+            r"another officer of rank 'inspector'"
+        ),
     ):
         desk.approve("r1", SUPT, 5100)
     desk.approve("r1", INSP, 5100)  # a junior officer may approve a senior's request
@@ -182,9 +211,14 @@ def test_a_refused_request_cannot_be_used_or_decided_again() -> None:
     desk, trail = make_desk()
     desk.submit(request())
     desk.refuse("r1", INSP, 5100, reason="not proportionate")
-    with pytest.raises(AccessDenied, match=r"'r1' is refused, not approved \(it was refused; submit a new request\)"):
+    with pytest.raises(
+        AccessDenied,
+        match=r"'r1' is refused, not approved \(it was refused; submit a new request\)",
+    ):
         desk.authorize_use("r1", Action.VIEW, 5200)
-    with pytest.raises(AccessDenied, match=r"'r1' is refused, so officer 'cip-1' cannot approve it"):
+    with pytest.raises(
+        AccessDenied, match=r"'r1' is refused, so officer 'cip-1' cannot approve it"
+    ):
         desk.approve("r1", CIP, 5300)
     assert trail.entries[1].details == {"rank": "inspector", "reason": "not proportionate"}
 
@@ -192,7 +226,13 @@ def test_a_refused_request_cannot_be_used_or_decided_again() -> None:
 def test_footage_is_never_used_on_a_pending_request() -> None:
     desk, _ = make_desk()
     desk.submit(request())
-    with pytest.raises(AccessDenied, match=r"'r1' is pending, not approved \(it must be approved first\): .*rank 'inspector' or above"):
+    with pytest.raises(
+        AccessDenied,
+        match=(
+            r"'r1' is pending, not approved \(it must be approved first\): "
+            r".*rank 'inspector' or above"
+        ),
+    ):
         desk.authorize_use("r1", Action.VIEW, 5100)
     with pytest.raises(AccessDenied, match=r"'nope' does not exist"):
         desk.authorize_use("nope", Action.VIEW, 5100)
@@ -201,9 +241,14 @@ def test_footage_is_never_used_on_a_pending_request() -> None:
 def test_a_pending_request_expires_at_its_deadline_even_if_nobody_sweeps() -> None:
     desk, trail = make_desk()
     desk.submit(request())
-    with pytest.raises(AccessDenied, match=r"'r1' is expired, so officer 'insp-3' cannot approve it"):
+    with pytest.raises(
+        AccessDenied, match=r"'r1' is expired, so officer 'insp-3' cannot approve it"
+    ):
         desk.approve("r1", INSP, 5000 + 3600)
-    assert trace(trail)[1:] == [(8600.0, "expiry", "access_desk", "r1"), (8600.0, "denial", "insp-3", "r1")]
+    assert trace(trail)[1:] == [
+        (8600.0, "expiry", "access_desk", "r1"),
+        (8600.0, "denial", "insp-3", "r1"),
+    ]
     assert trail.entries[1].details == {"was": "pending", "deadline_s": 8600.0}
 
 
@@ -224,13 +269,23 @@ def test_a_use_must_match_the_action_and_stay_inside_the_approval() -> None:
     desk, _ = make_desk()
     desk.submit(request())
     desk.approve("r1", INSP, 5100, cameras=["cam-2"], window=Interval(2000.0, 3000.0))
-    with pytest.raises(AccessDenied, match=r"'r1' was approved for view, not export: submit a request for export"):
+    with pytest.raises(
+        AccessDenied, match=r"'r1' was approved for view, not export: submit a request for export"
+    ):
         desk.authorize_use("r1", Action.EXPORT, 5200)
-    with pytest.raises(AccessDenied, match=r"cameras \['cam-1'\] .* not covered by request 'r1', approved for cameras \['cam-2'\]"):
+    with pytest.raises(
+        AccessDenied,
+        match=(
+            r"cameras \['cam-1'\] .* not covered by request 'r1', "
+            r"approved for cameras \['cam-2'\]"
+        ),
+    ):
         desk.authorize_use("r1", Action.VIEW, 5200, cameras=["cam-1"])
     with pytest.raises(AccessDenied, match=r"not covered by request 'r1'"):
         desk.authorize_use("r1", Action.VIEW, 5200, window=Interval(1999.0, 2500.0))
-    with pytest.raises(AccessDenied, match=r"officer 'sgt-7' may not use request 'r1', which was made by 'pc-101'"):
+    with pytest.raises(
+        AccessDenied, match=r"officer 'sgt-7' may not use request 'r1', which was made by 'pc-101'"
+    ):
         desk.authorize_use("r1", Action.VIEW, 5200, officer_id="sgt-7")
     grant = desk.authorize_use("r1", Action.VIEW, 5200, window=Interval(2500.0, 3000.0))
     assert (grant.cameras, grant.window) == (("cam-2",), Interval(2500.0, 3000.0))
@@ -253,7 +308,9 @@ def test_request_ids_are_not_reused_and_unknown_ranks_are_refused() -> None:
     desk.submit(request())
     with pytest.raises(ValueError, match=r"access request id 'r1' is already in use"):
         desk.submit(request())
-    with pytest.raises(AccessDenied, match=r"officer 'x' has rank 'cadet', which is not one of the ranks"):
+    with pytest.raises(
+        AccessDenied, match=r"officer 'x' has rank 'cadet', which is not one of the ranks"
+    ):
         desk.submit(request("r2", who=Officer("x", "cadet")))
     with pytest.raises(KeyError):
         desk.get("r2")
@@ -283,7 +340,9 @@ def scenarios(draw: st.DrawFn) -> tuple[AccessPolicy, list[Officer], list[tuple]
         valid_for_s=draw(st.sampled_from([10.0, 60.0])),
     )
     pool = ranks + ranks + ("outsider",)  # now and then an officer with no valid rank
-    officers = [Officer(f"o{i}", draw(st.sampled_from(pool))) for i in range(draw(st.integers(2, 4)))]
+    officers = [
+        Officer(f"o{i}", draw(st.sampled_from(pool))) for i in range(draw(st.integers(2, 4)))
+    ]
     o = st.integers(0, len(officers) - 1)
     r = st.integers(0, 2)  # taken modulo the requests submitted so far, newest first
     args = {
@@ -291,13 +350,27 @@ def scenarios(draw: st.DrawFn) -> tuple[AccessPolicy, list[Officer], list[tuple]
         "approve": st.tuples(r, o),
         "refuse": st.tuples(r, o),
         # action None: the request's own action (most uses are for what was asked)
-        "use": st.tuples(r, st.one_of(st.none(), st.sampled_from(list(Action))), st.one_of(st.none(), o)),
+        "use": st.tuples(
+            r, st.one_of(st.none(), st.sampled_from(list(Action))), st.one_of(st.none(), o)
+        ),
         "use_ghost": st.tuples(st.sampled_from(list(Action))),
         "wait": st.tuples(st.sampled_from([1.0, 9.0, 10.0, 30.0])),
         "sweep": st.just(()),
     }
     # Weighted so that approvals and uses often meet a live request.
-    kinds = ["submit", "approve", "approve", "approve", "refuse", "use", "use", "use", "use_ghost", "wait", "sweep"]
+    kinds = [
+        "submit",
+        "approve",
+        "approve",
+        "approve",
+        "refuse",
+        "use",
+        "use",
+        "use",
+        "use_ghost",
+        "wait",
+        "sweep",
+    ]
     ops = []
     for _ in range(draw(st.integers(5, 40))):
         kind = draw(st.sampled_from(kinds))
@@ -318,7 +391,11 @@ def test_no_export_without_approval_from_a_high_enough_rank(scenario: tuple) -> 
         try:
             if op[0] == "submit":
                 rid = f"r{len(submitted)}"
-                desk.submit(AccessRequest(rid, officers[op[1]], "case", op[2], ("cam",), Interval(0, 1), now))
+                desk.submit(
+                    AccessRequest(
+                        rid, officers[op[1]], "case", op[2], ("cam",), Interval(0, 1), now
+                    )
+                )
                 submitted.append(rid)
             elif op[0] in ("approve", "refuse") and submitted:
                 rid = submitted[-1 - op[1] % len(submitted)]
@@ -335,10 +412,14 @@ def test_no_export_without_approval_from_a_high_enough_rank(scenario: tuple) -> 
                 who = None if op[3] is None else officers[op[3]].officer_id
                 grant = desk.authorize_use(rid, action, now, officer_id=who)
                 # The oracle, from the audit trail and the policy alone:
-                approvals = [e for e in trail.entries if e.kind is AuditKind.APPROVAL and e.subject == rid]
+                approvals = [
+                    e for e in trail.entries if e.kind is AuditKind.APPROVAL and e.subject == rid
+                ]
                 assert len(approvals) == 1
                 approval = approvals[0]
-                request_entry = next(e for e in trail.entries if e.kind is AuditKind.REQUEST and e.subject == rid)
+                request_entry = next(
+                    e for e in trail.entries if e.kind is AuditKind.REQUEST and e.subject == rid
+                )
                 action = request_entry.details["action"]
                 assert grant.action.value == action
                 required = policy.export_min_rank if action == "export" else policy.view_min_rank

@@ -13,32 +13,44 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tests.helpers import fault_specs, scenario
+from twin.cli.runs import simulate_to
 from twin.model.city import generate_city
 from twin.model.results import read_results
 from twin.scenario import Scenario, load_scenario
 from twin.sim.engine import DROP_REASONS, OFFLINE, CityEngine
 from twin.sim.extensions import extensions_for
 from twin.sim.results import sim_metrics
-from twin.cli.runs import simulate_to
 
 ROOT = Path(__file__).resolve().parent.parent
-DOWN, UNASSIGNED = DROP_REASONS.index("recorder_down"), DROP_REASONS.index("unassigned_after_failover")
+DOWN, UNASSIGNED = (
+    DROP_REASONS.index("recorder_down"),
+    DROP_REASONS.index("unassigned_after_failover"),
+)
 HB = {"heartbeat": {"interval_s": 5, "missed_beats": 3}, "reassign_s": 30}
 
 
 def trial_15_crash(at_s: float, standby: str = "none") -> Scenario:
     """The Mong Kok trial (one recorder) with that recorder crashed for 4 hours."""
     data = load_scenario(ROOT / "scenarios/trial-15.yaml").model_dump(mode="json")
-    data["faults"] = [{"type": "recorder_crash", "recorder": "yau-tsim-mong-r01", "at_s": at_s,
-                       "duration_s": 4 * 3600}]
+    data["faults"] = [
+        {
+            "type": "recorder_crash",
+            "recorder": "yau-tsim-mong-r01",
+            "at_s": at_s,
+            "duration_s": 4 * 3600,
+        }
+    ]
     data["failover"] = {**HB, "standby": {"type": standby}}
     return Scenario.model_validate(data)
 
 
-@pytest.mark.parametrize("at_s, slots", [
-    (172_800.0, 240),  # on a segment boundary: 14,400 s unrecorded, 240 slots
-    (172_830.0, 241),  # 30 s into a segment: footage ends at 172,800, 14,430 s = 240.5 -> 241
-])
+@pytest.mark.parametrize(
+    "at_s, slots",
+    [
+        (172_800.0, 240),  # on a segment boundary: 14,400 s unrecorded, 240 slots
+        (172_830.0, 241),  # 30 s into a segment: footage ends at 172,800, 14,430 s = 240.5 -> 241
+    ],
+)
 def test_a_recorder_down_with_no_standby_is_recorder_down_for_the_whole_outage(at_s, slots):
     sc = trial_15_crash(at_s)
     e = CityEngine(sc, generate_city(sc), extensions=extensions_for(sc))
@@ -60,7 +72,11 @@ def test_a_recorder_down_with_no_standby_is_recorder_down_for_the_whole_outage(a
     kinds = [ev["kind"] for ev in o.events]
     assert "failover" not in kinds
     ev = next(ev for ev in o.events if ev["kind"] == "no_failover")
-    assert (ev["recorder"], ev["cameras_waiting"], ev["standby"]) == ("yau-tsim-mong-r01", 35, "none")
+    assert (ev["recorder"], ev["cameras_waiting"], ev["standby"]) == (
+        "yau-tsim-mong-r01",
+        35,
+        "none",
+    )
     # Conservation, per camera: 35 days of 60 s segments are 50,400 slots.
     assert (o.cam_written + o.dropped.sum(axis=0)).tolist() == [50_400] * n
     assert o.cam_written.tolist() == [50_400 - slots] * n
@@ -80,8 +96,15 @@ def test_a_failover_that_finds_no_room_is_unassigned_after_failover_from_the_mom
     assert (o.cam_written + o.dropped.sum(axis=0)).tolist() == [50_400] * n
 
 
-FAULT_KINDS = ["recorder_crash", "disk_failure", "relay_down", "district_power", "backhaul_cut",
-               "set_power", "disk_fill"]
+FAULT_KINDS = [
+    "recorder_crash",
+    "disk_failure",
+    "relay_down",
+    "district_power",
+    "backhaul_cut",
+    "set_power",
+    "disk_fill",
+]
 ON_OR_OFF = st.one_of(st.integers(0, 400).map(lambda k: 60.0 * k), st.floats(0, 25_000))
 LENGTH = st.one_of(st.integers(1, 200).map(lambda k: 60.0 * k), st.floats(1, 12_000))
 
@@ -91,19 +114,35 @@ LENGTH = st.one_of(st.integers(1, 200).map(lambda k: 60.0 * k), st.floats(1, 12_
     n_rec=st.integers(2, 4),
     streams=st.integers(30, 90),
     policy=st.sampled_from(["spread", "n_plus_1", "none", "dual"]),
-    faults=st.lists(st.tuples(st.sampled_from(FAULT_KINDS), st.integers(0, 4), ON_OR_OFF, LENGTH),
-                    min_size=1, max_size=5),
+    faults=st.lists(
+        st.tuples(st.sampled_from(FAULT_KINDS), st.integers(0, 4), ON_OR_OFF, LENGTH),
+        min_size=1,
+        max_size=5,
+    ),
 )
 def test_written_plus_dropped_is_every_segment_slot_of_every_camera_whatever_the_fault_times(
-        n_rec, streams, policy, faults):
+    n_rec, streams, policy, faults
+):
     spec = fault_specs(faults, n_rec)
     standby = {"type": policy} if policy != "dual" else {"type": "dual", "districts": ["Wan Chai"]}
-    sc = scenario(**{"simulation.days": 0.3, "recording.retention_days": 0.1,
-                     "recorders.pools": [{"name": "c", "districts": "*", "recorders": n_rec,
-                                          "ingest_mbps": 4.4 * streams, "disk_tb": 400,
-                                          "max_streams": streams}]},
-                  faults=spec, failover={**HB, "standby": standby,
-                                         "backhaul": {"backup_share": 0.0005}})
+    sc = scenario(
+        **{
+            "simulation.days": 0.3,
+            "recording.retention_days": 0.1,
+            "recorders.pools": [
+                {
+                    "name": "c",
+                    "districts": "*",
+                    "recorders": n_rec,
+                    "ingest_mbps": 4.4 * streams,
+                    "disk_tb": 400,
+                    "max_streams": streams,
+                }
+            ],
+        },
+        faults=spec,
+        failover={**HB, "standby": standby, "backhaul": {"backup_share": 0.0005}},
+    )
     e = CityEngine(sc, generate_city(sc), extensions=extensions_for(sc))
     o = e.run()
     # Per stream (a dual camera's second copy too): written + dropped = slots on line.
@@ -114,7 +153,9 @@ def test_written_plus_dropped_is_every_segment_slot_of_every_camera_whatever_the
     # Per camera in the outcome (what results.json and cameras.csv report), and in all.
     np.testing.assert_array_equal(o.cam_written + o.dropped.sum(axis=0), slots[: o.city.n_cameras])
     assert int(e.cam_written.sum()) == o.written_segments
-    assert o.written_segments == o.deleted_segments + o.stored_segments_end + e.catalog.lost_segments
+    assert (
+        o.written_segments == o.deleted_segments + o.stored_segments_end + e.catalog.lost_segments
+    )
     # The time series ends at the end with the same totals.
     assert o.series_kind[-1] == "end" and o.series["t_s"][-1] == o.end_s
     assert o.series["written"][-1] == o.written_segments
@@ -136,32 +177,73 @@ CSV_CASES = {
     # Faults: a recorder lost with its disk, one crashed with too little room to spread its
     # cameras, a relay lost off a segment boundary; retention short enough to delete.
     "faults": dict(
-        overrides={"simulation.days": 2, "recording.retention_days": 0.5,
-                   "recorders.pools": [{"name": "c", "districts": "*", "recorders": 3,
-                                        "ingest_mbps": 1000, "disk_tb": 400, "max_streams": 60}]},
-        faults=[{"type": "disk_failure", "recorder": "c-r02", "at_s": 50_000, "duration_s": 3_000},
-                {"type": "recorder_crash", "recorder": "c-r01", "at_s": 90_017, "duration_s": 7_200},
-                {"type": "relay_down", "relay": "Wan Chai", "at_s": 120_031.5, "duration_s": 900}],
-        failover={**HB, "standby": {"type": "spread"}}),
+        overrides={
+            "simulation.days": 2,
+            "recording.retention_days": 0.5,
+            "recorders.pools": [
+                {
+                    "name": "c",
+                    "districts": "*",
+                    "recorders": 3,
+                    "ingest_mbps": 1000,
+                    "disk_tb": 400,
+                    "max_streams": 60,
+                }
+            ],
+        },
+        faults=[
+            {"type": "disk_failure", "recorder": "c-r02", "at_s": 50_000, "duration_s": 3_000},
+            {"type": "recorder_crash", "recorder": "c-r01", "at_s": 90_017, "duration_s": 7_200},
+            {"type": "relay_down", "relay": "Wan Chai", "at_s": 120_031.5, "duration_s": 900},
+        ],
+        failover={**HB, "standby": {"type": "spread"}},
+    ),
     # No faults: a roll-out step and disks too small, so the sweeps and disk_full show.
     "disk_full": dict(
-        overrides={"simulation.days": 3, "recording.retention_days": 1.5,
-                   "simulation.start_date": "2024-03-31",
-                   "city.rollout": [{"month": "2024-04", "sets": {"Wan Chai": 10}}],
-                   "recorders.pools": [{"name": "a", "districts": ["Yau Tsim Mong"], "recorders": 2,
-                                        "ingest_mbps": 1000, "disk_tb": 2.5, "max_streams": 200},
-                                       {"name": "b", "districts": ["Wan Chai"], "recorders": 1,
-                                        "ingest_mbps": 1000, "disk_tb": 400, "max_streams": 200}]},
-        faults=None, failover=None),
+        overrides={
+            "simulation.days": 3,
+            "recording.retention_days": 1.5,
+            "simulation.start_date": "2024-03-31",
+            "city.rollout": [{"month": "2024-04", "sets": {"Wan Chai": 10}}],
+            "recorders.pools": [
+                {
+                    "name": "a",
+                    "districts": ["Yau Tsim Mong"],
+                    "recorders": 2,
+                    "ingest_mbps": 1000,
+                    "disk_tb": 2.5,
+                    "max_streams": 200,
+                },
+                {
+                    "name": "b",
+                    "districts": ["Wan Chai"],
+                    "recorders": 1,
+                    "ingest_mbps": 1000,
+                    "disk_tb": 400,
+                    "max_streams": 200,
+                },
+            ],
+        },
+        faults=None,
+        failover=None,
+    ),
     # Samples once a day, sweeps every hour: the peak falls between samples.
     "coarse_samples": dict(
-        overrides={"simulation.days": 2.5, "recording.retention_days": 1, "simulation.sample_s": 86_400},
-        faults=None, failover=None),
+        overrides={
+            "simulation.days": 2.5,
+            "recording.retention_days": 1,
+            "simulation.sample_s": 86_400,
+        },
+        faults=None,
+        failover=None,
+    ),
 }
 
 
 @pytest.mark.parametrize("case", sorted(CSV_CASES))
-def test_every_metric_a_reader_can_recompute_from_the_csv_files_matches_results_json(case, tmp_path):
+def test_every_metric_a_reader_can_recompute_from_the_csv_files_matches_results_json(
+    case, tmp_path
+):
     spec = CSV_CASES[case]
     extra = {k: spec[k] for k in ("faults", "failover") if spec[k] is not None}
     sc = scenario(**spec["overrides"], **extra)
@@ -178,8 +260,12 @@ def test_every_metric_a_reader_can_recompute_from_the_csv_files_matches_results_
     pools = [c for c in ts[0] if c.startswith("stored_bytes:")]
     last = ts[-1]
     assert last["sample"] == "end" and float(last["t_s"]) == res.horizon_s
-    for col, metric in (("written", "segments_written"), ("deleted", "segments_deleted"),
-                        ("dropped", "segments_dropped"), ("cameras_online", "cameras")):
+    for col, metric in (
+        ("written", "segments_written"),
+        ("deleted", "segments_deleted"),
+        ("dropped", "segments_dropped"),
+        ("cameras_online", "cameras"),
+    ):
         assert int(last[col]) == m[metric], col  # integers written as integers
     # Storage peaks: a row just before and after every sweep at a sample time, and a `peak`
     # row at any other sweep where footage peaked, make the series' maximum the peak.
@@ -198,11 +284,16 @@ def test_every_metric_a_reader_can_recompute_from_the_csv_files_matches_results_
             t += float(r[p])
         totals.append(t)
     assert round(max(totals) / 1e12, 6) == m["storage_needed_tb"]
-    assert round(100 * (1 - max(totals) / city.rec_disk_bytes.sum()), 6) == m["storage_headroom_pct"]
+    assert (
+        round(100 * (1 - max(totals) / city.rec_disk_bytes.sum()), 6) == m["storage_headroom_pct"]
+    )
     rec = _rows(out / "recorder_stored_bytes.csv")
     assert [r["sample"] for r in rec] == [r["sample"] for r in ts]
     peak = np.array([max(float(r[nm]) for r in rec) for nm in city.rec_names])
-    assert round(float((100 * (1 - peak / city.rec_disk_bytes)).min()), 6) == m["storage_headroom_pct_min"]
+    assert (
+        round(float((100 * (1 - peak / city.rec_disk_bytes)).min()), 6)
+        == m["storage_headroom_pct_min"]
+    )
     for r, row in enumerate(res.per_recorder):
         assert round(peak[r] / 1e12, 6) == row["peak_used_tb"]
     ingest = _rows(out / "recorder_ingest_mbps.csv")[-1]
@@ -219,7 +310,10 @@ def test_every_metric_a_reader_can_recompute_from_the_csv_files_matches_results_
     assert sum(c["state"] != "offline" for c in cams) == m["cameras"]
     assert sum(c["reason"] == "unplaced" for c in cams) == m["cameras_unplaced"]
     for row in res.per_recorder:
-        assert sum(d for c, d in zip(cams, dropped) if c["recorder"] == row["recorder"]) == row["segments_dropped"]
+        assert (
+            sum(d for c, d in zip(cams, dropped) if c["recorder"] == row["recorder"])
+            == row["segments_dropped"]
+        )
     if case != "faults":
         assert m["segments_deleted"] > 0
         assert (m["segments_dropped_disk_full"] > 0) == (case == "disk_full")
@@ -234,8 +328,14 @@ def test_every_metric_a_reader_can_recompute_from_the_csv_files_matches_results_
     same(sum(unrec + disk) / 60, "camera_minutes_lost")
     same(max(u + d for u, d in zip(unrec, disk)) / 60, "max_camera_minutes_lost")
     same(max(float(c["max_gap_s"]) for c in fc), "max_gap_s")
-    assert sum(float(c["max_gap_s"]) > 0 or float(c["lost_with_disk_s"]) > 0 for c in fc) == m["cameras_affected"]
-    assert sum(int(c["unassigned_after_failover"]) for c in fc) == m["cameras_unassigned_after_failover"]
+    assert (
+        sum(float(c["max_gap_s"]) > 0 or float(c["lost_with_disk_s"]) > 0 for c in fc)
+        == m["cameras_affected"]
+    )
+    assert (
+        sum(int(c["unassigned_after_failover"]) for c in fc)
+        == m["cameras_unassigned_after_failover"]
+    )
     cu = _rows(out / "cameras_unrecorded.csv")
     assert max(int(r["cameras_unrecorded"]) for r in cu) == m["cameras_unrecorded_max"]
     assert float(cu[-1]["t_s"]) == res.horizon_s
@@ -243,13 +343,18 @@ def test_every_metric_a_reader_can_recompute_from_the_csv_files_matches_results_
     inc = _rows(out / "fault_incidents.csv")
     assert len(inc) == m["incidents"]
     assert sum(r["recovery_s"] == "unrecovered" for r in inc) == m["incidents_unrecovered"]
-    same(max(float(r["recovery_s"]) for r in inc if r["recovery_s"] not in ("", "unrecovered")),
-         "recovery_s_max")
+    same(
+        max(float(r["recovery_s"]) for r in inc if r["recovery_s"] not in ("", "unrecovered")),
+        "recovery_s_max",
+    )
     # A lost disk: the rows just before and after it differ by the footage lost.
     before = [t for t, r in zip(totals, ts) if r["sample"] == "before_disk_loss"]
     after = [t for t, r in zip(totals, ts) if r["sample"] == "after_disk_loss"]
     assert len(before) == len(after) == 1
     same((before[0] - after[0]) / 1e12, "footage_lost_disk_tb")
     # The checks above saw real losses of each kind.
-    assert m["segments_dropped_recorder_down"] > 0 and m["segments_dropped_unassigned_after_failover"] > 0
+    assert (
+        m["segments_dropped_recorder_down"] > 0
+        and m["segments_dropped_unassigned_after_failover"] > 0
+    )
     assert m["segments_dropped_relay_down"] > 0 and m["segments_lost_disk"] > 0

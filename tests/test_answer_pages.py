@@ -27,14 +27,36 @@ def _text(html: str) -> str:
 
 
 def test_breakpoint_writes_a_page_marking_the_first_break_and_the_binding_resource(
-        tmp_path: Path) -> None:
+    tmp_path: Path,
+) -> None:
     p = tmp_path / "hand.yaml"
     p.write_text(yaml.safe_dump(HAND))
     out = tmp_path / "bp"
-    assert main(["breakpoint", str(p), "--grow", "sets", "--sets-per-year", "2400",
-                 "--from-month", "2028-01", "--max-level", "8", "--backend", "local",
-                 "--out", str(out), "--quiet"]) == 0
-    assert json.loads((out / "breakpoint.json").read_text())["files"]["report_html"] == "report.html"
+    assert (
+        main(
+            [
+                "breakpoint",
+                str(p),
+                "--grow",
+                "sets",
+                "--sets-per-year",
+                "2400",
+                "--from-month",
+                "2028-01",
+                "--max-level",
+                "8",
+                "--backend",
+                "local",
+                "--out",
+                str(out),
+                "--quiet",
+            ]
+        )
+        == 0
+    )
+    assert (
+        json.loads((out / "breakpoint.json").read_text())["files"]["report_html"] == "report.html"
+    )
     r = render(out / "report.html", tmp_path / "shots", "breakpoint")
     assert r.broken == [] and r.images == 1 and r.external == []
     assert r.verdict_on_first_screen
@@ -57,18 +79,35 @@ def _replicated(tmp_path: Path) -> Path:
     d["recording"]["retention_days"] = 3
     d["faults"] = [{"type": "recorder_crash", "recorder": "*", "mtbf_h": 12, "mttr_h": 1}]
     # one target on a metric that varies, one on a metric the faults never move
-    d["targets"] = {"camera_minutes_unrecorded": {"max": 1e9},
-                    "recorder_ingest_util_pct_max": {"max": 85, "stat": "p95"}}
+    d["targets"] = {
+        "camera_minutes_unrecorded": {"max": 1e9},
+        "recorder_ingest_util_pct_max": {"max": 85, "stat": "p95"},
+    }
     src = tmp_path / "repl.yaml"
     src.write_text(yaml.safe_dump(d))
     out = tmp_path / "rep"
-    assert main(["simulate", str(src), "--replications", "6", "--backend", "local",
-                 "--out", str(out), "--quiet"]) == 0
+    assert (
+        main(
+            [
+                "simulate",
+                str(src),
+                "--replications",
+                "6",
+                "--backend",
+                "local",
+                "--out",
+                str(out),
+                "--quiet",
+            ]
+        )
+        == 0
+    )
     return out
 
 
 def test_replications_write_a_page_with_each_target_and_the_intervals_method(
-        tmp_path: Path) -> None:
+    tmp_path: Path,
+) -> None:
     out = _replicated(tmp_path)
     res = json.loads((out / "replications.json").read_text())
     assert res["files"]["report_html"] == "report.html"
@@ -93,10 +132,17 @@ def test_replications_write_a_page_with_each_target_and_the_intervals_method(
         assert m.lo <= d["ci_low"] <= d["mean"] <= d["ci_high"] <= m.hi, name
 
 
-def test_sweep_terminal_names_the_targets_a_failing_point_missed(tmp_path: Path,
-                                                                capsys: Any) -> None:
-    pool = {"name": "central", "districts": "*", "recorders": 2, "ingest_mbps": 1000,
-            "disk_tb": 400, "max_streams": 25}
+def test_sweep_terminal_names_the_targets_a_failing_point_missed(
+    tmp_path: Path, capsys: Any
+) -> None:
+    pool = {
+        "name": "central",
+        "districts": "*",
+        "recorders": 2,
+        "ingest_mbps": 1000,
+        "disk_tb": 400,
+        "max_streams": 25,
+    }
     d: dict[str, Any] = copy.deepcopy(BASE)
     d["city"]["cameras_per_set"] = {2: 1.0}
     d["recording"]["retention_days"] = 1
@@ -105,8 +151,22 @@ def test_sweep_terminal_names_the_targets_a_failing_point_missed(tmp_path: Path,
     d["targets"] = {"segments_dropped": {"max": 0}}
     p = tmp_path / "grid.yaml"
     p.write_text(yaml.safe_dump(d))
-    assert main(["sweep", str(p), "--param", "recorders.pools.0.recorders=4,5",
-                 "--backend", "local", "--out", str(tmp_path / "sweep"), "--quiet"]) == 0
+    assert (
+        main(
+            [
+                "sweep",
+                str(p),
+                "--param",
+                "recorders.pools.0.recorders=4,5",
+                "--backend",
+                "local",
+                "--out",
+                str(tmp_path / "sweep"),
+                "--quiet",
+            ]
+        )
+        == 0
+    )
     cap = capsys.readouterr()
     line = next(x for x in (cap.out + cap.err).splitlines() if x.startswith("│ 4 "))
     assert "FAIL segments_dropped" in line

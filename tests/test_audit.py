@@ -28,7 +28,9 @@ from twin.errors import AuditError
 def small_trail(n: int = 5) -> AuditTrail:
     trail = AuditTrail()
     for i in range(n):
-        trail.append(10.0 * i, AuditKind.VIEW, f"officer-{i}", f"req-{i}", {"use": i, "cams": ["a", "b"]})
+        trail.append(
+            10.0 * i, AuditKind.VIEW, f"officer-{i}", f"req-{i}", {"use": i, "cams": ["a", "b"]}
+        )
     return trail
 
 
@@ -124,7 +126,9 @@ def test_a_batch_of_segments_is_one_entry_that_pins_the_exact_keys() -> None:
         SegmentRef("cam-1", 0.0, 60.0, 500, "cam-1/0000"),
         SegmentRef("cam-1", 60.0, 120.0, 600, "cam-1/0060"),
     ]
-    entry = trail.record_segment_batch(3000, AuditKind.DELETION, "sweeper", segs, reason="retention")
+    entry = trail.record_segment_batch(
+        3000, AuditKind.DELETION, "sweeper", segs, reason="retention"
+    )
     keys = "cam-1/0000\ncam-1/0060\ncam-2/0060"
     assert entry.subject == "cam-1/0000..cam-2/0060"
     assert entry.details == {
@@ -154,7 +158,9 @@ def test_jsonl_round_trip_continues_the_same_chain() -> None:
     text = part.to_jsonl()
     restored = AuditTrail.from_jsonl(text, part.anchor())
     for i in (4, 5):
-        restored.append(10.0 * i, AuditKind.VIEW, f"officer-{i}", f"req-{i}", {"use": i, "cams": ["a", "b"]})
+        restored.append(
+            10.0 * i, AuditKind.VIEW, f"officer-{i}", f"req-{i}", {"use": i, "cams": ["a", "b"]}
+        )
     assert list(restored.entries) == list(whole.entries)
     assert restored.to_jsonl() == whole.to_jsonl()
     # Incremental writes concatenate to the whole file.
@@ -188,7 +194,9 @@ def test_an_edited_file_is_refused_with_the_line_or_seq() -> None:
         parse_jsonl(lines[0] + "\n" + lines[1][:-3])
     with pytest.raises(AuditError, match=r"audit line 1 has kind 'shred'"):
         parse_jsonl(lines[0].replace('"kind":"view"', '"kind":"shred"'))
-    with pytest.raises(AuditError, match=r"audit line 1 has fields \[.*'who'\], expected exactly \['actor'"):
+    with pytest.raises(
+        AuditError, match=r"audit line 1 has fields \[.*'who'\], expected exactly \['actor'"
+    ):
         parse_jsonl(lines[0].replace('"actor"', '"who"'))
     with pytest.raises(AuditError, match=r"audit line 1 has a field of the wrong type"):
         parse_jsonl(lines[0].replace('"seq":0', '"seq":"0"'))
@@ -215,7 +223,9 @@ def test_an_edited_entry_is_named() -> None:
 def test_a_removed_entry_is_named() -> None:
     entries = list(small_trail(5).entries)
     del entries[1]
-    with pytest.raises(AuditError, match=r"seq 2 is at position 1, expected seq 1; seq 1\.\.1 are missing"):
+    with pytest.raises(
+        AuditError, match=r"seq 2 is at position 1, expected seq 1; seq 1\.\.1 are missing"
+    ):
         verify(entries)
 
 
@@ -230,13 +240,19 @@ def test_a_removal_covered_by_renumbering_breaks_the_next_link() -> None:
     entries = list(small_trail(5).entries)
     forged = entries[:2] + [dataclasses.replace(e, seq=e.seq - 1) for e in entries[3:]]
     forged = [f if f.seq < 2 else dataclasses.replace(f, hash=f.compute_hash()) for f in forged]
-    with pytest.raises(AuditError, match=r"seq 2 has prev_hash .* but seq 1 hashes to .*removed, reordered"):
+    with pytest.raises(
+        AuditError, match=r"seq 2 has prev_hash .* but seq 1 hashes to .*removed, reordered"
+    ):
         verify(forged)
 
 
 def test_time_going_backwards_is_named() -> None:
-    entries = rechain([dataclasses.replace(e, at_s=100.0 - e.at_s) for e in small_trail(3).entries], 0)
-    with pytest.raises(AuditError, match=r"seq 1 is at time 90\.0, before the previous entry's 100\.0"):
+    entries = rechain(
+        [dataclasses.replace(e, at_s=100.0 - e.at_s) for e in small_trail(3).entries], 0
+    )
+    with pytest.raises(
+        AuditError, match=r"seq 1 is at time 90\.0, before the previous entry's 100\.0"
+    ):
         verify(entries)
 
 
@@ -245,7 +261,13 @@ def test_a_cut_at_the_end_needs_the_anchor() -> None:
     anchor = trail.anchor()
     cut = list(trail.entries)[:3]
     assert verify(cut) == 3  # the chain alone cannot tell: the documented limit
-    with pytest.raises(AuditError, match=r"anchor records 5 audit entries but the trail ends at seq 2: entries seq 3\.\.4 were cut"):
+    with pytest.raises(
+        AuditError,
+        match=(
+            r"anchor records 5 audit entries but the trail ends at seq 2: "
+            r"entries seq 3\.\.4 were cut"
+        ),
+    ):
         verify(cut, anchor)
     with pytest.raises(AuditError, match=r"anchor records 5 .* ends at seq -1"):
         verify([], anchor)
@@ -255,7 +277,9 @@ def test_a_rewritten_tail_is_caught_by_the_anchor() -> None:
     trail = small_trail(5)
     anchor = trail.anchor()
     forged = rechain(
-        list(trail.entries[:3]) + [dataclasses.replace(e, actor="nobody") for e in trail.entries[3:]], 3
+        list(trail.entries[:3])
+        + [dataclasses.replace(e, actor="nobody") for e in trail.entries[3:]],
+        3,
     )
     assert verify(forged) == 5
     with pytest.raises(AuditError, match=r"seq 4 hashes to .* but the anchor expects .*rewritten"):
@@ -344,8 +368,9 @@ def test_any_edit_drop_or_swap_is_detected(rows: list, data: st.DataObject) -> N
         i = data.draw(st.integers(0, n - 1))
         # `sig` says who vouches for the entry and is checked against the officer register
         # (tests/test_officers.py), not by the chain: every other field is.
-        field = data.draw(st.sampled_from([f.name for f in dataclasses.fields(AuditEntry)
-                                           if f.name != "sig"]))
+        field = data.draw(
+            st.sampled_from([f.name for f in dataclasses.fields(AuditEntry) if f.name != "sig"])
+        )
         entries[i] = edit(entries[i], field)
         with pytest.raises(AuditError, match=rf"seq {entries[i].seq}\b"):
             verify(entries)
@@ -368,7 +393,9 @@ def test_any_edit_drop_or_swap_is_detected(rows: list, data: st.DataObject) -> N
     elif tamper == "swap":
         if n < 2:
             return
-        i, j = sorted(data.draw(st.lists(st.integers(0, n - 1), min_size=2, max_size=2, unique=True)))
+        i, j = sorted(
+            data.draw(st.lists(st.integers(0, n - 1), min_size=2, max_size=2, unique=True))
+        )
         entries[i], entries[j] = entries[j], entries[i]
         with pytest.raises(AuditError, match=rf"seq {j} is at position {i}"):
             verify(entries)

@@ -20,10 +20,10 @@ import yaml
 
 from twin.cli.main import main
 from twin.errors import ScenarioError
-from twin.scenario.memory import LIMIT_ENV, estimate_bytes
 from twin.metrics import METRICS
 from twin.scenario import load_scenario, scenario_json_schema
 from twin.scenario.loader import MAX_FILE_BYTES
+from twin.scenario.memory import LIMIT_ENV, estimate_bytes
 
 ROOT = Path(__file__).resolve().parent.parent
 TRIAL = ROOT / "scenarios" / "trial-15.yaml"
@@ -139,8 +139,9 @@ def _read_only_place(tmp_path: Path) -> Path:
 def test_out_in_a_place_that_cannot_be_written_is_refused(tmp_path, capsys):
     place = _read_only_place(tmp_path)
     code, text, wall = run(["simulate", str(TRIAL), "--out", str(place), "--quiet"], capsys)
-    assert_refused(code, text, wall, f"--out {place}", "cannot write there",
-                   "give a folder you can write to")
+    assert_refused(
+        code, text, wall, f"--out {place}", "cannot write there", "give a folder you can write to"
+    )
     assert not place.exists()
 
 
@@ -163,8 +164,19 @@ def test_every_command_reads_scenarios_through_the_strict_loader(tmp_path, capsy
     (folder / "photo.yaml").write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00")
     for argv, must in (
         (["validate", str(tmp_path)], "is a folder, not a scenario file"),
-        (["sweep", str(dup), "--param", "seed=1,2", "--backend", "local",
-          "--out", str(tmp_path / "s")], "key 'seed' is given twice"),
+        (
+            [
+                "sweep",
+                str(dup),
+                "--param",
+                "seed=1,2",
+                "--backend",
+                "local",
+                "--out",
+                str(tmp_path / "s"),
+            ],
+            "key 'seed' is given twice",
+        ),
         (["compare", str(dup), "--out", str(tmp_path / "c")], "key 'seed' is given twice"),
         (["check", str(folder), "--out", str(tmp_path / "k"), "--jobs", "1"], "a binary file"),
         (["live", str(dup), "--out", str(tmp_path / "l")], "key 'seed' is given twice"),
@@ -182,8 +194,16 @@ def test_every_command_reads_scenarios_through_the_strict_loader(tmp_path, capsy
 def test_evidence_checks_its_arguments_and_makes_no_run_folder_from_a_typo(tmp_path, capsys):
     run_dir = tmp_path / "run"
     run_dir.mkdir()
-    ask = ["evidence", "request", "--officer", "pc1", "--rank", "Sergeant", "--camera",
-           "set00001-cam1"]
+    ask = [
+        "evidence",
+        "request",
+        "--officer",
+        "pc1",
+        "--rank",
+        "Sergeant",
+        "--camera",
+        "set00001-cam1",
+    ]
     for argv, must in (
         ([*ask, str(tmp_path / "typo"), "--from", "0", "--to", "60"], "no such run folder"),
         ([*ask, str(run_dir), "--from", "60", "--to", "10"], "the window must end after it starts"),
@@ -201,8 +221,10 @@ def test_compare_sweep_and_check_check_their_arguments_first(tmp_path, capsys):
     for argv, must in (
         (["compare", str(TRIAL), "--out", str(f)], "is a file, not a folder"),
         (["compare", str(TRIAL), "--days", "0"], "argument --days"),
-        (["compare", str(TRIAL), str(TRIAL), "--label", "one", "--out", str(tmp_path / "c")],
-         "one label per input"),
+        (
+            ["compare", str(TRIAL), str(TRIAL), "--label", "one", "--out", str(tmp_path / "c")],
+            "one label per input",
+        ),
         (["sweep", str(TRIAL), "--param", "seed=1,2", "--out", str(f / "x")], "is a file"),
         (["sweep", str(TRIAL), "--param", "seed=1", "--days", "-3"], "argument --days"),
         (["check", str(tmp_path), "--out", str(f)], "is a file, not a folder"),
@@ -217,8 +239,15 @@ def test_compare_sweep_and_check_check_their_arguments_first(tmp_path, capsys):
 # -- scenario values -----------------------------------------------------------------------------
 def test_sets_of_1e12_is_refused_by_its_range_not_a_memory_error(tmp_path, capsys):
     p = edited(tmp_path, r"^    sets: 15$", "    sets: 1000000000000")
-    simulate_refused(tmp_path, capsys, p, "field city.districts[0].sets", "1000000000000",
-                     "less than or equal to 1000000", "at most 1,000,000")
+    simulate_refused(
+        tmp_path,
+        capsys,
+        p,
+        "field city.districts[0].sets",
+        "1000000000000",
+        "less than or equal to 1000000",
+        "at most 1,000,000",
+    )
 
 
 def test_an_alias_bomb_is_refused_fast(tmp_path, capsys):
@@ -229,8 +258,9 @@ def test_an_alias_bomb_is_refused_fast(tmp_path, capsys):
     assert len(bomb) < 1_000
     p = tmp_path / "bomb.yaml"
     p.write_text(trial_text() + bomb)
-    simulate_refused(tmp_path, capsys, p, "aliases", "more than 200,000 YAML nodes",
-                     "remove the alias chain")
+    simulate_refused(
+        tmp_path, capsys, p, "aliases", "more than 200,000 YAML nodes", "remove the alias chain"
+    )
 
 
 def test_a_recursive_alias_is_refused(tmp_path, capsys):
@@ -239,13 +269,24 @@ def test_a_recursive_alias_is_refused(tmp_path, capsys):
     simulate_refused(tmp_path, capsys, p, "recursive alias")
 
 
-@pytest.mark.parametrize("pattern, repl, field", [
-    (r"^  days: 35.0$", "  days: .inf", "simulation.days"),
-    (r"^    disk_tb: 420.0$", "    disk_tb: .inf", "recorders.pools[0].disk_tb"),
-    (r"^    backhaul_mbps: 10000.0$", "    backhaul_mbps: .inf", "city.districts[0].backhaul_mbps"),
-    (r"^    backhaul_mbps: 10000.0$", "    backhaul_mbps: .nan", "city.districts[0].backhaul_mbps"),
-    (r"^  retention_days: 30.0$", "  retention_days: 1.0e+400", "recording.retention_days"),
-])
+@pytest.mark.parametrize(
+    "pattern, repl, field",
+    [
+        (r"^  days: 35.0$", "  days: .inf", "simulation.days"),
+        (r"^    disk_tb: 420.0$", "    disk_tb: .inf", "recorders.pools[0].disk_tb"),
+        (
+            r"^    backhaul_mbps: 10000.0$",
+            "    backhaul_mbps: .inf",
+            "city.districts[0].backhaul_mbps",
+        ),
+        (
+            r"^    backhaul_mbps: 10000.0$",
+            "    backhaul_mbps: .nan",
+            "city.districts[0].backhaul_mbps",
+        ),
+        (r"^  retention_days: 30.0$", "  retention_days: 1.0e+400", "recording.retention_days"),
+    ],
+)
 def test_non_finite_numbers_are_refused(tmp_path, capsys, pattern, repl, field):
     p = edited(tmp_path, pattern, repl)
     simulate_refused(tmp_path, capsys, p, f"field {field}", "finite number")
@@ -253,60 +294,96 @@ def test_non_finite_numbers_are_refused(tmp_path, capsys, pattern, repl, field):
 
 def test_non_finite_numbers_are_refused_in_every_section(tmp_path, capsys):
     data = yaml.safe_load((ROOT / "scenarios" / "evidence-7000.yaml").read_text())
-    data["costs"] = {"recorder_hkd": 1, "disk_hkd_per_tb": 1, "backhaul_hkd_per_gbps": 1,
-                     "drive_tb": float("inf")}
+    data["costs"] = {
+        "recorder_hkd": 1,
+        "disk_hkd_per_tb": 1,
+        "backhaul_hkd_per_gbps": 1,
+        "drive_tb": float("inf"),
+    }
     data["evidence"]["access"]["window_s"] = float("nan")
     data["failover"] = {"heartbeat": {"interval_s": float("inf")}}
-    data["faults"] = [{"type": "recorder_crash", "recorder": "*", "mtbf_h": float("inf"),
-                       "mttr_h": 1}]
+    data["faults"] = [
+        {"type": "recorder_crash", "recorder": "*", "mtbf_h": float("inf"), "mttr_h": 1}
+    ]
     p = tmp_path / "inf.yaml"
     p.write_text(yaml.safe_dump(data))
-    text = simulate_refused(tmp_path, capsys, p, "costs.drive_tb", "evidence.access.window_s",
-                            "failover.heartbeat.interval_s", "faults[0].mtbf_h")
+    text = simulate_refused(
+        tmp_path,
+        capsys,
+        p,
+        "costs.drive_tb",
+        "evidence.access.window_s",
+        "failover.heartbeat.interval_s",
+        "faults[0].mtbf_h",
+    )
     assert text.count("finite number") == 4
 
 
-@pytest.mark.parametrize("pattern, repl, field, kind", [
-    (r"^    sets: 15$", "    sets: yes", "city.districts[0].sets", "a bool"),
-    (r"^seed: 2024$", "seed: '2024'", "seed", "a str"),
-    (r"^    2: 0.5$", "    2: true", "city.cameras_per_set.2", "a bool"),
-])
+@pytest.mark.parametrize(
+    "pattern, repl, field, kind",
+    [
+        (r"^    sets: 15$", "    sets: yes", "city.districts[0].sets", "a bool"),
+        (r"^seed: 2024$", "seed: '2024'", "seed", "a str"),
+        (r"^    2: 0.5$", "    2: true", "city.cameras_per_set.2", "a bool"),
+    ],
+)
 def test_a_bool_or_a_quoted_number_is_not_a_number(tmp_path, capsys, pattern, repl, field, kind):
     p = edited(tmp_path, pattern, repl)
-    simulate_refused(tmp_path, capsys, p, f"field {field}", f"{kind} where a number goes",
-                     "write the number without quotes")
+    simulate_refused(
+        tmp_path,
+        capsys,
+        p,
+        f"field {field}",
+        f"{kind} where a number goes",
+        "write the number without quotes",
+    )
 
 
 def test_a_city_with_no_cameras_is_refused_unless_the_rollout_brings_some(tmp_path, capsys):
     p = edited(tmp_path, r"^    sets: 15$", "    sets: 0")
-    simulate_refused(tmp_path, capsys, p, "field city", "no camera sets",
-                     "add a roll-out step that brings them")
+    simulate_refused(
+        tmp_path, capsys, p, "field city", "no camera sets", "add a roll-out step that brings them"
+    )
     # The same city with its sets coming on line in a roll-out step is a city.
-    later = edited(tmp_path, r"^  rollout: \[\]$",
-                   "  rollout: [{month: '2024-03', sets: {Yau Tsim Mong: 15}}]", "later.yaml")
+    later = edited(
+        tmp_path,
+        r"^  rollout: \[\]$",
+        "  rollout: [{month: '2024-03', sets: {Yau Tsim Mong: 15}}]",
+        "later.yaml",
+    )
     later.write_text(later.read_text().replace("    sets: 15\n", "    sets: 0\n"))
     assert load_scenario(later).city.total_sets == 15
 
 
-@pytest.mark.parametrize("extra, key, lines", [
-    ("seed: 5\n", "seed", "on line 13 and on line"),
-    ("recording:\n  segment_s: 30\n", "recording", "on line 38 and on line"),
-])
+@pytest.mark.parametrize(
+    "extra, key, lines",
+    [
+        ("seed: 5\n", "seed", "on line 13 and on line"),
+        ("recording:\n  segment_s: 30\n", "recording", "on line 38 and on line"),
+    ],
+)
 def test_duplicate_keys_are_refused_naming_both_lines(tmp_path, capsys, extra, key, lines):
     p = tmp_path / "dup.yaml"
     p.write_text(trial_text() + extra)
     n = len(trial_text().splitlines()) + 1
-    simulate_refused(tmp_path, capsys, p, f"key '{key}' is given twice", f"{lines} {n}",
-                     "keep one of them")
+    simulate_refused(
+        tmp_path, capsys, p, f"key '{key}' is given twice", f"{lines} {n}", "keep one of them"
+    )
 
 
-@pytest.mark.parametrize("bound, message", [
-    ("cameras_unplaced: {max: -1}", "targets.cameras_unplaced.max (-1) is outside what "
-     "cameras_unplaced can measure (>= 0 cameras), so the target would never pass"),
-    ("segments_written: {min: -5}", "(>= 0 segments), so the target would always pass"),
-    ("storage_headroom_pct: {min: 120}", "(0 to 100 %), so the target would never pass"),
-    ("audit_verified: {min: 2}", "(0 to 1 bool)"),
-])
+@pytest.mark.parametrize(
+    "bound, message",
+    [
+        (
+            "cameras_unplaced: {max: -1}",
+            "targets.cameras_unplaced.max (-1) is outside what "
+            "cameras_unplaced can measure (>= 0 cameras), so the target would never pass",
+        ),
+        ("segments_written: {min: -5}", "(>= 0 segments), so the target would always pass"),
+        ("storage_headroom_pct: {min: 120}", "(0 to 100 %), so the target would never pass"),
+        ("audit_verified: {min: 2}", "(0 to 1 bool)"),
+    ],
+)
 def test_target_bounds_outside_the_metric_domain_are_refused(tmp_path, capsys, bound, message):
     p = edited(tmp_path, r"^targets:$", "targets:\n  " + bound)
     simulate_refused(tmp_path, capsys, p, "field targets", message, "give a bound within")
@@ -318,10 +395,15 @@ def test_every_metric_knows_its_domain():
         if m.unit in ("ratio", "bool"):
             assert m.hi == 1, name
     shares = {n for n, m in METRICS.items() if m.hi == 100}
-    assert shares == {"storage_headroom_pct", "storage_headroom_pct_min",
-                      "evidence_lost_to_retention_pct", "analytics_frames_dropped_pct",
-                      "live_machine_cpu_busy_pct_max", "live_machine_cpu_busy_pct_mean",
-                      "live_machine_cpu_steal_pct_max"}
+    assert shares == {
+        "storage_headroom_pct",
+        "storage_headroom_pct_min",
+        "evidence_lost_to_retention_pct",
+        "analytics_frames_dropped_pct",
+        "live_machine_cpu_busy_pct_max",
+        "live_machine_cpu_busy_pct_mean",
+        "live_machine_cpu_steal_pct_max",
+    }
 
 
 def _numbers(schema: dict, node: dict, path: str, out: list[tuple[str, dict]]) -> None:
@@ -347,28 +429,44 @@ def test_every_count_size_and_duration_has_a_range_and_says_why():
             _numbers(schema, sub, f"{name}.{k}", found)
     # Bounded elsewhere: by the metric's domain (targets), by the city's last set (faults).
     elsewhere = {"Bound.min", "Bound.max", "SetPower.camera_set", "FaultGroup.faults[].camera_set"}
-    unbounded = sorted({p for p, n in found if p not in elsewhere
-                        and "maximum" not in n and "exclusiveMaximum" not in n})
+    unbounded = sorted(
+        {
+            p
+            for p, n in found
+            if p not in elsewhere and "maximum" not in n and "exclusiveMaximum" not in n
+        }
+    )
     assert not unbounded, f"numeric fields without an upper bound: {unbounded}"
     assert len(found) > 100
     # Each field's description says what it is, in which unit, and (for the ranges that are
     # not obvious) why its bound is where it is; error messages quote it.
-    undescribed = sorted(f"{name}.{k}" for name, d in schema["$defs"].items()
-                         for k, sub in d.get("properties", {}).items()
-                         if re.search(r"'(number|integer)'", str(sub)) and not sub.get("description"))
+    undescribed = sorted(
+        f"{name}.{k}"
+        for name, d in schema["$defs"].items()
+        for k, sub in d.get("properties", {}).items()
+        if re.search(r"'(number|integer)'", str(sub)) and not sub.get("description")
+    )
     assert not undescribed, f"numeric fields without a description: {undescribed}"
 
 
 # -- memory --------------------------------------------------------------------------------------
 def test_a_city_that_would_not_fit_in_memory_is_refused_with_the_estimate_and_limit(
-        tmp_path, capsys, monkeypatch):
+    tmp_path, capsys, monkeypatch
+):
     need = estimate_bytes(load_scenario(CITY))
     monkeypatch.setenv(LIMIT_ENV, str(need / 2e6))  # half of what this city needs
     out = tmp_path / "out"
     code, text, wall = run(["simulate", str(CITY), "--out", str(out), "--quiet"], capsys)
-    assert_refused(code, text, wall, "city-7000.yaml", f"about {need / 1e6:,.0f} MB of memory",
-                   f"over the limit of {need / 2e6:,.0f} MB ({LIMIT_ENV})", "nothing was built",
-                   "simulation.days")
+    assert_refused(
+        code,
+        text,
+        wall,
+        "city-7000.yaml",
+        f"about {need / 1e6:,.0f} MB of memory",
+        f"over the limit of {need / 2e6:,.0f} MB ({LIMIT_ENV})",
+        "nothing was built",
+        "simulation.days",
+    )
     assert not out.exists() and not no_leftovers(tmp_path)
     code, text, wall = run(["validate", str(CITY)], capsys)
     assert_refused(code, text, wall, "invalid", "of memory")
@@ -387,8 +485,13 @@ def test_random_faults_that_would_never_end_are_refused_before_the_run(tmp_path,
     p = tmp_path / "storm.yaml"
     p.write_text(yaml.safe_dump(data))
     # 7,000 sets x 840 h / 0.01 h: 588 million power cuts, a typo of seconds for hours.
-    simulate_refused(tmp_path, capsys, p, "faults[0] (set_power, mtbf_h 0.01) would draw about "
-                     "588,000,000 faults over 35 days", "raise it, or name one target")
+    simulate_refused(
+        tmp_path,
+        capsys,
+        p,
+        "faults[0] (set_power, mtbf_h 0.01) would draw about 588,000,000 faults over 35 days",
+        "raise it, or name one target",
+    )
 
 
 def test_the_estimate_is_above_what_a_run_takes(tmp_path):
@@ -420,8 +523,14 @@ def test_an_unexpected_error_is_one_line_a_log_file_and_exit_3(tmp_path, capsys,
     monkeypatch.setattr(engine.CityEngine, "run", broken)
     out = tmp_path / "deep" / "er" / "out"
     code, text, wall = run(["simulate", str(TRIAL), "--out", str(out), "--quiet"], capsys)
-    assert_refused(code, text, wall, "twin simulate could not run: ZeroDivisionError: float "
-                   "division by zero", "the traceback is in", expect=3)
+    assert_refused(
+        code,
+        text,
+        wall,
+        "twin simulate could not run: ZeroDivisionError: float division by zero",
+        "the traceback is in",
+        expect=3,
+    )
     log = Path(re.search(r"the traceback is in (\S+)", text).group(1))
     try:
         assert "Traceback" in log.read_text() and "def broken" not in text
@@ -437,8 +546,9 @@ def test_a_finished_run_replaces_an_earlier_one_and_keeps_other_files(tmp_path, 
     out.mkdir()
     (out / "results.json").write_text("stale")
     (out / "notes.txt").write_text("mine")
-    code, text, _ = run(["simulate", str(TRIAL), "--days", "1", "--out", str(out), "--quiet"],
-                        capsys)
+    code, text, _ = run(
+        ["simulate", str(TRIAL), "--days", "1", "--out", str(out), "--quiet"], capsys
+    )
     assert code == 0, text
     assert (out / "results.json").read_text().startswith("{")
     assert (out / "notes.txt").read_text() == "mine" and (out / "report.md").exists()
@@ -450,8 +560,9 @@ def test_as_a_real_process_bad_input_exits_2_without_a_traceback(tmp_path):
     p.write_bytes(b"\x7fELF\x02\x01\x01\x00" * 64)
     for argv in ([str(p)], [str(TRIAL), "--days", "-1"], [str(TRIAL), "--out", str(p)]):
         t0 = time.perf_counter()
-        r = subprocess.run([str(TWIN), "simulate", *argv], capture_output=True, text=True,
-                           timeout=60, cwd=tmp_path)
+        r = subprocess.run(
+            [str(TWIN), "simulate", *argv], capture_output=True, text=True, timeout=60, cwd=tmp_path
+        )
         assert r.returncode == 2, (argv, r.stdout, r.stderr)
         assert "Traceback" not in r.stdout + r.stderr, (argv, r.stderr)
         assert time.perf_counter() - t0 < 30

@@ -26,7 +26,9 @@ from twin.cli.main import main
 from twin.metrics import METRICS
 
 ROOT = Path(__file__).resolve().parent.parent
-SHIPPED = sorted((ROOT / "scenarios").glob("*.yaml")) + sorted((ROOT / "scenarios" / "variants").glob("*.yaml"))
+SHIPPED = sorted((ROOT / "scenarios").glob("*.yaml")) + sorted(
+    (ROOT / "scenarios" / "variants").glob("*.yaml")
+)
 
 
 def _standalone(p: Path) -> str:
@@ -143,14 +145,19 @@ def broken(draw) -> tuple[str, str, str]:
             lines.insert(i + 1, lines[i])
         else:
             i = draw(st.integers(0, len(lines)))
-            lines.insert(i, draw(st.sampled_from(["{broken: [", "key: 'unclosed", "\tseed: 1",
-                                                  "- : - :"])))
+            lines.insert(
+                i, draw(st.sampled_from(["{broken: [", "key: 'unclosed", "\tseed: 1", "- : - :"]))
+            )
         return name, "\n".join(lines) + "\n", f"{kind} at line {i + 1}"
     return name, yaml.safe_dump(data, sort_keys=False), f"{kind} at {path}"
 
 
-@settings(max_examples=150, deadline=None, derandomize=True,
-          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@settings(
+    max_examples=150,
+    deadline=None,
+    derandomize=True,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
 @given(case=broken())
 def test_every_broken_shipped_scenario_is_refused_cleanly(case, tmp_path, capsys):
     name, text, what = case
@@ -177,8 +184,16 @@ def test_the_mutations_reach_every_section_of_the_shipped_scenarios():
     """The property is only as good as its corpus: it must see faults, failover, evidence,
     live, costs and targets, in files of every kind."""
     sections = {k for d in DATA.values() for k in d}
-    assert {"faults", "failover", "evidence", "live", "costs", "targets", "city",
-            "recorders"} <= sections
+    assert {
+        "faults",
+        "failover",
+        "evidence",
+        "live",
+        "costs",
+        "targets",
+        "city",
+        "recorders",
+    } <= sections
     assert len(SHIPPED) >= 15
     for text in TEXTS.values():
         assert key_lines(text)

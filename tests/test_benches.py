@@ -64,6 +64,7 @@ SMOKE = bench("sizes").SMOKE
 
 # -- simulation benches: a second or two each -----------------------------------------------
 
+
 def test_bench_city_smoke(benchmark: Any, capsys: pytest.CaptureFixture[str]) -> None:
     bench("bench_city").test_city_simulation_vs_naive_simpy(benchmark, SMOKE)
     out = capsys.readouterr().out
@@ -82,7 +83,8 @@ def test_bench_faults_smoke(benchmark: Any, capsys: pytest.CaptureFixture[str]) 
 
 def test_bench_capacity_smoke(benchmark: Any, capsys: pytest.CaptureFixture[str]) -> None:
     bench("bench_capacity").test_curves_and_overwrite_cost_at_most_twice_constant_bitrate(
-        benchmark, SMOKE)
+        benchmark, SMOKE
+    )
     out = capsys.readouterr().out
     positive(r"constant bitrate, drop_new\s*:\s*([\d.]+) s", out)
     positive(r"day/night curve, overwrite_oldest:\s*([\d.]+) s", out)
@@ -91,7 +93,8 @@ def test_bench_capacity_smoke(benchmark: Any, capsys: pytest.CaptureFixture[str]
 
 def test_bench_analytics_smoke(benchmark: Any, capsys: pytest.CaptureFixture[str]) -> None:
     bench("bench_analytics").test_analytics_cost_at_most_twice_the_recording_run(
-        benchmark, "edge", SMOKE)
+        benchmark, "edge", SMOKE
+    )
     out = capsys.readouterr().out
     positive(r"without analytics ([\d.]+) s, with ([\d.]+) s", out)
     positive(r"\): x([\d.]+) \(target <= 2\)", out)
@@ -115,6 +118,7 @@ def test_bench_accuracy_smoke(benchmark: Any, capsys: pytest.CaptureFixture[str]
 
 
 # -- the sides of sweep and replications, on one standing Ray head -------------------------
+
 
 @pytest.fixture(scope="class")
 def standing_ray() -> Iterator[str]:
@@ -151,53 +155,69 @@ class TestSidesOnOneRayHead:
     """Each bench's sides in order (the last one prints the ratio against the first)."""
 
     def test_bench_replications_smoke_one_after_another(
-            self, benchmark: Any, capsys: pytest.CaptureFixture[str]) -> None:
+        self, benchmark: Any, capsys: pytest.CaptureFixture[str]
+    ) -> None:
         bench("bench_replications").test_100_replications_of_a_month_of_random_faults(
-            benchmark, "local", SMOKE)
+            benchmark, "local", SMOKE
+        )
         positive(r"\[local\] \d+ replications in ([\d.]+) s", capsys.readouterr().out)
 
     def test_bench_replications_smoke_on_ray(
-            self, on_standing_ray: str, benchmark: Any,
-            capsys: pytest.CaptureFixture[str]) -> None:
+        self, on_standing_ray: str, benchmark: Any, capsys: pytest.CaptureFixture[str]
+    ) -> None:
         bench("bench_replications").test_100_replications_of_a_month_of_random_faults(
-            benchmark, "ray", SMOKE)
+            benchmark, "ray", SMOKE
+        )
         out = capsys.readouterr().out
         positive(r"\[ray\] \d+ replications in ([\d.]+) s", out)
         positive(r"one after another ([\d.]+) s .*speed-up x([\d.]+)", out)
 
     def test_bench_sweep_smoke_one_after_another(
-            self, benchmark: Any, request: pytest.FixtureRequest,
-            monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
-        bench("bench_sweep").test_sweep_16_variants(benchmark, "local", SMOKE, request,
-                                                    monkeypatch)
+        self,
+        benchmark: Any,
+        request: pytest.FixtureRequest,
+        monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str],
+    ) -> None:
+        bench("bench_sweep").test_sweep_16_variants(benchmark, "local", SMOKE, request, monkeypatch)
         positive(r"\[smoke/local\] ([\d.]+) s", capsys.readouterr().out)
 
     def test_bench_sweep_smoke_on_ray(
-            self, on_standing_ray: str, benchmark: Any, request: pytest.FixtureRequest,
-            monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
-        bench("bench_sweep").test_sweep_16_variants(benchmark, "ray", SMOKE, request,
-                                                    monkeypatch)
+        self,
+        on_standing_ray: str,
+        benchmark: Any,
+        request: pytest.FixtureRequest,
+        monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str],
+    ) -> None:
+        bench("bench_sweep").test_sweep_16_variants(benchmark, "ray", SMOKE, request, monkeypatch)
         out = capsys.readouterr().out
         positive(r"\[smoke/ray\] ([\d.]+) s", out)
         positive(r"one after another ([\d.]+) s; Ray .* speed-up x([\d.]+)", out)
 
     def test_bench_sweep_smoke_standing(
-            self, benchmark: Any, request: pytest.FixtureRequest,
-            monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+        self,
+        benchmark: Any,
+        request: pytest.FixtureRequest,
+        monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str],
+    ) -> None:
         monkeypatch.delenv("RAY_ADDRESS", raising=False)  # the bench joins the head itself
-        bench("bench_sweep").test_sweep_16_variants(benchmark, "standing", SMOKE, request,
-                                                    monkeypatch)
+        bench("bench_sweep").test_sweep_16_variants(
+            benchmark, "standing", SMOKE, request, monkeypatch
+        )
         out = capsys.readouterr().out
         positive(r"\[smoke/standing\] first command \(starts the pool\): ([\d.]+) s", out)
-        positive(r"one after another ([\d.]+) s; Ray \(a standing Ray.* speed-up x([\d.]+)",
-                 out)
+        positive(r"one after another ([\d.]+) s; Ray \(a standing Ray.* speed-up x([\d.]+)", out)
 
 
 # -- live benches: the smallest size that still runs their code path ------------------------
 
+
 @pytest.mark.live
-def test_bench_recorder_smoke(benchmark: Any, tmp_path: Path,
-                              capsys: pytest.CaptureFixture[str]) -> None:
+def test_bench_recorder_smoke(
+    benchmark: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     bench("bench_recorder").test_recorder_capacity(benchmark, SMOKE, tmp_path)
     out = capsys.readouterr().out
     positive(r"recorder CPU ([\d.]+) % of its core \(([\d.]+) % per stream", out)
@@ -209,5 +229,7 @@ def test_bench_chaos_shows_the_childs_error_when_twin_live_stops_early(tmp_path:
     """A child that exits before recording fails the bench at once (no wait for a parts.json
     that never comes), with the child's own error: here a scenario with no camera sets."""
     chaos = bench("bench_chaos")
-    with pytest.raises(chaos.ChildFailed, match=r"(?s)exited 2 before .*the city has no camera sets"):
+    with pytest.raises(
+        chaos.ChildFailed, match=r"(?s)exited 2 before .*the city has no camera sets"
+    ):
         chaos.run_chaos(0.2, 1, tmp_path, kills=False, sets=0)

@@ -22,14 +22,26 @@ HAND: dict = {
     "name": "hand",
     "seed": 3,
     "city": {
-        "districts": [{"name": "Big", "sets": 900, "backhaul_mbps": 1_000_000},
-                      {"name": "Small", "sets": 100, "backhaul_mbps": 1010}],
+        "districts": [
+            {"name": "Big", "sets": 900, "backhaul_mbps": 1_000_000},
+            {"name": "Small", "sets": 100, "backhaul_mbps": 1010},
+        ],
         "cameras_per_set": {2: 1.0},
     },
     "camera_profiles": [{"name": "fhd", "bitrate_mbps": 4.0}],
     "recording": {"segment_s": 60, "retention_days": 1, "sweep_interval_s": 3600},
-    "recorders": {"pools": [{"name": "all", "districts": "*", "recorders": 20,
-                             "ingest_mbps": 10_000, "disk_tb": 1000, "max_streams": 2000}]},
+    "recorders": {
+        "pools": [
+            {
+                "name": "all",
+                "districts": "*",
+                "recorders": 20,
+                "ingest_mbps": 10_000,
+                "disk_tb": 1000,
+                "max_streams": 2000,
+            }
+        ]
+    },
     "simulation": {"days": 1, "tick_s": 3600, "sample_s": 3600},
     "targets": {"segments_dropped": {"max": 0}, "storage_headroom_pct_min": {"min": 10}},
 }
@@ -59,8 +71,9 @@ def test_growing_sets_breaks_in_the_month_the_hand_calculation_gives(tmp_path):
 
 def test_growing_bitrate_bisects_to_the_hand_calculated_factor(tmp_path):
     # x(1 + L/100) > 1.2625 first at L = 27; the ladder brackets it in 16..32, bisection ends it.
-    bp = find_breakpoint(_file(tmp_path, HAND), Growth("bitrate", step_pct=1.0, max_level=100),
-                         backend="local")
+    bp = find_breakpoint(
+        _file(tmp_path, HAND), Growth("bitrate", step_pct=1.0, max_level=100), backend="local"
+    )
     assert (bp.last_pass.level, bp.first_fail.level) == (26, 27)
     assert bp.binding()[:2] == ("backhaul", "Small")
     assert bp.when() == "bitrate x1.27"
@@ -82,9 +95,25 @@ def test_when_disk_is_clearly_the_smallest_it_binds_at_the_hand_calculated_load(
 
 def test_breakpoint_command_writes_its_report_and_plot(tmp_path):
     out = tmp_path / "bp"
-    rc = main(["breakpoint", str(_file(tmp_path, HAND)), "--grow", "sets", "--sets-per-year",
-               "2400", "--from-month", "2028-01", "--max-level", "8", "--backend", "local",
-               "--out", str(out), "--quiet"])
+    rc = main(
+        [
+            "breakpoint",
+            str(_file(tmp_path, HAND)),
+            "--grow",
+            "sets",
+            "--sets-per-year",
+            "2400",
+            "--from-month",
+            "2028-01",
+            "--max-level",
+            "8",
+            "--backend",
+            "local",
+            "--out",
+            str(out),
+            "--quiet",
+        ]
+    )
     assert rc == 0
     summary = json.loads((out / "breakpoint.json").read_text())
     assert summary["first_fail"]["when"] == "2028-02"
@@ -108,4 +137,3 @@ def test_growth_steps_and_bad_input(tmp_path):
         Growth("sets", from_month="2028-13")
     with pytest.raises(ScenarioError, match=r"no city.rollout.*--from-month 2028-01"):
         find_breakpoint(_file(tmp_path, HAND), Growth("sets"), backend="local")
-

@@ -10,13 +10,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tests.helpers import scenario
-from twin.model.city import generate_city
 from twin.core.curves import CurveSet, DailyCurve
 from twin.core.types import Interval
-from twin.sim.results import sim_metrics
+from twin.model.city import generate_city
 from twin.scenario import Scenario
 from twin.sim.engine import DROP_REASONS, CityEngine, SimOutcome
 from twin.sim.extensions import extensions_for
+from twin.sim.results import sim_metrics
 
 LIGHT = {0: 2.0, 6: 1.0, 18: 1.5}  # night doubles the bitrate, evening 1.5x
 DISK_FULL = DROP_REASONS.index("disk_full")
@@ -42,17 +42,27 @@ def test_curve_set_integrates_exactly_across_days() -> None:
     assert DailyCurve.from_steps({6: 3.0}).hourly == (3.0,) * 24
 
 
-@pytest.mark.parametrize("profile", [
-    {"light_curve": LIGHT},
-    {"light_curve": LIGHT, "recording": "motion", "motion_share": 0.4,
-     "motion_curve": {0: 0.5, 7: 2.0, 22: 1.0}},
-])
-def test_storage_with_a_curve_is_the_integral_of_the_curve_within_0_1_pct(profile: dict[str, Any]) -> None:
+@pytest.mark.parametrize(
+    "profile",
+    [
+        {"light_curve": LIGHT},
+        {
+            "light_curve": LIGHT,
+            "recording": "motion",
+            "motion_share": 0.4,
+            "motion_curve": {0: 0.5, 7: 2.0, 22: 1.0},
+        },
+    ],
+)
+def test_storage_with_a_curve_is_the_integral_of_the_curve_within_0_1_pct(
+    profile: dict[str, Any],
+) -> None:
     # Retention 1 day over 3 days: at the end the disk holds the footage from the last
     # sweep's cutoff on, which a flat-rate model would get wrong by the curve's shape.
     prof = {"name": "p", "bitrate_mbps": 4.0, "bitrate_spread_pct": 10, **profile}
-    sc = scenario(**{"camera_profiles": [prof], "recording.retention_days": 1,
-                     "simulation.days": 3})
+    sc = scenario(
+        **{"camera_profiles": [prof], "recording.retention_days": 1, "simulation.days": 3}
+    )
     e, o = run(sc)
     city = o.city
     end = o.end_s
@@ -78,12 +88,16 @@ def test_storage_with_a_curve_is_the_integral_of_the_curve_within_0_1_pct(profil
 
 def test_integral_every_is_integral_of_each_curve_to_the_bit() -> None:
     """The writer's shortcut (every curve from one start) gives integral()'s very floats."""
-    cs = CurveSet([DailyCurve.from_steps(LIGHT), DailyCurve(tuple(1.0 + h / 23 for h in range(24)))])
+    cs = CurveSet(
+        [DailyCurve.from_steps(LIGHT), DailyCurve(tuple(1.0 + h / 23 for h in range(24)))]
+    )
     every = np.arange(len(cs))[None, :]
     rng = np.random.default_rng(15)
     for m in [1, 2, 61, 64, 65, 200]:
         for t0 in [0.0, 3_540.0, 86_340.0, 30 * 86_400 + 7 * 3600.0, float(rng.uniform(0, 4e6))]:
-            t1 = np.sort(t0 + np.r_[60.0 * np.arange(m - m // 2), rng.uniform(0, 3 * 86_400, m // 2)])
+            t1 = np.sort(
+                t0 + np.r_[60.0 * np.arange(m - m // 2), rng.uniform(0, 3 * 86_400, m // 2)]
+            )
             want = cs.integral(every, np.array([[t0]]), t1[:, None])
             got = cs.integral_every(t0, t1)
             assert got.shape == want.shape and got.tobytes() == want.tobytes()
@@ -100,13 +114,17 @@ def test_overwrite_plan_by_groups_of_rows_is_the_plan_row_by_row() -> None:
     for trial in range(60):
         n_cam, n_rec = int(rng.integers(5, 300)), int(rng.integers(1, 9))
         cat = RunCatalog([f"c{i}" for i in range(n_cam)], [f"r{i}" for i in range(n_rec)])
-        cat.curves = CurveSet([DailyCurve.from_steps(LIGHT), DailyCurve.from_steps({0: 1.3, 8: 1.0})])
+        cat.curves = CurveSet(
+            [DailyCurve.from_steps(LIGHT), DailyCurve.from_steps({0: 1.3, 8: 1.0})]
+        )
         recs = rng.integers(0, n_rec, n_cam)
         curve = rng.integers(1, 3 if trial % 2 else 2, n_cam).astype(np.int16)
         starts = rng.choice([0.0, 600.0, 5 * 3600.0], n_cam)
         for s0 in np.unique(starts):
             cams = np.flatnonzero(starts == s0)
-            cat.open_runs(cams, recs[cams], float(s0), 60.0, rng.uniform(1e6, 5e6, cams.size), curve[cams])
+            cat.open_runs(
+                cams, recs[cams], float(s0), 60.0, rng.uniform(1e6, 5e6, cams.size), curve[cams]
+            )
         now = 86_400.0 * float(rng.uniform(3, 9))
         if trial % 5 == 0:
             cat.close_runs(np.flatnonzero(rng.random(n_cam) < 0.1), now / 2)
@@ -115,18 +133,39 @@ def test_overwrite_plan_by_groups_of_rows_is_the_plan_row_by_row() -> None:
         need = np.where(rng.random(n_rec) < 0.7, rng.uniform(1e9, 3e11, n_rec), 0.0)
         s, w = len(cat), cat.written(now)
         c = {k: cat.col(k) for k in ("start_s", "seg_s", "first", "held", "recorder", "curve")}
-        args = (c["start_s"], c["seg_s"], w, c["first"], c["held"], c["recorder"],
-                cat.col("bytes_per_seg") / c["seg_s"], need, now, cat._cumulative, c["curve"],
-                cat._curve_cumulative, cat._curve_factor, cat._first_f())
+        args = (
+            c["start_s"],
+            c["seg_s"],
+            w,
+            c["first"],
+            c["held"],
+            c["recorder"],
+            cat.col("bytes_per_seg") / c["seg_s"],
+            need,
+            now,
+            cat._cumulative,
+            c["curve"],
+            cat._curve_cumulative,
+            cat._curve_factor,
+            cat._first_f(),
+        )
         with np.errstate(over="ignore"):  # a recorder asking for room with nothing on it
             a, b = plan_overwrite(*args), plan_overwrite(*args, groups=cat._groups())
         grouped += len(np.unique(cat._groups()[0])) * 2 <= s
-        for x, y in [(a.plan.rows, b.plan.rows), (a.plan.old_first, b.plan.old_first),
-                     (a.plan.new_first, b.plan.new_first), (a.plan.row_bytes, b.plan.row_bytes),
-                     (a.cutoff_s, b.cutoff_s), (a.short, b.short)]:
+        for x, y in [
+            (a.plan.rows, b.plan.rows),
+            (a.plan.old_first, b.plan.old_first),
+            (a.plan.new_first, b.plan.new_first),
+            (a.plan.row_bytes, b.plan.row_bytes),
+            (a.cutoff_s, b.cutoff_s),
+            (a.short, b.short),
+        ]:
             assert np.asarray(x).tobytes() == np.asarray(y).tobytes()
-        assert (a.plan.segments, a.plan.bytes, a.plan.cutoff_s) == (b.plan.segments, b.plan.bytes,
-                                                                    b.plan.cutoff_s)
+        assert (a.plan.segments, a.plan.bytes, a.plan.cutoff_s) == (
+            b.plan.segments,
+            b.plan.bytes,
+            b.plan.cutoff_s,
+        )
     assert grouped > 20  # the groups were used, not only the row-by-row fallback
 
 
@@ -145,15 +184,33 @@ def test_scene_factor_scales_a_site_kinds_cameras() -> None:
 # --------------------------------------------------------------------------- overwrite
 def one_recorder(short: float, policy: str, days: float = 4.0, **extra: Any) -> Scenario:
     """60 sets of 4 Mbps cameras on one recorder whose disk is `short` under 2 days' need."""
-    base = scenario(**{"camera_profiles": [{"name": "p", "bitrate_mbps": 4.0}],
-                       "recording.retention_days": 2, "simulation.days": days})
+    base = scenario(
+        **{
+            "camera_profiles": [{"name": "p", "bitrate_mbps": 4.0}],
+            "recording.retention_days": 2,
+            "simulation.days": days,
+        }
+    )
     rate = generate_city(base).cam_effective_mbps.sum() * 1e6 / 8  # bytes/s
     disk_tb = (1 - short) * rate * 2 * 86_400 / 1e12
-    pool = {"name": "c", "districts": "*", "recorders": 1, "ingest_mbps": 10_000,
-            "disk_tb": disk_tb, "max_streams": 1000, "full_disk": {"type": policy}}
-    return scenario(**{"camera_profiles": [{"name": "p", "bitrate_mbps": 4.0}],
-                       "recording.retention_days": 2, "simulation.days": days,
-                       "recorders.pools": [pool], **extra})
+    pool = {
+        "name": "c",
+        "districts": "*",
+        "recorders": 1,
+        "ingest_mbps": 10_000,
+        "disk_tb": disk_tb,
+        "max_streams": 1000,
+        "full_disk": {"type": policy},
+    }
+    return scenario(
+        **{
+            "camera_profiles": [{"name": "p", "bitrate_mbps": 4.0}],
+            "recording.retention_days": 2,
+            "simulation.days": days,
+            "recorders.pools": [pool],
+            **extra,
+        }
+    )
 
 
 def test_overwrite_oldest_with_a_disk_10_pct_short_keeps_recording_and_gives_up_retention() -> None:
@@ -203,8 +260,9 @@ class Holds:
             now = float(engine.env.now)
             n = engine.catalog.hold(f"h{k}", cam, win, now)
             if win.start_s < now:
-                got = engine.catalog.segments(now, camera=cam,
-                                              window=Interval(win.start_s, min(win.end_s, now)))
+                got = engine.catalog.segments(
+                    now, camera=cam, window=Interval(win.start_s, min(win.end_s, now))
+                )
                 assert len(got) == n
                 self.held[f"h{k}"] = (cam, win, {s.start_s for s in got})
 
@@ -216,10 +274,21 @@ class Holds:
 
 
 @settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(st.lists(st.tuples(st.floats(3_600, 3.5 * 86_400), st.integers(0, 149),
-                          st.floats(600, 1.5 * 86_400), st.floats(60, 12 * 3600)),
-                min_size=1, max_size=25))
-def test_overwrite_never_deletes_a_held_segment(holds: list[tuple[float, int, float, float]]) -> None:
+@given(
+    st.lists(
+        st.tuples(
+            st.floats(3_600, 3.5 * 86_400),
+            st.integers(0, 149),
+            st.floats(600, 1.5 * 86_400),
+            st.floats(60, 12 * 3600),
+        ),
+        min_size=1,
+        max_size=25,
+    )
+)
+def test_overwrite_never_deletes_a_held_segment(
+    holds: list[tuple[float, int, float, float]],
+) -> None:
     sc = one_recorder(0.10, "overwrite_oldest")
     city = generate_city(sc)
     ext = Holds([(at, cam % city.n_cameras, back, length) for at, cam, back, length in holds])
@@ -240,14 +309,31 @@ def test_overwrite_never_deletes_a_held_segment(holds: list[tuple[float, int, fl
 
 # --------------------------------------------------------------------------- drives
 def raid_scenario(raid: str, fail_h: list[float], count: int = 8, spares: int = 0) -> Scenario:
-    pool = {"name": "c", "districts": "*", "recorders": 2, "ingest_mbps": 10_000,
-            "max_streams": 1000,
-            "drives": {"size_tb": 10, "count": count, "raid": raid, "hot_spares": spares,
-                       "rebuild_h": 24}}
-    faults = [{"type": "drive_failure", "recorder": "c-r01", "at_s": 86_400 + h * 3600}
-              for h in fail_h]
-    return scenario(**{"recorders.pools": [pool], "faults": faults, "simulation.days": 3,
-                       "recording.retention_days": 30})
+    pool = {
+        "name": "c",
+        "districts": "*",
+        "recorders": 2,
+        "ingest_mbps": 10_000,
+        "max_streams": 1000,
+        "drives": {
+            "size_tb": 10,
+            "count": count,
+            "raid": raid,
+            "hot_spares": spares,
+            "rebuild_h": 24,
+        },
+    }
+    faults = [
+        {"type": "drive_failure", "recorder": "c-r01", "at_s": 86_400 + h * 3600} for h in fail_h
+    ]
+    return scenario(
+        **{
+            "recorders.pools": [pool],
+            "faults": faults,
+            "simulation.days": 3,
+            "recording.retention_days": 30,
+        }
+    )
 
 
 def lost(sc: Scenario) -> dict[str, float]:
@@ -293,15 +379,36 @@ def test_raid5_loses_on_a_second_failure_during_rebuild_and_jbod_on_the_first() 
 def crash_short_of_standby(prio: list[dict[str, Any]] | None) -> Scenario:
     """Three recorders of ~50 cameras with room for 60 each: when r01 crashes for 4 h the
     other two can take only ~20 of its cameras."""
-    pool = {"name": "c", "districts": "*", "recorders": 3, "ingest_mbps": 10_000,
-            "disk_tb": 1000, "max_streams": 60}
-    fo: dict[str, Any] = {"heartbeat": {"interval_s": 5, "missed_beats": 3}, "reassign_s": 30,
-                          "standby": {"type": "spread"}}
+    pool = {
+        "name": "c",
+        "districts": "*",
+        "recorders": 3,
+        "ingest_mbps": 10_000,
+        "disk_tb": 1000,
+        "max_streams": 60,
+    }
+    fo: dict[str, Any] = {
+        "heartbeat": {"interval_s": 5, "missed_beats": 3},
+        "reassign_s": 30,
+        "standby": {"type": "spread"},
+    }
     if prio is not None:
         fo["priority"] = prio
-    return scenario(**{"recorders.pools": [pool], "simulation.days": 1, "failover": fo,
-                       "faults": [{"type": "recorder_crash", "recorder": "c-r01",
-                                   "at_s": 3600, "duration_s": 4 * 3600}]})
+    return scenario(
+        **{
+            "recorders.pools": [pool],
+            "simulation.days": 1,
+            "failover": fo,
+            "faults": [
+                {
+                    "type": "recorder_crash",
+                    "recorder": "c-r01",
+                    "at_s": 3600,
+                    "duration_s": 4 * 3600,
+                }
+            ],
+        }
+    )
 
 
 def test_failover_places_higher_priority_first_when_standby_is_short() -> None:
@@ -338,9 +445,20 @@ def backhaul_cut(backfill: dict[str, Any] | None) -> Scenario:
     prof: dict[str, Any] = {"name": "p", "bitrate_mbps": 4.0}
     if backfill is not None:
         prof["backfill"] = backfill
-    return scenario(**{"camera_profiles": [prof], "simulation.days": 1,
-                       "faults": [{"type": "backhaul_cut", "district": "Wan Chai",
-                                   "at_s": 3600, "duration_s": 2 * 3600}]})
+    return scenario(
+        **{
+            "camera_profiles": [prof],
+            "simulation.days": 1,
+            "faults": [
+                {
+                    "type": "backhaul_cut",
+                    "district": "Wan Chai",
+                    "at_s": 3600,
+                    "duration_s": 2 * 3600,
+                }
+            ],
+        }
+    )
 
 
 def test_backfill_recovers_the_cards_footage_and_its_upload_raises_the_backhaul_peak() -> None:
@@ -361,14 +479,19 @@ def test_backfill_recovers_the_cards_footage_and_its_upload_raises_the_backhaul_
     assert on.written_segments == off.written_segments + n * 60
     assert on.written_segments == on.deleted_segments + on.stored_segments_end
     assert on.stored_bytes_end.sum() - off.stored_bytes_end.sum() == pytest.approx(
-        n * 4e6 / 8 * 3600, rel=1e-9)
+        n * 4e6 / 8 * 3600, rel=1e-9
+    )
 
 
 def test_a_power_cut_leaves_nothing_on_the_card_to_backfill() -> None:
-    sc = scenario(**{"camera_profiles": [{"name": "p", "bitrate_mbps": 4.0,
-                                          "backfill": {"edge_hours": 4}}],
-                     "simulation.days": 1,
-                     "faults": [{"type": "district_power", "district": "Wan Chai",
-                                 "at_s": 3600, "duration_s": 3600}]})
+    sc = scenario(
+        **{
+            "camera_profiles": [{"name": "p", "bitrate_mbps": 4.0, "backfill": {"edge_hours": 4}}],
+            "simulation.days": 1,
+            "faults": [
+                {"type": "district_power", "district": "Wan Chai", "at_s": 3600, "duration_s": 3600}
+            ],
+        }
+    )
     m = sim_metrics(run(sc)[1])
     assert m["camera_minutes_backfilled"] == 0 and m["camera_minutes_lost"] > 0

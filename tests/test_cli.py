@@ -15,15 +15,24 @@ def _write(tmp_path, sc, name="s.yaml"):
 
 
 def test_simulate_writes_results_plots_report_and_exits_0_when_targets_pass(tmp_path):
-    sc = scenario(**{"simulation.days": 2, "recording.retention_days": 1},
-                  targets={"segments_dropped": {"max": 0}, "storage_headroom_pct_min": {"min": 20}})
+    sc = scenario(
+        **{"simulation.days": 2, "recording.retention_days": 1},
+        targets={"segments_dropped": {"max": 0}, "storage_headroom_pct_min": {"min": 20}},
+    )
     out = tmp_path / "out"
     assert main(["simulate", str(_write(tmp_path, sc)), "--out", str(out), "--quiet"]) == 0
     res = json.loads((out / "results.json").read_text())
     assert res["passed"] is True and res["engine"] == "simulate"
     assert [t["metric"] for t in res["targets"]] == ["segments_dropped", "storage_headroom_pct_min"]
-    for f in ("storage_by_pool.png", "ingest_by_district.png", "recorder_utilisation.png",
-              "segments.png", "report.md", "timeseries.csv", "cameras.csv"):
+    for f in (
+        "storage_by_pool.png",
+        "ingest_by_district.png",
+        "recorder_utilisation.png",
+        "segments.png",
+        "report.md",
+        "timeseries.csv",
+        "cameras.csv",
+    ):
         assert (out / f).stat().st_size > 0, f
     assert (out / "storage_by_pool.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     report = (out / "report.md").read_text()
@@ -65,7 +74,8 @@ def test_validate_reports_each_file(tmp_path, capsys):
 
 # -- the answer on stdout (issue 27) -------------------------------------------------------------
 def test_simulate_redirected_to_a_file_holds_the_verdict_table_and_progress_stays_on_stderr(
-        tmp_path):
+    tmp_path,
+):
     import subprocess
     import sys
     from pathlib import Path
@@ -74,25 +84,38 @@ def test_simulate_redirected_to_a_file_holds_the_verdict_table_and_progress_stay
     root = Path(__file__).resolve().parent.parent
     out = tmp_path / "out"
     with (tmp_path / "out.txt").open("w") as stdout:
-        proc = subprocess.run([str(twin), "simulate", "scenarios/trial-15.yaml", "--out", str(out)],
-                              stdout=stdout, stderr=subprocess.PIPE, text=True, cwd=root,
-                              timeout=300)
+        proc = subprocess.run(
+            [str(twin), "simulate", "scenarios/trial-15.yaml", "--out", str(out)],
+            stdout=stdout,
+            stderr=subprocess.PIPE,
+            text=True,
+            cwd=root,
+            timeout=300,
+        )
     assert proc.returncode == 0, proc.stderr
     text = (tmp_path / "out.txt").read_text()
     assert "trial-15: PASS" in text
     rows = {line.split("│")[1].strip(): line for line in text.splitlines() if line.count("│") == 5}
-    assert sorted(rows) == ["backhaul_util_pct_max", "recorder_ingest_util_pct_max",
-                            "retention_max_age_days", "segments_dropped", "storage_headroom_pct_min"]
+    assert sorted(rows) == [
+        "backhaul_util_pct_max",
+        "recorder_ingest_util_pct_max",
+        "retention_max_age_days",
+        "segments_dropped",
+        "storage_headroom_pct_min",
+    ]
     assert all("PASS" in row for row in rows.values())
     assert "results:" not in text and "results:" in proc.stderr  # where the files are: stderr
 
 
 def test_json_prints_the_summary_of_results_json_and_nothing_else(tmp_path, capsys):
-    sc = scenario(**{"simulation.days": 1},
-                  targets={"segments_dropped": {"max": 0}, "storage_headroom_pct_min": {"min": 99.9}})
+    sc = scenario(
+        **{"simulation.days": 1},
+        targets={"segments_dropped": {"max": 0}, "storage_headroom_pct_min": {"min": 99.9}},
+    )
     out = tmp_path / "out"
-    assert main(["simulate", str(_write(tmp_path, sc)), "--out", str(out), "--quiet",
-                 "--json"]) == 1
+    assert (
+        main(["simulate", str(_write(tmp_path, sc)), "--out", str(out), "--quiet", "--json"]) == 1
+    )
     summary = json.loads(capsys.readouterr().out)  # stdout is one JSON document
     res = json.loads((out / "results.json").read_text())
     for key in ("engine", "scenario", "horizon_s", "passed", "targets", "metrics"):
@@ -103,10 +126,13 @@ def test_json_prints_the_summary_of_results_json_and_nothing_else(tmp_path, caps
 
 def test_a_wide_table_is_not_wrapped_when_stdout_is_not_a_terminal(tmp_path, capsys):
     long = "segments_dropped_unassigned_after_failover"
-    sc = scenario(**{"simulation.days": 1},
-                  targets={long: {"max": 0}, "recorder_streams_util_pct_max": {"max": 100}})
-    assert main(["simulate", str(_write(tmp_path, sc)), "--out", str(tmp_path / "o"),
-                 "--quiet"]) == 0
+    sc = scenario(
+        **{"simulation.days": 1},
+        targets={long: {"max": 0}, "recorder_streams_util_pct_max": {"max": 100}},
+    )
+    assert (
+        main(["simulate", str(_write(tmp_path, sc)), "--out", str(tmp_path / "o"), "--quiet"]) == 0
+    )
     lines = capsys.readouterr().out.splitlines()
     row = next(line for line in lines if long in line)
     assert "<= 0 segments" in row and "PASS" in row  # one line, whatever its width
@@ -116,23 +142,51 @@ def test_a_wide_table_is_not_wrapped_when_stdout_is_not_a_terminal(tmp_path, cap
 def test_json_with_replications_prints_what_replications_json_holds(tmp_path, capsys):
     sc = scenario(**{"simulation.days": 1}, targets={"segments_dropped": {"max": 0}})
     out = tmp_path / "rep"
-    assert main(["simulate", str(_write(tmp_path, sc)), "--out", str(out), "--quiet",
-                 "--replications", "3", "--backend", "local", "--json"]) == 0
+    assert (
+        main(
+            [
+                "simulate",
+                str(_write(tmp_path, sc)),
+                "--out",
+                str(out),
+                "--quiet",
+                "--replications",
+                "3",
+                "--backend",
+                "local",
+                "--json",
+            ]
+        )
+        == 0
+    )
     printed = json.loads(capsys.readouterr().out)
     written = json.loads((out / "replications.json").read_text())
     assert printed == written and printed["replications"] == 3
 
 
-def test_a_drills_answer_on_stdout_names_the_recorders_and_the_recovery(tmp_path, capsys,
-                                                                          monkeypatch):
+def test_a_drills_answer_on_stdout_names_the_recorders_and_the_recovery(
+    tmp_path, capsys, monkeypatch
+):
     from pathlib import Path
 
     monkeypatch.chdir(Path(__file__).resolve().parent.parent)
-    assert main(["simulate", "scenarios/drill-recorder-lost-7000.yaml", "--out",
-                 str(tmp_path / "drill"), "--quiet"]) == 0
+    assert (
+        main(
+            [
+                "simulate",
+                "scenarios/drill-recorder-lost-7000.yaml",
+                "--out",
+                str(tmp_path / "drill"),
+                "--quiet",
+            ]
+        )
+        == 0
+    )
     out = capsys.readouterr().out
-    assert ("Drill: recorder_crash yau-tsim-mong-r01 (NVR power supply failure) at day 2.0\n"
-            "- recorders that failed: yau-tsim-mong-r01\n"
-            "- recorders that took their cameras: yau-tsim-mong-r08 (198 cameras)\n"
-            "- footage lost: 148.5 camera-min\n") in out
+    assert (
+        "Drill: recorder_crash yau-tsim-mong-r01 (NVR power supply failure) at day 2.0\n"
+        "- recorders that failed: yau-tsim-mong-r01\n"
+        "- recorders that took their cameras: yau-tsim-mong-r08 (198 cameras)\n"
+        "- footage lost: 148.5 camera-min\n"
+    ) in out
     assert "- time to recover (longest): 45 s" in out

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import csv
-import re
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -12,8 +12,8 @@ import yaml
 
 from tests.helpers import scenario
 from twin.cli.main import main
-from twin.compare.compare import compare
 from twin.cli.runs import resolve_input
+from twin.compare.compare import compare
 from twin.errors import ScenarioError
 from twin.model.results import read_results
 
@@ -25,8 +25,12 @@ SMALL = {
     "simulation.days": 2,
 }
 TARGETS = {"segments_dropped": {"max": 0}, "storage_headroom_pct_min": {"min": 20}}
-PRICES = {"recorder_hkd": 100_000, "disk_hkd_per_tb": 1_000, "backhaul_hkd_per_gbps": 10,
-          "drive_tb": 0.5}
+PRICES = {
+    "recorder_hkd": 100_000,
+    "disk_hkd_per_tb": 1_000,
+    "backhaul_hkd_per_gbps": 10,
+    "drive_tb": 0.5,
+}
 
 
 def _write(tmp_path, name, **overrides):
@@ -41,11 +45,18 @@ def _csv(path):
         return {row[0]: row for row in csv.reader(f)}
 
 
-def test_variant_with_fewer_disks_than_it_needs_fails_its_targets_in_the_comparison(tmp_path,
-                                                                                  capsys):
+def test_variant_with_fewer_disks_than_it_needs_fails_its_targets_in_the_comparison(
+    tmp_path, capsys
+):
     ok = _write(tmp_path, "enough")  # 2 recorders x 400 TB
-    pool = {"name": "central", "districts": "*", "recorders": 2, "ingest_mbps": 1000,
-            "disk_tb": 2.5, "max_streams": 200}
+    pool = {
+        "name": "central",
+        "districts": "*",
+        "recorders": 2,
+        "ingest_mbps": 1000,
+        "disk_tb": 2.5,
+        "max_streams": 200,
+    }
     short = _write(tmp_path, "short", **{"recorders.pools": [pool]})  # 5 TB < 5.184 TB
     out = tmp_path / "cmp"
     assert main(["compare", str(ok), str(short), "--out", str(out), "--quiet"]) == 1
@@ -70,8 +81,10 @@ def test_variant_with_fewer_disks_than_it_needs_fails_its_targets_in_the_compari
     assert "| enough | simulate | " in md and "| PASS |" in md
     assert "| short | simulate | " in md
     assert "**FAIL**: `segments_dropped`, `storage_headroom_pct_min` |" in md
-    assert ("- Analyser compute: none of these runs has an `analytics:` section, so it is left out "
-            "(no figures invented).") in md
+    assert (
+        "- Analyser compute: none of these runs has an `analytics:` section, so it is left out "
+        "(no figures invented)."
+    ) in md
     for f in ("metrics.png", "districts.png", "districts.csv", "runs/short/results.json"):
         assert (out / f).stat().st_size > 0, f
 
@@ -105,14 +118,19 @@ def test_live_and_simulated_runs_of_one_deployment_give_fidelity_per_metric(tmp_
     crash = rows["recovery_s.recorder_crash"]  # the copy has no live fault records
     # detection (4 missed beats of 0.5 s) + the calibration's reassignment time
     reassign = json.loads(Path("scenarios/calibration/trial-15.json").read_text())[
-        "failover_reassign_s"]["value"]
+        "failover_reassign_s"
+    ]["value"]
     assert crash.simulate == pytest.approx(2.0 + reassign)
     assert crash.live is None and crash.passed is False
     failures = table.failure_lines()
-    assert ("fidelity recovery_s.recorder_crash: not measured by live; expected within 1 s of "
-            "the live run") in failures
-    assert any(f.startswith("fidelity ingest_mbps_per_recorder[yau-tsim-mong-r02]: simulate")
-               for f in failures), failures
+    assert (
+        "fidelity recovery_s.recorder_crash: not measured by live; expected within 1 s of "
+        "the live run"
+    ) in failures
+    assert any(
+        f.startswith("fidelity ingest_mbps_per_recorder[yau-tsim-mong-r02]: simulate")
+        for f in failures
+    ), failures
 
     out = tmp_path / "cmp"
     assert main(["compare", str(live_dir), str(sim_dir), "--out", str(out), "--quiet"]) == 1
@@ -127,10 +145,14 @@ def test_live_and_simulated_runs_of_one_deployment_give_fidelity_per_metric(tmp_
 
 def test_inputs_that_are_not_runs_are_refused_with_the_fix(tmp_path):
     (tmp_path / "empty").mkdir()
-    with pytest.raises(ScenarioError, match=r"empty: a folder without results\.json; pass a run folder"):
+    with pytest.raises(
+        ScenarioError, match=r"empty: a folder without results\.json; pass a run folder"
+    ):
         resolve_input(tmp_path / "empty", tmp_path)
     (tmp_path / "notes.txt").write_text("x")
-    with pytest.raises(ScenarioError, match=r"notes\.txt: expected a scenario \(\.yaml\), a run folder"):
+    with pytest.raises(
+        ScenarioError, match=r"notes\.txt: expected a scenario \(\.yaml\), a run folder"
+    ):
         resolve_input(tmp_path / "notes.txt", tmp_path)
 
 
@@ -138,9 +160,14 @@ def test_fidelity_pairs_runs_by_name_when_the_hash_differs_and_says_so(tmp_path)
     sim_dir = tmp_path / "sim"
     assert main(["simulate", str(_write(tmp_path, "same")), "--out", str(sim_dir), "--quiet"]) == 0
     sim = read_results(sim_dir / "results.json")
-    live = sim.model_copy(update={
-        "engine": "live", "scenario": sim.scenario.model_copy(update={"sha256": "0" * 64}),
-        "targets": [], "metrics": {**sim.metrics, "live_gap_max_s": 3.0}})
+    live = sim.model_copy(
+        update={
+            "engine": "live",
+            "scenario": sim.scenario.model_copy(update={"sha256": "0" * 64}),
+            "targets": [],
+            "metrics": {**sim.metrics, "live_gap_max_s": 3.0},
+        }
+    )
     c = compare([sim, live])
     assert c.fidelity == ((0, 1),)
     out = tmp_path / "cmp"
@@ -148,6 +175,8 @@ def test_fidelity_pairs_runs_by_name_when_the_hash_differs_and_says_so(tmp_path)
     from twin.compare.compare import write_markdown
 
     md = write_markdown(c, out, {}).read_text()
-    assert "**The scenario SHA-256 differs** (the file or the schema changed between the runs)" in md
+    assert (
+        "**The scenario SHA-256 differs** (the file or the schema changed between the runs)" in md
+    )
     assert "| `live_gap_max_s` |" not in md.split("## Fidelity")[1]  # fidelity metrics only
     assert "| `segments_written` |" in md.split("## Fidelity")[1]

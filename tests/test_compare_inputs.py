@@ -44,15 +44,18 @@ def _cells(line: str) -> list[str]:
 def compared(tmp_path: Path, capsys: Any) -> tuple[Path, str]:
     _base(tmp_path)
     a = _overlay(tmp_path, "two-recorders", "")
-    b = _overlay(tmp_path, "three-recorders",
-                 "recorders:\n  pools:\n  - {name: central, recorders: 3}\n")
+    b = _overlay(
+        tmp_path, "three-recorders", "recorders:\n  pools:\n  - {name: central, recorders: 3}\n"
+    )
     out = tmp_path / "cmp"
     assert main(["compare", str(a), str(b), "--out", str(out), "--quiet"]) == 0
     cap = capsys.readouterr()
     return out, cap.out + cap.err
 
 
-def test_two_overlays_differing_in_one_field_list_exactly_that_field(compared: tuple[Path, str]) -> None:
+def test_two_overlays_differing_in_one_field_list_exactly_that_field(
+    compared: tuple[Path, str],
+) -> None:
     out, term = compared
     md = (out / "comparison.md").read_text()
     section = md.split("## Inputs that differ: three-recorders against two-recorders")[1]
@@ -63,12 +66,16 @@ def test_two_overlays_differing_in_one_field_list_exactly_that_field(compared: t
     assert term_rows == [["recorders.pools.central.recorders", "2", "3"]]
     html = unescape((out / "report.html").read_text())
     table = html.split('id="inputs-1"')[1].split("</table>")[0]
-    assert re.findall(r"<tr><td><code>([^<]+)</code></td><td><code>([^<]+)</code></td>"
-                      r"<td><code>([^<]+)</code></td></tr>", table) == [
-        ("recorders.pools.central.recorders", "2", "3")]
+    assert re.findall(
+        r"<tr><td><code>([^<]+)</code></td><td><code>([^<]+)</code></td>"
+        r"<td><code>([^<]+)</code></td></tr>",
+        table,
+    ) == [("recorders.pools.central.recorders", "2", "3")]
 
 
-def test_every_metric_row_has_its_difference_and_percent_everywhere(compared: tuple[Path, str]) -> None:
+def test_every_metric_row_has_its_difference_and_percent_everywhere(
+    compared: tuple[Path, str],
+) -> None:
     out, term = compared
     md = (out / "comparison.md").read_text()
     metrics = md.split("## Metrics: each against two-recorders")[1].split("\n## ")[0]
@@ -83,8 +90,11 @@ def test_every_metric_row_has_its_difference_and_percent_everywhere(compared: tu
     recorders = next(r for r in rows if r[0] == "`recorders`")
     assert recorders[3:] == ["2", "3", "+1 **worse**", "+50.0 %"]
     # the terminal: every metric row shown has A, B, delta and delta %
-    shown = [_cells(r) for r in term.splitlines()
-             if r.startswith("│ ") and not r.startswith("│ targets") and "│" in r[2:]]
+    shown = [
+        _cells(r)
+        for r in term.splitlines()
+        if r.startswith("│ ") and not r.startswith("│ targets") and "│" in r[2:]
+    ]
     metric_rows = [r for r in shown if len(r) == 6]
     assert [r[0] for r in metric_rows] == [r[0].strip("`") for r in rows]  # every metric
     assert ["recorders", "recorders", "2", "3", "+1", "+50.0 %"] in metric_rows
@@ -100,8 +110,9 @@ def test_every_metric_row_has_its_difference_and_percent_everywhere(compared: tu
     assert re.search(r'<td class="num bad">\+1</td><td class="num bad">\+50\.0 %</td>', table)
 
 
-def test_the_compare_report_renders_with_every_image(compared: tuple[Path, str],
-                                                     tmp_path: Path) -> None:
+def test_the_compare_report_renders_with_every_image(
+    compared: tuple[Path, str], tmp_path: Path
+) -> None:
     out, _ = compared
     r = render(out / "report.html", tmp_path / "shots", "compare-inputs")
     assert r.broken == [] and r.images >= 2 and r.external == []
@@ -109,7 +120,8 @@ def test_the_compare_report_renders_with_every_image(compared: tuple[Path, str],
 
 
 def test_a_run_folder_whose_scenario_is_gone_says_its_inputs_are_not_known(
-        tmp_path: Path, capsys: Any) -> None:
+    tmp_path: Path, capsys: Any
+) -> None:
     _base(tmp_path)
     a = _overlay(tmp_path, "a", "")
     b = _overlay(tmp_path, "b", "recording:\n  retention_days: 0.5\n")
@@ -123,19 +135,36 @@ def test_a_run_folder_whose_scenario_is_gone_says_its_inputs_are_not_known(
     capsys.readouterr()
 
 
-def test_set_on_compare_is_an_input_difference_of_every_scenario_alike(tmp_path: Path,
-                                                                       capsys: Any) -> None:
+def test_set_on_compare_is_an_input_difference_of_every_scenario_alike(
+    tmp_path: Path, capsys: Any
+) -> None:
     """--set applies to both sides, so it is no difference between them; the one field the
     overlays differ in still is."""
     _base(tmp_path)
     a = _overlay(tmp_path, "a", "")
     b = _overlay(tmp_path, "b", "recording:\n  retention_days: 0.5\n")
     out = tmp_path / "cmp"
-    assert main(["compare", str(a), str(b), "--out", str(out), "--quiet",
-                 "--set", "recorders.pools.central.recorders=3"]) == 0
+    assert (
+        main(
+            [
+                "compare",
+                str(a),
+                str(b),
+                "--out",
+                str(out),
+                "--quiet",
+                "--set",
+                "recorders.pools.central.recorders=3",
+            ]
+        )
+        == 0
+    )
     md = (out / "comparison.md").read_text()
-    rows = [r for r in md.split("## Inputs that differ")[1].split("\n## ")[0].splitlines()
-            if r.startswith("| `")]
+    rows = [
+        r
+        for r in md.split("## Inputs that differ")[1].split("\n## ")[0].splitlines()
+        if r.startswith("| `")
+    ]
     assert rows == ["| `recording.retention_days` | 1.0 | 0.5 |"]
     assert re.search(r"\| `recorders` \| recorders \| \w+ \| 3 \| 3 \| 0 \| 0 % \|", md)
     capsys.readouterr()
@@ -151,19 +180,38 @@ def test_delta_text_signs_and_percent() -> None:
 
 
 def test_a_replicated_comparison_leads_with_the_inputs_and_gives_each_difference_in_percent(
-        tmp_path: Path, capsys: Any) -> None:
+    tmp_path: Path, capsys: Any
+) -> None:
     _base(tmp_path)
-    crash = ("faults:\n- {type: recorder_crash, recorder: '*', mtbf_h: 12, mttr_h: 1}\n"
-             "recorders:\n  pools:\n  - {name: central, recorders: 3}\n")
+    crash = (
+        "faults:\n- {type: recorder_crash, recorder: '*', mtbf_h: 12, mttr_h: 1}\n"
+        "recorders:\n  pools:\n  - {name: central, recorders: 3}\n"
+    )
     a = _overlay(tmp_path, "a", crash)
     b = _overlay(tmp_path, "b", crash + "recording:\n  retention_days: 0.5\n")
     out = tmp_path / "cmp"
-    assert main(["compare", str(a), str(b), "--replications", "3", "--backend", "local",
-                 "--out", str(out), "--quiet"]) == 0
+    assert (
+        main(
+            [
+                "compare",
+                str(a),
+                str(b),
+                "--replications",
+                "3",
+                "--backend",
+                "local",
+                "--out",
+                str(out),
+                "--quiet",
+            ]
+        )
+        == 0
+    )
     md = (out / "comparison-replications.md").read_text()
     section = md.split("## Inputs that differ: b against a")[1].split("\n## ")[0]
     assert [r for r in section.splitlines() if r.startswith("| `")] == [
-        "| `recording.retention_days` | 1.0 | 0.5 |"]
+        "| `recording.retention_days` | 1.0 | 0.5 |"
+    ]
     rows = [_cells(r) for r in md.split("## b against a")[1].splitlines() if r.startswith("| ")]
     assert rows[0][:6] == ["metric", "unit", "a mean", "b mean", "difference", "%"]
     body = rows[2:]
@@ -175,11 +223,15 @@ def test_a_replicated_comparison_leads_with_the_inputs_and_gives_each_difference
     assert r.broken == [] and r.external == [] and r.verdict_on_first_screen
     assert r.verdict.startswith("Replicated comparison against a: b: ")
     html = unescape((out / "report.html").read_text())
-    assert re.findall(r"<tr><td><code>([^<]+)</code></td><td><code>([^<]+)</code></td>",
-                      html.split('class="inputs"')[1].split("</table>")[0]) == [
-        ("recording.retention_days", "1.0")]
-    metric_rows = re.findall(r"<tr><td><code>\w+</code></td><td>[^<]*</td>(.*?)</tr>",
-                             html.split('class="deltas"')[1].split("</table>")[0], re.S)
+    assert re.findall(
+        r"<tr><td><code>([^<]+)</code></td><td><code>([^<]+)</code></td>",
+        html.split('class="inputs"')[1].split("</table>")[0],
+    ) == [("recording.retention_days", "1.0")]
+    metric_rows = re.findall(
+        r"<tr><td><code>\w+</code></td><td>[^<]*</td>(.*?)</tr>",
+        html.split('class="deltas"')[1].split("</table>")[0],
+        re.S,
+    )
     assert len(metric_rows) == len(body)
     for cells in metric_rows:
         nums = re.findall(r'<td class="num[^"]*">([^<]*)</td>', cells)

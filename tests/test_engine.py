@@ -38,21 +38,37 @@ def test_steady_state_storage_is_cameras_x_bitrate_x_retention_within_1pct():
 
 
 def test_motion_recording_writes_only_the_motion_share():
-    o = run(scenario(camera_profiles=[{"name": "m", "bitrate_mbps": 4.0, "recording": "motion",
-                                       "motion_share": 0.25}]))
+    o = run(
+        scenario(
+            camera_profiles=[
+                {"name": "m", "bitrate_mbps": 4.0, "recording": "motion", "motion_share": 0.25}
+            ]
+        )
+    )
     model = o.city.n_cameras * 1.0e6 / 8 * 30 * 86_400
     assert abs(o.stored_bytes_end.sum() / model - 1) < 0.01
 
 
 def test_recorder_over_its_ingest_limit_drops_and_counts_every_segment():
     # 4 Mbps cameras, one 100 Mbps recorder under a blind static plan: 25 fit, the rest drop.
-    sc = scenario(**{
-        "camera_profiles": [{"name": "p", "bitrate_mbps": 4.0}],
-        "recorders.pools": [{"name": "c", "districts": "*", "recorders": 1, "ingest_mbps": 100,
-                             "disk_tb": 1000, "max_streams": 1000}],
-        "recorders.assignment": {"type": "static"},
-        "recording.retention_days": 1, "simulation.days": 2,
-    })
+    sc = scenario(
+        **{
+            "camera_profiles": [{"name": "p", "bitrate_mbps": 4.0}],
+            "recorders.pools": [
+                {
+                    "name": "c",
+                    "districts": "*",
+                    "recorders": 1,
+                    "ingest_mbps": 100,
+                    "disk_tb": 1000,
+                    "max_streams": 1000,
+                }
+            ],
+            "recorders.assignment": {"type": "static"},
+            "recording.retention_days": 1,
+            "simulation.days": 2,
+        }
+    )
     o = run(sc)
     per_cam = int(2 * 86_400 / 60)
     over = o.city.n_cameras - 25
@@ -67,9 +83,21 @@ def test_recorder_over_its_ingest_limit_drops_and_counts_every_segment():
 
 
 def test_balanced_placement_reports_cameras_no_recorder_can_take():
-    sc = scenario(**{"recorders.pools": [{"name": "c", "districts": "*", "recorders": 2,
-                                          "ingest_mbps": 1000, "disk_tb": 1000, "max_streams": 30}],
-                     "simulation.days": 1})
+    sc = scenario(
+        **{
+            "recorders.pools": [
+                {
+                    "name": "c",
+                    "districts": "*",
+                    "recorders": 2,
+                    "ingest_mbps": 1000,
+                    "disk_tb": 1000,
+                    "max_streams": 30,
+                }
+            ],
+            "simulation.days": 1,
+        }
+    )
     o = run(sc)
     m = sim_metrics(o)
     assert m["cameras_unplaced"] == o.city.n_cameras - 60
@@ -78,9 +106,22 @@ def test_balanced_placement_reports_cameras_no_recorder_can_take():
 
 
 def test_full_disk_drops_until_the_sweeper_frees_space_and_counts_it():
-    sc = scenario(**{"recorders.pools": [{"name": "c", "districts": "*", "recorders": 1,
-                                          "ingest_mbps": 10_000, "disk_tb": 10, "max_streams": 1000}],
-                     "recording.retention_days": 2, "simulation.days": 4})
+    sc = scenario(
+        **{
+            "recorders.pools": [
+                {
+                    "name": "c",
+                    "districts": "*",
+                    "recorders": 1,
+                    "ingest_mbps": 10_000,
+                    "disk_tb": 10,
+                    "max_streams": 1000,
+                }
+            ],
+            "recording.retention_days": 2,
+            "simulation.days": 4,
+        }
+    )
     o = run(sc)
     full = o.dropped[DROP_REASONS.index("disk_full")].sum()
     assert full > 0
@@ -91,9 +132,16 @@ def test_full_disk_drops_until_the_sweeper_frees_space_and_counts_it():
 
 
 def test_a_district_backhaul_too_small_drops_its_cameras_beyond_capacity():
-    sc = scenario(**{"city.districts": [{"name": "Yau Tsim Mong", "sets": 40, "backhaul_mbps": 50},
-                                        {"name": "Wan Chai", "sets": 20, "backhaul_mbps": 100_000}],
-                     "camera_profiles": [{"name": "p", "bitrate_mbps": 4.0}], "simulation.days": 1})
+    sc = scenario(
+        **{
+            "city.districts": [
+                {"name": "Yau Tsim Mong", "sets": 40, "backhaul_mbps": 50},
+                {"name": "Wan Chai", "sets": 20, "backhaul_mbps": 100_000},
+            ],
+            "camera_profiles": [{"name": "p", "bitrate_mbps": 4.0}],
+            "simulation.days": 1,
+        }
+    )
     o = run(sc)
     ytm = o.city.cam_district == 0
     bh = o.dropped[DROP_REASONS.index("backhaul")]
@@ -129,7 +177,8 @@ def test_same_seed_gives_the_same_results_json_byte_for_byte(tmp_path):
 
 @pytest.mark.parametrize("days", [0.5, 2])
 def test_roll_out_brings_cameras_on_line_and_none_before(days):
-    sc = scenario(**{"city.rollout": [{"month": "2024-03", "sets": {"Wan Chai": 5}}],
-                     "simulation.days": days})
+    sc = scenario(
+        **{"city.rollout": [{"month": "2024-03", "sets": {"Wan Chai": 5}}], "simulation.days": days}
+    )
     o = run(sc)
     assert int((o.cam_state != 0).sum()) == o.city.n_cameras

@@ -35,9 +35,26 @@ ENGINE_TYPES = {"CityEngine", "Cameras", "Recorders", "DiskLedger", "Series"}
 SHARED = {"env"}
 # Methods whose result is a fresh object, not the engine's own.
 FRESH = {"copy", "tolist", "astype"}
-MUTATORS = {"append", "extend", "insert", "pop", "remove", "clear", "update", "setdefault",
-            "popitem", "add", "discard", "fill", "sort", "put", "itemset", "resize",
-            "__setitem__", "__iadd__"}
+MUTATORS = {
+    "append",
+    "extend",
+    "insert",
+    "pop",
+    "remove",
+    "clear",
+    "update",
+    "setdefault",
+    "popitem",
+    "add",
+    "discard",
+    "fill",
+    "sort",
+    "put",
+    "itemset",
+    "resize",
+    "__setitem__",
+    "__iadd__",
+}
 
 
 def _annotation_names(node: ast.expr | None) -> set[str]:
@@ -49,7 +66,8 @@ def _annotation_names(node: ast.expr | None) -> set[str]:
         except SyntaxError:
             return set()
     return {n.id for n in ast.walk(node) if isinstance(n, ast.Name)} | {
-        n.attr for n in ast.walk(node) if isinstance(n, ast.Attribute)}
+        n.attr for n in ast.walk(node) if isinstance(n, ast.Attribute)
+    }
 
 
 class _Seam:
@@ -72,8 +90,11 @@ class _Seam:
                     return False
                 if node.attr in ENGINE_ATTRS:
                     return True
-                if (isinstance(node.value, ast.Name) and node.value.id == "self"
-                        and node.attr in self_attrs):
+                if (
+                    isinstance(node.value, ast.Name)
+                    and node.value.id == "self"
+                    and node.attr in self_attrs
+                ):
                     return True
                 node = node.value
             elif isinstance(node, ast.Subscript):
@@ -87,8 +108,9 @@ class _Seam:
             else:
                 return False
 
-    def _bind(self, target: ast.expr, value: ast.expr | None, names: set[str],
-              self_attrs: set[str]) -> None:
+    def _bind(
+        self, target: ast.expr, value: ast.expr | None, names: set[str], self_attrs: set[str]
+    ) -> None:
         """Follow an assignment: a name or self attribute given engine state is the engine's."""
         if value is None:
             return
@@ -100,8 +122,11 @@ class _Seam:
             return
         if isinstance(target, ast.Name):
             names.add(target.id)
-        elif (isinstance(target, ast.Attribute) and isinstance(target.value, ast.Name)
-              and target.value.id == "self"):
+        elif (
+            isinstance(target, ast.Attribute)
+            and isinstance(target.value, ast.Name)
+            and target.value.id == "self"
+        ):
             self_attrs.add(target.attr)
 
     @staticmethod
@@ -139,12 +164,18 @@ class _Seam:
             # numpy's in-place ufunc methods: np.add.at(x, ...), np.maximum.at(x, ...)
             if f.attr == "at" and call.args and self._rooted(call.args[0], names, self_attrs):
                 self._report(call, f"writes engine state in place with `{text}`")
-        if isinstance(f, ast.Name) and f.id == "setattr" and call.args and self._rooted(
-                call.args[0], names, self_attrs):
+        if (
+            isinstance(f, ast.Name)
+            and f.id == "setattr"
+            and call.args
+            and self._rooted(call.args[0], names, self_attrs)
+        ):
             self._report(call, "sets an engine attribute with setattr")
         for kw in call.keywords:
-            if kw.arg == "out" and any(self._rooted(x, names, self_attrs) for x in (
-                    kw.value.elts if isinstance(kw.value, ast.Tuple) else [kw.value])):
+            if kw.arg == "out" and any(
+                self._rooted(x, names, self_attrs)
+                for x in (kw.value.elts if isinstance(kw.value, ast.Tuple) else [kw.value])
+            ):
                 self._report(call, f"writes engine state through out= in `{text}`")
 
     def _body(self, nodes: list[ast.stmt], names: set[str], self_attrs: set[str]) -> None:
@@ -177,8 +208,12 @@ class _Seam:
             for fn in _defs_in(stmt):
                 self._function(fn, names, self_attrs)
 
-    def _function(self, fn: ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda,
-                  outer: set[str], self_attrs: set[str]) -> None:
+    def _function(
+        self,
+        fn: ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda,
+        outer: set[str],
+        self_attrs: set[str],
+    ) -> None:
         names = set(outer)
         if not isinstance(fn, ast.Lambda):
             names |= self._params(fn)
@@ -193,8 +228,11 @@ class _Seam:
                 # any method is checked (attach may bind what a later method writes).
                 attrs: set[str] = set()
                 for _ in range(2):
-                    for fn in (n for n in ast.walk(node)
-                               if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))):
+                    for fn in (
+                        n
+                        for n in ast.walk(node)
+                        if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))
+                    ):
                         names = self._params(fn)
                         for sub in ast.walk(fn):
                             if isinstance(sub, ast.Assign):
@@ -202,8 +240,9 @@ class _Seam:
                                     self._bind(t, sub.value, names, attrs)
                             elif isinstance(sub, ast.AnnAssign):
                                 self._bind(sub.target, sub.value, names, attrs)
-                for fn in (n for n in node.body
-                           if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))):
+                for fn in (
+                    n for n in node.body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))
+                ):
                     self._function(fn, set(), attrs)
             else:
                 self._body([node], set(), set())
@@ -218,8 +257,9 @@ def _walk_skipping_defs(node: ast.AST) -> Iterator[ast.AST]:
         n = todo.pop()
         yield n
         for child in ast.iter_child_nodes(n):
-            if not isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda,
-                                      ast.ClassDef)):
+            if not isinstance(
+                child, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda, ast.ClassDef)
+            ):
                 todo.append(child)
 
 
@@ -239,40 +279,45 @@ def seam_violations(source: str, path: str = "<source>") -> list[str]:
 def test_no_module_but_the_engine_writes_engine_state() -> None:
     modules = sorted(p for p in SIM.glob("*.py") if p.name != "engine.py")
     assert modules, "twin/sim has no modules to check"
-    found = [v for p in modules
-             for v in seam_violations(p.read_text(), str(p.relative_to(ROOT)))]
+    found = [v for p in modules for v in seam_violations(p.read_text(), str(p.relative_to(ROOT)))]
     assert not found, "engine state written outside twin/sim/engine.py:\n" + "\n".join(found)
 
 
-@pytest.mark.parametrize("plant", [
-    "def f(engine):\n    engine.written += 1\n",
-    "def f(engine):\n    engine.rec_used[0] = 0.0\n",
-    "def f(engine):\n    e = engine\n    e.cam_rec[3] = -1\n",
-    "def f(engine):\n    import numpy as np\n    np.add.at(engine.rec_used, [0], 1.0)\n",
-    "def f(engine):\n    used = engine.rec_used\n    used[:] = 0\n",
-    "def f(engine):\n    engine.events.append({})\n",
-    "def f(engine):\n    np.maximum(x, y, out=engine.rec_peak)\n",
-    "class X:\n    def __init__(self, engine):\n        self.e = engine\n"
-    "    def g(self):\n        self.e.charged_through = 0.0\n",
-    "class X:\n    def attach(self, engine: CityEngine):\n        self.cat = engine.catalog\n"
-    "    def g(self):\n        self.cat.curves = None\n",
-    "def f(driver):\n    driver._push(0.0, 'log')\n",
-    "def f(driver):\n    driver.engine._refresh([], 0.0)\n",
-    "def f(disk: DiskLedger):\n    disk.used -= 1\n",
-])
+@pytest.mark.parametrize(
+    "plant",
+    [
+        "def f(engine):\n    engine.written += 1\n",
+        "def f(engine):\n    engine.rec_used[0] = 0.0\n",
+        "def f(engine):\n    e = engine\n    e.cam_rec[3] = -1\n",
+        "def f(engine):\n    import numpy as np\n    np.add.at(engine.rec_used, [0], 1.0)\n",
+        "def f(engine):\n    used = engine.rec_used\n    used[:] = 0\n",
+        "def f(engine):\n    engine.events.append({})\n",
+        "def f(engine):\n    np.maximum(x, y, out=engine.rec_peak)\n",
+        "class X:\n    def __init__(self, engine):\n        self.e = engine\n"
+        "    def g(self):\n        self.e.charged_through = 0.0\n",
+        "class X:\n    def attach(self, engine: CityEngine):\n        self.cat = engine.catalog\n"
+        "    def g(self):\n        self.cat.curves = None\n",
+        "def f(driver):\n    driver._push(0.0, 'log')\n",
+        "def f(driver):\n    driver.engine._refresh([], 0.0)\n",
+        "def f(disk: DiskLedger):\n    disk.used -= 1\n",
+    ],
+)
 def test_the_check_catches_a_planted_write(plant: str) -> None:
     assert seam_violations(plant), f"not caught:\n{plant}"
 
 
-@pytest.mark.parametrize("fine", [
-    "def f(engine):\n    engine.block('power', cams, 0.0)\n",
-    "def f(engine):\n    x = engine.rec_used + 1\n    x[0] = 2\n",
-    "def f(engine):\n    taking = ~engine.rec_full\n    taking[0] = False\n",
-    "class X:\n    def g(self):\n        self.count += 1\n        self._helper()\n",
-    "def f(engine):\n    engine.log_event({'t_s': 0.0, 'kind': 'x'})\n",
-    "def f(engine):\n    peak = engine.backhaul.copy()\n    peak[0] = 1.0\n",
-    "def f(engine):\n    ev = engine.env.timeout(1)\n    ev.callbacks.append(print)\n",
-])
+@pytest.mark.parametrize(
+    "fine",
+    [
+        "def f(engine):\n    engine.block('power', cams, 0.0)\n",
+        "def f(engine):\n    x = engine.rec_used + 1\n    x[0] = 2\n",
+        "def f(engine):\n    taking = ~engine.rec_full\n    taking[0] = False\n",
+        "class X:\n    def g(self):\n        self.count += 1\n        self._helper()\n",
+        "def f(engine):\n    engine.log_event({'t_s': 0.0, 'kind': 'x'})\n",
+        "def f(engine):\n    peak = engine.backhaul.copy()\n    peak[0] = 1.0\n",
+        "def f(engine):\n    ev = engine.env.timeout(1)\n    ev.callbacks.append(print)\n",
+    ],
+)
 def test_the_check_lets_reads_and_the_seam_through(fine: str) -> None:
     assert not seam_violations(fine)
 
@@ -290,9 +335,22 @@ def test_the_engine_s_arrays_are_read_only_to_readers() -> None:
     sc = load_scenario(ROOT / "scenarios/phase1-615.yaml")
     e = CityEngine(sc, generate_city(sc))
     e.run(1)
-    for name in ("cam_rec", "cam_state", "dropped", "lost_s", "rec_used", "rec_full",
-                 "rec_rate", "rec_ncams", "rec_peak", "stream_cam", "partner", "cam_bps",
-                 "standby", "backhaul"):
+    for name in (
+        "cam_rec",
+        "cam_state",
+        "dropped",
+        "lost_s",
+        "rec_used",
+        "rec_full",
+        "rec_rate",
+        "rec_ncams",
+        "rec_peak",
+        "stream_cam",
+        "partner",
+        "cam_bps",
+        "standby",
+        "backhaul",
+    ):
         arr = getattr(e, name)
         assert isinstance(arr, np.ndarray)
         with pytest.raises(ValueError, match="read-only"):

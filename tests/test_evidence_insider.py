@@ -16,8 +16,8 @@ from tests.desk import ev
 from tests.test_evidence_cli import live_run  # noqa: F401 - the fixture
 from twin.core.audit import AuditKind, AuditTrail, parse_jsonl
 from twin.core.signing import sign_entry
-from twin.storage.trail import save
 from twin.storage.keys import audit_key, load_officer_key, officer_key_path, write_officer_key
+from twin.storage.trail import save
 
 
 def err(capsys) -> str:
@@ -30,8 +30,25 @@ def trail_of(run: Path):
 
 
 def request_export(run: Path, at: float = 1000) -> None:
-    assert ev("request", run, "--at", at, "--officer", "pc-1", "--camera", "cam-a",
-              "--from", 0, "--to", 35, "--action", "export") == 0
+    assert (
+        ev(
+            "request",
+            run,
+            "--at",
+            at,
+            "--officer",
+            "pc-1",
+            "--camera",
+            "cam-a",
+            "--from",
+            0,
+            "--to",
+            35,
+            "--action",
+            "export",
+        )
+        == 0
+    )
 
 
 def test_a_rank_claimed_on_the_command_line_is_never_trusted(live_run, capsys):  # noqa: F811
@@ -39,8 +56,20 @@ def test_a_rank_claimed_on_the_command_line_is_never_trusted(live_run, capsys): 
     request_export(run)
     # pc-2 is registered as a Police Constable: claiming Chief Inspector changes nothing.
     capsys.readouterr()
-    assert ev("approve", run, "req-0001", "--at", 1001, "--officer", "pc-2",
-              "--rank", "Chief Inspector") == 1
+    assert (
+        ev(
+            "approve",
+            run,
+            "req-0001",
+            "--at",
+            1001,
+            "--officer",
+            "pc-2",
+            "--rank",
+            "Chief Inspector",
+        )
+        == 1
+    )
     out = capsys.readouterr().out
     assert "--rank is never trusted and was ignored" in out
     assert "registered rank is 'Police Constable' (not 'Chief Inspector')" in out
@@ -48,8 +77,20 @@ def test_a_rank_claimed_on_the_command_line_is_never_trusted(live_run, capsys): 
     last = trail_of(run)[-1]
     assert (last.kind, last.actor) == (AuditKind.DENIAL, "pc-2") and last.sig.startswith("ed25519:")
     # The same officer as requester and "Chief Inspector" approver: refused too.
-    assert ev("approve", run, "req-0001", "--at", 1002, "--officer", "pc-1",
-              "--rank", "Chief Inspector") == 1
+    assert (
+        ev(
+            "approve",
+            run,
+            "req-0001",
+            "--at",
+            1002,
+            "--officer",
+            "pc-1",
+            "--rank",
+            "Chief Inspector",
+        )
+        == 1
+    )
     assert ev("status", run, "--at", 1003) == 0
     assert "pending" in capsys.readouterr().out
     # The registered Chief Inspector may, and the trail says with which rank.
@@ -63,12 +104,36 @@ def test_an_officer_not_in_the_register_or_with_anothers_key_is_refused(live_run
     run = live_run
     request_export(run)
     write_officer_key("mallory")
-    assert ev("approve", run, "req-0001", "--at", 1001, "--officer", "mallory",
-              "--rank", "Superintendent") == 1
+    assert (
+        ev(
+            "approve",
+            run,
+            "req-0001",
+            "--at",
+            1001,
+            "--officer",
+            "mallory",
+            "--rank",
+            "Superintendent",
+        )
+        == 1
+    )
     assert "'mallory' is not in the register" in capsys.readouterr().out
     # ip-1 signs with cip-1's key file to borrow cip-1's rank: the key is not ip-1's.
-    assert ev("approve", run, "req-0001", "--at", 1002, "--officer", "ip-1",
-              "--key", officer_key_path("cip-1")) == 1
+    assert (
+        ev(
+            "approve",
+            run,
+            "req-0001",
+            "--at",
+            1002,
+            "--officer",
+            "ip-1",
+            "--key",
+            officer_key_path("cip-1"),
+        )
+        == 1
+    )
     assert "not their registered key" in capsys.readouterr().out
     # cip-1's key, used under cip-1's name by someone else, is the one thing no desk can tell
     # apart: keys are personal (docs/evidence.md). Both refusals are on the trail, made by the desk.
@@ -84,26 +149,118 @@ def test_the_register_changes_only_by_a_senior_enough_registered_officer(live_ru
 
     key = public_key("pc-9")
     # A constable may not enrol anyone; a Chief Inspector may not mint a Superintendent.
-    assert ev("officer", "add", run, "--at", 10, "--officer", "pc-1", "--new", "pc-9",
-              "--new-rank", "Police Constable", "--public-key", key) == 1
+    assert (
+        ev(
+            "officer",
+            "add",
+            run,
+            "--at",
+            10,
+            "--officer",
+            "pc-1",
+            "--new",
+            "pc-9",
+            "--new-rank",
+            "Police Constable",
+            "--public-key",
+            key,
+        )
+        == 1
+    )
     assert "needs rank 'Chief Inspector' or above" in capsys.readouterr().out
-    assert ev("officer", "add", run, "--at", 11, "--officer", "cip-1", "--new", "pc-9",
-              "--new-rank", "Superintendent", "--public-key", key) == 1
+    assert (
+        ev(
+            "officer",
+            "add",
+            run,
+            "--at",
+            11,
+            "--officer",
+            "cip-1",
+            "--new",
+            "pc-9",
+            "--new-rank",
+            "Superintendent",
+            "--public-key",
+            key,
+        )
+        == 1
+    )
     assert "above their own rank" in capsys.readouterr().out
     # No self-promotion, even by the root officer.
-    assert ev("officer", "add", run, "--at", 12, "--officer", "cip-1", "--new", "cip-1",
-              "--new-rank", "Chief Inspector", "--public-key", public_key("cip-1")) == 1
+    assert (
+        ev(
+            "officer",
+            "add",
+            run,
+            "--at",
+            12,
+            "--officer",
+            "cip-1",
+            "--new",
+            "cip-1",
+            "--new-rank",
+            "Chief Inspector",
+            "--public-key",
+            public_key("cip-1"),
+        )
+        == 1
+    )
     assert "may not enrol themselves" in capsys.readouterr().out
     # A second bootstrap (a new root) is refused.
-    assert ev("officer", "init", run, "--at", 13, "--officer", "pc-9", "--rank", "Superintendent",
-              "--public-key", key, "--scenario",
-              Path(__file__).resolve().parent.parent / "scenarios" / "evidence-7000.yaml") == 3
+    assert (
+        ev(
+            "officer",
+            "init",
+            run,
+            "--at",
+            13,
+            "--officer",
+            "pc-9",
+            "--rank",
+            "Superintendent",
+            "--public-key",
+            key,
+            "--scenario",
+            Path(__file__).resolve().parent.parent / "scenarios" / "evidence-7000.yaml",
+        )
+        == 3
+    )
     # A revoked officer acts no more, and what they did before still verifies.
     request_export(run, at=100)
-    assert ev("officer", "revoke", run, "--at", 200, "--officer", "supt-1", "--target", "pc-1",
-              "--reason", "left the force") == 0
-    assert ev("request", run, "--at", 300, "--officer", "pc-1", "--camera", "cam-a",
-              "--from", 0, "--to", 10) == 1
+    assert (
+        ev(
+            "officer",
+            "revoke",
+            run,
+            "--at",
+            200,
+            "--officer",
+            "supt-1",
+            "--target",
+            "pc-1",
+            "--reason",
+            "left the force",
+        )
+        == 0
+    )
+    assert (
+        ev(
+            "request",
+            run,
+            "--at",
+            300,
+            "--officer",
+            "pc-1",
+            "--camera",
+            "cam-a",
+            "--from",
+            0,
+            "--to",
+            10,
+        )
+        == 1
+    )
     assert "'pc-1' is not in the register at t=300" in capsys.readouterr().out
     assert ev("verify-audit", run) == 0
     assert ev("officer", "list", run, "--at", 300) == 0
@@ -129,9 +286,20 @@ def test_an_entry_signed_with_another_key_or_unsigned_fails_verify_audit(live_ru
     request_export(run)
     ip1 = load_officer_key("ip-1")
     signer = (lambda e: sign_entry(ip1, e)) if how != "unsigned" else None
-    _forge(run, signer, "cip-1", AuditKind.APPROVAL, {
-        "rank": "Chief Inspector", "required_rank": "Chief Inspector", "action": "export",
-        "cameras": ["cam-a"], "window": [0.0, 35.0], "expires_at_s": 90000.0})
+    _forge(
+        run,
+        signer,
+        "cip-1",
+        AuditKind.APPROVAL,
+        {
+            "rank": "Chief Inspector",
+            "required_rank": "Chief Inspector",
+            "action": "export",
+            "cameras": ["cam-a"],
+            "window": [0.0, 35.0],
+            "expires_at_s": 90000.0,
+        },
+    )
     capsys.readouterr()
     assert ev("verify-audit", run) == 1
     out = capsys.readouterr().out
@@ -141,19 +309,34 @@ def test_an_entry_signed_with_another_key_or_unsigned_fails_verify_audit(live_ru
     else:
         assert "is signed with officer 'ip-1''s key, not 'cip-1''s" in out
     # And the desk refuses to work on such a trail.
-    assert ev("export", run, "req-0001", "--at", 5000, "--officer", "pc-1",
-              "--dest", run.parent / "x") == 3
+    assert (
+        ev("export", run, "req-0001", "--at", 5000, "--officer", "pc-1", "--dest", run.parent / "x")
+        == 3
+    )
 
 
 def test_an_approval_by_a_registered_but_junior_officer_signed_by_them_fails_the_rules(
-        live_run, capsys):  # noqa: F811
+    live_run,  # noqa: F811 - the fixture imported from tests.test_evidence_cli
+    capsys,
+):
     """ip-1 holds their own key and writes an approval in their own name, re-anchored."""
     run = live_run
     request_export(run)
     ip1 = load_officer_key("ip-1")
-    _forge(run, lambda e: sign_entry(ip1, e), "ip-1", AuditKind.APPROVAL, {
-        "rank": "Inspector", "required_rank": "Chief Inspector", "action": "export",
-        "cameras": ["cam-a"], "window": [0.0, 35.0], "expires_at_s": 90000.0})
+    _forge(
+        run,
+        lambda e: sign_entry(ip1, e),
+        "ip-1",
+        AuditKind.APPROVAL,
+        {
+            "rank": "Inspector",
+            "required_rank": "Chief Inspector",
+            "action": "export",
+            "cameras": ["cam-a"],
+            "window": [0.0, 35.0],
+            "expires_at_s": 90000.0,
+        },
+    )
     assert ev("verify-audit", run) == 1
     assert "needs rank 'Chief Inspector' or above" in capsys.readouterr().out
 
@@ -188,8 +371,8 @@ def test_a_resealed_manifest_is_caught_naming_the_file(live_run, tmp_path, capsy
 
 
 def test_a_cut_trail_is_caught_however_it_is_re_anchored(live_run, capsys):  # noqa: F811
-    from twin.core.signing import anchor_mac
     from twin.core.audit import AuditAnchor
+    from twin.core.signing import anchor_mac
 
     run = live_run
     request_export(run)
@@ -201,19 +384,30 @@ def test_a_cut_trail_is_caught_however_it_is_re_anchored(live_run, capsys):  # n
     capsys.readouterr()
     # 1. The anchor left as it was.
     assert ev("verify-audit", run) == 1
-    assert f"has {len(cut)} entries but its keyed anchor records {len(lines)}" in \
-        capsys.readouterr().out
+    assert (
+        f"has {len(cut)} entries but its keyed anchor records {len(lines)}"
+        in capsys.readouterr().out
+    )
     # 2. Re-anchored as the old desk did (no key), 3. with a key of the attacker's own.
     head = {"count": len(cut), "head_hash": cut[-1].hash}
-    for anchor in (head, {**head, "trail": "evidence/audit.jsonl", "hmac_sha256": anchor_mac(
-            b"k" * 32, AuditAnchor(len(cut), cut[-1].hash), "evidence/audit.jsonl")}):
+    for anchor in (
+        head,
+        {
+            **head,
+            "trail": "evidence/audit.jsonl",
+            "hmac_sha256": anchor_mac(
+                b"k" * 32, AuditAnchor(len(cut), cut[-1].hash), "evidence/audit.jsonl"
+            ),
+        },
+    ):
         (folder / "audit_anchor.json").write_text(json.dumps(anchor))
         assert ev("verify-audit", run) == 1
         out = capsys.readouterr().out
         assert "audit_anchor.json" in out and "FAILED" in out
         assert ("not a keyed audit anchor" in out) or (
             f"the anchor (count {len(cut)}, head {cut[-1].hash[:16]}...) does not carry the "
-            "audit key's MAC: it was rewritten" in out)
+            "audit key's MAC: it was rewritten" in out
+        )
 
 
 def test_an_edited_policy_file_is_caught(live_run, capsys):  # noqa: F811
@@ -234,7 +428,9 @@ def test_keys_inside_the_run_folder_are_refused(live_run, capsys, monkeypatch): 
 
 
 def test_a_writer_killed_between_append_and_anchor_leaves_a_trail_that_still_works(
-        live_run, capsys):  # noqa: F811
+    live_run,  # noqa: F811 - the fixture imported from tests.test_evidence_cli
+    capsys,
+):
     """A sweeper killed with kill -9 after appending its DELETION line (and half of a next
     one) but before moving the anchor: the vouched-for tail is kept, the torn line cut; an
     unvouched tail line is not accepted."""
@@ -246,8 +442,13 @@ def test_a_writer_killed_between_append_and_anchor_leaves_a_trail_that_still_wor
     trail = AuditTrail.from_entries(entries)
     key = audit_key()
     trail.signer = lambda e: mac_entry(key, e)
-    trail.append(entries[-1].at_s + 1, AuditKind.DELETION, "sweeper", "retention",
-                 {"what": "footage past retention", "segments": 1, "bytes": 10})
+    trail.append(
+        entries[-1].at_s + 1,
+        AuditKind.DELETION,
+        "sweeper",
+        "retention",
+        {"what": "footage past retention", "segments": 1, "bytes": 10},
+    )
     with (folder / "audit.jsonl").open("a") as f:
         f.write(trail.to_jsonl(start=len(entries)))
         f.write('{"actor":"sweeper","at_s":')  # torn: the process died mid-write

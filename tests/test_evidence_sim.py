@@ -9,18 +9,25 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tests.helpers import scenario
-from twin.model.city import generate_city
 from twin.core.access import AccessRequest, Action, Officer
 from twin.core.audit import AuditKind
 from twin.core.types import Interval
+from twin.model.city import generate_city
 from twin.sim.engine import CityEngine
 from twin.sim.evidence import ANCHOR_EVENT, EvidenceExtension
 from twin.sim.extensions import extensions_for
 
 H = 3600.0
 DAY = 86_400.0
-RANKS = ["Police Constable", "Sergeant", "Station Sergeant", "Inspector", "Senior Inspector",
-         "Chief Inspector", "Superintendent"]
+RANKS = [
+    "Police Constable",
+    "Sergeant",
+    "Station Sergeant",
+    "Inspector",
+    "Senior Inspector",
+    "Chief Inspector",
+    "Superintendent",
+]
 
 
 def evidence(incidents: float = 0.0, requests: float = 0.0, **preservation) -> dict:
@@ -28,11 +35,15 @@ def evidence(incidents: float = 0.0, requests: float = 0.0, **preservation) -> d
         "preservation": {
             "incidents_per_camera_day": incidents,
             "request_delay": {"type": "lognormal", "median_h": 48, "p90_h": 500},
-            "copy_time_s": 3600, "case_days": 20, **preservation,
+            "copy_time_s": 3600,
+            "case_days": 20,
+            **preservation,
         },
         "access": {
-            "requests_per_camera_day": requests, "ranks": RANKS,
-            "view_min_rank": "Inspector", "export_min_rank": "Chief Inspector",
+            "requests_per_camera_day": requests,
+            "ranks": RANKS,
+            "view_min_rank": "Inspector",
+            "export_min_rank": "Chief Inspector",
             "requester_ranks": {"Police Constable": 1, "Sergeant": 1},
             "view_approver_ranks": {"Station Sergeant": 1, "Inspector": 3},
             "export_approver_ranks": {"Senior Inspector": 1, "Chief Inspector": 3},
@@ -43,14 +54,24 @@ def evidence(incidents: float = 0.0, requests: float = 0.0, **preservation) -> d
 
 def tiny(days: float = 4, retention_days: float = 1, **ev) -> object:
     """Two sets (4-6 cameras), one recorder, 60 s segments, hourly sweeps, evidence on."""
-    return scenario(**{
-        "city.districts": [{"name": "Yau Tsim Mong", "sets": 2, "backhaul_mbps": 10_000}],
-        "recorders.pools": [{"name": "c", "districts": "*", "recorders": 1, "ingest_mbps": 1000,
-                             "disk_tb": 100, "max_streams": 100}],
-        "recording.retention_days": retention_days,
-        "simulation.days": days,
-        "evidence": evidence(**ev),
-    })
+    return scenario(
+        **{
+            "city.districts": [{"name": "Yau Tsim Mong", "sets": 2, "backhaul_mbps": 10_000}],
+            "recorders.pools": [
+                {
+                    "name": "c",
+                    "districts": "*",
+                    "recorders": 1,
+                    "ingest_mbps": 1000,
+                    "disk_tb": 100,
+                    "max_streams": 100,
+                }
+            ],
+            "recording.retention_days": retention_days,
+            "simulation.days": days,
+            "evidence": evidence(**ev),
+        }
+    )
 
 
 class Probe:
@@ -117,7 +138,8 @@ def test_request_after_retention_reports_exactly_the_lost_seconds():
     assert m["evidence_lost_to_retention_s"] == 1200.0
     assert m["evidence_lost_to_retention_pct"] == pytest.approx(100 * 1200 / 3000)
     assert case.manifest["missing"] == [
-        {"camera": case.plan.request.cameras[0], "start_s": 6000.0, "end_s": 7200.0}]
+        {"camera": case.plan.request.cameras[0], "start_s": 6000.0, "end_s": 7200.0}
+    ]
 
 
 def test_held_footage_outlives_retention_until_copied_then_is_swept():
@@ -135,11 +157,18 @@ def test_held_footage_outlives_retention_until_copied_then_is_swept():
             snaps[tag] = on_disk(engine, 0, window)
             snaps[tag + "-after"] = on_disk(engine, 0, after)
             snaps[tag + "-holds"] = sorted(engine.catalog.holds)
+
         return fn
 
-    ext, _ = run_with(sc, [(3 * H + 7, ask), (1.9 * DAY + 7, look("held")),
-                           (2 * DAY + 3 * H + 13, look("copied")),
-                           (2 * DAY + 5 * H + 13, look("swept"))])
+    ext, _ = run_with(
+        sc,
+        [
+            (3 * H + 7, ask),
+            (1.9 * DAY + 7, look("held")),
+            (2 * DAY + 3 * H + 13, look("copied")),
+            (2 * DAY + 5 * H + 13, look("swept")),
+        ],
+    )
     held = [(float(t), float(t + 60)) for t in range(0, 1800, 60)]
     assert snaps["held"] == held  # 1.9 days old, never deleted while held
     assert snaps["held-after"] == []  # unheld footage of the same camera is gone
@@ -162,11 +191,18 @@ def test_a_case_closed_before_its_copy_releases_its_hold_and_the_footage_goes():
     def look(tag):
         def fn(engine):
             snaps[tag] = (on_disk(engine, 1, window), sorted(engine.catalog.holds))
+
         return fn
 
-    ext, o = run_with(sc, [(H + 7, ask), (1.5 * DAY + H - 53, look("open")),
-                           (1.5 * DAY + H + 7, look("released")),
-                           (1.5 * DAY + 2 * H + 7, look("swept"))])
+    ext, o = run_with(
+        sc,
+        [
+            (H + 7, ask),
+            (1.5 * DAY + H - 53, look("open")),
+            (1.5 * DAY + H + 7, look("released")),
+            (1.5 * DAY + 2 * H + 7, look("swept")),
+        ],
+    )
     assert len(snaps["open"][0]) == 10 and len(snaps["open"][1]) == 1
     assert snaps["released"][1] == []  # released: nothing held any more
     assert len(snaps["released"][0]) == 10  # still there until the next sweep...
@@ -182,8 +218,15 @@ def test_a_case_closed_before_its_copy_releases_its_hold_and_the_footage_goes():
 
 
 @settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(st.lists(st.tuples(st.floats(0, 2.9 * DAY), st.floats(60, 4 * H),
-                          st.floats(0, 2 * DAY), st.integers(0, 3)), min_size=1, max_size=6))
+@given(
+    st.lists(
+        st.tuples(
+            st.floats(0, 2.9 * DAY), st.floats(60, 4 * H), st.floats(0, 2 * DAY), st.integers(0, 3)
+        ),
+        min_size=1,
+        max_size=6,
+    )
+)
 def test_lost_seconds_are_the_window_before_the_last_sweeps_cutoff(requests):
     """Hourly sweeps of a 1-day retention delete exactly the segments ending at or before
     (last sweep - 1 day): a request's lost seconds are the part of its window before that."""
@@ -214,8 +257,17 @@ def test_no_footage_is_served_without_an_approval_and_attempts_are_audited():
         ext = ev_of(engine)
         now = float(engine.env.now)
         cam = engine.catalog.camera_names[0]
-        ext.desk.submit(AccessRequest("probe-1", Officer("pc-1", "Police Constable"), "inq-1",
-                                      Action.EXPORT, (cam,), Interval(0.0, 600.0), now))
+        ext.desk.submit(
+            AccessRequest(
+                "probe-1",
+                Officer("pc-1", "Police Constable"),
+                "inq-1",
+                Action.EXPORT,
+                (cam,),
+                Interval(0.0, 600.0),
+                now,
+            )
+        )
         results["pending"] = ext.serve("probe-1", Action.EXPORT, "pc-1")
         results["unknown"] = ext.serve("no-such-request", Action.VIEW, "pc-1")
         junior = Officer("ssgt-1", "Station Sergeant")
@@ -228,12 +280,25 @@ def test_no_footage_is_served_without_an_approval_and_attempts_are_audited():
         results["used_up"] = ext.serve("probe-1", Action.EXPORT, "pc-1")
 
     ext, o = run_with(sc, [(2.5 * DAY + 7, attempt)])
-    assert results == {"pending": False, "unknown": False, "after_junior": False,
-                       "wrong_officer": False, "approved": True, "used_up": False}
+    assert results == {
+        "pending": False,
+        "unknown": False,
+        "after_junior": False,
+        "wrong_officer": False,
+        "approved": True,
+        "used_up": False,
+    }
     mine = [e for e in ext.trail.entries if e.subject == "probe-1"]
     assert [e.kind for e in mine] == [
-        AuditKind.REQUEST, AuditKind.DENIAL, AuditKind.DENIAL, AuditKind.DENIAL,
-        AuditKind.APPROVAL, AuditKind.DENIAL, AuditKind.EXPORT, AuditKind.DENIAL]
+        AuditKind.REQUEST,
+        AuditKind.DENIAL,
+        AuditKind.DENIAL,
+        AuditKind.DENIAL,
+        AuditKind.APPROVAL,
+        AuditKind.DENIAL,
+        AuditKind.EXPORT,
+        AuditKind.DENIAL,
+    ]
     m = o.extra_metrics
     assert m["unapproved_access"] == 0
     assert m["access_served"] > 0 and m["access_attempts_refused"] > 5
@@ -243,8 +308,15 @@ def test_no_footage_is_served_without_an_approval_and_attempts_are_audited():
     assert m["evidence_requests"] > 0 and m["evidence_copy_missing"] == 0
     assert m["audit_verified"] == 1 and m["audit_entries"] == len(ext.trail)
     anchor = [e for e in o.events if e["kind"] == ANCHOR_EVENT]
-    assert anchor == [{"t_s": o.end_s, "kind": ANCHOR_EVENT, "count": len(ext.trail),
-                       "head_hash": ext.trail.head_hash, "file": "audit.jsonl"}]
+    assert anchor == [
+        {
+            "t_s": o.end_s,
+            "kind": ANCHOR_EVENT,
+            "count": len(ext.trail),
+            "head_hash": ext.trail.head_hash,
+            "file": "audit.jsonl",
+        }
+    ]
 
 
 def test_evidence_draws_leave_the_city_and_recording_unchanged_and_rerun_identically():
@@ -263,19 +335,31 @@ def test_evidence_draws_leave_the_city_and_recording_unchanged_and_rerun_identic
 @given(
     view=st.dictionaries(st.sampled_from(RANKS), st.floats(0.1, 5), min_size=1, max_size=4),
     export=st.dictionaries(st.sampled_from(RANKS), st.floats(0.1, 5), min_size=1, max_size=4),
-    refuse=st.floats(0, 1), expire_h=st.floats(1, 96), refer=st.booleans(), seed=st.integers(0, 99),
+    refuse=st.floats(0, 1),
+    expire_h=st.floats(1, 96),
+    refer=st.booleans(),
+    seed=st.integers(0, 99),
 )
 def test_whatever_the_ranks_and_delays_nothing_is_served_unapproved(
     view, export, refuse, expire_h, refer, seed
 ):
     ev = evidence(incidents=0.2, requests=3.0)
-    ev["access"].update(view_approver_ranks=view, export_approver_ranks=export,
-                        refuse_share=refuse, expire_after_h=expire_h, refer_up=refer)
-    sc = scenario(**{
-        "seed": seed,
-        "city.districts": [{"name": "Yau Tsim Mong", "sets": 2, "backhaul_mbps": 10_000}],
-        "recording.retention_days": 1, "simulation.days": 3, "evidence": ev,
-    })
+    ev["access"].update(
+        view_approver_ranks=view,
+        export_approver_ranks=export,
+        refuse_share=refuse,
+        expire_after_h=expire_h,
+        refer_up=refer,
+    )
+    sc = scenario(
+        **{
+            "seed": seed,
+            "city.districts": [{"name": "Yau Tsim Mong", "sets": 2, "backhaul_mbps": 10_000}],
+            "recording.retention_days": 1,
+            "simulation.days": 3,
+            "evidence": ev,
+        }
+    )
     o = CityEngine(sc, generate_city(sc), extensions=extensions_for(sc)).run()
     m = o.extra_metrics
     ext = ev_of(o)
@@ -284,7 +368,8 @@ def test_whatever_the_ranks_and_delays_nothing_is_served_unapproved(
     kinds = [e.kind for e in ext.trail.entries]
     assert kinds.count(AuditKind.VIEW) + kinds.count(AuditKind.EXPORT) == m["access_served"]
     assert kinds.count(AuditKind.DENIAL) == (
-        m["access_attempts_refused"] + m["access_denied_rank"] + ext.late_decisions)
+        m["access_attempts_refused"] + m["access_denied_rank"] + ext.late_decisions
+    )
     for e in ext.trail.entries:  # every use was approved by a senior-enough officer
         if e.kind in (AuditKind.VIEW, AuditKind.EXPORT):
             approval = ext.desk.get(e.subject).approval
@@ -313,15 +398,27 @@ def test_delay_tables_draw_what_they_say():
 def test_a_disk_lost_under_a_hold_is_found_by_the_copy_and_counted():
     # Copies take 3 days, so holds are outstanding when recorder c-r01's disk fails on day 4:
     # the copier finds those held segments gone, counts them and copies the rest.
-    sc = scenario(**{
-        "city.districts": [{"name": "Yau Tsim Mong", "sets": 4, "backhaul_mbps": 10_000}],
-        "recorders.pools": [{"name": "c", "districts": "*", "recorders": 2, "ingest_mbps": 1000,
-                             "disk_tb": 100, "max_streams": 100}],
-        "recording.retention_days": 2, "simulation.days": 6,
-        "evidence": evidence(incidents=2.0, requests=1.0, copy_time_s=3 * DAY),
-        "faults": [{"type": "disk_failure", "recorder": "c-r01", "at_s": 4 * DAY,
-                    "duration_s": 3600}],
-    })
+    sc = scenario(
+        **{
+            "city.districts": [{"name": "Yau Tsim Mong", "sets": 4, "backhaul_mbps": 10_000}],
+            "recorders.pools": [
+                {
+                    "name": "c",
+                    "districts": "*",
+                    "recorders": 2,
+                    "ingest_mbps": 1000,
+                    "disk_tb": 100,
+                    "max_streams": 100,
+                }
+            ],
+            "recording.retention_days": 2,
+            "simulation.days": 6,
+            "evidence": evidence(incidents=2.0, requests=1.0, copy_time_s=3 * DAY),
+            "faults": [
+                {"type": "disk_failure", "recorder": "c-r01", "at_s": 4 * DAY, "duration_s": 3600}
+            ],
+        }
+    )
     o = CityEngine(sc, generate_city(sc), extensions=extensions_for(sc)).run()
     m = o.extra_metrics
     assert 0 < m["evidence_copy_missing"] <= m["segments_lost_disk_held"]

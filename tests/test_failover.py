@@ -45,8 +45,11 @@ def test_detection_time_is_the_last_beat_plus_missed_beats_intervals():
 
 def test_an_event_outside_the_table_is_refused_with_the_allowed_ones():
     mon = HeartbeatMonitor(2, interval_s=5, missed_beats=3)
-    with pytest.raises(FailoverError, match=r"recorder 0 is up: event 'failback_done' is not allowed; "
-                                            r"allowed: \['beat', 'miss', 'timeout'\]"):
+    with pytest.raises(
+        FailoverError,
+        match=r"recorder 0 is up: event 'failback_done' is not allowed; "
+        r"allowed: \['beat', 'miss', 'timeout'\]",
+    ):
         mon.failback_done(0, 1.0)
     with pytest.raises(FailoverError, match=r"interval_s \(0\) must be > 0"):
         HeartbeatMonitor(1, interval_s=0, missed_beats=3)
@@ -127,11 +130,13 @@ def test_a_plan_superseded_before_it_takes_effect_is_ignored():
     n_standby=st.integers(0, 2),
     policy=st.sampled_from(["spread", "n_plus_m", "none"]),
     mbps=st.lists(st.floats(1, 20), min_size=1, max_size=60),
-    ops=st.lists(st.tuples(st.sampled_from(["down", "up", "apply", "retry"]), st.integers(0, 5)),
-                 max_size=40),
+    ops=st.lists(
+        st.tuples(st.sampled_from(["down", "up", "apply", "retry"]), st.integers(0, 5)), max_size=40
+    ),
 )
 def test_no_recorder_is_ever_over_a_limit_through_any_losses_and_returns(
-        recs, n_standby, policy, mbps, ops):
+    recs, n_standby, policy, mbps, ops
+):
     n = len(recs)
     n_standby = min(n_standby, n - 1)
     loads = RecorderLoads(np.zeros(n), [r[0] for r in recs], [r[1] for r in recs])
@@ -167,4 +172,6 @@ def test_no_recorder_is_ever_over_a_limit_through_any_losses_and_returns(
         held = [ctrl.rec_of, np.where(ctrl.pending != ctrl.rec_of, ctrl.pending, -1)]
         streams = sum(np.bincount(h[h >= 0], minlength=n) for h in held)
         assert streams.tolist() == loads.streams.tolist()
-        assert not (np.isin(ctrl.rec_of, np.flatnonzero(down)) | np.isin(ctrl.pending, np.flatnonzero(down))).any()
+        assert not (
+            np.isin(ctrl.rec_of, np.flatnonzero(down)) | np.isin(ctrl.pending, np.flatnonzero(down))
+        ).any()

@@ -10,22 +10,35 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tests.helpers import fault_specs, scenario
-from twin.model.city import SITE_KINDS, generate_city
 from twin.errors import ScenarioError
+from twin.model.city import SITE_KINDS, generate_city
 from twin.scenario import load_scenario
 from twin.sim.engine import DROP_REASONS, CityEngine
 from twin.sim.extensions import extensions_for
 from twin.sim.results import sim_metrics
 
 HB = {"heartbeat": {"interval_s": 5, "missed_beats": 3}, "reassign_s": 30}
-POOL = {"name": "c", "districts": "*", "recorders": 3, "ingest_mbps": 1000, "disk_tb": 400,
-        "max_streams": 200}
+POOL = {
+    "name": "c",
+    "districts": "*",
+    "recorders": 3,
+    "ingest_mbps": 1000,
+    "disk_tb": 400,
+    "max_streams": 200,
+}
 
 
 def run(faults, failover=None, pool=None, **over):
-    sc = scenario(**{"simulation.days": 1, "recording.retention_days": 1,
-                     "recorders.pools": [{**POOL, **(pool or {})}], **over},
-                  faults=faults, failover={**HB, **(failover or {})})
+    sc = scenario(
+        **{
+            "simulation.days": 1,
+            "recording.retention_days": 1,
+            "recorders.pools": [{**POOL, **(pool or {})}],
+            **over,
+        },
+        faults=faults,
+        failover={**HB, **(failover or {})},
+    )
     e = CityEngine(sc, generate_city(sc), extensions=extensions_for(sc))
     return e, e.run()
 
@@ -38,10 +51,13 @@ def crash(at_s, duration_s=7200, rec="c-r01"):
     return [{"type": "recorder_crash", "recorder": rec, "at_s": at_s, "duration_s": duration_s}]
 
 
-@pytest.mark.parametrize("at_s, gap_s", [
-    (3600, 45.0),  # on a beat and a segment boundary: detection 3 x 5 s, then 30 s to move
-    (3607, 50.0),  # last beat 3605 -> down at 3620, moved at 3650; footage ends at 3600
-])
+@pytest.mark.parametrize(
+    "at_s, gap_s",
+    [
+        (3600, 45.0),  # on a beat and a segment boundary: detection 3 x 5 s, then 30 s to move
+        (3607, 50.0),  # last beat 3605 -> down at 3620, moved at 3650; footage ends at 3600
+    ],
+)
 def test_gap_after_a_recorder_loss_is_detection_plus_reassignment_per_camera(at_s, gap_s):
     e, o = run(crash(at_s))
     lost = e.faults.ctrl.home == 0
@@ -67,14 +83,18 @@ def test_a_blip_shorter_than_detection_is_ridden_out_on_the_same_recorder():
     lost = e.faults.ctrl.home == 0
     assert o.lost_s[lost].tolist() == [10.0] * 48  # they reconnect as it comes back
     assert [(ev["t_s"], ev["to"]) for ev in o.events if ev["kind"] == "recorder_health"] == [
-        (3605.0, "suspect"), (3610.0, "up")]
+        (3605.0, "suspect"),
+        (3610.0, "up"),
+    ]
     assert sim_metrics(o)["recorders_declared_down"] == 0
 
 
 def test_the_failover_trace_from_loss_to_fail_back():
     e, o = run(crash(3600))
-    trace = [(ev["t_s"], ev["kind"], ev.get("to") if ev["kind"] == "recorder_health" else None)
-             for ev in o.events]
+    trace = [
+        (ev["t_s"], ev["kind"], ev.get("to") if ev["kind"] == "recorder_health" else None)
+        for ev in o.events
+    ]
     assert trace == [
         (3600.0, "fault_start", None),
         (3605.0, "recorder_health", "suspect"),
@@ -124,20 +144,25 @@ def test_fail_back_restores_the_original_assignment_without_losing_footage():
 
 
 def test_a_failed_disk_loses_its_footage_and_its_segments_leave_the_catalog():
-    e, o = run([{"type": "disk_failure", "recorder": "c-r01", "at_s": 7200, "duration_s": 3600}],
-               failover={"standby": {"type": "n_plus_1"}})
+    e, o = run(
+        [{"type": "disk_failure", "recorder": "c-r01", "at_s": 7200, "duration_s": 3600}],
+        failover={"standby": {"type": "n_plus_1"}},
+    )
     m = sim_metrics(o)
     # 72 cameras recorded 2 h (120 segments each) onto r01: all of it is gone.
     assert m["segments_lost_disk"] == 72 * 120
     assert m["camera_minutes_lost_disk"] == 72 * 120
     assert e.catalog.lost_segments == 72 * 120
     assert m["footage_lost_disk_tb"] == pytest.approx(
-        o.city.cam_effective_mbps[e.faults.ctrl.home == 0].sum() * 1e6 / 8 * 7200 / 1e12, abs=1e-6)
+        o.city.cam_effective_mbps[e.faults.ctrl.home == 0].sum() * 1e6 / 8 * 7200 / 1e12, abs=1e-6
+    )
     assert m["camera_minutes_unrecorded"] == 72 * 45 / 60
     # What r01 holds now was all recorded after it came back.
     rows = e.catalog.col("recorder") == 0
     assert (e.catalog.col("start_s")[rows] >= 10845).all()
-    assert o.written_segments == o.deleted_segments + o.stored_segments_end + e.catalog.lost_segments
+    assert (
+        o.written_segments == o.deleted_segments + o.stored_segments_end + e.catalog.lost_segments
+    )
     np.testing.assert_allclose(e.rec_used, e.catalog.stored_bytes_by_recorder(o.end_s), rtol=1e-9)
 
 
@@ -145,8 +170,17 @@ def test_a_filled_disk_stops_its_cameras_from_the_next_tick_to_the_tick_after_it
     # Foreign data takes the whole disk at 3630 s for 1800 s; the writer sees it at its
     # minute ticks: full at 3660, room again at 5460. Failover does not move cameras off a
     # full disk (the recorder still beats): they drop, counted as disk_full.
-    e, o = run([{"type": "disk_fill", "recorder": "c-r02", "at_s": 3630, "duration_s": 1800,
-                 "fill_pct": 100}])
+    e, o = run(
+        [
+            {
+                "type": "disk_fill",
+                "recorder": "c-r02",
+                "at_s": 3630,
+                "duration_s": 1800,
+                "fill_pct": 100,
+            }
+        ]
+    )
     on = e.faults.ctrl.home == 1
     assert on.sum() == 48
     assert o.lost_s[on].tolist() == [1800.0] * 48 and (o.lost_s[~on] == 0).all()
@@ -157,10 +191,13 @@ def test_a_filled_disk_stops_its_cameras_from_the_next_tick_to_the_tick_after_it
 def test_held_footage_on_a_failed_disk_is_counted_apart():
     from twin.core.types import Interval
 
-    sc = scenario(**{"simulation.days": 1, "recording.retention_days": 1, "recorders.pools": [POOL]},
-                  faults=[{"type": "disk_failure", "recorder": "c-r01", "at_s": 7200}],
-                  failover=HB)
+    sc = scenario(
+        **{"simulation.days": 1, "recording.retention_days": 1, "recorders.pools": [POOL]},
+        faults=[{"type": "disk_failure", "recorder": "c-r01", "at_s": 7200}],
+        failover=HB,
+    )
     e = CityEngine(sc, generate_city(sc), extensions=extensions_for(sc))
+
     def hold():
         yield e.env.timeout(3600)
         c = int(np.flatnonzero(e.cam_rec == 0)[0])
@@ -175,8 +212,10 @@ def test_held_footage_on_a_failed_disk_is_counted_apart():
 
 def test_district_power_is_ridden_through_by_site_batteries_shorter_than_the_outage():
     ups = {"government_building": 7200, "smart_lamp_post": 600}
-    e, o = run([{"type": "district_power", "district": "Wan Chai", "at_s": 3600, "duration_s": 1800}],
-               failover={"ups_s": ups})
+    e, o = run(
+        [{"type": "district_power", "district": "Wan Chai", "at_s": 3600, "duration_s": 1800}],
+        failover={"ups_s": ups},
+    )
     city = o.city
     kind = city.set_site_kind[city.cam_set]
     wc = city.cam_district == 1
@@ -191,8 +230,10 @@ def test_district_power_is_ridden_through_by_site_batteries_shorter_than_the_out
 
 def test_a_backhaul_cut_moves_the_cameras_that_fit_onto_the_backup_path():
     # Wan Chai's 100 Gbps link; a backup of 0.02 % = 20 Mbps carries the first cameras that fit.
-    e, o = run([{"type": "backhaul_cut", "district": "Wan Chai", "at_s": 3600, "duration_s": 3600}],
-               failover={"backhaul": {"backup_share": 0.0002, "switch_s": 60}})
+    e, o = run(
+        [{"type": "backhaul_cut", "district": "Wan Chai", "at_s": 3600, "duration_s": 3600}],
+        failover={"backhaul": {"backup_share": 0.0002, "switch_s": 60}},
+    )
     city = o.city
     wc = np.flatnonzero(city.cam_district == 1)
     fits = np.cumsum(city.cam_mbps[wc]) <= 20.0
@@ -205,15 +246,27 @@ def test_a_backhaul_cut_moves_the_cameras_that_fit_onto_the_backup_path():
 
 @pytest.mark.parametrize("standby, lost_s", [(True, 15.0 + 10.0), (False, 600.0)])
 def test_the_city_relay_going_down_stops_every_camera_until_its_standby_takes_over(standby, lost_s):
-    e, o = run([{"type": "relay_down", "relay": "city", "at_s": 3600, "duration_s": 600}],
-               failover={"relay": {"standby": standby, "switch_s": 10}})
+    e, o = run(
+        [{"type": "relay_down", "relay": "city", "at_s": 3600, "duration_s": 600}],
+        failover={"relay": {"standby": standby, "switch_s": 10}},
+    )
     assert o.lost_s.tolist() == [lost_s] * o.city.n_cameras
     assert sim_metrics(o)["cameras_unrecorded_max"] == o.city.n_cameras
 
 
 def test_a_correlated_group_starts_its_faults_together_and_n_plus_1_cannot_cover_two_losses():
-    group = [{"type": "group", "name": "rack", "at_s": 3600, "duration_s": 3600, "faults": [
-        {"type": "recorder_crash", "recorder": "c-r01"}, {"type": "recorder_crash", "recorder": "c-r02"}]}]
+    group = [
+        {
+            "type": "group",
+            "name": "rack",
+            "at_s": 3600,
+            "duration_s": 3600,
+            "faults": [
+                {"type": "recorder_crash", "recorder": "c-r01"},
+                {"type": "recorder_crash", "recorder": "c-r02"},
+            ],
+        }
+    ]
     e, o = run(group, failover={"standby": {"type": "n_plus_1"}}, pool={"max_streams": 72})
     m = sim_metrics(o)
     # r03 (standby, 72 streams) takes r01's 72 cameras; r02's 71 have nowhere to go.
@@ -231,9 +284,18 @@ def test_cameras_nobody_could_take_are_placed_once_a_fail_back_frees_the_standby
     # free again, takes r02's cameras 30 s later.
     assert o.gap_max_s[home == 0].tolist() == [45.0] * 72
     assert o.gap_max_s[home == 1].tolist() == [5475.0 - 3600.0] * 71
-    kinds = [(ev["t_s"], ev["kind"]) for ev in o.events if ev["kind"] in ("failover", "failback", "retry")]
-    assert kinds == [(3645.0, "failover"), (3645.0, "failover"), (5430.0, "failback"),
-                     (5475.0, "retry"), (10830.0, "failback")]
+    kinds = [
+        (ev["t_s"], ev["kind"])
+        for ev in o.events
+        if ev["kind"] in ("failover", "failback", "retry")
+    ]
+    assert kinds == [
+        (3645.0, "failover"),
+        (3645.0, "failover"),
+        (5430.0, "failback"),
+        (5475.0, "retry"),
+        (10830.0, "failback"),
+    ]
     assert (o.cam_recorder == home).all()
     assert sim_metrics(o)["no_recorder_over_limit"] == 1.0
 
@@ -247,9 +309,14 @@ def test_a_district_relay_without_standby_stops_its_district_until_repaired():
 
 def test_cameras_coming_on_line_during_a_power_cut_wait_for_the_power():
     at = 31 * 86_400.0  # the April roll-out step, 2024-04-01
-    e, o = run([{"type": "district_power", "district": "Wan Chai", "at_s": at - 1800, "duration_s": 5400}],
-               **{"simulation.days": 31.5, "recording.retention_days": 30,
-                  "city.rollout": [{"month": "2024-04", "sets": {"Wan Chai": 5}}]})
+    e, o = run(
+        [{"type": "district_power", "district": "Wan Chai", "at_s": at - 1800, "duration_s": 5400}],
+        **{
+            "simulation.days": 31.5,
+            "recording.retention_days": 30,
+            "city.rollout": [{"month": "2024-04", "sets": {"Wan Chai": 5}}],
+        },
+    )
     new = o.city.cam_online_s == at
     assert new.sum() > 0
     assert (o.lost_s[new] == 3600).all()  # from coming on line to the power's return
@@ -264,15 +331,17 @@ def test_one_set_losing_power_stops_only_its_cameras():
 
 
 def test_dual_recorded_cameras_lose_nothing_when_one_copy_and_its_disk_are_lost():
-    e, o = run([{"type": "disk_failure", "recorder": "c-r01", "at_s": 7200, "duration_s": 3600}],
-               failover={"standby": {"type": "dual", "site_kinds": ["government_building"]}})
+    e, o = run(
+        [{"type": "disk_failure", "recorder": "c-r01", "at_s": 7200, "duration_s": 3600}],
+        failover={"standby": {"type": "dual", "site_kinds": ["government_building"]}},
+    )
     city = o.city
     gov = city.set_site_kind[city.cam_set] == SITE_KINDS.index("government_building")
     assert e.copy_of.tolist() == np.flatnonzero(gov).tolist()
     home = e.faults.ctrl.home
     on = home[: city.n_cameras] == 0
     copy_on = np.zeros(city.n_cameras, dtype=bool)
-    copy_on[e.copy_of[home[city.n_cameras:] == 0]] = True
+    copy_on[e.copy_of[home[city.n_cameras :] == 0]] = True
     assert (on & gov).sum() == 9 and copy_on.sum() == 10
     # Single cameras of r01 lose their 2 h on its disk and the 45 s to failover; a camera
     # recorded twice loses nothing, whichever of its copies was on r01.
@@ -283,19 +352,23 @@ def test_dual_recorded_cameras_lose_nothing_when_one_copy_and_its_disk_are_lost(
     assert m["camera_minutes_lost_disk"] == 39 * 120 and m["segments_lost_disk"] == (48 + 10) * 120
     assert m["cameras"] == city.n_cameras and m["cameras_unrecorded_max"] == 39
     # The copies stay off their cameras' recorders, also after failover and fail-back.
-    assert (e.cam_rec[city.n_cameras:] != e.cam_rec[e.copy_of]).all()
+    assert (e.cam_rec[city.n_cameras :] != e.cam_rec[e.copy_of]).all()
     assert m["no_recorder_over_limit"] == 1.0
 
 
 def test_random_faults_are_seeded_and_leave_the_city_untouched():
-    faults = [{"type": "recorder_crash", "recorder": "*", "mtbf_h": 12, "mttr_h": 1},
-              {"type": "set_power", "camera_set": "*", "mtbf_h": 200, "mttr_h": 0.5, "repair": "fixed"}]
+    faults = [
+        {"type": "recorder_crash", "recorder": "*", "mtbf_h": 12, "mttr_h": 1},
+        {"type": "set_power", "camera_set": "*", "mtbf_h": 200, "mttr_h": 0.5, "repair": "fixed"},
+    ]
     e1, o1 = run(faults, **{"simulation.days": 2, "recording.retention_days": 3})
     e2, o2 = run(faults, **{"simulation.days": 2, "recording.retention_days": 3})
     assert o1.events == o2.events and len(o1.events) > 10
     assert (o1.lost_s == o2.lost_s).all()
     plain = generate_city(scenario())
-    assert (o1.city.cam_mbps == plain.cam_mbps).all() and (o1.city.cam_profile == plain.cam_profile).all()
+    assert (o1.city.cam_mbps == plain.cam_mbps).all() and (
+        o1.city.cam_profile == plain.cam_profile
+    ).all()
     # Every second of every camera is recorded (on disk), lost, or in the segment still being
     # written at the end: exact, even though resumes start new segments off the old grid.
     cat = e1.catalog
@@ -308,18 +381,41 @@ def test_random_faults_are_seeded_and_leave_the_city_untouched():
 
 
 def test_fault_targets_and_policies_are_checked_when_the_scenario_is_loaded():
-    with pytest.raises(ScenarioError, match=r"faults\[0\]\.recorder: 'central-r09' is not a recorder"):
+    with pytest.raises(
+        ScenarioError, match=r"faults\[0\]\.recorder: 'central-r09' is not a recorder"
+    ):
         scenario(faults=crash(10, rec="central-r09"))
-    with pytest.raises(ScenarioError, match=r"faults\[0\]\.faults\[0\]\.district: 'Mong Kok' is not a district"):
-        scenario(faults=[{"type": "group", "name": "g", "at_s": 1, "faults": [
-            {"type": "district_power", "district": "Mong Kok"}]}])
+    with pytest.raises(
+        ScenarioError, match=r"faults\[0\]\.faults\[0\]\.district: 'Mong Kok' is not a district"
+    ):
+        scenario(
+            faults=[
+                {
+                    "type": "group",
+                    "name": "g",
+                    "at_s": 1,
+                    "faults": [{"type": "district_power", "district": "Mong Kok"}],
+                }
+            ]
+        )
     with pytest.raises(ScenarioError, match=r"members of a group start and end with the group"):
-        scenario(faults=[{"type": "group", "name": "g", "at_s": 1, "faults": [
-            {"type": "district_power", "district": "Wan Chai", "at_s": 5}]}])
+        scenario(
+            faults=[
+                {
+                    "type": "group",
+                    "name": "g",
+                    "at_s": 1,
+                    "faults": [{"type": "district_power", "district": "Wan Chai", "at_s": 5}],
+                }
+            ]
+        )
     with pytest.raises(ScenarioError, match=r"field faults\[0\]\.fill_pct: got 120"):
         scenario(faults=[{"type": "disk_fill", "recorder": "*", "at_s": 1, "fill_pct": 120}])
     with pytest.raises(ScenarioError, match=r"needs recorders\.assignment type: balanced"):
-        scenario(**{"recorders.assignment": {"type": "static"}}, failover={"standby": {"type": "n_plus_1"}})
+        scenario(
+            **{"recorders.assignment": {"type": "static"}},
+            failover={"standby": {"type": "n_plus_1"}},
+        )
 
 
 DRILLS = sorted((Path(__file__).parent.parent / "scenarios").glob("drill-*.yaml"))
@@ -336,13 +432,26 @@ def test_every_shipped_drill_has_standby_capacity_and_meets_its_targets(path, tm
     assert failed == []
     assert res.metrics["no_recorder_over_limit"] == 1.0
     assert {"camera_minutes_lost", "max_gap_s"} <= set(res.per_district[0])
-    for f in ("cameras_unrecorded.png", "gap_distribution.png", "recorder_load_faults.png",
-              "fault_cameras.csv", "cameras_unrecorded.csv", "fault_incidents.csv"):
+    for f in (
+        "cameras_unrecorded.png",
+        "gap_distribution.png",
+        "recorder_load_faults.png",
+        "fault_cameras.csv",
+        "cameras_unrecorded.csv",
+        "fault_incidents.csv",
+    ):
         assert (tmp_path / f).stat().st_size > 0, f
 
 
-FAULT_KINDS = ["recorder_crash", "disk_failure", "relay_down", "district_power", "backhaul_cut",
-               "set_power", "disk_fill"]
+FAULT_KINDS = [
+    "recorder_crash",
+    "disk_failure",
+    "relay_down",
+    "district_power",
+    "backhaul_cut",
+    "set_power",
+    "disk_fill",
+]
 
 
 @settings(max_examples=40, deadline=None)
@@ -350,16 +459,28 @@ FAULT_KINDS = ["recorder_crash", "disk_failure", "relay_down", "district_power",
     n_rec=st.integers(2, 5),
     streams=st.integers(20, 90),
     policy=st.sampled_from(["spread", "n_plus_1", "none", "dual"]),
-    faults=st.lists(st.tuples(st.sampled_from(FAULT_KINDS), st.integers(0, 4),
-                              st.floats(0, 20_000), st.floats(1, 10_000)), min_size=1, max_size=6),
+    faults=st.lists(
+        st.tuples(
+            st.sampled_from(FAULT_KINDS),
+            st.integers(0, 4),
+            st.floats(0, 20_000),
+            st.floats(1, 10_000),
+        ),
+        min_size=1,
+        max_size=6,
+    ),
 )
 def test_any_faults_keep_recorders_within_limits_and_account_for_every_second(
-        n_rec, streams, policy, faults):
+    n_rec, streams, policy, faults
+):
     spec = fault_specs(faults, n_rec)
     standby = {"type": policy} if policy != "dual" else {"type": "dual", "districts": ["Wan Chai"]}
-    e, o = run(spec, failover={"standby": standby, "backhaul": {"backup_share": 0.0005}},
-               pool={"recorders": n_rec, "max_streams": streams, "ingest_mbps": 4.4 * streams},
-               **{"simulation.days": 0.3})
+    e, o = run(
+        spec,
+        failover={"standby": standby, "backhaul": {"backup_share": 0.0005}},
+        pool={"recorders": n_rec, "max_streams": streams, "ingest_mbps": 4.4 * streams},
+        **{"simulation.days": 0.3},
+    )
     m = sim_metrics(o)
     assert m["no_recorder_over_limit"] == 1.0
     assert (e.rec_phys_streams <= streams).all()
@@ -374,8 +495,11 @@ def test_any_faults_keep_recorders_within_limits_and_account_for_every_second(
 
 
 def test_an_engine_given_a_scenario_with_faults_but_no_fault_extension_refuses_to_run():
-    sc = scenario(**{"simulation.days": 1, "recording.retention_days": 1,
-                     "recorders.pools": [POOL]}, faults=crash(3600), failover=HB)
+    sc = scenario(
+        **{"simulation.days": 1, "recording.retention_days": 1, "recorders.pools": [POOL]},
+        faults=crash(3600),
+        failover=HB,
+    )
     with pytest.raises(TypeError, match="extensions_for"):
         CityEngine(sc, generate_city(sc))
     assert CityEngine(sc, generate_city(sc), extensions=extensions_for(sc)).faults is not None

@@ -25,9 +25,9 @@ from typing import Any
 import pytest
 import yaml
 
+from twin.cli.live import live_to
 from twin.cli.main import main
 from twin.compare.fidelity import fidelity_table
-from twin.cli.live import live_to
 from twin.model.results import read_results
 from twin.scenario import load_scenario
 
@@ -49,10 +49,19 @@ def _shortened_trial(folder: Path) -> Path:
     data["calibration"] = str(CALIBRATION)
     data["live"]["duration_s"] = DURATION_S
     data["live"]["analyser"] = {"enabled": False}
-    data["faults"] = [{"type": "recorder_crash", "recorder": "yau-tsim-mong-r01",
-                       "at_s": KILL_AT_S, "label": "CI drill"}]
-    data["targets"] = {"live_gap_max_s": {"max": 0}, "live_segments_unreadable": {"max": 0},
-                       "live_faults_undetected": {"max": 0}}
+    data["faults"] = [
+        {
+            "type": "recorder_crash",
+            "recorder": "yau-tsim-mong-r01",
+            "at_s": KILL_AT_S,
+            "label": "CI drill",
+        }
+    ]
+    data["targets"] = {
+        "live_gap_max_s": {"max": 0},
+        "live_segments_unreadable": {"max": 0},
+        "live_faults_undetected": {"max": 0},
+    }
     folder.mkdir(parents=True, exist_ok=True)
     return _write(data, folder / "live-trial-15.yaml")
 
@@ -63,8 +72,9 @@ def trial(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, Path]:
     tmp = tmp_path_factory.mktemp("fidelity")
     path = _shortened_trial(tmp / "scenarios")
     live_to(path, tmp / "live", quiet=True)
-    main(["simulate", str(path), "--out", str(tmp / "sim"), "--quiet", "--as-run",
-          str(tmp / "live")])
+    main(
+        ["simulate", str(path), "--out", str(tmp / "sim"), "--quiet", "--as-run", str(tmp / "live")]
+    )
     return path, tmp / "live", tmp / "sim"
 
 
@@ -79,15 +89,21 @@ def test_the_trial_live_and_simulated_agree_within_its_fidelity_targets(trial) -
     assert live.metrics["live_harness_offered_ratio_min"] >= 0.98
     # The simulation moved the crashed recorder's cameras when the live run did: the live
     # detection in excess of the plan's 4 x 0.5 s heartbeats was added to its reassignment.
-    detect = next(e["detect_s"] for e in live.events if e.get("kind") == "fault"
-                  and e.get("fault_kind") == "recorder_crash")
+    detect = next(
+        e["detect_s"]
+        for e in live.events
+        if e.get("kind") == "fault" and e.get("fault_kind") == "recorder_crash"
+    )
     as_run = [e for e in sim.events if e["kind"] == "as_live_run"]
     shift = round(detect - 2.0, 3)
     assert [e["detect_shift_s"] for e in as_run] == ([shift] if shift else [])
     t = fidelity_table(live, sim, sc.fidelity)
     rows = {r.metric: r for r in t.rows}
-    for name in ("stored_bytes_per_camera_hour", "segments_written",
-                 *[f"ingest_mbps_per_recorder[yau-tsim-mong-r0{k}]" for k in (1, 2, 3)]):
+    for name in (
+        "stored_bytes_per_camera_hour",
+        "segments_written",
+        *[f"ingest_mbps_per_recorder[yau-tsim-mong-r0{k}]" for k in (1, 2, 3)],
+    ):
         r = rows[name]
         assert r.live and r.simulate and abs(r.rel_pct) <= 5.0, (name, r)
     crash = rows["recovery_s.recorder_crash"]
@@ -97,8 +113,22 @@ def test_the_trial_live_and_simulated_agree_within_its_fidelity_targets(trial) -
     assert all(rows[f"cameras_placed[yau-tsim-mong-r0{k}]"].diff == 0 for k in (1, 2, 3))
     assert t.passed, t.failure_lines()
     # `twin check --live` judges the same and passes; `twin compare` puts the table in the report.
-    assert main(["check", str(path.parent), "--out", str(path.parent.parent / "check"),
-                 "--live", str(live_dir), "--quiet", "--jobs", "1"]) == 0
+    assert (
+        main(
+            [
+                "check",
+                str(path.parent),
+                "--out",
+                str(path.parent.parent / "check"),
+                "--live",
+                str(live_dir),
+                "--quiet",
+                "--jobs",
+                "1",
+            ]
+        )
+        == 0
+    )
     junit = (path.parent.parent / "check" / "junit.xml").read_text()
     assert 'name="fidelity stored_bytes_per_camera_hour within 5 %"' in junit
     out = path.parent.parent / "cmp"
@@ -108,7 +138,8 @@ def test_the_trial_live_and_simulated_agree_within_its_fidelity_targets(trial) -
 
 
 def test_calibrating_from_the_live_run_moves_city_7000_storage_by_the_measured_ratio(
-        trial, tmp_path: Path) -> None:
+    trial, tmp_path: Path
+) -> None:
     _, live_dir, _ = trial
     cal_path = tmp_path / "calibration.json"
     assert main(["calibrate", str(live_dir), "--out", str(cal_path)]) == 0
@@ -118,8 +149,10 @@ def test_calibrating_from_the_live_run_moves_city_7000_storage_by_the_measured_r
     assert cal["bytes_per_nominal_mbps"]["*"]["source"] == "assumed"
     factor = measured["value"] / 125_000
     res = read_results(live_dir / "results.json")
-    assert factor == pytest.approx(res.metrics["footage_bytes_written"]
-                                   / res.metrics["footage_camera_s_recorded"] / 125_000, rel=1e-6)
+    assert factor == pytest.approx(
+        res.metrics["footage_bytes_written"] / res.metrics["footage_camera_s_recorded"] / 125_000,
+        rel=1e-6,
+    )
     assert 0 < cal["failover_reassign_s"]["value"] < 5
 
     city = yaml.safe_load((ROOT / "scenarios" / "city-7000.yaml").read_text())

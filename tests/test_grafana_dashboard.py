@@ -30,40 +30,121 @@ DASHBOARD = DOCS / "cctv-twin-live.json"
 #: served without a prefix). test_mediamtx_serves_the_dashboards_metrics checks them on a
 #: running server.
 MEDIAMTX_METRICS = {
-    "paths", "paths_bytes_received", "paths_bytes_sent", "paths_readers",
-    "rtsp_conns", "rtsp_conns_bytes_received", "rtsp_conns_bytes_sent",
-    "rtsp_sessions", "rtsp_sessions_bytes_received", "rtsp_sessions_bytes_sent",
-    "rtsp_sessions_rtp_packets_received", "rtsp_sessions_rtp_packets_sent",
-    "rtsp_sessions_rtp_packets_lost", "rtsp_sessions_rtp_packets_in_error",
+    "paths",
+    "paths_bytes_received",
+    "paths_bytes_sent",
+    "paths_readers",
+    "rtsp_conns",
+    "rtsp_conns_bytes_received",
+    "rtsp_conns_bytes_sent",
+    "rtsp_sessions",
+    "rtsp_sessions_bytes_received",
+    "rtsp_sessions_bytes_sent",
+    "rtsp_sessions_rtp_packets_received",
+    "rtsp_sessions_rtp_packets_sent",
+    "rtsp_sessions_rtp_packets_lost",
+    "rtsp_sessions_rtp_packets_in_error",
     "rtsp_sessions_rtp_packets_jitter",
 }
 
 #: PromQL's functions, aggregations and keywords (what else an expression may name).
 PROMQL_WORDS = {
-    "sum", "min", "max", "avg", "count", "stddev", "topk", "bottomk", "quantile",
-    "count_values", "group", "by", "without", "on", "ignoring", "group_left", "group_right",
-    "and", "or", "unless", "bool", "offset", "rate", "irate", "increase", "delta", "idelta",
-    "deriv", "changes", "resets", "abs", "ceil", "floor", "round", "clamp", "clamp_min",
-    "clamp_max", "vector", "scalar", "time", "timestamp", "absent", "sort", "sort_desc",
-    "label_replace", "label_join", "histogram_quantile", "max_over_time", "min_over_time",
-    "avg_over_time", "sum_over_time", "count_over_time", "last_over_time",
-    "quantile_over_time", "present_over_time",
+    "sum",
+    "min",
+    "max",
+    "avg",
+    "count",
+    "stddev",
+    "topk",
+    "bottomk",
+    "quantile",
+    "count_values",
+    "group",
+    "by",
+    "without",
+    "on",
+    "ignoring",
+    "group_left",
+    "group_right",
+    "and",
+    "or",
+    "unless",
+    "bool",
+    "offset",
+    "rate",
+    "irate",
+    "increase",
+    "delta",
+    "idelta",
+    "deriv",
+    "changes",
+    "resets",
+    "abs",
+    "ceil",
+    "floor",
+    "round",
+    "clamp",
+    "clamp_min",
+    "clamp_max",
+    "vector",
+    "scalar",
+    "time",
+    "timestamp",
+    "absent",
+    "sort",
+    "sort_desc",
+    "label_replace",
+    "label_join",
+    "histogram_quantile",
+    "max_over_time",
+    "min_over_time",
+    "avg_over_time",
+    "sum_over_time",
+    "count_over_time",
+    "last_over_time",
+    "quantile_over_time",
+    "present_over_time",
 }
 
 
 def _twin_metric_names() -> set[str]:
     """Every sample name the twin serves, from a scrape of a snapshot with every field set."""
     server = HealthServer(0, scenario="s", run_key="k", cameras=1)
-    server.update(HealthSnapshot(
-        taken=0.0, run_s=1.0,
-        cameras=(CameraHealth("c1", recorder="r1", relay="relay:mediamtx", recording=True,
-                              bytes_offered=1.0, bytes_planned=2.0, bytes_received=3.0,
-                              bytes_relayed=4.0, gaps=1, unrecorded_s=1.0, discontinuities=1,
-                              reconnects=1, late_p99_s=0.01, late_max_s=0.1),),
-        recorders_up={"r1": True}, recorder_cameras={"r1": 1}, relays_up={"relay:mediamtx": True},
-        faults_open={"recorder_crash": 1}, faults={"recorder_crash": 1}, segments_written=1.0,
-        segments_deleted=1.0, driver_lag_s=0.1, driver_lag_max_s=0.2, machine_cpu_pct=50.0,
-        load1=1.0))
+    server.update(
+        HealthSnapshot(
+            taken=0.0,
+            run_s=1.0,
+            cameras=(
+                CameraHealth(
+                    "c1",
+                    recorder="r1",
+                    relay="relay:mediamtx",
+                    recording=True,
+                    bytes_offered=1.0,
+                    bytes_planned=2.0,
+                    bytes_received=3.0,
+                    bytes_relayed=4.0,
+                    gaps=1,
+                    unrecorded_s=1.0,
+                    discontinuities=1,
+                    reconnects=1,
+                    late_p99_s=0.01,
+                    late_max_s=0.1,
+                ),
+            ),
+            recorders_up={"r1": True},
+            recorder_cameras={"r1": 1},
+            relays_up={"relay:mediamtx": True},
+            faults_open={"recorder_crash": 1},
+            faults={"recorder_crash": 1},
+            segments_written=1.0,
+            segments_deleted=1.0,
+            driver_lag_s=0.1,
+            driver_lag_max_s=0.2,
+            machine_cpu_pct=50.0,
+            load1=1.0,
+        )
+    )
     names = set()
     for fam in text_string_to_metric_families(generate_latest(server.registry).decode()):
         names |= {s.name for s in fam.samples}
@@ -95,8 +176,13 @@ def _exprs(dash: dict[str, Any]) -> list[str]:
     for v in dash["templating"]["list"]:
         if v["type"] == "query":
             q = v["query"]
-            exprs.append(re.sub(r"^label_values\((.*),\s*\w+\)$", r"\1",
-                                q["query"] if isinstance(q, dict) else q))
+            exprs.append(
+                re.sub(
+                    r"^label_values\((.*),\s*\w+\)$",
+                    r"\1",
+                    q["query"] if isinstance(q, dict) else q,
+                )
+            )
     return exprs
 
 
@@ -131,17 +217,26 @@ def test_the_dashboard_imports_and_names_real_metrics() -> None:
             assert n in twin or n in MEDIAMTX_METRICS, f"{n} in {expr!r}: no such metric"
         used |= names
     # What the board is for: each of these is on it.
-    for name in ["camera_recording", "camera_bytes_offered_total", "camera_bytes_received_total",
-                 "camera_gaps_total", "faults_open", "camera_publisher_late_p99_seconds",
-                 "driver_lag_seconds", "machine_cpu_percent"]:
+    for name in [
+        "camera_recording",
+        "camera_bytes_offered_total",
+        "camera_bytes_received_total",
+        "camera_gaps_total",
+        "faults_open",
+        "camera_publisher_late_p99_seconds",
+        "driver_lag_seconds",
+        "machine_cpu_percent",
+    ]:
         assert PREFIX + name in used, name
     assert {"paths", "paths_bytes_received", "rtsp_sessions"} <= used
     assert {"MediaMTX" in p["title"] for p in panels if p["type"] == "row"} == {False, True}
 
 
 def test_the_extraction_of_metric_names() -> None:
-    assert _metric_names('sum by (camera) (rate(a_total{job=~"$job", x="y z"}[$__rate_interval]))'
-                         " * 8 / 1e6 + max(b) or vector(0)") == {"a_total", "b"}
+    assert _metric_names(
+        'sum by (camera) (rate(a_total{job=~"$job", x="y z"}[$__rate_interval]))'
+        " * 8 / 1e6 + max(b) or vector(0)"
+    ) == {"a_total", "b"}
 
 
 def test_every_served_metric_is_listed_with_its_help() -> None:
@@ -156,8 +251,11 @@ def test_the_prometheus_example_scrapes_the_twin_and_mediamtx() -> None:
     conf = yaml.safe_load((DOCS / "prometheus.yml").read_text())
     jobs = {j["job_name"]: j for j in conf["scrape_configs"]}
     assert set(jobs) == {"cctv-twin", "mediamtx"}
-    mediamtx_job = next(v for v in json.loads(DASHBOARD.read_text())["templating"]["list"]
-                        if v["name"] == "mediamtx_job")
+    mediamtx_job = next(
+        v
+        for v in json.loads(DASHBOARD.read_text())["templating"]["list"]
+        if v["name"] == "mediamtx_job"
+    )
     assert mediamtx_job["current"]["value"] == "mediamtx"
     assert jobs["mediamtx"]["basic_auth"]["username"] == "admin"
     assert "password" not in jobs["mediamtx"]["basic_auth"]  # a file, never in the config
@@ -170,8 +268,12 @@ def test_promtool_accepts_the_prometheus_example() -> None:
     exe = shutil.which("promtool")
     if exe is None:
         pytest.fail("promtool is missing: run `make tools` (apt package `prometheus`)")
-    got = subprocess.run([exe, "check", "config", str(DOCS / "prometheus.yml")],
-                         capture_output=True, text=True, timeout=60)
+    got = subprocess.run(
+        [exe, "check", "config", str(DOCS / "prometheus.yml")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert got.returncode == 0, got.stdout + got.stderr
 
 

@@ -23,8 +23,21 @@ def _hist(*lates: float) -> tuple[int, ...]:
 
 
 def _pub(sent: int, planned: int, lates: list[float], stall: float = 0.0) -> PublisherStats:
-    return PublisherStats(len(lates), sent, 1, 1, 0, 0, True, None, len(lates), planned,
-                          _hist(*lates), max([stall, *lates]), 0.001)
+    return PublisherStats(
+        len(lates),
+        sent,
+        1,
+        1,
+        0,
+        0,
+        True,
+        None,
+        len(lates),
+        planned,
+        _hist(*lates),
+        max([stall, *lates]),
+        0.001,
+    )
 
 
 def _ok_pubs() -> dict[str, PublisherStats]:
@@ -34,12 +47,30 @@ def _ok_pubs() -> dict[str, PublisherStats]:
 MACHINE = [MachineSample(1.0, 55.0, 0.0, 1.2), MachineSample(3.0, 60.0, 0.5, 1.4)]
 
 
-def _verdict(pubs, lag=None, lag_at=None, faults_late=(), relay=None, behind=None,
-             machine=MACHINE, analyser_late=None):
+def _verdict(
+    pubs,
+    lag=None,
+    lag_at=None,
+    faults_late=(),
+    relay=None,
+    behind=None,
+    machine=MACHINE,
+    analyser_late=None,
+):
     lag = lag if lag is not None else {"heartbeat": [0.01] * 200}
     lag_at = lag_at if lag_at is not None else {"heartbeat": [0.5 * i for i in range(200)]}
-    return validity(pubs, lag, lag_at, list(faults_late), relay or {}, machine, behind or {},
-                    20.0, 2, analyser_late)
+    return validity(
+        pubs,
+        lag,
+        lag_at,
+        list(faults_late),
+        relay or {},
+        machine,
+        behind or {},
+        20.0,
+        2,
+        analyser_late,
+    )
 
 
 def test_lateness_quantiles_read_the_bucket_edge_above() -> None:
@@ -61,10 +92,15 @@ def test_a_harness_that_kept_its_plan_is_valid_and_says_so() -> None:
 def test_publishers_held_back_make_the_run_invalid_naming_the_cameras_and_the_fix() -> None:
     pubs = _ok_pubs()
     # cam2 stalled 3 s (45 frames late by up to 3 s) and ended 4 % short of its plan.
-    pubs["cam2"] = _pub(960_000, 1_000_000, [0.002] * 900 + [3.0 - 0.066 * k for k in range(45)],
-                        stall=3.0)
-    v = _verdict(pubs, behind={"cam2": 12.5}, analyser_late={"cam2": 30, "cam0": 4},
-                 machine=[MachineSample(1.0, 97.0, 0.0, 6.0)])
+    pubs["cam2"] = _pub(
+        960_000, 1_000_000, [0.002] * 900 + [3.0 - 0.066 * k for k in range(45)], stall=3.0
+    )
+    v = _verdict(
+        pubs,
+        behind={"cam2": 12.5},
+        analyser_late={"cam2": 30, "cam0": 4},
+        machine=[MachineSample(1.0, 97.0, 0.0, 6.0)],
+    )
     assert not v["valid"] and v["first_behind"] == "publishers" and v["first_behind_s"] == 12.5
     failed = {c["check"]: c for c in v["checks"] if not c["passed"]}
     assert set(failed) == {"offered_ratio_min", "publish_late_p99_s", "publish_stall_max_s"}
@@ -102,8 +138,7 @@ def test_a_late_fault_and_a_lagging_driver_fail_the_driver_checks() -> None:
     v = _verdict(_ok_pubs(), faults_late=[0.1, 0.8])
     assert [c["check"] for c in v["checks"] if not c["passed"]] == ["fault_late_max_s"]
     assert v["first_behind"] == "driver"
-    m = harness_metrics(_ok_pubs(), {"heartbeat": [0.01, 0.02, 0.6]}, [0.8], {"cam0": 1.0},
-                        MACHINE)
+    m = harness_metrics(_ok_pubs(), {"heartbeat": [0.01, 0.02, 0.6]}, [0.8], {"cam0": 1.0}, MACHINE)
     assert m["live_harness_driver_lag_s_max"] == 0.6
     assert m["live_harness_fault_late_s_max"] == 0.8
     assert m["live_machine_cpu_busy_pct_max"] == 60.0
@@ -115,12 +150,16 @@ def test_an_invalid_run_is_refused_with_exit_4_naming_the_run_and_the_way_out() 
 
     pubs = _ok_pubs()
     pubs["cam3"] = _pub(500_000, 1_000_000, [0.002] * 10)
-    res = Results(engine="live", scenario=ScenarioInfo(name="t", source="t.yaml", sha256="x",
-                                                       seed=1),
-                  horizon_s=10.0, metrics={}, targets=[], passed=True,
-                  validity=_verdict(pubs), run=RunInfo(started_at="", wall_s=1.0,
-                                                       twin_version="0", python="3",
-                                                       host_cpus=2))
+    res = Results(
+        engine="live",
+        scenario=ScenarioInfo(name="t", source="t.yaml", sha256="x", seed=1),
+        horizon_s=10.0,
+        metrics={},
+        targets=[],
+        passed=True,
+        validity=_verdict(pubs),
+        run=RunInfo(started_at="", wall_s=1.0, twin_version="0", python="3", host_cpus=2),
+    )
     assert res.invalid
     with pytest.raises(InvalidRun) as err:
         refuse_invalid(res, "out/run", "`twin calibrate`")

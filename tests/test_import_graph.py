@@ -44,8 +44,11 @@ LAYERS: list[tuple[str, tuple[str, ...], tuple[tuple[str, ...], ...]]] = [
     ("core", ("twin.core",), ()),
     ("scenario", ("twin.scenario",), ()),
     ("model", ("twin.model",), ()),
-    ("services", ("twin.storage", "twin.ray", "synthetic_streams"),
-     (("twin.storage",), ("twin.ray",), ("synthetic_streams",))),
+    (
+        "services",
+        ("twin.storage", "twin.ray", "synthetic_streams"),
+        (("twin.storage",), ("twin.ray",), ("synthetic_streams",)),
+    ),
     ("engines", ("twin.sim", "twin.live", "actors"), (("twin.sim",), ("twin.live", "actors"))),
     ("consumers", ("twin.compare", "twin.desk"), (("twin.compare",), ("twin.desk",))),
     ("output", ("twin.output",), ()),
@@ -54,10 +57,16 @@ LAYERS: list[tuple[str, tuple[str, ...], tuple[tuple[str, ...], ...]]] = [
 # Third-party packages a layer never imports: the bottom runs no engine and draws nothing;
 # an engine draws nothing either (its plots are the output layer's).
 BANNED_THIRD_PARTY: list[tuple[tuple[str, ...], tuple[str, ...], str]] = [
-    (("twin.core", "twin.scenario", "twin.model", "twin.errors", "twin.suggest", "twin.metrics"),
-     ("simpy", "ray", "matplotlib"), "the bottom of the house runs no engine and draws nothing"),
-    (("twin.sim", "twin.live", "actors"), ("matplotlib",),
-     "an engine draws nothing: its plots are in twin/output/, called by the command line"),
+    (
+        ("twin.core", "twin.scenario", "twin.model", "twin.errors", "twin.suggest", "twin.metrics"),
+        ("simpy", "ray", "matplotlib"),
+        "the bottom of the house runs no engine and draws nothing",
+    ),
+    (
+        ("twin.sim", "twin.live", "actors"),
+        ("matplotlib",),
+        "an engine draws nothing: its plots are in twin/output/, called by the command line",
+    ),
 ]
 
 # Circles that remain in files other work is rewriting at the same time: each is named with
@@ -69,15 +78,23 @@ KNOWN_CIRCLES: dict[tuple[str, ...], str] = {}
 # shows the start-up cost matters to a command and the command line cannot defer it instead.
 # Each such import still has its comment saying why, as in the command line.
 FUNCTION_IMPORTS_ALLOWED: dict[str, str] = {
-    **{path: "Ray on first use, not at import: Ray reads its settings (RAY_AUTH_MODE, "
-       "RAY_AUTH_TOKEN) from the environment when imported, and these modules are imported "
-       "before a command or a caller starts or joins Ray (twin/ray/session.py says more)"
-       for path in ("twin/ray/session.py", "twin/ray/tasks.py", "twin/ray/pool.py",
-                    "twin/live/cluster.py", "twin/live/health.py")},
-    "twin/model/stats.py":
+    **{
+        path: "Ray on first use, not at import: Ray reads its settings (RAY_AUTH_MODE, "
+        "RAY_AUTH_TOKEN) from the environment when imported, and these modules are imported "
+        "before a command or a caller starts or joins Ray (twin/ray/session.py says more)"
+        for path in (
+            "twin/ray/session.py",
+            "twin/ray/tasks.py",
+            "twin/ray/pool.py",
+            "twin/live/cluster.py",
+            "twin/live/health.py",
+        )
+    },
+    "twin/model/stats.py": (
         "scipy.stats takes ~0.6 s to import, and every Ray worker that runs replications imports "
         "this module (with twin.compare.replications, whose run_draws it runs) but never needs "
-        "scipy: a worker does not start from the command line, so it cannot defer it there",
+        "scipy: a worker does not start from the command line, so it cannot defer it there"
+    ),
 }
 # Files that still import inside functions, left from before the layers were enforced: the
 # list only shrinks (a test fails when a file listed has none left). Each says what keeps it.
@@ -131,8 +148,11 @@ def _kinds(tree: ast.Module) -> dict[int, tuple[bool, bool]]:
             t = typed
             if isinstance(node, ast.If) and child in node.body:
                 test = node.test
-                name = test.id if isinstance(test, ast.Name) else (
-                    test.attr if isinstance(test, ast.Attribute) else "")
+                name = (
+                    test.id
+                    if isinstance(test, ast.Name)
+                    else (test.attr if isinstance(test, ast.Attribute) else "")
+                )
                 t = t or name == "TYPE_CHECKING"
             f = in_fn or isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda))
             if isinstance(child, (ast.Import, ast.ImportFrom)):
@@ -248,12 +268,15 @@ def broken_rules(arrows: list[Arrow], known: set[str] | None = None) -> list[str
         dst = layer_of(a.dst) if known is None or a.dst in known else None
         if src is not None and dst is not None:
             if dst[0] > src[0]:
-                out.append(f"{_where(a)}: an arrow up, from {LAYERS[src[0]][0]} to "
-                           f"{LAYERS[dst[0]][0]}: move the code down, or the call up into "
-                           "the caller (an engine never imports output or the command line)")
+                out.append(
+                    f"{_where(a)}: an arrow up, from {LAYERS[src[0]][0]} to "
+                    f"{LAYERS[dst[0]][0]}: move the code down, or the call up into "
+                    "the caller (an engine never imports output or the command line)"
+                )
             elif dst[0] == src[0] and src[1] and dst[1] and src[1] != dst[1]:
-                out.append(f"{_where(a)}: {src[1]} and {dst[1]} share a layer and never "
-                           "import each other")
+                out.append(
+                    f"{_where(a)}: {src[1]} and {dst[1]} share a layer and never import each other"
+                )
         for sources, banned, why in BANNED_THIRD_PARTY:
             if within(a.src, sources) and within(a.dst, banned):
                 out.append(f"{_where(a)}: {why}")
@@ -270,8 +293,13 @@ def _comment_before(lines: list[str], lineno: int) -> bool:
         s = lines[k].strip()
         if s.startswith("#"):
             return True
-        if s.startswith(("from ", "import ")) or s.endswith(",") or s.endswith(")") and \
-                not s.startswith(("def ", "return", "if ", "for ", "with ")) and "=" not in s:
+        if (
+            s.startswith(("from ", "import "))
+            or s.endswith(",")
+            or s.endswith(")")
+            and not s.startswith(("def ", "return", "if ", "for ", "with "))
+            and "=" not in s
+        ):
             k -= 1
             continue
         return False
@@ -292,11 +320,15 @@ def function_imports(root: Path = ROOT) -> list[str]:
             if rel in FUNCTION_IMPORTS_NOT_YET_MOVED:
                 continue
             if not within(module, ("twin.cli",)) and rel not in FUNCTION_IMPORTS_ALLOWED:
-                out.append(f"{rel}:{node.lineno}: an import inside a function outside the command "
-                           "line: import it at the top of the module")
+                out.append(
+                    f"{rel}:{node.lineno}: an import inside a function outside the command "
+                    "line: import it at the top of the module"
+                )
             elif not _comment_before(lines, node.lineno):
-                out.append(f"{rel}:{node.lineno}: an import inside a function "
-                           "without a comment saying why (start-up time)")
+                out.append(
+                    f"{rel}:{node.lineno}: an import inside a function "
+                    "without a comment saying why (start-up time)"
+                )
     return out
 
 
@@ -314,8 +346,9 @@ def test_the_graph_is_read_from_the_source(graph):
     assert ("twin.sim.engine", "simpy") in pairs
     assert ("twin.sim.run", "twin.sim.engine") in pairs
     assert ("synthetic_streams.encode", "synthetic_streams.scene") in pairs  # relative
-    assert any(a.src == "twin.sim.faults" and a.dst == "twin.sim.engine" and a.type_only
-               for a in graph)
+    assert any(
+        a.src == "twin.sim.faults" and a.dst == "twin.sim.engine" and a.type_only for a in graph
+    )
     assert any(a.src.startswith("twin.cli.") and a.in_function for a in graph)
 
 
@@ -323,7 +356,9 @@ def test_a_relative_type_only_import_of_a_package_is_read(tmp_path):
     pkg = tmp_path / "synthetic_streams"
     pkg.mkdir()
     (pkg / "__init__.py").write_text(
-        "from typing import TYPE_CHECKING\n\nif TYPE_CHECKING:\n    from .encode import EncodedClip\n")
+        "from typing import TYPE_CHECKING\n\n"
+        "if TYPE_CHECKING:\n    from .encode import EncodedClip\n"
+    )
     (pkg / "encode.py").write_text("EncodedClip = object\n")
     assert Arrow("synthetic_streams", "synthetic_streams.encode", 4, True) in import_graph(tmp_path)
 
@@ -331,9 +366,11 @@ def test_a_relative_type_only_import_of_a_package_is_read(tmp_path):
 def test_no_import_circle_counting_every_import(graph):
     known = set(project_modules())
     found = [c for c in circles(all_edges(graph, known)) if tuple(c) not in KNOWN_CIRCLES]
-    assert found == [], "import circles, imports inside functions and under TYPE_CHECKING " \
-        "included (break each by moving code down a layer):\n" + "\n".join(
-            " -> ".join(c) for c in found)
+    assert found == [], (
+        "import circles, imports inside functions and under TYPE_CHECKING "
+        "included (break each by moving code down a layer):\n"
+        + "\n".join(" -> ".join(c) for c in found)
+    )
 
 
 def test_the_known_circles_are_still_there(graph):
@@ -375,18 +412,25 @@ def test_the_checks_find_what_they_look_for(tmp_path):
     assert circles({"a": {"b"}, "b": {"c"}}) == []
     # Arrows up are named with their file and line, a type-only one and a lazy one included;
     # the two engines never import each other; an arrow down is fine.
-    up = [Arrow("twin.core.catalog", "twin.sim.engine", 7, False),
-          Arrow("twin.sim.run", "twin.output.report", 3, True),
-          Arrow("twin.live.recover", "twin.cli.support", 9, False, True),
-          Arrow("twin.output.pages.render", "twin.cli.main", 4, False),
-          Arrow("twin.sim.engine", "twin.live.run", 5, False),
-          Arrow("twin.sim.analytics", "matplotlib", 6, False),
-          Arrow("twin.cli.main", "twin.sim.run", 1, False),
-          Arrow("twin.output.sim_plots", "twin.sim.engine", 2, False)]
+    up = [
+        Arrow("twin.core.catalog", "twin.sim.engine", 7, False),
+        Arrow("twin.sim.run", "twin.output.report", 3, True),
+        Arrow("twin.live.recover", "twin.cli.support", 9, False, True),
+        Arrow("twin.output.pages.render", "twin.cli.main", 4, False),
+        Arrow("twin.sim.engine", "twin.live.run", 5, False),
+        Arrow("twin.sim.analytics", "matplotlib", 6, False),
+        Arrow("twin.cli.main", "twin.sim.run", 1, False),
+        Arrow("twin.output.sim_plots", "twin.sim.engine", 2, False),
+    ]
     found = broken_rules(up)
     assert [f.split(" imports")[0] for f in found] == [
-        "twin/core/catalog.py:7", "twin/sim/run.py:3", "twin/live/recover.py:9",
-        "twin/output/pages/render.py:4", "twin/sim/engine.py:5", "twin/sim/analytics.py:6"]
+        "twin/core/catalog.py:7",
+        "twin/sim/run.py:3",
+        "twin/live/recover.py:9",
+        "twin/output/pages/render.py:4",
+        "twin/sim/engine.py:5",
+        "twin/sim/analytics.py:6",
+    ]
     assert "(type-only)" in found[1] and "(inside a function)" in found[2]
     assert layer_of("twin.cli.support") == layer_of("twin.cli")
     assert layer_of("twin.metrics")[0] < layer_of("twin.model.results")[0]
@@ -400,6 +444,7 @@ def test_the_checks_find_what_they_look_for(tmp_path):
     (tmp_path / "twin" / "lazy.py").write_text("def f():\n    import json\n")
     (tmp_path / "twin" / "cli" / "bare.py").write_text("def f():\n    x = 1\n    import json\n")
     (tmp_path / "twin" / "cli" / "said.py").write_text(
-        "def f():\n    # start-up time: json is slow\n    import json\n    import csv\n")
+        "def f():\n    # start-up time: json is slow\n    import json\n    import csv\n"
+    )
     bad = function_imports(tmp_path)
     assert [b.split(": ")[0] for b in bad] == ["twin/cli/bare.py:3", "twin/lazy.py:2"]

@@ -14,10 +14,10 @@ from typing import Any
 
 import pytest
 
-from twin.live.analysis_pool import analyser_parts, plan_pool
-from twin.cli.live import live_to
-from twin.model.results import Results
 from tests.test_benches import bench, numbers, positive
+from twin.cli.live import live_to
+from twin.live.analysis_pool import analyser_parts, plan_pool
+from twin.model.results import Results
 from twin.scenario import parse_scenario
 
 pytestmark = pytest.mark.live
@@ -26,19 +26,31 @@ CPU_PER_ACTOR = 0.02
 SCENARIO: dict[str, Any] = {
     "name": "live-pool-test",
     "seed": 5,
-    "city": {"districts": [{"name": "Mong Kok", "sets": 4, "backhaul_mbps": 1000}],
-             "cameras_per_set": {3: 1.0}},
+    "city": {
+        "districts": [{"name": "Mong Kok", "sets": 4, "backhaul_mbps": 1000}],
+        "cameras_per_set": {3: 1.0},
+    },
     "camera_profiles": [{"name": "hd", "width": 640, "height": 360, "bitrate_mbps": 0.5}],
-    "recorders": {"pools": [{"name": "p", "districts": "*", "recorders": 2, "ingest_mbps": 100,
-                             "disk_tb": 1, "max_streams": 12}]},
+    "recorders": {
+        "pools": [
+            {
+                "name": "p",
+                "districts": "*",
+                "recorders": 2,
+                "ingest_mbps": 100,
+                "disk_tb": 1,
+                "max_streams": 12,
+            }
+        ]
+    },
     # One deployment: 3 s segments, 30 days compressed to 60 s, swept every 3 s.
     "recording": {"segment_s": 3, "sweep_interval_s": 3},
     "simulation": {"tick_s": 3},
     "live": {
-        "duration_s": 30, "time_compression": 43_200,
+        "duration_s": 30,
+        "time_compression": 43_200,
         "clip": {"clip_s": 10, "scenes": 2, "collision_at_s": 6},
-        "analyser": {"width": 320, "actors": 2, "cpu_per_actor": CPU_PER_ACTOR,
-                     "max_util_pct": 80},
+        "analyser": {"width": 320, "actors": 2, "cpu_per_actor": CPU_PER_ACTOR, "max_util_pct": 80},
     },
 }
 
@@ -47,8 +59,9 @@ def test_plan_never_gives_an_actor_more_frames_than_its_cores_take() -> None:
     cams = [f"c{i}" for i in range(20)]
     parts = analyser_parts(3)
     assert parts == ["analyser", "analyser:2", "analyser:3"]
-    plan = plan_pool(cams, parts, {"analyser": 5.0, "analyser:2": 10.0, "analyser:3": 2.5},
-                     1.0, 0.02, 80)
+    plan = plan_pool(
+        cams, parts, {"analyser": 5.0, "analyser:2": 10.0, "analyser:3": 2.5}, 1.0, 0.02, 80
+    )
     # 0.016 cores / cost: 3.2, 1.6 and 6.4 frames/s: 3, 1 and 6 cameras at 1 fps.
     assert [len(plan.cameras_of[p]) for p in parts] == [3, 1, 6]
     assert len(plan.not_analysed) == 10
@@ -78,7 +91,8 @@ def pool_run(pool_measured: tuple[Results, Any, float, Path]) -> tuple[Results, 
 
 
 def test_cameras_are_admitted_within_each_actors_measured_capacity(
-        pool_run: tuple[Results, Path]) -> None:
+    pool_run: tuple[Results, Path],
+) -> None:
     res, out = pool_run
     m = res.metrics
     [adm] = [e for e in res.events if e["kind"] == "analysis_admitted"]
@@ -107,8 +121,10 @@ def test_cameras_are_admitted_within_each_actors_measured_capacity(
 # (the benches' own scenarios differ only in size and targets; tests/test_benches.py has the
 # other benches)
 
-def test_bench_live_smoke(pool_measured: tuple[Results, Any, float, Path],
-                          capsys: pytest.CaptureFixture[str]) -> None:
+
+def test_bench_live_smoke(
+    pool_measured: tuple[Results, Any, float, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
     live = bench("bench_live")
     res, m, load0, _ = pool_measured
     r = live.step_figures(res, m, load0)
@@ -123,8 +139,9 @@ def test_bench_live_smoke(pool_measured: tuple[Results, Any, float, Path],
     positive(r"= ([\d.]+) % of a core; \d+ cores => at most ~(\d+) cameras", out)
 
 
-def test_bench_analytics_live_smoke(pool_measured: tuple[Results, Any, float, Path],
-                                    capsys: pytest.CaptureFixture[str]) -> None:
+def test_bench_analytics_live_smoke(
+    pool_measured: tuple[Results, Any, float, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
     pool = bench("bench_analytics_live")
     res, _, load0, _ = pool_measured
     r = pool.pool_figures(res, load0)

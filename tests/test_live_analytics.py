@@ -3,7 +3,6 @@ scored against the generator's truth, keyframes only, as the live analyser sees 
 
 from __future__ import annotations
 
-
 import av
 import pytest
 
@@ -15,8 +14,18 @@ from twin.live.analytics import CameraAnalytics, iou, match
 @pytest.fixture(scope="module")
 def keyframes(tmp_path_factory: pytest.TempPathFactory):
     profile = EncodeProfile(width=640, height=360, fps=15, bitrate_mbps=0.5, gop_frames=15)
-    scene = SceneConfig("an-test", width=640, height=360, fps=15, duration_s=12.0, seed=21,
-                        people=5, vehicles=4, collision_at_s=5.0, night_depth=0.15)
+    scene = SceneConfig(
+        "an-test",
+        width=640,
+        height=360,
+        fps=15,
+        duration_s=12.0,
+        seed=21,
+        people=5,
+        vehicles=4,
+        collision_at_s=5.0,
+        night_depth=0.15,
+    )
     clip = encode_clip(profile, scene, cache_dir=tmp_path_factory.mktemp("clips"))
     frames = []
     with av.open(str(clip.path)) as f:
@@ -44,14 +53,16 @@ def test_collisions_are_alerted_within_two_keyframes_and_people_are_found(keyfra
             dets, al = ca.process(img, loop * clip_s + i / 15)
             alerts += [a.t_s for a in al]
             if ca.warm:
-                people = [(o.bbox.x0, o.bbox.y0, o.bbox.x1, o.bbox.y1)
-                          for o in truth.frames[i].objects if o.cls == "person"]
+                people = [
+                    (o.bbox.x0, o.bbox.y0, o.bbox.x1, o.bbox.y1)
+                    for o in truth.frames[i].objects
+                    if o.cls == "person"
+                ]
                 found = [d.box for d in dets if d.cls == "person"]
                 tp += match(found, people)
                 det += len(found)
     incidents = [loop * clip_s + truth.incidents[0].start_s for loop in range(loops)]
-    latencies = [min((a - t for a in alerts if 0 <= a - t <= 10), default=None)
-                 for t in incidents]
+    latencies = [min((a - t for a in alerts if 0 <= a - t <= 10), default=None) for t in incidents]
     assert sum(x is not None for x in latencies) >= loops - 1, (alerts, incidents)
     assert all(x <= 2.0 + 1e-9 for x in latencies if x is not None)
     # One alert per collision; at most one spurious one (a ghost of the departed cars) in 4 loops.
@@ -85,16 +96,20 @@ def test_scoring_ignores_objects_mostly_hidden_but_counts_a_hit_on_a_scored_one(
     back = ObjectTruth(2, "person", BBox(110, 45, 204, 205), 0.6)  # under 65 % visible
     before = FrameTruth(0, 0.0, 1.0, (), ())
     now = FrameTruth(1, 0.1, 1.0, (front, back), ())
-    truth = SceneTruth(SceneConfig("s", width=640, height=360, fps=10, duration_s=0.2),
-                       (), (before, now))
+    truth = SceneTruth(
+        SceneConfig("s", width=640, height=360, fps=10, duration_s=0.2), (), (before, now)
+    )
     s = CameraScore("c")
     # One box over both: a hit on the scored figure, not a miss because it also covers the other.
     score_frame(s, [Detection("person", (118, 44, 196, 216))], truth, 1, 1, 1.0, 100)
     assert (s.tp["person"], s.detections["person"], s.truths["person"]) == (1, 1, 1)
     s = CameraScore("c")
     # A second box on the mostly hidden one is neither right nor wrong; one elsewhere is wrong.
-    dets = [Detection("person", (123, 83, 184, 217)), Detection("person", (110, 45, 204, 205)),
-            Detection("person", (400, 50, 450, 200))]
+    dets = [
+        Detection("person", (123, 83, 184, 217)),
+        Detection("person", (110, 45, 204, 205)),
+        Detection("person", (400, 50, 450, 200)),
+    ]
     score_frame(s, dets, truth, 1, 1, 1.0, 100)
     assert (s.tp["person"], s.detections["person"], s.truths["person"]) == (1, 2, 1)
 

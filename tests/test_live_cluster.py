@@ -60,22 +60,43 @@ class LocalCluster:
         self.address = f"{ADDRESSES[0]}:{self.port}"
 
     def start(self) -> None:
-        subprocess.run([self.ray, "get-auth-token", "--generate"], env=self.env, check=True,
-                       capture_output=True, timeout=60)
+        subprocess.run(
+            [self.ray, "get-auth-token", "--generate"],
+            env=self.env,
+            check=True,
+            capture_output=True,
+            timeout=60,
+        )
         for i, ip in enumerate(ADDRESSES):
             shutil.rmtree(self.temps[i], ignore_errors=True)
             self.storage[i].mkdir(parents=True)
-            common = [f"--node-ip-address={ip}", f"--temp-dir={self.temps[i]}", "--num-cpus=1",
-                      "--disable-usage-stats",
-                      f"--dashboard-agent-listen-port={_free_port(ip)}",
-                      f"--metrics-export-port={_free_port(ip)}"]
-            args = ([self.ray, "start", "--head", f"--port={self.port}",
-                     "--include-dashboard=false", *common] if i == 0 else
-                    [self.ray, "start", f"--address={self.address}", *common])
+            common = [
+                f"--node-ip-address={ip}",
+                f"--temp-dir={self.temps[i]}",
+                "--num-cpus=1",
+                "--disable-usage-stats",
+                f"--dashboard-agent-listen-port={_free_port(ip)}",
+                f"--metrics-export-port={_free_port(ip)}",
+            ]
+            args = (
+                [
+                    self.ray,
+                    "start",
+                    "--head",
+                    f"--port={self.port}",
+                    "--include-dashboard=false",
+                    *common,
+                ]
+                if i == 0
+                else [self.ray, "start", f"--address={self.address}", *common]
+            )
             env = {**self.env, "CCTV_TWIN_STORAGE": str(self.storage[i])}
             if i == 0:  # a lost node is found in ~3 s rather than Ray's default ~15 s
-                env.update(RAY_health_check_period_ms="1000", RAY_health_check_timeout_ms="1000",
-                           RAY_health_check_failure_threshold="3")
+                env.update(
+                    RAY_health_check_period_ms="1000",
+                    RAY_health_check_timeout_ms="1000",
+                    RAY_health_check_failure_threshold="3",
+                )
             done = subprocess.run(args, env=env, capture_output=True, text=True, timeout=180)
             assert done.returncode == 0, done.stdout[-1500:] + done.stderr[-1500:]
 
@@ -93,7 +114,8 @@ class LocalCluster:
                 args = cur.info["cmdline"] or []
                 cmd = " ".join(args)
                 hit = [i for i, m in enumerate(marks) if m in cmd] or (
-                    [0] if client_server_of(self.address, args) else [])
+                    [0] if client_server_of(self.address, args) else []
+                )
                 if hit:
                     out[p.info["pid"]] = hit[0]
                     break
@@ -170,8 +192,9 @@ def cluster_run(local_cluster):
             for part, p in info["parts"].items():
                 if part.startswith("relay:"):
                     conns = psutil.Process(p["pid"]).net_connections(kind="tcp")
-                    listening[part] = sorted({c.laddr.ip for c in conns
-                                              if c.status == psutil.CONN_LISTEN})
+                    listening[part] = sorted(
+                        {c.laddr.ip for c in conns if c.status == psutil.CONN_LISTEN}
+                    )
             time.sleep(max(0.0, t_rec + KILL_AT_S - time.monotonic()))
             part = _parts(run)["parts"]["recorder:wan-chai-r01"]
             os.kill(part["pid"], signal.SIGKILL)  # a worker process on 127.0.0.3
@@ -179,8 +202,17 @@ def cluster_run(local_cluster):
             out, err = proc.communicate(timeout=400)
         finally:
             watch.stop()
-    return {"rc": proc.returncode, "out": out, "err": err, "run": run, "info": info,
-            "killed": killed, "cluster": cluster, "open": watch, "listening": listening}
+    return {
+        "rc": proc.returncode,
+        "out": out,
+        "err": err,
+        "run": run,
+        "info": info,
+        "killed": killed,
+        "cluster": cluster,
+        "open": watch,
+        "listening": listening,
+    }
 
 
 def _results(run: Path):
@@ -217,8 +249,10 @@ def test_the_cluster_run_uses_three_nodes_and_every_target_passes(cluster_run) -
     # Each relay's MediaMTX listens on its own node's (loopback) address, and its API on
     # 127.0.0.1 only.
     listening = cluster_run["listening"]
-    assert listening == {"relay:" + label[head]: ["127.0.0.1", head],
-                         "relay:" + label[w1]: ["127.0.0.1", w1]}, listening
+    assert listening == {
+        "relay:" + label[head]: ["127.0.0.1", head],
+        "relay:" + label[w1]: ["127.0.0.1", w1],
+    }, listening
     with open(cluster_run["run"] / "cameras.csv") as f:
         cams = list(csv.DictReader(f))
     sets = {p for p in parts if p.startswith("set:")}
@@ -230,20 +264,27 @@ def test_each_node_keeps_its_own_recorders_segments_in_its_own_folder(cluster_ru
     run, cluster = cluster_run["run"], cluster_run["cluster"]
     res = _results(run)
     node_of = {r["recorder"]: r["node"] for r in res.per_recorder}
-    labels = {n["address"]: n["node"] for n in
-              next(e for e in res.events if e["kind"] == "cluster")["nodes"]}
+    labels = {
+        n["address"]: n["node"]
+        for n in next(e for e in res.events if e["kind"] == "cluster")["nodes"]
+    }
     folder_of = {labels[a]: cluster.storage[i] for i, a in enumerate(ADDRESSES)}
     with open(run / "segments.csv") as f:
         rows = [r for r in csv.DictReader(f) if r["state"] == "stored"]
     assert rows
     for node, folder in folder_of.items():
         (run_dir,) = [d for d in folder.iterdir() if d.is_dir()]  # one run's folder each
-        files = {str(p.relative_to(run_dir / "segments")) for p in
-                 (run_dir / "segments").rglob("*") if p.is_file()}
+        files = {
+            str(p.relative_to(run_dir / "segments"))
+            for p in (run_dir / "segments").rglob("*")
+            if p.is_file()
+        }
         mine = {f"{r['recorder']}/{r['key']}" for r in rows if node_of[r["recorder"]] == node}
         assert mine and files == mine, (node, sorted(files ^ mine)[:5])
         assert (run_dir / "catalog.sqlite").is_file()
-    assert not (run / "live" / "segments").exists() or not any((run / "live" / "segments").rglob("*.mp4"))
+    assert not (run / "live" / "segments").exists() or not any(
+        (run / "live" / "segments").rglob("*.mp4")
+    )
 
 
 def test_a_recorder_killed_on_one_node_is_recorded_again_on_another(cluster_run) -> None:
@@ -265,8 +306,11 @@ def test_a_recorder_killed_on_one_node_is_recorded_again_on_another(cluster_run)
         lost = set(fault["cameras"])
         rec = fault["part"].split(":", 1)[1]
         after = fault["happened_s"] - t0
-        again = {r["recorder"] for r in rows if r["camera"] in lost
-                 and float(r["start_s"]) > after and r["recorder"] != rec}
+        again = {
+            r["recorder"]
+            for r in rows
+            if r["camera"] in lost and float(r["start_s"]) > after and r["recorder"] != rec
+        }
         assert again and all(node_of[a] != node_of[rec] for a in again), (rec, again)
     # The gap is counted: every lost camera's gap is the fault's, none unexplained.
     assert res.metrics["live_unrecorded_unexplained_s"] == 0
@@ -289,8 +333,9 @@ def test_no_process_opens_another_nodes_folder(cluster_run) -> None:
             assert not any(str(s) in text for s in cluster.storage), p
 
 
-def test_evidence_export_fetches_each_nodes_footage_through_ray(cluster_run, monkeypatch,
-                                                                tmp_path: Path) -> None:
+def test_evidence_export_fetches_each_nodes_footage_through_ray(
+    cluster_run, monkeypatch, tmp_path: Path
+) -> None:
     """The desk of a cluster run reads no node's folder: an approved export asks each node
     for its own segments through Ray; the files match their catalog hashes and `verify`."""
     import hashlib
@@ -302,33 +347,59 @@ def test_evidence_export_fetches_each_nodes_footage_through_ray(cluster_run, mon
     with open(run / "cameras.csv") as f:
         cams = list(csv.DictReader(f))
     # A camera of each killed recorder: recorded on its own node, then on the standby's.
-    faults = [e for e in _results(run).events if e["kind"] == "fault"
-              and e["part"].startswith("recorder:")]
+    faults = [
+        e
+        for e in _results(run).events
+        if e["kind"] == "fault" and e["part"].startswith("recorder:")
+    ]
     chosen = sorted({min(f["cameras"]) for f in faults})
     assert len(chosen) == 2 and {c["camera"] for c in cams} >= set(chosen)
     monkeypatch.setenv("RAY_ADDRESS", cluster.address)
     monkeypatch.setenv("RAY_AUTH_MODE", "token")
     make_desk(run, at=1000)
     args = [a for c in chosen for a in ("--camera", c)]
-    assert ev("request", run, "--at", 1001, "--officer", "pc-1", *args, "--from", 0,
-              "--to", 3600, "--action", "export") == 0
+    assert (
+        ev(
+            "request",
+            run,
+            "--at",
+            1001,
+            "--officer",
+            "pc-1",
+            *args,
+            "--from",
+            0,
+            "--to",
+            3600,
+            "--action",
+            "export",
+        )
+        == 0
+    )
     assert ev("approve", run, "req-0001", "--at", 1002, "--officer", "cip-1") == 0
     dest = tmp_path / "export"
     assert ev("export", run, "req-0001", "--at", 1003, "--officer", "pc-1", "--dest", dest) == 0
     assert ev("verify", dest) == 0
     with open(run / "segments.csv") as f:
-        stored = {f"{r['recorder']}/{r['key']}": r["sha256"] for r in csv.DictReader(f)
-                  if r["state"] == "stored" and r["camera"] in chosen}
-    got = {str(p.relative_to(dest)): hashlib.sha256(p.read_bytes()).hexdigest()
-           for p in dest.rglob("*") if p.is_file() and p.suffix in (".mp4", ".ts")}
+        stored = {
+            f"{r['recorder']}/{r['key']}": r["sha256"]
+            for r in csv.DictReader(f)
+            if r["state"] == "stored" and r["camera"] in chosen
+        }
+    got = {
+        str(p.relative_to(dest)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in dest.rglob("*")
+        if p.is_file() and p.suffix in (".mp4", ".ts")
+    }
     assert got == stored
     # The recorders behind them ran on different nodes (the standby's on a third).
     node_of = {r["recorder"]: r["node"] for r in _results(run).per_recorder}
     assert len({node_of[k.split("/")[0]] for k in got}) >= 2
 
 
-def test_bench_cluster_smoke(cluster_run, tmp_path: Path,
-                             capsys: pytest.CaptureFixture[str]) -> None:
+def test_bench_cluster_smoke(
+    cluster_run, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     """bench/bench_cluster.py at its smoke size: its three-node side is this module's cluster
     run (the same scenario), its one-node side a short run of its own."""
     from tests.test_benches import bench, positive
@@ -343,13 +414,17 @@ def test_bench_cluster_smoke(cluster_run, tmp_path: Path,
     positive(r"3 nodes / 1 node: x([\d.]+)", out)
 
 
-def test_a_wrong_token_is_refused_at_the_first_refusal_with_the_fix(local_cluster,
-                                                                   tmp_path: Path) -> None:
+def test_a_wrong_token_is_refused_at_the_first_refusal_with_the_fix(
+    local_cluster, tmp_path: Path
+) -> None:
     """The cluster started as docs/cluster.md says (token auth on): a run given a wrong token
     is refused, with the fix, at Ray's first refusal (a wrong token never becomes right), not
     after Ray's client has retried for ~20 s. (Joining with the right token: cluster_run.)"""
-    env = {"RAY_ADDRESS": local_cluster.address, "RAY_AUTH_MODE": "token",
-           "RAY_AUTH_TOKEN": "0" * 64}
+    env = {
+        "RAY_ADDRESS": local_cluster.address,
+        "RAY_AUTH_MODE": "token",
+        "RAY_AUTH_TOKEN": "0" * 64,
+    }
     t = time.monotonic()
     with _reaped(_twin("live", str(SCENARIO), "--out", str(tmp_path / "bad"), env=env)) as bad:
         out, err = bad.communicate(timeout=90)
@@ -365,13 +440,17 @@ def test_a_whole_node_lost_is_one_fault_with_every_camera_it_served(local_cluste
     env = {"RAY_ADDRESS": cluster.address, "RAY_AUTH_MODE": "token"}
     # 28 s: before the scenario's recorder crash (at 30 s), which would find the standby full
     # with the lost district's cameras (moved there, with nothing left to publish them).
-    with _reaped(_twin("live", str(SCENARIO), "--out", str(run), "--duration", "28",
-                       env=env)) as proc:
+    with _reaped(
+        _twin("live", str(SCENARIO), "--out", str(run), "--duration", "28", env=env)
+    ) as proc:
         _parts(run, timeout_s=240)
         time.sleep(10)
-        (raylet,) = [p for p in psutil.process_iter(["pid", "cmdline"])
-                     if str(cluster.temps[1]) in " ".join(p.info["cmdline"] or [])
-                     and "raylet" in (p.info["cmdline"] or [""])[0]]
+        (raylet,) = [
+            p
+            for p in psutil.process_iter(["pid", "cmdline"])
+            if str(cluster.temps[1]) in " ".join(p.info["cmdline"] or [])
+            and "raylet" in (p.info["cmdline"] or [""])[0]
+        ]
         raylet.kill()
         out, err = proc.communicate(timeout=400)
     assert proc.returncode == 1, err[-3000:]  # a fault never restored: a target fails
@@ -391,8 +470,11 @@ def test_a_whole_node_lost_is_one_fault_with_every_camera_it_served(local_cluste
     assert node["camera_s_lost"] > 20 * len(wan_chai)
     # Its relay, sets and recorders are that one fault (a part found dead before the node
     # was may have a record of its own, never restarted there).
-    others = [f for f in res.events if f["kind"] == "fault" and f["part"] != node["part"]
-              and not f["scripted"]]
+    others = [
+        f
+        for f in res.events
+        if f["kind"] == "fault" and f["part"] != node["part"] and not f["scripted"]
+    ]
     assert all(f["part"] in node["parts"] and f["restarted_s"] is None for f in others), others
     assert res.metrics["live_unrecorded_unexplained_s"] == 0
     failed = {t.metric for t in res.targets if not t.passed}

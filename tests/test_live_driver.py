@@ -53,8 +53,11 @@ class SimParts:
     # -- Parts -----------------------------------------------------------------------------
     def poll_recorders(self, alive):
         ok = [r for r in alive if self._answering(f"recorder:{r}")]
-        return ok, [r for r in alive if f"recorder:{r}" in self.dead
-                    and f"recorder:{r}" not in self.restart_at]
+        return ok, [
+            r
+            for r in alive
+            if f"recorder:{r}" in self.dead and f"recorder:{r}" not in self.restart_at
+        ]
 
     def record(self, recorder, cameras):
         self.calls.append(("record", self.env.now, recorder, tuple(cameras)))
@@ -77,8 +80,11 @@ class SimParts:
         self.restart_at[RELAY] = self.env.now + 0.3
 
     def poll_actors(self):
-        dead = [p for p in self.actors if p in self.dead and p not in self.restart_at
-                and p not in self._reported_dead]
+        dead = [
+            p
+            for p in self.actors
+            if p in self.dead and p not in self.restart_at and p not in self._reported_dead
+        ]
         self._reported_dead |= set(dead)
         back = [p for p in self.actors if p in self.restart_at and self._answering(p)]
         answered = [p for p in self.actors if p not in self.dead and p not in self.restart_at]
@@ -116,8 +122,10 @@ class SimParts:
         return None
 
     def sample(self):
-        return {"cameras_recording": float(sum(len(v) for v in self.on_recorder.values())),
-                "segments_written": 0.0}
+        return {
+            "cameras_recording": float(sum(len(v) for v in self.on_recorder.values())),
+            "segments_written": 0.0,
+        }
 
     def cameras_of(self, part):
         return list(CAMS) if part == RELAY else (["c00", "c01"] if "set00001" in part else [])
@@ -126,16 +134,27 @@ class SimParts:
 def _run(faults: list[LiveFault], until: float, script=None):
     env = simpy.Environment(initial_time=100.0)
     parts = SimParts(env)
-    sup = Supervisor(RECS, max_streams=6, ingest_mbps=100.0, camera_mbps={c: 1.0 for c in CAMS},
-                     interval_s=HB, timeout_s=TIMEOUT, now_s=env.now)
+    sup = Supervisor(
+        RECS,
+        max_streams=6,
+        ingest_mbps=100.0,
+        camera_mbps={c: 1.0 for c in CAMS},
+        interval_s=HB,
+        timeout_s=TIMEOUT,
+        now_s=env.now,
+    )
     sup.place_all()
     for r in RECS:
         parts.record(r, sup.cameras_of_recorder(r))
     events: list[tuple] = []
-    driver = LiveDriver(env, parts, sup, DriverConfig(t0=100.0, t_end=100.0 + until,
-                                                      heartbeat_interval_s=HB,
-                                                      sweep_interval_s=5.0), faults,
-                        event=lambda kind, **kw: events.append((env.now, kind, kw)))
+    driver = LiveDriver(
+        env,
+        parts,
+        sup,
+        DriverConfig(t0=100.0, t_end=100.0 + until, heartbeat_interval_s=HB, sweep_interval_s=5.0),
+        faults,
+        event=lambda kind, **kw: events.append((env.now, kind, kw)),
+    )
     driver.start()
     if script:
         env.process(script(env, parts))
@@ -213,9 +232,10 @@ def test_dead_camera_set_analyser_and_sweeper_actors_are_started_again():
     assert by_part[SWEEPER]["kind"] == "sweeper_crash"
     # Died at 104.2 and 107.2: last answered the rounds at 104.0 and 107.0, found dead at the
     # next round, started again at once; the new process answers 2 s later.
-    assert [(by_part[p]["last_seen_s"], by_part[p]["detected_s"], by_part[p]["restored_s"])
-            for p in ("set:set00001", SWEEPER, ANALYSER)] == [
-        (104.0, 104.5, 106.5), (107.0, 107.5, 109.5), (107.0, 107.5, 109.5)]
+    assert [
+        (by_part[p]["last_seen_s"], by_part[p]["detected_s"], by_part[p]["restored_s"])
+        for p in ("set:set00001", SWEEPER, ANALYSER)
+    ] == [(104.0, 104.5, 106.5), (107.0, 107.5, 109.5), (107.0, 107.5, 109.5)]
     for part, rec in by_part.items():
         assert ("restart_actor", rec["detected_s"], part) in parts.calls
 
@@ -224,12 +244,15 @@ def test_power_faults_cut_and_restore_a_set_and_sweeps_never_overlap():
     f = LiveFault(0, "set_power", "power_off", "set00001", 3.0, 8.0, "")
     driver, parts, _, _ = _run([f], 30.0)
     assert [c for c in parts.calls if c[0] == "power"] == [
-        ("power", 103.0, "set00001", False), ("power", 108.0, "set00001", True)]
+        ("power", 103.0, "set00001", False),
+        ("power", 108.0, "set00001", True),
+    ]
     (rec,) = driver.log.records
     assert rec["cameras"] == ["c00", "c01"] and rec["restored_s"] == 108.0
     starts = parts.sweeps_started
     assert starts[0] == 100.0 and len(starts) == len(driver.sweeps) + (
-        1 if parts.sweep_running_until else 0)
+        1 if parts.sweep_running_until else 0
+    )
     assert all(b - a >= 5.0 for a, b in zip(starts, starts[1:]))
 
 
@@ -246,11 +269,20 @@ def test_a_stalled_driver_does_not_declare_healthy_recorders_down():
 
 
 def test_random_live_faults_are_drawn_from_the_seed_like_the_simulation():
-    base = {"live": {"duration_s": 600},
-            "recorders.pools": [{"name": "p", "districts": "*", "recorders": 3,
-                                 "ingest_mbps": 100, "disk_tb": 1, "max_streams": 10}],
-            "faults": [{"type": "recorder_crash", "recorder": "*", "mtbf_h": 0.05,
-                        "mttr_h": 0.005}]}
+    base = {
+        "live": {"duration_s": 600},
+        "recorders.pools": [
+            {
+                "name": "p",
+                "districts": "*",
+                "recorders": 3,
+                "ingest_mbps": 100,
+                "disk_tb": 1,
+                "max_streams": 10,
+            }
+        ],
+        "faults": [{"type": "recorder_crash", "recorder": "*", "mtbf_h": 0.05, "mttr_h": 0.005}],
+    }
     a = compile_live_faults(scenario(**base), RECS, {}, 600.0)
     b = compile_live_faults(scenario(**base), RECS, {}, 600.0)
     c = compile_live_faults(scenario(seed=99, **base), RECS, {}, 600.0)
@@ -264,6 +296,7 @@ def test_random_live_faults_are_drawn_from_the_seed_like_the_simulation():
 def test_cameras_nobody_could_take_are_placed_when_a_recorder_rejoins():
     """Two of three recorders die: the survivor takes what fits (6 streams), the rest wait,
     unplaced, and go to the first recorder that runs again; nobody is ever over a limit."""
+
     def script(env, parts):
         yield env.timeout(5.2)
         parts.die("recorder:p-r01")
@@ -326,13 +359,18 @@ def test_a_dead_recorder_is_found_even_when_the_driver_keeps_stalling():
         driver.round()
     (rec,) = driver.log.records
     assert (rec["part"], rec["last_seen_s"], rec["detected_s"], rec["restored_s"]) == (
-        "recorder:p-r03", 0.0, 3.0, 4.5)  # found at the 2nd round, back 1.5 s after restart
+        "recorder:p-r03",
+        0.0,
+        3.0,
+        4.5,
+    )  # found at the 2nd round, back 1.5 s after restart
     assert not driver.down
 
 
 def test_a_spare_recorder_with_no_cameras_that_dies_is_found_and_started_again():
     """A restarted recorder rejoins empty; killed again, it has no cameras to move, and it is
     still a fault, found, and started again (the 10-minute chaos run once missed it)."""
+
     def script(env, parts):
         yield env.timeout(5.2)
         parts.die("recorder:p-r03")
@@ -342,7 +380,9 @@ def test_a_spare_recorder_with_no_cameras_that_dies_is_found_and_started_again()
     driver, parts, sup, events = _run([], 30.0, script)
     recs = [r for r in driver.log.records if r["part"] == "recorder:p-r03"]
     assert [(r["detected_s"], r["restored_s"], len(r["cameras"])) for r in recs] == [
-        (107.0, 108.5, 4), (117.0, 118.5, 0)]
+        (107.0, 108.5, 4),
+        (117.0, 118.5, 0),
+    ]
     assert [c[1] for c in parts.calls if c[0] == "start_recorder"] == [107.0, 117.0]
 
 
@@ -372,15 +412,26 @@ class NodeParts(SimParts):
 def test_a_lost_node_is_one_fault_covering_every_camera_it_served_and_nothing_restarts_there():
     env = simpy.Environment(initial_time=100.0)
     parts = NodeParts(env, lost_at=110.2)
-    sup = Supervisor(RECS, max_streams=6, ingest_mbps=100.0, camera_mbps={c: 1.0 for c in CAMS},
-                     interval_s=HB, timeout_s=TIMEOUT, now_s=env.now)
+    sup = Supervisor(
+        RECS,
+        max_streams=6,
+        ingest_mbps=100.0,
+        camera_mbps={c: 1.0 for c in CAMS},
+        interval_s=HB,
+        timeout_s=TIMEOUT,
+        now_s=env.now,
+    )
     sup.place_all()
     for r in RECS:
         parts.record(r, sup.cameras_of_recorder(r))
     on_r01 = set(sup.cameras_of_recorder("p-r01"))
-    driver = LiveDriver(env, parts, sup, DriverConfig(t0=100.0, t_end=130.0,
-                                                      heartbeat_interval_s=HB,
-                                                      sweep_interval_s=5.0), [])
+    driver = LiveDriver(
+        env,
+        parts,
+        sup,
+        DriverConfig(t0=100.0, t_end=130.0, heartbeat_interval_s=HB, sweep_interval_s=5.0),
+        [],
+    )
     driver.start()
 
     def script(env, parts):

@@ -33,13 +33,20 @@ pytestmark = [pytest.mark.live, pytest.mark.slow]
 RECORD_S = 7.0  # recording before the kill: two 3 s segments done, one under way per camera
 GONE_WITHIN_S = 10.0
 SCENARIO = small_live(  # 120 s is never reached: the driver dies
-    "live-driver-kill", 7, 120,
-    targets={"live_segments_unreadable": {"max": 0}, "live_catalog_mismatches": {"max": 0}})
+    "live-driver-kill",
+    7,
+    120,
+    targets={"live_segments_unreadable": {"max": 0}, "live_catalog_mismatches": {"max": 0}},
+)
 
 
 def _twin(*args: str) -> subprocess.Popen[str]:
-    return subprocess.Popen([sys.executable, "-m", "twin.cli", *args], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+    return subprocess.Popen(
+        [sys.executable, "-m", "twin.cli", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
 
 
 def _recording(run: Path, proc: subprocess.Popen[str], timeout_s: float = 120.0) -> dict:
@@ -103,15 +110,22 @@ def killed(tmp_path_factory):
             time.sleep(0.1)
         gone_s = time.monotonic() - t_kill
         # What the run's own marks find now (a process started after the snapshot included).
-        left.update({pid: v for pid, v in _of_the_run(proc.pid, info).items()
-                     if _running(pid, v[0])})
+        left.update(
+            {pid: v for pid, v in _of_the_run(proc.pid, info).items() if _running(pid, v[0])}
+        )
         partials = sorted(p.relative_to(run) for p in (run / "live" / "segments").rglob("*.part"))
     finally:
         if proc.poll() is None:
             proc.kill()
             proc.communicate()
-    return {"run": run, "before": before, "left": left, "gone_s": gone_s, "info": info,
-            "partials": partials}
+    return {
+        "run": run,
+        "before": before,
+        "left": left,
+        "gone_s": gone_s,
+        "info": info,
+        "partials": partials,
+    }
 
 
 def test_nothing_of_the_run_is_left_after_the_driver_is_killed(killed) -> None:
@@ -134,8 +148,8 @@ def test_nothing_of_the_run_is_left_after_the_driver_is_killed(killed) -> None:
 def test_recover_writes_results_that_match_the_files(killed) -> None:
     import av
 
-    from twin.storage.live_catalog import LiveStore
     from twin.model.results import read_results
+    from twin.storage.live_catalog import LiveStore
 
     run = killed["run"]
     rec = _twin("live", "--recover", str(run))
@@ -160,7 +174,8 @@ def test_recover_writes_results_that_match_the_files(killed) -> None:
     assert not [p for p in files if p.name.endswith(".part")]
     assert m["segments_written"] == len(rows) == len(files) > 0
     assert {(r.recorder, r.key) for r in rows} == {
-        (p.relative_to(root).parts[0], "/".join(p.relative_to(root).parts[1:])) for p in files}
+        (p.relative_to(root).parts[0], "/".join(p.relative_to(root).parts[1:])) for p in files
+    }
     for p in files:  # every file opens and holds video
         with av.open(str(p)) as f:
             assert f.streams.video and f.streams.video[0].codec_context.name == "h264"

@@ -36,30 +36,54 @@ HB_INTERVAL_S, HB_TIMEOUT_S = 0.5, 2.0
 SCENARIO = {
     "name": "live-chaos-test",
     "seed": 11,
-    "city": {"districts": [{"name": "Mong Kok", "sets": 2, "backhaul_mbps": 1000}],
-             "cameras_per_set": {3: 1.0}},
-    "recorders": {"pools": [{"name": "p", "districts": "*", "recorders": 3, "ingest_mbps": 100,
-                             "disk_tb": 1, "max_streams": 6}]},
+    "city": {
+        "districts": [{"name": "Mong Kok", "sets": 2, "backhaul_mbps": 1000}],
+        "cameras_per_set": {3: 1.0},
+    },
+    "recorders": {
+        "pools": [
+            {
+                "name": "p",
+                "districts": "*",
+                "recorders": 3,
+                "ingest_mbps": 100,
+                "disk_tb": 1,
+                "max_streams": 6,
+            }
+        ]
+    },
     # One deployment: 3 s segments, 30 days compressed to 600 s, swept every 3 s.
     "recording": {"segment_s": 3, "sweep_interval_s": 3},
     "simulation": {"tick_s": 3},
     "camera_profiles": [{"name": "hd", "width": 640, "height": 360, "bitrate_mbps": 0.5}],
     "live": {
-        "duration_s": 56, "time_compression": 4320,
-        "heartbeat_interval_s": HB_INTERVAL_S, "heartbeat_timeout_s": HB_TIMEOUT_S,
+        "duration_s": 56,
+        "time_compression": 4320,
+        "heartbeat_interval_s": HB_INTERVAL_S,
+        "heartbeat_timeout_s": HB_TIMEOUT_S,
         "clip": {"clip_s": 10, "scenes": 1, "collision_at_s": 4},
         "analyser": {"cameras": 2, "width": 320},
     },
 }
 # (seconds after recording started, part to kill -9)
-KILLS = [(8.0, "relay:mediamtx"), (18.0, "recorder"), (28.0, "set:set00002"),
-         (36.0, "sweeper"), (42.0, "analyser")]
+KILLS = [
+    (8.0, "relay:mediamtx"),
+    (18.0, "recorder"),
+    (28.0, "set:set00002"),
+    (36.0, "sweeper"),
+    (42.0, "analyser"),
+]
 
 
 def _twin(*args: str, env: dict | None = None, **kw) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "twin.cli", *args], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, env={**os.environ, **(env or {})},
-                            **kw)
+    return subprocess.Popen(
+        [sys.executable, "-m", "twin.cli", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, **(env or {})},
+        **kw,
+    )
 
 
 @contextlib.contextmanager
@@ -119,16 +143,24 @@ def chaos_run(tmp_path_factory):
     sc.write_text(yaml.safe_dump(SCENARIO))
     # 6 cameras over 3 recorders: p-r01 records two
     schedule = [(at, "recorder:p-r01" if what == "recorder" else what) for at, what in KILLS]
-    got = chaos.run_chaos(SCENARIO["live"]["duration_s"] / 60, 0, tmp, scenario=sc,
-                          schedule=schedule)
+    got = chaos.run_chaos(
+        SCENARIO["live"]["duration_s"] / 60, 0, tmp, scenario=sc, schedule=schedule
+    )
     assert [k["part"] for k in got["injected"]] == [part for _, part in schedule]
-    return {"rc": got["rc"], "out": got["stdout"], "err": got["stderr"], "run": got["run"],
-            "killed": got["injected"], "info": got["info"], "bench": got}
+    return {
+        "rc": got["rc"],
+        "out": got["stdout"],
+        "err": got["stderr"],
+        "run": got["run"],
+        "killed": got["injected"],
+        "info": got["info"],
+        "bench": got,
+    }
 
 
 def test_every_unscripted_kill_is_found_restarted_and_counted(chaos_run) -> None:
-    from twin.storage.live_catalog import LiveStore
     from twin.model.results import read_results
+    from twin.storage.live_catalog import LiveStore
 
     run, killed = chaos_run["run"], chaos_run["killed"]
     assert chaos_run["rc"] in (0, 1), chaos_run["err"][-3000:]
@@ -141,13 +173,24 @@ def test_every_unscripted_kill_is_found_restarted_and_counted(chaos_run) -> None
     assert m["live_faults_unrestored"] == 0
     for k in killed:
         f = faults[k["part"]]
-        assert not f["scripted"] and f["fault_kind"] == {
-            "relay": "relay_down", "recorder": "recorder_crash", "set": "publisher_crash",
-            "sweeper": "sweeper_crash", "analyser": "analyser_crash"}[k["part"].split(":")[0]]
+        assert (
+            not f["scripted"]
+            and f["fault_kind"]
+            == {
+                "relay": "relay_down",
+                "recorder": "recorder_crash",
+                "set": "publisher_crash",
+                "sweeper": "sweeper_crash",
+                "analyser": "analyser_crash",
+            }[k["part"].split(":")[0]]
+        )
         assert f["detected_s"] is not None and f["restored_s"] is not None, f
     # MediaMTX: detected within a beat or two, running again within detection + 2 s.
     relay = faults["relay:mediamtx"]
-    assert relay["detect_s"] <= 2 * HB_INTERVAL_S + 0.5 and relay["restore_s"] <= relay["detect_s"] + 2.0
+    assert (
+        relay["detect_s"] <= 2 * HB_INTERVAL_S + 0.5
+        and relay["restore_s"] <= relay["detect_s"] + 2.0
+    )
     # Every camera recorded again; nothing unexplained; catalog and disk agree, files play.
     assert m["live_cameras_without_footage"] == 0 and m["live_unrecorded_unexplained_s"] == 0
     assert all(f["cameras_never_back"] == 0 for f in faults.values())
@@ -159,8 +202,9 @@ def test_every_unscripted_kill_is_found_restarted_and_counted(chaos_run) -> None
     assert m["live_recorder_kill_gap_s_max"] <= rec["detect_s"] + 2.0
     # The set's cameras have a gap counted against its fault; the sweeper swept again after.
     assert faults["set:set00002"]["cameras_hit"] == 3
-    sweeps = [float(line.split(",")[0]) for line in
-              (run / "sweeps.csv").read_text().splitlines()[1:]]
+    sweeps = [
+        float(line.split(",")[0]) for line in (run / "sweeps.csv").read_text().splitlines()[1:]
+    ]
     assert any(t > faults["sweeper"]["restored_s"] for t in sweeps)
 
     # Each camera's gaps, as the files (ffprobe) show them, match the reported ones within 1 s.
@@ -198,8 +242,10 @@ def sigterm_run(tmp_path_factory):
     """The chaos scenario without kills, stopped by SIGTERM 6 s into recording."""
     tmp = tmp_path_factory.mktemp("sigterm")
     sc = tmp / "term.yaml"
-    data = {**SCENARIO, "live": {**SCENARIO["live"], "duration_s": 120, "analyser":
-                                 {"enabled": False}}}
+    data = {
+        **SCENARIO,
+        "live": {**SCENARIO["live"], "duration_s": 120, "analyser": {"enabled": False}},
+    }
     sc.write_text(yaml.safe_dump(data))
     run = tmp / "out"
     with _reaped(_twin("live", str(sc), "--out", str(run))) as proc:
@@ -208,8 +254,7 @@ def sigterm_run(tmp_path_factory):
         proc.send_signal(signal.SIGTERM)
         out, err = proc.communicate(timeout=90)
     time.sleep(1.0)
-    return {"rc": proc.returncode, "out": out, "err": err, "run": run,
-            "left": _leftovers(info)}
+    return {"rc": proc.returncode, "out": out, "err": err, "run": run, "left": _leftovers(info)}
 
 
 def test_sigterm_stops_a_run_cleanly_and_keeps_what_was_recorded(sigterm_run) -> None:
@@ -233,12 +278,13 @@ def test_bench_chaos_smoke(chaos_run, sigterm_run, capsys: pytest.CaptureFixture
     s = chaos.summary(chaos_run["bench"], chaos.quiet_of(sigterm_run["run"]))
     chaos.show(s, "smoke: the chaos test's run", chaos_run["run"].parent)
     out = capsys.readouterr().out
-    assert json.loads(out[out.index("{"):]) == json.loads(json.dumps(s))
+    assert json.loads(out[out.index("{") :]) == json.loads(json.dumps(s))
     assert s["faults_found"] >= s["faults_injected"] == len(KILLS), out
     assert s["gaps_unexplained"] == 0 and s["catalog_mismatches"] == 0, out
     killed = [k for k, v in s["per_kind"].items() if v["injected"]]
     assert len(killed) == len(KILLS) and all(
-        s["per_kind"][k]["detected"] >= s["per_kind"][k]["injected"] for k in killed), out
+        s["per_kind"][k]["detected"] >= s["per_kind"][k]["injected"] for k in killed
+    ), out
     detect = [s["per_kind"][k]["detect_s_max"] for k in killed]
     assert all(d is not None and math.isfinite(d) and d > 0 for d in detect), out
     positive(r'"unrecorded_s_per_camera_hour": ([\d.]+)', out)  # the kills cost footage
@@ -253,8 +299,9 @@ def test_ray_address_to_a_dead_address_fails_fast_with_the_fix(tmp_path: Path) -
     sc.write_text(yaml.safe_dump(SCENARIO))
     port = free_port("127.0.0.2")
     t = time.monotonic()
-    proc = _twin("live", str(sc), "--out", str(tmp_path / "out"),
-                 env={"RAY_ADDRESS": f"127.0.0.2:{port}"})
+    proc = _twin(
+        "live", str(sc), "--out", str(tmp_path / "out"), env={"RAY_ADDRESS": f"127.0.0.2:{port}"}
+    )
     out, err = proc.communicate(timeout=60)
     assert proc.returncode == 3 and time.monotonic() - t < 30
     assert f"RAY_ADDRESS=127.0.0.2:{port}: no Ray cluster answers there" in err
@@ -283,13 +330,15 @@ def test_sigterm_during_start_up_leaves_nothing_running(tmp_path: Path) -> None:
     with _reaped(_twin("live", str(sc), "--out", str(tmp_path / "out"))) as proc:
         tree: dict[int, psutil.Process] = {}
         deadline = time.monotonic() + 60
+
         # Wait until MediaMTX runs and Ray is starting (its GCS and raylet), then stop it.
         def names() -> str:
             return " ".join(" ".join(p.cmdline()) for p in tree.values() if p.is_running())
 
         # Ray's per-node agents start last and once outlived an interrupted ray.init.
         while time.monotonic() < deadline and not (
-                "mediamtx" in names() and "raylet" in names() and "Agent" in names()):
+            "mediamtx" in names() and "raylet" in names() and "Agent" in names()
+        ):
             try:
                 for c in psutil.Process(proc.pid).children(recursive=True):
                     tree[c.pid] = c

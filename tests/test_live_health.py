@@ -68,8 +68,9 @@ class _Parts:
 
 
 def _driver(sup: _Sup, **kw: Any) -> Any:
-    return SimpleNamespace(sup=sup, down=set(), restarting=set(),
-                           log=SimpleNamespace(records=[]), samples=[{}], **kw)
+    return SimpleNamespace(
+        sup=sup, down=set(), restarting=set(), log=SimpleNamespace(records=[]), samples=[{}], **kw
+    )
 
 
 def _scrape(url: str) -> dict[str, list[tuple[dict[str, str], float]]]:
@@ -82,8 +83,7 @@ def _scrape(url: str) -> dict[str, list[tuple[dict[str, str], float]]]:
 
 
 def _one(got: dict[str, list[tuple[dict[str, str], float]]], name: str, **labels: str) -> float:
-    vals = [v for lab, v in got[PREFIX + name]
-            if all(lab.get(k) == x for k, x in labels.items())]
+    vals = [v for lab, v in got[PREFIX + name] if all(lab.get(k) == x for k, x in labels.items())]
     assert len(vals) == 1, (name, labels, got.get(PREFIX + name))
     return vals[0]
 
@@ -91,9 +91,12 @@ def _one(got: dict[str, list[tuple[dict[str, str], float]]], name: str, **labels
 def test_a_scrape_shows_the_last_sample() -> None:
     sup = _Sup()
     parts = _Parts(
-        latest={"r1": _Status((_Stream("c1", 1000, True),)),
-                "r2": _Status((_Stream("c2", 500, False, 2),))},
-        publishers={"set:s1": ({"c1": _OldPub(4000), "c2": _OldPub(3000, 1)}, 0.0)})
+        latest={
+            "r1": _Status((_Stream("c1", 1000, True),)),
+            "r2": _Status((_Stream("c2", 500, False, 2),)),
+        },
+        publishers={"set:s1": ({"c1": _OldPub(4000), "c2": _OldPub(3000, 1)}, 0.0)},
+    )
     health = RunHealth(0, "demo", ["c1", "c2"])
     try:
         url = health.start("run-1", {"c1": "relay:mediamtx", "c2": "relay:mediamtx"})
@@ -103,12 +106,12 @@ def test_a_scrape_shows_the_last_sample() -> None:
         assert _one(got, "cameras") == 2 and _one(got, "info", scenario="demo") == 1
         assert PREFIX + "camera_recording" not in got
         driver = _driver(sup, lag={"sample": [0.01, 0.2], "heartbeat": [0.05]})
-        driver.log.records = [{"kind": "recorder_crash", "part": "recorder:r2",
-                               "restored_s": None}]
+        driver.log.records = [{"kind": "recorder_crash", "part": "recorder:r2", "restored_s": None}]
         health.sample(driver, parts, 5.0)
         got = _scrape(url)
-        assert _one(got, "camera_recording", camera="c1", recorder="r1",
-                    relay="relay:mediamtx") == 1
+        assert (
+            _one(got, "camera_recording", camera="c1", recorder="r1", relay="relay:mediamtx") == 1
+        )
         assert _one(got, "camera_recording", camera="c2") == 0
         assert _one(got, "camera_bytes_offered_total", camera="c1") == 4000
         assert _one(got, "camera_bytes_received_total", camera="c2") == 500
@@ -137,8 +140,10 @@ def test_a_scrape_shows_the_last_sample() -> None:
 
 def test_counters_survive_restarts_and_gaps_are_counted() -> None:
     sup = _Sup()
-    parts = _Parts(latest={"r1": _Status((_Stream("c1", 1000, True),))},
-                   publishers={"set:s1": ({"c1": _NewPub(9000, planned_bytes=9100)}, 0.0)})
+    parts = _Parts(
+        latest={"r1": _Status((_Stream("c1", 1000, True),))},
+        publishers={"set:s1": ({"c1": _NewPub(9000, planned_bytes=9100)}, 0.0)},
+    )
     health = RunHealth(0, "demo", ["c1", "c2"])
     url = health.start("run-1", {})
     try:
@@ -175,8 +180,9 @@ def test_a_broken_sample_is_counted_not_raised() -> None:
     health = RunHealth(0, "demo", ["c1"])
     health.start("run-1", {})
     try:
-        health.sample(SimpleNamespace(sup=None), SimpleNamespace(latest={"r": object()},
-                                                                  publishers=None), 1.0)
+        health.sample(
+            SimpleNamespace(sup=None), SimpleNamespace(latest={"r": object()}, publishers=None), 1.0
+        )
         health.sample(SimpleNamespace(sup=object()), _Parts(), 1.0)  # no assignment()
         assert health.errors == 1 and "AttributeError" in health.last_error
     finally:

@@ -46,10 +46,19 @@ class SweeperProcess:
     def __init__(self, run: Path) -> None:
         live = run / "live"
         self.proc = subprocess.Popen(
-            [sys.executable, "-c", _SWEEPER, str(live / "catalog.sqlite"), str(live / "segments"),
-             str(run / "evidence")],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
-            cwd=Path(__file__).resolve().parent.parent)
+            [
+                sys.executable,
+                "-c",
+                _SWEEPER,
+                str(live / "catalog.sqlite"),
+                str(live / "segments"),
+                str(run / "evidence"),
+            ],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+            cwd=Path(__file__).resolve().parent.parent,
+        )
         self.hello = self._read()
 
     def _read(self) -> dict:
@@ -75,18 +84,39 @@ class SweeperProcess:
 
 
 def test_a_live_hold_outlives_kill_9_of_the_sweeper_and_retention_then_copy_and_release(
-        tmp_path: Path, capsys) -> None:
+    tmp_path: Path, capsys
+) -> None:
     run = tmp_path / "run"
     root, db = run / "live" / "segments", run / "live" / "catalog.sqlite"
     store = LiveStore(db)
-    keys = {(cam, k): _segment(store, root, cam, rec, 3.0 + 6 * k, 6.0)
-            for cam, rec in zip(CAMERAS, RECORDERS, strict=True) for k in range(10)}
+    keys = {
+        (cam, k): _segment(store, root, cam, rec, 3.0 + 6 * k, 6.0)
+        for cam, rec in zip(CAMERAS, RECORDERS, strict=True)
+        for k in range(10)
+    }
     size = {r.key: r.size_bytes for r in store.rows()}
     make_desk(run, at=0.0)
 
     # Hold c2's footage in [10, 16): its segments 1 and 2 ([9, 15) and [15, 21)).
-    assert ev("preserve", run, "--at", 10, "--officer", "pc-1", "--case", "case-1",
-              "--camera", "c2", "--from", 10, "--to", 16) == 0
+    assert (
+        ev(
+            "preserve",
+            run,
+            "--at",
+            10,
+            "--officer",
+            "pc-1",
+            "--case",
+            "case-1",
+            "--camera",
+            "c2",
+            "--from",
+            10,
+            "--to",
+            16,
+        )
+        == 0
+    )
     assert "2 segments" in capsys.readouterr().out
     held = {keys[("c2", 1)], keys[("c2", 2)]}
     holds = store.holds(case_id="case-1")
@@ -133,17 +163,34 @@ def test_a_live_hold_outlives_kill_9_of_the_sweeper_and_retention_then_copy_and_
         for f in manifest["files"]:
             copy = run / "evidence" / f["evidence_key"]
             assert hashlib.sha256(copy.read_bytes()).hexdigest() == f["sha256"]
-        complete = [e for e in parse_jsonl((run / "evidence" / "audit.jsonl").read_text())
-                    if e.kind is AuditKind.COPY and e.details.get("complete")]
+        complete = [
+            e
+            for e in parse_jsonl((run / "evidence" / "audit.jsonl").read_text())
+            if e.kind is AuditKind.COPY and e.details.get("complete")
+        ]
         assert complete[-1].details["manifest_sha256"] == manifest["manifest_sha256"]
 
         # Release: the copies are deleted, and that is on the trail too.
-        assert ev("release", run, "case-1", "--at", 500, "--officer", "pc-1",
-                  "--reason", "case closed") == 0
+        assert (
+            ev(
+                "release",
+                run,
+                "case-1",
+                "--at",
+                500,
+                "--officer",
+                "pc-1",
+                "--reason",
+                "case closed",
+            )
+            == 0
+        )
         assert not any((run / "evidence" / f["evidence_key"]).exists() for f in manifest["files"])
         tail = parse_jsonl((run / "evidence" / "audit.jsonl").read_text())[-2:]
-        assert [(e.kind, e.actor) for e in tail] == [(AuditKind.RELEASE, "pc-1"),
-                                                     (AuditKind.DELETION, "pc-1")]
+        assert [(e.kind, e.actor) for e in tail] == [
+            (AuditKind.RELEASE, "pc-1"),
+            (AuditKind.DELETION, "pc-1"),
+        ]
         assert tail[1].details["what"] == "evidence copies" and tail[1].details["count"] == 2
         assert ev("verify-audit", run) == 0
     finally:
@@ -158,8 +205,25 @@ def test_an_edited_case_plan_is_caught_before_anything_is_copied(tmp_path: Path,
     for k in range(3):
         _segment(store, root, "c1", "r1", 6.0 * k, 6.0)
     make_desk(run, at=0.0)
-    assert ev("preserve", run, "--at", 10, "--officer", "pc-1", "--case", "case-9",
-              "--camera", "c1", "--from", 0, "--to", 6) == 0
+    assert (
+        ev(
+            "preserve",
+            run,
+            "--at",
+            10,
+            "--officer",
+            "pc-1",
+            "--case",
+            "case-9",
+            "--camera",
+            "c1",
+            "--from",
+            0,
+            "--to",
+            6,
+        )
+        == 0
+    )
     plan = run / "evidence" / "cases" / "case-9" / "plan.json"
     text = plan.read_text()
     assert "c1-0000000000.mp4" in text
@@ -172,7 +236,8 @@ def test_an_edited_case_plan_is_caught_before_anything_is_copied(tmp_path: Path,
 
 
 def test_a_hold_lifted_by_editing_the_catalog_is_kept_and_deleted_rows_stop_the_sweep(
-        tmp_path: Path) -> None:
+    tmp_path: Path,
+) -> None:
     import sqlite3
 
     import pytest
@@ -185,14 +250,32 @@ def test_a_hold_lifted_by_editing_the_catalog_is_kept_and_deleted_rows_stop_the_
     store = LiveStore(db)
     keys = [_segment(store, root, "c1", "r1", 6.0 * k, 6.0) for k in range(4)]
     make_desk(run, at=0.0)
-    assert ev("preserve", run, "--at", 10, "--officer", "pc-1", "--case", "case-1",
-              "--camera", "c1", "--from", 0, "--to", 6) == 0
+    assert (
+        ev(
+            "preserve",
+            run,
+            "--at",
+            10,
+            "--officer",
+            "pc-1",
+            "--case",
+            "case-1",
+            "--camera",
+            "c1",
+            "--from",
+            0,
+            "--to",
+            6,
+        )
+        == 0
+    )
     # The insider marks the hold released straight in the SQLite file.
     con = sqlite3.connect(db)
     con.execute("UPDATE holds SET released_at = 11 WHERE case_id = 'case-1'")
     con.commit()
-    sweeper = Sweeper(db, root, ["c1"], ["r1"], RETENTION_S, 100, desk_dir=run / "evidence",
-                      clock=lambda: 100.0)
+    sweeper = Sweeper(
+        db, root, ["c1"], ["r1"], RETENTION_S, 100, desk_dir=run / "evidence", clock=lambda: 100.0
+    )
     try:
         report = sweeper.sweep(1000.0)
         assert set(report.deleted_keys) == set(keys[1:]) and report.held_segments == 1

@@ -36,8 +36,9 @@ def test_the_drivers_node_comes_first_whatever_its_address() -> None:
 
 
 def test_node_resources_set_with_ray_start_decide_first() -> None:
-    nodes = _nodes(3, n2={district_resource("Yau Tsim Mong"): 1.0},
-                   n0={pool_resource("central"): 1.0})
+    nodes = _nodes(
+        3, n2={district_resource("Yau Tsim Mong"): 1.0}, n0={pool_resource("central"): 1.0}
+    )
     pl = plan_placement(nodes, DISTRICTS, POOLS, "id0")
     assert pl.district_node["Yau Tsim Mong"] == "id2" and pl.pool_node["central"] == "id0"
     assert pl.pool_node["yau-tsim-mong"] == "id2"  # follows its district
@@ -54,8 +55,12 @@ def test_two_nodes_claiming_one_district_is_refused_with_the_fix() -> None:
 def test_the_analyser_pool_takes_the_nodes_in_turn_the_drivers_first() -> None:
     parts = ["analyser", "analyser:2", "analyser:3", "analyser:4"]
     pl = plan_placement(_nodes(3), DISTRICTS, POOLS, "id1", parts)
-    assert pl.analyser_node == {"analyser": "id1", "analyser:2": "id0", "analyser:3": "id2",
-                                "analyser:4": "id1"}
+    assert pl.analyser_node == {
+        "analyser": "id1",
+        "analyser:2": "id0",
+        "analyser:3": "id2",
+        "analyser:4": "id1",
+    }
     assert pl.claimed["analysers"] == "spread"
     one = plan_placement(_nodes(3), DISTRICTS, POOLS, "id0", ["analyser"])
     assert one.analyser_node == {"analyser": "id0"}  # where one machine runs it
@@ -69,6 +74,11 @@ def test_nodes_started_with_the_analysers_resource_host_the_whole_pool() -> None
     pl = plan_placement(nodes, DISTRICTS, POOLS, "id0", ["analyser", "analyser:2"])
     assert set(pl.analyser_node.values()) == {"id2"} and pl.claimed["analysers"] == "resource"
     # A node that hosts only analysers is a node the run uses.
-    alone = plan_placement(_nodes(2, n1={ANALYSERS_RESOURCE: 1.0}), ["Wan Chai"],
-                           [("wan-chai", ["Wan Chai"])], "id0", ["analyser"])
+    alone = plan_placement(
+        _nodes(2, n1={ANALYSERS_RESOURCE: 1.0}),
+        ["Wan Chai"],
+        [("wan-chai", ["Wan Chai"])],
+        "id0",
+        ["analyser"],
+    )
     assert alone.used() == ["id0", "id1"]

@@ -36,8 +36,11 @@ CAMERAS = 6
 CRASH_AT_S = 15
 # p-r01 crashes and stays down: its cameras fail over to p-r02 (6 streams fit).
 SCENARIO: dict[str, Any] = small_live(
-    "live-prometheus", 7, 28,
-    faults=[{"type": "recorder_crash", "recorder": "p-r01", "at_s": CRASH_AT_S}])
+    "live-prometheus",
+    7,
+    28,
+    faults=[{"type": "recorder_crash", "recorder": "p-r01", "at_s": CRASH_AT_S}],
+)
 
 
 def _free_port() -> int:
@@ -87,7 +90,11 @@ def test_prometheus_scrapes_a_live_run(tmp_path: Path) -> None:
     # taken by one of Ray's processes before the run binds it).
     twin = subprocess.Popen(
         [str(twin_exe), "live", str(scenario), "--out", str(out), "--metrics-port", "0"],
-        stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, cwd=tmp_path)
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
+        cwd=tmp_path,
+    )
     prom: subprocess.Popen[bytes] | None = None
     prom_log = (tmp_path / "prometheus.log").open("wb")
     rows: list[dict[str, float]] = []
@@ -99,12 +106,25 @@ def test_prometheus_scrapes_a_live_run(tmp_path: Path) -> None:
         """Rows: first healthy (every camera recording, no fault), first with the recorder
         crash open and p-r01 down, first after it with every camera recording again (-1:
         not yet)."""
-        healthy = next((i for i, r in enumerate(rows) if r["recording"] == CAMERAS
-                        and r["faults_open"] == 0 and r["r01_up"] == 1), -1)
-        crashed = next((i for i, r in enumerate(rows) if i > healthy >= 0
-                        and r["faults_open"] == 1 and r["r01_up"] == 0), -1)
-        back = next((i for i, r in enumerate(rows) if i > crashed >= 0
-                     and r["recording"] == CAMERAS), -1)
+        healthy = next(
+            (
+                i
+                for i, r in enumerate(rows)
+                if r["recording"] == CAMERAS and r["faults_open"] == 0 and r["r01_up"] == 1
+            ),
+            -1,
+        )
+        crashed = next(
+            (
+                i
+                for i, r in enumerate(rows)
+                if i > healthy >= 0 and r["faults_open"] == 1 and r["r01_up"] == 0
+            ),
+            -1,
+        )
+        back = next(
+            (i for i, r in enumerate(rows) if i > crashed >= 0 and r["recording"] == CAMERAS), -1
+        )
         return healthy, crashed, back
 
     try:
@@ -116,17 +136,34 @@ def test_prometheus_scrapes_a_live_run(tmp_path: Path) -> None:
         assert found, f"the run did not say where it serves its metrics\n{twin_log()}"
         url, metrics_port = found.group(1), int(found.group(2))
         prom_port = _free_port()
-        (tmp_path / "prometheus.yml").write_text(yaml.safe_dump({
-            "global": {"scrape_interval": "1s", "scrape_timeout": "1s",
-                       "evaluation_interval": "1s"},
-            "scrape_configs": [{"job_name": "cctv-twin", "static_configs": [
-                {"targets": [f"127.0.0.1:{metrics_port}"]}]}],
-        }))
+        (tmp_path / "prometheus.yml").write_text(
+            yaml.safe_dump(
+                {
+                    "global": {
+                        "scrape_interval": "1s",
+                        "scrape_timeout": "1s",
+                        "evaluation_interval": "1s",
+                    },
+                    "scrape_configs": [
+                        {
+                            "job_name": "cctv-twin",
+                            "static_configs": [{"targets": [f"127.0.0.1:{metrics_port}"]}],
+                        }
+                    ],
+                }
+            )
+        )
         prom = subprocess.Popen(
-            [prom_exe, f"--config.file={tmp_path / 'prometheus.yml'}",
-             f"--storage.tsdb.path={tmp_path / 'tsdb'}",
-             f"--web.listen-address=127.0.0.1:{prom_port}"],
-            stdout=prom_log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+            [
+                prom_exe,
+                f"--config.file={tmp_path / 'prometheus.yml'}",
+                f"--storage.tsdb.path={tmp_path / 'tsdb'}",
+                f"--web.listen-address=127.0.0.1:{prom_port}",
+            ],
+            stdout=prom_log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+        )
         api = f"http://127.0.0.1:{prom_port}"
         deadline = time.monotonic() + 70
         while time.monotonic() < deadline:
@@ -139,22 +176,25 @@ def test_prometheus_scrapes_a_live_run(tmp_path: Path) -> None:
                 continue  # Prometheus still starting
             if not up:
                 continue
-            row = {k: _value(api, q) for k, q in {
-                "recording": "sum(cctv_twin_live_camera_recording)",
-                "offered": "sum(cctv_twin_live_camera_bytes_offered_total)",
-                "received": "sum(cctv_twin_live_camera_bytes_received_total)",
-                "relayed": "sum(cctv_twin_live_camera_bytes_relayed_total)",
-                "faults_open": "sum(cctv_twin_live_faults_open)",
-                "r01_up": 'cctv_twin_live_recorder_up{recorder="p-r01"}',
-                "gaps": "sum(cctv_twin_live_camera_gaps_total)"}.items()}
+            row = {
+                k: _value(api, q)
+                for k, q in {
+                    "recording": "sum(cctv_twin_live_camera_recording)",
+                    "offered": "sum(cctv_twin_live_camera_bytes_offered_total)",
+                    "received": "sum(cctv_twin_live_camera_bytes_received_total)",
+                    "relayed": "sum(cctv_twin_live_camera_bytes_relayed_total)",
+                    "faults_open": "sum(cctv_twin_live_faults_open)",
+                    "r01_up": 'cctv_twin_live_recorder_up{recorder="p-r01"}',
+                    "gaps": "sum(cctv_twin_live_camera_gaps_total)",
+                }.items()
+            }
             if row["recording"] is None or row["r01_up"] is None:
                 continue  # no sample of the driver yet
             rows.append({k: (v or 0.0) for k, v in row.items()})
             if phases()[2] >= 0 and rows[-1]["received"] > 0 and rows[-1]["relayed"] > 0:
                 break
         else:
-            pytest.fail(f"Prometheus did not see the run through within 70 s: {rows}\n"
-                        f"{twin_log()}")
+            pytest.fail(f"Prometheus did not see the run through within 70 s: {rows}\n{twin_log()}")
         healthy, crashed, back = phases()
         assert back >= 0, f"the run ended before Prometheus saw it through: {rows}\n{twin_log()}"
         assert twin.poll() is None, twin_log()
@@ -171,11 +211,14 @@ def test_prometheus_scrapes_a_live_run(tmp_path: Path) -> None:
         assert rows[back]["faults_open"] == 1 and rows[back]["r01_up"] == 0
         gaps = _query(api, "cctv_twin_live_camera_gaps_total > 0")
         assert 1 <= len(gaps) <= CAMERAS // 2 and all(float(g["value"][1]) == 1 for g in gaps)
-        unrecorded = {s["metric"]["camera"] for s in
-                      _query(api, "cctv_twin_live_camera_unrecorded_seconds_total > 0")}
+        unrecorded = {
+            s["metric"]["camera"]
+            for s in _query(api, "cctv_twin_live_camera_unrecorded_seconds_total > 0")
+        }
         assert {g["metric"]["camera"] for g in gaps} <= unrecorded
-        assert {s["metric"]["recorder"] for s in
-                _query(api, "cctv_twin_live_camera_recording == 1")} == {"p-r02"}
+        assert {
+            s["metric"]["recorder"] for s in _query(api, "cctv_twin_live_camera_recording == 1")
+        } == {"p-r02"}
         assert _value(api, 'cctv_twin_live_faults_total{kind="recorder_crash"}') == 1
 
         cams = _query(api, "cctv_twin_live_camera_bytes_offered_total")
@@ -193,10 +236,17 @@ def test_prometheus_scrapes_a_live_run(tmp_path: Path) -> None:
         assert _query(api, 'cctv_twin_live_info{scenario="live-prometheus"}')
         # Every query of the Grafana dashboard is valid PromQL to this Prometheus, and each
         # one on the twin's own metrics finds series (those on MediaMTX's need its job).
-        board = json.loads((Path(__file__).resolve().parent.parent / "docs" / "grafana"
-                            / "cctv-twin-live.json").read_text())
-        grafana = {"$__rate_interval": "5s", "$mediamtx_job": "mediamtx", "$camera": ".*",
-                   "$job": ".*"}
+        board = json.loads(
+            (
+                Path(__file__).resolve().parent.parent / "docs" / "grafana" / "cctv-twin-live.json"
+            ).read_text()
+        )
+        grafana = {
+            "$__rate_interval": "5s",
+            "$mediamtx_job": "mediamtx",
+            "$camera": ".*",
+            "$job": ".*",
+        }
         for panel in board["panels"]:
             for target in panel.get("targets", []):
                 expr = target["expr"]
@@ -206,8 +256,10 @@ def test_prometheus_scrapes_a_live_run(tmp_path: Path) -> None:
                 assert got or "mediamtx" in expr, (panel["title"], expr)
         # What MediaMTX counted on each path (read by its relay actor, up to two samples
         # behind; RTP headers included) is of the order of what the cameras offered.
-        relayed = {s["metric"]["camera"]: float(s["value"][1]) for s in
-                   _query(api, "cctv_twin_live_camera_bytes_relayed_total")}
+        relayed = {
+            s["metric"]["camera"]: float(s["value"][1])
+            for s in _query(api, "cctv_twin_live_camera_bytes_relayed_total")
+        }
         sent = {s["metric"]["camera"]: float(s["value"][1]) for s in cams}
         assert set(relayed) == set(sent)
         assert sum(relayed.values()) > 0.5 * sum(sent.values()), (relayed, sent)

@@ -28,9 +28,23 @@ def ffprobe(path: Path) -> dict:
     exe = shutil.which("ffprobe")
     assert exe, "ffprobe is missing: run `make tools` (apt-get install -y ffmpeg)"
     out = subprocess.run(
-        [exe, "-v", "error", "-show_entries", "format=duration:stream=codec_name,width,height",
-         "-count_packets", "-show_entries", "stream=nb_read_packets", "-of", "json", str(path)],
-        capture_output=True, text=True, timeout=30)
+        [
+            exe,
+            "-v",
+            "error",
+            "-show_entries",
+            "format=duration:stream=codec_name,width,height",
+            "-count_packets",
+            "-show_entries",
+            "stream=nb_read_packets",
+            "-of",
+            "json",
+            str(path),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
     assert out.returncode == 0 and not out.stderr.strip(), f"ffprobe {path}: {out.stderr}"
     return json.loads(out.stdout)
 
@@ -43,16 +57,32 @@ def _wait(check, timeout_s: float, what: str) -> None:
 
 
 def test_recorder_writes_keyframe_cut_segments_that_cover_the_stream_and_survive_a_restart(
-        mediamtx_binary_path: Path, live_clip, tmp_path: Path) -> None:
+    mediamtx_binary_path: Path, live_clip, tmp_path: Path
+) -> None:
     cams = ["lr-a", "lr-b"]
     with MediaMTXServer(cams, binary=mediamtx_binary_path) as server:
-        pubs = [RtspPublisher(live_clip.path, server.rtsp_url(c, "publisher"),
-                              backoff_initial_s=0.1, backoff_max_s=0.5).start() for c in cams]
+        pubs = [
+            RtspPublisher(
+                live_clip.path,
+                server.rtsp_url(c, "publisher"),
+                backoff_initial_s=0.1,
+                backoff_max_s=0.5,
+            ).start()
+            for c in cams
+        ]
         try:
             _wait(lambda: all(p.ready for p in server.paths()), 10, "both paths on the air")
             epoch = time.time()
-            rec = Recorder("r1", tmp_path / "seg" / "r1", tmp_path / "cat.sqlite", epoch,
-                           SEGMENT_S, fps=15, container="mp4", reconnect_max_s=0.5)
+            rec = Recorder(
+                "r1",
+                tmp_path / "seg" / "r1",
+                tmp_path / "cat.sqlite",
+                epoch,
+                SEGMENT_S,
+                fps=15,
+                container="mp4",
+                reconnect_max_s=0.5,
+            )
             rec.record({c: server.rtsp_url(c, "recorder") for c in cams})
             time.sleep(7)
             fault_s = time.time() - epoch
@@ -68,22 +98,30 @@ def test_recorder_writes_keyframe_cut_segments_that_cover_the_stream_and_survive
     for cam in cams:
         segs = sorted((r for r in rows if r.camera == cam), key=lambda r: r.start_s)
         assert len(segs) >= 5
-        gaps = [(a.end_s, b.start_s) for a, b in zip(segs, segs[1:])
-                if b.start_s - a.end_s > GAP_TOLERANCE_S]
+        gaps = [
+            (a.end_s, b.start_s)
+            for a, b in zip(segs, segs[1:])
+            if b.start_s - a.end_s > GAP_TOLERANCE_S
+        ]
         # One gap, around the restart, and it ends within a few seconds of it.
         assert len(gaps) == 1, gaps
-        (g0, g1), = gaps
+        ((g0, g1),) = gaps
         assert g0 <= fault_s + 2.0 and g1 >= fault_s and g1 - fault_s < 8.0
         for r in segs:
             info = ffprobe(tmp_path / "seg" / "r1" / r.key)
             stream = info["streams"][0]
             assert (stream["codec_name"], stream["width"], stream["height"]) == ("h264", 640, 360)
             assert int(stream["nb_read_packets"]) == r.packets
-            assert float(info["format"]["duration"]) == pytest.approx(r.end_s - r.start_s,
-                                                                      abs=0.1)
+            assert float(info["format"]["duration"]) == pytest.approx(r.end_s - r.start_s, abs=0.1)
         # Whole segments are cut on the first keyframe after segment_s (1 s GOP: exactly 2 s).
         full = [r.end_s - r.start_s for r in segs[1:-1] if r.end_s - r.start_s > 1.5]
         assert full and all(d == pytest.approx(SEGMENT_S, abs=1e-3) for d in full)
     assert check_files(tmp_path / "seg", rows) == {
-        "stored": len(rows), "missing": 0, "wrong_size": 0, "unreadable": 0,
-        "deleted_but_present": 0, "orphans": 0, "partials": 0}
+        "stored": len(rows),
+        "missing": 0,
+        "wrong_size": 0,
+        "unreadable": 0,
+        "deleted_but_present": 0,
+        "orphans": 0,
+        "partials": 0,
+    }

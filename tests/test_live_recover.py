@@ -20,14 +20,23 @@ from twin.live.recover import recover_run
 from twin.live.run_state import STATE_FILE, STATE_SCHEMA
 
 
-def _folder(tmp_path: Path, *, phase: str = "recording", t0: float = 5.0,
-            driver: dict | None = None) -> Path:
+def _folder(
+    tmp_path: Path, *, phase: str = "recording", t0: float = 5.0, driver: dict | None = None
+) -> Path:
     live = tmp_path / "run" / "live"
     (live / "segments").mkdir(parents=True)
     dead = {"pid": 2**22 + 1, "create_time": 1.0}  # above the kernel's PID limit: never alive
-    state = {"schema": STATE_SCHEMA, "phase": phase, "saved_at": time.time(),
-             "driver": driver or dead, "ray": "own", "scenario": {}, "calibration": None,
-             "outcome": {"t0": t0, "epoch": time.time() - 10}, "live": {}}
+    state = {
+        "schema": STATE_SCHEMA,
+        "phase": phase,
+        "saved_at": time.time(),
+        "driver": driver or dead,
+        "ray": "own",
+        "scenario": {},
+        "calibration": None,
+        "outcome": {"t0": t0, "epoch": time.time() - 10},
+        "live": {},
+    }
     (live / STATE_FILE).write_text(json.dumps(state))
     return tmp_path / "run"
 

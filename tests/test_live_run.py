@@ -30,18 +30,32 @@ HB_INTERVAL_S, HB_TIMEOUT_S = 0.5, 2.0
 SCENARIO = {
     "name": "live-test",
     "seed": 5,
-    "city": {"districts": [{"name": "Mong Kok", "sets": 2, "backhaul_mbps": 1000}],
-             "cameras_per_set": {3: 1.0}},
+    "city": {
+        "districts": [{"name": "Mong Kok", "sets": 2, "backhaul_mbps": 1000}],
+        "cameras_per_set": {3: 1.0},
+    },
     "camera_profiles": [{"name": "hd", "width": 640, "height": 360, "bitrate_mbps": 0.5}],
-    "recorders": {"pools": [{"name": "p", "districts": "*", "recorders": 2, "ingest_mbps": 100,
-                             "disk_tb": 1, "max_streams": 6}]},
+    "recorders": {
+        "pools": [
+            {
+                "name": "p",
+                "districts": "*",
+                "recorders": 2,
+                "ingest_mbps": 100,
+                "disk_tb": 1,
+                "max_streams": 6,
+            }
+        ]
+    },
     # One deployment: 3 s segments, 30 days compressed to 9 s, swept every 3 s.
     "recording": {"segment_s": int(SEGMENT_S), "sweep_interval_s": 3},
     "simulation": {"tick_s": 3},
     "faults": [{"type": "recorder_crash", "recorder": "p-r01", "at_s": KILL_AT_S}],
     "live": {
-        "duration_s": 30, "time_compression": 288_000,
-        "heartbeat_interval_s": HB_INTERVAL_S, "heartbeat_timeout_s": HB_TIMEOUT_S,
+        "duration_s": 30,
+        "time_compression": 288_000,
+        "heartbeat_interval_s": HB_INTERVAL_S,
+        "heartbeat_timeout_s": HB_TIMEOUT_S,
         "clip": {"clip_s": 10, "scenes": 1, "collision_at_s": 4},
         "analyser": {"cameras": 2, "width": 320},
     },
@@ -99,8 +113,9 @@ def test_live_run_records_sweeps_and_fails_over(live_run) -> None:
     # results.json: the simulate format, engine "live", targets judged.
     saved = read_results(tmp_path / "out" / "results.json")
     assert saved.engine == "live" and saved.passed and res.passed
-    assert {"coverage", "segments"} <= {k.split(":", 1)[1] for k in saved.files
-                                         if k.startswith("plot:")}
+    assert {"coverage", "segments"} <= {
+        k.split(":", 1)[1] for k in saved.files if k.startswith("plot:")
+    }
     assert (tmp_path / "out" / "cameras.csv").exists() and (tmp_path / "out" / "report.md").exists()
 
     # Every recorded segment that is still on disk opens in ffprobe.
@@ -122,7 +137,8 @@ def test_live_run_records_sweeps_and_fails_over(live_run) -> None:
     assert detect <= HB_TIMEOUT_S + HB_INTERVAL_S + 0.5
     for cam, f in m.cameras.items():
         assert [g["fault"] for g in f.fault_gaps] == (
-            ["recorder_crash recorder:p-r01"] if cam in moved else [])
+            ["recorder_crash recorder:p-r01"] if cam in moved else []
+        )
         for g in f.fault_gaps:
             assert g["recorded_again"] and g["gap_s"] <= detect + 1.0 + 1.0, (cam, g)
         assert len(f.recorders) == (2 if cam in moved else 1)
@@ -133,8 +149,9 @@ def test_live_run_records_sweeps_and_fails_over(live_run) -> None:
     # camera's last segment on the crashed recorder plays and ends within 0.5 s of the kill.
     assert m.metrics["live_partials_recovered"] + m.metrics["live_partials_removed"] == len(moved)
     for cam in moved:
-        last = max((r for r in m.rows if r.camera == cam and r.recorder == "p-r01"),
-                   key=lambda r: r.end_s)
+        last = max(
+            (r for r in m.rows if r.camera == cam and r.recorder == "p-r01"), key=lambda r: r.end_s
+        )
         # Segment times are the stream's own clock anchored on the wall time the connection's
         # first keyframe arrived: under load that anchor can sit a few tenths late.
         assert abs(last.end_s - kill["happened_s"]) <= 0.5, (last, kill["happened_s"])
@@ -160,11 +177,13 @@ def test_live_run_records_sweeps_and_fails_over(live_run) -> None:
     by_t = {round(e.details["run_clock_s"], 3): e for e in deletions}
     assert deleting and all(
         (by_t[float(t)].details["segments"], by_t[float(t)].details["bytes"]) == (int(n), int(b))
-        for t, _cut, n, b, *_ in deleting)
+        for t, _cut, n, b, *_ in deleting
+    )
     # The driver does not report the sweep still running when it stops; the trail has it.
     assert len(deletions) - len(deleting) in (0, 1)
     assert sum(e.details["segments"] for e in deletions) == sum(
-        1 for r in m.rows if r.state == "deleted")
+        1 for r in m.rows if r.state == "deleted"
+    )
     assert all(e.actor == "sweeper" and e.sig.startswith("hmac-sha256:") for e in deletions)
     from twin.cli.main import main
 
@@ -186,14 +205,19 @@ def test_live_report_html_opens_in_a_browser_on_the_verdict_and_the_drill(live_r
     r = render(out / "report.html", tmp_path / "screens", "live")
     assert r.broken == [] and r.external == [] and r.verdict_on_first_screen, r
     missed = [t.metric for t in res.targets if not t.passed]  # the run's own verdict, shown
-    assert r.verdict == ("live-test: PASS: all 2 targets met" if not missed else
-                         f"live-test: FAIL: {len(missed)} of 2 targets missed ({', '.join(missed)})")
+    assert r.verdict == (
+        "live-test: PASS: all 2 targets met"
+        if not missed
+        else f"live-test: FAIL: {len(missed)} of 2 targets missed ({', '.join(missed)})"
+    )
     assert r.images == sum(1 for k in res.files if k.startswith("plot:")) >= 2
     html = (out / "report.html").read_text()
     assert "recorder_crash recorder:p-r01" in _text(html, "drill")  # the fault, by name, first
     gaps = [e for e in res.events if e["kind"] == "fault_gap"]
-    assert gaps and (f"footage lost to the faults: {fmt(sum(e['gap_s'] for e in gaps), 's')} of "
-                     f"camera time in {len(gaps)} gaps") in _text(html, "drill")
+    assert gaps and (
+        f"footage lost to the faults: {fmt(sum(e['gap_s'] for e in gaps), 's')} of "
+        f"camera time in {len(gaps)} gaps"
+    ) in _text(html, "drill")
     assert res.scenario.source == "live-test.yaml"  # not the machine's temporary path
     for f in ("results.json", "report.md", "report.html"):
         assert str(tmp_path) not in (out / f).read_text(), f
@@ -221,8 +245,25 @@ def test_preserved_window_outlives_retention_matches_its_manifest_and_plays(live
     # The live sweeper's DELETION entries are on the desk's (wall) clock: the desk goes on after.
     t0 = time.time()
     make_desk(run, at=t0)
-    assert ev("request", run, "--at", t0 + 1, "--officer", "pc-7",
-              "--camera", camera, "--from", window[0], "--to", window[1], "--action", "export") == 0
+    assert (
+        ev(
+            "request",
+            run,
+            "--at",
+            t0 + 1,
+            "--officer",
+            "pc-7",
+            "--camera",
+            camera,
+            "--from",
+            window[0],
+            "--to",
+            window[1],
+            "--action",
+            "export",
+        )
+        == 0
+    )
     assert ev("approve", run, "req-0001", "--at", t0 + 2, "--officer", "cip-2") == 0
     dest = tmp_path / "evidence"
     assert ev("export", run, "req-0001", "--at", t0 + 3, "--officer", "pc-7", "--dest", dest) == 0
@@ -232,8 +273,9 @@ def test_preserved_window_outlives_retention_matches_its_manifest_and_plays(live
     # Retention runs long after the run: every original is due and goes, from disk and catalog.
     root = run / "live" / "segments"
     names = sorted({r.camera for r in m.rows}), sorted({r.recorder for r in m.rows})
-    sweeper = Sweeper(run / "live" / "catalog.sqlite", root, *names,
-                      retention_s=9.0, batch_segments=10**6)
+    sweeper = Sweeper(
+        run / "live" / "catalog.sqlite", root, *names, retention_s=9.0, batch_segments=10**6
+    )
     try:
         report = sweeper.sweep(max(r.end_s for r in m.rows) + 3600.0)
     finally:

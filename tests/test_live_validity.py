@@ -34,9 +34,13 @@ from twin.cli.main import main
 pytestmark = [pytest.mark.live, pytest.mark.slow]
 
 HOLD_S = 4.0
-SCENARIO = small_live("live-held-back", 11, 26,
-                      fidelity={"stored_bytes_per_camera_hour": {"max_pct": 5}},
-                      targets={"live_segments_unreadable": {"max": 0}})
+SCENARIO = small_live(
+    "live-held-back",
+    11,
+    26,
+    fidelity={"stored_bytes_per_camera_hour": {"max_pct": 5}},
+    targets={"live_segments_unreadable": {"max": 0}},
+)
 # The plan says 0.5 Mbps; the cameras' encoders are capped at 0.125.
 SCENARIO["live"]["clip"]["encoder_bitrate_mbps"] = 0.125
 
@@ -57,9 +61,12 @@ def held_back(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, int
     path = folder / "held.yaml"
     path.write_text(yaml.safe_dump(SCENARIO, sort_keys=False))
     run = tmp / "run"
-    proc = subprocess.Popen([sys.executable, "-m", "twin.cli", "live", str(path), "--out",
-                             str(run), "--quiet"], stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "twin.cli", "live", str(path), "--out", str(run), "--quiet"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     held = ""
     try:
         deadline = time.monotonic() + 180
@@ -106,22 +113,53 @@ def test_a_run_with_its_publishers_held_back_is_invalid_and_names_them(held_back
     assert "not judged" in (run / "report.html").read_text()
 
 
-def test_fidelity_and_calibration_refuse_an_invalid_run_unless_told(held_back, tmp_path,
-                                                                    capsys) -> None:
+def test_fidelity_and_calibration_refuse_an_invalid_run_unless_told(
+    held_back, tmp_path, capsys
+) -> None:
     path, run, _, _ = held_back
     assert main(["calibrate", str(run), "--out", str(tmp_path / "cal.json")]) == 4
     err = capsys.readouterr().err
     assert "not valid" in err and "--accept-invalid" in err and str(run) in err
     assert not (tmp_path / "cal.json").exists()
-    assert main(["calibrate", str(run), "--out", str(tmp_path / "cal.json"),
-                 "--accept-invalid"]) == 0
-    assert main(["check", str(path.parent), "--out", str(tmp_path / "check"), "--live",
-                 str(run), "--quiet", "--jobs", "1"]) == 4
+    assert (
+        main(["calibrate", str(run), "--out", str(tmp_path / "cal.json"), "--accept-invalid"]) == 0
+    )
+    assert (
+        main(
+            [
+                "check",
+                str(path.parent),
+                "--out",
+                str(tmp_path / "check"),
+                "--live",
+                str(run),
+                "--quiet",
+                "--jobs",
+                "1",
+            ]
+        )
+        == 4
+    )
     # Judged anyway, the clip sent below the plan's bitrate is a fidelity failure naming the
     # metric (the simulation stores ~4x what the files hold).
     out = tmp_path / "check"
-    assert main(["check", str(path.parent), "--out", str(out), "--live",
-                 str(run), "--quiet", "--jobs", "1", "--accept-invalid"]) == 1
+    assert (
+        main(
+            [
+                "check",
+                str(path.parent),
+                "--out",
+                str(out),
+                "--live",
+                str(run),
+                "--quiet",
+                "--jobs",
+                "1",
+                "--accept-invalid",
+            ]
+        )
+        == 1
+    )
     summary = (out / "summary.md").read_text()
     assert "live-held-back: fidelity stored_bytes_per_camera_hour: simulate" in summary
     junit = (out / "junit.xml").read_text()
@@ -132,11 +170,13 @@ def test_fidelity_and_calibration_refuse_an_invalid_run_unless_told(held_back, t
 
     live = read_results(run / "results.json")
     sim = read_results(out / "held" / "results.json")
-    row = next(r for r in fidelity_table(live, sim, load_scenario(path).fidelity).rows
-               if r.metric == "stored_bytes_per_camera_hour")
+    row = next(
+        r
+        for r in fidelity_table(live, sim, load_scenario(path).fidelity).rows
+        if r.metric == "stored_bytes_per_camera_hour"
+    )
     assert row.passed is False and row.rel_pct is not None and row.rel_pct > 100
     sim = tmp_path / "sim"
     main(["simulate", str(path), "--out", str(sim), "--quiet"])
-    assert main(["compare", str(run), str(sim), "--out", str(tmp_path / "cmp"),
-                 "--quiet"]) == 4
+    assert main(["compare", str(run), str(sim), "--out", str(tmp_path / "cmp"), "--quiet"]) == 4
     assert not (tmp_path / "cmp").exists()  # refused before anything was written

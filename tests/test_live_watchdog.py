@@ -70,15 +70,20 @@ def _tree(root: int) -> dict[int, float]:
 def _orphan(driver: subprocess.Popen[str]) -> dict[int, float]:
     """The stand-in driver's `sleep 303`, re-parented to init (started after the driver)."""
     t = psutil.Process(driver.pid).create_time()
-    return {p.pid: p.info["create_time"]
-            for p in psutil.process_iter(["cmdline", "create_time"])
-            if (p.info["cmdline"] or [])[:2] == ["sleep", "303"] and p.info["create_time"] >= t}
+    return {
+        p.pid: p.info["create_time"]
+        for p in psutil.process_iter(["cmdline", "create_time"])
+        if (p.info["cmdline"] or [])[:2] == ["sleep", "303"] and p.info["create_time"] >= t
+    }
 
 
 def _start(tmp_path: Path, mode: str) -> tuple[subprocess.Popen[str], dict]:
-    driver = subprocess.Popen([sys.executable, "-c", DRIVER, str(tmp_path), mode],
-                              stdout=subprocess.PIPE, text=True,
-                              cwd=Path(__file__).resolve().parents[1])
+    driver = subprocess.Popen(
+        [sys.executable, "-c", DRIVER, str(tmp_path), mode],
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=Path(__file__).resolve().parents[1],
+    )
     assert driver.stdout is not None
     info = json.loads(driver.stdout.readline())
     return driver, info

@@ -15,6 +15,7 @@ import httpx
 import pytest
 import yaml
 
+from synthetic_streams.errors import MediaServerError
 from synthetic_streams.mediamtx import MediaMTXServer
 from synthetic_streams.mediamtx_config import (
     Endpoints,
@@ -26,7 +27,6 @@ from synthetic_streams.mediamtx_config import (
 )
 from synthetic_streams.publish import RtspPublisher, publish_for
 from synthetic_streams.reader import read_packets
-from synthetic_streams.errors import MediaServerError
 
 
 def wait_until(check: Callable[[], bool], timeout_s: float = 10.0, what: str = "") -> None:
@@ -61,7 +61,11 @@ def test_config_grants_each_role_exactly_its_rights() -> None:
 def test_config_stores_only_password_hashes_and_no_takeover() -> None:
     creds = make_credentials(["cam-1", "cam-2"])
     text = render_config(build_config(creds, Endpoints("127.0.0.1", 1, 2, 3)))
-    logins = [login for _, login in creds.publishers] + [creds.recorder, creds.analyser, creds.admin]
+    logins = [login for _, login in creds.publishers] + [
+        creds.recorder,
+        creds.analyser,
+        creds.admin,
+    ]
     assert not [login.user for login in logins if login.password in text]
     users = {u["user"]: u["pass"] for u in yaml.safe_load(text)["authInternalUsers"]}
     assert users == {login.user: hashed_credential(login.password) for login in logins}
@@ -200,22 +204,29 @@ def test_external_server_is_used_but_never_started_or_stopped(mediamtx_server) -
 
 @pytest.mark.live
 def test_a_second_publisher_with_the_cameras_own_login_is_refused_while_the_first_is_live(
-        mediamtx_server, live_clip) -> None:
+    mediamtx_server, live_clip
+) -> None:
     server = mediamtx_server
     url = server.rtsp_url("cam-05", "publisher")
     with RtspPublisher(live_clip.path, url) as first:
-        wait_until(lambda: next(p for p in server.paths() if p.name == "cam-05").ready,
-                   what="cam-05 to be ready")
+        wait_until(
+            lambda: next(p for p in server.paths() if p.name == "cam-05").ready,
+            what="cam-05 to be ready",
+        )
         before = next(p for p in server.paths() if p.name == "cam-05").bytes_received
         with pytest.raises(MediaServerError, match="failed") as info:
             publish_for(live_clip.path, url, 1.0)  # the very same login and path
         assert server.credentials.publisher("cam-05").password not in str(info.value)
         # FFmpeg only sees the refused ANNOUNCE as bad data; the server says why.
-        wait_until(lambda: "someone is already publishing to path 'cam-05'" in server.log_tail(200),
-                   what="the server's reason for refusing the second publisher")
+        wait_until(
+            lambda: "someone is already publishing to path 'cam-05'" in server.log_tail(200),
+            what="the server's reason for refusing the second publisher",
+        )
         # The first publisher still feeds the path, and is the path's only source.
-        wait_until(lambda: next(p for p in server.paths() if p.name == "cam-05").bytes_received
-                   > before, what="cam-05 to keep receiving from the first publisher")
+        wait_until(
+            lambda: next(p for p in server.paths() if p.name == "cam-05").bytes_received > before,
+            what="cam-05 to keep receiving from the first publisher",
+        )
         assert first.stats().bytes_sent > 0
         state = next(p for p in server.paths() if p.name == "cam-05")
         assert state.ready and state.source_type == "rtspSession"
@@ -225,8 +236,9 @@ def test_a_second_publisher_with_the_cameras_own_login_is_refused_while_the_firs
 def test_the_admin_api_shows_no_password(mediamtx_server) -> None:
     server = mediamtx_server
     a = server.credentials.admin
-    r = httpx.get(server.endpoints.api_url + "/v3/config/global/get", auth=(a.user, a.password),
-                  timeout=10)
+    r = httpx.get(
+        server.endpoints.api_url + "/v3/config/global/get", auth=(a.user, a.password), timeout=10
+    )
     assert r.status_code == 200
     c = server.credentials
     logins = [login for _, login in c.publishers] + [c.recorder, c.analyser, c.admin]
@@ -247,16 +259,20 @@ time.sleep(600)
 
 @pytest.mark.live
 def test_a_killed_drivers_server_folder_holds_no_config_and_goes_on_the_next_start(
-        mediamtx_binary_path) -> None:
+    mediamtx_binary_path,
+) -> None:
     import contextlib
     import signal
     import subprocess
     import sys
     from pathlib import Path
 
-    driver = subprocess.Popen([sys.executable, "-c", _DRIVER, str(mediamtx_binary_path)],
-                              stdout=subprocess.PIPE, text=True,
-                              cwd=Path(__file__).resolve().parent.parent)
+    driver = subprocess.Popen(
+        [sys.executable, "-c", _DRIVER, str(mediamtx_binary_path)],
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=Path(__file__).resolve().parent.parent,
+    )
     assert driver.stdout is not None
     folder, mtx_pid = driver.stdout.readline().split()
     try:

@@ -33,13 +33,28 @@ def desk_trail() -> AuditTrail:
     """root (Superintendent, bootstrapped) enrols ci at t=1, who enrols pc at t=2."""
     trail = AuditTrail(signer)
     reg = OfficerRegister()
-    d = OfficerRegister.bootstrap_details(POLICY, "Chief Inspector", "root", "Superintendent",
-                                          public_key_b64(KEYS["root"]), 0.0)
+    d = OfficerRegister.bootstrap_details(
+        POLICY, "Chief Inspector", "root", "Superintendent", public_key_b64(KEYS["root"]), 0.0
+    )
     reg.apply(trail.append(0.0, AuditKind.OFFICER, "desk", "root", d))
-    reg.apply(trail.append(1.0, AuditKind.OFFICER, "root", "ci", reg.enrol_details(
-        "root", "ci", "Chief Inspector", public_key_b64(KEYS["ci"]), 1.0)))
-    reg.apply(trail.append(2.0, AuditKind.OFFICER, "ci", "pc", reg.enrol_details(
-        "ci", "pc", "Police Constable", public_key_b64(KEYS["pc"]), 2.0)))
+    reg.apply(
+        trail.append(
+            1.0,
+            AuditKind.OFFICER,
+            "root",
+            "ci",
+            reg.enrol_details("root", "ci", "Chief Inspector", public_key_b64(KEYS["ci"]), 1.0),
+        )
+    )
+    reg.apply(
+        trail.append(
+            2.0,
+            AuditKind.OFFICER,
+            "ci",
+            "pc",
+            reg.enrol_details("ci", "pc", "Police Constable", public_key_b64(KEYS["pc"]), 2.0),
+        )
+    )
     return trail
 
 
@@ -53,14 +68,17 @@ def test_a_signed_trail_verifies_and_its_register_answers_as_of_any_time() -> No
     assert reg.as_of("ci", 5.0).enrolled_by == "root" and reg.policy == POLICY
 
 
-@pytest.mark.parametrize(("attack", "message"), [
-    ("another key", "is signed with officer 'pc2''s key, not 'pc''s"),
-    ("no signature", "is unsigned"),
-    ("desk MAC on an officer's entry", "carries a MAC instead of the officer's signature"),
-    ("officer signature on a desk entry", "carries an officer's signature that the audit key"),
-    ("claimed rank", "records rank 'Chief Inspector', but 'pc''s registered rank then was"),
-    ("not yet enrolled", "'pc' is not an officer in the register at that time"),
-])
+@pytest.mark.parametrize(
+    ("attack", "message"),
+    [
+        ("another key", "is signed with officer 'pc2''s key, not 'pc''s"),
+        ("no signature", "is unsigned"),
+        ("desk MAC on an officer's entry", "carries a MAC instead of the officer's signature"),
+        ("officer signature on a desk entry", "carries an officer's signature that the audit key"),
+        ("claimed rank", "records rank 'Chief Inspector', but 'pc''s registered rank then was"),
+        ("not yet enrolled", "'pc' is not an officer in the register at that time"),
+    ],
+)
 def test_who_vouches_is_checked_for_every_entry(attack: str, message: str) -> None:
     trail = desk_trail()
     at, actor, details = 3.0, "pc", {"rank": "Police Constable"}
@@ -87,8 +105,13 @@ def test_who_vouches_is_checked_for_every_entry(attack: str, message: str) -> No
         reg = check_trail(reg_entries, KEY)
         t = AuditTrail.from_entries(reg_entries)
         t.signer = signer
-        t.append(2.5, AuditKind.OFFICER, "ci", "pc2", reg.enrol_details(
-            "ci", "pc2", "Police Constable", public_key_b64(KEYS["pc2"]), 2.5))
+        t.append(
+            2.5,
+            AuditKind.OFFICER,
+            "ci",
+            "pc2",
+            reg.enrol_details("ci", "pc2", "Police Constable", public_key_b64(KEYS["pc2"]), 2.5),
+        )
         e = t.append(3.0, AuditKind.REQUEST, "pc", "req-1", details)
         entries = [*t.entries[:-1], dataclasses.replace(e, sig=sign_entry(KEYS["pc2"], e))]
     with pytest.raises(EvidenceError, match=message):
@@ -109,18 +132,37 @@ def test_the_registers_own_rules_hold_on_replay() -> None:
     # A forged OFFICER entry, signed by a constable, fails on replay even with a valid key.
     t = AuditTrail.from_entries(trail.entries)
     t.signer = signer
-    t.append(5.0, AuditKind.OFFICER, "pc", "pc", {
-        "op": "enrol", "officer": "pc", "rank": "Superintendent",
-        "public_key": public_key_b64(KEYS["pc"]), "valid_from_s": 5.0, "valid_to_s": None})
+    t.append(
+        5.0,
+        AuditKind.OFFICER,
+        "pc",
+        "pc",
+        {
+            "op": "enrol",
+            "officer": "pc",
+            "rank": "Superintendent",
+            "public_key": public_key_b64(KEYS["pc"]),
+            "valid_from_s": 5.0,
+            "valid_to_s": None,
+        },
+    )
     with pytest.raises(EvidenceError, match="seq 3: officer 'pc' .* may not enrol officers"):
         check_trail(t.entries, KEY)
     # A promotion ends the old record where the new one starts; a revocation ends it now.
     promoted = OfficerRegister()
     for e in trail.entries:
         promoted.apply(e)
-    promoted.apply(dataclasses.replace(trail.entries[2], seq=3, at_s=6.0, details_json=(
-        '{"officer":"pc","op":"enrol","public_key":"%s","rank":"Inspector",'
-        '"valid_from_s":7.0,"valid_to_s":null}' % public_key_b64(KEYS["pc"]))))
+    promoted.apply(
+        dataclasses.replace(
+            trail.entries[2],
+            seq=3,
+            at_s=6.0,
+            details_json=(
+                '{"officer":"pc","op":"enrol","public_key":"%s","rank":"Inspector",'
+                '"valid_from_s":7.0,"valid_to_s":null}' % public_key_b64(KEYS["pc"])
+            ),
+        )
+    )
     assert promoted.as_of("pc", 6.5).rank == "Police Constable"
     assert promoted.as_of("pc", 7.0).rank == "Inspector"
 
@@ -134,17 +176,30 @@ def test_one_sweep_use_case_plans_carries_out_applies_and_audits() -> None:
     sweep = RetentionSweep(cat, retention_s=20.0, max_segments=100)
     trail = AuditTrail()
     seen: list[str] = []
-    out = sweep.sweep(60.0, delete=lambda refs: seen.extend(r.key for r in refs) or
-                      {"missing_files": 0}, trail=trail, audit_at_s=1000.0, run_clock_s=60.0)
+    out = sweep.sweep(
+        60.0,
+        delete=lambda refs: seen.extend(r.key for r in refs) or {"missing_files": 0},
+        trail=trail,
+        audit_at_s=1000.0,
+        run_clock_s=60.0,
+    )
     # Due: segments ending by 40 (0..3 of each camera), but c2's first one is held.
     assert seen == ["c0-0", "c0-1", "c0-2", "c0-3", "c1-1", "c1-2", "c1-3"]
     assert [r.key for r in out.deleted] == seen and out.freed_by_recorder.tolist() == [700.0]
     e = out.audit
     assert (e.kind, e.actor, e.at_s) == (AuditKind.DELETION, "sweeper", 1000.0)
-    assert e.details == {"what": "footage past retention", "segments": 7, "bytes": 700,
-                         "retention_s": 20.0, "missing_files": 0, "run_clock_s": 60.0}
+    assert e.details == {
+        "what": "footage past retention",
+        "segments": 7,
+        "bytes": 700,
+        "retention_s": 20.0,
+        "missing_files": 0,
+        "run_clock_s": 60.0,
+    }
     # Nothing more due: no entry; the simulation's way (audit on its own) gives the same.
     assert sweep.sweep(60.0, trail=trail).audit is None and len(trail) == 1
     cat.release("h")
     sweep.sweep(61.0)
-    assert sweep.audit(trail, 1001.0).details["segments"] == 1 and sweep.audit(trail, 1002.0) is None
+    assert (
+        sweep.audit(trail, 1001.0).details["segments"] == 1 and sweep.audit(trail, 1002.0) is None
+    )

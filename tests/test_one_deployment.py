@@ -23,10 +23,15 @@ def test_the_trial_is_one_deployment_for_both_engines() -> None:
     pool = sc.recorders.pools[0]
     # Recorders, limits, segments, retention: the scenario's own, in both engines.
     recs = live.recorders.names
-    assert (live.recorders.count, live.recorders.max_streams_of(recs),
-            live.recorders.ingest_mbps_of(recs)) == (
-        pool.recorders, [pool.max_streams] * 3, [pool.ingest_mbps] * 3) == (3, [20] * 3,
-                                                                              [100.0] * 3)
+    assert (
+        (
+            live.recorders.count,
+            live.recorders.max_streams_of(recs),
+            live.recorders.ingest_mbps_of(recs),
+        )
+        == (pool.recorders, [pool.max_streams] * 3, [pool.ingest_mbps] * 3)
+        == (3, [20] * 3, [100.0] * 3)
+    )
     assert live.segment_s == sim.recording.segment_s == 6
     assert live.retention_s == pytest.approx(60.0) == sim.recording.retention_s
     assert live.sweep_interval_s == sim.recording.sweep_interval_s == 6
@@ -37,8 +42,12 @@ def test_the_trial_is_one_deployment_for_both_engines() -> None:
     assert sim.faults == sc.faults
     # The cameras publish the camera profile.
     p = sc.camera_profiles[0]
-    assert (live.profile.width, live.profile.height, live.profile.fps,
-            live.profile.bitrate_mbps) == (p.width, p.height, p.fps, p.bitrate_mbps)
+    assert (
+        live.profile.width,
+        live.profile.height,
+        live.profile.fps,
+        live.profile.bitrate_mbps,
+    ) == (p.width, p.height, p.fps, p.bitrate_mbps)
 
 
 def test_simulating_a_live_scenario_runs_the_live_horizon_and_names_the_same_scenario(tmp_path):
@@ -54,7 +63,8 @@ def test_simulating_a_live_scenario_runs_the_live_horizon_and_names_the_same_sce
     # cameras and the relay's 1 s for all 35: what the footage ledger integrates.
     reassign = sc.loaded_calibration.calibration.failover_reassign_s.value
     assert res.metrics["footage_camera_s_recorded"] == pytest.approx(
-        35 * 150 - 12 * (2 + reassign) - 35 * 1)
+        35 * 150 - 12 * (2 + reassign) - 35 * 1
+    )
     # What each fault cost, by the simulation's rule (a stop loses the segment under way):
     # the relay at 100-101 s costs 23 cameras 96-101 s, and the 12 moved ones, whose segments
     # restarted at 60 + 2 + reassign, from their last boundary 36 s later.
@@ -69,16 +79,25 @@ def test_simulating_a_live_scenario_runs_the_live_horizon_and_names_the_same_sce
     assert res.metrics["retention_max_age_days"] * 86_400 < 60 + 2 * 6
 
 
-@pytest.mark.parametrize(("live", "message"), [
-    ({"segment_s": 6}, r"live.segment_s is gone: both engines cut segments of recording.segment_s"),
-    ({"retention_s": 60}, r"live.retention_s is gone.*set live.time_compression"),
-    ({"sweep_interval_s": 5}, r"live.sweep_interval_s is gone.*recording.sweep_interval_s"),
-    ({"profile": {"width": 640}}, r"live.profile is gone: resolution, fps and bitrate are the "
-                                  r"scenario's camera profile"),
-    ({"recorders": {"count": 3}}, r"live.recorders.count is gone.*recorders.pools"),
-    ({"recorders": {"max_streams": 20}}, r"live.recorders.max_streams is gone"),
-    ({"drills": []}, r"live.drills is gone"),
-])
+@pytest.mark.parametrize(
+    ("live", "message"),
+    [
+        (
+            {"segment_s": 6},
+            r"live.segment_s is gone: both engines cut segments of recording.segment_s",
+        ),
+        ({"retention_s": 60}, r"live.retention_s is gone.*set live.time_compression"),
+        ({"sweep_interval_s": 5}, r"live.sweep_interval_s is gone.*recording.sweep_interval_s"),
+        (
+            {"profile": {"width": 640}},
+            r"live.profile is gone: resolution, fps and bitrate are the "
+            r"scenario's camera profile",
+        ),
+        ({"recorders": {"count": 3}}, r"live.recorders.count is gone.*recorders.pools"),
+        ({"recorders": {"max_streams": 20}}, r"live.recorders.max_streams is gone"),
+        ({"drills": []}, r"live.drills is gone"),
+    ],
+)
 def test_old_style_live_sections_are_refused_naming_file_field_and_fix(tmp_path, live, message):
     import yaml
 
@@ -91,21 +110,43 @@ def test_old_style_live_sections_are_refused_naming_file_field_and_fix(tmp_path,
     assert str(path) in str(err.value) and "field live" in str(err.value)
 
 
-@pytest.mark.parametrize(("overrides", "message"), [
-    ({"camera_profiles": [{"name": "a", "bitrate_mbps": 1, "bitrate_spread_pct": 10}]},
-     r"camera_profiles\[0\].bitrate_spread_pct: 10 cannot be recorded live; expected 0"),
-    ({"camera_profiles": [{"name": "a", "bitrate_mbps": 1}, {"name": "b", "bitrate_mbps": 2}]},
-     r"camera_profiles: a live scenario has one camera profile"),
-    ({"camera_profiles": [{"name": "a", "bitrate_mbps": 1, "width": 1921}]},
-     r"width x height: 1921x1080 cannot be recorded live"),
-    ({"failover": {"heartbeat": {"interval_s": 1}}},
-     r"failover.heartbeat: a live scenario beats on the wall clock; set live.heartbeat_interval_s"),
-    ({"simulation": {"days": 2}}, r"simulation.days: a live scenario is simulated over "
-                                  r"live.duration_s"),
-    ({"fidelity": {"recovery_s": {"max_abs": 1}}},
-     r"fidelity.recovery_s: recovery_s is judged per kind of fault"),
-    ({"fidelity": {"storage": {"max_pct": 1}}}, r"fidelity.storage: not a fidelity metric"),
-])
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        (
+            {"camera_profiles": [{"name": "a", "bitrate_mbps": 1, "bitrate_spread_pct": 10}]},
+            r"camera_profiles\[0\].bitrate_spread_pct: 10 cannot be recorded live; expected 0",
+        ),
+        (
+            {
+                "camera_profiles": [
+                    {"name": "a", "bitrate_mbps": 1},
+                    {"name": "b", "bitrate_mbps": 2},
+                ]
+            },
+            r"camera_profiles: a live scenario has one camera profile",
+        ),
+        (
+            {"camera_profiles": [{"name": "a", "bitrate_mbps": 1, "width": 1921}]},
+            r"width x height: 1921x1080 cannot be recorded live",
+        ),
+        (
+            {"failover": {"heartbeat": {"interval_s": 1}}},
+            r"failover.heartbeat: a live scenario beats on the wall clock; "
+            r"set live.heartbeat_interval_s",
+        ),
+        (
+            {"simulation": {"days": 2}},
+            r"simulation.days: a live scenario is simulated over "
+            r"live.duration_s",
+        ),
+        (
+            {"fidelity": {"recovery_s": {"max_abs": 1}}},
+            r"fidelity.recovery_s: recovery_s is judged per kind of fault",
+        ),
+        ({"fidelity": {"storage": {"max_pct": 1}}}, r"fidelity.storage: not a fidelity metric"),
+    ],
+)
 def test_a_live_deployment_one_machine_cannot_record_is_refused(overrides, message):
     base = {"camera_profiles": [{"name": "a", "bitrate_mbps": 1}], "live": {"duration_s": 30}}
     with pytest.raises(ScenarioError, match=message):
@@ -117,17 +158,23 @@ def test_fidelity_targets_need_a_live_section():
         scenario(fidelity={"segments_written": {"max_pct": 5}})
 
 
-def test_a_live_scenario_of_several_pools_records_with_each_pools_own_recorders_and_limits() -> None:
+def test_a_live_scenario_of_several_pools_records_with_each_pools_own_recorders_and_limits() -> (
+    None
+):
     """The live-cluster scenario: a pool per district and a central one, one deployment."""
     sc = load_scenario("scenarios/live-cluster-2-districts.yaml")
     live = live_run_settings(sc)
     assert [(p.name, p.districts, len(p.recorders)) for p in live.recorders.pools] == [
-        ("yau-tsim-mong", ("Yau Tsim Mong",), 2), ("wan-chai", ("Wan Chai",), 2),
-        ("central", None, 1)]
-    assert live.recorders.names == [f"{p.name}-r{j + 1:02d}" for p in sc.recorders.pools
-                                    for j in range(p.recorders)]
+        ("yau-tsim-mong", ("Yau Tsim Mong",), 2),
+        ("wan-chai", ("Wan Chai",), 2),
+        ("central", None, 1),
+    ]
+    assert live.recorders.names == [
+        f"{p.name}-r{j + 1:02d}" for p in sc.recorders.pools for j in range(p.recorders)
+    ]
     assert live.recorders.max_streams_of(live.recorders.names) == [
-        p.max_streams for p in sc.recorders.pools for _ in range(p.recorders)]
+        p.max_streams for p in sc.recorders.pools for _ in range(p.recorders)
+    ]
     assert live.segment_s == sc.recording.segment_s == 6
 
 

@@ -6,8 +6,8 @@ import os
 
 import pytest
 
-from twin.ray.tasks import run_ordered
 from twin.errors import TwinError
+from twin.ray.tasks import run_ordered
 
 
 def _make_where():
@@ -65,7 +65,8 @@ def _make_raylet_killer():
 
 
 def test_ray_lost_under_a_command_is_its_own_error_and_the_work_s_errors_stay_its_own(
-        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     """kill -9 of the raylet under a running item: an error saying Ray lost a part and to run
     again (exit 3), not a crash report; nothing of that Ray is left running. An item that
     raises still raises its own error."""
@@ -76,16 +77,22 @@ def test_ray_lost_under_a_command_is_its_own_error_and_the_work_s_errors_stay_it
 
     # The driver learns its raylet is dead from the GCS, which calls a node dead after failed
     # health checks (~15 s by default): checked every 0.5 s here, so the test takes seconds.
-    for k, v in {"RAY_health_check_period_ms": "500", "RAY_health_check_timeout_ms": "500",
-                 "RAY_health_check_failure_threshold": "2",
-                 "RAY_health_check_initial_delay_ms": "0"}.items():
+    for k, v in {
+        "RAY_health_check_period_ms": "500",
+        "RAY_health_check_timeout_ms": "500",
+        "RAY_health_check_failure_threshold": "2",
+        "RAY_health_check_initial_delay_ms": "0",
+    }.items():
         monkeypatch.setenv(k, v)
     before = {p.pid for p in psutil.Process().children(recursive=True)}
     with pytest.raises(RayUnavailable, match="lost a part it needs while running 8 items") as ei:
         run_ordered(_make_raylet_killer(), (), list(range(8)), "ray", overlap=False)
     assert ei.value.exit_code == 3 and "run the command again" in str(ei.value)
-    left = [p for p in psutil.Process().children(recursive=True)
-            if p.pid not in before and p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
+    left = [
+        p
+        for p in psutil.Process().children(recursive=True)
+        if p.pid not in before and p.is_running() and p.status() != psutil.STATUS_ZOMBIE
+    ]
     assert left == [], [" ".join(p.cmdline())[:80] for p in left]
     with pytest.raises(ValueError, match="item 1 is bad"):
         run_ordered(_make_failing(), (), [0, 1, 2], "ray", overlap=False)

@@ -33,8 +33,11 @@ def head() -> Iterator[str]:
         yield address
     # Stopped by PID, the head leaves nothing behind: no process names its address (its GCS,
     # raylet and agents do; so does the Ray Client server, which names nothing else of it).
-    left = [p.info for p in psutil.process_iter(["pid", "cmdline"])
-            if any(address in a for a in p.info["cmdline"] or [])]
+    left = [
+        p.info
+        for p in psutil.process_iter(["pid", "cmdline"])
+        if any(address in a for a in p.info["cmdline"] or [])
+    ]
     assert not left, left
 
 
@@ -67,8 +70,9 @@ def _twin_pool(action: str, address: str) -> tuple[int, str]:
     """`twin ray-pool ACTION` on the head: exit code and what it said (the twin's messages
     go to stderr)."""
     env = {**os.environ, "RAY_ADDRESS": address, **AUTH_ENV}
-    proc = subprocess.run([str(TWIN), "ray-pool", action], env=env, capture_output=True,
-                          text=True, timeout=120)
+    proc = subprocess.run(
+        [str(TWIN), "ray-pool", action], env=env, capture_output=True, text=True, timeout=120
+    )
     return proc.returncode, proc.stdout + proc.stderr
 
 
@@ -177,8 +181,13 @@ def test_an_idle_pool_stops_itself(on_head, tmp_path, monkeypatch):
 
 def test_twin_ray_pool_without_ray_address_names_the_fix():
     env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}
-    proc = subprocess.run([str(TWIN), "ray-pool", "stop"], env=env,
-                          capture_output=True, text=True, timeout=60,
-                          cwd=Path(__file__).resolve().parent.parent)
+    proc = subprocess.run(
+        [str(TWIN), "ray-pool", "stop"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=Path(__file__).resolve().parent.parent,
+    )
     assert proc.returncode == 2
     assert "RAY_ADDRESS is not set" in proc.stderr + proc.stdout

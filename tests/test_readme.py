@@ -124,7 +124,8 @@ def test_every_readme_command_block_that_needs_no_ray_or_mediamtx_runs_as_writte
             proc = subprocess.run(argv, cwd=cwd, capture_output=True, text=True, timeout=600)
             assert proc.returncode == want, (
                 f"README line {b.line}: `{cmd}` exited {proc.returncode}, expected {want}\n"
-                f"{proc.stdout[-2000:]}\n{proc.stderr[-2000:]}")
+                f"{proc.stdout[-2000:]}\n{proc.stderr[-2000:]}"
+            )
             assert "Traceback" not in proc.stderr, cmd
             ran.append(cmd)
             said[cmd] = proc.stdout
@@ -138,17 +139,26 @@ def test_every_readme_command_block_that_needs_no_ray_or_mediamtx_runs_as_writte
     assert quoted[1] in " ".join(first_run.split()), (quoted[1], first_run)
 
     # ... and what a typo in the first scenario gets
-    typo = re.search(r"`(line \d+, column \d+: field camera_profiles\[0\]\.bitrate_mpbs: [^`]*)`",
-                     text)
+    typo = re.search(
+        r"`(line \d+, column \d+: field camera_profiles\[0\]\.bitrate_mpbs: [^`]*)`", text
+    )
     assert typo, "the README no longer quotes a typo's message"
     (tmp_path / "typo.yaml").write_text(
-        (tmp_path / "my-first.yaml").read_text().replace("bitrate_mbps: 4", "bitrate_mpbs: 4"))
-    proc = subprocess.run([str(ROOT / ".venv" / "bin" / "twin"), "validate", "typo.yaml"],
-                          cwd=tmp_path, capture_output=True, text=True, timeout=120)
+        (tmp_path / "my-first.yaml").read_text().replace("bitrate_mbps: 4", "bitrate_mpbs: 4")
+    )
+    proc = subprocess.run(
+        [str(ROOT / ".venv" / "bin" / "twin"), "validate", "typo.yaml"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert proc.returncode == 2 and typo[1] in " ".join(proc.stdout.split()), proc.stdout
 
 
-@pytest.mark.parametrize("link", sorted(set(re.findall(r"\]\(((?:docs/)?[\w./-]+\.md)(?:#[\w-]+)?\)",
-                                                      README.read_text()))))
+@pytest.mark.parametrize(
+    "link",
+    sorted(set(re.findall(r"\]\(((?:docs/)?[\w./-]+\.md)(?:#[\w-]+)?\)", README.read_text()))),
+)
 def test_every_page_the_readme_links_exists(link):
     assert (ROOT / link).is_file(), link

@@ -54,12 +54,29 @@ def _written(runs, now):
 @settings(max_examples=150, deadline=None)
 @given(scripts())
 # A window starting a hair before a segment boundary still overlaps the segment ending there.
-@example((1, [("open", 0.0, 0, 0.0, 0.0), ("hold", 1110.0, 0, 1109.9999999999998, 1111.0),
-              ("sweep", 1410.0, 0, 0.0, 0.0)]))
+@example(
+    (
+        1,
+        [
+            ("open", 0.0, 0, 0.0, 0.0),
+            ("hold", 1110.0, 0, 1109.9999999999998, 1111.0),
+            ("sweep", 1410.0, 0, 0.0, 0.0),
+        ],
+    )
+)
 # A live segment [30, 41) beside the run's [30, 40): two segments that start together are two
 # segments (the model once keyed segments by start and lost one of them).
-@example((1, [("open", 0.0, 0, 0.0, 0.0), ("live", 55.0, 0, 30.0, 11.0),
-              ("sweep", 140.0, 0, 0.0, 0.0), ("sweep", 440.0, 0, 0.0, 0.0)]))
+@example(
+    (
+        1,
+        [
+            ("open", 0.0, 0, 0.0, 0.0),
+            ("live", 55.0, 0, 30.0, 11.0),
+            ("sweep", 140.0, 0, 0.0, 0.0),
+            ("sweep", 440.0, 0, 0.0, 0.0),
+        ],
+    )
+)
 def test_sweeps_delete_exactly_the_unheld_segments_past_retention(script):
     n_cams, ops = script
     cat = RunCatalog([f"c{i}" for i in range(n_cams)], ["r0"])
@@ -91,8 +108,11 @@ def test_sweeps_delete_exactly_the_unheld_segments_past_retention(script):
                 if s < h1:
                     h1 = min(h1, s + math.floor((t - s) / seg + 1e-9) * seg)
             cat.hold(f"h{hid}", cam, Interval(a, b), t)
-            covered = {(c, round(s, 6), round(e, 6)) for c, s, e in _written(runs, t)
-                       if c == cam and s < h1 and e > a and h1 > a} - deleted
+            covered = {
+                (c, round(s, 6), round(e, 6))
+                for c, s, e in _written(runs, t)
+                if c == cam and s < h1 and e > a and h1 > a
+            } - deleted
             holds[f"h{hid}"] = (cam, a, h1, set(covered))
             hid += 1
         elif kind == "release" and holds:
@@ -106,8 +126,9 @@ def test_sweeps_delete_exactly_the_unheld_segments_past_retention(script):
                 held = any((c, round(s, 6), round(e, 6)) in cov for *_, cov in holds.values())
                 if e <= t - RET + 1e-9 and not held:
                     deleted.add((c, round(s, 6), round(e, 6)))
-            on_disk = {(int(r.camera[1:]), round(r.start_s, 6), round(r.end_s, 6))
-                       for r in cat.segments(t)}
+            on_disk = {
+                (int(r.camera[1:]), round(r.start_s, 6), round(r.end_s, 6)) for r in cat.segments(t)
+            }
             expected = {(c, round(s, 6), round(e, 6)) for c, s, e in _written(runs, t)} - deleted
             assert on_disk == expected
             # Nothing held is gone.

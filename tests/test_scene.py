@@ -150,8 +150,7 @@ def test_visibility_counts_what_the_frame_edge_and_objects_in_front_hide() -> No
     scene = Scene(cfg)
     seen = [o for i in range(cfg.frame_count) for o in scene.truth(i).objects]
     assert all(0.0 <= o.visible <= 1.0 for o in seen)
-    inside = [o for o in seen
-              if o.bbox.x0 > 0 and o.bbox.x1 < cfg.width and o.cls == "person"]
+    inside = [o for o in seen if o.bbox.x0 > 0 and o.bbox.x1 < cfg.width and o.cls == "person"]
     cut = [o for o in seen if o.bbox.x0 == 0 or o.bbox.x1 == cfg.width]
     assert inside and cut
     # A box cut by the frame edge to a sliver shows a small share of its object.
@@ -159,11 +158,20 @@ def test_visibility_counts_what_the_frame_edge_and_objects_in_front_hide() -> No
     assert slivers and all(o.visible < 0.5 for o in slivers)
     # Alone in the middle of the frame, nothing hides a figure (counted at quarter size, a
     # figure touching a box below it may lose a few per cent to rounding).
-    lone = [o for i in range(cfg.frame_count) for o in scene.truth(i).objects
-            if o.cls == "person" and o.bbox.x0 > 0 and o.bbox.x1 < cfg.width
-            and not any(p is not o and _iou(o.bbox, p.bbox) > 0 and (
-                p.bbox.y1 > o.bbox.y1 or p.cls == "vehicle")
-                for p in scene.truth(i).objects)]
+    lone = [
+        o
+        for i in range(cfg.frame_count)
+        for o in scene.truth(i).objects
+        if o.cls == "person"
+        and o.bbox.x0 > 0
+        and o.bbox.x1 < cfg.width
+        and not any(
+            p is not o
+            and _iou(o.bbox, p.bbox) > 0
+            and (p.bbox.y1 > o.bbox.y1 or p.cls == "vehicle")
+            for p in scene.truth(i).objects
+        )
+    ]
     assert lone and all(o.visible >= 0.95 for o in lone)
     assert sum(o.visible == 1.0 for o in lone) >= 0.8 * len(lone)
 
@@ -172,7 +180,11 @@ def test_a_figure_behind_another_is_partly_hidden() -> None:
     # Two walkers crossing: the one drawn first (further back) loses pixels where they overlap.
     cfg = SceneConfig("cam-o", seed=1, people=8, vehicles=0, **SMALL)
     scene = Scene(cfg)
-    hidden = [o for i in range(cfg.frame_count) for o in scene.truth(i).objects
-              if o.bbox.x0 > 0 and o.bbox.x1 < cfg.width and o.visible < 0.95]
+    hidden = [
+        o
+        for i in range(cfg.frame_count)
+        for o in scene.truth(i).objects
+        if o.bbox.x0 > 0 and o.bbox.x1 < cfg.width and o.visible < 0.95
+    ]
     assert hidden, "eight walkers in six seconds cross each other at least once"
     assert min(o.visible for o in hidden) < 0.9

@@ -19,8 +19,10 @@ TRIALS = 4000
 SLACK = 4 * math.sqrt(0.95 * 0.05 / TRIALS)
 # A symmetric metric and a skewed, non-negative one (an exponential: a time to repair, the
 # footage one fault loses), with their true means.
-DRAWS = {"normal": (lambda rng, n: rng.normal(10.0, 3.0, n), 10.0, -math.inf),
-         "exponential": (lambda rng, n: rng.exponential(1.0, n), 1.0, 0.0)}
+DRAWS = {
+    "normal": (lambda rng, n: rng.normal(10.0, 3.0, n), 10.0, -math.inf),
+    "exponential": (lambda rng, n: rng.exponential(1.0, n), 1.0, 0.0),
+}
 
 
 @pytest.mark.parametrize("kind", sorted(DRAWS))
@@ -77,11 +79,13 @@ def test_summary_percentiles_and_interval_of_known_draws():
 
 def test_welch_flags_equal_means_5_pct_of_the_time_and_sees_a_real_shift():
     rng = np.random.default_rng(23)
-    same = [difference(rng.normal(10, 1, 8), rng.normal(10, 3, 20)).beyond_noise
-            for _ in range(TRIALS)]
+    same = [
+        difference(rng.normal(10, 1, 8), rng.normal(10, 3, 20)).beyond_noise for _ in range(TRIALS)
+    ]
     assert abs(np.mean(same) - 0.05) <= SLACK
-    shifted = [difference(rng.normal(10, 1, 20), rng.normal(11.5, 1, 20)).beyond_noise
-               for _ in range(500)]
+    shifted = [
+        difference(rng.normal(10, 1, 20), rng.normal(11.5, 1, 20)).beyond_noise for _ in range(500)
+    ]
     assert np.mean(shifted) > 0.99
     d = difference([1.0, 1.0, 1.0], [2.0, 2.0])
     assert (d.diff, d.beyond_noise, d.p_value) == (1.0, True, 0.0)

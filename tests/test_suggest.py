@@ -60,15 +60,19 @@ def test_a_typo_in_a_field_is_one_problem_with_its_line_and_the_near_name(tmp_pa
     p = write(tmp_path, FIRST.replace("bitrate_mbps: 4", "bitrate_mpbs: 4"))
     # Line 8 is `    bitrate_mpbs: 4`: the key starts in column 5. pydantic's own "Field
     # required" for bitrate_mbps is folded into it, and the profile is not dumped.
-    assert problems(p) == ["- line 8, column 5: field camera_profiles[0].bitrate_mpbs: unknown "
-                           "field; did you mean bitrate_mbps? (bitrate_mbps is required and not "
-                           "given)"]
+    assert problems(p) == [
+        "- line 8, column 5: field camera_profiles[0].bitrate_mpbs: unknown "
+        "field; did you mean bitrate_mbps? (bitrate_mbps is required and not "
+        "given)"
+    ]
 
 
 def test_a_typo_in_a_target_names_the_near_metric_and_its_line(tmp_path):
     p = write(tmp_path, FIRST.replace("storage_headroom_pct_min:", "storage_headroom_pct_mn:"))
-    assert problems(p) == ["- line 14, column 3: field targets.storage_headroom_pct_mn: not a "
-                           "metric the twin reports; did you mean storage_headroom_pct_min?"]
+    assert problems(p) == [
+        "- line 14, column 3: field targets.storage_headroom_pct_mn: not a "
+        "metric the twin reports; did you mean storage_headroom_pct_min?"
+    ]
 
 
 def test_a_target_name_nothing_like_a_metric_points_to_the_list_not_190_names(tmp_path):
@@ -80,17 +84,21 @@ def test_a_target_name_nothing_like_a_metric_points_to_the_list_not_190_names(tm
 
 def test_an_unknown_field_without_a_near_name_lists_its_sections_fields(tmp_path):
     p = write(tmp_path, FIRST + "recording:\n  colour: red\n")
-    assert problems(p) == ["- line 16, column 3: field recording.colour: unknown field; expected "
-                           "one of: retention_days, segment_s, sweep_batch_segments, "
-                           "sweep_interval_s"]
+    assert problems(p) == [
+        "- line 16, column 3: field recording.colour: unknown field; expected "
+        "one of: retention_days, segment_s, sweep_batch_segments, "
+        "sweep_interval_s"
+    ]
 
 
 def test_a_missing_field_is_named_with_what_it_is_not_the_mapping_dumped(tmp_path):
     p = write(tmp_path, FIRST.replace(" max_streams: 100", ""))
     (line,) = problems(p)
     # the pool's mapping starts on line 11, column 7 (after `    - `)
-    assert line.startswith("- line 11, column 7: field recorders.pools[0].max_streams: missing; "
-                           "add it (Most camera streams each recorder takes")
+    assert line.startswith(
+        "- line 11, column 7: field recorders.pools[0].max_streams: missing; "
+        "add it (Most camera streams each recorder takes"
+    )
     assert "ingest_mbps" not in line
 
 
@@ -98,10 +106,14 @@ def test_a_value_out_of_range_and_a_wrong_tag_carry_their_line(tmp_path):
     text = FIRST.replace("bitrate_mbps: 4", "bitrate_mbps: -4\n    codec: h256")
     text += "failover:\n  standby: {type: n_plus1}\n"
     lines = problems(write(tmp_path, text))
-    assert lines[0].startswith("- line 8, column 19: field camera_profiles[0].bitrate_mbps: got "
-                               "-4: Input should be greater than 0 (Mean stream bitrate, Mbps")
-    assert lines[1] == ("- line 9, column 12: field camera_profiles[0].codec: got \"h256\": Input "
-                        "should be 'h264' or 'h265'; did you mean h265?")
+    assert lines[0].startswith(
+        "- line 8, column 19: field camera_profiles[0].bitrate_mbps: got "
+        "-4: Input should be greater than 0 (Mean stream bitrate, Mbps"
+    )
+    assert lines[1] == (
+        '- line 9, column 12: field camera_profiles[0].codec: got "h256": Input '
+        "should be 'h264' or 'h265'; did you mean h265?"
+    )
     assert lines[2].startswith("- line 17, column 12: field failover.standby: ")
     assert lines[2].endswith("did you mean n_plus_1?")
 
@@ -110,10 +122,16 @@ def test_a_misspelt_scenario_file_names_the_one_meant(tmp_path, capsys):
     code = main(["simulate", "scenarios/city7000.yaml", "--out", str(tmp_path / "o"), "--quiet"])
     assert code == 2
     err = capsys.readouterr().err
-    assert "scenarios/city7000.yaml: no such scenario file; did you mean scenarios/city-7000.yaml?" in err
+    assert (
+        "scenarios/city7000.yaml: no such scenario file; did you mean scenarios/city-7000.yaml?"
+        in err
+    )
     write(tmp_path, FIRST, "my-first.yaml")
-    with pytest.raises(ScenarioError, match=r"my_frist\.yaml: no such scenario file; did you mean "
-                       r".*my-first\.yaml\?"):
+    with pytest.raises(
+        ScenarioError,
+        match=r"my_frist\.yaml: no such scenario file; did you mean "
+        r".*my-first\.yaml\?",
+    ):
         load_scenario(tmp_path / "my_frist.yaml")
     with pytest.raises(ScenarioError, match=r"no such scenario file; check the path"):
         load_scenario(tmp_path / "elsewhere" / "x.yaml")
@@ -128,20 +146,24 @@ def test_closest_is_a_near_name_or_none_never_a_guess():
 
 
 def test_version_exits_0_and_prints_the_version():
-    proc = subprocess.run([str(TWIN), "--version"], capture_output=True, text=True, timeout=60,
-                          cwd=ROOT)
+    proc = subprocess.run(
+        [str(TWIN), "--version"], capture_output=True, text=True, timeout=60, cwd=ROOT
+    )
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.startswith("twin 0.") and proc.stderr == ""
 
 
-def test_a_cross_check_names_its_field_and_line_and_the_near_name_not_the_scenario_dumped(
-        tmp_path):
-    text = FIRST + ("faults:\n  - {type: recorder_crash, recorder: local-r1, at_s: 60, "
-                    "duration_s: 60}\n")
+def test_a_cross_check_names_its_field_and_line_and_the_near_name_not_the_scenario_dumped(tmp_path):
+    text = FIRST + (
+        "faults:\n  - {type: recorder_crash, recorder: local-r1, at_s: 60, duration_s: 60}\n"
+    )
     (line,) = problems(write(tmp_path, text))
-    # faults[0].recorder's value starts on line 16, column 38 (after "  - {type: recorder_crash, recorder: ")
-    assert line == ("- line 16, column 38: faults[0].recorder: 'local-r1' is not a recorder (did "
-                    "you mean local-r01?); expected '*' or one of ['local-r01'] (<pool>-rNN)")
+    # faults[0].recorder's value starts on line 16, column 38
+    # (after "  - {type: recorder_crash, recorder: ")
+    assert line == (
+        "- line 16, column 38: faults[0].recorder: 'local-r1' is not a recorder (did "
+        "you mean local-r01?); expected '*' or one of ['local-r01'] (<pool>-rNN)"
+    )
     p = write(tmp_path, FIRST.replace("districts: [Mong Kok]", "districts: [Mong Kong]"))
     (line,) = problems(p)
     assert "unknown district 'Mong Kong' (did you mean Mong Kok?)" in line
@@ -149,16 +171,26 @@ def test_a_cross_check_names_its_field_and_line_and_the_near_name_not_the_scenar
 
 
 def test_an_overlays_typo_is_placed_in_the_overlay_and_said_once_for_every_item(tmp_path):
-    (tmp_path / "base.yaml").write_text(FIRST.replace(
-        "    - {name: local, districts: [Mong Kok], recorders: 1, ingest_mbps: 1000, disk_tb: 100,\n"
-        "       max_streams: 100}\n",
-        "    - {name: a, districts: [Mong Kok], recorders: 1, ingest_mbps: 1000, disk_tb: 100,\n"
-        "       max_streams: 100}\n"
-        "    - {name: b, districts: '*', recorders: 1, ingest_mbps: 1000, disk_tb: 100,\n"
-        "       max_streams: 100}\n"))
+    (tmp_path / "base.yaml").write_text(
+        FIRST.replace(
+            "    - {name: local, districts: [Mong Kok], recorders: 1, ingest_mbps: 1000, "
+            "disk_tb: 100,\n"
+            "       max_streams: 100}\n",
+            "    - {name: a, districts: [Mong Kok], recorders: 1, ingest_mbps: 1000, "
+            "disk_tb: 100,\n"
+            "       max_streams: 100}\n"
+            "    - {name: b, districts: '*', recorders: 1, ingest_mbps: 1000, disk_tb: 100,\n"
+            "       max_streams: 100}\n",
+        )
+    )
     assert load_scenario(tmp_path / "base.yaml").recorders.pools[1].name == "b"
-    p = write(tmp_path, "base: base.yaml\nname: variant\nrecorders:\n  pools:\n"
-                        "    - {name: '*', disk_tbb: 500}\n", "variant.yaml")
+    p = write(
+        tmp_path,
+        "base: base.yaml\nname: variant\nrecorders:\n  pools:\n    - {name: '*', disk_tbb: 500}\n",
+        "variant.yaml",
+    )
     # the '*' item gives both pools the typo: one problem, placed where the overlay wrote it
-    assert problems(p) == ["- line 5, column 19: field recorders.pools[0].disk_tbb: unknown "
-                           "field; did you mean disk_tb? (the same in 1 more item)"]
+    assert problems(p) == [
+        "- line 5, column 19: field recorders.pools[0].disk_tbb: unknown "
+        "field; did you mean disk_tb? (the same in 1 more item)"
+    ]

@@ -28,13 +28,16 @@ def test_each_shipped_variant_is_an_overlay_that_merges_to_its_full_copy(stem: s
     assert len(path.read_text().splitlines()) < 60  # a few lines, not a copy of ~250
     data, _ = scenario_data(path)
     want = FULL["variants"][stem]
-    assert hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest() == want["data_sha256"]
+    assert (
+        hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest() == want["data_sha256"]
+    )
     sc = load_scenario(path, check_memory=False)
     assert hashlib.sha256(sc.canonical_json().encode()).hexdigest() == want["scenario_sha256"]
 
 
-def test_a_shipped_overlay_simulates_byte_identical_to_its_full_copy(tmp_path: Path,
-                                                                     capsys: Any) -> None:
+def test_a_shipped_overlay_simulates_byte_identical_to_its_full_copy(
+    tmp_path: Path, capsys: Any
+) -> None:
     """n-plus-1 (a chain: city-7000 <- district-pools <- n-plus-1, a drill and a calibration)
     against the full scenario `twin validate --show` prints, run from a folder of its own:
     results.json is the same byte for byte but for the run's clock and the file's name."""

@@ -42,10 +42,14 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from twin.scenario.calibration import (NOMINAL_BYTES_PER_MBPS, CalibratedValue, Calibration,
-                              CalibrationRun)
 from twin.errors import ScenarioError
 from twin.model.results import Results, read_live_results
+from twin.scenario.calibration import (
+    NOMINAL_BYTES_PER_MBPS,
+    CalibratedValue,
+    Calibration,
+    CalibrationRun,
+)
 
 __all__ = ["calibrate", "register", "cmd_calibrate"]
 
@@ -54,8 +58,9 @@ def _r(x: float) -> float:
     return float(round(x, 6))
 
 
-def _run(folder: Path, accept_invalid: bool = False
-         ) -> tuple[Results, dict[str, Any], list[dict[str, str]]]:
+def _run(
+    folder: Path, accept_invalid: bool = False
+) -> tuple[Results, dict[str, Any], list[dict[str, str]]]:
     p = folder / "results.json"
     try:
         res = read_live_results(folder, accept_invalid, "`twin calibrate`")
@@ -63,8 +68,9 @@ def _run(folder: Path, accept_invalid: bool = False
         raise ScenarioError(str(err)) from None
     dep = next((e for e in res.events if e.get("kind") == "live_deployment"), None)
     if dep is None:
-        raise ScenarioError(f"{p}: no live_deployment event (a run of an older twin); run it "
-                            "again with `twin live`")
+        raise ScenarioError(
+            f"{p}: no live_deployment event (a run of an older twin); run it again with `twin live`"
+        )
     seg = folder / "segments.csv"
     rows = list(csv.DictReader(seg.open())) if seg.is_file() else []
     return res, dep, rows
@@ -74,7 +80,9 @@ def _cut_lengths(rows: list[dict[str, str]]) -> list[float]:
     """Lengths of segments followed by their camera's next one on the same recorder."""
     by: dict[tuple[str, str], list[tuple[float, float]]] = {}
     for r in rows:
-        by.setdefault((r["camera"], r["recorder"]), []).append((float(r["start_s"]), float(r["end_s"])))
+        by.setdefault((r["camera"], r["recorder"]), []).append(
+            (float(r["start_s"]), float(r["end_s"]))
+        )
     out = []
     for spans in by.values():
         spans.sort()
@@ -89,7 +97,9 @@ def calibrate(folders: list[Path], accept_invalid: bool = False) -> Calibration:
         raise ScenarioError("twin calibrate: give at least one live run folder")
     runs = [_run(f, accept_invalid) for f in folders]
     cmd = "twin calibrate " + " ".join(str(f) for f in folders)
-    how = "; ".join(f"`twin live {r.scenario.source} --out {f}`" for f, (r, _, _) in zip(folders, runs))
+    how = "; ".join(
+        f"`twin live {r.scenario.source} --out {f}`" for f, (r, _, _) in zip(folders, runs)
+    )
     made = f"measured by {how}, then `{cmd}`"
     by_profile: dict[str, list[float]] = {}  # bytes, camera-s, nominal
     prof_note: dict[str, str] = {}
@@ -109,9 +119,11 @@ def calibrate(folders: list[Path], accept_invalid: bool = False) -> Calibration:
             acc = by_profile.setdefault(name, [0.0, 0.0, dep["nominal_mbps"]])
             acc[0] += b
             acc[1] += s
-            prof_note[name] = (f"{dep['width']}x{dep['height']} {dep['fps']} fps, keyframe every "
-                               f"{dep['keyframe_s']:g} s, encoder cap {dep['encoder_bitrate_mbps']:g} "
-                               f"Mbps, nominal {dep['nominal_mbps']:g} Mbps")
+            prof_note[name] = (
+                f"{dep['width']}x{dep['height']} {dep['fps']} fps, keyframe every "
+                f"{dep['keyframe_s']:g} s, encoder cap {dep['encoder_bitrate_mbps']:g} "
+                f"Mbps, nominal {dep['nominal_mbps']:g} Mbps"
+            )
             rate = b * 8 / 1e6 / s  # Mbps a camera really writes
             if "live_cpu_pct_record_per_camera" in m:
                 cpu_stream.append(m["live_cpu_pct_record_per_camera"])
@@ -119,7 +131,11 @@ def calibrate(folders: list[Path], accept_invalid: bool = False) -> Calibration:
                 mbps_stream.append(rate)
         cuts += _cut_lengths(rows)
         for e in res.events:
-            if e.get("kind") == "fault" and e.get("scripted") and e.get("fault_kind") == "recorder_crash":
+            if (
+                e.get("kind") == "fault"
+                and e.get("scripted")
+                and e.get("fault_kind") == "recorder_crash"
+            ):
                 if e.get("detect_s") is not None:
                     detect.append(e["detect_s"])
                 if e.get("recorded_again_s") is not None and e.get("detected_s") is not None:
@@ -130,69 +146,132 @@ def calibrate(folders: list[Path], accept_invalid: bool = False) -> Calibration:
                 an_width.add(int(dep["analyser_width"]))
 
     def measured(v: float, unit: str, note: str, used: bool = False) -> CalibratedValue:
-        return CalibratedValue(value=_r(v), unit=unit, source="measured", command=made, note=note,
-                               used_by_simulator=used)
+        return CalibratedValue(
+            value=_r(v),
+            unit=unit,
+            source="measured",
+            command=made,
+            note=note,
+            used_by_simulator=used,
+        )
 
     bpm: dict[str, CalibratedValue] = {}
     for name, (b, s, nominal) in sorted(by_profile.items()):
-        bpm[name] = measured(b / s / nominal, "B/s per nominal Mbps",
-                             f"{prof_note[name]}; {s:,.0f} camera-s, {b:,.0f} B "
-                             f"({b / s / nominal / NOMINAL_BYTES_PER_MBPS:.4f} x nominal)", True)
+        bpm[name] = measured(
+            b / s / nominal,
+            "B/s per nominal Mbps",
+            f"{prof_note[name]}; {s:,.0f} camera-s, {b:,.0f} B "
+            f"({b / s / nominal / NOMINAL_BYTES_PER_MBPS:.4f} x nominal)",
+            True,
+        )
     if bpm:
         first = next(iter(bpm))
         bpm["*"] = CalibratedValue(
-            value=bpm[first].value, unit="B/s per nominal Mbps", source="assumed",
+            value=bpm[first].value,
+            unit="B/s per nominal Mbps",
+            source="assumed",
             note=f"every other profile is assumed to write what {first} wrote per nominal Mbps "
-                 f"(its encoder and container, on synthetic street scenes); measure a run of "
-                 f"the profile itself to replace it", used_by_simulator=True)
+            f"(its encoder and container, on synthetic street scenes); measure a run of "
+            f"the profile itself to replace it",
+            used_by_simulator=True,
+        )
     cal = Calibration(
-        measured_on=[CalibrationRun(scenario=r.scenario.name, scenario_sha256=r.scenario.sha256,
-                                    started_at=r.run.started_at, horizon_s=_r(r.horizon_s),
-                                    cameras=int(r.metrics.get("cameras", 0)),
-                                    recorders=int(r.metrics.get("recorders", 0)))
-                     for r, _, _ in runs],
+        measured_on=[
+            CalibrationRun(
+                scenario=r.scenario.name,
+                scenario_sha256=r.scenario.sha256,
+                started_at=r.run.started_at,
+                horizon_s=_r(r.horizon_s),
+                cameras=int(r.metrics.get("cameras", 0)),
+                recorders=int(r.metrics.get("recorders", 0)),
+            )
+            for r, _, _ in runs
+        ],
         bytes_per_nominal_mbps=bpm,
-        segment_s_as_cut=None if not cuts else measured(
-            statistics.median(cuts), "s", f"median of {len(cuts):,} segments cut on the first "
-            f"keyframe after segment_s (min {min(cuts):.3f}, max {max(cuts):.3f})"),
-        failover_detect_s=None if not detect else measured(
-            statistics.fmean(detect), "s", f"mean of {len(detect)} recorder kill(s) (max "
-            f"{max(detect):.3f}); the simulation's detection comes from the heartbeat settings"),
-        failover_reassign_s=None if not reassign else measured(
-            statistics.fmean(reassign), "s", f"detection to the cameras recorded again elsewhere, "
-            f"mean of {len(reassign)} (max {max(reassign):.3f}); the simulator's reassign_s", True),
-        recorder_cpu_pct_per_stream=None if not cpu_stream else measured(
-            statistics.fmean(cpu_stream), "% of a core", "recorder processes' CPU over the steady "
-            "window / cameras recorded"),
-        recorder_cpu_pct_per_mbps=None if not cpu_mbps else measured(
-            statistics.fmean(cpu_mbps), "% of a core per Mbps",
-            f"per Mbps the streams really carried ({statistics.fmean(mbps_stream):.3f} Mbps each)"),
-        recorder_streams_per_core=None if not cpu_stream else measured(
-            100 / statistics.fmean(cpu_stream), "streams", "one core / CPU per stream "
+        segment_s_as_cut=None
+        if not cuts
+        else measured(
+            statistics.median(cuts),
+            "s",
+            f"median of {len(cuts):,} segments cut on the first "
+            f"keyframe after segment_s (min {min(cuts):.3f}, max {max(cuts):.3f})",
+        ),
+        failover_detect_s=None
+        if not detect
+        else measured(
+            statistics.fmean(detect),
+            "s",
+            f"mean of {len(detect)} recorder kill(s) (max "
+            f"{max(detect):.3f}); the simulation's detection comes from the heartbeat settings",
+        ),
+        failover_reassign_s=None
+        if not reassign
+        else measured(
+            statistics.fmean(reassign),
+            "s",
+            f"detection to the cameras recorded again elsewhere, "
+            f"mean of {len(reassign)} (max {max(reassign):.3f}); the simulator's reassign_s",
+            True,
+        ),
+        recorder_cpu_pct_per_stream=None
+        if not cpu_stream
+        else measured(
+            statistics.fmean(cpu_stream),
+            "% of a core",
+            "recorder processes' CPU over the steady window / cameras recorded",
+        ),
+        recorder_cpu_pct_per_mbps=None
+        if not cpu_mbps
+        else measured(
+            statistics.fmean(cpu_mbps),
+            "% of a core per Mbps",
+            f"per Mbps the streams really carried ({statistics.fmean(mbps_stream):.3f} Mbps each)",
+        ),
+        recorder_streams_per_core=None
+        if not cpu_stream
+        else measured(
+            100 / statistics.fmean(cpu_stream),
+            "streams",
+            "one core / CPU per stream "
             "(extrapolated; bench/bench_recorder.py measures it without extrapolating). Not "
-            "applied to the city's pools, which keep the vendor's stream limits"),
-        recorder_mbps_per_core=None if not cpu_mbps else measured(
-            100 / statistics.fmean(cpu_mbps), "Mbps", "one core / CPU per Mbps (extrapolated)"),
-        analyser_cpu_ms_per_frame=None if not an_ms else measured(
-            statistics.fmean(an_ms), "ms", f"analyser CPU per keyframe analysed at width "
-            f"{sorted(an_width)} px (decode, scale, motion, people, vehicles); not simulated"),
+            "applied to the city's pools, which keep the vendor's stream limits",
+        ),
+        recorder_mbps_per_core=None
+        if not cpu_mbps
+        else measured(
+            100 / statistics.fmean(cpu_mbps), "Mbps", "one core / CPU per Mbps (extrapolated)"
+        ),
+        analyser_cpu_ms_per_frame=None
+        if not an_ms
+        else measured(
+            statistics.fmean(an_ms),
+            "ms",
+            f"analyser CPU per keyframe analysed at width "
+            f"{sorted(an_width)} px (decode, scale, motion, people, vehicles); not simulated",
+        ),
     )
     return cal
 
 
 def calibration_json(cal: Calibration) -> str:
-    return json.dumps(cal.model_dump(mode="json", exclude_none=True), indent=2, sort_keys=True) + "\n"
+    return (
+        json.dumps(cal.model_dump(mode="json", exclude_none=True), indent=2, sort_keys=True) + "\n"
+    )
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = subparsers.add_parser(
-        "calibrate", help="turn what live runs measured into simulator parameters (a "
-                          "calibration file a scenario can name)")
+        "calibrate",
+        help="turn what live runs measured into simulator parameters (a "
+        "calibration file a scenario can name)",
+    )
     p.add_argument("runs", nargs="+", help="`twin live --out` folders")
     p.add_argument("--out", help="calibration file to write (default: print it)")
-    p.add_argument("--accept-invalid", action="store_true",
-                   help="use a live run whose harness did not keep its plan (refused, exit 4, "
-                   "without this)")
+    p.add_argument(
+        "--accept-invalid",
+        action="store_true",
+        help="use a live run whose harness did not keep its plan (refused, exit 4, without this)",
+    )
     p.set_defaults(fn=cmd_calibrate)
 
 
@@ -206,8 +285,13 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
         items = v.items() if isinstance(v, dict) else [("", v)]
         for sub, x in items:
             if isinstance(x, CalibratedValue):
-                t.add_row(key + (f"[{sub}]" if sub else ""), f"{x.value:.6g}", x.unit, x.source,
-                          "used" if x.used_by_simulator else "-")
+                t.add_row(
+                    key + (f"[{sub}]" if sub else ""),
+                    f"{x.value:.6g}",
+                    x.unit,
+                    x.source,
+                    "used" if x.used_by_simulator else "-",
+                )
     Console(stderr=True).print(t)
     if args.out:
         out = Path(args.out)

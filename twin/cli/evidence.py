@@ -45,8 +45,6 @@ from twin.core.audit import AuditKind
 from twin.core.officers import OfficerRegister
 from twin.core.signing import load_public_key, public_key_b64
 from twin.core.types import Interval
-from twin.storage.trail import DESK_DIR, locked
-from twin.errors import AccessDenied, EvidenceError, UsageError
 from twin.desk.audit import verify_run_audit
 from twin.desk.desk import (
     Desk,
@@ -57,7 +55,9 @@ from twin.desk.desk import (
     policy_from_scenario,
     scenario_of,
 )
+from twin.errors import AccessDenied, EvidenceError, UsageError
 from twin.storage.keys import load_officer_key, write_officer_key
+from twin.storage.trail import DESK_DIR, locked
 
 __all__ = ["register"]
 
@@ -76,13 +76,20 @@ def _locked(fn: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Names
 
     def run(args: argparse.Namespace) -> int:
         if not Path(args.run_dir).is_dir():  # never make a run folder from a typo
-            raise UsageError(f"{args.run_dir}: no such run folder; pass the --out folder of "
-                             "`twin simulate` or `twin live`")
-        if getattr(args, "start_s", None) is not None and getattr(args, "end_s", None) is not None \
-                and not args.end_s > args.start_s:  # arguments first: no desk for a bad window
-            raise UsageError(f"--from {args.start_s:g} --to {args.end_s:g}: the window must end "
-                             "after it starts; give --to greater than --from (seconds of the "
-                             "run's clock)")
+            raise UsageError(
+                f"{args.run_dir}: no such run folder; pass the --out folder of "
+                "`twin simulate` or `twin live`"
+            )
+        if (
+            getattr(args, "start_s", None) is not None
+            and getattr(args, "end_s", None) is not None
+            and not args.end_s > args.start_s
+        ):  # arguments first: no desk for a bad window
+            raise UsageError(
+                f"--from {args.start_s:g} --to {args.end_s:g}: the window must end "
+                "after it starts; give --to greater than --from (seconds of the "
+                "run's clock)"
+            )
         with locked(Path(args.run_dir) / DESK_DIR):
             try:
                 return fn(args)
@@ -98,9 +105,10 @@ def _sign_in(d: Desk, args: argparse.Namespace, now: float, attempt: str) -> Off
     officer = authenticate(d, args.officer, private, now, attempt)
     claimed = getattr(args, "rank", None)
     if claimed is not None:
-        _say(f"note: --rank is never trusted and was ignored; {officer.officer_id}'s registered "
-             f"rank is {officer.rank!r}" + ("" if claimed == officer.rank else
-                                           f" (not {claimed!r})"))
+        _say(
+            f"note: --rank is never trusted and was ignored; {officer.officer_id}'s registered "
+            f"rank is {officer.rank!r}" + ("" if claimed == officer.rank else f" (not {claimed!r})")
+        )
     return officer
 
 
@@ -135,12 +143,16 @@ def cmd_officer_init(args: argparse.Namespace) -> int:
     scenario = Path(args.scenario) if args.scenario else scenario_of(run_dir)
     policy = policy_from_scenario(scenario)
     min_rank = args.register_min_rank or max(
-        (policy.view_min_rank, policy.export_min_rank), key=lambda r: policy.ranks.index(r))
+        (policy.view_min_rank, policy.export_min_rank), key=lambda r: policy.ranks.index(r)
+    )
     now = _now(args)
-    bootstrap_desk(run_dir, policy, min_rank, args.officer, args.rank,
-                   _public_key(args, args.officer), now)
-    _say(f"{run_dir / DESK_DIR}: register bootstrapped; {args.officer} enrolled as {args.rank!r}; "
-         f"the register is changed by {min_rank!r} or above; policy from {scenario}")
+    bootstrap_desk(
+        run_dir, policy, min_rank, args.officer, args.rank, _public_key(args, args.officer), now
+    )
+    _say(
+        f"{run_dir / DESK_DIR}: register bootstrapped; {args.officer} enrolled as {args.rank!r}; "
+        f"the register is changed by {min_rank!r} or above; policy from {scenario}"
+    )
     return 0
 
 
@@ -152,18 +164,27 @@ def cmd_officer_add(args: argparse.Namespace) -> int:
     except AccessDenied as exc:
         return _refused(d, exc)
     try:
-        details = d.register.enrol_details(me.officer_id, args.new, args.new_rank,
-                                           _public_key(args, args.new), now, args.valid_from,
-                                           args.valid_to)
+        details = d.register.enrol_details(
+            me.officer_id,
+            args.new,
+            args.new_rank,
+            _public_key(args, args.new),
+            now,
+            args.valid_from,
+            args.valid_to,
+        )
     except EvidenceError as exc:  # the register's rules said no: on the trail, signed
-        d.trail.append(now, AuditKind.DENIAL, me.officer_id, args.new,
-                       {"attempt": "enrol", "reason": str(exc)})
+        d.trail.append(
+            now, AuditKind.DENIAL, me.officer_id, args.new, {"attempt": "enrol", "reason": str(exc)}
+        )
         return _refused(d, AccessDenied(str(exc)))
     d.trail.append(now, AuditKind.OFFICER, me.officer_id, args.new, details)
     d.save()
-    _say(f"{args.new} enrolled as {args.new_rank!r} by {me.officer_id} ({me.rank}), valid from "
-         f"{details['valid_from_s']:g}" + (f" to {details['valid_to_s']:g}"
-                                          if details["valid_to_s"] is not None else ""))
+    _say(
+        f"{args.new} enrolled as {args.new_rank!r} by {me.officer_id} ({me.rank}), valid from "
+        f"{details['valid_from_s']:g}"
+        + (f" to {details['valid_to_s']:g}" if details["valid_to_s"] is not None else "")
+    )
     return 0
 
 
@@ -177,8 +198,13 @@ def cmd_officer_revoke(args: argparse.Namespace) -> int:
     try:
         details = d.register.revoke_details(me.officer_id, args.target, now, args.reason)
     except EvidenceError as exc:  # the register's rules said no: on the trail, signed
-        d.trail.append(now, AuditKind.DENIAL, me.officer_id, args.target,
-                       {"attempt": "revoke", "reason": str(exc)})
+        d.trail.append(
+            now,
+            AuditKind.DENIAL,
+            me.officer_id,
+            args.target,
+            {"attempt": "revoke", "reason": str(exc)},
+        )
         return _refused(d, AccessDenied(str(exc)))
     d.trail.append(now, AuditKind.OFFICER, me.officer_id, args.target, details)
     d.save()
@@ -193,8 +219,10 @@ def cmd_officer_list(args: argparse.Namespace) -> int:
     for r in reg.records():
         until = "open" if r.valid_to_s is None else f"{r.valid_to_s:g}"
         mark = "valid" if r.valid_at(now) else "-"
-        _say(f"{r.officer_id:16} {r.rank:22} [{r.valid_from_s:g}, {until})  {mark:5}  "
-             f"by {r.enrolled_by} (seq {r.seq})  key {r.public_key[:12]}...")
+        _say(
+            f"{r.officer_id:16} {r.rank:22} [{r.valid_from_s:g}, {until})  {mark:5}  "
+            f"by {r.enrolled_by} (seq {r.seq})  key {r.public_key[:12]}..."
+        )
     return 0
 
 
@@ -209,14 +237,25 @@ def cmd_request(args: argparse.Namespace) -> int:
     window = Interval(float(args.start_s), float(args.end_s))
     try:
         me = _sign_in(d, args, now, "request")
-        d.access.submit(AccessRequest(rid, me, args.case or f"case-{rid}", Action(args.action),
-                                      tuple(args.camera), window, now))
+        d.access.submit(
+            AccessRequest(
+                rid,
+                me,
+                args.case or f"case-{rid}",
+                Action(args.action),
+                tuple(args.camera),
+                window,
+                now,
+            )
+        )
     except AccessDenied as exc:
         return _refused(d, exc)
     d.save()
-    _say(f"{rid}: {args.action} of {', '.join(sorted(set(args.camera)))} over [{window.start_s:g}, "
-         f"{window.end_s:g}) s by {me.officer_id} ({me.rank}); needs approval by "
-         f"{d.policy.required_rank(Action(args.action))!r} or above")
+    _say(
+        f"{rid}: {args.action} of {', '.join(sorted(set(args.camera)))} over [{window.start_s:g}, "
+        f"{window.end_s:g}) s by {me.officer_id} ({me.rank}); needs approval by "
+        f"{d.policy.required_rank(Action(args.action))!r} or above"
+    )
     return 0
 
 
@@ -233,8 +272,10 @@ def cmd_approve(args: argparse.Namespace) -> int:
         return _refused(d, exc)
     d.save()
     rec = d.access.get(args.request_id)
-    _say(f"{args.request_id}: {rec.state.value} by {me.officer_id} ({me.rank})"
-         + (f", good until {rec.deadline_s:.0f}" if rec.approval else ""))
+    _say(
+        f"{args.request_id}: {rec.state.value} by {me.officer_id} ({me.rank})"
+        + (f", good until {rec.deadline_s:.0f}" if rec.approval else "")
+    )
     return 0
 
 
@@ -243,8 +284,11 @@ def cmd_export(args: argparse.Namespace) -> int:
     from twin.desk.export import cluster_of_run, export_request
 
     run_dir = Path(args.run_dir)
-    db, root = ((None, None) if cluster_of_run(run_dir) is not None  # fetched through Ray
-                else live_paths(run_dir, args.catalog, args.segments))
+    db, root = (
+        (None, None)
+        if cluster_of_run(run_dir) is not None  # fetched through Ray
+        else live_paths(run_dir, args.catalog, args.segments)
+    )
     d = open_desk(run_dir, repair=True)
     now = _now(args)
     dest = Path(args.dest)
@@ -256,9 +300,11 @@ def cmd_export(args: argparse.Namespace) -> int:
     except AccessDenied as exc:
         return _refused(d, exc)
     lost = sum(m["end_s"] - m["start_s"] for m in manifest["missing"])
-    _say(f"{args.request_id}: exported {manifest['file_count']} files, "
-         f"{manifest['total_bytes']:,} bytes to {dest}; {lost:g} s of the window not on disk; "
-         f"manifest {manifest['manifest_sha256'][:16]}... (on the trail)")
+    _say(
+        f"{args.request_id}: exported {manifest['file_count']} files, "
+        f"{manifest['total_bytes']:,} bytes to {dest}; {lost:g} s of the window not on disk; "
+        f"manifest {manifest['manifest_sha256'][:16]}... (on the trail)"
+    )
     return 0
 
 
@@ -270,9 +316,11 @@ def cmd_status(args: argparse.Namespace) -> int:
         state = rec.state.value
         if rec.state.value in ("pending", "approved") and rec.deadline_s <= now:
             state += " (due to expire)"
-        _say(f"{r.request_id}  {r.action.value:6}  {state:24}  {r.requester.officer_id} "
-             f"({r.requester.rank})  {','.join(r.cameras)}  "
-             f"[{r.window.start_s:g}, {r.window.end_s:g})")
+        _say(
+            f"{r.request_id}  {r.action.value:6}  {state:24}  {r.requester.officer_id} "
+            f"({r.requester.rank})  {','.join(r.cameras)}  "
+            f"[{r.window.start_s:g}, {r.window.end_s:g})"
+        )
     return 0
 
 
@@ -294,9 +342,11 @@ def cmd_preserve(args: argparse.Namespace) -> int:
     window = Interval(float(args.start_s), float(args.end_s))
     case, placed = preserve_case(d, me, args.case, tuple(args.camera), window, now, db)
     plan = case.plan
-    _say(f"{args.case}: {len(plan.segments)} segments ({plan.bytes_to_copy:,} bytes) held by "
-         f"{placed} hold(s) in {db}; {plan.lost_s:g} s of the window already gone; copy them with "
-         f"`twin evidence copy {run_dir} {args.case}`")
+    _say(
+        f"{args.case}: {len(plan.segments)} segments ({plan.bytes_to_copy:,} bytes) held by "
+        f"{placed} hold(s) in {db}; {plan.lost_s:g} s of the window already gone; copy them with "
+        f"`twin evidence copy {run_dir} {args.case}`"
+    )
     return 0
 
 
@@ -315,11 +365,15 @@ def cmd_copy(args: argparse.Namespace) -> int:
     case = copy_case(d, me, args.case, now, db, root)
     manifest = case.manifest
     if manifest is None:
-        _say(f"{args.case}: {len(case.copies)} copied, {len(case.pending)} still pending (their "
-             "files are missing; their holds stay until the case is released)")
+        _say(
+            f"{args.case}: {len(case.copies)} copied, {len(case.pending)} still pending (their "
+            "files are missing; their holds stay until the case is released)"
+        )
         return 1
-    _say(f"{args.case}: preserved; {manifest['file_count']} files, {manifest['total_bytes']:,} "
-         f"bytes, manifest {manifest['manifest_sha256'][:16]}... (on the trail); holds released")
+    _say(
+        f"{args.case}: preserved; {manifest['file_count']} files, {manifest['total_bytes']:,} "
+        f"bytes, manifest {manifest['manifest_sha256'][:16]}... (on the trail); holds released"
+    )
     return 0
 
 
@@ -361,18 +415,26 @@ def cmd_verify(args: argparse.Namespace) -> int:
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    p = sub.add_parser("evidence", help="audit trails, officers, and rank-approved access to footage")
+    p = sub.add_parser(
+        "evidence", help="audit trails, officers, and rank-approved access to footage"
+    )
     ev = p.add_subparsers(dest="evidence_cmd", required=True)
 
     def common(q: argparse.ArgumentParser) -> None:
         q.add_argument("run_dir", help="a run's output folder (twin simulate / twin live --out)")
-        q.add_argument("--at", type=finite_arg,
-                       help="the desk's clock, s (default: now, UNIX time)")
+        q.add_argument(
+            "--at", type=finite_arg, help="the desk's clock, s (default: now, UNIX time)"
+        )
 
-    def acting(q: argparse.ArgumentParser, help: str = "the acting officer (signs the step)") -> None:
+    def acting(
+        q: argparse.ArgumentParser, help: str = "the acting officer (signs the step)"
+    ) -> None:
         q.add_argument("--officer", required=True, help=help)
-        q.add_argument("--key", help="the officer's private key file (default: "
-                       "$CCTV_TWIN_OFFICER_KEY, else <key dir>/<officer>.pem; never in the run)")
+        q.add_argument(
+            "--key",
+            help="the officer's private key file (default: "
+            "$CCTV_TWIN_OFFICER_KEY, else <key dir>/<officer>.pem; never in the run)",
+        )
         # Accepted so that old scripts say what changed, and never trusted.
         q.add_argument("--rank", help=argparse.SUPPRESS)
 
@@ -380,7 +442,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         q.add_argument("--catalog", help="the live SQLite catalog (default: from results.json)")
         q.add_argument("--segments", help="the segment root (default: from results.json)")
 
-    q = ev.add_parser("keygen", help="make an officer's Ed25519 key pair (private key kept outside runs)")
+    q = ev.add_parser(
+        "keygen", help="make an officer's Ed25519 key pair (private key kept outside runs)"
+    )
     q.add_argument("--officer", required=True)
     q.add_argument("--key", help="where to write the private key (default: the key dir)")
     q.set_defaults(fn=cmd_keygen)
@@ -390,12 +454,21 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     o = off.add_parser("init", help="bootstrap the register (needs the audit key)")
     common(o)
     o.add_argument("--officer", required=True, help="the first officer")
-    o.add_argument("--rank", required=True, help="their rank (trusted: this step needs the audit key)")
-    o.add_argument("--public-key", help="their public key, base64 or a file (default: from their key)")
-    o.add_argument("--scenario", help="scenario whose evidence.access sets the policy "
-                   "(default: the run's scenario)")
-    o.add_argument("--register-min-rank", help="lowest rank that may change the register "
-                   "(default: the higher of the view and export approval ranks)")
+    o.add_argument(
+        "--rank", required=True, help="their rank (trusted: this step needs the audit key)"
+    )
+    o.add_argument(
+        "--public-key", help="their public key, base64 or a file (default: from their key)"
+    )
+    o.add_argument(
+        "--scenario",
+        help="scenario whose evidence.access sets the policy (default: the run's scenario)",
+    )
+    o.add_argument(
+        "--register-min-rank",
+        help="lowest rank that may change the register "
+        "(default: the higher of the view and export approval ranks)",
+    )
     o.set_defaults(fn=_locked(cmd_officer_init))
     o = off.add_parser("add", help="enrol an officer (signed by a senior enough officer)")
     common(o)
@@ -416,7 +489,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     common(o)
     o.set_defaults(fn=_locked(cmd_officer_list))
 
-    q = ev.add_parser("verify-audit", help="verify a run's audit trail(s): anchors, chain, signatures")
+    q = ev.add_parser(
+        "verify-audit", help="verify a run's audit trail(s): anchors, chain, signatures"
+    )
     q.add_argument("run_dir")
     q.set_defaults(fn=cmd_verify_audit)
 
@@ -424,8 +499,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     common(q)
     acting(q)
     q.add_argument("--camera", action="append", required=True, help="a camera name (repeat)")
-    q.add_argument("--from", dest="start_s", type=finite_arg, required=True,
-                   help="window start, s")
+    q.add_argument("--from", dest="start_s", type=finite_arg, required=True, help="window start, s")
     q.add_argument("--to", dest="end_s", type=finite_arg, required=True, help="window end, s")
     q.add_argument("--action", choices=[a.value for a in Action], default="export")
     q.add_argument("--case", help="case id (default: derived from the request id)")
@@ -460,8 +534,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     acting(q)
     q.add_argument("--case", required=True)
     q.add_argument("--camera", action="append", required=True, help="a camera name (repeat)")
-    q.add_argument("--from", dest="start_s", type=finite_arg, required=True,
-                   help="window start, s")
+    q.add_argument("--from", dest="start_s", type=finite_arg, required=True, help="window start, s")
     q.add_argument("--to", dest="end_s", type=finite_arg, required=True, help="window end, s")
     q.add_argument("--catalog", help="the live SQLite catalog (default: from results.json)")
     q.set_defaults(fn=_locked(cmd_preserve))

@@ -29,8 +29,14 @@ from twin.sim.simulated_scenario import live_detect_shift, simulated_scenario
 __all__ = ["simulate_to", "replicate_to", "resolve_input"]
 
 
-def simulate_to(path: Path, out: Path, days: float | None = None, quiet: bool = False,
-                sets: Sequence[str] = (), as_run: Path | None = None) -> Results:
+def simulate_to(
+    path: Path,
+    out: Path,
+    days: float | None = None,
+    quiet: bool = False,
+    sets: Sequence[str] = (),
+    as_run: Path | None = None,
+) -> Results:
     """Load, simulate and write everything for one scenario (each `--set PATH=VALUE` of
     `sets` applied); returns the Results.
 
@@ -40,8 +46,14 @@ def simulate_to(path: Path, out: Path, days: float | None = None, quiet: bool = 
         return _simulate_into(path, tmp, days, quiet, sets, as_run)
 
 
-def _simulate_into(path: Path, out: Path, days: float | None, quiet: bool,
-                   sets: Sequence[str] = (), as_run: Path | None = None) -> Results:
+def _simulate_into(
+    path: Path,
+    out: Path,
+    days: float | None,
+    quiet: bool,
+    sets: Sequence[str] = (),
+    as_run: Path | None = None,
+) -> Results:
     named = load_scenario(path, check_memory=False, sets=sets)
     shift = 0.0
     if as_run is not None:  # the timing a live run of it really had (its crash detection)
@@ -65,13 +77,23 @@ def _simulate_into(path: Path, out: Path, days: float | None, quiet: bool,
     started = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
     t0 = time.perf_counter()
     city = generate_city(sc)
-    with Progress(TextColumn("[bold]{task.description}"), BarColumn(),
-                  TextColumn("day {task.completed:.0f}/{task.total:.0f}"), TimeElapsedColumn(),
-                  console=console, disable=quiet, transient=True) as prog:
+    with Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        TextColumn("day {task.completed:.0f}/{task.total:.0f}"),
+        TimeElapsedColumn(),
+        console=console,
+        disable=quiet,
+        transient=True,
+    ) as prog:
         total_days = sc.simulation.days if days is None else days
         task = prog.add_task(f"simulating {sc.name}: {city.n_cameras:,} cameras", total=total_days)
-        engine = CityEngine(sc, city, progress=lambda t, end: prog.update(task, completed=t / 86_400),
-                            extensions=extensions_for(sc))
+        engine = CityEngine(
+            sc,
+            city,
+            progress=lambda t, end: prog.update(task, completed=t / 86_400),
+            extensions=extensions_for(sc),
+        )
         outcome = engine.run(days)
         prog.update(task, completed=total_days)
     wall = time.perf_counter() - t0
@@ -81,9 +103,15 @@ def _simulate_into(path: Path, out: Path, days: float | None, quiet: bool,
     return res
 
 
-def replicate_to(path: Path, out: Path, n: int, backend: str = "ray", days: float | None = None,
-                 quiet: bool = False,
-                 sets: Sequence[str] = ()) -> tuple[ReplicationResults, Draws]:
+def replicate_to(
+    path: Path,
+    out: Path,
+    n: int,
+    backend: str = "ray",
+    days: float | None = None,
+    quiet: bool = False,
+    sets: Sequence[str] = (),
+) -> tuple[ReplicationResults, Draws]:
     """N replications of a scenario's random parts (each `--set PATH=VALUE` of `sets`
     applied), summarised and written into `out`, with a progress bar on the terminal;
     returns (ReplicationResults, Draws)."""
@@ -91,27 +119,41 @@ def replicate_to(path: Path, out: Path, n: int, backend: str = "ray", days: floa
     from twin.output.replications import write_replications
 
     sc = load_scenario(path, sets=sets)
-    with Progress(TextColumn("[bold]{task.description}"), BarColumn(),
-                  TextColumn("{task.completed:.0f}/{task.total:.0f}"), TimeElapsedColumn(),
-                  console=console, disable=quiet, transient=True) as prog:
+    with Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        TextColumn("{task.completed:.0f}/{task.total:.0f}"),
+        TimeElapsedColumn(),
+        console=console,
+        disable=quiet,
+        transient=True,
+    ) as prog:
         task = prog.add_task(f"{n} replications of {sc.name} ({backend})", total=n)
-        draws = run_replications(sc, n, backend, days,
-                                 lambda done, total: prog.update(task, completed=done))
+        draws = run_replications(
+            sc, n, backend, days, lambda done, total: prog.update(task, completed=done)
+        )
     res = summarise_draws(sc, set_source(path, sets), draws, days)
     write_replications(res, draws, out)
     return res, draws
 
 
-def resolve_input(arg: str | Path, out: Path, days: float | None = None,
-                  quiet: bool = True, sets: Sequence[str] = ()) -> Results:
+def resolve_input(
+    arg: str | Path,
+    out: Path,
+    days: float | None = None,
+    quiet: bool = True,
+    sets: Sequence[str] = (),
+) -> Results:
     """A scenario file is simulated into `out/<stem>` (results, report, plots), each
     `--set PATH=VALUE` of `sets` applied; a run folder or a results.json is read as it is."""
     p = Path(arg)
     if p.is_dir():
         p = p / "results.json"
         if not p.exists():
-            raise ScenarioError(f"{arg}: a folder without results.json; pass a run folder "
-                                "(`twin simulate --out DIR`), a results.json or a scenario YAML")
+            raise ScenarioError(
+                f"{arg}: a folder without results.json; pass a run folder "
+                "(`twin simulate --out DIR`), a results.json or a scenario YAML"
+            )
     if p.suffix.lower() == ".json":
         if not p.exists():
             raise ScenarioError(f"{p}: no such results file")

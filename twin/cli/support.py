@@ -50,10 +50,26 @@ from twin.scenario import MAX_DAYS
 if TYPE_CHECKING:
     from twin.model.results import Results
 
-__all__ = ["days_arg", "positive_seconds_arg", "finite_arg", "bounded_int_arg", "nonnegative_arg",
-           "check_out", "staged_output", "checked_output", "run_command", "INTERRUPTED",
-           "console", "targets_table", "answer_console", "print_answer", "print_json",
-           "results_summary", "fixes_text", "drill_text"]
+__all__ = [
+    "days_arg",
+    "positive_seconds_arg",
+    "finite_arg",
+    "bounded_int_arg",
+    "nonnegative_arg",
+    "check_out",
+    "staged_output",
+    "checked_output",
+    "run_command",
+    "INTERRUPTED",
+    "console",
+    "targets_table",
+    "answer_console",
+    "print_answer",
+    "print_json",
+    "results_summary",
+    "fixes_text",
+    "drill_text",
+]
 
 INTERRUPTED = 130  # the shell's code for a run stopped by Ctrl-C
 console = Console(stderr=True)  # progress and messages; a command's answer goes to stdout
@@ -90,8 +106,10 @@ def results_summary(res: Results, out: Path) -> dict[str, Any]:
     keys = ("schema_version", "engine", "scenario", "horizon_s", "passed", "targets", "metrics")
     summary: dict[str, Any] = {k: full[k] for k in keys if k in full}
     summary["schema_name"] = "cctv-twin/summary"
-    summary["files"] = {"results": str(out / "results.json"),
-                        "report_html": str(out / full["files"].get("report_html", "report.html"))}
+    summary["files"] = {
+        "results": str(out / "results.json"),
+        "report_html": str(out / full["files"].get("report_html", "report.html")),
+    }
     return summary
 
 
@@ -105,11 +123,20 @@ def targets_table(res: Results) -> Table:
     for col in ("bound", "measured", "verdict"):
         t.add_column(col)
     for v in res.targets:
-        bound = " ".join(x for x in (f">= {v.min:g}" if v.min is not None else "",
-                                     f"<= {v.max:g}" if v.max is not None else "") if x)
-        t.add_row(v.metric, f"{bound} {v.unit}",
-                  fmt(v.value),
-                  "[green]PASS[/]" if v.passed else "[bold red]FAIL[/]")
+        bound = " ".join(
+            x
+            for x in (
+                f">= {v.min:g}" if v.min is not None else "",
+                f"<= {v.max:g}" if v.max is not None else "",
+            )
+            if x
+        )
+        t.add_row(
+            v.metric,
+            f"{bound} {v.unit}",
+            fmt(v.value),
+            "[green]PASS[/]" if v.passed else "[bold red]FAIL[/]",
+        )
     return t
 
 
@@ -129,10 +156,16 @@ def drill_text(res: Results) -> str | None:
         lines.append(f"- recorders that failed: {', '.join(d.failed[:8])}{more}")
     if d.took:
         more = f" and {len(d.took) - 8} more" if len(d.took) > 8 else ""
-        lines.append("- recorders that took their cameras: "
-                     + ", ".join(f"{n} ({c:,} cameras)" for n, c in d.took[:8]) + more)
-    lines += [f"- {what}: {v}" for what, v in d.facts
-              if what.startswith(("footage lost", "time to recover", "camera time unrecorded"))]
+        lines.append(
+            "- recorders that took their cameras: "
+            + ", ".join(f"{n} ({c:,} cameras)" for n, c in d.took[:8])
+            + more
+        )
+    lines += [
+        f"- {what}: {v}"
+        for what, v in d.facts
+        if what.startswith(("footage lost", "time to recover", "camera time unrecorded"))
+    ]
     return "\n".join(lines)
 
 
@@ -163,14 +196,16 @@ def _ranged(text: str, lo: float, hi: float, what: str, example: str) -> float:
     if not lo < x <= hi:
         raise argparse.ArgumentTypeError(
             f"{text} is out of range: expected {what} greater than {lo:g} and at most {hi:,g}, "
-            f"e.g. {example}")
+            f"e.g. {example}"
+        )
     return x
 
 
 def days_arg(text: str) -> float:
     """Simulated days: > 0 and at most twin.scenario.MAX_DAYS (argparse type)."""
-    return _ranged(text, 0, MAX_DAYS, "simulated days", "--days 35 (default: the scenario's "
-                   "simulation.days)")
+    return _ranged(
+        text, 0, MAX_DAYS, "simulated days", "--days 35 (default: the scenario's simulation.days)"
+    )
 
 
 def positive_seconds_arg(hi: float, example: str) -> Callable[[str], float]:
@@ -192,8 +227,9 @@ def bounded_int_arg(lo: int, hi: int, example: str) -> Callable[[str], int]:
         except ValueError:
             raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
         if not lo <= n <= hi:
-            raise argparse.ArgumentTypeError(f"{n} is out of range: expected {lo} to {hi}, "
-                                             f"e.g. {example}")
+            raise argparse.ArgumentTypeError(
+                f"{n} is out of range: expected {lo} to {hi}, e.g. {example}"
+            )
         return n
 
     parse.__name__ = "int"
@@ -213,8 +249,10 @@ def check_out(out: Path, what: str = "--out") -> list[Path]:
     """Refuse an output place that cannot be a folder; the missing folders to create, outermost
     first. (Writability is checked by making the temporary folder: see staged_output.)"""
     if out.exists() and not out.is_dir():
-        raise UsageError(f"{what} {out}: is a file, not a folder; give a folder (it is created "
-                         f"if missing), e.g. {what} {out.with_suffix('')}-run")
+        raise UsageError(
+            f"{what} {out}: is a file, not a folder; give a folder (it is created "
+            f"if missing), e.g. {what} {out.with_suffix('')}-run"
+        )
     missing: list[Path] = []
     p = out.absolute()
     while not p.exists():
@@ -223,14 +261,18 @@ def check_out(out: Path, what: str = "--out") -> list[Path]:
             break
         p = p.parent
     if p.exists() and not p.is_dir():
-        raise UsageError(f"{what} {out}: {p} is a file, so no folder can be made under it; "
-                         "give a folder path whose parents are folders")
+        raise UsageError(
+            f"{what} {out}: {p} is a file, so no folder can be made under it; "
+            "give a folder path whose parents are folders"
+        )
     return list(reversed(missing))
 
 
 def _fail_place(out: Path, what: str, err: OSError) -> UsageError:
-    return UsageError(f"{what} {out}: cannot write there ({err.strerror or err}); give a folder "
-                      "you can write to, e.g. one under out/")
+    return UsageError(
+        f"{what} {out}: cannot write there ({err.strerror or err}); give a folder "
+        "you can write to, e.g. one under out/"
+    )
 
 
 @contextlib.contextmanager
@@ -328,6 +370,8 @@ def run_command(fn: Callable[[], int], command: str, say: Callable[[str], None])
         except OSError as log_err:
             where = f"the traceback could not be written ({log_err.strerror})"
         what = f"{type(err).__name__}: {err}".splitlines()[0][:300]
-        say(f"error: twin {command} could not run: {what}; {where} (a bug or a broken install, "
-            "not your input: please report it with that file)")
+        say(
+            f"error: twin {command} could not run: {what}; {where} (a bug or a broken install, "
+            "not your input: please report it with that file)"
+        )
         return 3

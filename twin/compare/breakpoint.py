@@ -43,29 +43,43 @@ from typing import Any
 
 import numpy as np
 
-from twin.ray.tasks import run_ordered
-from twin.model.verdict import failed_targets
 from twin.errors import ScenarioError
+from twin.model.city import generate_city
 from twin.model.results import Results
+from twin.model.verdict import failed_targets
+from twin.ray.tasks import run_ordered
 from twin.scenario import Scenario, parse_scenario
 from twin.scenario.model import scenario_data
-from twin.model.city import generate_city
 from twin.sim.run import run_scenario
 
-__all__ = ["GROWTHS", "Growth", "LevelResult", "Breakpoint", "grow", "demand", "find_breakpoint",
-           "add_months", "RESOURCE_KINDS"]
+__all__ = [
+    "GROWTHS",
+    "Growth",
+    "LevelResult",
+    "Breakpoint",
+    "grow",
+    "demand",
+    "find_breakpoint",
+    "add_months",
+    "RESOURCE_KINDS",
+]
 
 GROWTHS = ("sets", "bitrate", "cameras_per_set")
 RESOURCE_KINDS = ("disk", "recorder_ingest", "recorder_streams", "backhaul")
-NOT_MODELLED = ("analyser compute: not grown here (`twin simulate` of a scenario with an "
-                "`analytics:` section reports it; `twin live` measures it)",)
+NOT_MODELLED = (
+    "analyser compute: not grown here (`twin simulate` of a scenario with an "
+    "`analytics:` section reports it; `twin live` measures it)",
+)
 MAX_CAMERAS_PER_SET = 4
 
 # Target metric -> the resource kinds it measures (segments_dropped: by its drop reasons).
 TARGET_KINDS: dict[str, tuple[str, ...]] = {
-    "storage_headroom_pct": ("disk",), "storage_headroom_pct_min": ("disk",),
-    "storage_needed_tb": ("disk",), "segments_dropped_disk_full": ("disk",),
-    "retention_max_age_days": ("disk",), "disks_needed": ("disk",),
+    "storage_headroom_pct": ("disk",),
+    "storage_headroom_pct_min": ("disk",),
+    "storage_needed_tb": ("disk",),
+    "segments_dropped_disk_full": ("disk",),
+    "retention_max_age_days": ("disk",),
+    "disks_needed": ("disk",),
     "recorder_ingest_util_pct_max": ("recorder_ingest",),
     "ingest_total_mbps": ("recorder_ingest",),
     "segments_dropped_ingest_limit": ("recorder_ingest", "recorder_streams"),
@@ -73,10 +87,15 @@ TARGET_KINDS: dict[str, tuple[str, ...]] = {
     "cameras_unplaced": ("recorder_ingest", "recorder_streams"),
     "segments_dropped_unplaced": ("recorder_ingest", "recorder_streams"),
     "recorders_needed": ("recorder_ingest", "recorder_streams"),
-    "backhaul_util_pct_max": ("backhaul",), "segments_dropped_backhaul": ("backhaul",),
+    "backhaul_util_pct_max": ("backhaul",),
+    "segments_dropped_backhaul": ("backhaul",),
 }
-DROP_REASON_METRICS = ("segments_dropped_disk_full", "segments_dropped_ingest_limit",
-                       "segments_dropped_unplaced", "segments_dropped_backhaul")
+DROP_REASON_METRICS = (
+    "segments_dropped_disk_full",
+    "segments_dropped_ingest_limit",
+    "segments_dropped_unplaced",
+    "segments_dropped_backhaul",
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,19 +111,24 @@ class Growth:
         if self.kind not in GROWTHS:
             raise ScenarioError(f"--grow {self.kind!r}: expected one of {GROWTHS}")
         if self.kind == "sets" and not 0 < self.sets_per_year <= 100_000:
-            raise ScenarioError(f"--sets-per-year {self.sets_per_year:g}: expected a rate > 0, "
-                                "e.g. 2250 (the programme adds 2,000-2,500 sets a year)")
+            raise ScenarioError(
+                f"--sets-per-year {self.sets_per_year:g}: expected a rate > 0, "
+                "e.g. 2250 (the programme adds 2,000-2,500 sets a year)"
+            )
         if self.step_pct <= 0 or self.step_cameras <= 0:
-            raise ScenarioError(f"--step-pct {self.step_pct:g} / --step-cameras "
-                                f"{self.step_cameras:g}: steps must be > 0, e.g. 1 and 0.05")
+            raise ScenarioError(
+                f"--step-pct {self.step_pct:g} / --step-cameras "
+                f"{self.step_cameras:g}: steps must be > 0, e.g. 1 and 0.05"
+            )
         if self.max_level < 1:
             raise ScenarioError(f"--max-level {self.max_level}: expected >= 1, e.g. 120")
         if self.from_month is not None:
             try:
                 dt.date.fromisoformat(self.from_month + "-01")
             except ValueError:
-                raise ScenarioError(f"--from-month {self.from_month!r}: expected YYYY-MM, "
-                                    "e.g. 2028-01") from None
+                raise ScenarioError(
+                    f"--from-month {self.from_month!r}: expected YYYY-MM, e.g. 2028-01"
+                ) from None
 
 
 def add_months(month: str, k: int) -> str:
@@ -119,9 +143,11 @@ def first_month(base: dict[str, Any], growth: Growth, source: str) -> str:
         return growth.from_month
     rollout = (base.get("city") or {}).get("rollout") or []
     if not rollout:
-        raise ScenarioError(f"{source}: the scenario has no city.rollout, so it cannot say when "
-                            "its roll-out ends; give the first month of growth, e.g. "
-                            "--from-month 2028-01 (the month after the programme's 7,000 sets)")
+        raise ScenarioError(
+            f"{source}: the scenario has no city.rollout, so it cannot say when "
+            "its roll-out ends; give the first month of growth, e.g. "
+            "--from-month 2028-01 (the month after the programme's 7,000 sets)"
+        )
     return add_months(str(rollout[-1]["month"]), 1)
 
 
@@ -179,7 +205,9 @@ def grow(base: dict[str, Any], growth: Growth, level: int) -> dict[str, Any]:
         if lo >= MAX_CAMERAS_PER_SET:
             data["city"]["cameras_per_set"] = {MAX_CAMERAS_PER_SET: 1.0}
         else:
-            data["city"]["cameras_per_set"] = {lo: 1 - frac, lo + 1: frac} if frac > 1e-9 else {lo: 1.0}
+            data["city"]["cameras_per_set"] = (
+                {lo: 1 - frac, lo + 1: frac} if frac > 1e-9 else {lo: 1.0}
+            )
     return data
 
 
@@ -209,12 +237,21 @@ def demand(sc: Scenario) -> dict[str, dict[str, float]]:
     for p, name in enumerate(city.pool_names):
         cams = city.cam_pool == p
         recs = (city.rec_pool == p) & active
-        out["disk"][name] = 100 * float(keep_bytes[cams].sum()) / float(city.rec_disk_bytes[recs].sum())
-        out["recorder_ingest"][name] = 100 * float(city.cam_mbps[cams].sum()) / float(city.rec_ingest_mbps[recs].sum())
-        out["recorder_streams"][name] = 100 * float(cams.sum()) / float(city.rec_max_streams[recs].sum())
+        out["disk"][name] = (
+            100 * float(keep_bytes[cams].sum()) / float(city.rec_disk_bytes[recs].sum())
+        )
+        out["recorder_ingest"][name] = (
+            100 * float(city.cam_mbps[cams].sum()) / float(city.rec_ingest_mbps[recs].sum())
+        )
+        out["recorder_streams"][name] = (
+            100 * float(cams.sum()) / float(city.rec_max_streams[recs].sum())
+        )
     for d, name in enumerate(city.district_names):
-        out["backhaul"][name] = (100 * float(city.cam_mbps[city.cam_district == d].sum())
-                                 / float(city.district_backhaul_mbps[d]))
+        out["backhaul"][name] = (
+            100
+            * float(city.cam_mbps[city.cam_district == d].sum())
+            / float(city.district_backhaul_mbps[d])
+        )
     return {k: {n: round(v, 6) for n, v in vals.items()} for k, vals in out.items()}
 
 
@@ -295,22 +332,30 @@ def _ladder(top: int) -> list[int]:
     return out
 
 
-def find_breakpoint(scenario_path: str | Path, growth: Growth, backend: str = "ray",
-                    days: float | None = None,
-                    progress: Callable[[str], None] | None = None) -> Breakpoint:
+def find_breakpoint(
+    scenario_path: str | Path,
+    growth: Growth,
+    backend: str = "ray",
+    days: float | None = None,
+    progress: Callable[[str], None] | None = None,
+) -> Breakpoint:
     """Grow the scenario's load until its first target fails (module docstring)."""
     p = Path(scenario_path)
     # Bounded, strict YAML (twin/scenario/loader.py), its bases merged in (an overlay).
     base, where = scenario_data(p)
     base_sc = parse_scenario(base, where, p.parent)
     if not base_sc.targets:
-        raise ScenarioError(f"{p}: the scenario has no targets, so nothing can fail; add "
-                            "targets: (e.g. storage_headroom_pct_min: {min: 20})")
+        raise ScenarioError(
+            f"{p}: the scenario has no targets, so nothing can fail; add "
+            "targets: (e.g. storage_headroom_pct_min: {min: 20})"
+        )
     month0 = first_month(base, growth, str(p)) if growth.kind == "sets" else None
     top = level_count(base_sc, growth)
     if top < 1:
-        raise ScenarioError(f"{p}: cameras per set are already at {MAX_CAMERAS_PER_SET}; grow "
-                            "sets or bitrate instead")
+        raise ScenarioError(
+            f"{p}: cameras per set are already at {MAX_CAMERAS_PER_SET}; grow "
+            "sets or bitrate instead"
+        )
     done: dict[int, LevelResult] = {}
 
     def item(level: int) -> tuple[Scenario, str, float | None]:
@@ -320,8 +365,12 @@ def find_breakpoint(scenario_path: str | Path, growth: Growth, backend: str = "r
         return parse_scenario(grow(base, growth, level), src, p.parent), src, days
 
     def keep(level: int, out: dict[str, Any]) -> None:
-        done[level] = LevelResult(level, label(growth, level, month0, base_sc),
-                                  Results.model_validate(out["results"]), out["demand"])
+        done[level] = LevelResult(
+            level,
+            label(growth, level, month0, base_sc),
+            Results.model_validate(out["results"]),
+            out["demand"],
+        )
 
     rungs = _ladder(top)
     if progress:
@@ -332,17 +381,36 @@ def find_breakpoint(scenario_path: str | Path, growth: Growth, backend: str = "r
     monotone = all(a or not b for a, b in zip(verdicts, verdicts[1:]))  # no pass after a fail
     notes: list[str] = []
     if not monotone:
-        notes.append("a level passed after a lower one failed: the load is not monotone in "
-                     "this growth; the level found is a break, maybe not the first")
+        notes.append(
+            "a level passed after a lower one failed: the load is not monotone in "
+            "this growth; the level found is a break, maybe not the first"
+        )
     if not verdicts[0]:
         f = done[0]
-        return Breakpoint(str(p), growth, month0, tuple(done.values()), None, f, monotone,
-                          notes=(*notes, "the scenario fails its targets before any growth"))
+        return Breakpoint(
+            str(p),
+            growth,
+            month0,
+            tuple(done.values()),
+            None,
+            f,
+            monotone,
+            notes=(*notes, "the scenario fails its targets before any growth"),
+        )
     if all(verdicts):
-        return Breakpoint(str(p), growth, month0, tuple(sorted(done.values(), key=lambda r: r.level)),
-                          done[top], None, monotone,
-                          notes=(*notes, f"no target fails up to level {top} "
-                                 f"({done[top].label}); raise --max-level"))
+        return Breakpoint(
+            str(p),
+            growth,
+            month0,
+            tuple(sorted(done.values(), key=lambda r: r.level)),
+            done[top],
+            None,
+            monotone,
+            notes=(
+                *notes,
+                f"no target fails up to level {top} ({done[top].label}); raise --max-level",
+            ),
+        )
     hi = rungs[verdicts.index(False)]
     lo = max(r for r in rungs if r < hi and done[r].passed)
     while hi - lo > 1:
@@ -355,4 +423,6 @@ def find_breakpoint(scenario_path: str | Path, growth: Growth, backend: str = "r
         else:
             hi = mid
     levels = tuple(sorted(done.values(), key=lambda r: r.level))
-    return Breakpoint(str(p), growth, month0, levels, done[lo], done[hi], monotone, notes=tuple(notes))
+    return Breakpoint(
+        str(p), growth, month0, levels, done[lo], done[hi], monotone, notes=tuple(notes)
+    )

@@ -24,27 +24,41 @@ import json
 import time
 import xml.etree.ElementTree as ET
 from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
+from multiprocessing import get_context
 from pathlib import Path
 from typing import Any
 
-from twin.model import verdict
 from twin.compare.fidelity import FidelityTable, fidelity_markdown, fidelity_table
-from twin.model.verdict import live_only
-from twin.errors import ScenarioError
+from twin.errors import ScenarioError, UsageError
 from twin.metrics import METRICS
-from twin.model.results import Results, TargetVerdict, shared_source, write_results
-from twin.scenario.overlay import set_source
+from twin.model import verdict
+from twin.model.results import (
+    Results,
+    TargetVerdict,
+    read_live_results,
+    shared_source,
+    write_results,
+)
+from twin.model.verdict import live_only
 from twin.scenario import load_scenario
+from twin.scenario.overlay import set_source
 from twin.sim.run import run_scenario
-from concurrent.futures import ProcessPoolExecutor, as_completed
-from multiprocessing import get_context
-from twin.errors import UsageError
-from twin.model.results import read_live_results
 from twin.sim.simulated_scenario import live_detect_shift
 
-__all__ = ["Regression", "ScenarioCheck", "CheckReport", "scenario_files", "regressions",
-           "load_baseline", "baseline_from", "check_folder", "write_junit", "write_summary"]
+__all__ = [
+    "Regression",
+    "ScenarioCheck",
+    "CheckReport",
+    "scenario_files",
+    "regressions",
+    "load_baseline",
+    "baseline_from",
+    "check_folder",
+    "write_junit",
+    "write_summary",
+]
 
 BASELINE_SCHEMA = "cctv-twin/baseline"
 DEFAULT_TOLERANCE_PCT = 2.0
@@ -63,14 +77,22 @@ class Regression:
         info = METRICS.get(self.metric)
         unit = f" {info.unit}" if info else ""
         if self.value is None:
-            return (f"{self.scenario}: {self.metric} is no longer reported (baseline "
-                    f"{self.baseline:g}{unit}); if that is on purpose, run "
-                    "`twin check --update-baseline`")
-        rel = "" if self.baseline == 0 else f", {100 * (self.value - self.baseline) / abs(self.baseline):+.2f} %"
+            return (
+                f"{self.scenario}: {self.metric} is no longer reported (baseline "
+                f"{self.baseline:g}{unit}); if that is on purpose, run "
+                "`twin check --update-baseline`"
+            )
+        rel = (
+            ""
+            if self.baseline == 0
+            else f", {100 * (self.value - self.baseline) / abs(self.baseline):+.2f} %"
+        )
         better = info.better if info else "lower"
-        return (f"{self.scenario}: {self.metric} worsened: baseline {self.baseline:g}{unit}, "
-                f"now {self.value:g}{unit} ({better} is better{rel}; tolerance "
-                f"{self.tolerance_pct:g} %)")
+        return (
+            f"{self.scenario}: {self.metric} worsened: baseline {self.baseline:g}{unit}, "
+            f"now {self.value:g}{unit} ({better} is better{rel}; tolerance "
+            f"{self.tolerance_pct:g} %)"
+        )
 
 
 @dataclass(slots=True)
@@ -97,8 +119,13 @@ class ScenarioCheck:
 
     @property
     def passed(self) -> bool:
-        return self.error is None and self.results is not None and not self.failed_targets \
-            and not self.regressions and (self.fidelity is None or self.fidelity.passed)
+        return (
+            self.error is None
+            and self.results is not None
+            and not self.failed_targets
+            and not self.regressions
+            and (self.fidelity is None or self.fidelity.passed)
+        )
 
 
 @dataclass(slots=True)
@@ -122,15 +149,21 @@ class CheckReport:
 def scenario_files(folder: Path) -> list[Path]:
     """Scenario files directly in `folder`, sorted; sub-folders (variants/) are not read."""
     if not folder.is_dir():
-        raise ScenarioError(f"{folder}: not a folder; pass the scenarios folder, e.g. `twin check scenarios`")
+        raise ScenarioError(
+            f"{folder}: not a folder; pass the scenarios folder, e.g. `twin check scenarios`"
+        )
     files = sorted(p for p in folder.iterdir() if p.is_file() and p.suffix in (".yaml", ".yml"))
     if not files:
         raise ScenarioError(f"{folder}: no scenario files (*.yaml) in it")
     return files
 
 
-def regressions(name: str, metrics: dict[str, float], baseline: dict[str, float],
-                tolerance_pct: float = DEFAULT_TOLERANCE_PCT) -> list[Regression]:
+def regressions(
+    name: str,
+    metrics: dict[str, float],
+    baseline: dict[str, float],
+    tolerance_pct: float = DEFAULT_TOLERANCE_PCT,
+) -> list[Regression]:
     """Each baseline metric that got worse than the tolerance allows, in name order."""
     out = []
     for m in sorted(baseline):
@@ -139,7 +172,11 @@ def regressions(name: str, metrics: dict[str, float], baseline: dict[str, float]
             out.append(Regression(name, m, base, None, tolerance_pct))
             continue
         allowed = max(abs(base) * tolerance_pct / 100.0, 1e-9)
-        worse = now - base if METRICS.get(m, METRICS["segments_dropped"]).better == "lower" else base - now
+        worse = (
+            now - base
+            if METRICS.get(m, METRICS["segments_dropped"]).better == "lower"
+            else base - now
+        )
         if worse > allowed:
             out.append(Regression(name, m, base, now, tolerance_pct))
     return out
@@ -152,8 +189,10 @@ def load_baseline(path: Path) -> dict[str, dict[str, Any]]:
     try:
         data = json.loads(path.read_text())
     except json.JSONDecodeError as err:
-        raise ScenarioError(f"{path}: not valid JSON ({err}); restore it from git or run "
-                            "`twin check --update-baseline`") from None
+        raise ScenarioError(
+            f"{path}: not valid JSON ({err}); restore it from git or run "
+            "`twin check --update-baseline`"
+        ) from None
     if data.get("schema") != BASELINE_SCHEMA:
         raise ScenarioError(f"{path}: schema {data.get('schema')!r}, expected {BASELINE_SCHEMA!r}")
     return dict(data.get("scenarios", {}))
@@ -165,9 +204,13 @@ def baseline_from(checks: list[ScenarioCheck]) -> dict[str, Any]:
         "version": 1,
         "note": "Written by `twin check --update-baseline`; review its diff like code.",
         "scenarios": {
-            c.name: {"source": c.path.name, "sha256": c.results.scenario.sha256,
-                     "metrics": dict(sorted(c.results.metrics.items()))}
-            for c in checks if c.results is not None
+            c.name: {
+                "source": c.path.name,
+                "sha256": c.results.scenario.sha256,
+                "metrics": dict(sorted(c.results.metrics.items())),
+            }
+            for c in checks
+            if c.results is not None
         },
     }
 
@@ -190,8 +233,13 @@ def _run_file(path: Path, days: float | None, sets: tuple[str, ...] = ()) -> Sce
 Progress = Callable[[int, int, "ScenarioCheck"], None]
 
 
-def _run_all(files: list[Path], days: float | None, jobs: int,
-             progress: Progress | None, sets: tuple[str, ...] = ()) -> list[ScenarioCheck]:
+def _run_all(
+    files: list[Path],
+    days: float | None,
+    jobs: int,
+    progress: Progress | None,
+    sets: tuple[str, ...] = (),
+) -> list[ScenarioCheck]:
     """Every file's check, in file order whatever order they finish in."""
     if jobs <= 1 or len(files) == 1:
         out: list[ScenarioCheck] = []
@@ -226,8 +274,12 @@ def _live_runs(paths: list[Path], accept_invalid: bool = False) -> list[Results]
     return out
 
 
-def judge_fidelity(checks: list[ScenarioCheck], live: list[Results],
-                   sets: tuple[str, ...] = (), days: float | None = None) -> None:
+def judge_fidelity(
+    checks: list[ScenarioCheck],
+    live: list[Results],
+    sets: tuple[str, ...] = (),
+    days: float | None = None,
+) -> None:
     """Each live run against its scenario's simulation, on the scenario's `fidelity:`; a
     run that detected a crash later than planned against a simulation with its detection
     (twin.sim.simulated_scenario)."""
@@ -235,8 +287,10 @@ def judge_fidelity(checks: list[ScenarioCheck], live: list[Results],
     for res in live:
         c = by_name.get(res.scenario.name)
         if c is None:
-            raise UsageError(f"--live: the run of {res.scenario.name!r} matches no scenario of "
-                             f"the folder; expected one of {sorted(by_name)}")
+            raise UsageError(
+                f"--live: the run of {res.scenario.name!r} matches no scenario of "
+                f"the folder; expected one of {sorted(by_name)}"
+            )
         sc = load_scenario(c.path, check_memory=False, sets=sets)
         assert c.results is not None
         sim = c.results
@@ -246,11 +300,19 @@ def judge_fidelity(checks: list[ScenarioCheck], live: list[Results],
         c.fidelity = fidelity_table(res, sim, sc.fidelity or {})
 
 
-def check_folder(folder: Path, out: Path, baseline_path: Path | None = None,
-                 tolerance_pct: float = DEFAULT_TOLERANCE_PCT, update_baseline: bool = False,
-                 days: float | None = None, progress: Progress | None = None,
-                 jobs: int = 1, live: list[Path] | None = None,
-                 sets: tuple[str, ...] = (), accept_invalid: bool = False) -> CheckReport:
+def check_folder(
+    folder: Path,
+    out: Path,
+    baseline_path: Path | None = None,
+    tolerance_pct: float = DEFAULT_TOLERANCE_PCT,
+    update_baseline: bool = False,
+    days: float | None = None,
+    progress: Progress | None = None,
+    jobs: int = 1,
+    live: list[Path] | None = None,
+    sets: tuple[str, ...] = (),
+    accept_invalid: bool = False,
+) -> CheckReport:
     """Run and judge every scenario in `folder` (`jobs` at a time), each `--set PATH=VALUE`
     of `sets` applied to every one; results.json of each under `out/<stem>/`. Each `live`
     run folder is judged against its scenario's simulation on the scenario's `fidelity:`
@@ -270,18 +332,28 @@ def check_folder(folder: Path, out: Path, baseline_path: Path | None = None,
             if entry is not None:
                 c.has_baseline = True
                 c.scenario_changed = entry.get("sha256") != c.results.scenario.sha256
-                c.regressions = regressions(c.name, c.results.metrics, entry["metrics"], tolerance_pct)
+                c.regressions = regressions(
+                    c.name, c.results.metrics, entry["metrics"], tolerance_pct
+                )
                 c.new_metrics = sorted(set(c.results.metrics) - set(entry["metrics"]))
     report = CheckReport(checks, tolerance_pct, baseline_path)
     if update_baseline:
-        baseline_path.write_text(json.dumps(baseline_from(checks), indent=2, sort_keys=False) + "\n")
+        baseline_path.write_text(
+            json.dumps(baseline_from(checks), indent=2, sort_keys=False) + "\n"
+        )
         report.updated_baseline = True
     return report
 
 
 def _bound(t: TargetVerdict) -> str:
-    return " and ".join(x for x in (f">= {t.min:g}" if t.min is not None else "",
-                                    f"<= {t.max:g}" if t.max is not None else "") if x)
+    return " and ".join(
+        x
+        for x in (
+            f">= {t.min:g}" if t.min is not None else "",
+            f"<= {t.max:g}" if t.max is not None else "",
+        )
+        if x
+    )
 
 
 def write_junit(report: CheckReport, path: Path) -> Path:
@@ -293,15 +365,24 @@ def write_junit(report: CheckReport, path: Path) -> Path:
         counts = {"tests": 0, "failures": 0, "errors": 0, "skipped": 0}
         cls = f"twin.check.{c.path.stem}"
 
-        def case(name: str, secs: float = 0.0, suite: ET.Element = suite,
-                 counts: dict[str, int] = counts, cls: str = cls) -> ET.Element:
+        def case(
+            name: str,
+            secs: float = 0.0,
+            suite: ET.Element = suite,
+            counts: dict[str, int] = counts,
+            cls: str = cls,
+        ) -> ET.Element:
             # This iteration's suite, counts and class are bound here, not looked up when called.
             counts["tests"] += 1
             return ET.SubElement(suite, "testcase", classname=cls, name=name, time=f"{secs:.3f}")
 
         if c.error is not None:
-            e = ET.SubElement(case("scenario", c.wall_s), "error", message=c.error.splitlines()[0],
-                              type="ScenarioError")
+            e = ET.SubElement(
+                case("scenario", c.wall_s),
+                "error",
+                message=c.error.splitlines()[0],
+                type="ScenarioError",
+            )
             e.text = c.error
             counts["errors"] += 1
         else:
@@ -309,8 +390,12 @@ def write_junit(report: CheckReport, path: Path) -> Path:
             for t in c.results.targets:
                 tc = case(f"target {t.metric} {_bound(t)} {t.unit}")
                 if live_only(t.metric, c.results.engine):
-                    ET.SubElement(tc, "skipped", message=f"{t.metric} is measured by `twin live` "
-                                  "only; this run was simulated")
+                    ET.SubElement(
+                        tc,
+                        "skipped",
+                        message=f"{t.metric} is measured by `twin live` "
+                        "only; this run was simulated",
+                    )
                     counts["skipped"] += 1
                 elif not t.passed:
                     measured = "not measured" if t.value is None else f"{t.value:g} {t.unit}"
@@ -322,20 +407,28 @@ def write_junit(report: CheckReport, path: Path) -> Path:
                 ET.SubElement(tc, "skipped", message="baseline updated by this run")
                 counts["skipped"] += 1
             elif not c.has_baseline:
-                ET.SubElement(tc, "skipped", message=f"{c.name}: no baseline; run "
-                              "`twin check --update-baseline` to record one")
+                ET.SubElement(
+                    tc,
+                    "skipped",
+                    message=f"{c.name}: no baseline; run "
+                    "`twin check --update-baseline` to record one",
+                )
                 counts["skipped"] += 1
             elif c.regressions:
                 text = "\n".join(r.message for r in c.regressions)
-                ET.SubElement(tc, "failure", message=c.regressions[0].message,
-                              type="Regression").text = text
+                ET.SubElement(
+                    tc, "failure", message=c.regressions[0].message, type="Regression"
+                ).text = text
                 counts["failures"] += 1
             if c.fidelity is not None:
                 for row in c.fidelity.judged:
                     fc = case(f"fidelity {row.metric} {row.bound}")
                     if not row.passed:
-                        msg = f"{c.name}: " + next(x for x in c.fidelity.failure_lines()
-                                                   if x.startswith(f"fidelity {row.metric}:"))
+                        msg = f"{c.name}: " + next(
+                            x
+                            for x in c.fidelity.failure_lines()
+                            if x.startswith(f"fidelity {row.metric}:")
+                        )
                         ET.SubElement(fc, "failure", message=msg, type="FidelityFailed").text = msg
                         counts["failures"] += 1
         for k, v in counts.items():
@@ -350,12 +443,17 @@ def write_junit(report: CheckReport, path: Path) -> Path:
 
 def write_summary(report: CheckReport, path: Path) -> Path:
     """A Markdown summary: one line per scenario, then every failure in full."""
-    lines = [f"# twin check: {'PASS' if report.passed else 'FAIL'}", "",
-             f"Baseline `{shared_source(report.baseline_path)}`"
-             + (" (updated by this run)" if report.updated_baseline else "")
-             + f", tolerance {report.tolerance_pct:g} % (relative; direction from "
-             "`twin.metrics.METRICS[name].better`).", "",
-             "| scenario | targets | baseline | verdict | run (s) |", "| --- | --- | --- | --- | ---: |"]
+    lines = [
+        f"# twin check: {'PASS' if report.passed else 'FAIL'}",
+        "",
+        f"Baseline `{shared_source(report.baseline_path)}`"
+        + (" (updated by this run)" if report.updated_baseline else "")
+        + f", tolerance {report.tolerance_pct:g} % (relative; direction from "
+        "`twin.metrics.METRICS[name].better`).",
+        "",
+        "| scenario | targets | baseline | verdict | run (s) |",
+        "| --- | --- | --- | --- | ---: |",
+    ]
     for c in report.checks:
         if c.error is not None:
             lines.append(f"| `{c.path.name}` | invalid | - | **ERROR** | {c.wall_s:.1f} |")
@@ -373,28 +471,38 @@ def write_summary(report: CheckReport, path: Path) -> Path:
             if c.scenario_changed:
                 base += " (scenario changed)"
         met = f"{n_ok}/{len(judged)} met" + (f" ({n_live} live-only, skipped)" if n_live else "")
-        lines.append(f"| `{c.path.name}` ({c.name}) | {met} | "
-                     f"{base} | {'PASS' if c.passed else '**FAIL**'} | {c.wall_s:.1f} |")
+        lines.append(
+            f"| `{c.path.name}` ({c.name}) | {met} | "
+            f"{base} | {'PASS' if c.passed else '**FAIL**'} | {c.wall_s:.1f} |"
+        )
     problems = []
     for c in report.checks:
         if c.error is not None:
             problems.append(f"- {c.error}")
         elif c.results is not None:
-            problems += [f"- {c.name}: target `{t.metric}` {_bound(t)} {t.unit}: measured "
-                         f"{'not measured' if t.value is None else f'{t.value:g}'}"
-                         for t in c.failed_targets]
+            problems += [
+                f"- {c.name}: target `{t.metric}` {_bound(t)} {t.unit}: measured "
+                f"{'not measured' if t.value is None else f'{t.value:g}'}"
+                for t in c.failed_targets
+            ]
             problems += [f"- {r.message}" for r in c.regressions]
             if c.fidelity is not None:
                 problems += [f"- {c.name}: {x}" for x in c.fidelity.failure_lines()]
             if c.new_metrics:
-                problems.append(f"- {c.name}: new metrics, not in the baseline (not judged): "
-                                + ", ".join(f"`{m}`" for m in c.new_metrics))
+                problems.append(
+                    f"- {c.name}: new metrics, not in the baseline (not judged): "
+                    + ", ".join(f"`{m}`" for m in c.new_metrics)
+                )
     if problems:
         lines += ["", "## Details", "", *problems]
     for c in report.checks:
         if c.fidelity is not None:
-            lines += ["", f"## Fidelity: {c.name}, live against simulated", "",
-                      *fidelity_markdown(c.fidelity)]
+            lines += [
+                "",
+                f"## Fidelity: {c.name}, live against simulated",
+                "",
+                *fidelity_markdown(c.fidelity),
+            ]
     lines.append("")
     path.write_text("\n".join(lines))
     return path

@@ -12,14 +12,15 @@ compared field by field (`differences`), so two overlays that change one field l
 field and nothing else; a run folder's scenario is read from the file its results name,
 when that file is still there and unchanged (same SHA-256), else the comparison says so.
 When two columns are the same scenario (same SHA-256) from different engines, their
-difference is the twin's fidelity and gets its own table. Nothing here invents a figure: a metric a run did not measure is
-shown as "-", and what a run does not model (analyser compute, without an `analytics:`
-section) is named as missing.
+difference is the twin's fidelity and gets its own table. Nothing here invents a figure: a metric a
+run did not measure is shown as "-", and what a run does not model (analyser compute, without an
+`analytics:` section) is named as missing.
 """
 
 from __future__ import annotations
 
 import csv
+import hashlib
 import json
 import math
 from collections.abc import Sequence
@@ -27,32 +28,69 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from twin.compare.fidelity import (FidelityTable, fidelity_markdown, fidelity_table,
-                                   scenario_fidelity_targets)
-from twin.model.verdict import failed_targets
-from twin.metrics import METRICS
-from twin.model.results import Results, ScenarioInfo
-import hashlib
+from twin.compare.fidelity import (
+    FidelityTable,
+    fidelity_markdown,
+    fidelity_table,
+    scenario_fidelity_targets,
+)
 from twin.compare.runs import is_scenario_file
 from twin.errors import ScenarioError
+from twin.metrics import METRICS
+from twin.model.results import Results, ScenarioInfo
+from twin.model.verdict import failed_targets
 from twin.scenario import load_scenario
 from twin.scenario.overlay import differences
 
-__all__ = ["KEY_METRICS", "Column", "Row", "Comparison", "InputDiff", "compare", "fmt",
-           "scenario_inputs", "input_differences", "input_markdown", "write_markdown",
-           "write_csv", "short_value"]
+__all__ = [
+    "KEY_METRICS",
+    "Column",
+    "Row",
+    "Comparison",
+    "InputDiff",
+    "compare",
+    "fmt",
+    "scenario_inputs",
+    "input_differences",
+    "input_markdown",
+    "write_markdown",
+    "write_csv",
+    "short_value",
+]
 
 #: Shown first, in this order, when present: what an architect weighs first.
 KEY_METRICS: tuple[str, ...] = (
-    "sets", "cameras", "recorders", "recorders_needed", "disk_total_tb", "storage_model_tb",
-    "storage_needed_tb", "disks", "disks_needed", "storage_headroom_pct",
-    "storage_headroom_pct_min", "ingest_total_mbps", "recorder_ingest_util_pct_max",
-    "recorder_streams_util_pct_max", "backhaul_util_pct_max", "segments_dropped",
-    "camera_minutes_lost", "recovery_s_max", "max_gap_s", "cameras_affected",
-    "cost_recorders_hkd", "cost_disk_hkd", "cost_backhaul_hkd", "cost_total_hkd",
-    "analytics_compute_needed", "analytics_compute_provisioned", "analytics_util_pct_max",
-    "analytics_cameras_not_analysed", "analytics_frames_dropped_pct",
-    "analytics_alert_latency_s_p50", "analytics_alert_latency_s_p95",
+    "sets",
+    "cameras",
+    "recorders",
+    "recorders_needed",
+    "disk_total_tb",
+    "storage_model_tb",
+    "storage_needed_tb",
+    "disks",
+    "disks_needed",
+    "storage_headroom_pct",
+    "storage_headroom_pct_min",
+    "ingest_total_mbps",
+    "recorder_ingest_util_pct_max",
+    "recorder_streams_util_pct_max",
+    "backhaul_util_pct_max",
+    "segments_dropped",
+    "camera_minutes_lost",
+    "recovery_s_max",
+    "max_gap_s",
+    "cameras_affected",
+    "cost_recorders_hkd",
+    "cost_disk_hkd",
+    "cost_backhaul_hkd",
+    "cost_total_hkd",
+    "analytics_compute_needed",
+    "analytics_compute_provisioned",
+    "analytics_util_pct_max",
+    "analytics_cameras_not_analysed",
+    "analytics_frames_dropped_pct",
+    "analytics_alert_latency_s_p50",
+    "analytics_alert_latency_s_p95",
     "analytics_alert_latency_s_p99",
 )
 #: Words that mark a failure-drill metric (from the faults work), listed right after the keys.
@@ -126,7 +164,7 @@ def short_value(v: Any, width: int = 60) -> str:
     if v is None:
         return "(absent)"
     text = v if isinstance(v, str) else json.dumps(v, separators=(", ", ": "), default=str)
-    return text if len(text) <= width else text[:width - 3] + "..."
+    return text if len(text) <= width else text[: width - 3] + "..."
 
 
 @dataclass(frozen=True, slots=True)
@@ -161,17 +199,24 @@ class Comparison:
         """What the comparison cannot show, said plainly rather than filled in."""
         names = {r.metric for r in self.rows}
         out = []
-        with_analytics = [c.label for c in self.columns
-                          if "analytics_compute_needed" in c.results.metrics]
+        with_analytics = [
+            c.label for c in self.columns if "analytics_compute_needed" in c.results.metrics
+        ]
         if not with_analytics:
-            out.append("Analyser compute: none of these runs has an `analytics:` section, so "
-                       "it is left out (no figures invented).")
+            out.append(
+                "Analyser compute: none of these runs has an `analytics:` section, so "
+                "it is left out (no figures invented)."
+            )
         elif len(with_analytics) < len(self.columns):
-            out.append("Analyser compute: only " + ", ".join(with_analytics) + " model it (an "
-                       "`analytics:` section); the others show \"-\".")
+            out.append(
+                "Analyser compute: only " + ", ".join(with_analytics) + " model it (an "
+                '`analytics:` section); the others show "-".'
+            )
         if not {"camera_minutes_lost", "recovery_s_max"} & names:
-            out.append("Footage lost in a failure drill and time to recover: none of these "
-                       "runs reports them (no faults injected, or the engine predates them).")
+            out.append(
+                "Footage lost in a failure drill and time to recover: none of these "
+                "runs reports them (no faults injected, or the engine predates them)."
+            )
         if "cost_total_hkd" not in names:
             out.append("Cost: none of these scenarios has a `costs:` section of unit prices.")
         return out
@@ -196,12 +241,12 @@ def _order(names: set[str]) -> list[str]:
     return keys + drills + rest
 
 
-def scenario_inputs(items: Sequence[str | Path], infos: Sequence[ScenarioInfo],
-                    sets: Sequence[str] = ()) -> list[dict[str, Any] | str]:
+def scenario_inputs(
+    items: Sequence[str | Path], infos: Sequence[ScenarioInfo], sets: Sequence[str] = ()
+) -> list[dict[str, Any] | str]:
     """Each input's scenario as run (merged with its bases, `sets` applied, validated, in
     its canonical form), or why it is not known: a scenario file is read again; a run folder
     or results.json by the file its results name, if still there and unchanged."""
-
 
     out: list[dict[str, Any] | str] = []
     for item, info in zip(items, infos):
@@ -243,8 +288,11 @@ def input_differences(scenarios: Sequence[dict[str, Any] | str] | None) -> tuple
     return tuple(out)
 
 
-def compare(results: list[Results], labels: list[str] | None = None,
-            scenarios: Sequence[dict[str, Any] | str] | None = None) -> Comparison:
+def compare(
+    results: list[Results],
+    labels: list[str] | None = None,
+    scenarios: Sequence[dict[str, Any] | str] | None = None,
+) -> Comparison:
     """Line up runs side by side; the first is the reference for differences. With each
     run's scenario (`scenario_inputs`), the inputs that differ from the first's too."""
     if not results:
@@ -254,16 +302,23 @@ def compare(results: list[Results], labels: list[str] | None = None,
     rows = []
     for m in _order(names):
         info = METRICS.get(m)
-        rows.append(Row(m, info.unit if info else "", info.better if info else "lower",
-                        tuple(c.results.metrics.get(m) for c in cols)))
+        rows.append(
+            Row(
+                m,
+                info.unit if info else "",
+                info.better if info else "lower",
+                tuple(c.results.metrics.get(m) for c in cols),
+            )
+        )
     fidelity = []
     for i, a in enumerate(cols):
         for j, b in enumerate(cols):
             # The same scenario on both engines; the name is enough when the hash differs
             # (a field added to the schema changes every hash), and the report says so.
             if (a.results.engine, b.results.engine) == ("simulate", "live") and (
-                    a.results.scenario.sha256 == b.results.scenario.sha256
-                    or a.results.scenario.name == b.results.scenario.name):
+                a.results.scenario.sha256 == b.results.scenario.sha256
+                or a.results.scenario.name == b.results.scenario.name
+            ):
                 fidelity.append((i, j))
     return Comparison(cols, tuple(rows), tuple(fidelity), input_differences(scenarios))
 
@@ -289,7 +344,9 @@ def write_markdown(c: Comparison, out: Path, plots: dict[str, str]) -> Path:
     lines += ["| variant | engine | scenario | targets |", "| --- | --- | --- | --- |"]
     for col in c.columns:
         r = col.results
-        verdict = "PASS" if col.passed else "**FAIL**: " + ", ".join(f"`{m}`" for m in col.failed_targets)
+        verdict = (
+            "PASS" if col.passed else "**FAIL**: " + ", ".join(f"`{m}`" for m in col.failed_targets)
+        )
         lines.append(f"| {col.label} | {r.engine} | `{r.scenario.source}` | {verdict} |")
     lines += input_markdown(c.labels, c.inputs)
     head = "| metric | unit | better | " + labels[0] + " |"
@@ -297,10 +354,18 @@ def write_markdown(c: Comparison, out: Path, plots: dict[str, str]) -> Path:
     for lab in labels[1:]:
         head += f" {lab} | {lab} - {labels[0]} | % |"
         rule += " ---: | ---: | ---: |"
-    lines += ["", f"## Metrics: each against {labels[0]}" if len(labels) > 1 else "## Metrics",
-              "", "Difference = variant - reference; % relative to the reference; **better** or "
-              "**worse** by the metric's direction (`better`)." if len(labels) > 1 else "", "",
-              head, rule]
+    lines += [
+        "",
+        f"## Metrics: each against {labels[0]}" if len(labels) > 1 else "## Metrics",
+        "",
+        "Difference = variant - reference; % relative to the reference; **better** or "
+        "**worse** by the metric's direction (`better`)."
+        if len(labels) > 1
+        else "",
+        "",
+        head,
+        rule,
+    ]
     for row in c.rows:
         line = f"| `{row.metric}` | {row.unit} | {row.better} | {fmt(row.values[0])} |"
         for i in range(1, len(labels)):
@@ -311,18 +376,32 @@ def write_markdown(c: Comparison, out: Path, plots: dict[str, str]) -> Path:
         lines.append(line)
     for table, note in c.fidelity_tables():
         a, b = table.simulate, table.live
-        lines += ["", f"## Fidelity: {b.scenario.name} live against simulated", "",
-                  "The same deployment on both engines, measured the same way "
-                  "(twin/compare/fidelity.py): the difference is the twin's error. "
-                  + ("Same scenario SHA-256." if table.same_scenario else
-                     "**The scenario SHA-256 differs** (the file or the schema changed between "
-                     "the runs): check before trusting it.")
-                  + f" Live {b.horizon_s:,.0f} s, simulated {a.horizon_s:,.0f} s."
-                  + (f" {note}." if note else ""), ""]
+        lines += [
+            "",
+            f"## Fidelity: {b.scenario.name} live against simulated",
+            "",
+            "The same deployment on both engines, measured the same way "
+            "(twin/compare/fidelity.py): the difference is the twin's error. "
+            + (
+                "Same scenario SHA-256."
+                if table.same_scenario
+                else "**The scenario SHA-256 differs** (the file or the schema changed between "
+                "the runs): check before trusting it."
+            )
+            + f" Live {b.horizon_s:,.0f} s, simulated {a.horizon_s:,.0f} s."
+            + (f" {note}." if note else ""),
+            "",
+        ]
         lines += fidelity_markdown(table)
         if table.judged:
-            lines += ["", ("Fidelity targets: PASS" if table.passed else
-                           "Fidelity targets: **FAIL**: " + "; ".join(table.failure_lines()))]
+            lines += [
+                "",
+                (
+                    "Fidelity targets: PASS"
+                    if table.passed
+                    else "Fidelity targets: **FAIL**: " + "; ".join(table.failure_lines())
+                ),
+            ]
     missing = c.missing()
     if missing:
         lines += ["", "## Not in this comparison", ""] + [f"- {m}" for m in missing]
@@ -330,8 +409,11 @@ def write_markdown(c: Comparison, out: Path, plots: dict[str, str]) -> Path:
         lines += ["", "## Plots", ""]
         for role, name in plots.items():
             lines += [f"![{role}]({name})", ""]
-    lines += ["", "Costs use the unit prices in each scenario's `costs:` section: assumptions, "
-              "not quotes.", ""]
+    lines += [
+        "",
+        "Costs use the unit prices in each scenario's `costs:` section: assumptions, not quotes.",
+        "",
+    ]
     path = out / "comparison.md"
     path.write_text("\n".join(lines))
     return path
@@ -349,11 +431,16 @@ def input_markdown(labels: Sequence[str], diffs: Sequence[InputDiff]) -> list[st
         elif not d.fields:
             lines.append("None: the same scenario (names and descriptions aside).")
         else:
-            lines += [f"{len(d.fields)} field(s), from the scenarios as run (bases merged; names "
-                      "and descriptions aside):", "",
-                      f"| path | {ref} | {lab} |", "| --- | --- | --- |"]
-            lines += [f"| `{p}` | {short_value(a, 200)} | {short_value(b, 200)} |"
-                      for p, a, b in d.fields]
+            lines += [
+                f"{len(d.fields)} field(s), from the scenarios as run (bases merged; names "
+                "and descriptions aside):",
+                "",
+                f"| path | {ref} | {lab} |",
+                "| --- | --- | --- |",
+            ]
+            lines += [
+                f"| `{p}` | {short_value(a, 200)} | {short_value(b, 200)} |" for p, a, b in d.fields
+            ]
     return lines
 
 
@@ -362,21 +449,46 @@ def write_csv(c: Comparison, out: Path) -> dict[str, str]:
     labels = c.labels
     with (out / "comparison.csv").open("w", newline="") as f:
         w = csv.writer(f, lineterminator="\n")
-        w.writerow(["metric", "unit", "better", *labels,
-                    *[f"{lab} - {labels[0]}" for lab in labels[1:]],
-                    *[f"{lab} vs {labels[0]} (%)" for lab in labels[1:]]])
-        w.writerow(["targets_passed", "", "higher", *[int(col.passed) for col in c.columns],
-                    *[""] * (2 * (len(labels) - 1))])
+        w.writerow(
+            [
+                "metric",
+                "unit",
+                "better",
+                *labels,
+                *[f"{lab} - {labels[0]}" for lab in labels[1:]],
+                *[f"{lab} vs {labels[0]} (%)" for lab in labels[1:]],
+            ]
+        )
+        w.writerow(
+            [
+                "targets_passed",
+                "",
+                "higher",
+                *[int(col.passed) for col in c.columns],
+                *[""] * (2 * (len(labels) - 1)),
+            ]
+        )
         for row in c.rows:
             deltas = [row.delta(i) for i in range(1, len(labels))]
-            w.writerow([row.metric, row.unit, row.better,
-                        *["" if v is None else f"{v:.6g}" for v in row.values],
-                        *["" if d is None else f"{d:.6g}" for d, _ in deltas],
-                        *["" if r is None else f"{r:.4g}" for _, r in deltas]])
+            w.writerow(
+                [
+                    row.metric,
+                    row.unit,
+                    row.better,
+                    *["" if v is None else f"{v:.6g}" for v in row.values],
+                    *["" if d is None else f"{d:.6g}" for d, _ in deltas],
+                    *["" if r is None else f"{r:.4g}" for _, r in deltas],
+                ]
+            )
     with (out / "districts.csv").open("w", newline="") as f:
         w = csv.writer(f, lineterminator="\n")
-        keys = ["storage_model_tb", "ingest_mbps", "backhaul_mbps", "backhaul_util_pct",
-                "segments_dropped"]
+        keys = [
+            "storage_model_tb",
+            "ingest_mbps",
+            "backhaul_mbps",
+            "backhaul_util_pct",
+            "segments_dropped",
+        ]
         w.writerow(["variant", "district", *keys])
         for col in c.columns:
             for d in col.results.per_district:

@@ -36,14 +36,19 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from twin.model.results import Results
-from twin.scenario.fidelity import FIDELITY_METRICS, FidelityTarget, fidelity_family
 from twin.errors import ScenarioError
-from twin.model.results import scenario_info
+from twin.model.results import Results, scenario_info
 from twin.scenario import load_scenario
+from twin.scenario.fidelity import FIDELITY_METRICS, FidelityTarget, fidelity_family
 
-__all__ = ["FidelityRow", "FidelityTable", "fidelity_table", "engine_values", "write_fidelity_csv",
-           "fidelity_markdown"]
+__all__ = [
+    "FidelityRow",
+    "FidelityTable",
+    "fidelity_table",
+    "engine_values",
+    "write_fidelity_csv",
+    "fidelity_markdown",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,7 +95,8 @@ class FidelityRow:
         if t is None:
             return ""
         parts = ([f"within {t.max_pct:g} %"] if t.max_pct is not None else []) + (
-            [f"within {t.max_abs:g} {self.unit}"] if t.max_abs is not None else [])
+            [f"within {t.max_abs:g} {self.unit}"] if t.max_abs is not None else []
+        )
         return " and ".join(parts)
 
 
@@ -124,10 +130,12 @@ class FidelityTable:
         s = self.detect_shift_s
         if not s:
             return ""
-        return (f"The live run detected its recorder crash {s:+.2f} s against the heartbeat "
-                f"plan; the simulation compared here moved the cameras when the live run did "
-                f"(its reassignment {s:+.2f} s), so ingest, footage lost and recovery are "
-                f"compared on equal terms, and failover_detect_s states both detections.")
+        return (
+            f"The live run detected its recorder crash {s:+.2f} s against the heartbeat "
+            f"plan; the simulation compared here moved the cameras when the live run did "
+            f"(its reassignment {s:+.2f} s), so ingest, footage lost and recovery are "
+            f"compared on equal terms, and failover_detect_s states both detections."
+        )
 
     @property
     def same_scenario(self) -> bool:
@@ -138,12 +146,16 @@ class FidelityTable:
         for r in self.failed:
             if r.diff is None:
                 side = "live" if r.live is None else "simulate"
-                out.append(f"fidelity {r.metric}: not measured by {side}; expected "
-                           f"{r.bound} of the live run")
+                out.append(
+                    f"fidelity {r.metric}: not measured by {side}; expected "
+                    f"{r.bound} of the live run"
+                )
             else:
                 rel = "" if r.rel_pct is None else f" ({r.rel_pct:+.2f} %)"
-                out.append(f"fidelity {r.metric}: simulate {_g(r.simulate)} vs live "
-                           f"{_g(r.live)} {r.unit}: off by {_g(r.diff)}{rel}; expected {r.bound}")
+                out.append(
+                    f"fidelity {r.metric}: simulate {_g(r.simulate)} vs live "
+                    f"{_g(r.live)} {r.unit}: off by {_g(r.diff)}{rel}; expected {r.bound}"
+                )
         return out
 
 
@@ -175,20 +187,41 @@ def _faults(res: Results) -> dict[str, dict[str, list[float]]]:
         if e.get("kind") != "fault_start":
             continue
         kind, start, target, inc = e.get("fault", ""), e["t_s"], e.get("target"), e.get("incident")
-        later = ev[k + 1:]
+        later = ev[k + 1 :]
         if kind == "recorder_crash":
-            down = next((x["t_s"] for x in later if x.get("kind") == "recorder_health"
-                         and x.get("recorder") == target and x.get("to") == "down"), None)
+            down = next(
+                (
+                    x["t_s"]
+                    for x in later
+                    if x.get("kind") == "recorder_health"
+                    and x.get("recorder") == target
+                    and x.get("to") == "down"
+                ),
+                None,
+            )
             add(kind, "failover_detect_s", None if down is None else down - start)
-            moved = next((x["t_s"] for x in later if x.get("kind") == "failover"
-                          and x.get("recorder") == target), None)
+            moved = next(
+                (
+                    x["t_s"]
+                    for x in later
+                    if x.get("kind") == "failover" and x.get("recorder") == target
+                ),
+                None,
+            )
             add(kind, "recovery_s", None if moved is None else moved - start)
         else:
-            back = next((x["t_s"] for x in later if x.get("kind") == "cameras_reconnected"
-                         and x.get("incident") == inc), None)
+            back = next(
+                (
+                    x["t_s"]
+                    for x in later
+                    if x.get("kind") == "cameras_reconnected" and x.get("incident") == inc
+                ),
+                None,
+            )
             add(kind, "recovery_s", None if back is None else back - start)
-        cost = next((x for x in later if x.get("kind") == "fault_cost"
-                     and x.get("incident") == inc), None)
+        cost = next(
+            (x for x in later if x.get("kind") == "fault_cost" and x.get("incident") == inc), None
+        )
         if cost is not None and cost["cameras_hit"]:
             add(kind, "footage_lost_s_per_camera", cost["camera_s_lost"] / cost["cameras_hit"])
     return out
@@ -228,7 +261,9 @@ def engine_values(res: Results) -> dict[str, float]:
         out["camera_s_unrecorded"] = m.get("camera_minutes_unrecorded", 0.0) * 60
     for kind, vals in _faults(res).items():
         for fam, xs in vals.items():
-            out[f"{fam}.{kind}"] = max(xs) if fam != "footage_lost_s_per_camera" else sum(xs) / len(xs)
+            out[f"{fam}.{kind}"] = (
+                max(xs) if fam != "footage_lost_s_per_camera" else sum(xs) / len(xs)
+            )
     return out
 
 
@@ -247,8 +282,9 @@ def _target(name: str, targets: dict[str, FidelityTarget]) -> FidelityTarget | N
     return None
 
 
-def fidelity_table(live: Results, simulate: Results,
-                   targets: dict[str, FidelityTarget] | None = None) -> FidelityTable:
+def fidelity_table(
+    live: Results, simulate: Results, targets: dict[str, FidelityTarget] | None = None
+) -> FidelityTable:
     """Both engines' value of every fidelity metric either measures, with the targets."""
     tg = dict(targets or {})
     a, b = engine_values(live), engine_values(simulate)
@@ -274,33 +310,64 @@ def _fmt(v: float | None) -> str:
 
 def fidelity_markdown(t: FidelityTable) -> list[str]:
     lines = [t.timing_note(), ""] if t.timing_note() else []
-    lines += ["| metric | unit | live | simulate | simulate - live | relative | target | verdict |",
-             "| --- | --- | ---: | ---: | ---: | ---: | --- | --- |"]
+    lines += [
+        "| metric | unit | live | simulate | simulate - live | relative | target | verdict |",
+        "| --- | --- | ---: | ---: | ---: | ---: | --- | --- |",
+    ]
     for r in t.rows:
         rel = "-" if r.rel_pct is None else f"{r.rel_pct:+.2f} %"
         verdict = "" if r.passed is None else ("PASS" if r.passed else "**FAIL**")
-        lines.append(f"| `{r.metric}` | {r.unit} | {_fmt(r.live)} | {_fmt(r.simulate)} | "
-                     f"{_fmt(r.diff)} | {rel} | {r.bound} | {verdict} |")
+        lines.append(
+            f"| `{r.metric}` | {r.unit} | {_fmt(r.live)} | {_fmt(r.simulate)} | "
+            f"{_fmt(r.diff)} | {rel} | {r.bound} | {verdict} |"
+        )
     return lines
 
 
 def fidelity_rows_for_html(t: FidelityTable) -> list[dict[str, Any]]:
-    return [{"metric": r.metric, "unit": r.unit, "live": _fmt(r.live), "sim": _fmt(r.simulate),
-             "diff": _fmt(r.diff), "rel": "-" if r.rel_pct is None else f"{r.rel_pct:+.2f} %",
-             "bound": r.bound, "passed": r.passed} for r in t.rows]
+    return [
+        {
+            "metric": r.metric,
+            "unit": r.unit,
+            "live": _fmt(r.live),
+            "sim": _fmt(r.simulate),
+            "diff": _fmt(r.diff),
+            "rel": "-" if r.rel_pct is None else f"{r.rel_pct:+.2f} %",
+            "bound": r.bound,
+            "passed": r.passed,
+        }
+        for r in t.rows
+    ]
 
 
 def write_fidelity_csv(t: FidelityTable, path: Path) -> Path:
     with path.open("w", newline="") as f:
         w = csv.writer(f, lineterminator="\n")
-        w.writerow(["metric", "unit", "live", "simulate", "simulate_minus_live", "relative_pct",
-                    "target", "passed"])
+        w.writerow(
+            [
+                "metric",
+                "unit",
+                "live",
+                "simulate",
+                "simulate_minus_live",
+                "relative_pct",
+                "target",
+                "passed",
+            ]
+        )
         for r in t.rows:
-            w.writerow([r.metric, r.unit, "" if r.live is None else f"{r.live:.9g}",
-                        "" if r.simulate is None else f"{r.simulate:.9g}",
-                        "" if r.diff is None else f"{r.diff:.9g}",
-                        "" if r.rel_pct is None else f"{r.rel_pct:.4g}", r.bound,
-                        "" if r.passed is None else int(r.passed)])
+            w.writerow(
+                [
+                    r.metric,
+                    r.unit,
+                    "" if r.live is None else f"{r.live:.9g}",
+                    "" if r.simulate is None else f"{r.simulate:.9g}",
+                    "" if r.diff is None else f"{r.diff:.9g}",
+                    "" if r.rel_pct is None else f"{r.rel_pct:.4g}",
+                    r.bound,
+                    "" if r.passed is None else int(r.passed),
+                ]
+            )
     return path
 
 
@@ -315,8 +382,10 @@ def scenario_fidelity_targets(res: Results) -> tuple[dict[str, FidelityTarget] |
     except ScenarioError as err:
         return None, f"{src} does not load ({str(err).splitlines()[0]})"
     if scenario_info(sc, str(src)).sha256 != res.scenario.sha256:
-        return None, (f"{src} changed since the runs (SHA-256 differs), so its fidelity: targets "
-                      "are not judged")
+        return None, (
+            f"{src} changed since the runs (SHA-256 differs), so its fidelity: targets "
+            "are not judged"
+        )
     return (sc.fidelity or {}), ""
 
 

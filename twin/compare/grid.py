@@ -33,17 +33,26 @@ from typing import Any
 
 import yaml
 
-from twin.ray.tasks import run_ordered
-from twin.model.verdict import failed_targets, passed
 from twin.errors import ScenarioError
-from twin.scenario.memory import check_fits
 from twin.model.results import Results, shared_source
+from twin.model.verdict import failed_targets, passed
+from twin.ray.tasks import run_ordered
 from twin.scenario import Scenario, parse_scenario
+from twin.scenario.memory import check_fits
 from twin.scenario.model import scenario_data
 from twin.sim.run import run_scenario
 
-__all__ = ["Param", "Variant", "SweepPoint", "SweepResult", "parse_param", "set_path",
-           "expand", "run_variants", "sweep"]
+__all__ = [
+    "Param",
+    "Variant",
+    "SweepPoint",
+    "SweepResult",
+    "parse_param",
+    "set_path",
+    "expand",
+    "run_variants",
+    "sweep",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,8 +111,10 @@ def parse_param(text: str) -> Param:
     path, sep, values = text.partition("=")
     path = path.strip()
     if not sep or not path or not values.strip():
-        raise ScenarioError(f"--param {text!r}: expected PATH=V1,V2,... "
-                            "e.g. --param recorders.pools.0.recorders=60,70,80")
+        raise ScenarioError(
+            f"--param {text!r}: expected PATH=V1,V2,... "
+            "e.g. --param recorders.pools.0.recorders=60,70,80"
+        )
     parsed = []
     for v in values.split(","):
         try:
@@ -125,16 +136,23 @@ def set_path(data: dict[str, Any], path: str, value: Any) -> None:
             if re.fullmatch(r"-?\d+", part):
                 i = int(part)
                 if not 0 <= i < len(node):
-                    raise ScenarioError(f"--param {path}: index {i} is out of range: {here} has "
-                                        f"{len(node)} item(s), use 0..{len(node) - 1}")
+                    raise ScenarioError(
+                        f"--param {path}: index {i} is out of range: {here} has "
+                        f"{len(node)} item(s), use 0..{len(node) - 1}"
+                    )
             else:
-                named = [j for j, item in enumerate(node) if isinstance(item, dict)
-                         and item.get("name") == part]
+                named = [
+                    j
+                    for j, item in enumerate(node)
+                    if isinstance(item, dict) and item.get("name") == part
+                ]
                 if not named:
                     names = [item.get("name") for item in node if isinstance(item, dict)]
-                    raise ScenarioError(f"--param {path}: {here} is a list; {part!r} is neither an "
-                                        f"index (0..{len(node) - 1}) nor the name of an item "
-                                        f"{names}")
+                    raise ScenarioError(
+                        f"--param {path}: {here} is a list; {part!r} is neither an "
+                        f"index (0..{len(node) - 1}) nor the name of an item "
+                        f"{names}"
+                    )
                 i = named[0]
             if last:
                 node[i] = value
@@ -144,8 +162,10 @@ def set_path(data: dict[str, Any], path: str, value: Any) -> None:
             if part not in node:
                 close = difflib.get_close_matches(part, [str(k) for k in node], n=1, cutoff=0.75)
                 if close:
-                    raise ScenarioError(f"--param {path}: no field {part!r} in {here}; did you mean "
-                                        f"{close[0]!r}? fields there: {sorted(map(str, node))}")
+                    raise ScenarioError(
+                        f"--param {path}: no field {part!r} in {here}; did you mean "
+                        f"{close[0]!r}? fields there: {sorted(map(str, node))}"
+                    )
                 if not last:
                     node[part] = {}
             if last:
@@ -153,8 +173,10 @@ def set_path(data: dict[str, Any], path: str, value: Any) -> None:
                 return
             node = node[part]
         else:
-            raise ScenarioError(f"--param {path}: {here} is a value ({node!r}), not a section; "
-                                f"end the path at {here}")
+            raise ScenarioError(
+                f"--param {path}: {here} is a value ({node!r}), not a section; "
+                f"end the path at {here}"
+            )
 
 
 def _slug(values: dict[str, Any]) -> str:
@@ -162,8 +184,9 @@ def _slug(values: dict[str, Any]) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "_", "_".join(parts))[:80]
 
 
-def expand(base: dict[str, Any], params: list[Param], source: str,
-           days: float | None = None) -> list[Variant]:
+def expand(
+    base: dict[str, Any], params: list[Param], source: str, days: float | None = None
+) -> list[Variant]:
     """Every point of the grid, validated (and each checked to fit in memory over `days`);
     a bad path or value raises before anything runs."""
     if not params:
@@ -184,16 +207,21 @@ def expand(base: dict[str, Any], params: list[Param], source: str,
             sc = parse_scenario(data, f"{source} with {label}", Path(source).parent)
             check_fits(sc, f"{source} with {label}", days)
         except ScenarioError as err:
-            raise ScenarioError(f"{err}\n(--param values make this variant invalid: change "
-                                f"them or the path)") from None
+            raise ScenarioError(
+                f"{err}\n(--param values make this variant invalid: change them or the path)"
+            ) from None
         out.append(Variant(name, values, data, sc))
     return out
 
 
-def run_variants(variants: list[Variant], source: str, backend: str = "ray",
-                 days: float | None = None,
-                 progress: Callable[[int, int], None] | None = None,
-                 timings: dict[str, float] | None = None) -> list[Results]:
+def run_variants(
+    variants: list[Variant],
+    source: str,
+    backend: str = "ray",
+    days: float | None = None,
+    progress: Callable[[int, int], None] | None = None,
+    timings: dict[str, float] | None = None,
+) -> list[Results]:
     """Results of each variant, in the variants' order (twin.ray.tasks: Ray tasks,
     the driver helping while a local Ray instance starts)."""
     items = [(v.scenario, f"{source}#{v.name}", days) for v in variants]
@@ -206,9 +234,13 @@ def _run_item(item: tuple[Scenario, str, float | None]) -> dict[str, Any]:
     return run_scenario(sc, source, days).model_dump(mode="json")
 
 
-def sweep(scenario_path: str | Path, params: list[Param], backend: str = "ray",
-          days: float | None = None,
-          progress: Callable[[int, int], None] | None = None) -> SweepResult:
+def sweep(
+    scenario_path: str | Path,
+    params: list[Param],
+    backend: str = "ray",
+    days: float | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> SweepResult:
     """Run the grid of `params` over the scenario file and return every point's results."""
     p = Path(scenario_path)
     # Bounded, strict YAML (twin/scenario/loader.py), its bases merged in (an overlay).

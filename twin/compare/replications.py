@@ -33,26 +33,36 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from twin.model.city import CityModel
-from twin.ray.tasks import local_cpus, run_ordered
-from twin.model.verdict import live_only
-from twin.model.draws import REPLICATION_SPAWN_KEY, replication_key
 from twin.errors import ScenarioError
 from twin.metrics import METRICS
+from twin.model.city import CityModel, generate_city
+from twin.model.draws import REPLICATION_SPAWN_KEY, replication_key
 from twin.model.results import ScenarioInfo, scenario_info
+from twin.model.stats import CI_METHOD, Difference, Summary, difference, summarise
+from twin.model.verdict import live_only
+from twin.ray.tasks import local_cpus, run_ordered
 from twin.scenario import Scenario
-from twin.sim.engine import PlacementMemo
-from twin.model.stats import CI_METHOD, Difference, Summary, summarise
-from twin.sim.engine import CityEngine
+from twin.sim.engine import CityEngine, PlacementMemo
 from twin.sim.extensions import extensions_for
 from twin.sim.results import sim_metrics
-from twin.model.city import generate_city
-from twin.model.stats import difference
 
-__all__ = ["MetricDistribution", "ReplicatedTarget", "ReplicationRun", "ReplicationResults",
-           "run_draws", "run_replications", "summarise_draws", "write_replications_markdown",
-           "read_replications", "chunk_size", "draws_matrix", "read_draws", "DiffRow",
-           "compare_draws", "Draws"]
+__all__ = [
+    "MetricDistribution",
+    "ReplicatedTarget",
+    "ReplicationRun",
+    "ReplicationResults",
+    "run_draws",
+    "run_replications",
+    "summarise_draws",
+    "write_replications_markdown",
+    "read_replications",
+    "chunk_size",
+    "draws_matrix",
+    "read_draws",
+    "DiffRow",
+    "compare_draws",
+    "Draws",
+]
 
 SCHEMA_VERSION = 1
 PERCENTILE_METHOD = "numpy percentile, linear interpolation between order statistics"
@@ -78,8 +88,10 @@ class MetricDistribution(_Model):
     p50: float
     p95: float
     max: float
-    ci_low: float = Field(description="95 % interval of the mean (the file's ci_method), low "
-                          "end; within what the metric can measure; = mean if all draws equal.")
+    ci_low: float = Field(
+        description="95 % interval of the mean (the file's ci_method), low "
+        "end; within what the metric can measure; = mean if all draws equal."
+    )
     ci_high: float = Field(description="95 % interval of the mean, high end.")
 
 
@@ -132,8 +144,9 @@ def chunk_size(n: int, cpus: int) -> int:
     return max(1, min(MAX_PER_TASK, n // max(1, 8 * cpus)))
 
 
-def run_draws(sc: Scenario, city: CityModel, item: tuple[tuple[int, ...], float | None]
-              ) -> list[dict[str, float]]:
+def run_draws(
+    sc: Scenario, city: CityModel, item: tuple[tuple[int, ...], float | None]
+) -> list[dict[str, float]]:
     """The metrics of replications `item[0]` over `item[1]` days (None: the scenario's),
     against the one city; a Ray task's body."""
     ks, days = item
@@ -143,8 +156,14 @@ def run_draws(sc: Scenario, city: CityModel, item: tuple[tuple[int, ...], float 
         _PLACEMENTS[key] = PlacementMemo()
     out = []
     for k in ks:
-        engine = CityEngine(sc, city, extensions=extensions_for(sc), draw_key=replication_key(k),
-                            sample=False, placement=_PLACEMENTS[key])
+        engine = CityEngine(
+            sc,
+            city,
+            extensions=extensions_for(sc),
+            draw_key=replication_key(k),
+            sample=False,
+            placement=_PLACEMENTS[key],
+        )
         out.append(sim_metrics(engine.run(days)))
     return out
 
@@ -159,13 +178,20 @@ class Draws:
     backend: str
 
 
-def run_replications(sc: Scenario, n: int, backend: str = "ray", days: float | None = None,
-                     progress: Callable[[int, int], None] | None = None,
-                     timings: dict[str, float] | None = None, overlap: bool = True) -> Draws:
+def run_replications(
+    sc: Scenario,
+    n: int,
+    backend: str = "ray",
+    days: float | None = None,
+    progress: Callable[[int, int], None] | None = None,
+    timings: dict[str, float] | None = None,
+    overlap: bool = True,
+) -> Draws:
     """Run replications 0..n-1 of `sc` (module docstring), the city built once."""
     if n < 1:
-        raise ScenarioError(f"--replications {n}: expected a whole number >= 1, e.g. "
-                            "--replications 100")
+        raise ScenarioError(
+            f"--replications {n}: expected a whole number >= 1, e.g. --replications 100"
+        )
     started = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
     t0 = time.perf_counter()
     city = generate_city(sc)
@@ -176,8 +202,9 @@ def run_replications(sc: Scenario, n: int, backend: str = "ray", days: float | N
         if progress:
             progress(min(n, chunks_done * size), n)
 
-    chunks = run_ordered(run_draws, (sc, city), items, backend, chunk_done, overlap=overlap,
-                         timings=timings)
+    chunks = run_ordered(
+        run_draws, (sc, city), items, backend, chunk_done, overlap=overlap, timings=timings
+    )
     metrics = tuple(m for chunk in chunks for m in chunk)
     return Draws(metrics, time.perf_counter() - t0, started, backend)
 
@@ -188,8 +215,9 @@ def draws_matrix(draws: Draws) -> tuple[list[str], list[list[float]]]:
     return names, [[m.get(k, math.nan) for k in names] for m in draws.metrics]
 
 
-def summarise_draws(sc: Scenario, source: str, draws: Draws,
-                    days: float | None = None) -> ReplicationResults:
+def summarise_draws(
+    sc: Scenario, source: str, draws: Draws, days: float | None = None
+) -> ReplicationResults:
     """Distributions of every metric, and the targets judged on their `stat:`."""
     names, rows = draws_matrix(draws)
     dist: dict[str, MetricDistribution] = {}
@@ -203,7 +231,11 @@ def summarise_draws(sc: Scenario, source: str, draws: Draws,
         summaries[name] = s
         unit = METRICS[name].unit if name in METRICS else ""
         dist[name] = MetricDistribution.model_validate(
-            {"unit": unit, **{k: _r(v) if isinstance(v, float) else v for k, v in s.as_dict().items()}})
+            {
+                "unit": unit,
+                **{k: _r(v) if isinstance(v, float) else v for k, v in s.as_dict().items()},
+            }
+        )
     targets = []
     for name in sorted(sc.targets):
         if live_only(name, "simulate"):
@@ -212,20 +244,37 @@ def summarise_draws(sc: Scenario, source: str, draws: Draws,
         stat = b.stat or "mean"
         v = summaries[name].stat(stat) if name in summaries else None
         ok = v is not None and (b.min is None or v >= b.min) and (b.max is None or v <= b.max)
-        targets.append(ReplicatedTarget(metric=name, unit=METRICS[name].unit, stat=stat,
-                                        min=b.min, max=b.max,
-                                        value=None if v is None else _r(v), passed=bool(ok)))
+        targets.append(
+            ReplicatedTarget(
+                metric=name,
+                unit=METRICS[name].unit,
+                stat=stat,
+                min=b.min,
+                max=b.max,
+                value=None if v is None else _r(v),
+                passed=bool(ok),
+            )
+        )
     n = len(draws.metrics)
     return ReplicationResults(
-        scenario=scenario_info(sc, source), replications=n,
+        scenario=scenario_info(sc, source),
+        replications=n,
         horizon_days=sc.simulation.days if days is None else days,
-        seed_method=(f"replication k draws from SeedSequence({sc.seed}, spawn_key="
-                     f"({REPLICATION_SPAWN_KEY:#x}, k)); the city from SeedSequence({sc.seed})"),
-        metrics=dist, targets=targets, passed=all(t.passed for t in targets),
-        run=ReplicationRun(started_at=draws.started_at, wall_s=round(draws.wall_s, 3),
-                           replications_per_s=round(n / draws.wall_s, 3) if draws.wall_s else 0.0,
-                           backend=draws.backend, cpus=local_cpus(),
-                           python=platform.python_version()),
+        seed_method=(
+            f"replication k draws from SeedSequence({sc.seed}, spawn_key="
+            f"({REPLICATION_SPAWN_KEY:#x}, k)); the city from SeedSequence({sc.seed})"
+        ),
+        metrics=dist,
+        targets=targets,
+        passed=all(t.passed for t in targets),
+        run=ReplicationRun(
+            started_at=draws.started_at,
+            wall_s=round(draws.wall_s, 3),
+            replications_per_s=round(n / draws.wall_s, 3) if draws.wall_s else 0.0,
+            backend=draws.backend,
+            cpus=local_cpus(),
+            python=platform.python_version(),
+        ),
     )
 
 
@@ -249,26 +298,45 @@ def _fmt(v: float | None) -> str:
 
 def write_replications_markdown(res: ReplicationResults, out: Path, png: str) -> None:
     sc = res.scenario
-    lines = [f"# {sc.name}: {res.replications} replications: "
-             f"{'PASS' if res.passed else 'FAIL'}", "",
-             f"Scenario `{sc.source}` (seed {sc.seed}), {res.horizon_days:g} simulated days each. "
-             f"{res.seed_method}.", "",
-             f"Confidence interval: {res.ci_method}. Percentiles: {res.percentile_method}.", "",
-             "## Targets", "", "| target | statistic | bound | measured | verdict |",
-             "| --- | --- | --- | --- | --- |"]
+    lines = [
+        f"# {sc.name}: {res.replications} replications: {'PASS' if res.passed else 'FAIL'}",
+        "",
+        f"Scenario `{sc.source}` (seed {sc.seed}), {res.horizon_days:g} simulated days each. "
+        f"{res.seed_method}.",
+        "",
+        f"Confidence interval: {res.ci_method}. Percentiles: {res.percentile_method}.",
+        "",
+        "## Targets",
+        "",
+        "| target | statistic | bound | measured | verdict |",
+        "| --- | --- | --- | --- | --- |",
+    ]
     for t in res.targets:
-        bound = " ".join(x for x in (f">= {t.min:g}" if t.min is not None else "",
-                                     f"<= {t.max:g}" if t.max is not None else "") if x)
-        lines.append(f"| {t.metric} | {t.stat} | {bound} {t.unit} | {_fmt(t.value)} | "
-                     f"{'PASS' if t.passed else 'FAIL'} |")
-    lines += ["", "## Distributions", "",
-              "| metric | unit | mean | 95 % CI | sd | p5 | p50 | p95 |",
-              "| --- | --- | --- | --- | --- | --- | --- | --- |"]
+        bound = " ".join(
+            x
+            for x in (
+                f">= {t.min:g}" if t.min is not None else "",
+                f"<= {t.max:g}" if t.max is not None else "",
+            )
+            if x
+        )
+        lines.append(
+            f"| {t.metric} | {t.stat} | {bound} {t.unit} | {_fmt(t.value)} | "
+            f"{'PASS' if t.passed else 'FAIL'} |"
+        )
+    lines += [
+        "",
+        "## Distributions",
+        "",
+        "| metric | unit | mean | 95 % CI | sd | p5 | p50 | p95 |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
     for name, d in res.metrics.items():
-        ci = ("all draws equal" if d.min == d.max else
-              f"[{_fmt(d.ci_low)}, {_fmt(d.ci_high)}]")
-        lines.append(f"| {name} | {d.unit} | {_fmt(d.mean)} | {ci} | {_fmt(d.sd)} | "
-                     f"{_fmt(d.p5)} | {_fmt(d.p50)} | {_fmt(d.p95)} |")
+        ci = "all draws equal" if d.min == d.max else f"[{_fmt(d.ci_low)}, {_fmt(d.ci_high)}]"
+        lines.append(
+            f"| {name} | {d.unit} | {_fmt(d.mean)} | {ci} | {_fmt(d.sd)} | "
+            f"{_fmt(d.p5)} | {_fmt(d.p50)} | {_fmt(d.p95)} |"
+        )
     lines += ["", f"![distributions]({png})", ""]
     (out / "replications.md").write_text("\n".join(lines))
 
@@ -277,8 +345,10 @@ def read_draws(folder: Path) -> Draws:
     """The draws of a replications run folder (draws.csv, every digit)."""
     path = folder / "draws.csv"
     if not path.exists():
-        raise ScenarioError(f"{folder}: no draws.csv; pass a folder written by "
-                            "`twin simulate --replications N --out DIR`, or a scenario YAML")
+        raise ScenarioError(
+            f"{folder}: no draws.csv; pass a folder written by "
+            "`twin simulate --replications N --out DIR`, or a scenario YAML"
+        )
     with path.open(newline="") as f:
         rows = list(csv.reader(f))
     names = rows[0][1:]
@@ -312,6 +382,12 @@ def compare_draws(a: Draws, b: Draws) -> list[DiffRow]:
         xa = [m[name] for m in a.metrics if name in m]
         xb = [m[name] for m in b.metrics if name in m]
         info = METRICS.get(name)
-        out.append(DiffRow(name, info.unit if info else "", info.better if info else "lower",
-                           difference(xa, xb)))
+        out.append(
+            DiffRow(
+                name,
+                info.unit if info else "",
+                info.better if info else "lower",
+                difference(xa, xb),
+            )
+        )
     return out

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-
 __all__ = ["is_scenario_file"]
 
 SCENARIO_SUFFIXES = (".yaml", ".yml")

@@ -153,7 +153,9 @@ class AccessPolicy:
             )
         for name in ("view_min_rank", "export_min_rank"):
             if getattr(self, name) not in ranks:
-                raise ValueError(f"{name}={getattr(self, name)!r} is not one of the ranks {list(ranks)}")
+                raise ValueError(
+                    f"{name}={getattr(self, name)!r} is not one of the ranks {list(ranks)}"
+                )
         for name in ("expire_after_s", "valid_for_s"):
             value = getattr(self, name)
             if not (math.isfinite(value) and value > 0):
@@ -195,7 +197,9 @@ class AccessRequest:
         object.__setattr__(self, "action", Action(self.action))
         object.__setattr__(self, "cameras", _cameras(self.cameras))
         if not self.cameras:
-            raise ValueError(f"access request {self.request_id!r} names no cameras: name at least one")
+            raise ValueError(
+                f"access request {self.request_id!r} names no cameras: name at least one"
+            )
         if not self.window.duration_s > 0:
             raise ValueError(
                 f"access request {self.request_id!r} has an empty window {self.window}: "
@@ -284,7 +288,9 @@ class AccessDesk:
         not in the policy is denied (and the attempt audited); a reused id is a ValueError."""
         rid = request.request_id
         if rid in self._records:
-            raise ValueError(f"access request id {rid!r} is already in use: give each request a new id")
+            raise ValueError(
+                f"access request id {rid!r} is already in use: give each request a new id"
+            )
         who = request.requester
         if self.policy.level(who.rank) is None:
             self._deny(
@@ -376,7 +382,9 @@ class AccessDesk:
             },
         )
 
-    def refuse(self, request_id: str, approver: Officer, now: float, *, reason: str) -> RequestRecord:
+    def refuse(
+        self, request_id: str, approver: Officer, now: float, *, reason: str
+    ) -> RequestRecord:
         """Refuse a pending request. The same rank rules as `approve` apply to who refuses."""
         record = self._decidable(request_id, approver, now, "refuse")
         record = replace(
@@ -386,7 +394,11 @@ class AccessDesk:
             closed_at_s=now,
         )
         return self._commit(
-            record, now, AuditKind.REFUSAL, approver.officer_id, {"rank": approver.rank, "reason": reason}
+            record,
+            now,
+            AuditKind.REFUSAL,
+            approver.officer_id,
+            {"rank": approver.rank, "reason": reason},
         )
 
     def expire_due(self, now: float, *, actor: str = "access_desk") -> tuple[str, ...]:
@@ -513,13 +525,19 @@ class AccessDesk:
 
     # -- internals ---------------------------------------------------------------------------
 
-    def _decidable(self, request_id: str, approver: Officer, now: float, verb: str) -> RequestRecord:
+    def _decidable(
+        self, request_id: str, approver: Officer, now: float, verb: str
+    ) -> RequestRecord:
         """The record of a request `approver` may decide on now, or a (audited) denial."""
         who = approver.officer_id
         record = self._records.get(request_id)
         if record is None:
             self._deny(
-                now, who, request_id, verb, f"access request {request_id!r} does not exist: check the id"
+                now,
+                who,
+                request_id,
+                verb,
+                f"access request {request_id!r} does not exist: check the id",
             )
         request = record.request
         required = self.policy.required_rank(request.action)
@@ -579,11 +597,20 @@ class AccessDesk:
             closed_at_s=now,
         )
         return self._commit(
-            record, now, AuditKind.EXPIRY, actor, {"was": was.value, "deadline_s": float(record.deadline_s)}
+            record,
+            now,
+            AuditKind.EXPIRY,
+            actor,
+            {"was": was.value, "deadline_s": float(record.deadline_s)},
         )
 
     def _commit(
-        self, record: RequestRecord, now: float, kind: AuditKind, actor: str, details: dict[str, Any]
+        self,
+        record: RequestRecord,
+        now: float,
+        kind: AuditKind,
+        actor: str,
+        details: dict[str, Any],
     ) -> RequestRecord:
         """Audit a transition, then store it. In that order: if the trail refuses the entry
         (a time going backwards), the desk is left as it was, so no step goes unaudited."""

@@ -35,8 +35,13 @@ import numpy as np
 __all__ = ["admit", "erlang_c", "mgc_wait_s", "FluidQueues", "fifo_waits"]
 
 
-def admit(demand: np.ndarray, group: np.ndarray, analyser_group: np.ndarray,
-          limit: np.ndarray, load: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+def admit(
+    demand: np.ndarray,
+    group: np.ndarray,
+    analyser_group: np.ndarray,
+    limit: np.ndarray,
+    load: np.ndarray | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
     """Place cameras on analysers within `limit`; returns (analyser per camera or -1, load).
 
     `demand[k]` units for camera k of group `group[k]`; analyser a serves group
@@ -82,8 +87,9 @@ def erlang_c(servers: int, offered: float) -> float:
     return b / (1.0 - rho * (1.0 - b))
 
 
-def mgc_wait_s(arrival_per_s: float, mean_service_s: float, scv_service: float,
-               servers: int) -> float:
+def mgc_wait_s(
+    arrival_per_s: float, mean_service_s: float, scv_service: float, servers: int
+) -> float:
     """Mean wait in queue of M/G/c, seconds (inf at or over capacity).
 
     One server: Pollaczek-Khinchine, exact: W = rho * E[S] * (1 + cs^2) / (2 (1 - rho))
@@ -118,8 +124,7 @@ class FluidQueues:
     shed: np.ndarray  # (rows,): unit-seconds shed over the horizon
 
     @staticmethod
-    def of(times: np.ndarray, load: np.ndarray, capacity: float,
-           max_backlog: float) -> FluidQueues:
+    def of(times: np.ndarray, load: np.ndarray, capacity: float, max_backlog: float) -> FluidQueues:
         times = np.asarray(times, dtype=np.float64)
         load = np.asarray(load, dtype=np.float64)
         rows, k = times.shape

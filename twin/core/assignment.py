@@ -30,7 +30,9 @@ __all__ = ["RecorderLoads", "accept_within_limits"]
 class RecorderLoads:
     """Placed load per recorder, against its limits."""
 
-    def __init__(self, rec_pool: np.ndarray, ingest_limit_mbps: np.ndarray, stream_limit: np.ndarray):
+    def __init__(
+        self, rec_pool: np.ndarray, ingest_limit_mbps: np.ndarray, stream_limit: np.ndarray
+    ):
         self.rec_pool = np.asarray(rec_pool, dtype=np.int64)
         self.ingest_limit = np.asarray(ingest_limit_mbps, dtype=np.float64)
         self.stream_limit = np.asarray(stream_limit, dtype=np.int64)
@@ -39,7 +41,9 @@ class RecorderLoads:
         self.up = np.ones(self.rec_pool.size, dtype=bool)
 
     def _key(self, r: int) -> float:
-        return float(max(self.load_mbps[r] / self.ingest_limit[r], self.streams[r] / self.stream_limit[r]))
+        return float(
+            max(self.load_mbps[r] / self.ingest_limit[r], self.streams[r] / self.stream_limit[r])
+        )
 
     def fits(self, r: int, mbps: float) -> bool:
         return bool(

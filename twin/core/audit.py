@@ -209,7 +209,9 @@ def summarise_segments(segments: Iterable[SegmentRef]) -> dict[str, Any]:
         start_s = min(start_s, seg.start_s)
         end_s = max(end_s, seg.end_s)
     if not keys:
-        raise ValueError("a segment batch to audit is empty: record a batch only when it holds segments")
+        raise ValueError(
+            "a segment batch to audit is empty: record a batch only when it holds segments"
+        )
     keys.sort()
     return {
         "count": len(keys),
@@ -256,7 +258,9 @@ class AuditTrail:
         """
         at = float(at_s)
         if not math.isfinite(at):
-            raise ValueError(f"audit time at_s={at_s!r} is not finite: pass the scenario clock's now")
+            raise ValueError(
+                f"audit time at_s={at_s!r} is not finite: pass the scenario clock's now"
+            )
         if at < self._last_at_s:
             raise ValueError(
                 f"audit time at_s={at} is before the last entry's ({self._last_at_s}): entries "
@@ -268,8 +272,17 @@ class AuditTrail:
         body = _body(seq, at, str(kind), actor, subject, details_json, self._head)
         entry = AuditEntry(seq, at, kind, actor, subject, details_json, self._head, _sha256(body))
         if self.signer is not None:
-            entry = AuditEntry(seq, at, kind, actor, subject, details_json, self._head,
-                               entry.hash, self.signer(entry))
+            entry = AuditEntry(
+                seq,
+                at,
+                kind,
+                actor,
+                subject,
+                details_json,
+                self._head,
+                entry.hash,
+                self.signer(entry),
+            )
         self._entries.append(entry)
         self._head = entry.hash
         self._last_at_s = at
@@ -290,7 +303,9 @@ class AuditTrail:
         details = summarise_segments(segments)
         overlap = sorted(set(details) & set(extra))
         if overlap:
-            raise ValueError(f"extra details {overlap} would overwrite the batch summary: rename them")
+            raise ValueError(
+                f"extra details {overlap} would overwrite the batch summary: rename them"
+            )
         details.update(extra)
         if subject is None:
             subject = f"{details['first_key']}..{details['last_key']}"
@@ -317,7 +332,9 @@ class AuditTrail:
         """Entries from seq `start` on as JSON lines (each ending in a newline). An adapter
         that persists incrementally passes the count it has already written."""
         if not 0 <= start <= len(self._entries):
-            raise ValueError(f"start={start} is outside the trail's 0..{len(self._entries)} entries")
+            raise ValueError(
+                f"start={start} is outside the trail's 0..{len(self._entries)} entries"
+            )
         return "".join(e.to_json() + "\n" for e in self._entries[start:])
 
     @classmethod
@@ -356,7 +373,9 @@ def parse_jsonl(text: str) -> list[AuditEntry]:
         try:
             obj = json.loads(line)
         except json.JSONDecodeError as exc:
-            raise AuditError(f"audit line {lineno} is not JSON ({exc}): the file is damaged") from exc
+            raise AuditError(
+                f"audit line {lineno} is not JSON ({exc}): the file is damaged"
+            ) from exc
         if not isinstance(obj, dict) or tuple(sorted(obj)) not in (_FIELDS, _SIGNED_FIELDS):
             got = sorted(obj) if isinstance(obj, dict) else type(obj).__name__
             raise AuditError(

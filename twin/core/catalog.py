@@ -87,7 +87,9 @@ class RunCatalog:
         self.recorder_names = tuple(recorder_names)
         self._size = 0
         self._cap = max(16, capacity)
-        self._col: dict[str, np.ndarray] = {k: np.zeros(self._cap, dtype=t) for k, t in _COLUMNS.items()}
+        self._col: dict[str, np.ndarray] = {
+            k: np.zeros(self._cap, dtype=t) for k, t in _COLUMNS.items()
+        }
         self._next_id = 0
         self.open_row = np.full(len(self.camera_names), -1, dtype=np.int64)
         self.keys: dict[int, tuple[str, str]] = {}  # run_id -> (key, sha256), live segments
@@ -103,8 +105,10 @@ class RunCatalog:
         self._f_written: tuple[tuple[int, int], np.ndarray] = ((-1, -1), np.zeros(0))
         self._single: tuple[int, int | None] = (-1, None)
         self._per_s: tuple[int, np.ndarray] = (-1, np.zeros(0))  # (at _rows, bytes a second)
-        self._grp: tuple[int, tuple[np.ndarray, np.ndarray]] = (-1, (np.zeros(0, dtype=np.int64),
-                                                                      np.zeros(0, dtype=np.int64)))
+        self._grp: tuple[int, tuple[np.ndarray, np.ndarray]] = (
+            -1,
+            (np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)),
+        )
         self._live: tuple[object, np.ndarray] = (None, np.zeros(0))  # live_bytes' last answer
         self._plan_rows = -1  # _rows at the last overwrite plan
 
@@ -151,7 +155,9 @@ class RunCatalog:
         w: np.ndarray = c["n"][:s].copy()
         o = c["open"][:s]
         if o.any():
-            w[o] = np.floor((now_s - c["start_s"][:s][o]) / c["seg_s"][:s][o] + 1e-9).astype(np.int64)
+            w[o] = np.floor((now_s - c["start_s"][:s][o]) / c["seg_s"][:s][o] + 1e-9).astype(
+                np.int64
+            )
         return w
 
     def _written_at(self, rows: np.ndarray, now_s: float) -> np.ndarray:
@@ -176,7 +182,9 @@ class RunCatalog:
         if on.any():
             r = rows[on]
             st, sg = c["start_s"][r], c["seg_s"][r]
-            out[on] = bps[on] / sg * self.curves.integral(cv[on], st + lo[on] * sg, st + hi[on] * sg)
+            out[on] = (
+                bps[on] / sg * self.curves.integral(cv[on], st + lo[on] * sg, st + hi[on] * sg)
+            )
         return out
 
     def live_bytes(self, written: np.ndarray) -> np.ndarray:
@@ -192,8 +200,10 @@ class RunCatalog:
         key = (self._rows, int(written.sum()))
         if self._f_written[0] != key:
             st, sg, cv = c["start_s"][:s], c["seg_s"][:s], c["curve"][:s].astype(np.int64)
-            self._f_written = (key, self.curves.cumulative(cv, st + written * sg,
-                                                           self._one_curve()))
+            self._f_written = (
+                key,
+                self.curves.cumulative(cv, st + written * sg, self._one_curve()),
+            )
         if self._per_s[0] != self._rows:  # bytes a second at factor 1, fixed per row
             self._per_s = (self._rows, c["bytes_per_seg"][:s] / c["seg_s"][:s])
         # A sweep that deleted nothing leaves both F as they were: the same bytes (read-only).
@@ -235,21 +245,35 @@ class RunCatalog:
         )
         self.open_row[cameras] = rows
 
-    def add_runs(self, cameras: np.ndarray, recorders: np.ndarray, start_s: np.ndarray,
-                 seg_s: float, n: np.ndarray, bytes_per_seg: np.ndarray,
-                 curve: np.ndarray | None = None) -> np.ndarray:
+    def add_runs(
+        self,
+        cameras: np.ndarray,
+        recorders: np.ndarray,
+        start_s: np.ndarray,
+        seg_s: float,
+        n: np.ndarray,
+        bytes_per_seg: np.ndarray,
+        curve: np.ndarray | None = None,
+    ) -> np.ndarray:
         """Closed runs of `n` finished segments each (footage that arrives whole, e.g. from a
         camera's own storage); returns their rows."""
         cameras = np.asarray(cameras, dtype=np.int64)
         rows = self._append(
-            camera=cameras, recorder=np.asarray(recorders), start_s=np.asarray(start_s, dtype=float),
-            seg_s=np.full(cameras.size, seg_s), n=np.asarray(n, dtype=np.int64),
+            camera=cameras,
+            recorder=np.asarray(recorders),
+            start_s=np.asarray(start_s, dtype=float),
+            seg_s=np.full(cameras.size, seg_s),
+            n=np.asarray(n, dtype=np.int64),
             bytes_per_seg=np.asarray(bytes_per_seg, dtype=np.float64),
-            curve=np.zeros(cameras.size, dtype=np.int16) if curve is None else np.asarray(curve))
+            curve=np.zeros(cameras.size, dtype=np.int16) if curve is None else np.asarray(curve),
+        )
         # A hold placed earlier on that window covers the footage that arrives (as add_segment).
         for _hid, (cam, h0, h1) in self._holds.items():
-            hit = rows[(cameras == cam) & (np.asarray(start_s) < h1)
-                       & (np.asarray(start_s) + np.asarray(n) * seg_s > h0)]
+            hit = rows[
+                (cameras == cam)
+                & (np.asarray(start_s) < h1)
+                & (np.asarray(start_s) + np.asarray(n) * seg_s > h0)
+            ]
             self._col["held"][hit] += 1
         return rows
 
@@ -271,8 +295,14 @@ class RunCatalog:
         return int(n.sum())
 
     def add_segment(
-        self, camera: int, recorder: int, start_s: float, end_s: float, size_bytes: int,
-        key: str, sha256: str = "",
+        self,
+        camera: int,
+        recorder: int,
+        start_s: float,
+        end_s: float,
+        size_bytes: int,
+        key: str,
+        sha256: str = "",
     ) -> int:
         """Record one finished segment (the live twin); returns its run id."""
         if not end_s > start_s:
@@ -281,9 +311,12 @@ class RunCatalog:
                 "recorder's clock and segment boundaries"
             )
         rows = self._append(
-            camera=np.array([camera]), recorder=np.array([recorder]),
-            start_s=np.array([start_s]), seg_s=np.array([end_s - start_s]),
-            n=np.array([1]), bytes_per_seg=np.array([float(size_bytes)]),
+            camera=np.array([camera]),
+            recorder=np.array([recorder]),
+            start_s=np.array([start_s]),
+            seg_s=np.array([end_s - start_s]),
+            n=np.array([1]),
+            bytes_per_seg=np.array([float(size_bytes)]),
         )
         rid = int(self._col["run_id"][rows[0]])
         self.keys[rid] = (key, sha256)
@@ -317,8 +350,9 @@ class RunCatalog:
             return math.inf
         return float((c["start_s"][:s] + c["first"][:s] * c["seg_s"][:s])[live].min())
 
-    def segments(self, now_s: float, camera: int | None = None,
-                 window: Interval | None = None) -> list[SegmentRef]:
+    def segments(
+        self, now_s: float, camera: int | None = None, window: Interval | None = None
+    ) -> list[SegmentRef]:
         """The segments on disk (optionally of one camera, overlapping a window), in order."""
         c = self._col
         s = self._size
@@ -345,12 +379,17 @@ class RunCatalog:
                 size = c["bytes_per_seg"][r]
                 if cv and self.curves is not None:
                     size = size / seg * float(self.curves.integral(cv, a, a + seg))
-                out.append(SegmentRef(
-                    camera=self.camera_names[cam], start_s=a, end_s=a + seg,
-                    bytes=int(size),
-                    key=key or f"{self.camera_names[cam]}/{a:.0f}",
-                    recorder=self.recorder_names[rec], sha256=sha,
-                ))
+                out.append(
+                    SegmentRef(
+                        camera=self.camera_names[cam],
+                        start_s=a,
+                        end_s=a + seg,
+                        bytes=int(size),
+                        key=key or f"{self.camera_names[cam]}/{a:.0f}",
+                        recorder=self.recorder_names[rec],
+                        sha256=sha,
+                    )
+                )
         out.sort(key=lambda x: (x.camera, x.start_s, x.key))
         return out
 
@@ -363,7 +402,9 @@ class RunCatalog:
         h0, h1 = window.start_s, min(window.end_s, now_s)
         orow = int(self.open_row[camera])
         if orow >= 0 and c["start_s"][orow] < h1:
-            covered_end = c["start_s"][orow] + self._written_at(np.array([orow]), now_s)[0] * c["seg_s"][orow]
+            covered_end = (
+                c["start_s"][orow] + self._written_at(np.array([orow]), now_s)[0] * c["seg_s"][orow]
+            )
             h1 = min(h1, float(covered_end))
         self._holds[hold_id] = (camera, h0, h1)
         if h1 <= h0:
@@ -390,12 +431,16 @@ class RunCatalog:
         if i == 0:
             return r
         new = self._append(
-            camera=c["camera"][r : r + 1], recorder=c["recorder"][r : r + 1],
+            camera=c["camera"][r : r + 1],
+            recorder=c["recorder"][r : r + 1],
             start_s=c["start_s"][r : r + 1] + i * c["seg_s"][r],
-            seg_s=c["seg_s"][r : r + 1], n=np.array([written - i]),
+            seg_s=c["seg_s"][r : r + 1],
+            n=np.array([written - i]),
             first=np.array([max(int(c["first"][r]) - i, 0)]),
-            bytes_per_seg=c["bytes_per_seg"][r : r + 1], held=c["held"][r : r + 1],
-            open=c["open"][r : r + 1], curve=c["curve"][r : r + 1],
+            bytes_per_seg=c["bytes_per_seg"][r : r + 1],
+            held=c["held"][r : r + 1],
+            open=c["open"][r : r + 1],
+            curve=c["curve"][r : r + 1],
         )[0]
         if c["open"][r]:
             c["open"][r] = False
@@ -428,27 +473,47 @@ class RunCatalog:
 
     @property
     def holds(self) -> dict[str, tuple[str, Interval]]:
-        return {h: (self.camera_names[c], Interval(a, b)) for h, (c, a, b) in sorted(self._holds.items())}
+        return {
+            h: (self.camera_names[c], Interval(a, b))
+            for h, (c, a, b) in sorted(self._holds.items())
+        }
 
     # ----------------------------------------------------------------- sweeping
-    def plan_sweep(self, now_s: float, retention_s: float, max_segments: int,
-                   written: np.ndarray | None = None) -> SweepPlan:
+    def plan_sweep(
+        self, now_s: float, retention_s: float, max_segments: int, written: np.ndarray | None = None
+    ) -> SweepPlan:
         """The core's retention plan at `now_s` (see twin.core.retention.plan_sweep)."""
         s = self._size
         c = self._col
         w = self.written(now_s) if written is None else written
         plan = plan_sweep(
-            c["start_s"][:s], c["seg_s"][:s], w, c["first"][:s],
-            c["held"][:s], c["bytes_per_seg"][:s], now_s, retention_s, max_segments,
+            c["start_s"][:s],
+            c["seg_s"][:s],
+            w,
+            c["first"][:s],
+            c["held"][:s],
+            c["bytes_per_seg"][:s],
+            now_s,
+            retention_s,
+            max_segments,
         )
         if self.curves is not None and plan.rows.size:
             nbytes = float(self.span_bytes(plan.rows, plan.old_first, plan.new_first).sum())
-            plan = SweepPlan(plan.now_s, plan.cutoff_s, plan.rows, plan.old_first,
-                             plan.new_first, plan.segments, nbytes, plan.overdue_after)
+            plan = SweepPlan(
+                plan.now_s,
+                plan.cutoff_s,
+                plan.rows,
+                plan.old_first,
+                plan.new_first,
+                plan.segments,
+                nbytes,
+                plan.overdue_after,
+            )
         return plan
 
-    def plan_overwrite(self, now_s: float, need_bytes: np.ndarray,
-                       written: np.ndarray | None = None) -> OverwritePlan:
+    def plan_overwrite(
+        self, now_s: float, need_bytes: np.ndarray, written: np.ndarray | None = None
+    ) -> OverwritePlan:
         """Oldest unheld footage to delete early so each recorder frees `need_bytes[r]`
         (twin.core.overwrite); carry it out with `apply(result.plan)`."""
         s = self._size
@@ -459,11 +524,23 @@ class RunCatalog:
         # The groups cost a sort: found for rows that did not change since the last plan.
         stable = self._grp[0] == self._rows or self._plan_rows == self._rows
         self._plan_rows = self._rows
-        return plan_overwrite(c["start_s"][:s], c["seg_s"][:s], w, c["first"][:s],
-                              c["held"][:s], c["recorder"][:s], self._per_s[1],
-                              np.asarray(need_bytes, dtype=float), now_s, self._cumulative,
-                              c["curve"][:s], self._curve_cumulative, self._curve_factor,
-                              self._first_f(), self._groups() if stable else None)
+        return plan_overwrite(
+            c["start_s"][:s],
+            c["seg_s"][:s],
+            w,
+            c["first"][:s],
+            c["held"][:s],
+            c["recorder"][:s],
+            self._per_s[1],
+            np.asarray(need_bytes, dtype=float),
+            now_s,
+            self._cumulative,
+            c["curve"][:s],
+            self._curve_cumulative,
+            self._curve_factor,
+            self._first_f(),
+            self._groups() if stable else None,
+        )
 
     def _groups(self) -> tuple[np.ndarray, np.ndarray]:
         """Per row, an id shared by the rows of one recorder with the same start, segment
@@ -499,8 +576,10 @@ class RunCatalog:
         c = self._col
         if self._f_first[0] != self._mut:
             cv, st, sg = c["curve"][:s].astype(np.int64), c["start_s"][:s], c["seg_s"][:s]
-            self._f_first = (self._mut, self.curves.cumulative(cv, st + c["first"][:s] * sg,
-                                                               self._one_curve()))
+            self._f_first = (
+                self._mut,
+                self.curves.cumulative(cv, st + c["first"][:s] * sg, self._one_curve()),
+            )
         return self._f_first[1]
 
     def _curve_cumulative(self, curve: np.ndarray, t: np.ndarray) -> np.ndarray:
@@ -532,24 +611,35 @@ class RunCatalog:
             cam = self.camera_names[int(c["camera"][r])]
             for i in range(int(a), int(b)):
                 t = float(c["start_s"][r] + i * c["seg_s"][r])
-                out.append(SegmentRef(cam, t, t + float(c["seg_s"][r]),
-                                      int(c["bytes_per_seg"][r]), key or f"{cam}/{t:.0f}",
-                                      self.recorder_names[int(c["recorder"][r])], sha))
+                out.append(
+                    SegmentRef(
+                        cam,
+                        t,
+                        t + float(c["seg_s"][r]),
+                        int(c["bytes_per_seg"][r]),
+                        key or f"{cam}/{t:.0f}",
+                        self.recorder_names[int(c["recorder"][r])],
+                        sha,
+                    )
+                )
         return out
 
     def apply(self, plan: SweepPlan) -> np.ndarray:
         """Carry out a plan; returns the bytes it freed per recorder."""
         c = self._col
         if plan.rows.size and (c["first"][plan.rows] != plan.old_first).any():
-            raise CatalogError("sweep plan is stale: the catalog changed since it was made; plan again")
+            raise CatalogError(
+                "sweep plan is stale: the catalog changed since it was made; plan again"
+            )
         if self.curves is None and plan.row_bytes is None:
             weights = plan.deleted_per_row * c["bytes_per_seg"][plan.rows]
         elif plan.row_bytes is not None:
             weights = plan.row_bytes
         else:
             weights = self.span_bytes(plan.rows, plan.old_first, plan.new_first)
-        freed = np.bincount(c["recorder"][plan.rows], weights=weights,
-                            minlength=len(self.recorder_names))
+        freed = np.bincount(
+            c["recorder"][plan.rows], weights=weights, minlength=len(self.recorder_names)
+        )
         c["first"][plan.rows] = plan.new_first
         if plan.rows.size:
             self._mut += 1
@@ -591,8 +681,9 @@ class RunCatalog:
         secs = (self.written(now_s)[on] - c["first"][:s][on]) * c["seg_s"][:s][on]
         return np.bincount(c["camera"][:s][on], weights=secs, minlength=len(self.camera_names))
 
-    def drop_window(self, recorder: int, window: Interval,
-                    now_s: float) -> tuple[np.ndarray, int, float, int]:
+    def drop_window(
+        self, recorder: int, window: Interval, now_s: float
+    ) -> tuple[np.ndarray, int, float, int]:
         """The footage a recorder holds from `window` is lost (one failed drive of a JBOD
         that fills its drives in turn holds one stretch of time), held footage too.
 
@@ -643,7 +734,7 @@ class RunCatalog:
                 f"{self.camera_names[cam]!r}); close its cameras' runs before dropping its disk"
             )
         w = self.written(now_s)
-        live = (w[on] - c["first"][:s][on])
+        live = w[on] - c["first"][:s][on]
         segs = int(live.sum())
         if self.curves is None:
             nbytes = float((live * c["bytes_per_seg"][:s][on]).sum())

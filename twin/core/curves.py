@@ -80,8 +80,9 @@ class CurveSet:
         self.curves: tuple[DailyCurve, ...] = (DailyCurve.from_steps(None), *curves)
         h = np.array([c.hourly for c in self.curves], dtype=np.float64)  # [curve, hour]
         self.hourly = h
-        self.knots = np.concatenate([np.zeros((h.shape[0], 1)), np.cumsum(h * 3600.0, axis=1)],
-                                    axis=1)  # [curve, 25]: F at each hour mark of a day
+        self.knots = np.concatenate(
+            [np.zeros((h.shape[0], 1)), np.cumsum(h * 3600.0, axis=1)], axis=1
+        )  # [curve, 25]: F at each hour mark of a day
         self.per_day = self.knots[:, -1]
         # F(t) within a day = offset[hour] + factor[hour] * seconds into the day; a 25th
         # hour (the next day's first) absorbs float noise at midnight without a clip.
@@ -95,8 +96,9 @@ class CurveSet:
     def __len__(self) -> int:
         return len(self.curves)
 
-    def cumulative(self, curve: IntArray | int, t: FloatArray | float,
-                   single: int | None = None) -> FloatArray:
+    def cumulative(
+        self, curve: IntArray | int, t: FloatArray | float, single: int | None = None
+    ) -> FloatArray:
         """F(t) of each curve (broadcast): factor-seconds from t = 0 to t. `single` says
         every element is on that one curve (the caller knows; saves the lookups)."""
         tt = np.asarray(t, dtype=np.float64)
@@ -128,16 +130,19 @@ class CurveSet:
             elif c.ndim == 0:
                 single = int(c)
         if single is not None:
-            out: FloatArray = (days * self.per_day[single] + self._offset[single][k]
-                               + self._hourly25[single][k] * rest)
+            out: FloatArray = (
+                days * self.per_day[single]
+                + self._offset[single][k]
+                + self._hourly25[single][k] * rest
+            )
             return out
         j = c * 25 + k  # broadcasts as the sums below do: no broadcast_arrays copies needed
-        out = (days * self.per_day[c] + self._offset.ravel()[j]
-               + self._hourly25.ravel()[j] * rest)
+        out = days * self.per_day[c] + self._offset.ravel()[j] + self._hourly25.ravel()[j] * rest
         return out
 
-    def integral(self, curve: IntArray | int, t0: FloatArray | float,
-                 t1: FloatArray | float) -> FloatArray:
+    def integral(
+        self, curve: IntArray | int, t0: FloatArray | float, t1: FloatArray | float
+    ) -> FloatArray:
         """Factor-seconds of each curve over [t0, t1] (= t1 - t0 on the flat curve)."""
         out: FloatArray = self.cumulative(curve, t1) - self.cumulative(curve, t0)
         return out
@@ -159,8 +164,9 @@ class CurveSet:
         days = np.floor(tt * (1.0 / DAY_S))
         rest = tt - days * DAY_S
         k = (rest * (1.0 / 3600.0)).astype(np.int64)[:, 0]
-        out: FloatArray = (days * self.per_day[None, :] + self._offset.T[k]
-                           + self._hourly25.T[k] * rest)
+        out: FloatArray = (
+            days * self.per_day[None, :] + self._offset.T[k] + self._hourly25.T[k] * rest
+        )
         return out
 
     def factor_at(self, curve: IntArray | int, t: FloatArray | float) -> FloatArray:

@@ -41,7 +41,15 @@ HOLD_PREFIX = "evidence:"
 class _Case:
     """Mutable bookkeeping behind an EvidenceCase snapshot."""
 
-    __slots__ = ("plan", "state", "opened_at_s", "copies", "manifest_json", "closed_at_s", "bytes_held")
+    __slots__ = (
+        "plan",
+        "state",
+        "opened_at_s",
+        "copies",
+        "manifest_json",
+        "closed_at_s",
+        "bytes_held",
+    )
 
     def __init__(self, plan: PreservationPlan, now: float) -> None:
         self.plan = plan
@@ -77,7 +85,15 @@ class EvidenceLocker:
     """Tracks preservation cases by id, tells the catalog what it must hold, and audits
     every step. Times must not go backwards (the trail enforces it)."""
 
-    __slots__ = ("trail", "_cases", "_evidence_keys", "_bytes_held", "_series", "_holds", "_case_holds")
+    __slots__ = (
+        "trail",
+        "_cases",
+        "_evidence_keys",
+        "_bytes_held",
+        "_series",
+        "_holds",
+        "_case_holds",
+    )
 
     def __init__(self, trail: AuditTrail) -> None:
         self.trail = trail
@@ -142,8 +158,8 @@ class EvidenceLocker:
         self, current: Mapping[str, object]
     ) -> tuple[tuple[tuple[str, str, Interval], ...], tuple[str, ...]]:
         """What the catalog must do to hold exactly `holds_by_id()`: (holds to place as
-        (hold id, camera, window) in `holds_by_id` order, hold ids to release, sorted). `current` is the
-        catalog's holds by id (e.g. `RunCatalog.holds`); ids without `HOLD_PREFIX` belong to
+        (hold id, camera, window) in `holds_by_id` order, hold ids to release, sorted). `current` is
+        the catalog's holds by id (e.g. `RunCatalog.holds`); ids without `HOLD_PREFIX` belong to
         someone else and are left alone. Place before releasing, so nothing is ever unheld."""
         wanted = self.holds_by_id()
         place = tuple((hid, cam, iv) for hid, (cam, iv) in wanted.items() if hid not in current)
@@ -160,8 +176,9 @@ class EvidenceLocker:
 
     # -- transitions -------------------------------------------------------------------------
 
-    def open_case(self, plan: PreservationPlan, now: float,
-                  extra: Mapping[str, Any] | None = None) -> EvidenceCase:
+    def open_case(
+        self, plan: PreservationPlan, now: float, extra: Mapping[str, Any] | None = None
+    ) -> EvidenceCase:
         """Open a case for `plan` at `now`; its pending segments are held from now on. A plan
         with nothing to copy (everything already gone) is preserved at once, with a manifest
         that lists only what is missing. Audited as PRESERVATION by the requester, with
@@ -332,7 +349,9 @@ class EvidenceLocker:
     def _get(self, case_id: str) -> _Case:
         case = self._cases.get(case_id)
         if case is None:
-            raise EvidenceError(f"there is no evidence case {case_id!r}: open it with open_case first")
+            raise EvidenceError(
+                f"there is no evidence case {case_id!r}: open it with open_case first"
+            )
         return case
 
     def _complete(self, case_id: str, case: _Case, now: float, actor: str) -> None:

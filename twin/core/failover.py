@@ -68,21 +68,23 @@ HEALTH_NAMES: tuple[str, ...] = ("up", "suspect", "down", "returning")
 
 # (state, event) -> state. Events: beat, miss (>= 1 interval silent), timeout (>= missed_beats
 # intervals silent), failback_done (the returning recorder has its cameras back).
-HEALTH_TRANSITIONS: StateTable[int, str] = StateTable({
-    (UP, "beat"): UP,
-    (UP, "miss"): SUSPECT,
-    (UP, "timeout"): DOWN,
-    (SUSPECT, "beat"): UP,
-    (SUSPECT, "miss"): SUSPECT,
-    (SUSPECT, "timeout"): DOWN,
-    (DOWN, "miss"): DOWN,
-    (DOWN, "timeout"): DOWN,
-    (DOWN, "beat"): RETURNING,
-    (RETURNING, "beat"): RETURNING,
-    (RETURNING, "miss"): RETURNING,
-    (RETURNING, "timeout"): DOWN,
-    (RETURNING, "failback_done"): UP,
-})
+HEALTH_TRANSITIONS: StateTable[int, str] = StateTable(
+    {
+        (UP, "beat"): UP,
+        (UP, "miss"): SUSPECT,
+        (UP, "timeout"): DOWN,
+        (SUSPECT, "beat"): UP,
+        (SUSPECT, "miss"): SUSPECT,
+        (SUSPECT, "timeout"): DOWN,
+        (DOWN, "miss"): DOWN,
+        (DOWN, "timeout"): DOWN,
+        (DOWN, "beat"): RETURNING,
+        (RETURNING, "beat"): RETURNING,
+        (RETURNING, "miss"): RETURNING,
+        (RETURNING, "timeout"): DOWN,
+        (RETURNING, "failback_done"): UP,
+    }
+)
 
 STANDBY_POLICIES: tuple[str, ...] = ("spread", "n_plus_1", "n_plus_m", "none")
 
@@ -108,8 +110,12 @@ class HealthEvent:
     to_state: int
 
     def as_dict(self) -> dict[str, object]:
-        return {"t_s": self.at_s, "recorder": self.recorder,
-                "from": HEALTH_NAMES[self.from_state], "to": HEALTH_NAMES[self.to_state]}
+        return {
+            "t_s": self.at_s,
+            "recorder": self.recorder,
+            "from": HEALTH_NAMES[self.from_state],
+            "to": HEALTH_NAMES[self.to_state],
+        }
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -134,7 +140,8 @@ class HeartbeatMonitor:
     def __init__(self, n_recorders: int, interval_s: float, missed_beats: int, now: float = 0.0):
         if interval_s <= 0 or missed_beats < 1:
             raise FailoverError(
-                f"heartbeat interval_s ({interval_s}) must be > 0 and missed_beats ({missed_beats}) "
+                f"heartbeat interval_s ({interval_s}) must be > 0 "
+                f"and missed_beats ({missed_beats}) "
                 ">= 1; fix failover.heartbeat in the scenario"
             )
         self.interval_s = float(interval_s)
@@ -148,8 +155,10 @@ class HeartbeatMonitor:
             s = int(self.state[r])
 
             def refuse(s: int, e: str, ok: list[str], r: int = int(r)) -> FailoverError:
-                return FailoverError(f"recorder {r} is {HEALTH_NAMES[s]}: event {e!r} is not "
-                                     f"allowed; allowed: {sorted(ok)}")
+                return FailoverError(
+                    f"recorder {r} is {HEALTH_NAMES[s]}: event {e!r} is not "
+                    f"allowed; allowed: {sorted(ok)}"
+                )
 
             to = HEALTH_TRANSITIONS.next(s, event, refuse)
             if to != s:
@@ -158,7 +167,8 @@ class HeartbeatMonitor:
         return out
 
     def beat(self, recorders: np.ndarray, now: float) -> list[HealthEvent]:
-        """Beats from `recorders` at `now`; returns the state changes (SUSPECT->UP, DOWN->RETURNING)."""
+        """Beats from `recorders` at `now`; returns the state changes (SUSPECT->UP,
+        DOWN->RETURNING)."""
         recs = np.asarray(recorders, dtype=np.int64)
         self.last_beat[recs] = now
         return self._step(recs, "beat", now)
@@ -190,7 +200,9 @@ class FailoverController:
         priority: np.ndarray | None = None,
     ) -> None:
         if policy not in STANDBY_POLICIES:
-            raise FailoverError(f"unknown standby policy {policy!r}; expected one of {STANDBY_POLICIES}")
+            raise FailoverError(
+                f"unknown standby policy {policy!r}; expected one of {STANDBY_POLICIES}"
+            )
         self.loads = loads
         self.policy = policy
         self.cam_pool = np.asarray(cam_pool, dtype=np.int64)
@@ -264,13 +276,21 @@ class FailoverController:
                     break
                 only = np.zeros(loads.rec_pool.size, dtype=bool)
                 only[r] = True
-                got = loads.place_balanced(self.cam_mbps[cams[mine]], self.cam_pool[cams[mine]], only)
+                got = loads.place_balanced(
+                    self.cam_mbps[cams[mine]], self.cam_pool[cams[mine]], only
+                )
                 out[mine] = got
                 mine = mine[got < 0]
         return out
 
-    def _command(self, at_s: float, kind: Literal["failover", "failback", "retry"], r: int,
-                 cams: np.ndarray, to: np.ndarray) -> Reassign:
+    def _command(
+        self,
+        at_s: float,
+        kind: Literal["failover", "failback", "retry"],
+        r: int,
+        cams: np.ndarray,
+        to: np.ndarray,
+    ) -> Reassign:
         self.epoch[cams] += 1
         return Reassign(at_s, kind, r, cams, to, self.epoch[cams].copy())
 
@@ -310,8 +330,11 @@ class FailoverController:
         Releases each camera's old holding; a camera with target -1 is left without a
         recorder (unassigned after failover).
         """
-        idx = np.arange(cmd.cameras.size) if cameras is None else np.flatnonzero(
-            np.isin(cmd.cameras, cameras))
+        idx = (
+            np.arange(cmd.cameras.size)
+            if cameras is None
+            else np.flatnonzero(np.isin(cmd.cameras, cameras))
+        )
         cams: np.ndarray = cmd.cameras[idx]
         to: np.ndarray = cmd.to[idx]
         live = self.epoch[cams] == cmd.epochs[idx]

@@ -57,7 +57,9 @@ def check_copy(case_id: str, seg: SegmentRef, sha256: str, evidence_key: str) ->
             "corrupt; copy the segment again and mark the new copy"
         )
     if not evidence_key:
-        raise EvidenceError(f"the copy of segment {seg.key!r} for case {case_id!r} has no evidence key")
+        raise EvidenceError(
+            f"the copy of segment {seg.key!r} for case {case_id!r} has no evidence key"
+        )
 
 
 def build_manifest(

@@ -43,8 +43,13 @@ class OverwritePlan:
     short: npt.NDArray[np.bool_]  # per recorder: its unheld footage could not free enough
 
 
-def _uniform_groups(groups: tuple[IntArray, IntArray] | None, rows: IntArray, every: bool,
-                    written: IntArray, first: IntArray) -> tuple[IntArray, IntArray] | None:
+def _uniform_groups(
+    groups: tuple[IntArray, IntArray] | None,
+    rows: IntArray,
+    every: bool,
+    written: IntArray,
+    first: IntArray,
+) -> tuple[IntArray, IntArray] | None:
     """(one row of each group among `rows`, each row's index in it) if every group's rows
     share their first and written segments; None otherwise (or without groups). `written`
     and `first` are the rows' own (of all the rows if `every`)."""
@@ -71,9 +76,16 @@ def _uniform_groups(groups: tuple[IntArray, IntArray] | None, rows: IntArray, ev
 
 
 def plan_overwrite(
-    start_s: FloatArray, seg_s: FloatArray, written: IntArray, first: IntArray,
-    held: npt.NDArray[np.int32], recorder: npt.NDArray[np.int32], per_s: FloatArray,
-    need_bytes: FloatArray, now_s: float, cumulative: Cumulative,
+    start_s: FloatArray,
+    seg_s: FloatArray,
+    written: IntArray,
+    first: IntArray,
+    held: npt.NDArray[np.int32],
+    recorder: npt.NDArray[np.int32],
+    per_s: FloatArray,
+    need_bytes: FloatArray,
+    now_s: float,
+    cumulative: Cumulative,
     curve: npt.NDArray[np.int16] | None = None,
     cumulative_of: Callable[[IntArray, FloatArray], FloatArray] | None = None,
     factor: Callable[[IntArray, FloatArray], FloatArray] | None = None,
@@ -98,8 +110,9 @@ def plan_overwrite(
     rows = np.flatnonzero(want[recorder] & (held == 0) & (written > first))
     empty = np.zeros(0, dtype=np.int64)
     if rows.size == 0:
-        return OverwritePlan(SweepPlan(now_s, now_s, empty, empty, empty, 0, 0.0, 0), cutoff,
-                             want.copy())
+        return OverwritePlan(
+            SweepPlan(now_s, now_s, empty, empty, empty, 0, 0.0, 0), cutoff, want.copy()
+        )
     every = rows.size == start_s.size  # every row takes part: views, not copies
     if every:
         st, sg, wr, fs = start_s, seg_s, written, first
@@ -119,8 +132,14 @@ def plan_overwrite(
         g_rows, g_st, g_sg, g_wr, g_fs, g_rec = rows, st, sg, wr, fs, rec
     else:
         one, lid = grouped
-        g_rows, g_st, g_sg, g_wr, g_fs, g_rec = (rows[one], st[one], sg[one], wr[one], fs[one],
-                                                 rec[one])
+        g_rows, g_st, g_sg, g_wr, g_fs, g_rec = (
+            rows[one],
+            st[one],
+            sg[one],
+            wr[one],
+            fs[one],
+            rec[one],
+        )
     # cumulative() picks its method from the size of what it is given (twin.core.curves):
     # a group's rows repeated up to the rows' size class make it pick the same, so the same F.
     pad = 0 if lid is None or (rows.size > 64) == (g_rows.size > 64) else 65 - g_rows.size
@@ -169,8 +188,9 @@ def plan_overwrite(
         p_rec, p_cv, p_w, p_l = pair // n_cv, pair % n_cv, p_w[pair], p_l[pair]
         c_est = np.clip(lo + step, lo, now_s)
         for _ in range(8):
-            cont = np.bincount(p_rec, weights=p_w * cumulative_of(p_cv, c_est[p_rec]) - p_l,
-                               minlength=n_rec)
+            cont = np.bincount(
+                p_rec, weights=p_w * cumulative_of(p_cv, c_est[p_rec]) - p_l, minlength=n_rec
+            )
             slope = np.bincount(p_rec, weights=p_w * factor(p_cv, c_est[p_rec]), minlength=n_rec)
             nxt = np.clip(c_est - (cont - need_bytes) / np.maximum(slope, 1e-300), lo, now_s)
             done = np.abs(nxt - c_est) < 1e-3
@@ -211,7 +231,10 @@ def plan_overwrite(
         if rounds > 3:  # interpolation has not closed in: halve from here on
             probes = [(lo + hi) / 2]
         else:  # probe half a segment either side of the guess: usually brackets at once
-            probes = [np.clip(guess - 0.49 * seg_min, lo, hi), np.clip(guess + 0.49 * seg_min, lo, hi)]
+            probes = [
+                np.clip(guess - 0.49 * seg_min, lo, hi),
+                np.clip(guess + 0.49 * seg_min, lo, hi),
+            ]
         for mid in probes:
             f_mid = freed(mid)
             inside = live & (mid > lo) & (mid < hi)
@@ -228,8 +251,12 @@ def plan_overwrite(
     else:
         f_cut = freed(cut)
     # Every row's recorder wants room: where the cutoff is the probe's, so are the segments.
-    if (factor is not None and curve is not None and cumulative_of is not None
-            and (hi[want] == p_hi[want]).all()):
+    if (
+        factor is not None
+        and curve is not None
+        and cumulative_of is not None
+        and (hi[want] == p_hi[want]).all()
+    ):
         up = up_phi if lid is None else up_phi[lid]
     else:
         up = upto(cut)
@@ -239,10 +266,15 @@ def plan_overwrite(
     row_b = last[0][sel]
     nbytes = float(f_cut[want].sum())
     cutoff[want] = hi[want]
-    plan = SweepPlan(now_s=now_s, cutoff_s=float(np.nanmax(cutoff)),
-                     rows=r_sel.astype(np.int64, copy=False),
-                     old_first=fs[sel].astype(np.int64, copy=False),
-                     new_first=up[sel].astype(np.int64, copy=False),
-                     segments=int(take[sel].sum()), bytes=nbytes, overdue_after=0,
-                     row_bytes=row_b)
+    plan = SweepPlan(
+        now_s=now_s,
+        cutoff_s=float(np.nanmax(cutoff)),
+        rows=r_sel.astype(np.int64, copy=False),
+        old_first=fs[sel].astype(np.int64, copy=False),
+        new_first=up[sel].astype(np.int64, copy=False),
+        segments=int(take[sel].sum()),
+        bytes=nbytes,
+        overdue_after=0,
+        row_bytes=row_b,
+    )
     return OverwritePlan(plan, cutoff, short)

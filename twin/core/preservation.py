@@ -122,7 +122,9 @@ def segment_order(seg: SegmentRef) -> tuple[str, float, float, str]:
     return (seg.camera, seg.start_s, seg.end_s, seg.key)
 
 
-def plan_preservation(request: PreservationRequest, segments: Iterable[SegmentRef]) -> PreservationPlan:
+def plan_preservation(
+    request: PreservationRequest, segments: Iterable[SegmentRef]
+) -> PreservationPlan:
     """Plan the copy of `request`'s footage from the catalog's `segments`.
 
     Segments of other cameras, or not overlapping the window by a positive length, are

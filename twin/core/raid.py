@@ -67,8 +67,9 @@ class DriveLoss:
     failed_at_once: int
 
 
-def drive_losses(layout: RaidLayout, fail_s: list[float], rebuild_s: float,
-                 replace_s: float) -> tuple[list[DriveLoss], list[tuple[float, float]]]:
+def drive_losses(
+    layout: RaidLayout, fail_s: list[float], rebuild_s: float, replace_s: float
+) -> tuple[list[DriveLoss], list[tuple[float, float]]]:
     """Replay drive failures on one recorder (times in order).
 
     Returns the losses and every failed drive's window (failure, end of rebuild). A hot

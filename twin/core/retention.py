@@ -24,7 +24,9 @@ __all__ = ["SweepPlan", "ended_by", "due_counts", "plan_sweep"]
 _EPS = 1e-9
 
 
-def ended_by(start_s: np.ndarray, seg_s: np.ndarray, written: np.ndarray, cutoff_s: float) -> np.ndarray:
+def ended_by(
+    start_s: np.ndarray, seg_s: np.ndarray, written: np.ndarray, cutoff_s: float
+) -> np.ndarray:
     """Per run: how many of its first `written` segments have ended at or before `cutoff_s`."""
     k = np.floor((cutoff_s - start_s) / seg_s + _EPS)
     n: np.ndarray = np.clip(k, 0, written).astype(np.int64)

@@ -92,7 +92,7 @@ def signature_verifies(public_key_text: str, entry: AuditEntry) -> bool:
     if not entry.sig.startswith(ED25519_PREFIX):
         return False
     try:
-        sig = base64.b64decode(entry.sig[len(ED25519_PREFIX):], validate=True)
+        sig = base64.b64decode(entry.sig[len(ED25519_PREFIX) :], validate=True)
         load_public_key(public_key_text).verify(sig, _message(entry))
     except (binascii.Error, ValueError, InvalidSignature):
         return False
@@ -101,11 +101,15 @@ def signature_verifies(public_key_text: str, entry: AuditEntry) -> bool:
 
 def mac_verifies(key: bytes, entry: AuditEntry) -> bool:
     """True if `entry.sig` is the audit key's MAC of the entry."""
-    return entry.sig.startswith(HMAC_PREFIX) and hmac.compare_digest(entry.sig, mac_entry(key, entry))
+    return entry.sig.startswith(HMAC_PREFIX) and hmac.compare_digest(
+        entry.sig, mac_entry(key, entry)
+    )
 
 
 def anchor_mac(key: bytes, anchor: AuditAnchor, trail_name: str) -> str:
     """HMAC-SHA256 (hex) of an anchor for the trail called `trail_name` (e.g.
     "evidence/audit.jsonl"), so an anchor cannot be moved to another trail either."""
-    body = canonical_json({"count": anchor.count, "head_hash": anchor.head_hash, "trail": trail_name})
+    body = canonical_json(
+        {"count": anchor.count, "head_hash": anchor.head_hash, "trail": trail_name}
+    )
     return hmac.new(key, ANCHOR_CONTEXT + body.encode("ascii"), hashlib.sha256).hexdigest()

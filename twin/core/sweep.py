@@ -53,11 +53,18 @@ class SweepOutcome:
 class RetentionSweep:
     """Retention of one catalog: `retention_s` and at most `max_segments` per sweep."""
 
-    __slots__ = ("catalog", "retention_s", "max_segments", "actor", "_audited_segments",
-                 "_audited_bytes")
+    __slots__ = (
+        "catalog",
+        "retention_s",
+        "max_segments",
+        "actor",
+        "_audited_segments",
+        "_audited_bytes",
+    )
 
-    def __init__(self, catalog: RunCatalog, retention_s: float, max_segments: int,
-                 actor: str = "sweeper") -> None:
+    def __init__(
+        self, catalog: RunCatalog, retention_s: float, max_segments: int, actor: str = "sweeper"
+    ) -> None:
         self.catalog = catalog
         self.retention_s = float(retention_s)
         self.max_segments = int(max_segments)
@@ -65,9 +72,16 @@ class RetentionSweep:
         self._audited_segments = catalog.deleted_segments
         self._audited_bytes = catalog.deleted_bytes
 
-    def sweep(self, now_s: float, *, delete: DeletePort | None = None,
-              trail: AuditTrail | None = None, written: np.ndarray | None = None,
-              audit_at_s: float | None = None, **audit_extra: Any) -> SweepOutcome:
+    def sweep(
+        self,
+        now_s: float,
+        *,
+        delete: DeletePort | None = None,
+        trail: AuditTrail | None = None,
+        written: np.ndarray | None = None,
+        audit_at_s: float | None = None,
+        **audit_extra: Any,
+    ) -> SweepOutcome:
         """Plan, carry out (`delete`, if given, before the catalog changes), apply and (with
         `trail`) audit one sweep at `now_s`. `written` may pass `catalog.written(now_s)`.
 
@@ -100,7 +114,11 @@ class RetentionSweep:
         self._audited_segments, self._audited_bytes = cat.deleted_segments, cat.deleted_bytes
         if not n:
             return None
-        details: dict[str, Any] = {"what": "footage past retention", "segments": int(n),
-                                   "bytes": int(b), "retention_s": self.retention_s}
+        details: dict[str, Any] = {
+            "what": "footage past retention",
+            "segments": int(n),
+            "bytes": int(b),
+            "retention_s": self.retention_s,
+        }
         details.update(extra)
         return trail.append(float(now_s), AuditKind.DELETION, self.actor, "retention", details)

@@ -14,9 +14,9 @@ from pathlib import Path
 from typing import Any
 
 from twin.core.audit import GENESIS_HASH, AuditAnchor, AuditEntry, parse_jsonl, verify
-from twin.storage.trail import ANCHOR, DESK_DIR, TRAIL
-from twin.errors import AuditError, EvidenceError
 from twin.desk.desk import open_desk
+from twin.errors import AuditError, EvidenceError
+from twin.storage.trail import ANCHOR, DESK_DIR, TRAIL
 
 __all__ = ["verify_trail_file", "verify_desk_trail", "verify_run_audit", "SIM_ANCHOR_EVENT"]
 
@@ -77,7 +77,9 @@ def _verify_sim_trail(run_dir: Path) -> tuple[bool, str] | None:
     ok, line = verify_trail_file(sim, anchors)
     # A simulated trail is a reproducible output of scenario and seed, anchored unkeyed: the
     # proof that it is the real one is to run the scenario again.
-    return ok, line + ("; unkeyed (a simulation: re-run the scenario to re-derive it)" if ok else "")
+    return ok, line + (
+        "; unkeyed (a simulation: re-run the scenario to re-derive it)" if ok else ""
+    )
 
 
 def verify_desk_trail(run_dir: Path, key: bytes | None = None) -> tuple[bool, str]:
@@ -91,9 +93,11 @@ def verify_desk_trail(run_dir: Path, key: bytes | None = None) -> tuple[bool, st
     n = len(d.trail)
     head = d.trail.head_hash[:16] if n else "-"
     officers = len({r.officer_id for r in d.register.records()})
-    return True, (f"{path}: {n:,} entries verify, each signed by its officer or MAC'd by the "
-                  f"desk; {officers} officer(s) in the register; head {head}... matches the "
-                  f"keyed {DESK_DIR}/{ANCHOR}")
+    return True, (
+        f"{path}: {n:,} entries verify, each signed by its officer or MAC'd by the "
+        f"desk; {officers} officer(s) in the register; head {head}... matches the "
+        f"keyed {DESK_DIR}/{ANCHOR}"
+    )
 
 
 def verify_run_audit(run_dir: Path, key: bytes | None = None) -> list[tuple[bool, str]]:
@@ -107,5 +111,6 @@ def verify_run_audit(run_dir: Path, key: bytes | None = None) -> list[tuple[bool
     if not found:
         raise EvidenceError(
             f"{run_dir}: no audit trail here (expected {TRAIL} from `twin simulate` of a scenario "
-            f"with an evidence: section, or {DESK_DIR}/{TRAIL} from the access desk or a live run)")
+            f"with an evidence: section, or {DESK_DIR}/{TRAIL} from the access desk or a live run)"
+        )
     return found

@@ -35,14 +35,23 @@ from twin.core.audit import AuditEntry, AuditKind, AuditTrail
 from twin.core.officers import OfficerRegister, check_trail, policy_to_json
 from twin.core.signing import SYSTEM_ACTORS, mac_entry, public_key_b64, sign_entry
 from twin.core.types import Interval
-from twin.storage.trail import DESK_DIR, open_trail, save
 from twin.errors import AccessDenied, EvidenceError, ScenarioError
-from twin.storage.keys import audit_key
 from twin.scenario import load_scenario
+from twin.storage.keys import audit_key
+from twin.storage.trail import DESK_DIR, open_trail, save
 
 __all__ = [
-    "Desk", "open_desk", "bootstrap_desk", "authenticate", "replay_desk", "policy_from_scenario",
-    "scenario_of", "live_paths", "POLICY", "EXPORTS", "CASES",
+    "Desk",
+    "open_desk",
+    "bootstrap_desk",
+    "authenticate",
+    "replay_desk",
+    "policy_from_scenario",
+    "scenario_of",
+    "live_paths",
+    "POLICY",
+    "EXPORTS",
+    "CASES",
 ]
 
 POLICY = "policy.json"
@@ -61,12 +70,25 @@ def replay_desk(entries: list[AuditEntry], policy: AccessPolicy) -> AccessDesk:
         d = e.details
         try:
             if e.kind is AuditKind.REQUEST:
-                desk.submit(AccessRequest(
-                    e.subject, Officer(e.actor, d["rank"]), d["case_id"], Action(d["action"]),
-                    tuple(d["cameras"]), Interval(*d["window"]), e.at_s))
+                desk.submit(
+                    AccessRequest(
+                        e.subject,
+                        Officer(e.actor, d["rank"]),
+                        d["case_id"],
+                        Action(d["action"]),
+                        tuple(d["cameras"]),
+                        Interval(*d["window"]),
+                        e.at_s,
+                    )
+                )
             elif e.kind is AuditKind.APPROVAL:
-                desk.approve(e.subject, Officer(e.actor, d["rank"]), e.at_s,
-                             cameras=d["cameras"], window=Interval(*d["window"]))
+                desk.approve(
+                    e.subject,
+                    Officer(e.actor, d["rank"]),
+                    e.at_s,
+                    cameras=d["cameras"],
+                    window=Interval(*d["window"]),
+                )
             elif e.kind is AuditKind.REFUSAL:
                 desk.refuse(e.subject, Officer(e.actor, d["rank"]), e.at_s, reason=d["reason"])
             elif e.kind is AuditKind.EXPIRY:
@@ -80,8 +102,14 @@ def replay_desk(entries: list[AuditEntry], policy: AccessPolicy) -> AccessDesk:
                     raise ValueError(f"request {e.subject!r} was not due to expire at {e.at_s}")
             elif e.kind in (AuditKind.VIEW, AuditKind.EXPORT):
                 action = Action.EXPORT if e.kind is AuditKind.EXPORT else Action.VIEW
-                desk.authorize_use(e.subject, action, e.at_s, officer_id=e.actor,
-                                   cameras=d["cameras"], window=Interval(*d["window"]))
+                desk.authorize_use(
+                    e.subject,
+                    action,
+                    e.at_s,
+                    officer_id=e.actor,
+                    cameras=d["cameras"],
+                    window=Interval(*d["window"]),
+                )
         except (AccessDenied, KeyError, TypeError, ValueError) as exc:
             raise EvidenceError(
                 f"audit entry seq {e.seq} ({e.kind.value} of {e.subject!r}) cannot be replayed "
@@ -112,7 +140,8 @@ class Desk:
         if self.register.policy is None:
             raise EvidenceError(
                 f"{self.folder}: there is no officer register yet, so no access policy; "
-                "bootstrap it with `twin evidence officer init` (see docs/evidence.md, 'Officers')")
+                "bootstrap it with `twin evidence officer init` (see docs/evidence.md, 'Officers')"
+            )
         return self.register.policy
 
     @property
@@ -133,11 +162,13 @@ class Desk:
             return sign_entry(self.private, entry)
         raise EvidenceError(
             f"an entry for actor {entry.actor!r} was about to be written, but only "
-            f"{self.acting!r} is signed in: nobody may act in another officer's name")
+            f"{self.acting!r} is signed in: nobody may act in another officer's name"
+        )
 
 
-def open_desk(run_dir: Path, *, key: bytes | None = None, need_register: bool = True,
-              repair: bool = False) -> Desk:
+def open_desk(
+    run_dir: Path, *, key: bytes | None = None, need_register: bool = True, repair: bool = False
+) -> Desk:
     """The desk of `run_dir`, verified (module docstring). EvidenceError naming what is wrong.
     `repair`: the caller holds the desk's lock and may cut a torn last line."""
     folder = run_dir / DESK_DIR
@@ -152,27 +183,40 @@ def open_desk(run_dir: Path, *, key: bytes | None = None, need_register: bool = 
             d.policy  # noqa: B018 - raises the error that says how to bootstrap
         return d
     policy_file = folder / POLICY
-    if policy_file.exists() and json.loads(policy_file.read_text()) != policy_to_json(register.policy):
+    if policy_file.exists() and json.loads(policy_file.read_text()) != policy_to_json(
+        register.policy
+    ):
         raise EvidenceError(
             f"{policy_file}: differs from the policy fixed on the trail at bootstrap: the file was "
-            "edited (the trail's policy is the one that applies); restore it or delete it")
+            "edited (the trail's policy is the one that applies); restore it or delete it"
+        )
     desk = replay_desk(list(trail.entries), register.policy)
     desk.trail = trail  # from here on, steps go on the run's own trail
     d.desk = desk
     return d
 
 
-def bootstrap_desk(run_dir: Path, policy: AccessPolicy, register_min_rank: str, officer_id: str,
-                   rank: str, public_key: str, now: float) -> Desk:
+def bootstrap_desk(
+    run_dir: Path,
+    policy: AccessPolicy,
+    register_min_rank: str,
+    officer_id: str,
+    rank: str,
+    public_key: str,
+    now: float,
+) -> Desk:
     """Fix the policy and enrol the first officer: one OFFICER entry MAC'd by the desk. Needs
     the audit key (made here on first use): whoever holds it is the root of trust."""
     key = audit_key(create=True, run_dir=run_dir)
     d = open_desk(run_dir, key=key, need_register=False, repair=True)
     if d.register.bootstrapped:
-        raise EvidenceError(f"{d.folder}: the officer register was bootstrapped already; add "
-                            "officers with `twin evidence officer add`")
-    details = OfficerRegister.bootstrap_details(policy, register_min_rank, officer_id, rank,
-                                                public_key, now)
+        raise EvidenceError(
+            f"{d.folder}: the officer register was bootstrapped already; add "
+            "officers with `twin evidence officer add`"
+        )
+    details = OfficerRegister.bootstrap_details(
+        policy, register_min_rank, officer_id, rank, public_key, now
+    )
     d.trail.append(now, AuditKind.OFFICER, "desk", officer_id, details)
     d.folder.mkdir(parents=True, exist_ok=True)
     (d.folder / POLICY).write_text(json.dumps(policy_to_json(policy), indent=2) + "\n")
@@ -180,22 +224,32 @@ def bootstrap_desk(run_dir: Path, policy: AccessPolicy, register_min_rank: str, 
     return open_desk(run_dir, key=key)
 
 
-def authenticate(d: Desk, officer_id: str, private: Ed25519PrivateKey, now: float,
-                 attempt: str) -> Officer:
+def authenticate(
+    d: Desk, officer_id: str, private: Ed25519PrivateKey, now: float, attempt: str
+) -> Officer:
     """The acting officer as the register knows them at `now`, once their key is checked;
     AccessDenied (after a DENIAL entry by the desk, saved) if they are not who they say."""
     rec = d.register.as_of(officer_id, now)
     if rec is None:
-        why = (f"officer {officer_id!r} is not in the register at t={now:g} (never enrolled, "
-               "not yet valid, or revoked): ask an officer of the register's rank to enrol them")
+        why = (
+            f"officer {officer_id!r} is not in the register at t={now:g} (never enrolled, "
+            "not yet valid, or revoked): ask an officer of the register's rank to enrol them"
+        )
     elif public_key_b64(private) != rec.public_key:
-        why = (f"the key given for officer {officer_id!r} is not their registered key: sign with "
-               "your own key (or have a senior officer enrol your new one)")
+        why = (
+            f"the key given for officer {officer_id!r} is not their registered key: sign with "
+            "your own key (or have a senior officer enrol your new one)"
+        )
     else:
         d.acting, d.private = officer_id, private
         return Officer(officer_id, rec.rank)
-    d.trail.append(now, AuditKind.DENIAL, "desk", officer_id,
-                   {"attempt": attempt, "claimed_officer": officer_id, "reason": why})
+    d.trail.append(
+        now,
+        AuditKind.DENIAL,
+        "desk",
+        officer_id,
+        {"attempt": attempt, "claimed_officer": officer_id, "reason": why},
+    )
     d.save()
     raise AccessDenied(why)
 
@@ -209,8 +263,13 @@ def policy_from_scenario(path: Path) -> AccessPolicy:
             "(e.g. scenarios/evidence-7000.yaml)"
         )
     a = sc.evidence.access
-    return AccessPolicy(tuple(a.ranks), a.view_min_rank, a.export_min_rank,
-                        a.expire_after_h * 3600.0, a.valid_for_h * 3600.0)
+    return AccessPolicy(
+        tuple(a.ranks),
+        a.view_min_rank,
+        a.export_min_rank,
+        a.expire_after_h * 3600.0,
+        a.valid_for_h * 3600.0,
+    )
 
 
 def scenario_of(run_dir: Path) -> Path:
@@ -219,8 +278,10 @@ def scenario_of(run_dir: Path) -> Path:
         src = Path(json.loads(res.read_text())["scenario"]["source"])
         if src.exists():
             return src
-    raise ScenarioError(f"{run_dir}: cannot tell which scenario's access policy applies; pass "
-                        "--scenario FILE (a scenario with an evidence: section)")
+    raise ScenarioError(
+        f"{run_dir}: cannot tell which scenario's access policy applies; pass "
+        "--scenario FILE (a scenario with an evidence: section)"
+    )
 
 
 # -- where a live run keeps its catalog and footage ----------------------------------------------
@@ -234,6 +295,7 @@ def live_paths(run_dir: Path, catalog: str | None, segments: str | None) -> tupl
     db = Path(catalog) if catalog else run_dir / files.get("catalog", "live/catalog.sqlite")
     root = Path(segments) if segments else run_dir / files.get("segments_root", "live/segments")
     if not db.exists():
-        raise EvidenceError(f"{db}: no segment catalog (the SQLite file of `twin live`); "
-                            "pass --catalog FILE")
+        raise EvidenceError(
+            f"{db}: no segment catalog (the SQLite file of `twin live`); pass --catalog FILE"
+        )
     return db, root

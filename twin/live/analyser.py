@@ -60,12 +60,21 @@ class CameraScore:
     dropped_late: int = 0  # keyframes skipped because the analyser was behind
 
     def as_dict(self) -> dict[str, Any]:
-        return {"camera": self.camera, "frames": self.frames, "frames_scored": self.frames_scored,
-                "tp": dict(self.tp), "detections": dict(self.detections),
-                "truths": dict(self.truths), "alerts": [(round(t, 3), b) for t, b in self.alerts],
-                "process_s": round(self.process_s, 4), "connects": self.connects,
-                "failures": self.failures, "first_frame_s": self.first_frame_s,
-                "last_frame_s": self.last_frame_s, "dropped_late": self.dropped_late}
+        return {
+            "camera": self.camera,
+            "frames": self.frames,
+            "frames_scored": self.frames_scored,
+            "tp": dict(self.tp),
+            "detections": dict(self.detections),
+            "truths": dict(self.truths),
+            "alerts": [(round(t, 3), b) for t, b in self.alerts],
+            "process_s": round(self.process_s, 4),
+            "connects": self.connects,
+            "failures": self.failures,
+            "first_frame_s": self.first_frame_s,
+            "last_frame_s": self.last_frame_s,
+            "dropped_late": self.dropped_late,
+        }
 
 
 class StreamClock:
@@ -89,8 +98,17 @@ class StreamClock:
 class StreamAnalyser:
     """One camera: read, decode keyframes, analyse, score (see the module docstring)."""
 
-    def __init__(self, camera: str, url: str, truth: SceneTruth, origin_wall: float, epoch: float,
-                 gop_frames: int, width: int, min_interval_s: float) -> None:
+    def __init__(
+        self,
+        camera: str,
+        url: str,
+        truth: SceneTruth,
+        origin_wall: float,
+        epoch: float,
+        gop_frames: int,
+        width: int,
+        min_interval_s: float,
+    ) -> None:
         self.camera, self.url, self.truth = camera, url, truth
         self.origin, self.epoch = origin_wall, epoch
         cfg = truth.config
@@ -157,8 +175,12 @@ class StreamAnalyser:
                 last = on_air
                 t_cpu = time.thread_time()
                 for frame in pkt.decode():
-                    img = frame.to_ndarray(width=self.width, height=self.height,
-                                           format="bgr24", interpolation="FAST_BILINEAR")
+                    img = frame.to_ndarray(
+                        width=self.width,
+                        height=self.height,
+                        format="bgr24",
+                        interpolation="FAST_BILINEAR",
+                    )
                     self._analyse(img, on_air, time.time())
                 self.score.process_s += time.thread_time() - t_cpu
 
@@ -183,8 +205,15 @@ class StreamAnalyser:
 MIN_VISIBLE = 0.65
 
 
-def score_frame(s: CameraScore, dets: list[Detection], truth: SceneTruth, index: int, gop: int,
-                scale: float, min_area: float) -> None:
+def score_frame(
+    s: CameraScore,
+    dets: list[Detection],
+    truth: SceneTruth,
+    index: int,
+    gop: int,
+    scale: float,
+    min_area: float,
+) -> None:
     """Score one analysed frame (clip frame `index`; the previous analysed frame was `gop`
     frames before) against the truth, into `s`. Used live and by bench/bench_accuracy.py."""
     n_frames = len(truth.frames)
@@ -197,19 +226,25 @@ def score_frame(s: CameraScore, dets: list[Detection], truth: SceneTruth, index:
         # frame; a vehicle that has stopped is the incident logic's job. An object mostly
         # outside the frame (under MIN_VISIBLE of it inside: the Caltech / CityPersons
         # "reasonable" rule) is ignored, as a still one is.
-        scaled = [((int(o.bbox.x0 * k), int(o.bbox.y0 * k), int(o.bbox.x1 * k),
-                    int(o.bbox.y1 * k)),
-                   before.get(o.object_id) != o.bbox and o.visible >= MIN_VISIBLE)
-                  for o in now.objects if o.cls == cls]
-        boxes = [b for b, scored in scaled
-                 if scored and (b[2] - b[0]) * (b[3] - b[1]) >= min_area]
+        scaled = [
+            (
+                (int(o.bbox.x0 * k), int(o.bbox.y0 * k), int(o.bbox.x1 * k), int(o.bbox.y1 * k)),
+                before.get(o.object_id) != o.bbox and o.visible >= MIN_VISIBLE,
+            )
+            for o in now.objects
+            if o.cls == cls
+        ]
+        boxes = [b for b, scored in scaled if scored and (b[2] - b[0]) * (b[3] - b[1]) >= min_area]
         ignored = [b for b, scored in scaled if not scored]
         # Detections are matched to the scored objects first; one left over that lies on an
         # ignored object is neither right nor wrong (don't care, as in the Caltech protocol).
         found = [d.box for d in dets if d.cls == cls]
         hits = matched(found, boxes)
-        spare = [b for i, b in enumerate(found) if i not in hits
-                 and not any(iou(b, x) >= 0.3 for x in ignored)]
+        spare = [
+            b
+            for i, b in enumerate(found)
+            if i not in hits and not any(iou(b, x) >= 0.3 for x in ignored)
+        ]
         s.tp[cls] += len(hits)
         s.detections[cls] += len(hits) + len(spare)
         s.truths[cls] += len(boxes)
@@ -218,8 +253,16 @@ def score_frame(s: CameraScore, dets: list[Detection], truth: SceneTruth, index:
 class Analyser:
     """Many cameras, one thread each; `stop()` returns every camera's score."""
 
-    def __init__(self, urls: dict[str, str], scene_of: dict[str, int], truth_paths: list[str],
-                 epoch: float, gop_frames: int, width: int, min_interval_s: float) -> None:
+    def __init__(
+        self,
+        urls: dict[str, str],
+        scene_of: dict[str, int],
+        truth_paths: list[str],
+        epoch: float,
+        gop_frames: int,
+        width: int,
+        min_interval_s: float,
+    ) -> None:
         truths = [SceneTruth.from_json(Path(p).read_text()) for p in truth_paths]
         self.urls, self.scene_of, self.truths = urls, scene_of, truths
         self.epoch, self.gop, self.width = epoch, gop_frames, width
@@ -230,8 +273,15 @@ class Analyser:
         """Start a thread for each of `cameras` (None: every camera given)."""
         for cam in sorted(self.urls if cameras is None else cameras):
             self._streams[cam] = StreamAnalyser(
-                cam, self.urls[cam], self.truths[self.scene_of[cam]], origins_wall[cam],
-                self.epoch, self.gop, self.width, self.min_interval_s).start()
+                cam,
+                self.urls[cam],
+                self.truths[self.scene_of[cam]],
+                origins_wall[cam],
+                self.epoch,
+                self.gop,
+                self.width,
+                self.min_interval_s,
+            ).start()
 
     def scores(self) -> list[CameraScore]:
         return [s.score for s in self._streams.values()]

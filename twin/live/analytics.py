@@ -72,8 +72,9 @@ def iou(a: Box, b: Box) -> float:
 
 def matched(dets: list[Box], truth: list[Box], min_iou: float = 0.3) -> set[int]:
     """Indexes of `dets` matched one-to-one to `truth`, greedy by IoU (best pairs first)."""
-    pairs = sorted(((iou(d, t), i, j) for i, d in enumerate(dets) for j, t in enumerate(truth)),
-                   reverse=True)
+    pairs = sorted(
+        ((iou(d, t), i, j) for i, d in enumerate(dets) for j, t in enumerate(truth)), reverse=True
+    )
     used_d: set[int] = set()
     used_t: set[int] = set()
     for v, i, j in pairs:
@@ -103,8 +104,9 @@ def _shape(b: Box, min_area: float, vehicle_area: float) -> str | None:
     return None
 
 
-def merge_parts(boxes: list[Box], gap: int, min_area: float, vehicle_area: float,
-                stack_gap: float = 0.25) -> list[Box]:
+def merge_parts(
+    boxes: list[Box], gap: int, min_area: float, vehicle_area: float, stack_gap: float = 0.25
+) -> list[Box]:
     """Union the blobs that are parts of one object (module docstring, step 2): boxes closer
     than `gap` pixels, or stacked (x ranges mostly shared) less than `stack_gap` of the taller
     one's height apart; but two boxes that are each a whole object by shape only if they are
@@ -119,8 +121,12 @@ def merge_parts(boxes: list[Box], gap: int, min_area: float, vehicle_area: float
             for k, a in enumerate(out):
                 shared_x = min(a[2], b[2]) - max(a[0], b[0])
                 stacked = shared_x >= 0.5 * min(a[2] - a[0], b[2] - b[0])
-                near = (b[0] <= a[2] + gap and a[0] <= b[2] + gap and b[1] <= a[3] + gap
-                        and a[1] <= b[3] + gap)
+                near = (
+                    b[0] <= a[2] + gap
+                    and a[0] <= b[2] + gap
+                    and b[1] <= a[3] + gap
+                    and a[1] <= b[3] + gap
+                )
                 if not near and stacked:
                     dy = max(a[1], b[1]) - min(a[3], b[3])
                     near = dy <= stack_gap * max(a[3] - a[1], b[3] - b[1])
@@ -128,9 +134,11 @@ def merge_parts(boxes: list[Box], gap: int, min_area: float, vehicle_area: float
                     continue
                 u = (min(a[0], b[0]), min(a[1], b[1]), max(a[2], b[2]), max(a[3], b[3]))
                 sa, sb = _shape(a, min_area, vehicle_area), _shape(b, min_area, vehicle_area)
-                if (sa is not None and sb is not None
-                        and not (stacked and sa == sb == _shape(u, min_area, vehicle_area)
-                                 == "person")):
+                if (
+                    sa is not None
+                    and sb is not None
+                    and not (stacked and sa == sb == _shape(u, min_area, vehicle_area) == "person")
+                ):
                     continue
                 out[k] = u
                 merged = True
@@ -156,12 +164,25 @@ def _hog() -> cv2.HOGDescriptor:
 class CameraAnalytics:
     """Per-camera state: the recent frames, the stopped-vehicle regions (module docstring)."""
 
-    def __init__(self, width: int, height: int, *, history: int = 15, refresh_every: int = 5,
-                 diff_threshold: int = 16, downscale: int = 2, stay_iou: float = 0.6,
-                 same_vehicle_diff: float = 12.0, edge_density_min: float = 0.04,
-                 warmup_frames: int = 4, merge_gap: int = 6, stack_gap: float = 0.25,
-                 use_hog: bool = True, hog_threshold: float = -1.5,
-                 scan_threshold: float = -0.5) -> None:
+    def __init__(
+        self,
+        width: int,
+        height: int,
+        *,
+        history: int = 15,
+        refresh_every: int = 5,
+        diff_threshold: int = 16,
+        downscale: int = 2,
+        stay_iou: float = 0.6,
+        same_vehicle_diff: float = 12.0,
+        edge_density_min: float = 0.04,
+        warmup_frames: int = 4,
+        merge_gap: int = 6,
+        stack_gap: float = 0.25,
+        use_hog: bool = True,
+        hog_threshold: float = -1.5,
+        scan_threshold: float = -0.5,
+    ) -> None:
         self.width, self.height = width, height
         self.history, self.refresh_every = history, refresh_every
         self.diff_threshold, self.down = diff_threshold, downscale
@@ -203,8 +224,11 @@ class CameraAnalytics:
             gray = cv2.convertScaleAbs(gray, alpha=gain)
             small = cv2.convertScaleAbs(small, alpha=gain)
         self._recent.append(small)
-        if (self._background is None or len(self._recent) < self.history
-                or self.frames % self.refresh_every == 0):
+        if (
+            self._background is None
+            or len(self._recent) < self.history
+            or self.frames % self.refresh_every == 0
+        ):
             self._background = np.median(np.stack(self._recent), axis=0).astype(np.uint8)
             self._background_gray = None  # made again from this one when it is first needed
         if not self.warm:
@@ -216,12 +240,15 @@ class CameraAnalytics:
         fg = cv2.morphologyEx(fg, cv2.MORPH_CLOSE, self._k5)
         contours, _ = cv2.findContours(fg, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
         k = self.down
-        blobs = [(x * k, y * k, (x + w) * k, (y + h) * k)
-                 for x, y, w, h in map(cv2.boundingRect, contours)
-                 if w * h * k * k >= self.min_area / 8]
+        blobs = [
+            (x * k, y * k, (x + w) * k, (y + h) * k)
+            for x, y, w, h in map(cv2.boundingRect, contours)
+            if w * h * k * k >= self.min_area / 8
+        ]
         dets: list[Detection] = []
-        for box in merge_parts(blobs, self.merge_gap, self.min_area, self.vehicle_area,
-                               self.stack_gap):
+        for box in merge_parts(
+            blobs, self.merge_gap, self.min_area, self.vehicle_area, self.stack_gap
+        ):
             w, h = box[2] - box[0], box[3] - box[1]
             if w * h < self.min_area:
                 continue
@@ -236,8 +263,9 @@ class CameraAnalytics:
         alerts = self._incidents(gray, small, [d.box for d in dets if d.cls == "vehicle"], t_s)
         return dets, alerts
 
-    def _people(self, gray: np.ndarray, box: Box, threshold: float,
-                fill: float = 100.0) -> list[Box]:
+    def _people(
+        self, gray: np.ndarray, box: Box, threshold: float, fill: float = 100.0
+    ) -> list[Box]:
         """HOG people-detector windows on `box`'s neighbourhood, in frame pixels. The default
         detector sees a ~96 px figure in its 64x128 window: the crop is scaled so that a box
         `fill` px tall becomes one, and edge-padded so a figure at the frame edge fits."""
@@ -247,16 +275,33 @@ class CameraAnalytics:
         # The box and `pad` around it, edge-replicated where that runs off the frame.
         cy0, cy1 = max(0, y0 - pad), min(self.height, y1 + pad)
         cx0, cx1 = max(0, x0 - pad), min(self.width, x1 + pad)
-        crop = cv2.copyMakeBorder(gray[cy0:cy1, cx0:cx1], cy0 - (y0 - pad), y1 + pad - cy1,
-                                  cx0 - (x0 - pad), x1 + pad - cx1, cv2.BORDER_REPLICATE)
+        crop = cv2.copyMakeBorder(
+            gray[cy0:cy1, cx0:cx1],
+            cy0 - (y0 - pad),
+            y1 + pad - cy1,
+            cx0 - (x0 - pad),
+            x1 + pad - cx1,
+            cv2.BORDER_REPLICATE,
+        )
         scale = fill / max(h, 1)
         size = (max(72, int(crop.shape[1] * scale)), max(136, int(crop.shape[0] * scale)))
         sx, sy = size[0] / crop.shape[1], size[1] / crop.shape[0]
-        rects, _ = _hog().detectMultiScale(cv2.resize(crop, size), hitThreshold=threshold,
-                                           winStride=(8, 8), padding=(8, 8), scale=1.1)
-        return [(int(rx / sx) + x0 - pad, int(ry / sy) + y0 - pad,
-                 int((rx + rw) / sx) + x0 - pad, int((ry + rh) / sy) + y0 - pad)
-                for rx, ry, rw, rh in rects]
+        rects, _ = _hog().detectMultiScale(
+            cv2.resize(crop, size),
+            hitThreshold=threshold,
+            winStride=(8, 8),
+            padding=(8, 8),
+            scale=1.1,
+        )
+        return [
+            (
+                int(rx / sx) + x0 - pad,
+                int(ry / sy) + y0 - pad,
+                int((rx + rw) / sx) + x0 - pad,
+                int((ry + rh) / sy) + y0 - pad,
+            )
+            for rx, ry, rw, rh in rects
+        ]
 
     def _scan(self, gray: np.ndarray, fg: np.ndarray, box: Box) -> list[Detection]:
         """The people in a blob of no single shape, each boxed to the foreground inside its
@@ -267,18 +312,24 @@ class CameraAnalytics:
         # Scaled so that people from ~60 % of the blob's height up fill a window.
         for rx0, ry0, rx1, ry1 in self._people(gray, box, self.scan_threshold, fill=170.0):
             bx0, by0, bx1, by1 = max(rx0, x0), max(ry0, y0), min(rx1, x1), min(ry1, y1)
-            ys, xs = np.nonzero(fg[by0 // k:by1 // k, bx0 // k:bx1 // k])
+            ys, xs = np.nonzero(fg[by0 // k : by1 // k, bx0 // k : bx1 // k])
             if len(xs) == 0:
                 continue
-            tight = (bx0 + int(xs.min()) * k, by0 + int(ys.min()) * k,
-                     bx0 + (int(xs.max()) + 1) * k, by0 + (int(ys.max()) + 1) * k)
+            tight = (
+                bx0 + int(xs.min()) * k,
+                by0 + int(ys.min()) * k,
+                bx0 + (int(xs.max()) + 1) * k,
+                by0 + (int(ys.max()) + 1) * k,
+            )
             if _shape(tight, self.min_area, self.vehicle_area) == "person":
                 out.append(Detection("person", tight))
-        rest = fg[y0 // k:y1 // k, x0 // k:x1 // k].copy()
+        rest = fg[y0 // k : y1 // k, x0 // k : x1 // k].copy()
         for d in out:
             b = d.box
-            rest[max(0, (b[1] - y0) // k):(b[3] - y0) // k,
-                 max(0, (b[0] - x0) // k):(b[2] - x0) // k] = 0
+            rest[
+                max(0, (b[1] - y0) // k) : (b[3] - y0) // k,
+                max(0, (b[0] - x0) // k) : (b[2] - x0) // k,
+            ] = 0
         contours, _ = cv2.findContours(rest, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
         for x, y, w, h in map(cv2.boundingRect, contours):
             part = (x0 + x * k, y0 + y * k, x0 + (x + w) * k, y0 + (y + h) * k)
@@ -297,23 +348,29 @@ class CameraAnalytics:
         d_now, d_was = np.count_nonzero(now) / now.size, np.count_nonzero(was) / was.size
         return bool(d_now >= self.edge_density_min and d_now > 1.3 * d_was)
 
-    def _incidents(self, gray: np.ndarray, small: np.ndarray, vehicles: list[Box],
-                   t_s: float) -> list[Alert]:
+    def _incidents(
+        self, gray: np.ndarray, small: np.ndarray, vehicles: list[Box], t_s: float
+    ) -> list[Alert]:
         alerts: list[Alert] = []
         bg = gray
         if vehicles and self._background is not None:
             if self._background_gray is None:
-                self._background_gray = cv2.GaussianBlur(cv2.resize(
-                    cv2.cvtColor(self._background, cv2.COLOR_BGR2GRAY),
-                    (self.width, self.height)), (5, 5), 0)
+                self._background_gray = cv2.GaussianBlur(
+                    cv2.resize(
+                        cv2.cvtColor(self._background, cv2.COLOR_BGR2GRAY),
+                        (self.width, self.height),
+                    ),
+                    (5, 5),
+                    0,
+                )
             bg = self._background_gray
         prev, k = self._prev_small, self.down
         for v in vehicles:
             if not any(iou(v, p) >= self.stay_iou for p in self._prev_vehicles):
                 continue
             if prev is not None:
-                a = small[v[1] // k:v[3] // k, v[0] // k:v[2] // k]
-                b = prev[v[1] // k:v[3] // k, v[0] // k:v[2] // k]
+                a = small[v[1] // k : v[3] // k, v[0] // k : v[2] // k]
+                b = prev[v[1] // k : v[3] // k, v[0] // k : v[2] // k]
                 if a.size and float(cv2.absdiff(a, b).mean()) > self.same_vehicle_diff:
                     continue  # another vehicle where one was a frame ago: not a stop
             if not self._more_detail_than_background(gray, bg, v):

@@ -20,17 +20,30 @@ def scene_configs(profile: LiveProfile, seed: int) -> list[SceneConfig]:
     """The SceneConfig of each distinct scene (seeded from the scenario's seed)."""
     return [
         SceneConfig(
-            camera_id=f"scene-{k}", width=profile.width, height=profile.height, fps=profile.fps,
-            duration_s=profile.clip_s, seed=seed * 100 + k, people=profile.people,
-            vehicles=profile.vehicles, collision_at_s=profile.collision_at_s,
+            camera_id=f"scene-{k}",
+            width=profile.width,
+            height=profile.height,
+            fps=profile.fps,
+            duration_s=profile.clip_s,
+            seed=seed * 100 + k,
+            people=profile.people,
+            vehicles=profile.vehicles,
+            collision_at_s=profile.collision_at_s,
             night_depth=profile.night_depth,
         )
         for k in range(profile.scenes)
     ]
 
 
-def prepare_clips(profile: LiveProfile, seed: int, cache_dir: Path | None = None) -> list[EncodedClip]:
+def prepare_clips(
+    profile: LiveProfile, seed: int, cache_dir: Path | None = None
+) -> list[EncodedClip]:
     """Encode (or take from the cache) every scene; returns their EncodedClip, in scene order."""
-    enc = EncodeProfile(width=profile.width, height=profile.height, fps=profile.fps,
-                        bitrate_mbps=profile.bitrate_mbps, gop_frames=profile.gop_frames)
+    enc = EncodeProfile(
+        width=profile.width,
+        height=profile.height,
+        fps=profile.fps,
+        bitrate_mbps=profile.bitrate_mbps,
+        gop_frames=profile.gop_frames,
+    )
     return [encode_clip(enc, sc, cache_dir) for sc in scene_configs(profile, seed)]

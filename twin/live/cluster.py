@@ -16,8 +16,9 @@ several districts (or the central pool, `'*'`) on the node that hosts least. So 
 machine everything is on its one node, and on three nodes two districts and a central standby
 pool use all three. The analyser pool's actors (`analyser`, `analyser:2`, ...) go in turn to
 the nodes started with the resource `twin_analysers`, or else to every node in label order
-(the driver's node first, so a one-actor pool runs there, as on one machine). `plan_placement` is pure (tested without Ray); every actor is then pinned
-to its node (`NodeAffinitySchedulingStrategy`, hard).
+(the driver's node first, so a one-actor pool runs there, as on one machine). `plan_placement` is
+pure (tested without Ray); every actor is then pinned to its node (`NodeAffinitySchedulingStrategy`,
+hard).
 
 Storage where it is written. A node's recorders keep their segment files and catalog in that
 node's own folder: `$CCTV_TWIN_STORAGE/<run key>/` where `CCTV_TWIN_STORAGE` is in the
@@ -45,9 +46,22 @@ from twin.live.recorder import recover_partials
 from twin.ray.session import start_ray
 from twin.storage.live_catalog import LiveStore, stored_segments
 
-__all__ = ["STORAGE_ENV", "ANALYSERS_RESOURCE", "NodeInfo", "Placement", "slug", "district_resource",
-           "pool_resource", "plan_placement", "cluster_nodes", "node_folder", "pinned",
-           "prepare_node", "finish_node", "finish_folder"]
+__all__ = [
+    "STORAGE_ENV",
+    "ANALYSERS_RESOURCE",
+    "NodeInfo",
+    "Placement",
+    "slug",
+    "district_resource",
+    "pool_resource",
+    "plan_placement",
+    "cluster_nodes",
+    "node_folder",
+    "pinned",
+    "prepare_node",
+    "finish_node",
+    "finish_folder",
+]
 
 #: The node resource of the nodes that host the analyser pool (`ray start --resources=...`).
 ANALYSERS_RESOURCE = "twin_analysers"
@@ -99,14 +113,21 @@ class Placement:
 
     def used(self) -> list[str]:
         """Node ids hosting anything, in label order."""
-        ids = (set(self.district_node.values()) | set(self.pool_node.values())
-               | set(self.analyser_node.values()))
+        ids = (
+            set(self.district_node.values())
+            | set(self.pool_node.values())
+            | set(self.analyser_node.values())
+        )
         return [n.node_id for n in self.nodes if n.node_id in ids]
 
 
-def plan_placement(nodes: list[NodeInfo], districts: list[str],
-                   pools: list[tuple[str, list[str] | str]], driver_node: str,
-                   analysers: list[str] | None = None) -> Placement:
+def plan_placement(
+    nodes: list[NodeInfo],
+    districts: list[str],
+    pools: list[tuple[str, list[str] | str]],
+    driver_node: str,
+    analysers: list[str] | None = None,
+) -> Placement:
     """Districts, pools and the analyser pool's parts on nodes, as the module docstring says.
     `pools`: (name, its districts or '*')."""
     if not nodes:
@@ -121,7 +142,8 @@ def plan_placement(nodes: list[NodeInfo], districts: list[str],
             raise ScenarioError(
                 f"{what}: nodes {[n.address for n in owners]} all have the resource "
                 f"{resource!r}; expected one node per district or pool: start only one of them "
-                f"with --resources='{{\"{resource}\": 1}}'")
+                f"with --resources='{{\"{resource}\": 1}}'"
+            )
         return owners[0].node_id if owners else None
 
     def least() -> str:
@@ -165,9 +187,15 @@ def cluster_nodes() -> list[NodeInfo]:
     # Ray on first use: importing it fixes its RAY_AUTH_* settings (twin/ray/session.py)
     import ray
 
-    return [NodeInfo(str(n["NodeID"]), str(n["NodeManagerAddress"]),
-                     {k: float(v) for k, v in (n.get("Resources") or {}).items()})
-            for n in ray.nodes() if n.get("Alive")]  # type: ignore[no-untyped-call]
+    return [
+        NodeInfo(
+            str(n["NodeID"]),
+            str(n["NodeManagerAddress"]),
+            {k: float(v) for k, v in (n.get("Resources") or {}).items()},
+        )
+        for n in ray.nodes()  # type: ignore[no-untyped-call]
+        if n.get("Alive")
+    ]
 
 
 def pinned(node_id: str) -> dict[str, Any]:
@@ -193,7 +221,8 @@ def node_folder(run_key: str, driver_dir: str, driver_node: str) -> Path:
     raise TwinError(
         f"node {addr} has no {STORAGE_ENV}; expected each node that records to be given its "
         f"own storage folder: start it with `{STORAGE_ENV}=/path/to/folder ray start ...` (see "
-        f"docs/cluster.md)")
+        f"docs/cluster.md)"
+    )
 
 
 def _prepare(run_key: str, driver_dir: str, driver_node: str) -> bool:
@@ -204,8 +233,9 @@ def _prepare(run_key: str, driver_dir: str, driver_node: str) -> bool:
     return folder == Path(driver_dir)
 
 
-def _finish(run_key: str, driver_dir: str, driver_node: str, recorders: list[str]
-            ) -> dict[str, Any]:
+def _finish(
+    run_key: str, driver_dir: str, driver_node: str, recorders: list[str]
+) -> dict[str, Any]:
     """At the end of a run, on the node: recover what dead recorders left, then read the
     catalog and check it against the files. Returns rows and counts, no path."""
     return finish_folder(node_folder(run_key, driver_dir, driver_node), recorders)
@@ -222,8 +252,14 @@ def finish_folder(folder: Path, recorders: list[str]) -> dict[str, Any]:
         for r in recorders:
             rec = recover_partials(folder / "segments" / r, store, r)
             if rec.recovered or rec.removed:
-                recovered.append({"recorder": r, "recovered": len(rec.recovered),
-                                  "removed": len(rec.removed), "seconds": rec.seconds})
+                recovered.append(
+                    {
+                        "recorder": r,
+                        "recovered": len(rec.recovered),
+                        "removed": len(rec.removed),
+                        "seconds": rec.seconds,
+                    }
+                )
         rows = store.rows()
     finally:
         store.close()
@@ -236,22 +272,35 @@ def prepare_node(node_id: str, run_key: str, driver_dir: str, driver_node: str) 
     # Ray on first use: importing it fixes its RAY_AUTH_* settings (twin/ray/session.py)
     import ray
 
-    return ray.remote(num_cpus=0)(_prepare).options(**pinned(node_id)).remote(
-        run_key, driver_dir, driver_node)
+    return (
+        ray.remote(num_cpus=0)(_prepare)
+        .options(**pinned(node_id))
+        .remote(run_key, driver_dir, driver_node)
+    )
 
 
-def finish_node(node_id: str, run_key: str, driver_dir: str, driver_node: str,
-                recorders: list[str]) -> Any:
+def finish_node(
+    node_id: str, run_key: str, driver_dir: str, driver_node: str, recorders: list[str]
+) -> Any:
     """A ref: the node's end-of-run recovery and file check (`_finish`), on that node."""
     # Ray on first use: importing it fixes its RAY_AUTH_* settings (twin/ray/session.py)
     import ray
 
-    return ray.remote(num_cpus=0)(_finish).options(**pinned(node_id)).remote(
-        run_key, driver_dir, driver_node, recorders)
+    return (
+        ray.remote(num_cpus=0)(_finish)
+        .options(**pinned(node_id))
+        .remote(run_key, driver_dir, driver_node, recorders)
+    )
 
 
-def _node_footage(run_key: str, driver_dir: str, driver_node: str, cameras: list[str],
-                  start_s: float, end_s: float) -> list[tuple[Any, bytes]]:
+def _node_footage(
+    run_key: str,
+    driver_dir: str,
+    driver_node: str,
+    cameras: list[str],
+    start_s: float,
+    end_s: float,
+) -> list[tuple[Any, bytes]]:
     """On a node: its stored segments of `cameras` overlapping [start_s, end_s), each with
     its file's bytes (a file swept since is left out: the export counts it as missing)."""
     folder = node_folder(run_key, driver_dir, driver_node)
@@ -268,8 +317,9 @@ def _node_footage(run_key: str, driver_dir: str, driver_node: str, cameras: list
     return out
 
 
-def fetch_footage(run_dir: Path, cluster: dict[str, Any], cameras: tuple[str, ...],
-                  start_s: float, end_s: float) -> list[tuple[Any, bytes]]:
+def fetch_footage(
+    run_dir: Path, cluster: dict[str, Any], cameras: tuple[str, ...], start_s: float, end_s: float
+) -> list[tuple[Any, bytes]]:
     """Footage of a cluster run, fetched through Ray from the nodes that hold it (a task on
     each, reading its own folder): the cluster must be up and RAY_ADDRESS name it. `cluster`
     is the run's `cluster` event (results.json)."""
@@ -280,7 +330,8 @@ def fetch_footage(run_dir: Path, cluster: dict[str, Any], cameras: tuple[str, ..
         raise EvidenceError(
             f"{run_dir}: this live run's footage is in its Ray nodes' own folders; expected "
             f"RAY_ADDRESS naming that cluster (with RAY_AUTH_MODE=token and its token), so "
-            f"each node sends its files through Ray")
+            f"each node sends its files through Ray"
+        )
     session = start_ray(Path(tempfile.gettempdir()) / f"cctv-twin-export-{os.getpid()}.log")
     try:
         alive = {n.node_id for n in cluster_nodes()}
@@ -291,12 +342,21 @@ def fetch_footage(run_dir: Path, cluster: dict[str, Any], cameras: tuple[str, ..
                 f"{run_dir}: nodes {gone} of this run hold footage but are not in the cluster "
                 f"at RAY_ADDRESS; expected the run's nodes up: start them again with their "
                 f"CCTV_TWIN_STORAGE (a node's id changes when it restarts: then export from "
-                f"that node's folder)")
+                f"that node's folder)"
+            )
         task = ray.remote(num_cpus=0)(_node_footage)
         driver = next(n["node_id"] for n in cluster["nodes"] if n.get("driver"))
-        refs = [task.options(**pinned(n["node_id"])).remote(
-            cluster["run_key"], str((run_dir / "live").resolve()), driver, list(cameras),
-            start_s, end_s) for n in nodes]
+        refs = [
+            task.options(**pinned(n["node_id"])).remote(
+                cluster["run_key"],
+                str((run_dir / "live").resolve()),
+                driver,
+                list(cameras),
+                start_s,
+                end_s,
+            )
+            for n in nodes
+        ]
         return [pair for got in ray.get(refs, timeout=300) for pair in got]
     finally:
         session.close()

@@ -51,8 +51,14 @@ SWEEPER = "sweeper"
 ANALYSER = "analyser"
 
 #: Kind of an unscripted fault, by the part that died.
-_KIND_OF_PART = {"recorder": "recorder_crash", "relay": "relay_down", "set": "publisher_crash",
-                 ANALYSER: "analyser_crash", SWEEPER: "sweeper_crash", "node": "node_lost"}
+_KIND_OF_PART = {
+    "recorder": "recorder_crash",
+    "relay": "relay_down",
+    "set": "publisher_crash",
+    ANALYSER: "analyser_crash",
+    SWEEPER: "sweeper_crash",
+    "node": "node_lost",
+}
 
 
 def part_kind(part: str) -> str:
@@ -111,14 +117,33 @@ class FaultLog:
 
     records: list[dict[str, Any]] = field(default_factory=list)
 
-    def open(self, part: str, *, kind: str, scripted: bool, label: str = "",
-             injected_s: float | None = None, last_seen_s: float | None = None,
-             cameras: list[str] | None = None, pid: int | None = None) -> dict[str, Any]:
+    def open(
+        self,
+        part: str,
+        *,
+        kind: str,
+        scripted: bool,
+        label: str = "",
+        injected_s: float | None = None,
+        last_seen_s: float | None = None,
+        cameras: list[str] | None = None,
+        pid: int | None = None,
+    ) -> dict[str, Any]:
         rec: dict[str, Any] = {
-            "id": len(self.records) + 1, "kind": kind, "part": part, "scripted": scripted,
-            "label": label, "injected_s": injected_s, "last_seen_s": last_seen_s,
-            "detected_s": None, "restarted_s": None, "restored_s": None, "pid": pid,
-            "cameras": sorted(cameras or []), "ended_s": None}
+            "id": len(self.records) + 1,
+            "kind": kind,
+            "part": part,
+            "scripted": scripted,
+            "label": label,
+            "injected_s": injected_s,
+            "last_seen_s": last_seen_s,
+            "detected_s": None,
+            "restarted_s": None,
+            "restored_s": None,
+            "pid": pid,
+            "cameras": sorted(cameras or []),
+            "ended_s": None,
+        }
         self.records.append(rec)
         return rec
 
@@ -131,8 +156,9 @@ class FaultLog:
 
     def scripted_hold(self, part: str) -> bool:
         """A scripted fault keeps `part` down now (injected, not ended)."""
-        return any(r["part"] == part and r["scripted"] and r["ended_s"] is None
-                   for r in self.records)
+        return any(
+            r["part"] == part and r["scripted"] and r["ended_s"] is None for r in self.records
+        )
 
 
 @dataclass(frozen=True)
@@ -148,17 +174,22 @@ class DriverConfig:
 class LiveDriver:
     """The processes of one live run (module docstring), on any SimPy environment."""
 
-    def __init__(self, env: simpy.Environment, parts: Parts, sup: Supervisor,
-                 cfg: DriverConfig, faults: list[LiveFault],
-                 event: Callable[..., None] | None = None,
-                 say: Callable[[str], None] | None = None,
-                 on_sample: Callable[[], None] | None = None,
-                 clock: Callable[[], float] | None = None) -> None:
+    def __init__(
+        self,
+        env: simpy.Environment,
+        parts: Parts,
+        sup: Supervisor,
+        cfg: DriverConfig,
+        faults: list[LiveFault],
+        event: Callable[..., None] | None = None,
+        say: Callable[[str], None] | None = None,
+        on_sample: Callable[[], None] | None = None,
+        clock: Callable[[], float] | None = None,
+    ) -> None:
         self.env, self.parts, self.sup, self.cfg = env, parts, sup, cfg
         self._clock = clock
         #: Seconds each wake-up of a process came after its scheduled time, per kind.
-        self.lag: dict[str, list[float]] = {"heartbeat": [], "sample": [], "sweep": [],
-                                            "fault": []}
+        self.lag: dict[str, list[float]] = {"heartbeat": [], "sample": [], "sweep": [], "fault": []}
         self.lag_at: dict[str, list[float]] = {k: [] for k in self.lag}  # when (run clock)
         self.faults = faults
         self.log = FaultLog()
@@ -252,9 +283,12 @@ class LiveDriver:
                 by_target.setdefault(m.to_recorder, []).append(m.camera)
         for target, cams in sorted(by_target.items()):
             self.parts.record(target, sorted(cams))
-            self.event("cameras_moved", to_recorder=target, cameras=sorted(cams),
-                       from_recorder=sorted({m.from_recorder for m in moves
-                                             if m.to_recorder == target}))
+            self.event(
+                "cameras_moved",
+                to_recorder=target,
+                cameras=sorted(cams),
+                from_recorder=sorted({m.from_recorder for m in moves if m.to_recorder == target}),
+            )
         if moves:
             self.sup.applied()
 
@@ -267,14 +301,25 @@ class LiveDriver:
             return
         rec = self.log.active(part)
         if rec is None or rec["detected_s"] is not None:
-            rec = self.log.open(part, kind="recorder_crash", scripted=False,
-                                last_seen_s=self.sup.last_beat(rname), cameras=cameras)
+            rec = self.log.open(
+                part,
+                kind="recorder_crash",
+                scripted=False,
+                last_seen_s=self.sup.last_beat(rname),
+                cameras=cameras,
+            )
         else:
             rec["cameras"] = sorted(set(rec["cameras"]) | set(cameras))
         rec["detected_s"] = now
         since = rec["injected_s"] if rec["injected_s"] is not None else rec["last_seen_s"]
-        self.event("recorder_lost", recorder=rname, fault=rec["id"], scripted=rec["scripted"],
-                   detected_after_s=round(now - since, 3), cameras=sorted(cameras))
+        self.event(
+            "recorder_lost",
+            recorder=rname,
+            fault=rec["id"],
+            scripted=rec["scripted"],
+            detected_after_s=round(now - since, 3),
+            cameras=sorted(cameras),
+        )
         if not self.log.scripted_hold(part) and part not in self.lost_parts:
             self._restart_recorder(rname, now)
 
@@ -318,16 +363,28 @@ class LiveDriver:
                 return
         if state in ("dead", "hung"):
             if rec is None:
-                rec = self.log.open(part, kind="relay_down", scripted=False,
-                                    last_seen_s=self._relay_seen.get(part, self._born),
-                                    cameras=self.parts.cameras_of(part))
+                rec = self.log.open(
+                    part,
+                    kind="relay_down",
+                    scripted=False,
+                    last_seen_s=self._relay_seen.get(part, self._born),
+                    cameras=self.parts.cameras_of(part),
+                )
             if rec["detected_s"] is None:
                 rec["detected_s"] = now
                 rec["state"] = state
-                self.event("relay_lost", fault=rec["id"], state=state, scripted=rec["scripted"],
-                           **({} if part == RELAY else {"relay": part}))
-            if (not self.log.scripted_hold(part) and rec["restarted_s"] is None
-                    and part not in self.lost_parts):
+                self.event(
+                    "relay_lost",
+                    fault=rec["id"],
+                    state=state,
+                    scripted=rec["scripted"],
+                    **({} if part == RELAY else {"relay": part}),
+                )
+            if (
+                not self.log.scripted_hold(part)
+                and rec["restarted_s"] is None
+                and part not in self.lost_parts
+            ):
                 self.parts.restart_relay(part)
                 rec["restarted_s"] = now
                 self.event("relay_restarting", fault=rec["id"])
@@ -343,7 +400,7 @@ class LiveDriver:
         every camera its recorders were recording; nothing is started again there, the
         recorders' cameras fail over like any lost recorder's."""
         fn = getattr(self.parts, "lost_nodes", None)
-        for node, on_it in (fn(fresh=fresh) if fn is not None else []):
+        for node, on_it in fn(fresh=fresh) if fn is not None else []:
             cams: set[str] = set()
             for part in on_it:
                 if part.startswith("recorder:"):
@@ -360,17 +417,23 @@ class LiveDriver:
                     early["restart_on_lost_node_s"] = early["restarted_s"]
                     early["restarted_s"] = None
             # Last seen working: the earliest its parts were last heard from.
-            seen = [self.sup.last_beat(p.split(":", 1)[1]) for p in on_it
-                    if p.startswith("recorder:")]
+            seen = [
+                self.sup.last_beat(p.split(":", 1)[1]) for p in on_it if p.startswith("recorder:")
+            ]
             seen += [self._relay_seen[p] for p in on_it if p in self._relay_seen]
             seen += [self._actor_seen[p] for p in on_it if p in self._actor_seen]
-            rec = self.log.open(f"node:{node}", kind="node_lost", scripted=False,
-                                last_seen_s=min(seen, default=self._last_round),
-                                cameras=sorted(cams))
+            rec = self.log.open(
+                f"node:{node}",
+                kind="node_lost",
+                scripted=False,
+                last_seen_s=min(seen, default=self._last_round),
+                cameras=sorted(cams),
+            )
             rec["detected_s"] = now
             rec["parts"] = sorted(on_it)
-            self.event("node_lost", node=node, fault=rec["id"], parts=sorted(on_it),
-                       cameras=sorted(cams))
+            self.event(
+                "node_lost", node=node, fault=rec["id"], parts=sorted(on_it), cameras=sorted(cams)
+            )
 
     def _watch_actors(self, now: float) -> None:
         dead, back, answered = self.parts.poll_actors()
@@ -385,9 +448,13 @@ class LiveDriver:
                 continue  # lost with its node: that fault's, nothing to start it on
             rec = self.log.active(part)
             if rec is None:
-                rec = self.log.open(part, kind=part_kind(part), scripted=False,
-                                    last_seen_s=self._actor_seen.get(part),
-                                    cameras=self.parts.cameras_of(part))
+                rec = self.log.open(
+                    part,
+                    kind=part_kind(part),
+                    scripted=False,
+                    last_seen_s=self._actor_seen.get(part),
+                    cameras=self.parts.cameras_of(part),
+                )
             rec["detected_s"] = now
             self.event("actor_lost", part=part, fault=rec["id"])
             self.parts.restart_actor(part)
@@ -408,10 +475,14 @@ class LiveDriver:
             return
         late = self._woke("fault")
         part = self._part_of(f)
-        cams = self.parts.cameras_of(part) if f.action != "kill_recorder" else \
-            self.sup.cameras_of_recorder(f.target)
-        rec = self.log.open(part, kind=f.kind, scripted=True, label=f.label,
-                            injected_s=env.now, cameras=cams)
+        cams = (
+            self.parts.cameras_of(part)
+            if f.action != "kill_recorder"
+            else self.sup.cameras_of_recorder(f.target)
+        )
+        rec = self.log.open(
+            part, kind=f.kind, scripted=True, label=f.label, injected_s=env.now, cameras=cams
+        )
         rec["fault_index"] = f.index
         if self._clock is not None:
             rec["late_s"] = round(late, 3)  # carried out this long after the plan said
@@ -419,8 +490,15 @@ class LiveDriver:
             rec["cameras"] = sorted(self.parts.power(f.target, False))
         else:
             rec["pid"] = self.parts.kill(part)
-        self.event("fault_injected", fault=rec["id"], fault_kind=f.kind, part=part, pid=rec["pid"],
-                   cameras=rec["cameras"], label=f.label)
+        self.event(
+            "fault_injected",
+            fault=rec["id"],
+            fault_kind=f.kind,
+            part=part,
+            pid=rec["pid"],
+            cameras=rec["cameras"],
+            label=f.label,
+        )
         end = t0 + f.end_s
         if end >= self.cfg.t_end:
             return
@@ -469,21 +547,27 @@ class LiveDriver:
         while True:
             self._woke("sample")
             s = self.parts.sample()
-            row = {"t_s": round(env.now - cfg.t0, 3), **s,
-                   "segments_deleted": sum(x["deleted"] for x in self.sweeps),
-                   "recorders_up": len(self.sup.recorders) - len(self.down)}
+            row = {
+                "t_s": round(env.now - cfg.t0, 3),
+                **s,
+                "segments_deleted": sum(x["deleted"] for x in self.sweeps),
+                "recorders_up": len(self.sup.recorders) - len(self.down),
+            }
             self.samples.append(row)
             n_cams = len(self.sup.cameras)
             warn = ""
-            if (s.get("cameras_recording", n_cams) < n_cams
-                    and env.now - cfg.t0 > cfg.startup_s):
+            if s.get("cameras_recording", n_cams) < n_cams and env.now - cfg.t0 > cfg.startup_s:
                 active = sorted({r["part"] for r in self.log.records if r["restored_s"] is None})
-                warn = ("  WARNING: " + (", ".join(active) + " down" if active else
-                                         f"{n_cams - int(s.get('cameras_recording', 0))} "
-                                         f"cameras not recording"))
-            self._say(f"{int(s.get('cameras_recording', 0))}/{n_cams} recording, "
-                      f"{int(s.get('segments_written', 0))} segments, "
-                      f"{row['segments_deleted']} deleted, "
-                      f"{row['recorders_up']}/{len(self.sup.recorders)} recorders up{warn}")
+                warn = "  WARNING: " + (
+                    ", ".join(active) + " down"
+                    if active
+                    else f"{n_cams - int(s.get('cameras_recording', 0))} cameras not recording"
+                )
+            self._say(
+                f"{int(s.get('cameras_recording', 0))}/{n_cams} recording, "
+                f"{int(s.get('segments_written', 0))} segments, "
+                f"{row['segments_deleted']} deleted, "
+                f"{row['recorders_up']}/{len(self.sup.recorders)} recorders up{warn}"
+            )
             self._on_sample()
             yield env.timeout(cfg.sample_s)

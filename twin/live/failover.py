@@ -2,8 +2,8 @@
 
 Theory of operation. The live driver polls every recorder actor for a heartbeat each
 `heartbeat_interval_s` and reports the ones that answered (`beat`); `check(now)` asks the
-core :class:`~twin.core.failover.HeartbeatMonitor` who has been silent for `missed_beats`
-intervals and, for each recorder newly DOWN, the core :class:`~twin.core.failover.FailoverController`
+core :class:`~twin.core.failover.HeartbeatMonitor` who has been silent for `missed_beats` intervals
+and, for each recorder newly DOWN, the core :class:`~twin.core.failover.FailoverController`
 (standby policy "spread") where its cameras go: the least-loaded survivors, never over a
 survivor's stream or ingest limit (cameras nobody can take come back with no target). The
 driver carries the moves out and confirms them with `applied`. No clock and no I/O here: `now`
@@ -44,16 +44,25 @@ class Move:
 class Supervisor:
     """Which recorder records which camera, and what to do when a recorder goes silent."""
 
-    def __init__(self, recorders: list[str], max_streams: int | Sequence[int],
-                 ingest_mbps: float | Sequence[float],
-                 camera_mbps: dict[str, float], interval_s: float, timeout_s: float,
-                 now_s: float = 0.0, *, homes: dict[str, list[str]] | None = None,
-                 standby: list[str] | None = None) -> None:
+    def __init__(
+        self,
+        recorders: list[str],
+        max_streams: int | Sequence[int],
+        ingest_mbps: float | Sequence[float],
+        camera_mbps: dict[str, float],
+        interval_s: float,
+        timeout_s: float,
+        now_s: float = 0.0,
+        *,
+        homes: dict[str, list[str]] | None = None,
+        standby: list[str] | None = None,
+    ) -> None:
         """`max_streams`, `ingest_mbps`: every recorder's limits, one for all or one per
-        recorder (in `recorders`' order: each recorder's pool's own); `homes`: the recorders each camera may be placed on at first (its district's pool;
-        default: any); `standby`: recorders that take no camera until a failure (a central
-        standby pool): with them the core's N+M policy moves a lost recorder's cameras onto
-        idle standbys first, one after another (default: none, and "spread" over survivors)."""
+        recorder (in `recorders`' order: each recorder's pool's own); `homes`: the recorders each
+        camera may be placed on at first (its district's pool; default: any); `standby`: recorders
+        that take no camera until a failure (a central standby pool): with them the core's N+M
+        policy moves a lost recorder's cameras onto idle standbys first, one after another
+        (default: none, and "spread" over survivors)."""
         self.recorders = list(recorders)
         self.cameras = sorted(camera_mbps)
         self.homes = homes
@@ -66,8 +75,13 @@ class Supervisor:
         self.missed_beats = max(1, math.ceil(timeout_s / interval_s - 1e-9))
         self.monitor = HeartbeatMonitor(n, interval_s, self.missed_beats, now_s)
         self.control = FailoverController(
-            self.loads, "n_plus_m" if sb.any() else "spread",
-            np.zeros(len(self.cameras), dtype=np.int64), self.mbps, sb, reassign_s=0.0)
+            self.loads,
+            "n_plus_m" if sb.any() else "spread",
+            np.zeros(len(self.cameras), dtype=np.int64),
+            self.mbps,
+            sb,
+            reassign_s=0.0,
+        )
         self._pending: list[Reassign] = []
         self.health_events: list[dict[str, object]] = []
         self.lost: list[str] = []  # recorders declared down by the last `check`, in order
@@ -92,8 +106,10 @@ class Supervisor:
         return self.assignment()
 
     def assignment(self) -> dict[str, str | None]:
-        return {c: (self.recorders[r] if r >= 0 else None)
-                for c, r in zip(self.cameras, self.control.rec_of)}
+        return {
+            c: (self.recorders[r] if r >= 0 else None)
+            for c, r in zip(self.cameras, self.control.rec_of)
+        }
 
     def beat(self, recorders: list[str], now_s: float) -> None:
         """These recorders answered a heartbeat at `now_s`."""
@@ -114,8 +130,9 @@ class Supervisor:
             lost = self.recorders[e.recorder]
             self.lost.append(lost)  # with or without cameras: a spare recorder dies too
             for c, to in zip(cmd.cameras, cmd.to):
-                moves.append(Move(self.cameras[c], lost, self.recorders[to] if to >= 0 else None,
-                                  now_s))
+                moves.append(
+                    Move(self.cameras[c], lost, self.recorders[to] if to >= 0 else None, now_s)
+                )
         return moves
 
     def applied(self) -> None:
@@ -135,18 +152,23 @@ class Supervisor:
         `applied`. Its former cameras stay where failover put them (no fail-back): moving
         them back would cost each one a second gap."""
         r = self.recorders.index(recorder)
-        self.health_events += [{**e.as_dict(), "recorder": recorder}
-                               for e in self.monitor.beat(np.array([r]), now_s)]
+        self.health_events += [
+            {**e.as_dict(), "recorder": recorder} for e in self.monitor.beat(np.array([r]), now_s)
+        ]
         if self.monitor.state[r] == RETURNING:
-            self.health_events += [{**e.as_dict(), "recorder": recorder}
-                                   for e in self.monitor.failback_done(r, now_s)]
+            self.health_events += [
+                {**e.as_dict(), "recorder": recorder} for e in self.monitor.failback_done(r, now_s)
+            ]
         self.loads.up[r] = True
         cmd = self.control.retry(now_s)
         if cmd is None:
             return []
         self._pending.append(cmd)
-        return [Move(self.cameras[c], "(none)", self.recorders[to], now_s)
-                for c, to in zip(cmd.cameras, cmd.to) if to >= 0]
+        return [
+            Move(self.cameras[c], "(none)", self.recorders[to], now_s)
+            for c, to in zip(cmd.cameras, cmd.to)
+            if to >= 0
+        ]
 
     def cameras_of_recorder(self, recorder: str) -> list[str]:
         """The cameras now on `recorder`, in name order."""

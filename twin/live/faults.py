@@ -4,13 +4,13 @@ A live run reads the same `faults:` entries as the simulation (twin.scenario.fau
 times in seconds from the start of recording, and draws random ones (`mtbf_h`, `mttr_h`)
 with the simulation's function and seed branch. What each does to the real twin:
 
-| fault            | live action                                                        |
-| ---------------- | ------------------------------------------------------------------ |
+| fault | live action |
+| --- | --- |
 | `recorder_crash` | `kill -9` of the recorder actor's worker process; a new one at the end |
-| `relay_down`     | `kill -9` of MediaMTX (it relays every district here); started again at the end |
-| `set_power`      | the set's cameras stop publishing; they start again at the end     |
-| `district_power` | `set_power` for every set of the district                          |
-| `group`          | its members at the group's times                                   |
+| `relay_down` | `kill -9` of MediaMTX (it relays every district here); started again at the end |
+| `set_power` | the set's cameras stop publishing; they start again at the end |
+| `district_power` | `set_power` for every set of the district |
+| `group` | its members at the group's times |
 
 A fault without `duration_s` lasts to the end of the run. Faults the live twin cannot
 carry out on one machine (disks, backhaul) are refused with the reason, before anything runs.
@@ -50,8 +50,14 @@ class LiveFault:
     label: str
 
 
-def _targets(mem: Any, recorders: list[str], districts: list[str], sets_of: dict[str, list[str]],
-             n_sets: int, where: str) -> list[tuple[str, str]]:
+def _targets(
+    mem: Any,
+    recorders: list[str],
+    districts: list[str],
+    sets_of: dict[str, list[str]],
+    n_sets: int,
+    where: str,
+) -> list[tuple[str, str]]:
     """(action, target) pairs of one fault entry."""
     if mem.type == "recorder_crash":
         names = recorders if mem.recorder == "*" else [mem.recorder]
@@ -60,7 +66,8 @@ def _targets(mem: Any, recorders: list[str], districts: list[str], sets_of: dict
             raise ScenarioError(
                 f"{where}.recorder: {bad[0]!r} is not one of the live run's recorders "
                 f"{recorders}; expected one of them or '*' (every recorder of recorders.pools, "
-                f"named <pool>-rNN)")
+                f"named <pool>-rNN)"
+            )
         return [("kill_recorder", n) for n in names]
     if mem.type == "relay_down":
         return [("kill_relay", "mediamtx")]
@@ -73,11 +80,17 @@ def _targets(mem: Any, recorders: list[str], districts: list[str], sets_of: dict
     raise ScenarioError(
         f"{where}: a {mem.type} fault cannot be carried out live (the live twin runs on one "
         f"machine's processes, not real disks or links); expected one of "
-        f"{list(LIVE_FAULT_TYPES)}: simulate this scenario with `twin simulate`, or remove it")
+        f"{list(LIVE_FAULT_TYPES)}: simulate this scenario with `twin simulate`, or remove it"
+    )
 
 
-def compile_live_faults(sc: Any, recorders: list[str], sets_of_district: dict[str, list[str]],
-                        duration_s: float, source: str = "<scenario>") -> list[LiveFault]:
+def compile_live_faults(
+    sc: Any,
+    recorders: list[str],
+    sets_of_district: dict[str, list[str]],
+    duration_s: float,
+    source: str = "<scenario>",
+) -> list[LiveFault]:
     """The scenario's faults as live actions over a run of `duration_s` (sorted by start).
 
     Random timings are drawn per target with the simulation's seed branch
@@ -93,16 +106,24 @@ def compile_live_faults(sc: Any, recorders: list[str], sets_of_district: dict[st
         members = list(f.faults) if f.type == "group" else [f]
         units: list[list[tuple[str, str]]]
         if f.type == "group":
-            units = [[t for j, m in enumerate(members)
-                      for t in _targets(m, recorders, districts, sets_of_district, n_sets,
-                                        f"{where}.faults[{j}]")]]
+            units = [
+                [
+                    t
+                    for j, m in enumerate(members)
+                    for t in _targets(
+                        m, recorders, districts, sets_of_district, n_sets, f"{where}.faults[{j}]"
+                    )
+                ]
+            ]
         else:
-            units = [[t] for t in _targets(f, recorders, districts, sets_of_district, n_sets,
-                                           where)]
+            units = [
+                [t] for t in _targets(f, recorders, districts, sets_of_district, n_sets, where)
+            ]
         if f.random:
             rng = np.random.default_rng(child)
-            wins = draw_windows(rng, len(units), f.mtbf_h * 3600, f.mttr_h * 3600,
-                                f.repair == "fixed", duration_s)
+            wins = draw_windows(
+                rng, len(units), f.mtbf_h * 3600, f.mttr_h * 3600, f.repair == "fixed", duration_s
+            )
         else:
             t1 = f.at_s + f.duration_s if f.duration_s is not None else math.inf
             wins = [[(f.at_s, t1)] for _ in units]
@@ -111,7 +132,16 @@ def compile_live_faults(sc: Any, recorders: list[str], sets_of_district: dict[st
                 if t0 >= duration_s:
                     continue
                 for action, target in unit:
-                    out.append(LiveFault(i, f.type if f.type != "group" else f"group:{f.name}",
-                                         action, target, float(t0), float(t1), f.label))
+                    out.append(
+                        LiveFault(
+                            i,
+                            f.type if f.type != "group" else f"group:{f.name}",
+                            action,
+                            target,
+                            float(t0),
+                            float(t1),
+                            f.label,
+                        )
+                    )
     out.sort(key=lambda x: (x.start_s, x.index, x.target))
     return out

@@ -18,13 +18,21 @@ from twin.storage.live_catalog import SegmentRow, segment_path
 __all__ = ["check_files"]
 
 
-def check_files(root: Path, rows: list[SegmentRow], *, remove_partials: bool = True
-                ) -> dict[str, int]:
+def check_files(
+    root: Path, rows: list[SegmentRow], *, remove_partials: bool = True
+) -> dict[str, int]:
     """Catalog against disk (see the module docstring); returns counts of each finding."""
     stored = {(r.recorder, r.key): r for r in rows if r.state == "stored"}
     gone = {(r.recorder, r.key) for r in rows if r.state != "stored"}
-    res = {"stored": len(stored), "missing": 0, "wrong_size": 0, "unreadable": 0,
-           "deleted_but_present": 0, "orphans": 0, "partials": 0}
+    res = {
+        "stored": len(stored),
+        "missing": 0,
+        "wrong_size": 0,
+        "unreadable": 0,
+        "deleted_but_present": 0,
+        "orphans": 0,
+        "partials": 0,
+    }
     on_disk: set[tuple[str, str]] = set()
     for p in sorted(root.rglob("*")) if root.exists() else []:
         if not p.is_file():

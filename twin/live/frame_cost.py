@@ -51,8 +51,11 @@ def _keyframes(path: Path, width: int) -> tuple[list[np.ndarray], float]:
                 continue
             t = time.thread_time()
             for fr in pkt.decode():
-                frames.append(fr.to_ndarray(width=width, height=height, format="bgr24",
-                                            interpolation="FAST_BILINEAR"))
+                frames.append(
+                    fr.to_ndarray(
+                        width=width, height=height, format="bgr24", interpolation="FAST_BILINEAR"
+                    )
+                )
             spent += time.thread_time() - t
     return frames, spent
 
@@ -81,5 +84,9 @@ def frame_cost(clip_paths: list[Path], width: int, loops: int = 2) -> FrameCost:
         n += len(frames)
     if n == 0:
         raise ValueError(f"no keyframes in clips {clip_paths}; expected H.264 clips with keyframes")
-    return FrameCost(decode_ms=1000 * dec_s / n, motion_ms=1000 * mot_s / (n * loops),
-                     full_ms=1000 * full_s / (n * loops), frames=n * loops)
+    return FrameCost(
+        decode_ms=1000 * dec_s / n,
+        motion_ms=1000 * mot_s / (n * loops),
+        full_ms=1000 * full_s / (n * loops),
+        frames=n * loops,
+    )

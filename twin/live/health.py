@@ -44,8 +44,17 @@ from prometheus_client.registry import Collector, CollectorRegistry
 
 from twin.live.driver import Parts
 
-__all__ = ["PREFIX", "METRICS", "CameraHealth", "HealthSnapshot", "HealthSampler",
-           "HealthServer", "HealthCollector", "RunHealth", "env_lag_s"]
+__all__ = [
+    "PREFIX",
+    "METRICS",
+    "CameraHealth",
+    "HealthSnapshot",
+    "HealthSampler",
+    "HealthServer",
+    "HealthCollector",
+    "RunHealth",
+    "env_lag_s",
+]
 
 PREFIX = "cctv_twin_live_"
 
@@ -55,36 +64,69 @@ METRICS: dict[str, tuple[str, tuple[str, ...], str]] = {
     "info": ("gauge", ("scenario", "run_key"), "Always 1: the scenario and run being served."),
     "cameras": ("gauge", (), "Cameras in the scenario."),
     "run_seconds": ("gauge", (), "Seconds since recording was asked to start (run clock)."),
-    "snapshot_age_seconds": ("gauge", (), "Seconds since the driver last sampled the run "
-                             "(grows when the driver is stuck)."),
-    "camera_recording": ("gauge", ("camera", "recorder", "relay"),
-                         "1 while a recorder's heartbeat says it is recording this camera."),
-    "camera_bytes_offered": ("counter", ("camera", "relay"),
-                             "Bytes the camera's publisher sent to its relay (RTSP)."),
-    "camera_bytes_planned": ("counter", ("camera", "relay"),
-                             "Bytes the publisher's schedule planned to send by now."),
-    "camera_bytes_received": ("counter", ("camera",),
-                              "Bytes recorders wrote for this camera into finished segments, "
-                              "over every recorder it was on (from heartbeats; steps once a "
-                              "segment)."),
-    "camera_bytes_relayed": ("counter", ("camera", "relay"),
-                             "Bytes the camera's relay (MediaMTX) received on its path, by "
-                             "MediaMTX's own count (relays the twin runs as actors)."),
-    "camera_gaps": ("counter", ("camera",),
-                    "Times the camera stopped recording, as the driver's samples saw it."),
-    "camera_unrecorded_seconds": ("counter", ("camera",),
-                                  "Seconds the camera was not recording after start-up, as "
-                                  "the driver's samples saw it."),
-    "camera_discontinuities": ("counter", ("camera",),
-                               "Packets lost inside a recorder's connection (segments cut "
-                               "short), from heartbeats."),
-    "camera_publisher_reconnects": ("counter", ("camera", "relay"),
-                                    "Times the camera's publisher connected again."),
-    "camera_publisher_late_p99_seconds": ("gauge", ("camera", "relay"),
-                                          "99th percentile of how late the publisher sent "
-                                          "its packets against its schedule."),
-    "camera_publisher_late_max_seconds": ("gauge", ("camera", "relay"),
-                                          "Largest lateness of the publisher's packets."),
+    "snapshot_age_seconds": (
+        "gauge",
+        (),
+        "Seconds since the driver last sampled the run (grows when the driver is stuck).",
+    ),
+    "camera_recording": (
+        "gauge",
+        ("camera", "recorder", "relay"),
+        "1 while a recorder's heartbeat says it is recording this camera.",
+    ),
+    "camera_bytes_offered": (
+        "counter",
+        ("camera", "relay"),
+        "Bytes the camera's publisher sent to its relay (RTSP).",
+    ),
+    "camera_bytes_planned": (
+        "counter",
+        ("camera", "relay"),
+        "Bytes the publisher's schedule planned to send by now.",
+    ),
+    "camera_bytes_received": (
+        "counter",
+        ("camera",),
+        "Bytes recorders wrote for this camera into finished segments, "
+        "over every recorder it was on (from heartbeats; steps once a "
+        "segment).",
+    ),
+    "camera_bytes_relayed": (
+        "counter",
+        ("camera", "relay"),
+        "Bytes the camera's relay (MediaMTX) received on its path, by "
+        "MediaMTX's own count (relays the twin runs as actors).",
+    ),
+    "camera_gaps": (
+        "counter",
+        ("camera",),
+        "Times the camera stopped recording, as the driver's samples saw it.",
+    ),
+    "camera_unrecorded_seconds": (
+        "counter",
+        ("camera",),
+        "Seconds the camera was not recording after start-up, as the driver's samples saw it.",
+    ),
+    "camera_discontinuities": (
+        "counter",
+        ("camera",),
+        "Packets lost inside a recorder's connection (segments cut short), from heartbeats.",
+    ),
+    "camera_publisher_reconnects": (
+        "counter",
+        ("camera", "relay"),
+        "Times the camera's publisher connected again.",
+    ),
+    "camera_publisher_late_p99_seconds": (
+        "gauge",
+        ("camera", "relay"),
+        "99th percentile of how late the publisher sent its packets against its schedule.",
+    ),
+    "camera_publisher_late_max_seconds": (
+        "gauge",
+        ("camera", "relay"),
+        "Largest lateness of the publisher's packets.",
+    ),
     "segments_written": ("counter", (), "Segments recorders finished (from heartbeats)."),
     "segments_deleted": ("counter", (), "Segments retention sweeps deleted."),
     "recorder_up": ("gauge", ("recorder",), "1 unless the recorder is down or restarting."),
@@ -92,12 +134,20 @@ METRICS: dict[str, tuple[str, tuple[str, ...], str]] = {
     "relay_up": ("gauge", ("relay",), "1 unless a fault of this relay (MediaMTX) is open."),
     "faults_open": ("gauge", ("kind",), "Faults detected or injected and not restored yet."),
     "faults": ("counter", ("kind",), "Faults so far, scripted or not."),
-    "driver_lag_seconds": ("gauge", (), "How late the driver's processes woke against the "
-                           "wall-clock schedule of SimPy's real-time environment: the "
-                           "largest since the previous sample."),
+    "driver_lag_seconds": (
+        "gauge",
+        (),
+        "How late the driver's processes woke against the "
+        "wall-clock schedule of SimPy's real-time environment: the "
+        "largest since the previous sample.",
+    ),
     "driver_lag_max_seconds": ("gauge", (), "The largest driver lag so far."),
-    "machine_cpu_percent": ("gauge", (), "CPU busy on the driver's machine, all cores, "
-                            "since the previous sample (100 = every core busy)."),
+    "machine_cpu_percent": (
+        "gauge",
+        (),
+        "CPU busy on the driver's machine, all cores, "
+        "since the previous sample (100 = every core busy).",
+    ),
     "machine_load1": ("gauge", (), "1-minute load average of the driver's machine."),
     "machine_cpus": ("gauge", (), "CPUs of the driver's machine."),
 }
@@ -160,8 +210,9 @@ class HealthSampler:
     later sample.
     """
 
-    def __init__(self, cameras: list[str], relay_of: dict[str, str] | None = None,
-                 startup_s: float = 3.0) -> None:
+    def __init__(
+        self, cameras: list[str], relay_of: dict[str, str] | None = None, startup_s: float = 3.0
+    ) -> None:
         self.cameras = list(cameras)
         self.relay_of = dict(relay_of or {})
         self.startup_s = startup_s
@@ -223,9 +274,11 @@ class HealthSampler:
 
     def _take_publisher(self, cam: str, st: Any) -> None:
         """Keep a camera's publisher counters, carrying over what a predecessor had sent."""
-        now = {"bytes": _num(getattr(st, "bytes_sent", 0)) or 0.0,
-               "reconnects": _num(getattr(st, "reconnects", 0)) or 0.0,
-               "planned": _num(getattr(st, "planned_bytes", None)) or 0.0}
+        now = {
+            "bytes": _num(getattr(st, "bytes_sent", 0)) or 0.0,
+            "reconnects": _num(getattr(st, "reconnects", 0)) or 0.0,
+            "planned": _num(getattr(st, "planned_bytes", None)) or 0.0,
+        }
         last = self._pub_last.get(cam)
         base = self._pub_base.setdefault(cam, dict.fromkeys(now, 0.0))
         if last is not None and now["bytes"] < last["bytes"]:  # a new publisher process
@@ -235,8 +288,14 @@ class HealthSampler:
         self._pub[cam] = st
 
     # -- one sample ----------------------------------------------------------------------------
-    def take(self, driver: Any, parts: Parts, run_s: float,
-             env_lag_s: float | None = None, machine: Any = None) -> HealthSnapshot:
+    def take(
+        self,
+        driver: Any,
+        parts: Parts,
+        run_s: float,
+        env_lag_s: float | None = None,
+        machine: Any = None,
+    ) -> HealthSnapshot:
         """The run now. `run_s`: seconds since recording started; `env_lag_s`: how late the
         driver's real-time environment is (used when the driver has no lag measure);
         `machine`: the harness's latest machine sample (twin.live.harness.MachineSample), so a
@@ -280,18 +339,24 @@ class HealthSampler:
             base = self._pub_base.get(c, {})
             last = self._pub_last.get(c, {})
             planned = _num(getattr(st, "planned_bytes", None)) if st is not None else None
-            cams.append(CameraHealth(
-                camera=c, recorder=assignment.get(c) or "", relay=self.relay_of.get(c, ""),
-                recording=rec,
-                bytes_offered=base.get("bytes", 0.0) + last.get("bytes", 0.0),
-                bytes_planned=(None if planned is None
-                               else base.get("planned", 0.0) + planned),
-                bytes_received=received.get(c, 0.0), bytes_relayed=self._relayed.get(c),
-                gaps=self._gaps[c],
-                unrecorded_s=self._unrecorded[c], discontinuities=disc.get(c, 0),
-                reconnects=int(base.get("reconnects", 0.0) + last.get("reconnects", 0.0)),
-                late_p99_s=_num(getattr(st, "late_p99_s", None)),
-                late_max_s=_num(getattr(st, "late_max_s", None))))
+            cams.append(
+                CameraHealth(
+                    camera=c,
+                    recorder=assignment.get(c) or "",
+                    relay=self.relay_of.get(c, ""),
+                    recording=rec,
+                    bytes_offered=base.get("bytes", 0.0) + last.get("bytes", 0.0),
+                    bytes_planned=(None if planned is None else base.get("planned", 0.0) + planned),
+                    bytes_received=received.get(c, 0.0),
+                    bytes_relayed=self._relayed.get(c),
+                    gaps=self._gaps[c],
+                    unrecorded_s=self._unrecorded[c],
+                    discontinuities=disc.get(c, 0),
+                    reconnects=int(base.get("reconnects", 0.0) + last.get("reconnects", 0.0)),
+                    late_p99_s=_num(getattr(st, "late_p99_s", None)),
+                    late_max_s=_num(getattr(st, "late_max_s", None)),
+                )
+            )
 
         down = set(getattr(driver, "down", ())) | set(getattr(driver, "restarting", ()))
         recorders = list(getattr(sup, "recorders", []) or [])
@@ -317,17 +382,23 @@ class HealthSampler:
         samples = getattr(driver, "samples", None) or [{}]
         row = samples[-1]
         return HealthSnapshot(
-            taken=time.monotonic(), run_s=run_s, cameras=tuple(cams),
+            taken=time.monotonic(),
+            run_s=run_s,
+            cameras=tuple(cams),
             recorders_up={r: r not in down for r in recorders},
-            recorder_cameras=({r: len(sup.cameras_of_recorder(r)) for r in recorders}
-                              if sup is not None else {}),
+            recorder_cameras=(
+                {r: len(sup.cameras_of_recorder(r)) for r in recorders} if sup is not None else {}
+            ),
             relays_up={p: p not in open_parts for p in relays},
-            faults_open=faults_open, faults=faults,
+            faults_open=faults_open,
+            faults=faults,
             segments_written=float(row.get("segments_written", 0.0)),
             segments_deleted=float(row.get("segments_deleted", 0.0)),
-            driver_lag_s=lag, driver_lag_max_s=self._lag_max,
+            driver_lag_s=lag,
+            driver_lag_max_s=self._lag_max,
             machine_cpu_pct=_machine_cpu() if machine is None else float(machine.busy_pct),
-            load1=_load1() if machine is None else float(machine.load1))
+            load1=_load1() if machine is None else float(machine.load1),
+        )
 
     def _driver_lag(self, driver: Any) -> float | None:
         """The largest lag of the driver's wake-ups since the last sample, from its own
@@ -468,8 +539,15 @@ class HealthServer:
     `start()` binds `port` (0: any free port) and returns the URL; `close()` stops it (safe
     to call twice, or without a start)."""
 
-    def __init__(self, port: int = 0, *, scenario: str = "", run_key: str = "",
-                 cameras: int = 0, host: str = "127.0.0.1") -> None:
+    def __init__(
+        self,
+        port: int = 0,
+        *,
+        scenario: str = "",
+        run_key: str = "",
+        cameras: int = 0,
+        host: str = "127.0.0.1",
+    ) -> None:
         self.port, self.host = port, host
         self.collector = HealthCollector(scenario, run_key, cameras)
         self.registry = CollectorRegistry(auto_describe=False)
@@ -480,8 +558,9 @@ class HealthServer:
 
     def start(self) -> str:
         if self._httpd is None:
-            self._httpd, self._thread = start_http_server(self.port, addr=self.host,
-                                                          registry=self.registry)
+            self._httpd, self._thread = start_http_server(
+                self.port, addr=self.host, registry=self.registry
+            )
             port = int(self._httpd.server_address[1])
             self.url = f"http://{self.host}:{port}/metrics"
         return self.url
@@ -523,8 +602,9 @@ class RunHealth:
         self.sampler = HealthSampler(self.cameras, relay_of, startup_s)
         return self.server.start()
 
-    def sample(self, driver: Any, parts: Parts, run_s: float, env: Any = None,
-               machine: Any = None) -> None:
+    def sample(
+        self, driver: Any, parts: Parts, run_s: float, env: Any = None, machine: Any = None
+    ) -> None:
         if self.sampler is None:
             return
         try:

@@ -25,7 +25,6 @@ import simpy
 import simpy.rt
 
 from synthetic_streams.mediamtx import MediaMTXServer
-from twin.live.run_settings import LiveRun
 from twin.live.driver import ANALYSER, DriverConfig, LiveDriver
 from twin.live.failover import Supervisor
 from twin.live.faults import LiveFault
@@ -33,12 +32,12 @@ from twin.live.harness import HarnessWatch
 from twin.live.health import RunHealth
 from twin.live.outcome import LiveInterrupted, LiveOutcome, nodes_event
 from twin.live.parts import RayParts
+from twin.live.run_settings import LiveRun
 from twin.live.run_state import keep_state
 from twin.live.watchdog import Watchdog, start_watchdog
 from twin.ray.session import RaySession, start_ray
 
-__all__ = ["Running", "Signals", "own_watchdog", "join_ray", "drive", "cpu_snapshot",
-           "teardown"]
+__all__ = ["Running", "Signals", "own_watchdog", "join_ray", "drive", "cpu_snapshot", "teardown"]
 
 
 @dataclass
@@ -108,8 +107,9 @@ def join_ray(run_dir: Path, signals: Signals) -> RaySession:
     return session
 
 
-def drive(run: Running, sup: Supervisor, faults: list[LiveFault],
-          signals: Signals) -> tuple[LiveDriver, dict[str, dict[str, float]]]:
+def drive(
+    run: Running, sup: Supervisor, faults: list[LiveFault], signals: Signals
+) -> tuple[LiveDriver, dict[str, dict[str, float]]]:
     """The driver's processes on the wall clock until `t0 + duration` or a signal; returns
     the driver and the CPU snapshots of the steady window (twin.live.stopping reads both)."""
     o, parts, now, duration = run.o, run.parts, run.now, run.duration
@@ -118,23 +118,39 @@ def drive(run: Running, sup: Supervisor, faults: list[LiveFault],
     t_end = t0 + duration
     watch = HarnessWatch(os.cpu_count() or 1)
     bitrate_bps = run.settings.profile.bitrate_mbps * 1e6
-    extra: dict[str, Any] = {"ray_temp_dir": str(parts.ray_temp_dir or ""),
-                             "mediamtx_dir": o.relay_dirs[0] if o.relay_dirs else "",
-                             "mediamtx_dirs": list(o.relay_dirs),
-                             "nodes": nodes_event(o, parts.part_nodes())["nodes"],
-                             "metrics_url": run.health.url}
+    extra: dict[str, Any] = {
+        "ray_temp_dir": str(parts.ray_temp_dir or ""),
+        "mediamtx_dir": o.relay_dirs[0] if o.relay_dirs else "",
+        "mediamtx_dirs": list(o.relay_dirs),
+        "nodes": nodes_event(o, parts.part_nodes())["nodes"],
+        "metrics_url": run.health.url,
+    }
 
     def sampled() -> None:
-        watch.sample(now(), {c: st for stats, _ in parts.publishers.values()
-                             for c, st in stats.items()}, bitrate_bps)
+        watch.sample(
+            now(),
+            {c: st for stats, _ in parts.publishers.values() for c, st in stats.items()},
+            bitrate_bps,
+        )
         run.health.sample(driver, parts, now() - t0, env, watch.latest())
         _write_parts(o.run_dir / "parts.json", parts, extra)
 
-    driver = LiveDriver(env, parts, sup, DriverConfig(
-        t0=t0, t_end=t_end, heartbeat_interval_s=run.settings.heartbeat_interval_s,
-        sweep_interval_s=run.settings.sweep_interval_s), faults,
-        event=run.event, say=lambda msg: run.say(now() - t0, duration, msg),
-        on_sample=sampled, clock=now)
+    driver = LiveDriver(
+        env,
+        parts,
+        sup,
+        DriverConfig(
+            t0=t0,
+            t_end=t_end,
+            heartbeat_interval_s=run.settings.heartbeat_interval_s,
+            sweep_interval_s=run.settings.sweep_interval_s,
+        ),
+        faults,
+        event=run.event,
+        say=lambda msg: run.say(now() - t0, duration, msg),
+        on_sample=sampled,
+        clock=now,
+    )
     driver.start()
     env.process(keep_state(env, o, driver, sup, parts))  # live/run-state.json, every second
     cpu_marks: dict[str, dict[str, float]] = {}
@@ -161,10 +177,15 @@ def drive(run: Running, sup: Supervisor, faults: list[LiveFault],
             env.run(until=t_end)
         else:  # the recorders' and analysers' start-up calls took the whole run (a loaded
             # machine): nothing is left to drive, and SimPy refuses an end in its past
-            run.event("startup_outlasted_run", startup_s=round(env.now - t0, 3),
-                      duration_s=duration)
-            run.say(now() - t0, duration, f"start-up took {env.now - t0:.1f} s, the whole "
-                    f"{duration:g} s run: stopping (give the run a longer duration)")
+            run.event(
+                "startup_outlasted_run", startup_s=round(env.now - t0, 3), duration_s=duration
+            )
+            run.say(
+                now() - t0,
+                duration,
+                f"start-up took {env.now - t0:.1f} s, the whole "
+                f"{duration:g} s run: stopping (give the run a longer duration)",
+            )
     except LiveInterrupted:
         o.interrupted = signals.got
         run.event("interrupted", signal=signals.got)
@@ -176,9 +197,14 @@ def drive(run: Running, sup: Supervisor, faults: list[LiveFault],
             signal.signal(sig, signal.SIG_IGN)
     for th in snapping:  # bounded: each of its Ray calls has a timeout
         th.join(120)
-    o.harness = {"lag": driver.lag, "lag_at": driver.lag_at, "machine": watch.machine,
-                 "publisher_behind_s": watch.publisher_behind_s, "cpus": watch.cpus,
-                 "faults_late": [r["late_s"] for r in driver.log.records if "late_s" in r]}
+    o.harness = {
+        "lag": driver.lag,
+        "lag_at": driver.lag_at,
+        "machine": watch.machine,
+        "publisher_behind_s": watch.publisher_behind_s,
+        "cpus": watch.cpus,
+        "faults_late": [r["late_s"] for r in driver.log.records if "late_s" in r],
+    }
     return driver, cpu_marks
 
 
@@ -193,12 +219,14 @@ def _write_parts(path: Path, parts: RayParts, extra: dict[str, Any]) -> None:
 def cpu_snapshot(parts: RayParts) -> dict[str, float]:
     """CPU seconds so far, per part of the twin (recorders from their latest heartbeat)."""
     snap: dict[str, float] = {}
-    refs: dict[str, Any] = {p: h.stats.remote() for p, h in parts.actors.items()
-                            if p.startswith("set:")}
+    refs: dict[str, Any] = {
+        p: h.stats.remote() for p, h in parts.actors.items() if p.startswith("set:")
+    }
     for p in parts.sweepers():
         refs[p] = parts.actors[p].cpu_s.remote()
-    an_refs = {p: h.cpu_s.remote() for p, h in parts.actors.items()
-               if p.split(":", 1)[0] == ANALYSER}
+    an_refs = {
+        p: h.cpu_s.remote() for p, h in parts.actors.items() if p.split(":", 1)[0] == ANALYSER
+    }
     got: dict[str, Any] = {}
     for k, ref in refs.items():  # one by one: a part on a lost node must not hide the rest
         try:
@@ -230,8 +258,9 @@ def cpu_snapshot(parts: RayParts) -> dict[str, float]:
     return snap
 
 
-def teardown(parts: RayParts | None, session: RaySession | None,
-             server: MediaMTXServer | None) -> None:
+def teardown(
+    parts: RayParts | None, session: RaySession | None, server: MediaMTXServer | None
+) -> None:
     """Kill every actor, stop Ray (if ours) and MediaMTX; a signal cannot cut this short."""
     old = {}
     if threading.current_thread() is threading.main_thread():

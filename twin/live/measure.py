@@ -35,8 +35,18 @@ from twin.live.harness import harness_metrics, validity
 from twin.live.outcome import LiveOutcome
 from twin.storage.live_catalog import LiveStore, SegmentRow
 
-__all__ = ["GAP_TOLERANCE_S", "ALERT_WINDOW_S", "FAULT_SLACK_S", "CameraFootage", "LiveMeasures",
-           "measure", "footage", "bytes_in_window", "check_files", "fault_windows"]
+__all__ = [
+    "GAP_TOLERANCE_S",
+    "ALERT_WINDOW_S",
+    "FAULT_SLACK_S",
+    "CameraFootage",
+    "LiveMeasures",
+    "measure",
+    "footage",
+    "bytes_in_window",
+    "check_files",
+    "fault_windows",
+]
 
 GAP_TOLERANCE_S = 0.05
 ALERT_WINDOW_S = 10.0
@@ -85,15 +95,17 @@ def fault_windows(o: LiveOutcome) -> list[tuple[float, float, dict[str, Any]]]:
         if rec.get("storage_lost"):  # a lost node's footage is lost with it, from the start
             start = o.t0 + FAULT_SLACK_S
         if start is None:
-            start = rec["last_seen_s"] if rec["last_seen_s"] is not None else (
-                (rec["detected_s"] or o.t_end) - o.settings.heartbeat_interval_s)
+            start = (
+                rec["last_seen_s"]
+                if rec["last_seen_s"] is not None
+                else ((rec["detected_s"] or o.t_end) - o.settings.heartbeat_interval_s)
+            )
         end = rec["restored_s"] or rec.get("ended_s") or o.t_end
         if rec["part"].startswith("recorder:") and rec["detected_s"] is not None:
             # A lost recorder's cameras stop when it dies and are moved once it is detected:
             # a gap starting later (a recorder that stays down to the end) is not its.
             end = min(end, rec["detected_s"])
-        out.append((start - FAULT_SLACK_S, max(end, rec["detected_s"] or end) + FAULT_SLACK_S,
-                    rec))
+        out.append((start - FAULT_SLACK_S, max(end, rec["detected_s"] or end) + FAULT_SLACK_S, rec))
     return out
 
 
@@ -144,17 +156,24 @@ def footage(o: LiveOutcome, rows: list[SegmentRow]) -> dict[str, CameraFootage]:
             if a == o.t0 and segs and b <= startup_allow and b == segs[0].start_s:
                 f.startup_s = b - a
                 continue
-            hit = [rec for lo, hi, rec in windows
-                   if (cam in rec["cameras"]) and lo <= a <= hi]
+            hit = [rec for lo, hi, rec in windows if (cam in rec["cameras"]) and lo <= a <= hi]
             hit.sort(key=lambda rec: rec["kind"] != "node_lost")  # a lost node's, first
             if hit:
                 rec = hit[0]
                 t = rec["injected_s"] if rec["injected_s"] is not None else a
-                f.fault_gaps.append({"camera": cam, "fault": f"{rec['kind']} {rec['part']}",
-                                     "fault_id": rec["id"],
-                                     "fault_s": round(t, 3), "gap_s": round(b - a, 3),
-                                     "recovery_s": round(b - t, 3), "from_s": round(a, 3),
-                                     "to_s": round(b, 3), "recorded_again": b < o.t_end})
+                f.fault_gaps.append(
+                    {
+                        "camera": cam,
+                        "fault": f"{rec['kind']} {rec['part']}",
+                        "fault_id": rec["id"],
+                        "fault_s": round(t, 3),
+                        "gap_s": round(b - a, 3),
+                        "recovery_s": round(b - t, 3),
+                        "from_s": round(a, 3),
+                        "to_s": round(b, 3),
+                        "recorded_again": b < o.t_end,
+                    }
+                )
             else:
                 f.gaps.append((a, b))
         out[cam] = f
@@ -168,19 +187,27 @@ def _fault_costs(o: LiveOutcome, cams: dict[str, CameraFootage]) -> list[dict[st
         gaps = [g for f in cams.values() for g in f.fault_gaps if g["fault_id"] == rec["id"]]
         start = rec["injected_s"] if rec["injected_s"] is not None else rec["last_seen_s"]
         again = [g["to_s"] for g in gaps if g["recorded_again"]]
-        out.append({
-            **rec,
-            "happened_s": None if start is None else round(start, 3),
-            "detect_s": (None if rec["detected_s"] is None or start is None
-                         else round(rec["detected_s"] - start, 3)),
-            "restore_s": (None if rec["restored_s"] is None or start is None
-                          else round(rec["restored_s"] - start, 3)),
-            "cameras_hit": len(gaps),
-            "camera_s_lost": round(sum(g["gap_s"] for g in gaps), 3),
-            "gap_max_s": round(max((g["gap_s"] for g in gaps), default=0.0), 3),
-            "recorded_again_s": round(max(again), 3) if again else None,
-            "cameras_never_back": sum(1 for g in gaps if not g["recorded_again"]),
-        })
+        out.append(
+            {
+                **rec,
+                "happened_s": None if start is None else round(start, 3),
+                "detect_s": (
+                    None
+                    if rec["detected_s"] is None or start is None
+                    else round(rec["detected_s"] - start, 3)
+                ),
+                "restore_s": (
+                    None
+                    if rec["restored_s"] is None or start is None
+                    else round(rec["restored_s"] - start, 3)
+                ),
+                "cameras_hit": len(gaps),
+                "camera_s_lost": round(sum(g["gap_s"] for g in gaps), 3),
+                "gap_max_s": round(max((g["gap_s"] for g in gaps), default=0.0), 3),
+                "recorded_again_s": round(max(again), 3) if again else None,
+                "cameras_never_back": sum(1 for g in gaps if not g["recorded_again"]),
+            }
+        )
     return out
 
 
@@ -221,8 +248,13 @@ def _incidents(o: LiveOutcome) -> tuple[list[float], dict[str, Any]]:
         false_alerts += sum(1 for k, a in enumerate(alerts) if k not in used and lo <= a <= hi)
         per_camera.append((expected - e0, detected - d0))
     per_loop = len(truths[0].incidents) if truths else 0
-    return latencies, {"expected": expected, "detected": detected, "false_alerts": false_alerts,
-                       "per_camera": per_camera, "per_loop": per_loop}
+    return latencies, {
+        "expected": expected,
+        "detected": detected,
+        "false_alerts": false_alerts,
+        "per_camera": per_camera,
+        "per_loop": per_loop,
+    }
 
 
 def ci95(num: np.ndarray, den: np.ndarray, resamples: int = 2000) -> float:
@@ -243,8 +275,10 @@ def measure(o: LiveOutcome) -> LiveMeasures:
     at the end of the run: twin.live.cluster.finish_node); without them (a run measured from
     its folder), from the run folder's catalog and files."""
     if o.node_reports:
-        rows = sorted((r for rep in o.node_reports.values() for r in rep["rows"]),
-                      key=lambda r: (r.start_s, r.recorder, r.id))
+        rows = sorted(
+            (r for rep in o.node_reports.values() for r in rep["rows"]),
+            key=lambda r: (r.start_s, r.recorder, r.id),
+        )
         files: dict[str, int] = {}
         for rep in o.node_reports.values():
             for k, v in rep["files"].items():
@@ -284,8 +318,9 @@ def measure(o: LiveOutcome) -> LiveMeasures:
         "live_fault_gap_max_s": max((g["gap_s"] for g in fault), default=0.0),
         "live_recovery_s_max": max((g["recovery_s"] for g in fault), default=0.0),
         "live_segments_unreadable": float(files["unreadable"]),
-        "live_catalog_mismatches": float(files["missing"] + files["wrong_size"]
-                                         + files["deleted_but_present"] + files["orphans"]),
+        "live_catalog_mismatches": float(
+            files["missing"] + files["wrong_size"] + files["deleted_but_present"] + files["orphans"]
+        ),
         "live_partial_segments_lost": float(files["partials"]),
         "live_actor_start_s": o.actors_started_s,
         "live_unrecorded_s": sum(f.unrecorded_s for f in cams.values()),
@@ -294,28 +329,44 @@ def measure(o: LiveOutcome) -> LiveMeasures:
         "live_startup_unrecorded_s_max": max((f.startup_s for f in cams.values()), default=0.0),
         "live_faults": float(len(costs)),
         "live_faults_unscripted": float(sum(1 for c in costs if not c["scripted"])),
-        "live_faults_undetected": float(sum(1 for c in costs if c["pid"] and c["detected_s"] is None)),
-        "live_faults_unrestored": float(sum(1 for c in costs if c["restored_s"] is None
-                                            and (c.get("ended_s") is not None or not c["scripted"]))),
-        "live_detect_s_max": max((c["detect_s"] for c in costs if c["detect_s"] is not None),
-                                 default=0.0),
-        "live_restore_s_max": max((c["restore_s"] for c in costs if c["restore_s"] is not None),
-                                  default=0.0),
-        "live_recorder_kill_gap_s_max": max((c["gap_max_s"] for c in costs
-                                             if c["part"].startswith("recorder:")), default=0.0),
+        "live_faults_undetected": float(
+            sum(1 for c in costs if c["pid"] and c["detected_s"] is None)
+        ),
+        "live_faults_unrestored": float(
+            sum(
+                1
+                for c in costs
+                if c["restored_s"] is None and (c.get("ended_s") is not None or not c["scripted"])
+            )
+        ),
+        "live_detect_s_max": max(
+            (c["detect_s"] for c in costs if c["detect_s"] is not None), default=0.0
+        ),
+        "live_restore_s_max": max(
+            (c["restore_s"] for c in costs if c["restore_s"] is not None), default=0.0
+        ),
+        "live_recorder_kill_gap_s_max": max(
+            (c["gap_max_s"] for c in costs if c["part"].startswith("recorder:")), default=0.0
+        ),
         "live_partials_recovered": float(o.recovered_partials),
         "live_partials_removed": float(o.removed_partials),
     }
     if o.placement is not None:
         pl = o.placement
         m["live_nodes"] = float(len(pl.used()))
-        per = [sum(1 for c in o.cameras if pl.district_node[o.camera_district[c]] == n)
-               for n in pl.used()]
+        per = [
+            sum(1 for c in o.cameras if pl.district_node[o.camera_district[c]] == n)
+            for n in pl.used()
+        ]
         m["live_cameras_per_node_max"] = float(max(per, default=0))
-    m["live_stream_discontinuities"] = float(sum(
-        st.discontinuities for rs in o.recorder_stats.values() for st in rs.streams))
-    lost = [c["detect_s"] for c in costs if c["part"].startswith("recorder:")
-            and c["detect_s"] is not None]
+    m["live_stream_discontinuities"] = float(
+        sum(st.discontinuities for rs in o.recorder_stats.values() for st in rs.streams)
+    )
+    lost = [
+        c["detect_s"]
+        for c in costs
+        if c["part"].startswith("recorder:") and c["detect_s"] is not None
+    ]
     if lost:
         m["live_failover_detect_s_max"] = max(lost)
     ages = [x["oldest_age_s"] for x in o.sweeps if x["oldest_age_s"] is not None]
@@ -370,9 +421,11 @@ def measure(o: LiveOutcome) -> LiveMeasures:
         m["live_frames_scored"] = float(sum(c["frames_scored"] for c in an))
         tp = np.array([c["tp"].get("person", 0) for c in an])
         m["live_detection_precision_person_ci95"] = ci95(
-            tp, np.array([c["detections"].get("person", 0) for c in an]))
+            tp, np.array([c["detections"].get("person", 0) for c in an])
+        )
         m["live_detection_recall_person_ci95"] = ci95(
-            tp, np.array([c["truths"].get("person", 0) for c in an]))
+            tp, np.array([c["truths"].get("person", 0) for c in an])
+        )
         if inc["per_camera"]:
             e, d = np.array(inc["per_camera"]).T
             m["live_incident_recall_ci95"] = ci95(d, e)
@@ -389,25 +442,36 @@ def measure(o: LiveOutcome) -> LiveMeasures:
         m.update(_harness(o))
         verdict = _validity(o)
     m = {k: float(round(v, 6)) for k, v in sorted(m.items()) if not math.isnan(v)}
-    return LiveMeasures(cams, rows, files, m, [g for g in fault], latencies, inc, costs,
-                        verdict)
+    return LiveMeasures(cams, rows, files, m, [g for g in fault], latencies, inc, costs, verdict)
 
 
 def _harness(o: LiveOutcome) -> dict[str, float]:
     h = o.harness
-    return harness_metrics(o.publisher_stats, h.get("lag", {}), h.get("faults_late", []),
-                           h.get("relay_ratio", {}), h.get("machine", []))
+    return harness_metrics(
+        o.publisher_stats,
+        h.get("lag", {}),
+        h.get("faults_late", []),
+        h.get("relay_ratio", {}),
+        h.get("machine", []),
+    )
 
 
 def _validity(o: LiveOutcome) -> dict[str, Any]:
     """The harness's verdict, its times on the run's own axis (seconds from t0)."""
     h = o.harness
-    late = {c["camera"]: int(c.get("dropped_late", 0))
-            for c in (o.analyser or {}).get("cameras") or []}
-    v = validity(o.publisher_stats, h.get("lag", {}),
-                 {k: [t - o.t0 for t in ts] for k, ts in h.get("lag_at", {}).items()},
-                 h.get("faults_late", []), h.get("relay_ratio", {}), h.get("machine", []),
-                 {c: t - o.t0 for c, t in h.get("publisher_behind_s", {}).items()},
-                 None if h.get("relay_checked_s") is None else h["relay_checked_s"] - o.t0,
-                 int(h.get("cpus", 1)), late or None)
+    late = {
+        c["camera"]: int(c.get("dropped_late", 0)) for c in (o.analyser or {}).get("cameras") or []
+    }
+    v = validity(
+        o.publisher_stats,
+        h.get("lag", {}),
+        {k: [t - o.t0 for t in ts] for k, ts in h.get("lag_at", {}).items()},
+        h.get("faults_late", []),
+        h.get("relay_ratio", {}),
+        h.get("machine", []),
+        {c: t - o.t0 for c, t in h.get("publisher_behind_s", {}).items()},
+        None if h.get("relay_checked_s") is None else h["relay_checked_s"] - o.t0,
+        int(h.get("cpus", 1)),
+        late or None,
+    )
     return v

@@ -23,8 +23,15 @@ from twin.scenario import Scenario
 if TYPE_CHECKING:  # for types only: twin.live.recorder loads PyAV, which a record needs not
     from twin.live.recorder import RecorderStatus
 
-__all__ = ["LiveError", "LiveInterrupted", "LiveOutcome", "merge_status", "merge_analyser",
-           "cpu_window", "nodes_event"]
+__all__ = [
+    "LiveError",
+    "LiveInterrupted",
+    "LiveOutcome",
+    "merge_status",
+    "merge_analyser",
+    "cpu_window",
+    "nodes_event",
+]
 
 
 class LiveError(TwinError):
@@ -97,9 +104,12 @@ class LiveOutcome:
 def merge_status(statuses: list[RecorderStatus]) -> RecorderStatus:
     """One recorder's final counters over the processes it ran in."""
     last = statuses[-1]
-    return dataclasses.replace(last, cameras=(),
-                               streams=tuple(st for s in statuses for st in s.streams),
-                               cpu_s=sum(s.cpu_s for s in statuses))
+    return dataclasses.replace(
+        last,
+        cameras=(),
+        streams=tuple(st for s in statuses for st in s.streams),
+        cpu_s=sum(s.cpu_s for s in statuses),
+    )
 
 
 def merge_analyser(snaps: list[dict[str, Any]]) -> dict[str, Any]:
@@ -109,8 +119,13 @@ def merge_analyser(snaps: list[dict[str, Any]]) -> dict[str, Any]:
         for c in snap.get("cameras") or []:
             m = by_cam.get(c["camera"])
             if m is None:
-                by_cam[c["camera"]] = {**c, "tp": dict(c["tp"]), "detections": dict(c["detections"]),
-                                       "truths": dict(c["truths"]), "alerts": list(c["alerts"])}
+                by_cam[c["camera"]] = {
+                    **c,
+                    "tp": dict(c["tp"]),
+                    "detections": dict(c["detections"]),
+                    "truths": dict(c["truths"]),
+                    "alerts": list(c["alerts"]),
+                }
                 continue
             for k in ("frames", "frames_scored", "connects", "failures", "dropped_late"):
                 m[k] = m.get(k, 0) + c.get(k, 0)
@@ -123,12 +138,16 @@ def merge_analyser(snaps: list[dict[str, Any]]) -> dict[str, Any]:
             lasts = [x for x in (m["last_frame_s"], c["last_frame_s"]) if x is not None]
             m["first_frame_s"] = min(firsts) if firsts else None
             m["last_frame_s"] = max(lasts) if lasts else None
-    return {"cameras": [by_cam[c] for c in sorted(by_cam)],
-            "cpu_s": sum(s.get("cpu_s", 0.0) for s in snaps), "processes": len(snaps)}
+    return {
+        "cameras": [by_cam[c] for c in sorted(by_cam)],
+        "cpu_s": sum(s.get("cpu_s", 0.0) for s in snaps),
+        "processes": len(snaps),
+    }
 
 
-def cpu_window(o: LiveOutcome, a: dict[str, float], b: dict[str, float],
-               fault_records: list[dict[str, Any]]) -> dict[str, Any]:
+def cpu_window(
+    o: LiveOutcome, a: dict[str, float], b: dict[str, float], fault_records: list[dict[str, Any]]
+) -> dict[str, Any]:
     """The steady window's CPU per part from its two snapshots `a` and `b` (into `o.cpu`), and
     the relay's witness; returns the details of the `cpu_window` event."""
     o.cpu_window_s = b["t"] - a["t"]
@@ -142,9 +161,14 @@ def cpu_window(o: LiveOutcome, a: dict[str, float], b: dict[str, float],
     # scripted, which does not end the window) counts from zero again.
     ratio = {}
     first_only = not any(
-        r["part"].startswith("relay") and min(
+        r["part"].startswith("relay")
+        and min(
             (x for x in (r["injected_s"], r["last_seen_s"], r["detected_s"]) if x is not None),
-            default=math.inf) < b["t"] for r in fault_records)
+            default=math.inf,
+        )
+        < b["t"]
+        for r in fault_records
+    )
     for k in b:
         cam = k.partition(":")[2]
         if first_only and k.startswith("sent:") and b[k] > 0 and f"relay:{cam}" in b:
@@ -152,9 +176,12 @@ def cpu_window(o: LiveOutcome, a: dict[str, float], b: dict[str, float],
     if ratio:
         o.harness["relay_ratio"] = ratio
         o.harness["relay_checked_s"] = b["t"]
-    return {"from_s": round(a["t"], 3), "to_s": round(b["t"], 3),
-            "cpu_s": {k: round(v, 3) for k, v in sorted(o.cpu.items())},
-            "snapshot_keys": sorted(k for k in set(a) | set(b) if ":" not in k)}
+    return {
+        "from_s": round(a["t"], 3),
+        "to_s": round(b["t"], 3),
+        "cpu_s": {k: round(v, 3) for k, v in sorted(o.cpu.items())},
+        "snapshot_keys": sorted(k for k in set(a) | set(b) if ":" not in k),
+    }
 
 
 def nodes_event(o: LiveOutcome, part_nodes: dict[str, str]) -> dict[str, Any]:
@@ -162,13 +189,23 @@ def nodes_event(o: LiveOutcome, part_nodes: dict[str, str]) -> dict[str, Any]:
     pl = o.placement
     nodes = []
     for nid in pl.used() or [o.driver_node]:
-        nodes.append({
-            "node": pl.label(nid), "address": pl.address(nid), "node_id": nid,
-            "driver": nid == o.driver_node,
-            "districts": sorted(d for d, n in pl.district_node.items() if n == nid),
-            "pools": sorted(p for p, n in pl.pool_node.items() if n == nid),
-            "analysers": sorted(p for p, n in pl.analyser_node.items() if n == nid),
-            "storage": o.storage_kind.get(nid)})
+        nodes.append(
+            {
+                "node": pl.label(nid),
+                "address": pl.address(nid),
+                "node_id": nid,
+                "driver": nid == o.driver_node,
+                "districts": sorted(d for d, n in pl.district_node.items() if n == nid),
+                "pools": sorted(p for p, n in pl.pool_node.items() if n == nid),
+                "analysers": sorted(p for p, n in pl.analyser_node.items() if n == nid),
+                "storage": o.storage_kind.get(nid),
+            }
+        )
     where = {p: pl.label(node) for p, node in sorted(part_nodes.items())}
-    return {"nodes": nodes, "run_key": o.run_key, "parts": dict(sorted(where.items())),
-            "placed_by": dict(sorted(pl.claimed.items())), "standby": list(o.standby)}
+    return {
+        "nodes": nodes,
+        "run_key": o.run_key,
+        "parts": dict(sorted(where.items())),
+        "placed_by": dict(sorted(pl.claimed.items())),
+        "standby": list(o.standby),
+    }

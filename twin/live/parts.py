@@ -39,8 +39,7 @@ from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
 from twin.live.driver import ANALYSER, RELAY, SWEEPER
 
-__all__ = ["ActorSpec", "RayParts", "RelayWatch", "ActorRelay", "DriverRelay", "Relay",
-           "sweep_row"]
+__all__ = ["ActorSpec", "RayParts", "RelayWatch", "ActorRelay", "DriverRelay", "Relay", "sweep_row"]
 
 #: What Ray raises for a part that is gone: its process died, or (a part started again on a
 #: node the cluster has lost) it can never be scheduled.
@@ -49,12 +48,15 @@ _DEAD = (RayActorError, RayTaskError, ActorUnschedulableError, TaskUnschedulable
 
 def sweep_row(rep: Any) -> dict[str, Any]:
     """A sweeper's report as the row results keep."""
-    return {"t_s": round(rep.now_s, 3), "cutoff_s": round(rep.cutoff_s, 3),
-            "deleted": len(rep.deleted_keys), "deleted_bytes": rep.deleted_bytes,
-            "overdue_after": rep.overdue_after,
-            "oldest_age_s": (round(rep.oldest_age_s, 3)
-                             if math.isfinite(rep.oldest_age_s) else None),
-            "missing_files": rep.missing_files}
+    return {
+        "t_s": round(rep.now_s, 3),
+        "cutoff_s": round(rep.cutoff_s, 3),
+        "deleted": len(rep.deleted_keys),
+        "deleted_bytes": rep.deleted_bytes,
+        "overdue_after": rep.overdue_after,
+        "oldest_age_s": (round(rep.oldest_age_s, 3) if math.isfinite(rep.oldest_age_s) else None),
+        "missing_files": rep.missing_files,
+    }
 
 
 @ray.remote(num_cpus=0)
@@ -82,8 +84,15 @@ class RelayWatch:
     signal, which Linux ties to the starting *thread*, so a short-lived thread must not start it.
     """
 
-    def __init__(self, server: Any, interval_s: float, hung_after_s: float,
-                 on_pid: Callable[[int], None], *, start: bool = False) -> None:
+    def __init__(
+        self,
+        server: Any,
+        interval_s: float,
+        hung_after_s: float,
+        on_pid: Callable[[int], None],
+        *,
+        start: bool = False,
+    ) -> None:
         """`start`: the thread starts the server first (a relay actor's own server)."""
         self.server = server
         self.interval_s, self.hung_after_s = interval_s, hung_after_s
@@ -114,8 +123,11 @@ class RelayWatch:
                 continue
             try:
                 admin = self.server.credentials.admin
-                r = httpx.get(self.server.endpoints.api_url + "/v3/paths/list",
-                              auth=(admin.user, admin.password), timeout=self.hung_after_s)
+                r = httpx.get(
+                    self.server.endpoints.api_url + "/v3/paths/list",
+                    auth=(admin.user, admin.password),
+                    timeout=self.hung_after_s,
+                )
                 if r.status_code == 200:
                     with self._lock:
                         self._last_ok = time.monotonic()
@@ -143,8 +155,11 @@ class RelayWatch:
 
 def path_bytes(metrics: dict[str, list[dict[str, Any]]]) -> dict[str, float]:
     """Bytes received per path, from MediaMTX's Prometheus metrics (MediaMTXServer.metrics)."""
-    return {str(x["labels"].get("name")): float(x["value"])
-            for x in metrics.get("paths_bytes_received", []) if x["labels"].get("name")}
+    return {
+        str(x["labels"].get("name")): float(x["value"])
+        for x in metrics.get("paths_bytes_received", [])
+        if x["labels"].get("name")
+    }
 
 
 def _is_analyser(part: str) -> bool:
@@ -200,8 +215,14 @@ class ActorRelay:
     Starting it again after its actor died makes a new actor on the same node, with the same
     ports and logins."""
 
-    def __init__(self, make: Callable[[Any], Any], node_id: str, cameras: list[str],
-                 hung_after_s: float, on_pid: Callable[[int], None]) -> None:
+    def __init__(
+        self,
+        make: Callable[[Any], Any],
+        node_id: str,
+        cameras: list[str],
+        hung_after_s: float,
+        on_pid: Callable[[int], None],
+    ) -> None:
         self._make = make  # endpoints (None: new ones) -> actor handle
         self.node_id = node_id
         self.cameras = list(cameras)
@@ -223,8 +244,13 @@ class ActorRelay:
         self.handle = self._make(None)
         try:
             self.endpoints, st, self.run_dir = ray.get(
-                [self.handle.endpoints.remote(), self.handle.state.remote(),
-                 self.handle.run_dir.remote()], timeout=timeout_s)
+                [
+                    self.handle.endpoints.remote(),
+                    self.handle.state.remote(),
+                    self.handle.run_dir.remote(),
+                ],
+                timeout=timeout_s,
+            )
         except GetTimeoutError:
             raise TimeoutError(f"a media relay did not start within {timeout_s} s") from None
         self._take(st)
@@ -252,8 +278,11 @@ class ActorRelay:
 
     def _silent(self) -> bool:
         """The actor has not answered a state request for `hung_after_s`."""
-        return (not self._actor_dead and self._ref is not None
-                and time.monotonic() - self._asked > self.hung_after_s)
+        return (
+            not self._actor_dead
+            and self._ref is not None
+            and time.monotonic() - self._asked > self.hung_after_s
+        )
 
     def restart(self) -> None:
         """Start MediaMTX again (in the actor's watch thread), or a new actor if it died or
@@ -306,24 +335,38 @@ def merge_sweep_rows(rows: list[dict[str, Any]]) -> dict[str, Any]:
     if len(rows) == 1:
         return rows[0]
     ages = [r["oldest_age_s"] for r in rows if r["oldest_age_s"] is not None]
-    return {"t_s": rows[0]["t_s"], "cutoff_s": min(r["cutoff_s"] for r in rows),
-            "deleted": sum(r["deleted"] for r in rows),
-            "deleted_bytes": sum(r["deleted_bytes"] for r in rows),
-            "overdue_after": sum(r["overdue_after"] for r in rows),
-            "oldest_age_s": max(ages) if ages else None,
-            "missing_files": sum(r["missing_files"] for r in rows)}
+    return {
+        "t_s": rows[0]["t_s"],
+        "cutoff_s": min(r["cutoff_s"] for r in rows),
+        "deleted": sum(r["deleted"] for r in rows),
+        "deleted_bytes": sum(r["deleted_bytes"] for r in rows),
+        "overdue_after": sum(r["overdue_after"] for r in rows),
+        "oldest_age_s": max(ages) if ages else None,
+        "missing_files": sum(r["missing_files"] for r in rows),
+    }
 
 
 class RayParts:
     """The live twin's actors and MediaMTX behind the driver's Parts interface."""
 
-    def __init__(self, *, relays: dict[str, Relay], recorder_spec: Callable[[str], ActorSpec],
-                 actor_specs: dict[str, ActorSpec], cameras_of: dict[str, list[str]],
-                 set_cameras: dict[str, list[str]], set_actor: dict[str, str],
-                 all_cameras: list[str], recorder_url: Callable[[str], str],
-                 origins: dict[str, float], analysis_assigned: dict[str, list[str]],
-                 analysis_candidates: list[str], clip_paths: list[Path],
-                 label: Callable[[str], str], ray_temp_dir: Path | None) -> None:
+    def __init__(
+        self,
+        *,
+        relays: dict[str, Relay],
+        recorder_spec: Callable[[str], ActorSpec],
+        actor_specs: dict[str, ActorSpec],
+        cameras_of: dict[str, list[str]],
+        set_cameras: dict[str, list[str]],
+        set_actor: dict[str, str],
+        all_cameras: list[str],
+        recorder_url: Callable[[str], str],
+        origins: dict[str, float],
+        analysis_assigned: dict[str, list[str]],
+        analysis_candidates: list[str],
+        clip_paths: list[Path],
+        label: Callable[[str], str],
+        ray_temp_dir: Path | None,
+    ) -> None:
         """`cameras_of`: cameras per actor part; `set_cameras`: cameras per camera set;
         `set_actor`: the actor part publishing each set; `relays`: relay part -> DriverRelay
         or ActorRelay (one per node hosting camera sets); `label`: a node id's label;
@@ -385,8 +428,9 @@ class RayParts:
         try:
             got = ray.get([h.where.remote() for h in handles], timeout=timeout_s)
         except GetTimeoutError:
-            raise TimeoutError(f"{len(handles)} actors did not all start within "
-                               f"{timeout_s} s") from None
+            raise TimeoutError(
+                f"{len(handles)} actors did not all start within {timeout_s} s"
+            ) from None
         for part, w in zip(parts, got):
             self._note(part, w)
 
@@ -423,16 +467,21 @@ class RayParts:
             return []
         self._nodes_checked = now
         try:
-            alive = {str(n["NodeID"]) for n in ray.nodes()  # type: ignore[no-untyped-call]
-                     if n.get("Alive")}
+            alive = {
+                str(n["NodeID"])
+                for n in ray.nodes()  # type: ignore[no-untyped-call]
+                if n.get("Alive")
+            }
         except Exception:  # noqa: BLE001 - the GCS busy: ask again next round
             return []
         used = {node for _, node in self.where.values()} | {r.node_id for r in self.relays.values()}
         out = []
         for node in sorted(used - alive - self._lost):
             self._lost.add(node)
-            on_it = sorted({p for p, (_, n) in self.where.items() if n == node}
-                           | {p for p, r in self.relays.items() if r.node_id == node})
+            on_it = sorted(
+                {p for p, (_, n) in self.where.items() if n == node}
+                | {p for p, r in self.relays.items() if r.node_id == node}
+            )
             out.append((self.label(node), on_it))
         return out
 
@@ -538,7 +587,8 @@ class RayParts:
         self.actors[part] = h
         self._ping.pop(part, None)
         self._starting[part] = [h.where.remote()] + (
-            [spec.after_start(h)] if spec.after_start is not None else [])
+            [spec.after_start(h)] if spec.after_start is not None else []
+        )
 
     # -- faults ----------------------------------------------------------------------------
     def kill(self, part: str) -> int | None:
@@ -556,8 +606,9 @@ class RayParts:
             except ProcessLookupError:
                 return None
         else:
-            _kill_pid.options(scheduling_strategy=NodeAffinitySchedulingStrategy(
-                node, soft=False)).remote(pid)
+            _kill_pid.options(
+                scheduling_strategy=NodeAffinitySchedulingStrategy(node, soft=False)
+            ).remote(pid)
         return pid
 
     def power(self, camera_set: str, on: bool) -> list[str]:
@@ -573,8 +624,11 @@ class RayParts:
             return False
         self._sweeping = True
         self._sweep_rows = []
-        self._sweep_refs = {p: self.actors[p].sweep.remote(now_s) for p in self.sweepers()
-                            if p not in self._starting}
+        self._sweep_refs = {
+            p: self.actors[p].sweep.remote(now_s)
+            for p in self.sweepers()
+            if p not in self._starting
+        }
         return True
 
     def sweep_pending(self) -> bool:
@@ -643,8 +697,9 @@ class RayParts:
 
     def call_all(self, method: str, timeout_s: float) -> dict[str, Any]:
         """Call `method` on every non-recorder actor; {part: result} of those that answered."""
-        refs = {p: getattr(h, method).remote() for p, h in self.actors.items()
-                if hasattr(h, method)}
+        refs = {
+            p: getattr(h, method).remote() for p, h in self.actors.items() if hasattr(h, method)
+        }
         out: dict[str, Any] = {}
         for p, ref in refs.items():
             try:

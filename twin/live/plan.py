@@ -19,18 +19,24 @@ import yaml
 
 from synthetic_streams.encode import EncodedClip
 from synthetic_streams.mediamtx_config import Credentials, Login
-from twin.model.city import CityModel, generate_city
 from twin.errors import ScenarioError, UsageError
 from twin.live.clips import prepare_clips
-from twin.live.run_settings import LiveRun
 from twin.live.faults import LiveFault, compile_live_faults
 from twin.live.outcome import LiveError, LiveOutcome
-from twin.storage.live_catalog import LiveStore
+from twin.live.run_settings import LiveRun
+from twin.model.city import CityModel, generate_city
 from twin.scenario import Scenario
 from twin.scenario.live import ExternalMediaMTX
+from twin.storage.live_catalog import LiveStore
 
-__all__ = ["MAX_LIVE_CAMERAS", "LivePlan", "live_recorder_names", "plan_run", "prepare_folder",
-           "external_credentials"]
+__all__ = [
+    "MAX_LIVE_CAMERAS",
+    "LivePlan",
+    "live_recorder_names",
+    "plan_run",
+    "prepare_folder",
+    "external_credentials",
+]
 
 #: A live run is real traffic; one machine records ~40-60 cameras with the analyser on
 #: (bench/bench_live.py). Beyond this the run would only thrash.
@@ -44,7 +50,8 @@ def live_recorder_names(sc: Scenario, count: int) -> list[str]:
     if count > len(names):
         raise ScenarioError(
             f"{count} live recorders, but the scenario's pools have {len(names)} recorders; "
-            f"expected at most {len(names)}: add recorders to recorders.pools")
+            f"expected at most {len(names)}: add recorders to recorders.pools"
+        )
     return names[:count]
 
 
@@ -69,7 +76,8 @@ def plan_run(sc: Scenario, settings: LiveRun, duration: float, out: Path) -> Liv
             f"scenario {sc.name!r} has {city.n_cameras:,} cameras; a live run publishes, relays "
             f"and records every one for real, expected at most {MAX_LIVE_CAMERAS}: run it with "
             f"`twin simulate`, or run live a scenario of a few sets (e.g. "
-            f"scenarios/live-trial-15.yaml)")
+            f"scenarios/live-trial-15.yaml)"
+        )
     cameras = [city.camera_name(i) for i in range(city.n_cameras)]
     camera_set = {c: f"set{int(city.cam_set[i]) + 1:05d}" for i, c in enumerate(cameras)}
     camera_scene = {c: i % settings.profile.scenes for i, c in enumerate(cameras)}
@@ -82,23 +90,28 @@ def plan_run(sc: Scenario, settings: LiveRun, duration: float, out: Path) -> Liv
             sets_of_district[d].append(camera_set[c])
     faults = compile_live_faults(sc, recorders, sets_of_district, duration, sc.name)
     if isinstance(settings.mediamtx, ExternalMediaMTX) and any(
-            f.action == "kill_relay" for f in faults):
+        f.action == "kill_relay" for f in faults
+    ):
         raise ScenarioError(
             f"{sc.name}: faults: a relay_down fault kills MediaMTX, which is external here "
             f"(live.mediamtx.type: external); expected a managed server for it: use "
-            f"live.mediamtx.type: managed or remove the relay_down fault")
+            f"live.mediamtx.type: managed or remove the relay_down fault"
+        )
     desk = Path(out) / "evidence"
     if desk.is_dir() and any(desk.iterdir()):
         raise UsageError(
             f"--out {out}: {desk} holds the evidence desk of an earlier live run (its trail and "
             f"holds name that run's footage, which a new run here would delete); expected a "
-            f"folder without one: pass another --out, or move {desk} away first")
-    return LivePlan(city, cameras, camera_set, camera_scene, recorders,
-                    sorted(set(camera_set.values())), faults)
+            f"folder without one: pass another --out, or move {desk} away first"
+        )
+    return LivePlan(
+        city, cameras, camera_set, camera_scene, recorders, sorted(set(camera_set.values())), faults
+    )
 
 
-def prepare_folder(sc: Scenario, settings: LiveRun, plan: LivePlan, out: Path, epoch: float,
-                   source: str) -> tuple[LiveOutcome, list[EncodedClip]]:
+def prepare_folder(
+    sc: Scenario, settings: LiveRun, plan: LivePlan, out: Path, epoch: float, source: str
+) -> tuple[LiveOutcome, list[EncodedClip]]:
     """The scene clips (encoded once, cached), a fresh `out/live` folder with its catalog's
     schema, and the run's outcome so far."""
     clips = prepare_clips(settings.profile, sc.seed)
@@ -111,12 +124,23 @@ def prepare_folder(sc: Scenario, settings: LiveRun, plan: LivePlan, out: Path, e
     segments_root.mkdir(parents=True)
     LiveStore(store_path).close()  # create the schema once, before many writers race to
     outcome = LiveOutcome(
-        scenario=sc, settings=settings, run_dir=run_dir, store_path=store_path,
-        segments_root=segments_root, epoch=epoch, t0=0.0, t_end=0.0, cameras=plan.cameras,
-        camera_set=plan.camera_set, camera_scene=plan.camera_scene, recorders=plan.recorders,
-        initial_assignment={}, final_assignment={},
+        scenario=sc,
+        settings=settings,
+        run_dir=run_dir,
+        store_path=store_path,
+        segments_root=segments_root,
+        epoch=epoch,
+        t0=0.0,
+        t_end=0.0,
+        cameras=plan.cameras,
+        camera_set=plan.camera_set,
+        camera_scene=plan.camera_scene,
+        recorders=plan.recorders,
+        initial_assignment={},
+        final_assignment={},
         retention_s=settings.retention_for(sc.recording.retention_days),
-        clip_truth_paths=[str(c.truth_path) for c in clips], source=source,
+        clip_truth_paths=[str(c.truth_path) for c in clips],
+        source=source,
     )
     return outcome, clips
 
@@ -126,8 +150,10 @@ def external_credentials(cfg: ExternalMediaMTX, cameras: list[str]) -> Credentia
     try:
         data = yaml.safe_load(Path(cfg.config).read_text())
     except (OSError, yaml.YAMLError) as exc:
-        raise LiveError(f"live.mediamtx.config {cfg.config}: cannot read it ({exc}); expected the "
-                        f"external server's mediamtx.yml") from None
+        raise LiveError(
+            f"live.mediamtx.config {cfg.config}: cannot read it ({exc}); expected the "
+            f"external server's mediamtx.yml"
+        ) from None
     users = {u.get("user"): u for u in data.get("authInternalUsers") or []}
     pubs = {}
     for u in users.values():
@@ -140,10 +166,12 @@ def external_credentials(cfg: ExternalMediaMTX, cameras: list[str]) -> Credentia
         raise LiveError(
             f"live.mediamtx.config {cfg.config}: no publisher user for cameras {missing[:5]} "
             f"and/or no users {roles}; expected one publisher per camera path plus recorder, "
-            f"analyser and admin (see synthetic_streams.mediamtx_config.build_config)")
+            f"analyser and admin (see synthetic_streams.mediamtx_config.build_config)"
+        )
 
     def login(name: str) -> Login:
         return Login(name, users[name]["pass"])
 
-    return Credentials(tuple((c, pubs[c]) for c in cameras), login("recorder"),
-                       login("analyser"), login("admin"))
+    return Credentials(
+        tuple((c, pubs[c]) for c in cameras), login("recorder"), login("analyser"), login("admin")
+    )

@@ -44,8 +44,16 @@ import av.error
 from synthetic_streams.reader import redact_url
 from twin.storage.live_catalog import LiveStore
 
-__all__ = ["RTSP_LIVE_OPTIONS", "StreamStats", "RecorderStatus", "StreamRecorder", "Recorder",
-           "Recovered", "recover_partials", "cpu_seconds"]
+__all__ = [
+    "RTSP_LIVE_OPTIONS",
+    "StreamStats",
+    "RecorderStatus",
+    "StreamRecorder",
+    "Recorder",
+    "Recovered",
+    "recover_partials",
+    "cpu_seconds",
+]
 
 _OPEN_TIMEOUT_S = 5.0
 _READ_TIMEOUT_S = 3.0
@@ -54,8 +62,11 @@ _EXT = {"mp4": "mp4", "mpegts": "ts"}
 #: file as it is cut: a process killed mid-segment leaves a file that plays up to its last
 #: whole fragment, so a crash costs at most 0.2 s of what the recorder had received.
 _MUX_OPTIONS = {
-    "mp4": {"movflags": "frag_keyframe+empty_moov+default_base_moof",
-            "frag_duration": "200000", "flush_packets": "1"},
+    "mp4": {
+        "movflags": "frag_keyframe+empty_moov+default_base_moof",
+        "frag_duration": "200000",
+        "flush_packets": "1",
+    },
     "mpegts": {"flush_packets": "1"},
 }
 #: No probing: the SDP already carries SPS/PPS, and packets buffered by a probe would arrive
@@ -98,8 +109,15 @@ class RecorderStatus:
 class _Segment:
     """One segment file being written."""
 
-    def __init__(self, root: Path, camera: str, container: str, template: av.VideoStream,
-                 start_s: float, first_pts: int) -> None:
+    def __init__(
+        self,
+        root: Path,
+        camera: str,
+        container: str,
+        template: av.VideoStream,
+        start_s: float,
+        first_pts: int,
+    ) -> None:
         self.key = f"{camera}/{camera}-{round(start_s * 1000):010d}.{_EXT[container]}"
         self.path = root / self.key
         self.tmp = self.path.with_name(self.path.name + ".part")
@@ -107,8 +125,9 @@ class _Segment:
         self.start_s = start_s
         self.first_pts = first_pts
         self.packets = 0
-        self.out = av.open(str(self.tmp), "w", format=container,
-                           options=dict(_MUX_OPTIONS[container]))
+        self.out = av.open(
+            str(self.tmp), "w", format=container, options=dict(_MUX_OPTIONS[container])
+        )
         self.stream = self.out.add_stream_from_template(template)
 
     def write(self, packet: av.Packet[av.VideoStream], pts: int) -> None:
@@ -201,8 +220,9 @@ def recover_partials(root: Path, store: LiveStore, recorder: str) -> Recovered:
         is_part = path.name.endswith(".part")
         name = path.name[: -len(".part")] if is_part else path.name
         m = _SEG_NAME.match(name)
-        key = str(path.relative_to(root))[: -len(".part")] if is_part else str(
-            path.relative_to(root))
+        key = (
+            str(path.relative_to(root))[: -len(".part")] if is_part else str(path.relative_to(root))
+        )
         if not is_part and (m is None or key in known):
             continue  # a catalogued segment (or not a segment file at all)
         probe = _probe_partial(path) if m else None
@@ -228,9 +248,20 @@ def recover_partials(root: Path, store: LiveStore, recorder: str) -> Recovered:
 class StreamRecorder:
     """Record one camera's RTSP stream until stopped, reconnecting with backoff."""
 
-    def __init__(self, camera: str, url: str, recorder: str, root: Path, store: LiveStore,
-                 store_lock: threading.Lock, epoch: float, segment_s: float, container: str,
-                 reconnect_max_s: float, fps: int) -> None:
+    def __init__(
+        self,
+        camera: str,
+        url: str,
+        recorder: str,
+        root: Path,
+        store: LiveStore,
+        store_lock: threading.Lock,
+        epoch: float,
+        segment_s: float,
+        container: str,
+        reconnect_max_s: float,
+        fps: int,
+    ) -> None:
         self.fps = fps
         self.camera, self.url, self.recorder = camera, url, recorder
         self.root, self.store, self._store_lock = root, store, store_lock
@@ -254,9 +285,17 @@ class StreamRecorder:
 
     def stats(self) -> StreamStats:
         with self._lock:
-            return StreamStats(self.camera, self._segments, self._bytes, self._connects,
-                               self._failures, self._gaps, self._last_end, self._recording,
-                               self._last_error)
+            return StreamStats(
+                self.camera,
+                self._segments,
+                self._bytes,
+                self._connects,
+                self._failures,
+                self._gaps,
+                self._last_end,
+                self._recording,
+                self._last_error,
+            )
 
     def _now(self) -> float:
         return time.time() - self.epoch
@@ -273,7 +312,8 @@ class StreamRecorder:
                 with self._lock:
                     self._failures += 1
                     self._last_error = f"{type(exc).__name__}: {exc}".replace(
-                        self.url, redact_url(self.url))
+                        self.url, redact_url(self.url)
+                    )
             with self._lock:
                 self._recording = False
             if self._stop.wait(delay):
@@ -282,8 +322,9 @@ class StreamRecorder:
 
     def _session(self) -> None:
         seg: _Segment | None = None
-        with av.open(self.url, options=RTSP_LIVE_OPTIONS,
-                     timeout=(_OPEN_TIMEOUT_S, _READ_TIMEOUT_S)) as inp:
+        with av.open(
+            self.url, options=RTSP_LIVE_OPTIONS, timeout=(_OPEN_TIMEOUT_S, _READ_TIMEOUT_S)
+        ) as inp:
             stream = inp.streams.video[0]
             if stream.time_base is None:  # counted as a failed session, like a bad stream
                 raise ConnectionError(f"{self.camera}: the RTSP stream has no time base")
@@ -300,8 +341,11 @@ class StreamRecorder:
                     if pkt.pts is None or not pkt.size:
                         continue
                     pts = pkt.pts
-                    if last_pts is not None and seg is not None and (
-                            pts <= last_pts or pts - last_pts > 3 * frame_ticks):
+                    if (
+                        last_pts is not None
+                        and seg is not None
+                        and (pts <= last_pts or pts - last_pts > 3 * frame_ticks)
+                    ):
                         # Lost or reordered packets: end the segment where the stream was whole.
                         self._finish(seg, anchor, last_pts + frame_ticks, tb)
                         seg = None
@@ -316,8 +360,14 @@ class StreamRecorder:
                             self._finish(seg, anchor, pts, tb)
                             seg = None
                         if seg is None:
-                            seg = _Segment(self.root, self.camera, self.container, stream,
-                                           anchor[0] + float((pts - anchor[1]) * tb), pts)
+                            seg = _Segment(
+                                self.root,
+                                self.camera,
+                                self.container,
+                                stream,
+                                anchor[0] + float((pts - anchor[1]) * tb),
+                                pts,
+                            )
                     if seg is not None:
                         seg.write(pkt, pts)
                         last_pts = pts
@@ -328,14 +378,16 @@ class StreamRecorder:
                     else:
                         seg.discard()
 
-    def _finish(self, seg: _Segment, anchor: tuple[float, int] | None, end_pts: int,
-                tb: Fraction) -> None:
+    def _finish(
+        self, seg: _Segment, anchor: tuple[float, int] | None, end_pts: int, tb: Fraction
+    ) -> None:
         assert anchor is not None
         end_s = anchor[0] + float((end_pts - anchor[1]) * tb)
         key, size, sha = seg.finish()
         with self._store_lock:
-            self.store.add_segment(self.camera, self.recorder, seg.start_s, end_s, size,
-                                   seg.packets, key, sha)
+            self.store.add_segment(
+                self.camera, self.recorder, seg.start_s, end_s, size, seg.packets, key, sha
+            )
         with self._lock:
             self._segments += 1
             self._bytes += size
@@ -345,8 +397,17 @@ class StreamRecorder:
 class Recorder:
     """One recorder: many cameras, one thread each, one catalog connection."""
 
-    def __init__(self, name: str, root: Path, store_path: Path, epoch: float, segment_s: float,
-                 fps: int, container: str = "mp4", reconnect_max_s: float = 1.0) -> None:
+    def __init__(
+        self,
+        name: str,
+        root: Path,
+        store_path: Path,
+        epoch: float,
+        segment_s: float,
+        fps: int,
+        container: str = "mp4",
+        reconnect_max_s: float = 1.0,
+    ) -> None:
         self.fps = fps
         self.name = name
         self.root = Path(root)
@@ -363,9 +424,18 @@ class Recorder:
         for cam in sorted(cameras):
             if cam not in self._streams:
                 self._streams[cam] = StreamRecorder(
-                    cam, cameras[cam], self.name, self.root, self.store, self._store_lock,
-                    self.epoch, self.segment_s, self.container, self.reconnect_max_s,
-                    self.fps).start()
+                    cam,
+                    cameras[cam],
+                    self.name,
+                    self.root,
+                    self.store,
+                    self._store_lock,
+                    self.epoch,
+                    self.segment_s,
+                    self.container,
+                    self.reconnect_max_s,
+                    self.fps,
+                ).start()
         return sorted(self._streams)
 
     def release(self, cameras: list[str]) -> None:
@@ -378,8 +448,13 @@ class Recorder:
 
     def status(self) -> RecorderStatus:
         streams = tuple(s.stats() for s in self._streams.values())
-        return RecorderStatus(self.name, time.time() - self.epoch, tuple(sorted(self._streams)),
-                              streams, cpu_seconds())
+        return RecorderStatus(
+            self.name,
+            time.time() - self.epoch,
+            tuple(sorted(self._streams)),
+            streams,
+            cpu_seconds(),
+        )
 
     def stop(self) -> RecorderStatus:
         """Stop every stream; returns the final counters (released cameras included)."""

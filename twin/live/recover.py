@@ -41,8 +41,8 @@ import psutil
 from twin.errors import UsageError
 from twin.live.cluster import NodeInfo, Placement, finish_folder
 from twin.live.measure import LiveMeasures, measure
-from twin.live.recorder import RecorderStatus, StreamStats
 from twin.live.outcome import LiveOutcome, merge_analyser, merge_status
+from twin.live.recorder import RecorderStatus, StreamStats
 from twin.live.run_settings import live_run_settings
 from twin.live.run_state import _NOT_KEPT, STATE_FILE, STATE_SCHEMA
 from twin.live.watchdog import WATCHDOG_FILE
@@ -59,14 +59,18 @@ def _folders(folder: Path) -> tuple[Path, Path]:
     """(the run's --out folder, its live/ folder), from either."""
     folder = Path(folder)
     if not folder.is_dir():
-        raise UsageError(f"--recover {folder}: no such folder; expected the --out folder of a "
-                         f"`twin live` run (the one holding live/run-state.json)")
+        raise UsageError(
+            f"--recover {folder}: no such folder; expected the --out folder of a "
+            f"`twin live` run (the one holding live/run-state.json)"
+        )
     if (folder / "live").is_dir():
         return folder, folder / "live"
     if folder.name == "live" and (folder / "catalog.sqlite").exists():
         return folder.parent, folder
-    raise UsageError(f"--recover {folder}: not a live run folder (no {folder / 'live'}); "
-                     f"expected the --out folder of a `twin live` run")
+    raise UsageError(
+        f"--recover {folder}: not a live run folder (no {folder / 'live'}); "
+        f"expected the --out folder of a `twin live` run"
+    )
 
 
 def _state(live: Path) -> dict[str, Any]:
@@ -75,15 +79,19 @@ def _state(live: Path) -> dict[str, Any]:
         raise UsageError(
             f"--recover: {path} is missing; expected a live run folder written by this version "
             f"of `twin live` (it keeps its state there as it runs): this folder cannot be "
-            f"recovered; run the scenario again")
+            f"recovered; run the scenario again"
+        )
     try:
         state = json.loads(path.read_text())
     except (OSError, ValueError) as exc:
-        raise UsageError(f"--recover: {path}: cannot read it ({exc}); expected the run state "
-                         f"`twin live` writes") from None
+        raise UsageError(
+            f"--recover: {path}: cannot read it ({exc}); expected the run state `twin live` writes"
+        ) from None
     if not isinstance(state, dict) or state.get("schema") != STATE_SCHEMA:
-        raise UsageError(f"--recover: {path}: not a {STATE_SCHEMA} file; expected the run "
-                         f"state `twin live` writes")
+        raise UsageError(
+            f"--recover: {path}: not a {STATE_SCHEMA} file; expected the run "
+            f"state `twin live` writes"
+        )
     return state
 
 
@@ -113,8 +121,11 @@ def _still_running(state: dict[str, Any]) -> list[str]:
     for part, where in sorted((state.get("live") or {}).get("parts", {}).items()):
         try:
             p = psutil.Process(int(where["pid"]))
-            if (p.create_time() < saved and p.status() != psutil.STATUS_ZOMBIE
-                    and (p.name().startswith("ray::") or p.name() == "mediamtx")):
+            if (
+                p.create_time() < saved
+                and p.status() != psutil.STATUS_ZOMBIE
+                and (p.name().startswith("ray::") or p.name() == "mediamtx")
+            ):
                 out.append(f"{part} (PID {p.pid}, {p.name()})")
         except psutil.Error:
             continue
@@ -142,14 +153,23 @@ def _outcome(state: dict[str, Any], live: Path) -> LiveOutcome:
     st = state["outcome"]
     sc = _scenario(state, st.get("source", ""))
     names = {f.name for f in dataclasses.fields(LiveOutcome)} - _NOT_KEPT
-    o = LiveOutcome(scenario=sc, settings=live_run_settings(sc), run_dir=live,
-                    store_path=live / "catalog.sqlite", segments_root=live / "segments",
-                    **{k: v for k, v in st.items() if k in names})
+    o = LiveOutcome(
+        scenario=sc,
+        settings=live_run_settings(sc),
+        run_dir=live,
+        store_path=live / "catalog.sqlite",
+        segments_root=live / "segments",
+        **{k: v for k, v in st.items() if k in names},
+    )
     pl = st.get("placement")
     if pl:
-        o.placement = Placement([NodeInfo(**n) for n in pl["nodes"]], pl["district_node"],
-                                pl["pool_node"], pl.get("claimed", {}),
-                                pl.get("analyser_node", {}))
+        o.placement = Placement(
+            [NodeInfo(**n) for n in pl["nodes"]],
+            pl["district_node"],
+            pl["pool_node"],
+            pl.get("claimed", {}),
+            pl.get("analyser_node", {}),
+        )
     lv = state.get("live") or {}
     beats: dict[str, list[Any]] = {}
     for r, ss in (lv.get("dead_heartbeats") or {}).items():
@@ -163,15 +183,28 @@ def _outcome(state: dict[str, Any], live: Path) -> LiveOutcome:
     for r, rec in lv.get("recovered") or []:  # files crashed recorders left, kept by successors
         o.recovered_partials += len(rec["recovered"])
         o.removed_partials += len(rec["removed"])
-        o.events.append({"t_s": o.t0, "kind": "partials_recovered", "recorder": r,
-                         "recovered": len(rec["recovered"]), "removed": len(rec["removed"]),
-                         "seconds": round(rec["seconds"], 3), "by": "restarted recorder"})
+        o.events.append(
+            {
+                "t_s": o.t0,
+                "kind": "partials_recovered",
+                "recorder": r,
+                "recovered": len(rec["recovered"]),
+                "removed": len(rec["removed"]),
+                "seconds": round(rec["seconds"], 3),
+                "by": "restarted recorder",
+            }
+        )
     return o
 
 
 def _status(s: dict[str, Any]) -> Any:
-    return RecorderStatus(s["name"], s["at_s"], tuple(s["cameras"]),
-                          tuple(StreamStats(**x) for x in s["streams"]), s["cpu_s"])
+    return RecorderStatus(
+        s["name"],
+        s["at_s"],
+        tuple(s["cameras"]),
+        tuple(StreamStats(**x) for x in s["streams"]),
+        s["cpu_s"],
+    )
 
 
 def _watchdog(live: Path) -> dict[str, Any]:
@@ -202,9 +235,12 @@ def _recover_files(o: LiveOutcome, event: Any) -> None:
     pl = o.placement
     for n in o.storage_nodes:
         if o.storage_kind.get(n) != "run folder":
-            event("node_unreadable", node=pl.label(n),
-                  error="its files are in that node's own folder (CCTV_TWIN_STORAGE), not "
-                        "in this run folder: recover them there")
+            event(
+                "node_unreadable",
+                node=pl.label(n),
+                error="its files are in that node's own folder (CCTV_TWIN_STORAGE), not "
+                "in this run folder: recover them there",
+            )
             continue
         recs = [r for r in o.recorders if pl.pool_node[o.recorder_pool[r]] == n]
         rep = finish_folder(o.run_dir, recs)
@@ -212,15 +248,27 @@ def _recover_files(o: LiveOutcome, event: Any) -> None:
         for rec in rep["recovered"]:
             o.recovered_partials += rec["recovered"]
             o.removed_partials += rec["removed"]
-            event("partials_recovered", recorder=rec["recorder"], recovered=rec["recovered"],
-                  removed=rec["removed"], seconds=round(rec["seconds"], 3),
-                  by="twin live --recover")
+            event(
+                "partials_recovered",
+                recorder=rec["recorder"],
+                recovered=rec["recovered"],
+                removed=rec["removed"],
+                seconds=round(rec["seconds"], 3),
+                by="twin live --recover",
+            )
             mine.append(o.events[-1])
     if mine:
         tmp = path.with_suffix(".tmp")
-        tmp.write_text(json.dumps({
-            "recovered": o.recovered_partials, "removed": o.removed_partials,
-            "events": before["events"] + mine}, indent=1))
+        tmp.write_text(
+            json.dumps(
+                {
+                    "recovered": o.recovered_partials,
+                    "removed": o.removed_partials,
+                    "events": before["events"] + mine,
+                },
+                indent=1,
+            )
+        )
         tmp.replace(path)
 
 
@@ -248,22 +296,28 @@ def recover_run(folder: Path, *, force: bool = False) -> RecoveredRun:
         raise UsageError(
             f"--recover {folder}: {out / 'results.json'} exists: this run was measured and "
             f"written already; expected a run folder whose `twin live` died before writing "
-            f"it: pass --force to recover and write it again")
+            f"it: pass --force to recover and write it again"
+        )
     state = _state(live)
     if state.get("phase") == "starting" or float(state["outcome"].get("t0") or 0) <= 0:
         raise UsageError(
             f"--recover {folder}: its `twin live` died during start-up, before recording "
             f"began ({live / 'run-state.json'}: phase {state.get('phase')!r}); nothing was "
-            f"recorded to recover: run the scenario again")
+            f"recorded to recover: run the scenario again"
+        )
     left = _still_running(state)
     if left:
         joined = state.get("ray") == "joined"
         raise UsageError(
             f"--recover {folder}: parts of this run are still running: {', '.join(left)}; "
             f"expected none (a recorder still running would write under the recovery): "
-            + ("a joined cluster's Ray ends a dead driver's actors itself; wait for it"
-               if joined else "wait a few seconds for the run's watchdog")
-            + ", then run this again")
+            + (
+                "a joined cluster's Ray ends a dead driver's actors itself; wait for it"
+                if joined
+                else "wait a few seconds for the run's watchdog"
+            )
+            + ", then run this again"
+        )
     o = _outcome(state, live)
     dog = _watchdog(live)
     lost_at = float(dog.get("driver_lost_at") or state["saved_at"])
@@ -272,14 +326,25 @@ def recover_run(folder: Path, *, force: bool = False) -> RecoveredRun:
     def event(kind: str, **kw: Any) -> None:
         o.events.append({"t_s": round(cut, 3), "kind": kind, **kw})
 
-    event("driver_lost", detected_by=dog.get("detected_by", "run-state.json last written"),
-          watchdog=bool(dog), killed=len(dog.get("killed", [])), left=dog.get("left", []),
-          cleared_s=dog.get("cleared_s"), ray=state.get("ray"))
+    event(
+        "driver_lost",
+        detected_by=dog.get("detected_by", "run-state.json last written"),
+        watchdog=bool(dog),
+        killed=len(dog.get("killed", [])),
+        left=dog.get("left", []),
+        cleared_s=dog.get("cleared_s"),
+        ray=state.get("ray"),
+    )
     if state.get("phase") != "stopping":  # it stopped while recording: judge up to the cut
         o.t_end = max(o.t0, cut - CUT_SLACK_S)
     o.interrupted = DRIVER_LOST
-    event("interrupted", reason=DRIVER_LOST, recorded_s=round(cut - o.t0, 3),
-          judged_s=round(o.t_end - o.t0, 3), phase=state.get("phase"))
+    event(
+        "interrupted",
+        reason=DRIVER_LOST,
+        recorded_s=round(cut - o.t0, 3),
+        judged_s=round(o.t_end - o.t0, 3),
+        phase=state.get("phase"),
+    )
     _recover_files(o, event)
     o.events.sort(key=lambda e: e["t_s"])
     m = measure(o)

@@ -18,11 +18,12 @@ driver's processes (twin.live.driver) reach the real parts through twin.live.par
 2. Actors, each pinned to its node: camera-set actors publishing to their district's relay,
    every recorder of the scenario's pools (`<pool>-rNN`, the names `faults:` uses; each with
    its pool's stream and ingest limits) on their pool's node, a sweeper per recording node and the
-   analyser pool's actors in turn over the nodes (the first on the driver's node). All ask for no CPU: they are I/O bound, and a 2-core
-   machine must place ~20 of them.
+   analyser pool's actors in turn over the nodes (the first on the driver's node). All ask for no
+   CPU: they are I/O bound, and a 2-core machine must place ~20 of them.
 3. The supervisor (twin.live.failover over the core failover objects) places the cameras on
    recorders within each recorder's own pool's limits: a district's cameras on its district's
-   pool, a central pool that every district's own pool covers kept as their standby; recording starts at `t0` on the run clock.
+   pool, a central pool that every district's own pool covers kept as their standby; recording
+   starts at `t0` on the run clock.
 4. The driver's processes supervise every part, carry out the scripted faults, sweep and
    sample until `t0 + duration`. SIGINT or SIGTERM ends this phase early: what was recorded
    is measured and written, and the run exits 3.
@@ -76,13 +77,27 @@ if TYPE_CHECKING:
 
 # LiveOutcome, the errors, external_credentials and live_recorder_names live in the modules
 # of their job; they are named here too, where the live run's callers have always found them.
-__all__ = ["LiveError", "LiveInterrupted", "LiveOutcome", "run_live", "external_credentials",
-           "live_recorder_names", "started_at", "MAX_LIVE_CAMERAS"]
+__all__ = [
+    "LiveError",
+    "LiveInterrupted",
+    "LiveOutcome",
+    "run_live",
+    "external_credentials",
+    "live_recorder_names",
+    "started_at",
+    "MAX_LIVE_CAMERAS",
+]
 
 
-def run_live(sc: Scenario, out: Path, *, duration_s: float | None = None,
-             progress: Callable[[float, float, str], None] | None = None,
-             metrics_port: int = 0, source: str = "") -> LiveOutcome:
+def run_live(
+    sc: Scenario,
+    out: Path,
+    *,
+    duration_s: float | None = None,
+    progress: Callable[[float, float, str], None] | None = None,
+    metrics_port: int = 0,
+    source: str = "",
+) -> LiveOutcome:
     """Run `sc` live for `duration_s` (default: live.duration_s); files go under `out/live`.
 
     Its health is served as Prometheus metrics on 127.0.0.1:`metrics_port` (0: any free
@@ -100,7 +115,11 @@ def run_live(sc: Scenario, out: Path, *, duration_s: float | None = None,
         return time.time() - epoch
 
     plan = plan_run(sc, settings, duration, out)  # checked before anything runs
-    say(0, duration, f"encoding {settings.profile.scenes} scene clip(s) (cached after the first run)")
+    say(
+        0,
+        duration,
+        f"encoding {settings.profile.scenes} scene clip(s) (cached after the first run)",
+    )
     outcome, clips = prepare_folder(sc, settings, plan, out, epoch, source)
     save_state(outcome, "starting")  # a live run folder from now on (twin live --recover)
 
@@ -130,8 +149,9 @@ def run_live(sc: Scenario, out: Path, *, duration_s: float | None = None,
             say(0, duration, "placing districts and pools on Ray's nodes")
             place(outcome, sc, settings, plan.city, plan.faults)
             say(0, duration, "starting the media relays (MediaMTX on each node with cameras)")
-            parts = PartsWiring(outcome, settings, server, clips, plan.set_names,
-                                event).parts(session.temp_dir)
+            parts = PartsWiring(outcome, settings, server, clips, plan.set_names, event).parts(
+                session.temp_dir
+            )
             if watchdog is not None:
                 watchdog.tell_dirs(*outcome.relay_dirs)
             run = Running(outcome, settings, parts, health, duration, now, event, say)
@@ -145,17 +165,20 @@ def run_live(sc: Scenario, out: Path, *, duration_s: float | None = None,
             # start) comes out as a SystemError around our LiveInterrupted.
             why = exc.__cause__ or exc.__context__
             if isinstance(exc, SystemError) and not (
-                    signals.got and isinstance(why, LiveInterrupted)):
+                signals.got and isinstance(why, LiveInterrupted)
+            ):
                 raise
             raise LiveInterrupted(
                 f"live run of {sc.name} stopped by {signals.got or exc} during start-up; "
                 f"expected it to run to the end: nothing was recorded, and nothing is left "
-                f"running") from None
+                f"running"
+            ) from None
         except TimeoutError as exc:
             raise LiveError(
                 f"{exc} (live.startup_timeout_s = {settings.startup_timeout_s} s); expected a "
                 f"Ray cluster with room for them: raise the timeout or lower the number of "
-                f"sets") from None
+                f"sets"
+            ) from None
         finally:
             health.close()
             teardown(parts, session, server)

@@ -15,9 +15,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from twin.scenario.live import (LiveAnalyser, LiveProfile, LiveSettings, MediaMTXChoice,
-                                ManagedMediaMTX)
 from twin.scenario import Scenario
+from twin.scenario.live import (
+    LiveAnalyser,
+    LiveProfile,
+    LiveSettings,
+    ManagedMediaMTX,
+    MediaMTXChoice,
+)
 
 __all__ = ["LivePool", "LiveRecorderPlan", "LiveRun", "live_run_settings"]
 
@@ -89,23 +94,43 @@ def live_run_settings(sc: Scenario) -> LiveRun:
     p = sc.camera_profiles[0]
     c = lv.clip
     pools = tuple(
-        LivePool(p.name, None if p.districts == "*" else tuple(p.districts),
-                 tuple(f"{p.name}-r{j + 1:02d}" for j in range(p.recorders)),
-                 p.max_streams, p.ingest_mbps)
-        for p in sc.recorders.pools)
+        LivePool(
+            p.name,
+            None if p.districts == "*" else tuple(p.districts),
+            tuple(f"{p.name}-r{j + 1:02d}" for j in range(p.recorders)),
+            p.max_streams,
+            p.ingest_mbps,
+        )
+        for p in sc.recorders.pools
+    )
     profile = LiveProfile(
-        width=p.width, height=p.height, fps=int(p.fps),
-        bitrate_mbps=c.encoder_bitrate_mbps or p.bitrate_mbps, keyframe_s=c.keyframe_s,
-        clip_s=c.clip_s, scenes=c.scenes, collision_at_s=c.collision_at_s, people=c.people,
-        vehicles=c.vehicles, night_depth=c.night_depth)
+        width=p.width,
+        height=p.height,
+        fps=int(p.fps),
+        bitrate_mbps=c.encoder_bitrate_mbps or p.bitrate_mbps,
+        keyframe_s=c.keyframe_s,
+        clip_s=c.clip_s,
+        scenes=c.scenes,
+        collision_at_s=c.collision_at_s,
+        people=c.people,
+        vehicles=c.vehicles,
+        night_depth=c.night_depth,
+    )
     rec = sc.recording
     return LiveRun(
-        duration_s=lv.duration_s, segment_s=float(rec.segment_s),
+        duration_s=lv.duration_s,
+        segment_s=float(rec.segment_s),
         retention_s=lv.retention_for(rec.retention_days),
         sweep_interval_s=float(rec.sweep_interval_s),
         sweep_batch_segments=rec.sweep_batch_segments,
-        heartbeat_interval_s=lv.heartbeat_interval_s, heartbeat_timeout_s=lv.heartbeat_timeout_s,
-        startup_timeout_s=lv.startup_timeout_s, publisher_actors=lv.publisher_actors,
-        profile=profile, profile_name=p.name, nominal_mbps=p.bitrate_mbps,
+        heartbeat_interval_s=lv.heartbeat_interval_s,
+        heartbeat_timeout_s=lv.heartbeat_timeout_s,
+        startup_timeout_s=lv.startup_timeout_s,
+        publisher_actors=lv.publisher_actors,
+        profile=profile,
+        profile_name=p.name,
+        nominal_mbps=p.bitrate_mbps,
         recorders=LiveRecorderPlan(pools, lv.recorders.container, lv.recorders.reconnect_max_s),
-        analyser=lv.analyser, mediamtx=lv.mediamtx if sc.live else ManagedMediaMTX())
+        analyser=lv.analyser,
+        mediamtx=lv.mediamtx if sc.live else ManagedMediaMTX(),
+    )

@@ -38,8 +38,17 @@ STATE_SCHEMA = "cctv-twin/live-run-state"
 EVERY_S = 1.0  # while recording: the driver's death is known to this much (without a watchdog)
 
 #: Outcome fields not kept: rebuilt from the scenario and the folder, or measured at the end.
-_NOT_KEPT = {"scenario", "settings", "run_dir", "store_path", "segments_root", "node_reports",
-             "placement", "recorder_stats", "publisher_stats"}
+_NOT_KEPT = {
+    "scenario",
+    "settings",
+    "run_dir",
+    "store_path",
+    "segments_root",
+    "node_reports",
+    "placement",
+    "recorder_stats",
+    "publisher_stats",
+}
 
 
 def plain(x: Any) -> Any:
@@ -67,8 +76,14 @@ def _driver() -> dict[str, Any]:
     return {"pid": os.getpid(), "create_time": psutil.Process().create_time()}
 
 
-def save_state(o: LiveOutcome, phase: str, *, driver: LiveDriver | None = None,
-               sup: Supervisor | None = None, parts: RayParts | None = None) -> None:
+def save_state(
+    o: LiveOutcome,
+    phase: str,
+    *,
+    driver: LiveDriver | None = None,
+    sup: Supervisor | None = None,
+    parts: RayParts | None = None,
+) -> None:
     """Write `live/run-state.json` for `o` now (the module docstring); `driver`, `sup` and
     `parts` (while recording) add what only they hold so far. Never raises: a state that
     cannot be written costs only the recovery of a run whose driver dies."""
@@ -78,11 +93,16 @@ def save_state(o: LiveOutcome, phase: str, *, driver: LiveDriver | None = None,
         pass
 
 
-def _save(o: LiveOutcome, phase: str, driver: LiveDriver | None, sup: Supervisor | None,
-          parts: RayParts | None) -> None:
+def _save(
+    o: LiveOutcome,
+    phase: str,
+    driver: LiveDriver | None,
+    sup: Supervisor | None,
+    parts: RayParts | None,
+) -> None:
     out: dict[str, Any] = {
-        f.name: plain(getattr(o, f.name)) for f in dataclasses.fields(o)
-        if f.name not in _NOT_KEPT}
+        f.name: plain(getattr(o, f.name)) for f in dataclasses.fields(o) if f.name not in _NOT_KEPT
+    }
     if o.placement is not None:
         out["placement"] = plain(o.placement)
     planned = None
@@ -95,30 +115,42 @@ def _save(o: LiveOutcome, phase: str, driver: LiveDriver | None, sup: Supervisor
         out["final_assignment"] = plain(sup.assignment())
     live: dict[str, Any] = {}
     if parts is not None:
-        live = {"heartbeats": plain(parts.latest), "dead_heartbeats": plain(parts.dead_stats),
-                "analyser_snapshots": plain(list(parts.analyser_snapshots.values())
-                                            + list(parts.analyser_done)),
-                "parts": plain(parts.current()), "pid_history": plain(parts.pid_history),
-                "recovered": [[r, plain(rec)] for r, rec in parts.recovered],
-                "ray_temp_dir": str(parts.ray_temp_dir or "")}
+        live = {
+            "heartbeats": plain(parts.latest),
+            "dead_heartbeats": plain(parts.dead_stats),
+            "analyser_snapshots": plain(
+                list(parts.analyser_snapshots.values()) + list(parts.analyser_done)
+            ),
+            "parts": plain(parts.current()),
+            "pid_history": plain(parts.pid_history),
+            "recovered": [[r, plain(rec)] for r, rec in parts.recovered],
+            "ray_temp_dir": str(parts.ray_temp_dir or ""),
+        }
     sc = o.scenario
     cal = sc.loaded_calibration
     state = {
-        "schema": STATE_SCHEMA, "phase": phase, "saved_at": time.time(), "driver": _driver(),
+        "schema": STATE_SCHEMA,
+        "phase": phase,
+        "saved_at": time.time(),
+        "driver": _driver(),
         "planned_s": planned,
         "ray": "own" if not os.environ.get("RAY_ADDRESS", "").strip() else "joined",
         "scenario": sc.model_dump(mode="json", exclude_unset=True),
-        "calibration": None if cal is None else {
-            "named": sc.calibration, "data": cal.calibration.model_dump(mode="json")},
-        "outcome": out, "live": live}
+        "calibration": None
+        if cal is None
+        else {"named": sc.calibration, "data": cal.calibration.model_dump(mode="json")},
+        "outcome": out,
+        "live": live,
+    }
     path = Path(o.run_dir) / STATE_FILE
     tmp = path.with_name(path.name + ".tmp")
     tmp.write_text(json.dumps(state, sort_keys=True, allow_nan=False))
     tmp.replace(path)
 
 
-def keep_state(env: simpy.Environment, o: LiveOutcome, driver: LiveDriver, sup: Supervisor,
-               parts: RayParts) -> Generator[simpy.Event, Any, None]:
+def keep_state(
+    env: simpy.Environment, o: LiveOutcome, driver: LiveDriver, sup: Supervisor, parts: RayParts
+) -> Generator[simpy.Event, Any, None]:
     """A process of the driver's: the state written every EVERY_S while it records."""
     while True:
         save_state(o, "recording", driver=driver, sup=sup, parts=parts)

@@ -31,12 +31,15 @@ def start_parts(run: Running) -> None:
     t_actors = time.monotonic()
     parts.start_all(o.recorders, settings.startup_timeout_s)
     o.actors_started_s = time.monotonic() - t_actors
-    run.event("actors_started", actors=len(parts.where), seconds=round(o.actors_started_s, 2),
-              nodes=sorted({n for _, n in parts.where.values()}))
+    run.event(
+        "actors_started",
+        actors=len(parts.where),
+        seconds=round(o.actors_started_s, 2),
+        nodes=sorted({n for _, n in parts.where.values()}),
+    )
     _serve_health(run)
     run.say(0, run.duration, "publishing")
-    o.clip_origins = {c: t - o.epoch
-                      for c, t in parts.publish(settings.startup_timeout_s).items()}
+    o.clip_origins = {c: t - o.epoch for c, t in parts.publish(settings.startup_timeout_s).items()}
     deadline = time.monotonic() + settings.startup_timeout_s
     while True:
         ready = _ready_paths(parts)
@@ -46,7 +49,8 @@ def start_parts(run: Running) -> None:
             raise LiveError(
                 f"{len(set(o.cameras) - ready)} camera paths were not published within "
                 f"{settings.startup_timeout_s} s (e.g. {sorted(set(o.cameras) - ready)[:3]}); "
-                f"see the MediaMTX logs {o.relay_dirs or 'of the external server'}")
+                f"see the MediaMTX logs {o.relay_dirs or 'of the external server'}"
+            )
         time.sleep(0.2)
     run.event("published", cameras=len(o.cameras))
 
@@ -60,7 +64,8 @@ def _serve_health(run: Running) -> None:
     except OSError as exc:
         raise LiveError(
             f"--metrics-port {port}: cannot serve metrics on 127.0.0.1:{port} ({exc}); "
-            f"expected a free port: pass another, or 0 for any free one") from None
+            f"expected a free port: pass another, or 0 for any free one"
+        ) from None
     run.event("metrics_served", url=url)
     run.say(0, run.duration, f"metrics: {url}")
 
@@ -81,26 +86,43 @@ def start_recording(run: Running) -> Supervisor:
     at `t0`, and the analyser pool is admitted and started; returns the supervisor."""
     o, settings, parts, now = run.o, run.settings, run.parts, run.now
     mbps = {c: settings.nominal_mbps for c in o.cameras}  # what the plan says they send
-    sup = Supervisor(o.recorders, settings.recorders.max_streams_of(o.recorders),
-                     settings.recorders.ingest_mbps_of(o.recorders),
-                     mbps, settings.heartbeat_interval_s, settings.heartbeat_timeout_s, now(),
-                     homes=o.homes or None, standby=o.standby)
+    sup = Supervisor(
+        o.recorders,
+        settings.recorders.max_streams_of(o.recorders),
+        settings.recorders.ingest_mbps_of(o.recorders),
+        mbps,
+        settings.heartbeat_interval_s,
+        settings.heartbeat_timeout_s,
+        now(),
+        homes=o.homes or None,
+        standby=o.standby,
+    )
     assignment = sup.place_all()
     o.initial_assignment = dict(assignment)
     unplaced = sorted(c for c, r in assignment.items() if r is None)
     if unplaced:
         run.event("cameras_unplaced", cameras=unplaced)
     o.t0 = now()
-    ray.get([parts.recorders[r].record.remote({c: parts.url(c)
-                                                for c in sup.cameras_of_recorder(r)})
-             for r in o.recorders], timeout=settings.startup_timeout_s)
+    ray.get(
+        [
+            parts.recorders[r].record.remote({c: parts.url(c) for c in sup.cameras_of_recorder(r)})
+            for r in o.recorders
+        ],
+        timeout=settings.startup_timeout_s,
+    )
     an_parts = [p for p in parts.actors if p.split(":", 1)[0] == ANALYSER]
     if an_parts:
         _admit_analysis(run, an_parts)
-        ray.get([parts.actors[p].start.remote(parts.origins, parts.analysis_assigned[p])
-                 for p in an_parts], timeout=settings.startup_timeout_s)
-    run.event("recording_started", assignment={r: len(sup.cameras_of_recorder(r))
-                                               for r in o.recorders})
+        ray.get(
+            [
+                parts.actors[p].start.remote(parts.origins, parts.analysis_assigned[p])
+                for p in an_parts
+            ],
+            timeout=settings.startup_timeout_s,
+        )
+    run.event(
+        "recording_started", assignment={r: len(sup.cameras_of_recorder(r)) for r in o.recorders}
+    )
     # Each recorder answered `record`: alive as of now. Beat only here, after every blocking
     # start-up call (starting 99 analyser threads took > 5 s under load).
     sup.beat(o.recorders, now())
@@ -112,19 +134,35 @@ def _admit_analysis(run: Running, an_parts: list[str]) -> None:
     (twin.live.analysis_pool); the rest are reported as not analysed."""
     o, parts, an = run.o, run.parts, run.settings.analyser
     run.say(0, run.duration, f"measuring the cost of a frame on {len(an_parts)} analyser(s)")
-    costs = ray.get([parts.actors[p].frame_cost.remote([str(c) for c in parts.clip_paths],
-                                                       an.width) for p in an_parts],
-                    timeout=run.settings.startup_timeout_s)
+    costs = ray.get(
+        [
+            parts.actors[p].frame_cost.remote([str(c) for c in parts.clip_paths], an.width)
+            for p in an_parts
+        ],
+        timeout=run.settings.startup_timeout_s,
+    )
     cost_ms = dict(zip(an_parts, (float(c) for c in costs)))
-    plan = plan_pool(list(parts.analysis_candidates), an_parts, cost_ms,
-                     analysed_interval_s(run.settings), an.cpu_per_actor, an.max_util_pct)
+    plan = plan_pool(
+        list(parts.analysis_candidates),
+        an_parts,
+        cost_ms,
+        analysed_interval_s(run.settings),
+        an.cpu_per_actor,
+        an.max_util_pct,
+    )
     parts.assign_analysis(plan.cameras_of)
-    o.analysis = {"cost_ms": {p: round(x, 4) for p, x in cost_ms.items()},
-                  "limit_fps": {p: round(x, 4) for p, x in plan.limit_fps.items()},
-                  "cameras_of": plan.cameras_of, "not_analysed": plan.not_analysed,
-                  "candidates": len(parts.analysis_candidates),
-                  "cpu_per_actor": an.cpu_per_actor, "max_util_pct": an.max_util_pct}
-    run.event("analysis_admitted", cost_ms=o.analysis["cost_ms"],
-              cameras={p: len(c) for p, c in plan.cameras_of.items()},
-              not_analysed=len(plan.not_analysed))
-
+    o.analysis = {
+        "cost_ms": {p: round(x, 4) for p, x in cost_ms.items()},
+        "limit_fps": {p: round(x, 4) for p, x in plan.limit_fps.items()},
+        "cameras_of": plan.cameras_of,
+        "not_analysed": plan.not_analysed,
+        "candidates": len(parts.analysis_candidates),
+        "cpu_per_actor": an.cpu_per_actor,
+        "max_util_pct": an.max_util_pct,
+    }
+    run.event(
+        "analysis_admitted",
+        cost_ms=o.analysis["cost_ms"],
+        cameras={p: len(c) for p, c in plan.cameras_of.items()},
+        not_analysed=len(plan.not_analysed),
+    )

@@ -16,18 +16,19 @@ from typing import cast
 
 import ray
 
+from twin.live.cluster import finish_node
 from twin.live.driver import ANALYSER, LiveDriver
 from twin.live.failover import Supervisor
 from twin.live.lifecycle import Running, cpu_snapshot
 from twin.live.outcome import LiveOutcome, cpu_window, merge_analyser, merge_status, nodes_event
-from twin.live.cluster import finish_node
 from twin.live.run_state import save_state
 
 __all__ = ["stop"]
 
 
-def stop(run: Running, driver: LiveDriver, sup: Supervisor,
-         cpu_marks: dict[str, dict[str, float]]) -> None:
+def stop(
+    run: Running, driver: LiveDriver, sup: Supervisor, cpu_marks: dict[str, dict[str, float]]
+) -> None:
     """Stop recorders first (footage runs to the end), recover what dead ones left, stop the
     rest; the outcome gets what each part observed."""
     o, parts, now, event = run.o, run.parts, run.now, run.event
@@ -37,14 +38,22 @@ def stop(run: Running, driver: LiveDriver, sup: Supervisor,
     for r, rec in parts.recovered:  # files crashed recorders left, kept by their successors
         o.recovered_partials += len(rec.recovered)
         o.removed_partials += len(rec.removed)
-        event("partials_recovered", recorder=r, recovered=len(rec.recovered),
-              removed=len(rec.removed), seconds=round(rec.seconds, 3), by="restarted recorder")
+        event(
+            "partials_recovered",
+            recorder=r,
+            recovered=len(rec.recovered),
+            removed=len(rec.removed),
+            seconds=round(rec.seconds, 3),
+            by="restarted recorder",
+        )
     if "steady_to" not in cpu_marks and "steady_from" in cpu_marks:
         cpu_marks["steady_to"] = cpu_snapshot(parts)
         cpu_marks["steady_to"]["t"] = now()
     if "steady_from" in cpu_marks and "steady_to" in cpu_marks:
-        event("cpu_window", **cpu_window(o, cpu_marks["steady_from"], cpu_marks["steady_to"],
-                                         driver.log.records))
+        event(
+            "cpu_window",
+            **cpu_window(o, cpu_marks["steady_from"], cpu_marks["steady_to"], driver.log.records),
+        )
     run.say(duration, duration, "stopping recorders")
     running = [r for r in o.recorders if r not in driver.down or r in driver.restarting]
     o.recorder_stats = parts.stop_recorders(running, 60)
@@ -62,8 +71,9 @@ def stop(run: Running, driver: LiveDriver, sup: Supervisor,
             rec["storage_lost"] = True
     run.say(duration, duration, "stopping publishers")
     stopped = parts.call_all("stop", 60)
-    o.publisher_stats = {c: s for p, v in stopped.items() if p.startswith("set:")
-                         for c, s in v[0].items()}
+    o.publisher_stats = {
+        c: s for p, v in stopped.items() if p.startswith("set:") for c, s in v[0].items()
+    }
     snaps = list(parts.analyser_done)
     for p in sorted(set(stopped) | set(parts.analyser_snapshots)):
         if p.split(":", 1)[0] != ANALYSER:
@@ -87,10 +97,17 @@ def stop(run: Running, driver: LiveDriver, sup: Supervisor,
     o.faults = driver.log.records
     o.final_assignment = sup.assignment()
     o.parts = {"history": parts.pid_history, "mediamtx_pids": list(o.mediamtx_pids)}
-    o.events.append({"t_s": round(now(), 3), "kind": "cluster",
-                     **nodes_event(o, parts.part_nodes())})
-    o.events.extend({"t_s": round(cast(float, e["t_s"]), 3), "kind": "recorder_health",
-                     **{k: v for k, v in e.items() if k != "t_s"}} for e in sup.health_events)
+    o.events.append(
+        {"t_s": round(now(), 3), "kind": "cluster", **nodes_event(o, parts.part_nodes())}
+    )
+    o.events.extend(
+        {
+            "t_s": round(cast(float, e["t_s"]), 3),
+            "kind": "recorder_health",
+            **{k: v for k, v in e.items() if k != "t_s"},
+        }
+        for e in sup.health_events
+    )
     o.events.sort(key=lambda e: e["t_s"])
     event("stopped")
 
@@ -100,10 +117,17 @@ def _finish_nodes(o: LiveOutcome, event: Callable[..., None], lost: set[str]) ->
     and check it against the files (PyAV); the driver gets rows and counts, no path. Returns
     the labels of the nodes whose files could not be read (lost)."""
     unreadable: set[str] = set()
-    refs = {n: finish_node(n, o.run_key, str(o.run_dir.resolve()), o.driver_node,
-                           [r for r in o.recorders
-                            if o.placement.pool_node[o.recorder_pool[r]] == n])
-            for n in o.storage_nodes if n not in lost}
+    refs = {
+        n: finish_node(
+            n,
+            o.run_key,
+            str(o.run_dir.resolve()),
+            o.driver_node,
+            [r for r in o.recorders if o.placement.pool_node[o.recorder_pool[r]] == n],
+        )
+        for n in o.storage_nodes
+        if n not in lost
+    }
     for n in sorted(lost & set(o.storage_nodes), key=o.placement.label):
         event("node_unreadable", node=o.placement.label(n), error="the node was lost")
         unreadable.add(o.placement.label(n))
@@ -118,6 +142,11 @@ def _finish_nodes(o: LiveOutcome, event: Callable[..., None], lost: set[str]) ->
         for rec in rep["recovered"]:
             o.recovered_partials += rec["recovered"]
             o.removed_partials += rec["removed"]
-            event("partials_recovered", recorder=rec["recorder"], recovered=rec["recovered"],
-                  removed=rec["removed"], seconds=round(rec["seconds"], 3))
+            event(
+                "partials_recovered",
+                recorder=rec["recorder"],
+                recovered=rec["recovered"],
+                removed=rec["removed"],
+                seconds=round(rec["seconds"], 3),
+            )
     return unreadable

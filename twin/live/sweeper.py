@@ -31,8 +31,8 @@ rows, even one marked released in the file, and a case with hold rows missing st
 sweep, so an edit of catalog.sqlite cannot lift a hold the desk did not lift.
 
 A stop between 1 and 3 leaves rows in `deleting`; :meth:`LiveStore.recover` (run when a
-sweeper starts) finishes them and the sweeper audits them as one DELETION entry of their own, so the store
-never lists a file that is gone as stored, and never loses track of a file it has not deleted.
+sweeper starts) finishes them and the sweeper audits them as one DELETION entry of their own, so the
+store never lists a file that is gone as stored, and never loses track of a file it has not deleted.
 """
 
 from __future__ import annotations
@@ -51,10 +51,10 @@ from twin.core.officers import check_trail
 from twin.core.signing import mac_entry
 from twin.core.sweep import RetentionSweep
 from twin.core.types import Interval, SegmentRef
-from twin.storage.trail import locked, open_trail, save
-from twin.storage.keys import audit_key
 from twin.errors import EvidenceError
+from twin.storage.keys import audit_key
 from twin.storage.live_catalog import HoldRow, LiveStore
+from twin.storage.trail import locked, open_trail, save
 
 __all__ = ["SweepReport", "Sweeper"]
 
@@ -81,10 +81,18 @@ class Sweeper:
     only in tests of retention alone.
     """
 
-    def __init__(self, store_path: Path, root: Path, camera_names: list[str],
-                 recorder_names: list[str], retention_s: float, batch_segments: int,
-                 *, desk_dir: Path | None = None,
-                 clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self,
+        store_path: Path,
+        root: Path,
+        camera_names: list[str],
+        recorder_names: list[str],
+        retention_s: float,
+        batch_segments: int,
+        *,
+        desk_dir: Path | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         self.store = LiveStore(store_path)
         self.root = Path(root)
         self.catalog = RunCatalog(camera_names, recorder_names)
@@ -104,10 +112,18 @@ class Sweeper:
         rows = self.store.recover(self.root)
         if rows and self.desk_dir is not None:
             with self._trail() as trail:
-                trail.append(self._at(trail), AuditKind.DELETION, "sweeper", "retention", {
-                    "what": "footage past retention, finished after a restart",
-                    "segments": len(rows), "bytes": int(sum(r.size_bytes for r in rows)),
-                    "retention_s": self.retention_s})
+                trail.append(
+                    self._at(trail),
+                    AuditKind.DELETION,
+                    "sweeper",
+                    "retention",
+                    {
+                        "what": "footage past retention, finished after a restart",
+                        "segments": len(rows),
+                        "bytes": int(sum(r.size_bytes for r in rows)),
+                        "retention_s": self.retention_s,
+                    },
+                )
         return len(rows)
 
     @contextlib.contextmanager
@@ -117,8 +133,9 @@ class Sweeper:
         assert self.desk_dir is not None and self._key is not None
         key = self._key
         with locked(self.desk_dir):
-            trail, written = open_trail(self.desk_dir, key, lambda e: mac_entry(key, e),
-                                        repair=True)
+            trail, written = open_trail(
+                self.desk_dir, key, lambda e: mac_entry(key, e), repair=True
+            )
             check_trail(trail.entries, key)  # every entry vouched for, or no sweep at all
             yield trail
             save(self.desk_dir, trail, written, key)
@@ -131,8 +148,11 @@ class Sweeper:
         """Take in the segments recorded since the last call, and the holds as stored now
         (checked against the desk `trail`, if given: `_holds_per_trail`)."""
         self._last_id, _ = self.store.sync_into(self.catalog, self._cam, self._rec, self._last_id)
-        wanted = self._holds_per_trail(trail) if trail is not None else {
-            h.hold_id: h for h in self.store.holds()}
+        wanted = (
+            self._holds_per_trail(trail)
+            if trail is not None
+            else {h.hold_id: h for h in self.store.holds()}
+        )
         current = self.catalog.holds
         for hid, h in wanted.items():  # place before releasing, so nothing is ever unheld
             if hid not in current and h.camera in self._cam:
@@ -152,8 +172,9 @@ class Sweeper:
         for e in trail.entries:
             if e.kind is AuditKind.PRESERVATION and "holds" in e.details:
                 cases[e.subject] = int(e.details["holds"])
-            elif (e.kind is AuditKind.COPY and e.details.get("complete")) or \
-                    e.kind is AuditKind.RELEASE:
+            elif (
+                e.kind is AuditKind.COPY and e.details.get("complete")
+            ) or e.kind is AuditKind.RELEASE:
                 cases.pop(e.subject, None)
         wanted = {h.hold_id: h for h in self.store.holds()}
         for case_id, placed in cases.items():
@@ -162,7 +183,8 @@ class Sweeper:
                 raise EvidenceError(
                     f"{self.store.path}: case {case_id!r} has {len(rows)} hold row(s) but the "
                     f"desk placed {placed}: rows were deleted from the catalog; nothing is swept "
-                    "until they are restored from a trusted copy")
+                    "until they are restored from a trusted copy"
+                )
             wanted.update((h.hold_id, h) for h in rows)
         return wanted
 
@@ -171,8 +193,9 @@ class Sweeper:
         it outlives this process), taken in at once; returns the segments held now."""
         self.store.place_holds(hold_id, [(hold_id, camera, start_s, end_s)], now_s)
         self.sync()
-        segs = self.catalog.segments(math.inf, camera=self._cam[camera],
-                                     window=Interval(start_s, end_s))
+        segs = self.catalog.segments(
+            math.inf, camera=self._cam[camera], window=Interval(start_s, end_s)
+        )
         return len(segs)
 
     def release(self, hold_id: str, now_s: float = 0.0) -> None:
@@ -193,13 +216,25 @@ class Sweeper:
             with self._trail() as trail:
                 self.sync(trail)
                 held = self._held()
-                done = self.retention.sweep(now_s, delete=self._delete, trail=trail,
-                                            audit_at_s=self._at(trail), run_clock_s=float(now_s))
+                done = self.retention.sweep(
+                    now_s,
+                    delete=self._delete,
+                    trail=trail,
+                    audit_at_s=self._at(trail),
+                    run_clock_s=float(now_s),
+                )
         plan, refs = done.plan, done.deleted
-        return SweepReport(now_s, plan.cutoff_s, tuple(r.key for r in refs),
-                           int(sum(r.bytes for r in refs)), plan.overdue_after, done.oldest_age_s,
-                           done.carried_out["missing_files"], held,
-                           done.audit.seq if done.audit is not None else None)
+        return SweepReport(
+            now_s,
+            plan.cutoff_s,
+            tuple(r.key for r in refs),
+            int(sum(r.bytes for r in refs)),
+            plan.overdue_after,
+            done.oldest_age_s,
+            done.carried_out["missing_files"],
+            held,
+            done.audit.seq if done.audit is not None else None,
+        )
 
     def _held(self) -> int:
         c = self.catalog

@@ -97,8 +97,7 @@ def _below(roots: list[int], kids: dict[int, list[int]], stop: set[int]) -> list
 
 
 class _Watch:
-    def __init__(self, parent: int, parent_start: float, before: set[Key],
-                 run_dir: Path) -> None:
+    def __init__(self, parent: int, parent_start: float, before: set[Key], run_dir: Path) -> None:
         self.parent = (parent, parent_start)
         self.before = before
         self.run_dir = run_dir
@@ -150,11 +149,17 @@ class _Watch:
             ours = [pid for pid, t in self.noted.items() if _same(started.get(pid), t)]
             # Descendants of the run's processes are the run's, even ones never noted (a
             # worker started in the last round), but never the driver's parent's or ours.
-            ours += [pid for pid in _below(ours, kids, {self.me, self.parent[0]})
-                     if pid not in self.noted]
-            left = [pid for pid in dict.fromkeys(ours)
-                    if status.get(pid) not in (psutil.STATUS_ZOMBIE, psutil.STATUS_DEAD, None)
-                    and pid not in (1, self.me)]
+            ours += [
+                pid
+                for pid in _below(ours, kids, {self.me, self.parent[0]})
+                if pid not in self.noted
+            ]
+            left = [
+                pid
+                for pid in dict.fromkeys(ours)
+                if status.get(pid) not in (psutil.STATUS_ZOMBIE, psutil.STATUS_DEAD, None)
+                and pid not in (1, self.me)
+            ]
             if not left or time.monotonic() > deadline:
                 break
             for pid in left:
@@ -162,8 +167,7 @@ class _Watch:
                     name = self.names.get(pid, "")
                     with contextlib.suppress(psutil.Error):
                         name = psutil.Process(pid).name()
-                    killed[pid] = {"pid": pid, "name": name,
-                                   "started": started.get(pid)}
+                    killed[pid] = {"pid": pid, "name": name, "started": started.get(pid)}
                 with contextlib.suppress(ProcessLookupError, PermissionError):
                     os.kill(pid, signal.SIGKILL)
                 self.noted.setdefault(pid, started[pid])
@@ -221,27 +225,44 @@ def run(watch: _Watch, stdin: IO[bytes], interval_s: float) -> int:
     killed, left = watch.kill_all()
     cleared_s = time.monotonic() - t
     removed = watch.remove_dirs()
-    report = {"driver_pid": watch.parent[0], "driver_lost_at": lost_at, "detected_by": why,
-              "killed": killed, "left": left, "cleared_s": round(cleared_s, 3),
-              "removed_dirs": removed, "watchdog_pid": watch.me}
+    report = {
+        "driver_pid": watch.parent[0],
+        "driver_lost_at": lost_at,
+        "detected_by": why,
+        "killed": killed,
+        "left": left,
+        "cleared_s": round(cleared_s, 3),
+        "removed_dirs": removed,
+        "watchdog_pid": watch.me,
+    }
     out = watch.run_dir / WATCHDOG_FILE
     with contextlib.suppress(OSError):
         tmp = out.with_suffix(".tmp")
         tmp.write_text(json.dumps(report, indent=1, sort_keys=True))
         tmp.replace(out)
-    print(f"watchdog: driver {watch.parent[0]} lost ({why}); killed {len(killed)} "
-          f"process(es) of its run in {cleared_s:.2f} s, {len(left)} left", file=sys.stderr)
+    print(
+        f"watchdog: driver {watch.parent[0]} lost ({why}); killed {len(killed)} "
+        f"process(es) of its run in {cleared_s:.2f} s, {len(left)} left",
+        file=sys.stderr,
+    )
     return 0
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m twin.live.watchdog",
-                                 description="Kill what is left of a live run if its driver dies")
+    ap = argparse.ArgumentParser(
+        prog="python -m twin.live.watchdog",
+        description="Kill what is left of a live run if its driver dies",
+    )
     ap.add_argument("--parent", type=int, required=True, help="the driver's PID")
-    ap.add_argument("--parent-start", type=float, required=True,
-                    help="the driver's start time (psutil create_time)")
-    ap.add_argument("--before", default="",
-                    help="the driver's descendants before the run: PID:start,...")
+    ap.add_argument(
+        "--parent-start",
+        type=float,
+        required=True,
+        help="the driver's start time (psutil create_time)",
+    )
+    ap.add_argument(
+        "--before", default="", help="the driver's descendants before the run: PID:start,..."
+    )
     ap.add_argument("--run-dir", required=True, help="the run's live/ folder")
     ap.add_argument("--interval", type=float, default=0.5)
     a = ap.parse_args(argv)
@@ -294,19 +315,35 @@ def start_watchdog(run_dir: Path) -> Watchdog:
     """Start the watchdog of this process's run (`run_dir`: its live/ folder); call it before
     Ray starts, so every process the run starts is new to it."""
     me = psutil.Process()
-    before = ",".join(f"{p.pid}:{p.create_time():.2f}"
-                      for p in _children_now(me))
+    before = ",".join(f"{p.pid}:{p.create_time():.2f}" for p in _children_now(me))
     root = str(Path(__file__).resolve().parents[2])
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(
-        [root, *filter(None, [os.environ.get("PYTHONPATH")])])}
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([root, *filter(None, [os.environ.get("PYTHONPATH")])]),
+    }
     log = open(Path(run_dir) / "watchdog.log", "ab")  # noqa: SIM115 - the child's stderr
     try:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "twin.live.watchdog", "--parent", str(me.pid),
-             "--parent-start", f"{me.create_time():.2f}", "--before", before,
-             "--run-dir", str(run_dir)],
-            stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=log, env=env,
-            start_new_session=True, close_fds=True)
+            [
+                sys.executable,
+                "-m",
+                "twin.live.watchdog",
+                "--parent",
+                str(me.pid),
+                "--parent-start",
+                f"{me.create_time():.2f}",
+                "--before",
+                before,
+                "--run-dir",
+                str(run_dir),
+            ],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.DEVNULL,
+            stderr=log,
+            env=env,
+            start_new_session=True,
+            close_fds=True,
+        )
     finally:
         log.close()
     return Watchdog(proc)

@@ -20,7 +20,14 @@ import numpy as np
 from twin.core.curves import CurveSet, DailyCurve
 from twin.scenario import Scenario, SiteKind
 
-__all__ = ["CityModel", "SITE_KINDS", "generate_city", "month_offset_s", "camera_names", "set_names"]
+__all__ = [
+    "CityModel",
+    "SITE_KINDS",
+    "generate_city",
+    "month_offset_s",
+    "camera_names",
+    "set_names",
+]
 
 SITE_KINDS: tuple[SiteKind, ...] = ("lamp_post", "smart_lamp_post", "government_building")
 K = TypeVar("K")
@@ -146,7 +153,9 @@ def generate_city(sc: Scenario) -> CityModel:
     n_sets = len(set_district)
     s_district = np.asarray(set_district, dtype=np.int32)
     s_online = np.asarray(set_online, dtype=np.float64)
-    s_site = rng_site.choice(len(SITE_KINDS), size=n_sets, p=_weights(sc.city.site_kinds, SITE_KINDS))
+    s_site = rng_site.choice(
+        len(SITE_KINDS), size=n_sets, p=_weights(sc.city.site_kinds, SITE_KINDS)
+    )
     # (2, 3) unless a 4-camera set is asked for: the draws of every 2/3 city stay as they were.
     sizes = (2, 3) if max(sc.city.cameras_per_set) <= 3 else (2, 3, 4)
     s_cams = rng_size.choice(
@@ -159,7 +168,9 @@ def generate_city(sc: Scenario) -> CityModel:
     cam_idx = (np.arange(cam_set.size) - np.repeat(starts, s_cams) + 1).astype(np.int8)
     profiles = sc.camera_profiles
     p_weights = np.array([p.share for p in profiles])
-    cam_profile = rng_profile.choice(len(profiles), size=cam_set.size, p=p_weights / p_weights.sum())
+    cam_profile = rng_profile.choice(
+        len(profiles), size=cam_set.size, p=p_weights / p_weights.sum()
+    )
     base = np.array([p.bitrate_mbps for p in profiles])[cam_profile]
     spread = np.array([p.bitrate_spread_pct for p in profiles])[cam_profile] / 100.0
     u = rng_spread.uniform(-1.0, 1.0, size=cam_set.size)
@@ -173,12 +184,15 @@ def generate_city(sc: Scenario) -> CityModel:
     if any(p.light_curve or p.motion_curve or p.scene_factor for p in profiles):
         # Scene complexity per site kind scales the stream; the light curve scales it by
         # hour (stream and disk); the motion curve scales the recorded share (disk only).
-        scene = np.array([[(p.scene_factor or {}).get(k, 1.0) for k in SITE_KINDS]
-                          for p in profiles])
+        scene = np.array(
+            [[(p.scene_factor or {}).get(k, 1.0) for k in SITE_KINDS] for p in profiles]
+        )
         s_factor = scene[cam_profile, s_site[cam_set]]
         light = [DailyCurve.from_steps(p.light_curve) for p in profiles]
-        disk = [lc.times(DailyCurve.from_steps(p.motion_curve if p.recording == "motion" else None))
-                for p, lc in zip(profiles, light)]
+        disk = [
+            lc.times(DailyCurve.from_steps(p.motion_curve if p.recording == "motion" else None))
+            for p, lc in zip(profiles, light)
+        ]
         curves = CurveSet(disk)
         cam_curve = (cam_profile + 1).astype(np.int16)
         cam_eff = cam_eff * s_factor

@@ -69,8 +69,9 @@ class AnalyticsOutcome:
     bursts: list[tuple[int, float]] = field(default_factory=list)  # (district, start s)
 
 
-def _poisson_points(rng: np.random.Generator, start_s: np.ndarray, end_s: float,
-                    per_day: float) -> tuple[np.ndarray, np.ndarray]:
+def _poisson_points(
+    rng: np.random.Generator, start_s: np.ndarray, end_s: float, per_day: float
+) -> tuple[np.ndarray, np.ndarray]:
     span = np.clip(end_s - start_s, 0.0, None)
     counts = rng.poisson(per_day * span / 86_400.0)
     cams = np.repeat(np.arange(start_s.size, dtype=np.int64), counts)
@@ -78,15 +79,19 @@ def _poisson_points(rng: np.random.Generator, start_s: np.ndarray, end_s: float,
     return times, cams
 
 
-def _bursts(a: AnalyticsSettings, rng: np.random.Generator, n_districts: int,
-            district_names: tuple[str, ...], end_s: float) -> list[tuple[int, float]]:
+def _bursts(
+    a: AnalyticsSettings,
+    rng: np.random.Generator,
+    n_districts: int,
+    district_names: tuple[str, ...],
+    end_s: float,
+) -> list[tuple[int, float]]:
     b = a.bursts
     out: list[tuple[int, float]] = []
     for t in b.at_s:
         if t >= end_s:
             continue
-        ds = (range(n_districts) if b.district is None
-              else [district_names.index(b.district)])
+        ds = range(n_districts) if b.district is None else [district_names.index(b.district)]
         out += [(d, float(t)) for d in ds]
     if b.per_district_day > 0:
         counts = rng.poisson(b.per_district_day * end_s / 86_400.0, size=n_districts)
@@ -95,11 +100,14 @@ def _bursts(a: AnalyticsSettings, rng: np.random.Generator, n_districts: int,
     return sorted(out, key=lambda x: (x[1], x[0]))
 
 
-def simulate_analytics(a: AnalyticsSettings, city: CityModel, end_s: float,
-                       seed: int, draw_key: tuple[int, ...] = ()) -> AnalyticsOutcome:
+def simulate_analytics(
+    a: AnalyticsSettings, city: CityModel, end_s: float, seed: int, draw_key: tuple[int, ...] = ()
+) -> AnalyticsOutcome:
     """The analysis of `city` over [0, end_s) (module docstring)."""
-    rng_inc, rng_burst, rng_lat = [np.random.default_rng(s) for s in np.random.SeedSequence(
-        seed, spawn_key=draw_key + SPAWN_KEY).spawn(3)]
+    rng_inc, rng_burst, rng_lat = [
+        np.random.default_rng(s)
+        for s in np.random.SeedSequence(seed, spawn_key=draw_key + SPAWN_KEY).spawn(3)
+    ]
     pool = a.pool
     dev = pool.device
     fps = np.array([w.fps for w in a.workloads])
@@ -108,8 +116,8 @@ def simulate_analytics(a: AnalyticsSettings, city: CityModel, end_s: float,
     demand = float((fps * cost).sum())  # units per camera
     lam_cam = float(fps.sum())  # frames per second per camera
     s_mean = demand / lam_cam
-    s2 = float((fps * cost ** 2 * (1 + scv)).sum()) / lam_cam
-    cs2 = max(0.0, s2 / s_mean ** 2 - 1.0)
+    s2 = float((fps * cost**2 * (1 + scv)).sum()) / lam_cam
+    cs2 = max(0.0, s2 / s_mean**2 - 1.0)
     servers = max(1, int(math.floor(pool.units)))
     speed = pool.units / servers
 
@@ -138,8 +146,9 @@ def simulate_analytics(a: AnalyticsSettings, city: CityModel, end_s: float,
     if pool.type == "edge":  # each camera its own device: it fits or not
         cam_an[order] = np.where(demand <= limit_units, order, -1)
     else:
-        placed, _ = admit(np.full(order.size, demand), cam_group[order], an_group,
-                          np.full(n_an, limit_units))
+        placed, _ = admit(
+            np.full(order.size, demand), cam_group[order], an_group, np.full(n_an, limit_units)
+        )
         cam_an[order] = placed
     analysed = cam_an >= 0
     # Base load of each analyser at any time: its admitted cameras on line by then.
@@ -155,12 +164,15 @@ def simulate_analytics(a: AnalyticsSettings, city: CityModel, end_s: float,
 
     def cams_by(an: np.ndarray, t: np.ndarray) -> np.ndarray:
         """Admitted cameras on line at `t` on analyser `an` (vectorised)."""
-        return np.asarray(np.searchsorted(adm_key, an * span + np.minimum(t, end_s),
-                                          side="right") - first_of[an], dtype=np.int64)
+        return np.asarray(
+            np.searchsorted(adm_key, an * span + np.minimum(t, end_s), side="right") - first_of[an],
+            dtype=np.int64,
+        )
 
     # -- incidents and bursts ------------------------------------------------------------------
-    t_inc, c_inc = _poisson_points(rng_inc, np.where(on, online, end_s), end_s,
-                                   a.incidents.per_camera_day)
+    t_inc, c_inc = _poisson_points(
+        rng_inc, np.where(on, online, end_s), end_s, a.incidents.per_camera_day
+    )
     burst_flag = [np.zeros(t_inc.size, dtype=bool)]
     t_all, c_all = [t_inc], [c_inc]
     bursts = _bursts(a, rng_burst, nd, city.district_names, end_s)
@@ -217,11 +229,19 @@ def simulate_analytics(a: AnalyticsSettings, city: CityModel, end_s: float,
     inc_w = a.incidents.workload
     w_inc = next(w for w in a.workloads if w.kind == inc_w)
     confirm = a.incidents.confirm_frames
-    extra_frames_needed = np.where(keep_p < 1.0, rng_lat.negative_binomial(
-        confirm, np.clip(keep_p, 1e-9, 1.0)), 0) if t_s.size else np.zeros(0)
+    extra_frames_needed = (
+        np.where(keep_p < 1.0, rng_lat.negative_binomial(confirm, np.clip(keep_p, 1e-9, 1.0)), 0)
+        if t_s.size
+        else np.zeros(0)
+    )
     offset = rng_lat.random(t_s.size) / w_inc.fps
-    latency = (offset + (confirm - 1 + extra_frames_needed) / w_inc.fps + backlog / cap + wait
-               + w_inc.cost_s(dev) / speed)
+    latency = (
+        offset
+        + (confirm - 1 + extra_frames_needed) / w_inc.fps
+        + backlog / cap
+        + wait
+        + w_inc.cost_s(dev) / speed
+    )
 
     # -- metrics -------------------------------------------------------------------------------
     n_on = int(on.sum())
@@ -252,15 +272,22 @@ def simulate_analytics(a: AnalyticsSettings, city: CityModel, end_s: float,
     return AnalyticsOutcome(m, latency, backlog / cap + wait, b_s, util, bursts)
 
 
-def _burst_queues(p_an: list[np.ndarray], p_se: list[tuple[float, float, np.ndarray]],
-                  cams_by: Callable[[np.ndarray, np.ndarray], np.ndarray], demand: float,
-                  cap: float, max_backlog: float) -> tuple[FluidQueues, np.ndarray]:
+def _burst_queues(
+    p_an: list[np.ndarray],
+    p_se: list[tuple[float, float, np.ndarray]],
+    cams_by: Callable[[np.ndarray, np.ndarray], np.ndarray],
+    demand: float,
+    cap: float,
+    max_backlog: float,
+) -> tuple[FluidQueues, np.ndarray]:
     """One fluid queue per analyser a burst touched: its load changes at each burst's start
     and end (base load there + the bursts under way). Returns the queues and their analysers
     (ascending; row i is analyser touched[i])."""
     an = np.concatenate(p_an + p_an)
-    t = np.concatenate([np.full(x.size, s0) for x, (s0, _, _) in zip(p_an, p_se)]
-                       + [np.full(x.size, e0) for x, (_, e0, _) in zip(p_an, p_se)])
+    t = np.concatenate(
+        [np.full(x.size, s0) for x, (s0, _, _) in zip(p_an, p_se)]
+        + [np.full(x.size, e0) for x, (_, e0, _) in zip(p_an, p_se)]
+    )
     d = np.concatenate([u for _, _, u in p_se] + [-u for _, _, u in p_se])
     o = np.lexsort((t, an))
     an, t, d = an[o], t[o], d[o]
@@ -287,5 +314,3 @@ def _waits_by_level(lam: np.ndarray, s: float, cs2: float, servers: int) -> np.n
     levels, inv = np.unique(lam, return_inverse=True)
     w = np.array([mgc_wait_s(float(x), s, cs2, servers) if x > 0 else 0.0 for x in levels])
     return w[inv]
-
-

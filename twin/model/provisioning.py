@@ -33,29 +33,41 @@ def deployment_metrics(sc: Scenario, city: CityModel) -> dict[str, float]:
     for p, pool in enumerate(pools):
         cams = city.cam_pool == p
         ingest = float(city.cam_mbps[cams].sum())
-        demand_tb[p] = float(city.cam_mean_effective_mbps[cams].sum()) * 1e6 / 8 * retention_s / 1e12
+        demand_tb[p] = (
+            float(city.cam_mean_effective_mbps[cams].sum()) * 1e6 / 8 * retention_s / 1e12
+        )
         if not cams.any():
             continue
-        needed += max(math.ceil(ingest / pool.ingest_mbps - 1e-9),
-                      math.ceil(int(cams.sum()) / pool.max_streams),
-                      math.ceil(demand_tb[p] / pool.usable_tb - 1e-9))
+        needed += max(
+            math.ceil(ingest / pool.ingest_mbps - 1e-9),
+            math.ceil(int(cams.sum()) / pool.max_streams),
+            math.ceil(demand_tb[p] / pool.usable_tb - 1e-9),
+        )
     m = {"recorders_needed": float(needed)}
     if any(p.drives is not None for p in pools):  # usable is not raw (twin/core/raid.py)
-        m["drives_total"] = float(sum(p.recorders * p.drives.count for p in pools
-                                      if p.drives is not None))
-        m["disk_raw_tb"] = sum(p.recorders * (p.drives.size_tb * p.drives.count
-                                              if p.drives is not None else p.usable_tb)
-                               for p in pools)
+        m["drives_total"] = float(
+            sum(p.recorders * p.drives.count for p in pools if p.drives is not None)
+        )
+        m["disk_raw_tb"] = sum(
+            p.recorders
+            * (p.drives.size_tb * p.drives.count if p.drives is not None else p.usable_tb)
+            for p in pools
+        )
     c = sc.costs
     if c is None:
         return m
     # A pool with `drives:` counts its drives and pays for their raw TB (RAID parity, mirrors
     # and hot spares included); one with disk_tb counts usable TB in costs.drive_tb drives.
-    disks = sum(p.recorders * (p.drives.count if p.drives is not None
-                               else math.ceil(p.usable_tb / c.drive_tb - 1e-9)) for p in pools)
+    disks = sum(
+        p.recorders
+        * (p.drives.count if p.drives is not None else math.ceil(p.usable_tb / c.drive_tb - 1e-9))
+        for p in pools
+    )
     disks_needed = sum(math.ceil(t / c.drive_tb - 1e-9) for t in demand_tb)
-    disk_tb = sum(p.recorders * (p.drives.size_tb * p.drives.count if p.drives is not None
-                                 else p.usable_tb) for p in pools)
+    disk_tb = sum(
+        p.recorders * (p.drives.size_tb * p.drives.count if p.drives is not None else p.usable_tb)
+        for p in pools
+    )
     backhaul_gbps = sum(d.backhaul_mbps for d in sc.city.districts) / 1e3
     recorders = sum(p.recorders for p in pools)
     m["disks"] = float(disks)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import json
+import os
 import platform
 from pathlib import Path
 from typing import Any, Literal
@@ -18,11 +19,10 @@ from typing import Any, Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, model_serializer
 
+from twin import __version__
+from twin.errors import InvalidRun
 from twin.metrics import METRICS
 from twin.scenario import Bound, Scenario
-from twin.errors import InvalidRun
-import os
-from twin import __version__
 
 __all__ = [
     "SCHEMA_VERSION",
@@ -54,8 +54,10 @@ class _Model(BaseModel):
 class ScenarioInfo(_Model):
     name: str
     description: str = ""
-    source: str = Field(description="The scenario file, relative to where the command ran "
-                        "(never the machine's absolute path).")
+    source: str = Field(
+        description="The scenario file, relative to where the command ran "
+        "(never the machine's absolute path)."
+    )
     sha256: str = Field(description="SHA-256 of the scenario's canonical JSON.")
     seed: int
 
@@ -99,14 +101,19 @@ class Results(_Model):
     events: list[dict[str, Any]] = Field(default_factory=list)
     files: dict[str, str] = Field(default_factory=dict, description="Other outputs, by role.")
     calibration: CalibrationInfo | None = Field(
-        default=None, description="The calibration file the simulator used (absent: none).")
+        default=None, description="The calibration file the simulator used (absent: none)."
+    )
     validity: dict[str, Any] | None = Field(
-        default=None, description="A live run's verdict on its own harness (twin.live.harness): "
+        default=None,
+        description="A live run's verdict on its own harness (twin.live.harness): "
         "`valid` false means the load generator, not the deployment, fell behind its plan, and "
-        "the targets are not the deployment's PASS or FAIL. Absent for a simulation.")
+        "the targets are not the deployment's PASS or FAIL. Absent for a simulation.",
+    )
     interrupted: str | None = Field(
-        default=None, description="A live run cut short: why (`driver lost`: its `twin live` "
-        "died and `twin live --recover` measured the time it had recorded). Absent otherwise.")
+        default=None,
+        description="A live run cut short: why (`driver lost`: its `twin live` "
+        "died and `twin live --recover` measured the time it had recorded). Absent otherwise.",
+    )
     run: RunInfo
 
     @model_serializer(mode="wrap")
@@ -132,8 +139,11 @@ def judge(metrics: dict[str, float], targets: dict[str, Bound]) -> list[TargetVe
         b = targets[name]
         v = metrics.get(name)
         ok = v is not None and (b.min is None or v >= b.min) and (b.max is None or v <= b.max)
-        out.append(TargetVerdict(metric=name, unit=METRICS[name].unit, min=b.min, max=b.max,
-                                 value=v, passed=bool(ok)))
+        out.append(
+            TargetVerdict(
+                metric=name, unit=METRICS[name].unit, min=b.min, max=b.max, value=v, passed=bool(ok)
+            )
+        )
     return out
 
 
@@ -158,7 +168,9 @@ def shared_source(source: str | Path) -> str:
 
 def scenario_info(sc: Scenario, source: str) -> ScenarioInfo:
     return ScenarioInfo(
-        name=sc.name, description=sc.description.strip(), source=shared_source(source),
+        name=sc.name,
+        description=sc.description.strip(),
+        source=shared_source(source),
         seed=sc.seed,
         sha256=hashlib.sha256(sc.canonical_json().encode()).hexdigest(),
     )
@@ -194,8 +206,9 @@ def read_results(path: str | Path) -> Results:
     return Results.model_validate_json(Path(path).read_text())
 
 
-def read_live_results(path: str | Path, accept_invalid: bool = False,
-                      use: str = "this command") -> Results:
+def read_live_results(
+    path: str | Path, accept_invalid: bool = False, use: str = "this command"
+) -> Results:
     """The results of a `twin live --out` folder (or its results.json); ValueError, naming
     the file and what was expected, for a missing file, another format or a simulation;
     InvalidRun (exit 4) for a run whose harness did not keep its plan, unless
@@ -209,8 +222,9 @@ def read_live_results(path: str | Path, accept_invalid: bool = False,
     except ValueError as err:
         raise ValueError(f"{f}: not a cctv-twin results.json ({err})") from None
     if res.engine != "live":
-        raise ValueError(f"{f}: engine {res.engine!r}; expected a live run (`twin live "
-                         "SCENARIO --out DIR`)")
+        raise ValueError(
+            f"{f}: engine {res.engine!r}; expected a live run (`twin live SCENARIO --out DIR`)"
+        )
     if not accept_invalid:
         refuse_invalid(res, f, use)
     return res
@@ -227,45 +241,67 @@ def refuse_invalid(res: Results, where: str | Path, use: str) -> None:
         f"{where}: the live run of {res.scenario.name} is not valid: {validity_line(res.validity)}"
         f" Its figures are the harness's, not the deployment's, so {use} refuses it; expected a "
         f"valid run: run it again on a quieter machine or with fewer cameras per node, or pass "
-        f"--accept-invalid to use it anyway")
+        f"--accept-invalid to use it anyway"
+    )
 
 
 def run_info(started_at: str, wall_s: float) -> RunInfo:
 
-
-    return RunInfo(started_at=started_at, wall_s=round(wall_s, 3), twin_version=__version__,
-                   python=platform.python_version(), host_cpus=os.cpu_count() or 1)
+    return RunInfo(
+        started_at=started_at,
+        wall_s=round(wall_s, 3),
+        twin_version=__version__,
+        python=platform.python_version(),
+        host_cpus=os.cpu_count() or 1,
+    )
 
 
 def validity_line(v: dict[str, Any]) -> str:
     """One line for the terminal and the report's first screen."""
     if v["valid"]:
         m = v["machine"]
-        return (f"VALID run: the harness kept its plan (every check within its bound; machine "
-                f"{m['cpu_busy_pct_max']:.0f} % busy at the worst)")
+        return (
+            f"VALID run: the harness kept its plan (every check within its bound; machine "
+            f"{m['cpu_busy_pct_max']:.0f} % busy at the worst)"
+        )
     failed = [c for c in v["checks"] if not c["passed"]]
-    what = "; ".join(f"{c['check']} {c['value']:g} (bound {c['bound']})"
-                     + (f" on {', '.join(c['concerns'][:3])}"
-                        + (f" and {c['concerns_count'] - 3} more" if c["concerns_count"] > 3
-                           else "") if c.get("concerns") else "")
-                     for c in failed)
-    return (f"INVALID run: the harness did not keep its plan ({v['first_behind']} fell behind "
-            f"first): {what}. Targets are shown, not judged. What to do: {v.get('advice', '')}")
+    what = "; ".join(
+        f"{c['check']} {c['value']:g} (bound {c['bound']})"
+        + (
+            f" on {', '.join(c['concerns'][:3])}"
+            + (f" and {c['concerns_count'] - 3} more" if c["concerns_count"] > 3 else "")
+            if c.get("concerns")
+            else ""
+        )
+        for c in failed
+    )
+    return (
+        f"INVALID run: the harness did not keep its plan ({v['first_behind']} fell behind "
+        f"first): {what}. Targets are shown, not judged. What to do: {v.get('advice', '')}"
+    )
 
 
 def validity_markdown(v: dict[str, Any]) -> list[str]:
     """The verdict as the first lines of report.md."""
     m = v.get("machine", {})
-    lines = [f"**{validity_line(v)}**", "",
-             "| check | part | measured | bound | verdict | concerns |",
-             "| --- | --- | ---: | --- | --- | --- |"]
+    lines = [
+        f"**{validity_line(v)}**",
+        "",
+        "| check | part | measured | bound | verdict | concerns |",
+        "| --- | --- | ---: | --- | --- | --- |",
+    ]
     for c in v["checks"]:
         names = ", ".join(c.get("concerns", [])[:5])
         more = c.get("concerns_count", 0) - 5
-        lines.append(f"| `{c['check']}` {c['what']} | {c['part']} | {c['value']:g} | "
-                     f"{c['bound']} | {'ok' if c['passed'] else '**BEHIND**'} | "
-                     f"{names}{f' and {more} more' if more > 0 else ''} |")
-    lines += ["", f"Machine: {m.get('cpus')} cores, {m.get('cpu_busy_pct_max')} % busy at the "
-              f"worst (mean {m.get('cpu_busy_pct_mean')} %), steal {m.get('cpu_steal_pct_max')} "
-              f"%, load {m.get('load1_max')}."]
+        lines.append(
+            f"| `{c['check']}` {c['what']} | {c['part']} | {c['value']:g} | "
+            f"{c['bound']} | {'ok' if c['passed'] else '**BEHIND**'} | "
+            f"{names}{f' and {more} more' if more > 0 else ''} |"
+        )
+    lines += [
+        "",
+        f"Machine: {m.get('cpus')} cores, {m.get('cpu_busy_pct_max')} % busy at the "
+        f"worst (mean {m.get('cpu_busy_pct_mean')} %), steal {m.get('cpu_steal_pct_max')} "
+        f"%, load {m.get('load1_max')}.",
+    ]
     return lines

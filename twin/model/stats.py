@@ -12,12 +12,12 @@ Pure functions on arrays (no I/O). The methods, so that a reader can check them:
   drill-random-month, 8 replications: [-645,500, 4,245,000]). A resample's standard error
   is floored at se / sqrt(n), so a resample with no spread (all of a mostly-zero metric's
   zeros, say) still counts, with a large t*, instead of dividing by 0; a regular resample
-  is almost never that tight, so the floor leaves the ordinary case alone. Then the interval is intersected with what the metric
-  can measure (`METRICS[name].lo..hi`, e.g. >= 0 for a count): the true mean lies in that
-  range, so this never lowers the coverage, and no interval leaves it. Coverage, measured
-  (tests/test_stats.py): 95 % within the binomial noise of 4,000 trials for normal draws
-  and for exponential ones (a skewed metric) from n = 10; below ~10 replications, and for
-  very heavy tails, it is lower, as for any interval of a mean. Draws that are all equal
+  is almost never that tight, so the floor leaves the ordinary case alone. Then the interval is
+  intersected with what the metric can measure (`METRICS[name].lo..hi`, e.g. >= 0 for a count): the
+  true mean lies in that range, so this never lowers the coverage, and no interval leaves it.
+  Coverage, measured (tests/test_stats.py): 95 % within the binomial noise of 4,000 trials for
+  normal draws and for exponential ones (a skewed metric) from n = 10; below ~10 replications, and
+  for very heavy tails, it is lower, as for any interval of a mean. Draws that are all equal
   have no interval to speak of: (value, value), and the report says "all draws equal";
 - difference of two variants: Welch's t-test (unequal variances) with the Welch-Satterthwaite
   degrees of freedom; the difference is "beyond the noise" when its 95 % interval excludes 0
@@ -31,13 +31,26 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["CI_LEVEL", "CI_METHOD", "DIFF_METHOD", "STATS", "BOOT_RESAMPLES", "Summary",
-           "Difference", "summarise", "difference", "t_interval", "mean_interval"]
+__all__ = [
+    "CI_LEVEL",
+    "CI_METHOD",
+    "DIFF_METHOD",
+    "STATS",
+    "BOOT_RESAMPLES",
+    "Summary",
+    "Difference",
+    "summarise",
+    "difference",
+    "t_interval",
+    "mean_interval",
+]
 
 CI_LEVEL = 0.95
 BOOT_RESAMPLES = 9999
-CI_METHOD = ("studentized bootstrap (bootstrap-t) interval of the mean (95 %, 9,999 resamples), "
-             "limited to the metric's range")
+CI_METHOD = (
+    "studentized bootstrap (bootstrap-t) interval of the mean (95 %, 9,999 resamples), "
+    "limited to the metric's range"
+)
 DIFF_METHOD = "Welch t-test, 95 % interval of the difference of means"
 STATS = ("mean", "p5", "p50", "p95")  # what a target may be judged on (scenario `stat:`)
 
@@ -95,9 +108,14 @@ def t_interval(values: np.ndarray, level: float = CI_LEVEL) -> tuple[float, floa
     return m - half, m + half
 
 
-def mean_interval(values: np.ndarray | list[float], lo: float = -math.inf,
-                  hi: float = math.inf, level: float = CI_LEVEL,
-                  resamples: int = BOOT_RESAMPLES, seed: int = 0) -> tuple[float, float]:
+def mean_interval(
+    values: np.ndarray | list[float],
+    lo: float = -math.inf,
+    hi: float = math.inf,
+    level: float = CI_LEVEL,
+    resamples: int = BOOT_RESAMPLES,
+    seed: int = 0,
+) -> tuple[float, float]:
     """Bootstrap-t interval of the mean within [lo, hi] (module docstring); a single value
     or draws with no spread give (mean, mean)."""
     x = np.asarray(values, dtype=np.float64)
@@ -114,14 +132,16 @@ def mean_interval(values: np.ndarray | list[float], lo: float = -math.inf,
         xs = x[rng.integers(0, n, (min(step, resamples - start), n))]
         ses = np.maximum(xs.std(axis=1, ddof=1) / math.sqrt(n), se / math.sqrt(n))
         ts.append((xs.mean(axis=1) - m) / ses)
-    q_lo, q_hi = (float(v) for v in np.quantile(np.concatenate(ts),
-                                                 [(1 - level) / 2, (1 + level) / 2]))
+    q_lo, q_hi = (
+        float(v) for v in np.quantile(np.concatenate(ts), [(1 - level) / 2, (1 + level) / 2])
+    )
     low, high = m - q_hi * se, m - q_lo * se
     return max(low, lo), min(high, hi)
 
 
-def summarise(values: np.ndarray | list[float], lo: float = -math.inf,
-              hi: float = math.inf) -> Summary:
+def summarise(
+    values: np.ndarray | list[float], lo: float = -math.inf, hi: float = math.inf
+) -> Summary:
     """Mean, spread, p5/p50/p95 and the 95 % interval of the mean of one metric's draws,
     within the metric's range [lo, hi] (`mean_interval`)."""
     x = np.asarray(values, dtype=np.float64)
@@ -129,18 +149,30 @@ def summarise(values: np.ndarray | list[float], lo: float = -math.inf,
         raise ValueError("summarise: no values (run at least one replication)")
     lo, hi = mean_interval(x, lo, hi)
     p5, p50, p95 = (float(v) for v in np.percentile(x, [5, 50, 95]))
-    return Summary(n=int(x.size), mean=float(x.mean()), sd=float(x.std(ddof=1)) if x.size > 1 else 0.0,
-                   min=float(x.min()), p5=p5, p50=p50, p95=p95, max=float(x.max()),
-                   ci_low=lo, ci_high=hi)
+    return Summary(
+        n=int(x.size),
+        mean=float(x.mean()),
+        sd=float(x.std(ddof=1)) if x.size > 1 else 0.0,
+        min=float(x.min()),
+        p5=p5,
+        p50=p50,
+        p95=p95,
+        max=float(x.max()),
+        ci_low=lo,
+        ci_high=hi,
+    )
 
 
-def difference(a: np.ndarray | list[float], b: np.ndarray | list[float],
-               level: float = CI_LEVEL) -> Difference:
+def difference(
+    a: np.ndarray | list[float], b: np.ndarray | list[float], level: float = CI_LEVEL
+) -> Difference:
     """Welch's test of b - a (module docstring); needs two draws or more on each side."""
     xa, xb = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
     if xa.size < 2 or xb.size < 2:
-        raise ValueError(f"difference: need >= 2 replications on each side, got {xa.size} and "
-                         f"{xb.size}; run with --replications 2 or more")
+        raise ValueError(
+            f"difference: need >= 2 replications on each side, got {xa.size} and "
+            f"{xb.size}; run with --replications 2 or more"
+        )
     ma, mb = float(xa.mean()), float(xb.mean())
     va, vb = float(xa.var(ddof=1)) / xa.size, float(xb.var(ddof=1)) / xb.size
     d = mb - ma
@@ -150,7 +182,7 @@ def difference(a: np.ndarray | list[float], b: np.ndarray | list[float],
     # start-up time: scipy.stats takes ~1 s to import (t_interval says why it is here)
     from scipy import stats as _st
 
-    dof = (va + vb) ** 2 / (va ** 2 / (xa.size - 1) + vb ** 2 / (xb.size - 1))
+    dof = (va + vb) ** 2 / (va**2 / (xa.size - 1) + vb**2 / (xb.size - 1))
     half = float(_st.t.ppf(0.5 + level / 2, dof)) * se
     p = float(2 * _st.t.sf(abs(d) / se, dof))
     return Difference(ma, mb, d, d - half, d + half, p)

@@ -10,12 +10,11 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
-
-from twin.output.figures import save_figure  # noqa: E402
 import numpy as np  # noqa: E402
 
-from twin.output.pages.charts import variant_colours  # noqa: E402
 from twin.compare.compare import DRILL_WORDS
+from twin.output.figures import save_figure  # noqa: E402
+from twin.output.pages.charts import variant_colours  # noqa: E402
 
 if TYPE_CHECKING:
     from twin.compare.compare import Comparison
@@ -25,12 +24,21 @@ __all__ = ["plot_comparison", "plot_districts", "plot_sweep", "BAR_METRICS"]
 
 #: Grouped-bar panels, when present in the runs (drill metrics are added after these).
 BAR_METRICS: tuple[str, ...] = (
-    "storage_needed_tb", "disk_total_tb", "storage_headroom_pct_min", "ingest_total_mbps",
-    "backhaul_util_pct_max", "recorder_ingest_util_pct_max", "recorders", "recorders_needed",
-    "disks", "disks_needed", "segments_dropped", "camera_minutes_lost", "recovery_s_max",
+    "storage_needed_tb",
+    "disk_total_tb",
+    "storage_headroom_pct_min",
+    "ingest_total_mbps",
+    "backhaul_util_pct_max",
+    "recorder_ingest_util_pct_max",
+    "recorders",
+    "recorders_needed",
+    "disks",
+    "disks_needed",
+    "segments_dropped",
+    "camera_minutes_lost",
+    "recovery_s_max",
     "cost_total_hkd",
 )
-
 
 
 def plot_comparison(c: Comparison, out: Path) -> str:
@@ -40,8 +48,11 @@ def plot_comparison(c: Comparison, out: Path) -> str:
     names = [r.metric for r in c.rows]
     shown = [m for m in BAR_METRICS if m in names]
     # other drill metrics only when some run measured a loss (an all-zero panel says nothing)
-    shown += [m for m in names if any(w in m for w in DRILL_WORDS) and m not in shown
-              and any(v for v in c.row(m).values)][:6]
+    shown += [
+        m
+        for m in names
+        if any(w in m for w in DRILL_WORDS) and m not in shown and any(v for v in c.row(m).values)
+    ][:6]
     ncol = 3
     nrow = max(1, math.ceil(len(shown) / ncol))
     fig, axes = plt.subplots(nrow, ncol, figsize=(4.2 * ncol, 2.9 * nrow), squeeze=False)
@@ -52,9 +63,13 @@ def plot_comparison(c: Comparison, out: Path) -> str:
         fails = [m in col.failed_targets for col in c.columns]
         # Each variant its own colour (as in every plot of the comparison); a failure is
         # hatched with a red edge, so the colour still says which variant it is.
-        ax.bar(x, vals, color=[colours[lab] for lab in c.labels],
-               edgecolor=["crimson" if f else "none" for f in fails],
-               linewidth=[2 if f else 0 for f in fails])
+        ax.bar(
+            x,
+            vals,
+            color=[colours[lab] for lab in c.labels],
+            edgecolor=["crimson" if f else "none" for f in fails],
+            linewidth=[2 if f else 0 for f in fails],
+        )
         for xi, v, f in zip(x, vals, fails):
             if f and not np.isnan(v):
                 ax.bar([xi], [v], color="none", edgecolor="crimson", hatch="///", linewidth=0)
@@ -67,10 +82,13 @@ def plot_comparison(c: Comparison, out: Path) -> str:
         ax.set_title(f"{m} ({row.unit}, {row.better} is better)", fontsize=8)
         ax.set_xticks(x, c.labels, rotation=30, ha="right", fontsize=7)
         ax.tick_params(axis="y", labelsize=7)
-    for ax in list(axes.flat)[len(shown):]:
+    for ax in list(axes.flat)[len(shown) :]:
         ax.axis("off")
-    fig.suptitle("Variants side by side, one colour each (red hatched: the variant fails a "
-                 "target on this metric; dashed: the target)", fontsize=9)
+    fig.suptitle(
+        "Variants side by side, one colour each (red hatched: the variant fails a "
+        "target on this metric; dashed: the target)",
+        fontsize=9,
+    )
     return save_figure(fig, out / "metrics.png")
 
 
@@ -84,11 +102,14 @@ def plot_districts(c: Comparison, out: Path) -> str | None:
                 districts.append(name)
     if not districts:
         return None
-    panels = (("storage_model_tb", 1.0, "footage over retention (TB)"),
-              ("ingest_mbps", 1e3, "ingest (Gbps)"),
-              ("backhaul_util_pct", 1.0, "backhaul load (% of capacity)"))
-    fig, axes = plt.subplots(3, 1, figsize=(min(16, max(9, 0.15 * len(districts) * len(c.columns))), 9),
-                             sharex=True)
+    panels = (
+        ("storage_model_tb", 1.0, "footage over retention (TB)"),
+        ("ingest_mbps", 1e3, "ingest (Gbps)"),
+        ("backhaul_util_pct", 1.0, "backhaul load (% of capacity)"),
+    )
+    fig, axes = plt.subplots(
+        3, 1, figsize=(min(16, max(9, 0.15 * len(districts) * len(c.columns))), 9), sharex=True
+    )
     colours = variant_colours(c.labels)
     x = np.arange(len(districts))
     w = 0.8 / len(c.columns)
@@ -96,8 +117,9 @@ def plot_districts(c: Comparison, out: Path) -> str | None:
         for i, col in enumerate(c.columns):
             by = {d.get("district"): d.get(key) for d in col.results.per_district}
             vals = [np.nan if (v := by.get(n)) is None else v / scale for n in districts]
-            ax.bar(x - 0.4 + w * (i + 0.5), vals, width=w, label=col.label,
-                   color=colours[col.label])
+            ax.bar(
+                x - 0.4 + w * (i + 0.5), vals, width=w, label=col.label, color=colours[col.label]
+            )
         ax.set_ylabel(title, fontsize=8)
     axes[0].legend(fontsize=7, ncol=min(4, len(c.columns)))
     axes[-1].set_xticks(x, districts, rotation=60, ha="right", fontsize=7)
@@ -123,11 +145,16 @@ def plot_sweep(s: SweepResult, out: Path) -> str:
             xs = [float(p.values[x_param.path]) for p in pts]
             ys = [p.results.metrics.get(m, np.nan) for p in pts]
             label = ", ".join(f"{k}={v}" for k, v in key) or None
-            line, = ax.plot(xs, ys, "-", lw=1, label=label)
+            (line,) = ax.plot(xs, ys, "-", lw=1, label=label)
             for xi, yi, p in zip(xs, ys, pts):
-                ax.plot([xi], [yi], "o", color=line.get_color(),
-                        mfc=line.get_color() if p.passed else "white")
-        for t in (s.points[0].results.targets if s.points else []):
+                ax.plot(
+                    [xi],
+                    [yi],
+                    "o",
+                    color=line.get_color(),
+                    mfc=line.get_color() if p.passed else "white",
+                )
+        for t in s.points[0].results.targets if s.points else []:
             if t.metric == m:
                 for b in (t.min, t.max):
                     if b is not None:
@@ -135,7 +162,7 @@ def plot_sweep(s: SweepResult, out: Path) -> str:
         ax.set(xlabel=x_param.path, title=m)
         if len(groups) > 1:
             ax.legend(fontsize=6)
-    for ax in list(axes.flat)[len(shown):]:
+    for ax in list(axes.flat)[len(shown) :]:
         ax.axis("off")
     fig.suptitle("Sweep response (filled: meets every target; dashed: the target)", fontsize=9)
     return save_figure(fig, out / "sweep.png")

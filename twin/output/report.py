@@ -30,13 +30,21 @@ def _drill_line(ev: dict[str, Any]) -> str:
     if k == "recorder_health":
         return f"recorder {ev['recorder']}: {ev['from']} -> {ev['to']}"
     if k in ("failover", "retry"):
-        what = f"failover of {ev['recorder']}" if k == "failover" else "retry of cameras without a recorder"
-        return (f"{what}: {ev['cameras_moved']} cameras moved, "
-                f"{ev['cameras_unassigned']} found no room (unassigned_after_failover)")
+        what = (
+            f"failover of {ev['recorder']}"
+            if k == "failover"
+            else "retry of cameras without a recorder"
+        )
+        return (
+            f"{what}: {ev['cameras_moved']} cameras moved, "
+            f"{ev['cameras_unassigned']} found no room (unassigned_after_failover)"
+        )
     if k == "no_failover":
-        return (f"{ev['recorder']} declared down with standby none: no failover; its "
-                f"{ev['cameras_waiting']} cameras stay on it (recorder_down) and record again "
-                "the moment it restarts")
+        return (
+            f"{ev['recorder']} declared down with standby none: no failover; its "
+            f"{ev['cameras_waiting']} cameras stay on it (recorder_down) and record again "
+            "the moment it restarts"
+        )
     if k == "failback":
         return f"fail-back to {ev['recorder']}: {ev['cameras']} cameras confirmed home"
     rest = ", ".join(f"{a}={b}" for a, b in ev.items() if a not in ("t_s", "kind"))
@@ -51,11 +59,16 @@ def _drill(res: Results) -> list[str]:
     for ev in res.events[:DRILL_EVENTS_SHOWN]:
         lines.append(f"| {ev['t_s']:,.1f} | {_drill_line(ev)} |")
     if len(res.events) > DRILL_EVENTS_SHOWN:
-        lines.append(f"| | ... {len(res.events) - DRILL_EVENTS_SHOWN:,} more in results.json `events` |")
-    lines += ["", "Segments a fault cost are counted by reason (docs/results.md, *Drop reasons*): "
-              "`recorder_down` while a lost recorder's cameras have not been moved (with standby "
-              "`none`, the whole outage), `unassigned_after_failover` once a failover ran and "
-              "found no room."]
+        lines.append(
+            f"| | ... {len(res.events) - DRILL_EVENTS_SHOWN:,} more in results.json `events` |"
+        )
+    lines += [
+        "",
+        "Segments a fault cost are counted by reason (docs/results.md, *Drop reasons*): "
+        "`recorder_down` while a lost recorder's cameras have not been moved (with standby "
+        "`none`, the whole outage), `unassigned_after_failover` once a failover ran and "
+        "found no room.",
+    ]
     return lines
 
 
@@ -79,11 +92,21 @@ def write_report(res: Results, plots: dict[str, str], out: Path) -> Path:
         "| --- | --- | --- | --- |",
     ]
     for t in res.targets:
-        bound = " and ".join(x for x in (
-            f">= {_fmt(t.min)}" if t.min is not None else "",
-            f"<= {_fmt(t.max)}" if t.max is not None else "") if x)
-        verdict = (f"not judged ({'met' if t.passed else 'missed'})" if res.invalid
-                   else "PASS" if t.passed else "**FAIL**")
+        bound = " and ".join(
+            x
+            for x in (
+                f">= {_fmt(t.min)}" if t.min is not None else "",
+                f"<= {_fmt(t.max)}" if t.max is not None else "",
+            )
+            if x
+        )
+        verdict = (
+            f"not judged ({'met' if t.passed else 'missed'})"
+            if res.invalid
+            else "PASS"
+            if t.passed
+            else "**FAIL**"
+        )
         lines.append(f"| `{t.metric}` | {bound} {t.unit} | {_fmt(t.value)} | {verdict} |")
     if not res.targets:
         lines.append("| (none set) | | | |")
@@ -93,12 +116,19 @@ def write_report(res: Results, plots: dict[str, str], out: Path) -> Path:
     lines += ["## Metrics", "", "| metric | value | unit | meaning |", "| --- | --- | --- | --- |"]
     for k, v in res.metrics.items():
         info = METRICS.get(k)
-        lines.append(f"| `{k}` | {_fmt(v)} | {info.unit if info else ''} | "
-                     f"{info.description if info else ''} |")
+        lines.append(
+            f"| `{k}` | {_fmt(v)} | {info.unit if info else ''} | "
+            f"{info.description if info else ''} |"
+        )
     if res.per_district:
         cols = list(res.per_district[0])
-        lines += ["", "## Districts", "", "| " + " | ".join(cols) + " |",
-                  "|" + " --- |" * len(cols)]
+        lines += [
+            "",
+            "## Districts",
+            "",
+            "| " + " | ".join(cols) + " |",
+            "|" + " --- |" * len(cols),
+        ]
         for row in res.per_district:
             lines.append("| " + " | ".join(str(row[c]) for c in cols) + " |")
     lines += _drill(res)

@@ -17,14 +17,23 @@ from twin.output.report import write_report
 __all__ = ["write_run_folder"]
 
 
-def write_run_folder(res: Results, tables: dict[str, str], plots: dict[str, str], out: Path,
-                     extra_files: dict[str, str] | None = None) -> Path:
+def write_run_folder(
+    res: Results,
+    tables: dict[str, str],
+    plots: dict[str, str],
+    out: Path,
+    extra_files: dict[str, str] | None = None,
+) -> Path:
     """results.json (with every table, plot and page named in `files`), report.md and
     report.html into `out`; returns report.md's path (a live run appends its own section)."""
-    res.files = {**tables, **{f"plot:{k}": v for k, v in plots.items()}, "report": "report.md",
-                 "report_html": HTML_NAME, **(extra_files or {})}
+    res.files = {
+        **tables,
+        **{f"plot:{k}": v for k, v in plots.items()},
+        "report": "report.md",
+        "report_html": HTML_NAME,
+        **(extra_files or {}),
+    }
     write_results(res, out)
     path = write_report(res, plots, out)
     write_run_html(res, plots, out)
     return path
-

@@ -16,12 +16,11 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
-
-from twin.output.figures import save_figure  # noqa: E402
 import numpy as np  # noqa: E402
 
 from twin.model.results import Results  # noqa: E402
 from twin.output.fault_plots import plot_faults  # noqa: E402
+from twin.output.figures import save_figure  # noqa: E402
 from twin.output.pages.charts import headroom_charts  # noqa: E402
 from twin.output.run_folder import write_run_folder  # noqa: E402
 from twin.sim.analytics import AnalyticsExtension  # noqa: E402
@@ -32,9 +31,11 @@ from twin.sim.results import write_sim_tables  # noqa: E402
 __all__ = ["plot_sim", "utilisation_targets", "write_sim_run", "EXTENSION_PLOTS"]
 
 # The targets that bound a recorder's use of each limit: (metric, side).
-_UTIL_TARGETS = {"peak ingest": ("recorder_ingest_util_pct_max", "max"),
-                 "peak disk": ("storage_headroom_pct_min", "min"),
-                 "most streams": ("recorder_streams_util_pct_max", "max")}
+_UTIL_TARGETS = {
+    "peak ingest": ("recorder_ingest_util_pct_max", "max"),
+    "peak disk": ("storage_headroom_pct_min", "min"),
+    "most streams": ("recorder_streams_util_pct_max", "max"),
+}
 
 
 def utilisation_targets(o: SimOutcome) -> dict[str, float]:
@@ -52,7 +53,6 @@ def utilisation_targets(o: SimOutcome) -> dict[str, float]:
     return out
 
 
-
 def plot_sim(o: SimOutcome, out: Path) -> dict[str, str]:
     """Write the standard plots; returns {role: file name}."""
     city = o.city
@@ -66,8 +66,9 @@ def plot_sim(o: SimOutcome, out: Path) -> dict[str, str]:
     ncol = min(4, n_pools)
     nrow = math.ceil(n_pools / ncol)
     # (at least 6 inches wide, so the title of a one-pool city fits)
-    fig, axes = plt.subplots(nrow, ncol, figsize=(max(6.0, 2.9 * ncol), 1.9 * nrow + 0.6),
-                             sharex=True, squeeze=False)
+    fig, axes = plt.subplots(
+        nrow, ncol, figsize=(max(6.0, 2.9 * ncol), 1.9 * nrow + 0.6), sharex=True, squeeze=False
+    )
     for p, name in enumerate(city.pool_names):
         ax = axes.flat[p]
         stored = o.series[f"stored_bytes:{name}"] / 1e12
@@ -79,8 +80,11 @@ def plot_sim(o: SimOutcome, out: Path) -> dict[str, str]:
             ax.axhline(cap * targets["peak disk"] / 100, color="darkorange", ls="--", lw=0.9)
         peak = float(stored.max(initial=0))
         ax.set_ylim(0, max(cap, peak) * 1.18)
-        ax.set_title(f"{name}: peak {peak:,.0f} of {cap:,.0f} TB ({100 * peak / cap:.0f} %)",
-                     fontsize=7, loc="left")
+        ax.set_title(
+            f"{name}: peak {peak:,.0f} of {cap:,.0f} TB ({100 * peak / cap:.0f} %)",
+            fontsize=7,
+            loc="left",
+        )
         ax.tick_params(labelsize=6)
     for ax in list(axes.flat)[n_pools:]:
         ax.axis("off")
@@ -90,27 +94,50 @@ def plot_sim(o: SimOutcome, out: Path) -> dict[str, str]:
         ax = axes[(n_pools - 1 - c) // ncol if c > (n_pools - 1) % ncol else nrow - 1, c]
         ax.xaxis.set_tick_params(labelbottom=True)
         ax.set_xlabel("day", fontsize=7)
-    fig.suptitle("Footage stored per recorder pool (TB; red line: the pool's disk"
-                 + (f"; dashed: the scenario's target, {targets['peak disk']:g} % of it)"
-                    if "peak disk" in targets else ")"), fontsize=9)
+    fig.suptitle(
+        "Footage stored per recorder pool (TB; red line: the pool's disk"
+        + (
+            f"; dashed: the scenario's target, {targets['peak disk']:g} % of it)"
+            if "peak disk" in targets
+            else ")"
+        ),
+        fontsize=9,
+    )
     files["storage_by_pool"] = save_figure(fig, out / "storage_by_pool.png")
 
     online = o.cam_state != 0
-    ingest = np.array([city.cam_mbps[online & (city.cam_district == d)].sum()
-                       for d in range(len(city.district_names))])
+    ingest = np.array(
+        [
+            city.cam_mbps[online & (city.cam_district == d)].sum()
+            for d in range(len(city.district_names))
+        ]
+    )
     order = np.argsort(-(ingest / city.district_backhaul_mbps), kind="stable")
     fig, ax = plt.subplots(figsize=(9, 4.5))
     x = np.arange(len(order))
     ax.bar(x, ingest[order] / 1e3, label="camera streams (Gbps)")
-    ax.scatter(x, city.district_backhaul_mbps[order] / 1e3, color="crimson", marker="_", s=300,
-               label="backhaul capacity (Gbps)", zorder=3)
+    ax.scatter(
+        x,
+        city.district_backhaul_mbps[order] / 1e3,
+        color="crimson",
+        marker="_",
+        s=300,
+        label="backhaul capacity (Gbps)",
+        zorder=3,
+    )
     backhaul = o.scenario.targets.get("backhaul_util_pct_max")
     if backhaul is not None and backhaul.max is not None:
-        ax.scatter(x, city.district_backhaul_mbps[order] / 1e3 * backhaul.max / 100,
-                   color="darkorange", marker="_", s=300, zorder=3, linestyle="--",
-                   label=f"the scenario's target, {backhaul.max:g} % of capacity")
-    ax.set_xticks(x, [city.district_names[i] for i in order], rotation=60, ha="right",
-                  fontsize=7)
+        ax.scatter(
+            x,
+            city.district_backhaul_mbps[order] / 1e3 * backhaul.max / 100,
+            color="darkorange",
+            marker="_",
+            s=300,
+            zorder=3,
+            linestyle="--",
+            label=f"the scenario's target, {backhaul.max:g} % of capacity",
+        )
+    ax.set_xticks(x, [city.district_names[i] for i in order], rotation=60, ha="right", fontsize=7)
     ax.set(ylabel="Gbps", title="Ingest per district against its backhaul (busiest first)")
     ax.legend()
     files["ingest_by_district"] = save_figure(fig, out / "ingest_by_district.png")
@@ -120,18 +147,30 @@ def plot_sim(o: SimOutcome, out: Path) -> dict[str, str]:
     fig, ax = plt.subplots(figsize=(9, 4.5))
     rank = np.arange(1, city.n_recorders + 1)
     few = city.n_recorders <= 20  # a line through one point draws nothing: mark each
-    for util, label in ((100 * o.rec_load_mbps_max / city.rec_ingest_mbps, "peak ingest"),
-                        (100 * o.rec_peak_bytes / city.rec_disk_bytes, "peak disk"),
-                        (100 * o.rec_streams_max / city.rec_max_streams, "most streams")):
-        (line,) = ax.plot(rank, np.sort(util)[::-1], lw=1.5, label=label,
-                          marker="o" if few else None)
+    for util, label in (
+        (100 * o.rec_load_mbps_max / city.rec_ingest_mbps, "peak ingest"),
+        (100 * o.rec_peak_bytes / city.rec_disk_bytes, "peak disk"),
+        (100 * o.rec_streams_max / city.rec_max_streams, "most streams"),
+    ):
+        (line,) = ax.plot(
+            rank, np.sort(util)[::-1], lw=1.5, label=label, marker="o" if few else None
+        )
         if label in targets:
-            ax.axhline(targets[label], color=line.get_color(), ls="--", lw=0.9,
-                       label=f"{label}: the scenario's target, {targets[label]:g} %")
+            ax.axhline(
+                targets[label],
+                color=line.get_color(),
+                ls="--",
+                lw=0.9,
+                label=f"{label}: the scenario's target, {targets[label]:g} %",
+            )
     ax.axhline(100, color="crimson", lw=1, label="limit")
-    ax.set(xlabel="recorders, tightest first", ylabel="% of the recorder's limit",
-           title=f"Recorder utilisation, each of {city.n_recorders} recorders sorted per limit"
-           if city.n_recorders > 1 else "Recorder utilisation, the one recorder, per limit")
+    ax.set(
+        xlabel="recorders, tightest first",
+        ylabel="% of the recorder's limit",
+        title=f"Recorder utilisation, each of {city.n_recorders} recorders sorted per limit"
+        if city.n_recorders > 1
+        else "Recorder utilisation, the one recorder, per limit",
+    )
     if city.n_recorders == 1:
         ax.set_xticks([1])
     ax.set_ylim(0, max(110.0, ax.get_ylim()[1]))
@@ -139,11 +178,17 @@ def plot_sim(o: SimOutcome, out: Path) -> dict[str, str]:
     files["recorder_utilisation"] = save_figure(fig, out / "recorder_utilisation.png")
 
     fig, ax = plt.subplots(figsize=(9, 4.5))
-    for key, label in (("written", "written"), ("deleted", "deleted by retention"),
-                       ("dropped", "dropped")):
+    for key, label in (
+        ("written", "written"),
+        ("deleted", "deleted by retention"),
+        ("dropped", "dropped"),
+    ):
         ax.plot(days, o.series[key] / 1e6, label=label)
-    ax.set(xlabel="day", ylabel="segments (millions, cumulative)",
-           title="Segments written, deleted and dropped")
+    ax.set(
+        xlabel="day",
+        ylabel="segments (millions, cumulative)",
+        title="Segments written, deleted and dropped",
+    )
     ax.legend()
     files["segments"] = save_figure(fig, out / "segments.png")
     for ext in o.extensions:  # each extension's own plots, in the engine's order
@@ -166,8 +211,12 @@ def plot_analytics(ext: AnalyticsExtension, outcome: SimOutcome, out: Path) -> d
         bl = np.sort(o.latency_s[o.in_burst])
         ax1.plot(bl, np.arange(1, bl.size + 1) / bl.size, label="during crowd events")
     for q, ls in ((50, ":"), (95, "--"), (99, "-.")):
-        ax1.axvline(float(np.percentile(o.latency_s, q)), color="grey", ls=ls,
-                    label=f"p{q} {np.percentile(o.latency_s, q):.2f} s")
+        ax1.axvline(
+            float(np.percentile(o.latency_s, q)),
+            color="grey",
+            ls=ls,
+            label=f"p{q} {np.percentile(o.latency_s, q):.2f} s",
+        )
     ax1.set_xlabel("incident to alert, s")
     ax1.set_ylabel("share of alerts")
     ax1.set_title("Alert latency")
@@ -196,8 +245,11 @@ def plot_evidence(ext: EvidenceExtension, outcome: SimOutcome, out: Path) -> dic
     b.append(b[-1])
     fig, ax = plt.subplots(figsize=(9, 4))
     ax.step(np.asarray(t) / 86_400, np.asarray(b) / 1e12, where="post")
-    ax.set(xlabel="day", ylabel="evidence copies held (TB)",
-           title=f"Evidence storage ({ext.counts['evidence_requests']} preservation requests)")
+    ax.set(
+        xlabel="day",
+        ylabel="evidence copies held (TB)",
+        title=f"Evidence storage ({ext.counts['evidence_requests']} preservation requests)",
+    )
     files["evidence_storage"] = save_figure(fig, out / "evidence_storage.png")
 
     fig, ax = plt.subplots(figsize=(9, 4))
@@ -207,8 +259,11 @@ def plot_evidence(ext: EvidenceExtension, outcome: SimOutcome, out: Path) -> dic
         for q, ls in ((50, "--"), (95, ":")):
             ax.axvline(float(np.percentile(hours, q)), color="crimson", ls=ls, label=f"p{q}")
         ax.legend()
-    ax.set(xlabel="hours from request to approval", ylabel="approved requests",
-           title=f"Approval times ({hours.size} approved of {ext.counts['access_requests']})")
+    ax.set(
+        xlabel="hours from request to approval",
+        ylabel="approved requests",
+        title=f"Approval times ({hours.size} approved of {ext.counts['access_requests']})",
+    )
     files["approval_times"] = save_figure(fig, out / "approval_times.png")
     return files
 

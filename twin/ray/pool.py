@@ -47,8 +47,17 @@ from typing import Any
 
 from twin.errors import TwinError
 
-__all__ = ["NAMESPACE", "PREFIX", "MAX_TRIES", "code_key", "pool_wanted", "pool_actors",
-           "ensure_pool", "run_on_pool", "stop_pool"]
+__all__ = [
+    "NAMESPACE",
+    "PREFIX",
+    "MAX_TRIES",
+    "code_key",
+    "pool_wanted",
+    "pool_actors",
+    "ensure_pool",
+    "run_on_pool",
+    "stop_pool",
+]
 
 NAMESPACE = "cctv-twin"
 PREFIX = "twin-pool-"
@@ -69,8 +78,11 @@ def code_key() -> str:
 
 def pool_wanted(started_here: bool) -> bool:
     """A pool is used on a cluster joined with RAY_ADDRESS, never on a Ray of our own."""
-    return (bool(os.environ.get("RAY_ADDRESS", "").strip()) and not started_here
-            and os.environ.get("TWIN_RAY_POOL", "1").strip() != "0")
+    return (
+        bool(os.environ.get("RAY_ADDRESS", "").strip())
+        and not started_here
+        and os.environ.get("TWIN_RAY_POOL", "1").strip() != "0"
+    )
 
 
 def _idle_s() -> float:
@@ -82,8 +94,10 @@ def _idle_s() -> float:
     except ValueError:
         value = -1.0
     if not value >= 0:
-        raise TwinError(f"TWIN_RAY_POOL_IDLE_S={text!r}: expected seconds >= 0 (0: the pool "
-                        f"never stops by itself), e.g. TWIN_RAY_POOL_IDLE_S=600")
+        raise TwinError(
+            f"TWIN_RAY_POOL_IDLE_S={text!r}: expected seconds >= 0 (0: the pool "
+            f"never stops by itself), e.g. TWIN_RAY_POOL_IDLE_S=600"
+        )
     return value
 
 
@@ -101,15 +115,19 @@ class PoolWorker:
         self._busy = 0
         self._last = time.monotonic()
         if idle_s > 0:
-            threading.Thread(target=self._idle_stop, args=(idle_s,), daemon=True,
-                             name="twin-pool-idle").start()
+            threading.Thread(
+                target=self._idle_stop, args=(idle_s,), daemon=True, name="twin-pool-idle"
+            ).start()
 
     def info(self) -> dict[str, Any]:
         # Ray on first use: importing it fixes its RAY_AUTH_* settings (twin/ray/session.py)
         import ray
 
-        return {"pid": os.getpid(), "key": self._key,
-                "node": ray.get_runtime_context().get_node_id()}
+        return {
+            "pid": os.getpid(),
+            "key": self._key,
+            "node": ray.get_runtime_context().get_node_id(),
+        }
 
     def call(self, refs: list[Any], item: Any) -> Any:
         # Ray on first use: importing it fixes its RAY_AUTH_* settings (twin/ray/session.py)
@@ -163,8 +181,11 @@ def pool_actors(key: str | None = None) -> list[str]:
     # Ray on first use: importing it fixes its RAY_AUTH_* settings (twin/ray/session.py)
     import ray
 
-    names = [a["name"] for a in ray.util.list_named_actors(all_namespaces=True)
-             if a.get("namespace") == NAMESPACE and str(a.get("name", "")).startswith(PREFIX)]
+    names = [
+        a["name"]
+        for a in ray.util.list_named_actors(all_namespaces=True)
+        if a.get("namespace") == NAMESPACE and str(a.get("name", "")).startswith(PREFIX)
+    ]
     if key is not None:
         names = [n for n in names if n.startswith(f"{PREFIX}{key}-")]
     return sorted(names)
@@ -196,9 +217,13 @@ def _slot_name(key: str, slot: int) -> str:
 def _actor(key: str, slot: int, warm: Callable[..., Any] | None) -> Any:
     """The pool's actor of `slot`: the one up under that name, else a new one (Ray's
     get-or-create, so two commands starting at once share one actor per slot)."""
-    return _remote_class().options(
-        name=_slot_name(key, slot), namespace=NAMESPACE, lifetime="detached",
-        get_if_exists=True).remote(key, _idle_s(), warm)
+    return (
+        _remote_class()
+        .options(
+            name=_slot_name(key, slot), namespace=NAMESPACE, lifetime="detached", get_if_exists=True
+        )
+        .remote(key, _idle_s(), warm)
+    )
 
 
 def ensure_pool(warm: Callable[..., Any] | None = None) -> dict[int, Any]:
@@ -224,9 +249,15 @@ def ensure_pool(warm: Callable[..., Any] | None = None) -> dict[int, Any]:
     return handles
 
 
-def run_on_pool(fn: Callable[..., Any], shared: tuple[Any, ...], items: Sequence[Any],
-                indices: Sequence[int], results: list[Any], tick: Callable[[], None],
-                handles: dict[int, Any]) -> None:
+def run_on_pool(
+    fn: Callable[..., Any],
+    shared: tuple[Any, ...],
+    items: Sequence[Any],
+    indices: Sequence[int],
+    results: list[Any],
+    tick: Callable[[], None],
+    handles: dict[int, Any],
+) -> None:
     """results[i] = fn(*shared, items[i]) for i in `indices`, on the pool's actors `handles`
     (module docstring); `tick()` after each item."""
     # Ray on first use: importing it fixes its RAY_AUTH_* settings (twin/ray/session.py)
@@ -277,7 +308,8 @@ def run_on_pool(fn: Callable[..., Any], shared: tuple[Any, ...], items: Sequence
                     f"item {i} of {len(items)}: the Ray actor running it died {tries[i]} "
                     f"times ({type(err).__name__}); expected it to finish: see the cluster's "
                     f"logs (`ray logs` on the head), or run with --backend local to see the "
-                    f"error here") from None
+                    f"error here"
+                ) from None
             for j in mine[1:]:
                 tries[j] -= 1  # held, never begun
             queue.extendleft(reversed(mine))

@@ -113,8 +113,11 @@ class RaySession:
         # given up to 1 s to exit on SIGTERM (~1.2 s of waiting on 2 cores); this Ray holds
         # nothing that outlives it (its temp folder goes below), so the driver only
         # disconnects and the processes started since are killed here, all at once, by PID.
-        spawned = ([p for pid, p in _descendants().items() if pid not in self._before]
-                   if self.started_here and self._before is not None else [])
+        spawned = (
+            [p for pid, p in _descendants().items() if pid not in self._before]
+            if self.started_here and self._before is not None
+            else []
+        )
         if ray.is_initialized():
             if spawned:
                 _forget_local_node()
@@ -167,6 +170,7 @@ class _Timeout(Exception):
 def _deadline(seconds: float) -> Iterator[None]:
     """Raise _Timeout in this (main) thread after `seconds`."""
     if threading_main():
+
         def on_alarm(signum: int, frame: FrameType | None) -> None:
             raise _Timeout
 
@@ -284,23 +288,29 @@ def _start_ray(log_path: Path, *, connect_timeout_s: float = 25.0) -> RaySession
             raise RayUnavailable(
                 f"RAY_ADDRESS={address}: Ray Client addresses (ray://) are not supported; "
                 f"expected the head's GCS address host:port (as `ray start --head --port=6379` "
-                f"prints): set RAY_ADDRESS=<head ip>:6379")
+                f"prints): set RAY_ADDRESS=<head ip>:6379"
+            )
         host, _, port = address.rpartition(":")
         if not host or not port.isdigit():
             raise RayUnavailable(
                 f"RAY_ADDRESS={address!r} is not host:port; expected the head's address, e.g. "
-                f"RAY_ADDRESS=127.0.0.2:6379, or unset RAY_ADDRESS to run on a local Ray")
+                f"RAY_ADDRESS=127.0.0.2:6379, or unset RAY_ADDRESS to run on a local Ray"
+            )
         why = _reachable(host, int(port))
         if why:
             raise RayUnavailable(
                 f"RAY_ADDRESS={address}: no Ray cluster answers there ({why}); expected a head "
                 f"started with `ray start --head --node-ip-address={host} --port={port}` (see "
                 f"docs/cluster.md): start it, fix RAY_ADDRESS, or unset "
-                f"it to run on a Ray of the twin's own")
+                f"it to run on a Ray of the twin's own"
+            )
         start = _log_size(log_path)
         try:
-            with _stderr_to(log_path), _deadline(connect_timeout_s), \
-                    _refused_at_once(log_path, start):
+            with (
+                _stderr_to(log_path),
+                _deadline(connect_timeout_s),
+                _refused_at_once(log_path, start),
+            ):
                 ray.init(address=address, log_to_driver=False, logging_level=logging.ERROR)
         except (_Timeout, ConnectionError, RuntimeError, ValueError) as exc:
             with contextlib.suppress(Exception):
@@ -337,9 +347,14 @@ def _start_ray(log_path: Path, *, connect_timeout_s: float = 25.0) -> RaySession
     try:
         try:
             with _stderr_to(log_path), _deadline(120.0):
-                ray.init(address="local", include_dashboard=False, log_to_driver=False,
-                         logging_level=logging.ERROR, _node_ip_address="127.0.0.1",
-                         _temp_dir=str(temp_dir))
+                ray.init(
+                    address="local",
+                    include_dashboard=False,
+                    log_to_driver=False,
+                    logging_level=logging.ERROR,
+                    _node_ip_address="127.0.0.1",
+                    _temp_dir=str(temp_dir),
+                )
         finally:
             if was is None:
                 os.environ.pop(_ONE_MACHINE, None)
@@ -353,7 +368,8 @@ def _start_ray(log_path: Path, *, connect_timeout_s: float = 25.0) -> RaySession
         shutil.rmtree(temp_dir, ignore_errors=True)
         raise RayUnavailable(
             f"starting a local Ray failed ({str(exc)[:300] or type(exc).__name__}); expected "
-            f"`ray.init()` to start on this machine: see Ray's log {log_path}") from None
+            f"`ray.init()` to start on this machine: see Ray's log {log_path}"
+        ) from None
     except BaseException:  # a signal while Ray starts: take down what it had started
         spawned = [p for pid, p in _descendants().items() if pid not in before]
         with contextlib.suppress(BaseException):
@@ -361,5 +377,4 @@ def _start_ray(log_path: Path, *, connect_timeout_s: float = 25.0) -> RaySession
         _reap(spawned)
         shutil.rmtree(temp_dir, ignore_errors=True)
         raise
-    return RaySession(str(ray.get_runtime_context().gcs_address), True, temp_dir,
-                      _before=before)
+    return RaySession(str(ray.get_runtime_context().gcs_address), True, temp_dir, _before=before)

@@ -4,9 +4,9 @@ Theory of operation
 -------------------
 `run_ordered(fn, shared, items)` returns [fn(*shared, item) for item in items]. With the
 "ray" backend each item is a Ray task on the cluster at RAY_ADDRESS, or on a local Ray
-instance started for the call and stopped after it. `shared` (the scenario, the city) is put in Ray's object store once
-(`ray.put`) and handed to every task by reference, so nothing that stays the same between
-items is shipped or rebuilt per task. The Ray is the session the live twin uses too
+instance started for the call and stopped after it. `shared` (the scenario, the city) is put in
+Ray's object store once (`ray.put`) and handed to every task by reference, so nothing that stays the
+same between items is shipped or rebuilt per task. The Ray is the session the live twin uses too
 (twin.ray.session):
 RAY_ADDRESS checked before joining, or a Ray of our own advertised and bound on 127.0.0.1
 with its own temp folder; Ray's log lines go to a file (`ray_log_path()`).
@@ -38,8 +38,8 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
-from twin.ray.pool import ensure_pool, pool_wanted, run_on_pool
 from twin.errors import TwinError
+from twin.ray.pool import ensure_pool, pool_wanted, run_on_pool
 from twin.ray.session import RayUnavailable, start_ray
 
 __all__ = ["ray_init", "local_cpus", "run_ordered"]
@@ -75,19 +75,29 @@ def _ray_lost(err: BaseException, n: int) -> TwinError:
     """The error for Ray itself failing under a command (a raylet or node lost): not a bug
     of the twin's, and not the user's input."""
     address = os.environ.get("RAY_ADDRESS", "").strip()
-    where = f"the Ray cluster at RAY_ADDRESS={address}" if address else \
-        "the Ray this command started on this machine"
+    where = (
+        f"the Ray cluster at RAY_ADDRESS={address}"
+        if address
+        else "the Ray this command started on this machine"
+    )
     return RayUnavailable(
         f"{where} lost a part it needs while running {n} items ({type(err).__name__}: "
         f"{str(err)[:200]}); no results of this command were kept. Expected its processes to "
         f"stay up while it runs: run the command again"
         + (f" (check `ray status --address={address}`)" if address else "")
-        + f"; Ray's log: {ray_log_path()}")
+        + f"; Ray's log: {ray_log_path()}"
+    )
 
 
-def run_ordered(fn: Callable[..., R], shared: tuple[Any, ...], items: Sequence[T],
-                backend: str = "ray", progress: Callable[[int, int], None] | None = None,
-                overlap: bool = True, timings: dict[str, float] | None = None) -> list[R]:
+def run_ordered(
+    fn: Callable[..., R],
+    shared: tuple[Any, ...],
+    items: Sequence[T],
+    backend: str = "ray",
+    progress: Callable[[int, int], None] | None = None,
+    overlap: bool = True,
+    timings: dict[str, float] | None = None,
+) -> list[R]:
     """[fn(*shared, item) for item in items], as Ray tasks (module docstring).
 
     `timings`, if given, receives how the wall time went: `ray_init_s`, `ray_shutdown_s`,

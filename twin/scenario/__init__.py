@@ -20,6 +20,7 @@ This package imports no engine (twin.sim, twin.live, SimPy, Ray) and no consumer
 
 from __future__ import annotations
 
+from twin.scenario.load import load_scenario
 from twin.scenario.model import (
     MAX_DAYS,
     BalancedAssignment,
@@ -38,7 +39,6 @@ from twin.scenario.model import (
     parse_scenario,
     scenario_json_schema,
 )
-from twin.scenario.load import load_scenario
 
 __all__ = [
     "Scenario",

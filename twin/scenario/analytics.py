@@ -24,8 +24,16 @@ from pydantic import Field, model_validator
 
 from twin.scenario.numbers import ScenarioModel
 
-__all__ = ["WORKLOAD_KINDS", "Workload", "EdgePool", "DistrictPool", "CentralPool",
-           "Incidents", "Bursts", "AnalyticsSettings"]
+__all__ = [
+    "WORKLOAD_KINDS",
+    "Workload",
+    "EdgePool",
+    "DistrictPool",
+    "CentralPool",
+    "Incidents",
+    "Bursts",
+    "AnalyticsSettings",
+]
 
 #: The workloads the programme names (motion, people and vehicles, number plates, crowd
 #: counting); each has its own compute metric (twin/metrics.py).
@@ -40,18 +48,35 @@ class Workload(_Model):
     """One analysis every camera runs: frames per second analysed, cost of a frame."""
 
     kind: Literal["motion", "people_vehicles", "plates", "crowd"]
-    fps: float = Field(gt=0, le=60, description="Frames analysed per second per camera "
-                       "(at most 60: a camera's own frame rate).")
-    cpu_ms: float = Field(gt=0, le=10_000, description="Milliseconds of one core per frame "
-                          "(at most 10 s: past any model on one frame).")
-    gpu_ms: float | None = Field(default=None, gt=0, le=10_000,
-                                 description="Milliseconds of one GPU per frame (None: the "
-                                 "workload does not run on a GPU; at most 10 s).")
-    service_scv: float = Field(default=0.0, ge=0, le=100,
-                               description="Squared coefficient of variation of a frame's cost "
-                               "(0: every frame costs the same; 1: exponential; at most 100).")
+    fps: float = Field(
+        gt=0,
+        le=60,
+        description="Frames analysed per second per camera "
+        "(at most 60: a camera's own frame rate).",
+    )
+    cpu_ms: float = Field(
+        gt=0,
+        le=10_000,
+        description="Milliseconds of one core per frame "
+        "(at most 10 s: past any model on one frame).",
+    )
+    gpu_ms: float | None = Field(
+        default=None,
+        gt=0,
+        le=10_000,
+        description="Milliseconds of one GPU per frame (None: the "
+        "workload does not run on a GPU; at most 10 s).",
+    )
+    service_scv: float = Field(
+        default=0.0,
+        ge=0,
+        le=100,
+        description="Squared coefficient of variation of a frame's cost "
+        "(0: every frame costs the same; 1: exponential; at most 100).",
+    )
     source: Literal["measured", "assumed"] = Field(
-        description="Where the cost comes from: measured (the live analyser, bench/) or assumed.")
+        description="Where the cost comes from: measured (the live analyser, bench/) or assumed."
+    )
 
     def cost_s(self, device: str) -> float:
         ms = self.cpu_ms if device == "cpu" else self.gpu_ms
@@ -60,14 +85,20 @@ class Workload(_Model):
 
 
 class _Pool(_Model):
-    device: Literal["cpu", "gpu"] = Field(default="cpu", description="What a unit is: a core "
-                                          "(cpu) or a GPU (gpu).")
-    units: float = Field(gt=0, le=MAX_UNITS, description="Cores or GPUs of one analyser "
-                         "(at most 100,000).")
-    max_util_pct: float = Field(default=80.0, gt=0, lt=100,
-                                description="Cameras are admitted while an analyser's load stays "
-                                "at or under this share of its units (below 100: a queue at "
-                                "100 % grows without bound).")
+    device: Literal["cpu", "gpu"] = Field(
+        default="cpu", description="What a unit is: a core (cpu) or a GPU (gpu)."
+    )
+    units: float = Field(
+        gt=0, le=MAX_UNITS, description="Cores or GPUs of one analyser (at most 100,000)."
+    )
+    max_util_pct: float = Field(
+        default=80.0,
+        gt=0,
+        lt=100,
+        description="Cameras are admitted while an analyser's load stays "
+        "at or under this share of its units (below 100: a queue at "
+        "100 % grows without bound).",
+    )
 
 
 class EdgePool(_Pool):
@@ -80,16 +111,16 @@ class DistrictPool(_Pool):
     """`analysers` machines in each district, serving that district's cameras."""
 
     type: Literal["district"] = "district"
-    analysers: int = Field(ge=1, le=MAX_UNITS, description="Analyser machines per district "
-                           "(at most 100,000).")
+    analysers: int = Field(
+        ge=1, le=MAX_UNITS, description="Analyser machines per district (at most 100,000)."
+    )
 
 
 class CentralPool(_Pool):
     """`analysers` machines serving the whole city."""
 
     type: Literal["central"] = "central"
-    analysers: int = Field(ge=1, le=MAX_UNITS, description="Analyser machines (at most "
-                           "100,000).")
+    analysers: int = Field(ge=1, le=MAX_UNITS, description="Analyser machines (at most 100,000).")
 
 
 AnalyserPool = Annotated[Union[EdgePool, DistrictPool, CentralPool], Field(discriminator="type")]
@@ -98,37 +129,63 @@ AnalyserPool = Annotated[Union[EdgePool, DistrictPool, CentralPool], Field(discr
 class Incidents(_Model):
     """Incidents the analysis must alert on (a collision, a fight, a crowd forming)."""
 
-    per_camera_day: float = Field(default=0.2, ge=0, le=100_000,
-                                  description="Incidents per camera per day outside bursts "
-                                  "(Poisson; at most 100,000: a live clip with a collision in "
-                                  "each 10 s loop has 8,640).")
+    per_camera_day: float = Field(
+        default=0.2,
+        ge=0,
+        le=100_000,
+        description="Incidents per camera per day outside bursts "
+        "(Poisson; at most 100,000: a live clip with a collision in "
+        "each 10 s loop has 8,640).",
+    )
     workload: Literal["motion", "people_vehicles", "plates", "crowd"] = Field(
-        default="people_vehicles", description="The workload whose frames reveal an incident.")
-    confirm_frames: int = Field(default=2, ge=1, le=100,
-                                description="Frames showing the incident before it is alerted "
-                                "(the live analyser needs a stopped vehicle seen twice: 2).")
+        default="people_vehicles", description="The workload whose frames reveal an incident."
+    )
+    confirm_frames: int = Field(
+        default=2,
+        ge=1,
+        le=100,
+        description="Frames showing the incident before it is alerted "
+        "(the live analyser needs a stopped vehicle seen twice: 2).",
+    )
 
 
 class Bursts(_Model):
     """Crowd events: a district's cameras at once, more work and more incidents for a while."""
 
-    per_district_day: float = Field(default=0.0, ge=0, le=100,
-                                    description="Crowd events per district per day (Poisson; "
-                                    "at most 100).")
+    per_district_day: float = Field(
+        default=0.0,
+        ge=0,
+        le=100,
+        description="Crowd events per district per day (Poisson; at most 100).",
+    )
     at_s: list[Annotated[float, Field(ge=0, le=3650 * 86_400.0)]] = Field(
-        default_factory=list, description="Crowd events at set times, seconds from the start "
-        "(each in `district`, or in every district if none is named).")
-    district: str | None = Field(default=None, description="The district of the events at "
-                                 "`at_s` (None: every district).")
-    duration_s: float = Field(default=1800.0, gt=0, le=7 * 86_400.0,
-                              description="How long a crowd event lasts, seconds (at most a "
-                              "week).")
-    load_factor: float = Field(default=2.0, ge=1, le=100,
-                               description="Each camera of the district asks this many times "
-                               "its usual analysis work during the event (at most 100).")
-    incidents_per_camera: float = Field(default=0.5, ge=0, le=1000,
-                                        description="Incidents per camera of the district during "
-                                        "one event (Poisson; at most 1,000).")
+        default_factory=list,
+        description="Crowd events at set times, seconds from the start "
+        "(each in `district`, or in every district if none is named).",
+    )
+    district: str | None = Field(
+        default=None, description="The district of the events at `at_s` (None: every district)."
+    )
+    duration_s: float = Field(
+        default=1800.0,
+        gt=0,
+        le=7 * 86_400.0,
+        description="How long a crowd event lasts, seconds (at most a week).",
+    )
+    load_factor: float = Field(
+        default=2.0,
+        ge=1,
+        le=100,
+        description="Each camera of the district asks this many times "
+        "its usual analysis work during the event (at most 100).",
+    )
+    incidents_per_camera: float = Field(
+        default=0.5,
+        ge=0,
+        le=1000,
+        description="Incidents per camera of the district during "
+        "one event (Poisson; at most 1,000).",
+    )
 
 
 class AnalyticsSettings(_Model):
@@ -136,9 +193,13 @@ class AnalyticsSettings(_Model):
 
     workloads: list[Workload] = Field(min_length=1)
     pool: AnalyserPool
-    max_lag_s: float = Field(default=2.0, gt=0, le=3600,
-                             description="Frames that would be analysed more than this late are "
-                             "shed (counted as dropped), seconds (at most an hour).")
+    max_lag_s: float = Field(
+        default=2.0,
+        gt=0,
+        le=3600,
+        description="Frames that would be analysed more than this late are "
+        "shed (counted as dropped), seconds (at most an hour).",
+    )
     incidents: Incidents = Field(default_factory=Incidents)
     bursts: Bursts = Field(default_factory=Bursts)
 
@@ -148,11 +209,15 @@ class AnalyticsSettings(_Model):
         if len(set(kinds)) != len(kinds):
             raise ValueError(f"analytics.workloads: each kind at most once; got {kinds}")
         if self.incidents.workload not in kinds:
-            raise ValueError(f"analytics.incidents.workload ({self.incidents.workload!r}) is "
-                             f"not among analytics.workloads {kinds}; add it or name one of them")
+            raise ValueError(
+                f"analytics.incidents.workload ({self.incidents.workload!r}) is "
+                f"not among analytics.workloads {kinds}; add it or name one of them"
+            )
         if self.pool.device == "gpu":
             missing = [w.kind for w in self.workloads if w.gpu_ms is None]
             if missing:
-                raise ValueError(f"analytics.pool.device is gpu but workloads {missing} have no "
-                                 f"gpu_ms; give each a GPU cost per frame or use device: cpu")
+                raise ValueError(
+                    f"analytics.pool.device is gpu but workloads {missing} have no "
+                    f"gpu_ms; give each a GPU cost per frame or use device: cpu"
+                )
         return self

@@ -23,8 +23,15 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from twin.errors import ScenarioError
 
-__all__ = ["CALIBRATION_SCHEMA", "NOMINAL_BYTES_PER_MBPS", "CalibratedValue", "CalibrationRun",
-           "Calibration", "LoadedCalibration", "load_calibration"]
+__all__ = [
+    "CALIBRATION_SCHEMA",
+    "NOMINAL_BYTES_PER_MBPS",
+    "CalibratedValue",
+    "CalibrationRun",
+    "Calibration",
+    "LoadedCalibration",
+    "load_calibration",
+]
 
 CALIBRATION_SCHEMA: Literal["cctv-twin/calibration"] = "cctv-twin/calibration"
 NOMINAL_BYTES_PER_MBPS = 1e6 / 8  # bytes a second one nominal Mbps is, exactly
@@ -41,7 +48,8 @@ class CalibratedValue(_Model):
     command: str = Field(default="", description="The command that measured it (measured).")
     note: str = Field(default="", description="What it rests on, or why it is assumed.")
     used_by_simulator: bool = Field(
-        default=False, description="Whether `twin simulate` applies it (else it is for sizing).")
+        default=False, description="Whether `twin simulate` applies it (else it is for sizing)."
+    )
 
 
 class CalibrationRun(_Model):
@@ -60,7 +68,8 @@ class Calibration(_Model):
     bytes_per_nominal_mbps: dict[str, CalibratedValue] = Field(
         default_factory=dict,
         description="Per camera profile (or '*' for every other profile): footage bytes on disk "
-        "per second per nominal Mbps (125,000 is exactly the nominal rate).")
+        "per second per nominal Mbps (125,000 is exactly the nominal rate).",
+    )
     segment_s_as_cut: CalibratedValue | None = None
     failover_detect_s: CalibratedValue | None = None
     failover_reassign_s: CalibratedValue | None = None
@@ -90,12 +99,14 @@ def load_calibration(path: Path, named: str, where: str) -> LoadedCalibration:
     except OSError as exc:
         raise ScenarioError(
             f"{where}: calibration: {named}: cannot read {path} ({exc.strerror}); expected a file "
-            f"written by `twin calibrate LIVE_RUN --out FILE`, relative to the scenario file") from None
+            f"written by `twin calibrate LIVE_RUN --out FILE`, relative to the scenario file"
+        ) from None
     try:
         cal = Calibration.model_validate(json.loads(data))
     except (ValueError, ValidationError) as exc:
         first = str(exc).splitlines()[:3]
         raise ScenarioError(
             f"{where}: calibration: {named}: not a cctv-twin calibration ({' '.join(first)}); "
-            f"expected the JSON `twin calibrate` writes (schema_name {CALIBRATION_SCHEMA!r})") from None
+            f"expected the JSON `twin calibrate` writes (schema_name {CALIBRATION_SCHEMA!r})"
+        ) from None
     return LoadedCalibration(named, hashlib.sha256(data).hexdigest(), cal)

@@ -29,20 +29,26 @@ class Costs(BaseModel):
         return refuse_non_numbers(cls, data)
 
     recorder_hkd: float = Field(
-        ge=0, le=1e9,
+        ge=0,
+        le=1e9,
         description="One recorder server without its disks, HKD (assumption; at most 10^9, "
         "past any server's price).",
     )
     disk_hkd_per_tb: float = Field(
-        ge=0, le=1e7, description="Usable disk, HKD per TB (10^12 bytes) (assumption; at most 10^7)."
+        ge=0,
+        le=1e7,
+        description="Usable disk, HKD per TB (10^12 bytes) (assumption; at most 10^7).",
     )
     backhaul_hkd_per_gbps: float = Field(
-        ge=0, le=1e9,
+        ge=0,
+        le=1e9,
         description="Provisioned district backhaul capacity, HKD per Gbps (assumption; at most "
         "10^9).",
     )
     drive_tb: float = Field(
-        default=20.0, gt=0, le=1000,
+        default=20.0,
+        gt=0,
+        le=1000,
         description="Usable TB per drive, to count the drives provisioned and needed (assumption; "
         "at most 1,000 TB, past any drive made).",
     )

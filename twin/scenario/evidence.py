@@ -44,11 +44,14 @@ class LognormalDelay(_Model):
     """A lognormal delay with the given median and 90th percentile, hours."""
 
     type: Literal["lognormal"] = "lognormal"
-    median_h: float = Field(gt=0, le=MAX_DELAY_H,
-                            description="Median delay, hours (at most ten years).")
-    p90_h: float = Field(gt=0, le=MAX_DELAY_H,
-                         description="90th percentile of the delay, hours (> median_h; at most "
-                         "ten years).")
+    median_h: float = Field(
+        gt=0, le=MAX_DELAY_H, description="Median delay, hours (at most ten years)."
+    )
+    p90_h: float = Field(
+        gt=0,
+        le=MAX_DELAY_H,
+        description="90th percentile of the delay, hours (> median_h; at most ten years).",
+    )
 
     @model_validator(mode="after")
     def _p90_above_median(self) -> LognormalDelay:
@@ -71,7 +74,8 @@ class ChoiceDelay(_Model):
 
     type: Literal["choice"] = "choice"
     hours: list[Annotated[float, Field(ge=0, le=MAX_DELAY_H)]] = Field(
-        min_length=1, description="Delays, hours (at most ten years).")
+        min_length=1, description="Delays, hours (at most ten years)."
+    )
     weights: list[Annotated[float, Field(ge=0, le=1e6)]] | None = Field(
         default=None, description="Relative weights of `hours` (default: all equal; 0 to 10^6)."
     )
@@ -96,29 +100,36 @@ class PreservationSettings(_Model):
     """Incidents whose footage an investigation asks to preserve, and how that goes."""
 
     incidents_per_camera_day: float = Field(
-        ge=0, le=MAX_PER_CAMERA_DAY,
+        ge=0,
+        le=MAX_PER_CAMERA_DAY,
         description="Incidents that lead to a preservation request, per camera per day (at "
-        "most 100)."
+        "most 100).",
     )
     cameras: Literal["camera", "set"] = Field(
         default="set",
         description="What a request names: the incident's camera, or every camera of its set.",
     )
     window_before_s: float = Field(
-        default=900, ge=0, le=31 * 86_400,
-        description="Footage asked for before the incident, seconds (at most a month)."
+        default=900,
+        ge=0,
+        le=31 * 86_400,
+        description="Footage asked for before the incident, seconds (at most a month).",
     )
     window_after_s: float = Field(
-        default=900, ge=0, le=31 * 86_400,
-        description="Footage asked for after the incident, seconds (at most a month)."
+        default=900,
+        ge=0,
+        le=31 * 86_400,
+        description="Footage asked for after the incident, seconds (at most a month).",
     )
     request_delay: Delay = Field(
         description="Time from the end of the window to the preservation request."
     )
     copy_time_s: float = Field(
-        default=3600, ge=0, le=31 * 86_400,
+        default=3600,
+        ge=0,
+        le=31 * 86_400,
         description="Time from the request to the evidence copy being complete, s (at most a "
-        "month)."
+        "month).",
     )
     case_days: float = Field(
         default=180,
@@ -141,16 +152,23 @@ class AccessSettings(_Model):
     """Requests to view or export recorded footage, approved by rank (core/access.py)."""
 
     requests_per_camera_day: float = Field(
-        ge=0, le=MAX_PER_CAMERA_DAY,
-        description="Access requests (view or export) per camera per day (at most 100)."
+        ge=0,
+        le=MAX_PER_CAMERA_DAY,
+        description="Access requests (view or export) per camera per day (at most 100).",
     )
     export_share: float = Field(default=0.3, ge=0, le=1, description="Share that are exports.")
-    window_s: float = Field(default=1800, gt=0, le=31 * 86_400,
-                            description="Footage window a request names, s (at most a month).")
+    window_s: float = Field(
+        default=1800,
+        gt=0,
+        le=31 * 86_400,
+        description="Footage window a request names, s (at most a month).",
+    )
     lookback_days: float = Field(
-        default=7, gt=0, le=3650,
+        default=7,
+        gt=0,
+        le=3650,
         description="The window ends at most this long before the request, days (at most ten "
-        "years)."
+        "years).",
     )
     ranks: list[str] = Field(
         min_length=1, description="Every rank, lowest first (AccessPolicy.ranks)."
@@ -158,12 +176,16 @@ class AccessSettings(_Model):
     view_min_rank: str = Field(description="Lowest rank that may approve a view.")
     export_min_rank: str = Field(description="Lowest rank that may approve an export.")
     expire_after_h: float = Field(
-        default=72, gt=0, le=MAX_DELAY_H,
-        description="A pending request expires after this, h (at most ten years)."
+        default=72,
+        gt=0,
+        le=MAX_DELAY_H,
+        description="A pending request expires after this, h (at most ten years).",
     )
     valid_for_h: float = Field(
-        default=24, gt=0, le=MAX_DELAY_H,
-        description="An approval is good for this long, h (at most ten years)."
+        default=24,
+        gt=0,
+        le=MAX_DELAY_H,
+        description="An approval is good for this long, h (at most ten years).",
     )
     requester_ranks: dict[str, Annotated[float, Field(ge=0, le=1e6)]] = Field(
         description="Relative weights of the requesting officer's rank."
@@ -187,8 +209,12 @@ class AccessSettings(_Model):
         le=1,
         description="Share of decisions by a senior enough officer that refuse.",
     )
-    use_delay_h: float = Field(default=0.5, ge=0, le=MAX_DELAY_H,
-                               description="Time from approval to the use, h (at most ten years).")
+    use_delay_h: float = Field(
+        default=0.5,
+        ge=0,
+        le=MAX_DELAY_H,
+        description="Time from approval to the use, h (at most ten years).",
+    )
     attempt_without_approval: bool = Field(
         default=True,
         description="A requester whose request was not approved tries to use the footage anyway "
@@ -222,6 +248,8 @@ class EvidenceSettings(_Model):
     preservation: PreservationSettings
     access: AccessSettings
     expiry_check_s: int = Field(
-        default=3600, ge=1, le=86_400,
-        description="How often pending requests and approvals are expired, s (at most a day)."
+        default=3600,
+        ge=1,
+        le=86_400,
+        description="How often pending requests and approvals are expired, s (at most a day).",
     )

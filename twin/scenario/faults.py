@@ -61,22 +61,30 @@ class FaultTiming(_Model):
     """When a fault happens: fixed (`at_s`, `duration_s`) or random (`mtbf_h`, `mttr_h`)."""
 
     at_s: float | None = Field(
-        default=None, ge=0, le=MAX_RUN_S,
-        description="Start, seconds from t=0 (fixed timing; at most ten years, the longest run)."
+        default=None,
+        ge=0,
+        le=MAX_RUN_S,
+        description="Start, seconds from t=0 (fixed timing; at most ten years, the longest run).",
     )
     duration_s: float | None = Field(
-        default=None, gt=0, le=MAX_RUN_S,
-        description="How long it lasts, s (fixed timing; omit: to the end; at most ten years)."
+        default=None,
+        gt=0,
+        le=MAX_RUN_S,
+        description="How long it lasts, s (fixed timing; omit: to the end; at most ten years).",
     )
     mtbf_h: float | None = Field(
-        default=None, ge=0.001, le=1_000_000,
+        default=None,
+        ge=0.001,
+        le=1_000_000,
         description="Mean time between failures per target, hours (random; 0.001 h = 3.6 s, for "
         "the compressed time of a live run, to 10^6 h, 114 years, past any part's rated MTBF; "
-        "the faults a run would draw are bounded too, see twin/scenario/memory.py)."
+        "the faults a run would draw are bounded too, see twin/scenario/memory.py).",
     )
     mttr_h: float | None = Field(
-        default=None, gt=0, le=87_600,
-        description="Mean time to repair, hours (random timing; at most ten years)."
+        default=None,
+        gt=0,
+        le=87_600,
+        description="Mean time to repair, hours (random timing; at most ten years).",
     )
     repair: Literal["exponential", "fixed"] = Field(
         default="exponential", description="Repair times: exponential around mttr_h, or exactly it."
@@ -129,16 +137,20 @@ class DriveFailure(FaultTiming):
     type: Literal["drive_failure"] = "drive_failure"
     recorder: str = Field(min_length=1, description="Recorder name (<pool>-rNN) or '*'.")
     drive: int = Field(
-        default=0, ge=0, le=999,
+        default=0,
+        ge=0,
+        le=999,
         description="JBOD only: which drive fails, counted from the one being written (0) to "
-        "the one with the oldest footage; random failures draw it (at most 999).")
+        "the one with the oldest footage; random failures draw it (at most 999).",
+    )
 
     @model_validator(mode="after")
     def _own_timing(self) -> DriveFailure:
         if self.mtbf_h is not None or self.duration_s is not None:
             raise ValueError(
                 "drive_failure takes its rate from the pool's drives.afr_pct and its repair "
-                "from drives.rebuild_h: give at_s alone (one failure) or no timing (random)")
+                "from drives.rebuild_h: give at_s alone (one failure) or no timing (random)"
+            )
         return self
 
     @property
@@ -170,12 +182,15 @@ class SetPower(FaultTiming):
 
     type: Literal["set_power"] = "set_power"
     camera_set: int | Literal["*"] = Field(
-        description="Set number (1-based, set00012 is 12; at most the city's last set) or '*'.")
+        description="Set number (1-based, set00012 is 12; at most the city's last set) or '*'."
+    )
 
     @model_validator(mode="after")
     def _positive(self) -> SetPower:
         if isinstance(self.camera_set, int) and self.camera_set < 1:
-            raise ValueError(f"camera_set ({self.camera_set}) must be >= 1 (set numbers are 1-based)")
+            raise ValueError(
+                f"camera_set ({self.camera_set}) must be >= 1 (set numbers are 1-based)"
+            )
         return self
 
 
@@ -220,14 +235,35 @@ class FaultGroup(FaultTiming):
 
 
 Fault = Annotated[
-    Union[RecorderCrash, DiskFailure, DiskFill, BackhaulCut, SetPower, DistrictPower, RelayDown,
-          FaultGroup, DriveFailure],
+    Union[
+        RecorderCrash,
+        DiskFailure,
+        DiskFill,
+        BackhaulCut,
+        SetPower,
+        DistrictPower,
+        RelayDown,
+        FaultGroup,
+        DriveFailure,
+    ],
     Field(discriminator="type"),
 ]
 # Discriminator tags pydantic adds to error paths; the scenario loader hides them.
 FAULT_TAGS: tuple[str, ...] = (
-    "recorder_crash", "disk_failure", "disk_fill", "backhaul_cut", "set_power", "district_power",
-    "relay_down", "group", "drive_failure", "spread", "n_plus_1", "n_plus_m", "none", "dual",
+    "recorder_crash",
+    "disk_failure",
+    "disk_fill",
+    "backhaul_cut",
+    "set_power",
+    "district_power",
+    "relay_down",
+    "group",
+    "drive_failure",
+    "spread",
+    "n_plus_1",
+    "n_plus_m",
+    "none",
+    "dual",
 )
 
 
@@ -235,7 +271,8 @@ def _all_timed(faults: list[Any]) -> list[Any]:
     for i, f in enumerate(faults):
         if not f.timed:
             raise ValueError(
-                f"faults[{i}] ({f.type}) has no timing: give at_s (and duration_s) or mtbf_h and mttr_h"
+                f"faults[{i}] ({f.type}) has no timing: "
+                f"give at_s (and duration_s) or mtbf_h and mttr_h"
             )
     return faults
 
@@ -246,12 +283,17 @@ Faults = Annotated[list[Fault], AfterValidator(_all_timed)]
 # ----------------------------------------------------------------------------- failover
 class Heartbeat(_Model):
     interval_s: float = Field(
-        default=5.0, ge=0.1, le=3600,
+        default=5.0,
+        ge=0.1,
+        le=3600,
         description="Recorders (and relays) beat this often, s (0.1 s to an hour: real "
-        "heartbeats are seconds apart).")
+        "heartbeats are seconds apart).",
+    )
     missed_beats: int = Field(
-        default=3, ge=1, le=1000,
-        description="Declared down after this many intervals without a beat (at most 1,000)."
+        default=3,
+        ge=1,
+        le=1000,
+        description="Declared down after this many intervals without a beat (at most 1,000).",
     )
 
     @property
@@ -280,9 +322,11 @@ class NPlusMStandby(_Model):
     idle standby after another (a 1:1 takeover), never a recorder over its limits."""
 
     type: Literal["n_plus_m"] = "n_plus_m"
-    standby_recorders: int = Field(ge=1, le=100_000,
-                                   description="Standby recorders per pool (M; at most a pool's "
-                                   "100,000 recorders).")
+    standby_recorders: int = Field(
+        ge=1,
+        le=100_000,
+        description="Standby recorders per pool (M; at most a pool's 100,000 recorders).",
+    )
 
 
 class NoStandby(_Model):
@@ -322,21 +366,27 @@ class RelayFailover(_Model):
         default=False, description="A standby relay takes over a lost one (district or city)."
     )
     switch_s: float = Field(
-        default=10.0, ge=0, le=86_400,
+        default=10.0,
+        ge=0,
+        le=86_400,
         description="Cameras re-pointed to the standby relay this long after detection, s (at "
-        "most a day)."
+        "most a day).",
     )
 
 
 class BackhaulFailover(_Model):
     backup_share: float = Field(
-        default=0.0, ge=0, le=1,
+        default=0.0,
+        ge=0,
+        le=1,
         description="A backup path with this share of each district's backhaul capacity (0: none).",
     )
     switch_s: float = Field(
-        default=30.0, ge=0, le=86_400,
+        default=30.0,
+        ge=0,
+        le=86_400,
         description="Routing converges onto the backup path this long after a cut, s (at most a "
-        "day)."
+        "day).",
     )
 
 
@@ -349,9 +399,11 @@ class PriorityGroup(_Model):
 
     priority: Literal["high", "normal", "low", "none"] = Field(
         description="high, normal, low: the order a failover places cameras in when standby "
-        "capacity is short; none: never moved (they wait for their recorder).")
+        "capacity is short; none: never moved (they wait for their recorder)."
+    )
     site_kinds: list[Literal["lamp_post", "smart_lamp_post", "government_building"]] = Field(
-        default_factory=list, description="Cameras on these kinds of site.")
+        default_factory=list, description="Cameras on these kinds of site."
+    )
     districts: list[str] = Field(default_factory=list, description="Cameras in these districts.")
 
     @model_validator(mode="after")
@@ -364,23 +416,29 @@ class PriorityGroup(_Model):
 class Failover(_Model):
     heartbeat: Heartbeat = Field(default_factory=Heartbeat)
     reassign_s: float = Field(
-        default=30.0, ge=0, le=86_400,
+        default=30.0,
+        ge=0,
+        le=86_400,
         description="Cameras start on their new recorder this long after the loss is detected, s "
         "(also the delay of a fail-back after the recorder is seen again; at most a day).",
     )
     standby: Standby = Field(default_factory=SpreadStandby)
     relay: RelayFailover = Field(default_factory=RelayFailover)
     backhaul: BackhaulFailover = Field(default_factory=BackhaulFailover)
-    ups_s: dict[Literal["lamp_post", "smart_lamp_post", "government_building"],
-                Annotated[float, Field(ge=0, le=7 * 86_400)]] = Field(
+    ups_s: dict[
+        Literal["lamp_post", "smart_lamp_post", "government_building"],
+        Annotated[float, Field(ge=0, le=7 * 86_400)],
+    ] = Field(
         default_factory=dict,
         description="Battery ride-through of a camera site on a power cut, s, by site kind "
         "(default 0; at most a week, past any site UPS).",
     )
     priority: list[PriorityGroup] = Field(
-        default_factory=list, max_length=1000,
+        default_factory=list,
+        max_length=1000,
         description="Failover priority per camera group (others: normal); when standby "
-        "capacity is short, higher priority is placed first (at most 1,000 groups).")
+        "capacity is short, higher priority is placed first (at most 1,000 groups).",
+    )
 
     @model_serializer(mode="wrap")
     def _omit_unset_priority(self, handler: Any) -> Any:
@@ -426,7 +484,8 @@ def check_fault_targets(sc: Any) -> None:
         if unknown:
             raise ValueError(
                 f"failover.priority[{i}].districts names unknown districts {unknown}; expected "
-                f"names from {sorted(districts)}")
+                f"names from {sorted(districts)}"
+            )
     if (m or dual.type == "dual") and sc.recorders.assignment.type == "static":
         raise ValueError(
             f"failover.standby ({sc.failover.standby.type}) needs recorders.assignment "
@@ -443,20 +502,28 @@ def check_fault_targets(sc: Any) -> None:
                     f"{recorders[:6]}{' ...' if len(recorders) > 6 else ''} (<pool>-rNN)"
                 )
             if mem.type == "drive_failure":
-                named = [p for p in pools if mem.recorder == "*"
-                         or mem.recorder.rsplit("-r", 1)[0] == p.name]
+                named = [
+                    p
+                    for p in pools
+                    if mem.recorder == "*" or mem.recorder.rsplit("-r", 1)[0] == p.name
+                ]
                 bare = [p.name for p in named if p.drives is None]
                 if bare:
                     raise ValueError(
                         f"{where} (drive_failure) hits pools {bare}, which give disk_tb, not "
-                        "drives:; give those pools drives: (size_tb, count, raid)")
+                        "drives:; give those pools drives: (size_tb, count, raid)"
+                    )
             if hasattr(mem, "district") and mem.district != "*" and mem.district not in districts:
                 raise ValueError(
                     f"{where}.district: {mem.district!r} is not a district"
                     f"{near_note(mem.district, districts)}; expected '*' or one of "
                     f"{sorted(districts)}"
                 )
-            if hasattr(mem, "relay") and mem.relay not in ("*", "city") and mem.relay not in districts:
+            if (
+                hasattr(mem, "relay")
+                and mem.relay not in ("*", "city")
+                and mem.relay not in districts
+            ):
                 raise ValueError(
                     f"{where}.relay: {mem.relay!r} is not a relay"
                     f"{near_note(mem.relay, [*districts, 'city'])}; expected 'city', '*' or a "

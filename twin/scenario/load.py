@@ -13,8 +13,9 @@ from twin.scenario.model import Scenario, parse_scenario, scenario_data
 __all__ = ["load_scenario"]
 
 
-def load_scenario(path: str | Path, check_memory: bool = True,
-                  sets: Sequence[str] = ()) -> Scenario:
+def load_scenario(
+    path: str | Path, check_memory: bool = True, sets: Sequence[str] = ()
+) -> Scenario:
     """Read a YAML scenario file (bounded, strict safe loading: twin/scenario/loader.py), its
     chain of bases merged in when it names one (`base:`, twin/scenario/overlay.py), each
     `--set PATH=VALUE` of `sets` applied, and validate it; with `check_memory`, also refuse a

@@ -34,8 +34,15 @@ import yaml
 from twin.errors import ScenarioError
 from twin.suggest import closest
 
-__all__ = ["MAX_FILE_BYTES", "MAX_NODES", "StrictSafeLoader", "Delete", "Replace", "read_yaml",
-           "loads_yaml"]
+__all__ = [
+    "MAX_FILE_BYTES",
+    "MAX_NODES",
+    "StrictSafeLoader",
+    "Delete",
+    "Replace",
+    "read_yaml",
+    "loads_yaml",
+]
 
 MAX_FILE_BYTES = 1_000_000
 # A 7,000-set scenario is ~600 nodes; a 1 MB file written out in full is under 200,000.
@@ -58,10 +65,12 @@ class StrictSafeLoader(yaml.SafeLoader):
             line = key_node.start_mark.line + 1
             if first is not None:
                 raise yaml.constructor.ConstructorError(
-                    None, None,
+                    None,
+                    None,
                     f"key {key!r} is given twice in one mapping, on line {first} and on line "
                     f"{line}; keep one of them (YAML would silently use the last)",
-                    key_node.start_mark)
+                    key_node.start_mark,
+                )
             seen[key] = line
         return super().construct_mapping(node, deep=deep)
 
@@ -94,8 +103,12 @@ class Replace:
 def _construct_delete(loader: yaml.SafeLoader, node: yaml.Node) -> Delete:
     if not isinstance(node, yaml.ScalarNode):
         raise yaml.constructor.ConstructorError(
-            None, None, "!delete takes no value (`key: !delete`) or, as a list item, the name "
-            "of the base's item to remove (`- !delete Wan Chai`)", node.start_mark)
+            None,
+            None,
+            "!delete takes no value (`key: !delete`) or, as a list item, the name "
+            "of the base's item to remove (`- !delete Wan Chai`)",
+            node.start_mark,
+        )
     text = loader.construct_scalar(node)
     return Delete(str(text) if text != "" else None)
 
@@ -106,8 +119,12 @@ def _construct_replace(loader: yaml.SafeLoader, node: yaml.Node) -> Replace:
     if isinstance(node, yaml.SequenceNode):
         return Replace(loader.construct_sequence(node, deep=True))
     raise yaml.constructor.ConstructorError(
-        None, None, "!replace is for a list or a section (a value is replaced anyway): write "
-        "`key: !replace [...]` or `key: !replace {...}`, or drop the tag", node.start_mark)
+        None,
+        None,
+        "!replace is for a list or a section (a value is replaced anyway): write "
+        "`key: !replace [...]` or `key: !replace {...}`, or drop the tag",
+        node.start_mark,
+    )
 
 
 StrictSafeLoader.add_constructor("!delete", _construct_delete)
@@ -159,21 +176,26 @@ def loads_yaml(text: str, source: str) -> Any:
             try:
                 n = _expanded_size(node, MAX_NODES)
             except ValueError as err:
-                raise ScenarioError(f"{source}: {err}; write the repeated part out, or use "
-                                    "an anchor only for a node outside itself") from None
+                raise ScenarioError(
+                    f"{source}: {err}; write the repeated part out, or use "
+                    "an anchor only for a node outside itself"
+                ) from None
             if n > MAX_NODES:
                 raise ScenarioError(
                     f"{source}: its aliases (*name) expand to more than {MAX_NODES:,} YAML nodes; "
                     "a scenario needs a few thousand at most: remove the alias chain (anchors "
-                    "referring to anchors)")
+                    "referring to anchors)"
+                )
             return loader.construct_document(node)
         finally:
             loader.dispose()
     except yaml.YAMLError as err:
         raise ScenarioError(f"{source}: not valid YAML: {err}") from None
     except RecursionError:
-        raise ScenarioError(f"{source}: YAML nested too deeply to read; a scenario is a few "
-                            "levels deep: flatten the nesting") from None
+        raise ScenarioError(
+            f"{source}: YAML nested too deeply to read; a scenario is a few "
+            "levels deep: flatten the nesting"
+        ) from None
 
 
 def _near_file(p: Path) -> str:
@@ -181,8 +203,11 @@ def _near_file(p: Path) -> str:
     in its folder, or the same name under scenarios/; else where to look."""
     folder = p.parent
     try:
-        names = [f.name for f in folder.iterdir() if f.suffix in (".yaml", ".yml")] \
-            if folder.is_dir() else []
+        names = (
+            [f.name for f in folder.iterdir() if f.suffix in (".yaml", ".yml")]
+            if folder.is_dir()
+            else []
+        )
     except OSError:
         names = []
     hit = closest(p.name, names)
@@ -204,7 +229,8 @@ def read_yaml(path: str | Path) -> Any:
         if size > MAX_FILE_BYTES:
             raise ScenarioError(
                 f"{p}: {size:,} bytes, over the {MAX_FILE_BYTES:,}-byte limit for a scenario "
-                "file (the shipped ones are ~10 kB); is this the right file?")
+                "file (the shipped ones are ~10 kB); is this the right file?"
+            )
         with p.open("rb") as f:
             raw = f.read(MAX_FILE_BYTES + 1)  # a file that grows while read stays bounded
     except FileNotFoundError:
@@ -214,12 +240,15 @@ def read_yaml(path: str | Path) -> Any:
     if len(raw) > MAX_FILE_BYTES:
         raise ScenarioError(f"{p}: over the {MAX_FILE_BYTES:,}-byte limit for a scenario file")
     if b"\x00" in raw:
-        raise ScenarioError(f"{p}: a binary file (NUL byte at offset {raw.index(0)}), not a YAML "
-                            "scenario; pass a .yaml text file (see scenarios/)")
+        raise ScenarioError(
+            f"{p}: a binary file (NUL byte at offset {raw.index(0)}), not a YAML "
+            "scenario; pass a .yaml text file (see scenarios/)"
+        )
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as err:
         raise ScenarioError(
             f"{p}: not UTF-8 text (byte 0x{raw[err.start]:02x} at offset {err.start}); save the "
-            "scenario as UTF-8") from None
+            "scenario as UTF-8"
+        ) from None
     return loads_yaml(text, str(p))

@@ -38,11 +38,17 @@ from twin.scenario.faults import (
     RelayDown,
     SetPower,
 )
-
 from twin.scenario.model import Scenario
 
-__all__ = ["BYTES_PER_CAMERA", "MAX_INCIDENTS", "estimate_bytes", "expected_incidents",
-           "memory_limit_bytes", "check_fits", "LIMIT_ENV"]
+__all__ = [
+    "BYTES_PER_CAMERA",
+    "MAX_INCIDENTS",
+    "estimate_bytes",
+    "expected_incidents",
+    "memory_limit_bytes",
+    "check_fits",
+    "LIMIT_ENV",
+]
 
 BYTES_PER_CAMERA = 1_000
 BYTES_PER_INCIDENT = 2_000
@@ -83,8 +89,11 @@ def _targets(sc: Scenario, f: FaultTiming) -> int:
 
 def expected_incidents(sc: Scenario, days: float) -> list[tuple[int, float]]:
     """(fault index, expected incidents over `days`) of each randomly timed fault."""
-    return [(i, _targets(sc, f) * days * 24 / f.mtbf_h)
-            for i, f in enumerate(sc.faults) if f.mtbf_h is not None]
+    return [
+        (i, _targets(sc, f) * days * 24 / f.mtbf_h)
+        for i, f in enumerate(sc.faults)
+        if f.mtbf_h is not None
+    ]
 
 
 def memory_limit_bytes() -> tuple[int, str]:
@@ -96,8 +105,10 @@ def memory_limit_bytes() -> tuple[int, str]:
         except ValueError:
             mb = -1.0
         if not mb > 0:
-            raise ScenarioError(f"{LIMIT_ENV}={env!r}: expected a positive number of MB, e.g. "
-                                f"{LIMIT_ENV}=4000, or unset it to use the available memory")
+            raise ScenarioError(
+                f"{LIMIT_ENV}={env!r}: expected a positive number of MB, e.g. "
+                f"{LIMIT_ENV}=4000, or unset it to use the available memory"
+            )
         return int(mb * 1e6), f"{LIMIT_ENV}"
 
     return int(psutil.virtual_memory().available), "memory available on this machine"
@@ -118,7 +129,8 @@ def check_fits(sc: Scenario, source: str, days: float | None = None) -> None:
                 f"{source}: faults[{i}] ({f.type}, mtbf_h {f.mtbf_h:g}) would draw about "
                 f"{n:,.0f} faults over {n_days:g} days, over the {MAX_INCIDENTS:,} a run can "
                 "carry out; mtbf_h is the mean time between failures of each target in hours: "
-                "raise it, or name one target instead of '*'")
+                "raise it, or name one target instead of '*'"
+            )
     need = estimate_bytes(sc, days)
     limit, where = memory_limit_bytes()
     if need > limit:
@@ -128,4 +140,5 @@ def check_fits(sc: Scenario, source: str, days: float | None = None) -> None:
             f"recorders), over the limit of {_gb(limit)} ({where}); nothing was built. Make the "
             "city smaller (city.districts[].sets, city.rollout), the run shorter "
             "(simulation.days) or sample less often (simulation.sample_s), or run it on a "
-            "machine with more memory")
+            "machine with more memory"
+        )

@@ -1,4 +1,5 @@
-"""The scenario model (twin.scenario re-exports it): YAML validated into typed, frozen pydantic models at the edge.
+"""The scenario model (twin.scenario re-exports it): YAML validated into typed, frozen pydantic
+models at the edge.
 
 Engines never see raw dicts. Every figure of the programme (sets, cameras per set, bitrates,
 retention) is scenario data, never a constant in code. A bad file raises ScenarioError naming
@@ -13,16 +14,23 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Annotated, Any, Literal, Union
 
-from pydantic import (AfterValidator, Field, PrivateAttr, ValidationError, field_validator,
-                      model_serializer, model_validator)
+from pydantic import (
+    AfterValidator,
+    Field,
+    PrivateAttr,
+    ValidationError,
+    field_validator,
+    model_serializer,
+    model_validator,
+)
 from pydantic_core import PydanticCustomError
 
 from twin.core.raid import RaidLayout
 from twin.errors import ScenarioError
 from twin.metrics import METRICS
 from twin.scenario.analytics import AnalyticsSettings
-from twin.scenario.capacity import Drives, DropNew, EdgeBackfill, FullDisk, HourSteps, omit_unset
 from twin.scenario.calibration import LoadedCalibration, load_calibration
+from twin.scenario.capacity import Drives, DropNew, EdgeBackfill, FullDisk, HourSteps, omit_unset
 from twin.scenario.costs import Costs
 from twin.scenario.evidence import EvidenceSettings
 from twin.scenario.faults import Failover, Faults, check_fault_targets
@@ -54,7 +62,11 @@ __all__ = [
 ]
 
 SiteKind = Literal["lamp_post", "smart_lamp_post", "government_building"]
-_SITE_KIND_WEIGHTS: dict[SiteKind, float] = {"lamp_post": 0.5, "smart_lamp_post": 0.3, "government_building": 0.2}
+_SITE_KIND_WEIGHTS: dict[SiteKind, float] = {
+    "lamp_post": 0.5,
+    "smart_lamp_post": 0.3,
+    "government_building": 0.2,
+}
 
 
 _Model = ScenarioModel
@@ -71,13 +83,17 @@ MAX_WEIGHT = 1e6  # relative weights: a ratio of 10^6 between two shares is alre
 class District(_Model):
     name: str = Field(min_length=1, description="District name, e.g. 'Yau Tsim Mong'.")
     sets: int = Field(
-        ge=0, le=MAX_SETS_PER_DISTRICT,
+        ge=0,
+        le=MAX_SETS_PER_DISTRICT,
         description="Camera sets on line from the start of the run (at most 1,000,000: a "
-        "district of the largest city has tens of thousands).")
+        "district of the largest city has tens of thousands).",
+    )
     backhaul_mbps: float = Field(
-        gt=0, le=10_000_000,
+        gt=0,
+        le=10_000_000,
         description="Capacity of the district's backhaul link to the recorders, Mbps (at most "
-        "10,000,000 = 10 Tb/s, past any metro network's district link).")
+        "10,000,000 = 10 Tb/s, past any metro network's district link).",
+    )
 
 
 class RolloutStep(_Model):
@@ -100,8 +116,9 @@ class City(_Model):
         default_factory=lambda: _SITE_KIND_WEIGHTS.copy(),
         description="Relative weights of the kinds of site a set is mounted on (0 to 10^6).",
     )
-    cameras_per_set: dict[Annotated[int, Field(ge=2, le=4)],
-                          Annotated[float, Field(ge=0, le=MAX_WEIGHT)]] = Field(
+    cameras_per_set: dict[
+        Annotated[int, Field(ge=2, le=4)], Annotated[float, Field(ge=0, le=MAX_WEIGHT)]
+    ] = Field(
         default_factory=lambda: {2: 0.5, 3: 0.5},
         description="Relative weights of 2-, 3- (and 4-) camera sets (0 to 10^6).",
     )
@@ -139,7 +156,8 @@ class City(_Model):
         if self.total_sets == 0:
             raise ValueError(
                 "the city has no camera sets: every district has sets: 0 and the roll-out adds "
-                "none; give a district some sets, or add a roll-out step that brings them")
+                "none; give a district some sets, or add a roll-out step that brings them"
+            )
         return self
 
     @property
@@ -151,18 +169,29 @@ class City(_Model):
 
 class CameraProfile(_Model):
     name: str = Field(min_length=1)
-    share: float = Field(default=1.0, gt=0, le=MAX_WEIGHT,
-                         description="Relative weight among profiles (up to 10^6).")
-    width: int = Field(default=1920, ge=16, le=16_384,
-                       description="Frame width, pixels (16K, 15,360, is the widest sensor made).")
+    share: float = Field(
+        default=1.0, gt=0, le=MAX_WEIGHT, description="Relative weight among profiles (up to 10^6)."
+    )
+    width: int = Field(
+        default=1920,
+        ge=16,
+        le=16_384,
+        description="Frame width, pixels (16K, 15,360, is the widest sensor made).",
+    )
     height: int = Field(default=1080, ge=16, le=16_384, description="Frame height, pixels.")
-    fps: float = Field(default=15, gt=0, le=240,
-                       description="Frames per second (CCTV runs 1-60; 240 is high-speed video).")
+    fps: float = Field(
+        default=15,
+        gt=0,
+        le=240,
+        description="Frames per second (CCTV runs 1-60; 240 is high-speed video).",
+    )
     codec: Literal["h264", "h265"] = "h264"
     bitrate_mbps: float = Field(
-        gt=0, le=1000,
+        gt=0,
+        le=1000,
         description="Mean stream bitrate, Mbps (an 8K H.264 stream is ~100 Mbps; 1,000 is past "
-        "any camera's network port share).")
+        "any camera's network port share).",
+    )
     bitrate_spread_pct: float = Field(
         default=0, ge=0, lt=100, description="Per-camera bitrate spread, +/- percent (uniform)."
     )
@@ -174,24 +203,30 @@ class CameraProfile(_Model):
     light_curve: HourSteps | None = Field(
         default=None,
         description="Bitrate factor by hour of day, {hour: factor} (each holds to the next "
-        "hour given), for light and activity: ingest, backhaul and disk follow it (0 to 100).")
+        "hour given), for light and activity: ingest, backhaul and disk follow it (0 to 100).",
+    )
     motion_curve: HourSteps | None = Field(
         default=None,
         description="With recording: motion, a factor on motion_share by hour of day (event "
-        "recording's own curve); motion_share x factor must stay <= 1 (0 to 100).")
+        "recording's own curve); motion_share x factor must stay <= 1 (0 to 100).",
+    )
     scene_factor: dict[SiteKind, Annotated[float, Field(gt=0, le=100)]] | None = Field(
         default=None,
         description="Bitrate factor per site kind for scene complexity (missing kinds 1.0; "
-        "above 0, at most 100).")
+        "above 0, at most 100).",
+    )
 
     backfill: EdgeBackfill | None = Field(
-        default=None, description="Edge storage on the camera, uploaded after a fault "
-        "(twin/sim/backfill.py); none when not given.")
+        default=None,
+        description="Edge storage on the camera, uploaded after a fault "
+        "(twin/sim/backfill.py); none when not given.",
+    )
 
     @model_serializer(mode="wrap")
     def _omit_unset_curves(self, handler: Any) -> Any:
-        return omit_unset(handler(self), self,
-                          ("light_curve", "motion_curve", "scene_factor", "backfill"))
+        return omit_unset(
+            handler(self), self, ("light_curve", "motion_curve", "scene_factor", "backfill")
+        )
 
     @model_validator(mode="after")
     def _motion_curve_fits(self) -> CameraProfile:
@@ -201,7 +236,8 @@ class CameraProfile(_Model):
                 raise ValueError(
                     f"motion_share ({self.motion_share}) x the motion_curve's largest factor "
                     f"({max(self.motion_curve.values())}) is {peak:g}: more than all of the "
-                    "time; lower the curve or the share")
+                    "time; lower the curve or the share"
+                )
         return self
 
     @property
@@ -211,17 +247,29 @@ class CameraProfile(_Model):
 
 
 class Recording(_Model):
-    segment_s: int = Field(default=60, ge=1, le=86_400,
-                           description="Segment length, seconds (at most a day).")
-    retention_days: float = Field(default=30, gt=0, le=MAX_DAYS,
-                                  description="Footage kept this long, days (at most ten years).")
-    sweep_interval_s: int = Field(default=3600, ge=1, le=31 * 86_400,
-                                  description="Retention sweep period, s (at most a month).")
+    segment_s: int = Field(
+        default=60, ge=1, le=86_400, description="Segment length, seconds (at most a day)."
+    )
+    retention_days: float = Field(
+        default=30,
+        gt=0,
+        le=MAX_DAYS,
+        description="Footage kept this long, days (at most ten years).",
+    )
+    sweep_interval_s: int = Field(
+        default=3600,
+        ge=1,
+        le=31 * 86_400,
+        description="Retention sweep period, s (at most a month).",
+    )
     sweep_batch_segments: int = Field(
-        default=10_000_000, ge=1, le=10**12,
+        default=10_000_000,
+        ge=1,
+        le=10**12,
         description="Most segments one sweep may delete (10^12 is past every segment a city "
         "holds: 50 million cameras x 10 years of minutes is ~2.6 x 10^14; a sweep is never asked "
-        "for that).")
+        "for that).",
+    )
 
     @property
     def retention_s(self) -> float:
@@ -234,28 +282,39 @@ class RecorderPool(_Model):
         description="Districts whose cameras this pool records, or '*' for a central pool."
     )
     recorders: int = Field(
-        ge=1, le=100_000,
+        ge=1,
+        le=100_000,
         description="Recorders in the pool (at most 100,000: a city of 20,000 cameras needs "
-        "about a hundred).")
+        "about a hundred).",
+    )
     ingest_mbps: float = Field(
-        gt=0, le=1_000_000,
+        gt=0,
+        le=1_000_000,
         description="Ingest limit of each recorder, Mbps (at most 1,000,000 = 1 Tb/s, past any "
-        "server's network cards).")
+        "server's network cards).",
+    )
     disk_tb: float | None = Field(
-        default=None, gt=0, le=100_000,
+        default=None,
+        gt=0,
+        le=100_000,
         description="Usable disk of each recorder, TB (10^12 bytes) (at most 100,000 TB = 100 PB, "
-        "past any storage server); or give `drives:` instead.")
+        "past any storage server); or give `drives:` instead.",
+    )
     max_streams: int = Field(
-        ge=1, le=100_000,
+        ge=1,
+        le=100_000,
         description="Most camera streams each recorder takes (at most 100,000; real ones take "
-        "a few hundred).")
+        "a few hundred).",
+    )
     full_disk: FullDisk = Field(
         default_factory=DropNew,
         description="What a full disk does, by type: drop_new (refuse new footage) or "
-        "overwrite_oldest (delete the oldest unheld footage to make room).")
+        "overwrite_oldest (delete the oldest unheld footage to make room).",
+    )
     drives: Drives | None = Field(
-        default=None, description="The recorder's drives and RAID level (usable TB), instead "
-        "of disk_tb.")
+        default=None,
+        description="The recorder's drives and RAID level (usable TB), instead of disk_tb.",
+    )
 
     @model_serializer(mode="wrap")
     def _omit_unset_capacity(self, handler: Any) -> Any:
@@ -264,8 +323,10 @@ class RecorderPool(_Model):
     @model_validator(mode="after")
     def _one_disk(self) -> RecorderPool:
         if (self.disk_tb is None) == (self.drives is None):
-            raise ValueError(f"recorder pool {self.name!r}: give either disk_tb (usable TB) or "
-                             "drives: (size_tb, count, raid, hot_spares), exactly one")
+            raise ValueError(
+                f"recorder pool {self.name!r}: give either disk_tb (usable TB) or "
+                "drives: (size_tb, count, raid, hot_spares), exactly one"
+            )
         return self
 
     @property
@@ -306,14 +367,24 @@ class Simulation(_Model):
     start_date: dt.date = Field(
         default=dt.date(2024, 3, 1), description="Calendar date of t=0 (for the roll-out)."
     )
-    days: float = Field(default=35, gt=0, le=MAX_DAYS,
-                        description="Simulated horizon, days (at most 3,650: ten years).")
-    tick_s: int = Field(
-        default=60, ge=1, le=86_400,
-        description="Accounting tick, s; a whole multiple of segment_s (at most a day)."
+    days: float = Field(
+        default=35,
+        gt=0,
+        le=MAX_DAYS,
+        description="Simulated horizon, days (at most 3,650: ten years).",
     )
-    sample_s: int = Field(default=3600, ge=1, le=31 * 86_400,
-                          description="Time-series sample period, s (at most a month).")
+    tick_s: int = Field(
+        default=60,
+        ge=1,
+        le=86_400,
+        description="Accounting tick, s; a whole multiple of segment_s (at most a day).",
+    )
+    sample_s: int = Field(
+        default=3600,
+        ge=1,
+        le=31 * 86_400,
+        description="Time-series sample period, s (at most a month).",
+    )
 
 
 class Bound(_Model):
@@ -349,8 +420,12 @@ def _known_metric(name: str) -> str:
         raise PydanticCustomError(
             "unknown_metric",
             "not a metric the twin reports{hint}",
-            {"hint": did_you_mean(name, METRICS) or "; every metric is listed in twin/metrics.py "
-             "(with its unit and meaning; docs/results.md groups them)"})
+            {
+                "hint": did_you_mean(name, METRICS)
+                or "; every metric is listed in twin/metrics.py "
+                "(with its unit and meaning; docs/results.md groups them)"
+            },
+        )
     return name
 
 
@@ -361,8 +436,11 @@ MetricName = Annotated[str, AfterValidator(_known_metric)]
 class Scenario(_Model):
     name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_.-]+$")
     description: str = ""
-    seed: int = Field(ge=0, le=2**64 - 1,
-                      description="The one seed every random draw derives from (0 to 2^64 - 1).")
+    seed: int = Field(
+        ge=0,
+        le=2**64 - 1,
+        description="The one seed every random draw derives from (0 to 2^64 - 1).",
+    )
     city: City
     camera_profiles: list[CameraProfile] = Field(min_length=1)
     recording: Recording = Field(default_factory=Recording)
@@ -395,15 +473,19 @@ class Scenario(_Model):
     )
 
     calibration: str | None = Field(
-        default=None, min_length=1, max_length=1000,
+        default=None,
+        min_length=1,
+        max_length=1000,
         description="A calibration file written by `twin calibrate` (relative to this file): "
         "the simulator takes the bytes cameras really write and the reassignment time from it "
-        "(twin/scenario/calibration.py); results.json names it with its SHA-256.")
+        "(twin/scenario/calibration.py); results.json names it with its SHA-256.",
+    )
     fidelity: dict[str, FidelityTarget] | None = Field(
         default=None,
         description="How close `twin simulate` must come to `twin live` of this scenario, per "
         "fidelity metric (twin/scenario/fidelity.py), e.g. stored_bytes_per_camera_hour: "
-        "{max_pct: 5}; judged by `twin check --live RUN` and shown by `twin compare`.")
+        "{max_pct: 5}; judged by `twin check --live RUN` and shown by `twin compare`.",
+    )
     _calibration: LoadedCalibration | None = PrivateAttr(default=None)
 
     @model_serializer(mode="wrap")
@@ -430,12 +512,15 @@ class Scenario(_Model):
             raise ScenarioError(
                 f"calibration: {self.calibration}: the scenario names a calibration file that was "
                 f"never read; expected the scenario to come from load_scenario or "
-                f"parse_scenario(data, source), which read it relative to the scenario file")
+                f"parse_scenario(data, source), which read it relative to the scenario file"
+            )
         return 1.0 if cal is None else cal.calibration.storage_factor(profile)
 
     @field_validator("fidelity")
     @classmethod
-    def _known_fidelity(cls, v: dict[str, FidelityTarget] | None) -> dict[str, FidelityTarget] | None:
+    def _known_fidelity(
+        cls, v: dict[str, FidelityTarget] | None
+    ) -> dict[str, FidelityTarget] | None:
         if v is not None:
             check_fidelity_names(v)
         return v
@@ -451,7 +536,8 @@ class Scenario(_Model):
                     raise ValueError(
                         f"targets.{name}.{side} ({x:g}) is outside what {name} can measure "
                         f"({m.domain} {m.unit}), so the target would "
-                        f"{'never' if never else 'always'} pass; give a bound within {m.domain}")
+                        f"{'never' if never else 'always'} pass; give a bound within {m.domain}"
+                    )
         return v
 
     @model_validator(mode="after")
@@ -471,7 +557,9 @@ class Scenario(_Model):
                         f"{near_note(d, names)}; expected one of {sorted(names)}"
                     )
                 if d in served:
-                    raise ValueError(f"district {d!r} is served by pools {served[d]!r} and {p.name!r}")
+                    raise ValueError(
+                        f"district {d!r} is served by pools {served[d]!r} and {p.name!r}"
+                    )
                 served[d] = p.name
         orphans = sorted(names - set(served))
         if orphans and not central:
@@ -511,8 +599,10 @@ class Scenario(_Model):
         if a is not None and a.bursts.district is not None:
             names = [d.name for d in self.city.districts]
             if a.bursts.district not in names:
-                raise ValueError(f"analytics.bursts.district ({a.bursts.district!r}) is not a "
-                                 f"district of the city; expected one of {sorted(names)}")
+                raise ValueError(
+                    f"analytics.bursts.district ({a.bursts.district!r}) is not a "
+                    f"district of the city; expected one of {sorted(names)}"
+                )
         return self
 
     @model_validator(mode="after")
@@ -522,37 +612,61 @@ class Scenario(_Model):
         lv = self.live
         if lv is None:
             if self.fidelity is not None:
-                raise ValueError("fidelity: targets compare a live run with its simulation; "
-                                 "expected a live: section, or remove fidelity:")
+                raise ValueError(
+                    "fidelity: targets compare a live run with its simulation; "
+                    "expected a live: section, or remove fidelity:"
+                )
             return self
         if len(self.camera_profiles) != 1:
             raise ValueError(
                 f"camera_profiles: a live scenario has one camera profile (its clips are encoded "
                 f"once); got {len(self.camera_profiles)}: keep one, or run the mix with `twin "
-                f"simulate` only (remove live:)")
+                f"simulate` only (remove live:)"
+            )
         p = self.camera_profiles[0]
         checks = [
-            (p.width % 2 == 0 and p.height % 2 == 0, "width x height",
-             f"{p.width}x{p.height}", "even numbers (H.264 4:2:0)"),
-            (p.width <= 3840 and p.height <= 2160 and p.width >= 64 and p.height >= 64,
-             "width x height", f"{p.width}x{p.height}",
-             "64x64 to 3840x2160: every live camera is encoded on this machine"),
-            (float(p.fps).is_integer() and 1 <= p.fps <= 60, "fps", f"{p.fps:g}",
-             "a whole number from 1 to 60 (what the synthetic encoder offers)"),
+            (
+                p.width % 2 == 0 and p.height % 2 == 0,
+                "width x height",
+                f"{p.width}x{p.height}",
+                "even numbers (H.264 4:2:0)",
+            ),
+            (
+                p.width <= 3840 and p.height <= 2160 and p.width >= 64 and p.height >= 64,
+                "width x height",
+                f"{p.width}x{p.height}",
+                "64x64 to 3840x2160: every live camera is encoded on this machine",
+            ),
+            (
+                float(p.fps).is_integer() and 1 <= p.fps <= 60,
+                "fps",
+                f"{p.fps:g}",
+                "a whole number from 1 to 60 (what the synthetic encoder offers)",
+            ),
             (p.bitrate_mbps <= 100, "bitrate_mbps", f"{p.bitrate_mbps:g}", "at most 100"),
-            (p.bitrate_spread_pct == 0, "bitrate_spread_pct", f"{p.bitrate_spread_pct:g}",
-             "0: every live camera publishes the one clip at the profile's bitrate"),
-            (p.recording == "continuous", "recording", p.recording,
-             "continuous: live recorders record all the time"),
+            (
+                p.bitrate_spread_pct == 0,
+                "bitrate_spread_pct",
+                f"{p.bitrate_spread_pct:g}",
+                "0: every live camera publishes the one clip at the profile's bitrate",
+            ),
+            (
+                p.recording == "continuous",
+                "recording",
+                p.recording,
+                "continuous: live recorders record all the time",
+            ),
         ]
         for ok, field, got, want in checks:
             if not ok:
-                raise ValueError(f"camera_profiles[0].{field}: {got} cannot be recorded live; "
-                                 f"expected {want}")
+                raise ValueError(
+                    f"camera_profiles[0].{field}: {got} cannot be recorded live; expected {want}"
+                )
         if self.recording.segment_s < lv.clip.keyframe_s:
             raise ValueError(
                 f"recording.segment_s ({self.recording.segment_s}) must be >= "
-                f"live.clip.keyframe_s ({lv.clip.keyframe_s}): segments are cut on keyframes")
+                f"live.clip.keyframe_s ({lv.clip.keyframe_s}): segments are cut on keyframes"
+            )
         # Several pools run live as the deployment has them: a district's pool records its
         # district; a central pool (districts: '*') records the districts no pool names, or,
         # when every district has its own pool, is the standby of all of them (twin.live.run).
@@ -561,23 +675,29 @@ class Scenario(_Model):
         if total > 256:
             raise ValueError(
                 f"recorders.pools: {total} recorders in all, each a recorder process of the "
-                f"live run; expected at most 256")
+                f"live run; expected at most 256"
+            )
         if self.recorders.assignment.type != "balanced":
-            raise ValueError("recorders.assignment.type: a live run places balanced; expected "
-                             "balanced in a live scenario")
+            raise ValueError(
+                "recorders.assignment.type: a live run places balanced; expected "
+                "balanced in a live scenario"
+            )
         if self.failover.standby.type != "spread":
             raise ValueError(
                 f"failover.standby.type: {self.failover.standby.type} is not carried out live; "
-                f"expected spread (a lost recorder's cameras move to the survivors)")
+                f"expected spread (a lost recorder's cameras move to the survivors)"
+            )
         if "heartbeat" in self.failover.model_fields_set:
             raise ValueError(
                 "failover.heartbeat: a live scenario beats on the wall clock; set "
                 "live.heartbeat_interval_s and live.heartbeat_timeout_s instead (its simulation "
-                "uses them) and remove failover.heartbeat")
+                "uses them) and remove failover.heartbeat"
+            )
         if "days" in self.simulation.model_fields_set:
             raise ValueError(
                 f"simulation.days: a live scenario is simulated over live.duration_s "
-                f"({lv.duration_s:g} s), the time `twin live` records; remove simulation.days")
+                f"({lv.duration_s:g} s), the time `twin live` records; remove simulation.days"
+            )
         return self
 
     def canonical_json(self) -> str:
@@ -585,8 +705,9 @@ class Scenario(_Model):
         return json.dumps(self.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
 
 
-def parse_scenario(data: Any, source: str = "<scenario>",
-                   base_dir: str | Path | None = None) -> Scenario:
+def parse_scenario(
+    data: Any, source: str = "<scenario>", base_dir: str | Path | None = None
+) -> Scenario:
     """Validate an already-parsed mapping; errors name `source` and each field path.
 
     A calibration file is read relative to `base_dir`, else to the folder of the file

@@ -44,8 +44,8 @@ def _bad(value: Any, annotation: Any) -> bool:
 
 
 def refuse_non_numbers(model: Any, data: Any) -> Any:
-    """Raise a `not_a_number` error naming the first numeric field of `model` given a bool or a string
-    (directly, or as a value of its dict or an item of its list); return `data` unchanged."""
+    """Raise a `not_a_number` error naming the first numeric field of `model` given a bool or a
+    string (directly, or as a value of its dict or an item of its list); return `data` unchanged."""
     if not isinstance(data, dict):
         return data
     for name, field in model.model_fields.items():
@@ -72,7 +72,8 @@ def refuse_non_numbers(model: Any, data: Any) -> Any:
                     "not_a_number",
                     "a {kind} where a number goes; write the number without quotes (in "
                     "YAML yes/no/true/false are booleans, not numbers)",
-                    {"where": where, "kind": type(v).__name__, "field": where, "value": v})
+                    {"where": where, "kind": type(v).__name__, "field": where, "value": v},
+                )
     return data
 
 

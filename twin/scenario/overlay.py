@@ -34,6 +34,7 @@ for one run; a path the scenario schema does not have is refused with the neares
 
 from __future__ import annotations
 
+import copy
 import difflib
 import json
 import os
@@ -43,15 +44,24 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, get_args, get_origin
 
+import yaml
 from pydantic import BaseModel
 
 from twin.errors import ScenarioError
 from twin.scenario.loader import Delete, Replace, loads_yaml, read_yaml
-import copy
-import yaml
 
-__all__ = ["BASE_KEY", "MAX_BASES", "Composed", "compose", "merge", "apply_sets", "set_source",
-           "flatten", "differences", "show_yaml"]
+__all__ = [
+    "BASE_KEY",
+    "MAX_BASES",
+    "Composed",
+    "compose",
+    "merge",
+    "apply_sets",
+    "set_source",
+    "flatten",
+    "differences",
+    "show_yaml",
+]
 
 BASE_KEY = "base"
 #: Longest chain of bases: a deployment, its variant, a variant of that... 16 is past any use.
@@ -104,7 +114,8 @@ def _plain(value: Any, path: str, source: str) -> Any:
         raise ScenarioError(
             f"{source}: field {_loc(path)}: !delete removes a field or named item of the base, "
             "but there is none here to remove; remove the line (or name the base with "
-            f"`{BASE_KEY}:` if this file is meant to be an overlay)")
+            f"`{BASE_KEY}:` if this file is meant to be an overlay)"
+        )
     if isinstance(value, dict):
         return {k: _plain(v, f"{path}.{k}" if path else str(k), source) for k, v in value.items()}
     if isinstance(value, list):
@@ -124,13 +135,18 @@ def merge(base: Any, over: Any, path: str = "", source: str = "<overlay>") -> An
                 if value.name is not None:
                     raise ScenarioError(
                         f"{source}: field {here}: `!delete {value.name}` names an item, which "
-                        f"only a list has; write `{key}: !delete` to remove the field")
+                        f"only a list has; write `{key}: !delete` to remove the field"
+                    )
                 if key not in out:
                     close = difflib.get_close_matches(str(key), [str(k) for k in out], n=1)
                     raise ScenarioError(
                         f"{source}: field {here}: !delete of a field the base does not have"
-                        + (f"; did you mean {close[0]!r}?" if close else
-                           f"; the base has {sorted(map(str, out))}"))
+                        + (
+                            f"; did you mean {close[0]!r}?"
+                            if close
+                            else f"; the base has {sorted(map(str, out))}"
+                        )
+                    )
                 del out[key]
             elif key in out:
                 out[key] = merge(out[key], value, here, source)
@@ -151,7 +167,8 @@ def _merge_named(base: list[Any], over: list[Any], path: str, source: str) -> li
             if item.name is None or item.name not in names:
                 raise ScenarioError(
                     f"{source}: field {here}: `!delete {item.name or ''}` names no item of the "
-                    f"base's {path}; expected one of {[n for n in names if n is not None]}")
+                    f"base's {path}; expected one of {[n for n in names if n is not None]}"
+                )
             i = names.index(item.name)
             del out[i], names[i]
             continue
@@ -168,7 +185,8 @@ def _merge_named(base: list[Any], over: list[Any], path: str, source: str) -> li
                 f"{source}: field {here}: the base's {path} is a list of named items, merged "
                 "by name, and this item has no name: (or label:); give it the name of the item "
                 f"it changes or adds, or write `{path.rsplit('.', 1)[-1]}: !replace [...]` to "
-                "give the whole list")
+                "give the whole list"
+            )
         if name in names:
             i = names.index(name)
             out[i] = merge(out[i], item, f"{path}.{name}", source)
@@ -198,24 +216,32 @@ def _compose(p: Path, seen: tuple[Path, ...]) -> Composed:
     data = dict(data)
     ref = data.pop(BASE_KEY)
     if not isinstance(ref, str) or not ref.strip():
-        raise ScenarioError(f"{p}: field {BASE_KEY}: got {json.dumps(ref, default=str)}: "
-                            f"expected the path of the base scenario file, relative to {p}, "
-                            f"e.g. `{BASE_KEY}: ../city-7000.yaml`")
+        raise ScenarioError(
+            f"{p}: field {BASE_KEY}: got {json.dumps(ref, default=str)}: "
+            f"expected the path of the base scenario file, relative to {p}, "
+            f"e.g. `{BASE_KEY}: ../city-7000.yaml`"
+        )
     bpath = Path(os.path.normpath(p.parent / ref))
     chain = (*seen, p)
     here = [os.path.realpath(f) for f in chain]
     if os.path.realpath(bpath) in here:
-        loop = " -> ".join(str(f) for f in (*chain[here.index(os.path.realpath(bpath)):], bpath))
-        raise ScenarioError(f"{p}: field {BASE_KEY}: {ref} makes a loop of bases ({loop}); a "
-                            f"scenario cannot be its own base: point {p}'s {BASE_KEY}: at a full "
-                            "scenario, or remove it")
+        loop = " -> ".join(str(f) for f in (*chain[here.index(os.path.realpath(bpath)) :], bpath))
+        raise ScenarioError(
+            f"{p}: field {BASE_KEY}: {ref} makes a loop of bases ({loop}); a "
+            f"scenario cannot be its own base: point {p}'s {BASE_KEY}: at a full "
+            "scenario, or remove it"
+        )
     if len(chain) > MAX_BASES:
-        raise ScenarioError(f"{p}: field {BASE_KEY}: more than {MAX_BASES} bases in a chain "
-                            f"({' -> '.join(map(str, chain))}); merge some of them into one file")
+        raise ScenarioError(
+            f"{p}: field {BASE_KEY}: more than {MAX_BASES} bases in a chain "
+            f"({' -> '.join(map(str, chain))}); merge some of them into one file"
+        )
     if not bpath.is_file():
-        raise ScenarioError(f"{p}: field {BASE_KEY}: {ref}: no such base scenario ({bpath} does "
-                            f"not exist); give the base's path relative to {p.parent}/, e.g. "
-                            f"`{BASE_KEY}: ../city-7000.yaml`")
+        raise ScenarioError(
+            f"{p}: field {BASE_KEY}: {ref}: no such base scenario ({bpath} does "
+            f"not exist); give the base's path relative to {p.parent}/, e.g. "
+            f"`{BASE_KEY}: ../city-7000.yaml`"
+        )
     try:
         below = _compose(bpath, chain)
     except ScenarioError as err:
@@ -261,8 +287,9 @@ def _fields(models: list[type[BaseModel]]) -> dict[str, Any]:
     return out
 
 
-def apply_sets(data: dict[str, Any], sets: Sequence[str], source: str,
-               root: type[BaseModel]) -> dict[str, Any]:
+def apply_sets(
+    data: dict[str, Any], sets: Sequence[str], source: str, root: type[BaseModel]
+) -> dict[str, Any]:
     """A copy of `data` with each `PATH=VALUE` set (VALUE read as YAML, so `80` is a number
     and `h265` a string). A path must be one the schema of `root` has (list items by index
     or name); one it does not have is refused with the nearest path it does."""
@@ -271,8 +298,10 @@ def apply_sets(data: dict[str, Any], sets: Sequence[str], source: str,
         path, sep, raw = text.partition("=")
         path = path.strip()
         if not sep or not path:
-            raise ScenarioError(f"--set {text!r}: expected PATH=VALUE, e.g. --set "
-                                "recorders.pools.central.recorders=80")
+            raise ScenarioError(
+                f"--set {text!r}: expected PATH=VALUE, e.g. --set "
+                "recorders.pools.central.recorders=80"
+            )
         value = loads_yaml(raw, f"--set {path}") if raw.strip() else None
         value = _plain(value, path, f"--set {path}")  # `!delete` is for an overlay file
         _set_one(out, path, value, source, root)
@@ -289,13 +318,17 @@ def _refuse(fix: str, done: str, part: str, options: Iterable[str], what: str) -
     """No `part` under `done`: the nearest path there is, else what there is."""
     opts = sorted(set(options))
     close = difflib.get_close_matches(part, opts, n=1, cutoff=0.6)
-    hint = (f"did you mean {done + '.' if done else ''}{close[0]}?" if close else
-            f"{what} there: {opts}")
+    hint = (
+        f"did you mean {done + '.' if done else ''}{close[0]}?"
+        if close
+        else f"{what} there: {opts}"
+    )
     return ScenarioError(f"{fix}: {done or '(top level)'} has no {part!r}; {hint}")
 
 
-def _set_one(data: dict[str, Any], path: str, value: Any, source: str,
-             root: type[BaseModel]) -> None:
+def _set_one(
+    data: dict[str, Any], path: str, value: Any, source: str, root: type[BaseModel]
+) -> None:
     parts = path.split(".")
     node: Any = data
     models: list[type[BaseModel]] = [root]
@@ -313,17 +346,24 @@ def _set_one(data: dict[str, Any], path: str, value: Any, source: str,
             elif part in names:
                 i = names.index(part)
             else:
-                raise _refuse(fix, done, part, [n for n in names if n]
-                              + [str(k) for k in range(len(node))], "the items")
+                raise _refuse(
+                    fix,
+                    done,
+                    part,
+                    [n for n in names if n] + [str(k) for k in range(len(node))],
+                    "the items",
+                )
             if last:
                 node[i] = value
                 return
             node, kind = node[i], None
             continue
         if not isinstance(node, dict):
-            raise ScenarioError(f"{source}: --set {path}: {where} is a value "
-                                f"({json.dumps(node, default=str)}), not a section; end the "
-                                f"path at {where}")
+            raise ScenarioError(
+                f"{source}: --set {path}: {where} is a value "
+                f"({json.dumps(node, default=str)}), not a section; end the "
+                f"path at {where}"
+            )
         if kind == "dict":  # a key of a dict field (a target's metric): the model judges it
             ann: Any = None
         else:
@@ -340,9 +380,11 @@ def _set_one(data: dict[str, Any], path: str, value: Any, source: str,
             models, kind = _models(ann), _container(ann)
         if node.get(part) is None:
             if kind == "list":
-                raise ScenarioError(f"{source}: --set {path}: {done + '.' if done else ''}{part} "
-                                    "is an empty list; set it whole, e.g. --set "
-                                    f"'{done + '.' if done else ''}{part}=[...]'")
+                raise ScenarioError(
+                    f"{source}: --set {path}: {done + '.' if done else ''}{part} "
+                    "is an empty list; set it whole, e.g. --set "
+                    f"'{done + '.' if done else ''}{part}=[...]'"
+                )
             node[part] = {}
         node = node[part]
 

@@ -39,8 +39,13 @@ __all__ = ["format_problems"]
 
 Loc = tuple[int | str, ...]
 
-_RANGE_ERRORS = {"greater_than", "greater_than_equal", "less_than", "less_than_equal",
-                 "finite_number"}
+_RANGE_ERRORS = {
+    "greater_than",
+    "greater_than_equal",
+    "less_than",
+    "less_than_equal",
+    "finite_number",
+}
 # Parts pydantic puts in a path that are not in the file: a union member's type, a dict key's
 # own check.
 _TYPE_TAG = re.compile(r"^(\[key\]|[a-z-]+\[.*\]|str|int|float|bool|none|date|list|dict)$")
@@ -61,8 +66,9 @@ class _Step:
 
     __slots__ = ("part", "shown", "models", "description")
 
-    def __init__(self, part: int | str, shown: bool, models: list[type[BaseModel]],
-                 description: str | None) -> None:
+    def __init__(
+        self, part: int | str, shown: bool, models: list[type[BaseModel]], description: str | None
+    ) -> None:
         self.part = part
         self.shown = shown  # a field, an index or a dict key: in the file and in the message
         self.models = models  # the models the value at this part may be
@@ -76,8 +82,9 @@ def _walk(root: type[BaseModel], loc: Loc) -> list[_Step]:
         if isinstance(part, int):
             steps.append(_Step(part, True, models, None))
             continue
-        tagged = [m for m in models if "type" in m.model_fields
-                  and m.model_fields["type"].default == part]
+        tagged = [
+            m for m in models if "type" in m.model_fields and m.model_fields["type"].default == part
+        ]
         if tagged:  # a discriminated union's tag: pydantic's, not the file's
             models = tagged
             steps.append(_Step(part, False, models, None))
@@ -124,18 +131,29 @@ def _compose(source: str) -> yaml.Node | None:
         return None
 
 
-def _find(root: yaml.Node | None, parts: list[int | str]) -> tuple[yaml.Node | None, yaml.Node | None]:
+def _find(
+    root: yaml.Node | None, parts: list[int | str]
+) -> tuple[yaml.Node | None, yaml.Node | None]:
     """(key node, value node) at `parts` in the tree; (None, None) if the file lacks it."""
     node, key = root, None
     for part in parts:
         if isinstance(node, yaml.MappingNode):
-            pair = next(((k, v) for k, v in node.value
-                         if isinstance(k, yaml.ScalarNode) and k.value == str(part)), None)
+            pair = next(
+                (
+                    (k, v)
+                    for k, v in node.value
+                    if isinstance(k, yaml.ScalarNode) and k.value == str(part)
+                ),
+                None,
+            )
             if pair is None:
                 return None, None
             key, node = pair
-        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int) \
-                and 0 <= part < len(node.value):
+        elif (
+            isinstance(node, yaml.SequenceNode)
+            and isinstance(part, int)
+            and 0 <= part < len(node.value)
+        ):
             key, node = None, node.value[part]
         else:
             return None, None
@@ -162,8 +180,9 @@ def _fold_items(lines: list[str]) -> list[str]:
     out = []
     for same in groups.values():
         more = len(same) - 1
-        out.append(same[0] + (f" (the same in {more} more item{'s' if more > 1 else ''})"
-                              if more else ""))
+        out.append(
+            same[0] + (f" (the same in {more} more item{'s' if more > 1 else ''})" if more else "")
+        )
     return out
 
 
@@ -230,8 +249,10 @@ def format_problems(source: str, err: ValidationError, root: type[BaseModel]) ->
         name = _path_text(shown)
         if e["type"] == "missing":
             key, node = _find(tree, file_parts[:-1])
-            lines.append(f"  - {_at(node)}field {name}: missing; add it"
-                         f"{_first_sentence(steps[-1].description)}")
+            lines.append(
+                f"  - {_at(node)}field {name}: missing; add it"
+                f"{_first_sentence(steps[-1].description)}"
+            )
         elif e["type"] == "extra_forbidden":
             key, node = _find(tree, file_parts)
             typo = str(loc[-1])
@@ -271,5 +292,10 @@ def format_problems(source: str, err: ValidationError, root: type[BaseModel]) ->
     # In the order of the file, as an editor shows it; problems with no place in it last.
     lines.sort(key=_line_order)
     head = f"{source}: {len(lines)} problem(s) in the scenario:"
-    return "\n".join([head, *lines, "Fix the fields named above; `twin schema` prints the JSON "
-                      "Schema for editors."])
+    return "\n".join(
+        [
+            head,
+            *lines,
+            "Fix the fields named above; `twin schema` prints the JSON Schema for editors.",
+        ]
+    )

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-
 from twin.model.city_analysis import SPAWN_KEY, AnalyticsOutcome, simulate_analytics
 from twin.scenario.analytics import WORKLOAD_KINDS, AnalyticsSettings
 
@@ -39,8 +38,9 @@ class AnalyticsExtension:
         self.draw_key = engine.draw_key
 
     def finish(self, engine: CityEngine) -> dict[str, float]:
-        self.outcome = simulate_analytics(self.settings, engine.base_city, engine.end_s,
-                                          self.seed, engine.draw_key)
+        self.outcome = simulate_analytics(
+            self.settings, engine.base_city, engine.end_s, self.seed, engine.draw_key
+        )
         m = dict(self.outcome.metrics)
         for kind in WORKLOAD_KINDS:  # a workload the scenario does not run needs nothing
             m.setdefault(f"analytics_compute_needed_{kind}", 0.0)

@@ -22,6 +22,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 import numpy as np
+
 from twin.sim.engine import DROP_REASONS
 
 if TYPE_CHECKING:
@@ -39,8 +40,9 @@ class Backfill:
         city = engine.base_city
         prof = city.cam_profile
         edge = np.array([p.backfill.edge_hours * 3600.0 if p.backfill else 0.0 for p in profiles])
-        rate = np.array([p.backfill.share * p.backfill.link_mbps if p.backfill else 0.0
-                         for p in profiles])
+        rate = np.array(
+            [p.backfill.share * p.backfill.link_mbps if p.backfill else 0.0 for p in profiles]
+        )
         self.edge_s = edge[prof][engine.stream_cam]  # per stream
         self.up_mbps = rate[prof][engine.stream_cam]
         self._power = DROP_REASONS.index("power")

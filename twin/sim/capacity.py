@@ -114,18 +114,25 @@ class Capacity:
         city, sc = engine.city, engine.sc
         self.curves = city.curves
         n, r = city.n_cameras, city.n_recorders
-        self.cam_curve = (np.zeros(n, dtype=np.int64) if city.cam_curve is None
-                          else np.asarray(city.cam_curve, dtype=np.int64))
+        self.cam_curve = (
+            np.zeros(n, dtype=np.int64)
+            if city.cam_curve is None
+            else np.asarray(city.cam_curve, dtype=np.int64)
+        )
         g = 1 if self.curves is None else len(self.curves)
         self.rate_g = np.zeros((r, g))  # bytes/s at factor 1, per recorder and curve
         pools = sc.recorders.pools
-        self.overwrite = np.array([isinstance(pools[p].full_disk, OverwriteOldest)
-                                   for p in city.rec_pool], dtype=bool)
-        self.ahead_s = np.array([getattr(pools[p].full_disk, "room_ahead_s", 0.0)
-                                 for p in city.rec_pool])
+        self.overwrite = np.array(
+            [isinstance(pools[p].full_disk, OverwriteOldest) for p in city.rec_pool], dtype=bool
+        )
+        self.ahead_s = np.array(
+            [getattr(pools[p].full_disk, "room_ahead_s", 0.0) for p in city.rec_pool]
+        )
         # The overwriting recorders by how far ahead they make room (fixed for the run).
-        self._ahead = [(float(s), self.overwrite & (self.ahead_s == s))
-                       for s in np.unique(self.ahead_s[self.overwrite])]
+        self._ahead = [
+            (float(s), self.overwrite & (self.ahead_s == s))
+            for s in np.unique(self.ahead_s[self.overwrite])
+        ]
         self.retention_s = sc.recording.retention_s
         self.achieved_s = np.full(r, np.inf)  # shortest span held just after a top-up
         self.early_segments = 0
@@ -137,7 +144,8 @@ class Capacity:
     def wanted(engine: EngineView) -> bool:
         pools = engine.sc.recorders.pools
         return engine.city.curves is not None or any(
-            isinstance(p.full_disk, OverwriteOldest) for p in pools)
+            isinstance(p.full_disk, OverwriteOldest) for p in pools
+        )
 
     # ------------------------------------------------------------------ curves
     def curve_of(self, cams: np.ndarray) -> np.ndarray:
@@ -147,8 +155,11 @@ class Capacity:
     def contribute(self, cams: np.ndarray, recs: np.ndarray, sign: int) -> None:
         """Cameras start (+1) or stop (-1) counting in their recorder's rate."""
         e = self.e
-        np.add.at(self.rate_g, (recs, self.cam_curve[e.stream_cam[cams]]),
-                  sign * e.cam_bps[cams] / e.seg_s)
+        np.add.at(
+            self.rate_g,
+            (recs, self.cam_curve[e.stream_cam[cams]]),
+            sign * e.cam_bps[cams] / e.seg_s,
+        )
         self.rate_g[e.rec_ncams == 0] = 0.0
 
     def _dF(self, t0: np.ndarray | float, t1: np.ndarray | float) -> np.ndarray:
@@ -195,8 +206,7 @@ class Capacity:
         n = m if same.all() else int(np.argmin(same))
         if n == 0:
             return t, tick
-        self.disk.charge(cum[n] * taking, n * int(e.rec_ncams[taking].sum()) * e.k,
-                         float(times[n]))
+        self.disk.charge(cum[n] * taking, n * int(e.rec_ncams[taking].sum()) * e.k, float(times[n]))
         if e.progress is not None:
             for j in range(n):
                 if (tick + j + 1) % every == 0:
@@ -232,7 +242,7 @@ class Capacity:
         room = e.city.rec_disk_bytes - e.rec_fill
         ahead = np.zeros(self.overwrite.size)
         for s, m in self._ahead:
-            ahead[m] = (self.rate_g[m] @ self._dF(t, t + s)[0])
+            ahead[m] = self.rate_g[m] @ self._dF(t, t + s)[0]
         need = np.where(self.overwrite, e.rec_used + np.maximum(ahead, rate) - room, 0.0)
         need[need < 0] = 0.0
         cat = e.catalog
@@ -304,7 +314,12 @@ def recorder_columns(o: OutcomeView) -> list[dict[str, object]]:
             row["full_disk"] = "overwrite_oldest"
         if pool.drives is not None:
             d = pool.drives
-            row.update(drives=d.count, drive_tb=d.size_tb, raid=d.raid, hot_spares=d.hot_spares,
-                       raw_tb=round(d.size_tb * d.count, 6))
+            row.update(
+                drives=d.count,
+                drive_tb=d.size_tb,
+                raid=d.raid,
+                hot_spares=d.hot_spares,
+                raw_tb=round(d.size_tb * d.count, 6),
+            )
         out.append(row)
     return out

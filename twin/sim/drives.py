@@ -57,8 +57,12 @@ def _layout(driver: FaultDriver, r: int) -> Any:
     return e.sc.recorders.pools[int(e.city.rec_pool[r])].drives
 
 
-def collect(driver: FaultDriver, f: Any, child: np.random.SeedSequence,
-            into: dict[int, list[tuple[float, int, str]]]) -> None:
+def collect(
+    driver: FaultDriver,
+    f: Any,
+    child: np.random.SeedSequence,
+    into: dict[int, list[tuple[float, int, str]]],
+) -> None:
     """Failure times (time, drive, label) of one entry, per recorder, into `into`."""
     e = driver.engine
     units = driver.targets(f)
@@ -86,8 +90,9 @@ def schedule(driver: FaultDriver, fails: dict[int, list[tuple[float, int, str]]]
         d = _layout(driver, r)
         lay = RaidLayout(d.size_tb, d.count, d.raid, d.hot_spares)
         times = sorted(fails[r])
-        losses, windows = drive_losses(lay, [t for t, _k, _l in times], d.rebuild_h * 3600.0,
-                                       d.replace_h * 3600.0)
+        losses, windows = drive_losses(
+            lay, [t for t, _k, _l in times], d.rebuild_h * 3600.0, d.replace_h * 3600.0
+        )
         by_time = {x.at_s: x for x in losses}
         for (t, k, label), (_t0, t1) in zip(times, windows):
             if t >= driver.engine.end_s:
@@ -109,8 +114,14 @@ def schedule(driver: FaultDriver, fails: dict[int, list[tuple[float, int, str]]]
 
 def drive_ok(driver: FaultDriver, t: float, r: int, inc: int, until: float) -> None:
     """A failure the array covers: nothing lost, a rebuild until `until`."""
-    driver.event(t, "drive_failed", recorder=driver.engine.city.rec_names[r], incident=inc,
-                 lost=False, rebuild_until_s=round(until, 6))
+    driver.event(
+        t,
+        "drive_failed",
+        recorder=driver.engine.city.rec_names[r],
+        incident=inc,
+        lost=False,
+        rebuild_until_s=round(until, 6),
+    )
 
 
 def drive_lost(driver: FaultDriver, t: float, r: int, inc: int, k: int, n: int) -> None:
@@ -127,6 +138,15 @@ def drive_lost(driver: FaultDriver, t: float, r: int, inc: int, k: int, n: int) 
     loss = e.lose_footage(r, Interval(max(lo, 0.0) if k < n - 1 else 0.0, hi), t)
     driver.book_disk_loss(loss)
     segs, nbytes, held, secs = loss.segments, loss.bytes, loss.held_segments, loss.stream_s
-    driver.event(t, "drive_failed", recorder=e.city.rec_names[r], incident=inc, lost=True,
-                 drive=k, segments=segs, bytes=round(nbytes), cameras=int((secs > 0).sum()),
-                 held_segments=held)
+    driver.event(
+        t,
+        "drive_failed",
+        recorder=e.city.rec_names[r],
+        incident=inc,
+        lost=True,
+        drive=k,
+        segments=segs,
+        bytes=round(nbytes),
+        cameras=int((secs > 0).sum()),
+        held_segments=held,
+    )

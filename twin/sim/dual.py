@@ -16,14 +16,22 @@ from typing import Any
 
 import numpy as np
 
-from twin.model.city import SITE_KINDS, CityModel
 from twin.core.catalog import RunCatalog
+from twin.model.city import SITE_KINDS, CityModel
 
 __all__ = ["COPY_SUFFIX", "chosen_cameras", "with_copies", "overlap_gaps", "uncovered_s"]
 
 COPY_SUFFIX = "~copy2"
-_CAM_FIELDS = ("cam_set", "cam_index_in_set", "cam_district", "cam_profile", "cam_mbps",
-               "cam_effective_mbps", "cam_online_s", "cam_pool")
+_CAM_FIELDS = (
+    "cam_set",
+    "cam_index_in_set",
+    "cam_district",
+    "cam_profile",
+    "cam_mbps",
+    "cam_effective_mbps",
+    "cam_online_s",
+    "cam_pool",
+)
 
 
 def chosen_cameras(policy: Any, city: CityModel) -> np.ndarray:
@@ -37,11 +45,14 @@ def chosen_cameras(policy: Any, city: CityModel) -> np.ndarray:
 def with_copies(city: CityModel, copy_of: np.ndarray) -> CityModel:
     """The city with one more stream per chosen camera (same set, district, pool, bitrate)."""
     columns: dict[str, Any] = {
-        f: np.concatenate([getattr(city, f), getattr(city, f)[copy_of]]) for f in _CAM_FIELDS}
+        f: np.concatenate([getattr(city, f), getattr(city, f)[copy_of]]) for f in _CAM_FIELDS
+    }
     return dataclasses.replace(city, **columns)
 
 
-def _intersect(a: list[tuple[float, float]], b: list[tuple[float, float]]) -> list[tuple[float, float]]:
+def _intersect(
+    a: list[tuple[float, float]], b: list[tuple[float, float]]
+) -> list[tuple[float, float]]:
     a, b = sorted(a), sorted(b)
     out, i, j = [], 0, 0
     while i < len(a) and j < len(b):
@@ -55,8 +66,9 @@ def _intersect(a: list[tuple[float, float]], b: list[tuple[float, float]]) -> li
     return out
 
 
-def overlap_gaps(log: list[tuple[np.ndarray, np.ndarray, np.ndarray]], copy_of: np.ndarray,
-                 n_cams: int) -> tuple[np.ndarray, np.ndarray]:
+def overlap_gaps(
+    log: list[tuple[np.ndarray, np.ndarray, np.ndarray]], copy_of: np.ndarray, n_cams: int
+) -> tuple[np.ndarray, np.ndarray]:
     """Per chosen camera: seconds when neither stream recorded, and the longest such gap.
 
     `log` holds (streams, gap starts, gap ends) of the chosen cameras' streams.
@@ -83,8 +95,9 @@ def overlap_gaps(log: list[tuple[np.ndarray, np.ndarray, np.ndarray]], copy_of: 
     return lost, longest
 
 
-def _footage(catalog: RunCatalog, stream: int, now_s: float, recorder: int | None,
-             exclude: int | None) -> list[tuple[float, float]]:
+def _footage(
+    catalog: RunCatalog, stream: int, now_s: float, recorder: int | None, exclude: int | None
+) -> list[tuple[float, float]]:
     c = {k: catalog.col(k) for k in ("camera", "recorder", "start_s", "seg_s", "first")}
     w = catalog.written(now_s)
     sel = c["camera"] == stream
@@ -99,7 +112,9 @@ def _footage(catalog: RunCatalog, stream: int, now_s: float, recorder: int | Non
     return out
 
 
-def uncovered_s(catalog: RunCatalog, stream: int, partner: int, recorder: int, now_s: float) -> float:
+def uncovered_s(
+    catalog: RunCatalog, stream: int, partner: int, recorder: int, now_s: float
+) -> float:
     """Seconds of `stream`'s footage on `recorder` that its partner's copy does not hold."""
     mine = _footage(catalog, stream, now_s, recorder, None)
     total = sum(b - a for a, b in mine)

@@ -75,27 +75,44 @@ from typing import Any, Protocol
 import numpy as np
 import simpy
 
-from twin.model.city import CityModel, camera_names
 from twin.core.assignment import RecorderLoads, accept_within_limits
 from twin.core.catalog import RunCatalog
 from twin.core.states import StateTable
 from twin.core.sweep import RetentionSweep
 from twin.core.types import Interval
+from twin.model.city import CityModel, camera_names
 from twin.scenario import Scenario, StaticAssignment
 from twin.sim.capacity import Capacity
-from twin.sim.dual import chosen_cameras, with_copies
-from twin.sim.dual import uncovered_s
-from twin.sim.dual import overlap_gaps
+from twin.sim.dual import chosen_cameras, overlap_gaps, uncovered_s, with_copies
 
-__all__ = ["DROP_REASONS", "BLOCK_CAUSES", "CAMERA_TRANSITIONS", "SimOutcome", "CityEngine",
-           "Extension", "SERIES_COUNTS", "drop_slots", "PlacementMemo", "DiskLoss",
-           "CameraListener", "RECORDING", "DiskLedger"]
+__all__ = [
+    "DROP_REASONS",
+    "BLOCK_CAUSES",
+    "CAMERA_TRANSITIONS",
+    "SimOutcome",
+    "CityEngine",
+    "Extension",
+    "SERIES_COUNTS",
+    "drop_slots",
+    "PlacementMemo",
+    "DiskLoss",
+    "CameraListener",
+    "RECORDING",
+    "DiskLedger",
+]
 
 OFFLINE, RECORDING, DROPPING = 0, 1, 2
 DROP_REASONS: tuple[str, ...] = (
-    "disk_full", "ingest_limit", "unplaced", "backhaul",
+    "disk_full",
+    "ingest_limit",
+    "unplaced",
+    "backhaul",
     # faults and failover
-    "recorder_down", "power", "backhaul_cut", "relay_down", "unassigned_after_failover",
+    "recorder_down",
+    "power",
+    "backhaul_cut",
+    "relay_down",
+    "unassigned_after_failover",
 )
 # Causes upstream of the recorders, counted per camera (faults overlap); in precedence order.
 BLOCK_CAUSES: tuple[str, ...] = ("power", "backhaul_cut", "relay_down")
@@ -103,8 +120,13 @@ _R = {name: i for i, name in enumerate(DROP_REASONS)}
 QUIET_TICKS_MAX = 4096  # writer ticks charged at once at most (a (ticks x recorders) array)
 
 # Time-series columns that are counts (written as integers); the rest are seconds and bytes.
-SERIES_COUNTS: tuple[str, ...] = ("written", "deleted", "dropped", "cameras_online",
-                                  "cameras_recording")
+SERIES_COUNTS: tuple[str, ...] = (
+    "written",
+    "deleted",
+    "dropped",
+    "cameras_online",
+    "cameras_recording",
+)
 
 
 def drop_slots(lost_s: np.ndarray, segment_s: float) -> np.ndarray:
@@ -114,22 +136,26 @@ def drop_slots(lost_s: np.ndarray, segment_s: float) -> np.ndarray:
 
 
 # (from state, event) -> to state. Anything else is a bug in the engine.
-CAMERA_TRANSITIONS: StateTable[int, str] = StateTable({
-    (OFFLINE, "placed"): RECORDING,
-    (OFFLINE, "refused"): DROPPING,
-    (RECORDING, "drop"): DROPPING,
-    (DROPPING, "resume"): RECORDING,
-    (DROPPING, "reason"): DROPPING,  # still unrecorded, now for another reason
-    (RECORDING, "switch"): RECORDING,  # moved to another recorder (fail-back)
-})
+CAMERA_TRANSITIONS: StateTable[int, str] = StateTable(
+    {
+        (OFFLINE, "placed"): RECORDING,
+        (OFFLINE, "refused"): DROPPING,
+        (RECORDING, "drop"): DROPPING,
+        (DROPPING, "resume"): RECORDING,
+        (DROPPING, "reason"): DROPPING,  # still unrecorded, now for another reason
+        (RECORDING, "switch"): RECORDING,  # moved to another recorder (fail-back)
+    }
+)
 
 
 CameraListener = Callable[[np.ndarray, float], None]  # (cameras, t)
 
 
 def _bad_move(state: int, event: str, allowed: list[str]) -> Exception:
-    return AssertionError(f"a camera in state {state} cannot take event {event!r} (allowed: "
-                          f"{allowed}): a bug in the engine")
+    return AssertionError(
+        f"a camera in state {state} cannot take event {event!r} (allowed: "
+        f"{allowed}): a bug in the engine"
+    )
 
 
 class Extension(Protocol):
@@ -271,14 +297,20 @@ class Cameras:
     def empty(cls, n_streams: int, n_cams: int) -> Cameras:
         n = n_streams
         return cls(
-            rec=np.full(n, -1, dtype=np.int64), state=np.zeros(n, dtype=np.int8),
-            reason=np.full(n, -1, dtype=np.int8), since=np.zeros(n),
+            rec=np.full(n, -1, dtype=np.int64),
+            state=np.zeros(n, dtype=np.int8),
+            reason=np.full(n, -1, dtype=np.int8),
+            since=np.zeros(n),
             dropped=np.zeros((len(DROP_REASONS), n), dtype=np.int64),
             admitted=np.zeros(n, dtype=bool),
             blocked=np.zeros((len(BLOCK_CAUSES), n), dtype=np.int16),
-            run_rec=np.full(n, -1, dtype=np.int64), run_start=np.zeros(n),
-            charge_from=np.zeros(n), contrib_rec=np.full(n, -1, dtype=np.int64),
-            gap_start=np.zeros(n), lost_s=np.zeros(n), gap_max=np.zeros(n),
+            run_rec=np.full(n, -1, dtype=np.int64),
+            run_start=np.zeros(n),
+            charge_from=np.zeros(n),
+            contrib_rec=np.full(n, -1, dtype=np.int64),
+            gap_start=np.zeros(n),
+            lost_s=np.zeros(n),
+            gap_max=np.zeros(n),
             written=np.zeros(n, dtype=np.int64),
             cam_admitted=np.zeros(n_cams, dtype=bool),
             streams_recording=np.zeros(n_cams, dtype=np.int64),
@@ -306,10 +338,16 @@ class Recorders:
     def empty(cls, n_recorders: int, n_districts: int) -> Recorders:
         r = n_recorders
         return cls(
-            rate=np.zeros(r), ncams=np.zeros(r, dtype=np.int64), full=np.zeros(r, dtype=bool),
-            down=np.zeros(r, dtype=np.int16), fill=np.zeros(r), phys_mbps=np.zeros(r),
-            phys_streams=np.zeros(r, dtype=np.int64), load_max=np.zeros(r),
-            streams_max=np.zeros(r, dtype=np.int64), backhaul=np.zeros(n_districts),
+            rate=np.zeros(r),
+            ncams=np.zeros(r, dtype=np.int64),
+            full=np.zeros(r, dtype=bool),
+            down=np.zeros(r, dtype=np.int16),
+            fill=np.zeros(r),
+            phys_mbps=np.zeros(r),
+            phys_streams=np.zeros(r, dtype=np.int64),
+            load_max=np.zeros(r),
+            streams_max=np.zeros(r, dtype=np.int64),
+            backhaul=np.zeros(n_districts),
         )
 
 
@@ -416,7 +454,7 @@ class CityEngine:
         self.stream_cam = np.r_[np.arange(self.n_cams), self.copy_of].astype(np.int64)
         self.partner = np.full(n, -1, dtype=np.int64)
         self.partner[self.copy_of] = self.n_cams + np.arange(self.copy_of.size)
-        self.partner[self.n_cams:] = self.copy_of
+        self.partner[self.n_cams :] = self.copy_of
         for fixed in (self.copy_of, self.stream_cam, self.partner):
             _frozen(fixed)
         self.catalog = RunCatalog(names, city.rec_names, capacity=max(1024, 2 * n))
@@ -448,7 +486,8 @@ class CityEngine:
         if (sc.faults or m) and self.faults is None:  # a run would silently lose its faults
             raise TypeError(
                 f"scenario {sc.name!r} has faults or standby recorders but no fault extension "
-                "was given: pass extensions=twin.sim.extensions.extensions_for(sc)")
+                "was given: pass extensions=twin.sim.extensions.extensions_for(sc)"
+            )
         # Daily curves, overwrite_oldest (twin.sim.capacity); None: the flat, drop_new engine.
         self.capacity: Capacity | None = None
         if Capacity.wanted(self):
@@ -592,13 +631,19 @@ class CityEngine:
         return tuple(self._events)
 
     # ------------------------------------------------------------ the seam (Extension)
-    def on_cameras(self, placed: CameraListener | None = None,
-                   stopped: CameraListener | None = None,
-                   resumed: CameraListener | None = None) -> None:
+    def on_cameras(
+        self,
+        placed: CameraListener | None = None,
+        stopped: CameraListener | None = None,
+        resumed: CameraListener | None = None,
+    ) -> None:
         """Be told (cameras, t) when cameras are placed on a recorder, stop recording (their
         run closed: a gap starts) or resume (a gap ends); in the order listeners came."""
-        for fn, group in ((placed, self._on_placed), (stopped, self._on_stopped),
-                          (resumed, self._on_resumed)):
+        for fn, group in (
+            (placed, self._on_placed),
+            (stopped, self._on_stopped),
+            (resumed, self._on_resumed),
+        ):
             if fn is not None:
                 group.append(fn)
 
@@ -684,8 +729,9 @@ class CityEngine:
         self.sample(t, "after_disk_loss")
         return DiskLoss(secs, segs, nbytes, held)
 
-    def add_footage(self, cams: np.ndarray, start_s: np.ndarray, n: np.ndarray,
-                    t: float) -> np.ndarray:
+    def add_footage(
+        self, cams: np.ndarray, start_s: np.ndarray, n: np.ndarray, t: float
+    ) -> np.ndarray:
         """Footage recorded elsewhere (a camera's card: twin.sim.backfill) arrives at `t` on
         each camera's current recorder: `n` whole segments from `start_s`. Returns bytes."""
         rec = self._cams.rec[cams]
@@ -721,8 +767,11 @@ class CityEngine:
 
     def recording_elsewhere(self, cams: np.ndarray, r: int) -> np.ndarray:
         """Of `cams`, those recording now on a recorder other than `r`."""
-        elsewhere: np.ndarray = cams[(self._cams.state[cams] == RECORDING) & (self._cams.run_rec[cams] >= 0)
-                                     & (self._cams.run_rec[cams] != r)]
+        elsewhere: np.ndarray = cams[
+            (self._cams.state[cams] == RECORDING)
+            & (self._cams.run_rec[cams] >= 0)
+            & (self._cams.run_rec[cams] != r)
+        ]
         return elsewhere
 
     def next_boundary(self, cams: np.ndarray, t: float) -> np.ndarray:
@@ -732,7 +781,10 @@ class CityEngine:
 
     # ------------------------------------------------------------ camera states
     def _move(self, cams: np.ndarray, event: str) -> None:
-        to = {CAMERA_TRANSITIONS.next(int(s), event, _bad_move) for s in np.unique(self._cams.state[cams])}
+        to = {
+            CAMERA_TRANSITIONS.next(int(s), event, _bad_move)
+            for s in np.unique(self._cams.state[cams])
+        }
         assert len(to) == 1, f"cameras in mixed states for event {event!r}"
         self._cams.state[cams] = to.pop()
 
@@ -748,8 +800,9 @@ class CityEngine:
     def _drops_due(self, cams: np.ndarray, t: float) -> np.ndarray:
         """Segments dropping cameras have dropped since their `since`, not yet booked."""
         lost = self._cams.lost_s[cams]
-        due: np.ndarray = (drop_slots(lost + (t - self._cams.since[cams]), self.seg_s)
-                - drop_slots(lost, self.seg_s))
+        due: np.ndarray = drop_slots(lost + (t - self._cams.since[cams]), self.seg_s) - drop_slots(
+            lost, self.seg_s
+        )
         return due
 
     def _book_drops(self, cams: np.ndarray, t: float) -> None:
@@ -776,8 +829,11 @@ class CityEngine:
         delta = (whole - ticks * self.k).astype(np.int64)
         self._disk.written += int(delta.sum())
         self._cams.written[cams] += whole.astype(np.int64)
-        credit = (delta * self.cam_bps[cams] if self.capacity is None
-                  else self.capacity.credit(cams, whole, charged_to))
+        credit = (
+            delta * self.cam_bps[cams]
+            if self.capacity is None
+            else self.capacity.credit(cams, whole, charged_to)
+        )
         np.add.at(self._disk.used, self._cams.run_rec[cams], credit)
         return whole
 
@@ -811,7 +867,9 @@ class CityEngine:
     def _log_gaps(self, cams: np.ndarray, start: np.ndarray, t: float) -> None:
         dual = self.partner[cams] >= 0
         if dual.any():
-            self._cams.gap_log.append((cams[dual], np.asarray(start)[dual], np.full(int(dual.sum()), t)))
+            self._cams.gap_log.append(
+                (cams[dual], np.asarray(start)[dual], np.full(int(dual.sum()), t))
+            )
 
     def _streams(self, streams: np.ndarray, sign: int) -> None:
         """Streams start (+1) or stop (-1) recording: keep the count of unrecorded cameras."""
@@ -821,7 +879,9 @@ class CityEngine:
         np.add.at(self._cams.streams_recording, cams, sign)
         after = self._cams.streams_recording[u] == 0
         adm = self._cams.cam_admitted[u]
-        self._cams.unrecorded += int((after & ~before & adm).sum()) - int((before & ~after & adm).sum())
+        self._cams.unrecorded += int((after & ~before & adm).sum()) - int(
+            (before & ~after & adm).sum()
+        )
 
     def _want(self, cams: np.ndarray) -> np.ndarray:
         """The drop reason each camera should be under now, or -1 to record (highest first)."""
@@ -882,7 +942,9 @@ class CityEngine:
                 before = self._cams.lost_s[hit]
                 self._cams.lost_s[hit] += lost[lost > 1e-9]
                 np.maximum.at(self._cams.gap_max, hit, lost[lost > 1e-9])
-                segs = drop_slots(self._cams.lost_s[hit], self.seg_s) - drop_slots(before, self.seg_s)
+                segs = drop_slots(self._cams.lost_s[hit], self.seg_s) - drop_slots(
+                    before, self.seg_s
+                )
                 np.add.at(self._cams.dropped[_R["recorder_down"]], hit, segs)
             self._move(sw, "switch")
             self._open(sw, t)
@@ -895,7 +957,9 @@ class CityEngine:
             fn(float(self.env.now))
         new = np.where(
             (self._cams.state[cams] == RECORDING) | (self._cams.reason[cams] == _R["disk_full"]),
-            self._cams.rec[cams], -1)
+            self._cams.rec[cams],
+            -1,
+        )
         old = self._cams.contrib_rec[cams]
         ch = new != old
         if not ch.any():
@@ -914,8 +978,9 @@ class CityEngine:
         self._recs.phys_mbps[self._recs.phys_streams == 0] = 0.0
         self._cams.contrib_rec[c] = nw
         city = self.city
-        if ((self._recs.phys_mbps > city.rec_ingest_mbps * (1 + 1e-9)).any()
-                or (self._recs.phys_streams > city.rec_max_streams).any()):
+        if (self._recs.phys_mbps > city.rec_ingest_mbps * (1 + 1e-9)).any() or (
+            self._recs.phys_streams > city.rec_max_streams
+        ).any():
             self._recs.over_limit += 1
         np.maximum(self._recs.load_max, self._recs.phys_mbps, out=self._recs.load_max)
         np.maximum(self._recs.streams_max, self._recs.phys_streams, out=self._recs.streams_max)
@@ -946,8 +1011,13 @@ class CityEngine:
         else:
             # Standby recorders take no cameras until a failure.
             memo = self.placement if self._activations == 0 else None
-            if (memo is not None and memo.rec is not None and memo.load_mbps is not None
-                    and memo.streams is not None and memo.rec.size == cams.size):
+            if (
+                memo is not None
+                and memo.rec is not None
+                and memo.load_mbps is not None
+                and memo.streams is not None
+                and memo.rec.size == cams.size
+            ):
                 rec = memo.rec.copy()
                 self.loads.load_mbps[:] = memo.load_mbps
                 self.loads.streams[:] = memo.streams
@@ -955,7 +1025,10 @@ class CityEngine:
                 rec = self.loads.place_balanced(mbps, pool, ~self.standby)
                 if memo is not None:
                     memo.rec, memo.load_mbps, memo.streams = (
-                        rec.copy(), self.loads.load_mbps.copy(), self.loads.streams.copy())
+                        rec.copy(),
+                        self.loads.load_mbps.copy(),
+                        self.loads.streams.copy(),
+                    )
             self._cams.rec[cams] = rec
             ok = rec >= 0
             self._start_dropping(cams[~ok], "unplaced", t, "refused")
@@ -989,7 +1062,9 @@ class CityEngine:
             mine = copies[self._cams.rec[src] == r]
             cand = ~self.standby
             cand[r] = False
-            rec = self.loads.place_balanced(self.city.cam_mbps[mine], self.city.cam_pool[mine], cand)
+            rec = self.loads.place_balanced(
+                self.city.cam_mbps[mine], self.city.cam_pool[mine], cand
+            )
             self._cams.rec[mine] = rec
             self._start_dropping(mine[rec < 0], "unplaced", t, "refused")
             self._admit(mine[rec >= 0], t)
@@ -1019,8 +1094,9 @@ class CityEngine:
                 recs = np.flatnonzero(changed)
                 self._refresh(np.flatnonzero(np.isin(self._cams.rec, recs)), t)
             taking = ~full
-            self._disk.charge(rate * taking, int(self._recs.ncams[taking].sum()) * self.k,
-                              t + self.tick_s)
+            self._disk.charge(
+                rate * taking, int(self._recs.ncams[taking].sum()) * self.k, t + self.tick_s
+            )
             tick += 1
             if self.progress is not None and tick % every == 0:
                 self.progress(t, self.end_s)
@@ -1036,7 +1112,8 @@ class CityEngine:
         running sums are a cumulative sum (sequential, so bit for bit the in-place adds of
         tick after tick), and the count of segments is that of the ticks one by one (peaks
         are measured on the catalog at the sweeps and samples, not here): the run is the
-        same to the last bit, with a SimPy event per busy tick only. Returns the first tick time left to the SimPy loop and the tick count.
+        same to the last bit, with a SimPy event per busy tick only. Returns the first tick time
+        left to the SimPy loop and the tick count.
         """
         if self.capacity is not None:
             return self.capacity.quiet_ticks(t, tick, every)
@@ -1101,25 +1178,34 @@ class CityEngine:
             live_b = live * cat.col("bytes_per_seg")
         else:
             live_b = cat.live_bytes(cat.col("first") + live)
-        stored = np.bincount(cat.col("recorder"), weights=live_b,
-                             minlength=self.city.n_recorders)
-        by_pool = np.bincount(self.city.rec_pool, weights=stored,
-                              minlength=len(self.city.pool_names)).tolist()
+        stored = np.bincount(cat.col("recorder"), weights=live_b, minlength=self.city.n_recorders)
+        by_pool = np.bincount(
+            self.city.rec_pool, weights=stored, minlength=len(self.city.pool_names)
+        ).tolist()
         total = 0.0
         for x in by_pool:
             total += x
         return stored, by_pool, total
 
-    def _row(self, t: float, kind: str, live: np.ndarray, stored: np.ndarray,
-             by_pool: list[float]) -> SeriesRow:
+    def _row(
+        self, t: float, kind: str, live: np.ndarray, stored: np.ndarray, by_pool: list[float]
+    ) -> SeriesRow:
         cat = self.catalog
         n0 = self.n_cams
         dropping = np.flatnonzero(self._cams.state[:n0] == DROPPING)
-        dropped_now = int(self._cams.dropped[:, :n0].sum()) + int(self._drops_due(dropping, t).sum())
+        dropped_now = int(self._cams.dropped[:, :n0].sum()) + int(
+            self._drops_due(dropping, t).sum()
+        )
         written_now = int(live.sum()) + cat.deleted_segments + cat.lost_segments
-        row = (t, written_now, cat.deleted_segments, dropped_now,
-               int((self._cams.state[:n0] != OFFLINE).sum()),
-               int((self._cams.state[:n0] == RECORDING).sum()), *by_pool)
+        row = (
+            t,
+            written_now,
+            cat.deleted_segments,
+            dropped_now,
+            int((self._cams.state[:n0] != OFFLINE).sum()),
+            int((self._cams.state[:n0] == RECORDING).sum()),
+            *by_pool,
+        )
         return next(self._series.seq), kind, row, stored, self.loads.load_mbps.copy()
 
     def _raise_peaks(self, t: float, stored: np.ndarray, total: float) -> bool:
@@ -1201,21 +1287,35 @@ class CityEngine:
         for ext in self.extensions:
             extra.update(ext.finish(self))
         return SimOutcome(
-            scenario=self.sc, city=self.base_city, end_s=end, cam_recorder=self._cams.rec[:n0],
-            cam_state=self._cams.state[:n0], dropped=self._cams.dropped[:, :n0], rec_peak_bytes=self._series.rec_peak,
-            rec_load_mbps_max=self._recs.load_max, rec_streams_max=self._recs.streams_max,
-            backhaul_mbps=self._recs.backhaul, written_segments=self._disk.written,
+            scenario=self.sc,
+            city=self.base_city,
+            end_s=end,
+            cam_recorder=self._cams.rec[:n0],
+            cam_state=self._cams.state[:n0],
+            dropped=self._cams.dropped[:, :n0],
+            rec_peak_bytes=self._series.rec_peak,
+            rec_load_mbps_max=self._recs.load_max,
+            rec_streams_max=self._recs.streams_max,
+            backhaul_mbps=self._recs.backhaul,
+            written_segments=self._disk.written,
             deleted_segments=self.catalog.deleted_segments,
             stored_bytes_end=self.catalog.stored_bytes_by_recorder(end),
             stored_segments_end=self.catalog.stored_segments(end),
-            overdue_max=self._series.overdue_max, total_peak_bytes=self._series.total_peak,
+            overdue_max=self._series.overdue_max,
+            total_peak_bytes=self._series.total_peak,
             series={c: arr[:, i] for i, c in enumerate(cols)},
             rec_series_bytes=np.array([x[3] for x in rows]),
             rec_series_load=np.array([x[4] for x in rows]),
-            max_age_s=self._series.max_age_s, cam_reason=self._cams.reason[:n0],
+            max_age_s=self._series.max_age_s,
+            cam_reason=self._cams.reason[:n0],
             rec_load_mbps_end=self.loads.load_mbps.copy(),
-            extra_metrics=extra, extensions=self.extensions, events=self._events,
-            lost_s=self._cams.cam_lost_s, gap_max_s=self._cams.cam_gap_max, admitted=self._cams.cam_admitted,
+            extra_metrics=extra,
+            extensions=self.extensions,
+            events=self._events,
+            lost_s=self._cams.cam_lost_s,
+            gap_max_s=self._cams.cam_gap_max,
+            admitted=self._cams.cam_admitted,
             cam_written=self._cams.written[:n0].copy(),
-            series_kind=[x[1] for x in rows], capacity=self.capacity,
+            series_kind=[x[1] for x in rows],
+            capacity=self.capacity,
         )

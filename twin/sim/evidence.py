@@ -67,7 +67,12 @@ if TYPE_CHECKING:
     from twin.sim.engine import CityEngine
 
 __all__ = [
-    "SPAWN_KEY", "AUDIT_FILE", "ANCHOR_FILE", "ANCHOR_EVENT", "EvidenceExtension", "draw_delays_s",
+    "SPAWN_KEY",
+    "AUDIT_FILE",
+    "ANCHOR_FILE",
+    "ANCHOR_EVENT",
+    "EvidenceExtension",
+    "draw_delays_s",
 ]
 
 SPAWN_KEY = (0x45564944,)  # "EVID": this extension's own branch of the scenario seed
@@ -151,10 +156,18 @@ class EvidenceExtension:
         self.counts: dict[str, int] = {
             k: 0
             for k in (
-                "evidence_requests", "evidence_copies_complete",
-                "evidence_copy_missing", "evidence_cases_released", "access_requests",
-                "access_approved", "access_refused", "access_denied_rank", "access_expired",
-                "access_served", "access_attempts_refused", "unapproved_access",
+                "evidence_requests",
+                "evidence_copies_complete",
+                "evidence_copy_missing",
+                "evidence_cases_released",
+                "access_requests",
+                "access_approved",
+                "access_refused",
+                "access_denied_rank",
+                "access_expired",
+                "access_served",
+                "access_attempts_refused",
+                "unapproved_access",
             )
         }
         self.approval_times_s: list[float] = []
@@ -170,8 +183,12 @@ class EvidenceExtension:
         self.catalog = engine.catalog
         city = engine.city
         self.cam_index = {engine.catalog.camera_names[i]: i for i in range(city.n_cameras)}
-        rngs = [np.random.default_rng(s) for s in
-                np.random.SeedSequence(self.seed, spawn_key=engine.draw_key + SPAWN_KEY).spawn(2)]
+        rngs = [
+            np.random.default_rng(s)
+            for s in np.random.SeedSequence(self.seed, spawn_key=engine.draw_key + SPAWN_KEY).spawn(
+                2
+            )
+        ]
         self._draw_preservation(rngs[0], engine)
         self._draw_access(rngs[1], engine)
         self.env.process(self._arrivals(self._pres_t, self._preserve))
@@ -285,8 +302,9 @@ class EvidenceExtension:
         p = self.settings.preservation
         i = len(self.cases)
         case_id = f"case-{i:06d}"
-        request = PreservationRequest(case_id, tuple(cameras), window, now,
-                                      requested_by or f"officer-p{i:06d}")
+        request = PreservationRequest(
+            case_id, tuple(cameras), window, now, requested_by or f"officer-p{i:06d}"
+        )
         segments: list[SegmentRef] = []
         for name in request.cameras:
             segments += self.catalog.segments(now, camera=self.cam_index[name], window=window)
@@ -297,10 +315,18 @@ class EvidenceExtension:
         lost_ret = math.fsum(
             max(0.0, min(iv.end_s, cutoff) - iv.start_s) for _, iv in plan.missing()
         )
-        self.cases.append(_CaseStats(
-            case_id, request.cameras, window, now, plan.requested_s, lost_ret,
-            plan.lost_s - lost_ret, plan.bytes_to_copy,
-        ))
+        self.cases.append(
+            _CaseStats(
+                case_id,
+                request.cameras,
+                window,
+                now,
+                plan.requested_s,
+                lost_ret,
+                plan.lost_s - lost_ret,
+                plan.bytes_to_copy,
+            )
+        )
         self.counts["evidence_requests"] += 1
         if plan.segments:
             self._later(p.copy_time_s, self._copy, i)
@@ -319,8 +345,10 @@ class EvidenceExtension:
         # The copy reads the originals: each must still be on disk, kept by its hold.
         on_disk: set[str] = set()
         for cam in {s.camera for s in case.pending}:
-            on_disk.update(s.key for s in self.catalog.segments(
-                now, camera=self.cam_index[cam], window=stats.window))
+            on_disk.update(
+                s.key
+                for s in self.catalog.segments(now, camera=self.cam_index[cam], window=stats.window)
+            )
         present = [s for s in case.pending if s.key in on_disk]
         self.counts["evidence_copy_missing"] += len(case.pending) - len(present)
         copies = [(s, _copy_hash(s), f"evidence/{stats.case_id}/{s.key}") for s in present]
@@ -359,9 +387,17 @@ class EvidenceExtension:
         if not window.duration_s > 0:
             return  # a camera asked about the instant it came on line: nothing to ask for
         requester = Officer(self._requester(k), self._req_ranks[int(self._acc_req_rank[k])])
-        self.desk.submit(AccessRequest(
-            self._rid(k), requester, f"inquiry-{k:06d}", self._action(k), (cam,), window, now,
-        ))
+        self.desk.submit(
+            AccessRequest(
+                self._rid(k),
+                requester,
+                f"inquiry-{k:06d}",
+                self._action(k),
+                (cam,),
+                window,
+                now,
+            )
+        )
         self.counts["access_requests"] += 1
         self._later(float(self._acc_delay[k]), self._decide, k)
 
@@ -439,28 +475,37 @@ class EvidenceExtension:
     def finish(self, engine: CityEngine) -> dict[str, float]:
         self._audit_ok = self.verify_audit()
         anchor = self.trail.anchor()
-        engine.log_event({
-            "t_s": float(engine.end_s), "kind": ANCHOR_EVENT, "count": anchor.count,
-            "head_hash": anchor.head_hash, "file": AUDIT_FILE,
-        })
+        engine.log_event(
+            {
+                "t_s": float(engine.end_s),
+                "kind": ANCHOR_EVENT,
+                "count": anchor.count,
+                "head_hash": anchor.head_hash,
+                "file": AUDIT_FILE,
+            }
+        )
         requested = math.fsum(c.requested_s for c in self.cases)
         lost_ret = math.fsum(c.lost_retention_s for c in self.cases)
         series = self.locker.bytes_held_series()
         times = np.asarray(self.approval_times_s)
         m: dict[str, float] = {k: float(v) for k, v in self.counts.items()}
-        m.update({
-            "evidence_requested_s": requested,
-            "evidence_lost_to_retention_s": lost_ret,
-            "evidence_lost_to_retention_pct": 100.0 * lost_ret / requested if requested else 0.0,
-            "evidence_lost_other_s": math.fsum(c.lost_other_s for c in self.cases),
-            "evidence_storage_tb_max": max((b for _, b in series), default=0) / 1e12,
-            "evidence_storage_tb_end": self.locker.bytes_held() / 1e12,
-            "access_served_hours": self.served_s / 3600.0,
-            "approval_time_s_p50": float(np.percentile(times, 50)) if times.size else 0.0,
-            "approval_time_s_p95": float(np.percentile(times, 95)) if times.size else 0.0,
-            "audit_entries": float(len(self.trail)),
-            "audit_verified": 1.0 if self._audit_ok else 0.0,
-        })
+        m.update(
+            {
+                "evidence_requested_s": requested,
+                "evidence_lost_to_retention_s": lost_ret,
+                "evidence_lost_to_retention_pct": 100.0 * lost_ret / requested
+                if requested
+                else 0.0,
+                "evidence_lost_other_s": math.fsum(c.lost_other_s for c in self.cases),
+                "evidence_storage_tb_max": max((b for _, b in series), default=0) / 1e12,
+                "evidence_storage_tb_end": self.locker.bytes_held() / 1e12,
+                "access_served_hours": self.served_s / 3600.0,
+                "approval_time_s_p50": float(np.percentile(times, 50)) if times.size else 0.0,
+                "approval_time_s_p95": float(np.percentile(times, 95)) if times.size else 0.0,
+                "audit_entries": float(len(self.trail)),
+                "audit_verified": 1.0 if self._audit_ok else 0.0,
+            }
+        )
         return m
 
     def write_files(self, out: Path) -> dict[str, str]:
@@ -469,21 +514,51 @@ class EvidenceExtension:
         (out / AUDIT_FILE).write_text(self.trail.to_jsonl(), encoding="ascii")
         anchor = self.trail.anchor()
         (out / ANCHOR_FILE).write_text(
-            json.dumps({"count": anchor.count, "head_hash": anchor.head_hash, "file": AUDIT_FILE},
-                       indent=2) + "\n")
+            json.dumps(
+                {"count": anchor.count, "head_hash": anchor.head_hash, "file": AUDIT_FILE}, indent=2
+            )
+            + "\n"
+        )
         with (out / "evidence_cases.csv").open("w", newline="") as f:
             w = csv.writer(f, lineterminator="\n")
-            w.writerow(["case_id", "cameras", "window_start_s", "window_end_s", "requested_at_s",
-                        "requested_s", "lost_retention_s", "lost_other_s", "bytes_to_copy",
-                        "copied_at_s", "released_at_s"])
+            w.writerow(
+                [
+                    "case_id",
+                    "cameras",
+                    "window_start_s",
+                    "window_end_s",
+                    "requested_at_s",
+                    "requested_s",
+                    "lost_retention_s",
+                    "lost_other_s",
+                    "bytes_to_copy",
+                    "copied_at_s",
+                    "released_at_s",
+                ]
+            )
             for c in self.cases:
-                w.writerow([c.case_id, " ".join(c.cameras), c.window.start_s, c.window.end_s,
-                            c.requested_at_s, c.requested_s, c.lost_retention_s, c.lost_other_s,
-                            c.bytes_to_copy, "" if c.copied_at_s is None else c.copied_at_s,
-                            "" if c.released_at_s is None else c.released_at_s])
+                w.writerow(
+                    [
+                        c.case_id,
+                        " ".join(c.cameras),
+                        c.window.start_s,
+                        c.window.end_s,
+                        c.requested_at_s,
+                        c.requested_s,
+                        c.lost_retention_s,
+                        c.lost_other_s,
+                        c.bytes_to_copy,
+                        "" if c.copied_at_s is None else c.copied_at_s,
+                        "" if c.released_at_s is None else c.released_at_s,
+                    ]
+                )
         with (out / "evidence_storage.csv").open("w", newline="") as f:
             w = csv.writer(f, lineterminator="\n")
             w.writerow(["t_s", "evidence_bytes"])  # bytes held from t_s on, at every change
             w.writerows(self.locker.bytes_held_series())
-        return {"audit": AUDIT_FILE, "audit_anchor": ANCHOR_FILE,
-                "evidence_cases": "evidence_cases.csv", "evidence_storage": "evidence_storage.csv"}
+        return {
+            "audit": AUDIT_FILE,
+            "audit_anchor": ANCHOR_FILE,
+            "evidence_cases": "evidence_cases.csv",
+            "evidence_storage": "evidence_storage.csv",
+        }

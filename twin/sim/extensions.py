@@ -8,10 +8,10 @@ programme rules: a CityEngine runs exactly the extensions it is given.
 from __future__ import annotations
 
 from twin.scenario import Scenario
-from twin.sim.engine import Extension
-from twin.sim.faults import FaultDriver
-from twin.sim.evidence import EvidenceExtension
 from twin.sim.analytics import AnalyticsExtension
+from twin.sim.engine import Extension
+from twin.sim.evidence import EvidenceExtension
+from twin.sim.faults import FaultDriver
 from twin.sim.simulated_scenario import FootageLedger
 
 __all__ = ["extensions_for"]
@@ -29,6 +29,5 @@ def extensions_for(sc: Scenario) -> list[Extension]:
     if sc.analytics is not None:
         out.append(AnalyticsExtension(sc.analytics, sc.seed))
     if sc.live is not None:  # measured as the live run measures it, for `twin compare`
-
         out.append(FootageLedger())
     return out

@@ -57,9 +57,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from twin.model.city import SITE_KINDS, set_names
 from twin.core.assignment import accept_within_limits
-from twin.core.fault_windows import FAULT_SPAWN_KEY, draw_windows
 from twin.core.failover import (
     DOWN,
     HEALTH_NAMES,
@@ -70,9 +68,11 @@ from twin.core.failover import (
     Reassign,
     detection_time,
 )
+from twin.core.fault_windows import FAULT_SPAWN_KEY, draw_windows
+from twin.model.city import SITE_KINDS, set_names
+from twin.model.results import write_csv
 from twin.sim import drives, priority
 from twin.sim.backfill import Backfill
-from twin.model.results import write_csv
 
 if TYPE_CHECKING:
     import simpy
@@ -107,11 +107,19 @@ class FaultDriver:
         # Edge storage uploaded after a fault (twin.sim.backfill), when a profile has it.
         self.backfill = Backfill(engine) if Backfill.wanted(engine) else None
         self.cam_priority = priority.camera_priority(engine.sc, engine.base_city)
-        stream_pr = (None if self.cam_priority is None
-                     else self.cam_priority[engine.stream_cam])  # a copy goes as its camera
-        self.ctrl = FailoverController(engine.loads, policy, city.cam_pool, city.cam_mbps,
-                                       engine.standby, fo.reassign_s, partner=engine.partner,
-                                       priority=stream_pr)
+        stream_pr = (
+            None if self.cam_priority is None else self.cam_priority[engine.stream_cam]
+        )  # a copy goes as its camera
+        self.ctrl = FailoverController(
+            engine.loads,
+            policy,
+            city.cam_pool,
+            city.cam_mbps,
+            engine.standby,
+            fo.reassign_s,
+            partner=engine.partner,
+            priority=stream_pr,
+        )
         self._heap: list[tuple[float, int, str, tuple[Any, ...]]] = []
         self._seq = itertools.count()
         self._checks: set[float] = set()
@@ -166,9 +174,16 @@ class FaultDriver:
 
     def new_incident(self, kind: str, target: str, t0: float, t1: float, label: str) -> int:
         """A fault occurrence from `t0` to `t1` (inf: never repaired); returns its id."""
-        self.incidents.append({"id": len(self.incidents), "kind": kind, "target": target,
-                               "start_s": t0, "end_s": t1 if math.isfinite(t1) else None,
-                               "label": label})
+        self.incidents.append(
+            {
+                "id": len(self.incidents),
+                "kind": kind,
+                "target": target,
+                "start_s": t0,
+                "end_s": t1 if math.isfinite(t1) else None,
+                "label": label,
+            }
+        )
         self.first_fault_s = min(self.first_fault_s, t0)
         return len(self.incidents) - 1
 
@@ -209,8 +224,9 @@ class FaultDriver:
             if f.random:
                 assert f.mtbf_h is not None and f.mttr_h is not None  # both or neither (schema)
                 rng = np.random.default_rng(child)
-                wins = draw_windows(rng, len(units), f.mtbf_h * 3600, f.mttr_h * 3600,
-                                    f.repair == "fixed", end)
+                wins = draw_windows(
+                    rng, len(units), f.mtbf_h * 3600, f.mttr_h * 3600, f.repair == "fixed", end
+                )
             else:
                 assert f.at_s is not None  # every fault is timed (the schema's _all_timed)
                 t1 = f.at_s + f.duration_s if f.duration_s is not None else math.inf
@@ -224,7 +240,7 @@ class FaultDriver:
                 self.push(t0, "log", inc, "fault_start")
                 self.push(t1, "log", inc, "fault_end")
                 for mem in members:
-                    for lab, target in ([(label, tgt)] if f.type != "group" else self.targets(mem)):
+                    for lab, target in [(label, tgt)] if f.type != "group" else self.targets(mem):
                         self._schedule(mem, target, lab, t0, t1, inc)
         if drive_fails:
             self.drive_failures = drives.schedule(self, drive_fails)
@@ -262,14 +278,18 @@ class FaultDriver:
                 self.push(t0 + bh.switch_s, "backup", tgt, key, inc)
             self.push(t1, "unblock", _BACKHAUL, key, inc)
         elif kind == "relay_down":
-            cams = (np.arange(city.n_cameras) if tgt < 0
-                    else np.flatnonzero(city.cam_district == tgt))
+            cams = (
+                np.arange(city.n_cameras) if tgt < 0 else np.flatnonzero(city.cam_district == tgt)
+            )
             key = next(self._keys)
             self.push(t0, "block", _RELAY, cams, key, inc)
             rel = self.fo.relay
             hb = self.fo.heartbeat
-            off = min(t1, detection_time(t0, hb.interval_s, hb.missed_beats) + rel.switch_s) \
-                if rel.standby else t1
+            off = (
+                min(t1, detection_time(t0, hb.interval_s, hb.missed_beats) + rel.switch_s)
+                if rel.standby
+                else t1
+            )
             self.push(off, "unblock", _RELAY, key, inc)
 
     # ------------------------------------------------------------------ SimPy glue
@@ -285,10 +305,18 @@ class FaultDriver:
     def _run(self) -> Generator[simpy.Event, Any, None]:
         env = self.engine.env
         handlers: dict[str, Callable[..., None]] = {
-            "rec_down": self._rec_down, "rec_up": self._rec_up, "fill": self._fill,
-            "block": self._block, "unblock": self._unblock, "backup": self._backup,
-            "hb_check": self._hb_check, "hb_beat": self._hb_beat, "apply": self._apply,
-            "failback": self._failback, "switch": self._switch, "log": self._log,
+            "rec_down": self._rec_down,
+            "rec_up": self._rec_up,
+            "fill": self._fill,
+            "block": self._block,
+            "unblock": self._unblock,
+            "backup": self._backup,
+            "hb_check": self._hb_check,
+            "hb_beat": self._hb_beat,
+            "apply": self._apply,
+            "failback": self._failback,
+            "switch": self._switch,
+            "log": self._log,
             "drive_ok": lambda t, *a: drives.drive_ok(self, t, *a),
             "drive_lost": lambda t, *a: drives.drive_lost(self, t, *a),
         }
@@ -309,8 +337,9 @@ class FaultDriver:
         np.maximum(self.load_peak_mbps, e.rec_phys_mbps, out=self.load_peak_mbps)
         np.maximum(self.load_peak_streams, e.rec_phys_streams, out=self.load_peak_streams)
         lo = e.loads
-        if ((lo.load_mbps > lo.ingest_limit * (1 + 1e-9)).any()
-                or (lo.streams > lo.stream_limit).any()):
+        if (lo.load_mbps > lo.ingest_limit * (1 + 1e-9)).any() or (
+            lo.streams > lo.stream_limit
+        ).any():
             self.ledger_over += 1
 
     def event(self, t: float, kind: str, **kw: Any) -> None:
@@ -343,16 +372,25 @@ class FaultDriver:
         cams = self._blocked[key]
         live = cams[e.admitted[cams] & (cams < e.n_cams)]  # a second copy rides with its camera
         cap = self.fo.backhaul.backup_share * float(e.city.district_backhaul_mbps[district])
-        fit = accept_within_limits(np.zeros(live.size, dtype=np.int64), e.city.cam_mbps[live],
-                                   np.array([cap]), np.array([1 << 62]))
+        fit = accept_within_limits(
+            np.zeros(live.size, dtype=np.int64),
+            e.city.cam_mbps[live],
+            np.array([cap]),
+            np.array([1 << 62]),
+        )
         carried = live[fit]
         copies = e.partner[carried]
         carried = np.union1d(carried, copies[(copies >= 0) & np.isin(copies, cams)])
         self._blocked[key] = np.setdiff1d(cams, carried)
         e.unblock(_BACKHAUL, carried, t)
-        self.event(t, "backhaul_backup", district=e.city.district_names[district], incident=inc,
-                   cameras_carried=int(fit.sum()),
-                   cameras_left_out=int(live.size - fit.sum()))
+        self.event(
+            t,
+            "backhaul_backup",
+            district=e.city.district_names[district],
+            incident=inc,
+            cameras_carried=int(fit.sum()),
+            cameras_left_out=int(live.size - fit.sum()),
+        )
 
     def _fill(self, t: float, r: int, nbytes: float, inc: int) -> None:
         self.engine.fill_disk(r, nbytes)
@@ -370,9 +408,15 @@ class FaultDriver:
         if disk:
             loss = e.lose_disk(r, t)
             self.book_disk_loss(loss)
-            self.event(t, "disk_lost", recorder=name, segments=loss.segments,
-                       bytes=round(loss.bytes), cameras=int((loss.stream_s > 0).sum()),
-                       held_segments=loss.held_segments)
+            self.event(
+                t,
+                "disk_lost",
+                recorder=name,
+                segments=loss.segments,
+                bytes=round(loss.bytes),
+                cameras=int((loss.stream_s > 0).sum()),
+                held_segments=loss.held_segments,
+            )
         for j in range(1, hb.missed_beats + 1):
             c = last + j * hb.interval_s
             if c not in self._checks:
@@ -393,15 +437,23 @@ class FaultDriver:
 
     def _health(self, changes: list[HealthEvent]) -> None:
         for h in changes:
-            self.event(h.at_s, "recorder_health", **{**h.as_dict(), "recorder": self.engine.city.rec_names[h.recorder]})
+            self.event(
+                h.at_s,
+                "recorder_health",
+                **{**h.as_dict(), "recorder": self.engine.city.rec_names[h.recorder]},
+            )
             if h.to_state == DOWN:
                 self.declared_down += 1
                 cmd = self.ctrl.recorder_down(h.recorder, h.at_s)
                 if self.ctrl.policy == "none":  # nothing to move: the cameras wait for it
                     waiting = cmd.cameras[cmd.cameras < self.engine.n_cams]
-                    self.event(h.at_s, "no_failover", standby="none",
-                               recorder=self.engine.city.rec_names[h.recorder],
-                               cameras_waiting=int(waiting.size))
+                    self.event(
+                        h.at_s,
+                        "no_failover",
+                        standby="none",
+                        recorder=self.engine.city.rec_names[h.recorder],
+                        cameras_waiting=int(waiting.size),
+                    )
                     continue
                 self.push(cmd.at_s, "apply", cmd)
             elif h.to_state == RETURNING:
@@ -425,10 +477,15 @@ class FaultDriver:
         self.unassigned_ever[cams[to < 0]] = True
         e.assign(cams, to, t)
         left = cams[to < 0]
-        self.event(t, cmd.kind, recorder=e.city.rec_names[cmd.recorder] if cmd.recorder >= 0 else "",
-                   cameras_moved=int((to >= 0).sum()), cameras_unassigned=int(left.size),
-                   unassigned=self._names(left),
-                   to={e.city.rec_names[int(x)]: int((to == x).sum()) for x in np.unique(to[to >= 0])})
+        self.event(
+            t,
+            cmd.kind,
+            recorder=e.city.rec_names[cmd.recorder] if cmd.recorder >= 0 else "",
+            cameras_moved=int((to >= 0).sum()),
+            cameras_unassigned=int(left.size),
+            unassigned=self._names(left),
+            to={e.city.rec_names[int(x)]: int((to == x).sum()) for x in np.unique(to[to >= 0])},
+        )
 
     def _failback(self, t: float, cmd: Reassign) -> None:
         """Cameras go home: those recording elsewhere at their run's next segment boundary."""
@@ -442,8 +499,13 @@ class FaultDriver:
             b = e.next_boundary(rec, t)
             for when in np.unique(b):
                 self.push(float(when), "switch", cmd, rec[b == when])
-        self.event(t, "failback", recorder=e.city.rec_names[cmd.recorder], cameras=int(cams.size),
-                   at_segment_boundary=int(rec.size))
+        self.event(
+            t,
+            "failback",
+            recorder=e.city.rec_names[cmd.recorder],
+            cameras=int(cams.size),
+            at_segment_boundary=int(rec.size),
+        )
         self._failback_progress(t, cmd)
 
     def _switch(self, t: float, cmd: Reassign, cams: np.ndarray, count: bool = True) -> None:
@@ -478,7 +540,7 @@ class FaultDriver:
         """Per camera: failover once found no recorder for it (or for its second copy)."""
         e = self.engine
         out = self.unassigned_ever[: e.n_cams].copy()
-        out[e.stream_cam[e.n_cams:][self.unassigned_ever[e.n_cams:]]] = True
+        out[e.stream_cam[e.n_cams :][self.unassigned_ever[e.n_cams :]]] = True
         return out
 
     def finish(self, engine: CityEngine) -> dict[str, float]:
@@ -521,14 +583,18 @@ class FaultDriver:
         out = []
         for d in range(len(city.district_names)):
             m = city.cam_district == d
-            out.append({
-                "camera_minutes_lost": round(float((lost[m] + self.disk_lost_s[m]).sum() / 60), 6),
-                "camera_minutes_unrecorded": round(float(lost[m].sum() / 60), 6),
-                "camera_minutes_lost_disk": round(float(self.disk_lost_s[m].sum() / 60), 6),
-                "max_gap_s": round(float(gap[m].max(initial=0)), 6),
-                "cameras_affected": int(((gap[m] > 0) | (self.disk_lost_s[m] > 0)).sum()),
-                "cameras_unassigned_after_failover": int(self.cam_unassigned()[m].sum()),
-            })
+            out.append(
+                {
+                    "camera_minutes_lost": round(
+                        float((lost[m] + self.disk_lost_s[m]).sum() / 60), 6
+                    ),
+                    "camera_minutes_unrecorded": round(float(lost[m].sum() / 60), 6),
+                    "camera_minutes_lost_disk": round(float(self.disk_lost_s[m].sum() / 60), 6),
+                    "max_gap_s": round(float(gap[m].max(initial=0)), 6),
+                    "cameras_affected": int(((gap[m] > 0) | (self.disk_lost_s[m] > 0)).sum()),
+                    "cameras_unassigned_after_failover": int(self.cam_unassigned()[m].sum()),
+                }
+            )
         return out
 
     def tables(self, o: SimOutcome, out: Path) -> dict[str, str]:
@@ -538,33 +604,96 @@ class FaultDriver:
         gap = o.gap_max_s * o.admitted
         ua = self.cam_unassigned()
         hit = np.flatnonzero((gap > 0) | (self.disk_lost_s > 0) | ua)
-        rows = [[city.camera_name(int(c)), city.district_names[int(city.cam_district[c])],
-                 city.rec_names[int(self.ctrl.home[c])] if self.ctrl.home[c] >= 0 else "",
-                 city.rec_names[int(e.cam_rec[c])] if e.cam_rec[c] >= 0 else "",
-                 float(lost[c]), float(gap[c]), float(self.disk_lost_s[c]), int(ua[c])]
-                for c in hit]
-        write_csv(out / "fault_cameras.csv",
-                  ["camera", "district", "home_recorder", "recorder_end", "unrecorded_s",
-                   "max_gap_s", "lost_with_disk_s", "unassigned_after_failover"], rows)
-        write_csv(out / "cameras_unrecorded.csv", ["t_s", "cameras_unrecorded"],
-                  [[float(t), int(n)] for t, n in e.unrecorded_series] + [[o.end_s, e.unrecorded]])
+        rows = [
+            [
+                city.camera_name(int(c)),
+                city.district_names[int(city.cam_district[c])],
+                city.rec_names[int(self.ctrl.home[c])] if self.ctrl.home[c] >= 0 else "",
+                city.rec_names[int(e.cam_rec[c])] if e.cam_rec[c] >= 0 else "",
+                float(lost[c]),
+                float(gap[c]),
+                float(self.disk_lost_s[c]),
+                int(ua[c]),
+            ]
+            for c in hit
+        ]
+        write_csv(
+            out / "fault_cameras.csv",
+            [
+                "camera",
+                "district",
+                "home_recorder",
+                "recorder_end",
+                "unrecorded_s",
+                "max_gap_s",
+                "lost_with_disk_s",
+                "unassigned_after_failover",
+            ],
+            rows,
+        )
+        write_csv(
+            out / "cameras_unrecorded.csv",
+            ["t_s", "cameras_unrecorded"],
+            [[float(t), int(n)] for t, n in e.unrecorded_series] + [[o.end_s, e.unrecorded]],
+        )
         rec = self.recovery_s()
-        write_csv(out / "fault_incidents.csv",
-                  ["incident", "kind", "target", "start_s", "end_s", "cameras_stopped", "recovery_s"],
-                  [[i["id"], i["kind"], i["target"], i["start_s"],
-                    "" if i["end_s"] is None else i["end_s"], int(self.inc_hit[k]),
-                    "" if np.isnan(rec[k]) else ("unrecovered" if np.isinf(rec[k]) else float(rec[k]))]
-                   for k, i in enumerate(self.incidents)])
-        before = self.load_before or (np.zeros(city.n_recorders), np.zeros(city.n_recorders, dtype=int))
-        write_csv(out / "recorder_load_faults.csv",
-                  ["recorder", "standby", "ingest_limit_mbps", "stream_limit", "mbps_before",
-                   "streams_before", "mbps_peak", "streams_peak", "mbps_end", "streams_end",
-                   "health_end"],
-                  [[city.rec_names[r], int(e.standby[r]), float(city.rec_ingest_mbps[r]),
-                    int(city.rec_max_streams[r]), round(float(before[0][r]), 4), int(before[1][r]),
-                    round(float(self.load_peak_mbps[r]), 4), int(self.load_peak_streams[r]),
-                    round(float(e.rec_phys_mbps[r]), 4), int(e.rec_phys_streams[r]),
-                    HEALTH_NAMES[int(self.monitor.state[r])]] for r in range(city.n_recorders)])
-        return {"fault_cameras": "fault_cameras.csv", "cameras_unrecorded": "cameras_unrecorded.csv",
-                "fault_incidents": "fault_incidents.csv",
-                "recorder_load_faults": "recorder_load_faults.csv"}
+        write_csv(
+            out / "fault_incidents.csv",
+            ["incident", "kind", "target", "start_s", "end_s", "cameras_stopped", "recovery_s"],
+            [
+                [
+                    i["id"],
+                    i["kind"],
+                    i["target"],
+                    i["start_s"],
+                    "" if i["end_s"] is None else i["end_s"],
+                    int(self.inc_hit[k]),
+                    ""
+                    if np.isnan(rec[k])
+                    else ("unrecovered" if np.isinf(rec[k]) else float(rec[k])),
+                ]
+                for k, i in enumerate(self.incidents)
+            ],
+        )
+        before = self.load_before or (
+            np.zeros(city.n_recorders),
+            np.zeros(city.n_recorders, dtype=int),
+        )
+        write_csv(
+            out / "recorder_load_faults.csv",
+            [
+                "recorder",
+                "standby",
+                "ingest_limit_mbps",
+                "stream_limit",
+                "mbps_before",
+                "streams_before",
+                "mbps_peak",
+                "streams_peak",
+                "mbps_end",
+                "streams_end",
+                "health_end",
+            ],
+            [
+                [
+                    city.rec_names[r],
+                    int(e.standby[r]),
+                    float(city.rec_ingest_mbps[r]),
+                    int(city.rec_max_streams[r]),
+                    round(float(before[0][r]), 4),
+                    int(before[1][r]),
+                    round(float(self.load_peak_mbps[r]), 4),
+                    int(self.load_peak_streams[r]),
+                    round(float(e.rec_phys_mbps[r]), 4),
+                    int(e.rec_phys_streams[r]),
+                    HEALTH_NAMES[int(self.monitor.state[r])],
+                ]
+                for r in range(city.n_recorders)
+            ],
+        )
+        return {
+            "fault_cameras": "fault_cameras.csv",
+            "cameras_unrecorded": "cameras_unrecorded.csv",
+            "fault_incidents": "fault_incidents.csv",
+            "recorder_load_faults": "recorder_load_faults.csv",
+        }

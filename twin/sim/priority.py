@@ -38,5 +38,7 @@ def lost_by_priority(priority: np.ndarray | None, lost_s: np.ndarray) -> dict[st
     """Camera-minutes lost per priority (all four, so a comparison lines them up)."""
     if priority is None:
         return {}
-    return {f"camera_minutes_lost_{p}": float(lost_s[priority == i].sum() / 60)
-            for i, p in enumerate(PRIORITIES)}
+    return {
+        f"camera_minutes_lost_{p}": float(lost_s[priority == i].sum() / 60)
+        for i, p in enumerate(PRIORITIES)
+    }

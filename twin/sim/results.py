@@ -38,17 +38,26 @@ def sim_metrics(o: SimOutcome) -> dict[str, float]:
         "recorders": float(city.n_recorders),
         "ingest_total_mbps": float(o.rec_load_mbps_end.sum()),
         "storage_needed_tb": o.total_peak_bytes / 1e12,
-        "storage_model_tb": (eff_online if city.curves is None
-                             else city.cam_mean_effective_mbps[online].sum())
-        * 1e6 / 8 * sc.recording.retention_s / 1e12,
+        "storage_model_tb": (
+            eff_online if city.curves is None else city.cam_mean_effective_mbps[online].sum()
+        )
+        * 1e6
+        / 8
+        * sc.recording.retention_s
+        / 1e12,
         "disk_total_tb": disk.sum() / 1e12,
         "storage_headroom_pct": 100 * (1 - o.total_peak_bytes / disk.sum()),
         "storage_headroom_pct_min": float(100 * (1 - o.rec_peak_bytes / disk).min()),
-        "recorder_ingest_util_pct_max": float(100 * (o.rec_load_mbps_max / city.rec_ingest_mbps).max()),
-        "recorder_streams_util_pct_max": float(100 * (o.rec_streams_max / city.rec_max_streams).max()),
+        "recorder_ingest_util_pct_max": float(
+            100 * (o.rec_load_mbps_max / city.rec_ingest_mbps).max()
+        ),
+        "recorder_streams_util_pct_max": float(
+            100 * (o.rec_streams_max / city.rec_max_streams).max()
+        ),
         "backhaul_util_pct_max": float(100 * (o.backhaul_mbps / city.district_backhaul_mbps).max()),
-        "cameras_unplaced": float(((o.cam_state == DROPPING)
-                                   & (o.cam_reason == DROP_REASONS.index("unplaced"))).sum()),
+        "cameras_unplaced": float(
+            ((o.cam_state == DROPPING) & (o.cam_reason == DROP_REASONS.index("unplaced"))).sum()
+        ),
         "segments_written": float(o.written_segments),
         "segments_deleted": float(o.deleted_segments),
         "segments_dropped": float(dropped.sum()),
@@ -62,8 +71,9 @@ def sim_metrics(o: SimOutcome) -> dict[str, float]:
     return {k: _r(v) for k, v in sorted(m.items())}
 
 
-def results_from_sim(o: SimOutcome, source: str, run: RunInfo,
-                     scenario: Scenario | None = None) -> Results:
+def results_from_sim(
+    o: SimOutcome, source: str, run: RunInfo, scenario: Scenario | None = None
+) -> Results:
     """Results of a simulated run; `scenario` is the file's scenario when the engine ran its
     simulated form (twin.sim.simulated_scenario: a live scenario's terms), so both engines' results
     name the same scenario and hash."""
@@ -75,37 +85,46 @@ def results_from_sim(o: SimOutcome, source: str, run: RunInfo,
     per_district = []
     for d, name in enumerate(city.district_names):
         cams = online & (city.cam_district == d)
-        per_district.append({
-            "district": name,
-            "sets": int(np.unique(city.cam_set[cams]).size),
-            "cameras": int(cams.sum()),
-            "ingest_mbps": _r(city.cam_mbps[cams].sum()),
-            "backhaul_mbps": _r(city.district_backhaul_mbps[d]),
-            "backhaul_util_pct": _r(100 * o.backhaul_mbps[d] / city.district_backhaul_mbps[d]),
-            "segments_dropped": int(o.dropped[:, city.cam_district == d].sum()),
-            "storage_model_tb": _r(city.cam_mean_effective_mbps[cams].sum() * 1e6 / 8
-                                   * sc.recording.retention_s / 1e12),
-        })
+        per_district.append(
+            {
+                "district": name,
+                "sets": int(np.unique(city.cam_set[cams]).size),
+                "cameras": int(cams.sum()),
+                "ingest_mbps": _r(city.cam_mbps[cams].sum()),
+                "backhaul_mbps": _r(city.district_backhaul_mbps[d]),
+                "backhaul_util_pct": _r(100 * o.backhaul_mbps[d] / city.district_backhaul_mbps[d]),
+                "segments_dropped": int(o.dropped[:, city.cam_district == d].sum()),
+                "storage_model_tb": _r(
+                    city.cam_mean_effective_mbps[cams].sum()
+                    * 1e6
+                    / 8
+                    * sc.recording.retention_s
+                    / 1e12
+                ),
+            }
+        )
     if o.faults is not None:  # footage lost, gaps and failover, per district
         for row, extra in zip(per_district, o.faults.per_district(o)):
             row.update(extra)
     per_recorder = []
     for r, name in enumerate(city.rec_names):
         mine = o.cam_recorder == r
-        per_recorder.append({
-            "recorder": name,
-            "pool": city.pool_names[int(city.rec_pool[r])],
-            "cameras": int((mine & online).sum()),
-            "ingest_mbps": _r(o.rec_load_mbps_end[r]),
-            "ingest_limit_mbps": _r(city.rec_ingest_mbps[r]),
-            "ingest_util_pct_max": _r(100 * o.rec_load_mbps_max[r] / city.rec_ingest_mbps[r]),
-            "streams_max": int(o.rec_streams_max[r]),
-            "stream_limit": int(city.rec_max_streams[r]),
-            "disk_tb": _r(city.rec_disk_bytes[r] / 1e12),
-            "peak_used_tb": _r(o.rec_peak_bytes[r] / 1e12),
-            "peak_disk_util_pct": _r(100 * o.rec_peak_bytes[r] / city.rec_disk_bytes[r]),
-            "segments_dropped": int(o.dropped[:, mine].sum()),
-        })
+        per_recorder.append(
+            {
+                "recorder": name,
+                "pool": city.pool_names[int(city.rec_pool[r])],
+                "cameras": int((mine & online).sum()),
+                "ingest_mbps": _r(o.rec_load_mbps_end[r]),
+                "ingest_limit_mbps": _r(city.rec_ingest_mbps[r]),
+                "ingest_util_pct_max": _r(100 * o.rec_load_mbps_max[r] / city.rec_ingest_mbps[r]),
+                "streams_max": int(o.rec_streams_max[r]),
+                "stream_limit": int(city.rec_max_streams[r]),
+                "disk_tb": _r(city.rec_disk_bytes[r] / 1e12),
+                "peak_used_tb": _r(o.rec_peak_bytes[r] / 1e12),
+                "peak_disk_util_pct": _r(100 * o.rec_peak_bytes[r] / city.rec_disk_bytes[r]),
+                "segments_dropped": int(o.dropped[:, mine].sum()),
+            }
+        )
     for row, extra in zip(per_recorder, recorder_columns(o)):  # drives, achieved retention
         row.update(extra)
     ledger = next((x for x in o.extensions if x.name == "footage"), None)
@@ -115,13 +134,15 @@ def results_from_sim(o: SimOutcome, source: str, run: RunInfo,
     per_pool = []
     for p, name in enumerate(city.pool_names):
         recs = city.rec_pool == p
-        per_pool.append({
-            "pool": name,
-            "recorders": int(recs.sum()),
-            "disk_tb": _r(city.rec_disk_bytes[recs].sum() / 1e12),
-            "peak_used_tb": _r(o.rec_peak_bytes[recs].sum() / 1e12),
-            "ingest_mbps": _r(o.rec_load_mbps_end[recs].sum()),
-        })
+        per_pool.append(
+            {
+                "pool": name,
+                "recorders": int(recs.sum()),
+                "disk_tb": _r(city.rec_disk_bytes[recs].sum() / 1e12),
+                "peak_used_tb": _r(o.rec_peak_bytes[recs].sum() / 1e12),
+                "ingest_mbps": _r(o.rec_load_mbps_end[recs].sum()),
+            }
+        )
     cal = named.loaded_calibration
     return Results(
         engine="simulate",
@@ -147,16 +168,27 @@ def write_sim_tables(o: SimOutcome, out: Path) -> dict[str, str]:
     """
     cols = list(o.series)
     kinds = o.series_kind or ["periodic"] * len(o.series["t_s"])
-    columns = [o.series[c].astype(np.int64).tolist() if c in SERIES_COUNTS else o.series[c].tolist()
-               for c in cols]
-    write_csv(out / "timeseries.csv", ["t_s", "sample", *cols[1:]],
-              [[row[0], k, *row[1:]] for k, row in zip(kinds, zip(*columns))])
+    columns = [
+        o.series[c].astype(np.int64).tolist() if c in SERIES_COUNTS else o.series[c].tolist()
+        for c in cols
+    ]
+    write_csv(
+        out / "timeseries.csv",
+        ["t_s", "sample", *cols[1:]],
+        [[row[0], k, *row[1:]] for k, row in zip(kinds, zip(*columns))],
+    )
     city = o.city
     t = o.series["t_s"].tolist()
-    write_csv(out / "recorder_stored_bytes.csv", ["t_s", "sample", *city.rec_names],
-              [[ti, k, *row] for ti, k, row in zip(t, kinds, o.rec_series_bytes.tolist())])
-    write_csv(out / "recorder_ingest_mbps.csv", ["t_s", "sample", *city.rec_names],
-              [[ti, k, *row] for ti, k, row in zip(t, kinds, o.rec_series_load.tolist())])
+    write_csv(
+        out / "recorder_stored_bytes.csv",
+        ["t_s", "sample", *city.rec_names],
+        [[ti, k, *row] for ti, k, row in zip(t, kinds, o.rec_series_bytes.tolist())],
+    )
+    write_csv(
+        out / "recorder_ingest_mbps.csv",
+        ["t_s", "sample", *city.rec_names],
+        [[ti, k, *row] for ti, k, row in zip(t, kinds, o.rec_series_load.tolist())],
+    )
     state_names = ("offline", "recording", "dropping")
     on_line_s = np.where(o.cam_state != OFFLINE, o.end_s - city.cam_online_s, 0.0)
     written = o.cam_written if o.cam_written.size else np.zeros(city.n_cameras, dtype=np.int64)
@@ -164,21 +196,44 @@ def write_sim_tables(o: SimOutcome, out: Path) -> dict[str, str]:
     for c in range(city.n_cameras):
         r = int(o.cam_recorder[c])
         reason = int(o.cam_reason[c]) if o.cam_reason.size else -1
-        cam_rows.append([
-            city.camera_name(c), city.district_names[int(city.cam_district[c])],
-            SITE_KINDS[int(city.set_site_kind[city.cam_set[c]])],
-            o.scenario.camera_profiles[int(city.cam_profile[c])].name,
-            round(float(city.cam_mbps[c]), 4), city.rec_names[r] if r >= 0 else "",
-            state_names[int(o.cam_state[c])],
-            DROP_REASONS[reason] if o.cam_state[c] == DROPPING and reason >= 0 else "",
-            float(on_line_s[c]), int(written[c]), *[int(x) for x in o.dropped[:, c]],
-        ])
-    write_csv(out / "cameras.csv",
-              ["camera", "district", "site_kind", "profile", "mbps", "recorder", "state",
-               "reason", "on_line_s", "segments_written",
-               *[f"dropped_{r}" for r in DROP_REASONS]], cam_rows)
-    files = {"timeseries": "timeseries.csv", "recorder_stored_bytes": "recorder_stored_bytes.csv",
-             "recorder_ingest_mbps": "recorder_ingest_mbps.csv", "cameras": "cameras.csv"}
+        cam_rows.append(
+            [
+                city.camera_name(c),
+                city.district_names[int(city.cam_district[c])],
+                SITE_KINDS[int(city.set_site_kind[city.cam_set[c]])],
+                o.scenario.camera_profiles[int(city.cam_profile[c])].name,
+                round(float(city.cam_mbps[c]), 4),
+                city.rec_names[r] if r >= 0 else "",
+                state_names[int(o.cam_state[c])],
+                DROP_REASONS[reason] if o.cam_state[c] == DROPPING and reason >= 0 else "",
+                float(on_line_s[c]),
+                int(written[c]),
+                *[int(x) for x in o.dropped[:, c]],
+            ]
+        )
+    write_csv(
+        out / "cameras.csv",
+        [
+            "camera",
+            "district",
+            "site_kind",
+            "profile",
+            "mbps",
+            "recorder",
+            "state",
+            "reason",
+            "on_line_s",
+            "segments_written",
+            *[f"dropped_{r}" for r in DROP_REASONS],
+        ],
+        cam_rows,
+    )
+    files = {
+        "timeseries": "timeseries.csv",
+        "recorder_stored_bytes": "recorder_stored_bytes.csv",
+        "recorder_ingest_mbps": "recorder_ingest_mbps.csv",
+        "cameras": "cameras.csv",
+    }
     if o.faults is not None:  # per-camera gaps, unrecorded cameras over time, incidents
         files.update(o.faults.tables(o, out))
     return files

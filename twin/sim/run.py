@@ -25,8 +25,9 @@ from twin.sim.simulated_scenario import simulated_scenario
 __all__ = ["run_scenario", "as_run"]
 
 
-def run_scenario(sc: Scenario, source: str, days: float | None = None,
-                 detect_shift_s: float = 0.0) -> Results:
+def run_scenario(
+    sc: Scenario, source: str, days: float | None = None, detect_shift_s: float = 0.0
+) -> Results:
     """Simulate one scenario in this process and return its Results (nothing written); with
     `detect_shift_s`, as a live run that detected crashes that much later ran it
     (twin.sim.simulated_scenario)."""
@@ -43,7 +44,14 @@ def run_scenario(sc: Scenario, source: str, days: float | None = None,
 def as_run(res: Results, run: Scenario, shift: float, live: str = "") -> Results:
     """Say in the results that they simulate a live run's timing, not the plan's."""
     if shift:
-        res.events.insert(0, {"t_s": 0.0, "kind": "as_live_run", "detect_shift_s": shift,
-                              "reassign_s": run.failover.reassign_s,
-                              **({"live_run": live} if live else {})})
+        res.events.insert(
+            0,
+            {
+                "t_s": 0.0,
+                "kind": "as_live_run",
+                "detect_shift_s": shift,
+                "reassign_s": run.failover.reassign_s,
+                **({"live_run": live} if live else {}),
+            },
+        )
     return res

@@ -31,11 +31,11 @@ from typing import Any
 
 import numpy as np
 
+from twin.core.failover import detection_time
 from twin.model.results import Results
 from twin.scenario import Scenario
 from twin.scenario.faults import Heartbeat
 from twin.sim.engine import CityEngine
-from twin.core.failover import detection_time
 
 __all__ = ["simulated_scenario", "live_detect_shift", "FootageLedger"]
 
@@ -43,13 +43,22 @@ __all__ = ["simulated_scenario", "live_detect_shift", "FootageLedger"]
 def live_detect_shift(sc: Scenario, live: Results) -> float:
     """How much later (s) the live run `live` detected its scripted recorder crashes than the
     simulation of `sc` does (each engine's latest detection; 0 without such a fault)."""
-    got = [float(e["detect_s"]) for e in live.events
-           if e.get("kind") == "fault" and e.get("scripted")
-           and e.get("fault_kind") == "recorder_crash" and e.get("detect_s") is not None]
+    got = [
+        float(e["detect_s"])
+        for e in live.events
+        if e.get("kind") == "fault"
+        and e.get("scripted")
+        and e.get("fault_kind") == "recorder_crash"
+        and e.get("detect_s") is not None
+    ]
     run = simulated_scenario(sc)
     hb = run.failover.heartbeat
-    starts = [float(at) for f in run.faults if getattr(f, "type", "") == "recorder_crash"
-              and (at := getattr(f, "at_s", None)) is not None]
+    starts = [
+        float(at)
+        for f in run.faults
+        if getattr(f, "type", "") == "recorder_crash"
+        and (at := getattr(f, "at_s", None)) is not None
+    ]
     planned = [detection_time(t, hb.interval_s, hb.missed_beats) - t for t in starts]
     if not got or not planned:
         return 0.0
@@ -65,17 +74,19 @@ def simulated_scenario(sc: Scenario, detect_shift_s: float = 0.0) -> Scenario:
     lv = sc.live
     if lv is not None:
         update["recording"] = sc.recording.model_copy(
-            update={"retention_days": sc.recording.retention_days / lv.time_compression})
-        update["simulation"] = sc.simulation.model_copy(
-            update={"days": lv.duration_s / 86_400.0})
-        failover["heartbeat"] = Heartbeat(interval_s=lv.heartbeat_interval_s,
-                                          missed_beats=lv.missed_beats)
+            update={"retention_days": sc.recording.retention_days / lv.time_compression}
+        )
+        update["simulation"] = sc.simulation.model_copy(update={"days": lv.duration_s / 86_400.0})
+        failover["heartbeat"] = Heartbeat(
+            interval_s=lv.heartbeat_interval_s, missed_beats=lv.missed_beats
+        )
     cal = sc.loaded_calibration
     if cal is not None and cal.calibration.failover_reassign_s is not None:
         failover["reassign_s"] = cal.calibration.failover_reassign_s.value
     if detect_shift_s:
         failover["reassign_s"] = max(
-            0.0, failover.get("reassign_s", sc.failover.reassign_s) + detect_shift_s)
+            0.0, failover.get("reassign_s", sc.failover.reassign_s) + detect_shift_s
+        )
     if failover:
         update["failover"] = sc.failover.model_copy(update=failover)
     if not update:
@@ -149,14 +160,26 @@ class FootageLedger:
     def finish(self, engine: CityEngine) -> dict[str, float]:
         self._accrue(engine.end_s)
         for inc, cost in sorted(self.fault_costs.items()):
-            engine.log_event({"t_s": round(float(engine.end_s), 6), "kind": "fault_cost",
-                              "incident": inc,
-                              "cameras_hit": len(cost["cameras"]),
-                              "camera_s_lost": round(cost["camera_s_lost"], 6)})
-        return {"footage_bytes_written": float(self.bytes.sum()),
-                "footage_camera_s_recorded": float(self.camera_s.sum())}
+            engine.log_event(
+                {
+                    "t_s": round(float(engine.end_s), 6),
+                    "kind": "fault_cost",
+                    "incident": inc,
+                    "cameras_hit": len(cost["cameras"]),
+                    "camera_s_lost": round(cost["camera_s_lost"], 6),
+                }
+            )
+        return {
+            "footage_bytes_written": float(self.bytes.sum()),
+            "footage_camera_s_recorded": float(self.camera_s.sum()),
+        }
 
     def per_recorder(self) -> list[dict[str, float]]:
-        return [{"bytes": round(float(b), 3), "cameras_initial": int(c),
-                 "camera_s_recorded": round(float(s), 6)}
-                for b, c, s in zip(self.bytes, self.cameras_initial, self.camera_s)]
+        return [
+            {
+                "bytes": round(float(b), 3),
+                "cameras_initial": int(c),
+                "camera_s_recorded": round(float(s), 6),
+            }
+            for b, c, s in zip(self.bytes, self.cameras_initial, self.camera_s)
+        ]

@@ -32,8 +32,15 @@ from cryptography.hazmat.primitives.serialization import (
 from twin.errors import EvidenceError
 
 __all__ = [
-    "AUDIT_KEY_ENV", "OFFICER_KEY_ENV", "KEY_DIR_ENV", "audit_key_path", "audit_key",
-    "officer_key_path", "load_officer_key", "write_officer_key", "check_outside",
+    "AUDIT_KEY_ENV",
+    "OFFICER_KEY_ENV",
+    "KEY_DIR_ENV",
+    "audit_key_path",
+    "audit_key",
+    "officer_key_path",
+    "load_officer_key",
+    "write_officer_key",
+    "check_outside",
 ]
 
 AUDIT_KEY_ENV = "CCTV_TWIN_AUDIT_KEY"
@@ -62,7 +69,8 @@ def check_outside(path: Path, run_dir: Path | None, what: str) -> None:
     if p == r or r in p.parents:
         raise EvidenceError(
             f"{what} {path} is inside the run folder {run_dir}: anyone who can write the run "
-            "folder could read or replace it; keep it elsewhere (see docs/evidence.md, 'Keys')")
+            "folder could read or replace it; keep it elsewhere (see docs/evidence.md, 'Keys')"
+        )
 
 
 def _write_secret(path: Path, data: bytes) -> None:
@@ -80,7 +88,8 @@ def audit_key(*, create: bool = False, run_dir: Path | None = None) -> bytes:
         if not create:
             raise EvidenceError(
                 f"no audit key at {path}: set {AUDIT_KEY_ENV} to the key file the trail was "
-                "written with (it is made by the first `twin evidence officer init` or live run)")
+                "written with (it is made by the first `twin evidence officer init` or live run)"
+            )
         try:
             _write_secret(path, (secrets.token_hex(32) + "\n").encode("ascii"))
         except FileExistsError:
@@ -89,7 +98,8 @@ def audit_key(*, create: bool = False, run_dir: Path | None = None) -> bytes:
     if not _HEX64.fullmatch(text):
         raise EvidenceError(
             f"{path}: the audit key must be one line of 64 lowercase hex digits (32 bytes); "
-            f"restore the file, or point {AUDIT_KEY_ENV} at the right one")
+            f"restore the file, or point {AUDIT_KEY_ENV} at the right one"
+        )
     return bytes.fromhex(text)
 
 
@@ -100,20 +110,24 @@ def officer_key_path(officer_id: str, given: str | None = None) -> Path:
     if env:
         return Path(env).expanduser()
     if not _SAFE_ID.fullmatch(officer_id):
-        raise EvidenceError(f"officer id {officer_id!r} may hold only letters, digits, '_', '.', '-'")
+        raise EvidenceError(
+            f"officer id {officer_id!r} may hold only letters, digits, '_', '.', '-'"
+        )
     base = os.environ.get(KEY_DIR_ENV)
     return (Path(base).expanduser() if base else _config_dir() / "keys") / f"{officer_id}.pem"
 
 
-def load_officer_key(officer_id: str, given: str | None = None,
-                     run_dir: Path | None = None) -> Ed25519PrivateKey:
+def load_officer_key(
+    officer_id: str, given: str | None = None, run_dir: Path | None = None
+) -> Ed25519PrivateKey:
     """An officer's private key (see the module docstring for where it is looked for)."""
     path = officer_key_path(officer_id, given)
     check_outside(path, run_dir, f"officer {officer_id!r}'s private key")
     if not path.exists():
         raise EvidenceError(
             f"no private key for officer {officer_id!r} at {path}: pass --key FILE, set "
-            f"{OFFICER_KEY_ENV}, or make one with `twin evidence keygen --officer {officer_id}`")
+            f"{OFFICER_KEY_ENV}, or make one with `twin evidence keygen --officer {officer_id}`"
+        )
     try:
         key = load_pem_private_key(path.read_bytes(), password=None)
     except (ValueError, TypeError) as exc:
@@ -132,6 +146,8 @@ def write_officer_key(officer_id: str, given: str | None = None) -> tuple[Path, 
     try:
         _write_secret(path, pem)
     except FileExistsError:
-        raise EvidenceError(f"{path} exists: an officer's key is never overwritten; move it "
-                            "away first, or pass another --key path") from None
+        raise EvidenceError(
+            f"{path} exists: an officer's key is never overwritten; move it "
+            "away first, or pass another --key path"
+        ) from None
     return path, key

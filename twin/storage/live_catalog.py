@@ -44,8 +44,14 @@ from twin.errors import CatalogError, EvidenceError
 if TYPE_CHECKING:
     from twin.core.catalog import RunCatalog
 
-__all__ = ["SegmentRow", "HoldRow", "LiveStore", "segment_relpath", "segment_path",
-           "stored_segments"]
+__all__ = [
+    "SegmentRow",
+    "HoldRow",
+    "LiveStore",
+    "segment_relpath",
+    "segment_path",
+    "stored_segments",
+]
 
 
 def segment_relpath(recorder: str, key: str) -> str:
@@ -68,13 +74,17 @@ def stored_segments(db: Path, cameras: tuple[str, ...], window: Interval) -> lis
             "SELECT camera, recorder, start_s, end_s, size_bytes, key, sha256 FROM segments "
             f"WHERE state = 'stored' AND camera IN ({marks}) AND start_s < ? AND end_s > ? "
             "ORDER BY camera, start_s, key",
-            (*cameras, window.end_s, window.start_s)).fetchall()
+            (*cameras, window.end_s, window.start_s),
+        ).fetchall()
     except sqlite3.DatabaseError as exc:
         raise EvidenceError(f"{db}: not a live segment catalog ({exc})") from None
     finally:
         con.close()
-    return [SegmentRef(cam, float(a), float(b), int(n), segment_relpath(rec, key), rec, sha)
-            for cam, rec, a, b, n, key, sha in rows]
+    return [
+        SegmentRef(cam, float(a), float(b), int(n), segment_relpath(rec, key), rec, sha)
+        for cam, rec, a, b, n, key, sha in rows
+    ]
+
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS segments (
@@ -149,8 +159,9 @@ class LiveStore:
     def __init__(self, path: Path, *, timeout_s: float = 30.0) -> None:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(self.path, timeout=timeout_s, isolation_level=None,
-                                   check_same_thread=False)
+        self._db = sqlite3.connect(
+            self.path, timeout=timeout_s, isolation_level=None, check_same_thread=False
+        )
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.execute(f"PRAGMA busy_timeout={int(timeout_s * 1000)}")
@@ -160,18 +171,29 @@ class LiveStore:
         self._db.close()
 
     # -- writing ----------------------------------------------------------------------------
-    def add_segment(self, camera: str, recorder: str, start_s: float, end_s: float,
-                    size_bytes: int, packets: int, key: str, sha256: str) -> int:
+    def add_segment(
+        self,
+        camera: str,
+        recorder: str,
+        start_s: float,
+        end_s: float,
+        size_bytes: int,
+        packets: int,
+        key: str,
+        sha256: str,
+    ) -> int:
         """Record one finished, renamed segment file; returns its row id."""
         if not end_s > start_s:
             raise CatalogError(
                 f"segment {key!r}: end ({end_s}) must be after start ({start_s}); check the "
-                f"recorder's segment boundaries")
+                f"recorder's segment boundaries"
+            )
         with self._tx():
             cur = self._db.execute(
                 "INSERT INTO segments (camera, recorder, start_s, end_s, size_bytes, packets, "
                 "key, sha256, written_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (camera, recorder, start_s, end_s, size_bytes, packets, key, sha256, time.time()))
+                (camera, recorder, start_s, end_s, size_bytes, packets, key, sha256, time.time()),
+            )
         return int(cur.lastrowid or 0)
 
     def mark(self, segments: Iterable[tuple[str, str]], state: str) -> int:
@@ -187,7 +209,8 @@ class LiveStore:
             cur = self._db.executemany(
                 "UPDATE segments SET state = ?, deleted_at = ? WHERE recorder = ? AND key = ? "
                 "AND state != 'deleted'",
-                [(state, now if state == "deleted" else None, r, k) for r, k in pairs])
+                [(state, now if state == "deleted" else None, r, k) for r, k in pairs],
+            )
         return cur.rowcount
 
     def delete(self, root: Path, segments: Iterable[tuple[str, str]]) -> int:
@@ -206,8 +229,9 @@ class LiveStore:
         self.mark(pairs, "deleted")
         return missing
 
-    def place_holds(self, case_id: str, holds: Iterable[tuple[str, str, float, float]],
-                    at: float) -> int:
+    def place_holds(
+        self, case_id: str, holds: Iterable[tuple[str, str, float, float]], at: float
+    ) -> int:
         """Record holds (hold id, camera, start_s, end_s) of a case in one transaction; a hold
         id already placed is left as it is. Returns the rows added."""
         rows = [(h, case_id, cam, float(a), float(b), float(at)) for h, cam, a, b in holds]
@@ -215,7 +239,9 @@ class LiveStore:
             before = self._db.total_changes
             self._db.executemany(
                 "INSERT OR IGNORE INTO holds (hold_id, case_id, camera, start_s, end_s, placed_at)"
-                " VALUES (?, ?, ?, ?, ?, ?)", rows)
+                " VALUES (?, ?, ?, ?, ?, ?)",
+                rows,
+            )
             return self._db.total_changes - before
 
     def release_holds(self, hold_ids: Iterable[str], at: float) -> int:
@@ -224,7 +250,8 @@ class LiveStore:
         with self._tx():
             before = self._db.total_changes
             self._db.executemany(
-                "UPDATE holds SET released_at = ? WHERE hold_id = ? AND released_at IS NULL", ids)
+                "UPDATE holds SET released_at = ? WHERE hold_id = ? AND released_at IS NULL", ids
+            )
             return self._db.total_changes - before
 
     def holds(self, *, case_id: str | None = None, active: bool = True) -> list[HoldRow]:
@@ -254,11 +281,19 @@ class LiveStore:
     def count(self, state: str | None = None) -> int:
         if state is None:
             return int(self._db.execute("SELECT COUNT(*) FROM segments").fetchone()[0])
-        return int(self._db.execute("SELECT COUNT(*) FROM segments WHERE state = ?",
-                                    (state,)).fetchone()[0])
+        return int(
+            self._db.execute("SELECT COUNT(*) FROM segments WHERE state = ?", (state,)).fetchone()[
+                0
+            ]
+        )
 
-    def sync_into(self, catalog: RunCatalog, camera_index: dict[str, int],
-                  recorder_index: dict[str, int], after_id: int) -> tuple[int, dict[int, str]]:
+    def sync_into(
+        self,
+        catalog: RunCatalog,
+        camera_index: dict[str, int],
+        recorder_index: dict[str, int],
+        after_id: int,
+    ) -> tuple[int, dict[int, str]]:
         """Add stored segments with id > after_id to a RunCatalog; returns (last id, run->key)."""
         last = after_id
         added: dict[int, str] = {}
@@ -266,8 +301,15 @@ class LiveStore:
             last = r.id
             if r.state != "stored":
                 continue
-            rid = catalog.add_segment(camera_index[r.camera], recorder_index[r.recorder],
-                                      r.start_s, r.end_s, r.size_bytes, r.key, r.sha256)
+            rid = catalog.add_segment(
+                camera_index[r.camera],
+                recorder_index[r.recorder],
+                r.start_s,
+                r.end_s,
+                r.size_bytes,
+                r.key,
+                r.sha256,
+            )
             added[rid] = r.key
         return last, added
 
@@ -290,6 +332,10 @@ class _Transaction:
     def __enter__(self) -> None:
         self._db.execute("BEGIN IMMEDIATE")
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
         self._db.execute("ROLLBACK" if exc_type else "COMMIT")

@@ -30,8 +30,17 @@ from twin.core.audit import AuditAnchor, AuditEntry, AuditTrail, parse_jsonl
 from twin.core.signing import anchor_mac
 from twin.errors import AuditError, EvidenceError
 
-__all__ = ["DESK_DIR", "TRAIL", "ANCHOR", "TRAIL_NAME", "locked", "read_entries", "read_anchor",
-           "open_trail", "save"]
+__all__ = [
+    "DESK_DIR",
+    "TRAIL",
+    "ANCHOR",
+    "TRAIL_NAME",
+    "locked",
+    "read_entries",
+    "read_anchor",
+    "open_trail",
+    "save",
+]
 
 DESK_DIR = "evidence"
 TRAIL = "audit.jsonl"
@@ -78,31 +87,41 @@ def read_anchor(folder: Path, key: bytes) -> AuditAnchor | None:
         anchor = AuditAnchor(int(raw["count"]), str(raw["head_hash"]))
         mac = str(raw["hmac_sha256"])
     except (ValueError, KeyError, TypeError) as exc:
-        raise EvidenceError(f"{path}: not a keyed audit anchor (count, head_hash, "
-                            f"hmac_sha256): {exc}") from None
+        raise EvidenceError(
+            f"{path}: not a keyed audit anchor (count, head_hash, hmac_sha256): {exc}"
+        ) from None
     if not hmac.compare_digest(mac, anchor_mac(key, anchor, TRAIL_NAME)):
         raise EvidenceError(
             f"{path}: the anchor (count {anchor.count}, head {anchor.head_hash[:16]}...) does not "
             "carry the audit key's MAC: it was rewritten by someone without the key (or this "
-            "is not the key the trail was written with: check CCTV_TWIN_AUDIT_KEY)")
+            "is not the key the trail was written with: check CCTV_TWIN_AUDIT_KEY)"
+        )
     return anchor
 
 
-def open_trail(folder: Path, key: bytes, signer: Callable[[AuditEntry], str] | None = None,
-               *, repair: bool = False) -> tuple[AuditTrail, int]:
+def open_trail(
+    folder: Path,
+    key: bytes,
+    signer: Callable[[AuditEntry], str] | None = None,
+    *,
+    repair: bool = False,
+) -> tuple[AuditTrail, int]:
     """The desk trail, verified against its keyed anchor, ready to append to; and the number
     of entries already on disk. EvidenceError naming what is wrong if it does not verify.
     `repair`: a writer holding the lock (see `read_entries`)."""
     entries = read_entries(folder, repair=repair)
     anchor = read_anchor(folder, key)
     if entries and anchor is None:
-        raise EvidenceError(f"{folder / TRAIL} has {len(entries)} entries but no {ANCHOR}: the "
-                            "anchor was deleted; restore it from a trusted copy")
+        raise EvidenceError(
+            f"{folder / TRAIL} has {len(entries)} entries but no {ANCHOR}: the "
+            "anchor was deleted; restore it from a trusted copy"
+        )
     if anchor is not None and anchor.count > len(entries):
         raise EvidenceError(
             f"{folder / TRAIL} has {len(entries)} entries but its keyed anchor records "
             f"{anchor.count}: entries were cut from its end; restore the trail from a trusted "
-            "copy")
+            "copy"
+        )
     # Entries after the anchor are those of a writer stopped between appending and anchoring
     # (a sweeper killed with kill -9): they chain on from the anchored head, and each must
     # still be vouched for by its signature or MAC (twin.core.officers.check_trail).
@@ -123,8 +142,12 @@ def save(folder: Path, trail: AuditTrail, written: int, key: bytes) -> int:
             f.flush()
             os.fsync(f.fileno())
     a = trail.anchor()
-    body = {"count": a.count, "head_hash": a.head_hash, "trail": TRAIL_NAME,
-            "hmac_sha256": anchor_mac(key, a, TRAIL_NAME)}
+    body = {
+        "count": a.count,
+        "head_hash": a.head_hash,
+        "trail": TRAIL_NAME,
+        "hmac_sha256": anchor_mac(key, a, TRAIL_NAME),
+    }
     tmp = folder / (ANCHOR + ".tmp")
     tmp.write_text(json.dumps(body, indent=2) + "\n")
     os.replace(tmp, folder / ANCHOR)

@@ -20,9 +20,9 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
+from twin.model.results import Results  # noqa: E402
 from twin.output.figures import save_figure  # noqa: E402
 from twin.output.pages.summary import Limit, district_limits, fmt, pool_limits, recorder_limits  # noqa: E402
-from twin.model.results import Results  # noqa: E402
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -40,7 +40,9 @@ def _bar_colour(util: float, target: float | None) -> str:
     return TARGET_COLOUR if target is not None and util > target + 1e-9 else "steelblue"
 
 
-def _hbars(ax: Axes, rows: Sequence[Limit], title: str, label_unit_scale: tuple[str, float]) -> None:
+def _hbars(
+    ax: Axes, rows: Sequence[Limit], title: str, label_unit_scale: tuple[str, float]
+) -> None:
     """Sorted horizontal bars of % of the limit, tightest on top, each labelled used / limit;
     the limit drawn, and the scenario's target for this resource where it has one."""
     unit, scale = label_unit_scale
@@ -51,17 +53,30 @@ def _hbars(ax: Axes, rows: Sequence[Limit], title: str, label_unit_scale: tuple[
     ax.barh(y, util, color=[_bar_colour(u, target) for u in util], height=0.7)
     top = max(110.0, float(util.max(initial=0)) * 1.25)
     for yi, r in zip(y, rows):
-        ax.text(min(r.util_pct, top) + top * 0.01, yi,
-                f"{r.util_pct:.1f} %  ({fmt(r.used / scale)} of {fmt(r.limit / scale)} {unit})",
-                va="center", fontsize=7,
-                bbox={"facecolor": "white", "edgecolor": "none", "pad": 0.6, "alpha": 0.85})
+        ax.text(
+            min(r.util_pct, top) + top * 0.01,
+            yi,
+            f"{r.util_pct:.1f} %  ({fmt(r.used / scale)} of {fmt(r.limit / scale)} {unit})",
+            va="center",
+            fontsize=7,
+            bbox={"facecolor": "white", "edgecolor": "none", "pad": 0.6, "alpha": 0.85},
+        )
     ax.axvline(100, color="crimson", lw=1.2, label="limit")
     ax.text(100, len(rows) - 0.4, " limit", color="crimson", fontsize=7, va="bottom")
     if target is not None:
         ax.axvline(target, color=TARGET_COLOUR, lw=1.2, ls="--", label="target")
-        ax.text(target, len(rows) - 0.4, f"target {target:g} % ", color=TARGET_COLOUR,
-                fontsize=7, va="bottom", ha="right")
-        xlabel = f"% of the limit (red line: the limit; dashed: the scenario's target, {target:g} %)"
+        ax.text(
+            target,
+            len(rows) - 0.4,
+            f"target {target:g} % ",
+            color=TARGET_COLOUR,
+            fontsize=7,
+            va="bottom",
+            ha="right",
+        )
+        xlabel = (
+            f"% of the limit (red line: the limit; dashed: the scenario's target, {target:g} %)"
+        )
     else:
         xlabel = "% of the limit (red line: the limit; the scenario sets no target on it)"
     ax.set_yticks(y, names, fontsize=7)
@@ -84,21 +99,30 @@ def headroom_charts(res: Results, out: Path) -> dict[str, str]:
     pools = pool_limits(res)
     if pools:
         files["pool_headroom"] = _figure(
-            pools, "Peak footage per recorder pool against the pool's disk (tightest on top)",
-            ("TB", 1.0), out / "pool_headroom.png")
+            pools,
+            "Peak footage per recorder pool against the pool's disk (tightest on top)",
+            ("TB", 1.0),
+            out / "pool_headroom.png",
+        )
     districts = district_limits(res)
     if districts:
         files["district_headroom"] = _figure(
-            districts, "Backhaul load per district against its capacity (tightest on top)",
-            ("Gbps", 1e3), out / "district_headroom.png")
+            districts,
+            "Backhaul load per district against its capacity (tightest on top)",
+            ("Gbps", 1e3),
+            out / "district_headroom.png",
+        )
     recs = {k: v[:TOP_RECORDERS] for k, v in recorder_limits(res).items() if v}
     if recs:
-        titles = {"recorder-ingest": ("peak ingest against the ingest limit", ("Mbps", 1.0)),
-                  "recorder-disk": ("peak footage against the disk", ("TB", 1.0)),
-                  "recorder-streams": ("most streams against the stream limit", ("streams", 1.0))}
+        titles = {
+            "recorder-ingest": ("peak ingest against the ingest limit", ("Mbps", 1.0)),
+            "recorder-disk": ("peak footage against the disk", ("TB", 1.0)),
+            "recorder-streams": ("most streams against the stream limit", ("streams", 1.0)),
+        }
         n = max(len(v) for v in recs.values())
-        fig, axes = plt.subplots(len(recs), 1, figsize=(9, len(recs) * (0.24 * n + 1.0)),
-                                 squeeze=False)
+        fig, axes = plt.subplots(
+            len(recs), 1, figsize=(9, len(recs) * (0.24 * n + 1.0)), squeeze=False
+        )
         total = len(res.per_recorder)
         for ax, (kind, rows) in zip(axes[:, 0], recs.items()):
             what, us = titles[kind]
@@ -113,13 +137,15 @@ def variant_colours(labels: Sequence[str]) -> dict[str, tuple[float, float, floa
     return {lab: cmap(i % cmap.N) for i, lab in enumerate(labels)}
 
 
-def pool_headroom_by_variant(labels: Sequence[str], results: Sequence[Results],
-                             path: Path) -> str | None:
+def pool_headroom_by_variant(
+    labels: Sequence[str], results: Sequence[Results], path: Path
+) -> str | None:
     """Per pool, one bar per variant (its colour): peak footage as % of the pool's disk,
     pools sorted by their tightest variant."""
     per = [{p.name: p for p in pool_limits(r)} for r in results]
-    pools = sorted({n for d in per for n in d},
-                   key=lambda n: (-max(d[n].util_pct for d in per if n in d), n))
+    pools = sorted(
+        {n for d in per for n in d}, key=lambda n: (-max(d[n].util_pct for d in per if n in d), n)
+    )
     if not pools:
         return None
     colours = variant_colours(labels)
@@ -136,7 +162,10 @@ def pool_headroom_by_variant(labels: Sequence[str], results: Sequence[Results],
     ax.set_ylim(-0.6, len(pools) - 0.4)
     ax.set_yticks(y, pools, fontsize=7)
     ax.set_xlabel("peak footage, % of the pool's disk (red line: the disk)", fontsize=8)
-    ax.set_title("Disk used per recorder pool, variants side by side (tightest on top)",
-                 fontsize=9, loc="left")
+    ax.set_title(
+        "Disk used per recorder pool, variants side by side (tightest on top)",
+        fontsize=9,
+        loc="left",
+    )
     ax.legend(fontsize=7, loc="lower right")
     return save_figure(fig, path)

@@ -25,15 +25,21 @@ from collections import defaultdict
 from dataclasses import dataclass
 from typing import Any
 
-from twin.output.pages.numbers import fmt
 from twin.model.results import Results, TargetVerdict
+from twin.output.pages.numbers import fmt
 
 __all__ = ["Fix", "fixes"]
 
-_DISK_TARGETS = ("storage_headroom_pct_min", "storage_headroom_pct", "segments_dropped_disk_full",
-                 "retention_achieved_days_min", "retention_achieved_days_p5",
-                 "retention_achieved_days_median", "segments_deleted_early",
-                 "footage_deleted_early_tb")
+_DISK_TARGETS = (
+    "storage_headroom_pct_min",
+    "storage_headroom_pct",
+    "segments_dropped_disk_full",
+    "retention_achieved_days_min",
+    "retention_achieved_days_p5",
+    "retention_achieved_days_median",
+    "segments_deleted_early",
+    "footage_deleted_early_tb",
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,17 +81,21 @@ def _disk(res: Results, failed: dict[str, TargetVerdict]) -> Fix | None:
     if need <= have:
         return None
     keep = f" to keep {free:g} % free at the peak" if free else ""
-    text = (f"Disk: about {_tb(need)} of usable disk{keep} "
-            f"({_tb(demand)} of footage over the retention period); this deployment has "
-            f"{fmt(have, 'TB')}, {_tb(need - have)} short")
+    text = (
+        f"Disk: about {_tb(need)} of usable disk{keep} "
+        f"({_tb(demand)} of footage over the retention period); this deployment has "
+        f"{fmt(have, 'TB')}, {_tb(need - have)} short"
+    )
     disks = {_num(r, "disk_tb") for r in res.per_recorder} - {None}
     if len(disks) == 1:
         each = disks.pop()
         assert each is not None
         its = f"{recorders:,.0f} recorder" + ("s" if recorders != 1 else "")
-        text += (f": {_tb(need / recorders)} per recorder on its {its} "
-                 f"(now {fmt(each, 'TB')}), or {math.ceil(need / each):,} recorders "
-                 f"of {fmt(each, 'TB')}")
+        text += (
+            f": {_tb(need / recorders)} per recorder on its {its} "
+            f"(now {fmt(each, 'TB')}), or {math.ceil(need / each):,} recorders "
+            f"of {fmt(each, 'TB')}"
+        )
     return Fix("disk", text)
 
 
@@ -112,20 +122,36 @@ def _recorders(res: Results, failed: dict[str, TargetVerdict]) -> list[Fix]:
     out = []
     needed = m.get("recorders_needed")
     if have and needed and needed > have and failed:
-        out.append(Fix("recorders", f"Recorders: {needed:,.0f} needed for the load at 100 % of "
-                       f"each recorder's limits (ingest, streams, disk over the retention "
-                       f"period); this deployment has {have:,.0f}"))
+        out.append(
+            Fix(
+                "recorders",
+                f"Recorders: {needed:,.0f} needed for the load at 100 % of "
+                f"each recorder's limits (ingest, streams, disk over the retention "
+                f"period); this deployment has {have:,.0f}",
+            )
+        )
     for metric, util_key, limit_key, used, what in (
-            ("recorder_ingest_util_pct_max", "ingest_util_pct_max", "ingest_limit_mbps", "",
-             "ingest limit"),
-            ("recorder_streams_util_pct_max", "", "stream_limit", "streams_max", "stream limit")):
+        (
+            "recorder_ingest_util_pct_max",
+            "ingest_util_pct_max",
+            "ingest_limit_mbps",
+            "",
+            "ingest limit",
+        ),
+        ("recorder_streams_util_pct_max", "", "stream_limit", "streams_max", "stream limit"),
+    ):
         t = failed.get(metric)
         if t is None or t.max is None or t.max <= 0 or not have:
             continue
         n = _pool_need(res, util_key, limit_key, used, t.max)
         if n > have:
-            out.append(Fix("recorders", f"Recorders: about {n:,} to keep every recorder at or "
-                           f"under {t.max:g} % of its {what} (this deployment has {have:,.0f})"))
+            out.append(
+                Fix(
+                    "recorders",
+                    f"Recorders: about {n:,} to keep every recorder at or "
+                    f"under {t.max:g} % of its {what} (this deployment has {have:,.0f})",
+                )
+            )
     return out
 
 
@@ -141,8 +167,10 @@ def _backhaul(res: Results, failed: dict[str, TargetVerdict]) -> Fix | None:
     if not short:
         return None
     short.sort(key=lambda x: (-x[0], x[1]))
-    parts = [f"{name} {fmt(util * cap / t.max, 'Mbps')} (has {fmt(cap, 'Mbps')})"
-             for util, name, cap in short[:5]]
+    parts = [
+        f"{name} {fmt(util * cap / t.max, 'Mbps')} (has {fmt(cap, 'Mbps')})"
+        for util, name, cap in short[:5]
+    ]
     more = f", and {len(short) - 5} more districts" if len(short) > 5 else ""
     return Fix("backhaul", f"Backhaul to stay at or under {t.max:g} %: " + "; ".join(parts) + more)
 
