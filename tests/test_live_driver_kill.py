@@ -27,6 +27,7 @@ import pytest
 import yaml
 
 from tests.helpers import small_live
+from twin.storage.live_catalog import LiveStore
 
 pytestmark = [pytest.mark.live, pytest.mark.slow]
 
@@ -113,7 +114,25 @@ def killed(tmp_path_factory):
         left.update(
             {pid: v for pid, v in _of_the_run(proc.pid, info).items() if _running(pid, v[0])}
         )
-        partials = sorted(p.relative_to(run) for p in (run / "live" / "segments").rglob("*.part"))
+        # What the kill left for recovery: the segments in progress (`.part`), and finished
+        # files whose row was never written (a recorder killed between its rename and its
+        # insert, as likely as not when every camera cuts a segment at the same moment).
+        root = run / "live" / "segments"
+        store = LiveStore(run / "live" / "catalog.sqlite")
+        try:
+            known = {(r.recorder, r.key) for r in store.rows()}
+        finally:
+            store.close()
+        partials = sorted(
+            p.relative_to(run)
+            for p in root.rglob("*")
+            if p.is_file()
+            and (
+                p.name.endswith(".part")
+                or (p.relative_to(root).parts[0], "/".join(p.relative_to(root).parts[1:]))
+                not in known
+            )
+        )
     finally:
         if proc.poll() is None:
             proc.kill()
@@ -149,7 +168,6 @@ def test_recover_writes_results_that_match_the_files(killed) -> None:
     import av
 
     from twin.model.results import read_results
-    from twin.storage.live_catalog import LiveStore
 
     run = killed["run"]
     rec = _twin("live", "--recover", str(run))
@@ -179,9 +197,10 @@ def test_recover_writes_results_that_match_the_files(killed) -> None:
     for p in files:  # every file opens and holds video
         with av.open(str(p)) as f:
             assert f.streams.video and f.streams.video[0].codec_context.name == "h264"
-    # Every partial the kill left is in the catalog now (or removed as an empty stub).
+    # Everything the kill left is in the catalog now (or removed as an empty stub).
     assert m["live_partials_recovered"] + m["live_partials_removed"] == len(killed["partials"])
     assert m["live_partials_recovered"] > 0
+    assert any(str(p).endswith(".part") for p in killed["partials"])
     assert m["live_catalog_mismatches"] == 0 == m["live_segments_unreadable"]
     assert m["live_partial_segments_lost"] == 0
     # The time recorded: up to the loss, less the slack in which the parts were dying.
