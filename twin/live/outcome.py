@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -31,6 +32,7 @@ __all__ = [
     "merge_analyser",
     "cpu_window",
     "nodes_event",
+    "book_node_report",
 ]
 
 
@@ -209,3 +211,23 @@ def nodes_event(o: LiveOutcome, part_nodes: dict[str, str]) -> dict[str, Any]:
         "placed_by": dict(sorted(pl.claimed.items())),
         "standby": list(o.standby),
     }
+
+
+def book_node_report(
+    o: LiveOutcome, node: str, rep: dict[str, Any], event: Callable[..., None], **extra: Any
+) -> None:
+    """A node's end-of-run report (twin.live.cluster.finish_node or finish_folder: its rows,
+    file checks and the partials its recorders left) into the outcome, with one
+    `partials_recovered` event a recorder; `extra` goes on each event (who recovered them)."""
+    o.node_reports[node] = rep
+    for rec in rep["recovered"]:
+        o.recovered_partials += rec["recovered"]
+        o.removed_partials += rec["removed"]
+        event(
+            "partials_recovered",
+            recorder=rec["recorder"],
+            recovered=rec["recovered"],
+            removed=rec["removed"],
+            seconds=round(rec["seconds"], 3),
+            **extra,
+        )

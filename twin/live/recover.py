@@ -41,7 +41,7 @@ import psutil
 from twin.errors import UsageError
 from twin.live.cluster import NodeInfo, Placement, finish_folder
 from twin.live.measure import LiveMeasures, measure
-from twin.live.outcome import LiveOutcome, merge_analyser, merge_status
+from twin.live.outcome import LiveOutcome, book_node_report, merge_analyser, merge_status
 from twin.live.recorder import RecorderStatus, StreamStats
 from twin.live.run_settings import live_run_settings
 from twin.live.run_state import _NOT_KEPT, STATE_FILE, STATE_SCHEMA
@@ -244,19 +244,9 @@ def _recover_files(o: LiveOutcome, event: Any) -> None:
             continue
         recs = [r for r in o.recorders if pl.pool_node[o.recorder_pool[r]] == n]
         rep = finish_folder(o.run_dir, recs)
-        o.node_reports[n] = rep
-        for rec in rep["recovered"]:
-            o.recovered_partials += rec["recovered"]
-            o.removed_partials += rec["removed"]
-            event(
-                "partials_recovered",
-                recorder=rec["recorder"],
-                recovered=rec["recovered"],
-                removed=rec["removed"],
-                seconds=round(rec["seconds"], 3),
-                by="twin live --recover",
-            )
-            mine.append(o.events[-1])
+        n_events = len(o.events)
+        book_node_report(o, n, rep, event, by="twin live --recover")
+        mine.extend(o.events[n_events:])  # this recovery's events, kept for a second one
     if mine:
         tmp = path.with_suffix(".tmp")
         tmp.write_text(

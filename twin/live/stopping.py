@@ -20,7 +20,14 @@ from twin.live.cluster import finish_node
 from twin.live.driver import ANALYSER, LiveDriver
 from twin.live.failover import Supervisor
 from twin.live.lifecycle import Running, cpu_snapshot
-from twin.live.outcome import LiveOutcome, cpu_window, merge_analyser, merge_status, nodes_event
+from twin.live.outcome import (
+    LiveOutcome,
+    book_node_report,
+    cpu_window,
+    merge_analyser,
+    merge_status,
+    nodes_event,
+)
 from twin.live.run_state import save_state
 
 __all__ = ["stop"]
@@ -138,15 +145,5 @@ def _finish_nodes(o: LiveOutcome, event: Callable[..., None], lost: set[str]) ->
             event("node_unreadable", node=o.placement.label(n), error=str(exc)[:300])
             unreadable.add(o.placement.label(n))
             continue
-        o.node_reports[n] = rep
-        for rec in rep["recovered"]:
-            o.recovered_partials += rec["recovered"]
-            o.removed_partials += rec["removed"]
-            event(
-                "partials_recovered",
-                recorder=rec["recorder"],
-                recovered=rec["recovered"],
-                removed=rec["removed"],
-                seconds=round(rec["seconds"], 3),
-            )
+        book_node_report(o, n, rep, event)
     return unreadable
