@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from tests.test_benches import bench, numbers, positive
+from tests.bench_smoke import bench, numbers, positive
 from twin.cli.live import live_to
 from twin.live.analysis_pool import analyser_parts, plan_pool
 from twin.model.results import Results

@@ -402,7 +402,7 @@ def test_bench_cluster_smoke(
 ) -> None:
     """bench/bench_cluster.py at its smoke size: its three-node side is this module's cluster
     run (the same scenario), its one-node side a short run of its own."""
-    from tests.test_benches import bench, positive
+    from tests.bench_smoke import bench, positive
 
     clus = bench("bench_cluster")
     three = clus.figures(cluster_run["run"])

@@ -26,8 +26,8 @@ import psutil
 import pytest
 import yaml
 
+from tests.bench_smoke import bench, positive
 from tests.ray_cluster import free_port
-from tests.test_benches import bench, positive
 from tests.test_live_recorder import ffprobe
 
 pytestmark = pytest.mark.live
