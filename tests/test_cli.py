@@ -190,3 +190,11 @@ def test_a_drills_answer_on_stdout_names_the_recorders_and_the_recovery(
         "- footage lost: 148.5 camera-min\n"
     ) in out
     assert "- time to recover (longest): 45 s" in out
+
+
+def test_the_default_scenario_of_make_run_is_found() -> None:
+    """`make run` is `twin simulate` with no file: its scenario must be where the command looks
+    (a module moved a folder deeper once pointed it into twin/)."""
+    from twin.cli.main import DEFAULT_SCENARIO, SCENARIOS_DIR
+
+    assert (SCENARIOS_DIR / DEFAULT_SCENARIO).is_file(), SCENARIOS_DIR

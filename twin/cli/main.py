@@ -46,7 +46,7 @@ if TYPE_CHECKING:
 
 __all__ = ["main", "default_scenario"]
 
-SCENARIOS_DIR = Path(__file__).resolve().parent.parent / "scenarios"
+SCENARIOS_DIR = Path(__file__).resolve().parents[2] / "scenarios"  # the checkout's root
 DEFAULT_SCENARIO = "city-7000.yaml"
 # Modules that add subcommands: each has register(subparsers). Kept apart so that the live
 # twin, evidence and comparison tools grow without touching the simulator's commands; they
