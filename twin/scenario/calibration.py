@@ -2,11 +2,16 @@
 
 A scenario may name one (`calibration: calibration/trial-15.json`, relative to the scenario
 file). The simulator then uses what it models of it: the bytes a camera really writes per
-nominal Mbps (per profile, or `*` for every other profile) scale the footage on disk, and
-`failover_reassign_s` replaces `failover.reassign_s`. The other values (segment length as
-cut, detection, CPU per stream, streams per core, analyser CPU per frame) are recorded for
-the people sizing the city; the simulator has no CPU model, and says so. Each value is marked
-`measured` (with the command that measured it) or `assumed` (with why).
+nominal Mbps (per profile, or `*` for every other profile) scale the footage on disk;
+`failover_reassign_s` replaces `failover.reassign_s`, `failover_reconnect_s_per_camera` the
+reconnection term of a failover (the k-th camera moved onto one recorder records again k times
+that after the reassignment), `relay_recovery_s` the time a killed relay takes to serve again,
+and `recorder_fragment_s` what a crashed recorder keeps of its segment under way (up to its
+last fragment). The other values (segment length as cut, detection, CPU per stream of a
+recorder and of a relay, streams per core, analyser CPU per frame) are recorded for the people
+sizing the city; the simulator has no CPU model, and says so. Each value is marked `measured`
+(with the command that measured it) or `assumed` (with why); a value fitted over several runs
+carries its `spread`.
 
 This module is schema only: no engine, no clock; it reads the one file it is given.
 """
@@ -29,6 +34,7 @@ __all__ = [
     "CalibratedValue",
     "CalibrationRun",
     "Calibration",
+    "Spread",
     "LoadedCalibration",
     "load_calibration",
 ]
@@ -41,6 +47,16 @@ class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
+class Spread(_Model):
+    """How far the samples behind a fitted value spread: their number, range and standard
+    deviation (of the samples, or of a fit's residuals)."""
+
+    n: int = Field(ge=1, description="Samples the value rests on.")
+    min: float
+    max: float
+    sd: float = Field(ge=0, description="Standard deviation of the samples (or residuals).")
+
+
 class CalibratedValue(_Model):
     value: float
     unit: str
@@ -49,6 +65,9 @@ class CalibratedValue(_Model):
     note: str = Field(default="", description="What it rests on, or why it is assumed.")
     used_by_simulator: bool = Field(
         default=False, description="Whether `twin simulate` applies it (else it is for sizing)."
+    )
+    spread: Spread | None = Field(
+        default=None, description="The samples behind it, when it rests on more than one."
     )
 
 
@@ -73,10 +92,16 @@ class Calibration(_Model):
     segment_s_as_cut: CalibratedValue | None = None
     failover_detect_s: CalibratedValue | None = None
     failover_reassign_s: CalibratedValue | None = None
+    failover_reconnect_s_per_camera: CalibratedValue | None = None
+    relay_recovery_s: CalibratedValue | None = None
+    recorder_fragment_s: CalibratedValue | None = None
     recorder_cpu_pct_per_stream: CalibratedValue | None = None
     recorder_cpu_pct_per_mbps: CalibratedValue | None = None
     recorder_streams_per_core: CalibratedValue | None = None
     recorder_mbps_per_core: CalibratedValue | None = None
+    relay_cpu_pct_per_stream: CalibratedValue | None = None
+    relay_streams_per_core: CalibratedValue | None = None
+    relay_mbps_per_core: CalibratedValue | None = None
     analyser_cpu_ms_per_frame: CalibratedValue | None = None
 
     def storage_factor(self, profile: str) -> float:
