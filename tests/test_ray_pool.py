@@ -191,3 +191,31 @@ def test_twin_ray_pool_without_ray_address_names_the_fix():
     )
     assert proc.returncode == 2
     assert "RAY_ADDRESS is not set" in proc.stderr + proc.stdout
+
+
+def test_a_join_after_ray_was_imported_without_the_token_settings_is_let_in(head: str) -> None:
+    """Ray reads RAY_AUTH_MODE when it is imported; a process that imported it before the
+    join's settings were set (another test of the same worker, a caller's own import) must
+    still be let in: the twin has Ray read its settings again just before it joins. Run in a
+    fresh process, so the order (import first, settings after) is certain."""
+    script = (
+        "import os, sys\n"
+        "os.environ.pop('RAY_AUTH_MODE', None)\n"
+        "import ray\n"
+        "from pathlib import Path\n"
+        "from twin.ray.session import start_ray\n"
+        f"os.environ.update(RAY_ADDRESS={head!r}, RAY_AUTH_MODE='token')\n"
+        "s = start_ray(Path(sys.argv[1]))\n"
+        "print('joined', len(ray.nodes()))\n"
+        "ray.shutdown()\n"
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("RAY_AUTH", "RAY_ADDRESS"))}
+    proc = subprocess.run(
+        [sys.executable, "-c", script, str(Path(os.environ.get("TMPDIR", "/tmp")) / "j.log")],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "joined 1" in proc.stdout

@@ -43,7 +43,21 @@ __all__ = ["RayUnavailable", "RaySession", "start_ray"]
 # RAY_AUTH_TOKEN among them), so one imported early ignores those set after, in-process (the
 # standing-cluster tests of tests/test_benches.py set them so). The live run's own modules
 # (twin.live.lifecycle, parts, wiring, startup, stopping) and the actors load only once a run
-# starts, after its settings.
+# starts, after its settings. Whoever imported Ray first, `_settings_from_environment` has it
+# read its settings again just before it starts or joins, so the environment of that moment
+# is the one that counts.
+
+
+def _settings_from_environment() -> None:
+    """Have Ray's settings (RayConfig, its token loader) read the environment again: Ray read
+    them when it was imported, and the RAY_AUTH_MODE / RAY_AUTH_TOKEN of a join set after that
+    (by a caller, or a test of the same process) would otherwise be ignored, and the head would
+    refuse the login. Ray's own tests refresh them this way (ray._private.
+    authentication_test_utils.reset_auth_token_state)."""
+    from ray._raylet import AuthenticationTokenLoader, Config  # type: ignore[attr-defined]
+
+    Config.initialize("")
+    AuthenticationTokenLoader.instance().reset_cache()
 
 
 class RayUnavailable(TwinError):
@@ -311,6 +325,7 @@ def _start_ray(log_path: Path, *, connect_timeout_s: float = 25.0) -> RaySession
                 _deadline(connect_timeout_s),
                 _refused_at_once(log_path, start),
             ):
+                _settings_from_environment()
                 ray.init(address=address, log_to_driver=False, logging_level=logging.ERROR)
         except (_Timeout, ConnectionError, RuntimeError, ValueError) as exc:
             with contextlib.suppress(Exception):
@@ -347,6 +362,7 @@ def _start_ray(log_path: Path, *, connect_timeout_s: float = 25.0) -> RaySession
     try:
         try:
             with _stderr_to(log_path), _deadline(120.0):
+                _settings_from_environment()
                 ray.init(
                     address="local",
                     include_dashboard=False,
