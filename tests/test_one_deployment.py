@@ -145,6 +145,11 @@ def test_old_style_live_sections_are_refused_naming_file_field_and_fix(tmp_path,
             r"fidelity.recovery_s: recovery_s is judged per kind of fault",
         ),
         ({"fidelity": {"storage": {"max_pct": 1}}}, r"fidelity.storage: not a fidelity metric"),
+        (
+            {"failover": {"standby": {"type": "dual", "districts": ["Wan Chai"]}}},
+            r"failover.standby.type: dual is not carried out live; expected spread .*n_plus_1 "
+            r"or n_plus_m",
+        ),
     ],
 )
 def test_a_live_deployment_one_machine_cannot_record_is_refused(overrides, message):
@@ -186,3 +191,17 @@ def test_the_live_supervisor_keeps_each_recorders_own_limits() -> None:
     placed = sup.place_all()
     # a-r01 takes one stream, b-r01 three Mbps: the fifth camera fits nowhere.
     assert sorted(r or "-" for r in placed.values()) == ["-", "a-r01", "b-r01", "b-r01", "b-r01"]
+
+
+@pytest.mark.parametrize(
+    "standby", [{"type": "n_plus_1"}, {"type": "n_plus_m", "standby_recorders": 1}]
+)
+def test_a_live_deployment_keeps_n_plus_m_standbys_as_the_simulation_does(standby):
+    """N+1 / N+M run live on one machine: the same scenario, with the pool's last recorders
+    standing by, is what both engines run (bench/bench_failover.py and its live test)."""
+    sc = scenario(
+        camera_profiles=[{"name": "a", "bitrate_mbps": 1}],
+        live={"duration_s": 30},
+        failover={"standby": standby},
+    )
+    assert sc.failover.standby_per_pool == 1 and sc.live is not None

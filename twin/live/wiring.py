@@ -107,6 +107,9 @@ def place(
     recs_of = {p.name: [r for r in o.recorders if o.recorder_pool[r] == p.name] for p in live_pools}
     if central is not None and all(d in own for d in with_sets):
         o.standby = list(recs_of[central])
+    m = sc.failover.standby_per_pool  # N+1 / N+M: each pool's last M recorders, as simulated
+    if m:
+        o.standby = sorted(set(o.standby) | {r for p in live_pools for r in recs_of[p.name][-m:]})
     active = [r for r in o.recorders if r not in o.standby]
     o.homes = {
         c: (recs_of[own[d]] if d in own else recs_of.get(central or "", []) or active)

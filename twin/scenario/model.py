@@ -682,10 +682,12 @@ class Scenario(_Model):
                 "recorders.assignment.type: a live run places balanced; expected "
                 "balanced in a live scenario"
             )
-        if self.failover.standby.type != "spread":
+        if self.failover.standby.type not in ("spread", "n_plus_1", "n_plus_m"):
             raise ValueError(
                 f"failover.standby.type: {self.failover.standby.type} is not carried out live; "
-                f"expected spread (a lost recorder's cameras move to the survivors)"
+                f"expected spread (a lost recorder's cameras move to the survivors), n_plus_1 "
+                f"or n_plus_m (each pool's last recorders stand by, recording nothing until a "
+                f"failover)"
             )
         if "heartbeat" in self.failover.model_fields_set:
             raise ValueError(
