@@ -46,6 +46,8 @@ __all__ = [
     "bytes_in_window",
     "check_files",
     "fault_windows",
+    "camera_fault_rows",
+    "CAMERA_FAULT_COLUMNS",
 ]
 
 GAP_TOLERANCE_S = 0.05
@@ -85,6 +87,7 @@ class LiveMeasures:
     alerts: dict[str, Any]
     faults: list[dict[str, Any]] = field(default_factory=list)  # per fault, with its cost
     validity: dict[str, Any] | None = None  # the harness's verdict (twin.live.harness)
+    camera_faults: list[dict[str, Any]] = field(default_factory=list)  # camera_fault_rows
 
 
 def fault_windows(o: LiveOutcome) -> list[tuple[float, float, dict[str, Any]]]:
@@ -327,6 +330,7 @@ def measure(o: LiveOutcome) -> LiveMeasures:
         "live_unrecorded_s_max": max((f.unrecorded_s for f in cams.values()), default=0.0),
         "live_unrecorded_unexplained_s": sum(b - a for a, b in all_gaps),
         "live_startup_unrecorded_s_max": max((f.startup_s for f in cams.values()), default=0.0),
+        "live_startup_unrecorded_s": sum(f.startup_s for f in cams.values()),
         "live_faults": float(len(costs)),
         "live_faults_unscripted": float(sum(1 for c in costs if not c["scripted"])),
         "live_faults_undetected": float(
@@ -442,7 +446,97 @@ def measure(o: LiveOutcome) -> LiveMeasures:
         m.update(_harness(o))
         verdict = _validity(o)
     m = {k: float(round(v, 6)) for k, v in sorted(m.items()) if not math.isnan(v)}
-    return LiveMeasures(cams, rows, files, m, [g for g in fault], latencies, inc, costs, verdict)
+    per_camera = camera_fault_rows(o, rows, costs, [g for g in fault])
+    return LiveMeasures(
+        cams, rows, files, m, [g for g in fault], latencies, inc, costs, verdict, per_camera
+    )
+
+
+CAMERA_FAULT_COLUMNS: tuple[str, ...] = (
+    "fault_id",
+    "fault_kind",
+    "camera",
+    "recorder_from",
+    "recorder_to",
+    "fault_s",
+    "detected_s",
+    "restored_s",
+    "moved_s",
+    "connected_s",
+    "first_keyframe_s",
+    "footage_end_s",
+    "footage_lost_s",
+    "recorded_again",
+)
+
+
+def camera_fault_rows(
+    o: LiveOutcome,
+    rows: list[SegmentRow],
+    costs: list[dict[str, Any]],
+    gaps: list[dict[str, Any]],
+) -> list[dict[str, Any]]:
+    """Per camera per fault that cost it footage, the steps of its recovery, on the run
+    clock: the fault, its detection (heartbeats for a recorder; the supervisor seeing the relay
+    down), the relay or power back (`restored_s`), the driver telling the camera's new recorder
+    to take it (`moved_s`), that recorder's RTSP session opening (`connected_s`), its first
+    segment there starting on a keyframe (`first_keyframe_s`: recorded again), where the
+    footage before the fault ends and what was lost between (`footage_lost_s`). A step that
+    does not apply, or was not seen, is None."""
+    by_id = {c["id"]: c for c in costs}
+    ends: dict[tuple[str, float], str] = {}
+    starts: dict[tuple[str, float], str] = {}
+    for r in rows:
+        ends.setdefault((r.camera, round(r.end_s, 3)), r.recorder)
+        starts.setdefault((r.camera, round(r.start_s, 3)), r.recorder)
+    moved: dict[tuple[str, str], list[float]] = {}
+    for e in o.events:
+        if e.get("kind") == "cameras_moved":
+            for c in e.get("cameras") or []:
+                moved.setdefault((c, e["to_recorder"]), []).append(float(e["t_s"]))
+    sessions: dict[tuple[str, str], list[tuple[float, float | None]]] = {}
+    for rname, rs in o.recorder_stats.items():
+        for st in getattr(rs, "streams", ()):
+            key = (st.camera, rname)
+            sessions.setdefault(key, []).extend(
+                (float(a), None if b is None else float(b)) for a, b in (st.sessions or ())
+            )
+    out = []
+    for g in sorted(gaps, key=lambda g: (g["fault_id"], g["camera"])):
+        c = by_id.get(g["fault_id"])
+        if c is None:
+            continue
+        cam, t = g["camera"], g["fault_s"]
+        back = bool(g["recorded_again"])
+        r_from = ends.get((cam, round(g["from_s"], 3)))
+        r_to = starts.get((cam, round(g["to_s"], 3))) if back else None
+        mv = [x for x in moved.get((cam, r_to or ""), []) if x >= t - 1e-6]
+        opened = sorted(
+            a for a, _ in sessions.get((cam, r_to or ""), []) if a >= (mv[0] if mv else t) - 1e-6
+        )
+
+        def rel(v: float | None) -> float | None:
+            return None if v is None else round(v - o.t0, 3)
+
+        out.append(
+            {
+                "fault_id": g["fault_id"],
+                "fault_kind": c["kind"],
+                "camera": cam,
+                "recorder_from": r_from,
+                "recorder_to": r_to,
+                "fault_s": rel(t),
+                "detected_s": rel(c["detected_s"]),
+                "restored_s": rel(c["restored_s"]),
+                "moved_s": rel(mv[0]) if mv else None,
+                "connected_s": rel(opened[0]) if opened and back else None,
+                "first_keyframe_s": rel(g["to_s"]) if back else None,
+                "footage_end_s": rel(g["from_s"]),
+                "footage_lost_s": g["gap_s"],
+                "recorded_again": back,
+            }
+        )
+    return out
 
 
 def _harness(o: LiveOutcome) -> dict[str, float]:

@@ -56,6 +56,7 @@ __all__ = [
 ]
 
 _OPEN_TIMEOUT_S = 5.0
+_SESSIONS_KEPT = 16  # per camera: a failover's reconnection is among the latest
 _READ_TIMEOUT_S = 3.0
 _EXT = {"mp4": "mp4", "mpegts": "ts"}
 #: Fragmented MP4, a fragment at every keyframe and at least every 0.2 s, each flushed to the
@@ -93,6 +94,10 @@ class StreamStats:
     last_segment_end_s: float | None
     recording: bool
     last_error: str | None
+    #: When this recorder was told to record the camera (run clock, s).
+    started_s: float | None = None
+    #: Its RTSP sessions, the latest _SESSIONS_KEPT: (opened, first keyframe or None), run clock.
+    sessions: tuple[tuple[float, float | None], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -273,6 +278,8 @@ class StreamRecorder:
         self._last_end: float | None = None
         self._recording = False
         self._last_error: str | None = None
+        self._started_s = self._now()
+        self._sessions: list[tuple[float, float | None]] = []
         self._thread = threading.Thread(target=self._run, name=f"rec-{camera}", daemon=True)
 
     def start(self) -> StreamRecorder:
@@ -295,6 +302,8 @@ class StreamRecorder:
                 self._last_end,
                 self._recording,
                 self._last_error,
+                self._started_s,
+                tuple(self._sessions),
             )
 
     def _now(self) -> float:
@@ -332,6 +341,7 @@ class StreamRecorder:
             frame_ticks = int(round(1 / (tb * self.fps)))
             with self._lock:
                 self._connects += 1
+                self._sessions = [*self._sessions[-(_SESSIONS_KEPT - 1) :], (self._now(), None)]
             anchor: tuple[float, int] | None = None  # (run-clock time, pts) of the 1st keyframe
             last_pts: int | None = None
             try:
@@ -356,6 +366,7 @@ class StreamRecorder:
                             anchor = (self._now(), pts)
                             with self._lock:
                                 self._recording = True
+                                self._sessions[-1] = (self._sessions[-1][0], anchor[0])
                         if seg is not None and (pts - seg.first_pts) * tb >= self.segment_s - 1e-3:
                             self._finish(seg, anchor, pts, tb)
                             seg = None

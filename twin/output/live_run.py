@@ -12,7 +12,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.patches import Rectangle  # noqa: E402
 
-from twin.live.measure import LiveMeasures, bytes_in_window  # noqa: E402
+from twin.live.measure import CAMERA_FAULT_COLUMNS, LiveMeasures, bytes_in_window  # noqa: E402
 from twin.live.outcome import LiveOutcome  # noqa: E402
 from twin.live.recover import CUT_SLACK_S, DRIVER_LOST, RecoveredRun  # noqa: E402
 from twin.model.results import (
@@ -283,12 +283,18 @@ def _tables(o: LiveOutcome, m: LiveMeasures, out: Path) -> dict[str, str]:
             for f in m.faults
         ],
     )
+    write_csv(
+        out / "camera_faults.csv",
+        list(CAMERA_FAULT_COLUMNS),
+        [[r[c] for c in CAMERA_FAULT_COLUMNS] for r in m.camera_faults],
+    )
     return {
         "cameras": "cameras.csv",
         "segments": "segments.csv",
         "timeseries": "timeseries.csv",
         "sweeps": "sweeps.csv",
         "faults": "faults.csv",
+        "camera_faults": "camera_faults.csv",
     }
 
 
