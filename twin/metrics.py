@@ -306,6 +306,9 @@ METRICS.update(
         "live_startup_unrecorded_s_max": _M(
             "s", "longest time a camera took to its first segment (within the start-up allowance)"
         ),
+        "live_startup_unrecorded_s": _M(
+            "camera-s", "seconds the cameras took to their first segments, all cameras (start-up)"
+        ),
         "live_faults": _M("faults", "faults seen, scripted or not (kills, relay down, power)"),
         "live_faults_unscripted": _M(
             "faults", "faults no scenario entry caused (found by the supervisor)"

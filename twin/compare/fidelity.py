@@ -17,7 +17,8 @@ this module computes each fidelity metric of twin.scenario.fidelity for both eng
 - `cameras_placed[<recorder>]`: the cameras each recorder was given at the start;
 - `segments_written` (live: the segments begun before the run's end; its recorders go on a
   moment while it stops, and what they begin then is not the run's), `segments_deleted`,
-  `retention_max_age_s`, `camera_s_unrecorded`;
+  `retention_max_age_s`, `camera_s_unrecorded` (live: without each camera's start-up, the
+  seconds before its first keyframe, since the simulated cameras record from the start);
 - per kind of scripted fault: `failover_detect_s.<kind>` (the fault to the heartbeats
   declaring the recorder lost), `recovery_s.<kind>` (the fault to its cameras recording
   again), `footage_lost_s_per_camera.<kind>` (camera-seconds it cost per camera it hit).
@@ -253,8 +254,10 @@ def engine_values(res: Results) -> dict[str, float]:
     if res.engine == "live":
         if "live_retention_max_age_s" in m:
             out["retention_max_age_s"] = m["live_retention_max_age_s"]
-        if "live_unrecorded_s" in m:
-            out["camera_s_unrecorded"] = m["live_unrecorded_s"]
+        if "live_unrecorded_s" in m:  # the simulated cameras record from the first second
+            out["camera_s_unrecorded"] = m["live_unrecorded_s"] - m.get(
+                "live_startup_unrecorded_s", 0.0
+            )
     else:
         if "retention_max_age_days" in m:
             out["retention_max_age_s"] = m["retention_max_age_days"] * 86_400
