@@ -22,6 +22,11 @@ by its CPU figure.
 Ratios printed: CPU per stream at the top step over CPU per stream at the first step (the
 baseline measured in the same run: 1.0 means the cost per stream does not grow with N), and
 the sustained figures over the vendor's.
+
+The relay is measured on the same ladder: MediaMTX's own CPU time over the recording window,
+each stream published into it once and read out of it once (by the recorder), per stream and
+extrapolated to a core (`relay_streams_per_core`; a live run's calibration measures it too,
+from `live_cpu_pct_relay_per_camera`).
 """
 
 from __future__ import annotations
@@ -35,6 +40,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import psutil
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -46,6 +52,17 @@ from sizes import SMOKE, sizes  # noqa: E402
 VENDOR_STREAMS, VENDOR_MBPS = 250, 1200.0
 SEGMENT_S = 6.0
 GAP_S = 0.05
+
+
+def _cpu_s(proc: psutil.Process | None) -> float:
+    """A process's CPU seconds so far (user + system; 0 if it is gone)."""
+    if proc is None:
+        return 0.0
+    try:
+        t = proc.cpu_times()
+    except psutil.Error:
+        return 0.0
+    return float(t.user + t.system)
 
 
 def _pin(core: int) -> None:
@@ -126,12 +143,16 @@ def run_step(n: int, seconds: float, out: Path, mbps: float = 1.0) -> dict[str, 
                 raise RuntimeError("cameras were not published within 60 s")
             time.sleep(0.2)
         q = ctx.Queue()
+        relay = psutil.Process(server.pid) if server.pid else None
+        relay0 = _cpu_s(relay)
+        t_relay = time.monotonic()
         rec = ctx.Process(
             target=_record,
             args=({c: server.rtsp_url(c, "recorder") for c in cams}, str(folder), seconds, 0, q),
         )
         rec.start()
         got = q.get(timeout=seconds + 120)
+        relay_pct = 100 * (_cpu_s(relay) - relay0) / (time.monotonic() - t_relay)
         rec.join(60)
         pub.join(60)
     store = LiveStore(folder / "catalog.sqlite")
@@ -161,6 +182,8 @@ def run_step(n: int, seconds: float, out: Path, mbps: float = 1.0) -> dict[str, 
         "mbps": mbps_in,
         "cpu_pct_per_stream": cpu_pct / n,
         "cpu_pct_per_mbps": cpu_pct / mbps_in,
+        "relay_cpu_pct": relay_pct,
+        "relay_cpu_pct_per_stream": relay_pct / n,
         "lost": lost[:5],
         "gaps": gaps,
         "segments": len(rows),
@@ -177,7 +200,9 @@ def capacity(steps: list[int], seconds: float, out: Path) -> tuple[dict[str, Any
             f"{n:4d} streams  {'PASS' if r['passed'] else 'FAIL'}  recorder CPU "
             f"{r['cpu_pct']:.1f} % of its core ({r['cpu_pct_per_stream']:.3f} % per stream, "
             f"{r['cpu_pct_per_mbps']:.3f} % per Mbps), {r['mbps']:.1f} Mbps in, "
-            f"{r['segments']} segments, gaps {r['gaps']}, streams with loss {r['lost']}, "
+            f"{r['segments']} segments, gaps {r['gaps']}, streams with loss {r['lost']}; "
+            f"relay (MediaMTX) CPU {r['relay_cpu_pct']:.1f} % of a core "
+            f"({r['relay_cpu_pct_per_stream']:.3f} % per stream in and out), "
             f"load {r['load'][0]} -> {r['load'][1]}",
             flush=True,
         )
@@ -212,6 +237,12 @@ def summary(best: dict[str, Any] | None, steps: list[dict[str, Any]]) -> dict[st
         f"(CPU per stream x{per_stream / base['cpu_pct_per_stream']:.2f} from "
         f"{base['streams']} to {best['streams']} streams)"
     )
+    relay = best["relay_cpu_pct_per_stream"]
+    print(
+        f"one relay (MediaMTX, each stream in once and out once): "
+        f"{relay:.3f} % of a core per stream, ~{100 / relay:.0f} streams and "
+        f"~{100 / relay * best['mbps'] / best['streams']:.0f} Mbps per core (extrapolated)"
+    )
     print(
         f"vendor figures per recorder: {VENDOR_STREAMS} streams / {VENDOR_MBPS:,.0f} Mbps; "
         f"measured/vendor: streams x{ext_streams / VENDOR_STREAMS:.2f}, "
@@ -222,6 +253,7 @@ def summary(best: dict[str, Any] | None, steps: list[dict[str, Any]]) -> dict[st
         "mbps_sustained": best["mbps"],
         "streams_per_core": ext_streams,
         "mbps_per_core": ext_mbps,
+        "relay_streams_per_core": 100 / relay,
     }
 
 

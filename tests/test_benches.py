@@ -196,6 +196,8 @@ def test_bench_recorder_smoke(
     positive(r"recorder CPU ([\d.]+) % of its core \(([\d.]+) % per stream", out)
     positive(r"zero packets lost: (\d+) streams, ([\d.]+) Mbps", out)
     positive(r"measured/vendor: streams x([\d.]+), Mbps x([\d.]+)", out)
+    positive(r"relay \(MediaMTX\) CPU ([\d.]+) % of a core \(([\d.]+) % per stream", out)
+    positive(r"one relay .*: ([\d.]+) % of a core per stream, ~(\d+) streams and ~(\d+) Mbps", out)
 
 
 def test_bench_chaos_shows_the_childs_error_when_twin_live_stops_early(tmp_path: Path) -> None:
