@@ -18,7 +18,9 @@ from typing import Any
 
 import numpy as np
 import pytest
+import yaml
 
+from tests.helpers import BASE
 from twin.cli.calibrate import CAMERA_FAULTS, calibrate, calibration_json, fit_line
 from twin.cli.main import main
 from twin.model.results import Results, RunInfo, ScenarioInfo, write_csv, write_results
@@ -438,3 +440,76 @@ def test_the_command_shows_the_fit_with_its_spread(
     data = json.loads(out.read_text())
     assert data["failover_reconnect_s_per_camera"]["spread"]["n"] == 162
     assert out.read_text() == calibration_json(calibrate(three_runs))  # deterministic
+
+
+# -- the compute a city needs, from its calibration (twin.model.sizing) --------------------------
+def _value(v: float, unit: str) -> dict[str, Any]:
+    return {"value": v, "unit": unit, "source": "measured", "command": "by hand"}
+
+
+def _tiny_city(tmp_path: Path, calibrated: bool) -> Path:
+    """120 cameras (60 sets of 2) at exactly 4 Mbps on 2 recorders of 200 streams and
+    1,000 Mbps, a day simulated; with a calibration measuring 0.5 % of a core a recorder
+    stream, 0.1 % per Mbps, 0.25 % a relayed stream."""
+    data = json.loads(json.dumps(BASE))
+    data["city"]["cameras_per_set"] = {2: 1.0}
+    data["camera_profiles"][0]["bitrate_spread_pct"] = 0
+    data["simulation"]["days"] = 1
+    data["recording"]["retention_days"] = 1
+    if calibrated:
+        cal = {
+            "schema_name": "cctv-twin/calibration",
+            "version": 1,
+            "recorder_cpu_pct_per_stream": _value(0.5, "% of a core"),
+            "recorder_cpu_pct_per_mbps": _value(0.1, "% of a core per Mbps"),
+            "relay_cpu_pct_per_stream": _value(0.25, "% of a core"),
+        }
+        (tmp_path / "cal.json").write_text(json.dumps(cal))
+        data["calibration"] = "cal.json"
+    path = tmp_path / "tiny.yaml"
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    return path
+
+
+def test_the_city_s_cores_and_recorder_processes_worked_by_hand(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    main(["simulate", str(_tiny_city(tmp_path, True)), "--out", str(out), "--quiet"])
+    res = json.loads((out / "results.json").read_text())
+    s = res["sizing"]
+    assert res["metrics"]["cameras"] == 120 and res["metrics"]["ingest_total_mbps"] == 480
+    assert s["calibration"] == "cal.json" and "one machine" in s["caveat"]
+    assert s["recorder_processes"] == 2
+    assert s["recording_cores_by_streams"] == pytest.approx(0.6)  # 120 x 0.5 / 100
+    assert s["recording_cores_by_mbps"] == pytest.approx(0.48)  # 480 x 0.1 / 100
+    assert s["recording_cores"] == pytest.approx(0.6)  # the larger
+    assert s["relay_cores"] == pytest.approx(0.3)  # 120 x 0.25 / 100
+    assert s["cores"] == pytest.approx(0.9)
+    assert s["recorder_streams_per_core"] == pytest.approx(200.0)  # 100 / 0.5
+    (pool,) = s["pools"]
+    busiest = max(r["streams_max"] for r in res["per_recorder"])
+    assert (pool["pool"], pool["recorder_processes"], pool["cameras"]) == ("central", 2, 120)
+    assert (pool["max_streams"], pool["ingest_mbps"], pool["streams_busiest"]) == (
+        200,
+        1000,
+        busiest,
+    )
+    # each recorder: the larger of streams x 0.5 and Mbps (4 a stream) x 0.1, the streams'
+    assert pool["cores_per_process_busiest"] == pytest.approx(busiest * 0.5 / 100)
+    assert pool["cores"] == pytest.approx(0.6)
+    # filled to its 200 streams: 1.0 core; its 1,000 Mbps are not reached (200 x 4 = 800
+    # Mbps, 0.8 core by Mbps)
+    assert pool["cores_per_process_at_limit"] == pytest.approx(1.0)
+    # Beside the metrics, not among them; the report and the page say it, as extrapolated.
+    assert not any("core" in k for k in res["metrics"])
+    md = (out / "report.md").read_text()
+    assert "## Compute the city needs (from the calibration)" in md
+    assert "| relay cores | 0.300 cores | 120 cameras x 0.25 % of a core each |" in md
+    html = (out / "report.html").read_text()
+    assert 'id="sizing-table"' in html and "one machine" in html
+
+
+def test_a_city_without_a_calibration_has_no_sizing(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    main(["simulate", str(_tiny_city(tmp_path, False)), "--out", str(out), "--quiet"])
+    assert "sizing" not in json.loads((out / "results.json").read_text())
+    assert "Compute the city needs" not in (out / "report.md").read_text()
