@@ -657,7 +657,7 @@ def _curve_values(
             a,
             "s",
             f"a: detection to the failover's plan taking effect (the simulator's reassign_s); "
-            f"standard error {fit.se_a:.2g} s; {basis}",
+            f"standard error {fit.se_a:.4f} s; {basis}",
             True,
             spread,
         ),
@@ -665,7 +665,7 @@ def _curve_values(
             b,
             "s per camera",
             f"b: each further camera one recorder takes is recorded again this much later "
-            f"(the k-th at reassign_s + k b); standard error {fit.se_b:.2g} s; {basis}",
+            f"(the k-th at reassign_s + k b); standard error {fit.se_b:.6f} s; {basis}",
             True,
             spread,
         ),
