@@ -33,6 +33,7 @@ from twin.cli.support import (
     print_json,
     results_summary,
     run_command,
+    sizing_table,
     targets_table,
 )
 from twin.errors import ScenarioError
@@ -144,6 +145,9 @@ def cmd_simulate(args: argparse.Namespace) -> int:
         for note in (drill_text(res), fixes_text(res)):
             if note:
                 answer_console().print(note, markup=False, highlight=False)
+        needs = sizing_table(res)
+        if needs is not None:
+            print_answer(needs)
     console.print(
         f"results: {out / 'results.json'}   report: {out / 'report.html'} "
         f"(and report.md)   ({res.run.wall_s:.1f} s)",

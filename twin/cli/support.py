@@ -45,6 +45,7 @@ from rich.table import Table
 
 from synthetic_streams.errors import MediaServerError
 from twin.errors import TwinError, UsageError
+from twin.model.sizing import SIZING_TITLE, needs_rows
 from twin.scenario import MAX_DAYS
 
 if TYPE_CHECKING:
@@ -100,10 +101,20 @@ def print_json(data: Any) -> None:
 
 def results_summary(res: Results, out: Path) -> dict[str, Any]:
     """What `twin simulate --json` prints: results.json's answer (engine, scenario, passed,
-    targets, metrics; the same values, read from the same model) and where the files are.
-    The per-district, per-recorder and event tables stay in results.json."""
+    targets, metrics, and the city's compute needs when calibrated; the same values, read from
+    the same model) and where the files are. The per-district, per-recorder and event tables
+    stay in results.json."""
     full = res.model_dump(mode="json")
-    keys = ("schema_version", "engine", "scenario", "horizon_s", "passed", "targets", "metrics")
+    keys = (
+        "schema_version",
+        "engine",
+        "scenario",
+        "horizon_s",
+        "passed",
+        "targets",
+        "metrics",
+        "sizing",  # only when the scenario names a calibration that measured CPU
+    )
     summary: dict[str, Any] = {k: full[k] for k in keys if k in full}
     summary["schema_name"] = "cctv-twin/summary"
     summary["files"] = {
@@ -136,6 +147,46 @@ def targets_table(res: Results) -> Table:
             f"{bound} {v.unit}",
             fmt(v.value),
             "[green]PASS[/]" if v.passed else "[bold red]FAIL[/]",
+        )
+    return t
+
+
+SIZING_POOLS_SHOWN = 4  # pools listed one by one under the city's compute needs
+
+
+def sizing_table(res: Results) -> Table | None:
+    """The recorder processes and cores the city needs by its calibration (twin.model.sizing),
+    as a terminal table with the caveat as its caption; None without a sizing."""
+    # start-up time: twin.output.pages loads matplotlib (~0.4 s); only a finished run needs it
+    from twin.output.pages.numbers import fmt
+
+    s = res.sizing
+    if s is None:
+        return None
+    t = Table(title=f"{SIZING_TITLE}: {s['calibration']}", caption=s["caveat"])
+    for col in ("need", "value", "how"):
+        t.add_column(col)
+    for what, v, unit, how in needs_rows(s):
+        t.add_row(what, fmt(v, unit), how)
+    pools = s["pools"]
+    if len(pools) <= SIZING_POOLS_SHOWN:
+        for p in pools:
+            t.add_row(
+                f"pool {p['pool']}",
+                f"{p['recorder_processes']} processes",
+                f"busiest {p['streams_busiest']:,} streams: {fmt(p['cores_per_process_busiest'])}"
+                f" cores a process; at the vendor's {p['max_streams']:,} streams / "
+                f"{fmt(p['ingest_mbps'])} Mbps: {fmt(p['cores_per_process_at_limit'])} cores",
+            )
+    else:  # a city of many pools: the worst process; each pool's row is in the report
+        top = max(pools, key=lambda p: p["cores_per_process_busiest"])
+        t.add_row(
+            f"{len(pools)} pools",
+            f"{fmt(top['cores_per_process_busiest'])} cores",
+            f"the busiest recorder process (pool {top['pool']}, {top['streams_busiest']:,} "
+            f"streams); filled to the vendor's limits, up to "
+            f"{fmt(max(p['cores_per_process_at_limit'] for p in pools))} cores a process; "
+            f"each pool in report.html",
         )
     return t
 

@@ -42,6 +42,7 @@ import av
 import av.error
 
 from synthetic_streams.reader import redact_url
+from twin.live.mux import EXT, MUX_OPTIONS
 from twin.storage.live_catalog import LiveStore
 
 __all__ = [
@@ -58,18 +59,6 @@ __all__ = [
 _OPEN_TIMEOUT_S = 5.0
 _SESSIONS_KEPT = 16  # per camera: a failover's reconnection is among the latest
 _READ_TIMEOUT_S = 3.0
-_EXT = {"mp4": "mp4", "mpegts": "ts"}
-#: Fragmented MP4, a fragment at every keyframe and at least every 0.2 s, each flushed to the
-#: file as it is cut: a process killed mid-segment leaves a file that plays up to its last
-#: whole fragment, so a crash costs at most 0.2 s of what the recorder had received.
-_MUX_OPTIONS = {
-    "mp4": {
-        "movflags": "frag_keyframe+empty_moov+default_base_moof",
-        "frag_duration": "200000",
-        "flush_packets": "1",
-    },
-    "mpegts": {"flush_packets": "1"},
-}
 #: No probing: the SDP already carries SPS/PPS, and packets buffered by a probe would arrive
 #: late and make the wall-clock anchor of the connection wrong by the probe time (~2 s).
 RTSP_LIVE_OPTIONS = {"rtsp_transport": "tcp", "analyzeduration": "0", "probesize": "32"}
@@ -123,7 +112,7 @@ class _Segment:
         start_s: float,
         first_pts: int,
     ) -> None:
-        self.key = f"{camera}/{camera}-{round(start_s * 1000):010d}.{_EXT[container]}"
+        self.key = f"{camera}/{camera}-{round(start_s * 1000):010d}.{EXT[container]}"
         self.path = root / self.key
         self.tmp = self.path.with_name(self.path.name + ".part")
         self.tmp.parent.mkdir(parents=True, exist_ok=True)
@@ -131,7 +120,7 @@ class _Segment:
         self.first_pts = first_pts
         self.packets = 0
         self.out = av.open(
-            str(self.tmp), "w", format=container, options=dict(_MUX_OPTIONS[container])
+            str(self.tmp), "w", format=container, options=dict(MUX_OPTIONS[container])
         )
         self.stream = self.out.add_stream_from_template(template)
 

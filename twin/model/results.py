@@ -109,6 +109,13 @@ class Results(_Model):
         "`valid` false means the load generator, not the deployment, fell behind its plan, and "
         "the targets are not the deployment's PASS or FAIL. Absent for a simulation.",
     )
+    sizing: dict[str, Any] | None = Field(
+        default=None,
+        description="A simulation of a scenario naming a calibration that measured CPU: the "
+        "recorder processes and cores the city needs, extrapolated from the calibration "
+        "(twin.model.sizing). Beside the metrics, not among them: it changes none. Absent "
+        "otherwise.",
+    )
     interrupted: str | None = Field(
         default=None,
         description="A live run cut short: why (`driver lost`: its `twin live` "
@@ -118,10 +125,10 @@ class Results(_Model):
 
     @model_serializer(mode="wrap")
     def _omit_no_calibration(self, handler: Any) -> Any:
-        # Runs without a calibration (or a validity verdict: every simulation) write
-        # results.json as before the fields existed.
+        # Runs without a calibration (or a validity verdict: every simulation; or a sizing:
+        # every live run) write results.json as before the fields existed.
         out = handler(self)
-        for key in ("calibration", "validity", "interrupted"):
+        for key in ("calibration", "validity", "sizing", "interrupted"):
             if out.get(key) is None:
                 out.pop(key, None)
         return out

@@ -7,6 +7,7 @@ from typing import Any
 
 from twin.metrics import METRICS
 from twin.model.results import Results, validity_markdown
+from twin.model.sizing import POOL_COLUMNS, SIZING_TITLE, needs_rows, pool_rows
 
 __all__ = ["write_report"]
 
@@ -72,6 +73,28 @@ def _drill(res: Results) -> list[str]:
     return lines
 
 
+def _sizing(res: Results) -> list[str]:
+    """The cores and recorder processes the city needs, from the scenario's calibration."""
+    s = res.sizing
+    if s is None:
+        return []
+    lines = [
+        "",
+        f"## {SIZING_TITLE}",
+        "",
+        f"From `{s['calibration']}`. {s['caveat']}",
+        "",
+        "| need | value | how |",
+        "| --- | --- | --- |",
+    ]
+    for what, v, unit, how in needs_rows(s):
+        lines.append(f"| {what} | {_fmt(v)}{' ' + unit if unit else ''} | {how} |")
+    lines += ["", "| " + " | ".join(POOL_COLUMNS) + " |", "|" + " --- |" * len(POOL_COLUMNS)]
+    for row in pool_rows(s):
+        lines.append("| " + " | ".join(x if isinstance(x, str) else _fmt(x) for x in row) + " |")
+    return lines
+
+
 def write_report(res: Results, plots: dict[str, str], out: Path) -> Path:
     sc = res.scenario
     head = "INVALID (targets not judged)" if res.invalid else ("PASS" if res.passed else "FAIL")
@@ -110,6 +133,7 @@ def write_report(res: Results, plots: dict[str, str], out: Path) -> Path:
         lines.append(f"| `{t.metric}` | {bound} {t.unit} | {_fmt(t.value)} | {verdict} |")
     if not res.targets:
         lines.append("| (none set) | | | |")
+    lines += _sizing(res)
     lines += ["", "## Plots", ""]
     for role, name in plots.items():
         lines += [f"### {role.replace('_', ' ')}", "", f"![{role}]({name})", ""]

@@ -13,6 +13,7 @@ import numpy as np
 from twin.model.city import SITE_KINDS
 from twin.model.provisioning import deployment_metrics
 from twin.model.results import CalibrationInfo, Results, RunInfo, judge, scenario_info, write_csv
+from twin.model.sizing import city_needs
 from twin.scenario import Scenario
 from twin.sim.capacity import recorder_columns
 from twin.sim.engine import DROP_REASONS, DROPPING, OFFLINE, SERIES_COUNTS, SimOutcome
@@ -144,7 +145,7 @@ def results_from_sim(
             }
         )
     cal = named.loaded_calibration
-    return Results(
+    res = Results(
         engine="simulate",
         scenario=scenario_info(named, source),
         calibration=None if cal is None else CalibrationInfo(path=cal.path, sha256=cal.sha256),
@@ -158,6 +159,9 @@ def results_from_sim(
         events=o.events,
         run=run,
     )
+    if cal is not None:  # the cores and processes the city needs, beside the metrics
+        res.sizing = city_needs(res, cal.calibration, cal.path)
+    return res
 
 
 def write_sim_tables(o: SimOutcome, out: Path) -> dict[str, str]:

@@ -22,6 +22,7 @@ from twin.compare.fidelity import fidelity_rows_for_html
 from twin.compare.grid import SweepResult
 from twin.metrics import METRICS
 from twin.model.results import Results, shared_source, validity_line
+from twin.model.sizing import POOL_COLUMNS, SIZING_TITLE, needs_rows, pool_rows
 from twin.output.pages.charts import headroom_charts, variant_colours
 from twin.output.pages.summary import bound_text, fmt, plot_targets, summarise
 
@@ -162,6 +163,21 @@ def _event_rows(res: Results, cap: int = 300) -> list[dict[str, Any]]:
     return rows
 
 
+def _sizing(res: Results) -> dict[str, Any] | None:
+    """The section on the compute the city needs (twin.model.sizing), as plain strings."""
+    s = res.sizing
+    if s is None:
+        return None
+    return {
+        "title": SIZING_TITLE,
+        "calibration": s["calibration"],
+        "caveat": s["caveat"],
+        "rows": [(what, fmt(v, unit), how) for what, v, unit, how in needs_rows(s)],
+        "pool_cols": list(POOL_COLUMNS),
+        "pools": [[_cell(x) for x in row] for row in pool_rows(s)],
+    }
+
+
 def _horizon(res: Results) -> str:
     h = res.horizon_s
     if res.engine == "live":
@@ -228,6 +244,7 @@ def run_context(
         "events": _event_rows(res),
         "n_events": len(res.events),
         "horizon": _horizon(res),
+        "sizing": _sizing(res),
         "back": back,
         "files": sorted(res.files.items()),
     }
