@@ -28,8 +28,10 @@ connected, recorded again). From them:
   says so). A run without camera_faults.csv (an older twin) counts for detection only; with
   no run having it, `failover_reassign_s` is the mean of detection to the last camera
   recorded again, as before the curve, and the per-camera term is left out;
-- `relay_recovery_s`: a killed relay (scripted `relay_down`) to serving again, less the time
-  a scripted outage kept it down on purpose;
+- `relay_recovery_s`: a killed relay (scripted `relay_down`) to its first camera recorded
+  again (camera_faults.csv; to the relay serving again for a run without it), less the time
+  a scripted outage kept it down on purpose: the simulator's cameras record again this long
+  after a relay outage ends, the k-th of a recorder k x the per-camera term later;
 - `recorder_fragment_s`: how much of the segment under way a recorder crash cuts off. Measured
   from segments.csv: for each camera of a killed recorder, the last segment it was writing
   there ends short of the kill (its file plays up to its last whole fragment); the largest
@@ -301,6 +303,7 @@ def calibrate(folders: list[Path], accept_invalid: bool = False) -> Calibration:
     relay_rate: list[float] = []
     relay_rec: list[float] = []  # kill to serving again, less a scripted hold
     relay_held: list[float] = []  # the scripted holds
+    relay_to_camera: list[bool] = []  # measured to its first camera recorded again
     relay_restart: list[float] = []  # restart to serving again
     an_ms: list[float] = []
     an_width: set[int] = set()
@@ -346,7 +349,18 @@ def calibrate(folders: list[Path], accept_invalid: bool = False) -> Calibration:
                 hold = 0.0
                 if e.get("ended_s") is not None and e.get("happened_s") is not None:
                     hold = max(0.0, e["ended_s"] - e["happened_s"])
-                relay_rec.append(e["restore_s"] - hold)
+                # To its first camera recorded again when the run says (camera_faults.csv),
+                # else to the relay serving again: counted from the end of a scripted hold.
+                first = [
+                    r["first_keyframe_s"] - r["fault_s"]
+                    for r in run.camera_faults or []
+                    if str(r["fault_id"]) == str(e.get("id"))
+                    and r["fault_kind"] == "relay_down"
+                    and r["first_keyframe_s"] is not None
+                    and r["fault_s"] is not None
+                ]
+                relay_rec.append((min(first) if first else e["restore_s"]) - hold)
+                relay_to_camera.append(bool(first))
                 relay_held.append(hold)
                 if e.get("restarted_s") is not None and e.get("restored_s") is not None:
                     relay_restart.append(e["restored_s"] - e["restarted_s"])
@@ -484,8 +498,15 @@ def calibrate(folders: list[Path], accept_invalid: bool = False) -> Calibration:
         relay_v = measured(
             statistics.fmean(relay_rec),
             "s",
-            f"a killed relay (scripted relay_down) to serving again, mean of {len(relay_rec)} "
-            f"kill(s) (max {max(relay_rec):.3f})"
+            (
+                "a killed relay (scripted relay_down) to its first camera recorded again "
+                "(what the simulator adds to an outage's end before its cameras reconnect), "
+                if all(relay_to_camera)
+                else f"a killed relay (scripted relay_down) to its first camera recorded again "
+                f"({sum(relay_to_camera)} kill(s); the others, of runs without "
+                f"camera_faults.csv, to the relay serving again), "
+            )
+            + f"mean of {len(relay_rec)} kill(s) (max {max(relay_rec):.3f})"
             + (
                 f"; {held} of them scripted with a duration_s that kept the relay down on "
                 f"purpose (mean {statistics.fmean(h for h in relay_held if h > 0):.3f} s): "
