@@ -22,7 +22,9 @@ engine's listeners. Blocks are counted by the engine, so overlapping faults add 
 - relay down: the district's (or every) camera is blocked; with a standby relay, until the
   loss is detected (heartbeats) plus `switch_s`, else to the repair.
 
-Recorders: a crash or a failed disk stops the recorder at once (its cameras stop recording);
+Recorders: a crash or a failed disk stops the recorder at once (its cameras stop recording;
+with `recording.fragment_s` a crash, not a failed disk, keeps each camera's segment under way
+up to its last fragment: twin.sim.engine);
 the failover core (twin.core.failover) hears no beats from it and declares it down
 `missed_beats` intervals after its last beat; the standby policy's plan takes effect
 `reassign_s` later. A recorder that comes back beats at the next beat time; its cameras go
@@ -402,7 +404,7 @@ class FaultDriver:
         self.incident = inc
         hb = self.fo.heartbeat
         last = math.floor(t / hb.interval_s + 1e-9) * hb.interval_s
-        if e.recorder_down(r, t):
+        if e.recorder_down(r, t, keeps_fragments=not disk):
             # Its beats were implicit while it ran: the last one was due at or before t.
             self._health(self.monitor.beat(np.array([r]), last))
         if disk:
@@ -572,6 +574,14 @@ class FaultDriver:
             "footage_lost_disk_tb": self.disk_lost_bytes / 1e12,
             "no_recorder_over_limit": float(e.over_limit == 0 and self.ledger_over == 0),
             **({"drive_failures": float(self.drive_failures)} if self.drive_failures >= 0 else {}),
+            **(
+                {
+                    "segments_partial_kept": float(e.cam_partials.sum()),
+                    "camera_minutes_partial_kept": float(e.kept_s.sum() / 60),
+                }
+                if e.fragment_s is not None
+                else {}
+            ),
             **priority.lost_by_priority(self.cam_priority, total),
             **(self.backfill.metrics() if self.backfill is not None else {}),
         }

@@ -192,6 +192,9 @@ def write_sim_tables(o: SimOutcome, out: Path) -> dict[str, str]:
     state_names = ("offline", "recording", "dropping")
     on_line_s = np.where(o.cam_state != OFFLINE, o.end_s - city.cam_online_s, 0.0)
     written = o.cam_written if o.cam_written.size else np.zeros(city.n_cameras, dtype=np.int64)
+    # A crashed recorder's partial segments (recording.fragment_s): columns of their own, so
+    # segments_written + dropped stays the camera's slots on line.
+    partials = o.scenario.recording.fragment_s is not None and o.cam_partials.size > 0
     cam_rows = []
     for c in range(city.n_cameras):
         r = int(o.cam_recorder[c])
@@ -209,6 +212,7 @@ def write_sim_tables(o: SimOutcome, out: Path) -> dict[str, str]:
                 float(on_line_s[c]),
                 int(written[c]),
                 *[int(x) for x in o.dropped[:, c]],
+                *([int(o.cam_partials[c]), float(o.cam_kept_s[c])] if partials else []),
             ]
         )
     write_csv(
@@ -225,6 +229,7 @@ def write_sim_tables(o: SimOutcome, out: Path) -> dict[str, str]:
             "on_line_s",
             "segments_written",
             *[f"dropped_{r}" for r in DROP_REASONS],
+            *(["partial_segments", "partial_s"] if partials else []),
         ],
         cam_rows,
     )
