@@ -16,6 +16,7 @@ from twin.model.results import CalibrationInfo, Results, RunInfo, judge, scenari
 from twin.scenario import Scenario
 from twin.sim.capacity import recorder_columns
 from twin.sim.engine import DROP_REASONS, DROPPING, OFFLINE, SERIES_COUNTS, SimOutcome
+from twin.sim.simulated_scenario import failover_curve_record
 
 __all__ = ["sim_metrics", "results_from_sim", "write_sim_tables"]
 
@@ -148,6 +149,7 @@ def results_from_sim(
         engine="simulate",
         scenario=scenario_info(named, source),
         calibration=None if cal is None else CalibrationInfo(path=cal.path, sha256=cal.sha256),
+        failover_curve=failover_curve_record(named),
         horizon_s=o.end_s,
         metrics=metrics,
         targets=verdicts,
