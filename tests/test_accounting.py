@@ -119,9 +119,12 @@ LENGTH = st.one_of(st.integers(1, 200).map(lambda k: 60.0 * k), st.floats(1, 12_
         min_size=1,
         max_size=5,
     ),
+    fragment=st.sampled_from([None, 0.2, 7.3]),
+    per_camera=st.sampled_from([0.0, 0.5, 2.0]),
+    relay_recovery=st.sampled_from([0.0, 45.0]),
 )
 def test_written_plus_dropped_is_every_segment_slot_of_every_camera_whatever_the_fault_times(
-    n_rec, streams, policy, faults
+    n_rec, streams, policy, faults, fragment, per_camera, relay_recovery
 ):
     spec = fault_specs(faults, n_rec)
     standby = {"type": policy} if policy != "dual" else {"type": "dual", "districts": ["Wan Chai"]}
@@ -141,21 +144,42 @@ def test_written_plus_dropped_is_every_segment_slot_of_every_camera_whatever_the
             ],
         },
         faults=spec,
-        failover={**HB, "standby": standby, "backhaul": {"backup_share": 0.0005}},
+        failover={
+            **HB,
+            "standby": standby,
+            "backhaul": {"backup_share": 0.0005},
+            "reconnect_s_per_camera": per_camera,
+            "relay": {"recovery_s": relay_recovery},
+        },
+        **({"recording.fragment_s": fragment} if fragment is not None else {}),
     )
     e = CityEngine(sc, generate_city(sc), extensions=extensions_for(sc))
     o = e.run()
-    # Per stream (a dual camera's second copy too): written + dropped = slots on line.
+    # Per stream (a dual camera's second copy too): whole segments written + dropped = slots
+    # on line (a crashed recorder's partial segment is not a whole one: its slot is dropped).
     on = e.cam_state != OFFLINE
-    slots = np.where(on, (o.end_s - e.city.cam_online_s) / 60, 0)
+    on_s = np.where(on, o.end_s - e.city.cam_online_s, 0.0)
+    slots = on_s / 60
     assert (slots == np.round(slots)).all()
     np.testing.assert_array_equal(e.cam_written + e.dropped.sum(axis=0), slots.astype(np.int64))
     # Per camera in the outcome (what results.json and cameras.csv report), and in all.
     np.testing.assert_array_equal(o.cam_written + o.dropped.sum(axis=0), slots[: o.city.n_cameras])
-    assert int(e.cam_written.sum()) == o.written_segments
+    # Segment files: the whole ones and the partials kept, each in the catalog until deleted.
+    assert int(e.cam_written.sum() + e.cam_partials.sum()) == o.written_segments
     assert (
         o.written_segments == o.deleted_segments + o.stored_segments_end + e.catalog.lost_segments
     )
+    assert (e.cam_partials == 0).all() if fragment is None else True
+    # Seconds, per stream: whole segments + partials kept + unrecorded + the segment still
+    # being written at the end = the time on line.
+    run_at_end = e.run_rec >= 0
+    tail = np.where(run_at_end, (o.end_s - e.run_start) % 60, 0.0)
+    tail[np.isclose(tail, 60)] = 0.0
+    np.testing.assert_allclose(
+        60 * e.cam_written + e.kept_s + e.lost_s + tail, on_s, rtol=0, atol=1e-6
+    )
+    # The disks hold what the catalog holds (partials' bytes too).
+    np.testing.assert_allclose(e.rec_used, o.stored_bytes_end, rtol=1e-9, atol=1)
     # The time series ends at the end with the same totals.
     assert o.series_kind[-1] == "end" and o.series["t_s"][-1] == o.end_s
     assert o.series["written"][-1] == o.written_segments
@@ -197,6 +221,37 @@ CSV_CASES = {
             {"type": "relay_down", "relay": "Wan Chai", "at_s": 120_031.5, "duration_s": 900},
         ],
         failover={**HB, "standby": {"type": "spread"}},
+    ),
+    # The same faults with the failover curve: crashed recorders keep their segments under way
+    # up to the last 0.2 s fragment, moved cameras reconnect one after another, the relay
+    # serves again a minute after its outage.
+    "fragments": dict(
+        overrides={
+            "simulation.days": 2,
+            "recording.retention_days": 0.5,
+            "recording.fragment_s": 0.2,
+            "recorders.pools": [
+                {
+                    "name": "c",
+                    "districts": "*",
+                    "recorders": 3,
+                    "ingest_mbps": 1000,
+                    "disk_tb": 400,
+                    "max_streams": 60,
+                }
+            ],
+        },
+        faults=[
+            {"type": "disk_failure", "recorder": "c-r02", "at_s": 50_000, "duration_s": 3_000},
+            {"type": "recorder_crash", "recorder": "c-r01", "at_s": 90_017, "duration_s": 7_200},
+            {"type": "relay_down", "relay": "Wan Chai", "at_s": 120_031.5, "duration_s": 900},
+        ],
+        failover={
+            **HB,
+            "standby": {"type": "spread"},
+            "reconnect_s_per_camera": 0.5,
+            "relay": {"recovery_s": 60},
+        },
     ),
     # No faults: a roll-out step and disks too small, so the sweeps and disk_full show.
     "disk_full": dict(
@@ -304,9 +359,15 @@ def test_every_metric_a_reader_can_recompute_from_the_csv_files_matches_results_
         assert sum(int(c[f"dropped_{reason}"]) for c in cams) == m[f"segments_dropped_{reason}"]
     dropped = [sum(int(c[f"dropped_{x}"]) for x in DROP_REASONS) for c in cams]
     assert sum(dropped) == m["segments_dropped"]
-    assert sum(int(c["segments_written"]) for c in cams) == m["segments_written"]
+    # Segment files: the whole ones, and with fragments the partials crashed recorders kept.
+    partials = [int(c.get("partial_segments", 0)) for c in cams]
+    assert ("partial_segments" in cams[0]) == (case == "fragments")
+    assert sum(int(c["segments_written"]) for c in cams) + sum(partials) == m["segments_written"]
     for c, d in zip(cams, dropped):
         assert int(c["segments_written"]) + d == float(c["on_line_s"]) / sc.recording.segment_s, c
+    if case == "fragments":
+        assert sum(partials) == m["segments_partial_kept"] > 0
+        same(sum(float(c["partial_s"]) for c in cams) / 60, "camera_minutes_partial_kept")
     assert sum(c["state"] != "offline" for c in cams) == m["cameras"]
     assert sum(c["reason"] == "unplaced" for c in cams) == m["cameras_unplaced"]
     for row in res.per_recorder:
@@ -314,7 +375,7 @@ def test_every_metric_a_reader_can_recompute_from_the_csv_files_matches_results_
             sum(d for c, d in zip(cams, dropped) if c["recorder"] == row["recorder"])
             == row["segments_dropped"]
         )
-    if case != "faults":
+    if case not in ("faults", "fragments"):
         assert m["segments_deleted"] > 0
         assert (m["segments_dropped_disk_full"] > 0) == (case == "disk_full")
         assert "fault_cameras.csv" not in {p.name for p in out.iterdir()}

@@ -274,6 +274,14 @@ METRICS.update(
         "recorders_declared_down": _M("recorders", "times heartbeats declared a recorder down"),
         "segments_lost_disk": _M("segments", "segments lost with failed disks"),
         "segments_lost_disk_held": _M("segments", "of those, segments under an evidence hold"),
+        "segments_partial_kept": _M(
+            "segments",
+            "partial segments crashed recorders kept, up to their last fragment (in "
+            "segments_written; recording.fragment_s)",
+        ),
+        "camera_minutes_partial_kept": _M(
+            "camera-min", "footage in those partial segments (recorded, not lost)", "higher"
+        ),
         "footage_lost_disk_tb": _M("TB", "footage lost with failed disks"),
         "no_recorder_over_limit": _M(
             "bool", "1 if no recorder was ever over its ingest or stream limit", "higher", hi=1

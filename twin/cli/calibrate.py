@@ -351,7 +351,7 @@ def calibrate(folders: list[Path], accept_invalid: bool = False) -> Calibration:
                     hold = max(0.0, e["ended_s"] - e["happened_s"])
                 # To its first camera recorded again when the run says (camera_faults.csv),
                 # else to the relay serving again: counted from the end of a scripted hold.
-                first = [
+                firsts = [
                     r["first_keyframe_s"] - r["fault_s"]
                     for r in run.camera_faults or []
                     if str(r["fault_id"]) == str(e.get("id"))
@@ -359,8 +359,8 @@ def calibrate(folders: list[Path], accept_invalid: bool = False) -> Calibration:
                     and r["first_keyframe_s"] is not None
                     and r["fault_s"] is not None
                 ]
-                relay_rec.append((min(first) if first else e["restore_s"]) - hold)
-                relay_to_camera.append(bool(first))
+                relay_rec.append((min(firsts) if firsts else e["restore_s"]) - hold)
+                relay_to_camera.append(bool(firsts))
                 relay_held.append(hold)
                 if e.get("restarted_s") is not None and e.get("restored_s") is not None:
                     relay_restart.append(e["restored_s"] - e["restarted_s"])

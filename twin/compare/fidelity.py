@@ -21,7 +21,8 @@ this module computes each fidelity metric of twin.scenario.fidelity for both eng
   seconds before its first keyframe, since the simulated cameras record from the start);
 - per kind of scripted fault: `failover_detect_s.<kind>` (the fault to the heartbeats
   declaring the recorder lost), `recovery_s.<kind>` (the fault to its cameras recording
-  again), `footage_lost_s_per_camera.<kind>` (camera-seconds it cost per camera it hit).
+  again: the last of them, when they reconnect one after another; a relay's includes its
+  recovery), `footage_lost_s_per_camera.<kind>` (camera-seconds it cost per camera it hit).
 
 Each row has both values, the difference (simulate - live) and the relative difference (of
 the live value: the live run is what happened). A scenario's `fidelity:` targets bound the
@@ -201,9 +202,11 @@ def _faults(res: Results) -> dict[str, dict[str, list[float]]]:
                 None,
             )
             add(kind, "failover_detect_s", None if down is None else down - start)
+            # Until the last moved camera records again (the reconnection storm; without
+            # one, `last_camera_s` is absent: they all move at the failover's time).
             moved = next(
                 (
-                    x["t_s"]
+                    x.get("last_camera_s", x["t_s"])
                     for x in later
                     if x.get("kind") == "failover" and x.get("recorder") == target
                 ),
@@ -213,7 +216,7 @@ def _faults(res: Results) -> dict[str, dict[str, list[float]]]:
         else:
             back = next(
                 (
-                    x["t_s"]
+                    x.get("last_camera_s", x["t_s"])
                     for x in later
                     if x.get("kind") == "cameras_reconnected" and x.get("incident") == inc
                 ),

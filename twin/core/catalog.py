@@ -250,19 +250,21 @@ class RunCatalog:
         cameras: np.ndarray,
         recorders: np.ndarray,
         start_s: np.ndarray,
-        seg_s: float,
+        seg_s: float | np.ndarray,
         n: np.ndarray,
         bytes_per_seg: np.ndarray,
         curve: np.ndarray | None = None,
     ) -> np.ndarray:
         """Closed runs of `n` finished segments each (footage that arrives whole, e.g. from a
-        camera's own storage); returns their rows."""
+        camera's own storage, or a crashed recorder's partial segment: one segment of its own
+        length); `seg_s` is one length for all or one per run; returns their rows."""
         cameras = np.asarray(cameras, dtype=np.int64)
+        seg = np.broadcast_to(np.asarray(seg_s, dtype=np.float64), cameras.shape)
         rows = self._append(
             camera=cameras,
             recorder=np.asarray(recorders),
             start_s=np.asarray(start_s, dtype=float),
-            seg_s=np.full(cameras.size, seg_s),
+            seg_s=seg,
             n=np.asarray(n, dtype=np.int64),
             bytes_per_seg=np.asarray(bytes_per_seg, dtype=np.float64),
             curve=np.zeros(cameras.size, dtype=np.int16) if curve is None else np.asarray(curve),
@@ -272,7 +274,7 @@ class RunCatalog:
             hit = rows[
                 (cameras == cam)
                 & (np.asarray(start_s) < h1)
-                & (np.asarray(start_s) + np.asarray(n) * seg_s > h0)
+                & (np.asarray(start_s) + np.asarray(n) * seg > h0)
             ]
             self._col["held"][hit] += 1
         return rows

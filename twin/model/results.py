@@ -103,6 +103,13 @@ class Results(_Model):
     calibration: CalibrationInfo | None = Field(
         default=None, description="The calibration file the simulator used (absent: none)."
     )
+    failover_curve: dict[str, dict[str, Any]] | None = Field(
+        default=None,
+        description="The simulation's failover curve (reconnection per camera, relay recovery, "
+        "the recorders' fragment): each term's `value` and `source` (the scenario, its "
+        "calibration file or its live recorders' container); absent when every term is the "
+        "scenario's default (twin.sim.simulated_scenario.failover_curve).",
+    )
     validity: dict[str, Any] | None = Field(
         default=None,
         description="A live run's verdict on its own harness (twin.live.harness): "
@@ -128,7 +135,7 @@ class Results(_Model):
         # Runs without a calibration (or a validity verdict: every simulation; or a sizing:
         # every live run) write results.json as before the fields existed.
         out = handler(self)
-        for key in ("calibration", "validity", "sizing", "interrupted"):
+        for key in ("calibration", "failover_curve", "validity", "sizing", "interrupted"):
             if out.get(key) is None:
                 out.pop(key, None)
         return out

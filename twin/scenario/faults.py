@@ -19,6 +19,7 @@ from typing import Annotated, Any, Literal, Union
 
 from pydantic import AfterValidator, Field, model_serializer, model_validator
 
+from twin.scenario.capacity import omit_unset
 from twin.scenario.numbers import ScenarioModel
 from twin.suggest import near_note
 
@@ -362,6 +363,10 @@ Standby = Annotated[
 
 
 class RelayFailover(_Model):
+    @model_serializer(mode="wrap")
+    def _omit_unset_recovery(self, handler: Any) -> Any:
+        return omit_unset(handler(self), self, ("recovery_s",))
+
     standby: bool = Field(
         default=False, description="A standby relay takes over a lost one (district or city)."
     )
@@ -371,6 +376,14 @@ class RelayFailover(_Model):
         le=86_400,
         description="Cameras re-pointed to the standby relay this long after detection, s (at "
         "most a day).",
+    )
+    recovery_s: float = Field(
+        default=0.0,
+        ge=0,
+        le=3600,
+        description="A relay that went down serves again this long after its outage ends, s (a "
+        "killed MediaMTX restarted by its supervisor: a second or two; at most an hour); its "
+        "cameras then reconnect (failover.reconnect_s_per_camera). 0: at the outage's end.",
     )
 
 
@@ -422,6 +435,15 @@ class Failover(_Model):
         description="Cameras start on their new recorder this long after the loss is detected, s "
         "(also the delay of a fail-back after the recorder is seen again; at most a day).",
     )
+    reconnect_s_per_camera: float = Field(
+        default=0.0,
+        ge=0,
+        le=60,
+        description="The reconnection storm, s per camera: the k-th camera a failover moves onto "
+        "one recorder records again k times this after the reassignment; the k-th camera of a "
+        "recorder likewise after a relay or a site's power comes back (a live recorder takes "
+        "tens of ms per stream; at most a minute). 0: all at once.",
+    )
     standby: Standby = Field(default_factory=SpreadStandby)
     relay: RelayFailover = Field(default_factory=RelayFailover)
     backhaul: BackhaulFailover = Field(default_factory=BackhaulFailover)
@@ -446,7 +468,7 @@ class Failover(_Model):
         out = handler(self)
         if not self.priority:
             out.pop("priority", None)
-        return out
+        return omit_unset(out, self, ("reconnect_s_per_camera",))
 
     @property
     def standby_per_pool(self) -> int:

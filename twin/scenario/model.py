@@ -250,6 +250,15 @@ class Recording(_Model):
     segment_s: int = Field(
         default=60, ge=1, le=86_400, description="Segment length, seconds (at most a day)."
     )
+    fragment_s: float | None = Field(
+        default=None,
+        gt=0,
+        le=3600,
+        description="The recorders write fragmented segment files, a fragment at least this "
+        "often, flushed, s (fragmented MP4: 0.2; at most an hour): a crashed recorder keeps "
+        "each camera's segment under way up to its last fragment. Unset: a crash loses the "
+        "segment under way.",
+    )
     retention_days: float = Field(
         default=30,
         gt=0,
@@ -270,6 +279,10 @@ class Recording(_Model):
         "holds: 50 million cameras x 10 years of minutes is ~2.6 x 10^14; a sweep is never asked "
         "for that).",
     )
+
+    @model_serializer(mode="wrap")
+    def _omit_unset_fragment(self, handler: Any) -> Any:
+        return omit_unset(handler(self), self, ("fragment_s",))
 
     @property
     def retention_s(self) -> float:

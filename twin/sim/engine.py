@@ -36,20 +36,36 @@ found no room, down, disk full); `_refresh` (public: `refresh`) moves the camera
 touched into the state it implies.
 
 Gap and loss accounting (exact, per camera). A camera that stops at t loses the segment
-under way: its footage ends at the last whole-segment boundary b <= t of its run. It
-resumes at t' with a new segment, so the gap is t' - b, added to `lost_s` (the camera's
-unrecorded seconds so far) and compared with `gap_max_s`. A move between two live
+under way: its footage ends at the last whole-segment boundary b <= t of its run. The one
+exception is a recorder that crashes (goes down, its disk intact) when the scenario has
+`recording.fragment_s` f: its recorders write fragmented segment files, flushed, so the
+crash keeps each camera's segment under way up to its last fragment, e = b + floor((t - b)
+/ f) * f (`_keep_partials`). That partial is a segment file like any other: a one-segment
+run of length e - b in the catalog (deleted by retention like any), its bytes on the
+recorder's disk, counted in segments written; its seconds are recorded footage (`kept_s`),
+not unrecorded. A stop for any other cause (power, backhaul cut, relay down, a move onto a
+recorder that is down, a failed disk) keeps nothing of the segment under way: e = b. The
+camera resumes at t' with a new segment, so the gap is t' - e, added to `lost_s` (the
+camera's unrecorded seconds so far) and compared with `gap_max_s`. A move between two live
 recorders (fail-back) happens at a segment boundary of the run and loses nothing. Footage
 lost with a failed disk is counted apart (twin.sim.faults).
 
 The partial-segment rule (one rule, used for results, CSVs and plots): a camera's time on
-line is whole segment slots; every slot not filled by a written segment is dropped, and a
-slot any part of which went unrecorded counts as dropped. So a camera's dropped segments
-so far are ceil(lost_s / segment_s) (`drop_slots`), booked as its reason changes: each
-reason gets the growth of that running total while it held, so the parts add up to the
-whole, and at the end of the run written + dropped = (end - on line) / segment_s exactly,
-per camera, whatever the fault timing (a gap of 240.5 segments and the half-segment it
-leaves at the end of the camera's last run are one slot: 241 dropped).
+line is whole segment slots; every slot not filled by a whole written segment is dropped: a
+slot any part of which went unrecorded, or that holds a crashed recorder's partial segment,
+counts as dropped. So a camera's dropped segments so far are ceil((lost_s + kept_s) /
+segment_s) (`drop_slots`), booked as its reason changes: each reason gets the growth of that
+running total while it held (a partial's slot goes to `recorder_down` when it is kept), so
+the parts add up to the whole. At the end of the run, per camera (per stream with dual
+recording), whatever the fault timing, exactly:
+
+- slots: whole segments written + dropped = (end - on line) / segment_s (a gap of 240.5
+  segments and the half-segment it leaves at the end of the camera's last run are one slot:
+  241 dropped);
+- files: segment files written = whole segments + partial segments kept (`partials`; the
+  run's `segments_written` is their sum over cameras);
+- seconds: whole segments x segment_s + kept_s + lost_s + the segment still being written at
+  the end = end - on line.
 
 The writer charges whole ticks in advance. Each open run remembers the first tick it was
 charged for; when it closes (or the run ends), the difference between the segments it really
@@ -225,8 +241,11 @@ class SimOutcome:
     lost_s: np.ndarray = field(default_factory=lambda: np.zeros(0))
     gap_max_s: np.ndarray = field(default_factory=lambda: np.zeros(0))
     admitted: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=bool))
-    # Per camera: segments written (with `dropped`, the camera's slots on line, exactly).
+    # Per camera: whole segments written (with `dropped`, the camera's slots on line, exactly).
     cam_written: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    # Per camera: partial segments a crashed recorder kept, and their seconds (module doc).
+    cam_partials: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    cam_kept_s: np.ndarray = field(default_factory=lambda: np.zeros(0))
     # Per time-series row: why it was taken (periodic, before_sweep, after_sweep, peak,
     # before_disk_loss, after_disk_loss, end).
     series_kind: list[str] = field(default_factory=list)
@@ -281,7 +300,9 @@ class Cameras:
     gap_start: np.ndarray
     lost_s: np.ndarray  # unrecorded seconds so far
     gap_max: np.ndarray
-    written: np.ndarray  # segments written
+    written: np.ndarray  # whole segments written
+    partials: np.ndarray  # partial segments kept (a crashed recorder's, up to its last fragment)
+    kept_s: np.ndarray  # seconds of footage in those partial segments
     # Per camera: a stream of it was admitted; its streams recording now.
     cam_admitted: np.ndarray
     streams_recording: np.ndarray
@@ -312,6 +333,8 @@ class Cameras:
             lost_s=np.zeros(n),
             gap_max=np.zeros(n),
             written=np.zeros(n, dtype=np.int64),
+            partials=np.zeros(n, dtype=np.int64),
+            kept_s=np.zeros(n),
             cam_admitted=np.zeros(n_cams, dtype=bool),
             streams_recording=np.zeros(n_cams, dtype=np.int64),
         )
@@ -446,6 +469,10 @@ class CityEngine:
         self.extensions = list(extensions or [])
         self._events: list[dict[str, Any]] = []  # notable events, in time order, for results.json
         self.seg_s = float(sc.recording.segment_s)
+        # A crashed recorder keeps its segments under way up to their last fragment (None:
+        # it loses them); `_crashing` is the recorder going down in `recorder_down`, else -1.
+        self.fragment_s = sc.recording.fragment_s
+        self._crashing = -1
         self.tick_s = float(sc.simulation.tick_s)
         self.k = int(sc.simulation.tick_s // sc.recording.segment_s)  # segments per tick
         n, r = city.n_cameras, city.n_recorders
@@ -548,7 +575,18 @@ class CityEngine:
 
     @property
     def cam_written(self) -> np.ndarray:
+        """Per stream: whole segments written."""
         return _read_only(self._cams.written)
+
+    @property
+    def cam_partials(self) -> np.ndarray:
+        """Per stream: partial segments a crashed recorder kept (`recording.fragment_s`)."""
+        return _read_only(self._cams.partials)
+
+    @property
+    def kept_s(self) -> np.ndarray:
+        """Per stream: seconds of footage in those partial segments."""
+        return _read_only(self._cams.kept_s)
 
     @property
     def cam_admitted(self) -> np.ndarray:
@@ -684,13 +722,19 @@ class CityEngine:
         self._cams.blocked[BLOCK_CAUSES.index(cause), cams] -= 1
         self._refresh(cams, t)
 
-    def recorder_down(self, r: int, t: float) -> bool:
+    def recorder_down(self, r: int, t: float, keeps_fragments: bool = True) -> bool:
         """Recorder `r` stops (outages are counted, so they overlap); True if it was up, when
-        its cameras stop recording at `t`."""
+        its cameras stop recording at `t`. With `recording.fragment_s` a crashed recorder keeps
+        each camera's segment under way up to its last fragment (the partial-segment rule);
+        `keeps_fragments` False: it keeps nothing of it (its disk failed with it)."""
         self._recs.down[r] += 1
         if self._recs.down[r] != 1:
             return False
-        self._refresh(self.cameras_on(r), t)
+        self._crashing = r if keeps_fragments and self.fragment_s is not None else -1
+        try:
+            self._refresh(self.cameras_on(r), t)
+        finally:
+            self._crashing = -1
         return True
 
     def recorder_up(self, r: int, t: float) -> bool:
@@ -799,15 +843,15 @@ class CityEngine:
 
     def _drops_due(self, cams: np.ndarray, t: float) -> np.ndarray:
         """Segments dropping cameras have dropped since their `since`, not yet booked."""
-        lost = self._cams.lost_s[cams]
-        due: np.ndarray = drop_slots(lost + (t - self._cams.since[cams]), self.seg_s) - drop_slots(
-            lost, self.seg_s
+        base = self._cams.lost_s[cams] + self._cams.kept_s[cams]
+        due: np.ndarray = drop_slots(base + (t - self._cams.since[cams]), self.seg_s) - drop_slots(
+            base, self.seg_s
         )
         return due
 
     def _book_drops(self, cams: np.ndarray, t: float) -> None:
         """Book a dropping camera's segments from its `since` to `t` under its current reason
-        (the partial-segment rule: the growth of ceil(lost_s / segment_s))."""
+        (the partial-segment rule: the growth of ceil((lost_s + kept_s) / segment_s))."""
         segs = self._drops_due(cams, t)
         np.add.at(self._cams.dropped, (self._cams.reason[cams].astype(np.int64), cams), segs)
         self._cams.lost_s[cams] += t - self._cams.since[cams]
@@ -847,6 +891,35 @@ class CityEngine:
         self.catalog.close_runs(cams, t)
         self._cams.run_rec[cams] = -1
         return a + whole * self.seg_s
+
+    def _keep_partials(self, cams: np.ndarray, b: np.ndarray, t: float) -> np.ndarray:
+        """A crashed recorder keeps each camera's segment under way, from its last whole-segment
+        boundary `b` up to its last fragment, as a segment file of its own (a one-segment run
+        of that length in the catalog, on the recorder's disk like any segment, deleted by
+        retention like any). Its slot still counts as dropped (it is not a whole segment:
+        `kept_s` joins `lost_s` in the slots). Returns where each camera's footage ends."""
+        assert self.fragment_s is not None
+        f = self.fragment_s
+        end: np.ndarray = b + np.floor((t - b) / f + 1e-9) * f
+        end = np.minimum(end, t)
+        keep = end - b > 1e-9
+        if not keep.any():
+            return end
+        c, start, length = cams[keep], b[keep], end[keep] - b[keep]
+        rec = np.full(c.size, self._crashing, dtype=np.int64)
+        curve = None if self.capacity is None else self.capacity.curve_of(c)
+        bps = self.cam_bps[c] * (length / self.seg_s)  # the file's bytes (factor 1 with curves)
+        ones = np.ones(c.size, dtype=np.int64)
+        rows = self.catalog.add_runs(c, rec, start, length, ones, bps, curve)
+        nbytes = self.catalog.span_bytes(rows, np.zeros(c.size, dtype=np.int64), ones)
+        self._disk.used[self._crashing] += float(nbytes.sum())
+        self._disk.written += int(c.size)
+        before = drop_slots(self._cams.lost_s[c] + self._cams.kept_s[c], self.seg_s)
+        self._cams.partials[c] += 1
+        self._cams.kept_s[c] += length
+        slots = drop_slots(self._cams.lost_s[c] + self._cams.kept_s[c], self.seg_s) - before
+        np.add.at(self._cams.dropped[_R["recorder_down"]], c, slots)
+        return end
 
     def _resume(self, cams: np.ndarray, t: float) -> None:
         if cams.size == 0:
@@ -917,7 +990,10 @@ class CityEngine:
         rec = st == RECORDING
         stop = cams[rec & (want >= 0)]
         if stop.size:
+            crashed = self._cams.run_rec[stop] == self._crashing
             since = self._close(stop, t)
+            if crashed.any():  # footage up to the last fragment of the segment under way
+                since[crashed] = self._keep_partials(stop[crashed], since[crashed], t)
             self._move(stop, "drop")
             self._cams.reason[stop] = want[rec & (want >= 0)]
             self._cams.since[stop] = since
@@ -939,12 +1015,12 @@ class CityEngine:
             hit = sw[lost > 1e-9]  # a switch off a segment boundary loses the segment under way
             if hit.size:
                 self._log_gaps(hit, end[lost > 1e-9], t)
-                before = self._cams.lost_s[hit]
+                before = self._cams.lost_s[hit] + self._cams.kept_s[hit]
                 self._cams.lost_s[hit] += lost[lost > 1e-9]
                 np.maximum.at(self._cams.gap_max, hit, lost[lost > 1e-9])
-                segs = drop_slots(self._cams.lost_s[hit], self.seg_s) - drop_slots(
-                    before, self.seg_s
-                )
+                segs = drop_slots(
+                    self._cams.lost_s[hit] + self._cams.kept_s[hit], self.seg_s
+                ) - drop_slots(before, self.seg_s)
                 np.add.at(self._cams.dropped[_R["recorder_down"]], hit, segs)
             self._move(sw, "switch")
             self._open(sw, t)
@@ -1316,6 +1392,8 @@ class CityEngine:
             gap_max_s=self._cams.cam_gap_max,
             admitted=self._cams.cam_admitted,
             cam_written=self._cams.written[:n0].copy(),
+            cam_partials=self._cams.partials[:n0].copy(),
+            cam_kept_s=self._cams.kept_s[:n0].copy(),
             series_kind=[x[1] for x in rows],
             capacity=self.capacity,
         )

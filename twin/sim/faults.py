@@ -20,9 +20,21 @@ engine's listeners. Blocks are counted by the engine, so overlapping faults add 
   (failover.backhaul.backup_share) the cameras that fit in it, in camera order, come back
   `switch_s` after the cut, the rest at the repair;
 - relay down: the district's (or every) camera is blocked; with a standby relay, until the
-  loss is detected (heartbeats) plus `switch_s`, else to the repair.
+  loss is detected (heartbeats) plus `switch_s`, else until the relay serves again, its
+  repair plus `relay.recovery_s` (whichever comes first with a standby).
 
-Recorders: a crash or a failed disk stops the recorder at once (its cameras stop recording);
+The reconnection storm (`failover.reconnect_s_per_camera`, p): cameras do not all come back at
+one instant. When a power cut or a relay outage ends, the k-th camera (in camera order) of
+each recorder among those it cut off records again k x p later; when a failover takes effect,
+the k-th camera it moves onto one recorder (in the order it placed them) records again k x p
+after the plan (`_reconnect`: a camera that a later command moved on meanwhile is that
+command's). Each group due at one time is one effect of the heap. The `failover` and
+`cameras_reconnected` events then carry `last_camera_s` (absent with p = 0, when every camera
+comes back at the event's time). A backhaul cut's return is not spread.
+
+Recorders: a crash or a failed disk stops the recorder at once (its cameras stop recording;
+with `recording.fragment_s` a crash, not a failed disk, keeps each camera's segment under way
+up to its last fragment: twin.sim.engine);
 the failover core (twin.core.failover) hears no beats from it and declares it down
 `missed_beats` intervals after its last beat; the standby policy's plan takes effect
 `reassign_s` later. A recorder that comes back beats at the next beat time; its cameras go
@@ -85,6 +97,21 @@ __all__ = ["FaultDriver", "FAULT_SPAWN_KEY", "draw_windows"]
 
 _POWER, _BACKHAUL, _RELAY = "power", "backhaul_cut", "relay_down"  # engine BLOCK_CAUSES
 EVENT_LIST_MAX = 50  # camera names listed in one results event; the CSV lists all
+
+
+def _rank_within(group: np.ndarray, order: np.ndarray | None = None) -> np.ndarray:
+    """Each item's place (1, 2, ...) among the items of its group, in `order` (an argsort of
+    the items; default: as given)."""
+    n = group.size
+    order = np.arange(n) if order is None else order
+    g = group[order]
+    by = np.argsort(g, kind="stable")  # within a group, still in `order`
+    gs = g[by]
+    first = np.r_[0, np.flatnonzero(gs[1:] != gs[:-1]) + 1] if n else np.zeros(0, dtype=np.int64)
+    starts = np.repeat(first, np.diff(np.r_[first, n]))
+    rank = np.empty(n, dtype=np.int64)
+    rank[order[by]] = np.arange(n) - starts + 1
+    return rank
 
 
 class FaultDriver:
@@ -259,6 +286,7 @@ class FaultDriver:
                 sets = np.array([tgt])
             else:
                 sets = np.flatnonzero(city.set_district == tgt)
+            keys: list[int] = []  # with a reconnection storm, one unblock for all site kinds
             for k, site in enumerate(SITE_KINDS):
                 ups = float(self.fo.ups_s.get(site, 0.0))
                 if t1 - t0 <= ups:
@@ -268,7 +296,12 @@ class FaultDriver:
                 if cams.size:
                     key = next(self._keys)
                     self.push(t0 + ups, "block", _POWER, cams, key, inc)
-                    self.push(t1, "unblock", _POWER, key, inc)
+                    if self.fo.reconnect_s_per_camera == 0:
+                        self.push(t1, "unblock", _POWER, key, inc)
+                    else:
+                        keys.append(key)
+            if keys:
+                self.push(t1, "unblock", _POWER, keys, inc)
         elif kind == "backhaul_cut":
             cams = np.flatnonzero(city.cam_district == tgt)
             key = next(self._keys)
@@ -285,10 +318,11 @@ class FaultDriver:
             self.push(t0, "block", _RELAY, cams, key, inc)
             rel = self.fo.relay
             hb = self.fo.heartbeat
+            back = t1 + rel.recovery_s  # the relay serves again (its supervisor restarted it)
             off = (
-                min(t1, detection_time(t0, hb.interval_s, hb.missed_beats) + rel.switch_s)
+                min(back, detection_time(t0, hb.interval_s, hb.missed_beats) + rel.switch_s)
                 if rel.standby
-                else t1
+                else back
             )
             self.push(off, "unblock", _RELAY, key, inc)
 
@@ -316,6 +350,8 @@ class FaultDriver:
             "apply": self._apply,
             "failback": self._failback,
             "switch": self._switch,
+            "reconnect": self._reconnect,
+            "unblock_some": self._unblock_some,
             "log": self._log,
             "drive_ok": lambda t, *a: drives.drive_ok(self, t, *a),
             "drive_lost": lambda t, *a: drives.drive_lost(self, t, *a),
@@ -361,10 +397,50 @@ class FaultDriver:
         self.engine.block(cause, cams, t)
         self.event(t, "cameras_cut_off", incident=inc, cause=cause, cameras=int(cams.size))
 
-    def _unblock(self, t: float, cause: str, key: int, inc: int) -> None:
-        cams = self._blocked.pop(key)
+    def _unblock(self, t: float, cause: str, key: int | list[int], inc: int) -> None:
+        if isinstance(key, list):  # the blocks of a power cut's site kinds, lifted together
+            cams = np.concatenate([self._blocked.pop(k) for k in key])
+        else:
+            cams = self._blocked.pop(key)
+        per = self.fo.reconnect_s_per_camera
+        if cause == _BACKHAUL or per == 0:
+            self.engine.unblock(cause, cams, t)
+            self.event(t, "cameras_reconnected", incident=inc, cause=cause, cameras=int(cams.size))
+            return
+        # The reconnection storm: the k-th camera of each recorder is back k x per camera later.
+        e = self.engine
+        rec = e.cam_rec[cams]
+        on = (rec >= 0) & e.admitted[cams]
+        k = np.zeros(cams.size, dtype=np.int64)
+        k[on] = _rank_within(rec[on], np.argsort(cams[on], kind="stable"))  # camera order
+        when = t + k * per
+        last = float(when.max(initial=t))
+        self._at_times(when, "unblock_some", cams, cause)
+        self.event(
+            t,
+            "cameras_reconnected",
+            incident=inc,
+            cause=cause,
+            cameras=int(cams.size),
+            last_camera_s=round(last, 6),
+        )
+
+    def _at_times(self, when: np.ndarray, kind: str, cams: np.ndarray, *args: Any) -> None:
+        """Schedule effect `kind` for each group of `cams` due at one time of `when` (an array
+        argument per camera is split with them); a group due now runs at once."""
+        now = float(self.engine.env.now)
+        for w in np.unique(when):
+            m = when == w
+            part = [
+                a[m] if isinstance(a, np.ndarray) and a.shape == cams.shape else a for a in args
+            ]
+            if w <= now:
+                getattr(self, "_" + kind)(float(w), cams[m], *part)
+            else:
+                self.push(float(w), kind, cams[m], *part)
+
+    def _unblock_some(self, t: float, cams: np.ndarray, cause: str) -> None:
         self.engine.unblock(cause, cams, t)
-        self.event(t, "cameras_reconnected", incident=inc, cause=cause, cameras=int(cams.size))
 
     def _backup(self, t: float, district: int, key: int, inc: int) -> None:
         """Routing converged onto the backup path: the cameras that fit in it come back."""
@@ -402,7 +478,7 @@ class FaultDriver:
         self.incident = inc
         hb = self.fo.heartbeat
         last = math.floor(t / hb.interval_s + 1e-9) * hb.interval_s
-        if e.recorder_down(r, t):
+        if e.recorder_down(r, t, keeps_fragments=not disk):
             # Its beats were implicit while it ran: the last one was due at or before t.
             self._health(self.monitor.beat(np.array([r]), last))
         if disk:
@@ -475,7 +551,20 @@ class FaultDriver:
         cams = self.ctrl.apply(cmd)
         to = cmd.to[np.isin(cmd.cameras, cams)]
         self.unassigned_ever[cams[to < 0]] = True
-        e.assign(cams, to, t)
+        per = self.fo.reconnect_s_per_camera
+        extra: dict[str, Any] = {}
+        if per == 0:
+            e.assign(cams, to, t)
+        else:
+            # The reconnection storm: the k-th camera moved onto one recorder (in the order
+            # the failover placed them) records again k x per camera after the plan.
+            moved = to >= 0
+            e.assign(cams[~moved], to[~moved], t)
+            k = np.zeros(cams.size, dtype=np.int64)
+            k[moved] = _rank_within(to[moved], self._placing_order(cams[moved]))
+            when = t + k * per
+            self._at_times(when[moved], "reconnect", cams[moved], to[moved], cmd)
+            extra["last_camera_s"] = round(float(when.max(initial=t)), 6)
         left = cams[to < 0]
         self.event(
             t,
@@ -485,7 +574,21 @@ class FaultDriver:
             cameras_unassigned=int(left.size),
             unassigned=self._names(left),
             to={e.city.rec_names[int(x)]: int((to == x).sum()) for x in np.unique(to[to >= 0])},
+            **extra,
         )
+
+    def _placing_order(self, cams: np.ndarray) -> np.ndarray:
+        """The order a failover places `cams` in: by priority, then camera order."""
+        if self.ctrl.priority is None:
+            return np.argsort(cams, kind="stable")
+        return np.lexsort((cams, self.ctrl.priority[cams]))
+
+    def _reconnect(self, t: float, cams: np.ndarray, to: np.ndarray, cmd: Reassign) -> None:
+        """Moved cameras reach their new recorder; those a later command has moved on since
+        (their recorder back, or their new one lost) are that command's."""
+        idx = np.searchsorted(cmd.cameras, cams)
+        ok = self.ctrl.epoch[cams] == cmd.epochs[idx]
+        self.engine.assign(cams[ok], to[ok], t)
 
     def _failback(self, t: float, cmd: Reassign) -> None:
         """Cameras go home: those recording elsewhere at their run's next segment boundary."""
@@ -572,6 +675,14 @@ class FaultDriver:
             "footage_lost_disk_tb": self.disk_lost_bytes / 1e12,
             "no_recorder_over_limit": float(e.over_limit == 0 and self.ledger_over == 0),
             **({"drive_failures": float(self.drive_failures)} if self.drive_failures >= 0 else {}),
+            **(
+                {
+                    "segments_partial_kept": float(e.cam_partials.sum()),
+                    "camera_minutes_partial_kept": float(e.kept_s.sum() / 60),
+                }
+                if e.fragment_s is not None
+                else {}
+            ),
             **priority.lost_by_priority(self.cam_priority, total),
             **(self.backfill.metrics() if self.backfill is not None else {}),
         }

@@ -17,6 +17,7 @@ from twin.model.sizing import city_needs
 from twin.scenario import Scenario
 from twin.sim.capacity import recorder_columns
 from twin.sim.engine import DROP_REASONS, DROPPING, OFFLINE, SERIES_COUNTS, SimOutcome
+from twin.sim.simulated_scenario import failover_curve_record
 
 __all__ = ["sim_metrics", "results_from_sim", "write_sim_tables"]
 
@@ -149,6 +150,7 @@ def results_from_sim(
         engine="simulate",
         scenario=scenario_info(named, source),
         calibration=None if cal is None else CalibrationInfo(path=cal.path, sha256=cal.sha256),
+        failover_curve=failover_curve_record(named),
         horizon_s=o.end_s,
         metrics=metrics,
         targets=verdicts,
@@ -196,6 +198,9 @@ def write_sim_tables(o: SimOutcome, out: Path) -> dict[str, str]:
     state_names = ("offline", "recording", "dropping")
     on_line_s = np.where(o.cam_state != OFFLINE, o.end_s - city.cam_online_s, 0.0)
     written = o.cam_written if o.cam_written.size else np.zeros(city.n_cameras, dtype=np.int64)
+    # A crashed recorder's partial segments (recording.fragment_s): columns of their own, so
+    # segments_written + dropped stays the camera's slots on line.
+    partials = o.scenario.recording.fragment_s is not None and o.cam_partials.size > 0
     cam_rows = []
     for c in range(city.n_cameras):
         r = int(o.cam_recorder[c])
@@ -213,6 +218,7 @@ def write_sim_tables(o: SimOutcome, out: Path) -> dict[str, str]:
                 float(on_line_s[c]),
                 int(written[c]),
                 *[int(x) for x in o.dropped[:, c]],
+                *([int(o.cam_partials[c]), float(o.cam_kept_s[c])] if partials else []),
             ]
         )
     write_csv(
@@ -229,6 +235,7 @@ def write_sim_tables(o: SimOutcome, out: Path) -> dict[str, str]:
             "on_line_s",
             "segments_written",
             *[f"dropped_{r}" for r in DROP_REASONS],
+            *(["partial_segments", "partial_s"] if partials else []),
         ],
         cam_rows,
     )

@@ -9,6 +9,14 @@ faults are the scenario's own in both engines. A calibration's reassignment time
 one, replaces `failover.reassign_s` (its bytes per nominal Mbps are applied where the city's
 footage rates are made, twin.model.city).
 
+The failover curve (`failover_curve`): a calibration's `failover_reconnect_s_per_camera`,
+`relay_recovery_s` and `recorder_fragment_s`, each when it has one, replace
+`failover.reconnect_s_per_camera`, `failover.relay.recovery_s` and `recording.fragment_s`. A
+live scenario with no measured fragment keeps what its recorders' container keeps of a
+crash: fragmented MP4 a fragment every 0.2 s, MPEG-TS every frame (1 / fps). results.json
+names each term's value and source (`failover_curve`) whenever one is not today's default
+from the scenario itself.
+
 "As a live run ran it" (`detect_shift_s`, `twin simulate --as-run RUN`, `twin check --live`):
 a live run on a loaded machine may detect a crashed recorder later than its heartbeat plan
 says. Figures that depend on that timing (each recorder's ingest, footage lost, recovery)
@@ -21,8 +29,9 @@ simulation's own detection stays the plan's, so the fidelity table states both.
 run measures from its files: footage bytes and camera-seconds written, per recorder and in all
 (integrated exactly over every change of a recorder's rate), the cameras each recorder was
 given at the start, and what each fault cost (a `fault_cost` event per fault: cameras hit,
-camera-seconds lost, by the simulation's rule that a stop loses the segment under way). It
-adds no SimPy event, so the run is the same to the last bit.
+camera-seconds lost, by the simulation's rule that a stop loses the segment under way, or,
+with `recording.fragment_s`, that a crash keeps it up to its last fragment). It adds no SimPy
+event, so the run is the same to the last bit.
 """
 
 from __future__ import annotations
@@ -37,7 +46,57 @@ from twin.scenario import Scenario
 from twin.scenario.faults import Heartbeat
 from twin.sim.engine import CityEngine
 
-__all__ = ["simulated_scenario", "live_detect_shift", "FootageLedger"]
+__all__ = [
+    "simulated_scenario",
+    "live_detect_shift",
+    "FootageLedger",
+    "failover_curve",
+    "failover_curve_record",
+]
+
+_RECONNECT = "failover.reconnect_s_per_camera"
+_RELAY = "failover.relay.recovery_s"
+_FRAGMENT = "recording.fragment_s"
+# The live recorder's fragment per container (twin/live/recorder.py, _MUX_OPTIONS): fragmented
+# MP4 cuts one at least every 0.2 s (frag_duration 200000 us); MPEG-TS flushes each packet,
+# so it keeps up to the last frame (1 / fps, below).
+_LIVE_FRAGMENT_S = {"mp4": 0.2}
+
+
+def failover_curve(sc: Scenario) -> dict[str, tuple[float | None, str]]:
+    """The failover curve's terms the simulation of `sc` uses, each with where it came from:
+    the calibration file (its measured value replaces the scenario's), a live scenario's
+    recorder container (the fragment, when no calibration measured it), or the scenario."""
+    cal = sc.loaded_calibration
+    c = None if cal is None else cal.calibration
+    src = "" if cal is None else f"calibration {cal.path}"
+    out: dict[str, tuple[float | None, str]] = {
+        _RECONNECT: (sc.failover.reconnect_s_per_camera, "scenario"),
+        _RELAY: (sc.failover.relay.recovery_s, "scenario"),
+        _FRAGMENT: (sc.recording.fragment_s, "scenario"),
+    }
+    if c is not None and c.failover_reconnect_s_per_camera is not None:
+        out[_RECONNECT] = (c.failover_reconnect_s_per_camera.value, src)
+    if c is not None and c.relay_recovery_s is not None:
+        out[_RELAY] = (c.relay_recovery_s.value, src)
+    if c is not None and c.recorder_fragment_s is not None:
+        out[_FRAGMENT] = (c.recorder_fragment_s.value, src)
+    elif sc.live is not None and sc.recording.fragment_s is None:
+        box = sc.live.recorders.container
+        # MPEG-TS: the slowest camera's frame (a recorder keeps whole frames of every camera).
+        frag = _LIVE_FRAGMENT_S.get(box, 1.0 / min(p.fps for p in sc.camera_profiles))
+        out[_FRAGMENT] = (frag, f"live.recorders.container {box}")
+    return out
+
+
+def failover_curve_record(sc: Scenario) -> dict[str, dict[str, Any]] | None:
+    """What results.json says of the failover curve (None: every term at today's default, from
+    the scenario, so results of scenarios that do not use it read as before)."""
+    terms = failover_curve(sc)
+    default = {_RECONNECT: 0.0, _RELAY: 0.0, _FRAGMENT: None}
+    if all(v == default[k] and src == "scenario" for k, (v, src) in terms.items()):
+        return None
+    return {k: {"value": v, "source": src} for k, (v, src) in terms.items()}
 
 
 def live_detect_shift(sc: Scenario, live: Results) -> float:
@@ -80,9 +139,17 @@ def simulated_scenario(sc: Scenario, detect_shift_s: float = 0.0) -> Scenario:
         failover["heartbeat"] = Heartbeat(
             interval_s=lv.heartbeat_interval_s, missed_beats=lv.missed_beats
         )
+    terms = failover_curve(sc)
     cal = sc.loaded_calibration
     if cal is not None and cal.calibration.failover_reassign_s is not None:
         failover["reassign_s"] = cal.calibration.failover_reassign_s.value
+    if terms[_RECONNECT][1] != "scenario":
+        failover["reconnect_s_per_camera"] = terms[_RECONNECT][0]
+    if terms[_RELAY][1] != "scenario":
+        failover["relay"] = sc.failover.relay.model_copy(update={"recovery_s": terms[_RELAY][0]})
+    if terms[_FRAGMENT][1] != "scenario":
+        rec = update.get("recording", sc.recording)
+        update["recording"] = rec.model_copy(update={"fragment_s": terms[_FRAGMENT][0]})
     if detect_shift_s:
         failover["reassign_s"] = max(
             0.0, failover.get("reassign_s", sc.failover.reassign_s) + detect_shift_s
