@@ -365,3 +365,29 @@ def test_a_shipped_drill_reads_the_same_with_its_defaults_spelled_out():
     b = run_scenario(explicit, "x", days=1).model_dump(mode="json")
     a.pop("run"), b.pop("run")
     assert a == b
+
+
+def test_a_stream_cut_upstream_keeps_all_its_segment_under_way_when_recorders_write_fragments():
+    # The city relay goes down 30.5 s into a segment (3,630.5) for 600 s. The recorders stay
+    # up: each sees its streams end and closes the file there (as the live recorder does), so
+    # with fragment_s set every camera keeps 3,600-3,630.5 as a partial and its gap runs from
+    # 3,630.5; without it, from the segment's start, 3,600.
+    at = 3_630.5
+    faults = [{"type": "relay_down", "relay": "city", "at_s": at, "duration_s": 600}]
+    _, frag = run(small(faults, {}, **{"recording.fragment_s": 0.2}))
+    _, plain = run(small(faults, {}))
+    n = frag.city.n_cameras
+    np.testing.assert_allclose(frag.cam_kept_s, 30.5, atol=1e-9)
+    assert frag.cam_partials.tolist() == [1] * n
+    np.testing.assert_allclose(frag.gap_max_s, 600.0, atol=1e-9)
+    np.testing.assert_allclose(plain.gap_max_s, 630.5, atol=1e-9)
+    assert plain.cam_partials.sum() == 0
+    # The partial's slot is booked to the stop's own reason, and the slots still add up.
+    relay = DROP_REASONS.index("relay_down")
+    assert frag.dropped[DOWN].sum() == 0 and (frag.dropped[relay] == 11).all()
+    assert (frag.cam_written + frag.dropped.sum(axis=0)).tolist() == (
+        plain.cam_written + plain.dropped.sum(axis=0)
+    ).tolist()
+    assert frag.written_segments == int(frag.cam_written.sum()) + n
+    m = sim_metrics(frag)
+    assert m["camera_minutes_unrecorded"] == pytest.approx(n * 600.0 / 60, abs=1e-5)

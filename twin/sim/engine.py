@@ -40,11 +40,14 @@ under way: its footage ends at the last whole-segment boundary b <= t of its run
 exception is a recorder that crashes (goes down, its disk intact) when the scenario has
 `recording.fragment_s` f: its recorders write fragmented segment files, flushed, so the
 crash keeps each camera's segment under way up to its last fragment, e = b + floor((t - b)
-/ f) * f (`_keep_partials`). That partial is a segment file like any other: a one-segment
-run of length e - b in the catalog (deleted by retention like any), its bytes on the
-recorder's disk, counted in segments written; its seconds are recorded footage (`kept_s`),
-not unrecorded. A stop for any other cause (power, backhaul cut, relay down, a move onto a
-recorder that is down, a failed disk) keeps nothing of the segment under way: e = b. The
+/ f) * f (`_keep_partials`); and with it, a stream that stops upstream of a recorder that
+stays up (power, backhaul cut, relay down) keeps all of it, e = t: the recorder sees the
+stream end and closes the file there, as the live recorder does. That partial is a segment
+file like any other: a one-segment run of length e - b in the catalog (deleted by retention
+like any), its bytes on the recorder's disk, counted in segments written; its seconds are
+recorded footage (`kept_s`), not unrecorded. A stop for any other cause (a move onto a
+recorder that is down, a failed disk, a full disk), or any stop without
+`recording.fragment_s`, keeps nothing of the segment under way: e = b. The
 camera resumes at t' with a new segment, so the gap is t' - e, added to `lost_s` (the
 camera's unrecorded seconds so far) and compared with `gap_max_s`. A move between two live
 recorders (fail-back) happens at a segment boundary of the run and loses nothing. Footage
@@ -133,6 +136,7 @@ DROP_REASONS: tuple[str, ...] = (
 # Causes upstream of the recorders, counted per camera (faults overlap); in precedence order.
 BLOCK_CAUSES: tuple[str, ...] = ("power", "backhaul_cut", "relay_down")
 _R = {name: i for i, name in enumerate(DROP_REASONS)}
+_UPSTREAM = np.array([_R[c] for c in BLOCK_CAUSES])  # stops a live recorder sees as a stream end
 QUIET_TICKS_MAX = 4096  # writer ticks charged at once at most (a (ticks x recorders) array)
 
 # Time-series columns that are counts (written as integers); the rest are seconds and bytes.
@@ -892,33 +896,45 @@ class CityEngine:
         self._cams.run_rec[cams] = -1
         return a + whole * self.seg_s
 
-    def _keep_partials(self, cams: np.ndarray, b: np.ndarray, t: float) -> np.ndarray:
-        """A crashed recorder keeps each camera's segment under way, from its last whole-segment
-        boundary `b` up to its last fragment, as a segment file of its own (a one-segment run
-        of that length in the catalog, on the recorder's disk like any segment, deleted by
-        retention like any). Its slot still counts as dropped (it is not a whole segment:
-        `kept_s` joins `lost_s` in the slots). Returns where each camera's footage ends."""
-        assert self.fragment_s is not None
-        f = self.fragment_s
-        end: np.ndarray = b + np.floor((t - b) / f + 1e-9) * f
+    def _keep_partials(
+        self,
+        cams: np.ndarray,
+        b: np.ndarray,
+        t: float,
+        recs: np.ndarray,
+        fragment_s: float | None,
+        reason: np.ndarray,
+    ) -> np.ndarray:
+        """Each camera's recorder `recs` keeps its segment under way, from its last
+        whole-segment boundary `b` up to its last fragment (`fragment_s`: a crash) or up to
+        `t` (None: the stream stopped upstream and the recorder closed the file itself), as a
+        segment file of its own (a one-segment run of that length in the catalog, on the
+        recorder's disk like any segment, deleted by retention like any). Its slot still counts
+        as dropped (it is not a whole segment: `kept_s` joins `lost_s` in the slots), under
+        each camera's `reason`. Returns where each camera's footage ends."""
+        end: np.ndarray = (
+            np.full(b.size, t)
+            if fragment_s is None
+            else b + np.floor((t - b) / fragment_s + 1e-9) * fragment_s
+        )
         end = np.minimum(end, t)
         keep = end - b > 1e-9
         if not keep.any():
             return end
         c, start, length = cams[keep], b[keep], end[keep] - b[keep]
-        rec = np.full(c.size, self._crashing, dtype=np.int64)
+        rec = recs[keep]
         curve = None if self.capacity is None else self.capacity.curve_of(c)
         bps = self.cam_bps[c] * (length / self.seg_s)  # the file's bytes (factor 1 with curves)
         ones = np.ones(c.size, dtype=np.int64)
         rows = self.catalog.add_runs(c, rec, start, length, ones, bps, curve)
         nbytes = self.catalog.span_bytes(rows, np.zeros(c.size, dtype=np.int64), ones)
-        self._disk.used[self._crashing] += float(nbytes.sum())
+        np.add.at(self._disk.used, rec, nbytes)
         self._disk.written += int(c.size)
         before = drop_slots(self._cams.lost_s[c] + self._cams.kept_s[c], self.seg_s)
         self._cams.partials[c] += 1
         self._cams.kept_s[c] += length
         slots = drop_slots(self._cams.lost_s[c] + self._cams.kept_s[c], self.seg_s) - before
-        np.add.at(self._cams.dropped[_R["recorder_down"]], c, slots)
+        np.add.at(self._cams.dropped, (reason[keep].astype(np.int64), c), slots)
         return end
 
     def _resume(self, cams: np.ndarray, t: float) -> None:
@@ -990,10 +1006,19 @@ class CityEngine:
         rec = st == RECORDING
         stop = cams[rec & (want >= 0)]
         if stop.size:
-            crashed = self._cams.run_rec[stop] == self._crashing
+            recs = self._cams.run_rec[stop]
+            why = want[rec & (want >= 0)]
+            crashed = recs == self._crashing
+            upstream = np.isin(why, _UPSTREAM) & (self.fragment_s is not None) & ~crashed
             since = self._close(stop, t)
             if crashed.any():  # footage up to the last fragment of the segment under way
-                since[crashed] = self._keep_partials(stop[crashed], since[crashed], t)
+                since[crashed] = self._keep_partials(
+                    stop[crashed], since[crashed], t, recs[crashed], self.fragment_s, why[crashed]
+                )
+            if upstream.any():  # the recorder, still up, closed the file where the stream ended
+                since[upstream] = self._keep_partials(
+                    stop[upstream], since[upstream], t, recs[upstream], None, why[upstream]
+                )
             self._move(stop, "drop")
             self._cams.reason[stop] = want[rec & (want >= 0)]
             self._cams.since[stop] = since
