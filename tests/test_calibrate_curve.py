@@ -357,6 +357,26 @@ def test_relay_cameras_back_after_a_restart_are_a_curve_of_their_own(tmp_path: P
     v = cal.relay_recovery_s
     assert v is not None and "0.400 + 0.0200 k s" in v.note and "20 cameras" in v.note
     assert cal.failover_reconnect_s_per_camera is None  # not pooled into the failover curve
+    # With the cameras' rows, the relay's recovery runs from the kill to its first camera
+    # recorded again (33.42 - 30), what the simulator adds before the cameras reconnect.
+    assert v.value == pytest.approx(3.42) and "to its first camera recorded again" in v.note
+
+
+def test_power_back_to_the_first_camera_recorded_again_is_the_power_reconnect(
+    tmp_path: Path,
+) -> None:
+    rows = []
+    for fid, back in ((3, 1.07), (4, 1.2)):  # two sets' power cuts, 75-80 s
+        for k in range(3):
+            first = 80.0 + back + 0.01 * k
+            rows.append(
+                [str(fid), "district_power", f"s{fid}-c{k}", "r02", "r02", 75.0, "", 80.0, "",
+                 80.6, first, 75.1, first - 75.1, "True"]
+            )  # fmt: skip
+    cal = calibrate([write_run(tmp_path / "run", camera_faults=rows)])
+    v = cal.power_reconnect_s
+    assert v is not None and v.used_by_simulator and v.value == pytest.approx((1.07 + 1.2) / 2)
+    assert v.spread is not None and (v.spread.n, v.spread.min, v.spread.max) == (2, 1.07, 1.2)
 
 
 def _kill(rec: str, at: float) -> list[Any]:

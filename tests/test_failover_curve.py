@@ -280,21 +280,25 @@ def test_a_calibration_replaces_the_failover_curve_it_measured(tmp_path):
         failover_reconnect_s_per_camera=0.04,
         relay_recovery_s=1.3,
         recorder_fragment_s=0.2,
+        power_reconnect_s=1.07,
     )
     sim = simulated_scenario(sc)
     assert sim.failover.reconnect_s_per_camera == 0.04
     assert sim.failover.relay.recovery_s == 1.3
+    assert sim.failover.power_reconnect_s == 1.07
     assert sim.recording.fragment_s == 0.2
     assert sim.failover.reassign_s == sc.loaded_calibration.calibration.failover_reassign_s.value
     assert {k: v[1] for k, v in failover_curve(sc).items()} == {
         "failover.reconnect_s_per_camera": "calibration cal.json",
         "failover.relay.recovery_s": "calibration cal.json",
+        "failover.power_reconnect_s": "calibration cal.json",
         "recording.fragment_s": "calibration cal.json",
     }
     res = run_scenario(sc, "sc.yaml", days=0.01)
     assert res.failover_curve == {
         "failover.reconnect_s_per_camera": {"value": 0.04, "source": "calibration cal.json"},
         "failover.relay.recovery_s": {"value": 1.3, "source": "calibration cal.json"},
+        "failover.power_reconnect_s": {"value": 1.07, "source": "calibration cal.json"},
         "recording.fragment_s": {"value": 0.2, "source": "calibration cal.json"},
     }
 
@@ -391,3 +395,17 @@ def test_a_stream_cut_upstream_keeps_all_its_segment_under_way_when_recorders_wr
     assert frag.written_segments == int(frag.cam_written.sum()) + n
     m = sim_metrics(frag)
     assert m["camera_minutes_unrecorded"] == pytest.approx(n * 600.0 / 60, abs=1e-5)
+
+
+def test_cameras_whose_power_came_back_are_recorded_again_power_reconnect_s_later():
+    # Wan Chai's power is off 3,600-4,200: its cameras are back at 4,201.07 (the recorder's
+    # retry, the connection, the first keyframe), the k-th of a recorder 0.5 k s after that.
+    cut = [{"type": "district_power", "district": "Wan Chai", "at_s": 3_600, "duration_s": 600}]
+    _, o = run(small(cut, {"power_reconnect_s": 1.07}))
+    wc = o.city.cam_district == o.city.district_names.index("Wan Chai")
+    np.testing.assert_allclose(o.gap_max_s[wc], 601.07, atol=1e-9)
+    sc = small(cut, {"power_reconnect_s": 1.07, "reconnect_s_per_camera": 0.5})
+    _, o = run(sc)
+    k = _rank_per_recorder(o.cam_recorder[wc])
+    np.testing.assert_allclose(o.gap_max_s[wc], 601.07 + 0.5 * k, atol=1e-9)
+    assert fidelity(sc, o)["recovery_s.district_power"] == pytest.approx(601.07 + 0.5 * k.max())

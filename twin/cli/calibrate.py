@@ -32,6 +32,8 @@ connected, recorded again). From them:
   again (camera_faults.csv; to the relay serving again for a run without it), less the time
   a scripted outage kept it down on purpose: the simulator's cameras record again this long
   after a relay outage ends, the k-th of a recorder k x the per-camera term later;
+- `power_reconnect_s`: a set's power back on to its first camera recorded again, per power
+  cut (camera_faults.csv), mean: the simulator's `failover.power_reconnect_s`;
 - `recorder_fragment_s`: how much of the segment under way a recorder crash cuts off. Measured
   from segments.csv: for each camera of a killed recorder, the last segment it was writing
   there ends short of the kill (its file plays up to its last whole fragment); the largest
@@ -304,6 +306,7 @@ def calibrate(folders: list[Path], accept_invalid: bool = False) -> Calibration:
     relay_rec: list[float] = []  # kill to serving again, less a scripted hold
     relay_held: list[float] = []  # the scripted holds
     relay_to_camera: list[bool] = []  # measured to its first camera recorded again
+    power_back: list[float] = []  # per power cut: power on to its first camera recorded again
     relay_restart: list[float] = []  # restart to serving again
     an_ms: list[float] = []
     an_width: set[int] = set()
@@ -398,6 +401,18 @@ def calibrate(folders: list[Path], accept_invalid: bool = False) -> Calibration:
                 and r["restored_s"] is not None
             ]
             relay_curve += [(k, y) for k, y, _ in _ranked(relay, "restored_s")]
+            cut_first: dict[Any, float] = {}  # per power cut: power on to its first camera back
+            for r in run.camera_faults:
+                if (
+                    r["fault_kind"] in ("district_power", "set_power")
+                    and r["recorded_again"]
+                    and r["first_keyframe_s"] is not None
+                    and r["restored_s"] is not None
+                ):
+                    y = r["first_keyframe_s"] - r["restored_s"]
+                    fid = (run.folder.name, r["fault_id"])
+                    cut_first[fid] = min(cut_first.get(fid, y), y)
+            power_back += list(cut_first.values())
         shortfalls += _fragment_shortfalls(run)
         c = _container(run.segments)
         if c is not None:
@@ -528,6 +543,20 @@ def calibrate(folders: list[Path], accept_invalid: bool = False) -> Calibration:
         _say("relay cameras were recorded again but no relay kill was restored: no recovery")
 
     fragment_v = _fragment_value(shortfalls, containers, fps, measured)
+    power_v = (
+        None
+        if not power_back
+        else measured(
+            statistics.fmean(power_back),
+            "s",
+            f"a camera set's power back on to its first camera recorded again (the recorder's "
+            f"retry, the RTSP connection, the first keyframe; the synthetic cameras boot at "
+            f"once), mean of {len(power_back)} power cut(s) (max {max(power_back):.3f}); the "
+            f"simulator's failover.power_reconnect_s",
+            True,
+            _spread(power_back),
+        )
+    )
 
     cal = Calibration(
         measured_on=[
@@ -563,6 +592,7 @@ def calibrate(folders: list[Path], accept_invalid: bool = False) -> Calibration:
         failover_reconnect_s_per_camera=reconnect_v,
         relay_recovery_s=relay_v,
         recorder_fragment_s=fragment_v,
+        power_reconnect_s=power_v,
         recorder_cpu_pct_per_stream=None
         if not cpu_stream
         else measured(

@@ -6,6 +6,7 @@ nominal Mbps (per profile, or `*` for every other profile) scale the footage on 
 `failover_reassign_s` replaces `failover.reassign_s`, `failover_reconnect_s_per_camera` the
 reconnection term of a failover (the k-th camera moved onto one recorder records again k times
 that after the reassignment), `relay_recovery_s` the time a killed relay takes to serve again,
+`power_reconnect_s` the time a camera whose power came back takes to be recorded again,
 and `recorder_fragment_s` what a crashed recorder keeps of its segment under way (up to its
 last fragment). The other values (segment length as cut, detection, CPU per stream of a
 recorder and of a relay, streams per core, analyser CPU per frame) are recorded for the people
@@ -94,6 +95,7 @@ class Calibration(_Model):
     failover_reassign_s: CalibratedValue | None = None
     failover_reconnect_s_per_camera: CalibratedValue | None = None
     relay_recovery_s: CalibratedValue | None = None
+    power_reconnect_s: CalibratedValue | None = None
     recorder_fragment_s: CalibratedValue | None = None
     recorder_cpu_pct_per_stream: CalibratedValue | None = None
     recorder_cpu_pct_per_mbps: CalibratedValue | None = None

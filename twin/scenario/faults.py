@@ -444,6 +444,15 @@ class Failover(_Model):
         "recorder likewise after a relay or a site's power comes back (a live recorder takes "
         "tens of ms per stream; at most a minute). 0: all at once.",
     )
+    power_reconnect_s: float = Field(
+        default=0.0,
+        ge=0,
+        le=3600,
+        description="A camera whose site's power comes back is recorded again this long after, "
+        "s: its recorder's next retry, the RTSP connection and its first keyframe (the camera's "
+        "own boot is not in it: give it with the power cut's duration); the k-th camera of a "
+        "recorder failover.reconnect_s_per_camera x k later (at most an hour). 0: at once.",
+    )
     standby: Standby = Field(default_factory=SpreadStandby)
     relay: RelayFailover = Field(default_factory=RelayFailover)
     backhaul: BackhaulFailover = Field(default_factory=BackhaulFailover)
@@ -468,7 +477,7 @@ class Failover(_Model):
         out = handler(self)
         if not self.priority:
             out.pop("priority", None)
-        return omit_unset(out, self, ("reconnect_s_per_camera",))
+        return omit_unset(out, self, ("reconnect_s_per_camera", "power_reconnect_s"))
 
     @property
     def standby_per_pool(self) -> int:

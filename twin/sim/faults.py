@@ -24,7 +24,10 @@ engine's listeners. Blocks are counted by the engine, so overlapping faults add 
   repair plus `relay.recovery_s` (whichever comes first with a standby).
 
 The reconnection storm (`failover.reconnect_s_per_camera`, p): cameras do not all come back at
-one instant. When a power cut or a relay outage ends, the k-th camera (in camera order) of
+one instant. A site whose power comes back is reachable at once, but its cameras are recorded
+again `failover.power_reconnect_s` later (the recorder's retry, the RTSP connection, the first
+keyframe; a relay's `recovery_s` holds the same for its cameras). When a power cut or a relay
+outage ends (that time included), the k-th camera (in camera order) of
 each recorder among those it cut off records again k x p later; when a failover takes effect,
 the k-th camera it moves onto one recorder (in the order it placed them) records again k x p
 after the plan (`_reconnect`: a camera that a later command moved on meanwhile is that
@@ -297,11 +300,11 @@ class FaultDriver:
                     key = next(self._keys)
                     self.push(t0 + ups, "block", _POWER, cams, key, inc)
                     if self.fo.reconnect_s_per_camera == 0:
-                        self.push(t1, "unblock", _POWER, key, inc)
+                        self.push(t1 + self.fo.power_reconnect_s, "unblock", _POWER, key, inc)
                     else:
                         keys.append(key)
             if keys:
-                self.push(t1, "unblock", _POWER, keys, inc)
+                self.push(t1 + self.fo.power_reconnect_s, "unblock", _POWER, keys, inc)
         elif kind == "backhaul_cut":
             cams = np.flatnonzero(city.cam_district == tgt)
             key = next(self._keys)

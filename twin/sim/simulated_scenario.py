@@ -10,8 +10,9 @@ one, replaces `failover.reassign_s` (its bytes per nominal Mbps are applied wher
 footage rates are made, twin.model.city).
 
 The failover curve (`failover_curve`): a calibration's `failover_reconnect_s_per_camera`,
-`relay_recovery_s` and `recorder_fragment_s`, each when it has one, replace
-`failover.reconnect_s_per_camera`, `failover.relay.recovery_s` and `recording.fragment_s`. A
+`relay_recovery_s`, `power_reconnect_s` and `recorder_fragment_s`, each when it has one,
+replace `failover.reconnect_s_per_camera`, `failover.relay.recovery_s`,
+`failover.power_reconnect_s` and `recording.fragment_s`. A
 live scenario with no measured fragment keeps what its recorders' container keeps of a
 crash: fragmented MP4 a fragment every 0.2 s, MPEG-TS every frame (1 / fps). results.json
 names each term's value and source (`failover_curve`) whenever one is not today's default
@@ -56,6 +57,7 @@ __all__ = [
 
 _RECONNECT = "failover.reconnect_s_per_camera"
 _RELAY = "failover.relay.recovery_s"
+_POWER = "failover.power_reconnect_s"
 _FRAGMENT = "recording.fragment_s"
 # The live recorder's fragment per container (twin/live/recorder.py, _MUX_OPTIONS): fragmented
 # MP4 cuts one at least every 0.2 s (frag_duration 200000 us); MPEG-TS flushes each packet,
@@ -73,12 +75,15 @@ def failover_curve(sc: Scenario) -> dict[str, tuple[float | None, str]]:
     out: dict[str, tuple[float | None, str]] = {
         _RECONNECT: (sc.failover.reconnect_s_per_camera, "scenario"),
         _RELAY: (sc.failover.relay.recovery_s, "scenario"),
+        _POWER: (sc.failover.power_reconnect_s, "scenario"),
         _FRAGMENT: (sc.recording.fragment_s, "scenario"),
     }
     if c is not None and c.failover_reconnect_s_per_camera is not None:
         out[_RECONNECT] = (c.failover_reconnect_s_per_camera.value, src)
     if c is not None and c.relay_recovery_s is not None:
         out[_RELAY] = (c.relay_recovery_s.value, src)
+    if c is not None and c.power_reconnect_s is not None:
+        out[_POWER] = (c.power_reconnect_s.value, src)
     if c is not None and c.recorder_fragment_s is not None:
         out[_FRAGMENT] = (c.recorder_fragment_s.value, src)
     elif sc.live is not None and sc.recording.fragment_s is None:
@@ -93,7 +98,7 @@ def failover_curve_record(sc: Scenario) -> dict[str, dict[str, Any]] | None:
     """What results.json says of the failover curve (None: every term at today's default, from
     the scenario, so results of scenarios that do not use it read as before)."""
     terms = failover_curve(sc)
-    default = {_RECONNECT: 0.0, _RELAY: 0.0, _FRAGMENT: None}
+    default = {_RECONNECT: 0.0, _RELAY: 0.0, _POWER: 0.0, _FRAGMENT: None}
     if all(v == default[k] and src == "scenario" for k, (v, src) in terms.items()):
         return None
     return {k: {"value": v, "source": src} for k, (v, src) in terms.items()}
@@ -147,6 +152,8 @@ def simulated_scenario(sc: Scenario, detect_shift_s: float = 0.0) -> Scenario:
         failover["reconnect_s_per_camera"] = terms[_RECONNECT][0]
     if terms[_RELAY][1] != "scenario":
         failover["relay"] = sc.failover.relay.model_copy(update={"recovery_s": terms[_RELAY][0]})
+    if terms[_POWER][1] != "scenario":
+        failover["power_reconnect_s"] = terms[_POWER][0]
     if terms[_FRAGMENT][1] != "scenario":
         rec = update.get("recording", sc.recording)
         update["recording"] = rec.model_copy(update={"fragment_s": terms[_FRAGMENT][0]})
