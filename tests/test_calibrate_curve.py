@@ -23,27 +23,18 @@ import yaml
 from tests.helpers import BASE
 from twin.cli.calibrate import CAMERA_FAULTS, calibrate, calibration_json, fit_line
 from twin.cli.main import main
-from twin.model.results import Results, RunInfo, ScenarioInfo, write_csv, write_results
+from twin.model.results import (
+    CAMERA_FAULT_COLUMNS,
+    Results,
+    RunInfo,
+    ScenarioInfo,
+    write_csv,
+    write_results,
+)
 
 A, B, NOISE = 1.2, 0.05, 0.02  # s, s per camera, sd of the noise (s)
 T0 = 1000.0  # the run clock at the run's start: events are on it, the CSVs from the start
 
-CAMERA_FAULT_COLUMNS = [
-    "fault_id",
-    "fault_kind",
-    "camera",
-    "recorder_from",
-    "recorder_to",
-    "fault_s",
-    "detected_s",
-    "restored_s",
-    "moved_s",
-    "connected_s",
-    "first_keyframe_s",
-    "footage_end_s",
-    "footage_lost_s",
-    "recorded_again",
-]
 FAULT_COLUMNS = ["id", "kind", "part", "scripted", "label", "pid", "happened_s", "detected_s"]
 SEGMENT_COLUMNS = ["id", "camera", "recorder", "start_s", "end_s", "size_bytes", "packets", "key"]
 

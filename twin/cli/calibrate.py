@@ -75,7 +75,7 @@ from rich.table import Table
 
 from twin.errors import ScenarioError
 from twin.live.mux import EXT, fragment_s
-from twin.model.results import Results, read_live_results
+from twin.model.results import CAMERA_FAULT_COLUMNS, Results, read_live_results
 from twin.scenario.calibration import (
     NOMINAL_BYTES_PER_MBPS,
     CalibratedValue,
@@ -122,16 +122,7 @@ def _num(v: str | None) -> float | None:
     return None if v is None or v.strip() == "" else float(v)
 
 
-_CAMERA_FAULT_TIMES = (
-    "fault_s",
-    "detected_s",
-    "restored_s",
-    "moved_s",
-    "connected_s",
-    "first_keyframe_s",
-    "footage_end_s",
-    "footage_lost_s",
-)
+_CAMERA_FAULT_TIMES = tuple(c for c in CAMERA_FAULT_COLUMNS if c.endswith("_s"))
 
 
 def _camera_faults(path: Path) -> list[dict[str, Any]]:

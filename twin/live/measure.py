@@ -47,7 +47,6 @@ __all__ = [
     "check_files",
     "fault_windows",
     "camera_fault_rows",
-    "CAMERA_FAULT_COLUMNS",
 ]
 
 GAP_TOLERANCE_S = 0.05
@@ -450,24 +449,6 @@ def measure(o: LiveOutcome) -> LiveMeasures:
     return LiveMeasures(
         cams, rows, files, m, [g for g in fault], latencies, inc, costs, verdict, per_camera
     )
-
-
-CAMERA_FAULT_COLUMNS: tuple[str, ...] = (
-    "fault_id",
-    "fault_kind",
-    "camera",
-    "recorder_from",
-    "recorder_to",
-    "fault_s",
-    "detected_s",
-    "restored_s",
-    "moved_s",
-    "connected_s",
-    "first_keyframe_s",
-    "footage_end_s",
-    "footage_lost_s",
-    "recorded_again",
-)
 
 
 def camera_fault_rows(

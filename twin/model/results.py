@@ -25,6 +25,7 @@ from twin.metrics import METRICS
 from twin.scenario import Bound, Scenario
 
 __all__ = [
+    "CAMERA_FAULT_COLUMNS",
     "SCHEMA_VERSION",
     "ScenarioInfo",
     "CalibrationInfo",
@@ -43,6 +44,25 @@ __all__ = [
     "validity_line",
     "validity_markdown",
 ]
+
+#: camera_faults.csv of a live run folder: each camera's way back from each fault that cost it
+#: footage (twin.live.measure.camera_fault_rows writes it, twin calibrate reads it).
+CAMERA_FAULT_COLUMNS: tuple[str, ...] = (
+    "fault_id",
+    "fault_kind",
+    "camera",
+    "recorder_from",
+    "recorder_to",
+    "fault_s",
+    "detected_s",
+    "restored_s",
+    "moved_s",
+    "connected_s",
+    "first_keyframe_s",
+    "footage_end_s",
+    "footage_lost_s",
+    "recorded_again",
+)
 
 SCHEMA_VERSION = 1
 

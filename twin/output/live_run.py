@@ -12,15 +12,16 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.patches import Rectangle  # noqa: E402
 
-from twin.live.measure import CAMERA_FAULT_COLUMNS, LiveMeasures, bytes_in_window  # noqa: E402
+from twin.live.measure import LiveMeasures, bytes_in_window  # noqa: E402
 from twin.live.outcome import LiveOutcome  # noqa: E402
 from twin.live.recover import CUT_SLACK_S, DRIVER_LOST, RecoveredRun  # noqa: E402
-from twin.model.results import (
+from twin.model.results import (  # noqa: E402
+    CAMERA_FAULT_COLUMNS,
     Results,
     RunInfo,
     judge,
     run_info,
-    scenario_info,  # noqa: E402
+    scenario_info,
     write_csv,
     write_results,
 )
