@@ -298,7 +298,21 @@ def test_a_recorder_killed_on_one_node_is_recorded_again_on_another(cluster_run)
     assert f["cameras_hit"] >= 1 and f["camera_s_lost"] > 0 and f["gap_max_s"] > 0
     assert f["cameras_never_back"] == 0 and f["restored_s"] is not None
     scripted = [x for x in faults if x["part"] == "recorder:yau-tsim-mong-r01"]
-    assert len(scripted) == 1 and scripted[0]["scripted"] and scripted[0]["cameras_hit"] >= 1
+    assert len(scripted) == 1 and scripted[0]["scripted"]
+    # Its cameras' gaps are its own, unless a fault already under way had stopped them: one
+    # gap is booked to the fault that began it (a busy machine's relay found hung just before
+    # the kill, restarted, and the kill landing before its cameras reconnected).
+    k = scripted[0]
+    earlier = [
+        x
+        for x in faults
+        if x is not k
+        and set(x["cameras"]) & set(k["cameras"])
+        and x["happened_s"] <= k["happened_s"]
+        and x["cameras_hit"] >= 1
+        and (x["recorded_again_s"] or float("inf")) >= k["happened_s"]
+    ]
+    assert k["cameras_hit"] >= 1 or earlier, faults
     with open(run / "segments.csv") as fh:
         rows = list(csv.DictReader(fh))
     t0 = min(float(e["t_s"]) for e in res.events if e["kind"] == "recording_started")
