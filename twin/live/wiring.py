@@ -49,7 +49,25 @@ from twin.model.city import CityModel
 from twin.scenario import Scenario
 from twin.scenario.live import ExternalMediaMTX, ManagedMediaMTX
 
-__all__ = ["PartsWiring", "place", "start_external_server"]
+__all__ = [
+    "PartsWiring",
+    "place",
+    "start_external_server",
+    "relay_hung_after_s",
+    "RELAY_HUNG_MIN_S",
+]
+
+#: A relay whose Control API (or whose relay actor) has not answered for this long, or for the
+#: heartbeat timeout if longer, is hung and is started again. Not the recorders' 2 s: a MediaMTX
+#: on a busy machine answers late, not never, and a restart drops every stream it relays, so a
+#: storm of reconnections follows. At 150 cameras on 2 cores, a 2 s bound had it restarted
+#: every ~6 s for the whole run.
+RELAY_HUNG_MIN_S = 10.0
+
+
+def relay_hung_after_s(heartbeat_timeout_s: float) -> float:
+    """How long a relay may stay silent before it is called hung (RELAY_HUNG_MIN_S)."""
+    return max(heartbeat_timeout_s, RELAY_HUNG_MIN_S)
 
 
 def start_external_server(settings: LiveRun, cameras: list[str]) -> MediaMTXServer:
@@ -237,7 +255,7 @@ class PartsWiring:
                 RelayWatch(
                     self.server,
                     settings.heartbeat_interval_s,
-                    settings.heartbeat_timeout_s,
+                    relay_hung_after_s(settings.heartbeat_timeout_s),
                     self._mediamtx_pid,
                 ),
                 o.driver_node,
@@ -256,7 +274,7 @@ class PartsWiring:
                 partial(self._relay_actor, n, part),
                 n,
                 self._cameras_on(n),
-                settings.heartbeat_timeout_s,
+                relay_hung_after_s(settings.heartbeat_timeout_s),
                 self._mediamtx_pid,
             )
         for relay in actor_relays.values():
@@ -279,7 +297,7 @@ class PartsWiring:
             self.o.placement.address(node),
             endpoints,
             settings.heartbeat_interval_s,
-            settings.heartbeat_timeout_s,
+            relay_hung_after_s(settings.heartbeat_timeout_s),
             settings.mediamtx.log_level,
             settings.startup_timeout_s,
         )
