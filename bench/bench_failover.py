@@ -298,6 +298,31 @@ def run_step(
     }
 
 
+def step_of(cameras: int, out: Path) -> dict[str, Any]:
+    """A step already run into `out` (its figures from its files; no CPU samples)."""
+    import csv
+
+    from twin.model.results import read_results
+
+    data = failover_scenario(cameras)
+    folder = out / data["name"]
+    res = read_results(folder / "results.json")
+    rows = list(csv.DictReader((folder / "camera_faults.csv").open()))
+    return {
+        "cameras": int(res.metrics["cameras"]),
+        "folder": folder,
+        "scenario": out / f"{data['name']}.yaml",
+        "data": data,
+        "valid": not res.invalid,
+        "passed": res.passed,
+        "faults": {k: fault_figures(rows, k) for k in KINDS},
+        "standby_cpu_peak": None,
+        "standby_cpu_steady": None,
+        "load_before": float("nan"),
+        "load_after": float("nan"),
+    }
+
+
 def _fmt(x: float | None, nd: int = 2) -> str:
     return "-" if x is None else f"{x:.{nd}f}"
 
@@ -333,7 +358,9 @@ def fidelity(steps: list[dict[str, Any]], out: Path) -> list[dict[str, Any]]:
     from twin.compare.fidelity import engine_values
     from twin.model.results import read_results
 
-    cal = calibrate([s["folder"] for s in steps])
+    # A step whose harness fell behind is used, and said to be: at 99 cameras and more, the
+    # standby's storm holds a core that the synthetic cameras share on this machine.
+    cal = calibrate([s["folder"] for s in steps], accept_invalid=True)
     cal_path = out / "failover-calibration.json"
     cal_path.write_text(calibration_json(cal))
     rows = []
@@ -341,21 +368,27 @@ def fidelity(steps: list[dict[str, Any]], out: Path) -> list[dict[str, Any]]:
         data = {**s["data"], "calibration": str(cal_path.resolve())}
         path = out / f"{data['name']}-calibrated.yaml"
         path.write_text(yaml.safe_dump(data, sort_keys=False))
-        sim = simulate_to(path, out / f"{data['name']}-sim", quiet=True, as_run=s["folder"])
+        sim = simulate_to(
+            path, out / f"{data['name']}-sim", quiet=True, as_run=s["folder"], accept_invalid=True
+        )
         live = read_results(s["folder"] / "results.json")
         a, b = engine_values(live), engine_values(sim)
-        rows.append({"cameras": s["cameras"], "live": a, "sim": b})
+        rows.append({"cameras": s["cameras"], "live": a, "sim": b, "valid": not live.invalid})
     return rows
 
 
 def print_fidelity(rows: list[dict[str, Any]]) -> None:
     print("\nlive against simulated (calibrated over these runs, each simulated as it ran):")
     for r in rows:
+        if not r["valid"]:
+            print(f"{r['cameras']:4d} cameras  (the harness fell behind in this run)")
         for key in (
             "recovery_s.recorder_crash",
             "footage_lost_s_per_camera.recorder_crash",
             "recovery_s.relay_down",
             "footage_lost_s_per_camera.relay_down",
+            "recovery_s.district_power",
+            "footage_lost_s_per_camera.district_power",
             "camera_s_unrecorded",
         ):
             a, b = r["live"].get(key), r["sim"].get(key)
@@ -401,12 +434,18 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", type=Path, default=None, help="keep the runs here")
     p.add_argument("--smoke", action="store_true")
     p.add_argument("--no-fit", action="store_true", help="skip the calibration and simulation")
+    p.add_argument(
+        "--refit", action="store_true", help="fit and simulate the runs already in --out"
+    )
     a = p.parse_args(argv)
     cams = STEPS[SMOKE] if a.smoke else a.cameras
     out = a.out or Path(tempfile.mkdtemp(prefix="bench-failover-"))
     steps = []
     for n in cams:
-        r = run_step(n, out, 60.0 if a.smoke else a.duration)
+        if a.refit:
+            r = step_of(n, out)
+        else:
+            r = run_step(n, out, 60.0 if a.smoke else a.duration)
         print_step(r)
         steps.append(r)
     print_vendors()

@@ -165,9 +165,10 @@ def three_runs(tmp_path: Path) -> list[Path]:
     return out
 
 
-def _truth(runs: list[Path]) -> tuple[np.ndarray, np.ndarray]:
-    """(k, y) of every moved camera, computed here from the files, independently."""
-    ks, ys = [], []
+def _truth(runs: list[Path]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(k, y, weight) of every moved camera, computed here from the files, independently: each
+    run's one kill weighs the same, its cameras 1/n each."""
+    ks, ys, ws = [], [], []
     for run in runs:
         rows = (run / CAMERA_FAULTS).read_text().splitlines()[1:]
         by: dict[str, list[float]] = {}
@@ -178,7 +179,8 @@ def _truth(runs: list[Path]) -> tuple[np.ndarray, np.ndarray]:
             for k, y in enumerate(sorted(firsts), 1):
                 ks.append(k)
                 ys.append(y)
-    return np.array(ks, dtype=float), np.array(ys)
+                ws.append(1.0 / len(rows))
+    return np.array(ks, dtype=float), np.array(ys), np.array(ws)
 
 
 def test_the_fit_over_three_n_finds_the_reassignment_and_the_cost_per_camera(
@@ -199,8 +201,8 @@ def test_the_fit_over_three_n_finds_the_reassignment_and_the_cost_per_camera(
 
 def test_the_fit_s_spread_is_its_residuals(three_runs: list[Path]) -> None:
     cal = calibrate(three_runs)
-    k, y = _truth(three_runs)
-    slope, icept = np.polyfit(k, y, 1)
+    k, y, w = _truth(three_runs)
+    slope, icept = np.polyfit(k, y, 1, w=np.sqrt(w))
     res = y - (icept + slope * k)
     for v in (cal.failover_reassign_s, cal.failover_reconnect_s_per_camera):
         assert v is not None and v.spread is not None
@@ -242,7 +244,7 @@ def test_a_negative_slope_is_clipped_at_zero_and_said(tmp_path: Path) -> None:
     a, b = cal.failover_reassign_s, cal.failover_reconnect_s_per_camera
     assert a is not None and b is not None
     assert b.value == 0.0 and "clipped at 0" in b.note and "clipped at 0" in a.note
-    _, y = _truth([run])
+    _, y, _ = _truth([run])
     assert a.value == pytest.approx(float(y.mean()), abs=1e-6)
     assert a.spread is not None and a.spread.sd == pytest.approx(float(y.std(ddof=1)), abs=1e-6)
 
@@ -357,12 +359,14 @@ def test_power_back_to_the_first_camera_recorded_again_is_the_power_reconnect(
     tmp_path: Path,
 ) -> None:
     rows = []
-    for fid, back in ((3, 1.07), (4, 1.2)):  # two sets' power cuts, 75-80 s
+    # Two power returns: sets 3 and 4 together at 80 s (one storm: its first camera is back
+    # 1.07 s after), set 5 alone at 120 s (1.2 s after).
+    for fid, on, back in ((3, 80.0, 1.07), (4, 80.0, 1.15), (5, 120.0, 1.2)):
         for k in range(3):
-            first = 80.0 + back + 0.01 * k
+            first = on + back + 0.01 * k
             rows.append(
-                [str(fid), "district_power", f"s{fid}-c{k}", "r02", "r02", 75.0, "", 80.0, "",
-                 80.6, first, 75.1, first - 75.1, "True"]
+                [str(fid), "district_power", f"s{fid}-c{k}", "r02", "r02", on - 5, "", on, "",
+                 on + 0.6, first, on - 4.9, first - on + 4.9, "True"]
             )  # fmt: skip
     cal = calibrate([write_run(tmp_path / "run", camera_faults=rows)])
     v = cal.power_reconnect_s

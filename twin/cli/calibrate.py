@@ -32,8 +32,9 @@ connected, recorded again). From them:
   again (camera_faults.csv; to the relay serving again for a run without it), less the time
   a scripted outage kept it down on purpose: the simulator's cameras record again this long
   after a relay outage ends, the k-th of a recorder k x the per-camera term later;
-- `power_reconnect_s`: a set's power back on to its first camera recorded again, per power
-  cut (camera_faults.csv), mean: the simulator's `failover.power_reconnect_s`;
+- `power_reconnect_s`: power back on to the first camera recorded again, per moment power
+  came back (a district's sets together; camera_faults.csv), mean: the simulator's
+  `failover.power_reconnect_s` (the cameras after the first follow the per-camera term);
 - `recorder_fragment_s`: how much of the segment under way a recorder crash cuts off. Measured
   from segments.csv: for each camera of a killed recorder, the last segment it was writing
   there ends short of the kill (its file plays up to its last whole fragment); the largest
@@ -193,14 +194,19 @@ class LineFit:
     se_b: float
 
 
-def fit_line(k: Sequence[float], y: Sequence[float]) -> LineFit | None:
-    """Least squares y = a + b k; None with fewer than 3 points or one value of k (a line
-    needs two, and its residuals one more to say anything about the noise)."""
+def fit_line(
+    k: Sequence[float], y: Sequence[float], weights: Sequence[float] | None = None
+) -> LineFit | None:
+    """Least squares y = a + b k (each point weighted by `weights`, default 1); None with
+    fewer than 3 points or one value of k (a line needs two, and its residuals one more to say
+    anything about the noise). R^2, the residuals' sd and the standard errors are those of
+    the points unweighted (approximate for a weighted fit)."""
     kk, yy = np.asarray(k, dtype=float), np.asarray(y, dtype=float)
     n = int(kk.size)
     if n < 3 or np.ptp(kk) == 0:
         return None
-    b, a = (float(c) for c in np.polyfit(kk, yy, 1))
+    w = None if weights is None else np.sqrt(np.asarray(weights, dtype=float))
+    b, a = (float(c) for c in np.polyfit(kk, yy, 1, w=w))
     res = yy - (a + b * kk)
     ss_res = float(res @ res)
     ss_tot = float(((yy - yy.mean()) ** 2).sum())
@@ -280,9 +286,17 @@ def calibrate(folders: list[Path], accept_invalid: bool = False) -> Calibration:
     if not folders:
         raise ScenarioError("twin calibrate: give at least one live run folder")
     runs = [_run(f, accept_invalid) for f in folders]
+    invalid = [r.folder.name for r in runs if r.res.invalid]
     cmd = "twin calibrate " + " ".join(str(f) for f in folders)
+    if invalid:
+        cmd += " --accept-invalid"
     how = "; ".join(f"`twin live {r.res.scenario.source} --out {r.folder}`" for r in runs)
-    made = f"measured by {how}, then `{cmd}`"
+    made = f"measured by {how}, then `{cmd}`" + (
+        f" (the harness did not keep its plan in {', '.join(invalid)}: its figures include "
+        f"the load generator falling behind on the same machine)"
+        if invalid
+        else ""
+    )
     by_profile: dict[str, list[float]] = {}  # bytes, camera-s, nominal
     prof_note: dict[str, str] = {}
     cuts: list[float] = []
@@ -401,7 +415,8 @@ def calibrate(folders: list[Path], accept_invalid: bool = False) -> Calibration:
                     and r["restored_s"] is not None
                 ):
                     y = r["first_keyframe_s"] - r["restored_s"]
-                    fid = (run.folder.name, r["fault_id"])
+                    # one storm per moment the power came back (a district's sets together)
+                    fid = (run.folder.name, round(r["restored_s"], 1))
                     cut_first[fid] = min(cut_first.get(fid, y), y)
             power_back += list(cut_first.values())
         shortfalls += _fragment_shortfalls(run)
@@ -456,7 +471,15 @@ def calibrate(folders: list[Path], accept_invalid: bool = False) -> Calibration:
             f"its recorder kills count for failover_detect_s only, not for the reconnection "
             f"curve"
         )
-    fit = fit_line([k for k, _ in curve], [y for _, y in curve])
+    # Each kill weighs the same: a storm of 150 cameras must not outvote one of 12 in the
+    # intercept (the first cameras of every storm are back as soon as a keyframe comes).
+    kill_sizes = [n for _, ns in moved_per_kill for n in ns]
+    weights = [1.0 / n for n in kill_sizes for _ in range(n)]
+    fit = fit_line(
+        [k for k, _ in curve],
+        [y for _, y in curve],
+        weights if len(weights) == len(curve) else None,
+    )
     reassign_v: CalibratedValue | None = None
     reconnect_v: CalibratedValue | None = None
     if fit is not None:
@@ -542,7 +565,8 @@ def calibrate(folders: list[Path], accept_invalid: bool = False) -> Calibration:
             "s",
             f"a camera set's power back on to its first camera recorded again (the recorder's "
             f"retry, the RTSP connection, the first keyframe; the synthetic cameras boot at "
-            f"once), mean of {len(power_back)} power cut(s) (max {max(power_back):.3f}); the "
+            f"once), mean of {len(power_back)} power return(s), each the first camera of all "
+            f"the sets it powered (max {max(power_back):.3f}); the "
             f"simulator's failover.power_reconnect_s",
             True,
             _spread(power_back),
@@ -680,7 +704,8 @@ def _curve_values(
     kills = sum(len(v) for _, v in moved_per_kill)
     per = "; ".join(f"{name}: {', '.join(str(n) for n in ns)}" for name, ns in moved_per_kill)
     basis = (
-        f"y = a + b k by least squares over {fit.n} cameras moved by {kills} recorder kill(s) "
+        f"y = a + b k by least squares, each kill weighing the same (its cameras 1/n each), "
+        f"over {fit.n} cameras moved by {kills} recorder kill(s) "
         f"in {len(moved_per_kill)} run(s) (cameras moved per kill: {per}); y = the camera's "
         f"first keyframe on the recorder it was moved to - the kill's detection, k = its rank "
         f"among the cameras that kill moved onto that recorder; R^2 {_r2(fit)}; spread: n "

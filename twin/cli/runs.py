@@ -36,14 +36,16 @@ def simulate_to(
     quiet: bool = False,
     sets: Sequence[str] = (),
     as_run: Path | None = None,
+    accept_invalid: bool = False,
 ) -> Results:
     """Load, simulate and write everything for one scenario (each `--set PATH=VALUE` of
-    `sets` applied); returns the Results.
+    `sets` applied); returns the Results. `as_run`: with the timing that live run had (one
+    whose harness fell behind is refused unless `accept_invalid`).
 
     `out` is checked before the scenario is read, the files are written to a temporary
     folder beside it and moved into it at the end: a run that fails leaves nothing there."""
     with staged_output(out) as tmp:
-        return _simulate_into(path, tmp, days, quiet, sets, as_run)
+        return _simulate_into(path, tmp, days, quiet, sets, as_run, accept_invalid)
 
 
 def _simulate_into(
@@ -53,12 +55,13 @@ def _simulate_into(
     quiet: bool,
     sets: Sequence[str] = (),
     as_run: Path | None = None,
+    accept_invalid: bool = False,
 ) -> Results:
     named = load_scenario(path, check_memory=False, sets=sets)
     shift = 0.0
     if as_run is not None:  # the timing a live run of it really had (its crash detection)
         try:
-            live = read_live_results(as_run, use="`twin simulate --as-run`")
+            live = read_live_results(as_run, accept_invalid, use="`twin simulate --as-run`")
         except ValueError as err:
             raise UsageError(f"--as-run {err}") from None
         shift = live_detect_shift(named, live)
