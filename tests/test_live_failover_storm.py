@@ -2,8 +2,8 @@
 all of them taken by its N+1 standby (a real MediaMTX, real Ray actors, real files), and the
 simulation of the same deployment, calibrated with the shipped failover curve, against it.
 
-One run serves every test here (and bench_failover's smoke size): 40 s of recording, the kill
-at 20 s (bench/bench_failover.py builds the scenario)."""
+One run serves every test here (and bench_failover's smoke size): 30 s of recording, the kill
+at 12 s (bench/bench_failover.py builds the scenario)."""
 
 from __future__ import annotations
 
@@ -21,8 +21,8 @@ ROOT = Path(__file__).resolve().parent.parent
 
 pytestmark = pytest.mark.live
 
-CAMERAS, DURATION_S, KILL_AT_S = 51, 40.0, 20.0
-CALIBRATION = ROOT / "scenarios" / "calibration" / "trial-15.json"
+CAMERAS, DURATION_S, KILL_AT_S = 51, 30.0, 12.0
+CALIBRATION = ROOT / "scenarios" / "calibration" / "failover-storm.json"
 
 
 @pytest.fixture(scope="module")
