@@ -434,6 +434,15 @@ def _span(dt_s: float) -> str:
     return f"+{dt_s / 86_400:,.1f} days"
 
 
+def _storm_words(e: dict[str, Any]) -> str:
+    """', the last N s later' for an event whose cameras came back one after another (the
+    failover curve's reconnection term: `last_camera_s`)."""
+    last, t = e.get("last_camera_s"), e.get("t_s")
+    if last is None or t is None or float(last) - float(t) < 0.05:
+        return ""
+    return f", the last of them recording again {float(last) - float(t):.1f} s later"
+
+
 def _event_words(e: dict[str, Any]) -> str | None:
     """A simulated drill's event in words; None for an event that is not part of one."""
     k = e.get("kind")
@@ -453,14 +462,19 @@ def _event_words(e: dict[str, Any]) -> str | None:
         left = int(e.get("cameras_unassigned") or 0)
         return (
             f"{e.get('recorder')}'s {int(e.get('cameras_moved') or 0):,} cameras moved to "
-            f"{moved or 'no recorder'}" + (f"; {left:,} found no room" if left else "")
+            f"{moved or 'no recorder'}"
+            + (f"; {left:,} found no room" if left else "")
+            + _storm_words(e)
         )
     if k == "failback":
         return f"{int(e.get('cameras') or 0):,} cameras back on {e.get('recorder')}"
     if k == "cameras_cut_off":
         return f"{int(e.get('cameras') or 0):,} cameras cut off ({e.get('cause')})"
     if k == "cameras_reconnected":
-        return f"{int(e.get('cameras') or 0):,} cameras recording again ({e.get('cause')})"
+        return (
+            f"{int(e.get('cameras') or 0):,} cameras recording again ({e.get('cause')})"
+            + _storm_words(e)
+        )
     if k == "disk_lost":
         return (
             f"{e.get('recorder')} lost its disk: {int(e.get('segments') or 0):,} segments of "
