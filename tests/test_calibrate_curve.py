@@ -528,3 +528,27 @@ def test_a_city_without_a_calibration_has_no_sizing(tmp_path: Path) -> None:
     main(["simulate", str(_tiny_city(tmp_path, False)), "--out", str(out), "--quiet"])
     assert "sizing" not in json.loads((out / "results.json").read_text())
     assert "Compute the city needs" not in (out / "report.md").read_text()
+
+
+def test_onto_keeps_what_the_runs_do_not_measure_and_replaces_what_they_do(
+    three_runs: list[Path],
+) -> None:
+    """--onto: a failover calibration built on the trial's keeps the trial's storage (the runs
+    only assume '*' for other profiles) and takes the runs' measured failover values."""
+    from twin.cli.calibrate import onto
+    from twin.scenario.calibration import Calibration
+
+    base = Calibration.model_validate_json(
+        (Path(__file__).parent.parent / "scenarios/calibration/trial-15.json").read_text()
+    )
+    cal = calibrate(three_runs)
+    merged = onto(base, cal)
+    assert cal.bytes_per_nominal_mbps["*"].source == "assumed"
+    assert merged.bytes_per_nominal_mbps["*"] == base.bytes_per_nominal_mbps["*"]
+    assert (
+        merged.bytes_per_nominal_mbps["hd-h264-live"] == cal.bytes_per_nominal_mbps["hd-h264-live"]
+    )  # measured by the runs (their profile is the trial's): theirs
+    assert merged.analyser_cpu_ms_per_frame == base.analyser_cpu_ms_per_frame  # not measured
+    assert merged.failover_reconnect_s_per_camera == cal.failover_reconnect_s_per_camera
+    assert merged.failover_reassign_s == cal.failover_reassign_s
+    assert merged.measured_on == [*base.measured_on, *cal.measured_on]

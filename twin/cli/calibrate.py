@@ -83,9 +83,18 @@ from twin.scenario.calibration import (
     Calibration,
     CalibrationRun,
     Spread,
+    load_calibration,
 )
 
-__all__ = ["calibrate", "register", "cmd_calibrate", "fit_line", "LineFit", "CAMERA_FAULTS"]
+__all__ = [
+    "calibrate",
+    "register",
+    "cmd_calibrate",
+    "fit_line",
+    "LineFit",
+    "CAMERA_FAULTS",
+    "onto",
+]
 
 CAMERA_FAULTS = "camera_faults.csv"
 #: A killed recorder's last segment counts as cut by the crash when it ends this close to the
@@ -804,7 +813,36 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         action="store_true",
         help="use a live run whose harness did not keep its plan (refused, exit 4, without this)",
     )
+    p.add_argument(
+        "--onto",
+        metavar="FILE",
+        help="an earlier calibration to build on: every value these runs measure replaces "
+        "its, every other value (and what they only assume) is kept from it",
+    )
     p.set_defaults(fn=cmd_calibrate)
+
+
+def onto(base: Calibration, new: Calibration) -> Calibration:
+    """`new` laid onto `base`: a value `new` measured replaces base's; a value `new` does not
+    have, or only assumes where base has one, is base's; the runs measured on are both's."""
+
+    def pick(b: CalibratedValue | None, n: CalibratedValue | None) -> CalibratedValue | None:
+        if n is None or (n.source == "assumed" and b is not None):
+            return b
+        return n
+
+    fields: dict[str, Any] = {}
+    for name in Calibration.model_fields:
+        b, n = getattr(base, name), getattr(new, name)
+        if name == "measured_on":
+            fields[name] = [*b, *(r for r in n if r not in b)]
+        elif name == "bytes_per_nominal_mbps":
+            fields[name] = {
+                k: v for k in sorted(set(b) | set(n)) if (v := pick(b.get(k), n.get(k)))
+            }
+        elif isinstance(n, CalibratedValue) or isinstance(b, CalibratedValue):
+            fields[name] = pick(b, n)
+    return Calibration(**fields)
 
 
 def calibration_table(cal: Calibration) -> Table:
@@ -838,6 +876,9 @@ def calibration_table(cal: Calibration) -> Table:
 
 def cmd_calibrate(args: argparse.Namespace) -> int:
     cal = calibrate([Path(r) for r in args.runs], args.accept_invalid)
+    if args.onto:
+        path = Path(args.onto)
+        cal = onto(load_calibration(path, str(path), "--onto").calibration, cal)
     text = calibration_json(cal)
     Console(stderr=True).print(calibration_table(cal))
     if args.out:
