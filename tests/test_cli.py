@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import json
 
+import pytest
 import yaml
 
 from tests.helpers import scenario
@@ -183,13 +184,22 @@ def test_a_drills_answer_on_stdout_names_the_recorders_and_the_recovery(
         == 0
     )
     out = capsys.readouterr().out
+    # By hand, from the measured curve the drill names: the crash lands on a whole minute
+    # (nothing of the segment under way to keep); 198 cameras onto the standby, the k-th at
+    # 15 s (3 missed 5 s beats) + a + k b.
+    cal = json.loads(Path("scenarios/calibration/failover-storm.json").read_text())
+    a = cal["failover_reassign_s"]["value"]
+    b = cal["failover_reconnect_s_per_camera"]["value"]
+    lost_min = sum(15 + a + k * b for k in range(1, 199)) / 60
+    last_s = 15 + a + 198 * b
+    assert (lost_min, last_s) == (pytest.approx(55.43, abs=0.005), pytest.approx(17.84, abs=0.005))
     assert (
         "Drill: recorder_crash yau-tsim-mong-r01 (NVR power supply failure) at day 2.0\n"
         "- recorders that failed: yau-tsim-mong-r01\n"
         "- recorders that took their cameras: yau-tsim-mong-r08 (198 cameras)\n"
-        "- footage lost: 148.5 camera-min\n"
+        "- footage lost: 55.43 camera-min\n"
     ) in out
-    assert "- time to recover (longest): 45 s" in out
+    assert "- time to recover (longest): 17.84 s" in out
 
 
 def test_the_default_scenario_of_make_run_is_found() -> None:
