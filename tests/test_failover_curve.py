@@ -359,10 +359,14 @@ def test_leaving_the_terms_at_their_defaults_changes_nothing_in_the_results():
     assert not any("last_camera_s" in x for x in a["events"])
 
 
-def test_a_shipped_drill_reads_the_same_with_its_defaults_spelled_out():
-    sc = load_scenario(ROOT / "scenarios/drill-media-server-lost.yaml")
+def test_a_shipped_scenario_reads_the_same_with_its_defaults_spelled_out():
+    # evidence-7000: a city scenario that names no calibration, with its defaults spelled out
+    path = ROOT / "scenarios/evidence-7000.yaml"
+    sc = load_scenario(path)
+    assert sc.calibration is None
     data = sc.model_dump(mode="json")
     data["failover"]["reconnect_s_per_camera"] = 0.0
+    data["failover"]["power_reconnect_s"] = 0.0
     data["failover"]["relay"]["recovery_s"] = 0.0
     explicit = Scenario.model_validate(data)
     a = run_scenario(sc, "x", days=1).model_dump(mode="json")

@@ -86,7 +86,7 @@ def test_an_unknown_field_without_a_near_name_lists_its_sections_fields(tmp_path
     p = write(tmp_path, FIRST + "recording:\n  colour: red\n")
     assert problems(p) == [
         "- line 16, column 3: field recording.colour: unknown field; expected "
-        "one of: retention_days, segment_s, sweep_batch_segments, "
+        "one of: fragment_s, retention_days, segment_s, sweep_batch_segments, "
         "sweep_interval_s"
     ]
 
