@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -197,55 +198,39 @@ def _write(sc: Scenario, path: Path) -> Path:
     return path
 
 
-CSV_CASES = {
-    # Faults: a recorder lost with its disk, one crashed with too little room to spread its
-    # cameras, a relay lost off a segment boundary; retention short enough to delete.
-    "faults": dict(
-        overrides={
-            "simulation.days": 2,
-            "recording.retention_days": 0.5,
-            "recorders.pools": [
-                {
-                    "name": "c",
-                    "districts": "*",
-                    "recorders": 3,
-                    "ingest_mbps": 1000,
-                    "disk_tb": 400,
-                    "max_streams": 60,
-                }
-            ],
-        },
-        faults=[
-            {"type": "disk_failure", "recorder": "c-r02", "at_s": 50_000, "duration_s": 3_000},
-            {"type": "recorder_crash", "recorder": "c-r01", "at_s": 90_017, "duration_s": 7_200},
-            {"type": "relay_down", "relay": "Wan Chai", "at_s": 120_031.5, "duration_s": 900},
+# Faults: a recorder lost with its disk, one crashed with too little room to spread its
+# cameras, a relay lost off a segment boundary; retention short enough to delete.
+FAULTS_CASE: dict[str, Any] = dict(
+    overrides={
+        "simulation.days": 2,
+        "recording.retention_days": 0.5,
+        "recorders.pools": [
+            {
+                "name": "c",
+                "districts": "*",
+                "recorders": 3,
+                "ingest_mbps": 1000,
+                "disk_tb": 400,
+                "max_streams": 60,
+            }
         ],
-        failover={**HB, "standby": {"type": "spread"}},
-    ),
+    },
+    faults=[
+        {"type": "disk_failure", "recorder": "c-r02", "at_s": 50_000, "duration_s": 3_000},
+        {"type": "recorder_crash", "recorder": "c-r01", "at_s": 90_017, "duration_s": 7_200},
+        {"type": "relay_down", "relay": "Wan Chai", "at_s": 120_031.5, "duration_s": 900},
+    ],
+    failover={**HB, "standby": {"type": "spread"}},
+)
+
+CSV_CASES = {
+    "faults": FAULTS_CASE,
     # The same faults with the failover curve: crashed recorders keep their segments under way
     # up to the last 0.2 s fragment, moved cameras reconnect one after another, the relay
     # serves again a minute after its outage.
     "fragments": dict(
-        overrides={
-            "simulation.days": 2,
-            "recording.retention_days": 0.5,
-            "recording.fragment_s": 0.2,
-            "recorders.pools": [
-                {
-                    "name": "c",
-                    "districts": "*",
-                    "recorders": 3,
-                    "ingest_mbps": 1000,
-                    "disk_tb": 400,
-                    "max_streams": 60,
-                }
-            ],
-        },
-        faults=[
-            {"type": "disk_failure", "recorder": "c-r02", "at_s": 50_000, "duration_s": 3_000},
-            {"type": "recorder_crash", "recorder": "c-r01", "at_s": 90_017, "duration_s": 7_200},
-            {"type": "relay_down", "relay": "Wan Chai", "at_s": 120_031.5, "duration_s": 900},
-        ],
+        overrides={**FAULTS_CASE["overrides"], "recording.fragment_s": 0.2},
+        faults=FAULTS_CASE["faults"],
         failover={
             **HB,
             "standby": {"type": "spread"},

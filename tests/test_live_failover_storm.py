@@ -2,8 +2,8 @@
 all of them taken by its N+1 standby (a real MediaMTX, real Ray actors, real files), and the
 simulation of the same deployment, calibrated with the shipped failover curve, against it.
 
-One run serves every test here (and bench_failover's smoke size): 30 s of recording, the kill
-at 12 s (bench/bench_failover.py builds the scenario)."""
+One run serves every test here (and bench_failover's smoke size): 32 s of recording, the kill
+at 15 s, once the start-up has settled (bench/bench_failover.py builds the scenario)."""
 
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 pytestmark = pytest.mark.live
 
-CAMERAS, DURATION_S, KILL_AT_S = 51, 30.0, 12.0
+CAMERAS, DURATION_S, KILL_AT_S = 51, 32.0, 15.0
 CALIBRATION = ROOT / "scenarios" / "calibration" / "failover-storm.json"
 
 
