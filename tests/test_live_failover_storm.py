@@ -39,9 +39,17 @@ def _f(v: str) -> float:
     return float(v)
 
 
+def _on_plan(storm: dict[str, Any]) -> None:
+    """Timing is judged only on a run whose harness kept its plan: on a machine too busy for
+    it, the publishers fall behind their clips and the footage's clock with them (issue 24's
+    verdict, results.json `validity`); the run is the machine's measure, not the twin's."""
+    if not storm["valid"]:
+        res = read_results(storm["folder"] / "results.json")
+        pytest.skip(f"the harness did not keep its plan on this machine: {res.validity}")
+
+
 def test_every_camera_of_the_killed_recorder_is_recorded_again_by_the_standby(storm):
     rows = [r for r in storm["rows"] if r["fault_kind"] == "recorder_crash"]
-    assert storm["valid"], "the harness fell behind: the run measured the machine, not the twin"
     assert len(rows) == CAMERAS
     assert {r["recorder_from"] for r in rows} == {"p-r01"}
     assert {r["recorder_to"] for r in rows} == {"p-r02"}
@@ -51,10 +59,14 @@ def test_every_camera_of_the_killed_recorder_is_recorded_again_by_the_standby(st
         conn, key, end = _f(r["connected_s"]), _f(r["first_keyframe_s"]), _f(r["footage_end_s"])
         # The steps of a camera's recovery, in their order on the run's clock.
         assert fault < det <= moved + 1e-3 <= conn + 2e-3 <= key + 3e-3, r
-        # The keyframe comes at most one keyframe interval (1 s) and a frame after connecting.
-        assert key - conn <= 1.0 + 0.1, r
         # What it lost runs from the end of its footage on p-r01 to its first keyframe on p-r02.
         assert abs(_f(r["footage_lost_s"]) - (key - end)) < 2e-3, r
+    _on_plan(storm)
+    for r in rows:
+        conn, key, end = _f(r["connected_s"]), _f(r["first_keyframe_s"]), _f(r["footage_end_s"])
+        fault = _f(r["fault_s"])
+        # The keyframe comes at most one keyframe interval (1 s) and a frame after connecting.
+        assert key - conn <= 1.0 + 0.1, r
         # The killed recorder kept the segment under way up to its last fragment (0.2 s) and
         # the frame in hand; its footage does not end at the segment's start.
         assert fault - 0.35 <= end <= fault + 0.1, r
@@ -73,6 +85,8 @@ def test_the_standby_recorded_nothing_until_the_failover(storm):
 
 def test_the_simulation_with_the_shipped_curve_agrees_with_the_storm(storm, tmp_path):
     import yaml
+
+    _on_plan(storm)  # fidelity refuses a run whose harness fell behind, as twin compare does
 
     from twin.cli.runs import simulate_to
 
