@@ -552,3 +552,21 @@ def test_onto_keeps_what_the_runs_do_not_measure_and_replaces_what_they_do(
     assert merged.failover_reconnect_s_per_camera == cal.failover_reconnect_s_per_camera
     assert merged.failover_reassign_s == cal.failover_reassign_s
     assert merged.measured_on == [*base.measured_on, *cal.measured_on]
+
+
+def test_a_negative_intercept_is_clipped_at_zero_and_said(tmp_path: Path) -> None:
+    """One small kill whose cameras came back in keyframe waves can fit a line starting below
+    0; a camera cannot be back before the plan, so the line goes through the origin."""
+    rows = []
+    for k, y in enumerate([0.2, 0.2, 0.2, 1.2, 1.2, 1.2], 1):  # two waves a keyframe apart
+        rows.append(
+            ["1", "recorder_crash", f"c{k:03d}", "r01", "r02", 20.0, 22.0, "", 22.0, 22.1,
+             22.0 + y, 20.0, 2.0 + y, "true"]
+        )  # fmt: skip
+    run = write_run(tmp_path / "run", events=[crash_event(2.0, 1.0)], camera_faults=rows)
+    cal = calibrate([run])
+    a, b = cal.failover_reassign_s, cal.failover_reconnect_s_per_camera
+    assert a is not None and b is not None and a.value == 0.0
+    ks, ys = range(1, 7), [0.2, 0.2, 0.2, 1.2, 1.2, 1.2]
+    assert b.value == pytest.approx(sum(k * y for k, y in zip(ks, ys)) / sum(k * k for k in ks))
+    assert "intercept was" in a.note and "clipped at 0" in a.note

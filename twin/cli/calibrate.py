@@ -709,6 +709,16 @@ def _curve_values(
             f"measurable), clipped at 0, so the intercept is the mean of y and the spread's sd "
             f"that of y"
         )
+    elif a < 0:  # a camera cannot be back before the plan: the line goes through the origin
+        ks, ys = [float(k) for k, _ in curve], [y for _, y in curve]
+        a, b = 0.0, sum(k * y for k, y in zip(ks, ys)) / sum(k * k for k in ks)
+        residuals = [y - b * k for k, y in zip(ks, ys)]
+        sd = math.sqrt(sum(r * r for r in residuals) / max(1, len(residuals) - 1))
+        clipped = (
+            f"; the fitted intercept was {fit.a:.4f} s (negative: a camera back before the plan "
+            f"took effect, which the cameras' keyframe waves can suggest in one small kill), "
+            f"clipped at 0, the slope fitted through the origin"
+        )
     spread = Spread(n=fit.n, min=_r(min(residuals)), max=_r(max(residuals)), sd=_r(sd))
     kills = sum(len(v) for _, v in moved_per_kill)
     per = "; ".join(f"{name}: {', '.join(str(n) for n in ns)}" for name, ns in moved_per_kill)
