@@ -70,13 +70,14 @@ def _pin(core: int) -> None:
     os.sched_setaffinity(0, {cores[core % len(cores)]})
 
 
-def _publish(clip: str, urls: list[str], seconds: float, ready: Any, core: int) -> None:
+def _publish(clip: str, urls: list[str], seconds: float, ready: Any, done: Any, core: int) -> None:
+    """Publish until the recorder is done (`done` set), at most `seconds`."""
     from synthetic_streams.publish import RtspPublisher
 
     _pin(core)
     pubs = [RtspPublisher(Path(clip), u).start() for u in urls]
     ready.set()
-    time.sleep(seconds)
+    done.wait(seconds)
     for p in pubs:
         p.stop()
 
@@ -124,14 +125,15 @@ def run_step(n: int, seconds: float, out: Path, mbps: float = 1.0) -> dict[str, 
     ctx = mp.get_context("spawn")
     load0 = os.getloadavg()[0]
     with MediaMTXServer(cams, log_level="error") as server:
-        ready = ctx.Event()
+        ready, done = ctx.Event(), ctx.Event()
         pub = ctx.Process(
             target=_publish,
             args=(
                 str(clip.path),
                 [server.rtsp_url(c, "publisher") for c in cams],
-                seconds + 8,
+                seconds + 120,
                 ready,
+                done,
                 1,
             ),
         )
@@ -151,7 +153,10 @@ def run_step(n: int, seconds: float, out: Path, mbps: float = 1.0) -> dict[str, 
             args=({c: server.rtsp_url(c, "recorder") for c in cams}, str(folder), seconds, 0, q),
         )
         rec.start()
-        got = q.get(timeout=seconds + 120)
+        try:
+            got = q.get(timeout=seconds + 120)
+        finally:
+            done.set()  # the recorder has stopped: the publishers stop now, not 8 s later
         relay_pct = 100 * (_cpu_s(relay) - relay0) / (time.monotonic() - t_relay)
         rec.join(60)
         pub.join(60)
