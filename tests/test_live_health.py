@@ -1,6 +1,6 @@
 """The live run's health endpoint (twin.live.health) on stand-ins for the driver and its parts:
 what a scrape shows, counters that never go down, missing fields left out, and the server's
-life cycle on loopback. A real run scraped by a real Prometheus: test_live_prometheus.py."""
+life cycle on loopback. A real run scraped by a real Prometheus: test_live_run.py."""
 
 from __future__ import annotations
 
@@ -208,3 +208,33 @@ def test_a_relays_count_is_carried_over_its_restart() -> None:
     for v in (100.0, 250.0, 40.0, 90.0):  # MediaMTX restarted after 250
         c.take("c1", v)
     assert c.get("c1") == 340.0
+
+
+def test_twin_live_metrics_port_reaches_the_run_and_a_bad_one_is_refused(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`--metrics-port N` is the port the run serves on (the live run itself is stood in for
+    here: tests/test_live_run.py scrapes a real one); a port out of range is a usage error
+    naming the flag and an example."""
+    import twin.cli.live as live_cli
+    from twin.cli.main import main
+
+    got: dict[str, Any] = {}
+
+    def fake_live_to(path: Any, out: Any, duration: Any, quiet: bool, metrics_port: int) -> Any:
+        got["port"] = metrics_port
+        raise SystemExit(0)
+
+    monkeypatch.setattr(live_cli, "live_to", fake_live_to)
+    with pytest.raises(SystemExit):
+        main(["live", "scenarios/live-trial-15.yaml", "--metrics-port", "9464"])
+    assert got == {"port": 9464}
+    got.clear()
+    with pytest.raises(SystemExit):
+        main(["live", "scenarios/live-trial-15.yaml"])
+    assert got == {"port": 0}  # the default: any free port
+    with pytest.raises(SystemExit) as bad:
+        main(["live", "scenarios/live-trial-15.yaml", "--metrics-port", "70000"])
+    assert bad.value.code == 2
+    err = capsys.readouterr().err
+    assert "--metrics-port" in err and "9464" in err, err

@@ -5,7 +5,9 @@ the scenario's `faults:`: every segment opens in ffprobe, each camera's footage 
 outside start-up and the fault, the crashed recorder's cameras record again within heartbeat
 detection plus one keyframe interval, what it had received before the kill is kept, the
 sweeper deleted exactly what was due and catalog and disk agree, and results.json has the
-simulate format with engine "live". Faults nobody scripted: test_live_faults.py.
+simulate format with engine "live". A real Prometheus scrapes the same run meanwhile
+(tests/prometheus.py) and follows it through the crash. Faults nobody scripted:
+test_live_faults.py.
 """
 
 from __future__ import annotations
