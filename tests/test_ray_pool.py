@@ -80,22 +80,33 @@ def _pids(out: list[tuple[int, int]]) -> set[int]:
     return {pid for _, pid in out}
 
 
+def _status_pids(address: str) -> set[int]:
+    """The pids of the pool's actors as `twin ray-pool status` lists them, each of this
+    version of the code."""
+    code, said = _twin_pool("status", address)
+    rows = re.findall(r"(twin-pool-\S+)\s*[│|]\s*(\d+)\s*[│|]", said)
+    assert code == 0 and rows and said.count("this version") == len(rows), said[-2000:]
+    return {int(pid) for _, pid in rows}
+
+
 def test_the_pool_is_kept_across_commands_and_twin_ray_pool_stop_stops_it(on_head, tmp_path):
     # Whatever an earlier test left: start from no pool.
     assert _twin_pool("stop", on_head)[0] == 0
     t1: dict[str, float] = {}
     first = run_ordered(_make_marking(), (str(tmp_path), 0.2), list(range(6)), "ray", timings=t1)
     assert [v for v, _ in first] == [i * 10 for i in range(6)]
-    pool = _pids(first)
-    assert len(pool) == 2 and os.getpid() not in pool  # one actor per CPU of the head
+    # One actor per CPU of the head, as `twin ray-pool status` lists them. Each item ran on
+    # one of them; not necessarily on both: an actor gets items once it answers, and on a
+    # loaded machine one actor started late once found the other had done all six.
+    pool = _status_pids(on_head)
+    assert len(pool) == 2 and os.getpid() not in pool
+    assert _pids(first) <= pool
     assert "pool_s" in t1 and t1["driver_items"] == 0
-    # The next command (a new Ray job) finds the same processes, already warm.
+    # The next command (a new Ray job) finds the same processes, already warm: no new one.
     second = run_ordered(_make_marking(), (str(tmp_path), 0.2), list(range(6)), "ray")
     assert [v for v, _ in second] == [i * 10 for i in range(6)]
-    assert _pids(second) == pool
-    code, said = _twin_pool("status", on_head)
-    assert code == 0 and all(str(pid) in said for pid in pool), said[-2000:]
-    assert said.count("this version") == 2
+    assert _pids(second) <= pool
+    assert _status_pids(on_head) == pool
     code, said = _twin_pool("stop", on_head)
     assert code == 0 and "stopped 2 pool actor(s)" in said, said[-2000:]
     deadline = time.monotonic() + 30
