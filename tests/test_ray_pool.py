@@ -150,7 +150,8 @@ def test_an_actor_killed_mid_run_loses_no_item(on_head, tmp_path):
     # The pool is whole again for the next command: two actors, the dead one replaced.
     again = run_ordered(_make_marking(), (str(marks), 0.3), list(range(4)), "ray")
     assert [v for v, _ in again] == [i * 10 for i in range(4)]
-    assert len(_pids(again)) == 2 and killed[0] not in _pids(again)
+    pool = _status_pids(on_head)  # counted from the pool, not the work (see the first test)
+    assert len(pool) == 2 and killed[0] not in pool and _pids(again) <= pool
 
 
 def _make_failing():
@@ -181,8 +182,10 @@ def test_an_idle_pool_stops_itself(on_head, tmp_path, monkeypatch):
     assert _twin_pool("stop", on_head)[0] == 0
     monkeypatch.setenv("TWIN_RAY_POOL_IDLE_S", "1")
     out = run_ordered(_make_marking(), (str(tmp_path), 0.1), list(range(4)), "ray")
+    # The actors that ran items (one or both: an actor started late may get none) stop
+    # themselves; so does any other, as the status below finds no pool at all.
     pool = _pids(out)
-    assert len(pool) == 2
+    assert pool and os.getpid() not in pool
     deadline = time.monotonic() + 30
     while any(psutil.pid_exists(p) for p in pool) and time.monotonic() < deadline:
         time.sleep(0.2)
