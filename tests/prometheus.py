@@ -17,7 +17,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import threading
 import time
@@ -26,6 +25,8 @@ from typing import Any
 
 import httpx
 import yaml
+
+from synthetic_streams.mediamtx_config import free_ports
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -39,12 +40,6 @@ ROW = {
     "down_up": 'cctv_twin_live_recorder_up{recorder="%s"}',
     "gaps": "sum(cctv_twin_live_camera_gaps_total)",
 }
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def query(api: str, expr: str) -> list[dict[str, Any]]:
@@ -142,7 +137,7 @@ class PrometheusWatch(threading.Thread):
             raise AssertionError("prometheus is missing: run `make tools` (apt package)")
         self.url = self._metrics_url()
         target = self.url.removeprefix("http://").split("/", 1)[0]
-        prom_port = _free_port()
+        (prom_port,) = free_ports(1)
         config = self.work / "prometheus.yml"
         config.write_text(
             yaml.safe_dump(
