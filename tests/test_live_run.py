@@ -15,9 +15,12 @@ from __future__ import annotations
 import hashlib
 import json
 import time
+from pathlib import Path
 
+import httpx
 import pytest
 
+from tests.prometheus import PrometheusWatch
 from tests.test_live_recorder import ffprobe
 from twin.cli.live import live_to
 from twin.model.results import read_results
@@ -26,6 +29,7 @@ from twin.scenario import parse_scenario
 pytestmark = pytest.mark.live
 
 SEGMENT_S = 3.0
+CAMERAS = 6
 KILL_AT_S = 14.0
 HB_INTERVAL_S, HB_TIMEOUT_S = 0.5, 2.0
 
@@ -66,8 +70,9 @@ SCENARIO = {
 
 
 @pytest.fixture(scope="module")
-def live_run(tmp_path_factory):
-    """One real live run shared by the tests of this file: (results, measures, folder)."""
+def watched_run(tmp_path_factory):
+    """One real live run shared by the tests of this file, watched meanwhile by a real
+    Prometheus: ((results, measures, folder, leftover processes), the watch)."""
     import yaml
 
     tmp_path = tmp_path_factory.mktemp("live")
@@ -75,9 +80,34 @@ def live_run(tmp_path_factory):
     path.write_text(yaml.safe_dump(SCENARIO))
     parse_scenario(SCENARIO, "<test>")  # the dict is a valid scenario
     before = _mediamtx_children()
-    res, m = live_to(path, tmp_path / "out", quiet=True)
+    work = tmp_path / "prometheus"
+    work.mkdir()
+    watch = PrometheusWatch(tmp_path / "out", work, CAMERAS, "p-r01")
+    watch.start()
+    try:
+        res, m = live_to(path, tmp_path / "out", quiet=True)
+    finally:
+        watch.stopped.set()
+        watch.join(60)
     leftover = (_mediamtx_children() - before) | _zombie_children()
-    return res, m, tmp_path, leftover
+    # The run has ended: its metrics endpoint went with it.
+    try:
+        httpx.get(watch.url, timeout=2)
+        watch.endpoint_closed = False
+    except httpx.ConnectError:
+        watch.endpoint_closed = True
+    return (res, m, tmp_path, leftover), watch
+
+
+@pytest.fixture(scope="module")
+def live_run(watched_run):
+    """The run: (results, measures, folder, leftover processes)."""
+    return watched_run[0]
+
+
+@pytest.fixture(scope="module")
+def prometheus_watch(watched_run) -> PrometheusWatch:
+    return watched_run[1]
 
 
 def _mediamtx_children() -> set[int]:
@@ -293,3 +323,62 @@ def test_preserved_window_outlives_retention_matches_its_manifest_and_plays(live
         assert hashlib.sha256(copy.read_bytes()).hexdigest() == f["sha256"]
         assert ffprobe(copy)["streams"][0]["codec_name"] == "h264"
     assert ev("verify-audit", run) == 0
+
+
+def test_a_real_prometheus_scraped_the_run_through_the_crash(prometheus_watch, live_run) -> None:
+    """Debian's Prometheus (`make tools`), started by the test with its own configuration,
+    data folder and loopback port, scraped the run every second (tests/prometheus.py): every
+    camera recording while healthy, the crash as it happened (a fault open, p-r01 down, its
+    cameras' gaps each counted once), every camera recording again on p-r02 while the fault
+    stays open; bytes offered growing, relayed of the order of offered; the driver's lag and
+    the machine's CPU sane; every query of the shipped Grafana dashboard valid PromQL that
+    finds series on the twin's metrics. Prometheus was stopped by its PID, and the run's
+    endpoint closed when the run ended."""
+    w = prometheus_watch
+    res, _, tmp_path, _ = live_run
+    if w.error is not None:
+        raise AssertionError(f"watching the run failed: {w.error!r}; rows {w.rows}") from w.error
+    healthy, crashed, back = w.phases()
+    assert 0 <= healthy < crashed < back, w.rows
+    assert w.seen["still_running"], "asked once the run had ended: its series were stale"
+    rows = w.rows
+    # The run says where it serves in live/parts.json (read there by the watch).
+    assert w.url.startswith("http://127.0.0.1:") and w.url.endswith("/metrics"), w.url
+
+    # While healthy: no gap; bytes offered growing.
+    assert rows[healthy]["gaps"] == 0
+    offered = [r["offered"] for r in rows if r["offered"] > 0]  # 0 until the sets answer
+    assert offered == sorted(offered) and offered[-1] > offered[0], rows
+    # The crash shows: a fault open, p-r01 down, its cameras stopped (each once) and then
+    # recorded by p-r02, so every camera records again while the fault stays open.
+    assert rows[back]["faults_open"] == 1 and rows[back]["down_up"] == 0
+    s = w.seen
+    assert 1 <= len(s["gaps"]) <= CAMERAS // 2 and all(float(g["value"][1]) == 1 for g in s["gaps"])
+    unrecorded = {u["metric"]["camera"] for u in s["unrecorded"]}
+    assert {g["metric"]["camera"] for g in s["gaps"]} <= unrecorded
+    assert {r["metric"]["recorder"] for r in s["recording_on"]} == {"p-r02"}
+    assert s["crashes"] == 1
+    assert len({o["metric"]["camera"] for o in s["offered"]}) == CAMERAS
+    assert s["cameras"] == CAMERAS == s["cameras_with_state"]
+    assert s["lag"] is not None and 0 <= s["lag"] < 5, s["lag"]
+    assert s["cpu"] is not None and 0 <= s["cpu"] <= 100, s["cpu"]
+    # Offered at ~0.5 Mbps a camera (the clip's own rate, within a wide margin: the encoder
+    # does not hit its target exactly on a 10 s clip).
+    assert s["mbps"] is not None and 0.2 * CAMERAS * 0.5 < s["mbps"] < 3 * CAMERAS * 0.5, s
+    assert [i["metric"]["scenario"] for i in s["info"]] == ["live-test"]
+    # Every query of the Grafana dashboard is valid PromQL to this Prometheus, and each one
+    # on the twin's own metrics finds series (those on MediaMTX's need its job).
+    for title, expr, got in s["dashboard"]:
+        assert got or "mediamtx" in expr, (title, expr)
+    # What MediaMTX counted on each path (read by its relay actor, up to two samples behind;
+    # RTP headers included) is of the order of what the cameras offered.
+    relayed = {r["metric"]["camera"]: float(r["value"][1]) for r in s["relayed"]}
+    sent = {o["metric"]["camera"]: float(o["value"][1]) for o in s["offered"]}
+    assert set(relayed) == set(sent)
+    assert sum(relayed.values()) > 0.5 * sum(sent.values()), (relayed, sent)
+
+    # Prometheus was stopped by its PID; the run's endpoint closed with the run.
+    assert w.prom_returncode is not None
+    assert w.endpoint_closed is True
+    assert "metrics_served" in (Path(tmp_path) / "out" / "results.json").read_text()
+    assert res.engine == "live"
